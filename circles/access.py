@@ -1,0 +1,182 @@
+"""From GeoDataFrames to walking distances: attach residents and facilities to the network
+and run one multi-source search per facility type (the core lives in :mod:`circles.reach`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from tqdm.auto import tqdm
+
+from . import reach
+from .network import WalkNetwork
+
+log = logging.getLogger(__name__)
+
+#: Spacing (metres) of access points along the outline of an area or line facility (a park
+#: is reached at its edge, not at its centre).
+ACCESS_POINT_SPACING_M = 50.0
+MAX_ACCESS_POINTS = 400
+
+
+def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS_POINT_SPACING_M) -> pd.DataFrame:
+    """Points where each facility can be reached (projected CRS).
+
+    A point facility is its own access point; an area or a line is reached anywhere on its
+    outline, sampled every ``spacing`` metres (plus its representative point).
+
+    Returns
+    -------
+    DataFrame
+        ``facility`` (row position in ``facilities``), ``x``, ``y``.
+    """
+    fi, xs, ys = [], [], []
+    for i, g in enumerate(facilities.geometry):
+        if g.geom_type == "Point":
+            pts = [(g.x, g.y)]
+        elif g.geom_type == "MultiPoint":
+            pts = [(p.x, p.y) for p in g.geoms]
+        else:
+            line = g.boundary if g.geom_type in ("Polygon", "MultiPolygon") else g
+            n = int(min(MAX_ACCESS_POINTS, max(4, np.ceil(line.length / spacing))))
+            dists = np.linspace(0, line.length, n, endpoint=False) if line.length > 0 else np.zeros(1)
+            sample = shapely.line_interpolate_point(line, dists) if line.geom_type != "MultiLineString" else \
+                [line.interpolate(d) for d in dists]
+            rp = g.representative_point()
+            pts = [(p.x, p.y) for p in sample] + [(rp.x, rp.y)]
+        fi.extend([i] * len(pts))
+        xs.extend(p[0] for p in pts)
+        ys.extend(p[1] for p in pts)
+    return pd.DataFrame({"facility": np.asarray(fi, dtype=np.int64), "x": np.asarray(xs, dtype=float),
+                         "y": np.asarray(ys, dtype=float)})
+
+
+@dataclass
+class Access:
+    """Walking distances from every resident point to each facility type.
+
+    Attributes
+    ----------
+    residents : GeoDataFrame
+        Input resident points plus ``placed``, ``snap_m`` and, per type ``t``, ``dist_<t>``
+        (metres, NaN beyond the search limit or unreachable) and ``nearest_<t>`` (facility id).
+    facilities : GeoDataFrame
+        Input facilities plus ``placed``, ``snap_m`` (nearest-street distance of the closest
+        access point) and ``set_aside_reason`` (empty when placed).
+    limit_m : float
+        The search limit (metres): distances beyond it are unknown, reported as unreachable.
+    """
+
+    residents: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    types: list[str]
+    limit_m: float
+    max_attach_m: float
+    graph: reach.SplitGraph
+    resident_leaf: np.ndarray
+    facility_leaves: dict[int, np.ndarray] = field(default_factory=dict)
+    node_dist: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def facilities_within(self, ftype: str, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which placed facilities of ``ftype`` each resident reaches within ``limit_m``.
+
+        Returns
+        -------
+        positions : ndarray
+            Row positions (in ``facilities``) of the placed facilities of the type.
+        matrix : ndarray of bool
+            facilities × residents; unplaced residents are all False.
+        """
+        fac = self.facilities
+        pos = np.flatnonzero((fac["facility_type"] == ftype).to_numpy() & fac["placed"].to_numpy())
+        placed = self.resident_leaf >= 0
+        out = np.zeros((len(pos), len(self.resident_leaf)), dtype=bool)
+        if len(pos) and placed.any():
+            groups = [self.facility_leaves[p] for p in pos]
+            out[:, placed] = reach.reach_matrix(self.graph, groups, self.resident_leaf[placed], limit_m)
+        return pos, out
+
+
+def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                   types: list[str], *, limit_m: float, max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
+                   progress: bool = True) -> Access:
+    """Attach points and search, one bounded multi-source Dijkstra per facility type.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    residents, facilities : GeoDataFrame
+        In the network CRS. Facilities need ``id`` and ``facility_type``.
+    types : list of str
+        Facility types to compute.
+    limit_m : float
+        Search limit in metres.
+    max_attach_m : float
+        Maximum distance from a point to the street it attaches to.
+    """
+    rx = residents.geometry.x.to_numpy()
+    ry = residents.geometry.y.to_numpy()
+    ap = facility_access_points(facilities)
+    n_res = len(residents)
+    att = reach.attach_points(net, np.r_[rx, ap["x"].to_numpy()], np.r_[ry, ap["y"].to_numpy()], max_attach_m)
+    graph = reach.split_graph(net, att)
+    res_leaf = graph.leaf[:n_res]
+    ap_leaf = graph.leaf[n_res:]
+    ap_leg = att.leg[n_res:]
+    res = residents.copy()
+    res["placed"] = res_leaf >= 0
+    res["snap_m"] = np.round(att.leg[:n_res], 1)
+    fac = facilities.copy()
+    leaves: dict[int, np.ndarray] = {}
+    snap = np.full(len(fac), np.nan)
+    if len(ap):
+        grp = pd.DataFrame({"f": ap["facility"], "leaf": ap_leaf, "leg": ap_leg})
+        snap_s = grp.groupby("f")["leg"].min()
+        snap[snap_s.index.to_numpy()] = snap_s.to_numpy()
+        for f, sub in grp[grp["leaf"] >= 0].groupby("f"):
+            leaves[int(f)] = sub["leaf"].to_numpy()
+    fac["placed"] = [i in leaves for i in range(len(fac))]
+    fac["snap_m"] = np.round(snap, 1)
+    fac["set_aside_reason"] = [
+        "" if ok else f"nearest street is {s:.0f} m away, beyond the {max_attach_m:g} m attachment cap"
+        for ok, s in zip(fac["placed"], snap)]
+    # leaf node -> facility row
+    leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int64)
+    for f, lv in leaves.items():
+        leaf_owner[lv] = f
+    fac_ids = fac["id"].astype(str).to_numpy()
+    node_dist = {}
+    iterator = tqdm(types, desc="walking times", unit="type", disable=not progress, leave=False)
+    for t in iterator:
+        rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
+        src = np.concatenate([leaves[r] for r in rows if r in leaves]) if any(r in leaves for r in rows) \
+            else np.zeros(0, dtype=np.int64)
+        dist, origin = reach.nearest(graph, src, limit=limit_m)
+        node_dist[t] = dist
+        d = np.full(n_res, np.nan)
+        near = np.full(n_res, "", dtype=object)
+        ok = res_leaf >= 0
+        dr = dist[res_leaf[ok]]
+        finite = np.isfinite(dr)
+        d_ok = np.where(finite, dr, np.nan)
+        d[ok] = d_ok
+        o = origin[res_leaf[ok]]
+        near_ok = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "")
+        near[ok] = near_ok
+        res[f"dist_{t}"] = d
+        res[f"nearest_{t}"] = near
+    n_unplaced = int((~res["placed"]).sum())
+    if n_unplaced:
+        log.warning("%d of %d resident points are further than %g m from any street and were not attached",
+                    n_unplaced, n_res, max_attach_m)
+    n_fac_out = int((~fac["placed"]).sum())
+    if n_fac_out:
+        log.warning("%d facilities are further than %g m from any street and were set aside (listed in the output)",
+                    n_fac_out, max_attach_m)
+    return Access(residents=res, facilities=fac, types=list(types), limit_m=limit_m, max_attach_m=max_attach_m,
+                  graph=graph, resident_leaf=res_leaf, facility_leaves=leaves, node_dist=node_dist)

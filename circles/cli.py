@@ -1,0 +1,146 @@
+"""Command-line interface: a thin layer over :mod:`circles.pipeline`.
+
+    circles run                      # the embedded demo
+    circles run --boundaries B --facilities F --network N --out results/
+    circles demo-data                # regenerate the demo inputs from the OSM file
+    circles rules                    # list the rulebook in use
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .errors import CirclesError
+
+log = logging.getLogger("circles")
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--boundaries", help="community polygons (GeoJSON/GPKG/SHP) with id, name, population")
+    p.add_argument("--facilities", help="facilities with id, facility_type, name")
+    p.add_argument("--network", help="walking network: .osm, .osm.bz2, .osm.gz, .pbf or .graphml")
+    p.add_argument("--buildings", help="residential buildings (id, optional floor_area_m2); default: a grid")
+    p.add_argument("--out", default="results", help="output folder (default: results/)")
+    p.add_argument("--rules", default="complete_community_2020",
+                   help="rulebook profile name or YAML file (default: complete_community_2020)")
+    p.add_argument("--surveyed", type=_csv_list, default=[],
+                   help="facility types surveyed on the ground, comma-separated: their absence is a gap")
+    p.add_argument("--speed", type=float, default=None,
+                   help="walking speed in m/min for every rule (default: each rule's profile; adult 66.7)")
+    p.add_argument("--target-share", type=float, default=1.0,
+                   help="share of residents within the threshold for 'ok' (default 1.0)")
+    p.add_argument("--max-attach", type=float, default=250.0,
+                   help="max distance (m) from a point to its street (default 250)")
+    p.add_argument("--grid-spacing", type=float, default=40.0,
+                   help="resident grid spacing (m) where there are no buildings (default 40)")
+    p.add_argument("--crs", default=None, help="CRS of inputs that declare none (e.g. EPSG:32650)")
+    p.add_argument("--cache", default=".circles_cache",
+                   help="folder for the cached walking network (default .circles_cache; '' to disable)")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
+    p.add_argument("--online-map", action="store_true",
+                   help="map with online tiles instead of the self-contained offline map")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import demo, pipeline
+
+    user = [args.boundaries, args.facilities, args.network]
+    if any(user) and not all(user):
+        raise CirclesError("give all three of --boundaries, --facilities and --network (or none, for the demo)")
+    result = pipeline.analyse(args.boundaries, args.facilities, args.network, buildings=args.buildings,
+                              rules=args.rules, surveyed=args.surveyed, speed=args.speed,
+                              target_share=args.target_share, max_attach_m=args.max_attach,
+                              grid_spacing_m=args.grid_spacing, crs=args.crs,
+                              cache_dir=args.cache or None, progress=sys.stderr.isatty())
+    map_copy = None
+    if not any(user):
+        map_copy = demo.DATA_DIR.parent / "maps" / "demo_map.html"
+    paths = pipeline.write_outputs(result, args.out, lang=args.lang, offline=not args.online_map,
+                                   map_copy=map_copy)
+    n_res = len(result.residents)
+    print(f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
+          f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
+          f"network {result.network.n_nodes} nodes / {result.network.n_edges} edges")
+    est = bool(result.communities["population_estimated"].any())
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(result.summary().to_string())
+    if est:
+        print("population: estimated (see population_method in the boundaries file)")
+    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed]
+    if unsurveyed:
+        print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
+    print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from . import demo
+
+    paths = demo.build_demo_data(args.osm, args.out)
+    for k, p in paths.items():
+        print(f"{k}: {p}")
+    return 0
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from .rulebook import load_rulebook
+
+    rb = load_rulebook(args.rules, speed_override=args.speed)
+    rows = [{"rule": r.id, "type": r.facility_type, "name": r.name_zh, "min": r.threshold_min,
+             "m/min": rb.speed_of(r), "metres": round(rb.threshold_m(r)), "verified": r.verified,
+             "source": r.source} for r in rb.rules]
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        print(f"{rb.profile}: {rb.name_zh} ({rb.path})")
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``circles`` command."""
+    parser = argparse.ArgumentParser(prog="circles", description="Walking-distance gap analysis of community "
+                                     "facilities (complete community / 15-minute life circle).")
+    parser.add_argument("--version", action="version", version=f"circles {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
+    _add_run_args(p_run)
+    p_run.set_defaults(func=_cmd_run)
+    from .demo import DATA_DIR, DEMO_OSM
+
+    p_demo = sub.add_parser("demo-data", help="regenerate the demo inputs from the OSM file")
+    p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM XML file (default: the embedded extract)")
+    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: data/)")
+    p_demo.set_defaults(func=_cmd_demo_data)
+    p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
+    p_rules.add_argument("--rules", default="complete_community_2020")
+    p_rules.add_argument("--speed", type=float, default=None)
+    p_rules.set_defaults(func=_cmd_rules)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``circles`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyogrio").setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except (CirclesError, ValueError) as exc:
+        print(f"circles: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

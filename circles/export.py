@@ -1,0 +1,107 @@
+"""Write the outputs: gap report (CSV, XLSX), per-resident access table, facility list,
+isochrones (GeoJSON). Outputs are deterministic: same inputs, same bytes (XLSX aside from
+its timestamp).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from .gaps import COLUMNS_ZH, STATUS_ZH
+
+log = logging.getLogger(__name__)
+
+STATUS_FILL = {"ok": "C6EFCE", "partial": "FFEB9C", "gap": "FFC7CE", "no_data": "D9D9D9"}
+
+
+def write_gaps_csv(gaps: pd.DataFrame, path: str | Path) -> Path:
+    """The gap report as UTF-8 CSV with a BOM (opens correctly in Excel with Chinese text)."""
+    path = Path(path)
+    gaps.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    return path
+
+
+def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -> Path:
+    """The gap report as an Excel sheet: Chinese headers, English headers below, frozen,
+    filtered, status cells coloured."""
+    path = Path(path)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31]
+    cols = list(gaps.columns)
+    ws.append([COLUMNS_ZH.get(c, c) for c in cols])
+    ws.append(cols)
+    bold = Font(bold=True)
+    for cell in list(ws[1]) + list(ws[2]):
+        cell.font = bold
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    status_col = cols.index("status") + 1 if "status" in cols else None
+    for rec in gaps.itertuples(index=False):
+        values = []
+        for c, v in zip(cols, rec):
+            if isinstance(v, (float, np.floating)) and np.isnan(v):
+                v = None
+            elif isinstance(v, np.generic):
+                v = v.item()
+            if c == "status" and v in STATUS_ZH:
+                v = f"{STATUS_ZH[v]} {v}"
+            values.append(v)
+        ws.append(values)
+        if status_col:
+            raw = rec[status_col - 1]
+            ws.cell(row=ws.max_row, column=status_col).fill = PatternFill("solid", fgColor=STATUS_FILL.get(raw, "FFFFFF"))
+    ws.freeze_panes = "C3"
+    ws.auto_filter.ref = f"A2:{get_column_letter(len(cols))}{ws.max_row}"
+    for i, c in enumerate(cols, start=1):
+        width = 60 if c == "evidence" else min(40, max(10, len(COLUMNS_ZH.get(c, c)) * 2 + 2, len(c) + 2))
+        ws.column_dimensions[get_column_letter(i)].width = width
+    wb.save(path)
+    return path
+
+
+def access_table(residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float]) -> pd.DataFrame:
+    """One row per resident point: id, community, lon/lat, population share, placement,
+    then walking minutes to the nearest facility of each type (empty when none reachable)."""
+    ll = residents.to_crs("EPSG:4326")
+    df = pd.DataFrame({"point_id": ll["point_id"], "community_id": ll["community_id"],
+                       "lon": ll.geometry.x.round(7), "lat": ll.geometry.y.round(7),
+                       "population": ll["population"].round(2), "origin": ll["origin"],
+                       "placed": ll["placed"], "snap_m": ll["snap_m"]})
+    for t in types:
+        df[t] = (ll[f"dist_{t}"] / speeds[t]).round(2)
+    for t in types:
+        df[f"nearest_{t}"] = ll[f"nearest_{t}"].replace("", np.nan)
+    return df
+
+
+def facilities_table(facilities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Every input facility, used or set aside, with the reason."""
+    ll = facilities.to_crs("EPSG:4326")
+    rp = ll.geometry.representative_point()
+    cols = ["id", "name", "facility_type"] + [c for c in ("source", "osm_element", "capacity", "size_m2")
+                                              if c in ll.columns]
+    df = pd.DataFrame(ll[cols])
+    df["lon"] = rp.x.round(7)
+    df["lat"] = rp.y.round(7)
+    df["geometry_type"] = ll.geom_type
+    df["status"] = np.where(ll["placed"], "used", "set_aside")
+    df["snap_m"] = ll["snap_m"]
+    df["set_aside_reason"] = ll["set_aside_reason"]
+    return df
+
+
+def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write a GeoDataFrame as GeoJSON in EPSG:4326 (overwriting)."""
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    gdf.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7)
+    return path

@@ -1,0 +1,190 @@
+"""Load and validate the inputs: community boundaries, facilities and (optional) buildings.
+
+Every check stops with one message naming the file, the feature and the field. Inputs are
+returned in EPSG:4326 (WGS-84 longitude/latitude).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def read_vector(path: str | Path) -> gpd.GeoDataFrame:
+    """Read a vector file (GeoJSON, GeoPackage, Shapefile …) with a clear error."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", path=str(p))
+    if p.is_dir() and not p.name.lower().endswith(".gdb"):
+        raise InputError("is a folder, expected a vector file (GeoJSON, GeoPackage, Shapefile)", path=str(p))
+    try:
+        gdf = gpd.read_file(p)
+    except Exception as exc:  # pyogrio raises several types for unreadable data
+        raise InputError(f"cannot read this file as vector data ({type(exc).__name__}: {exc})", path=str(p)) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+        raise InputError("no geometry column", path=str(p))
+    return gdf
+
+
+def _feature_label(gdf: pd.DataFrame, i: int, id_field: str = "id") -> str:
+    if id_field in gdf.columns:
+        v = gdf[id_field].iloc[i]
+        if v is not None and not (isinstance(v, float) and np.isnan(v)) and str(v) != "":
+            return f"'{v}' (row {i + 1})"
+    return f"#{i + 1}"
+
+
+def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Return ``gdf`` in EPSG:4326.
+
+    A file without a CRS is taken as WGS-84 only when its coordinates are valid
+    longitudes/latitudes; otherwise the CRS must be declared (``crs``).
+    """
+    if crs is not None:
+        gdf = gdf.set_crs(crs, allow_override=True)
+    if gdf.crs is None:
+        minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise InputError("the file has no coordinate reference system and its coordinates "
+                             f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not longitude/latitude: "
+                             "declare the CRS (e.g. --crs EPSG:32650)", path=path, field="crs")
+        log.info("%s: no CRS declared; coordinates look like longitude/latitude, taken as WGS-84", path)
+        gdf = gdf.set_crs("EPSG:4326")
+    if gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs("EPSG:4326")
+    return gdf
+
+
+def _check_ids(gdf: pd.DataFrame, path: str, id_field: str = "id") -> None:
+    if id_field not in gdf.columns:
+        raise InputError(f"missing field '{id_field}' (a unique identifier per feature)", path=path, field=id_field)
+    ids = gdf[id_field]
+    for i, v in enumerate(ids):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+            raise InputError("empty identifier", path=path, feature=f"#{i + 1}", field=id_field)
+    dup = ids.astype(str)[ids.astype(str).duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        rows = [str(i + 1) for i in np.flatnonzero(ids.astype(str).to_numpy() == first)]
+        raise InputError(f"duplicate id '{first}' (rows {', '.join(rows)}); ids must be unique",
+                         path=path, field=id_field)
+
+
+def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], what: str) -> None:
+    allowed = tuple(allowed)
+    for i, g in enumerate(gdf.geometry):
+        if g is None or g.is_empty:
+            raise InputError(f"empty geometry; expected a {what}", path=path, feature=_feature_label(gdf, i),
+                             field="geometry")
+        if g.geom_type not in allowed:
+            raise InputError(f"geometry is a {g.geom_type}; expected a {what}", path=path,
+                             feature=_feature_label(gdf, i), field="geometry")
+
+
+def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Community boundaries: polygons with ``id``, ``name`` and ``population``.
+
+    Optional fields: ``households``, ``population_estimated`` (default false).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the feature and the field.
+    """
+    path = str(path)
+    gdf = read_vector(path)
+    if len(gdf) == 0:
+        raise InputError("no features: expected one polygon per community", path=path)
+    _check_ids(gdf, path)
+    _check_geometry(gdf, path, POLYGONAL, "Polygon or MultiPolygon (a community boundary)")
+    if "name" not in gdf.columns:
+        raise InputError("missing field 'name' (the community name)", path=path, field="name")
+    if "population" not in gdf.columns:
+        raise InputError("missing field 'population' (residents of each community)", path=path, field="population")
+    pop = pd.to_numeric(gdf["population"], errors="coerce")
+    for i, (raw, v) in enumerate(zip(gdf["population"], pop)):
+        if pd.isna(v):
+            raise InputError(f"population is {raw!r}; expected a number of residents", path=path,
+                             feature=_feature_label(gdf, i), field="population")
+        if v < 0:
+            raise InputError(f"population is {v}; expected zero or more", path=path,
+                             feature=_feature_label(gdf, i), field="population")
+    gdf = to_wgs84(gdf, path, crs)
+    out = gpd.GeoDataFrame({"id": gdf["id"].astype(str), "name": gdf["name"].fillna("").astype(str),
+                            "population": pop.astype(float).to_numpy()}, geometry=gdf.geometry.values, crs=gdf.crs)
+    if "households" in gdf.columns:
+        out["households"] = pd.to_numeric(gdf["households"], errors="coerce").to_numpy()
+    est = gdf["population_estimated"] if "population_estimated" in gdf.columns else False
+    out["population_estimated"] = pd.Series(est, index=gdf.index).fillna(False).astype(bool).to_numpy()
+    for extra in ("population_method", "kind", "geometry_note"):
+        if extra in gdf.columns:
+            out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
+    out["geometry"] = out.geometry.make_valid()
+    return out
+
+
+def load_facilities(path: str | Path, known_types: Iterable[str], crs: str | None = None) -> gpd.GeoDataFrame:
+    """Facilities: points (or areas/lines) with ``id``, ``facility_type`` and optional ``name``.
+
+    ``facility_type`` must be one of ``known_types``. Optional fields kept: ``name``,
+    ``source``, ``osm_element``, ``capacity``, ``size_m2``.
+    """
+    path = str(path)
+    known = list(known_types)
+    gdf = read_vector(path)
+    _check_ids(gdf, path) if len(gdf) else None
+    if "facility_type" not in gdf.columns:
+        raise InputError(f"missing field 'facility_type' (one of: {', '.join(known)})", path=path,
+                         field="facility_type")
+    _check_geometry(gdf, path, ("Point", "MultiPoint", "Polygon", "MultiPolygon", "LineString",
+                                "MultiLineString"), "Point (or the facility's area)")
+    for i, t in enumerate(gdf["facility_type"]):
+        if t is None or (isinstance(t, float) and np.isnan(t)) or str(t).strip() == "":
+            raise InputError(f"missing facility type; expected one of: {', '.join(known)}", path=path,
+                             feature=_feature_label(gdf, i), field="facility_type")
+        if str(t) not in known:
+            raise InputError(f"unknown facility type '{t}'; expected one of: {', '.join(known)}", path=path,
+                             feature=_feature_label(gdf, i), field="facility_type")
+    gdf = to_wgs84(gdf, path, crs) if len(gdf) else gdf.set_crs("EPSG:4326", allow_override=True)
+    out = gpd.GeoDataFrame({"id": gdf["id"].astype(str) if len(gdf) else pd.Series([], dtype=str),
+                            "facility_type": gdf["facility_type"].astype(str),
+                            "name": (gdf["name"].fillna("").astype(str) if "name" in gdf.columns else ""),
+                            }, geometry=gdf.geometry.values, crs="EPSG:4326")
+    for extra in ("source", "osm_element", "capacity", "size_m2"):
+        if extra in gdf.columns:
+            out[extra] = gdf[extra].to_numpy()
+    return out
+
+
+def load_buildings(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Residential buildings: polygons (or points) with ``id`` and optional ``floor_area_m2``.
+
+    Residents of a community are spread over the buildings inside it, weighted by floor
+    area (footprint area where no floor area is given).
+    """
+    path = str(path)
+    gdf = read_vector(path)
+    _check_ids(gdf, path) if len(gdf) else None
+    _check_geometry(gdf, path, POLYGONAL + ("Point",), "Polygon (a building footprint) or Point")
+    if "floor_area_m2" in gdf.columns:
+        fa = pd.to_numeric(gdf["floor_area_m2"], errors="coerce")
+        for i, v in enumerate(fa):
+            if not pd.isna(v) and v < 0:
+                raise InputError(f"floor_area_m2 is {v}; expected zero or more", path=path,
+                                 feature=_feature_label(gdf, i), field="floor_area_m2")
+    else:
+        fa = pd.Series(np.nan, index=gdf.index)
+    gdf = to_wgs84(gdf, path, crs)
+    return gpd.GeoDataFrame({"id": gdf["id"].astype(str), "floor_area_m2": fa.to_numpy()},
+                            geometry=gdf.geometry.values, crs="EPSG:4326")

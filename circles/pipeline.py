@@ -1,0 +1,225 @@
+"""The whole analysis as one call: load → network → residents → reach → gaps → outputs.
+
+>>> from circles import pipeline
+>>> result = pipeline.analyse()            # the embedded demo
+>>> paths = pipeline.write_outputs(result, "results")
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import geopandas as gpd
+import pandas as pd
+
+from . import demo, export, isochrones, mapping
+from .access import Access, compute_access
+from .errors import InputError
+from .gaps import compute_gaps, surveyed_types
+from .load import load_buildings, load_communities, load_facilities
+from .network import WalkNetwork, load_network, to_walk_network
+from .reach import DEFAULT_MAX_ATTACH_M
+from .residents import DEFAULT_GRID_SPACING_M, place_residents
+from .rulebook import DEFAULT_PROFILE, Rulebook, load_rulebook
+
+log = logging.getLogger(__name__)
+
+#: Walking searches stop at this many minutes; nearest-facility times beyond it are reported
+#: as "none reachable".
+DEFAULT_MAX_MINUTES = 60.0
+ISOCHRONE_MINUTES = (5, 15)
+
+
+@dataclass
+class Result:
+    """Everything one analysis produced (GeoDataFrames in the network's projected CRS)."""
+
+    communities: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    residents: gpd.GeoDataFrame
+    gaps: pd.DataFrame
+    isochrones: gpd.GeoDataFrame
+    network: WalkNetwork
+    rulebook: Rulebook
+    access: Access
+    surveyed: set[str]
+    type_speed: dict[str, float]
+    inputs: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Status counts per community (rows) for the terminal."""
+        tab = pd.crosstab([self.gaps["community_id"], self.gaps["community_name"]], self.gaps["status"])
+        for s in ("gap", "partial", "ok", "no_data"):
+            if s not in tab:
+                tab[s] = 0
+        tab = tab[["gap", "partial", "ok", "no_data"]]
+        gaps_list = (self.gaps[self.gaps["status"] == "gap"].groupby("community_id")["rule_id"]
+                     .agg(lambda s: ", ".join(s)))
+        tab["gap items"] = [gaps_list.get(cid, "") for cid, _ in tab.index]
+        return tab
+
+
+def type_speeds(rulebook: Rulebook) -> dict[str, float]:
+    """Speed used to turn metres into minutes per facility type (its first rule's speed)."""
+    out: dict[str, float] = {}
+    for r in rulebook.rules:
+        out.setdefault(r.facility_type, rulebook.speed_of(r))
+    return out
+
+
+def analyse(boundaries: str | Path | None = None, facilities: str | Path | None = None,
+            network: str | Path | None = None, *, buildings: str | Path | None = None,
+            rules: str | Path = DEFAULT_PROFILE, surveyed: Iterable[str] = (), speed: float | None = None,
+            target_share: float = 1.0, max_attach_m: float = DEFAULT_MAX_ATTACH_M,
+            grid_spacing_m: float = DEFAULT_GRID_SPACING_M, max_minutes: float = DEFAULT_MAX_MINUTES,
+            cache_dir: str | Path | None = None, crs: str | None = None, progress: bool = True) -> Result:
+    """Run the gap analysis.
+
+    With no ``boundaries``/``facilities``/``network`` the embedded demo is used (Beijing
+    Haidian, OpenStreetMap), with its residential buildings.
+
+    Parameters
+    ----------
+    boundaries : path
+        Community polygons with ``id``, ``name``, ``population``.
+    facilities : path
+        Facilities with ``id``, ``facility_type`` and optional ``name``.
+    network : path
+        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``), PBF or GraphML walking network.
+    buildings : path, optional
+        Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
+        placed on a grid inside each community.
+    rules : str or path
+        Rulebook profile name or YAML file.
+    surveyed : iterable of str
+        Facility types declared surveyed: absence of them is then a gap, not ``no_data``.
+    speed : float, optional
+        Walking speed (m/min) for every rule instead of each rule's profile.
+    target_share : float
+        Share of residents within the threshold for ``ok``.
+    max_attach_m : float
+        Maximum distance from a point to the street it attaches to.
+    grid_spacing_m : float
+        Spacing of resident grid points where there are no buildings.
+    max_minutes : float
+        Search limit in minutes (at the fastest speed used).
+    cache_dir : path, optional
+        Where to cache the built walking network (GraphML).
+    crs : str, optional
+        CRS of input files that declare none (default: WGS-84 if they look like lon/lat).
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    demo_run = boundaries is None and facilities is None and network is None
+    if demo_run:
+        boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
+        buildings = demo.DEMO_BUILDINGS if buildings is None else buildings
+        for p in (boundaries, facilities, network, buildings):
+            if not Path(p).exists():
+                raise InputError("the embedded demo data is missing: run circles from a clone of the repository "
+                                 "(pip install -e .) or pass --boundaries, --facilities and --network", path=str(p))
+    elif boundaries is None or facilities is None or network is None:
+        raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
+    rulebook = load_rulebook(rules, speed_override=speed)
+    unknown = [t for t in surveyed if t not in rulebook.facility_types]
+    if unknown:
+        raise InputError(f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
+                         f"known: {', '.join(rulebook.facility_types)}", field="surveyed")
+    comms = load_communities(boundaries, crs=crs)
+    facs = load_facilities(facilities, rulebook.facility_types, crs=crs)
+    blds = load_buildings(buildings, crs=crs) if buildings is not None else None
+    timings["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    G = load_network(network, cache_dir=cache_dir)
+    net = to_walk_network(G, source=str(network))
+    timings["network"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    comms_p = comms.to_crs(net.crs)
+    facs_p = facs.to_crs(net.crs)
+    blds_p = blds.to_crs(net.crs) if blds is not None else None
+    residents = place_residents(comms_p, blds_p, grid_spacing=grid_spacing_m)
+    timings["residents"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    types = rulebook.types_used()
+    speeds = type_speeds(rulebook)
+    fastest = max(rulebook.speed_of(r) for r in rulebook.rules)
+    limit_m = max(max_minutes * fastest, max(rulebook.threshold_m(r) for r in rulebook.rules))
+    acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m,
+                         progress=progress)
+    timings["reach"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    surveyed_set = surveyed_types(facs, surveyed)
+    gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share)
+    timings["gaps"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    iso = isochrones.type_isochrones(acc, net, speeds, minutes=ISOCHRONE_MINUTES)
+    timings["isochrones"] = time.perf_counter() - t
+    return Result(communities=comms_p, facilities=acc.facilities, residents=acc.residents, gaps=gaps,
+                  isochrones=iso, network=net, rulebook=rulebook, access=acc, surveyed=surveyed_set,
+                  type_speed=speeds, timings=timings,
+                  inputs={"boundaries": str(boundaries), "facilities": str(facilities), "network": str(network),
+                          "buildings": "" if buildings is None else str(buildings), "rules": rulebook.path})
+
+
+def build_map(result: Result, lang: str = "zh", offline: bool = False):
+    """The folium map of ``result``."""
+    rb = result.rulebook
+    types = rb.types_used()
+    first_rule = {}
+    for r in rb.rules:
+        first_rule.setdefault(r.facility_type, r)
+    return mapping.make_map(
+        result.communities, result.facilities, result.residents, result.isochrones, result.gaps,
+        result.network.edges_gdf(), types=types,
+        type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
+        thresholds={t: first_rule[t].threshold_min for t in types}, speeds=result.type_speed,
+        lang=lang, offline=offline)
+
+
+def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str = "zh", offline: bool = True,
+                  map_copy: str | Path | None = None) -> dict[str, Path]:
+    """Write gaps.csv/xlsx, access.csv, facilities.csv, isochrones.geojson and map.html.
+
+    Parameters
+    ----------
+    out_dir : path
+        Created if missing.
+    lang : {"zh", "en"}
+        Map labels.
+    offline : bool
+        Self-contained map (no tiles, Leaflet inlined); default True so it opens anywhere.
+    map_copy : path, optional
+        Also copy the map there (the demo keeps one under ``maps/``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "gaps_csv": export.write_gaps_csv(result.gaps, out / "gaps.csv"),
+        "gaps_xlsx": export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx"),
+    }
+    acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed)
+    acc.to_csv(out / "access.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+    paths["access_csv"] = out / "access.csv"
+    export.facilities_table(result.facilities).to_csv(out / "facilities.csv", index=False, encoding="utf-8-sig",
+                                                      lineterminator="\n")
+    paths["facilities_csv"] = out / "facilities.csv"
+    paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
+    m = build_map(result, lang=lang, offline=offline)
+    paths["map"] = mapping.save_map(m, out / "map.html", offline=offline)
+    if map_copy is not None:
+        Path(map_copy).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(paths["map"], map_copy)
+        paths["map_copy"] = Path(map_copy)
+    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return paths

@@ -1,0 +1,232 @@
+"""The reach engine: exact walking distances along streets from facilities to residents.
+
+Points (residents, facility access points) attach to the nearest point *on an edge*
+(interpolated, not the nearest node); the access leg counts in the distance. Edges are
+split at every attachment, and each point hangs off its attachment as a leaf, so one
+bounded multi-source Dijkstra per facility type (SciPy's compiled ``csgraph.dijkstra``)
+gives every resident the exact along-street distance to the nearest facility.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+
+from .network import WalkNetwork
+
+log = logging.getLogger(__name__)
+
+#: Default maximum distance from a point to the street it attaches to (metres). Points
+#: further away are reported with their distance and not attached.
+DEFAULT_MAX_ATTACH_M = 250.0
+
+_EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
+
+
+@dataclass
+class Attachment:
+    """Where points meet the network.
+
+    Attributes
+    ----------
+    edge : ndarray of int64
+        Edge index, -1 where the point is not attached.
+    offset : ndarray of float64
+        Distance along the edge geometry from its ``u`` end (metres).
+    leg : ndarray of float64
+        Straight distance from the point to the edge (metres): the nearest-street distance,
+        also for points that were not attached.
+    attached : ndarray of bool
+    """
+
+    edge: np.ndarray
+    offset: np.ndarray
+    leg: np.ndarray
+    attached: np.ndarray
+
+
+def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
+                  max_distance: float = DEFAULT_MAX_ATTACH_M) -> Attachment:
+    """Attach points (network CRS) to the nearest position on an edge.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    x, y : array-like
+        Point coordinates in the network CRS.
+    max_distance : float
+        Points further than this from every edge are not attached.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(x)
+    edge = np.full(n, -1, dtype=np.int64)
+    offset = np.zeros(n)
+    leg = np.full(n, np.nan)
+    if n == 0 or net.n_edges == 0:
+        return Attachment(edge, offset, leg, np.zeros(n, dtype=bool))
+    pts = shapely.points(x, y)
+    tree = shapely.STRtree(net.geometry)
+    (ip, ie), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    # query_nearest may return ties for a point; keep the first (lowest edge index) for determinism
+    order = np.lexsort((ie, ip))
+    ip, ie, dist = ip[order], ie[order], dist[order]
+    first = np.r_[True, ip[1:] != ip[:-1]]
+    ip, ie, dist = ip[first], ie[first], dist[first]
+    leg[ip] = dist
+    ok = dist <= max_distance
+    edge[ip[ok]] = ie[ok]
+    offset[ip[ok]] = shapely.line_locate_point(net.geometry[ie[ok]], pts[ip[ok]])
+    offset = np.clip(offset, 0.0, np.where(edge >= 0, net.length[np.maximum(edge, 0)], 0.0))
+    return Attachment(edge, offset, leg, edge >= 0)
+
+
+@dataclass
+class SplitGraph:
+    """The network split at every attached point, as a symmetric CSR matrix.
+
+    Node numbering: ``0..n_nodes-1`` are the network nodes; then one node per attached
+    point where it meets its edge; then one leaf node per attached point. ``leaf[i]`` is the
+    leaf of point ``i`` (-1 if not attached). The ``seg_*`` arrays describe every street
+    segment of the split graph: its edge, its offsets ``s0 < s1`` along the edge geometry and
+    its end nodes ``a`` (at ``s0``) and ``b`` (at ``s1``).
+    """
+
+    matrix: sparse.csr_matrix
+    n_base: int
+    leaf: np.ndarray
+    position: np.ndarray
+    seg_edge: np.ndarray
+    seg_s0: np.ndarray
+    seg_s1: np.ndarray
+    seg_a: np.ndarray
+    seg_b: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return self.matrix.shape[0]
+
+
+def split_graph(net: WalkNetwork, att: Attachment) -> SplitGraph:
+    """Build the edge-split graph for the attached points of ``att``."""
+    n = net.n_nodes
+    pid = np.flatnonzero(att.attached)
+    k = len(pid)
+    pos_node = n + np.arange(k)
+    leaf_node = n + k + np.arange(k)
+    e = att.edge[pid]
+    s = att.offset[pid]
+    order = np.lexsort((s, e))
+    e_sorted, s_sorted, pos_sorted = e[order], s[order], pos_node[order]
+    # chains along split edges: u -> p1 -> ... -> pm -> v
+    starts = np.r_[True, e_sorted[1:] != e_sorted[:-1]] if k else np.zeros(0, dtype=bool)
+    ends = np.r_[e_sorted[1:] != e_sorted[:-1], True] if k else np.zeros(0, dtype=bool)
+    prev_node = np.where(starts, net.u[e_sorted], np.r_[-1, pos_sorted[:-1]] if k else pos_sorted)
+    prev_off = np.where(starts, 0.0, np.r_[0.0, s_sorted[:-1]] if k else s_sorted)
+    a_i = [prev_node, pos_sorted[ends]]
+    a_j = [pos_sorted, net.v[e_sorted[ends]]]
+    a_w = [s_sorted - prev_off, net.length[e_sorted[ends]] - s_sorted[ends]]
+    # edges with no point on them
+    has_point = np.zeros(net.n_edges, dtype=bool)
+    has_point[e] = True
+    free = ~has_point
+    a_i.append(net.u[free])
+    a_j.append(net.v[free])
+    a_w.append(net.length[free])
+    # leaves
+    a_i.append(pos_node)
+    a_j.append(leaf_node)
+    a_w.append(att.leg[pid])
+    # street segments (for isochrones): the chains and the free edges, without the leaves
+    seg_edge = np.concatenate([e_sorted, e_sorted[ends], np.flatnonzero(free)])
+    seg_s0 = np.concatenate([prev_off, s_sorted[ends], np.zeros(free.sum())])
+    seg_s1 = np.concatenate([s_sorted, net.length[e_sorted[ends]], net.length[free]])
+    seg_a = np.concatenate(a_i[:3]).astype(np.int64)
+    seg_b = np.concatenate(a_j[:3]).astype(np.int64)
+    i = np.concatenate(a_i).astype(np.int64)
+    j = np.concatenate(a_j).astype(np.int64)
+    w = np.maximum(np.concatenate(a_w), _EPS)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    keep = lo != hi
+    lo, hi, w = lo[keep], hi[keep], w[keep]
+    # parallel edges between the same two nodes: keep the shortest (CSR would add them up)
+    order = np.lexsort((w, hi, lo))
+    lo, hi, w = lo[order], hi[order], w[order]
+    first = np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]
+    lo, hi, w = lo[first], hi[first], w[first]
+    total = n + 2 * k
+    m = sparse.csr_matrix((w, (lo, hi)), shape=(total, total))
+    leaf = np.full(len(att.edge), -1, dtype=np.int64)
+    leaf[pid] = leaf_node
+    position = np.full(len(att.edge), -1, dtype=np.int64)
+    position[pid] = pos_node
+    return SplitGraph(matrix=m, n_base=n, leaf=leaf, position=position,
+                      seg_edge=seg_edge, seg_s0=seg_s0, seg_s1=seg_s1, seg_a=seg_a, seg_b=seg_b)
+
+
+def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from every node to the nearest of ``sources`` (one multi-source search).
+
+    Parameters
+    ----------
+    graph : SplitGraph
+    sources : ndarray of int
+        Node indices to start from (facility leaves).
+    limit : float
+        Stop the search at this distance (metres); nodes further away get ``inf``.
+
+    Returns
+    -------
+    dist : ndarray of float64
+        Distance in metres (``inf`` where beyond ``limit`` or unreachable).
+    origin : ndarray of int64
+        The source node nearest to each node (-9999 where none).
+    """
+    sources = np.unique(np.asarray(sources, dtype=np.int64))
+    if len(sources) == 0:
+        return np.full(graph.n_nodes, np.inf), np.full(graph.n_nodes, -9999, dtype=np.int64)
+    dist, _, origin = dijkstra(graph.matrix, directed=False, indices=sources, min_only=True,
+                               limit=limit, return_predecessors=True)
+    return dist, origin.astype(np.int64)
+
+
+def counts_within(graph: SplitGraph, source_groups: list[np.ndarray], targets: np.ndarray,
+                  limit: float, chunk: int = 64) -> np.ndarray:
+    """For each target node, how many source groups (facilities) lie within ``limit``.
+
+    A group is one facility's access points; it counts once however many of its points
+    are in reach.
+
+    Returns
+    -------
+    ndarray of int
+        Count per target, and the boolean matrix is not kept (memory stays ``chunk × nodes``).
+    """
+    return reach_matrix(graph, source_groups, targets, limit, chunk=chunk).sum(axis=0)
+
+
+def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets: np.ndarray,
+                 limit: float, chunk: int = 64) -> np.ndarray:
+    """Boolean matrix (groups × targets): is the target within ``limit`` of the group."""
+    targets = np.asarray(targets, dtype=np.int64)
+    out = np.zeros((len(source_groups), len(targets)), dtype=bool)
+    flat, owner = [], []
+    for gi, grp in enumerate(source_groups):
+        grp = np.unique(np.asarray(grp, dtype=np.int64))
+        flat.append(grp)
+        owner.append(np.full(len(grp), gi))
+    if not flat:
+        return out
+    flat_a = np.concatenate(flat)
+    owner_a = np.concatenate(owner)
+    for start in range(0, len(flat_a), chunk):
+        src = flat_a[start:start + chunk]
+        d = dijkstra(graph.matrix, directed=False, indices=src, limit=limit)
+        within = d[:, targets] <= limit
+        np.logical_or.at(out, owner_a[start:start + chunk], within)
+    return out
