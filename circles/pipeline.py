@@ -22,7 +22,7 @@ from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
 from .load import load_buildings, load_communities, load_facilities
-from .network import WalkNetwork, load_network, to_walk_network
+from .network import WalkNetwork, read_walk_network
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
 from .rulebook import DEFAULT_PROFILE, Rulebook, load_rulebook
@@ -91,7 +91,8 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     facilities : path
         Facilities with ``id``, ``facility_type`` and optional ``name``.
     network : path
-        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``), PBF or GraphML walking network.
+        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``), PBF, GraphML or circles ``.npz``
+        walking network.
     buildings : path, optional
         Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
         placed on a grid inside each community.
@@ -137,8 +138,7 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    G = load_network(network, cache_dir=cache_dir)
-    net = to_walk_network(G, source=str(network))
+    net = read_walk_network(network, cache_dir=cache_dir)
     timings["network"] = time.perf_counter() - t
 
     t = time.perf_counter()
