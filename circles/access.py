@@ -70,6 +70,10 @@ class Access:
         access point) and ``set_aside_reason`` (empty when placed).
     limit_m : float
         The search limit (metres): distances beyond it are unknown, reported as unreachable.
+    attachment : Attachment
+        Where the resident points (first) and then the facility access points meet the network.
+    access_points : DataFrame
+        Facility access points (``facility`` row position, ``x``, ``y``), in attachment order.
     """
 
     residents: gpd.GeoDataFrame
@@ -78,6 +82,8 @@ class Access:
     limit_m: float
     max_attach_m: float
     graph: reach.SplitGraph
+    attachment: reach.Attachment
+    access_points: pd.DataFrame
     resident_leaf: np.ndarray
     facility_leaves: dict[int, np.ndarray] = field(default_factory=dict)
     node_dist: dict[str, np.ndarray] = field(default_factory=dict)
@@ -179,4 +185,4 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
         log.warning("%d facilities are further than %g m from any street and were set aside (listed in the output)",
                     n_fac_out, max_attach_m)
     return Access(residents=res, facilities=fac, types=list(types), limit_m=limit_m, max_attach_m=max_attach_m,
-                  graph=graph, resident_leaf=res_leaf, facility_leaves=leaves, node_dist=node_dist)
+                  graph=graph, attachment=att, access_points=ap, resident_leaf=res_leaf, facility_leaves=leaves, node_dist=node_dist)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BUFFER_M = 20.0
 #: Half-width (metres) of the cut along unreachable streets near the area.
 DEFAULT_GAP_M = 2.0
+#: Half-width (metres) of the band kept along reachable streets inside a cut.
+KEEP_M = 0.5
 
 
 def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float):
@@ -123,7 +125,10 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
         band = shapely.union_all(out) if len(out) > 1 else out[0]
     if len(unreach) and gap_m > 0:
         cut = shapely.union_all(shapely.buffer(unreach, gap_m, cap_style="flat"))
-        band = band.difference(cut)
+        # where an unreachable street crosses a reachable one (bridges, tunnels), the
+        # reachable street stays in the area: a thin band along it is added back
+        thin = shapely.union_all(shapely.buffer(np.array(lines, dtype=object), KEEP_M, cap_style="flat"))
+        band = shapely.union_all([band.difference(cut), thin])
     return band
 
 

