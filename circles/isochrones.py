@@ -199,5 +199,7 @@ def type_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minutes=
             rows.append({"facility_type": t, "minutes": mins, "speed_m_per_min": speeds[t],
                          "distance_m": round(limit, 1), "geometry": poly})
     gdf = gpd.GeoDataFrame(rows, columns=["facility_type", "minutes", "speed_m_per_min", "distance_m", "geometry"],
-                           geometry="geometry", crs=net.crs)
-    return gdf.to_crs("EPSG:4326")
+                           geometry="geometry", crs=net.crs).to_crs("EPSG:4326")
+    # snap to the 1e-7° grid the GeoJSON output uses, keeping polygons valid
+    gdf["geometry"] = shapely.set_precision(shapely.make_valid(gdf.geometry.values), 1e-7)
+    return gdf

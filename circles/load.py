@@ -53,12 +53,15 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
     """
     if crs is not None:
         gdf = gdf.set_crs(crs, allow_override=True)
-    if gdf.crs is None:
+    if gdf.crs is None or gdf.crs.is_geographic:
+        # GeoJSON readers report WGS-84 even when a file holds projected metres: check the numbers
         minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InputError("the file has no coordinate reference system and its coordinates "
-                             f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not longitude/latitude: "
-                             "declare the CRS (e.g. --crs EPSG:32650)", path=path, field="crs")
+            raise InputError("coordinates "
+                             f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not longitude/latitude and "
+                             "the file declares no projected coordinate reference system: "
+                             "declare it (e.g. --crs EPSG:32650)", path=path, field="crs")
+    if gdf.crs is None:
         log.info("%s: no CRS declared; coordinates look like longitude/latitude, taken as WGS-84", path)
         gdf = gdf.set_crs("EPSG:4326")
     if gdf.crs.to_epsg() != 4326:
