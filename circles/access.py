@@ -87,6 +87,7 @@ class Access:
     resident_leaf: np.ndarray
     facility_leaves: dict[int, np.ndarray] = field(default_factory=dict)
     node_dist: dict[str, np.ndarray] = field(default_factory=dict)
+    _within_cache: dict = field(default_factory=dict, repr=False)
 
     def facilities_within(self, ftype: str, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Which placed facilities of ``ftype`` each resident reaches within ``limit_m``.
@@ -98,6 +99,9 @@ class Access:
         matrix : ndarray of bool
             facilities × residents; unplaced residents are all False.
         """
+        key = (ftype, round(float(limit_m), 6))
+        if key in self._within_cache:
+            return self._within_cache[key]
         fac = self.facilities
         pos = np.flatnonzero((fac["facility_type"] == ftype).to_numpy() & fac["placed"].to_numpy())
         placed = self.resident_leaf >= 0
@@ -105,7 +109,20 @@ class Access:
         if len(pos) and placed.any():
             groups = [self.facility_leaves[p] for p in pos]
             out[:, placed] = reach.reach_matrix(self.graph, groups, self.resident_leaf[placed], limit_m)
+        self._within_cache[key] = (pos, out)
         return pos, out
+
+    def counts_within(self, ftype: str, limit_m: float) -> np.ndarray:
+        """Number of facilities of ``ftype`` each resident reaches within ``limit_m`` metres."""
+        return self.facilities_within(ftype, limit_m)[1].sum(axis=0)
+
+    def facility_distances(self, row: int) -> np.ndarray:
+        """Distance (m) of every split-graph node from one facility (row position), bounded by
+        the search limit; all ``inf`` if the facility was not placed."""
+        leaves = self.facility_leaves.get(int(row))
+        if leaves is None:
+            return np.full(self.graph.n_nodes, np.inf)
+        return reach.nearest(self.graph, leaves, limit=self.limit_m)[0]
 
 
 def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,

@@ -28,7 +28,8 @@ def _csv_list(text: str) -> list[str]:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boundaries", help="community polygons (GeoJSON/GPKG/SHP) with id, name, population")
     p.add_argument("--facilities", help="facilities with id, facility_type, name")
-    p.add_argument("--network", help="walking network: .osm, .osm.bz2, .osm.gz, .pbf or .graphml")
+    p.add_argument("--network", help="walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
+                   "(OSMnx download around the communities; needs internet)")
     p.add_argument("--buildings", help="residential buildings (id, optional floor_area_m2); default: a grid")
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument("--rules", default="complete_community_2020",
@@ -49,6 +50,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
     p.add_argument("--online-map", action="store_true",
                    help="map with online tiles instead of the self-contained offline map")
+    p.add_argument("--facility-isochrones", action="store_true",
+                   help="also write the 5/10/15-minute walking area of every facility")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -66,7 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not any(user):
         map_copy = demo.DATA_DIR.parent / "maps" / "demo_map.html"
     paths = pipeline.write_outputs(result, args.out, lang=args.lang, offline=not args.online_map,
-                                   map_copy=map_copy)
+                                   map_copy=map_copy, facility_isochrones=args.facility_isochrones)
     n_res = len(result.residents)
     print(f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
           f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "

@@ -67,9 +67,12 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
     return path
 
 
-def access_table(residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float]) -> pd.DataFrame:
+def access_table(residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float],
+                 counts: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per resident point: id, community, lon/lat, population share, placement,
-    then walking minutes to the nearest facility of each type (empty when none reachable)."""
+    then walking minutes to the nearest facility of each type (empty when none reachable),
+    the nearest facility's id, and (with ``counts``) how many facilities of each type are
+    within the type's threshold (``within_<type>``)."""
     ll = residents.to_crs("EPSG:4326")
     df = pd.DataFrame({"point_id": ll["point_id"], "community_id": ll["community_id"],
                        "lon": ll.geometry.x.round(7), "lat": ll.geometry.y.round(7),
@@ -79,6 +82,8 @@ def access_table(residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str
         df[t] = (ll[f"dist_{t}"] / speeds[t]).round(2)
     for t in types:
         df[f"nearest_{t}"] = ll[f"nearest_{t}"].replace("", np.nan)
+    for t in types if counts else []:
+        df[f"within_{t}"] = np.asarray(counts[t], dtype=int)
     return df
 
 

@@ -132,6 +132,20 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
     return band
 
 
+def _on_output_grid(geoms: np.ndarray) -> np.ndarray:
+    """Snap polygons to the 1e-7° grid of the GeoJSON output, keeping them valid and polygonal
+    (slivers that collapse to lines on the grid are dropped)."""
+    out = []
+    for g in shapely.set_precision(shapely.make_valid(geoms), 1e-7):
+        if g.geom_type == "GeometryCollection":
+            polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+            g = shapely.union_all(polys) if polys else Polygon()
+        if g.geom_type == "Polygon":
+            g = shapely.MultiPolygon([g]) if not g.is_empty else g
+        out.append(g)
+    return np.array(out, dtype=object)
+
+
 def _edge_bounds(net: WalkNetwork) -> np.ndarray:
     cached = getattr(net, "_bounds", None)
     if cached is None or len(cached) != net.n_edges:
@@ -200,6 +214,32 @@ def type_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minutes=
                          "distance_m": round(limit, 1), "geometry": poly})
     gdf = gpd.GeoDataFrame(rows, columns=["facility_type", "minutes", "speed_m_per_min", "distance_m", "geometry"],
                            geometry="geometry", crs=net.crs).to_crs("EPSG:4326")
-    # snap to the 1e-7° grid the GeoJSON output uses, keeping polygons valid
-    gdf["geometry"] = shapely.set_precision(shapely.make_valid(gdf.geometry.values), 1e-7)
+    gdf["geometry"] = _on_output_grid(gdf.geometry.values)
+    return gdf
+
+
+def facility_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minutes=(5, 10, 15),
+                        types: list[str] | None = None, buffer_m: float = DEFAULT_BUFFER_M) -> gpd.GeoDataFrame:
+    """Walking areas of each placed facility at each of ``minutes`` (EPSG:4326).
+
+    Columns: ``facility_id``, ``facility_type``, ``minutes``, ``distance_m``, geometry.
+    """
+    fac = access.facilities
+    rows = []
+    for pos in range(len(fac)):
+        t = fac["facility_type"].iloc[pos]
+        if (types is not None and t not in types) or not fac["placed"].iloc[pos] or t not in speeds:
+            continue
+        dist = access.facility_distances(pos)
+        for mins in minutes:
+            limit = mins * speeds[t]
+            if limit > access.limit_m + 1e-9:
+                continue
+            poly = isochrone_polygon(net, access.graph, dist, limit, buffer_m)
+            if not poly.is_empty:
+                rows.append({"facility_id": fac["id"].iloc[pos], "facility_type": t, "minutes": mins,
+                             "distance_m": round(limit, 1), "geometry": poly})
+    gdf = gpd.GeoDataFrame(rows, columns=["facility_id", "facility_type", "minutes", "distance_m", "geometry"],
+                           geometry="geometry", crs=net.crs).to_crs("EPSG:4326")
+    gdf["geometry"] = _on_output_grid(gdf.geometry.values)
     return gdf

@@ -32,7 +32,25 @@ log = logging.getLogger(__name__)
 #: Walking searches stop at this many minutes; nearest-facility times beyond it are reported
 #: as "none reachable".
 DEFAULT_MAX_MINUTES = 60.0
-ISOCHRONE_MINUTES = (5, 15)
+ISOCHRONE_MINUTES = (5, 10, 15)
+
+
+#: Pass as ``network`` to download the walking network with OSMnx (needs internet).
+ONLINE = "online"
+
+
+def _download_network(comms: gpd.GeoDataFrame, rulebook: Rulebook, cache_dir) -> WalkNetwork:
+    """Walking network around the communities, buffered by the longest threshold distance."""
+    from .network import graph_from_polygon_online, to_walk_network
+
+    buffer_m = max(rulebook.threshold_m(r) for r in rulebook.rules)
+    try:
+        G = graph_from_polygon_online(comms.union_all(), buffer_m=buffer_m)
+    except Exception as exc:  # OSMnx raises many kinds of network errors
+        raise InputError(f"downloading the walking network failed ({type(exc).__name__}: {exc}); "
+                         "this needs internet access to the Overpass API — pass --network FILE instead",
+                         field="network") from None
+    return to_walk_network(G, source=f"OSMnx download, {buffer_m:.0f} m around the communities")
 
 
 @dataclass
@@ -65,12 +83,18 @@ class Result:
         return tab
 
 
+def first_rules(rulebook: Rulebook) -> dict:
+    """The first rule of each facility type: its speed and threshold stand for the type in
+    per-resident tables and on the map."""
+    out: dict = {}
+    for r in rulebook.rules:
+        out.setdefault(r.facility_type, r)
+    return out
+
+
 def type_speeds(rulebook: Rulebook) -> dict[str, float]:
     """Speed used to turn metres into minutes per facility type (its first rule's speed)."""
-    out: dict[str, float] = {}
-    for r in rulebook.rules:
-        out.setdefault(r.facility_type, rulebook.speed_of(r))
-    return out
+    return {t: rulebook.speed_of(r) for t, r in first_rules(rulebook).items()}
 
 
 def analyse(boundaries: str | Path | None = None, facilities: str | Path | None = None,
@@ -90,8 +114,10 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
         Community polygons with ``id``, ``name``, ``population``.
     facilities : path
         Facilities with ``id``, ``facility_type`` and optional ``name``.
-    network : path
-        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``), PBF, GraphML or circles ``.npz``
+    network : path or "online"
+        ``"online"`` downloads it with OSMnx (needs internet), buffered by the longest
+        threshold distance around the communities. Otherwise OSM XML (``.osm``, ``.osm.bz2``,
+        ``.osm.gz``), PBF, GraphML or circles ``.npz``
         walking network.
     buildings : path, optional
         Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
@@ -138,7 +164,10 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    net = read_walk_network(network, cache_dir=cache_dir)
+    if str(network) == ONLINE:
+        net = _download_network(comms, rulebook, cache_dir)
+    else:
+        net = read_walk_network(network, cache_dir=cache_dir)
     timings["network"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -176,9 +205,7 @@ def build_map(result: Result, lang: str = "zh", offline: bool = False):
     """The folium map of ``result``."""
     rb = result.rulebook
     types = rb.types_used()
-    first_rule = {}
-    for r in rb.rules:
-        first_rule.setdefault(r.facility_type, r)
+    first_rule = first_rules(rb)
     return mapping.make_map(
         result.communities, result.facilities, result.residents, result.isochrones, result.gaps,
         result.network.edges_gdf(), types=types,
@@ -188,7 +215,7 @@ def build_map(result: Result, lang: str = "zh", offline: bool = False):
 
 
 def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str = "zh", offline: bool = True,
-                  map_copy: str | Path | None = None) -> dict[str, Path]:
+                  map_copy: str | Path | None = None, facility_isochrones: bool = False) -> dict[str, Path]:
     """Write gaps.csv/xlsx, access.csv, facilities.csv, isochrones.geojson and map.html.
 
     Parameters
@@ -201,6 +228,8 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
         Self-contained map (no tiles, Leaflet inlined); default True so it opens anywhere.
     map_copy : path, optional
         Also copy the map there (the demo keeps one under ``maps/``).
+    facility_isochrones : bool
+        Also write ``facility_isochrones.geojson``: the 5/10/15-minute area of every facility.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -208,13 +237,20 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
         "gaps_csv": export.write_gaps_csv(result.gaps, out / "gaps.csv"),
         "gaps_xlsx": export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx"),
     }
-    acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed)
+    first_rule = first_rules(result.rulebook)
+    counts = {t: result.access.counts_within(t, result.rulebook.threshold_m(first_rule[t]))
+              for t in result.rulebook.types_used()}
+    acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
     acc.to_csv(out / "access.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
     paths["access_csv"] = out / "access.csv"
     export.facilities_table(result.facilities).to_csv(out / "facilities.csv", index=False, encoding="utf-8-sig",
                                                       lineterminator="\n")
     paths["facilities_csv"] = out / "facilities.csv"
     paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
+    if facility_isochrones:
+        per = isochrones.facility_isochrones(result.access, result.network, result.type_speed,
+                                             minutes=ISOCHRONE_MINUTES)
+        paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
     m = build_map(result, lang=lang, offline=offline)
     paths["map"] = mapping.save_map(m, out / "map.html", offline=offline)
     if map_copy is not None:

@@ -141,9 +141,10 @@ def test_outputs_and_columns(tmp_path, demo_result):
     facs = pd.read_csv(out["facilities_csv"])
     assert len(facs) == len(gpd.read_file(demo.DEMO_FACILITIES))
     assert set(facs["status"]) <= {"used", "set_aside"}
-    # isochrones: 5 and 15 minutes per surveyed type
+    # isochrones: 5, 10 and 15 minutes per surveyed type
     iso = gpd.read_file(out["isochrones"])
-    assert set(iso["minutes"]) == {5, 15}
+    assert set(iso["minutes"]) == {5, 10, 15}
+    assert set(iso.geom_type) <= {"Polygon", "MultiPolygon"}
     assert "kindergarten" in set(iso["facility_type"]) and "elderly_care" not in set(iso["facility_type"])
     assert iso.geometry.is_valid.all()
     html = out["map"].read_text(encoding="utf-8")
@@ -185,3 +186,80 @@ def test_grid_residents_without_buildings(tmp_path):
     # every point lies inside its community
     inside = [comms.loc[c, "geometry"].buffer(1e-6).contains(p) for c, p in zip(res["community_id"], res.geometry)]
     assert all(inside)
+
+
+def test_counts_within_threshold_per_resident(tmp_path, demo_result):
+    """within_<type> in access.csv equals a count over single-facility searches."""
+    out = pipeline.write_outputs(demo_result, tmp_path)
+    acc = pd.read_csv(out["access_csv"])
+    rb = demo_result.rulebook
+    rule = next(r for r in rb.rules if r.facility_type == "convenience_store")
+    limit = rb.threshold_m(rule)
+    a = demo_result.access
+    rows = np.flatnonzero((a.facilities["facility_type"] == "convenience_store") & a.facilities["placed"])
+    expect = np.zeros(len(a.residents), dtype=int)
+    for r in rows:
+        d = a.facility_distances(r)[np.maximum(a.resident_leaf, 0)]
+        expect += (d <= limit) & (a.resident_leaf >= 0)
+    assert (acc["within_convenience_store"].to_numpy() == expect).all()
+    assert expect.max() >= 2  # several shops within reach somewhere
+    # and the nearest time is within the threshold exactly when the count is positive
+    covered = acc["convenience_store"].fillna(np.inf) <= rule.threshold_min + 1e-9
+    assert ((expect > 0) == covered.to_numpy()).all() or np.abs(
+        acc["convenience_store"] - rule.threshold_min).min() < 0.01
+
+
+def test_facility_isochrones(demo_result):
+    from circles import isochrones
+
+    per = isochrones.facility_isochrones(demo_result.access, demo_result.network, demo_result.type_speed,
+                                         types=["kindergarten"])
+    placed = demo_result.facilities
+    n_kg = int(((placed["facility_type"] == "kindergarten") & placed["placed"]).sum())
+    assert len(per) == 3 * n_kg
+    # the type's distances are the minimum over its facilities' own searches
+    a = demo_result.access
+    rows = np.flatnonzero((placed["facility_type"] == "kindergarten") & placed["placed"])
+    each = np.min([a.facility_distances(r) for r in rows], axis=0)
+    assert np.allclose(each, a.node_dist["kindergarten"], equal_nan=True)
+    # every facility's 15-minute area lies (almost) inside the type's 15-minute area
+    typ = demo_result.isochrones
+    t15 = typ[(typ["facility_type"] == "kindergarten") & (typ["minutes"] == 15)].geometry.iloc[0]
+    for g in per[per["minutes"] == 15].geometry:
+        assert g.difference(t15).area / g.area < 0.02
+    # nested: 5 minutes inside 10 inside 15 for each facility
+    for fid, grp in per.groupby("facility_id"):
+        g = grp.set_index("minutes").geometry
+        assert g[5].difference(g[10]).area < 1e-10 and g[10].difference(g[15]).area < 1e-10
+
+
+def test_online_network_download_is_buffered(monkeypatch, tmp_path):
+    """The online source (never used for real in tests) downloads around the communities,
+    buffered by at least the longest threshold distance."""
+    import osmnx as ox
+
+    from circles import network as netmod
+
+    seen = {}
+    demo_graph = netmod.load_network(demo.DEMO_OSM)
+    real_area = gpd.read_file(demo.DEMO_BOUNDARIES).to_crs(demo_graph.graph["crs"]).union_all()
+
+    def fake_graph_from_polygon(polygon, network_type, simplify, retain_all):
+        seen["polygon"] = polygon
+        seen["network_type"] = network_type
+        return ox.project_graph(demo_graph, to_latlong=True)
+
+    monkeypatch.setattr(ox, "graph_from_polygon", fake_graph_from_polygon)
+    r = pipeline.analyse(demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, pipeline.ONLINE, progress=False)
+    assert seen["network_type"] == "walk"
+    poly = gpd.GeoSeries([seen["polygon"]], crs="EPSG:4326").to_crs(demo_graph.graph["crs"]).iloc[0]
+    longest = max(r.rulebook.threshold_m(x) for x in r.rulebook.rules)
+    assert poly.contains(real_area.buffer(longest - 5))
+    assert len(r.gaps) > 0
+
+    def offline(*a, **k):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(ox, "graph_from_polygon", offline)
+    with pytest.raises(Exception, match="needs internet"):
+        pipeline.analyse(demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, pipeline.ONLINE, progress=False)
