@@ -108,6 +108,85 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analysis_kwargs(args: argparse.Namespace) -> dict:
+    return dict(buildings=args.buildings, rules=args.rules, surveyed=args.surveyed, speed=args.speed,
+                target_share=args.target_share, max_attach_m=args.max_attach, grid_spacing_m=args.grid_spacing,
+                crs=args.crs, cache_dir=args.cache or None, progress=sys.stderr.isatty())
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    user = [args.boundaries, args.facilities, args.network]
+    if any(user) and not all(user):
+        raise CirclesError("give all three of --boundaries, --facilities and --network (or none, for the demo)")
+
+
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    from .whatif import run_whatif
+
+    _check_inputs(args)
+    paths, comp = run_whatif(args.scenario, args.out, boundaries=args.boundaries, facilities=args.facilities,
+                             network=args.network, offline=not args.online_map, **_analysis_kwargs(args))
+    changed = comp[comp["status_changed"] | (comp["residents_newly_covered"].fillna(0).abs() > 0.5)]
+    with pd.option_context("display.width", 200, "display.max_colwidth", 40):
+        if len(changed):
+            print(changed[["community_name", "rule_id", "status_current", "status_scenario",
+                           "residents_newly_covered"]].to_string(index=False))
+        else:
+            print("no change in coverage under this scenario")
+    print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_site(args: argparse.Namespace) -> int:
+    import geopandas as gpd
+
+    from . import pipeline
+    from .load import read_vector, to_wgs84
+    from .siting import propose_sites
+
+    _check_inputs(args)
+    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+    cands = None
+    if args.candidates:
+        cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
+        if "candidate_id" not in cands and "id" in cands:
+            cands = cands.rename(columns={"id": "candidate_id"})
+    communities = [args.community] if args.community else [None]
+    if args.each:
+        communities = list(result.communities["id"])
+    frames = []
+    for cid in communities:
+        sites, note = propose_sites(result, args.rule, community_id=cid, candidates=cands, k=args.k,
+                                    target_share=args.target)
+        print(f"{cid or 'all communities'}: {note}")
+        if len(sites):
+            with pd.option_context("display.width", 200):
+                print(sites.drop(columns=["guarantee"]).to_string(index=False))
+        frames.append(sites.assign(community_id=cid or "all", note=note))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.concat(frames, ignore_index=True)
+    table.to_csv(out / f"sites_{args.rule}.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+    if len(table):
+        gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_file(
+            out / f"sites_{args.rule}.geojson", driver="GeoJSON")
+    print(f"outputs: {out / f'sites_{args.rule}.csv'}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .whatif import compare_runs
+
+    comp = compare_runs(args.before, args.after)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    comp.to_csv(out, index=False, encoding="utf-8-sig", lineterminator="\n")
+    summary = comp.groupby("change").size()
+    print(summary.to_string())
+    print(f"outputs: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``circles`` command."""
     parser = argparse.ArgumentParser(prog="circles", description="Walking-distance gap analysis of community "
@@ -124,6 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM XML file (default: the embedded extract)")
     p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: data/)")
     p_demo.set_defaults(func=_cmd_demo_data)
+    p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
+    _add_run_args(p_whatif)
+    p_whatif.add_argument("--scenario", required=True,
+                          help="facilities file with an 'action' column: add / remove / resize")
+    p_whatif.set_defaults(func=_cmd_whatif, out="results/whatif")
+    p_site = sub.add_parser("site", help="propose sites for a new facility that close a rule's gap")
+    _add_run_args(p_site)
+    p_site.add_argument("--rule", required=True, help="rule id (see `circles rules`), e.g. kindergarten")
+    p_site.add_argument("--community", help="one community id (default: all communities together)")
+    p_site.add_argument("--each", action="store_true", help="answer for every community separately")
+    p_site.add_argument("--k", type=int, default=None, help="the best K sites (default: fewest reaching --target)")
+    p_site.add_argument("--target", type=float, default=1.0, help="target share of residents (default 1.0)")
+    p_site.add_argument("--candidates", help="candidate sites file (points, candidate_id, optional capacity); "
+                        "default: points every 60 m along the streets")
+    p_site.set_defaults(func=_cmd_site, out="results/sites")
+    p_cmp = sub.add_parser("compare", help="tracking: compare the gap reports of two runs")
+    p_cmp.add_argument("before", help="output folder of the earlier run")
+    p_cmp.add_argument("after", help="output folder of the later run")
+    p_cmp.add_argument("--out", default="results/comparison.csv", help="comparison CSV to write")
+    p_cmp.set_defaults(func=_cmd_compare)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
     p_rules.add_argument("--speed", type=float, default=None)

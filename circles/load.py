@@ -144,8 +144,13 @@ def load_facilities(path: str | Path, known_types: Iterable[str], crs: str | Non
     ``source``, ``osm_element``, ``capacity``, ``size_m2``.
     """
     path = str(path)
+    return check_facilities(read_vector(path), path, known_types, crs)
+
+
+def check_facilities(gdf: gpd.GeoDataFrame, path: str, known_types: Iterable[str],
+                     crs: str | None = None) -> gpd.GeoDataFrame:
+    """Validate a facilities table already in memory (``path`` labels the messages)."""
     known = list(known_types)
-    gdf = read_vector(path)
     _check_ids(gdf, path) if len(gdf) else None
     if "facility_type" not in gdf.columns:
         raise InputError(f"missing field 'facility_type' (one of: {', '.join(known)})", path=path,

@@ -21,7 +21,7 @@ from . import demo, export, isochrones, mapping
 from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
-from .load import load_buildings, load_communities, load_facilities
+from .load import check_facilities, load_buildings, load_communities, load_facilities
 from .network import WalkNetwork, read_walk_network
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
@@ -69,14 +69,16 @@ class Result:
     type_speed: dict[str, float]
     inputs: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: The investigation ledger (circles.ledger): one row per community × rulebook item.
+    ledger: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
         tab = pd.crosstab([self.gaps["community_id"], self.gaps["community_name"]], self.gaps["status"])
-        for s in ("gap", "partial", "ok", "no_data"):
+        for s in ("gap", "partial", "undersized", "ok", "no_data"):
             if s not in tab:
                 tab[s] = 0
-        tab = tab[["gap", "partial", "ok", "no_data"]]
+        tab = tab[["gap", "partial", "undersized", "ok", "no_data"]]
         gaps_list = (self.gaps[self.gaps["status"] == "gap"].groupby("community_id")["rule_id"]
                      .agg(lambda s: ", ".join(s)))
         tab["gap items"] = [gaps_list.get(cid, "") for cid, _ in tab.index]
@@ -112,9 +114,10 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     ----------
     boundaries : path
         Community polygons with ``id``, ``name``, ``population``.
-    facilities : path
+    facilities : path or GeoDataFrame
         Facilities with ``id``, ``facility_type`` and optional ``name``.
-    network : path or "online"
+    network : path, "online" or WalkNetwork
+        A :class:`WalkNetwork` already loaded is used as it is (what-if runs reuse one).
         ``"online"`` downloads it with OSMnx (needs internet), buffered by the longest
         threshold distance around the communities. Otherwise OSM XML (``.osm``, ``.osm.bz2``,
         ``.osm.gz``), PBF, GraphML or circles ``.npz``
@@ -159,12 +162,19 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
         raise InputError(f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
                          f"known: {', '.join(rulebook.facility_types)}", field="surveyed")
     comms = load_communities(boundaries, crs=crs)
-    facs = load_facilities(facilities, rulebook.facility_types, crs=crs)
+    from .ledger import apply_pilot_attributes, build_ledger  # Rugao pilot figures for matching names
+    comms = apply_pilot_attributes(comms)
+    if isinstance(facilities, gpd.GeoDataFrame):
+        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=crs)
+    else:
+        facs = load_facilities(facilities, rulebook.facility_types, crs=crs)
     blds = load_buildings(buildings, crs=crs) if buildings is not None else None
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    if str(network) == ONLINE:
+    if isinstance(network, WalkNetwork):
+        net = network
+    elif str(network) == ONLINE:
         net = _download_network(comms, rulebook, cache_dir)
     else:
         net = read_walk_network(network, cache_dir=cache_dir)
@@ -189,6 +199,7 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
     gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share)
+    ledger = build_ledger(gaps, comms, rulebook)
     timings["gaps"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -196,7 +207,7 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     timings["isochrones"] = time.perf_counter() - t
     return Result(communities=comms_p, facilities=acc.facilities, residents=acc.residents, gaps=gaps,
                   isochrones=iso, network=net, rulebook=rulebook, access=acc, surveyed=surveyed_set,
-                  type_speed=speeds, timings=timings,
+                  type_speed=speeds, timings=timings, ledger=ledger,
                   inputs={"boundaries": str(boundaries), "facilities": str(facilities), "network": str(network),
                           "buildings": "" if buildings is None else str(buildings), "rules": rulebook.path})
 
@@ -237,6 +248,11 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
         "gaps_csv": export.write_gaps_csv(result.gaps, out / "gaps.csv"),
         "gaps_xlsx": export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx"),
     }
+    from . import ledger as ledger_mod
+    led = result.ledger if result.ledger is not None else ledger_mod.ledger_for(result)
+    paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
+    paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(led, out / "ledger.xlsx", result.communities,
+                                                        rulebook=result.rulebook)
     first_rule = first_rules(result.rulebook)
     counts = {t: result.access.counts_within(t, result.rulebook.threshold_m(first_rule[t]))
               for t in result.rulebook.types_used()}

@@ -1,0 +1,166 @@
+"""What-if scenarios, siting and tracking."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from circles import cli, demo, pipeline, siting, whatif
+from circles.errors import InputError
+from conftest import write_raw_geojson
+
+
+def _coverage_from_matrix(matrix: np.ndarray, weight: np.ndarray) -> siting.Coverage:
+    cands = gpd.GeoDataFrame({"candidate_id": [f"c{i}" for i in range(matrix.shape[0])], "placed": True},
+                             geometry=gpd.points_from_xy(np.zeros(matrix.shape[0]), np.zeros(matrix.shape[0])))
+    dist = np.where(matrix, 1.0, np.inf)
+    return siting.Coverage(matrix=matrix, dist=dist, weight=weight, candidates=cands)
+
+
+def test_greedy_against_exhaustive_search_on_random_cases():
+    """Greedy best-k never falls below its 1 − 1/e guarantee; report how close it comes."""
+    rng = np.random.default_rng(0)
+    ratios = []
+    for trial in range(200):
+        n_c, n_r = rng.integers(4, 10), rng.integers(5, 30)
+        matrix = rng.random((n_c, n_r)) < rng.uniform(0.1, 0.5)
+        weight = rng.uniform(1, 50, n_r)
+        cov = _coverage_from_matrix(matrix, weight)
+        for k in (1, 2, 3):
+            opt, _ = siting.exhaustive_best_k(cov, k)
+            got = siting.best_k(cov, k)
+            greedy = got["cumulative_residents"].iloc[-1] if len(got) else 0.0
+            if opt > 0:
+                ratios.append(greedy / opt)
+            assert greedy >= (1 - 1 / math.e) * opt - 0.2  # rounding to 0.1 in the table
+            if k == 1:
+                assert greedy == pytest.approx(opt, abs=0.1)  # one site: greedy is exact
+    ratios = np.array(ratios)
+    print(f"greedy/optimal over {len(ratios)} cases: min {ratios.min():.3f}, mean {ratios.mean():.4f}, "
+          f"optimal in {np.mean(ratios > 0.999):.0%}")
+    assert ratios.mean() > 0.95
+
+
+def test_greedy_against_exhaustive_on_the_demo(demo_result):
+    res = demo_result.residents
+    rule = next(r for r in demo_result.rulebook.rules if r.id == "kindergarten")
+    limit = demo_result.rulebook.threshold_m(rule)
+    comm = "way/860342589"  # 静淑苑
+    todo = res[(res["community_id"] == comm) & (res["dist_kindergarten"].fillna(np.inf) > limit) & res["placed"]]
+    area = demo_result.communities.set_index("id").loc[comm, "geometry"].buffer(100)
+    cands = siting.street_candidates(demo_result.network, area).iloc[::3].head(14)
+    cov = siting.coverage(demo_result.network, todo, cands, limit)
+    assert cov.matrix.any()
+    for k in (1, 2, 3):
+        opt, _ = siting.exhaustive_best_k(cov, k)
+        greedy = siting.best_k(cov, k)["cumulative_residents"].iloc[-1]
+        assert greedy >= (1 - 1 / math.e) * opt
+        assert greedy / opt > 0.9, f"k={k}: greedy {greedy:.0f} vs optimal {opt:.0f}"
+
+
+def test_fewest_sites_reaches_target_or_says_best_achievable():
+    matrix = np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=bool)
+    weight = np.array([10, 10, 10, 10, 10.0])
+    cov = _coverage_from_matrix(matrix, weight)
+    sites, note = siting.fewest_sites(cov, 0.8)
+    assert list(sites["candidate_id"]) == ["c0", "c1"] and "80%" in note
+    sites, note = siting.fewest_sites(cov, 1.0)  # resident 5 is out of reach of every candidate
+    assert "cannot be reached" in note and "80%" in note
+
+
+def test_capacities_are_respected():
+    matrix = np.array([[1, 1, 1, 1], [0, 0, 1, 1]], dtype=bool)
+    weight = np.array([40, 40, 40, 40.0])
+    cov = _coverage_from_matrix(matrix, weight)
+    cov.candidates["capacity"] = [80, np.nan]
+    cov.dist = np.array([[1, 2, 3, 4], [np.inf, np.inf, 1, 1]], dtype=float)
+    sites = siting.best_k(cov, 2)
+    assert sites["residents_covered"].tolist() == [80, 80]  # the nearest two, then the other two
+
+
+def test_proposed_site_when_built_covers_what_siting_promised(tmp_path, demo_result):
+    """Siting and the what-if run agree: build the first proposed kindergarten and re-run."""
+    comm = "way/860342589"
+    sites, note = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=1)
+    assert len(sites) == 1
+    site = sites.iloc[0]
+    scenario = write_raw_geojson([{"type": "Feature", "geometry": {"type": "Point",
+                                                                    "coordinates": [site["lon"], site["lat"]]},
+                                   "properties": {"id": "planned-kg", "action": "add",
+                                                  "facility_type": "kindergarten", "name": "规划幼儿园"}}],
+                                 tmp_path / "plan.geojson")
+    paths, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False)
+    row = comp[(comp["community_id"] == comm) & (comp["rule_id"] == "kindergarten")].iloc[0]
+    assert row["covered_share_scenario"] == pytest.approx(site["covered_share_after"], abs=2e-3)
+    assert row["residents_newly_covered"] == pytest.approx(site["residents_covered"], abs=1.0)
+    diff = gpd.read_file(paths["difference"])
+    kg = diff[(diff["rule_id"] == "kindergarten") & (diff["community_id"] == comm)]
+    assert (kg["change"] == "newly covered").all() and len(kg) > 0
+    assert kg["population"].sum() == pytest.approx(site["residents_covered"], abs=1.0)
+    html = paths["map"].read_text(encoding="utf-8")
+    assert "© OpenStreetMap contributors" in html and "planned-kg" in html
+    assert (paths["scenario"] / "gaps.csv").exists() and (paths["current"] / "gaps.csv").exists()
+
+
+def test_removing_facilities_in_a_scenario_shows_gaps(tmp_path, demo_facilities):
+    shops = demo_facilities[demo_facilities["facility_type"] == "food_market"]
+    feats = [{"type": "Feature", "geometry": None, "properties": {"id": i, "action": "remove"}} for i in shops["id"]]
+    scenario = write_raw_geojson(feats, tmp_path / "close.geojson")
+    _, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False)
+    fm = comp[comp["rule_id"] == "food_market"]
+    assert (fm["status_scenario"] == "gap").all()  # still surveyed: a gap, not no_data
+    assert (fm["status_current"] != "gap").any()
+
+
+def test_scenario_errors_name_file_row_and_field(tmp_path, demo_result):
+    fac = demo_result.facilities.to_crs("EPSG:4326")[["id", "facility_type", "name", "geometry"]]
+    bad_remove = write_raw_geojson([{"type": "Feature", "geometry": None,
+                                     "properties": {"id": "no-such-id", "action": "remove"}}], tmp_path / "a.geojson")
+    sc = whatif.load_scenario(bad_remove, demo_result.rulebook.facility_types)
+    with pytest.raises(InputError, match=r"a\.geojson.*'no-such-id' \(row 1\).*'id'"):
+        whatif.apply_scenario(fac, sc, path=str(bad_remove))
+    bad_action = write_raw_geojson([{"type": "Feature", "geometry": None,
+                                     "properties": {"id": "x", "action": "demolish"}}], tmp_path / "b.geojson")
+    with pytest.raises(InputError, match=r"b\.geojson.*'action'.*add, remove, resize"):
+        whatif.load_scenario(bad_action, demo_result.rulebook.facility_types)
+    dup = write_raw_geojson([{"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.35, 40.0]},
+                              "properties": {"id": fac["id"].iloc[0], "action": "add", "facility_type": "clinic"}}],
+                            tmp_path / "c.geojson")
+    with pytest.raises(InputError, match="already exists"):
+        whatif.apply_scenario(fac, whatif.load_scenario(dup, demo_result.rulebook.facility_types), path="c.geojson")
+
+
+def test_resize_changes_capacity(demo_result):
+    fac = demo_result.facilities.to_crs("EPSG:4326")[["id", "facility_type", "name", "geometry"]].copy()
+    target = fac["id"].iloc[3]
+    sc = gpd.GeoDataFrame({"id": [target], "action": ["resize"], "capacity": [120]}, geometry=[None],
+                          crs="EPSG:4326")
+    out = whatif.apply_scenario(fac, sc)
+    assert out.loc[out["id"] == target, "capacity"].iloc[0] == 120
+    assert len(out) == len(fac)
+
+
+def test_tracking_compares_two_runs(tmp_path, demo_result, demo_facilities, capsys):
+    before = tmp_path / "2024"
+    pipeline.write_outputs(demo_result, before)
+    extra = demo_facilities.iloc[[0]].copy()
+    extra["id"], extra["facility_type"] = "new-clinic", "clinic"
+    fpath = tmp_path / "f.geojson"
+    pd.concat([demo_facilities, extra], ignore_index=True).to_file(fpath, driver="GeoJSON")
+    later = pipeline.analyse(demo.DEMO_BOUNDARIES, fpath, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS,
+                             progress=False)
+    after = tmp_path / "2025"
+    pipeline.write_outputs(later, after)
+    code = cli.main(["compare", str(before), str(after), "--out", str(tmp_path / "cmp.csv")])
+    assert code == 0
+    comp = pd.read_csv(tmp_path / "cmp.csv")
+    assert len(comp) == len(demo_result.gaps)
+    clinic = comp[comp["rule_id"] == "clinic"]
+    assert (clinic["covered_share_after"] >= clinic["covered_share_before"] - 1e-9).all()
+    others = comp[comp["rule_id"] != "clinic"]
+    assert not others["status_changed"].any()
