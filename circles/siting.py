@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
 from . import reach
@@ -41,20 +42,33 @@ class Coverage:
 
     Attributes
     ----------
-    matrix : ndarray of bool
-        candidates × residents.
-    dist : ndarray of float
-        candidates × residents walking distance (m), ``inf`` beyond the threshold.
+    reach : scipy.sparse.csr_matrix
+        candidates × residents; an explicit entry for each resident a candidate reaches,
+        holding the walking distance in metres plus 1 mm (so that a zero distance is kept).
     weight : ndarray
         Residents each resident point stands for.
     candidates : GeoDataFrame
         Candidate sites (network CRS) with ``candidate_id`` and ``placed``.
     """
 
-    matrix: np.ndarray
-    dist: np.ndarray
+    reach: sparse.csr_matrix
     weight: np.ndarray
     candidates: gpd.GeoDataFrame
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Dense boolean candidates × residents matrix (small cases only)."""
+        return self.reach.toarray() > 0
+
+    @classmethod
+    def from_dense(cls, matrix: np.ndarray, weight: np.ndarray, candidates: gpd.GeoDataFrame,
+                   dist: np.ndarray | None = None) -> "Coverage":
+        """Build from a dense boolean matrix (and optional distances), e.g. for tests."""
+        d = np.where(matrix, (dist if dist is not None else np.zeros(matrix.shape)) + _MM, 0.0)
+        return cls(reach=sparse.csr_matrix(d), weight=np.asarray(weight, dtype=float), candidates=candidates)
+
+
+_MM = 1e-3
 
 
 def street_candidates(net: WalkNetwork, area, spacing: float = CANDIDATE_SPACING_M) -> gpd.GeoDataFrame:
@@ -97,31 +111,39 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
     r_leaf, c_leaf = g.leaf[:nr], g.leaf[nr:]
     cand = candidates.copy()
     cand["placed"] = c_leaf >= 0
-    dist = np.full((len(cand), nr), np.inf)
     ok_c = np.flatnonzero(c_leaf >= 0)
     ok_r = np.flatnonzero(r_leaf >= 0)
+    rows, cols, vals = [], [], []
     for start in range(0, len(ok_c), chunk):
-        rows = ok_c[start:start + chunk]
-        d = dijkstra(g.matrix, directed=False, indices=c_leaf[rows], limit=limit_m)
-        dist[np.ix_(rows, ok_r)] = d[:, r_leaf[ok_r]]
-    weight = residents["population"].to_numpy(dtype=float)
-    return Coverage(matrix=dist <= limit_m, dist=dist, weight=weight, candidates=cand)
+        sel = ok_c[start:start + chunk]
+        d = dijkstra(g.matrix, directed=False, indices=c_leaf[sel], limit=limit_m)[:, r_leaf[ok_r]]
+        i, j = np.nonzero(d <= limit_m)
+        rows.append(sel[i])
+        cols.append(ok_r[j])
+        vals.append(d[i, j] + _MM)
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
+    m = sparse.csr_matrix((cat(vals), (cat(rows).astype(np.int64), cat(cols).astype(np.int64))),
+                          shape=(len(cand), nr))
+    return Coverage(reach=m, weight=residents["population"].to_numpy(dtype=float), candidates=cand)
 
 
 def _gain(cov: Coverage, covered: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
     open_w = np.where(covered, 0.0, cov.weight)
-    gain = cov.matrix.astype(float) @ open_w
+    gain = (cov.reach > 0).astype(float) @ open_w
     if capacity is not None:
         gain = np.minimum(gain, capacity)
-    return gain
+    return np.asarray(gain).ravel()
 
 
 def _serve(cov: Coverage, site: int, covered: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
     """Residents served by ``site``: reachable and uncovered, nearest first, up to capacity."""
-    reachable = np.flatnonzero(cov.matrix[site] & ~covered)
+    lo, hi = cov.reach.indptr[site], cov.reach.indptr[site + 1]
+    cols, dist = cov.reach.indices[lo:hi], cov.reach.data[lo:hi]
+    free = ~covered[cols]
+    cols, dist = cols[free], dist[free]
     if capacity is None or not np.isfinite(capacity[site]):
-        return reachable
-    order = reachable[np.argsort(cov.dist[site, reachable], kind="stable")]
+        return cols
+    order = cols[np.argsort(dist, kind="stable")]
     cum = np.cumsum(cov.weight[order])
     return order[: int(np.searchsorted(cum, capacity[site], side="right"))]
 
@@ -146,10 +168,11 @@ def best_k(cov: Coverage, k: int) -> pd.DataFrame:
     cap = _capacity(cov)
     covered = np.zeros(len(cov.weight), dtype=bool)
     total = cov.weight.sum()
+    placed = cov.candidates["placed"].to_numpy() if "placed" in cov.candidates else np.ones(len(cov.candidates), bool)
     rows, cum = [], 0.0
     for rank in range(1, k + 1):
         gain = _gain(cov, covered, cap)
-        gain[~cov.candidates["placed"].to_numpy()] = -1
+        gain[~placed] = -1
         best = int(np.argmax(gain))
         if gain[best] <= 0:
             log.info("no candidate covers anyone else after %d sites", rank - 1)
@@ -179,7 +202,6 @@ def fewest_sites(cov: Coverage, target_share: float = 1.0, max_sites: int | None
     """
     if not 0 < target_share <= 1:
         raise ValueError(f"target share must be in (0, 1], got {target_share}")
-    total = cov.weight.sum()
     limit = max_sites if max_sites is not None else len(cov.candidates)
     sites = best_k(cov, limit)
     reached = sites["cumulative_share"] >= target_share - 1e-9

@@ -18,8 +18,7 @@ from conftest import write_raw_geojson
 def _coverage_from_matrix(matrix: np.ndarray, weight: np.ndarray) -> siting.Coverage:
     cands = gpd.GeoDataFrame({"candidate_id": [f"c{i}" for i in range(matrix.shape[0])], "placed": True},
                              geometry=gpd.points_from_xy(np.zeros(matrix.shape[0]), np.zeros(matrix.shape[0])))
-    dist = np.where(matrix, 1.0, np.inf)
-    return siting.Coverage(matrix=matrix, dist=dist, weight=weight, candidates=cands)
+    return siting.Coverage.from_dense(matrix, weight, cands)
 
 
 def test_greedy_against_exhaustive_search_on_random_cases():
@@ -77,8 +76,8 @@ def test_capacities_are_respected():
     matrix = np.array([[1, 1, 1, 1], [0, 0, 1, 1]], dtype=bool)
     weight = np.array([40, 40, 40, 40.0])
     cov = _coverage_from_matrix(matrix, weight)
-    cov.candidates["capacity"] = [80, np.nan]
-    cov.dist = np.array([[1, 2, 3, 4], [np.inf, np.inf, 1, 1]], dtype=float)
+    cov = siting.Coverage.from_dense(matrix, weight, cov.candidates.assign(capacity=[80, np.nan]),
+                                     dist=np.array([[1, 2, 3, 4], [0, 0, 1, 1]], dtype=float))
     sites = siting.best_k(cov, 2)
     assert sites["residents_covered"].tolist() == [80, 80]  # the nearest two, then the other two
 
