@@ -74,6 +74,9 @@ class Access:
         Where the resident points (first) and then the facility access points meet the network.
     access_points : DataFrame
         Facility access points (``facility`` row position, ``x``, ``y``), in attachment order.
+    targets : Targets
+        Where each resident point lies on the split graph (residents are not graph nodes:
+        the graph is split only at facility access points, so searches stay small).
     """
 
     residents: gpd.GeoDataFrame
@@ -84,7 +87,7 @@ class Access:
     graph: reach.SplitGraph
     attachment: reach.Attachment
     access_points: pd.DataFrame
-    resident_leaf: np.ndarray
+    targets: reach.Targets
     facility_leaves: dict[int, np.ndarray] = field(default_factory=dict)
     node_dist: dict[str, np.ndarray] = field(default_factory=dict)
     _within_cache: dict = field(default_factory=dict, repr=False)
@@ -104,11 +107,11 @@ class Access:
             return self._within_cache[key]
         fac = self.facilities
         pos = np.flatnonzero((fac["facility_type"] == ftype).to_numpy() & fac["placed"].to_numpy())
-        placed = self.resident_leaf >= 0
-        out = np.zeros((len(pos), len(self.resident_leaf)), dtype=bool)
+        placed = self.targets.placed
+        out = np.zeros((len(pos), len(self.targets)), dtype=bool)
         if len(pos) and placed.any():
             groups = [self.facility_leaves[p] for p in pos]
-            out[:, placed] = reach.reach_matrix(self.graph, groups, self.resident_leaf[placed], limit_m)
+            out[:, placed] = reach.reach_matrix(self.graph, groups, self.targets.subset(placed), limit_m)
         self._within_cache[key] = (pos, out)
         return pos, out
 
@@ -147,12 +150,15 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
     ap = facility_access_points(facilities)
     n_res = len(residents)
     att = reach.attach_points(net, np.r_[rx, ap["x"].to_numpy()], np.r_[ry, ap["y"].to_numpy()], max_attach_m)
-    graph = reach.split_graph(net, att)
-    res_leaf = graph.leaf[:n_res]
+    # split the streets at facility access points only; residents are located on the segments
+    only_fac = reach.Attachment(att.edge, att.offset, att.leg, att.attached & (np.arange(len(att.edge)) >= n_res))
+    graph = reach.split_graph(net, only_fac)
+    res_att = reach.Attachment(att.edge[:n_res], att.offset[:n_res], att.leg[:n_res], att.attached[:n_res])
+    targets = reach.locate(net, graph, res_att)
     ap_leaf = graph.leaf[n_res:]
     ap_leg = att.leg[n_res:]
     res = residents.copy()
-    res["placed"] = res_leaf >= 0
+    res["placed"] = targets.placed
     res["snap_m"] = np.round(att.leg[:n_res], 1)
     fac = facilities.copy()
     leaves: dict[int, np.ndarray] = {}
@@ -181,18 +187,11 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
             else np.zeros(0, dtype=np.int64)
         dist, origin = reach.nearest(graph, src, limit=limit_m)
         node_dist[t] = dist
-        d = np.full(n_res, np.nan)
-        near = np.full(n_res, "", dtype=object)
-        ok = res_leaf >= 0
-        dr = dist[res_leaf[ok]]
-        finite = np.isfinite(dr)
-        d_ok = np.where(finite, dr, np.nan)
-        d[ok] = d_ok
-        o = origin[res_leaf[ok]]
-        near_ok = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "")
-        near[ok] = near_ok
-        res[f"dist_{t}"] = d
-        res[f"nearest_{t}"] = near
+        d = targets.distance(dist)
+        o = targets.origin(dist, origin)
+        finite = np.isfinite(d) & (d <= limit_m)
+        res[f"dist_{t}"] = np.where(finite, d, np.nan)
+        res[f"nearest_{t}"] = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "").astype(object)
     n_unplaced = int((~res["placed"]).sum())
     if n_unplaced:
         log.warning("%d of %d resident points are further than %g m from any street and were not attached",
@@ -202,4 +201,4 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
         log.warning("%d facilities are further than %g m from any street and were set aside (listed in the output)",
                     n_fac_out, max_attach_m)
     return Access(residents=res, facilities=fac, types=list(types), limit_m=limit_m, max_attach_m=max_attach_m,
-                  graph=graph, attachment=att, access_points=ap, resident_leaf=res_leaf, facility_leaves=leaves, node_dist=node_dist)
+                  graph=graph, attachment=att, access_points=ap, targets=targets, facility_leaves=leaves, node_dist=node_dist)

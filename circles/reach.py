@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ATTACH_M = 250.0
 
 _EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
+_BOX_M = 40.0  # half-width of the first candidate search around a point (metres)
 
 
 @dataclass
@@ -72,18 +73,42 @@ def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
         return Attachment(edge, offset, leg, np.zeros(n, dtype=bool))
     pts = shapely.points(x, y)
     tree = shapely.STRtree(net.geometry)
-    (ip, ie), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
-    # query_nearest may return ties for a point; keep the first (lowest edge index) for determinism
-    order = np.lexsort((ie, ip))
-    ip, ie, dist = ip[order], ie[order], dist[order]
-    first = np.r_[True, ip[1:] != ip[:-1]]
-    ip, ie, dist = ip[first], ie[first], dist[first]
+    ip, ie, dist = _nearest_edges(tree, net.geometry, pts, x, y)
     leg[ip] = dist
     ok = dist <= max_distance
     edge[ip[ok]] = ie[ok]
     offset[ip[ok]] = shapely.line_locate_point(net.geometry[ie[ok]], pts[ip[ok]])
     offset = np.clip(offset, 0.0, np.where(edge >= 0, net.length[np.maximum(edge, 0)], 0.0))
     return Attachment(edge, offset, leg, edge >= 0)
+
+
+def _nearest_edges(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray, x: np.ndarray, y: np.ndarray,
+                   box: float = _BOX_M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest edge of every point: (point index, edge index, distance), ties to the lowest edge.
+
+    Fast path: candidate edges are those whose envelope meets a square of half-width
+    ``box`` around the point; any edge within ``box`` of the point is among them, so a
+    nearest candidate within ``box`` is exact. Points with none that close fall back to
+    the tree's nearest-neighbour search.
+    """
+    qi, qe = tree.query(shapely.box(x - box, y - box, x + box, y + box))
+    d = shapely.distance(pts[qi], geoms[qe])
+    order = np.lexsort((qe, d, qi))
+    qi, qe, d = qi[order], qe[order], d[order]
+    first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
+    qi, qe, d = qi[first], qe[first], d[first]
+    sure = d <= box
+    ip, ie, dist = qi[sure], qe[sure], d[sure]
+    rest = np.setdiff1d(np.arange(len(pts)), ip)
+    if len(rest):
+        (rp, re_), rd = tree.query_nearest(pts[rest], return_distance=True, all_matches=True)
+        order = np.lexsort((re_, rd, rp))
+        rp, re_, rd = rp[order], re_[order], rd[order]
+        first = np.r_[True, rp[1:] != rp[:-1]]
+        ip = np.r_[ip, rest[rp[first]]]
+        ie = np.r_[ie, re_[first]]
+        dist = np.r_[dist, rd[first]]
+    return ip, ie, dist
 
 
 @dataclass
@@ -169,6 +194,70 @@ def split_graph(net: WalkNetwork, att: Attachment) -> SplitGraph:
                       seg_edge=seg_edge, seg_s0=seg_s0, seg_s1=seg_s1, seg_a=seg_a, seg_b=seg_b)
 
 
+@dataclass
+class Targets:
+    """Points placed on a split graph without being part of it (residents).
+
+    A target lies on one street segment of the split graph, between its end nodes ``a`` and
+    ``b``; every path to it enters the segment through one of them, so its distance is
+    ``min(dist[a] + wa, dist[b] + wb)`` exactly (``wa``, ``wb``: the way along the segment
+    plus the access leg). ``a == -1`` for points that were not attached. Keeping residents
+    out of the graph keeps the searches as small as the street network itself.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    wa: np.ndarray
+    wb: np.ndarray
+
+    @property
+    def placed(self) -> np.ndarray:
+        return self.a >= 0
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def subset(self, index) -> "Targets":
+        return Targets(self.a[index], self.b[index], self.wa[index], self.wb[index])
+
+    def distance(self, node_dist: np.ndarray) -> np.ndarray:
+        """Distance of every target given the distances of the graph nodes (``inf`` if unplaced).
+
+        ``node_dist`` may be 1-D (nodes) or 2-D (searches × nodes).
+        """
+        a = np.maximum(self.a, 0)
+        b = np.maximum(self.b, 0)
+        d = np.minimum(node_dist[..., a] + self.wa, node_dist[..., b] + self.wb)
+        return np.where(self.placed, d, np.inf)
+
+    def origin(self, node_dist: np.ndarray, node_origin: np.ndarray) -> np.ndarray:
+        """The search source nearest to each target (from :func:`nearest`'s ``origin``)."""
+        a = np.maximum(self.a, 0)
+        b = np.maximum(self.b, 0)
+        via_a = node_dist[a] + self.wa <= node_dist[b] + self.wb
+        return np.where(self.placed, np.where(via_a, node_origin[a], node_origin[b]), -9999)
+
+
+def locate(net: WalkNetwork, graph: SplitGraph, att: Attachment) -> Targets:
+    """Place the attached points of ``att`` on the segments of ``graph`` (see :class:`Targets`)."""
+    n = len(att.edge)
+    a = np.full(n, -1, dtype=np.int64)
+    b = np.full(n, -1, dtype=np.int64)
+    wa = np.full(n, np.inf)
+    wb = np.full(n, np.inf)
+    ok = np.flatnonzero(att.attached)
+    if len(ok):
+        scale = net.length + 1.0
+        seg_key = graph.seg_edge + graph.seg_s0 / scale[graph.seg_edge]
+        order = np.argsort(seg_key, kind="stable")
+        e, s = att.edge[ok], att.offset[ok]
+        k = order[np.searchsorted(seg_key[order], e + s / scale[e], side="right") - 1]
+        a[ok], b[ok] = graph.seg_a[k], graph.seg_b[k]
+        wa[ok] = (s - graph.seg_s0[k]) + att.leg[ok]
+        wb[ok] = (graph.seg_s1[k] - s) + att.leg[ok]
+    return Targets(a, b, wa, wb)
+
+
 def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Distance from every node to the nearest of ``sources`` (one multi-source search).
 
@@ -195,25 +284,26 @@ def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tu
     return dist, origin.astype(np.int64)
 
 
-def counts_within(graph: SplitGraph, source_groups: list[np.ndarray], targets: np.ndarray,
-                  limit: float, chunk: int = 64) -> np.ndarray:
-    """For each target node, how many source groups (facilities) lie within ``limit``.
+def counts_within(graph: SplitGraph, source_groups: list[np.ndarray], targets, limit: float,
+                  chunk: int = 64) -> np.ndarray:
+    """For each target, how many source groups (facilities) lie within ``limit``.
 
     A group is one facility's access points; it counts once however many of its points
-    are in reach.
-
-    Returns
-    -------
-    ndarray of int
-        Count per target, and the boolean matrix is not kept (memory stays ``chunk × nodes``).
+    are in reach. ``targets`` is a :class:`Targets` or an array of graph nodes.
     """
     return reach_matrix(graph, source_groups, targets, limit, chunk=chunk).sum(axis=0)
 
 
-def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets: np.ndarray,
-                 limit: float, chunk: int = 64) -> np.ndarray:
-    """Boolean matrix (groups × targets): is the target within ``limit`` of the group."""
-    targets = np.asarray(targets, dtype=np.int64)
+def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, limit: float,
+                 chunk: int = 64) -> np.ndarray:
+    """Boolean matrix (groups × targets): is the target within ``limit`` of the group.
+
+    ``targets`` is a :class:`Targets` or an array of graph nodes. Memory stays
+    ``chunk × nodes``: sources are searched ``chunk`` at a time, each bounded by ``limit``.
+    """
+    if not isinstance(targets, Targets):
+        nodes = np.asarray(targets, dtype=np.int64)
+        targets = Targets(nodes, nodes, np.zeros(len(nodes)), np.zeros(len(nodes)))
     out = np.zeros((len(source_groups), len(targets)), dtype=bool)
     flat, owner = [], []
     for gi, grp in enumerate(source_groups):
@@ -227,6 +317,5 @@ def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets: np
     for start in range(0, len(flat_a), chunk):
         src = flat_a[start:start + chunk]
         d = dijkstra(graph.matrix, directed=False, indices=src, limit=limit)
-        within = d[:, targets] <= limit
-        np.logical_or.at(out, owner_a[start:start + chunk], within)
+        np.logical_or.at(out, owner_a[start:start + chunk], targets.distance(d) <= limit)
     return out

@@ -166,10 +166,12 @@ def test_adding_a_facility_never_lengthens_a_walk(demo_result):
     leaves = np.concatenate([acc.facility_leaves[r] for r in fac_rows if r in acc.facility_leaves])
     before, _ = reach.nearest(acc.graph, leaves)
     rng = np.random.default_rng(5)
-    for extra in rng.choice(acc.resident_leaf[acc.resident_leaf >= 0], 10, replace=False):
+    for extra in rng.choice(acc.graph.n_base, 10, replace=False):  # a new facility at a street corner
         after, _ = reach.nearest(acc.graph, np.r_[leaves, extra])
         assert (after <= before + 1e-9).all()
         assert after[extra] == 0
+        res_before, res_after = acc.targets.distance(before), acc.targets.distance(after)
+        assert (res_after <= res_before + 1e-9).all()
 
 
 def test_counts_within_match_pairwise_distances(demo_net):
