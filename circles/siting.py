@@ -107,16 +107,19 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
     x = np.r_[residents.geometry.x.to_numpy(), candidates.geometry.x.to_numpy()]
     y = np.r_[residents.geometry.y.to_numpy(), candidates.geometry.y.to_numpy()]
     att = reach.attach_points(net, x, y, max_attach_m)
-    g = reach.split_graph(net, att)
-    r_leaf, c_leaf = g.leaf[:nr], g.leaf[nr:]
+    is_cand = np.arange(len(x)) >= nr
+    g = reach.split_graph(net, reach.Attachment(att.edge, att.offset, att.leg, att.attached & is_cand))
+    targets = reach.locate(net, g, reach.Attachment(att.edge[:nr], att.offset[:nr], att.leg[:nr], att.attached[:nr]))
+    c_leaf = g.leaf[nr:]
     cand = candidates.copy()
     cand["placed"] = c_leaf >= 0
     ok_c = np.flatnonzero(c_leaf >= 0)
-    ok_r = np.flatnonzero(r_leaf >= 0)
+    ok_r = np.flatnonzero(targets.placed)
+    placed_targets = targets.subset(ok_r)
     rows, cols, vals = [], [], []
     for start in range(0, len(ok_c), chunk):
         sel = ok_c[start:start + chunk]
-        d = dijkstra(g.matrix, directed=False, indices=c_leaf[sel], limit=limit_m)[:, r_leaf[ok_r]]
+        d = placed_targets.distance(dijkstra(g.matrix, directed=False, indices=c_leaf[sel], limit=limit_m))
         i, j = np.nonzero(d <= limit_m)
         rows.append(sel[i])
         cols.append(ok_r[j])
