@@ -1,14 +1,30 @@
-"""The gap report: per community and rule, the share of residents within the walking
-threshold, and a status.
+"""The gap report: per community and spatial rule, the share of residents within the walking
+threshold, whether what they reach is big enough, and a status.
 
 Statuses
 --------
-``ok``       the covered share reaches the target (default: every resident)
-``partial``  some residents are within the threshold, not enough
-``gap``      no resident is within the threshold (the type was surveyed)
-``no_data``  the input says nothing about this facility type (no facility of it and not
-             declared surveyed), or the community has no resident to measure. Not a gap:
-             OpenStreetMap in China is too sparse to read absence as a gap.
+``ok``          the covered share reaches the target (default: every resident), with facilities
+                of the standard's size, number and capacity where the input says so
+``partial``     some residents are within the threshold, not enough (the evidence says how
+                many residents are beyond)
+``gap``         no resident is within the threshold (the type was surveyed)
+``undersized``  enough residents are within the threshold, but what they reach is below the
+                standard: a facility smaller than ``min_size_m2`` (when the input gives
+                ``size_m2``, or for land sizes the outline of an area feature), fewer facilities
+                than ``min_count``, or less supply per population than the rule's capacity
+                target (two-step floating catchment, :mod:`circles.capacity`; only when the
+                input gives capacities or sizes)
+``no_data``     the input says nothing about this facility type (no facility of it and not
+                declared surveyed), or the community has no resident to measure. Not a gap:
+                OpenStreetMap in China is too sparse to read absence as a gap.
+``to_assess``   a checklist item of the rulebook (property management, governance …): a
+                person assesses it. Such items are not in this report (it has one row per
+                community × *spatial* rule); :mod:`circles.ledger` adds them to the ledger.
+
+A facility whose size is unknown counts as big enough (absence of data is not a finding).
+Sizes and targets the standard sets only for new communities (``applies_to:
+new_communities``) are reported in the evidence, never used for the status. A rule whose
+numbers are unverified keeps its status, with a warning (``verified`` false, ``warning``).
 """
 
 from __future__ import annotations
@@ -20,12 +36,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from . import capacity as cap
 from .access import Access
-from .rulebook import Rulebook
+from .rulebook import Rule, Rulebook
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "partial", "gap", "no_data")
+STATUSES = ("ok", "partial", "gap", "undersized", "no_data", "to_assess")
 
 #: Columns of the gap report, in order, with their Chinese headers (used in gaps.xlsx).
 COLUMNS_ZH = {
@@ -49,8 +66,34 @@ COLUMNS_ZH = {
     "evidence": "依据",
     "verified": "标准数值已核实",
     "source": "标准出处",
+    # added with the ledger (schema 2)
+    "level": "生活圈层级",
+    "item": "标准条目",
+    "category": "类别",
+    "households": "户数",
+    "nearest_min_min": "最近居民到最近设施步行时间（分钟）",
+    "nearest_facilities": "最近设施（步行时间、服务居民）",
+    "min_size_m2": "最小规模（平方米）",
+    "min_count": "最少设施数",
+    "covered_share_adequate": "可达达标设施的居民比例",
+    "residents_undersized": "仅可达规模不足设施的居民",
+    "facilities_undersized": "阈值内规模不足设施数",
+    "undersized_facilities": "规模不足设施",
+    "supply_measure": "供给指标",
+    "supply_accessible": "可达供给（两步移动搜索法）",
+    "supply_target": "供给标准",
+    "supply_unit": "供给单位",
+    "supply_complete": "供给数据完整",
+    "unverified": "未核实数值",
+    "warning": "提示",
 }
-STATUS_ZH = {"ok": "达标", "partial": "部分覆盖", "gap": "缺口", "no_data": "无数据"}
+STATUS_ZH = {"ok": "达标", "partial": "部分覆盖", "gap": "缺口", "undersized": "规模不足", "no_data": "无数据",
+             "to_assess": "待评估"}
+
+#: Field names of a rule (``unverified``) in Chinese, for warnings.
+FIELD_ZH = {"threshold_min": "步行时间阈值", "threshold_m": "步行距离阈值", "min_size_m2": "最小规模",
+            "capacity": "供给标准", "min_count": "设施数量", "level": "层级归属", "name_zh": "条目名称",
+            "required": "是否必配", "speed_profile": "步行速度", "applies_to": "适用范围"}
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -72,17 +115,60 @@ def _fmt_min(v: float) -> str:
     return "none within the search limit" if not np.isfinite(v) else f"{v:.1f} min"
 
 
+def unverified_text(rule: Rule) -> str:
+    """The rule's unverified numbers, comma-separated ('' when the rule is verified)."""
+    if rule.verified:
+        return ""
+    return ", ".join(rule.unverified) if rule.unverified else "numbers"
+
+
+def warning_text(rule: Rule) -> str:
+    """Chinese/English warning for a rule with unverified numbers ('' when verified)."""
+    if rule.verified:
+        return ""
+    fields = "、".join(FIELD_ZH.get(f, f) for f in rule.unverified) or "数值"
+    return (f"{fields}未经官方文本核实，结论仅作提示 / unverified {unverified_text(rule)}: "
+            "a warning, not a verdict")
+
+
+def _nearest_list(ids: np.ndarray, minutes: np.ndarray, weights: np.ndarray, names: dict[str, str],
+                  top: int = 3) -> str:
+    """'name 3.2–5.0分钟（120人）; …' for the facilities nearest to a community's residents."""
+    ok = np.isfinite(minutes) & (ids != "")
+    if not ok.any():
+        return ""
+    df = pd.DataFrame({"id": ids[ok], "m": minutes[ok], "w": weights[ok]})
+    g = df.groupby("id").agg(lo=("m", "min"), hi=("m", "max"), w=("w", "sum")).sort_values(["lo", "id"])
+    parts = []
+    for fid, r in g.head(top).iterrows():
+        name = names.get(fid) or fid
+        span = f"{r.lo:.1f}" if abs(r.hi - r.lo) < 0.05 else f"{r.lo:.1f}–{r.hi:.1f}"
+        parts.append(f"{name} {span}分钟（{r.w:.0f}人最近）")
+    return "; ".join(parts)
+
+
+def _supply_unit(rule: Rule) -> str:
+    c = rule.capacity
+    if c is None:
+        return ""
+    unit = c.unit_zh or ("平方米" if c.measure == "size_m2" else "个")
+    who = "户" if c.demand == "households" else "人"
+    return f"{unit}/{c.per:g}{who}"
+
+
 def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebook,
                  surveyed: set[str], target_share: float = 1.0) -> pd.DataFrame:
-    """One row per community × rule (see the module docstring and README for columns).
+    """One row per community × spatial rule (see the module docstring for statuses).
 
     Parameters
     ----------
     communities : GeoDataFrame
-        ``id``, ``name``, ``population``, ``population_estimated``.
+        ``id``, ``name``, ``population``, ``population_estimated``; optional ``households``.
     access : Access
         Output of :func:`circles.access.compute_access`.
     rulebook : Rulebook
+        Only its spatial rules (:attr:`Rulebook.rules`) are measured; checklist items go to
+        the ledger (:func:`circles.ledger.build_ledger`).
     surveyed : set of str
         Facility types the input speaks about (see :func:`surveyed_types`).
     target_share : float
@@ -96,6 +182,10 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
     weight = res["population"].to_numpy(dtype=float)
     placed = res["placed"].to_numpy()
     names = dict(zip(fac["id"].astype(str), fac["name"].astype(str)))
+    fac_ids = fac["id"].astype(str).to_numpy()
+    hh_of = {}
+    if "households" in communities.columns:
+        hh_of = dict(zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce")))
     rows = []
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
     for rule in rulebook.rules:
@@ -103,8 +193,10 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
         ft = rulebook.facility_types[t]
         speed = rulebook.speed_of(rule)
         thr_m = rulebook.threshold_m(rule)
+        thr_min = rulebook.threshold_minutes(rule)
         dist = res[f"dist_{t}"].to_numpy(dtype=float)
         minutes = np.where(np.isnan(dist), np.inf, dist / speed)
+        within_any = np.nan_to_num(dist, nan=np.inf) <= thr_m + 1e-6
         is_surveyed = t in surveyed
         n_of_type = int((fac["facility_type"] == t).sum())
         n_placed_type = int(((fac["facility_type"] == t) & fac["placed"]).sum())
@@ -115,6 +207,24 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             fpos, fmat = reach_cache[key]
         else:
             fpos, fmat = np.zeros(0, dtype=int), np.zeros((0, len(res)), dtype=bool)
+        # sizes: which reachable facilities are below the rule's minimum
+        sizes = (cap.facility_sizes(fac, fpos, rule.size_kind) if rule.min_size_m2 is not None
+                 else np.full(len(fpos), np.nan))
+        small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
+        small_verdict = small if rule.size_applies else np.zeros(len(fpos), dtype=bool)
+        adequate = ~small_verdict
+        reach_ok = fmat[adequate].any(axis=0) if len(fpos) else np.zeros(len(res), dtype=bool)
+        reach_ok = reach_ok & within_any
+        # supply against demand (2SFCA), where the rule has a capacity and the input the measure
+        supply = None
+        c = rule.capacity
+        if c is not None and len(fpos):
+            has_col = (c.measure in fac.columns) or (c.measure == "size_m2" and rule.size_kind == "land")
+            if has_col:
+                supply = cap.accessible_supply(access, t, thr_m, c.measure, c.demand, c.per, communities,
+                                               size_kind=rule.size_kind, reach=(fpos, fmat))
+                if not supply.known.any():
+                    supply = None
         for cid, cname, pop, est in zip(communities["id"].astype(str), communities["name"],
                                         communities["population"], communities["population_estimated"]):
             sel = comm_of == cid
@@ -124,17 +234,29 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             m = minutes[sel][pl]
             placed_pop = float(w.sum())
             unplaced_pop = float(w_all[~pl].sum())
-            covered = float(w[m <= rule.threshold_min + 1e-9].sum())
+            covered = float(w[within_any[sel][pl]].sum())
+            covered_ok = float(w[reach_ok[sel][pl]].sum())
+            hh = hh_of.get(cid, np.nan)
             row = {
                 "community_id": cid, "community_name": cname, "rule_id": rule.id, "facility_type": t,
-                "facility_name_zh": rule.name_zh, "threshold_min": rule.threshold_min,
+                "facility_name_zh": rule.name_zh, "threshold_min": round(thr_min, 2),
                 "speed_m_per_min": speed, "threshold_m": round(thr_m, 1),
                 "residents": int(round(pop)), "residents_unplaced": int(round(unplaced_pop)),
                 "population_estimated": bool(est), "verified": rule.verified, "source": rule.source,
+                "level": rule.level, "item": rule.item, "category": rule.category,
+                "households": float(hh) if pd.notna(hh) else np.nan,
+                "min_size_m2": rule.min_size_m2 if rule.min_size_m2 is not None else np.nan,
+                "min_count": rule.min_count, "unverified": unverified_text(rule), "warning": warning_text(rule),
+                "supply_measure": c.measure if c is not None else "", "supply_unit": _supply_unit(rule),
+                "supply_target": (c.target if c is not None and c.target is not None else np.nan),
             }
+            empty = dict(covered_share=np.nan, residents_uncovered=np.nan, nearest_min_median=np.nan,
+                         nearest_min_max=np.nan, nearest_min_min=np.nan, facilities_within=np.nan,
+                         covered_share_adequate=np.nan, residents_undersized=np.nan, facilities_undersized=np.nan,
+                         undersized_facilities="", nearest_facilities="", supply_accessible=np.nan,
+                         supply_complete=np.nan)
             if not is_surveyed:
-                row.update(status="no_data", covered_share=np.nan, residents_uncovered=np.nan,
-                           nearest_min_median=np.nan, nearest_min_max=np.nan, facilities_within=np.nan,
+                row.update(empty, status="no_data",
                            evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
                                     "declared surveyed: absence in the data is not a gap")
                 rows.append(row)
@@ -142,18 +264,42 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             if placed_pop <= 0:
                 why = ("the community has no residents" if pop <= 0 else
                        f"no resident point within {access.max_attach_m:g} m of a street")
-                row.update(status="no_data", covered_share=np.nan, residents_uncovered=np.nan,
-                           nearest_min_median=np.nan, nearest_min_max=np.nan, facilities_within=np.nan,
-                           evidence=why)
+                row.update(empty, status="no_data", evidence=why)
                 rows.append(row)
                 continue
             share = covered / placed_pop
-            status = "ok" if share >= target_share - 1e-9 else ("gap" if covered <= 0 else "partial")
+            share_ok = covered_ok / placed_pop
+            cols = np.flatnonzero(sel)
+            reached = fmat[:, cols].any(axis=1) if len(fpos) else np.zeros(0, dtype=bool)
+            within = int(reached.sum())
+            within_adequate = int((reached & adequate).sum())
+            small_reached = reached & small
+            n_small = int(small_reached.sum())
+            few = rule.min_count > 1 and within_adequate < rule.min_count
+            # capacity
+            sup_val, sup_complete, cap_short = np.nan, np.nan, False
+            if supply is not None:
+                sup_val = supply.per_community.get(cid, np.nan)
+                sup_complete = bool(supply.known[reached].all()) if within else True
+                if (c.target is not None and c.applies_to == "all" and sup_complete and np.isfinite(sup_val)
+                        and sup_val < c.target - 1e-9):
+                    cap_short = True
+            if covered <= 0:
+                status = "gap"
+            elif share_ok >= target_share - 1e-9 and not few and not cap_short:
+                status = "ok"
+            elif share >= target_share - 1e-9:
+                status = "undersized"
+            else:
+                status = "partial"
             med = weighted_median(m, w)
             mx = float(m.max()) if len(m) else np.nan
-            within = int(fmat[:, np.flatnonzero(sel)].any(axis=1).sum()) if len(fpos) else 0
-            near_ids = res.loc[sel, f"nearest_{t}"].to_numpy()[pl]
+            mn = float(m.min()) if len(m) else np.nan
+            near_ids = res.loc[sel, f"nearest_{t}"].to_numpy()[pl].astype(str)
             finite = np.isfinite(m)
+            small_list = [f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"
+                          for p, s in sorted(zip(fpos[small_reached], sizes[small_reached]), key=lambda x: -x[1])]
+            small_txt = "; ".join(small_list[:5]) + (f"; … {len(small_list) - 5} more" if len(small_list) > 5 else "")
             ev = []
             if n_of_type == 0:
                 ev.append(f"declared surveyed, and the input has no {ft.name_en.lower()}")
@@ -164,17 +310,45 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
                 ev.append(f"nearest: {names.get(near_ids[best]) or near_ids[best]} ({near_ids[best]}) "
                           f"{m[best]:.1f} min from the closest resident point")
                 ev.append(f"median resident {_fmt_min(med)}")
-            if status != "ok" and n_placed_type:
-                ev.append(f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond {rule.threshold_min:g} min")
+            if share < target_share - 1e-9 and n_placed_type:
+                ev.append(f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond {thr_min:.3g} min")
+            if n_small:
+                verdict = "" if rule.size_applies else " (the minimum applies to new communities: information only)"
+                ev.append(f"{n_small} facilit{'y' if n_small == 1 else 'ies'} within reach below "
+                          f"{rule.min_size_m2:g} m²: {small_txt}{verdict}")
+            if rule.size_applies and covered_ok < covered - 1e-9:
+                ev.append(f"{covered - covered_ok:.0f} residents reach only facilities below {rule.min_size_m2:g} m²")
+            if few:
+                ev.append(f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
+                          f"the standard asks at least {rule.min_count}")
+            if supply is not None and np.isfinite(sup_val):
+                tgt = (f" against a target of {c.target:g}" if c.target is not None else " (no target)")
+                scope = " (target for new communities: information only)" if c.applies_to != "all" else ""
+                lb = "" if sup_complete else " — lower bound: some facilities within reach have no " + c.measure
+                ev.append(f"accessible supply (2SFCA) {sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
+            elif supply is not None and c.demand == "households" and not np.isfinite(hh):
+                ev.append("supply per household not checked: the community has no household figure")
+            elif c is not None and c.target is not None and within:
+                ev.append(f"supply target not checked: the input gives no {c.measure}")
             if unplaced_pop > 0:
                 ev.append(f"{unplaced_pop:.0f} residents not placed on the network")
             if not rule.verified:
-                ev.append("threshold not verified against the official text: a warning, not a verdict")
+                ev.append("threshold not verified against the official text: a warning, not a verdict"
+                          if not rule.unverified or any(f.startswith("threshold") for f in rule.unverified)
+                          else f"{unverified_text(rule)} not verified against the official text: "
+                               "a warning, not a verdict")
             row.update(status=status, covered_share=round(share, 4),
                        residents_uncovered=int(round(placed_pop - covered)),
                        nearest_min_median=round(med, 2) if np.isfinite(med) else np.nan,
                        nearest_min_max=round(mx, 2) if np.isfinite(mx) else np.nan,
-                       facilities_within=within, evidence="; ".join(ev))
+                       nearest_min_min=round(mn, 2) if np.isfinite(mn) else np.nan,
+                       facilities_within=within, evidence="; ".join(ev),
+                       covered_share_adequate=round(share_ok, 4),
+                       residents_undersized=int(round(covered - covered_ok)),
+                       facilities_undersized=n_small, undersized_facilities=small_txt,
+                       nearest_facilities=_nearest_list(near_ids, m, w, names),
+                       supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
+                       supply_complete=sup_complete)
             rows.append(row)
     df = pd.DataFrame(rows, columns=list(COLUMNS_ZH))
     order = {cid: i for i, cid in enumerate(communities["id"].astype(str))}

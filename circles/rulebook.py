@@ -4,11 +4,54 @@ Every number circles uses to judge a community lives in a YAML file with its sou
 ``circles/config/facility_types.yaml`` (what a facility type is and how OSM tags it),
 ``circles/config/speeds.yaml`` (walking-speed profiles) and ``circles/rules/*.yaml``
 (one rulebook profile per file). Users can pass their own files instead.
+
+Rulebook schema (``schema_version: 2``; the full commented reference is
+``circles/rules/README.md``)
+---------------------------------------------------------------------------------
+A profile file has ``profile``, ``name_zh``, ``name_en`` and a list ``rules``. Each rule is
+one of two kinds:
+
+``spatial`` (the rule has a ``facility_type``)
+    Residents should reach a facility of that type on foot within ``threshold_min``
+    minutes (at the rule's ``speed_profile``) or within ``threshold_m`` metres (the
+    standard's own distance). Optional: ``min_size_m2`` (+ ``size_kind`` building|land),
+    ``min_count`` (facilities the community should reach), ``capacity`` (a per-population
+    supply target checked with a two-step floating catchment, :mod:`circles.capacity`),
+    ``applies_to`` (``all`` or ``new_communities``: a size the standard sets only for new
+    communities is reported, never used for a verdict).
+``checklist`` (no facility type)
+    An item of the standard that cannot be measured from maps (property management,
+    governance, utilities …). It appears in the ledger with status ``to_assess``.
+
+Only spatial rules are in :attr:`Rulebook.rules` (what the pipeline searches, and what
+``types_used``, ``speed_of`` and ``threshold_m`` are about); checklist items are in
+:attr:`Rulebook.checklist` and are consumed by :mod:`circles.ledger`.
+
+Every rule carries ``source: {doc, clause}`` and ``verified`` (true only when every number of
+the rule was read in a cited source); ``unverified`` names the fields that were not. An
+unverified number yields a warning in the ledger, not a hard verdict.
+
+User files
+----------
+A user file may start from a shipped profile (or another file) and change it::
+
+    extends: complete_community_2020
+    profile: my_city                  # optional
+    overrides:                        # change fields of existing rules
+      kindergarten: {threshold_min: 10, source: {doc: 本市规定, clause: 第3条}, verified: true}
+    remove: [park_15min]              # drop rules
+    rules:                            # add local rules (new ids)
+      - {id: library, facility_type: community_service, threshold_min: 15, ...}
+
+An override that changes a number without saying ``verified`` makes the rule unverified,
+and the rule's source then names the user file. Every mistake raises :class:`ConfigError`
+naming the file and the rule.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,6 +66,42 @@ from .osm import selector_matches
 log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE = "complete_community_2020"
+
+#: The six categories of the 2020 complete-community standard (完整居住社区建设标准（试行）).
+CATEGORIES = {
+    "basic_public_service": ("基本公共服务设施", "Basic public services"),
+    "convenience_commerce": ("便民商业服务设施", "Convenience commerce"),
+    "municipal_infrastructure": ("市政配套基础设施", "Municipal infrastructure"),
+    "public_space": ("公共活动空间", "Public activity space"),
+    "property_management": ("物业管理全覆盖", "Property management"),
+    "governance": ("社区管理机制", "Community governance"),
+}
+#: Life-circle levels a rule can belong to (GB 50180-2018 levels; the complete community).
+LEVELS = {
+    "5": ("五分钟生活圈", "5-minute life circle"),
+    "10": ("十分钟生活圈", "10-minute life circle"),
+    "15": ("十五分钟生活圈", "15-minute life circle"),
+    "block": ("居住街坊", "Residential block"),
+    "complete_community": ("完整居住社区", "Complete community"),
+}
+APPLIES_TO = ("all", "new_communities")
+SIZE_KINDS = ("building", "land")
+CAPACITY_MEASURES = ("capacity", "size_m2")
+CAPACITY_DEMANDS = ("residents", "households")
+
+#: Fields a rule entry may carry (anything else is a typo and an error).
+SPATIAL_KEYS = {"id", "kind", "facility_type", "name_zh", "name_en", "item", "category", "level",
+                "requirement_zh", "threshold_min", "threshold_m", "speed_profile", "min_size_m2", "size_kind",
+                "min_count", "capacity", "applies_to", "priority", "elderly_child", "keywords_zh", "source",
+                "verified", "unverified", "note"}
+CHECKLIST_KEYS = {"id", "kind", "name_zh", "name_en", "item", "category", "level", "requirement_zh",
+                  "priority", "elderly_child", "keywords_zh", "source", "verified", "unverified", "note"}
+CAPACITY_KEYS = {"measure", "demand", "per", "target", "unit_zh", "applies_to", "source", "verified", "note"}
+#: Fields whose change by a user override makes the number "not from the cited source".
+NUMERIC_KEYS = ("threshold_min", "threshold_m", "speed_profile", "min_size_m2", "min_count", "capacity",
+                "applies_to", "size_kind")
+FILE_KEYS = {"schema_version", "profile", "name_zh", "name_en", "description", "status", "extends",
+             "overrides", "remove", "rules", "levels", "non_inclusive_levels", "notes", "facility_types"}
 
 
 @dataclass(frozen=True)
@@ -63,8 +142,41 @@ class SpeedProfile:
 
 
 @dataclass(frozen=True)
+class CapacityTarget:
+    """A supply target per population, e.g. 30 m² of service space per 100 households.
+
+    ``target`` may be None: the accessible supply (2SFCA) is then reported without a verdict.
+    """
+
+    measure: str            # facility column: "capacity" (places, beds, spaces) or "size_m2"
+    demand: str             # "residents" or "households"
+    per: float              # target is per this many demand units
+    target: float | None
+    unit_zh: str = ""
+    applies_to: str = "all"
+    source: str = ""
+    verified: bool = False
+    note: str = ""
+
+    def describe_zh(self) -> str:
+        """The target in words, e.g. '每100户不少于30平方米'."""
+        unit = self.unit_zh or ("平方米" if self.measure == "size_m2" else "个")
+        who = "户" if self.demand == "households" else "人"
+        per = f"{self.per:g}"
+        if self.target is None:
+            return f"按每{per}{who}可达{unit}统计（无标准值）"
+        return f"每{per}{who}不少于{self.target:g}{unit}"
+
+
+@dataclass(frozen=True)
 class Rule:
-    """One requirement: residents reach a facility type within a walking threshold."""
+    """One requirement of a rulebook.
+
+    A spatial rule (``kind == "spatial"``): residents reach a facility type within a walking
+    threshold, optionally of a minimum size, number or capacity. A checklist rule
+    (``kind == "checklist"``): an item a person assesses; ``facility_type`` is empty and
+    ``threshold_min`` is NaN.
+    """
 
     id: str
     facility_type: str
@@ -77,16 +189,52 @@ class Rule:
     source_clause: str
     verified: bool
     note: str = ""
+    kind: str = "spatial"
+    item: str = ""
+    category: str = ""
+    level: str = ""
+    requirement_zh: str = ""
+    distance_m: float | None = None
+    min_size_m2: float | None = None
+    size_kind: str = "building"
+    min_count: int = 1
+    capacity: CapacityTarget | None = None
+    applies_to: str = "all"
+    elderly_child: bool = False
+    keywords_zh: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()
+    defined_in: str = ""
 
     @property
     def source(self) -> str:
         """Document and clause as one string."""
         return f"{self.source_doc} {self.source_clause}".strip()
 
+    @property
+    def is_spatial(self) -> bool:
+        return self.kind == "spatial"
+
+    @property
+    def size_applies(self) -> bool:
+        """True when ``min_size_m2`` is a verdict (not only information for new communities)."""
+        return self.min_size_m2 is not None and self.applies_to == "all"
+
 
 @dataclass
 class Rulebook:
-    """A rulebook profile with the facility types and speed profiles it refers to."""
+    """A rulebook profile with the facility types and speed profiles it refers to.
+
+    Attributes
+    ----------
+    rules : list of Rule
+        Spatial rules only (each with a facility type): what the pipeline searches.
+    checklist : list of Rule
+        Non-spatial items (status ``to_assess`` in the ledger).
+    extends : list of str
+        The chain of files this rulebook was built from, base first.
+    changes : list of str
+        Local changes made by user files (overrides, removals, additions), for the ledger.
+    """
 
     profile: str
     name_zh: str
@@ -97,6 +245,10 @@ class Rulebook:
     path: str = ""
     speed_override: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    checklist: list[Rule] = field(default_factory=list)
+    extends: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    levels: dict[str, Any] = field(default_factory=dict)
 
     def speed_of(self, rule: Rule) -> float:
         """Walking speed (m/min) used for ``rule``."""
@@ -105,19 +257,46 @@ class Rulebook:
         return self.speeds[rule.speed_profile].m_per_min
 
     def threshold_m(self, rule: Rule) -> float:
-        """The rule's threshold as a walking distance in metres."""
+        """The rule's threshold as a walking distance in metres.
+
+        A rule given in metres (``threshold_m`` in the file) keeps its distance whatever the
+        speed; a rule given in minutes is minutes × speed.
+        """
+        if rule.distance_m is not None:
+            return float(rule.distance_m)
         return rule.threshold_min * self.speed_of(rule)
 
+    def threshold_minutes(self, rule: Rule) -> float:
+        """The rule's threshold in minutes at the speed in use."""
+        if rule.distance_m is not None:
+            return float(rule.distance_m) / self.speed_of(rule)
+        return rule.threshold_min
+
     def types_used(self) -> list[str]:
-        """Facility types the rules refer to, in rule order, without repeats."""
+        """Facility types the spatial rules refer to, in rule order, without repeats."""
         seen: list[str] = []
         for r in self.rules:
-            if r.facility_type not in seen:
+            if r.facility_type and r.facility_type not in seen:
                 seen.append(r.facility_type)
         return seen
 
+    def all_items(self) -> list[Rule]:
+        """Spatial rules and checklist items, in file order (the ledger's order)."""
+        order = self.extra.get("order")
+        items = {r.id: r for r in self.rules + self.checklist}
+        if order:
+            return [items[i] for i in order if i in items]
+        return self.rules + self.checklist
 
-def _read_yaml(path: Path | str, package: str | None = None, name: str | None = None) -> tuple[dict, str]:
+    def rule(self, rule_id: str) -> Rule:
+        """The rule (spatial or checklist) with id ``rule_id``."""
+        for r in self.rules + self.checklist:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+def _read_yaml(path: Path | str | None, package: str | None = None, name: str | None = None) -> tuple[dict, str]:
     if package is not None:
         ref = resources.files(package).joinpath(name)
         label = f"{package.replace('.', '/')}/{name}"
@@ -128,6 +307,8 @@ def _read_yaml(path: Path | str, package: str | None = None, name: str | None = 
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{label}: file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{label}: is a folder, expected a YAML file") from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{label}: not UTF-8 text ({exc})") from None
     try:
@@ -148,19 +329,12 @@ def _require(entry: Mapping[str, Any], key: str, label: str, what: str, kind: ty
     return value
 
 
-def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityType]:
-    """Load facility types from ``path`` (default: the packaged file).
-
-    Returns
-    -------
-    dict
-        Facility types by id, in file order.
-    """
-    data, label = (_read_yaml(None, "circles.config", "facility_types.yaml") if path is None
-                   else _read_yaml(path))
-    entries = data.get("facility_types")
+def _parse_facility_types(entries: Any, label: str, known: Mapping[str, FacilityType] | None = None,
+                          key: str = "facility_types") -> dict[str, FacilityType]:
+    """Validate a list of facility-type entries; ids must be new (not in ``known``)."""
     if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{label}: expected a non-empty list 'facility_types'")
+        raise ConfigError(f"{label}: expected a non-empty list '{key}'")
+    known = known or {}
     out: dict[str, FacilityType] = {}
     for i, e in enumerate(entries):
         what = f"facility type #{i + 1}"
@@ -168,14 +342,15 @@ def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityTyp
             raise ConfigError(f"{label}: {what}: expected a mapping")
         fid = _require(e, "id", label, what)
         what = f"facility type '{fid}'"
-        if fid in out:
-            raise ConfigError(f"{label}: {what}: duplicate id")
+        if fid in out or fid in known:
+            raise ConfigError(f"{label}: {what}: duplicate id (already defined"
+                              + ("" if fid in out else " by circles/config") + ")")
         sels = []
-        for key in ("osm_tags", "exclude_tags"):
-            raw = e.get(key) or []
+        for k in ("osm_tags", "exclude_tags"):
+            raw = e.get(k) or []
             if not isinstance(raw, list) or not all(isinstance(s, dict) and s for s in raw):
-                raise ConfigError(f"{label}: {what}: '{key}' should be a list of non-empty mappings")
-            sels.append(tuple({str(k): str(v) for k, v in s.items()} for s in raw))
+                raise ConfigError(f"{label}: {what}: '{k}' should be a list of non-empty mappings")
+            sels.append(tuple({str(a): str(b) for a, b in s.items()} for s in raw))
         rx = e.get("name_regex_zh")
         if rx is not None:
             try:
@@ -186,6 +361,28 @@ def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityTyp
                                 name_en=_require(e, "name_en", label, what),
                                 osm_tags=sels[0], exclude_tags=sels[1], name_regex_zh=rx)
     return out
+
+
+def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityType]:
+    """Load facility types from ``path`` (default: the packaged file).
+
+    Returns
+    -------
+    dict
+        Facility types by id, in file order.
+    """
+    data, label = (_read_yaml(None, "circles.config", "facility_types.yaml") if path is None
+                   else _read_yaml(path))
+    return _parse_facility_types(data.get("facility_types"), label)
+
+
+def load_extra_facility_types(known: Mapping[str, FacilityType] | None = None) -> dict[str, FacilityType]:
+    """The facility types the shipped rulebooks add (``circles/config/facility_types_extra.yaml``:
+    waste points, public toilets, schools, elderly homes), minus those ``known`` already has."""
+    data, label = _read_yaml(None, "circles.config", "facility_types_extra.yaml")
+    known = dict(known or {})
+    entries = [e for e in (data.get("facility_types") or []) if not (isinstance(e, dict) and e.get("id") in known)]
+    return _parse_facility_types(entries, label) if entries else {}
 
 
 def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile], str]:
@@ -212,6 +409,272 @@ def available_profiles() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
+# ----------------------------------------------------------------------------- loading
+
+
+def _number(e: Mapping[str, Any], key: str, label: str, what: str, *, lo: float | None = None,
+            hi: float | None = None, integer: bool = False, positive: bool = True) -> float | int | None:
+    v = e.get(key)
+    if v is None:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(v, bool) or not isinstance(v, kinds) or (isinstance(v, float) and math.isnan(v)):
+        want = "a whole number" if integer else "a number"
+        raise ConfigError(f"{label}: {what}: '{key}' should be {want}, got {v!r}")
+    if positive and not v > 0:
+        raise ConfigError(f"{label}: {what}: '{key}' should be positive, got {v}")
+    if lo is not None and v < lo or hi is not None and v > hi:
+        raise ConfigError(f"{label}: {what}: '{key}' should be between {lo:g} and {hi:g}, got {v}")
+    return v
+
+
+def _source(e: Mapping[str, Any], label: str, what: str, key: str = "source") -> tuple[str, str]:
+    src = e.get(key)
+    if not isinstance(src, dict) or not src.get("doc"):
+        raise ConfigError(f"{label}: {what}: '{key}' should be a mapping with at least 'doc' (and 'clause')")
+    return str(src.get("doc")), str(src.get("clause", "") or "")
+
+
+def _str_list(e: Mapping[str, Any], key: str, label: str, what: str) -> tuple[str, ...]:
+    v = e.get(key)
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, (str, int)) and str(x).strip() for x in v):
+        raise ConfigError(f"{label}: {what}: '{key}' should be a list of words, got {v!r}")
+    return tuple(str(x) for x in v)
+
+
+def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: {what}: 'capacity' should be a mapping (measure, demand, per, target)")
+    bad = sorted(set(raw) - CAPACITY_KEYS)
+    if bad:
+        raise ConfigError(f"{label}: {what}: unknown field(s) in 'capacity': {', '.join(bad)} "
+                          f"(known: {', '.join(sorted(CAPACITY_KEYS))})")
+    w = f"{what}: capacity"
+    measure = raw.get("measure", "capacity")
+    if measure not in CAPACITY_MEASURES:
+        raise ConfigError(f"{label}: {w}: 'measure' should be one of {', '.join(CAPACITY_MEASURES)}, got {measure!r}")
+    demand = raw.get("demand", "residents")
+    if demand not in CAPACITY_DEMANDS:
+        raise ConfigError(f"{label}: {w}: 'demand' should be one of {', '.join(CAPACITY_DEMANDS)}, got {demand!r}")
+    per = _number(raw, "per", label, w)
+    if per is None:
+        raise ConfigError(f"{label}: {w}: missing field 'per' (the target is per this many {demand})")
+    target = _number(raw, "target", label, w)
+    applies = raw.get("applies_to", "all")
+    if applies not in APPLIES_TO:
+        raise ConfigError(f"{label}: {w}: 'applies_to' should be one of {', '.join(APPLIES_TO)}, got {applies!r}")
+    src = ""
+    if raw.get("source") is not None:
+        doc, clause = _source(raw, label, w)
+        src = f"{doc} {clause}".strip()
+    if target is not None and "verified" not in raw:
+        raise ConfigError(f"{label}: {w}: 'verified' should be true or false (a target needs its status)")
+    ver = raw.get("verified", False)
+    if not isinstance(ver, bool):
+        raise ConfigError(f"{label}: {w}: 'verified' should be true or false, got {ver!r}")
+    return CapacityTarget(measure=measure, demand=demand, per=float(per),
+                          target=None if target is None else float(target), unit_zh=str(raw.get("unit_zh", "")),
+                          applies_to=applies, source=src, verified=ver, note=str(raw.get("note", "")))
+
+
+def _parse_rule(e: Any, i: int, label: str, ftypes: Mapping[str, FacilityType],
+                speeds: Mapping[str, SpeedProfile], speed_override: float | None) -> Rule:
+    """Validate one rule entry and build the :class:`Rule` (every error names file and rule)."""
+    if not isinstance(e, dict):
+        raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
+    rid = _require(e, "id", label, f"rule #{i + 1}")
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", rid):
+        raise ConfigError(f"{label}: rule '{rid}': 'id' should use letters, digits, '_', '-' or '.' only")
+    what = f"rule '{rid}'"
+    label = e.get("__file__", label)
+    kind = e.get("kind") or ("spatial" if e.get("facility_type") is not None else None)
+    if kind not in ("spatial", "checklist"):
+        raise ConfigError(f"{label}: {what}: give a 'facility_type' (a spatial rule) or 'kind: checklist' "
+                          "(an item a person assesses)")
+    allowed = SPATIAL_KEYS if kind == "spatial" else CHECKLIST_KEYS
+    bad = sorted(k for k in e if k not in allowed and not k.startswith("__"))
+    if bad:
+        raise ConfigError(f"{label}: {what}: unknown field(s) {', '.join(bad)} for a {kind} rule "
+                          f"(known: {', '.join(sorted(allowed))})")
+    doc, clause = _source(e, label, what)
+    if "verified" not in e or not isinstance(e["verified"], bool):
+        raise ConfigError(f"{label}: {what}: 'verified' should be true or false")
+    category = e.get("category", "")
+    if category and category not in CATEGORIES:
+        raise ConfigError(f"{label}: {what}: unknown category '{category}' (known: {', '.join(CATEGORIES)})")
+    level = str(e.get("level", "") or "")
+    if level and level not in LEVELS:
+        raise ConfigError(f"{label}: {what}: unknown level '{level}' (known: {', '.join(LEVELS)})")
+    prio = _number(e, "priority", label, what, integer=True)
+    ec = e.get("elderly_child", False)
+    if not isinstance(ec, bool):
+        raise ConfigError(f"{label}: {what}: 'elderly_child' should be true or false, got {ec!r}")
+    common = dict(id=rid, name_zh=str(e.get("name_zh", "")), name_en=str(e.get("name_en", "")),
+                  priority=int(prio if prio is not None else 9), source_doc=doc, source_clause=clause,
+                  verified=e["verified"], note=str(e.get("note", "") or ""), item=str(e.get("item", "") or ""),
+                  category=category, level=level, requirement_zh=str(e.get("requirement_zh", "") or ""),
+                  elderly_child=ec, keywords_zh=_str_list(e, "keywords_zh", label, what),
+                  unverified=_str_list(e, "unverified", label, what), defined_in=label)
+    if kind == "checklist":
+        if not common["name_zh"]:
+            raise ConfigError(f"{label}: {what}: missing field 'name_zh' (a checklist item needs a name)")
+        return Rule(facility_type="", threshold_min=float("nan"), speed_profile="", kind="checklist", **common)
+
+    ftype = _require(e, "facility_type", label, what)
+    if ftype not in ftypes:
+        raise ConfigError(f"{label}: {what}: unknown facility_type '{ftype}' (known: {', '.join(ftypes)})")
+    prof = e.get("speed_profile", "adult")
+    if prof not in speeds:
+        raise ConfigError(f"{label}: {what}: unknown speed_profile '{prof}' (known: {', '.join(speeds)})")
+    has_min, has_m = e.get("threshold_min") is not None, e.get("threshold_m") is not None
+    if has_min == has_m:
+        raise ConfigError(f"{label}: {what}: give exactly one of 'threshold_min' (walking minutes) or "
+                          f"'threshold_m' (walking metres)" + ("; got both" if has_min else "; got neither"))
+    speed = float(speed_override) if speed_override else speeds[prof].m_per_min
+    if has_min:
+        thr = _number(e, "threshold_min", label, what)
+        if not 0 < thr <= 120:
+            raise ConfigError(f"{label}: {what}: 'threshold_min' should be between 0 and 120 minutes, got {thr}")
+        dist, thr_min = None, float(thr)
+    else:
+        dist = _number(e, "threshold_m", label, what, hi=10000)
+        dist = float(dist)
+        thr_min = dist / speed
+    size = _number(e, "min_size_m2", label, what)
+    size_kind = e.get("size_kind", "building")
+    if size_kind not in SIZE_KINDS:
+        raise ConfigError(f"{label}: {what}: 'size_kind' should be one of {', '.join(SIZE_KINDS)}, got {size_kind!r}")
+    count = _number(e, "min_count", label, what, integer=True)
+    applies = e.get("applies_to", "all")
+    if applies not in APPLIES_TO:
+        raise ConfigError(f"{label}: {what}: 'applies_to' should be one of {', '.join(APPLIES_TO)}, got {applies!r}")
+    ft = ftypes[ftype]
+    common["name_zh"] = common["name_zh"] or ft.name_zh
+    common["name_en"] = common["name_en"] or ft.name_en
+    return Rule(facility_type=ftype, threshold_min=thr_min, speed_profile=prof, kind="spatial", distance_m=dist,
+                min_size_m2=None if size is None else float(size), size_kind=size_kind,
+                min_count=int(count or 1), capacity=_capacity(e.get("capacity"), label, what), applies_to=applies,
+                **common)
+
+
+def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> tuple[list[dict], dict, str, list[str], list[str]]:
+    """Raw rule entries of ``ref`` after its ``extends`` chain and its own changes.
+
+    Returns (entries, top-level data, label, chain of labels base first, changes).
+    Each entry carries ``__file__``: the file that defined or last changed it. The top-level
+    data's ``__types__`` lists (label, facility_types entries) of every file of the chain.
+    """
+    text = str(ref)
+    if text in available_profiles() and not (base_dir is not None and (base_dir / text).is_file()):
+        data, label = _read_yaml(None, "circles.rules", f"{text}.yaml")
+        here = None
+    else:
+        p = Path(text)
+        if not p.is_absolute() and base_dir is not None and (base_dir / p).exists():
+            p = base_dir / p
+        if not p.exists():
+            raise ConfigError(f"{text}: no such rulebook file, and not a shipped profile "
+                              f"(shipped: {', '.join(available_profiles())})")
+        data, label = _read_yaml(p)
+        here = p.resolve().parent
+    if label in seen:
+        raise ConfigError(f"{label}: 'extends' loops back to a file already in the chain ({' -> '.join(seen)})")
+    unknown = sorted(set(data) - FILE_KEYS)
+    if unknown:
+        raise ConfigError(f"{label}: unknown top-level field(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(FILE_KEYS))})")
+    seen = seen + [label]
+    changes: list[str] = []
+    parent = data.get("extends")
+    if parent is not None:
+        if not isinstance(parent, str) or not parent.strip():
+            raise ConfigError(f"{label}: 'extends' should name a shipped profile or a rulebook file, got {parent!r}")
+        entries, pdata, _, chain, changes = _resolve(parent, seen, here)
+        merged_top = {k: v for k, v in pdata.items() if k not in ("rules", "overrides", "remove", "extends")}
+    else:
+        for key in ("overrides", "remove"):
+            if data.get(key):
+                raise ConfigError(f"{label}: '{key}' needs 'extends' (the profile or file it changes)")
+        entries, chain, merged_top = [], [], {"__types__": []}
+    types_chain = list(merged_top.get("__types__", []))
+    if data.get("facility_types") is not None:
+        types_chain.append((label, data["facility_types"]))
+    chain = chain + [label]
+    by_id = {e["id"]: e for e in entries}
+
+    removes = data.get("remove") or []
+    if not isinstance(removes, list):
+        raise ConfigError(f"{label}: 'remove' should be a list of rule ids")
+    for rid in removes:
+        if rid not in by_id:
+            raise ConfigError(f"{label}: remove: rule '{rid}' is not in {parent} (known: {', '.join(by_id)})")
+        del by_id[rid]
+        changes.append(f"{label}: removed rule '{rid}'")
+    entries = [e for e in entries if e["id"] in by_id]
+
+    overrides = data.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{label}: 'overrides' should be a mapping: rule id -> fields to change")
+    for rid, patch in overrides.items():
+        if rid not in by_id:
+            raise ConfigError(f"{label}: overrides: rule '{rid}' is not in {parent} "
+                              f"(known: {', '.join(by_id)}); add new rules under 'rules'")
+        if not isinstance(patch, dict) or not patch:
+            raise ConfigError(f"{label}: overrides: rule '{rid}': expected a mapping of fields to change")
+        if "id" in patch and patch["id"] != rid:
+            raise ConfigError(f"{label}: overrides: rule '{rid}': the id cannot be changed")
+        old = by_id[rid]
+        new = dict(old)
+        new.update(patch)
+        if "threshold_min" in patch and "threshold_m" not in patch:
+            new.pop("threshold_m", None)
+        if "threshold_m" in patch and "threshold_min" not in patch:
+            new.pop("threshold_min", None)
+        touched = [k for k in NUMERIC_KEYS if k in patch and patch[k] != old.get(k)]
+        if touched and "verified" not in patch:
+            new["verified"] = False
+            new["unverified"] = sorted(set(old.get("unverified") or []) | set(touched))
+        if touched and "source" not in patch:
+            src = dict(old.get("source") or {})
+            src["clause"] = (f"{src.get('clause', '')}; changed locally in {label} "
+                             f"({', '.join(touched)})").lstrip("; ")
+            new["source"] = src
+        new["__file__"] = label
+        by_id[rid] = new
+        entries = [new if e["id"] == rid else e for e in entries]
+        changes.append(f"{label}: rule '{rid}' changed ({', '.join(sorted(patch))})")
+
+    own = data.get("rules")
+    if own is None:
+        own = []
+    if not isinstance(own, list):
+        raise ConfigError(f"{label}: 'rules' should be a list of rules")
+    for i, e in enumerate(own):
+        if not isinstance(e, dict):
+            raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
+        rid = _require(e, "id", label, f"rule #{i + 1}")
+        if rid in by_id:
+            where = by_id[rid].get("__file__", label)
+            raise ConfigError(f"{label}: rule '{rid}': duplicate rule id (already in {where}"
+                              + ("; use 'overrides' to change it)" if where != label else ")"))
+        e = dict(e)
+        e["__file__"] = label
+        by_id[rid] = e
+        entries.append(e)
+        if parent is not None:
+            changes.append(f"{label}: added rule '{rid}'")
+    merged_top.update({k: v for k, v in data.items()
+                       if k not in ("rules", "overrides", "remove", "extends", "facility_types")})
+    merged_top["__types__"] = types_chain
+    return entries, merged_top, label, chain, changes
+
+
 def load_rulebook(profile_or_path: str | Path = DEFAULT_PROFILE, *,
                   facility_types: Mapping[str, FacilityType] | None = None,
                   speeds: Mapping[str, SpeedProfile] | None = None,
@@ -221,7 +684,8 @@ def load_rulebook(profile_or_path: str | Path = DEFAULT_PROFILE, *,
     Parameters
     ----------
     profile_or_path : str or Path
-        A shipped profile name (see :func:`available_profiles`) or a path to a YAML file.
+        A shipped profile name (see :func:`available_profiles`) or a path to a YAML file,
+        which may ``extends`` a profile and override, remove or add rules.
     facility_types, speeds : mapping, optional
         Defaults to the packaged files.
     speed_override : float, optional
@@ -233,52 +697,35 @@ def load_rulebook(profile_or_path: str | Path = DEFAULT_PROFILE, *,
         Naming the file and the rule, on any mistake.
     """
     ftypes = dict(facility_types) if facility_types is not None else load_facility_types()
+    ftypes.update(load_extra_facility_types(ftypes))
     if speeds is None:
         speeds, _ = load_speeds()
     speeds = dict(speeds)
-    text = str(profile_or_path)
-    if text in available_profiles():
-        data, label = _read_yaml(None, "circles.rules", f"{text}.yaml")
-    else:
-        if not Path(text).exists():
-            raise ConfigError(f"{text}: no such rulebook file, and not a shipped profile "
-                              f"(shipped: {', '.join(available_profiles())})")
-        data, label = _read_yaml(text)
-    raw_rules = data.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise ConfigError(f"{label}: expected a non-empty list 'rules'")
-    rules: list[Rule] = []
-    seen: set[str] = set()
-    for i, e in enumerate(raw_rules):
-        if not isinstance(e, dict):
-            raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
-        rid = _require(e, "id", label, f"rule #{i + 1}")
-        what = f"rule '{rid}'"
-        if rid in seen:
-            raise ConfigError(f"{label}: {what}: duplicate rule id")
-        seen.add(rid)
-        ftype = _require(e, "facility_type", label, what)
-        if ftype not in ftypes:
-            raise ConfigError(f"{label}: {what}: unknown facility_type '{ftype}' (known: {', '.join(ftypes)})")
-        thr = _require(e, "threshold_min", label, what, (int, float))
-        if not 0 < thr <= 120:
-            raise ConfigError(f"{label}: {what}: 'threshold_min' should be between 0 and 120 minutes, got {thr}")
-        prof = e.get("speed_profile", "adult")
-        if prof not in speeds:
-            raise ConfigError(f"{label}: {what}: unknown speed_profile '{prof}' (known: {', '.join(speeds)})")
-        src = e.get("source")
-        if not isinstance(src, dict) or not src.get("doc"):
-            raise ConfigError(f"{label}: {what}: 'source' should be a mapping with at least 'doc' (and 'clause')")
-        if "verified" not in e or not isinstance(e["verified"], bool):
-            raise ConfigError(f"{label}: {what}: 'verified' should be true or false")
-        ft = ftypes[ftype]
-        rules.append(Rule(id=rid, facility_type=ftype, name_zh=str(e.get("name_zh", ft.name_zh)),
-                          name_en=str(e.get("name_en", ft.name_en)), threshold_min=float(thr),
-                          speed_profile=prof, priority=int(e.get("priority", 9)),
-                          source_doc=str(src.get("doc")), source_clause=str(src.get("clause", "")),
-                          verified=e["verified"], note=str(e.get("note", ""))))
     if speed_override is not None and not speed_override > 0:
         raise ConfigError(f"walking speed must be positive, got {speed_override}")
-    return Rulebook(profile=str(data.get("profile", Path(text).stem)), name_zh=str(data.get("name_zh", "")),
-                    name_en=str(data.get("name_en", "")), rules=rules, facility_types=ftypes,
-                    speeds=speeds, path=label, speed_override=speed_override)
+    entries, top, label, chain, changes = _resolve(profile_or_path, [])
+    for tlabel, tentries in top.pop("__types__", []):
+        ftypes.update(_parse_facility_types(tentries, tlabel, ftypes))
+    if not entries:
+        raise ConfigError(f"{label}: expected a non-empty list 'rules'")
+    spatial: list[Rule] = []
+    checklist: list[Rule] = []
+    for i, e in enumerate(entries):
+        r = _parse_rule(e, i, label, ftypes, speeds, speed_override)
+        (spatial if r.is_spatial else checklist).append(r)
+    if not spatial:
+        raise ConfigError(f"{label}: no spatial rule (a rule with a facility_type): nothing to measure")
+    for r in spatial + checklist:
+        if not r.verified and not r.unverified:
+            log.debug("%s: rule '%s' is unverified without naming the field", r.defined_in, r.id)
+    levels = top.get("levels") or {}
+    if not isinstance(levels, dict):
+        raise ConfigError(f"{label}: 'levels' should be a mapping level -> description")
+    default_name = Path(str(profile_or_path)).stem
+    return Rulebook(profile=str(top.get("profile", default_name)), name_zh=str(top.get("name_zh", "")),
+                    name_en=str(top.get("name_en", "")), rules=spatial, facility_types=ftypes,
+                    speeds=speeds, path=label, speed_override=speed_override,
+                    extra={"order": [e["id"] for e in entries],
+                           "non_inclusive_levels": bool(top.get("non_inclusive_levels", False)),
+                           "description": str(top.get("description", "") or "")},
+                    checklist=checklist, extends=chain, changes=changes, levels=levels)
