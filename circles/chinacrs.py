@@ -446,7 +446,8 @@ class ShiftReport:
         The same after treating them as BD-09.
     suggestion : str or None
         ``"gcj02"`` or ``"bd09"`` when that correction at least halves the median distance
-        and shortens it by at least :data:`SHIFT_MIN_GAIN_M`; otherwise None.
+        and shortens it by at least :data:`SHIFT_MIN_GAIN_M` (or, in dense streets, brings
+        most points closer: see :func:`_suggest`); otherwise None.
     """
 
     n_points: int
@@ -474,11 +475,27 @@ class ShiftReport:
 SHIFT_MIN_GAIN_M = 50.0
 
 
-def _suggest(declared_m: float, gcj02_m: float, bd09_m: float) -> str | None:
+#: In dense street grids a shifted point still lands near some street, so the median gain
+#: can stay under SHIFT_MIN_GAIN_M; a correction that halves the median is then still
+#: suggested when it brings at least this share of the points closer to a street ...
+SHIFT_MIN_CLOSER_SHARE = 0.75
+#: ... and the declared median is at least this far (m) from the streets.
+SHIFT_MIN_DECLARED_M = 20.0
+
+
+def _suggest(declared_m: float, gcj02_m: float, bd09_m: float,
+             closer_share: dict[str, float] | None = None) -> str | None:
     """The correction to suggest: the better of the two when it at least halves the median
-    distance and shortens it by at least :data:`SHIFT_MIN_GAIN_M`; else None."""
+    distance and either shortens it by at least :data:`SHIFT_MIN_GAIN_M` or (dense streets)
+    brings at least :data:`SHIFT_MIN_CLOSER_SHARE` of the points closer, the declared median
+    being at least :data:`SHIFT_MIN_DECLARED_M`; else None."""
     best, after = min((("gcj02", gcj02_m), ("bd09", bd09_m)), key=lambda kv: kv[1])
-    if after <= 0.5 * declared_m and declared_m - after >= SHIFT_MIN_GAIN_M:
+    if after > 0.5 * declared_m:
+        return None
+    if declared_m - after >= SHIFT_MIN_GAIN_M:
+        return best
+    if (closer_share is not None and closer_share.get(best, 0.0) >= SHIFT_MIN_CLOSER_SHARE
+            and declared_m >= SHIFT_MIN_DECLARED_M):
         return best
     return None
 
@@ -541,13 +558,14 @@ def detect_shift(points_gdf: gpd.GeoDataFrame, edges_gdf: gpd.GeoDataFrame) -> S
     tree = shapely.STRtree(np.asarray(edges.to_crs(utm).geometry.values, dtype=object))
     x = pts.geometry.x.to_numpy()
     y = pts.geometry.y.to_numpy()
-    medians = {}
+    medians, dists = {}, {}
     for label, conv in (("declared", None), ("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
         cx, cy = (x, y) if conv is None else conv(x, y)
         projected = gpd.GeoSeries(gpd.points_from_xy(cx, cy), crs="EPSG:4326").to_crs(utm)
-        medians[label] = float(np.nanmedian(_nearest_distances(np.asarray(projected.values, dtype=object), tree)))
-
-    suggestion = _suggest(medians["declared"], medians["gcj02"], medians["bd09"])
+        dists[label] = _nearest_distances(np.asarray(projected.values, dtype=object), tree)
+        medians[label] = float(np.nanmedian(dists[label]))
+    closer = {k: float(np.mean(dists[k] < dists["declared"])) for k in ("gcj02", "bd09")}
+    suggestion = _suggest(medians["declared"], medians["gcj02"], medians["bd09"], closer)
     report = ShiftReport(len(pts), medians["declared"], medians["gcj02"], medians["bd09"], suggestion)
     (log.warning if suggestion else log.info)("detect_shift: %s", report.message)
     return report

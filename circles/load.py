@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from . import chinacrs
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,20 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
     """Return ``gdf`` in EPSG:4326.
 
     A file without a CRS is taken as WGS-84 only when its coordinates are valid
-    longitudes/latitudes; otherwise the CRS must be declared (``crs``).
+    longitudes/latitudes; otherwise the CRS must be declared (``crs``). ``crs`` may be
+    ``wgs84``, ``gcj02`` (Amap, Tencent), ``bd09`` (Baidu) or any ``EPSG:`` code; GCJ-02 and
+    BD-09 coordinates are converted to WGS-84 with :mod:`circles.chinacrs`.
     """
     if crs is not None:
-        gdf = gdf.set_crs(crs, allow_override=True)
+        try:
+            name = chinacrs.parse_crs_name(crs)
+        except ValueError as exc:
+            raise InputError(str(exc), path=path, field="crs") from None
+        if name in ("gcj02", "bd09"):
+            # shifted Chinese coordinates: longitude/latitude, whatever the file declares
+            _check_lonlat(gdf, path)
+            return chinacrs.to_wgs84(gdf.set_crs("EPSG:4326", allow_override=True), name)
+        gdf = gdf.set_crs("EPSG:4326" if name == "wgs84" else name, allow_override=True)
     if gdf.crs is None or gdf.crs.is_geographic:
         # GeoJSON readers report WGS-84 even when a file holds projected metres: check the numbers
         minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
@@ -67,6 +78,13 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs("EPSG:4326")
     return gdf
+
+
+def _check_lonlat(gdf: gpd.GeoDataFrame, path: str) -> None:
+    minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InputError(f"coordinates ({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not "
+                         "longitude/latitude, so they cannot be GCJ-02 or BD-09", path=path, field="crs")
 
 
 def _check_ids(gdf: pd.DataFrame, path: str, id_field: str = "id") -> None:
@@ -196,3 +214,71 @@ def load_buildings(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame
     gdf = to_wgs84(gdf, path, crs)
     return gpd.GeoDataFrame({"id": gdf["id"].astype(str), "floor_area_m2": fa.to_numpy()},
                             geometry=gdf.geometry.values, crs="EPSG:4326")
+
+
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
+_ID_COLUMNS = ("id", "编号", "序号", "poi_id", "uid")
+_NAME_COLUMNS = ("name", "名称", "设施名称", "机构名称", "poi名称")
+_TYPE_COLUMNS = ("facility_type", "类型", "设施类型", "类别", "type")
+_TYPECODE_COLUMNS = ("typecode", "type_code", "类型编码", "typecodes")
+_TAG_COLUMNS = ("tag", "tags", "行业分类", "分类", "poi_type", "types")
+
+
+def _pick(columns: Iterable[str], names: Iterable[str]) -> str | None:
+    low = {str(c).strip().lower(): c for c in columns}
+    return next((low[n] for n in names if n in low), None)
+
+
+def load_facility_table(path: str | Path, known_types: Iterable[str], *, crs: str | None = None,
+                        encoding: str | None = None, categories: str | Path | None = None
+                        ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Facilities from a CSV/XLSX table (department spreadsheets, Amap/Baidu POI exports).
+
+    Coordinates are found under their usual column names and converted from ``crs``
+    (default WGS-84); the facility type comes from a ``facility_type`` column or is derived
+    from Amap type codes, Baidu tags, Chinese type words or names
+    (:mod:`circles.categories`, extended by the user's ``categories`` file).
+
+    Returns
+    -------
+    facilities : GeoDataFrame
+        Valid rows with a known type (``id``, ``facility_type``, ``name``, ``source``,
+        ``source_row``), EPSG:4326.
+    problems : DataFrame
+        Every row left out, with ``source_file, row_number, field, value, reason``: bad
+        coordinates, or no recognisable facility type.
+    """
+    from . import categories as cat
+    from . import tables
+
+    path = str(path)
+    known = list(known_types)
+    try:
+        raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    cols = list(raw.columns)
+    types, report = cat.categorise(raw, typecode_col=_pick(cols, _TYPECODE_COLUMNS),
+                                   tag_col=_pick(cols, _TAG_COLUMNS), type_col=_pick(cols, _TYPE_COLUMNS),
+                                   name_col=_pick(cols, _NAME_COLUMNS), extra_mappings=categories)
+    id_col, name_col = _pick(cols, _ID_COLUMNS), _pick(cols, _NAME_COLUMNS)
+    ids = raw[id_col].astype(str) if id_col else "row-" + raw["source_row"].astype(str)
+    out = gpd.GeoDataFrame({"id": ids.to_numpy(), "facility_type": types.to_numpy(),
+                            "name": raw[name_col].fillna("").astype(str).to_numpy() if name_col else "",
+                            "source": Path(path).name, "source_row": raw["source_row"].to_numpy()},
+                           geometry=raw.geometry.values, crs="EPSG:4326")
+    untyped = out["facility_type"].isna() | ~out["facility_type"].isin(known)
+    if untyped.any():
+        extra = pd.DataFrame({"source_file": path, "row_number": out.loc[untyped, "source_row"].to_numpy(),
+                              "field": "facility_type", "value": out.loc[untyped, "name"].to_numpy(),
+                              "reason": "no facility type recognised (type column, Amap code, Baidu tag or "
+                                        "name); add a mapping with --categories"})
+        problems = pd.concat([problems, extra], ignore_index=True)
+    out = out[~untyped].reset_index(drop=True)
+    _check_ids(out, path) if len(out) else None
+    if len(report):
+        log.info("%s: unknown categories (value: count): %s", path,
+                 ", ".join(f"{v}: {c}" for v, c in zip(report["value"], report["count"])))
+    if len(problems):
+        log.warning("%s: %d rows set aside (listed in input_problems.csv)", path, len(problems))
+    return out, problems

@@ -369,6 +369,16 @@ def test_suggestion_rule_half_and_50_m(declared, gcj, bd, expected):
     assert chinacrs._suggest(declared, gcj, bd) == expected
 
 
+@pytest.mark.parametrize("declared, gcj, closer, expected", [
+    (36, 14, {"gcj02": 0.9, "bd09": 0.1}, "gcj02"),   # dense streets: gains 22 m, but nearly all closer
+    (36, 14, {"gcj02": 0.6, "bd09": 0.1}, None),      # not consistent enough
+    (15, 5, {"gcj02": 0.95, "bd09": 0.0}, None),      # already on the streets
+    (36, 20, {"gcj02": 0.95, "bd09": 0.0}, None),     # does not halve the median
+])
+def test_suggestion_rule_in_dense_streets(declared, gcj, closer, expected):
+    assert chinacrs._suggest(declared, gcj, 300.0, closer) == expected
+
+
 def test_detect_shift_validates_inputs():
     edges = _street_grid()
     with pytest.raises(ValueError, match="no points"):
