@@ -27,13 +27,18 @@ def _csv_list(text: str) -> list[str]:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boundaries", help="community polygons (GeoJSON/GPKG/SHP) with id, name, population")
-    p.add_argument("--facilities", help="facilities with id, facility_type, name")
+    p.add_argument("--facilities", help="facilities: a vector file with id, facility_type, name, or a CSV/XLSX "
+                   "table (Amap/Baidu export, department spreadsheet) with coordinates and a type or category")
     p.add_argument("--network", help="walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
                    "(OSMnx download around the communities; needs internet)")
     p.add_argument("--buildings", help="residential buildings (id, optional floor_area_m2); default: a grid")
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument("--rules", default="complete_community_2020",
-                   help="rulebook profile name or YAML file (default: complete_community_2020)")
+                   help="rulebook profile name or YAML file (default: complete_community_2020); a file may "
+                        "'extends: <profile>' and override or add rules")
+    p.add_argument("--profile", default=None, choices=_profiles(),
+                   help="shipped rulebook profile, same as --rules NAME (complete_community_2020 or "
+                        "gb50180_2018: the 5/10/15-minute levels, each checked separately)")
     p.add_argument("--surveyed", type=_csv_list, default=[],
                    help="facility types surveyed on the ground, comma-separated: their absence is a gap")
     p.add_argument("--speed", type=float, default=None,
@@ -44,7 +49,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="max distance (m) from a point to its street (default 250)")
     p.add_argument("--grid-spacing", type=float, default=40.0,
                    help="resident grid spacing (m) where there are no buildings (default 40)")
-    p.add_argument("--crs", default=None, help="CRS of inputs that declare none (e.g. EPSG:32650)")
+    p.add_argument("--crs", default=None,
+                   help="CRS of inputs that declare none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:…")
+    p.add_argument("--facilities-crs", default=None,
+                   help="CRS of the facilities only (e.g. gcj02 for an Amap export); default --crs")
+    p.add_argument("--encoding", default=None,
+                   help="encoding of a CSV facility table (default: detected among UTF-8, UTF-8-BOM, GBK/GB18030)")
+    p.add_argument("--categories", default=None,
+                   help="YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables")
     p.add_argument("--cache", default=".circles_cache",
                    help="folder for the cached walking network (default .circles_cache; '' to disable)")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
@@ -57,16 +69,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import demo, pipeline
 
-    user = [args.boundaries, args.facilities, args.network]
-    if any(user) and not all(user):
-        raise CirclesError("give all three of --boundaries, --facilities and --network (or none, for the demo)")
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, buildings=args.buildings,
-                              rules=args.rules, surveyed=args.surveyed, speed=args.speed,
-                              target_share=args.target_share, max_attach_m=args.max_attach,
-                              grid_spacing_m=args.grid_spacing, crs=args.crs,
-                              cache_dir=args.cache or None, progress=sys.stderr.isatty())
+    _check_inputs(args)
+    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
     map_copy = None
-    if not any(user):
+    if not args.boundaries:
         map_copy = demo.DATA_DIR.parent / "maps" / "demo_map.html"
     paths = pipeline.write_outputs(result, args.out, lang=args.lang, offline=not args.online_map,
                                    map_copy=map_copy, facility_isochrones=args.facility_isochrones)
@@ -82,7 +88,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed]
     if unsurveyed:
         print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
+    if result.input_problems is not None and len(result.input_problems):
+        print(f"{len(result.input_problems)} input rows set aside: see input_problems.csv")
+    for w in result.warnings:
+        print(f"WARNING: {w}")
     print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from . import figures, mapping, pipeline
+
+    # the maps need resident points, the network and the walking areas, which a finished run's
+    # files do not hold: the analysis is run again (the cached network makes it quick)
+    _check_inputs(args)
+    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+    paths = mapping.write_maps(result, args.out, lang=args.lang, offline=not args.online_map)
+    print(f"maps: {paths[0]} and {len(paths) - 1} community maps in {paths[0].parent / 'community_maps'}")
+    if not args.no_figures:
+        figs = figures.write_figures(result, Path(args.out) / "figures", lang=args.lang)
+        print(f"figures: {len(figs)} PNG in {figs[0].parent}")
     return 0
 
 
@@ -105,13 +130,26 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(f"{rb.profile}: {rb.name_zh} ({rb.path})")
         print(pd.DataFrame(rows).to_string(index=False))
+        if rb.checklist:
+            print("checklist items (status to_assess in the ledger):")
+            print(pd.DataFrame([{"rule": r.id, "item": r.item, "name": r.name_zh, "verified": r.verified,
+                                 "source": r.source} for r in rb.checklist]).to_string(index=False))
+        for change in rb.changes:
+            print(f"local change: {change}")
     return 0
+
+
+def _profiles() -> list[str]:
+    from .rulebook import available_profiles
+
+    return available_profiles()
 
 
 def _analysis_kwargs(args: argparse.Namespace) -> dict:
     return dict(buildings=args.buildings, rules=args.rules, surveyed=args.surveyed, speed=args.speed,
                 target_share=args.target_share, max_attach_m=args.max_attach, grid_spacing_m=args.grid_spacing,
-                crs=args.crs, cache_dir=args.cache or None, progress=sys.stderr.isatty())
+                crs=args.crs, facilities_crs=args.facilities_crs, encoding=args.encoding,
+                categories=args.categories, cache_dir=args.cache or None, progress=sys.stderr.isatty())
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
@@ -197,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
     p_run.set_defaults(func=_cmd_run)
+    p_map = sub.add_parser("map", help="write the overview map, one map and one PNG figure per community")
+    _add_run_args(p_map)
+    p_map.add_argument("--no-figures", action="store_true", help="only the HTML maps, no PNG figures")
+    p_map.set_defaults(func=_cmd_map)
     from .demo import DATA_DIR, DEMO_OSM
 
     p_demo = sub.add_parser("demo-data", help="regenerate the demo inputs from the OSM file")
@@ -225,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.set_defaults(func=_cmd_compare)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
+    p_rules.add_argument("--profile", default=None, choices=_profiles())
     p_rules.add_argument("--speed", type=float, default=None)
     p_rules.set_defaults(func=_cmd_rules)
     return parser
@@ -234,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``circles`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "profile", None):
+        if args.rules not in ("complete_community_2020", args.profile):
+            parser.error("give either --profile or --rules, not both")
+        args.rules = args.profile
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)

@@ -21,7 +21,8 @@ from . import demo, export, isochrones, mapping
 from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
-from .load import check_facilities, load_buildings, load_communities, load_facilities
+from .load import (TABLE_SUFFIXES, check_facilities, load_buildings, load_communities, load_facilities,
+                   load_facility_table)
 from .network import WalkNetwork, read_walk_network
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
@@ -69,6 +70,8 @@ class Result:
     type_speed: dict[str, float]
     inputs: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    input_problems: pd.DataFrame | None = None
     #: The investigation ledger (circles.ledger): one row per community × rulebook item.
     ledger: pd.DataFrame | None = None
 
@@ -94,6 +97,17 @@ def first_rules(rulebook: Rulebook) -> dict:
     return out
 
 
+def check_shift(facilities: gpd.GeoDataFrame, net: WalkNetwork):
+    """Would a GCJ-02/BD-09 correction bring the facilities onto the streets? (EPSG:4326 in)."""
+    from .chinacrs import detect_shift, in_china
+
+    pts = facilities[facilities.geom_type == "Point"]
+    if len(pts) < 3 or not in_china(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()).mean() > 0.5:
+        return None
+    edges = net.edges_gdf().to_crs("EPSG:4326")
+    return detect_shift(pts, edges)
+
+
 def type_speeds(rulebook: Rulebook) -> dict[str, float]:
     """Speed used to turn metres into minutes per facility type (its first rule's speed)."""
     return {t: rulebook.speed_of(r) for t, r in first_rules(rulebook).items()}
@@ -104,7 +118,8 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
             rules: str | Path = DEFAULT_PROFILE, surveyed: Iterable[str] = (), speed: float | None = None,
             target_share: float = 1.0, max_attach_m: float = DEFAULT_MAX_ATTACH_M,
             grid_spacing_m: float = DEFAULT_GRID_SPACING_M, max_minutes: float = DEFAULT_MAX_MINUTES,
-            cache_dir: str | Path | None = None, crs: str | None = None, progress: bool = True) -> Result:
+            cache_dir: str | Path | None = None, crs: str | None = None, facilities_crs: str | None = None,
+            encoding: str | None = None, categories: str | Path | None = None, progress: bool = True) -> Result:
     """Run the gap analysis.
 
     With no ``boundaries``/``facilities``/``network`` the embedded demo is used (Beijing
@@ -142,7 +157,16 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     cache_dir : path, optional
         Where to cache the built walking network (GraphML).
     crs : str, optional
-        CRS of input files that declare none (default: WGS-84 if they look like lon/lat).
+        CRS of input files that declare none (default: WGS-84 if they look like lon/lat):
+        ``wgs84``, ``gcj02``, ``bd09`` or ``EPSG:…``.
+    facilities_crs : str, optional
+        CRS of the facilities only (Amap/Baidu lists are GCJ-02/BD-09); default ``crs``.
+        When facilities are taken as WGS-84 but sit systematically off the streets in a way
+        the GCJ-02 or BD-09 correction would fix, a warning says so (``Result.warnings``).
+    encoding : str, optional
+        Encoding of a CSV facility table (default: detected).
+    categories : path, optional
+        The user's extra category mappings (Amap codes, Baidu tags, Chinese words) for tables.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -164,10 +188,15 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     comms = load_communities(boundaries, crs=crs)
     from .ledger import apply_pilot_attributes, build_ledger  # Rugao pilot figures for matching names
     comms = apply_pilot_attributes(comms)
+    fcrs = facilities_crs or crs
+    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
     if isinstance(facilities, gpd.GeoDataFrame):
-        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=crs)
+        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
+    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
+        facs, problems = load_facility_table(facilities, rulebook.facility_types, crs=fcrs, encoding=encoding,
+                                             categories=categories)
     else:
-        facs = load_facilities(facilities, rulebook.facility_types, crs=crs)
+        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
     blds = load_buildings(buildings, crs=crs) if buildings is not None else None
     timings["load"] = time.perf_counter() - t0
 
@@ -179,6 +208,12 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     else:
         net = read_walk_network(network, cache_dir=cache_dir)
     timings["network"] = time.perf_counter() - t
+    warnings = []
+    if fcrs is None or str(fcrs).lower().replace("-", "") in ("wgs84", "epsg:4326"):
+        shift = check_shift(facs, net)
+        if shift is not None and shift.suggestion:
+            warnings.append(shift.message)
+            log.warning("%s", shift.message)
 
     t = time.perf_counter()
     comms_p = comms.to_crs(net.crs)
@@ -207,7 +242,7 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     timings["isochrones"] = time.perf_counter() - t
     return Result(communities=comms_p, facilities=acc.facilities, residents=acc.residents, gaps=gaps,
                   isochrones=iso, network=net, rulebook=rulebook, access=acc, surveyed=surveyed_set,
-                  type_speed=speeds, timings=timings, ledger=ledger,
+                  type_speed=speeds, timings=timings, warnings=warnings, input_problems=problems, ledger=ledger,
                   inputs={"boundaries": str(boundaries), "facilities": str(facilities), "network": str(network),
                           "buildings": "" if buildings is None else str(buildings), "rules": rulebook.path})
 
@@ -263,6 +298,10 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
                                                       lineterminator="\n")
     paths["facilities_csv"] = out / "facilities.csv"
     paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
+    if result.input_problems is not None and len(result.input_problems):
+        result.input_problems.to_csv(out / "input_problems.csv", index=False, encoding="utf-8-sig",
+                                     lineterminator="\n")
+        paths["input_problems"] = out / "input_problems.csv"
     if facility_isochrones:
         per = isochrones.facility_isochrones(result.access, result.network, result.type_speed,
                                              minutes=ISOCHRONE_MINUTES)
