@@ -15,11 +15,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .gaps import COLUMNS_ZH, STATUS_ZH
+from .gaps import COLUMNS_ZH, STATUS_FILL, STATUS_ZH
 
 log = logging.getLogger(__name__)
 
-STATUS_FILL = {"ok": "C6EFCE", "partial": "FFEB9C", "gap": "FFC7CE", "no_data": "D9D9D9"}
 
 
 def write_gaps_csv(gaps: pd.DataFrame, path: str | Path) -> Path:

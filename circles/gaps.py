@@ -89,6 +89,9 @@ COLUMNS_ZH = {
 }
 STATUS_ZH = {"ok": "达标", "partial": "部分覆盖", "gap": "缺口", "undersized": "规模不足", "no_data": "无数据",
              "to_assess": "待评估"}
+#: Excel fill colour of each status (gap report and ledger).
+STATUS_FILL = {"ok": "C6EFCE", "partial": "FFEB9C", "gap": "FFC7CE", "undersized": "F8CBAD", "no_data": "D9D9D9",
+               "to_assess": "DDEBF7"}
 
 #: Field names of a rule (``unverified``) in Chinese, for warnings.
 FIELD_ZH = {"threshold_min": "步行时间阈值", "threshold_m": "步行距离阈值", "min_size_m2": "最小规模",

@@ -52,7 +52,7 @@ import pandas as pd
 import yaml
 
 from .errors import ConfigError
-from .gaps import STATUS_ZH, warning_text
+from .gaps import STATUS_FILL, STATUS_ZH, warning_text
 from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,6 @@ ACTION_ZH = {"new_build": "新建（补建）", "share": "与相邻社区共建�
              "survey": "补充调查或现场评估", "none": "保持"}
 PLAN_STATUS_ZH = {"in_plan": "已列入方案", "problem_listed": "方案已列问题（未列项目）", "new_finding": "新发现",
                   "not_in_plan": "方案未涉及", "": ""}
-STATUS_FILL = {"ok": "C6EFCE", "partial": "FFEB9C", "gap": "FFC7CE", "undersized": "F8CBAD", "no_data": "D9D9D9",
-               "to_assess": "DDEBF7"}
 
 #: Ledger columns in order, with Chinese headers (row 1 of every sheet; row 2 is the key).
 LEDGER_COLUMNS = {

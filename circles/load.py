@@ -222,6 +222,8 @@ _NAME_COLUMNS = ("name", "名称", "设施名称", "机构名称", "poi名称")
 _TYPE_COLUMNS = ("facility_type", "类型", "设施类型", "类别", "type")
 _TYPECODE_COLUMNS = ("typecode", "type_code", "类型编码", "typecodes")
 _TAG_COLUMNS = ("tag", "tags", "行业分类", "分类", "poi_type", "types")
+_SIZE_COLUMNS = ("size_m2", "面积", "建筑面积", "用地面积", "面积（平方米）", "面积(平方米)")
+_CAPACITY_COLUMNS = ("capacity", "容量", "床位", "床位数", "托位", "托位数", "学位", "车位", "车位数")
 
 
 def _pick(columns: Iterable[str], names: Iterable[str]) -> str | None:
@@ -243,7 +245,8 @@ def load_facility_table(path: str | Path, known_types: Iterable[str], *, crs: st
     -------
     facilities : GeoDataFrame
         Valid rows with a known type (``id``, ``facility_type``, ``name``, ``source``,
-        ``source_row``), EPSG:4326.
+        ``source_row``, and ``size_m2`` / ``capacity`` when a column such as 面积 or 床位
+        gives them), EPSG:4326.
     problems : DataFrame
         Every row left out, with ``source_file, row_number, field, value, reason``: bad
         coordinates, or no recognisable facility type.
@@ -267,6 +270,10 @@ def load_facility_table(path: str | Path, known_types: Iterable[str], *, crs: st
                             "name": raw[name_col].fillna("").astype(str).to_numpy() if name_col else "",
                             "source": Path(path).name, "source_row": raw["source_row"].to_numpy()},
                            geometry=raw.geometry.values, crs="EPSG:4326")
+    for key, names in (("size_m2", _SIZE_COLUMNS), ("capacity", _CAPACITY_COLUMNS)):
+        col = _pick(cols, names)
+        if col is not None:
+            out[key] = pd.to_numeric(raw[col], errors="coerce").to_numpy()
     untyped = out["facility_type"].isna() | ~out["facility_type"].isin(known)
     if untyped.any():
         extra = pd.DataFrame({"source_file": path, "row_number": out.loc[untyped, "source_row"].to_numpy(),

@@ -50,9 +50,10 @@ def test_facility_table_in_gbk_with_amap_codes(tmp_path, demo_facilities, capsys
              "pharmacy": "090601", "fitness": "080111", "car_parking": "150904", "parcel_point": "070500",
              "community_service": "", "park": "110101"}
     for i, (t, g) in enumerate(zip(gcj["facility_type"], gcj.geometry)):
-        rows.append({"名称": f"设施{i}", "类型编码": codes.get(t, ""), "location": f"{g.x:.6f},{g.y:.6f}"})
+        rows.append({"名称": f"设施{i}", "类型编码": codes.get(t, ""), "location": f"{g.x:.6f},{g.y:.6f}",
+                     "建筑面积": 100 + i, "床位": ""})
     rows.append({"名称": "阳光托育中心", "类型编码": "", "location": f"{gcj.geometry.x.iloc[0]:.6f},"
-                                                            f"{gcj.geometry.y.iloc[0]:.6f}"})
+                                                            f"{gcj.geometry.y.iloc[0]:.6f}", "床位": 30})
     rows.append({"名称": "坐标缺失的养老服务站", "类型编码": "", "location": ""})
     rows.append({"名称": "某公司", "类型编码": "170200", "location": "116.35,40.0"})
     path = tmp_path / "poi_gbk.csv"
@@ -65,6 +66,8 @@ def test_facility_table_in_gbk_with_amap_codes(tmp_path, demo_facilities, capsys
     assert code == 0, out.err
     facs = pd.read_csv(tmp_path / "out" / "facilities.csv")
     assert "childcare" in set(facs["facility_type"])  # 托育 from the name
+    assert facs.loc[facs["facility_type"] == "childcare", "capacity"].iloc[0] == 30  # 床位 kept
+    assert facs["size_m2"].notna().sum() >= 5  # 建筑面积 kept
     problems = pd.read_csv(tmp_path / "out" / "input_problems.csv")
     assert len(problems) >= 2
     reasons = " ".join(problems["reason"])
