@@ -64,6 +64,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="map with online tiles instead of the self-contained offline map")
     p.add_argument("--facility-isochrones", action="store_true",
                    help="also write the 5/10/15-minute walking area of every facility")
+    p.add_argument("--no-figures", action="store_true", help="skip the static PNG figures (faster)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -75,7 +76,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.boundaries:
         map_copy = demo.DATA_DIR.parent / "maps" / "demo_map.html"
     paths = pipeline.write_outputs(result, args.out, lang=args.lang, offline=not args.online_map,
-                                   map_copy=map_copy, facility_isochrones=args.facility_isochrones)
+                                   map_copy=map_copy, facility_isochrones=args.facility_isochrones,
+                                   figures=not args.no_figures)
     n_res = len(result.residents)
     print(f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
           f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.set_defaults(func=_cmd_run)
     p_map = sub.add_parser("map", help="write the overview map, one map and one PNG figure per community")
     _add_run_args(p_map)
-    p_map.add_argument("--no-figures", action="store_true", help="only the HTML maps, no PNG figures")
+
     p_map.set_defaults(func=_cmd_map)
     from .demo import DATA_DIR, DEMO_OSM
 

@@ -1068,10 +1068,20 @@ def inline_assets(page: str) -> str:
     return page
 
 
+def _stable_ids(page: str) -> str:
+    """Replace folium's random element ids by numbers in order of appearance (same map, same file)."""
+    order: dict[str, str] = {}
+
+    def sub(match: re.Match) -> str:
+        return "_" + order.setdefault(match.group(1), f"{len(order):032x}")
+
+    return re.sub(r"_([0-9a-f]{32})(?![0-9a-zA-Z])", sub, page)
+
+
 def save_map(m: folium.Map, path: str | Path, offline: bool = False) -> Path:
     """Write the map's HTML. With ``offline`` the file needs no network at all."""
     path = Path(path)
-    page = m.get_root().render()
+    page = _stable_ids(m.get_root().render())
     if offline:
         page = inline_assets(page)
     path.write_text(page, encoding="utf-8")

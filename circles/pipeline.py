@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,8 +260,10 @@ def build_map(result: Result, lang: str = "zh", offline: bool = False):
 
 
 def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str = "zh", offline: bool = True,
-                  map_copy: str | Path | None = None, facility_isochrones: bool = False) -> dict[str, Path]:
-    """Write gaps.csv/xlsx, access.csv, facilities.csv, isochrones.geojson and map.html.
+                  map_copy: str | Path | None = None, facility_isochrones: bool = False,
+                  figures: bool = False) -> dict[str, Path]:
+    """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, isochrones.geojson,
+    map.html with one map per community (community_maps/) and PNG figures (figures/).
 
     Parameters
     ----------
@@ -276,6 +277,9 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
         Also copy the map there (the demo keeps one under ``maps/``).
     facility_isochrones : bool
         Also write ``facility_isochrones.geojson``: the 5/10/15-minute area of every facility.
+    figures : bool
+        Also write static PNG figures (``figures/``: an overview and one per community);
+        ``circles run`` does, unless ``--no-figures``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -306,11 +310,17 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
         per = isochrones.facility_isochrones(result.access, result.network, result.type_speed,
                                              minutes=ISOCHRONE_MINUTES)
         paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
-    m = build_map(result, lang=lang, offline=offline)
-    paths["map"] = mapping.save_map(m, out / "map.html", offline=offline)
-    if map_copy is not None:
+    map_paths = mapping.write_maps(result, out, lang=lang, offline=offline)
+    paths["map"] = map_paths[0]
+    paths["community_maps"] = out / "community_maps"
+    if figures:
+        from . import figures as figs
+
+        figs.write_figures(result, out / "figures", lang=lang)
+        paths["figures"] = out / "figures"
+    if map_copy is not None:  # the demo's copy: the overview alone (community maps stay in the output)
         Path(map_copy).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(paths["map"], map_copy)
+        mapping.save_map(build_map(result, lang=lang, offline=offline), map_copy, offline=offline)
         paths["map_copy"] = Path(map_copy)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths

@@ -348,6 +348,13 @@ def test_resident_codes_match_the_gap_threshold():
     assert covered.tolist() == [True, True, True, False, False, False]
 
 
+def test_same_map_same_file(demo_result, tmp_path):
+    kw = mapping.map_inputs(demo_result)
+    a = mapping.save_map(mapping.make_map(**kw, offline=True), tmp_path / "a.html", offline=True)
+    b = mapping.save_map(mapping.make_map(**kw, offline=True), tmp_path / "b.html", offline=True)
+    assert a.read_bytes() == b.read_bytes()
+
+
 def test_bad_language_and_file_names():
     with pytest.raises(ValueError, match="lang"):
         mapping._prepare(None, None, None, None, None, None, types=[], type_names={}, thresholds={}, speeds={},
