@@ -16,7 +16,6 @@ from typing import Mapping
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import yaml
 
 from . import osm

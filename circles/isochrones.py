@@ -14,7 +14,6 @@ import logging
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry import Polygon
 from shapely.ops import substring

@@ -43,17 +43,15 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .errors import ConfigError
 from .gaps import STATUS_FILL, STATUS_ZH, warning_text
-from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
+from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -140,22 +138,7 @@ WRAP = {"requirement", "current_state", "gap", "evidence", "plan_reference", "wa
 
 
 def _read(path: str | Path | None, default: str) -> tuple[dict, str]:
-    if path is None:
-        label = f"circles/config/{default}"
-        text = resources.files("circles.config").joinpath(default).read_text(encoding="utf-8")
-    else:
-        label = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{label}: cannot read ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{label}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label}: expected a mapping at the top level")
-    return data, label
+    return read_yaml(None, "circles.config", default) if path is None else read_yaml(path)
 
 
 @dataclass

@@ -296,7 +296,9 @@ class Rulebook:
         raise KeyError(rule_id)
 
 
-def _read_yaml(path: Path | str | None, package: str | None = None, name: str | None = None) -> tuple[dict, str]:
+def read_yaml(path: Path | str | None, package: str | None = None, name: str | None = None) -> tuple[dict, str]:
+    """A YAML mapping from ``path``, or from the packaged file ``name`` of ``package``;
+    returns (data, label for messages). Raises ConfigError naming the file."""
     if package is not None:
         ref = resources.files(package).joinpath(name)
         label = f"{package.replace('.', '/')}/{name}"
@@ -371,15 +373,15 @@ def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityTyp
     dict
         Facility types by id, in file order.
     """
-    data, label = (_read_yaml(None, "circles.config", "facility_types.yaml") if path is None
-                   else _read_yaml(path))
+    data, label = (read_yaml(None, "circles.config", "facility_types.yaml") if path is None
+                   else read_yaml(path))
     return _parse_facility_types(data.get("facility_types"), label)
 
 
 def load_extra_facility_types(known: Mapping[str, FacilityType] | None = None) -> dict[str, FacilityType]:
     """The facility types the shipped rulebooks add (``circles/config/facility_types_extra.yaml``:
     waste points, public toilets, schools, elderly homes), minus those ``known`` already has."""
-    data, label = _read_yaml(None, "circles.config", "facility_types_extra.yaml")
+    data, label = read_yaml(None, "circles.config", "facility_types_extra.yaml")
     known = dict(known or {})
     entries = [e for e in (data.get("facility_types") or []) if not (isinstance(e, dict) and e.get("id") in known)]
     return _parse_facility_types(entries, label) if entries else {}
@@ -387,7 +389,7 @@ def load_extra_facility_types(known: Mapping[str, FacilityType] | None = None) -
 
 def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile], str]:
     """Load walking-speed profiles; returns (profiles by id, default profile id)."""
-    data, label = (_read_yaml(None, "circles.config", "speeds.yaml") if path is None else _read_yaml(path))
+    data, label = (read_yaml(None, "circles.config", "speeds.yaml") if path is None else read_yaml(path))
     out: dict[str, SpeedProfile] = {}
     for i, e in enumerate(data.get("profiles") or []):
         what = f"speed profile #{i + 1}"
@@ -572,7 +574,7 @@ def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> 
     """
     text = str(ref)
     if text in available_profiles() and not (base_dir is not None and (base_dir / text).is_file()):
-        data, label = _read_yaml(None, "circles.rules", f"{text}.yaml")
+        data, label = read_yaml(None, "circles.rules", f"{text}.yaml")
         here = None
     else:
         p = Path(text)
@@ -581,7 +583,7 @@ def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> 
         if not p.exists():
             raise ConfigError(f"{text}: no such rulebook file, and not a shipped profile "
                               f"(shipped: {', '.join(available_profiles())})")
-        data, label = _read_yaml(p)
+        data, label = read_yaml(p)
         here = p.resolve().parent
     if label in seen:
         raise ConfigError(f"{label}: 'extends' loops back to a file already in the chain ({' -> '.join(seen)})")

@@ -208,6 +208,7 @@ def run_whatif(scenario_path: str | Path, out_dir: str | Path, *, boundaries=Non
     ``whatif_map.html``. Returns the paths and the comparison table.
     """
     from . import demo, pipeline
+    from .export import write_geojson
     from .mapping import save_map
 
     out = Path(out_dir)
@@ -223,14 +224,12 @@ def run_whatif(scenario_path: str | Path, out_dir: str | Path, *, boundaries=Non
         boundaries, buildings = demo.DEMO_BOUNDARIES, demo.DEMO_BUILDINGS
     later = pipeline.analyse(boundaries, planned, now.network, buildings=buildings,
                              surveyed=sorted(now.surveyed), **analyse_kw)
-    paths = {"current": pipeline.write_outputs(now, out / "current", offline=offline),
-             "scenario": pipeline.write_outputs(later, out / "scenario", offline=offline)}
+    pipeline.write_outputs(now, out / "current", offline=offline)
+    pipeline.write_outputs(later, out / "scenario", offline=offline)
     comp = compare_gaps(now.gaps, later.gaps, "current", "scenario")
     comp.to_csv(out / "comparison.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
     diff = difference_layer(now, later)
-    if (out / "difference.geojson").exists():
-        (out / "difference.geojson").unlink()
-    diff.to_file(out / "difference.geojson", driver="GeoJSON")
+    write_geojson(diff, out / "difference.geojson")
     save_map(difference_map(now, later, diff, scenario), out / "whatif_map.html", offline=offline)
     log.info("what-if: %d status changes, %d resident points change coverage", int(comp["status_changed"].sum()),
              len(diff))

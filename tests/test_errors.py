@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import geopandas as gpd
-import pytest
-import shapely
 
 from circles import cli, demo
-from conftest import write_geojson, write_raw_geojson
+from conftest import write_raw_geojson
 
 SQUARE = {"type": "Polygon", "coordinates": [[[116.346, 39.999], [116.348, 39.999], [116.348, 40.001],
                                               [116.346, 40.001], [116.346, 39.999]]]}
