@@ -28,7 +28,7 @@ DEFAULT_BUFFER_M = 20.0
 #: Half-width (metres) of the cut along unreachable streets near the area.
 DEFAULT_GAP_M = 2.0
 #: Half-width (metres) of the band kept along reachable streets inside a cut.
-KEEP_M = 0.5
+KEEP_M = 0.05
 
 
 def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float):
@@ -101,8 +101,11 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
     lines = _lines(net, e, s, t)
     if not lines:
         return Polygon()
-    band = shapely.union_all(shapely.buffer(np.array(lines, dtype=object), buffer_m, cap_style="flat",
-                                            join_style="round"))
+    lines = np.array(lines, dtype=object)
+    # simplified by 0.5 m and with few segments per round join: a display band, and the union
+    # of thousands of buffers is the cost of an isochrone
+    band = shapely.union_all(shapely.buffer(shapely.simplify(lines, 0.5), buffer_m, quad_segs=2,
+                                            cap_style="flat", join_style="round"))
     # unreachable street pieces whose edge lies near the area
     minx, miny, maxx, maxy = band.bounds
     eb = _edge_bounds(net)
@@ -123,12 +126,27 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
             out.append(Polygon(p.exterior.coords, kept))
         band = shapely.union_all(out) if len(out) > 1 else out[0]
     if len(unreach) and gap_m > 0:
-        cut = shapely.union_all(shapely.buffer(unreach, gap_m, cap_style="flat"))
-        # where an unreachable street crosses a reachable one (bridges, tunnels), the
-        # reachable street stays in the area: a thin band along it is added back
-        thin = shapely.union_all(shapely.buffer(np.array(lines, dtype=object), KEEP_M, cap_style="flat"))
-        band = shapely.union_all([band.difference(cut), thin])
+        shapely.prepare(band)
+        inside = unreach[shapely.intersects(band, unreach)]
+        if len(inside):
+            cut = shapely.union_all(shapely.buffer(inside, gap_m, cap_style="flat"))
+            # where an unreachable street crosses a reachable one (bridges, tunnels), the
+            # reachable street stays in the area: a thin band along it is added back
+            shapely.prepare(cut)
+            crossing = lines[shapely.intersects(cut, lines)]
+            band = band.difference(cut)
+            if len(crossing):
+                thin = shapely.union_all(shapely.buffer(crossing, KEEP_M, cap_style="flat"))
+                band = shapely.union_all([band, thin])
     return band
+
+
+def _edge_bounds(net: WalkNetwork) -> np.ndarray:
+    cached = getattr(net, "_bounds", None)
+    if cached is None or len(cached) != net.n_edges:
+        cached = shapely.bounds(net.geometry)
+        net._bounds = cached
+    return cached
 
 
 def _on_output_grid(geoms: np.ndarray) -> np.ndarray:
@@ -143,14 +161,6 @@ def _on_output_grid(geoms: np.ndarray) -> np.ndarray:
             g = shapely.MultiPolygon([g]) if not g.is_empty else g
         out.append(g)
     return np.array(out, dtype=object)
-
-
-def _edge_bounds(net: WalkNetwork) -> np.ndarray:
-    cached = getattr(net, "_bounds", None)
-    if cached is None or len(cached) != net.n_edges:
-        cached = shapely.bounds(net.geometry)
-        net._bounds = cached
-    return cached
 
 
 def convex_hull_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float):
