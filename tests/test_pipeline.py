@@ -225,10 +225,12 @@ def test_facility_isochrones(demo_result):
     t15 = typ[(typ["facility_type"] == "kindergarten") & (typ["minutes"] == 15)].geometry.iloc[0]
     for g in per[per["minutes"] == 15].geometry:
         assert g.difference(t15).area / g.area < 0.02
-    # nested: 5 minutes inside 10 inside 15 for each facility
+    # nested: 5 minutes inside 10 inside 15 for each facility (up to display simplification:
+    # less than 0.1 % of the area)
     for fid, grp in per.groupby("facility_id"):
         g = grp.set_index("minutes").geometry
-        assert g[5].difference(g[10]).area < 1e-10 and g[10].difference(g[15]).area < 1e-10
+        assert g[5].difference(g[10]).area < 1e-3 * g[5].area
+        assert g[10].difference(g[15]).area < 1e-3 * g[10].area
 
 
 def test_online_network_download_is_buffered(monkeypatch, tmp_path):
