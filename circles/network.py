@@ -13,15 +13,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import networkx as nx
 import numpy as np
-import osmnx as ox
 import shapely
+from pyproj import CRS
 
-from . import osm
 from .errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    import networkx as nx
+
+# OSMnx, NetworkX and GeoPandas are imported inside the functions that need them: the reach
+# engine only needs WalkNetwork, and importing OSMnx costs more than a whole 100,000-node run.
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +71,17 @@ class WalkNetwork:
     def n_edges(self) -> int:
         return len(self.u)
 
-    def edges_gdf(self) -> gpd.GeoDataFrame:
+    def edges_gdf(self) -> "gpd.GeoDataFrame":
         """Edges as a GeoDataFrame in the network CRS."""
+        import geopandas as gpd
+
         return gpd.GeoDataFrame({"u": self.node_ids[self.u], "v": self.node_ids[self.v], "length": self.length},
                                 geometry=self.geometry, crs=self.crs)
 
-    def nodes_gdf(self) -> gpd.GeoDataFrame:
+    def nodes_gdf(self) -> "gpd.GeoDataFrame":
         """Nodes as a GeoDataFrame in the network CRS."""
+        import geopandas as gpd
+
         return gpd.GeoDataFrame({"node_id": self.node_ids}, geometry=shapely.points(self.x, self.y), crs=self.crs)
 
 
@@ -111,7 +120,7 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
     Reciprocal directed edges are merged (walking is two-way); parallel edges with
     different geometries are kept; self-loops are dropped (they never shorten a path).
     """
-    if not G.graph.get("crs") or gpd.GeoSeries([], crs=G.graph["crs"]).crs.is_geographic:
+    if not G.graph.get("crs") or CRS.from_user_input(G.graph["crs"]).is_geographic:
         raise InputError("the graph must be projected (metres): use osmnx.project_graph first")
     node_ids = np.fromiter(G.nodes, dtype=np.int64, count=G.number_of_nodes())
     index = {n: i for i, n in enumerate(node_ids.tolist())}
@@ -143,6 +152,8 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
 
 
 def _finish(G: nx.MultiDiGraph, to_crs: str | None) -> nx.MultiDiGraph:
+    import osmnx as ox
+
     if G.number_of_nodes() == 0:
         raise InputError("the walking network is empty: no walkable street in the input")
     return ox.project_graph(G, to_crs=to_crs)
@@ -164,6 +175,10 @@ def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: st
     to_crs : str, optional
         Projected CRS; by default the UTM zone of the data.
     """
+    import osmnx as ox
+
+    from . import osm
+
     t0 = time.perf_counter()
     data = osm.read_osm(path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,6 +199,9 @@ def graph_from_pbf(path: str | Path, *, retain_all: bool = False, to_crs: str | 
 
     Ways are trimmed to the nodes present in the file (clipped extracts load).
     """
+    import networkx as nx
+    import osmnx as ox
+
     try:
         import pyrosm
     except ImportError:  # pragma: no cover - exercised only without the extra
@@ -222,6 +240,9 @@ def graph_from_polygon_online(polygon, *, buffer_m: float = 1200.0, to_crs: str 
     ``buffer_m`` should be at least the longest threshold distance, so that facilities just
     outside the study area count.
     """
+    import geopandas as gpd
+    import osmnx as ox
+
     poly = gpd.GeoSeries([polygon], crs="EPSG:4326")
     buffered = poly.to_crs(poly.estimate_utm_crs()).buffer(buffer_m).to_crs("EPSG:4326").iloc[0]
     G = ox.graph_from_polygon(buffered, network_type="walk", simplify=True, retain_all=False)
@@ -230,6 +251,8 @@ def graph_from_polygon_online(polygon, *, buffer_m: float = 1200.0, to_crs: str 
 
 def graph_from_place_online(place: str, *, buffer_m: float = 1200.0, to_crs: str | None = None) -> nx.MultiDiGraph:
     """Download the walking graph of a named place (geocoded by OSMnx), buffered. Needs internet."""
+    import osmnx as ox
+
     area = ox.geocode_to_gdf(place)
     return graph_from_polygon_online(area.union_all(), buffer_m=buffer_m, to_crs=to_crs)
 
@@ -249,13 +272,15 @@ def load_network(path: str | Path, *, cache_dir: str | Path | None = None, retai
     already-built OSMnx graph). With ``cache_dir`` the built graph is written there as
     GraphML, keyed by the source file's content hash, and reused on the next call.
     """
+    import osmnx as ox
+
     p = Path(path)
     if not p.exists():
         raise InputError("network file not found", path=str(p))
     name = p.name.lower()
     if name.endswith(".graphml"):
         G = ox.load_graphml(p)
-        return G if not gpd.GeoSeries([], crs=G.graph["crs"]).crs.is_geographic else _finish(G, None)
+        return G if not CRS.from_user_input(G.graph["crs"]).is_geographic else _finish(G, None)
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"{p.name}.{_file_digest(p)}.{'all' if retain_all else 'lcc'}.graphml"

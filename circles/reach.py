@@ -277,6 +277,9 @@ def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tu
         The source node nearest to each node (-9999 where none).
     """
     sources = np.unique(np.asarray(sources, dtype=np.int64))
+    if len(sources) and (sources[0] < 0 or sources[-1] >= graph.n_nodes):
+        raise ValueError(f"source node out of range: {sources[0] if sources[0] < 0 else sources[-1]} "
+                         "(an unattached point has leaf -1: select attached points only)")
     if len(sources) == 0:
         return np.full(graph.n_nodes, np.inf), np.full(graph.n_nodes, -9999, dtype=np.int64)
     dist, _, origin = dijkstra(graph.matrix, directed=False, indices=sources, min_only=True,
@@ -314,6 +317,8 @@ def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, li
         return out
     flat_a = np.concatenate(flat)
     owner_a = np.concatenate(owner)
+    if len(flat_a) and (flat_a.min() < 0 or flat_a.max() >= graph.n_nodes):
+        raise ValueError("source node out of range (an unattached point has leaf -1)")
     for start in range(0, len(flat_a), chunk):
         src = flat_a[start:start + chunk]
         d = dijkstra(graph.matrix, directed=False, indices=src, limit=limit)

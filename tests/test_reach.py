@@ -218,3 +218,15 @@ def test_isochrone_polygons_neither_leak_nor_miss(which, request):
     assert tot["reachable"] > 1000
     assert share <= 0.01, f"missed+leak {share:.2%} (convex hull: {hull_share:.2%})"
     assert hull_share > share  # the recipe we replace is worse
+
+
+def test_unattached_sources_are_refused(demo_net):
+    """A leaf of -1 (an unattached point) must not silently become the last node."""
+    att = reach.attach_points(demo_net, [demo_net.x[0], demo_net.x[0] + 5000], [demo_net.y[0], demo_net.y[0]],
+                              max_distance=50)
+    g = reach.split_graph(demo_net, att)
+    assert g.leaf[1] == -1
+    with pytest.raises(ValueError, match="out of range"):
+        reach.nearest(g, g.leaf)
+    with pytest.raises(ValueError, match="out of range"):
+        reach.reach_matrix(g, [g.leaf], np.array([0]), 100.0)
