@@ -52,10 +52,9 @@ def read_net_arrays(path: str | Path) -> dict:
 
 def read_net_geometry(path: str | Path) -> np.ndarray:
     """Edge geometries (shapely) of a circles ``.npz`` network."""
-    import shapely
+    from circles.network import load_walk_network
 
-    z = np.load(path, allow_pickle=True)
-    return shapely.from_wkb(z["wkb"])
+    return load_walk_network(path).geometry
 
 
 def peak_rss_mb() -> float:

@@ -93,8 +93,9 @@ def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
     """
     path = Path(path)
     np.savez_compressed(path, crs=np.array(net.crs), node_ids=net.node_ids, x=net.x, y=net.y, u=net.u, v=net.v,
-                        length=net.length, wkb=np.array(shapely.to_wkb(net.geometry), dtype=object),
-                        source=np.array(net.source), format=np.array("circles-walknetwork-1"))
+                        length=net.length, coords=shapely.get_coordinates(net.geometry),
+                        counts=shapely.get_num_points(net.geometry).astype(np.int64),
+                        source=np.array(net.source), format=np.array("circles-walknetwork-2"))
     return path
 
 
@@ -104,10 +105,16 @@ def load_walk_network(path: str | Path) -> WalkNetwork:
     if not p.exists():
         raise InputError("network file not found", path=str(p))
     try:
-        z = np.load(p, allow_pickle=True)
-        if str(z["format"]) != "circles-walknetwork-1":
+        z = np.load(p, allow_pickle=False)
+        fmt = str(z["format"])
+        if fmt == "circles-walknetwork-2":
+            # edge geometries from one coordinate array (faster than parsing WKB)
+            counts = z["counts"]
+            geometry = shapely.linestrings(z["coords"], indices=np.repeat(np.arange(len(counts)), counts))
+        elif fmt == "circles-walknetwork-1":
+            geometry = shapely.from_wkb(np.load(p, allow_pickle=True)["wkb"])
+        else:
             raise KeyError("format")
-        geometry = shapely.from_wkb(z["wkb"])
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"not a circles network file ({exc})", path=str(p)) from None
     return WalkNetwork(crs=str(z["crs"]), node_ids=z["node_ids"], x=z["x"], y=z["y"], u=z["u"], v=z["v"],

@@ -82,6 +82,19 @@ def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
     return Attachment(edge, offset, leg, edge >= 0)
 
 
+def _group_min(qi: np.ndarray, qe: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For pairs grouped by ``qi`` (sorted), the pair of least ``d`` per group, ties to the
+    lowest ``qe`` — without sorting all pairs."""
+    if len(qi) == 0:
+        return qi, qe, d
+    starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
+    dmin = np.minimum.reduceat(d, starts)
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(qi)]))
+    is_min = d == dmin[group]
+    emin = np.minimum.reduceat(np.where(is_min, qe, np.iinfo(np.int64).max), starts)
+    return qi[starts], emin, dmin
+
+
 def _nearest_edges(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray, x: np.ndarray, y: np.ndarray,
                    box: float = _BOX_M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest edge of every point: (point index, edge index, distance), ties to the lowest edge.
@@ -92,11 +105,11 @@ def _nearest_edges(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray, x:
     the tree's nearest-neighbour search.
     """
     qi, qe = tree.query(shapely.box(x - box, y - box, x + box, y + box))
+    if len(qi) and (np.diff(qi) < 0).any():
+        order = np.argsort(qi, kind="stable")
+        qi, qe = qi[order], qe[order]
     d = shapely.distance(pts[qi], geoms[qe])
-    order = np.lexsort((qe, d, qi))
-    qi, qe, d = qi[order], qe[order], d[order]
-    first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
-    qi, qe, d = qi[first], qe[first], d[first]
+    qi, qe, d = _group_min(qi, qe, d)
     sure = d <= box
     ip, ie, dist = qi[sure], qe[sure], d[sure]
     rest = np.setdiff1d(np.arange(len(pts)), ip)
