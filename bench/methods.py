@@ -369,6 +369,8 @@ def run_build(meta: dict, variant: str, limit: float) -> Result:
     """Network from the source OSM file: cold (read + build + flatten) or from the GraphML
     cache (``load_network(..., cache_dir=...)`` when the cache exists, + flatten)."""
     t = time.perf_counter()
+    import osmnx  # noqa: F401  (circles imports it lazily inside the build functions: count it here)
+
     from circles.network import graph_from_osm_xml, graph_from_pbf, load_network, to_walk_network
     import_s = time.perf_counter() - t
 

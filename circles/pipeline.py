@@ -20,6 +20,7 @@ from . import demo, export, isochrones, mapping
 from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
+from .ledger import apply_pilot_attributes, build_ledger
 from .load import (TABLE_SUFFIXES, check_facilities, load_buildings, load_communities, load_facilities,
                    load_facility_table)
 from .network import WalkNetwork, read_walk_network
@@ -133,9 +134,8 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     network : path, "online" or WalkNetwork
         A :class:`WalkNetwork` already loaded is used as it is (what-if runs reuse one).
         ``"online"`` downloads it with OSMnx (needs internet), buffered by the longest
-        threshold distance around the communities. Otherwise OSM XML (``.osm``, ``.osm.bz2``,
-        ``.osm.gz``), PBF, GraphML or circles ``.npz``
-        walking network.
+        threshold distance around the communities. Otherwise an OSM XML (``.osm``,
+        ``.osm.bz2``, ``.osm.gz``), PBF, GraphML or circles ``.npz`` walking network.
     buildings : path, optional
         Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
         placed on a grid inside each community.
@@ -185,8 +185,7 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
         raise InputError(f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
                          f"known: {', '.join(rulebook.facility_types)}", field="surveyed")
     comms = load_communities(boundaries, crs=crs)
-    from .ledger import apply_pilot_attributes, build_ledger  # Rugao pilot figures for matching names
-    comms = apply_pilot_attributes(comms)
+    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     fcrs = facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
     if isinstance(facilities, gpd.GeoDataFrame):
