@@ -32,8 +32,11 @@ RASTER_CELL_M = 5.0
 KEEP_M = 0.05
 
 
-def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float):
-    """Reachable and unreachable pieces of every segment, as (edge, start, end) arrays."""
+def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float, margin: float = 0.0):
+    """Reachable and unreachable pieces of every segment, as (edge, start, end) arrays.
+
+    Unreachable pieces are shortened by ``margin`` metres where they meet a reachable one.
+    """
     s0, s1 = graph.seg_s0, graph.seg_s1
     length = s1 - s0
     da, db = dist[graph.seg_a], dist[graph.seg_b]
@@ -49,7 +52,7 @@ def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float):
         (e[~whole & (b > 0)], (s1 - b)[~whole & (b > 0)], s1[~whole & (b > 0)]),
     ]
     un = ~whole
-    unreach = (e[un], (s0 + a)[un], (s1 - b)[un])
+    unreach = (e[un], (s0 + a + margin * (a > 0))[un], (s1 - b - margin * (b > 0))[un])
     cat = tuple(np.concatenate([p[k] for p in reach_parts]) for k in range(3))
     return cat, unreach
 
@@ -129,7 +132,9 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
     shapely geometry
         Polygon or MultiPolygon (empty polygon when nothing is reachable).
     """
-    (e, s, t), (ue, us, ut) = _cut(net, graph, dist, limit)
+    # the cut along an unreachable piece stops KEEP_M short of the reachable piece it
+    # continues, so that the two do not overlap by rounding at the frontier
+    (e, s, t), (ue, us, ut) = _cut(net, graph, dist, limit, margin=KEEP_M)
     origin, geoms, eb = _local(net)
     lines = _lines(net, e, s, t, geoms)
     if not len(lines):
@@ -161,10 +166,7 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
             # where an unreachable street crosses a reachable one (bridges, tunnels), the
             # reachable street stays in the area: a thin band along it is spared from the cut
             shapely.prepare(cut)
-            # (a reachable piece that only touches the cut, where a street's reachable part
-            # ends and its unreachable part begins, needs no band)
-            near = lines[shapely.intersects(cut, lines)]
-            crossing = near[~shapely.touches(cut, near)]
+            crossing = lines[shapely.intersects(cut, lines)]
             if len(crossing):
                 cut = cut.difference(shapely.buffer(shapely.multilinestrings(crossing), KEEP_M, cap_style="flat"))
             band = band.difference(cut)
@@ -176,7 +178,7 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
 
     The union of thousands of buffers is what made an isochrone slow, so the band is the
     ``buffer_m`` contour of a distance field on a :data:`RASTER_CELL_M` grid instead: the
-    lines are sampled every half cell, the field is a Euclidean distance transform, and the
+    lines are sampled at least every half cell, the field is a Euclidean distance transform, and the
     contour is simplified by 0.5 m. Its edge lies within about one cell of the exact buffer's;
     the lines themselves always lie inside, since a cell is much smaller than the band.
     """
@@ -184,7 +186,7 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
     from scipy import ndimage
 
     cell = RASTER_CELL_M
-    xy = shapely.get_coordinates(shapely.segmentize(lines, cell / 2))
+    xy = _sample(lines, cell / 2)
     pad = buffer_m + 3 * cell
     # the grid is aligned to whole cells, so that nested line sets give nested bands
     x0, y0 = np.floor((xy.min(axis=0) - pad) / cell) * cell
@@ -196,12 +198,29 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
     gen = contourpy.contour_generator(x0 + np.arange(nx) * cell, y0 + np.arange(ny) * cell, field,
                                       fill_type=contourpy.FillType.OuterOffset)
     points, offsets = gen.filled(-1.0, buffer_m)
+    if not points:
+        return Polygon()
+    # each filled polygon: its points, and ring offsets (the first ring is the shell)
+    sizes = np.concatenate([np.diff(off) for off in offsets])
+    ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
+    rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
+    polys = shapely.polygons(rings, indices=ring_poly)
     # filled contour polygons never overlap: no union needed
-    polys = [Polygon(pts[off[0]:off[1]], [pts[off[i]:off[i + 1]] for i in range(1, len(off) - 1)])
-             for pts, off in zip(points, offsets)]
-    band = shapely.MultiPolygon(polys) if len(polys) > 1 else (polys[0] if polys else Polygon())
+    band = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
     # plain Douglas-Peucker (much faster than the topology-preserving kind); repaired if needed
     return _polygonal(shapely.simplify(band, 0.5, preserve_topology=False))
+
+
+def _sample(lines: np.ndarray, step: float) -> np.ndarray:
+    """Points along ``lines`` no more than ``step`` apart (their vertices included), as an
+    (n, 2) array."""
+    xy, gi = shapely.get_coordinates(lines, return_index=True)
+    same = gi[1:] == gi[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    n = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / step).astype(np.int64))
+    seg = np.repeat(np.arange(len(a)), n)
+    frac = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / n[seg]
+    return np.concatenate([a[seg] + frac[:, None] * (b - a)[seg], xy])
 
 
 def _polygonal(g):
