@@ -67,6 +67,7 @@ def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None
     ``subset`` (facility rows) restricts the facilities: used untimed, as the reference for
     the sampled OSMnx recipe."""
     t = time.perf_counter()
+    import pandas  # noqa: F401  (read_points; imported here as in the other methods)
     from circles import reach
     from circles.network import read_walk_network
     import_s = time.perf_counter() - t

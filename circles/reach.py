@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -55,6 +56,10 @@ def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
                   max_distance: float = DEFAULT_MAX_ATTACH_M) -> Attachment:
     """Attach points (network CRS) to the nearest position on an edge.
 
+    Exact: the nearest of all straight pieces of all edge geometries, found through an
+    R-tree of the pieces and measured with plain vector arithmetic (ties go to the lowest
+    edge).
+
     Parameters
     ----------
     net : WalkNetwork
@@ -71,57 +76,98 @@ def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
     leg = np.full(n, np.nan)
     if n == 0 or net.n_edges == 0:
         return Attachment(edge, offset, leg, np.zeros(n, dtype=bool))
-    pts = shapely.points(x, y)
-    tree = shapely.STRtree(net.geometry)
-    ip, ie, dist = _nearest_edges(tree, net.geometry, pts, x, y)
+    pieces = _pieces(net)
+    ip, iseg, dist, t = _nearest_pieces(pieces, x, y)
     leg[ip] = dist
     ok = dist <= max_distance
-    edge[ip[ok]] = ie[ok]
-    offset[ip[ok]] = shapely.line_locate_point(net.geometry[ie[ok]], pts[ip[ok]])
-    offset = np.clip(offset, 0.0, np.where(edge >= 0, net.length[np.maximum(edge, 0)], 0.0))
+    ip, iseg, t = ip[ok], iseg[ok], t[ok]
+    edge[ip] = pieces.edge[iseg]
+    offset[ip] = np.clip(pieces.start[iseg] + t * pieces.length[iseg], 0.0, net.length[edge[ip]])
     return Attachment(edge, offset, leg, edge >= 0)
 
 
-def _group_min(qi: np.ndarray, qe: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For pairs grouped by ``qi`` (sorted), the pair of least ``d`` per group, ties to the
-    lowest ``qe`` — without sorting all pairs."""
-    if len(qi) == 0:
-        return qi, qe, d
+@dataclass
+class _Pieces:
+    """The straight pieces of all edge geometries, in edge order, and an R-tree of the edges."""
+
+    edge: np.ndarray     # edge of each piece
+    first: np.ndarray    # pieces of edge e: first[e] .. first[e + 1] - 1
+    a: np.ndarray        # (n, 2) start point
+    ab: np.ndarray       # (n, 2) end minus start
+    length: np.ndarray   # piece length
+    start: np.ndarray    # distance along the edge where the piece starts
+    tree: shapely.STRtree
+
+
+def _pieces(net: WalkNetwork) -> _Pieces:
+    """The pieces of ``net`` (cached on it)."""
+    cached = getattr(net, "_pieces", None)
+    if cached is not None and cached[0] == net.n_edges:
+        return cached[1]
+    xy, gi = shapely.get_coordinates(net.geometry, return_index=True)
+    same = gi[1:] == gi[:-1]
+    a, edge = xy[:-1][same], gi[:-1][same]
+    ab = xy[1:][same] - a
+    length = np.hypot(ab[:, 0], ab[:, 1])
+    first = np.searchsorted(edge, np.arange(net.n_edges + 1))
+    start = np.cumsum(length) - length
+    start -= start[first[:-1]][edge]
+    p = _Pieces(edge=edge, first=first, a=a, ab=ab, length=length, start=start, tree=shapely.STRtree(net.geometry))
+    net._pieces = (net.n_edges, p)
+    return p
+
+
+def _project(p: _Pieces, pt: np.ndarray, edge: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """Every piece of each (point ``pt``, ``edge``) pair: (point, piece, distance, position 0…1
+    of the foot on the piece), grouped by point in the order of ``pt``."""
+    n = p.first[edge + 1] - p.first[edge]
+    pair = np.repeat(np.arange(len(edge)), n)
+    seg = p.first[edge][pair] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    i = pt[pair]
+    a, ab = p.a[seg], p.ab[seg]
+    dx, dy = x[i] - a[:, 0], y[i] - a[:, 1]
+    ll = ab[:, 0] ** 2 + ab[:, 1] ** 2
+    t = np.clip(np.divide(dx * ab[:, 0] + dy * ab[:, 1], ll, out=np.zeros_like(ll), where=ll > 0), 0.0, 1.0)
+    return i, seg, np.hypot(dx - t * ab[:, 0], dy - t * ab[:, 1]), t
+
+
+def _group_min(qi: np.ndarray, qe: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """For pairs grouped by ``qi`` (sorted), the position of the pair of least ``d`` in each
+    group, ties to the lowest ``qe``, without sorting all pairs."""
     starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
-    dmin = np.minimum.reduceat(d, starts)
     group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(qi)]))
-    is_min = d == dmin[group]
-    emin = np.minimum.reduceat(np.where(is_min, qe, np.iinfo(np.int64).max), starts)
-    return qi[starts], emin, dmin
+    dmin = np.minimum.reduceat(d, starts)
+    key = np.where(d == dmin[group], qe, np.iinfo(np.int64).max)
+    pos = np.flatnonzero(key == np.minimum.reduceat(key, starts)[group])
+    return pos[np.r_[True, group[pos][1:] != group[pos][:-1]]]
 
 
-def _nearest_edges(tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray, x: np.ndarray, y: np.ndarray,
-                   box: float = _BOX_M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest edge of every point: (point index, edge index, distance), ties to the lowest edge.
+def _nearest_pieces(p: _Pieces, x: np.ndarray, y: np.ndarray, box: float = _BOX_M):
+    """Nearest edge piece of every point: (point index, piece, distance, position on piece).
 
-    Fast path: candidate edges are those whose envelope meets a square of half-width
-    ``box`` around the point; any edge within ``box`` of the point is among them, so a
-    nearest candidate within ``box`` is exact. Points with none that close fall back to
-    the tree's nearest-neighbour search.
+    Fast path: candidate edges are those whose envelope meets a square of half-width ``box``
+    around the point; any edge within ``box`` of the point is among them, so a nearest
+    candidate within ``box`` is exact. Points with none that close fall back to the tree's
+    nearest-neighbour search. Distances to the pieces of the candidate edges are plain
+    vector arithmetic; ties go to the lowest piece, hence the lowest edge.
     """
-    qi, qe = tree.query(shapely.box(x - box, y - box, x + box, y + box))
+    qi, qe = p.tree.query(shapely.box(x - box, y - box, x + box, y + box))
     if len(qi) and (np.diff(qi) < 0).any():
         order = np.argsort(qi, kind="stable")
         qi, qe = qi[order], qe[order]
-    d = shapely.distance(pts[qi], geoms[qe])
-    qi, qe, d = _group_min(qi, qe, d)
-    sure = d <= box
-    ip, ie, dist = qi[sure], qe[sure], d[sure]
-    rest = np.setdiff1d(np.arange(len(pts)), ip)
+    i, seg, d, t = _project(p, qi, qe, x, y)
+    if len(i):
+        best = _group_min(i, seg, d)
+        best = best[d[best] <= box]
+        i, seg, d, t = i[best], seg[best], d[best], t[best]
+    rest = np.setdiff1d(np.arange(len(x)), i)
     if len(rest):
-        (rp, re_), rd = tree.query_nearest(pts[rest], return_distance=True, all_matches=True)
-        order = np.lexsort((re_, rd, rp))
-        rp, re_, rd = rp[order], re_[order], rd[order]
-        first = np.r_[True, rp[1:] != rp[:-1]]
-        ip = np.r_[ip, rest[rp[first]]]
-        ie = np.r_[ie, re_[first]]
-        dist = np.r_[dist, rd[first]]
-    return ip, ie, dist
+        rp, re_ = p.tree.query_nearest(shapely.points(x[rest], y[rest]), all_matches=True)
+        order = np.lexsort((re_, rp))
+        ri, rseg, rd, rt = _project(p, rest[rp[order]], re_[order], x, y)
+        best = _group_min(ri, rseg, rd)
+        i, seg, d, t = np.r_[i, ri[best]], np.r_[seg, rseg[best]], np.r_[d, rd[best]], np.r_[t, rt[best]]
+    return i, seg, d, t
 
 
 @dataclass
@@ -148,6 +194,15 @@ class SplitGraph:
     @property
     def n_nodes(self) -> int:
         return self.matrix.shape[0]
+
+    @cached_property
+    def both_ways(self) -> sparse.csr_matrix:
+        """``matrix`` (one triangle) with every segment stored in both directions.
+
+        Searched as a directed graph it gives the same distances, and SciPy no longer builds
+        the transpose on every call (the cost of a short search on a large graph).
+        """
+        return (self.matrix + self.matrix.T).tocsr()
 
 
 def split_graph(net: WalkNetwork, att: Attachment) -> SplitGraph:
@@ -295,7 +350,7 @@ def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tu
                          "(an unattached point has leaf -1: select attached points only)")
     if len(sources) == 0:
         return np.full(graph.n_nodes, np.inf), np.full(graph.n_nodes, -9999, dtype=np.int64)
-    dist, _, origin = dijkstra(graph.matrix, directed=False, indices=sources, min_only=True,
+    dist, _, origin = dijkstra(graph.both_ways, directed=True, indices=sources, min_only=True,
                                limit=limit, return_predecessors=True)
     return dist, origin.astype(np.int64)
 
@@ -334,6 +389,6 @@ def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, li
         raise ValueError("source node out of range (an unattached point has leaf -1)")
     for start in range(0, len(flat_a), chunk):
         src = flat_a[start:start + chunk]
-        d = dijkstra(graph.matrix, directed=False, indices=src, limit=limit)
+        d = dijkstra(graph.both_ways, directed=True, indices=src, limit=limit)
         np.logical_or.at(out, owner_a[start:start + chunk], targets.distance(d) <= limit)
     return out

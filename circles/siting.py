@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
+from tqdm.auto import tqdm
 
 from . import reach
 from .network import WalkNetwork
@@ -91,8 +92,12 @@ def street_candidates(net: WalkNetwork, area, spacing: float = CANDIDATE_SPACING
 
 
 def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, limit_m: float,
-             max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M, chunk: int = 64) -> Coverage:
+             max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M, progress: bool = False) -> Coverage:
     """Walking reach of every candidate over the resident points (all in the network CRS).
+
+    One bounded search per candidate; only the residents on street segments next to the
+    nodes it reaches are looked at, so the cost follows the size of the walking area, not
+    of the city.
 
     Parameters
     ----------
@@ -102,6 +107,10 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
         Points with ``candidate_id`` (optional ``capacity``).
     limit_m : float
         The threshold distance.
+    max_attach_m : float
+        Farthest a resident or candidate may lie from a street.
+    progress : bool
+        Show a progress bar over the candidates.
     """
     nr = len(residents)
     x = np.r_[residents.geometry.x.to_numpy(), candidates.geometry.x.to_numpy()]
@@ -113,17 +122,28 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
     c_leaf = g.leaf[nr:]
     cand = candidates.copy()
     cand["placed"] = c_leaf >= 0
-    ok_c = np.flatnonzero(c_leaf >= 0)
+    # the placed residents listed under both end nodes of their segment, grouped by node
     ok_r = np.flatnonzero(targets.placed)
-    placed_targets = targets.subset(ok_r)
+    by_node = np.r_[targets.a[ok_r], targets.b[ok_r]]
+    order = np.argsort(by_node, kind="stable")
+    resident_at = np.r_[ok_r, ok_r][order]
+    first = np.searchsorted(by_node[order], np.arange(g.n_nodes + 1))
     rows, cols, vals = [], [], []
-    for start in range(0, len(ok_c), chunk):
-        sel = ok_c[start:start + chunk]
-        d = placed_targets.distance(dijkstra(g.matrix, directed=False, indices=c_leaf[sel], limit=limit_m))
-        i, j = np.nonzero(d <= limit_m)
-        rows.append(sel[i])
-        cols.append(ok_r[j])
-        vals.append(d[i, j] + _MM)
+    ok_c = np.flatnonzero(c_leaf >= 0)
+    for ci in tqdm(ok_c, desc="candidate sites", unit="site", disable=not progress, leave=False):
+        d = dijkstra(g.both_ways, directed=True, indices=c_leaf[ci], limit=limit_m, min_only=True)
+        nodes = np.flatnonzero(d <= limit_m)
+        lo, n = first[nodes], first[nodes + 1] - first[nodes]
+        if not n.sum():
+            continue
+        slot = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+        who = np.unique(resident_at[slot])
+        t = targets.subset(who)
+        dist = np.minimum(d[t.a] + t.wa, d[t.b] + t.wb)
+        within = dist <= limit_m
+        rows.append(np.full(within.sum(), ci))
+        cols.append(who[within])
+        vals.append(dist[within] + _MM)
     cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
     m = sparse.csr_matrix((cat(vals), (cat(rows).astype(np.int64), cat(cols).astype(np.int64))),
                           shape=(len(cand), nr))

@@ -61,6 +61,42 @@ def test_greedy_against_exhaustive_on_the_demo(demo_result):
         assert greedy / opt > 0.9, f"k={k}: greedy {greedy:.0f} vs optimal {opt:.0f}"
 
 
+def test_coverage_equals_plain_dijkstra(demo_result):
+    """Every candidate's reach (who, and how far) against NetworkX over an independently
+    built edge-split graph with residents and candidates as leaves."""
+    import networkx as nx
+
+    from circles import reach
+    from test_reach import nx_split_graph
+
+    net = demo_result.network
+    rng = np.random.default_rng(5)
+    n_res, n_cand = 600, 25
+    x = rng.uniform(net.x.min(), net.x.max(), n_res + n_cand)
+    y = rng.uniform(net.y.min(), net.y.max(), n_res + n_cand)
+    pts = gpd.points_from_xy(x, y)
+    people = gpd.GeoDataFrame({"population": rng.integers(1, 9, n_res).astype(float)}, geometry=pts[:n_res], crs=net.crs)
+    cands = gpd.GeoDataFrame({"candidate_id": [f"c{i}" for i in range(n_cand)]}, geometry=pts[n_res:], crs=net.crs)
+    limit = 400.0
+    cov = siting.coverage(net, people, cands, limit)
+    att = reach.attach_points(net, x, y)
+    H = nx_split_graph(net, att)
+    checked = 0
+    for c in range(n_cand):
+        row = cov.reach.getrow(c)
+        mine = dict(zip(row.indices.tolist(), (row.data - 1e-3).tolist()))
+        if not att.attached[n_res + c]:
+            assert not mine and not cov.candidates["placed"].iloc[c]
+            continue
+        d = nx.single_source_dijkstra_path_length(H, ("leaf", n_res + c), cutoff=limit + 1.0)
+        theirs = {r: d[("leaf", r)] for r in range(n_res) if ("leaf", r) in d and d[("leaf", r)] <= limit}
+        assert set(mine) == set(theirs), f"candidate {c}"
+        for r, v in theirs.items():
+            assert mine[r] == pytest.approx(v, abs=1e-6)
+        checked += len(theirs)
+    assert checked > 100
+
+
 def test_fewest_sites_reaches_target_or_says_best_achievable():
     matrix = np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=bool)
     weight = np.array([10, 10, 10, 10, 10.0])
