@@ -196,7 +196,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
         communities = list(result.communities["id"])
     frames = []
     for cid in communities:
-        sites, note = propose_sites(result, args.rule, community_id=cid, candidates=cands, k=args.k,
+        sites, note = propose_sites(result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True,
                                     target_share=args.target)
         print(f"{cid or 'all communities'}: {note}")
         if len(sites):

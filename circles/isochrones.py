@@ -110,8 +110,8 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
     """The walking area within ``limit`` metres of the sources that produced ``dist``.
 
     Reachable street pieces (cut exactly inside edges) are drawn as a band of about
-    ``buffer_m`` (see :func:`_band`); blocks enclosed by reachable streets are filled unless an unreachable street
-    runs inside them; finally a ``gap_m`` band around every unreachable street piece nearby
+    ``buffer_m`` (see :func:`_band`); blocks enclosed by reachable streets are filled unless
+    an unreachable street runs inside them; finally a ``gap_m`` band around every unreachable street piece nearby
     is cut out, so that no unreachable street lies inside the area.
 
     Parameters
@@ -178,8 +178,8 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
 
     The union of thousands of buffers is what made an isochrone slow, so the band is the
     ``buffer_m`` contour of a distance field on a :data:`RASTER_CELL_M` grid instead: the
-    lines are sampled at least every half cell, the field is a Euclidean distance transform, and the
-    contour is simplified by 0.5 m. Its edge lies within about one cell of the exact buffer's;
+    lines are sampled at least every half cell, the field is a Euclidean distance transform,
+    and the contour is simplified by 0.5 m. Its edge lies within about one cell of the exact buffer's;
     the lines themselves always lie inside, since a cell is much smaller than the band.
     """
     import contourpy

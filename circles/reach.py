@@ -56,9 +56,9 @@ def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
                   max_distance: float = DEFAULT_MAX_ATTACH_M) -> Attachment:
     """Attach points (network CRS) to the nearest position on an edge.
 
-    Exact: the nearest of all straight pieces of all edge geometries, found through an
-    R-tree of the pieces and measured with plain vector arithmetic (ties go to the lowest
-    edge).
+    Exact: the nearest of all straight pieces of all edge geometries, the candidate edges
+    found through an R-tree and the pieces measured with plain vector arithmetic (ties go
+    to the lowest edge).
 
     Parameters
     ----------

@@ -256,7 +256,7 @@ def exhaustive_best_k(cov: Coverage, k: int) -> tuple[float, tuple[int, ...]]:
 
 def propose_sites(result, rule_id: str, *, community_id: str | None = None,
                   candidates: gpd.GeoDataFrame | None = None, k: int | None = None, target_share: float = 1.0,
-                  search_margin_m: float = 100.0) -> tuple[pd.DataFrame, str]:
+                  search_margin_m: float = 100.0, progress: bool = False) -> tuple[pd.DataFrame, str]:
     """Sites for a new facility of ``rule_id``'s type that cover the residents it leaves uncovered.
 
     Parameters
@@ -274,6 +274,8 @@ def propose_sites(result, rule_id: str, *, community_id: str | None = None,
     k : int, optional
         Answer "the best k sites"; without it, "the fewest sites reaching ``target_share`` of
         the community's residents" (counting those already covered).
+    progress : bool
+        Show a progress bar over the candidate sites.
 
     Returns
     -------
@@ -314,7 +316,7 @@ def propose_sites(result, rule_id: str, *, community_id: str | None = None,
         why = "everyone placed is already covered" if len(todo) == 0 else "no candidate site"
         return pd.DataFrame(columns=["rank", "candidate_id", "lon", "lat", "residents_covered",
                                      "covered_share_after"]), f"{base}; {why}"
-    cov = coverage(result.network, todo, cands, limit)
+    cov = coverage(result.network, todo, cands, limit, progress=progress)
     if k is not None:
         sites = best_k(cov, k)
         note = f"best {len(sites)} of {k} site(s) asked"
