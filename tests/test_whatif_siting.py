@@ -141,6 +141,22 @@ def test_proposed_site_when_built_covers_what_siting_promised(tmp_path, demo_res
     assert (paths["scenario"] / "gaps.csv").exists() and (paths["current"] / "gaps.csv").exists()
 
 
+def test_site_command_writes_what_the_api_proposes(tmp_path, demo_result, capsys):
+    """`circles site` on the demo: the same best sites as the Python API, as CSV and GeoJSON."""
+    comm = "way/860342589"
+    code = cli.main(["site", "--rule", "kindergarten", "--community", comm, "--k", "2", "--out", str(tmp_path)])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "sites_kindergarten.csv")
+    api, note = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=2)
+    assert list(table["candidate_id"]) == list(api["candidate_id"]) and len(table) == 2
+    assert np.allclose(table["residents_covered"], api["residents_covered"])
+    assert (np.diff(table["covered_share_after"]) >= 0).all()
+    assert (table["community_id"] == comm).all() and (table["note"] == note).all()
+    pts = gpd.read_file(tmp_path / "sites_kindergarten.geojson")
+    assert np.allclose(pts.geometry.x, table["lon"]) and np.allclose(pts.geometry.y, table["lat"])
+    assert note in capsys.readouterr().out
+
+
 def test_removing_facilities_in_a_scenario_shows_gaps(tmp_path, demo_facilities):
     shops = demo_facilities[demo_facilities["facility_type"] == "food_market"]
     feats = [{"type": "Feature", "geometry": None, "properties": {"id": i, "action": "remove"}} for i in shops["id"]]
