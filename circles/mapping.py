@@ -11,7 +11,8 @@ Each map has: community boundaries (popup with the gap table), facilities by typ
 letter icon, popup with name, type, source, size/capacity when known and why a facility was
 set aside; clustered when there are many), 5/10/15-minute walking areas per type (toggleable),
 resident points coloured by walking minutes to the type chosen in the map's selector (residents
-beyond the type's threshold get a black ring), the walking network as a light layer, a legend,
+beyond the type's threshold get a black ring; hovering shows the minutes, a click or tap on a
+resident lists its minutes to every type), the walking network as a light layer, a legend,
 a layer control, a metric scale bar and "© OpenStreetMap contributors". Labels are Chinese by
 default (``lang="zh"``) or English.
 
@@ -102,7 +103,7 @@ LABELS = {
            "open_map": "社区图", "status_table": "各社区状态", "gap_table": "生活圈配套状态",
            "threshold": "阈值", "boundary": "社区边界颜色 = 最差状态", "other": "其他社区",
            "areas_note": "步行范围（按设施类型、分钟，可在图层中开关）", "resident": "居民点",
-           "colon": "：", "unnamed": "（未命名）", "beyond": "超出阈值"},
+           "colon": "：", "unnamed": "（未命名）", "beyond": "超出阈值", "nodata": "无数据（输入中无此类设施）"},
     "en": {"title": "Walking access to community facilities", "communities": "Communities",
            "facilities": "Facilities", "streets": "Walking network",
            "residents": "Residents (coloured by walk to the selected type)", "walk_area": "walking area",
@@ -116,7 +117,8 @@ LABELS = {
            "status_table": "Status per community", "gap_table": "Facility status",
            "threshold": "threshold", "boundary": "boundary colour = worst status", "other": "other communities",
            "areas_note": "walking areas (per type and minutes, toggle them in the layers)",
-           "resident": "resident", "colon": ": ", "unnamed": "(unnamed)", "beyond": "beyond threshold"},
+           "resident": "resident", "colon": ": ", "unnamed": "(unnamed)", "beyond": "beyond threshold",
+           "nodata": "no data (none of this type in the input)"},
 }
 STATUS_EN = {"ok": "ok", "partial": "partial", "gap": "gap", "undersized": "undersized", "no_data": "no data",
              "to_assess": "to assess"}
@@ -191,7 +193,7 @@ C.facilities = function (d, o) {
   return L.featureGroup(parts);
 };
 
-/* Resident points: one canvas, redrawn on move/zoom; hover finds the nearest point. */
+/* Resident points: one canvas, redrawn on move/zoom; hover and click find the nearest point. */
 C.Points = L.Layer.extend({
   initialize: function (d, o) {
     this._d = d; this._o = o; this._type = o.type;
@@ -215,6 +217,8 @@ C.Points = L.Layer.extend({
     this._canvas.style.pointerEvents = 'none';
     map.getPane('circles-residents').appendChild(this._canvas);
     map.on('moveend zoomend resize viewreset', this._reset, this);
+    this._onClick = L.bind(this._click, this);
+    map.getContainer().addEventListener('click', this._onClick, true);
     this._onMove = L.bind(this._hover, this);
     this._onOut = L.bind(this._hide, this);
     map.getContainer().addEventListener('mousemove', this._onMove);
@@ -224,6 +228,7 @@ C.Points = L.Layer.extend({
   },
   onRemove: function (map) {
     map.off('moveend zoomend resize viewreset', this._reset, this);
+    map.getContainer().removeEventListener('click', this._onClick, true);
     map.getContainer().removeEventListener('mousemove', this._onMove);
     map.getContainer().removeEventListener('mouseleave', this._onOut);
     this._hide();
@@ -231,10 +236,17 @@ C.Points = L.Layer.extend({
   },
   setType: function (t) { this._type = t; if (this._map) { this._draw(); } this.fire('typechange', {type: t}); },
   getType: function () { return this._type; },
-  code: function (i) {
-    var m = this._d.m[this._type];
+  code: function (i, t) {
+    var m = this._d.m[t === undefined ? this._type : t];
     if (m) { return m[i]; }
     return this._unplaced[i] ? -2 : -1;
+  },
+  _text: function (c, t) {
+    var lab = this._o.lab, thr = this._o.thr[t];
+    if (c === -2) { return lab.unplaced; }
+    if (this._o.nd.indexOf(t) >= 0) { return lab.nodata; }
+    if (c === -1) { return lab.none; }
+    return (c / 10).toFixed(1) + ' ' + lab.min + (c > thr * 10 ? ' (' + lab.beyond + ' ' + thr + ' ' + lab.min + ')' : '');
   },
   _radius: function () { var z = this._map.getZoom(); return z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3)); },
   _reset: function () {
@@ -290,25 +302,47 @@ C.Points = L.Layer.extend({
     var self = this;
     this._raf = L.Util.requestAnimFrame(function () { self._raf = null; self._pick(e); });
   },
-  _pick: function (e) {
-    if (!this._map) { return; }
-    var map = this._map, lp = map.containerPointToLayerPoint(map.mouseEventToContainerPoint(e));
-    var x = lp.x - this._origin.x, y = lp.y - this._origin.y, r = this._radius() + 3, best = -1, bd = r * r;
+  _nearest: function (cp, slack) {
+    var lp = this._map.containerPointToLayerPoint(cp);
+    var x = lp.x - this._origin.x, y = lp.y - this._origin.y, r = this._radius() + (slack === undefined ? 3 : slack);
+    var best = -1, bd = r * r;
     var i, dx, dy, dd;
     for (i = 0; i < this._n; i++) {
       dx = this._cx[i] - x; dy = this._cy[i] - y; dd = dx * dx + dy * dy;
       if (dd <= bd) { bd = dd; best = i; }
     }
+    return best;
+  },
+  _head: function (i) { var d = this._d; return d.cn[d.c[i]] + (d.id ? ' · ' + d.id[i] : ''); },
+  _pick: function (e) {
+    if (!this._map) { return; }
+    var map = this._map, best = this._nearest(map.mouseEventToContainerPoint(e));
     if (best < 0) { this._hide(); return; }
-    var d = this._d, o = this._o, c = this.code(best), lab = o.lab, txt;
-    if (c === -2) { txt = lab.unplaced; }
-    else if (c === -1) { txt = lab.none; }
-    else { txt = (c / 10).toFixed(1) + ' ' + lab.min + (c > o.thr[this._type] * 10 ? ' (' + lab.beyond + ' '
-               + o.thr[this._type] + ' ' + lab.min + ')' : ''); }
-    var head = d.cn[d.c[best]] + (d.id ? ' · ' + d.id[best] : '');
     this._tip.setLatLng([this._lat[best], this._lng[best]])
-      .setContent('<b>' + C.esc(head) + '</b><br>' + C.esc(o.names[this._type]) + ': ' + C.esc(txt));
+      .setContent('<b>' + C.esc(this._head(best)) + '</b><br>' + C.esc(this._o.names[this._type]) + ': '
+                  + C.esc(this._text(this.code(best), this._type)));
     if (!map.hasLayer(this._tip)) { map.openTooltip(this._tip); }
+  },
+  /* a click or tap on a resident's dot: walking minutes to every type (touch screens have no
+     hover). Caught before Leaflet sees it, so that it wins over the community underneath (a
+     click beside the dots opens the community); clicks on markers, popups and controls are
+     left alone. */
+  _click: function (e) {
+    var map = this._map;
+    if (!map || (map.dragging && map.dragging.moved())
+        || (e.target.closest && e.target.closest('.leaflet-marker-pane, .leaflet-popup-pane, .leaflet-control'))) { return; }
+    var best = this._nearest(map.mouseEventToContainerPoint(e), 1), rows = '', t, c, cls;
+    if (best < 0) { return; }
+    L.DomEvent.stop(e);
+    for (t in this._o.names) {
+      c = this.code(best, t);
+      cls = this._o.nd.indexOf(t) >= 0 ? 'nd' : (c >= 0 && c <= this._o.thr[t] * 10 ? 'ok' : 'no');
+      rows += '<tr class="' + cls + '"><td>' + C.esc(this._o.names[t]) + '</td><td>'
+        + C.esc(this._text(c, t)) + '</td></tr>';
+    }
+    this._hide();
+    L.popup({className: 'circles-resident', maxWidth: 360}).setLatLng([this._lat[best], this._lng[best]])
+      .setContent('<b>' + C.esc(this._head(best)) + '</b><table>' + rows + '</table>').openOn(map);
   },
   _hide: function () {
     if (this._map && this._tip && this._map.hasLayer(this._tip)) { this._map.closeTooltip(this._tip); }
@@ -382,6 +416,11 @@ _CSS = """
  font:bold 12px/24px sans-serif;text-align:center;box-sizing:border-box;box-shadow:0 0 4px rgba(0,0,0,.6)}
 .circles-cluster{background:transparent!important}
 .circles-popup td{padding:0 6px 0 0;vertical-align:top}
+.circles-resident .leaflet-popup-content{margin:8px 10px;font-size:12px;line-height:1.3}
+.circles-resident table{border-collapse:collapse;margin-top:3px}
+.circles-resident td{padding:1px 6px 1px 0;border-bottom:1px solid #eee;vertical-align:top}
+.circles-resident tr.no td:last-child{color:#b2182b;font-weight:bold}
+.circles-resident tr.nd td{color:#888}
 """
 
 
@@ -849,7 +888,9 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
         layer = _JsLayer(lab["residents"], "new circles.Points", _js(data),
                          {"type": dtype, "thr": {t: p.thresholds[t] for t in p.types}, "bins": list(MINUTE_BINS),
                           "colours": colours, "names": p.names,
-                          "lab": {k: lab[k] for k in ("min", "none", "unplaced", "beyond")}})
+                          # types the input says nothing about (no_data everywhere): no finding
+                          "nd": sorted(set(p.types) - set(p.gaps.loc[p.gaps["status"] != "no_data", "facility_type"])),
+                          "lab": {k: lab[k] for k in ("min", "none", "unplaced", "beyond", "nodata")}})
         layer.add_to(m)
         points_var = layer.get_name()
 

@@ -249,16 +249,24 @@ def test_popups_tooltips_and_layer_toggle(browser, demo_maps, demo_result):
     popup = popup_html(browser)
     assert row["name"] in popup and "OpenStreetMap" in popup and "类型" in popup
     # a community popup: its gap table
-    js(browser, "var p = document.querySelector('path.circles-community'), b = p.getBoundingClientRect();"
-                "p.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: b.x + b.width / 2, "
-                "clientY: b.y + b.height / 2}))")
+    # (clicked beside the resident dots: a click on a dot opens the resident instead)
+    name = points_layer(browser)
+    assert js(browser, f"var pts = window['{name}'], m = pts._map, c = m.getContainer().getBoundingClientRect();"
+                       "var paths = Array.from(document.querySelectorAll('path.circles-community'));"
+                       "for (var p of paths) { var b = p.getBoundingClientRect();"
+                       "  for (var fx = 0.1; fx < 1; fx += 0.1) for (var fy = 0.1; fy < 1; fy += 0.1) {"
+                       "    var x = b.x + fx * b.width, y = b.y + fy * b.height;"
+                       "    if (document.elementFromPoint(x, y) !== p) continue;"
+                       "    if (pts._nearest(L.point(x - c.x, y - c.y), 1) >= 0) continue;"
+                       "    p.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: x, clientY: y}));"
+                       "    return true; } }"
+                       "return false;")
     popup = popup_html(browser)
     assert "<table>" in popup and any(str(n) in popup for n in demo_result.communities["name"])
     assert any(s in popup for s in ("缺口", "部分覆盖", "达标", "无数据"))
     js(browser, "Array.from(document.querySelectorAll('.leaflet-popup-close-button')).pop().click()")
     time.sleep(0.5)  # let a popup's auto-pan end
     # hovering a resident shows its walking minutes
-    name = points_layer(browser)
     x, y = js(browser, f"var p = window['{name}'], m = p._map, s = m.getSize(), best = null, bd = 1e18;"
                        "for (var i = 0; i < p._n; i++) { var c = m.latLngToContainerPoint([p._lat[i], p._lng[i]]);"
                        "  var d = (c.x - s.x / 2) ** 2 + (c.y - s.y / 2) ** 2; if (d < bd) { bd = d; best = c; } }"
@@ -268,6 +276,16 @@ def test_popups_tooltips_and_layer_toggle(browser, demo_maps, demo_result):
     time.sleep(0.3)
     tip = js(browser, "var t = document.querySelector('.circles-tip'); return t ? t.textContent : ''")
     assert "分钟" in tip or "无此类设施" in tip or "路网" in tip, tip
+    # clicking (or tapping) it lists the minutes to every type; the selected type's row says
+    # what the tooltip said
+    ActionChains(browser).move_to_element_with_offset(container, int(x - WIDTH / 2), int(y - HEIGHT / 2)).click().perform()
+    time.sleep(0.3)
+    rows = js(browser, "return Array.from(document.querySelectorAll('.circles-resident tr'))"
+                       ".map(r => Array.from(r.cells).map(c => c.textContent))")
+    options = js(browser, "return Array.from(document.querySelectorAll('.circles-selector option')).length")
+    assert len(rows) == options > 3
+    assert any(tip.endswith(f"{r[0]}: {r[1]}") for r in rows), (tip, rows)
+    js(browser, "Array.from(document.querySelectorAll('.leaflet-popup-close-button')).pop().click()")
     # switching on another type's walking areas through the layer control adds polygons
     before = count(browser, "path.circles-area")
     # as a user does: hover over the control (it expands), then tick a box
