@@ -28,6 +28,8 @@ DEFAULT_BUFFER_M = 20.0
 DEFAULT_GAP_M = 2.0
 #: Cell size (metres) of the distance-field grid the band is drawn from.
 RASTER_CELL_M = 5.0
+#: Largest grid (cells); a larger area (a whole city's union) gets proportionally coarser cells.
+RASTER_MAX_CELLS = 4_000_000
 #: Half-width (metres) of the band kept along reachable streets inside a cut.
 KEEP_M = 0.05
 
@@ -177,7 +179,8 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
     """The area within about ``buffer_m`` of ``lines``.
 
     The union of thousands of buffers is what made an isochrone slow, so the band is the
-    ``buffer_m`` contour of a distance field on a :data:`RASTER_CELL_M` grid instead: the
+    ``buffer_m`` contour of a distance field on a :data:`RASTER_CELL_M` grid instead (coarser
+    beyond :data:`RASTER_MAX_CELLS` cells, for city-wide unions): the
     lines are sampled at least every half cell, the field is a Euclidean distance transform,
     and the contour is simplified by 0.5 m. Its edge lies within about one cell of the exact buffer's;
     the lines themselves always lie inside, since a cell is much smaller than the band.
@@ -186,6 +189,11 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
     from scipy import ndimage
 
     cell = RASTER_CELL_M
+    lo, hi = shapely.total_bounds(lines).reshape(2, 2)
+    cells = np.prod((hi - lo + 2 * (buffer_m + 3 * cell)) / cell)
+    if cells > RASTER_MAX_CELLS:
+        cell = float(np.ceil(cell * np.sqrt(cells / RASTER_MAX_CELLS)))
+        log.info("walking area of %.0f km²: band drawn on a %g m grid", np.prod(hi - lo) / 1e6, cell)
     xy = _sample(lines, cell / 2)
     pad = buffer_m + 3 * cell
     # the grid is aligned to whole cells, so that nested line sets give nested bands

@@ -88,3 +88,14 @@ def test_substrings_match_shapely():
         ref = substring(line, s, t)
         assert g.length == pytest.approx(t - s, abs=1e-6)
         assert shapely.hausdorff_distance(g, ref) < 1e-6
+
+
+def test_city_wide_band_coarsens_its_grid_but_keeps_the_streets():
+    """A union over a whole city would need a huge grid: the cells grow instead, and the
+    band still holds every street and about the right area (streets × twice the buffer)."""
+    lines = np.array([shapely.LineString([(X0, Y0), (X0 + 30_000, Y0)]),
+                      shapely.LineString([(X0, Y0 + 30_000), (X0 + 30_000, Y0 + 30_000)]),
+                      shapely.LineString([(X0, Y0), (X0, Y0 + 30_000)])], dtype=object)
+    band = isochrones._band(lines, 20.0)
+    assert shapely.contains(band, shapely.segmentize(lines, 50.0)).all()
+    assert band.area == pytest.approx(90_000 * 40, rel=0.05)
