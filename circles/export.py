@@ -1,11 +1,14 @@
 """Write the outputs: gap report (CSV, XLSX), per-resident access table, facility list,
-isochrones (GeoJSON). Outputs are deterministic: same inputs, same bytes (XLSX aside from
-its timestamp).
+isochrones (GeoJSON). Outputs are deterministic: same inputs, same bytes (XLSX included:
+see :func:`save_workbook`).
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import re
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +21,29 @@ from openpyxl.utils import get_column_letter
 from .gaps import COLUMNS_ZH, STATUS_FILL, STATUS_ZH
 
 log = logging.getLogger(__name__)
+
+#: Zip entry time written into XLSX files (the earliest a zip can hold).
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def save_workbook(wb: Workbook, path: str | Path) -> Path:
+    """Save an openpyxl workbook so that the same content gives the same bytes.
+
+    openpyxl stamps the save time into the document properties and every zip entry; here
+    the properties' dates are left out (they are optional) and the entries get a fixed time.
+    """
+    path = Path(path)
+    buf = io.BytesIO()
+    wb.save(buf)
+    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"<dcterms:(created|modified)\b[^>]*>[^<]*</dcterms:\1>", b"", data)
+            entry = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(entry, data)
+    return path
 
 
 
@@ -62,8 +88,7 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
     for i, c in enumerate(cols, start=1):
         width = 60 if c == "evidence" else min(40, max(10, len(COLUMNS_ZH.get(c, c)) * 2 + 2, len(c) + 2))
         ws.column_dimensions[get_column_letter(i)].width = width
-    wb.save(path)
-    return path
+    return save_workbook(wb, path)
 
 
 def access_table(residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float],

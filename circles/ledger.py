@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
+from .export import save_workbook
 from .gaps import STATUS_FILL, STATUS_ZH, warning_text
 from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook, read_yaml
 
@@ -800,8 +801,7 @@ def write_ledger_xlsx(ledger: pd.DataFrame, path: str | Path, communities: pd.Da
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     notes["A1"].font = Font(bold=True, size=13)
-    wb.save(path)
-    return path
+    return save_workbook(wb, path)
 
 
 def ledger_for(result, *, departments: Departments | None = None, pilot: Pilot | None = None) -> pd.DataFrame:

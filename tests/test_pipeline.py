@@ -154,7 +154,7 @@ def test_outputs_are_deterministic(tmp_path, demo_result):
     a = pipeline.write_outputs(demo_result, tmp_path / "a")
     again = pipeline.analyse(progress=False)
     b = pipeline.write_outputs(again, tmp_path / "b")
-    for key in ("gaps_csv", "access_csv", "facilities_csv", "isochrones"):
+    for key in ("gaps_csv", "access_csv", "facilities_csv", "isochrones", "gaps_xlsx", "ledger_xlsx", "ledger_csv"):
         assert a[key].read_bytes() == b[key].read_bytes(), key
 
 
