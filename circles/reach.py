@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
+from tqdm.auto import tqdm
 
 from .network import WalkNetwork
 
@@ -355,40 +356,78 @@ def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tu
     return dist, origin.astype(np.int64)
 
 
-def counts_within(graph: SplitGraph, source_groups: list[np.ndarray], targets, limit: float,
-                  chunk: int = 64) -> np.ndarray:
+def counts_within(graph: SplitGraph, source_groups: list[np.ndarray], targets, limit: float) -> np.ndarray:
     """For each target, how many source groups (facilities) lie within ``limit``.
 
     A group is one facility's access points; it counts once however many of its points
     are in reach. ``targets`` is a :class:`Targets` or an array of graph nodes.
     """
-    return reach_matrix(graph, source_groups, targets, limit, chunk=chunk).sum(axis=0)
+    return reach_matrix(graph, source_groups, targets, limit).sum(axis=0)
 
 
-def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, limit: float,
-                 chunk: int = 64) -> np.ndarray:
+def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, limit: float) -> np.ndarray:
     """Boolean matrix (groups × targets): is the target within ``limit`` of the group.
 
-    ``targets`` is a :class:`Targets` or an array of graph nodes. Memory stays
-    ``chunk × nodes``: sources are searched ``chunk`` at a time, each bounded by ``limit``.
+    ``targets`` is a :class:`Targets` or an array of graph nodes (see :func:`reach_pairs`).
+    """
+    group, target, _ = reach_pairs(graph, source_groups, targets, limit)
+    out = np.zeros((len(source_groups), len(targets)), dtype=bool)
+    out[group, target] = True
+    return out
+
+
+def reach_pairs(graph: SplitGraph, source_groups, targets, limit: float,
+                progress: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (group, target) pair within ``limit``, with its distance.
+
+    One bounded search per group (a facility's or candidate site's access points); only the
+    targets on street segments next to the nodes it reaches are measured, so the cost follows
+    the size of each walking area, not of the city, and memory the number of pairs.
+
+    Parameters
+    ----------
+    graph : SplitGraph
+    source_groups : sequence of arrays of int
+        Graph nodes (leaves) of each group.
+    targets : Targets or array of int
+        Where to measure (graph nodes stand for targets exactly at a node).
+    limit : float
+        Metres.
+    progress : str, optional
+        Show a progress bar over the groups with this label.
+
+    Returns
+    -------
+    group, target, distance : ndarray
+        Pair arrays, ordered by group.
     """
     if not isinstance(targets, Targets):
         nodes = np.asarray(targets, dtype=np.int64)
         targets = Targets(nodes, nodes, np.zeros(len(nodes)), np.zeros(len(nodes)))
-    out = np.zeros((len(source_groups), len(targets)), dtype=bool)
-    flat, owner = [], []
-    for gi, grp in enumerate(source_groups):
+    # the placed targets listed under both end nodes of their segment, grouped by node
+    ok = np.flatnonzero(targets.placed)
+    by_node = np.r_[targets.a[ok], targets.b[ok]]
+    order = np.argsort(by_node, kind="stable")
+    target_at = np.r_[ok, ok][order]
+    first = np.searchsorted(by_node[order], np.arange(graph.n_nodes + 1))
+    groups, found, dists = [], [], []
+    for gi, grp in enumerate(tqdm(source_groups, desc=progress, unit="search", disable=progress is None, leave=False)):
         grp = np.unique(np.asarray(grp, dtype=np.int64))
-        flat.append(grp)
-        owner.append(np.full(len(grp), gi))
-    if not flat:
-        return out
-    flat_a = np.concatenate(flat)
-    owner_a = np.concatenate(owner)
-    if len(flat_a) and (flat_a.min() < 0 or flat_a.max() >= graph.n_nodes):
-        raise ValueError("source node out of range (an unattached point has leaf -1)")
-    for start in range(0, len(flat_a), chunk):
-        src = flat_a[start:start + chunk]
-        d = dijkstra(graph.both_ways, directed=True, indices=src, limit=limit)
-        np.logical_or.at(out, owner_a[start:start + chunk], targets.distance(d) <= limit)
-    return out
+        if not len(grp):
+            continue
+        if grp[0] < 0 or grp[-1] >= graph.n_nodes:
+            raise ValueError("source node out of range (an unattached point has leaf -1)")
+        d = dijkstra(graph.both_ways, directed=True, indices=grp, limit=limit, min_only=True)
+        reached = np.flatnonzero(d <= limit)
+        lo, n = first[reached], first[reached + 1] - first[reached]
+        if not n.sum():
+            continue
+        who = np.unique(target_at[np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())])
+        t = targets.subset(who)
+        dist = np.minimum(d[t.a] + t.wa, d[t.b] + t.wb)
+        within = dist <= limit
+        groups.append(np.full(within.sum(), gi))
+        found.append(who[within])
+        dists.append(dist[within])
+    cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
+    return cat(groups, np.int64), cat(found, np.int64), cat(dists, float)

@@ -25,8 +25,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
-from tqdm.auto import tqdm
 
 from . import reach
 from .network import WalkNetwork
@@ -95,9 +93,7 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
              max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M, progress: bool = False) -> Coverage:
     """Walking reach of every candidate over the resident points (all in the network CRS).
 
-    One bounded search per candidate; only the residents on street segments next to the
-    nodes it reaches are looked at, so the cost follows the size of the walking area, not
-    of the city.
+    One bounded search per candidate over the residents near it (:func:`circles.reach.reach_pairs`).
 
     Parameters
     ----------
@@ -122,31 +118,10 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
     c_leaf = g.leaf[nr:]
     cand = candidates.copy()
     cand["placed"] = c_leaf >= 0
-    # the placed residents listed under both end nodes of their segment, grouped by node
-    ok_r = np.flatnonzero(targets.placed)
-    by_node = np.r_[targets.a[ok_r], targets.b[ok_r]]
-    order = np.argsort(by_node, kind="stable")
-    resident_at = np.r_[ok_r, ok_r][order]
-    first = np.searchsorted(by_node[order], np.arange(g.n_nodes + 1))
-    rows, cols, vals = [], [], []
     ok_c = np.flatnonzero(c_leaf >= 0)
-    for ci in tqdm(ok_c, desc="candidate sites", unit="site", disable=not progress, leave=False):
-        d = dijkstra(g.both_ways, directed=True, indices=c_leaf[ci], limit=limit_m, min_only=True)
-        nodes = np.flatnonzero(d <= limit_m)
-        lo, n = first[nodes], first[nodes + 1] - first[nodes]
-        if not n.sum():
-            continue
-        slot = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
-        who = np.unique(resident_at[slot])
-        t = targets.subset(who)
-        dist = np.minimum(d[t.a] + t.wa, d[t.b] + t.wb)
-        within = dist <= limit_m
-        rows.append(np.full(within.sum(), ci))
-        cols.append(who[within])
-        vals.append(dist[within] + _MM)
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
-    m = sparse.csr_matrix((cat(vals), (cat(rows).astype(np.int64), cat(cols).astype(np.int64))),
-                          shape=(len(cand), nr))
+    rows, cols, dist = reach.reach_pairs(g, [c_leaf[[c]] for c in ok_c], targets, limit_m,
+                                         progress="candidate sites" if progress else None)
+    m = sparse.csr_matrix((dist + _MM, (ok_c[rows], cols)), shape=(len(cand), nr))
     return Coverage(reach=m, weight=residents["population"].to_numpy(dtype=float), candidates=cand)
 
 

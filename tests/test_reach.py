@@ -183,7 +183,7 @@ def test_counts_within_match_pairwise_distances(demo_net):
     placed = np.flatnonzero(att.attached)
     fac, res = placed[:6], placed[6:]
     groups = [np.array([g.leaf[f]]) for f in fac]
-    counts = reach.counts_within(g, groups, g.leaf[res], limit=500.0, chunk=4)
+    counts = reach.counts_within(g, groups, g.leaf[res], limit=500.0)
     H = nx_split_graph(demo_net, att)
     expect = np.zeros(len(res), dtype=int)
     for f in fac:
