@@ -15,8 +15,8 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-WORK = BENCH / "work"            # prepared inputs and per-resident outputs (not committed)
-RESULTS = BENCH / "results"      # the committed results table
+WORK = BENCH / "work"  # prepared inputs and per-resident outputs (not committed)
+RESULTS = BENCH / "results"  # the committed results table
 
 #: Walking limit: 15 minutes at 66.7 m/min, rounded as in the issue.
 LIMIT_M = 1000.0
@@ -39,8 +39,14 @@ def read_points(meta: dict):
     labels = sorted(f["type"].astype(str).unique())
     code = {t: i for i, t in enumerate(labels)}
     ftype = f["type"].astype(str).map(code).to_numpy(dtype=np.int64)
-    return (r["x"].to_numpy(float), r["y"].to_numpy(float), ftype, f["x"].to_numpy(float),
-            f["y"].to_numpy(float), labels)
+    return (
+        r["x"].to_numpy(float),
+        r["y"].to_numpy(float),
+        ftype,
+        f["x"].to_numpy(float),
+        f["y"].to_numpy(float),
+        labels,
+    )
 
 
 def read_net_arrays(path: str | Path) -> dict:
@@ -75,7 +81,7 @@ class Timer:
     started (more than the wall time for multi-threaded code; less wall than CPU is never
     seen, while a busy machine shows as wall well above CPU for single-threaded code)."""
 
-    last: "Timer | None" = None
+    last: Timer | None = None
 
     def __init__(self):
         self.phases: dict[str, float] = {}

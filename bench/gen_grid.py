@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-NX, NY = 316, 317            # intersections per row / column: 100,172 before cleaning
-SPACING = (50.0, 100.0)      # street spacing range (m)
-JITTER = 12.0                # max node displacement (m)
-REMOVE_SHARE = 0.03          # share of street segments removed
+NX, NY = 316, 317  # intersections per row / column: 100,172 before cleaning
+SPACING = (50.0, 100.0)  # street spacing range (m)
+JITTER = 12.0  # max node displacement (m)
+REMOVE_SHARE = 0.03  # share of street segments removed
 N_TYPES = 4
 N_PER_TYPE = 1000
 N_RESIDENTS = 50_000
-CRS = "EPSG:32650"           # UTM 50N, around Beijing
+CRS = "EPSG:32650"  # UTM 50N, around Beijing
 ORIGIN = (440_000.0, 4_420_000.0)
-FACILITY_OFFSET = 30.0       # facilities stand up to this far from their street (m)
+FACILITY_OFFSET = 30.0  # facilities stand up to this far from their street (m)
 
 
 def _largest_component(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -49,7 +49,7 @@ def _largest_component(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def make_network(rng: np.random.Generator, nx: int = NX, ny: int = NY):
     xs = ORIGIN[0] + np.r_[0.0, np.cumsum(rng.uniform(*SPACING, nx - 1))]
     ys = ORIGIN[1] + np.r_[0.0, np.cumsum(rng.uniform(*SPACING, ny - 1))]
-    gx, gy = np.meshgrid(xs, ys, indexing="xy")          # shape (NY, NX)
+    gx, gy = np.meshgrid(xs, ys, indexing="xy")  # shape (NY, NX)
     x = gx.ravel() + rng.uniform(-JITTER, JITTER, gx.size)
     y = gy.ravel() + rng.uniform(-JITTER, JITTER, gy.size)
     idx = np.arange(nx * ny).reshape(ny, nx)
@@ -77,8 +77,14 @@ def points_on_streets(rng, x, y, u, v, n):
     return px, py
 
 
-def generate(out: Path, seed: int = 20240915, nx: int = NX, ny: int = NY, per_type: int = N_PER_TYPE,
-             residents: int = N_RESIDENTS) -> dict:
+def generate(
+    out: Path,
+    seed: int = 20240915,
+    nx: int = NX,
+    ny: int = NY,
+    per_type: int = N_PER_TYPE,
+    residents: int = N_RESIDENTS,
+) -> dict:
     import shapely
 
     from circles.network import WalkNetwork, save_walk_network
@@ -89,8 +95,17 @@ def generate(out: Path, seed: int = 20240915, nx: int = NX, ny: int = NY, per_ty
     coords = np.stack([np.column_stack([x[u], y[u]]), np.column_stack([x[v], y[v]])], axis=1)
     geometry = shapely.linestrings(coords)
     length = shapely.length(geometry)
-    net = WalkNetwork(crs=CRS, node_ids=node_ids, x=x, y=y, u=u, v=v, length=np.asarray(length, float),
-                      geometry=np.asarray(geometry, dtype=object), source=f"bench/gen_grid.py seed={seed}")
+    net = WalkNetwork(
+        crs=CRS,
+        node_ids=node_ids,
+        x=x,
+        y=y,
+        u=u,
+        v=v,
+        length=np.asarray(length, float),
+        geometry=np.asarray(geometry, dtype=object),
+        source=f"bench/gen_grid.py seed={seed}",
+    )
     save_walk_network(net, out / "network.npz")
     fx, fy, ft = [], [], []
     for k in range(N_TYPES):
@@ -100,16 +115,22 @@ def generate(out: Path, seed: int = 20240915, nx: int = NX, ny: int = NY, per_ty
         ft.append(np.full(per_type, k))
     with open(out / "facilities.csv", "w") as fh:
         fh.write("type,x,y\n")
-        for t, a, b in zip(np.concatenate(ft), np.concatenate(fx), np.concatenate(fy)):
+        for t, a, b in zip(np.concatenate(ft), np.concatenate(fx), np.concatenate(fy), strict=True):
             fh.write(f"t{t},{a:.3f},{b:.3f}\n")
     rx = rng.uniform(x.min(), x.max(), residents)
     ry = rng.uniform(y.min(), y.max(), residents)
     with open(out / "residents.csv", "w") as fh:
         fh.write("x,y\n")
-        for a, b in zip(rx, ry):
+        for a, b in zip(rx, ry, strict=True):
             fh.write(f"{a:.3f},{b:.3f}\n")
-    return {"nodes": int(len(x)), "edges": int(len(u)), "facilities": N_TYPES * per_type,
-            "residents": residents, "crs": CRS, "seed": seed}
+    return {
+        "nodes": int(len(x)),
+        "edges": int(len(u)),
+        "facilities": N_TYPES * per_type,
+        "residents": residents,
+        "crs": CRS,
+        "seed": seed,
+    }
 
 
 def main(argv=None) -> int:

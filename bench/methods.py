@@ -32,8 +32,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LIMIT_M, MAX_ATTACH_M, SPEED_M_PER_MIN, WORK, Timer, dataset_meta, peak_rss_mb, read_net_arrays, \
-    read_net_geometry, read_points  # noqa: E402
+from common import (
+    LIMIT_M,
+    MAX_ATTACH_M,
+    SPEED_M_PER_MIN,
+    WORK,
+    Timer,
+    dataset_meta,
+    peak_rss_mb,
+    read_net_arrays,
+    read_net_geometry,
+    read_points,
+)  # noqa: E402
 
 SEED = 20240915
 #: OSMnx recipe: above this many facilities, time a fixed sample and extrapolate linearly
@@ -51,10 +61,11 @@ class Result(dict):
     """What a child reports; ``answers`` is saved next to the JSON as ``.npy``."""
 
     answers: np.ndarray | None = None
-    attached: np.ndarray | None = None      # circles: residents attached to a street
+    attached: np.ndarray | None = None  # circles: residents attached to a street
 
 
 # --------------------------------------------------------------------------------- circles
+
 
 def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None = None) -> Result:
     """circles end to end: network file, points, attach, split, one bounded search per type.
@@ -68,8 +79,10 @@ def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None
     the sampled OSMnx recipe."""
     t = time.perf_counter()
     import pandas  # noqa: F401  (read_points; imported here as in the other methods)
+
     from circles import reach
     from circles.network import read_walk_network
+
     import_s = time.perf_counter() - t
     has_locate = hasattr(reach, "locate")
 
@@ -78,7 +91,7 @@ def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None
         if variant.startswith("npz"):
             net = read_walk_network(meta["network"])
         elif variant == "source":
-            net = read_walk_network(meta["source"])            # OSM XML / PBF, no cache
+            net = read_walk_network(meta["source"])  # OSM XML / PBF, no cache
         elif variant == "graphml":
             net = read_walk_network(meta["source"], cache_dir=meta["graphml_cache"])
         else:
@@ -94,8 +107,9 @@ def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None
         if has_locate:
             is_fac = np.arange(len(att.edge)) >= nr
             graph = reach.split_graph(net, reach.Attachment(att.edge, att.offset, att.leg, att.attached & is_fac))
-            targets = reach.locate(net, graph, reach.Attachment(att.edge[:nr], att.offset[:nr], att.leg[:nr],
-                                                                att.attached[:nr]))
+            targets = reach.locate(
+                net, graph, reach.Attachment(att.edge[:nr], att.offset[:nr], att.leg[:nr], att.attached[:nr])
+            )
             placed = targets.placed
         else:
             graph = reach.split_graph(net, att)
@@ -105,7 +119,7 @@ def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None
         src = graph.leaf[nr + np.flatnonzero(ftype == k)]
         sources.append(src[src >= 0])
     dists = []
-    with T("search"):                                          # the nearest() calls alone
+    with T("search"):  # the nearest() calls alone
         for src in sources:
             dists.append(reach.nearest(graph, src, limit)[0])
     with T("extract"):
@@ -118,22 +132,31 @@ def run_circles(meta: dict, variant: str, limit: float, subset: list[int] | None
         out[out > limit] = np.inf
     wall = T.total()
     search_runs = [T.phases["search"]]
-    for _ in range(SEARCH_REPEATS):                            # untimed for wall: search alone again
+    for _ in range(SEARCH_REPEATS):  # untimed for wall: search alone again
         t = time.perf_counter()
         for src in sources:
             reach.nearest(graph, src, limit)
         search_runs.append(time.perf_counter() - t)
-    r = Result(import_s=import_s, wall_s=wall, phases=T.phases, search_best_s=min(search_runs),
-               extra={"engine": "split at facilities + locate residents" if has_locate else "leaf per point",
-                      "residents_not_attached": int((~placed).sum()),
-                      "facilities_not_attached": int((graph.leaf[nr:] < 0).sum()),
-                      "split_nodes": int(graph.n_nodes), "split_edges": int(graph.matrix.nnz)})
+    r = Result(
+        import_s=import_s,
+        wall_s=wall,
+        phases=T.phases,
+        search_best_s=min(search_runs),
+        extra={
+            "engine": "split at facilities + locate residents" if has_locate else "leaf per point",
+            "residents_not_attached": int((~placed).sum()),
+            "facilities_not_attached": int((graph.leaf[nr:] < 0).sum()),
+            "split_nodes": int(graph.n_nodes),
+            "split_edges": int(graph.matrix.nnz),
+        },
+    )
     r.answers = out
     r.attached = placed
     return r
 
 
 # ------------------------------------------------------------------------------ bare SciPy
+
 
 def _node_csr(a: dict):
     """Symmetric-by-``directed=False`` CSR of the node graph, parallel edges reduced to the
@@ -158,6 +181,7 @@ def run_scipy(meta: dict, variant: str, limit: float) -> Result:
     import pandas  # noqa: F401  (read_points)
     from scipy.sparse.csgraph import dijkstra
     from scipy.spatial import cKDTree
+
     import_s = time.perf_counter() - t
 
     T = Timer()
@@ -191,6 +215,7 @@ def run_scipy(meta: dict, variant: str, limit: float) -> Result:
 
 # ------------------------------------------------------------------------------- OSMnx recipe
 
+
 def run_osmnx(meta: dict, variant: str, limit: float) -> Result:
     """The OSMnx notebook recipe: ego_graph(radius=limit, distance="length") around each
     facility's nearest node, convex hull of the subgraph's nodes; a resident is covered when
@@ -202,6 +227,7 @@ def run_osmnx(meta: dict, variant: str, limit: float) -> Result:
     import osmnx as ox
     import shapely
     from shapely.geometry import Point
+
     import_s = time.perf_counter() - t
 
     T = Timer()
@@ -209,11 +235,11 @@ def run_osmnx(meta: dict, variant: str, limit: float) -> Result:
         a = read_net_arrays(meta["network"])
         G = nx.MultiDiGraph(crs=a["crs"])
         ids = a["node_ids"].tolist()
-        G.add_nodes_from((n, {"x": x, "y": y}) for n, x, y in zip(ids, a["x"].tolist(), a["y"].tolist()))
+        G.add_nodes_from((n, {"x": x, "y": y}) for n, x, y in zip(ids, a["x"].tolist(), a["y"].tolist(), strict=True))
         nid = a["node_ids"]
         us, vs, ls = nid[a["u"]].tolist(), nid[a["v"]].tolist(), a["length"].tolist()
-        G.add_edges_from((p, q, {"length": w}) for p, q, w in zip(us, vs, ls))
-        G.add_edges_from((q, p, {"length": w}) for p, q, w in zip(us, vs, ls))
+        G.add_edges_from((p, q, {"length": w}) for p, q, w in zip(us, vs, ls, strict=True))
+        G.add_edges_from((q, p, {"length": w}) for p, q, w in zip(us, vs, ls, strict=True))
     with T("points"):
         rx, ry, ftype, fx, fy, labels = read_points(meta)
     n_fac = len(fx)
@@ -238,22 +264,29 @@ def run_osmnx(meta: dict, variant: str, limit: float) -> Result:
                 ir, _ = shapely.STRtree(hk).query(res_pts, predicate="intersects")
                 covered[k, np.unique(ir)] = True
     wall = T.total()
-    r = Result(import_s=import_s, wall_s=wall, phases=T.phases,
-               extra={"sample": sample.tolist(), "facilities_timed": int(len(sample)), "facilities": n_fac})
+    r = Result(
+        import_s=import_s,
+        wall_s=wall,
+        phases=T.phases,
+        extra={"sample": sample.tolist(), "facilities_timed": int(len(sample)), "facilities": n_fac},
+    )
     if len(sample) < n_fac:
         scale = n_fac / len(sample)
         per_fac = T.phases["ego_hull"]
         r["measured_wall_s"] = wall
         r["wall_s"] = wall - per_fac + per_fac * scale
         r["extrapolated"] = True
-        r["note"] = (f"ego_graph + hull timed on a fixed sample of {len(sample)} of {n_fac} facilities and "
-                     f"scaled x{scale:.0f} ({per_fac / len(sample) * 1e3:.1f} ms per facility); the "
-                     f"point-in-hull step is timed with the sample's hulls only; agreement is on the sample")
+        r["note"] = (
+            f"ego_graph + hull timed on a fixed sample of {len(sample)} of {n_fac} facilities and "
+            f"scaled x{scale:.0f} ({per_fac / len(sample) * 1e3:.1f} ms per facility); the "
+            f"point-in-hull step is timed with the sample's hulls only; agreement is on the sample"
+        )
     r.answers = covered
     return r
 
 
 # ------------------------------------------------------------------------------------ pandana
+
 
 def run_pandana(meta: dict, variant: str, limit: float) -> Result:
     """pandana: Network (contraction hierarchies built in the constructor), set_pois and
@@ -261,6 +294,7 @@ def run_pandana(meta: dict, variant: str, limit: float) -> Result:
     t = time.perf_counter()
     import pandana
     import pandas as pd
+
     import_s = time.perf_counter() - t
 
     T = Timer()
@@ -268,16 +302,20 @@ def run_pandana(meta: dict, variant: str, limit: float) -> Result:
         a = read_net_arrays(meta["network"])
     with T("points"):
         rx, ry, ftype, fx, fy, labels = read_points(meta)
-    with T("prepare"):                                          # includes CH preprocessing
+    with T("prepare"):  # includes CH preprocessing
         nid = a["node_ids"]
-        net = pandana.Network(pd.Series(a["x"], index=nid), pd.Series(a["y"], index=nid),
-                              pd.Series(nid[a["u"]]), pd.Series(nid[a["v"]]),
-                              pd.DataFrame({"length": a["length"]}), twoway=True)
+        net = pandana.Network(
+            pd.Series(a["x"], index=nid),
+            pd.Series(a["y"], index=nid),
+            pd.Series(nid[a["u"]]),
+            pd.Series(nid[a["v"]]),
+            pd.DataFrame({"length": a["length"]}),
+            twoway=True,
+        )
     with T("set_pois"):
         for k, lab in enumerate(labels):
             sel = ftype == k
-            net.set_pois(category=lab, maxdist=limit, maxitems=1, x_col=pd.Series(fx[sel]),
-                         y_col=pd.Series(fy[sel]))
+            net.set_pois(category=lab, maxdist=limit, maxitems=1, x_col=pd.Series(fx[sel]), y_col=pd.Series(fy[sel]))
     res = []
     with T("search"):
         for lab in labels:
@@ -296,6 +334,7 @@ def run_pandana(meta: dict, variant: str, limit: float) -> Result:
 
 # ----------------------------------------------------------------------------------- cityseer
 
+
 def run_cityseer(meta: dict, variant: str, limit: float) -> Result:
     """cityseer: networkx MultiGraph with string node keys -> network_structure_from_nx ->
     layers.compute_accessibilities (nearest distance per land-use key, one flat decay);
@@ -308,6 +347,7 @@ def run_cityseer(meta: dict, variant: str, limit: float) -> Result:
     from cityseer.metrics import layers
     from cityseer.tools import io
     from scipy.spatial import cKDTree
+
     import_s = time.perf_counter() - t
 
     T = Timer()
@@ -324,34 +364,53 @@ def run_cityseer(meta: dict, variant: str, limit: float) -> Result:
             # its start node), added grouped by start node as io.network_structure_from_nx
             # does (adding them edge by edge makes cityseer's search ~1.7x slower)
             ns = rustalgos.graph.NetworkStructure()
-            idx = [ns.add_street_node(k, x, y, True, 1.0)
-                   for k, x, y in zip(keys, a["x"].tolist(), a["y"].tolist())]
-            wkt = np.r_[shapely.to_wkt(geom, rounding_precision=-1),
-                        shapely.to_wkt(shapely.reverse(geom), rounding_precision=-1)]
+            idx = [
+                ns.add_street_node(k, x, y, True, 1.0)
+                for k, x, y in zip(keys, a["x"].tolist(), a["y"].tolist(), strict=True)
+            ]
+            wkt = np.r_[
+                shapely.to_wkt(geom, rounding_precision=-1),
+                shapely.to_wkt(shapely.reverse(geom), rounding_precision=-1),
+            ]
             n_e = len(a["u"])
             start, end = np.r_[a["u"], a["v"]], np.r_[a["v"], a["u"]]
             order = np.lexsort((end, start))
-            for p, q, j in zip(start[order].tolist(), end[order].tolist(), order.tolist()):
+            for p, q, j in zip(start[order].tolist(), end[order].tolist(), order.tolist(), strict=True):
                 ns.add_street_edge(idx[p], idx[q], j % n_e, keys[p], keys[q], wkt[j])
             ns.validate()
             ns.build_edge_rtree()
-            nodes_gdf = gpd.GeoDataFrame({"ns_node_idx": idx, "x": a["x"], "y": a["y"]}, index=keys,
-                                         geometry=shapely.points(a["x"], a["y"]), crs=a["crs"])
+            nodes_gdf = gpd.GeoDataFrame(
+                {"ns_node_idx": idx, "x": a["x"], "y": a["y"]},
+                index=keys,
+                geometry=shapely.points(a["x"], a["y"]),
+                crs=a["crs"],
+            )
         else:
             # the documented path: a networkx MultiGraph (string keys, x/y, "geom") and
             # io.network_structure_from_nx
             G = nx.MultiGraph()
             G.graph["crs"] = a["crs"]
-            G.add_nodes_from((k, {"x": x, "y": y}) for k, x, y in zip(keys, a["x"].tolist(), a["y"].tolist()))
-            G.add_edges_from((keys[p], keys[q], {"geom": g})
-                             for p, q, g in zip(a["u"].tolist(), a["v"].tolist(), geom))
+            G.add_nodes_from(
+                (k, {"x": x, "y": y}) for k, x, y in zip(keys, a["x"].tolist(), a["y"].tolist(), strict=True)
+            )
+            G.add_edges_from(
+                (keys[p], keys[q], {"geom": g}) for p, q, g in zip(a["u"].tolist(), a["v"].tolist(), geom, strict=True)
+            )
             nodes_gdf, _edges_gdf, ns = io.network_structure_from_nx(G)
-        data = gpd.GeoDataFrame({"landuse": np.asarray(labels, dtype=object)[ftype]},
-                                geometry=shapely.points(fx, fy), crs=a["crs"])
+        data = gpd.GeoDataFrame(
+            {"landuse": np.asarray(labels, dtype=object)[ftype]}, geometry=shapely.points(fx, fy), crs=a["crs"]
+        )
     with T("search"):
-        nodes_gdf = layers.compute_accessibilities(data, "landuse", list(labels), nodes_gdf, ns,
-                                                   max_netw_assign_dist=MAX_ATTACH_M, distances=[int(limit)],
-                                                   decay_fn="1")
+        nodes_gdf = layers.compute_accessibilities(
+            data,
+            "landuse",
+            list(labels),
+            nodes_gdf,
+            ns,
+            max_netw_assign_dist=MAX_ATTACH_M,
+            distances=[int(limit)],
+            decay_fn="1",
+        )
     with T("snap"):
         nx_, ny_ = shapely.get_x(nodes_gdf.geometry.values), shapely.get_y(nodes_gdf.geometry.values)
         leg, pos = cKDTree(np.column_stack([nx_, ny_])).query(np.column_stack([rx, ry]))
@@ -366,6 +425,7 @@ def run_cityseer(meta: dict, variant: str, limit: float) -> Result:
 
 # ----------------------------------------------------------------------------- network build
 
+
 def run_build(meta: dict, variant: str, limit: float) -> Result:
     """Network from the source OSM file: cold (read + build + flatten) or from the GraphML
     cache (``load_network(..., cache_dir=...)`` when the cache exists, + flatten)."""
@@ -373,6 +433,7 @@ def run_build(meta: dict, variant: str, limit: float) -> Result:
     import osmnx  # noqa: F401  (circles imports it lazily inside the build functions: count it here)
 
     from circles.network import graph_from_osm_xml, graph_from_pbf, load_network, to_walk_network
+
     import_s = time.perf_counter() - t
 
     T = Timer()
@@ -387,11 +448,13 @@ def run_build(meta: dict, variant: str, limit: float) -> Result:
         raise ValueError(variant)
     with T("flatten"):
         net = to_walk_network(G)
-    return Result(import_s=import_s, wall_s=T.total(), phases=T.phases,
-                  extra={"nodes": net.n_nodes, "edges": net.n_edges})
+    return Result(
+        import_s=import_s, wall_s=T.total(), phases=T.phases, extra={"nodes": net.n_nodes, "edges": net.n_edges}
+    )
 
 
 # -------------------------------------------------------------------------------- isochrones
+
 
 def run_isochrones(meta: dict, variant: str, limit: float) -> Result:
     """~50 random facilities x {5, 10, 15} min: circles' isochrone_polygon vs the convex hull
@@ -400,6 +463,7 @@ def run_isochrones(meta: dict, variant: str, limit: float) -> Result:
     from circles.isochrones import convex_hull_polygon, isochrone_polygon, polygon_quality
     from circles.network import load_walk_network
     from circles.reach import attach_points, nearest, split_graph
+
     import_s = time.perf_counter() - t
 
     T = Timer()
@@ -412,11 +476,27 @@ def run_isochrones(meta: dict, variant: str, limit: float) -> Result:
         # one untimed polygon first: the lazy imports (contourpy, scipy.ndimage) and the cached
         # local edge geometries belong to the first call of a run, not to every polygon
         first = int(np.flatnonzero(graph.leaf >= 0)[0])
-        isochrone_polygon(net, graph, nearest(graph, graph.leaf[first:first + 1], ISO_MINUTES[-1] * SPEED_M_PER_MIN)[0],
-                          ISO_MINUTES[-1] * SPEED_M_PER_MIN)
+        isochrone_polygon(
+            net,
+            graph,
+            nearest(graph, graph.leaf[first : first + 1], ISO_MINUTES[-1] * SPEED_M_PER_MIN)[0],
+            ISO_MINUTES[-1] * SPEED_M_PER_MIN,
+        )
     limits = [m * SPEED_M_PER_MIN for m in ISO_MINUTES]
-    rows = {m: {"circles_ms": [], "hull_ms": [], "circles_cpu_ms": [], "circles_err": [], "hull_err": [],
-                "circles_missed": [], "circles_leak": [], "hull_missed": [], "hull_leak": []} for m in ISO_MINUTES}
+    rows = {
+        m: {
+            "circles_ms": [],
+            "hull_ms": [],
+            "circles_cpu_ms": [],
+            "circles_err": [],
+            "hull_err": [],
+            "circles_missed": [],
+            "circles_leak": [],
+            "hull_missed": [],
+            "hull_leak": [],
+        }
+        for m in ISO_MINUTES
+    }
     search_ms = []
     t_poly = time.perf_counter()
     for i in range(len(pick)):
@@ -426,7 +506,7 @@ def run_isochrones(meta: dict, variant: str, limit: float) -> Result:
         t = time.perf_counter()
         dist, _ = nearest(graph, np.array([leaf]), max(limits))
         search_ms.append(1e3 * (time.perf_counter() - t))
-        for m, lim in zip(ISO_MINUTES, limits):
+        for m, lim in zip(ISO_MINUTES, limits, strict=True):
             t, c = time.perf_counter(), time.process_time()
             poly = isochrone_polygon(net, graph, dist, lim)
             rows[m]["circles_ms"].append(1e3 * (time.perf_counter() - t))
@@ -450,13 +530,28 @@ def run_isochrones(meta: dict, variant: str, limit: float) -> Result:
         summary[str(m)] = s
     T.total()
     T.phases["polygons"] = time.perf_counter() - t_poly
-    return Result(import_s=import_s, wall_s=T.total(), phases=T.phases,
-                  extra={"facilities": int(len(search_ms)), "search_ms_mean": float(np.mean(search_ms)),
-                         "limits_m": limits, "by_minutes": summary})
+    return Result(
+        import_s=import_s,
+        wall_s=T.total(),
+        phases=T.phases,
+        extra={
+            "facilities": int(len(search_ms)),
+            "search_ms_mean": float(np.mean(search_ms)),
+            "limits_m": limits,
+            "by_minutes": summary,
+        },
+    )
 
 
-METHODS = {"circles": run_circles, "scipy": run_scipy, "osmnx": run_osmnx, "pandana": run_pandana,
-           "cityseer": run_cityseer, "build": run_build, "isochrones": run_isochrones}
+METHODS = {
+    "circles": run_circles,
+    "scipy": run_scipy,
+    "osmnx": run_osmnx,
+    "pandana": run_pandana,
+    "cityseer": run_cityseer,
+    "build": run_build,
+    "isochrones": run_isochrones,
+}
 
 
 def main(argv=None) -> int:
@@ -501,12 +596,15 @@ def main(argv=None) -> int:
         if r.attached is not None:
             np.save(a.out / f"{key}.attached.npy", r.attached)
     except Exception as exc:  # report, don't crash the whole benchmark
-        out = base | {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                      "traceback": traceback.format_exc()[-3000:]}
+        out = base | {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
     out["peak_rss_mb"] = peak_rss_mb()
     (a.out / f"{key}.json").write_text(json.dumps(out, indent=1, default=float))
-    print(json.dumps({k: out.get(k) for k in ("method", "dataset", "variant", "ok", "wall_s", "peak_rss_mb",
-                                              "error")}, default=float))
+    print(
+        json.dumps(
+            {k: out.get(k) for k in ("method", "dataset", "variant", "ok", "wall_s", "peak_rss_mb", "error")},
+            default=float,
+        )
+    )
     return 0 if out["ok"] else 1
 
 

@@ -45,15 +45,19 @@ def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS
             line = g.boundary if g.geom_type in ("Polygon", "MultiPolygon") else g
             n = int(min(MAX_ACCESS_POINTS, max(4, np.ceil(line.length / spacing))))
             dists = np.linspace(0, line.length, n, endpoint=False) if line.length > 0 else np.zeros(1)
-            sample = shapely.line_interpolate_point(line, dists) if line.geom_type != "MultiLineString" else \
-                [line.interpolate(d) for d in dists]
+            sample = (
+                shapely.line_interpolate_point(line, dists)
+                if line.geom_type != "MultiLineString"
+                else [line.interpolate(d) for d in dists]
+            )
             rp = g.representative_point()
             pts = [(p.x, p.y) for p in sample] + [(rp.x, rp.y)]
         fi.extend([i] * len(pts))
         xs.extend(p[0] for p in pts)
         ys.extend(p[1] for p in pts)
-    return pd.DataFrame({"facility": np.asarray(fi, dtype=np.int64), "x": np.asarray(xs, dtype=float),
-                         "y": np.asarray(ys, dtype=float)})
+    return pd.DataFrame(
+        {"facility": np.asarray(fi, dtype=np.int64), "x": np.asarray(xs, dtype=float), "y": np.asarray(ys, dtype=float)}
+    )
 
 
 @dataclass
@@ -128,9 +132,16 @@ class Access:
         return reach.nearest(self.graph, leaves, limit=self.limit_m)[0]
 
 
-def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                   types: list[str], *, limit_m: float, max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
-                   progress: bool = True) -> Access:
+def compute_access(
+    net: WalkNetwork,
+    residents: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    types: list[str],
+    *,
+    limit_m: float,
+    max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
+    progress: bool = True,
+) -> Access:
     """Attach points and search, one bounded multi-source Dijkstra per facility type.
 
     Parameters
@@ -173,7 +184,8 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
     fac["snap_m"] = np.round(snap, 1)
     fac["set_aside_reason"] = [
         "" if ok else f"nearest street is {s:.0f} m away, beyond the {max_attach_m:g} m attachment cap"
-        for ok, s in zip(fac["placed"], snap)]
+        for ok, s in zip(fac["placed"], snap, strict=True)
+    ]
     # leaf node -> facility row
     leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int64)
     for f, lv in leaves.items():
@@ -183,8 +195,11 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
     iterator = tqdm(types, desc="walking times", unit="type", disable=not progress, leave=False)
     for t in iterator:
         rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
-        src = np.concatenate([leaves[r] for r in rows if r in leaves]) if any(r in leaves for r in rows) \
+        src = (
+            np.concatenate([leaves[r] for r in rows if r in leaves])
+            if any(r in leaves for r in rows)
             else np.zeros(0, dtype=np.int64)
+        )
         dist, origin = reach.nearest(graph, src, limit=limit_m)
         node_dist[t] = dist
         d = targets.distance(dist)
@@ -194,11 +209,29 @@ def compute_access(net: WalkNetwork, residents: gpd.GeoDataFrame, facilities: gp
         res[f"nearest_{t}"] = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "").astype(object)
     n_unplaced = int((~res["placed"]).sum())
     if n_unplaced:
-        log.warning("%d of %d resident points are further than %g m from any street and were not attached",
-                    n_unplaced, n_res, max_attach_m)
+        log.warning(
+            "%d of %d resident points are further than %g m from any street and were not attached",
+            n_unplaced,
+            n_res,
+            max_attach_m,
+        )
     n_fac_out = int((~fac["placed"]).sum())
     if n_fac_out:
-        log.warning("%d facilities are further than %g m from any street and were set aside (listed in the output)",
-                    n_fac_out, max_attach_m)
-    return Access(residents=res, facilities=fac, types=list(types), limit_m=limit_m, max_attach_m=max_attach_m,
-                  graph=graph, attachment=att, access_points=ap, targets=targets, facility_leaves=leaves, node_dist=node_dist)
+        log.warning(
+            "%d facilities are further than %g m from any street and were set aside (listed in the output)",
+            n_fac_out,
+            max_attach_m,
+        )
+    return Access(
+        residents=res,
+        facilities=fac,
+        types=list(types),
+        limit_m=limit_m,
+        max_attach_m=max_attach_m,
+        graph=graph,
+        attachment=att,
+        access_points=ap,
+        targets=targets,
+        facility_leaves=leaves,
+        node_dist=node_dist,
+    )

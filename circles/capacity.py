@@ -71,8 +71,9 @@ def two_step_fca(reach: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> t
     return ratio, accessible
 
 
-def community_values(accessible: np.ndarray, demand: np.ndarray, community_of: np.ndarray,
-                     community_ids) -> dict[str, float]:
+def community_values(
+    accessible: np.ndarray, demand: np.ndarray, community_of: np.ndarray, community_ids
+) -> dict[str, float]:
     """Demand-weighted mean of ``accessible`` per community (NaN where a community has no demand)."""
     demand = np.nan_to_num(np.asarray(demand, dtype=float), nan=0.0)
     out = {}
@@ -108,8 +109,9 @@ def facility_sizes(facilities: gpd.GeoDataFrame, positions: np.ndarray, size_kin
     return out
 
 
-def facility_capacity(facilities: gpd.GeoDataFrame, positions: np.ndarray, measure: str,
-                      size_kind: str = "building") -> np.ndarray:
+def facility_capacity(
+    facilities: gpd.GeoDataFrame, positions: np.ndarray, measure: str, size_kind: str = "building"
+) -> np.ndarray:
     """The supply column ``measure`` (``capacity`` or ``size_m2``) at ``positions``; NaN where unknown."""
     if measure == "size_m2":
         return facility_sizes(facilities, positions, size_kind)
@@ -129,10 +131,15 @@ def point_demand(residents: pd.DataFrame, communities: pd.DataFrame, demand: str
         return pop
     if demand != "households":
         raise ValueError(f"unknown demand {demand!r}")
-    hh = (pd.to_numeric(communities["households"], errors="coerce") if "households" in communities
-          else pd.Series(np.nan, index=communities.index))
+    hh = (
+        pd.to_numeric(communities["households"], errors="coerce")
+        if "households" in communities
+        else pd.Series(np.nan, index=communities.index)
+    )
     cpop = communities["population"].astype(float)
-    per_person = dict(zip(communities["id"].astype(str), np.where(cpop > 0, hh / cpop.where(cpop > 0, 1), np.nan)))
+    per_person = dict(
+        zip(communities["id"].astype(str), np.where(cpop > 0, hh / cpop.where(cpop > 0, 1), np.nan), strict=True)
+    )
     factor = residents["community_id"].astype(str).map(per_person).to_numpy(dtype=float)
     return pop * factor
 
@@ -141,16 +148,25 @@ def point_demand(residents: pd.DataFrame, communities: pd.DataFrame, demand: str
 class SupplyResult:
     """Accessible supply for one rule: per community, with how complete the data was."""
 
-    per_community: dict[str, float]     # supply per ``per`` demand units
-    ratio: np.ndarray                   # R_j per facility (positions order)
-    accessible: np.ndarray              # A_i per resident point
-    known: np.ndarray                   # facility has a supply value
+    per_community: dict[str, float]  # supply per ``per`` demand units
+    ratio: np.ndarray  # R_j per facility (positions order)
+    accessible: np.ndarray  # A_i per resident point
+    known: np.ndarray  # facility has a supply value
     positions: np.ndarray
 
 
-def accessible_supply(access, ftype: str, limit_m: float, measure: str, demand_kind: str, per: float,
-                      communities: pd.DataFrame, *, size_kind: str = "building",
-                      reach: tuple[np.ndarray, np.ndarray] | None = None) -> SupplyResult:
+def accessible_supply(
+    access,
+    ftype: str,
+    limit_m: float,
+    measure: str,
+    demand_kind: str,
+    per: float,
+    communities: pd.DataFrame,
+    *,
+    size_kind: str = "building",
+    reach: tuple[np.ndarray, np.ndarray] | None = None,
+) -> SupplyResult:
     """2SFCA of the facilities of ``ftype`` within ``limit_m`` metres, per community.
 
     Parameters
@@ -176,7 +192,11 @@ def accessible_supply(access, ftype: str, limit_m: float, measure: str, demand_k
     placed = access.residents["placed"].to_numpy(dtype=bool)
     demand = np.where(placed, np.nan_to_num(demand, nan=0.0), 0.0)
     ratio, acc = two_step_fca(mat, supply, demand)
-    vals = community_values(acc, demand, access.residents["community_id"].to_numpy(),
-                            communities["id"].astype(str))
-    return SupplyResult(per_community={k: v * per for k, v in vals.items()}, ratio=ratio, accessible=acc,
-                        known=~np.isnan(supply), positions=pos)
+    vals = community_values(acc, demand, access.residents["community_id"].to_numpy(), communities["id"].astype(str))
+    return SupplyResult(
+        per_community={k: v * per for k, v in vals.items()},
+        ratio=ratio,
+        accessible=acc,
+        known=~np.isnan(supply),
+        positions=pos,
+    )

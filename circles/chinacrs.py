@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 import geopandas as gpd
 import numpy as np
@@ -52,16 +52,31 @@ MAX_INVERSE_ITERATIONS = 30
 CHINESE_SYSTEMS = ("wgs84", "gcj02", "bd09")
 
 _ALIASES = {
-    "wgs84": "wgs84", "wgs": "wgs84", "gps": "wgs84", "wgs84ll": "wgs84",
-    "gcj02": "gcj02", "gcj": "gcj02", "gcj02ll": "gcj02", "mars": "gcj02",
-    "amap": "gcj02", "gaode": "gcj02", "高德": "gcj02", "火星坐标": "gcj02", "火星坐标系": "gcj02",
+    "wgs84": "wgs84",
+    "wgs": "wgs84",
+    "gps": "wgs84",
+    "wgs84ll": "wgs84",
+    "gcj02": "gcj02",
+    "gcj": "gcj02",
+    "gcj02ll": "gcj02",
+    "mars": "gcj02",
+    "amap": "gcj02",
+    "gaode": "gcj02",
+    "高德": "gcj02",
+    "火星坐标": "gcj02",
+    "火星坐标系": "gcj02",
     "国测局坐标": "gcj02",
-    "bd09": "bd09", "bd": "bd09", "bd09ll": "bd09", "baidu": "bd09", "百度": "bd09",
-    "百度坐标": "bd09", "百度坐标系": "bd09",
+    "bd09": "bd09",
+    "bd": "bd09",
+    "bd09ll": "bd09",
+    "baidu": "bd09",
+    "百度": "bd09",
+    "百度坐标": "bd09",
+    "百度坐标系": "bd09",
 }
 
 Coords = tuple[np.ndarray, np.ndarray]
-GeoLike = Union[gpd.GeoDataFrame, gpd.GeoSeries, BaseGeometry]
+GeoLike = gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry
 
 
 # --------------------------------------------------------------------------- points
@@ -106,12 +121,28 @@ def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> Coords:
     y = lat - 35.0
     sx = np.sqrt(np.abs(x))
     common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + common
-            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-            + (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + common
-            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    dlat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * sx
+        + common
+        + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * sx
+        + common
+        + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    )
     rad = lat / 180.0 * np.pi
     magic = 1.0 - _EE * np.sin(rad) ** 2
     sqrt_magic = np.sqrt(magic)
@@ -139,15 +170,16 @@ def _bd_backward_approx(lon: np.ndarray, lat: np.ndarray) -> Coords:
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def _invert(forward: Callable[[np.ndarray, np.ndarray], Coords], lon: np.ndarray,
-            lat: np.ndarray, start: Coords, what: str) -> Coords:
+def _invert(
+    forward: Callable[[np.ndarray, np.ndarray], Coords], lon: np.ndarray, lat: np.ndarray, start: Coords, what: str
+) -> Coords:
     """Solve ``forward(x) = (lon, lat)`` by fixed-point iteration from ``start``.
 
     The transforms are the identity plus a small, slowly varying offset, so
     ``x ← x - (forward(x) - target)`` converges to sub-millimetre in a few steps.
     """
     x, y = start[0].copy(), start[1].copy()
-    for i in range(MAX_INVERSE_ITERATIONS):
+    for _ in range(MAX_INVERSE_ITERATIONS):
         fx, fy = forward(x, y)
         ex, ey = fx - lon, fy - lat
         x -= ex
@@ -156,8 +188,13 @@ def _invert(forward: Callable[[np.ndarray, np.ndarray], Coords], lon: np.ndarray
         if err < INVERSE_TOLERANCE_DEG:
             break
     else:  # pragma: no cover - only for pathological input far outside China
-        log.warning("%s: inverse did not reach %.0e degrees after %d iterations (max error %.2e)",
-                    what, INVERSE_TOLERANCE_DEG, MAX_INVERSE_ITERATIONS, err)
+        log.warning(
+            "%s: inverse did not reach %.0e degrees after %d iterations (max error %.2e)",
+            what,
+            INVERSE_TOLERANCE_DEG,
+            MAX_INVERSE_ITERATIONS,
+            err,
+        )
     return x, y
 
 
@@ -296,8 +333,10 @@ def parse_crs_name(text: str) -> str:
     ValueError
         If the text is none of these; the message lists the accepted values.
     """
-    accepted = ("accepted: 'wgs84' (WGS-84, GPS), 'gcj02' (GCJ-02: Amap/Gaode, Tencent), "
-                "'bd09' (BD-09: Baidu) or an EPSG code such as 'EPSG:4326' or 'EPSG:4490'")
+    accepted = (
+        "accepted: 'wgs84' (WGS-84, GPS), 'gcj02' (GCJ-02: Amap/Gaode, Tencent), "
+        "'bd09' (BD-09: Baidu) or an EPSG code such as 'EPSG:4326' or 'EPSG:4490'"
+    )
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"coordinate system {text!r} not understood; {accepted}")
     raw = text.strip()
@@ -332,8 +371,10 @@ def _shift_geometries(geoms: np.ndarray, func: Callable) -> np.ndarray:
 
 def _check_geographic(crs, what: str) -> None:
     if crs is not None and not CRS.from_user_input(crs).is_geographic:
-        raise ValueError(f"{what}: the data has a projected CRS ({crs}); GCJ-02/BD-09 coordinates "
-                         "must be plain longitude/latitude degrees")
+        raise ValueError(
+            f"{what}: the data has a projected CRS ({crs}); GCJ-02/BD-09 coordinates "
+            "must be plain longitude/latitude degrees"
+        )
 
 
 def to_wgs84(data: GeoLike, crs: str) -> GeoLike:
@@ -459,9 +500,11 @@ class ShiftReport:
     @property
     def message(self) -> str:
         """One sentence for logs and reports, with the three medians."""
-        medians = (f"median distance to the nearest street {self.median_declared_m:.0f} m as declared, "
-                   f"{self.median_if_gcj02_m:.0f} m if GCJ-02, {self.median_if_bd09_m:.0f} m if BD-09 "
-                   f"({self.n_points} points)")
+        medians = (
+            f"median distance to the nearest street {self.median_declared_m:.0f} m as declared, "
+            f"{self.median_if_gcj02_m:.0f} m if GCJ-02, {self.median_if_bd09_m:.0f} m if BD-09 "
+            f"({self.n_points} points)"
+        )
         if self.suggestion is None:
             return f"no systematic shift detected: {medians}"
         label = {"gcj02": "GCJ-02 (Amap/Tencent)", "bd09": "BD-09 (Baidu)"}[self.suggestion]
@@ -483,8 +526,9 @@ SHIFT_MIN_CLOSER_SHARE = 0.75
 SHIFT_MIN_DECLARED_M = 20.0
 
 
-def _suggest(declared_m: float, gcj02_m: float, bd09_m: float,
-             closer_share: dict[str, float] | None = None) -> str | None:
+def _suggest(
+    declared_m: float, gcj02_m: float, bd09_m: float, closer_share: dict[str, float] | None = None
+) -> str | None:
     """The correction to suggest: the better of the two when it at least halves the median
     distance and either shortens it by at least :data:`SHIFT_MIN_GAIN_M` or (dense streets)
     brings at least :data:`SHIFT_MIN_CLOSER_SHARE` of the points closer, the declared median
@@ -494,8 +538,11 @@ def _suggest(declared_m: float, gcj02_m: float, bd09_m: float,
         return None
     if declared_m - after >= SHIFT_MIN_GAIN_M:
         return best
-    if (closer_share is not None and closer_share.get(best, 0.0) >= SHIFT_MIN_CLOSER_SHARE
-            and declared_m >= SHIFT_MIN_DECLARED_M):
+    if (
+        closer_share is not None
+        and closer_share.get(best, 0.0) >= SHIFT_MIN_CLOSER_SHARE
+        and declared_m >= SHIFT_MIN_DECLARED_M
+    ):
         return best
     return None
 
@@ -572,8 +619,20 @@ def detect_shift(points_gdf: gpd.GeoDataFrame, edges_gdf: gpd.GeoDataFrame) -> S
 
 
 __all__ = [
-    "CHINA_BBOX", "INVERSE_TOLERANCE_DEG", "MAX_INVERSE_ITERATIONS", "SHIFT_MIN_GAIN_M",
-    "ShiftReport", "bd09_to_gcj02", "bd09_to_wgs84", "detect_shift", "from_wgs84",
-    "gcj02_to_bd09", "gcj02_to_wgs84", "in_china", "parse_crs_name", "to_wgs84",
-    "wgs84_to_bd09", "wgs84_to_gcj02",
+    "CHINA_BBOX",
+    "INVERSE_TOLERANCE_DEG",
+    "MAX_INVERSE_ITERATIONS",
+    "SHIFT_MIN_GAIN_M",
+    "ShiftReport",
+    "bd09_to_gcj02",
+    "bd09_to_wgs84",
+    "detect_shift",
+    "from_wgs84",
+    "gcj02_to_bd09",
+    "gcj02_to_wgs84",
+    "in_china",
+    "parse_crs_name",
+    "to_wgs84",
+    "wgs84_to_bd09",
+    "wgs84_to_gcj02",
 ]

@@ -1,9 +1,9 @@
 """Command-line interface: a thin layer over :mod:`circles.pipeline`.
 
-    circles run                      # the embedded demo
-    circles run --boundaries B --facilities F --network N --out results/
-    circles demo-data                # regenerate the demo inputs from the OSM file
-    circles rules                    # list the rulebook in use
+circles run                      # the embedded demo
+circles run --boundaries B --facilities F --network N --out results/
+circles demo-data                # regenerate the demo inputs from the OSM file
+circles rules                    # list the rulebook in use
 """
 
 from __future__ import annotations
@@ -27,61 +27,111 @@ def _csv_list(text: str) -> list[str]:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boundaries", help="community polygons (GeoJSON/GPKG/SHP) with id, name, population")
-    p.add_argument("--facilities", help="facilities: a vector file with id, facility_type, name, or a CSV/XLSX "
-                   "table (Amap/Baidu export, department spreadsheet) with coordinates and a type or category")
-    p.add_argument("--network", help="walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
-                   "(OSMnx download around the communities; needs internet)")
+    p.add_argument(
+        "--facilities",
+        help="facilities: a vector file with id, facility_type, name, or a CSV/XLSX "
+        "table (Amap/Baidu export, department spreadsheet) with coordinates and a type or category",
+    )
+    p.add_argument(
+        "--network",
+        help="walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
+        "(OSMnx download around the communities; needs internet)",
+    )
     p.add_argument("--buildings", help="residential buildings (id, optional floor_area_m2); default: a grid")
     p.add_argument("--out", default="results", help="output folder (default: results/)")
-    p.add_argument("--rules", default="complete_community_2020",
-                   help="rulebook profile name or YAML file (default: complete_community_2020); a file may "
-                        "'extends: <profile>' and override or add rules")
-    p.add_argument("--profile", default=None, choices=_profiles(),
-                   help="shipped rulebook profile, same as --rules NAME (complete_community_2020 or "
-                        "gb50180_2018: the 5/10/15-minute levels, each checked separately)")
-    p.add_argument("--surveyed", type=_csv_list, default=[],
-                   help="facility types surveyed on the ground, comma-separated: their absence is a gap")
-    p.add_argument("--speed", type=float, default=None,
-                   help="walking speed in m/min for every rule (default: each rule's profile; adult 66.7)")
-    p.add_argument("--target-share", type=float, default=1.0,
-                   help="share of residents within the threshold for 'ok' (default 1.0)")
-    p.add_argument("--max-attach", type=float, default=250.0,
-                   help="max distance (m) from a point to its street (default 250)")
-    p.add_argument("--grid-spacing", type=float, default=40.0,
-                   help="resident grid spacing (m) where there are no buildings (default 40)")
-    p.add_argument("--crs", default=None,
-                   help="CRS of inputs that declare none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:…")
-    p.add_argument("--facilities-crs", default=None,
-                   help="CRS of the facilities only (e.g. gcj02 for an Amap export); default --crs")
-    p.add_argument("--encoding", default=None,
-                   help="encoding of a CSV facility table (default: detected among UTF-8, UTF-8-BOM, GBK/GB18030)")
-    p.add_argument("--categories", default=None,
-                   help="YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables")
-    p.add_argument("--cache", default=".circles_cache",
-                   help="folder for the cached walking network (default .circles_cache; '' to disable)")
+    p.add_argument(
+        "--rules",
+        default="complete_community_2020",
+        help="rulebook profile name or YAML file (default: complete_community_2020); a file may "
+        "'extends: <profile>' and override or add rules",
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        choices=_profiles(),
+        help="shipped rulebook profile, same as --rules NAME (complete_community_2020 or "
+        "gb50180_2018: the 5/10/15-minute levels, each checked separately)",
+    )
+    p.add_argument(
+        "--surveyed",
+        type=_csv_list,
+        default=[],
+        help="facility types surveyed on the ground, comma-separated: their absence is a gap",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="walking speed in m/min for every rule (default: each rule's profile; adult 66.7)",
+    )
+    p.add_argument(
+        "--target-share", type=float, default=1.0, help="share of residents within the threshold for 'ok' (default 1.0)"
+    )
+    p.add_argument(
+        "--max-attach", type=float, default=250.0, help="max distance (m) from a point to its street (default 250)"
+    )
+    p.add_argument(
+        "--grid-spacing",
+        type=float,
+        default=40.0,
+        help="resident grid spacing (m) where there are no buildings (default 40)",
+    )
+    p.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of inputs that declare none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:…",
+    )
+    p.add_argument(
+        "--facilities-crs",
+        default=None,
+        help="CRS of the facilities only (e.g. gcj02 for an Amap export); default --crs",
+    )
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="encoding of a CSV facility table (default: detected among UTF-8, UTF-8-BOM, GBK/GB18030)",
+    )
+    p.add_argument(
+        "--categories",
+        default=None,
+        help="YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables",
+    )
+    p.add_argument(
+        "--cache",
+        default=".circles_cache",
+        help="folder for the cached walking network (default .circles_cache; '' to disable)",
+    )
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
-    p.add_argument("--online-map", action="store_true",
-                   help="map with online tiles instead of the self-contained offline map")
-    p.add_argument("--facility-isochrones", action="store_true",
-                   help="also write the 5/10/15-minute walking area of every facility")
+    p.add_argument(
+        "--online-map", action="store_true", help="map with online tiles instead of the self-contained offline map"
+    )
+    p.add_argument(
+        "--facility-isochrones",
+        action="store_true",
+        help="also write the 5/10/15-minute walking area of every facility",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the static PNG figures (faster)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import demo, pipeline
+    from . import pipeline
 
     _check_inputs(args)
     result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    map_copy = None
-    if not args.boundaries:
-        map_copy = demo.DATA_DIR.parent / "maps" / "demo_map.html"
-    paths = pipeline.write_outputs(result, args.out, lang=args.lang, offline=not args.online_map,
-                                   map_copy=map_copy, facility_isochrones=args.facility_isochrones,
-                                   figures=not args.no_figures)
+    paths = pipeline.write_outputs(
+        result,
+        args.out,
+        lang=args.lang,
+        offline=not args.online_map,
+        facility_isochrones=args.facility_isochrones,
+        figures=not args.no_figures,
+    )
     n_res = len(result.residents)
-    print(f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
-          f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
-          f"network {result.network.n_nodes} nodes / {result.network.n_edges} edges")
+    print(
+        f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
+        f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
+        f"network {result.network.n_nodes} nodes / {result.network.n_edges} edges"
+    )
     est = bool(result.communities["population_estimated"].any())
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(result.summary().to_string())
@@ -126,16 +176,32 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     from .rulebook import load_rulebook
 
     rb = load_rulebook(args.rules, speed_override=args.speed)
-    rows = [{"rule": r.id, "type": r.facility_type, "name": r.name_zh, "min": r.threshold_min,
-             "m/min": rb.speed_of(r), "metres": round(rb.threshold_m(r)), "verified": r.verified,
-             "source": r.source} for r in rb.rules]
+    rows = [
+        {
+            "rule": r.id,
+            "type": r.facility_type,
+            "name": r.name_zh,
+            "min": r.threshold_min,
+            "m/min": rb.speed_of(r),
+            "metres": round(rb.threshold_m(r)),
+            "verified": r.verified,
+            "source": r.source,
+        }
+        for r in rb.rules
+    ]
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(f"{rb.profile}: {rb.name_zh} ({rb.path})")
         print(pd.DataFrame(rows).to_string(index=False))
         if rb.checklist:
             print("checklist items (status to_assess in the ledger):")
-            print(pd.DataFrame([{"rule": r.id, "item": r.item, "name": r.name_zh, "verified": r.verified,
-                                 "source": r.source} for r in rb.checklist]).to_string(index=False))
+            print(
+                pd.DataFrame(
+                    [
+                        {"rule": r.id, "item": r.item, "name": r.name_zh, "verified": r.verified, "source": r.source}
+                        for r in rb.checklist
+                    ]
+                ).to_string(index=False)
+            )
         for change in rb.changes:
             print(f"local change: {change}")
     return 0
@@ -148,10 +214,21 @@ def _profiles() -> list[str]:
 
 
 def _analysis_kwargs(args: argparse.Namespace) -> dict:
-    return dict(buildings=args.buildings, rules=args.rules, surveyed=args.surveyed, speed=args.speed,
-                target_share=args.target_share, max_attach_m=args.max_attach, grid_spacing_m=args.grid_spacing,
-                crs=args.crs, facilities_crs=args.facilities_crs, encoding=args.encoding,
-                categories=args.categories, cache_dir=args.cache or None, progress=sys.stderr.isatty())
+    return dict(
+        buildings=args.buildings,
+        rules=args.rules,
+        surveyed=args.surveyed,
+        speed=args.speed,
+        target_share=args.target_share,
+        max_attach_m=args.max_attach,
+        grid_spacing_m=args.grid_spacing,
+        crs=args.crs,
+        facilities_crs=args.facilities_crs,
+        encoding=args.encoding,
+        categories=args.categories,
+        cache_dir=args.cache or None,
+        progress=sys.stderr.isatty(),
+    )
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
@@ -164,13 +241,23 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from .whatif import run_whatif
 
     _check_inputs(args)
-    paths, comp = run_whatif(args.scenario, args.out, boundaries=args.boundaries, facilities=args.facilities,
-                             network=args.network, offline=not args.online_map, **_analysis_kwargs(args))
+    paths, comp = run_whatif(
+        args.scenario,
+        args.out,
+        boundaries=args.boundaries,
+        facilities=args.facilities,
+        network=args.network,
+        offline=not args.online_map,
+        **_analysis_kwargs(args),
+    )
     changed = comp[comp["status_changed"] | (comp["residents_newly_covered"].fillna(0).abs() > 0.5)]
     with pd.option_context("display.width", 200, "display.max_colwidth", 40):
         if len(changed):
-            print(changed[["community_name", "rule_id", "status_current", "status_scenario",
-                           "residents_newly_covered"]].to_string(index=False))
+            print(
+                changed[
+                    ["community_name", "rule_id", "status_current", "status_scenario", "residents_newly_covered"]
+                ].to_string(index=False)
+            )
         else:
             print("no change in coverage under this scenario")
     print("outputs: " + ", ".join(str(p) for p in paths.values()))
@@ -196,8 +283,9 @@ def _cmd_site(args: argparse.Namespace) -> int:
         communities = list(result.communities["id"])
     frames = []
     for cid in communities:
-        sites, note = propose_sites(result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True,
-                                    target_share=args.target)
+        sites, note = propose_sites(
+            result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
+        )
         print(f"{cid or 'all communities'}: {note}")
         if len(sites):
             with pd.option_context("display.width", 200):
@@ -209,7 +297,8 @@ def _cmd_site(args: argparse.Namespace) -> int:
     table.to_csv(out / f"sites_{args.rule}.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
     if len(table):
         gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_file(
-            out / f"sites_{args.rule}.geojson", driver="GeoJSON")
+            out / f"sites_{args.rule}.geojson", driver="GeoJSON"
+        )
     print(f"outputs: {out / f'sites_{args.rule}.csv'}")
     return 0
 
@@ -229,8 +318,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``circles`` command."""
-    parser = argparse.ArgumentParser(prog="circles", description="Walking-distance gap analysis of community "
-                                     "facilities (complete community / 15-minute life circle).")
+    parser = argparse.ArgumentParser(
+        prog="circles",
+        description="Walking-distance gap analysis of community "
+        "facilities (complete community / 15-minute life circle).",
+    )
     parser.add_argument("--version", action="version", version=f"circles {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -249,8 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.set_defaults(func=_cmd_demo_data)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)
-    p_whatif.add_argument("--scenario", required=True,
-                          help="facilities file with an 'action' column: add / remove / resize")
+    p_whatif.add_argument(
+        "--scenario", required=True, help="facilities file with an 'action' column: add / remove / resize"
+    )
     p_whatif.set_defaults(func=_cmd_whatif, out="results/whatif")
     p_site = sub.add_parser("site", help="propose sites for a new facility that close a rule's gap")
     _add_run_args(p_site)
@@ -259,8 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_site.add_argument("--each", action="store_true", help="answer for every community separately")
     p_site.add_argument("--k", type=int, default=None, help="the best K sites (default: fewest reaching --target)")
     p_site.add_argument("--target", type=float, default=1.0, help="target share of residents (default 1.0)")
-    p_site.add_argument("--candidates", help="candidate sites file (points, candidate_id, optional capacity); "
-                        "default: points every 60 m along the streets")
+    p_site.add_argument(
+        "--candidates",
+        help="candidate sites file (points, candidate_id, optional capacity); "
+        "default: points every 60 m along the streets",
+    )
     p_site.set_defaults(func=_cmd_site, out="results/sites")
     p_cmp = sub.add_parser("compare", help="tracking: compare the gap reports of two runs")
     p_cmp.add_argument("before", help="output folder of the earlier run")
@@ -283,8 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.rules not in ("complete_community_2020", args.profile):
             parser.error("give either --profile or --rules, not both")
         args.rules = args.profile
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     try:
         return args.func(args)

@@ -1,7 +1,7 @@
 """The embedded demo: communities, buildings and facilities extracted from a real OSM file.
 
-``build_demo_data`` regenerates ``data/boundaries/communities.geojson``,
-``data/buildings.geojson`` and ``data/facilities.geojson`` from ``data/cau_haidian.osm.bz2``
+``build_demo_data`` regenerates ``circles/data/boundaries/communities.geojson``,
+``circles/data/buildings.geojson`` and ``circles/data/facilities.geojson`` from ``circles/data/cau_haidian.osm.bz2``
 (run ``circles demo-data``), so every demo input can be audited back to an OSM element.
 """
 
@@ -10,21 +10,21 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Mapping
 
 import geopandas as gpd
 import numpy as np
 import yaml
 
-from . import osm
+from . import _osm as osm
 from .rulebook import FacilityType, load_facility_types
 
 log = logging.getLogger(__name__)
 
 #: Root of the repository data folder (present in a clone / editable install).
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 DEMO_OSM = DATA_DIR / "cau_haidian.osm.bz2"
 DEMO_BOUNDARIES = DATA_DIR / "boundaries" / "communities.geojson"
 DEMO_FACILITIES = DATA_DIR / "facilities.geojson"
@@ -44,8 +44,18 @@ def load_population_config(path: str | Path | None = None) -> dict:
 
 #: Elements carrying one of these keys are never facilities by name alone (a subway stop
 #: named 奥林匹克公园 is not a park; a boundary named 居委会 is not a service station).
-NAME_MATCH_VETO_KEYS = ("highway", "railway", "public_transport", "route", "boundary", "landuse",
-                        "place", "type", "natural", "waterway")
+NAME_MATCH_VETO_KEYS = (
+    "highway",
+    "railway",
+    "public_transport",
+    "route",
+    "boundary",
+    "landuse",
+    "place",
+    "type",
+    "natural",
+    "waterway",
+)
 
 
 def classify_facility(tags: Mapping[str, str], ftypes: Mapping[str, FacilityType]) -> list[tuple[str, str]]:
@@ -64,8 +74,11 @@ def classify_facility(tags: Mapping[str, str], ftypes: Mapping[str, FacilityType
     if out or not name or any(k in tags for k in NAME_MATCH_VETO_KEYS):
         return out
     for ft in ftypes.values():
-        if (ft.name_regex_zh and re.search(ft.name_regex_zh, name)
-                and not any(osm.selector_matches(s, tags) for s in ft.exclude_tags)):
+        if (
+            ft.name_regex_zh
+            and re.search(ft.name_regex_zh, name)
+            and not any(osm.selector_matches(s, tags) for s in ft.exclude_tags)
+        ):
             out.append((ft.id, f"name matches /{ft.name_regex_zh}/"))
     return out
 
@@ -88,10 +101,18 @@ def extract_facilities(data: osm.OsmData, ftypes: Mapping[str, FacilityType] | N
             log.warning("%s/%s matches %s but has no geometry in the file; skipped", element, oid, matches)
             continue
         for ftype, reason in matches:
-            rows.append({"id": f"{element}/{oid}:{ftype}", "name": tags.get("name", ""),
-                         "facility_type": ftype, "source": "OpenStreetMap",
-                         "osm_element": f"{element}/{oid}", "match": reason,
-                         "osm_tags": json.dumps(tags, ensure_ascii=False, sort_keys=True), "geometry": geom})
+            rows.append(
+                {
+                    "id": f"{element}/{oid}:{ftype}",
+                    "name": tags.get("name", ""),
+                    "facility_type": ftype,
+                    "source": "OpenStreetMap",
+                    "osm_element": f"{element}/{oid}",
+                    "match": reason,
+                    "osm_tags": json.dumps(tags, ensure_ascii=False, sort_keys=True),
+                    "geometry": geom,
+                }
+            )
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
     return gdf.sort_values("id").reset_index(drop=True)
 
@@ -109,8 +130,9 @@ def _levels(tags: Mapping[str, str], cfg: dict) -> tuple[float, bool]:
     return float(dl.get(tags.get("building"), dl["default"])), True
 
 
-def extract_communities_and_buildings(data: osm.OsmData, cfg: dict | None = None
-                                      ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def extract_communities_and_buildings(
+    data: osm.OsmData, cfg: dict | None = None
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Communities (named residential areas and residents'-committee boundaries) and their homes.
 
     Population is estimated from residential building floor area (footprint × storeys ÷
@@ -132,16 +154,25 @@ def extract_communities_and_buildings(data: osm.OsmData, cfg: dict | None = None
             if geom is None:
                 geom = osm.relation_geometry(data, oid, close_open=True)
                 missing = [ref for t, ref, _ in data.relations[oid] if t == "way" and ref not in data.ways]
-                note = (f"partial boundary: member way(s) {', '.join(map(str, missing))} are not in the extract; "
-                        "the open ring was closed with a straight line")
+                note = (
+                    f"partial boundary: member way(s) {', '.join(map(str, missing))} are not in the extract; "
+                    "the open ring was closed with a straight line"
+                )
         else:
             continue
         if geom is None or geom.geom_type not in ("Polygon", "MultiPolygon"):
             log.warning("%s/%s (%s) has no closed area in the file; skipped", element, oid, tags.get("name"))
             continue
-        rows.append({"id": f"{element}/{oid}", "name": tags.get("name"),
-                     "kind": "residents_committee" if is_committee else "residential_compound",
-                     "osm_element": f"{element}/{oid}", "geometry_note": note, "geometry": geom})
+        rows.append(
+            {
+                "id": f"{element}/{oid}",
+                "name": tags.get("name"),
+                "kind": "residents_committee" if is_committee else "residential_compound",
+                "osm_element": f"{element}/{oid}",
+                "geometry_note": note,
+                "geometry": geom,
+            }
+        )
     comms = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("id").reset_index(drop=True)
 
     res_values = set(cfg["residential_building_values"])
@@ -155,17 +186,19 @@ def extract_communities_and_buildings(data: osm.OsmData, cfg: dict | None = None
     bld["levels_estimated"] = [e for _, e in lv]
     bld["footprint_m2"] = bld_p.area.round(1)
     bld["floor_area_m2"] = (bld["footprint_m2"] * bld["levels"]).round(1)
-    bld["id"] = [f"{e}/{i}" for e, i in zip(bld["osm_element"], bld["osm_id"])]
+    bld["id"] = [f"{e}/{i}" for e, i in zip(bld["osm_element"], bld["osm_id"], strict=True)]
     bld["building"] = [t.get("building") for t in bld["tags"]]
     bld["name"] = [t.get("name", "") for t in bld["tags"]]
     # A building is a home when its centre lies in a residential area.
     pts = gpd.GeoDataFrame(bld[["id"]], geometry=bld_p.representative_point(), crs=utm)
     comms_p = comms.to_crs(utm)
-    inside = gpd.sjoin(pts, comms_p[["id", "geometry"]].rename(columns={"id": "community_id"}),
-                       predicate="within")
+    inside = gpd.sjoin(pts, comms_p[["id", "geometry"]].rename(columns={"id": "community_id"}), predicate="within")
     bld = bld[bld["id"].isin(inside["id"])]
-    bld = bld[["id", "name", "building", "levels", "levels_estimated", "footprint_m2", "floor_area_m2",
-               "geometry"]].sort_values("id").reset_index(drop=True)
+    bld = (
+        bld[["id", "name", "building", "levels", "levels_estimated", "footprint_m2", "floor_area_m2", "geometry"]]
+        .sort_values("id")
+        .reset_index(drop=True)
+    )
     bld["population_estimated"] = True
 
     per_person = float(cfg["floor_area_per_person_m2"])
@@ -179,12 +212,26 @@ def extract_communities_and_buildings(data: osm.OsmData, cfg: dict | None = None
     comms["households"] = (comms["population"] / float(cfg["persons_per_household"])).round(0)
     comms["population_estimated"] = True
     comms["population_method"] = np.where(
-        has, f"residential floor area / {per_person} m² per person",
-        f"no residential building in OSM: area × mean density of the other communities ({density * 1e4:.0f} per ha)")
+        has,
+        f"residential floor area / {per_person} m² per person",
+        f"no residential building in OSM: area × mean density of the other communities ({density * 1e4:.0f} per ha)",
+    )
     comms["population"] = comms["population"].astype(int)
     comms["households"] = comms["households"].astype(int)
-    cols = ["id", "name", "kind", "population", "households", "population_estimated", "population_method",
-            "area_m2", "residential_floor_area_m2", "osm_element", "geometry_note", "geometry"]
+    cols = [
+        "id",
+        "name",
+        "kind",
+        "population",
+        "households",
+        "population_estimated",
+        "population_method",
+        "area_m2",
+        "residential_floor_area_m2",
+        "osm_element",
+        "geometry_note",
+        "geometry",
+    ]
     return comms[cols], bld
 
 
@@ -201,8 +248,11 @@ def build_demo_data(osm_path: str | Path = DEMO_OSM, out_dir: str | Path = DATA_
     data = osm.read_osm(osm_path)
     comms, bld = extract_communities_and_buildings(data)
     fac = extract_facilities(data)
-    paths = {"boundaries": out / "boundaries" / "communities.geojson",
-             "buildings": out / "buildings.geojson", "facilities": out / "facilities.geojson"}
+    paths = {
+        "boundaries": out / "boundaries" / "communities.geojson",
+        "buildings": out / "buildings.geojson",
+        "facilities": out / "facilities.geojson",
+    }
     for key, gdf in (("boundaries", comms), ("buildings", bld), ("facilities", fac)):
         gdf = gdf.copy()
         gdf["geometry"] = gdf.geometry.set_precision(1e-7)

@@ -13,8 +13,9 @@ class InputError(CirclesError, ValueError):
     The message names the file, the feature or row, the field and what was expected.
     """
 
-    def __init__(self, message: str, *, path: str | None = None, feature: str | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str | None = None, feature: str | None = None, field: str | None = None
+    ) -> None:
         parts = []
         if path is not None:
             parts.append(f"{path}")

@@ -46,7 +46,6 @@ def save_workbook(wb: Workbook, path: str | Path) -> Path:
     return path
 
 
-
 def write_gaps_csv(gaps: pd.DataFrame, path: str | Path) -> Path:
     """The gap report as UTF-8 CSV with a BOM (opens correctly in Excel with Chinese text)."""
     path = Path(path)
@@ -71,7 +70,7 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
     status_col = cols.index("status") + 1 if "status" in cols else None
     for rec in gaps.itertuples(index=False):
         values = []
-        for c, v in zip(cols, rec):
+        for c, v in zip(cols, rec, strict=True):
             if isinstance(v, (float, np.floating)) and np.isnan(v):
                 v = None
             elif isinstance(v, np.generic):
@@ -82,7 +81,9 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
         ws.append(values)
         if status_col:
             raw = rec[status_col - 1]
-            ws.cell(row=ws.max_row, column=status_col).fill = PatternFill("solid", fgColor=STATUS_FILL.get(raw, "FFFFFF"))
+            ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
+                "solid", fgColor=STATUS_FILL.get(raw, "FFFFFF")
+            )
     ws.freeze_panes = "C3"
     ws.auto_filter.ref = f"A2:{get_column_letter(len(cols))}{ws.max_row}"
     for i, c in enumerate(cols, start=1):
@@ -91,17 +92,26 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
     return save_workbook(wb, path)
 
 
-def access_table(residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float],
-                 counts: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+def access_table(
+    residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float], counts: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
     """One row per resident point: id, community, lon/lat, population share, placement,
     then walking minutes to the nearest facility of each type (empty when none reachable),
     the nearest facility's id, and (with ``counts``) how many facilities of each type are
     within the type's threshold (``within_<type>``)."""
     ll = residents.to_crs("EPSG:4326")
-    df = pd.DataFrame({"point_id": ll["point_id"], "community_id": ll["community_id"],
-                       "lon": ll.geometry.x.round(7), "lat": ll.geometry.y.round(7),
-                       "population": ll["population"].round(2), "origin": ll["origin"],
-                       "placed": ll["placed"], "snap_m": ll["snap_m"]})
+    df = pd.DataFrame(
+        {
+            "point_id": ll["point_id"],
+            "community_id": ll["community_id"],
+            "lon": ll.geometry.x.round(7),
+            "lat": ll.geometry.y.round(7),
+            "population": ll["population"].round(2),
+            "origin": ll["origin"],
+            "placed": ll["placed"],
+            "snap_m": ll["snap_m"],
+        }
+    )
     for t in types:
         df[t] = (ll[f"dist_{t}"] / speeds[t]).round(2)
     for t in types:
@@ -115,8 +125,9 @@ def facilities_table(facilities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Every input facility, used or set aside, with the reason."""
     ll = facilities.to_crs("EPSG:4326")
     rp = ll.geometry.representative_point()
-    cols = ["id", "name", "facility_type"] + [c for c in ("source", "osm_element", "capacity", "size_m2")
-                                              if c in ll.columns]
+    cols = ["id", "name", "facility_type"] + [
+        c for c in ("source", "osm_element", "capacity", "size_m2") if c in ll.columns
+    ]
     df = pd.DataFrame(ll[cols])
     df["lon"] = rp.x.round(7)
     df["lat"] = rp.y.round(7)

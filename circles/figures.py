@@ -21,37 +21,67 @@ import warnings
 from pathlib import Path
 
 import geopandas as gpd
+import matplotlib
 import numpy as np
 import pandas as pd
-import matplotlib
 import shapely
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.collections import LineCollection
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from shapely.geometry.polygon import orient
 
 from . import mapping
-from .mapping import (ATTRIBUTION, LABELS, MINUTE_BINS, MINUTE_COLOURS, NONE_COLOUR, STATUS_COLOURS, STATUS_ORDER,
-                      UNPLACED_COLOUR)
+from .mapping import (
+    ATTRIBUTION,
+    LABELS,
+    MINUTE_BINS,
+    MINUTE_COLOURS,
+    NONE_COLOUR,
+    STATUS_COLOURS,
+    STATUS_ORDER,
+    UNPLACED_COLOUR,
+)
 
 log = logging.getLogger(__name__)
 
 #: Font families tried for Chinese, in order.
-CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-                "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC",
-                "Heiti SC", "Hiragino Sans GB", "AR PL UMing CN", "Droid Sans Fallback")
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Hiragino Sans GB",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
+)
 #: Where fonts installed after Matplotlib built its font cache are looked for.
-CJK_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK*-Regular.tt[cf]", "/usr/share/fonts/**/NotoSansCJK*.tt[cf]",
-             "/usr/share/fonts/**/NotoSans*SC*.[ot]t[fc]", "/usr/share/fonts/**/wqy-*.tt[cf]",
-             "/usr/share/fonts/**/SourceHanSans*.[ot]t[fc]", "/usr/share/fonts/**/DroidSansFallback*.ttf",
-             "/System/Library/Fonts/PingFang.ttc", "C:/Windows/Fonts/msyh.tt[cf]", "C:/Windows/Fonts/simhei.ttf")
+CJK_FILES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK*-Regular.tt[cf]",
+    "/usr/share/fonts/**/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/**/NotoSans*SC*.[ot]t[fc]",
+    "/usr/share/fonts/**/wqy-*.tt[cf]",
+    "/usr/share/fonts/**/SourceHanSans*.[ot]t[fc]",
+    "/usr/share/fonts/**/DroidSansFallback*.ttf",
+    "/System/Library/Fonts/PingFang.ttc",
+    "C:/Windows/Fonts/msyh.tt[cf]",
+    "C:/Windows/Fonts/simhei.ttf",
+)
 A4_LANDSCAPE = (11.69, 8.27)
-SUBTITLE = {"zh": "居民点按步行至「{type}」的时间着色（阈值 {thr} 分钟）",
-            "en": "Residents coloured by walking time to: {type} (threshold {thr} min)"}
+SUBTITLE = {
+    "zh": "居民点按步行至「{type}」的时间着色（阈值 {thr} 分钟）",
+    "en": "Residents coloured by walking time to: {type} (threshold {thr} min)",
+}
 
 _font_cache: dict[str, str | None] = {}
 
@@ -82,8 +112,10 @@ def _labels(lang: str) -> tuple[str, str | None]:
     """The language to write in and the font family (falls back to English without a CJK font)."""
     font = cjk_font()
     if lang == "zh" and font is None:
-        log.warning("no CJK font found (install fonts-noto-cjk): the figures are labelled in English and "
-                    "Chinese names may show as boxes")
+        log.warning(
+            "no CJK font found (install fonts-noto-cjk): the figures are labelled in English and "
+            "Chinese names may show as boxes"
+        )
         return "en", None
     return lang, font
 
@@ -106,9 +138,18 @@ def _scale_bar(ax, x0: float, y0: float, x1: float, y1: float) -> None:
 
 
 def _north_arrow(ax, text: str) -> None:
-    ax.annotate(text, xy=(0.95, 0.95), xytext=(0.95, 0.86), xycoords="axes fraction", ha="center", va="center",
-                fontsize=11, fontweight="bold", zorder=20,
-                arrowprops=dict(facecolor="#222", edgecolor="#222", width=4, headwidth=11, headlength=10))
+    ax.annotate(
+        text,
+        xy=(0.95, 0.95),
+        xytext=(0.95, 0.86),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=11,
+        fontweight="bold",
+        zorder=20,
+        arrowprops=dict(facecolor="#222", edgecolor="#222", width=4, headwidth=11, headlength=10),
+    )
 
 
 def _lines(ax, geoms, **kw) -> None:
@@ -150,7 +191,7 @@ def _resident_classes(codes: np.ndarray | None, placed: np.ndarray, thr: float) 
     return cls.reshape(n), ring.reshape(n)
 
 
-def _table(ax, p: "mapping._Prepared", focus: str | None, lang: str) -> None:
+def _table(ax, p: mapping._Prepared, focus: str | None, lang: str) -> None:
     lab = p.lab
     ax.set_axis_off()
     if focus is not None:
@@ -159,8 +200,14 @@ def _table(ax, p: "mapping._Prepared", focus: str | None, lang: str) -> None:
         rows, colours = [], []
         for r in sub.itertuples():
             share = getattr(r, "covered_share", np.nan)
-            rows.append([mapping._rule_label(r, p.names, lang)[:14 if lang == "zh" else 26], f"{r.threshold_min:g}",
-                         mapping._status_name(r.status, lang), "" if pd.isna(share) else f"{share:.0%}"])
+            rows.append(
+                [
+                    mapping._rule_label(r, p.names, lang)[: 14 if lang == "zh" else 26],
+                    f"{r.threshold_min:g}",
+                    mapping._status_name(r.status, lang),
+                    "" if pd.isna(share) else f"{share:.0%}",
+                ]
+            )
             colours.append(STATUS_COLOURS.get(r.status, "#fff"))
         title = lab["gap_table"]
     else:
@@ -177,8 +224,7 @@ def _table(ax, p: "mapping._Prepared", focus: str | None, lang: str) -> None:
         return
     fs = 8 if len(rows) <= 24 else 6
     widths = [0.46, 0.14, 0.24, 0.16] if focus is not None else [0.4] + [0.6 / (len(header) - 1)] * (len(header) - 1)
-    t = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="left", colLoc="left",
-                 colWidths=widths)
+    t = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="left", colLoc="left", colWidths=widths)
     t.auto_set_font_size(False)
     t.set_fontsize(fs)
     t.scale(1, 1.25 if len(rows) <= 24 else 1.0)
@@ -192,8 +238,14 @@ def _table(ax, p: "mapping._Prepared", focus: str | None, lang: str) -> None:
     ax.set_title(title, fontsize=10, loc="left")
 
 
-def community_figure(p: "mapping._Prepared", streets: gpd.GeoDataFrame, isochrones: gpd.GeoDataFrame,
-                     focus: str | None, ftype: str, lang: str) -> Figure:
+def community_figure(
+    p: mapping._Prepared,
+    streets: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    focus: str | None,
+    ftype: str,
+    lang: str,
+) -> Figure:
     """The figure of community ``focus`` (None: all communities) for facility type ``ftype``."""
     lab = LABELS[lang]
     comm = p.comm
@@ -226,37 +278,58 @@ def community_figure(p: "mapping._Prepared", streets: gpd.GeoDataFrame, isochron
     iso = isochrones[(isochrones["facility_type"] == ftype) & isochrones.intersects(view)]
     colour = p.colours[ftype]
     bands = sorted(iso.groupby("minutes"), key=lambda kv: -kv[0])
-    for rank, (mins, grp) in enumerate(bands):
+    for rank, (_mins, grp) in enumerate(bands):
         clipped = shapely.clip_by_rect(np.asarray(grp.geometry.values, dtype=object), x0, y0, x1, y1)
         _polygons(ax, clipped, facecolor=colour, alpha=0.10 + 0.06 * rank, edgecolor="none", zorder=2)
-        _lines(ax, clipped, colors=colour, linewidths=0.8, linestyles="-" if rank == len(bands) - 1 else "--",
-               zorder=2)
+        _lines(ax, clipped, colors=colour, linewidths=0.8, linestyles="-" if rank == len(bands) - 1 else "--", zorder=2)
     others = comm if fi is None else comm[np.arange(len(comm)) != fi]
     others = others[others.intersects(view)]
     if fi is not None and len(others):
         _lines(ax, others.geometry.values, colors="#777", linewidths=0.9, linestyles=(0, (3, 3)), zorder=3)
     shown = comm if fi is None else comm.iloc[[fi]]
     for w, grp in shown.groupby("worst"):
-        _lines(ax, grp.geometry.values, colors=STATUS_COLOURS.get(w, "#333"),
-               linewidths=2.4 if fi is not None else 1.6, zorder=4)
+        _lines(
+            ax,
+            grp.geometry.values,
+            colors=STATUS_COLOURS.get(w, "#333"),
+            linewidths=2.4 if fi is not None else 1.6,
+            zorder=4,
+        )
     for _, r in shown.iterrows():
         if fi is None:
             c = r.geometry.representative_point()
-            ax.text(c.x, c.y, str(r["name"]), fontsize=6, ha="center", va="center", zorder=7, color="#222",
-                    bbox=dict(facecolor="white", alpha=0.6, edgecolor="none", pad=0.5))
+            ax.text(
+                c.x,
+                c.y,
+                str(r["name"]),
+                fontsize=6,
+                ha="center",
+                va="center",
+                zorder=7,
+                color="#222",
+                bbox=dict(facecolor="white", alpha=0.6, edgecolor="none", pad=0.5),
+            )
 
     # residents
     res = p.res
     sel = (res["community_id"].to_numpy() == str(focus)) if fi is not None else np.ones(len(res), bool)
     codes = p.res_codes.get(ftype)
-    cls, ring = _resident_classes(None if codes is None else codes[sel], res["placed"].to_numpy()[sel],
-                                  p.thresholds[ftype])
+    cls, ring = _resident_classes(
+        None if codes is None else codes[sel], res["placed"].to_numpy()[sel], p.thresholds[ftype]
+    )
     rx, ry = res.geometry.x.to_numpy()[sel], res.geometry.y.to_numpy()[sel]
     palette = np.array(list(MINUTE_COLOURS) + [NONE_COLOUR, UNPLACED_COLOUR])
     size = 30 if sel.sum() < 500 else (12 if sel.sum() < 5000 else 3)
     if sel.any():
-        ax.scatter(rx, ry, s=size, c=palette[cls], edgecolors=np.where(ring, "#111", "#fff"),
-                   linewidths=np.where(ring, 1.3 if size > 10 else 0.6, 0.3), zorder=5)
+        ax.scatter(
+            rx,
+            ry,
+            s=size,
+            c=palette[cls],
+            edgecolors=np.where(ring, "#111", "#fff"),
+            linewidths=np.where(ring, 1.3 if size > 10 else 0.6, 0.3),
+            zorder=5,
+        )
 
     # facilities
     fac = p.fac[p.fac.intersects(view)]
@@ -269,11 +342,27 @@ def community_figure(p: "mapping._Prepared", streets: gpd.GeoDataFrame, isochron
         big = t == ftype
         on = sub[sub["placed"]]
         off = sub[~sub["placed"]]
-        ax.scatter(on.geometry.x, on.geometry.y, s=70 if big else 40, c=p.colours[t], marker="o",
-                   edgecolors="#000" if big else "#fff", linewidths=1.2 if big else 0.8, zorder=6)
+        ax.scatter(
+            on.geometry.x,
+            on.geometry.y,
+            s=70 if big else 40,
+            c=p.colours[t],
+            marker="o",
+            edgecolors="#000" if big else "#fff",
+            linewidths=1.2 if big else 0.8,
+            zorder=6,
+        )
         if len(off):
-            ax.scatter(off.geometry.x, off.geometry.y, s=40, facecolors="none", edgecolors=p.colours[t],
-                       linewidths=1.2, linestyle="--", zorder=6)
+            ax.scatter(
+                off.geometry.x,
+                off.geometry.y,
+                s=40,
+                facecolors="none",
+                edgecolors=p.colours[t],
+                linewidths=1.2,
+                linestyle="--",
+                zorder=6,
+            )
 
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -286,35 +375,93 @@ def community_figure(p: "mapping._Prepared", streets: gpd.GeoDataFrame, isochron
         s.set_edgecolor("#888")
     _scale_bar(ax, x0, y0, x1, y1)
     _north_arrow(ax, "北" if lang == "zh" else "N")
-    ax.text(0.995, 0.005, ATTRIBUTION, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#333",
-            zorder=20, bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1))
+    ax.text(
+        0.995,
+        0.005,
+        ATTRIBUTION,
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#333",
+        zorder=20,
+        bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1),
+    )
 
     # legend
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=7, markerfacecolor=p.colours[t],
-                      markeredgecolor="#000" if t == ftype else "#fff", label=p.names[t]) for t in present]
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=7,
+            markerfacecolor=p.colours[t],
+            markeredgecolor="#000" if t == ftype else "#fff",
+            label=p.names[t],
+        )
+        for t in present
+    ]
     lo, names = 0, []
     for b in MINUTE_BINS:
         names.append(f"{lo}–{b} {lab['min']}")
         lo = b
     names.append(f">{MINUTE_BINS[-1]} {lab['min']}")
-    handles += [Line2D([], [], marker="o", linestyle="", markersize=5, markerfacecolor=c, markeredgecolor="#fff",
-                       label=n) for n, c in zip(names, MINUTE_COLOURS)]
-    handles += [Line2D([], [], marker="o", linestyle="", markersize=5, markerfacecolor=NONE_COLOUR,
-                       markeredgecolor="#fff", label=lab["none"]),
-                Line2D([], [], marker="o", linestyle="", markersize=6, markerfacecolor="#fff",
-                       markeredgecolor="#111", label=f"{lab['beyond']} ({p.thresholds[ftype]:g} {lab['min']})")]
+    handles += [
+        Line2D([], [], marker="o", linestyle="", markersize=5, markerfacecolor=c, markeredgecolor="#fff", label=n)
+        for n, c in zip(names, MINUTE_COLOURS, strict=True)
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=5,
+            markerfacecolor=NONE_COLOUR,
+            markeredgecolor="#fff",
+            label=lab["none"],
+        ),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=6,
+            markerfacecolor="#fff",
+            markeredgecolor="#111",
+            label=f"{lab['beyond']} ({p.thresholds[ftype]:g} {lab['min']})",
+        ),
+    ]
     minutes = sorted(iso["minutes"].unique())
     if minutes:
-        handles.append(Patch(facecolor=colour, alpha=0.3, edgecolor=colour,
-                             label=f"{p.names[ftype]} {lab['walk_area']} "
-                                   f"{'/'.join(f'{m:g}' for m in minutes)} {lab['min']}"))
+        handles.append(
+            Patch(
+                facecolor=colour,
+                alpha=0.3,
+                edgecolor=colour,
+                label=f"{p.names[ftype]} {lab['walk_area']} {'/'.join(f'{m:g}' for m in minutes)} {lab['min']}",
+            )
+        )
     worst = shown["worst"].iloc[0] if fi is not None else None
-    handles += [Line2D([], [], color=STATUS_COLOURS[s], linewidth=2, label=mapping._status_name(s, lang))
-                for s in STATUS_ORDER if (worst == s if fi is not None else (comm["worst"] == s).any())]
+    handles += [
+        Line2D([], [], color=STATUS_COLOURS[s], linewidth=2, label=mapping._status_name(s, lang))
+        for s in STATUS_ORDER
+        if (worst == s if fi is not None else (comm["worst"] == s).any())
+    ]
     handles.append(Line2D([], [], color="#9a9a9a", linewidth=1, label=lab["streets"]))
     _table(tax, p, focus, lang)
-    leg = tax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 0.0), fontsize=6.5, frameon=False,
-                     ncol=2 if len(handles) > 16 else 1, title=lab["legend"], title_fontsize=8, alignment="left")
+    leg = tax.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 0.0),
+        fontsize=6.5,
+        frameon=False,
+        ncol=2 if len(handles) > 16 else 1,
+        title=lab["legend"],
+        title_fontsize=8,
+        alignment="left",
+    )
     leg.set_zorder(30)
     if fi is not None:
         r = comm.iloc[fi]
@@ -324,13 +471,21 @@ def community_figure(p: "mapping._Prepared", streets: gpd.GeoDataFrame, isochron
     else:
         title = lab["title"]
     fig.suptitle(title, x=0.02, y=0.975, ha="left", fontsize=14, fontweight="bold")
-    fig.text(0.02, 0.935, SUBTITLE[lang].format(type=p.names[ftype], thr=f"{p.thresholds[ftype]:g}"), fontsize=9,
-             ha="left")
+    fig.text(
+        0.02, 0.935, SUBTITLE[lang].format(type=p.names[ftype], thr=f"{p.thresholds[ftype]:g}"), fontsize=9, ha="left"
+    )
     return fig
 
 
-def write_figures(result, out_dir: str | Path, *, lang: str = "zh", types: list[str] | None = None,
-                  dpi: int = 150, overview: bool = True) -> list[Path]:
+def write_figures(
+    result,
+    out_dir: str | Path,
+    *,
+    lang: str = "zh",
+    types: list[str] | None = None,
+    dpi: int = 150,
+    overview: bool = True,
+) -> list[Path]:
     """Write ``overview.png`` and one PNG per community (``<id>.png``; with ``types`` one per
     community and type, ``<id>_<type>.png``) into ``out_dir``; return the paths."""
     out = Path(out_dir)
@@ -342,8 +497,11 @@ def write_figures(result, out_dir: str | Path, *, lang: str = "zh", types: list[
     streets = kw["streets"].to_crs(metric)[["geometry"]]
     streets = gpd.GeoDataFrame(geometry=streets.geometry.simplify(mapping.STREET_TOLERANCE_M), crs=metric)
     iso = kw["isochrones"].to_crs(metric)
-    iso = gpd.GeoDataFrame({"facility_type": iso["facility_type"].to_numpy(), "minutes": iso["minutes"].to_numpy()},
-                           geometry=iso.geometry.simplify(mapping.AREA_TOLERANCE_M).values, crs=metric)
+    iso = gpd.GeoDataFrame(
+        {"facility_type": iso["facility_type"].to_numpy(), "minutes": iso["minutes"].to_numpy()},
+        geometry=iso.geometry.simplify(mapping.AREA_TOLERANCE_M).values,
+        crs=metric,
+    )
     iso = iso[~iso.geometry.is_empty & iso.geometry.notna()]
     present = set(p.fac["facility_type"])
     bad_types = [t for t in (types or []) if t not in p.types]

@@ -30,7 +30,7 @@ numbers are unverified keeps its status, with a warning (``verified`` false, ``w
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -87,16 +87,37 @@ COLUMNS_ZH = {
     "unverified": "未核实数值",
     "warning": "提示",
 }
-STATUS_ZH = {"ok": "达标", "partial": "部分覆盖", "gap": "缺口", "undersized": "规模不足", "no_data": "无数据",
-             "to_assess": "待评估"}
+STATUS_ZH = {
+    "ok": "达标",
+    "partial": "部分覆盖",
+    "gap": "缺口",
+    "undersized": "规模不足",
+    "no_data": "无数据",
+    "to_assess": "待评估",
+}
 #: Excel fill colour of each status (gap report and ledger).
-STATUS_FILL = {"ok": "C6EFCE", "partial": "FFEB9C", "gap": "FFC7CE", "undersized": "F8CBAD", "no_data": "D9D9D9",
-               "to_assess": "DDEBF7"}
+STATUS_FILL = {
+    "ok": "C6EFCE",
+    "partial": "FFEB9C",
+    "gap": "FFC7CE",
+    "undersized": "F8CBAD",
+    "no_data": "D9D9D9",
+    "to_assess": "DDEBF7",
+}
 
 #: Field names of a rule (``unverified``) in Chinese, for warnings.
-FIELD_ZH = {"threshold_min": "步行时间阈值", "threshold_m": "步行距离阈值", "min_size_m2": "最小规模",
-            "capacity": "供给标准", "min_count": "设施数量", "level": "层级归属", "name_zh": "条目名称",
-            "required": "是否必配", "speed_profile": "步行速度", "applies_to": "适用范围"}
+FIELD_ZH = {
+    "threshold_min": "步行时间阈值",
+    "threshold_m": "步行距离阈值",
+    "min_size_m2": "最小规模",
+    "capacity": "供给标准",
+    "min_count": "设施数量",
+    "level": "层级归属",
+    "name_zh": "条目名称",
+    "required": "是否必配",
+    "speed_profile": "步行速度",
+    "applies_to": "适用范围",
+}
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -130,12 +151,12 @@ def warning_text(rule: Rule) -> str:
     if rule.verified:
         return ""
     fields = "、".join(FIELD_ZH.get(f, f) for f in rule.unverified) or "数值"
-    return (f"{fields}未经官方文本核实，结论仅作提示 / unverified {unverified_text(rule)}: "
-            "a warning, not a verdict")
+    return f"{fields}未经官方文本核实，结论仅作提示 / unverified {unverified_text(rule)}: a warning, not a verdict"
 
 
-def _nearest_list(ids: np.ndarray, minutes: np.ndarray, weights: np.ndarray, names: dict[str, str],
-                  top: int = 3) -> str:
+def _nearest_list(
+    ids: np.ndarray, minutes: np.ndarray, weights: np.ndarray, names: dict[str, str], top: int = 3
+) -> str:
     """'name 3.2–5.0分钟（120人）; …' for the facilities nearest to a community's residents."""
     ok = np.isfinite(minutes) & (ids != "")
     if not ok.any():
@@ -159,8 +180,9 @@ def _supply_unit(rule: Rule) -> str:
     return f"{unit}/{c.per:g}{who}"
 
 
-def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebook,
-                 surveyed: set[str], target_share: float = 1.0) -> pd.DataFrame:
+def compute_gaps(
+    communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebook, surveyed: set[str], target_share: float = 1.0
+) -> pd.DataFrame:
     """One row per community × spatial rule (see the module docstring for statuses).
 
     Parameters
@@ -184,11 +206,13 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
     comm_of = res["community_id"].astype(str).to_numpy()
     weight = res["population"].to_numpy(dtype=float)
     placed = res["placed"].to_numpy()
-    names = dict(zip(fac["id"].astype(str), fac["name"].astype(str)))
+    names = dict(zip(fac["id"].astype(str), fac["name"].astype(str), strict=True))
     fac_ids = fac["id"].astype(str).to_numpy()
     hh_of = {}
     if "households" in communities.columns:
-        hh_of = dict(zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce")))
+        hh_of = dict(
+            zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce"), strict=True)
+        )
     rows = []
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
     for rule in rulebook.rules:
@@ -211,8 +235,11 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
         else:
             fpos, fmat = np.zeros(0, dtype=int), np.zeros((0, len(res)), dtype=bool)
         # sizes: which reachable facilities are below the rule's minimum
-        sizes = (cap.facility_sizes(fac, fpos, rule.size_kind) if rule.min_size_m2 is not None
-                 else np.full(len(fpos), np.nan))
+        sizes = (
+            cap.facility_sizes(fac, fpos, rule.size_kind)
+            if rule.min_size_m2 is not None
+            else np.full(len(fpos), np.nan)
+        )
         small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
         small_verdict = small if rule.size_applies else np.zeros(len(fpos), dtype=bool)
         adequate = ~small_verdict
@@ -224,12 +251,26 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
         if c is not None and len(fpos):
             has_col = (c.measure in fac.columns) or (c.measure == "size_m2" and rule.size_kind == "land")
             if has_col:
-                supply = cap.accessible_supply(access, t, thr_m, c.measure, c.demand, c.per, communities,
-                                               size_kind=rule.size_kind, reach=(fpos, fmat))
+                supply = cap.accessible_supply(
+                    access,
+                    t,
+                    thr_m,
+                    c.measure,
+                    c.demand,
+                    c.per,
+                    communities,
+                    size_kind=rule.size_kind,
+                    reach=(fpos, fmat),
+                )
                 if not supply.known.any():
                     supply = None
-        for cid, cname, pop, est in zip(communities["id"].astype(str), communities["name"],
-                                        communities["population"], communities["population_estimated"]):
+        for cid, cname, pop, est in zip(
+            communities["id"].astype(str),
+            communities["name"],
+            communities["population"],
+            communities["population_estimated"],
+            strict=True,
+        ):
             sel = comm_of == cid
             w_all = weight[sel]
             pl = placed[sel]
@@ -241,32 +282,61 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             covered_ok = float(w[reach_ok[sel][pl]].sum())
             hh = hh_of.get(cid, np.nan)
             row = {
-                "community_id": cid, "community_name": cname, "rule_id": rule.id, "facility_type": t,
-                "facility_name_zh": rule.name_zh, "threshold_min": round(thr_min, 2),
-                "speed_m_per_min": speed, "threshold_m": round(thr_m, 1),
-                "residents": int(round(pop)), "residents_unplaced": int(round(unplaced_pop)),
-                "population_estimated": bool(est), "verified": rule.verified, "source": rule.source,
-                "level": rule.level, "item": rule.item, "category": rule.category,
+                "community_id": cid,
+                "community_name": cname,
+                "rule_id": rule.id,
+                "facility_type": t,
+                "facility_name_zh": rule.name_zh,
+                "threshold_min": round(thr_min, 2),
+                "speed_m_per_min": speed,
+                "threshold_m": round(thr_m, 1),
+                "residents": int(round(pop)),
+                "residents_unplaced": int(round(unplaced_pop)),
+                "population_estimated": bool(est),
+                "verified": rule.verified,
+                "source": rule.source,
+                "level": rule.level,
+                "item": rule.item,
+                "category": rule.category,
                 "households": float(hh) if pd.notna(hh) else np.nan,
                 "min_size_m2": rule.min_size_m2 if rule.min_size_m2 is not None else np.nan,
-                "min_count": rule.min_count, "unverified": unverified_text(rule), "warning": warning_text(rule),
-                "supply_measure": c.measure if c is not None else "", "supply_unit": _supply_unit(rule),
+                "min_count": rule.min_count,
+                "unverified": unverified_text(rule),
+                "warning": warning_text(rule),
+                "supply_measure": c.measure if c is not None else "",
+                "supply_unit": _supply_unit(rule),
                 "supply_target": (c.target if c is not None and c.target is not None else np.nan),
             }
-            empty = dict(covered_share=np.nan, residents_uncovered=np.nan, nearest_min_median=np.nan,
-                         nearest_min_max=np.nan, nearest_min_min=np.nan, facilities_within=np.nan,
-                         covered_share_adequate=np.nan, residents_undersized=np.nan, facilities_undersized=np.nan,
-                         undersized_facilities="", nearest_facilities="", supply_accessible=np.nan,
-                         supply_complete=np.nan)
+            empty = dict(
+                covered_share=np.nan,
+                residents_uncovered=np.nan,
+                nearest_min_median=np.nan,
+                nearest_min_max=np.nan,
+                nearest_min_min=np.nan,
+                facilities_within=np.nan,
+                covered_share_adequate=np.nan,
+                residents_undersized=np.nan,
+                facilities_undersized=np.nan,
+                undersized_facilities="",
+                nearest_facilities="",
+                supply_accessible=np.nan,
+                supply_complete=np.nan,
+            )
             if not is_surveyed:
-                row.update(empty, status="no_data",
-                           evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
-                                    "declared surveyed: absence in the data is not a gap")
+                row.update(
+                    empty,
+                    status="no_data",
+                    evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
+                    "declared surveyed: absence in the data is not a gap",
+                )
                 rows.append(row)
                 continue
             if placed_pop <= 0:
-                why = ("the community has no residents" if pop <= 0 else
-                       f"no resident point within {access.max_attach_m:g} m of a street")
+                why = (
+                    "the community has no residents"
+                    if pop <= 0
+                    else f"no resident point within {access.max_attach_m:g} m of a street"
+                )
                 row.update(empty, status="no_data", evidence=why)
                 rows.append(row)
                 continue
@@ -284,8 +354,13 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             if supply is not None:
                 sup_val = supply.per_community.get(cid, np.nan)
                 sup_complete = bool(supply.known[reached].all()) if within else True
-                if (c.target is not None and c.applies_to == "all" and sup_complete and np.isfinite(sup_val)
-                        and sup_val < c.target - 1e-9):
+                if (
+                    c.target is not None
+                    and c.applies_to == "all"
+                    and sup_complete
+                    and np.isfinite(sup_val)
+                    and sup_val < c.target - 1e-9
+                ):
                     cap_short = True
             if covered <= 0:
                 status = "gap"
@@ -300,8 +375,10 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             mn = float(m.min()) if len(m) else np.nan
             near_ids = res.loc[sel, f"nearest_{t}"].to_numpy()[pl].astype(str)
             finite = np.isfinite(m)
-            small_list = [f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"
-                          for p, s in sorted(zip(fpos[small_reached], sizes[small_reached]), key=lambda x: -x[1])]
+            small_list = [
+                f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"
+                for p, s in sorted(zip(fpos[small_reached], sizes[small_reached], strict=True), key=lambda x: -x[1])
+            ]
             small_txt = "; ".join(small_list[:5]) + (f"; … {len(small_list) - 5} more" if len(small_list) > 5 else "")
             ev = []
             if n_of_type == 0:
@@ -310,22 +387,28 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
                 ev.append(f"all {n_of_type} {ft.name_en.lower()} facilities were set aside (too far from a street)")
             if finite.any():
                 best = int(np.argmin(np.where(finite, m, np.inf)))
-                ev.append(f"nearest: {names.get(near_ids[best]) or near_ids[best]} ({near_ids[best]}) "
-                          f"{m[best]:.1f} min from the closest resident point")
+                ev.append(
+                    f"nearest: {names.get(near_ids[best]) or near_ids[best]} ({near_ids[best]}) "
+                    f"{m[best]:.1f} min from the closest resident point"
+                )
                 ev.append(f"median resident {_fmt_min(med)}")
             if share < target_share - 1e-9 and n_placed_type:
                 ev.append(f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond {thr_min:.3g} min")
             if n_small:
                 verdict = "" if rule.size_applies else " (the minimum applies to new communities: information only)"
-                ev.append(f"{n_small} facilit{'y' if n_small == 1 else 'ies'} within reach below "
-                          f"{rule.min_size_m2:g} m²: {small_txt}{verdict}")
+                ev.append(
+                    f"{n_small} facilit{'y' if n_small == 1 else 'ies'} within reach below "
+                    f"{rule.min_size_m2:g} m²: {small_txt}{verdict}"
+                )
             if rule.size_applies and covered_ok < covered - 1e-9:
                 ev.append(f"{covered - covered_ok:.0f} residents reach only facilities below {rule.min_size_m2:g} m²")
             if few:
-                ev.append(f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
-                          f"the standard asks at least {rule.min_count}")
+                ev.append(
+                    f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
+                    f"the standard asks at least {rule.min_count}"
+                )
             if supply is not None and np.isfinite(sup_val):
-                tgt = (f" against a target of {c.target:g}" if c.target is not None else " (no target)")
+                tgt = f" against a target of {c.target:g}" if c.target is not None else " (no target)"
                 scope = " (target for new communities: information only)" if c.applies_to != "all" else ""
                 lb = "" if sup_complete else " — lower bound: some facilities within reach have no " + c.measure
                 ev.append(f"accessible supply (2SFCA) {sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
@@ -336,22 +419,28 @@ def compute_gaps(communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebo
             if unplaced_pop > 0:
                 ev.append(f"{unplaced_pop:.0f} residents not placed on the network")
             if not rule.verified:
-                ev.append("threshold not verified against the official text: a warning, not a verdict"
-                          if not rule.unverified or any(f.startswith("threshold") for f in rule.unverified)
-                          else f"{unverified_text(rule)} not verified against the official text: "
-                               "a warning, not a verdict")
-            row.update(status=status, covered_share=round(share, 4),
-                       residents_uncovered=int(round(placed_pop - covered)),
-                       nearest_min_median=round(med, 2) if np.isfinite(med) else np.nan,
-                       nearest_min_max=round(mx, 2) if np.isfinite(mx) else np.nan,
-                       nearest_min_min=round(mn, 2) if np.isfinite(mn) else np.nan,
-                       facilities_within=within, evidence="; ".join(ev),
-                       covered_share_adequate=round(share_ok, 4),
-                       residents_undersized=int(round(covered - covered_ok)),
-                       facilities_undersized=n_small, undersized_facilities=small_txt,
-                       nearest_facilities=_nearest_list(near_ids, m, w, names),
-                       supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
-                       supply_complete=sup_complete)
+                ev.append(
+                    "threshold not verified against the official text: a warning, not a verdict"
+                    if not rule.unverified or any(f.startswith("threshold") for f in rule.unverified)
+                    else f"{unverified_text(rule)} not verified against the official text: a warning, not a verdict"
+                )
+            row.update(
+                status=status,
+                covered_share=round(share, 4),
+                residents_uncovered=int(round(placed_pop - covered)),
+                nearest_min_median=round(med, 2) if np.isfinite(med) else np.nan,
+                nearest_min_max=round(mx, 2) if np.isfinite(mx) else np.nan,
+                nearest_min_min=round(mn, 2) if np.isfinite(mn) else np.nan,
+                facilities_within=within,
+                evidence="; ".join(ev),
+                covered_share_adequate=round(share_ok, 4),
+                residents_undersized=int(round(covered - covered_ok)),
+                facilities_undersized=n_small,
+                undersized_facilities=small_txt,
+                nearest_facilities=_nearest_list(near_ids, m, w, names),
+                supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
+                supply_complete=sup_complete,
+            )
             rows.append(row)
     df = pd.DataFrame(rows, columns=list(COLUMNS_ZH))
     order = {cid: i for i, cid in enumerate(communities["id"].astype(str))}

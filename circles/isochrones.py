@@ -59,8 +59,9 @@ def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float, ma
     return cat, unreach
 
 
-def _lines(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray,
-           geoms: np.ndarray | None = None) -> np.ndarray:
+def _lines(
+    net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray, geoms: np.ndarray | None = None
+) -> np.ndarray:
     """The pieces ``start``..``end`` (metres along the edge) of edges ``edge``, as an object
     array of LineStrings (empty pieces left out), cut from ``geoms`` (default: the edges'
     own geometries)."""
@@ -107,8 +108,14 @@ def reachable_lines(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit
     return _lines(net, e, s, t)
 
 
-def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float,
-                      buffer_m: float = DEFAULT_BUFFER_M, gap_m: float = DEFAULT_GAP_M):
+def isochrone_polygon(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    dist: np.ndarray,
+    limit: float,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    gap_m: float = DEFAULT_GAP_M,
+):
     """The walking area within ``limit`` metres of the sources that produced ``dist``.
 
     Reachable street pieces (cut exactly inside edges) are drawn as a band of about
@@ -157,7 +164,7 @@ def isochrone_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, lim
             blocked[np.unique(hit)] = True
         out = []
         for pi, p in enumerate(polys):
-            kept = [h.exterior.coords for (qi, h), b in zip(holes, blocked) if qi == pi and b]
+            kept = [h.exterior.coords for (qi, h), b in zip(holes, blocked, strict=True) if qi == pi and b]
             out.append(Polygon(p.exterior.coords, kept))
         band = shapely.union_all(out) if len(out) > 1 else out[0]
     if len(unreach) and gap_m > 0:
@@ -203,8 +210,9 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
     free = np.ones((ny, nx), dtype=bool)
     free[np.round((xy[:, 1] - y0) / cell).astype(int), np.round((xy[:, 0] - x0) / cell).astype(int)] = False
     field = ndimage.distance_transform_edt(free) * cell
-    gen = contourpy.contour_generator(x0 + np.arange(nx) * cell, y0 + np.arange(ny) * cell, field,
-                                      fill_type=contourpy.FillType.OuterOffset)
+    gen = contourpy.contour_generator(
+        x0 + np.arange(nx) * cell, y0 + np.arange(ny) * cell, field, fill_type=contourpy.FillType.OuterOffset
+    )
     points, offsets = gen.filled(-1.0, buffer_m)
     if not points:
         return Polygon()
@@ -277,8 +285,9 @@ def convex_hull_polygon(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, l
     return shapely.MultiPoint(np.column_stack([net.x[ok], net.y[ok]])).convex_hull
 
 
-def polygon_quality(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float, polygon,
-                    spacing: float = 5.0) -> dict:
+def polygon_quality(
+    net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float, polygon, spacing: float = 5.0
+) -> dict:
     """Sample points along every street; how well does ``polygon`` match the network reach?
 
     Returns
@@ -302,12 +311,19 @@ def polygon_quality(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit
     n_reach = int(reachable.sum())
     missed = int((reachable & ~inside).sum())
     leak = int((~reachable & inside).sum())
-    return {"samples": int(len(pts)), "reachable": n_reach, "missed": missed, "leak": leak,
-            "missed_share": missed / n_reach if n_reach else 0.0, "leak_share": leak / n_reach if n_reach else 0.0}
+    return {
+        "samples": int(len(pts)),
+        "reachable": n_reach,
+        "missed": missed,
+        "leak": leak,
+        "missed_share": missed / n_reach if n_reach else 0.0,
+        "leak_share": leak / n_reach if n_reach else 0.0,
+    }
 
 
-def type_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minutes=(5, 10, 15),
-                    buffer_m: float = DEFAULT_BUFFER_M) -> gpd.GeoDataFrame:
+def type_isochrones(
+    access, net: WalkNetwork, speeds: dict[str, float], minutes=(5, 10, 15), buffer_m: float = DEFAULT_BUFFER_M
+) -> gpd.GeoDataFrame:
     """Union walking areas per facility type at each of ``minutes`` (EPSG:4326).
 
     ``speeds`` maps each facility type to the walking speed (m/min) used for it.
@@ -324,16 +340,33 @@ def type_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minutes=
             poly = isochrone_polygon(net, access.graph, dist, limit, buffer_m)
             if poly.is_empty:
                 continue
-            rows.append({"facility_type": t, "minutes": mins, "speed_m_per_min": speeds[t],
-                         "distance_m": round(limit, 1), "geometry": poly})
-    gdf = gpd.GeoDataFrame(rows, columns=["facility_type", "minutes", "speed_m_per_min", "distance_m", "geometry"],
-                           geometry="geometry", crs=net.crs).to_crs("EPSG:4326")
+            rows.append(
+                {
+                    "facility_type": t,
+                    "minutes": mins,
+                    "speed_m_per_min": speeds[t],
+                    "distance_m": round(limit, 1),
+                    "geometry": poly,
+                }
+            )
+    gdf = gpd.GeoDataFrame(
+        rows,
+        columns=["facility_type", "minutes", "speed_m_per_min", "distance_m", "geometry"],
+        geometry="geometry",
+        crs=net.crs,
+    ).to_crs("EPSG:4326")
     gdf["geometry"] = _on_output_grid(gdf.geometry.values)
     return gdf
 
 
-def facility_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minutes=(5, 10, 15),
-                        types: list[str] | None = None, buffer_m: float = DEFAULT_BUFFER_M) -> gpd.GeoDataFrame:
+def facility_isochrones(
+    access,
+    net: WalkNetwork,
+    speeds: dict[str, float],
+    minutes=(5, 10, 15),
+    types: list[str] | None = None,
+    buffer_m: float = DEFAULT_BUFFER_M,
+) -> gpd.GeoDataFrame:
     """Walking areas of each placed facility at each of ``minutes`` (EPSG:4326).
 
     Columns: ``facility_id``, ``facility_type``, ``minutes``, ``distance_m``, geometry.
@@ -351,9 +384,20 @@ def facility_isochrones(access, net: WalkNetwork, speeds: dict[str, float], minu
                 continue
             poly = isochrone_polygon(net, access.graph, dist, limit, buffer_m)
             if not poly.is_empty:
-                rows.append({"facility_id": fac["id"].iloc[pos], "facility_type": t, "minutes": mins,
-                             "distance_m": round(limit, 1), "geometry": poly})
-    gdf = gpd.GeoDataFrame(rows, columns=["facility_id", "facility_type", "minutes", "distance_m", "geometry"],
-                           geometry="geometry", crs=net.crs).to_crs("EPSG:4326")
+                rows.append(
+                    {
+                        "facility_id": fac["id"].iloc[pos],
+                        "facility_type": t,
+                        "minutes": mins,
+                        "distance_m": round(limit, 1),
+                        "geometry": poly,
+                    }
+                )
+    gdf = gpd.GeoDataFrame(
+        rows,
+        columns=["facility_id", "facility_type", "minutes", "distance_m", "geometry"],
+        geometry="geometry",
+        crs=net.crs,
+    ).to_crs("EPSG:4326")
     gdf["geometry"] = _on_output_grid(gdf.geometry.values)
     return gdf

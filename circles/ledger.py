@@ -42,9 +42,10 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,10 +61,20 @@ log = logging.getLogger(__name__)
 #: this many times the rule's threshold of the community's residents (a circles heuristic).
 SHARE_FACTOR = 2.0
 
-ACTION_ZH = {"new_build": "新建（补建）", "share": "与相邻社区共建共享", "upgrade": "提档升级（扩建扩容）",
-             "survey": "补充调查或现场评估", "none": "保持"}
-PLAN_STATUS_ZH = {"in_plan": "已列入方案", "problem_listed": "方案已列问题（未列项目）", "new_finding": "新发现",
-                  "not_in_plan": "方案未涉及", "": ""}
+ACTION_ZH = {
+    "new_build": "新建（补建）",
+    "share": "与相邻社区共建共享",
+    "upgrade": "提档升级（扩建扩容）",
+    "survey": "补充调查或现场评估",
+    "none": "保持",
+}
+PLAN_STATUS_ZH = {
+    "in_plan": "已列入方案",
+    "problem_listed": "方案已列问题（未列项目）",
+    "new_finding": "新发现",
+    "not_in_plan": "方案未涉及",
+    "": "",
+}
 
 #: Ledger columns in order, with Chinese headers (row 1 of every sheet; row 2 is the key).
 LEDGER_COLUMNS = {
@@ -121,18 +132,69 @@ SUMMARY_COLUMNS = {
     "new_finding": "新发现",
     "top_priorities": "优先事项（前五）",
 }
-WIDTHS = {"community_name": 16, "priority": 7, "item_name": 22, "status_zh": 10, "action_zh": 16,
-          "lead_department": 22, "plan_status_zh": 14, "requirement": 48, "current_state": 44, "gap": 36,
-          "residents_affected": 10, "evidence": 60, "priority_group": 9, "support_departments": 26,
-          "plan_reference": 44, "finding_kind": 10, "warning": 40, "item": 20, "category": 14, "level": 12,
-          "rule_id": 20, "facility_type": 16, "status": 10, "action": 10, "plan_status": 12, "verified": 8,
-          "source": 40, "residents": 9, "households": 9, "population_source": 30, "households_source": 30,
-          "community_id": 18, "pilot": 12, "plan_area_km2": 10, "boundary_area_km2": 10,
-          "elderly_child_open": 24, "in_plan": 9, "new_finding": 9, "top_priorities": 60, "undersized": 8,
-          "no_data": 8, "to_assess": 8, "ok": 8, "gap_count": 8, "partial": 8}
-WRAP = {"requirement", "current_state", "gap", "evidence", "plan_reference", "warning", "source",
-        "top_priorities", "elderly_child_open", "support_departments", "lead_department", "population_source",
-        "households_source", "item_name"}
+WIDTHS = {
+    "community_name": 16,
+    "priority": 7,
+    "item_name": 22,
+    "status_zh": 10,
+    "action_zh": 16,
+    "lead_department": 22,
+    "plan_status_zh": 14,
+    "requirement": 48,
+    "current_state": 44,
+    "gap": 36,
+    "residents_affected": 10,
+    "evidence": 60,
+    "priority_group": 9,
+    "support_departments": 26,
+    "plan_reference": 44,
+    "finding_kind": 10,
+    "warning": 40,
+    "item": 20,
+    "category": 14,
+    "level": 12,
+    "rule_id": 20,
+    "facility_type": 16,
+    "status": 10,
+    "action": 10,
+    "plan_status": 12,
+    "verified": 8,
+    "source": 40,
+    "residents": 9,
+    "households": 9,
+    "population_source": 30,
+    "households_source": 30,
+    "community_id": 18,
+    "pilot": 12,
+    "plan_area_km2": 10,
+    "boundary_area_km2": 10,
+    "elderly_child_open": 24,
+    "in_plan": 9,
+    "new_finding": 9,
+    "top_priorities": 60,
+    "undersized": 8,
+    "no_data": 8,
+    "to_assess": 8,
+    "ok": 8,
+    "gap_count": 8,
+    "partial": 8,
+}
+WRAP = {
+    "requirement",
+    "current_state",
+    "gap",
+    "evidence",
+    "plan_reference",
+    "warning",
+    "source",
+    "top_priorities",
+    "elderly_child_open",
+    "support_departments",
+    "lead_department",
+    "population_source",
+    "households_source",
+    "item_name",
+}
 
 
 # ----------------------------------------------------------------------------- data files
@@ -156,8 +218,11 @@ class Departments:
 
     def assign(self, rule: Rule) -> tuple[str, str]:
         """(lead, support) department names for ``rule``, joined with '、'."""
-        for table, key in ((self.by_rule, rule.id), (self.by_facility_type, rule.facility_type),
-                           (self.by_category, rule.category)):
+        for table, key in (
+            (self.by_rule, rule.id),
+            (self.by_facility_type, rule.facility_type),
+            (self.by_category, rule.category),
+        ):
             if key and key in table:
                 entry = table[key]
                 break
@@ -198,8 +263,15 @@ def load_departments(path: str | Path | None = None) -> Departments:
     for d in always + list(default.get("lead") or []):
         if d not in names:
             raise ConfigError(f"{label}: unknown department '{d}' (known: {', '.join(names)})")
-    return Departments(names=names, by_rule=table("by_rule"), by_facility_type=table("by_facility_type"),
-                       by_category=table("by_category"), default=default, always_support=always, path=label)
+    return Departments(
+        names=names,
+        by_rule=table("by_rule"),
+        by_facility_type=table("by_facility_type"),
+        by_category=table("by_category"),
+        default=default,
+        always_support=always,
+        path=label,
+    )
 
 
 @dataclass
@@ -266,12 +338,41 @@ def normalise_name(name: Any) -> str:
         changed = False
         for p in _PREFIXES:
             if s.startswith(p) and len(s) > len(p):
-                s, changed = s[len(p):], True
+                s, changed = s[len(p) :], True
         for suf in _SUFFIXES:
             suf = suf.replace(" ", "")
             if s.endswith(suf) and len(s) > len(suf):
                 s, changed = s[: -len(suf)], True
     return s
+
+
+def _pilot_num(c: Mapping[str, Any], key: str, where: str) -> float | None:
+    """A non-negative number of a pilot community entry (None when absent)."""
+    v = c.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise ConfigError(f"{where}: '{key}' should be a non-negative number, got {v!r}")
+    return float(v)
+
+
+def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntry]:
+    """The numbered problems or projects of a pilot community entry."""
+    lst = c.get(key) or []
+    if not isinstance(lst, list):
+        raise ConfigError(f"{where}: '{key}' should be a list")
+    res = []
+    for j, e in enumerate(lst):
+        if not isinstance(e, dict) or not e.get("text"):
+            raise ConfigError(f"{where}: {key} #{j + 1}: expected a mapping with 'text'")
+        res.append(
+            PilotEntry(
+                no=int(e.get("no", j + 1)),
+                text=str(e["text"]),
+                covers=tuple(str(x) for x in (e.get("covers") or [])),
+            )
+        )
+    return res
 
 
 def load_pilot(path: str | Path | None = None) -> Pilot:
@@ -286,35 +387,35 @@ def load_pilot(path: str | Path | None = None) -> Pilot:
             raise ConfigError(f"{label}: community #{i + 1}: expected a mapping with 'id' and 'name_zh'")
         what = f"community '{c['id']}'"
 
-        def num(key: str) -> float | None:
-            v = c.get(key)
-            if v is None:
-                return None
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(f"{label}: {what}: '{key}' should be a non-negative number, got {v!r}")
-            return float(v)
-
-        def entries(key: str) -> list[PilotEntry]:
-            lst = c.get(key) or []
-            if not isinstance(lst, list):
-                raise ConfigError(f"{label}: {what}: '{key}' should be a list")
-            res = []
-            for j, e in enumerate(lst):
-                if not isinstance(e, dict) or not e.get("text"):
-                    raise ConfigError(f"{label}: {what}: {key} #{j + 1}: expected a mapping with 'text'")
-                res.append(PilotEntry(no=int(e.get("no", j + 1)), text=str(e["text"]),
-                                      covers=tuple(str(x) for x in (e.get("covers") or []))))
-            return res
-
-        known = {"id", "name_zh", "aliases", "area_km2", "households", "population", "population_note",
-                 "boundary_zh", "attachment", "problems", "projects"}
-        out.append(PilotCommunity(id=str(c["id"]), name_zh=str(c["name_zh"]),
-                                  aliases=tuple(str(a) for a in (c.get("aliases") or [])),
-                                  area_km2=num("area_km2"), households=num("households"),
-                                  population=num("population"), population_note=str(c.get("population_note", "")),
-                                  boundary_zh=str(c.get("boundary_zh", "")), attachment=str(c.get("attachment", "")),
-                                  problems=entries("problems"), projects=entries("projects"),
-                                  extra={k: v for k, v in c.items() if k not in known}))
+        known = {
+            "id",
+            "name_zh",
+            "aliases",
+            "area_km2",
+            "households",
+            "population",
+            "population_note",
+            "boundary_zh",
+            "attachment",
+            "problems",
+            "projects",
+        }
+        out.append(
+            PilotCommunity(
+                id=str(c["id"]),
+                name_zh=str(c["name_zh"]),
+                aliases=tuple(str(a) for a in (c.get("aliases") or [])),
+                area_km2=_pilot_num(c, "area_km2", f"{label}: {what}"),
+                households=_pilot_num(c, "households", f"{label}: {what}"),
+                population=_pilot_num(c, "population", f"{label}: {what}"),
+                population_note=str(c.get("population_note", "")),
+                boundary_zh=str(c.get("boundary_zh", "")),
+                attachment=str(c.get("attachment", "")),
+                problems=_pilot_entries(c, "problems", f"{label}: {what}"),
+                projects=_pilot_entries(c, "projects", f"{label}: {what}"),
+                extra={k: v for k, v in c.items() if k not in known},
+            )
+        )
     src = data.get("source") or {}
     return Pilot(communities=out, source=str(src.get("doc", "")) if isinstance(src, dict) else str(src), path=label)
 
@@ -336,7 +437,9 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
     if "households" not in out.columns:
         out["households"] = np.nan
     out["households"] = pd.to_numeric(out["households"], errors="coerce").astype(float)
-    est_col = out["population_estimated"] if "population_estimated" in out.columns else pd.Series(False, index=out.index)
+    est_col = (
+        out["population_estimated"] if "population_estimated" in out.columns else pd.Series(False, index=out.index)
+    )
     method = out["population_method"] if "population_method" in out.columns else pd.Series("", index=out.index)
     pid, pname, parea, psrc, hsrc = [], [], [], [], []
     seen: dict[str, str] = {}
@@ -414,7 +517,9 @@ def _requirement(rule: Rule, g: Mapping[str, Any] | None) -> str:
     text = rule.requirement_zh or rule.name_zh
     if not rule.is_spatial or g is None:
         return text
-    parts = [f"步行{_num(g['threshold_min']):.3g}分钟（{_num(g['threshold_m']):.0f}米，按{_num(g['speed_m_per_min']):g}米/分钟）内可达"]
+    parts = [
+        f"步行{_num(g['threshold_min']):.3g}分钟（{_num(g['threshold_m']):.0f}米，按{_num(g['speed_m_per_min']):g}米/分钟）内可达"
+    ]
     if rule.min_size_m2 is not None:
         scope = "" if rule.size_applies else "（仅新建社区）"
         parts.append(f"规模不小于{rule.min_size_m2:g}平方米{scope}")
@@ -432,16 +537,22 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     if status == "no_data":
         ev = str(g.get("evidence") or "")
         if "not declared surveyed" in ev:
-            return ("输入数据中没有此类设施，且未声明已调查", "未知：需补充调查（数据缺失不等于缺口）", float("nan"),
-                    "OpenStreetMap等开放数据对中国社区设施覆盖不全；实地调查后可用 --surveyed 声明")
+            return (
+                "输入数据中没有此类设施，且未声明已调查",
+                "未知：需补充调查（数据缺失不等于缺口）",
+                float("nan"),
+                "OpenStreetMap等开放数据对中国社区设施覆盖不全；实地调查后可用 --surveyed 声明",
+            )
         return ("社区内没有可测量的居民点", "未知", float("nan"), ev)
     placed = res - _num(g["residents_unplaced"])
     unc = _num(g["residents_uncovered"])
     cov = placed - unc
     share = _num(g["covered_share"])
     thr = f"{_num(g['threshold_min']):.3g}分钟（{_num(g['threshold_m']):.0f}米）"
-    state = [f"{thr}内覆盖{share:.1%}居民（{cov:.0f}/{placed:.0f}人）",
-             f"阈值内设施{_num(g['facilities_within']):.0f}处"]
+    state = [
+        f"{thr}内覆盖{share:.1%}居民（{cov:.0f}/{placed:.0f}人）",
+        f"阈值内设施{_num(g['facilities_within']):.0f}处",
+    ]
     near_min, med = _num(g["nearest_min_min"]), _num(g["nearest_min_median"])
     if np.isfinite(near_min):
         state.append(f"最近居民步行{near_min:.1f}分钟，居民中位数{med:.1f}分钟")
@@ -449,12 +560,17 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
         state.append("搜索范围内无此类设施")
     n_small = _num(g.get("facilities_undersized"))
     if n_small and n_small > 0:
-        state.append(f"其中规模不足{n_small:.0f}处" if rule.size_applies else
-                     f"其中{n_small:.0f}处小于新建社区规模标准（既有社区仅供参考）")
+        state.append(
+            f"其中规模不足{n_small:.0f}处"
+            if rule.size_applies
+            else f"其中{n_small:.0f}处小于新建社区规模标准（既有社区仅供参考）"
+        )
     sup = _num(g.get("supply_accessible"))
     if np.isfinite(sup):
-        state.append(f"可达供给{sup:.3g}{g['supply_unit']}" + ("" if g.get("supply_complete") in (True, 1.0)
-                                                              else "（部分设施缺容量数据，为下限）"))
+        state.append(
+            f"可达供给{sup:.3g}{g['supply_unit']}"
+            + ("" if g.get("supply_complete") in (True, 1.0) else "（部分设施缺容量数据，为下限）")
+        )
     res_und = _num(g.get("residents_undersized"))
     gap_txt, affected = "", float("nan")
     if status == "gap":
@@ -467,7 +583,9 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
             bits.append(f"{res_und:.0f}名居民仅能到达规模不足（<{rule.min_size_m2:g}平方米）的设施")
             affected = res_und
         if rule.min_count > 1 and _num(g["facilities_within"]) - (n_small or 0) < rule.min_count:
-            bits.append(f"阈值内达标设施{_num(g['facilities_within']) - (n_small or 0):.0f}处，标准要求至少{rule.min_count}处")
+            bits.append(
+                f"阈值内达标设施{_num(g['facilities_within']) - (n_small or 0):.0f}处，标准要求至少{rule.min_count}处"
+            )
             affected = placed
         tgt = _num(g.get("supply_target"))
         if np.isfinite(sup) and np.isfinite(tgt) and sup < tgt:
@@ -496,8 +614,10 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
     if status == "to_assess":
         return "survey"
     if status == "undersized":
-        short_count = (rule.min_count > 1 and _num(g["facilities_within"]) - (_num(g.get("facilities_undersized")) or 0)
-                       < rule.min_count)
+        short_count = (
+            rule.min_count > 1
+            and _num(g["facilities_within"]) - (_num(g.get("facilities_undersized")) or 0) < rule.min_count
+        )
         return "new_build" if short_count and not _num(g.get("residents_undersized")) else "upgrade"
     thr = _num(g["threshold_min"])
     far = _num(g["nearest_min_min"]) if status == "gap" else _num(g["nearest_min_max"])
@@ -515,8 +635,14 @@ def _action_text(action: str, g: Mapping[str, Any] | None, status: str) -> str:
     return base
 
 
-def build_ledger(gaps: pd.DataFrame, communities: pd.DataFrame, rulebook: Rulebook, *,
-                 departments: Departments | None = None, pilot: Pilot | None = None) -> pd.DataFrame:
+def build_ledger(
+    gaps: pd.DataFrame,
+    communities: pd.DataFrame,
+    rulebook: Rulebook,
+    *,
+    departments: Departments | None = None,
+    pilot: Pilot | None = None,
+) -> pd.DataFrame:
     """The ledger: one row per community × rulebook item (spatial rules and checklist items).
 
     Parameters
@@ -547,9 +673,13 @@ def build_ledger(gaps: pd.DataFrame, communities: pd.DataFrame, rulebook: Rulebo
         p = pilots.get(str(c.get("pilot_id", "") or "")) or pilot.match(cname)
         pop = _num(c["population"])
         hh = _num(c.get("households"))
-        pop_src = str(c.get("population_source", "") or ("估算值 estimate" if bool(c.get("population_estimated"))
-                                                          else "边界文件 boundary file"))
-        hh_src = str(c.get("households_source", "") or ("边界文件 boundary file" if np.isfinite(hh) else "未知 unknown"))
+        pop_src = str(
+            c.get("population_source", "")
+            or ("估算值 estimate" if bool(c.get("population_estimated")) else "边界文件 boundary file")
+        )
+        hh_src = str(
+            c.get("households_source", "") or ("边界文件 boundary file" if np.isfinite(hh) else "未知 unknown")
+        )
         for rule in rulebook.all_items():
             g = by_key.get((cid, rule.id)) if rule.is_spatial else None
             if rule.is_spatial and g is None:
@@ -580,22 +710,45 @@ def build_ledger(gaps: pd.DataFrame, communities: pd.DataFrame, rulebook: Rulebo
             if status in ("gap", "partial", "undersized"):
                 finding = "判定 verdict" if rule.verified else "提示 warning"
             level = LEVELS.get(rule.level, (rule.level,))[0] if rule.level else ""
-            rows.append({
-                "community_name": cname, "priority": 0, "item_name": rule.name_zh,
-                "status_zh": STATUS_ZH.get(status, status), "action_zh": _action_text(action, g, status),
-                "lead_department": lead, "plan_status_zh": PLAN_STATUS_ZH[plan_status],
-                "requirement": _requirement(rule, g), "current_state": state, "gap": gap_txt,
-                "residents_affected": affected if np.isfinite(affected) else np.nan, "evidence": evidence,
-                "priority_group": "一老一幼" if rule.elderly_child else "", "support_departments": support,
-                "plan_reference": plan_ref, "finding_kind": finding, "warning": warn, "item": rule.item,
-                "category": CATEGORIES.get(rule.category, (rule.category,))[0] if rule.category else "",
-                "level": level, "rule_id": rule.id, "facility_type": rule.facility_type, "status": status,
-                "action": action, "plan_status": plan_status, "verified": rule.verified, "source": rule.source,
-                "residents": int(round(pop)) if np.isfinite(pop) else np.nan,
-                "households": int(round(hh)) if np.isfinite(hh) else np.nan,
-                "population_source": pop_src, "households_source": hh_src, "community_id": cid,
-                "_order": order[rule.id], "_rprio": rule.priority, "_ec": 0 if rule.elderly_child else 1,
-            })
+            rows.append(
+                {
+                    "community_name": cname,
+                    "priority": 0,
+                    "item_name": rule.name_zh,
+                    "status_zh": STATUS_ZH.get(status, status),
+                    "action_zh": _action_text(action, g, status),
+                    "lead_department": lead,
+                    "plan_status_zh": PLAN_STATUS_ZH[plan_status],
+                    "requirement": _requirement(rule, g),
+                    "current_state": state,
+                    "gap": gap_txt,
+                    "residents_affected": affected if np.isfinite(affected) else np.nan,
+                    "evidence": evidence,
+                    "priority_group": "一老一幼" if rule.elderly_child else "",
+                    "support_departments": support,
+                    "plan_reference": plan_ref,
+                    "finding_kind": finding,
+                    "warning": warn,
+                    "item": rule.item,
+                    "category": CATEGORIES.get(rule.category, (rule.category,))[0] if rule.category else "",
+                    "level": level,
+                    "rule_id": rule.id,
+                    "facility_type": rule.facility_type,
+                    "status": status,
+                    "action": action,
+                    "plan_status": plan_status,
+                    "verified": rule.verified,
+                    "source": rule.source,
+                    "residents": int(round(pop)) if np.isfinite(pop) else np.nan,
+                    "households": int(round(hh)) if np.isfinite(hh) else np.nan,
+                    "population_source": pop_src,
+                    "households_source": hh_src,
+                    "community_id": cid,
+                    "_order": order[rule.id],
+                    "_rprio": rule.priority,
+                    "_ec": 0 if rule.elderly_child else 1,
+                }
+            )
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=list(LEDGER_COLUMNS))
@@ -616,9 +769,10 @@ def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFr
     area = None
     try:
         if hasattr(communities, "crs") and communities.crs is not None:
-            proj = communities if not communities.crs.is_geographic else communities.to_crs(
-                communities.estimate_utm_crs())
-            area = dict(zip(communities["id"].astype(str), proj.geometry.area / 1e6))
+            proj = (
+                communities if not communities.crs.is_geographic else communities.to_crs(communities.estimate_utm_crs())
+            )
+            area = dict(zip(communities["id"].astype(str), proj.geometry.area / 1e6, strict=True))
     except Exception:  # geometry problems never stop the ledger
         area = None
     for _, c in communities.iterrows():
@@ -628,31 +782,40 @@ def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFr
         act = sub[sub["status"].isin(["gap", "partial", "undersized"])]
         ec = act[act["priority_group"] == "一老一幼"]["item_name"].tolist()
         top = act.head(5)
-        rows.append({
-            "community_id": cid, "community_name": c["name"], "pilot": str(c.get("pilot_name", "") or ""),
-            "residents": sub["residents"].iloc[0] if len(sub) else np.nan,
-            "population_source": sub["population_source"].iloc[0] if len(sub) else "",
-            "households": sub["households"].iloc[0] if len(sub) else np.nan,
-            "households_source": sub["households_source"].iloc[0] if len(sub) else "",
-            "plan_area_km2": _num(c.get("plan_area_km2")),
-            "boundary_area_km2": round(area[cid], 3) if area and cid in area else np.nan,
-            **{s: int(counts.get(s, 0)) for s in ("gap", "partial", "undersized", "no_data", "to_assess", "ok")},
-            "elderly_child_open": "、".join(ec),
-            "in_plan": int((sub["plan_status"] == "in_plan").sum()),
-            "new_finding": int((sub["plan_status"] == "new_finding").sum()),
-            "top_priorities": "；".join(f"{r.priority}. {r.item_name}（{r.status_zh}）" for r in top.itertuples()),
-        })
+        rows.append(
+            {
+                "community_id": cid,
+                "community_name": c["name"],
+                "pilot": str(c.get("pilot_name", "") or ""),
+                "residents": sub["residents"].iloc[0] if len(sub) else np.nan,
+                "population_source": sub["population_source"].iloc[0] if len(sub) else "",
+                "households": sub["households"].iloc[0] if len(sub) else np.nan,
+                "households_source": sub["households_source"].iloc[0] if len(sub) else "",
+                "plan_area_km2": _num(c.get("plan_area_km2")),
+                "boundary_area_km2": round(area[cid], 3) if area and cid in area else np.nan,
+                **{s: int(counts.get(s, 0)) for s in ("gap", "partial", "undersized", "no_data", "to_assess", "ok")},
+                "elderly_child_open": "、".join(ec),
+                "in_plan": int((sub["plan_status"] == "in_plan").sum()),
+                "new_finding": int((sub["plan_status"] == "new_finding").sum()),
+                "top_priorities": "；".join(f"{r.priority}. {r.item_name}（{r.status_zh}）" for r in top.itertuples()),
+            }
+        )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def unmatched_plan_projects(ledger: pd.DataFrame, communities: pd.DataFrame, pilot: Pilot | None = None) -> pd.DataFrame:
+def unmatched_plan_projects(
+    ledger: pd.DataFrame, communities: pd.DataFrame, pilot: Pilot | None = None
+) -> pd.DataFrame:
     """Planned projects of the matched pilot communities that no ledger item refers to
     (work the plan lists beyond the standard, e.g. lifts, roads)."""
     pilot = pilot if pilot is not None else load_pilot()
     rows = []
     for _, c in communities.iterrows():
-        p = pilot.match(c["name"]) if not c.get("pilot_id") else next(
-            (x for x in pilot.communities if x.id == c.get("pilot_id")), None)
+        p = (
+            pilot.match(c["name"])
+            if not c.get("pilot_id")
+            else next((x for x in pilot.communities if x.id == c.get("pilot_id")), None)
+        )
         if p is None:
             continue
         refs = " ".join(ledger.loc[ledger["community_id"] == str(c["id"]), "plan_reference"].astype(str))
@@ -716,7 +879,9 @@ def _write_table(ws, df: pd.DataFrame, headers_zh: Mapping[str, str], freeze: st
         for j, c in enumerate(cols, start=1):
             ws.cell(row=r, column=j).alignment = wrap if c in WRAP else top
         if status_col and status_key is not None:
-            ws.cell(row=r, column=status_col).fill = PatternFill("solid", fgColor=STATUS_FILL.get(status_key[i], "FFFFFF"))
+            ws.cell(row=r, column=status_col).fill = PatternFill(
+                "solid", fgColor=STATUS_FILL.get(status_key[i], "FFFFFF")
+            )
     ws.freeze_panes = freeze
     ws.print_title_rows = "1:2"
     ws.page_setup.orientation = "landscape"
@@ -729,8 +894,14 @@ def _write_table(ws, df: pd.DataFrame, headers_zh: Mapping[str, str], freeze: st
     ws.row_dimensions[1].height = 30
 
 
-def write_ledger_xlsx(ledger: pd.DataFrame, path: str | Path, communities: pd.DataFrame | None = None, *,
-                      rulebook: Rulebook | None = None, pilot: Pilot | None = None) -> Path:
+def write_ledger_xlsx(
+    ledger: pd.DataFrame,
+    path: str | Path,
+    communities: pd.DataFrame | None = None,
+    *,
+    rulebook: Rulebook | None = None,
+    pilot: Pilot | None = None,
+) -> Path:
     """The ledger as an Excel workbook for officials.
 
     Sheets: ``汇总 summary`` (one row per community), one sheet per community (named after
@@ -744,8 +915,11 @@ def write_ledger_xlsx(ledger: pd.DataFrame, path: str | Path, communities: pd.Da
 
     path = Path(path)
     if communities is None:
-        communities = (ledger[["community_id", "community_name"]].drop_duplicates()
-                       .rename(columns={"community_id": "id", "community_name": "name"}))
+        communities = (
+            ledger[["community_id", "community_name"]]
+            .drop_duplicates()
+            .rename(columns={"community_id": "id", "community_name": "name"})
+        )
         communities["population"] = np.nan
     wb = Workbook()
     ws = wb.active
@@ -753,7 +927,7 @@ def write_ledger_xlsx(ledger: pd.DataFrame, path: str | Path, communities: pd.Da
     summary = ledger_summary(ledger, communities)
     _write_table(ws, summary, SUMMARY_COLUMNS, "C3")
     used: set[str] = set()
-    for cid, name in zip(communities["id"].astype(str), communities["name"]):
+    for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
         sub = ledger[ledger["community_id"] == cid]
         sh = wb.create_sheet(_sheet_name(name or cid, used))
         _write_table(sh, sub, LEDGER_COLUMNS, "D3")
@@ -767,21 +941,32 @@ def write_ledger_xlsx(ledger: pd.DataFrame, path: str | Path, communities: pd.Da
             lines.append(("本地修改 local change", ch))
     lines.append(("", ""))
     lines.append(("状态 status", "含义 meaning"))
-    meaning = {"ok": "覆盖达标 residents within the threshold, facilities big enough",
-               "partial": "部分居民超出步行范围 some residents beyond the threshold (see 缺口)",
-               "gap": "步行范围内无此设施 no resident within the threshold",
-               "undersized": "可达但规模、数量或容量不足 within reach but below the size, number or capacity",
-               "no_data": "无数据（未调查），不等于缺口 no data: not surveyed, not a gap",
-               "to_assess": "清单项，需人工评估 checklist item for a person to assess"}
+    meaning = {
+        "ok": "覆盖达标 residents within the threshold, facilities big enough",
+        "partial": "部分居民超出步行范围 some residents beyond the threshold (see 缺口)",
+        "gap": "步行范围内无此设施 no resident within the threshold",
+        "undersized": "可达但规模、数量或容量不足 within reach but below the size, number or capacity",
+        "no_data": "无数据（未调查），不等于缺口 no data: not surveyed, not a gap",
+        "to_assess": "清单项，需人工评估 checklist item for a person to assess",
+    }
     for s, m in meaning.items():
         lines.append((f"{STATUS_ZH[s]} {s}", m))
     lines.append(("", ""))
     lines.append(("措施 action", ""))
     for a, zh in ACTION_ZH.items():
-        lines.append((f"{zh} {a}", {"share": f"相邻设施在阈值的{SHARE_FACTOR:g}倍步行时间内 a facility within "
-                                             f"{SHARE_FACTOR:g}× the threshold"}.get(a, "")))
+        lines.append(
+            (
+                f"{zh} {a}",
+                {
+                    "share": f"相邻设施在阈值的{SHARE_FACTOR:g}倍步行时间内 a facility within "
+                    f"{SHARE_FACTOR:g}× the threshold"
+                }.get(a, ""),
+            )
+        )
     lines.append(("", ""))
-    lines.append(("优先序 priority", "先需行动项（一老一幼优先，再按受影响居民数），再补充调查、现场评估，最后已达标项"))
+    lines.append(
+        ("优先序 priority", "先需行动项（一老一幼优先，再按受影响居民数），再补充调查、现场评估，最后已达标项")
+    )
     lines.append(("结论性质 finding", "提示 warning = 标准数值未经官方文本核实，仅作提示，不作定论"))
     if pilot is None:
         pilot = load_pilot()

@@ -7,8 +7,8 @@ returned in EPSG:4326 (WGS-84 longitude/latitude).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -68,10 +68,14 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
         # GeoJSON readers report WGS-84 even when a file holds projected metres: check the numbers
         minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InputError("coordinates "
-                             f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not longitude/latitude and "
-                             "the file declares no projected coordinate reference system: "
-                             "declare it (e.g. --crs EPSG:32650)", path=path, field="crs")
+            raise InputError(
+                "coordinates "
+                f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not longitude/latitude and "
+                "the file declares no projected coordinate reference system: "
+                "declare it (e.g. --crs EPSG:32650)",
+                path=path,
+                field="crs",
+            )
     if gdf.crs is None:
         log.info("%s: no CRS declared; coordinates look like longitude/latitude, taken as WGS-84", path)
         gdf = gdf.set_crs("EPSG:4326")
@@ -83,8 +87,12 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
 def _check_lonlat(gdf: gpd.GeoDataFrame, path: str) -> None:
     minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InputError(f"coordinates ({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not "
-                         "longitude/latitude, so they cannot be GCJ-02 or BD-09", path=path, field="crs")
+        raise InputError(
+            f"coordinates ({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not "
+            "longitude/latitude, so they cannot be GCJ-02 or BD-09",
+            path=path,
+            field="crs",
+        )
 
 
 def _check_ids(gdf: pd.DataFrame, path: str, id_field: str = "id") -> None:
@@ -98,19 +106,25 @@ def _check_ids(gdf: pd.DataFrame, path: str, id_field: str = "id") -> None:
     if len(dup):
         first = dup.iloc[0]
         rows = [str(i + 1) for i in np.flatnonzero(ids.astype(str).to_numpy() == first)]
-        raise InputError(f"duplicate id '{first}' (rows {', '.join(rows)}); ids must be unique",
-                         path=path, field=id_field)
+        raise InputError(
+            f"duplicate id '{first}' (rows {', '.join(rows)}); ids must be unique", path=path, field=id_field
+        )
 
 
 def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], what: str) -> None:
     allowed = tuple(allowed)
     for i, g in enumerate(gdf.geometry):
         if g is None or g.is_empty:
-            raise InputError(f"empty geometry; expected a {what}", path=path, feature=_feature_label(gdf, i),
-                             field="geometry")
+            raise InputError(
+                f"empty geometry; expected a {what}", path=path, feature=_feature_label(gdf, i), field="geometry"
+            )
         if g.geom_type not in allowed:
-            raise InputError(f"geometry is a {g.geom_type}; expected a {what}", path=path,
-                             feature=_feature_label(gdf, i), field="geometry")
+            raise InputError(
+                f"geometry is a {g.geom_type}; expected a {what}",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="geometry",
+            )
 
 
 def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
@@ -134,16 +148,31 @@ def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFra
     if "population" not in gdf.columns:
         raise InputError("missing field 'population' (residents of each community)", path=path, field="population")
     pop = pd.to_numeric(gdf["population"], errors="coerce")
-    for i, (raw, v) in enumerate(zip(gdf["population"], pop)):
+    for i, (raw, v) in enumerate(zip(gdf["population"], pop, strict=True)):
         if pd.isna(v):
-            raise InputError(f"population is {raw!r}; expected a number of residents", path=path,
-                             feature=_feature_label(gdf, i), field="population")
+            raise InputError(
+                f"population is {raw!r}; expected a number of residents",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="population",
+            )
         if v < 0:
-            raise InputError(f"population is {v}; expected zero or more", path=path,
-                             feature=_feature_label(gdf, i), field="population")
+            raise InputError(
+                f"population is {v}; expected zero or more",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="population",
+            )
     gdf = to_wgs84(gdf, path, crs)
-    out = gpd.GeoDataFrame({"id": gdf["id"].astype(str), "name": gdf["name"].fillna("").astype(str),
-                            "population": pop.astype(float).to_numpy()}, geometry=gdf.geometry.values, crs=gdf.crs)
+    out = gpd.GeoDataFrame(
+        {
+            "id": gdf["id"].astype(str),
+            "name": gdf["name"].fillna("").astype(str),
+            "population": pop.astype(float).to_numpy(),
+        },
+        geometry=gdf.geometry.values,
+        crs=gdf.crs,
+    )
     if "households" in gdf.columns:
         out["households"] = pd.to_numeric(gdf["households"], errors="coerce").to_numpy()
     est = gdf["population_estimated"] if "population_estimated" in gdf.columns else False
@@ -165,28 +194,47 @@ def load_facilities(path: str | Path, known_types: Iterable[str], crs: str | Non
     return check_facilities(read_vector(path), path, known_types, crs)
 
 
-def check_facilities(gdf: gpd.GeoDataFrame, path: str, known_types: Iterable[str],
-                     crs: str | None = None) -> gpd.GeoDataFrame:
+def check_facilities(
+    gdf: gpd.GeoDataFrame, path: str, known_types: Iterable[str], crs: str | None = None
+) -> gpd.GeoDataFrame:
     """Validate a facilities table already in memory (``path`` labels the messages)."""
     known = list(known_types)
     _check_ids(gdf, path) if len(gdf) else None
     if "facility_type" not in gdf.columns:
-        raise InputError(f"missing field 'facility_type' (one of: {', '.join(known)})", path=path,
-                         field="facility_type")
-    _check_geometry(gdf, path, ("Point", "MultiPoint", "Polygon", "MultiPolygon", "LineString",
-                                "MultiLineString"), "Point (or the facility's area)")
+        raise InputError(
+            f"missing field 'facility_type' (one of: {', '.join(known)})", path=path, field="facility_type"
+        )
+    _check_geometry(
+        gdf,
+        path,
+        ("Point", "MultiPoint", "Polygon", "MultiPolygon", "LineString", "MultiLineString"),
+        "Point (or the facility's area)",
+    )
     for i, t in enumerate(gdf["facility_type"]):
         if t is None or (isinstance(t, float) and np.isnan(t)) or str(t).strip() == "":
-            raise InputError(f"missing facility type; expected one of: {', '.join(known)}", path=path,
-                             feature=_feature_label(gdf, i), field="facility_type")
+            raise InputError(
+                f"missing facility type; expected one of: {', '.join(known)}",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="facility_type",
+            )
         if str(t) not in known:
-            raise InputError(f"unknown facility type '{t}'; expected one of: {', '.join(known)}", path=path,
-                             feature=_feature_label(gdf, i), field="facility_type")
+            raise InputError(
+                f"unknown facility type '{t}'; expected one of: {', '.join(known)}",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="facility_type",
+            )
     gdf = to_wgs84(gdf, path, crs) if len(gdf) else gdf.set_crs("EPSG:4326", allow_override=True)
-    out = gpd.GeoDataFrame({"id": gdf["id"].astype(str) if len(gdf) else pd.Series([], dtype=str),
-                            "facility_type": gdf["facility_type"].astype(str),
-                            "name": (gdf["name"].fillna("").astype(str) if "name" in gdf.columns else ""),
-                            }, geometry=gdf.geometry.values, crs="EPSG:4326")
+    out = gpd.GeoDataFrame(
+        {
+            "id": gdf["id"].astype(str) if len(gdf) else pd.Series([], dtype=str),
+            "facility_type": gdf["facility_type"].astype(str),
+            "name": (gdf["name"].fillna("").astype(str) if "name" in gdf.columns else ""),
+        },
+        geometry=gdf.geometry.values,
+        crs="EPSG:4326",
+    )
     for extra in ("source", "osm_element", "capacity", "size_m2"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].to_numpy()
@@ -207,13 +255,18 @@ def load_buildings(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame
         fa = pd.to_numeric(gdf["floor_area_m2"], errors="coerce")
         for i, v in enumerate(fa):
             if not pd.isna(v) and v < 0:
-                raise InputError(f"floor_area_m2 is {v}; expected zero or more", path=path,
-                                 feature=_feature_label(gdf, i), field="floor_area_m2")
+                raise InputError(
+                    f"floor_area_m2 is {v}; expected zero or more",
+                    path=path,
+                    feature=_feature_label(gdf, i),
+                    field="floor_area_m2",
+                )
     else:
         fa = pd.Series(np.nan, index=gdf.index)
     gdf = to_wgs84(gdf, path, crs)
-    return gpd.GeoDataFrame({"id": gdf["id"].astype(str), "floor_area_m2": fa.to_numpy()},
-                            geometry=gdf.geometry.values, crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {"id": gdf["id"].astype(str), "floor_area_m2": fa.to_numpy()}, geometry=gdf.geometry.values, crs="EPSG:4326"
+    )
 
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
@@ -231,15 +284,20 @@ def _pick(columns: Iterable[str], names: Iterable[str]) -> str | None:
     return next((low[n] for n in names if n in low), None)
 
 
-def load_facility_table(path: str | Path, known_types: Iterable[str], *, crs: str | None = None,
-                        encoding: str | None = None, categories: str | Path | None = None
-                        ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def load_facility_table(
+    path: str | Path,
+    known_types: Iterable[str],
+    *,
+    crs: str | None = None,
+    encoding: str | None = None,
+    categories: str | Path | None = None,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Facilities from a CSV/XLSX table (department spreadsheets, Amap/Baidu POI exports).
 
     Coordinates are found under their usual column names and converted from ``crs``
     (default WGS-84); the facility type comes from a ``facility_type`` column or is derived
     from Amap type codes, Baidu tags, Chinese type words or names
-    (:mod:`circles.categories`, extended by the user's ``categories`` file).
+    (:mod:`circles._categories`, extended by the user's ``categories`` file).
 
     Returns
     -------
@@ -251,8 +309,8 @@ def load_facility_table(path: str | Path, known_types: Iterable[str], *, crs: st
         Every row left out, with ``source_file, row_number, field, value, reason``: bad
         coordinates, or no recognisable facility type.
     """
-    from . import categories as cat
-    from . import tables
+    from . import _categories as cat
+    from . import _tables as tables
 
     path = str(path)
     known = list(known_types)
@@ -261,31 +319,52 @@ def load_facility_table(path: str | Path, known_types: Iterable[str], *, crs: st
     except ValueError as exc:
         raise InputError(str(exc)) from None
     cols = list(raw.columns)
-    types, report = cat.categorise(raw, typecode_col=_pick(cols, _TYPECODE_COLUMNS),
-                                   tag_col=_pick(cols, _TAG_COLUMNS), type_col=_pick(cols, _TYPE_COLUMNS),
-                                   name_col=_pick(cols, _NAME_COLUMNS), extra_mappings=categories)
+    types, report = cat.categorise(
+        raw,
+        typecode_col=_pick(cols, _TYPECODE_COLUMNS),
+        tag_col=_pick(cols, _TAG_COLUMNS),
+        type_col=_pick(cols, _TYPE_COLUMNS),
+        name_col=_pick(cols, _NAME_COLUMNS),
+        extra_mappings=categories,
+    )
     id_col, name_col = _pick(cols, _ID_COLUMNS), _pick(cols, _NAME_COLUMNS)
     ids = raw[id_col].astype(str) if id_col else "row-" + raw["source_row"].astype(str)
-    out = gpd.GeoDataFrame({"id": ids.to_numpy(), "facility_type": types.to_numpy(),
-                            "name": raw[name_col].fillna("").astype(str).to_numpy() if name_col else "",
-                            "source": Path(path).name, "source_row": raw["source_row"].to_numpy()},
-                           geometry=raw.geometry.values, crs="EPSG:4326")
+    out = gpd.GeoDataFrame(
+        {
+            "id": ids.to_numpy(),
+            "facility_type": types.to_numpy(),
+            "name": raw[name_col].fillna("").astype(str).to_numpy() if name_col else "",
+            "source": Path(path).name,
+            "source_row": raw["source_row"].to_numpy(),
+        },
+        geometry=raw.geometry.values,
+        crs="EPSG:4326",
+    )
     for key, names in (("size_m2", _SIZE_COLUMNS), ("capacity", _CAPACITY_COLUMNS)):
         col = _pick(cols, names)
         if col is not None:
             out[key] = pd.to_numeric(raw[col], errors="coerce").to_numpy()
     untyped = out["facility_type"].isna() | ~out["facility_type"].isin(known)
     if untyped.any():
-        extra = pd.DataFrame({"source_file": path, "row_number": out.loc[untyped, "source_row"].to_numpy(),
-                              "field": "facility_type", "value": out.loc[untyped, "name"].to_numpy(),
-                              "reason": "no facility type recognised (type column, Amap code, Baidu tag or "
-                                        "name); add a mapping with --categories"})
+        extra = pd.DataFrame(
+            {
+                "source_file": path,
+                "row_number": out.loc[untyped, "source_row"].to_numpy(),
+                "field": "facility_type",
+                "value": out.loc[untyped, "name"].to_numpy(),
+                "reason": "no facility type recognised (type column, Amap code, Baidu tag or "
+                "name); add a mapping with --categories",
+            }
+        )
         problems = pd.concat([problems, extra], ignore_index=True)
     out = out[~untyped].reset_index(drop=True)
     _check_ids(out, path) if len(out) else None
     if len(report):
-        log.info("%s: unknown categories (value: count): %s", path,
-                 ", ".join(f"{v}: {c}" for v, c in zip(report["value"], report["count"])))
+        log.info(
+            "%s: unknown categories (value: count): %s",
+            path,
+            ", ".join(f"{v}: {c}" for v, c in zip(report["value"], report["count"], strict=True)),
+        )
     if len(problems):
         log.warning("%s: %d rows set aside (listed in input_problems.csv)", path, len(problems))
     return out, problems

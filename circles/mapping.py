@@ -50,23 +50,44 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from jinja2 import Template
 
+from ._assets import read_asset
 from .gaps import STATUS_ZH
 
 log = logging.getLogger(__name__)
 
 ATTRIBUTION = "© OpenStreetMap contributors"
 #: One colour per facility type (colour-blind-friendly first eight: Okabe–Ito).
-TYPE_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442", "#000000",
-                "#8C564B", "#17BECF", "#7F7F7F", "#BCBD22", "#9467BD", "#FF9896"]
-STATUS_COLOURS = {"gap": "#d73027", "undersized": "#f46d43", "partial": "#fdae61", "ok": "#1a9850",
-                  "no_data": "#999999", "to_assess": "#4575b4"}
+TYPE_COLOURS = [
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#D55E00",
+    "#0072B2",
+    "#CC79A7",
+    "#F0E442",
+    "#000000",
+    "#8C564B",
+    "#17BECF",
+    "#7F7F7F",
+    "#BCBD22",
+    "#9467BD",
+    "#FF9896",
+]
+STATUS_COLOURS = {
+    "gap": "#d73027",
+    "undersized": "#f46d43",
+    "partial": "#fdae61",
+    "ok": "#1a9850",
+    "no_data": "#999999",
+    "to_assess": "#4575b4",
+}
 #: Worst first: a community's colour is the worst status among its rules.
 STATUS_ORDER = ("gap", "undersized", "partial", "ok", "to_assess", "no_data")
 #: Resident colour classes: walking minutes up to each bound, then beyond the last one.
 MINUTE_BINS = (5, 10, 15, 30)
 MINUTE_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
-NONE_COLOUR = "#542788"       # no facility of the type within the search limit
-UNPLACED_COLOUR = "#bdbdbd"   # resident point that could not be attached to the network
+NONE_COLOUR = "#542788"  # no facility of the type within the search limit
+UNPLACED_COLOUR = "#bdbdbd"  # resident point that could not be attached to the network
 #: Cluster the facility markers of a map when it has more than this many.
 CLUSTER_MIN = 150
 MAX_ZOOM = 19
@@ -83,45 +104,118 @@ COORD_DECIMALS = 6
 
 #: Letter on each facility type's icon (Chinese, English); other types use their name's start.
 ICON_TEXT = {
-    "elderly_care": ("老", "El"), "childcare": ("托", "Ch"), "kindergarten": ("幼", "K"), "clinic": ("医", "+"),
-    "community_service": ("服", "CS"), "food_market": ("菜", "M"), "convenience_store": ("便", "S"),
-    "parcel_point": ("快", "Pa"), "car_parking": ("停", "P"), "ev_charging": ("充", "EV"),
-    "ebike_charging": ("电", "eB"), "fitness": ("健", "F"), "park": ("园", "Pk"), "school_primary": ("小", "PS"),
-    "school_middle": ("中", "MS"), "sports": ("体", "Sp"), "culture": ("文", "Cu"), "pharmacy": ("药", "Ph"),
+    "elderly_care": ("老", "El"),
+    "childcare": ("托", "Ch"),
+    "kindergarten": ("幼", "K"),
+    "clinic": ("医", "+"),
+    "community_service": ("服", "CS"),
+    "food_market": ("菜", "M"),
+    "convenience_store": ("便", "S"),
+    "parcel_point": ("快", "Pa"),
+    "car_parking": ("停", "P"),
+    "ev_charging": ("充", "EV"),
+    "ebike_charging": ("电", "eB"),
+    "fitness": ("健", "F"),
+    "park": ("园", "Pk"),
+    "school_primary": ("小", "PS"),
+    "school_middle": ("中", "MS"),
+    "sports": ("体", "Sp"),
+    "culture": ("文", "Cu"),
+    "pharmacy": ("药", "Ph"),
 }
 #: Facility columns shown in the popup when present (column -> (Chinese, English) label).
 FACILITY_FIELDS = {"capacity": ("容量", "capacity"), "size_m2": ("规模（平方米）", "size (m²)")}
 
 LABELS = {
-    "zh": {"title": "社区生活圈步行可达性", "communities": "社区边界", "facilities": "设施", "streets": "步行路网",
-           "residents": "居民点（按所选设施步行时间着色）", "walk_area": "步行范围", "min": "分钟",
-           "legend": "图例", "status": "状态", "item": "项目", "share": "覆盖", "median": "中位时间",
-           "colour_by": "居民点着色依据", "uncovered": "黑圈：超出所选设施的步行阈值（不可达）",
-           "none": "搜索范围内无此类设施", "unplaced": "未能接入步行路网", "type": "类型", "name": "名称",
-           "id": "编号", "source": "来源", "area": "占地面积（平方米）", "set_aside": "未纳入计算",
-           "population": "人口", "estimated": "（估算）", "community": "社区", "overview": "← 总览图",
-           "open_map": "社区图", "status_table": "各社区状态", "gap_table": "生活圈配套状态",
-           "threshold": "阈值", "boundary": "社区边界颜色 = 最差状态", "other": "其他社区",
-           "areas_note": "步行范围（按设施类型、分钟，可在图层中开关）", "resident": "居民点",
-           "colon": "：", "unnamed": "（未命名）", "beyond": "超出阈值", "nodata": "无数据（输入中无此类设施）"},
-    "en": {"title": "Walking access to community facilities", "communities": "Communities",
-           "facilities": "Facilities", "streets": "Walking network",
-           "residents": "Residents (coloured by walk to the selected type)", "walk_area": "walking area",
-           "min": "min", "legend": "Legend", "status": "Status", "item": "Item", "share": "covered",
-           "median": "median", "colour_by": "Colour residents by", "uncovered":
-           "black ring: beyond the selected type's threshold (not covered)",
-           "none": "none of this type within reach", "unplaced": "not attached to the network",
-           "type": "type", "name": "name", "id": "id", "source": "source", "area": "footprint (m²)",
-           "set_aside": "set aside", "population": "population", "estimated": " (estimated)",
-           "community": "community", "overview": "← overview", "open_map": "map",
-           "status_table": "Status per community", "gap_table": "Facility status",
-           "threshold": "threshold", "boundary": "boundary colour = worst status", "other": "other communities",
-           "areas_note": "walking areas (per type and minutes, toggle them in the layers)",
-           "resident": "resident", "colon": ": ", "unnamed": "(unnamed)", "beyond": "beyond threshold",
-           "nodata": "no data (none of this type in the input)"},
+    "zh": {
+        "title": "社区生活圈步行可达性",
+        "communities": "社区边界",
+        "facilities": "设施",
+        "streets": "步行路网",
+        "residents": "居民点（按所选设施步行时间着色）",
+        "walk_area": "步行范围",
+        "min": "分钟",
+        "legend": "图例",
+        "status": "状态",
+        "item": "项目",
+        "share": "覆盖",
+        "median": "中位时间",
+        "colour_by": "居民点着色依据",
+        "uncovered": "黑圈：超出所选设施的步行阈值（不可达）",
+        "none": "搜索范围内无此类设施",
+        "unplaced": "未能接入步行路网",
+        "type": "类型",
+        "name": "名称",
+        "id": "编号",
+        "source": "来源",
+        "area": "占地面积（平方米）",
+        "set_aside": "未纳入计算",
+        "population": "人口",
+        "estimated": "（估算）",
+        "community": "社区",
+        "overview": "← 总览图",
+        "open_map": "社区图",
+        "status_table": "各社区状态",
+        "gap_table": "生活圈配套状态",
+        "threshold": "阈值",
+        "boundary": "社区边界颜色 = 最差状态",
+        "other": "其他社区",
+        "areas_note": "步行范围（按设施类型、分钟，可在图层中开关）",
+        "resident": "居民点",
+        "colon": "：",
+        "unnamed": "（未命名）",
+        "beyond": "超出阈值",
+        "nodata": "无数据（输入中无此类设施）",
+    },
+    "en": {
+        "title": "Walking access to community facilities",
+        "communities": "Communities",
+        "facilities": "Facilities",
+        "streets": "Walking network",
+        "residents": "Residents (coloured by walk to the selected type)",
+        "walk_area": "walking area",
+        "min": "min",
+        "legend": "Legend",
+        "status": "Status",
+        "item": "Item",
+        "share": "covered",
+        "median": "median",
+        "colour_by": "Colour residents by",
+        "uncovered": "black ring: beyond the selected type's threshold (not covered)",
+        "none": "none of this type within reach",
+        "unplaced": "not attached to the network",
+        "type": "type",
+        "name": "name",
+        "id": "id",
+        "source": "source",
+        "area": "footprint (m²)",
+        "set_aside": "set aside",
+        "population": "population",
+        "estimated": " (estimated)",
+        "community": "community",
+        "overview": "← overview",
+        "open_map": "map",
+        "status_table": "Status per community",
+        "gap_table": "Facility status",
+        "threshold": "threshold",
+        "boundary": "boundary colour = worst status",
+        "other": "other communities",
+        "areas_note": "walking areas (per type and minutes, toggle them in the layers)",
+        "resident": "resident",
+        "colon": ": ",
+        "unnamed": "(unnamed)",
+        "beyond": "beyond threshold",
+        "nodata": "no data (none of this type in the input)",
+    },
 }
-STATUS_EN = {"ok": "ok", "partial": "partial", "gap": "gap", "undersized": "undersized", "no_data": "no data",
-             "to_assess": "to assess"}
+STATUS_EN = {
+    "ok": "ok",
+    "partial": "partial",
+    "gap": "gap",
+    "undersized": "undersized",
+    "no_data": "no data",
+    "to_assess": "to assess",
+}
 
 _LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
 _LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"
@@ -132,301 +226,11 @@ _CLUSTER_CDN = "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.4
 # JavaScript and CSS of the map (written for this project; Leaflet 1.9 API only)
 # --------------------------------------------------------------------------------------------
 
-_JS = r"""
-(function () {
-if (window.circles) { return; }
-var C = window.circles = {};
-C.setup = function (map, o) {
-  [['circles-streets', 250], ['circles-areas', 380], ['circles-residents', 450]].forEach(function (p) {
-    var el = map.getPane(p[0]) || map.createPane(p[0]);
-    el.style.zIndex = p[1];
-    el.style.pointerEvents = 'none';
-  });
-  map.setMaxZoom(o.maxZoom);
-  if (o.offline) { map.getContainer().classList.add('circles-offline'); }
-  map.attributionControl.setPrefix(false);
-  map.attributionControl.addAttribution(o.attribution);
-  L.control.scale({imperial: false, maxWidth: 150}).addTo(map);
-};
-C.streets = function (gj, o) {
-  return L.geoJSON(gj, {pane: 'circles-streets', interactive: false,
-    renderer: L.canvas({pane: 'circles-streets', padding: 0.3}),
-    style: {color: o.color, weight: o.weight, opacity: o.opacity}});
-};
-C.areas = function (gj, o) {
-  return L.geoJSON(gj, {pane: 'circles-areas', interactive: false, className: 'circles-area',
-    style: {color: o.color, weight: o.weight, opacity: 0.9, fillColor: o.color, fillOpacity: o.fill,
-            dashArray: o.dash || null}});
-};
-C.communities = function (gj, o) {
-  return L.geoJSON(gj, {className: 'circles-community',
-    style: function (f) { var p = f.properties;
-      return {color: p.c, weight: p.w, opacity: 1, fillColor: p.c, fillOpacity: p.f, dashArray: p.d || null}; },
-    onEachFeature: function (f, l) { l.bindPopup(f.properties.p, {maxWidth: 480, maxHeight: 360}); }});
-};
-C.facilities = function (d, o) {
-  function icon(aside) {
-    return L.divIcon({className: 'circles-fac ' + o.cls + (aside ? ' circles-aside' : ''), html: o.txt,
-                      iconSize: [22, 22]});
-  }
-  var on = icon(false), off = icon(true);
-  var ms = d.pts.map(function (p) {
-    return L.marker([p[0], p[1]], {icon: p[2] ? on : off, title: p[3], riseOnHover: true})
-      .bindPopup(p[4], {maxWidth: 360});
-  });
-  var g;
-  if (o.cluster) {
-    g = L.markerClusterGroup({maxClusterRadius: 45, disableClusteringAtZoom: 18, showCoverageOnHover: false,
-      chunkedLoading: true, iconCreateFunction: function (c) {
-        return L.divIcon({html: '<div class="' + o.cls + '">' + c.getChildCount() + '</div>',
-                          className: 'circles-cluster',
-                          iconSize: [30, 30]}); }});
-    g.addLayers(ms);
-  } else {
-    g = L.featureGroup(ms);
-  }
-  var parts = [g];
-  if (d.areas) {
-    parts.push(L.geoJSON(d.areas, {pane: 'circles-areas', interactive: false, className: 'circles-fac-area',
-      style: {color: o.colour, weight: 1.5, opacity: 0.9, fillColor: o.colour, fillOpacity: 0.2}}));
-  }
-  return L.featureGroup(parts);
-};
-
-/* Resident points: one canvas, redrawn on move/zoom; hover and click find the nearest point. */
-C.Points = L.Layer.extend({
-  initialize: function (d, o) {
-    this._d = d; this._o = o; this._type = o.type;
-    var n = d.x.length, i;
-    this._n = n;
-    this._lat = new Float64Array(n); this._lng = new Float64Array(n);
-    for (i = 0; i < n; i++) { this._lat[i] = (d.y0 + d.y[i]) / 1e6; this._lng[i] = (d.x0 + d.x[i]) / 1e6; }
-    this._unplaced = {};
-    (d.u || []).forEach(function (k) { this._unplaced[k] = true; }, this);
-  },
-  onAdd: function (map) {
-    var i, p;
-    if (!this._px) {
-      this._px = new Float64Array(this._n); this._py = new Float64Array(this._n);
-      for (i = 0; i < this._n; i++) {
-        p = map.project([this._lat[i], this._lng[i]], 0); this._px[i] = p.x; this._py[i] = p.y;
-      }
-      this._cx = new Float32Array(this._n); this._cy = new Float32Array(this._n);
-    }
-    this._canvas = L.DomUtil.create('canvas', 'circles-points leaflet-zoom-hide');
-    this._canvas.style.pointerEvents = 'none';
-    map.getPane('circles-residents').appendChild(this._canvas);
-    map.on('moveend zoomend resize viewreset', this._reset, this);
-    this._onClick = L.bind(this._click, this);
-    map.getContainer().addEventListener('click', this._onClick, true);
-    this._onMove = L.bind(this._hover, this);
-    this._onOut = L.bind(this._hide, this);
-    map.getContainer().addEventListener('mousemove', this._onMove);
-    map.getContainer().addEventListener('mouseleave', this._onOut);
-    this._tip = L.tooltip({direction: 'top', className: 'circles-tip'});
-    this._reset();
-  },
-  onRemove: function (map) {
-    map.off('moveend zoomend resize viewreset', this._reset, this);
-    map.getContainer().removeEventListener('click', this._onClick, true);
-    map.getContainer().removeEventListener('mousemove', this._onMove);
-    map.getContainer().removeEventListener('mouseleave', this._onOut);
-    this._hide();
-    L.DomUtil.remove(this._canvas);
-  },
-  setType: function (t) { this._type = t; if (this._map) { this._draw(); } this.fire('typechange', {type: t}); },
-  getType: function () { return this._type; },
-  code: function (i, t) {
-    var m = this._d.m[t === undefined ? this._type : t];
-    if (m) { return m[i]; }
-    return this._unplaced[i] ? -2 : -1;
-  },
-  _text: function (c, t) {
-    var lab = this._o.lab, thr = this._o.thr[t];
-    if (c === -2) { return lab.unplaced; }
-    if (this._o.nd.indexOf(t) >= 0) { return lab.nodata; }
-    if (c === -1) { return lab.none; }
-    return (c / 10).toFixed(1) + ' ' + lab.min + (c > thr * 10 ? ' (' + lab.beyond + ' ' + thr + ' ' + lab.min + ')' : '');
-  },
-  _radius: function () { var z = this._map.getZoom(); return z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3)); },
-  _reset: function () {
-    var map = this._map, size = map.getSize(), pad = 0.25;
-    var min = map.containerPointToLayerPoint(size.multiplyBy(-pad)).round();
-    var full = size.multiplyBy(1 + 2 * pad).round(), dpr = window.devicePixelRatio || 1;
-    this._origin = min; this._size = full;
-    L.DomUtil.setPosition(this._canvas, min);
-    this._canvas.width = full.x * dpr; this._canvas.height = full.y * dpr;
-    this._canvas.style.width = full.x + 'px'; this._canvas.style.height = full.y + 'px';
-    this._dpr = dpr;
-    this._draw();
-  },
-  _draw: function () {
-    var map = this._map, ctx = this._canvas.getContext('2d'), o = this._o, n = this._n;
-    var s = map.getZoomScale(map.getZoom(), 0), po = map.getPixelOrigin();
-    var ox = po.x + this._origin.x, oy = po.y + this._origin.y, W = this._size.x, H = this._size.y;
-    var r = this._radius(), thr = o.thr[this._type], bins = o.bins, nb = bins.length;
-    var i, k, x, y, c, cls = new Int8Array(n), ring = new Uint8Array(n);
-    ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
-    ctx.clearRect(0, 0, W, H);
-    for (i = 0; i < n; i++) {
-      x = this._px[i] * s - ox; y = this._py[i] * s - oy;
-      this._cx[i] = x; this._cy[i] = y;
-      if (x < -r || y < -r || x > W + r || y > H + r) { cls[i] = -1; continue; }
-      c = this.code(i);
-      if (c === -2) { cls[i] = nb + 2; ring[i] = 1; continue; }
-      if (c === -1) { cls[i] = nb + 1; ring[i] = 1; continue; }
-      for (k = 0; k < nb && c > bins[k] * 10; k++) { /* find the class */ }
-      cls[i] = k;
-      ring[i] = c > thr * 10 ? 1 : 0;
-    }
-    for (k = 0; k <= nb + 2; k++) {
-      ctx.beginPath();
-      for (i = 0; i < n; i++) {
-        if (cls[i] !== k) { continue; }
-        x = this._cx[i]; y = this._cy[i];
-        ctx.moveTo(x + r, y); ctx.arc(x, y, r, 0, 6.2832);
-      }
-      ctx.fillStyle = o.colours[k]; ctx.fill();
-      ctx.lineWidth = 0.6; ctx.strokeStyle = 'rgba(255,255,255,0.9)'; ctx.stroke();
-    }
-    ctx.beginPath();
-    for (i = 0; i < n; i++) {
-      if (cls[i] < 0 || !ring[i]) { continue; }
-      x = this._cx[i]; y = this._cy[i];
-      ctx.moveTo(x + r + 1.5, y); ctx.arc(x, y, r + 1.5, 0, 6.2832);
-    }
-    ctx.lineWidth = 1.2 + 0.3 * r; ctx.strokeStyle = '#111'; ctx.stroke();
-  },
-  _hover: function (e) {
-    if (this._raf) { return; }
-    var self = this;
-    this._raf = L.Util.requestAnimFrame(function () { self._raf = null; self._pick(e); });
-  },
-  _nearest: function (cp, slack) {
-    var lp = this._map.containerPointToLayerPoint(cp);
-    var x = lp.x - this._origin.x, y = lp.y - this._origin.y, r = this._radius() + (slack === undefined ? 3 : slack);
-    var best = -1, bd = r * r;
-    var i, dx, dy, dd;
-    for (i = 0; i < this._n; i++) {
-      dx = this._cx[i] - x; dy = this._cy[i] - y; dd = dx * dx + dy * dy;
-      if (dd <= bd) { bd = dd; best = i; }
-    }
-    return best;
-  },
-  _head: function (i) { var d = this._d; return d.cn[d.c[i]] + (d.id ? ' · ' + d.id[i] : ''); },
-  _pick: function (e) {
-    if (!this._map) { return; }
-    var map = this._map, best = this._nearest(map.mouseEventToContainerPoint(e));
-    if (best < 0) { this._hide(); return; }
-    this._tip.setLatLng([this._lat[best], this._lng[best]])
-      .setContent('<b>' + C.esc(this._head(best)) + '</b><br>' + C.esc(this._o.names[this._type]) + ': '
-                  + C.esc(this._text(this.code(best), this._type)));
-    if (!map.hasLayer(this._tip)) { map.openTooltip(this._tip); }
-  },
-  /* a click or tap on a resident's dot: walking minutes to every type (touch screens have no
-     hover). Caught before Leaflet sees it, so that it wins over the community underneath (a
-     click beside the dots opens the community); clicks on markers, popups and controls are
-     left alone. */
-  _click: function (e) {
-    var map = this._map;
-    if (!map || (map.dragging && map.dragging.moved())
-        || (e.target.closest && e.target.closest('.leaflet-marker-pane, .leaflet-popup-pane, .leaflet-control'))) { return; }
-    var best = this._nearest(map.mouseEventToContainerPoint(e), 1), rows = '', t, c, cls;
-    if (best < 0) { return; }
-    L.DomEvent.stop(e);
-    for (t in this._o.names) {
-      c = this.code(best, t);
-      cls = this._o.nd.indexOf(t) >= 0 ? 'nd' : (c >= 0 && c <= this._o.thr[t] * 10 ? 'ok' : 'no');
-      rows += '<tr class="' + cls + '"><td>' + C.esc(this._o.names[t]) + '</td><td>'
-        + C.esc(this._text(c, t)) + '</td></tr>';
-    }
-    this._hide();
-    L.popup({className: 'circles-resident', maxWidth: 360}).setLatLng([this._lat[best], this._lng[best]])
-      .setContent('<b>' + C.esc(this._head(best)) + '</b><table>' + rows + '</table>').openOn(map);
-  },
-  _hide: function () {
-    if (this._map && this._tip && this._map.hasLayer(this._tip)) { this._map.closeTooltip(this._tip); }
-  }
-});
-C.esc = function (s) {
-  return String(s).replace(/[&<>"']/g, function (ch) {
-    return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch]; });
-};
-C.panel = function (map, html, pos, cls) {
-  var c = L.control({position: pos});
-  c.onAdd = function () {
-    var div = L.DomUtil.create('div', 'circles-panel ' + cls);
-    div.innerHTML = html;
-    L.DomEvent.disableClickPropagation(div); L.DomEvent.disableScrollPropagation(div);
-    return div;
-  };
-  return c.addTo(map);
-};
-C.controls = function (map, pts, o) {
-  C.panel(map, o.title, 'topleft', 'circles-title');
-  if (pts) {
-    var sel = C.panel(map, o.selector, 'topleft', 'circles-selector').getContainer().querySelector('select');
-    var upd = function () {
-      var t = sel.value;
-      pts.setType(t);
-      Array.prototype.forEach.call(document.querySelectorAll('.circles-thr'), function (el) {
-        el.textContent = o.thr[t]; });
-    };
-    sel.value = pts.getType();
-    sel.addEventListener('change', upd);
-    upd();
-  }
-  C.panel(map, o.legend, 'bottomleft', 'circles-legend');
-  var tab = C.panel(map, o.table, 'bottomright', 'circles-table').getContainer();
-  Array.prototype.forEach.call(tab.querySelectorAll('[data-b]'), function (el) {
-    el.addEventListener('click', function () { var b = JSON.parse(el.getAttribute('data-b'));
-      map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {maxZoom: o.fitMaxZoom}); });
-  });
-  map.fitBounds([[o.bounds[1], o.bounds[0]], [o.bounds[3], o.bounds[2]]],
-                {padding: [10, 10], maxZoom: o.fitMaxZoom, animate: false});
-  map.getContainer().setAttribute('data-circles-ready', '1');
-};
-})();
-"""
-
-_CSS = """
-.leaflet-container.circles-offline{background:#f4f3ef}
-.circles-panel{background:rgba(255,255,255,.94);padding:5px 8px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);
- font:12px/1.35 "Noto Sans CJK SC","Noto Sans SC","PingFang SC","Microsoft YaHei",sans-serif;max-height:42vh;
- overflow:auto;max-width:380px}
-.circles-panel summary{font-weight:bold;cursor:pointer}
-.circles-panel table{border-collapse:collapse;margin-top:3px}
-.circles-panel td,.circles-panel th{padding:1px 4px;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
-.circles-panel [data-b]{cursor:pointer}
-.circles-title{font-size:14px;font-weight:bold;max-width:320px}
-.circles-title small{font-weight:normal;font-size:11px}
-.circles-chip{display:inline-block;min-width:14px;padding:0 3px;color:#fff;border-radius:2px;text-align:center}
-.circles-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px;vertical-align:-1px}
-.circles-ring{display:inline-block;width:8px;height:8px;border-radius:50%;border:2px solid #111;margin-right:4px;
- vertical-align:-1px}
-.circles-sw{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:-1px}
-.circles-fac{border-radius:50%;border:2px solid #fff;box-shadow:0 0 3px rgba(0,0,0,.7);
- font:bold 11px/18px sans-serif;text-align:center;box-sizing:border-box}
-.circles-mini{display:inline-block;width:16px;height:16px;line-height:13px;font-size:9px;margin-right:4px;
- border-width:1px;vertical-align:-3px}
-.circles-grid{display:grid;grid-template-columns:1fr 1fr;column-gap:8px;row-gap:1px}
-.circles-grid div{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:170px}
-.circles-aside{opacity:.55;border:2px dashed #222}
-.circles-cluster div{width:30px;height:30px;border-radius:50%;border:3px solid rgba(255,255,255,.85);
- font:bold 12px/24px sans-serif;text-align:center;box-sizing:border-box;box-shadow:0 0 4px rgba(0,0,0,.6)}
-.circles-cluster{background:transparent!important}
-.circles-popup td{padding:0 6px 0 0;vertical-align:top}
-.circles-resident .leaflet-popup-content{margin:8px 10px;font-size:12px;line-height:1.3}
-.circles-resident table{border-collapse:collapse;margin-top:3px}
-.circles-resident td{padding:1px 6px 1px 0;border-bottom:1px solid #eee;vertical-align:top}
-.circles-resident tr.no td:last-child{color:#b2182b;font-weight:bold}
-.circles-resident tr.nd td{color:#888}
-"""
-
 
 # --------------------------------------------------------------------------------------------
 # Folium elements
 # --------------------------------------------------------------------------------------------
+
 
 def _js(obj: Any) -> str:
     """JSON safe to place inside a <script> element."""
@@ -446,11 +250,16 @@ class _Setup(JSCSSMixin, MacroElement):
     def __init__(self, css: str, opts: dict, cluster: bool):
         super().__init__()
         self._name = "CirclesSetup"
-        self.css, self.js, self.opts = css, _JS, _js(opts)
+        self.css, self.js, self.opts = css, read_asset("map.js"), _js(opts)
         self.default_js = [("leaflet_markercluster", _CLUSTER_CDN + "leaflet.markercluster.js")] if cluster else []
-        self.default_css = ([("markercluster_css", _CLUSTER_CDN + "MarkerCluster.css"),
-                             ("markercluster_default_css", _CLUSTER_CDN + "MarkerCluster.Default.css")]
-                            if cluster else [])
+        self.default_css = (
+            [
+                ("markercluster_css", _CLUSTER_CDN + "MarkerCluster.css"),
+                ("markercluster_default_css", _CLUSTER_CDN + "MarkerCluster.Default.css"),
+            ]
+            if cluster
+            else []
+        )
 
 
 class _JsLayer(Layer):
@@ -487,6 +296,7 @@ class _Controls(MacroElement):
 # --------------------------------------------------------------------------------------------
 # Preparing the data once (simplified, projected to WGS-84, rounded)
 # --------------------------------------------------------------------------------------------
+
 
 def _metric_crs(gdf: gpd.GeoDataFrame):
     if gdf.crs is None:
@@ -531,7 +341,7 @@ def _worst(statuses: pd.Series) -> str:
 
 
 def _text_colour(bg: str) -> str:
-    r, g, b = (int(bg[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(bg[i : i + 2], 16) for i in (1, 3, 5))
     return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#fff"
 
 
@@ -544,18 +354,18 @@ class _Prepared:
     colours: dict[str, str]
     thresholds: dict[str, float]
     metric: Any
-    comm: gpd.GeoDataFrame          # metric, with worst status, popups, display geometry "disp"
-    comm_bounds4326: np.ndarray     # (n, 4)
-    fac: gpd.GeoDataFrame           # metric points (representative) + popup + display lat/lon
-    fac_areas: np.ndarray           # display polygons (None for points)
-    res: gpd.GeoDataFrame           # metric points
+    comm: gpd.GeoDataFrame  # metric, with worst status, popups, display geometry "disp"
+    comm_bounds4326: np.ndarray  # (n, 4)
+    fac: gpd.GeoDataFrame  # metric points (representative) + popup + display lat/lon
+    fac_areas: np.ndarray  # display polygons (None for points)
+    res: gpd.GeoDataFrame  # metric points
     res_codes: dict[str, np.ndarray | None]
-    res_lonlat: np.ndarray          # (n, 2) integer micro-degrees
+    res_lonlat: np.ndarray  # (n, 2) integer micro-degrees
     streets_disp: np.ndarray
-    streets_bounds: np.ndarray      # metric (n, 4)
-    iso: pd.DataFrame               # facility_type, minutes, disp
+    streets_bounds: np.ndarray  # metric (n, 4)
+    iso: pd.DataFrame  # facility_type, minutes, disp
     gaps: pd.DataFrame
-    status_by: dict[str, dict[str, str]]   # community -> type -> worst status of the type's rules
+    status_by: dict[str, dict[str, str]]  # community -> type -> worst status of the type's rules
 
 
 def _status_name(s: str, lang: str) -> str:
@@ -563,8 +373,10 @@ def _status_name(s: str, lang: str) -> str:
 
 
 def _chip(s: str, lang: str) -> str:
-    return (f'<span class="circles-chip" style="background:{STATUS_COLOURS.get(s, "#666")}">'
-            f'{html.escape(_status_name(s, lang))}</span>')
+    return (
+        f'<span class="circles-chip" style="background:{STATUS_COLOURS.get(s, "#666")}">'
+        f"{html.escape(_status_name(s, lang))}</span>"
+    )
 
 
 def _rule_label(r, names: dict[str, str], lang: str) -> str:
@@ -586,25 +398,32 @@ def _gap_table(sub: pd.DataFrame, names: dict[str, str], lab: dict, lang: str) -
             f"<tr><td>{html.escape(_rule_label(r, names, lang))}</td><td>{r.threshold_min:g}</td>"
             f"<td>{_chip(r.status, lang)}</td>"
             f"<td>{'' if pd.isna(share) else f'{share:.0%}'}</td>"
-            f"<td>{'' if pd.isna(med) or not np.isfinite(med) else f'{med:.1f}'}</td></tr>")
-    return (f"<table><tr><th>{lab['item']}</th><th>{lab['min']}</th><th>{lab['status']}</th>"
-            f"<th>{lab['share']}</th><th>{lab['median']}</th></tr>{''.join(rows)}</table>")
+            f"<td>{'' if pd.isna(med) or not np.isfinite(med) else f'{med:.1f}'}</td></tr>"
+        )
+    return (
+        f"<table><tr><th>{lab['item']}</th><th>{lab['min']}</th><th>{lab['status']}</th>"
+        f"<th>{lab['share']}</th><th>{lab['median']}</th></tr>{''.join(rows)}</table>"
+    )
 
 
-def _community_popup(row, sub: pd.DataFrame, names: dict[str, str], lab: dict, lang: str,
-                     link: str | None) -> str:
+def _community_popup(row, sub: pd.DataFrame, names: dict[str, str], lab: dict, lang: str, link: str | None) -> str:
     pop = row.get("population", np.nan)
     est = lab["estimated"] if bool(row.get("population_estimated", False)) else ""
     pop_txt = f"{lab['population']}: {pop:.0f}{est}<br>" if pd.notna(pop) else ""
     a = f' · <a href="{html.escape(link)}">{lab["open_map"]} ↗</a>' if link else ""
-    return (f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>{html.escape(str(row['id']))}</small><br>"
-            f"{pop_txt}{_gap_table(sub, names, lab, lang)}")
+    return (
+        f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>{html.escape(str(row['id']))}</small><br>"
+        f"{pop_txt}{_gap_table(sub, names, lab, lang)}"
+    )
 
 
 def _facility_popup(row, type_name: str, lab: dict, lang: str, area_m2: float | None) -> str:
     name = row.get("name")
-    items = [(lab["name"], name if isinstance(name, str) and name else lab["unnamed"]), (lab["type"], type_name),
-             (lab["id"], row.get("id"))]
+    items = [
+        (lab["name"], name if isinstance(name, str) and name else lab["unnamed"]),
+        (lab["type"], type_name),
+        (lab["id"], row.get("id")),
+    ]
     if isinstance(row.get("source"), str) and row.get("source"):
         items.append((lab["source"], row.get("source")))
     for col, (zh, en) in FACILITY_FIELDS.items():
@@ -632,8 +451,21 @@ def _resident_codes(d: np.ndarray, placed: np.ndarray, speed: float, thr_min: fl
     return code.astype(np.int64)
 
 
-def _prepare(communities, facilities, residents, isochrones, gaps, streets, *, types, type_names, thresholds,
-             speeds, lang, links=None) -> _Prepared:
+def _prepare(
+    communities,
+    facilities,
+    residents,
+    isochrones,
+    gaps,
+    streets,
+    *,
+    types,
+    type_names,
+    thresholds,
+    speeds,
+    lang,
+    links=None,
+) -> _Prepared:
     if lang not in LABELS:
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
     lab = LABELS[lang]
@@ -649,8 +481,10 @@ def _prepare(communities, facilities, residents, isochrones, gaps, streets, *, t
     worst = gaps.groupby("community_id")["status"].agg(_worst)
     comm["worst"] = comm["id"].map(worst).fillna("no_data")
     status_by = status_by_type(gaps)
-    comm["popup"] = [_community_popup(r, gaps[gaps["community_id"] == r["id"]], names, lab, lang,
-                                      (links or {}).get(r["id"])) for _, r in comm.iterrows()]
+    comm["popup"] = [
+        _community_popup(r, gaps[gaps["community_id"] == r["id"]], names, lab, lang, (links or {}).get(r["id"]))
+        for _, r in comm.iterrows()
+    ]
     comm["disp"] = _display(comm.geometry, BOUNDARY_TOLERANCE_M)
     comm_bounds = shapely.bounds(comm.to_crs("EPSG:4326").geometry.values)
 
@@ -666,14 +500,19 @@ def _prepare(communities, facilities, residents, isochrones, gaps, streets, *, t
     popups = []
     for i, r in enumerate(fac.to_dict("records")):
         r["placed"] = bool(r.get("placed", True))
-        popups.append(_facility_popup(r, names[r["facility_type"]], lab, lang,
-                                      float(area[i]) if is_area[i] else None))
-    fac = gpd.GeoDataFrame({
-        "facility_type": fac["facility_type"].to_numpy(),
-        "name": fac["name"].fillna("").astype(str).to_numpy() if "name" in fac else [""] * len(fac),
-        "placed": fac["placed"].fillna(True).astype(bool).to_numpy() if "placed" in fac else True,
-        "popup": popups, "lat": np.round(ll.y.to_numpy(), COORD_DECIMALS),
-        "lon": np.round(ll.x.to_numpy(), COORD_DECIMALS)}, geometry=pts.values, crs=metric)
+        popups.append(_facility_popup(r, names[r["facility_type"]], lab, lang, float(area[i]) if is_area[i] else None))
+    fac = gpd.GeoDataFrame(
+        {
+            "facility_type": fac["facility_type"].to_numpy(),
+            "name": fac["name"].fillna("").astype(str).to_numpy() if "name" in fac else [""] * len(fac),
+            "placed": fac["placed"].fillna(True).astype(bool).to_numpy() if "placed" in fac else True,
+            "popup": popups,
+            "lat": np.round(ll.y.to_numpy(), COORD_DECIMALS),
+            "lon": np.round(ll.x.to_numpy(), COORD_DECIMALS),
+        },
+        geometry=pts.values,
+        crs=metric,
+    )
 
     res = residents.to_crs(metric).reset_index(drop=True)
     placed = res["placed"].fillna(False).astype(bool).to_numpy() if "placed" in res else np.ones(len(res), bool)
@@ -687,10 +526,17 @@ def _prepare(communities, facilities, residents, isochrones, gaps, streets, *, t
         codes[t] = None if np.isnan(d).all() else _resident_codes(d, placed, speeds[t], thresholds[t])
     res_ll = res.geometry.to_crs("EPSG:4326")
     lonlat = np.column_stack([np.round(res_ll.x.to_numpy() * 1e6), np.round(res_ll.y.to_numpy() * 1e6)])
-    res = gpd.GeoDataFrame({"point_id": res["point_id"].astype(str).to_numpy() if "point_id" in res else
-                            np.arange(len(res)).astype(str),
-                            "community_id": res["community_id"].astype(str).to_numpy(), "placed": placed},
-                           geometry=res.geometry.values, crs=metric)
+    res = gpd.GeoDataFrame(
+        {
+            "point_id": res["point_id"].astype(str).to_numpy()
+            if "point_id" in res
+            else np.arange(len(res)).astype(str),
+            "community_id": res["community_id"].astype(str).to_numpy(),
+            "placed": placed,
+        },
+        geometry=res.geometry.values,
+        crs=metric,
+    )
 
     st = streets.to_crs(metric)
     st = st[~st.geometry.is_empty & st.geometry.notna()]
@@ -700,18 +546,40 @@ def _prepare(communities, facilities, residents, isochrones, gaps, streets, *, t
     streets_bounds = shapely.bounds(np.asarray(st.geometry.values, dtype=object))
 
     iso = isochrones[isochrones["facility_type"].isin(types)].to_crs(metric)
-    iso = pd.DataFrame({"facility_type": iso["facility_type"].to_numpy(), "minutes": iso["minutes"].to_numpy(),
-                        "disp": [_polygonal(g) for g in _display(iso.geometry, AREA_TOLERANCE_M)]})
-    return _Prepared(lang=lang, lab=lab, types=list(types), names=names, colours=colours,
-                     thresholds=dict(thresholds), metric=metric, comm=comm, comm_bounds4326=comm_bounds, fac=fac,
-                     fac_areas=fac_areas, res=res, res_codes=codes, res_lonlat=lonlat.astype(np.int64),
-                     streets_disp=streets_disp, streets_bounds=streets_bounds, iso=iso, gaps=gaps,
-                     status_by=status_by)
+    iso = pd.DataFrame(
+        {
+            "facility_type": iso["facility_type"].to_numpy(),
+            "minutes": iso["minutes"].to_numpy(),
+            "disp": [_polygonal(g) for g in _display(iso.geometry, AREA_TOLERANCE_M)],
+        }
+    )
+    return _Prepared(
+        lang=lang,
+        lab=lab,
+        types=list(types),
+        names=names,
+        colours=colours,
+        thresholds=dict(thresholds),
+        metric=metric,
+        comm=comm,
+        comm_bounds4326=comm_bounds,
+        fac=fac,
+        fac_areas=fac_areas,
+        res=res,
+        res_codes=codes,
+        res_lonlat=lonlat.astype(np.int64),
+        streets_disp=streets_disp,
+        streets_bounds=streets_bounds,
+        iso=iso,
+        gaps=gaps,
+        status_by=status_by,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Building one map
 # --------------------------------------------------------------------------------------------
+
 
 def type_colours(types: list[str], present: set[str]) -> dict[str, str]:
     """A colour per type; the types that have facilities (``present``) get distinct ones first."""
@@ -727,8 +595,9 @@ def status_by_type(gaps: pd.DataFrame) -> dict[str, dict[str, str]]:
     return out
 
 
-def pick_type(types: list[str], present: set[str], status_by: dict[str, dict[str, str]],
-              focus: str | None = None) -> str:
+def pick_type(
+    types: list[str], present: set[str], status_by: dict[str, dict[str, str]], focus: str | None = None
+) -> str:
     """The type residents are coloured by on opening: the worst-off type that has facilities
     (in community ``focus``, or in the most communities)."""
     with_fac = [t for t in types if t in present] or list(types)
@@ -750,8 +619,10 @@ def _legend(p: _Prepared, default_type: str, show_residents: bool) -> str:
     rows = [f"<details open><summary>{lab['legend']}</summary><div class='circles-grid'>"]
     for t in fac_types:
         txt = html.escape(_icon_text(t, p))
-        rows.append(f'<div><span class="circles-fac circles-mini cf-{p.types.index(t)}">{txt}</span>'
-                    f'{html.escape(p.names[t])}</div>')
+        rows.append(
+            f'<div><span class="circles-fac circles-mini cf-{p.types.index(t)}">{txt}</span>'
+            f"{html.escape(p.names[t])}</div>"
+        )
     rows.append("</div>")
     if show_residents:
         lo = 0
@@ -761,15 +632,24 @@ def _legend(p: _Prepared, default_type: str, show_residents: bool) -> str:
             lo = b
         bins.append(f"&gt;{MINUTE_BINS[-1]}")
         rows.append(f"<div style='margin-top:4px'><b>{html.escape(lab['resident'])}</b> ({lab['min']})</div>")
-        rows.append("".join(f'<span style="margin-right:6px;white-space:nowrap"><span class="circles-dot" '
-                            f'style="background:{c}"></span>{b}</span>' for b, c in zip(bins, MINUTE_COLOURS)))
+        rows.append(
+            "".join(
+                f'<span style="margin-right:6px;white-space:nowrap"><span class="circles-dot" '
+                f'style="background:{c}"></span>{b}</span>'
+                for b, c in zip(bins, MINUTE_COLOURS, strict=True)
+            )
+        )
         rows.append(f'<div><span class="circles-dot" style="background:{NONE_COLOUR}"></span>{lab["none"]}</div>')
-        rows.append(f'<div><span class="circles-dot" style="background:{UNPLACED_COLOUR}"></span>'
-                    f'{lab["unplaced"]}</div>')
+        rows.append(
+            f'<div><span class="circles-dot" style="background:{UNPLACED_COLOUR}"></span>{lab["unplaced"]}</div>'
+        )
         thr = f'<span class="circles-thr">{p.thresholds[default_type]:g}</span>'
         rows.append(f'<div><span class="circles-ring"></span>{lab["uncovered"]} ({thr} {lab["min"]})</div>')
-    rows.append(f"<div style='margin-top:4px'>{lab['boundary']}: "
-                + " ".join(_chip(s, p.lang) for s in STATUS_ORDER if s != "to_assess") + "</div>")
+    rows.append(
+        f"<div style='margin-top:4px'>{lab['boundary']}: "
+        + " ".join(_chip(s, p.lang) for s in STATUS_ORDER if s != "to_assess")
+        + "</div>"
+    )
     rows.append(f'<div><span class="circles-sw" style="background:#888;opacity:.35"></span>{lab["areas_note"]}</div>')
     rows.append(f'<div style="margin-top:3px;color:#444">{ATTRIBUTION}</div></details>')
     return "".join(rows)
@@ -786,8 +666,15 @@ def _bounds_js(b) -> list[float]:
     return [round(float(v), COORD_DECIMALS) for v in b]
 
 
-def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict[str, str] | None = None,
-           overview_href: str | None = None, cluster_min: int = CLUSTER_MIN) -> folium.Map:
+def _build(
+    p: _Prepared,
+    *,
+    offline: bool,
+    focus: str | None = None,
+    links: dict[str, str] | None = None,
+    overview_href: str | None = None,
+    cluster_min: int = CLUSTER_MIN,
+) -> folium.Map:
     lab = p.lab
     comm = p.comm
     if focus is not None:
@@ -813,17 +700,22 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
         return (bx[:, 2] >= box[0]) & (bx[:, 0] <= box[2]) & (bx[:, 3] >= box[1]) & (bx[:, 1] <= box[3])
 
     fac = p.fac
-    fac_keep = in_box(np.column_stack([fac.geometry.x, fac.geometry.y, fac.geometry.x, fac.geometry.y])
-                      if len(fac) else np.zeros((0, 4)))
+    fac_keep = in_box(
+        np.column_stack([fac.geometry.x, fac.geometry.y, fac.geometry.x, fac.geometry.y])
+        if len(fac)
+        else np.zeros((0, 4))
+    )
     cluster = int(fac_keep.sum()) > cluster_min
 
-    m = folium.Map(location=[cy, cx], zoom_start=15, tiles=None, control_scale=False, prefer_canvas=False,
-                   zoom_control=True)
+    m = folium.Map(
+        location=[cy, cx], zoom_start=15, tiles=None, control_scale=False, prefer_canvas=False, zoom_control=True
+    )
     # only Leaflet itself: no jQuery/Bootstrap/awesome-markers from CDNs
     m.default_js = [("leaflet", _LEAFLET_JS)]
     m.default_css = [("leaflet_css", _LEAFLET_CSS)]
-    css = _CSS + "".join(f".cf-{i}{{background:{c};color:{_text_colour(c)}}}"
-                         for i, c in enumerate(p.colours[t] for t in p.types))
+    css = read_asset("map.css") + "".join(
+        f".cf-{i}{{background:{c};color:{_text_colour(c)}}}" for i, c in enumerate(p.colours[t] for t in p.types)
+    )
     _Setup(css, {"offline": offline, "attribution": ATTRIBUTION, "maxZoom": MAX_ZOOM}, cluster).add_to(m)
     if not offline:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap", attr=ATTRIBUTION, max_zoom=MAX_ZOOM).add_to(m)
@@ -833,9 +725,16 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
     streets = p.streets_disp[keep]
     if len(streets):
         merged = [shapely.multilinestrings(shapely.get_parts(streets))]
-        _JsLayer(lab["streets"], "circles.streets", _fc(merged),
-                 {"color": "#8a8a8a" if offline else "#555", "weight": 1.6 if offline else 1.2,
-                  "opacity": 0.9 if offline else 0.5}).add_to(m)
+        _JsLayer(
+            lab["streets"],
+            "circles.streets",
+            _fc(merged),
+            {
+                "color": "#8a8a8a" if offline else "#555",
+                "weight": 1.6 if offline else 1.2,
+                "opacity": 0.9 if offline else 0.5,
+            },
+        ).add_to(m)
 
     dtype = _default_type(p, focus)
     # walking areas per type and minutes
@@ -850,22 +749,46 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
             if not geoms:
                 continue
             rank = minutes_all.index(mins)
-            _JsLayer(f'<span style="color:{p.colours[t]}">■</span> {html.escape(p.names[t])} '
-                     f'{lab["walk_area"]} {mins:g} {lab["min"]}', "circles.areas", _fc(geoms),
-                     {"color": p.colours[t], "weight": 1.5, "fill": max(0.08, 0.3 - 0.1 * rank),
-                      "dash": None if rank == 0 else "5 4"}, show=(t == dtype)).add_to(m)
+            _JsLayer(
+                f'<span style="color:{p.colours[t]}">■</span> {html.escape(p.names[t])} '
+                f"{lab['walk_area']} {mins:g} {lab['min']}",
+                "circles.areas",
+                _fc(geoms),
+                {
+                    "color": p.colours[t],
+                    "weight": 1.5,
+                    "fill": max(0.08, 0.3 - 0.1 * rank),
+                    "dash": None if rank == 0 else "5 4",
+                },
+                show=(t == dtype),
+            ).add_to(m)
 
     # communities
     if focus is not None:
         near = in_box(shapely.bounds(np.asarray(comm.geometry.values, dtype=object)))
         idx = np.flatnonzero(near)
-        props = [{"c": STATUS_COLOURS.get(comm["worst"].iat[i], "#333") if i == fi else "#777",
-                  "w": 3.5 if i == fi else 1.5, "f": 0.06 if i == fi else 0.0, "d": None if i == fi else "4 4",
-                  "p": comm["popup"].iat[i]} for i in idx]
+        props = [
+            {
+                "c": STATUS_COLOURS.get(comm["worst"].iat[i], "#333") if i == fi else "#777",
+                "w": 3.5 if i == fi else 1.5,
+                "f": 0.06 if i == fi else 0.0,
+                "d": None if i == fi else "4 4",
+                "p": comm["popup"].iat[i],
+            }
+            for i in idx
+        ]
     else:
         idx = np.arange(len(comm))
-        props = [{"c": STATUS_COLOURS.get(comm["worst"].iat[i], "#333"), "w": 2.5, "f": 0.06, "d": None,
-                  "p": comm["popup"].iat[i]} for i in idx]
+        props = [
+            {
+                "c": STATUS_COLOURS.get(comm["worst"].iat[i], "#333"),
+                "w": 2.5,
+                "f": 0.06,
+                "d": None,
+                "p": comm["popup"].iat[i],
+            }
+            for i in idx
+        ]
     _JsLayer(lab["communities"], "circles.communities", _fc(comm["disp"].to_numpy()[idx], props), {}).add_to(m)
 
     # residents
@@ -879,18 +802,33 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
         ccodes = np.array([cindex.get(c, -1) for c in p.res["community_id"].to_numpy()[res_sel]])
         cn = [str(n) for n in comm["name"]] + [""]
         ccodes = np.where(ccodes < 0, len(cn) - 1, ccodes)
-        data = {"x0": x0, "y0": y0, "x": (ll[:, 0] - x0).tolist(), "y": (ll[:, 1] - y0).tolist(),
-                "c": ccodes.tolist(), "cn": cn,
-                "id": p.res["point_id"].to_numpy()[res_sel].tolist() if res_sel.sum() <= MAX_POINT_IDS else None,
-                "u": np.flatnonzero(~p.res["placed"].to_numpy()[res_sel]).tolist(),
-                "m": {t: (None if p.res_codes[t] is None else p.res_codes[t][res_sel].tolist()) for t in p.types}}
+        data = {
+            "x0": x0,
+            "y0": y0,
+            "x": (ll[:, 0] - x0).tolist(),
+            "y": (ll[:, 1] - y0).tolist(),
+            "c": ccodes.tolist(),
+            "cn": cn,
+            "id": p.res["point_id"].to_numpy()[res_sel].tolist() if res_sel.sum() <= MAX_POINT_IDS else None,
+            "u": np.flatnonzero(~p.res["placed"].to_numpy()[res_sel]).tolist(),
+            "m": {t: (None if p.res_codes[t] is None else p.res_codes[t][res_sel].tolist()) for t in p.types},
+        }
         colours = list(MINUTE_COLOURS) + [NONE_COLOUR, UNPLACED_COLOUR]
-        layer = _JsLayer(lab["residents"], "new circles.Points", _js(data),
-                         {"type": dtype, "thr": {t: p.thresholds[t] for t in p.types}, "bins": list(MINUTE_BINS),
-                          "colours": colours, "names": p.names,
-                          # types the input says nothing about (no_data everywhere): no finding
-                          "nd": sorted(set(p.types) - set(p.gaps.loc[p.gaps["status"] != "no_data", "facility_type"])),
-                          "lab": {k: lab[k] for k in ("min", "none", "unplaced", "beyond", "nodata")}})
+        layer = _JsLayer(
+            lab["residents"],
+            "new circles.Points",
+            _js(data),
+            {
+                "type": dtype,
+                "thr": {t: p.thresholds[t] for t in p.types},
+                "bins": list(MINUTE_BINS),
+                "colours": colours,
+                "names": p.names,
+                # types the input says nothing about (no_data everywhere): no finding
+                "nd": sorted(set(p.types) - set(p.gaps.loc[p.gaps["status"] != "no_data", "facility_type"])),
+                "lab": {k: lab[k] for k in ("min", "none", "unplaced", "beyond", "nodata")},
+            },
+        )
         layer.add_to(m)
         points_var = layer.get_name()
 
@@ -900,28 +838,34 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
         if not sel.any():
             continue
         sub = fac[sel]
-        pts = [[float(a), float(b), int(pl), nm, pu] for a, b, pl, nm, pu in
-               zip(sub["lat"], sub["lon"], sub["placed"], sub["name"], sub["popup"])]
+        pts = [
+            [float(a), float(b), int(pl), nm, pu]
+            for a, b, pl, nm, pu in zip(sub["lat"], sub["lon"], sub["placed"], sub["name"], sub["popup"], strict=True)
+        ]
         areas = [g for g in p.fac_areas[sel] if g is not None]
         ti = p.types.index(t)
-        _JsLayer(f'<span class="circles-fac circles-mini cf-{ti}"></span>{lab["facilities"]}{lab["colon"]}'
-                 f'{html.escape(p.names[t])} ({len(sub)})', "circles.facilities",
-                 '{"pts":' + _js(pts) + ',"areas":' + (_fc(areas) if areas else "null") + "}",
-                 {"cls": f"cf-{ti}", "txt": html.escape(_icon_text(t, p)), "cluster": cluster,
-                  "colour": p.colours[t]}).add_to(m)
+        _JsLayer(
+            f'<span class="circles-fac circles-mini cf-{ti}"></span>{lab["facilities"]}{lab["colon"]}'
+            f"{html.escape(p.names[t])} ({len(sub)})",
+            "circles.facilities",
+            '{"pts":' + _js(pts) + ',"areas":' + (_fc(areas) if areas else "null") + "}",
+            {"cls": f"cf-{ti}", "txt": html.escape(_icon_text(t, p)), "cluster": cluster, "colour": p.colours[t]},
+        ).add_to(m)
 
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
 
     # title, selector, legend, table
     if focus is not None:
         row = comm.iloc[fi]
-        back = f'<br><small><a href="{html.escape(overview_href)}">{lab["overview"]}</a></small>' \
-            if overview_href else ""
-        title = (f"{html.escape(str(row['name']))} <small>{_chip(row['worst'], p.lang)} "
-                 f"{html.escape(lab['title'])}</small>{back}")
+        back = (
+            f'<br><small><a href="{html.escape(overview_href)}">{lab["overview"]}</a></small>' if overview_href else ""
+        )
+        title = (
+            f"{html.escape(str(row['name']))} <small>{_chip(row['worst'], p.lang)} "
+            f"{html.escape(lab['title'])}</small>{back}"
+        )
         sub = p.gaps[p.gaps["community_id"] == row["id"]]
-        table = (f"<details open><summary>{lab['gap_table']}</summary>"
-                 f"{_gap_table(sub, p.names, lab, p.lang)}</details>")
+        table = f"<details open><summary>{lab['gap_table']}</summary>{_gap_table(sub, p.names, lab, p.lang)}</details>"
     else:
         title = html.escape(lab["title"])
         counts = p.gaps.groupby(["community_id", "status"]).size().unstack(fill_value=0)
@@ -932,28 +876,54 @@ def _build(p: _Prepared, *, offline: bool, focus: str | None = None, links: dict
             c = counts.loc[r["id"]] if r["id"] in counts.index else pd.Series(dtype=int)
             link = (links or {}).get(r["id"])
             a = f' <a href="{html.escape(link)}">↗</a>' if link else ""
-            trs.append(f"<tr data-b='{_js(_bounds_js(p.comm_bounds4326[i]))}'><td>"
-                       f'<span class="circles-dot" style="background:{STATUS_COLOURS.get(r["worst"], "#333")}">'
-                       f"</span>{html.escape(str(r['name']))}{a}</td>"
-                       + "".join(f"<td>{int(c.get(s, 0))}</td>" for s in shown) + "</tr>")
-        table = (f"<details open><summary>{lab['status_table']}</summary><table><tr><th>{lab['community']}</th>"
-                 f"{head}</tr>{''.join(trs)}</table></details>")
-    opts = {"title": title, "legend": _legend(p, dtype, points_var is not None), "table": table,
-            "thr": {t: p.thresholds[t] for t in p.types}, "bounds": _bounds_js(bounds), "fitMaxZoom": FIT_MAX_ZOOM}
+            trs.append(
+                f"<tr data-b='{_js(_bounds_js(p.comm_bounds4326[i]))}'><td>"
+                f'<span class="circles-dot" style="background:{STATUS_COLOURS.get(r["worst"], "#333")}">'
+                f"</span>{html.escape(str(r['name']))}{a}</td>"
+                + "".join(f"<td>{int(c.get(s, 0))}</td>" for s in shown)
+                + "</tr>"
+            )
+        table = (
+            f"<details open><summary>{lab['status_table']}</summary><table><tr><th>{lab['community']}</th>"
+            f"{head}</tr>{''.join(trs)}</table></details>"
+        )
+    opts = {
+        "title": title,
+        "legend": _legend(p, dtype, points_var is not None),
+        "table": table,
+        "thr": {t: p.thresholds[t] for t in p.types},
+        "bounds": _bounds_js(bounds),
+        "fitMaxZoom": FIT_MAX_ZOOM,
+    }
     if points_var is not None:
-        options = "".join(f'<option value="{html.escape(t)}">{html.escape(p.names[t])} '
-                          f'({p.thresholds[t]:g} {lab["min"]})</option>' for t in p.types)
+        options = "".join(
+            f'<option value="{html.escape(t)}">{html.escape(p.names[t])} ({p.thresholds[t]:g} {lab["min"]})</option>'
+            for t in p.types
+        )
         opts["selector"] = f"<label>{lab['colour_by']}<br><select>{options}</select></label>"
     _Controls(points_var, opts).add_to(m)
     return m
 
 
-def make_map(communities: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, residents: gpd.GeoDataFrame,
-             isochrones: gpd.GeoDataFrame, gaps: pd.DataFrame, streets: gpd.GeoDataFrame, *,
-             types: list[str], type_names: dict[str, tuple[str, str]], thresholds: dict[str, float],
-             speeds: dict[str, float], lang: str = "zh", offline: bool = False, focus: str | None = None,
-             links: dict[str, str] | None = None, overview_href: str | None = None,
-             cluster_min: int = CLUSTER_MIN) -> folium.Map:
+def make_map(
+    communities: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    residents: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame,
+    gaps: pd.DataFrame,
+    streets: gpd.GeoDataFrame,
+    *,
+    types: list[str],
+    type_names: dict[str, tuple[str, str]],
+    thresholds: dict[str, float],
+    speeds: dict[str, float],
+    lang: str = "zh",
+    offline: bool = False,
+    focus: str | None = None,
+    links: dict[str, str] | None = None,
+    overview_href: str | None = None,
+    cluster_min: int = CLUSTER_MIN,
+) -> folium.Map:
     """Build the results map (the overview, or one community's map with ``focus``).
 
     Parameters
@@ -984,15 +954,27 @@ def make_map(communities: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, reside
     cluster_min : int
         Cluster the facility markers when the map has more than this many.
     """
-    p = _prepare(communities, facilities, residents, isochrones, gaps, streets, types=types,
-                 type_names=type_names, thresholds=thresholds, speeds=speeds, lang=lang, links=links)
-    return _build(p, offline=offline, focus=focus, links=links, overview_href=overview_href,
-                  cluster_min=cluster_min)
+    p = _prepare(
+        communities,
+        facilities,
+        residents,
+        isochrones,
+        gaps,
+        streets,
+        types=types,
+        type_names=type_names,
+        thresholds=thresholds,
+        speeds=speeds,
+        lang=lang,
+        links=links,
+    )
+    return _build(p, offline=offline, focus=focus, links=links, overview_href=overview_href, cluster_min=cluster_min)
 
 
 # --------------------------------------------------------------------------------------------
 # From an analysis result; writing
 # --------------------------------------------------------------------------------------------
+
 
 def map_inputs(result) -> dict[str, Any]:
     """The keyword arguments of :func:`make_map` for a :class:`circles.pipeline.Result`."""
@@ -1002,11 +984,18 @@ def map_inputs(result) -> dict[str, Any]:
     for r in rb.rules:
         if getattr(r, "facility_type", None):
             first_rule.setdefault(r.facility_type, r)
-    return dict(communities=result.communities, facilities=result.facilities, residents=result.residents,
-                isochrones=result.isochrones, gaps=result.gaps, streets=result.network.edges_gdf(), types=types,
-                type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
-                thresholds={t: first_rule[t].threshold_min for t in types},
-                speeds={t: result.type_speed[t] for t in types})
+    return dict(
+        communities=result.communities,
+        facilities=result.facilities,
+        residents=result.residents,
+        isochrones=result.isochrones,
+        gaps=result.gaps,
+        streets=result.network.edges_gdf(),
+        types=types,
+        type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
+        thresholds={t: first_rule[t].threshold_min for t in types},
+        speeds={t: result.type_speed[t] for t in types},
+    )
 
 
 def community_file_name(community_id: str) -> str:
@@ -1015,8 +1004,9 @@ def community_file_name(community_id: str) -> str:
     return f"{safe[:100]}.html"
 
 
-def write_maps(result, out_dir: str | Path, *, lang: str = "zh", offline: bool = True,
-               communities: bool = True) -> list[Path]:
+def write_maps(
+    result, out_dir: str | Path, *, lang: str = "zh", offline: bool = True, communities: bool = True
+) -> list[Path]:
     """Write the overview ``out_dir/map.html`` and one map per community in
     ``out_dir/community_maps/``; return the paths, the overview first."""
     out = Path(out_dir)
@@ -1087,8 +1077,9 @@ def inline_assets(page: str) -> str:
     def script(match: re.Match) -> str:
         name = match.group(1).rsplit("/", 1)[-1]
         if name in files:
-            return "<script>" + files[name].read_text(encoding="utf-8").replace("</script", "<\\/script") + \
-                "</script>\n"
+            return (
+                "<script>" + files[name].read_text(encoding="utf-8").replace("</script", "<\\/script") + "</script>\n"
+            )
         if "markercluster" in name:
             raise RuntimeError("offline clustered map: install xstatic-leaflet-markercluster")
         log.debug("offline map: dropped %s", match.group(1))

@@ -71,14 +71,17 @@ class WalkNetwork:
     def n_edges(self) -> int:
         return len(self.u)
 
-    def edges_gdf(self) -> "gpd.GeoDataFrame":
+    def edges_gdf(self) -> gpd.GeoDataFrame:
         """Edges as a GeoDataFrame in the network CRS."""
         import geopandas as gpd
 
-        return gpd.GeoDataFrame({"u": self.node_ids[self.u], "v": self.node_ids[self.v], "length": self.length},
-                                geometry=self.geometry, crs=self.crs)
+        return gpd.GeoDataFrame(
+            {"u": self.node_ids[self.u], "v": self.node_ids[self.v], "length": self.length},
+            geometry=self.geometry,
+            crs=self.crs,
+        )
 
-    def nodes_gdf(self) -> "gpd.GeoDataFrame":
+    def nodes_gdf(self) -> gpd.GeoDataFrame:
         """Nodes as a GeoDataFrame in the network CRS."""
         import geopandas as gpd
 
@@ -92,10 +95,20 @@ def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
     100,000-node networks, unlike GraphML.
     """
     path = Path(path)
-    np.savez_compressed(path, crs=np.array(net.crs), node_ids=net.node_ids, x=net.x, y=net.y, u=net.u, v=net.v,
-                        length=net.length, coords=shapely.get_coordinates(net.geometry),
-                        counts=shapely.get_num_points(net.geometry).astype(np.int64),
-                        source=np.array(net.source), format=np.array("circles-walknetwork-2"))
+    np.savez_compressed(
+        path,
+        crs=np.array(net.crs),
+        node_ids=net.node_ids,
+        x=net.x,
+        y=net.y,
+        u=net.u,
+        v=net.v,
+        length=net.length,
+        coords=shapely.get_coordinates(net.geometry),
+        counts=shapely.get_num_points(net.geometry).astype(np.int64),
+        source=np.array(net.source),
+        format=np.array("circles-walknetwork-2"),
+    )
     return path
 
 
@@ -117,8 +130,17 @@ def load_walk_network(path: str | Path) -> WalkNetwork:
             raise KeyError("format")
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"not a circles network file ({exc})", path=str(p)) from None
-    return WalkNetwork(crs=str(z["crs"]), node_ids=z["node_ids"], x=z["x"], y=z["y"], u=z["u"], v=z["v"],
-                       length=z["length"], geometry=geometry, source=str(z["source"]))
+    return WalkNetwork(
+        crs=str(z["crs"]),
+        node_ids=z["node_ids"],
+        x=z["x"],
+        y=z["y"],
+        u=z["u"],
+        v=z["v"],
+        length=z["length"],
+        geometry=geometry,
+        source=str(z["source"]),
+    )
 
 
 def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
@@ -153,9 +175,17 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
         geoms.append(geom)
     geometry = np.array(geoms, dtype=object)
     length = shapely.length(geometry) if len(geoms) else np.zeros(0)
-    return WalkNetwork(crs=str(G.graph["crs"]), node_ids=node_ids, x=x, y=y,
-                       u=np.asarray(us, dtype=np.int64), v=np.asarray(vs, dtype=np.int64),
-                       length=np.asarray(length, dtype=float), geometry=geometry, source=source)
+    return WalkNetwork(
+        crs=str(G.graph["crs"]),
+        node_ids=node_ids,
+        x=x,
+        y=y,
+        u=np.asarray(us, dtype=np.int64),
+        v=np.asarray(vs, dtype=np.int64),
+        length=np.asarray(length, dtype=float),
+        geometry=geometry,
+        source=source,
+    )
 
 
 def _finish(G: nx.MultiDiGraph, to_crs: str | None) -> nx.MultiDiGraph:
@@ -184,7 +214,7 @@ def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: st
     """
     import osmnx as ox
 
-    from . import osm
+    from . import _osm as osm
 
     t0 = time.perf_counter()
     data = osm.read_osm(path)
@@ -195,13 +225,20 @@ def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: st
             raise InputError("no walkable highway ways in this OSM file", path=str(path))
         G = ox.graph_from_xml(walk_path, bidirectional=True, simplify=True, retain_all=retain_all)
     G = _finish(G, to_crs)
-    log.info("walking network from %s: %d nodes, %d edges (%d walkable ways) in %.2f s", path,
-             G.number_of_nodes(), G.number_of_edges(), n_ways, time.perf_counter() - t0)
+    log.info(
+        "walking network from %s: %d nodes, %d edges (%d walkable ways) in %.2f s",
+        path,
+        G.number_of_nodes(),
+        G.number_of_edges(),
+        n_ways,
+        time.perf_counter() - t0,
+    )
     return G
 
 
-def graph_from_pbf(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None,
-                   bounding_box: list[float] | None = None) -> nx.MultiDiGraph:
+def graph_from_pbf(
+    path: str | Path, *, retain_all: bool = False, to_crs: str | None = None, bounding_box: list[float] | None = None
+) -> nx.MultiDiGraph:
     """Projected walking graph from an OSM PBF file (via pyrosm, an optional dependency).
 
     Ways are trimmed to the nodes present in the file (clipped extracts load).
@@ -221,11 +258,12 @@ def graph_from_pbf(path: str | Path, *, retain_all: bool = False, to_crs: str | 
     if edges is None or len(edges) == 0:
         raise InputError("no walkable ways in this PBF file", path=str(path))
     G = nx.MultiDiGraph(crs="EPSG:4326")
-    for nid, lon, lat in zip(nodes["id"].to_numpy(), nodes["lon"].to_numpy(), nodes["lat"].to_numpy()):
+    for nid, lon, lat in zip(nodes["id"].to_numpy(), nodes["lon"].to_numpy(), nodes["lat"].to_numpy(), strict=True):
         G.add_node(int(nid), x=float(lon), y=float(lat))
     present = set(G.nodes)
-    for a, b, oid, hw in zip(edges["u"].to_numpy(), edges["v"].to_numpy(), edges["id"].to_numpy(),
-                             edges["highway"].to_numpy()):
+    for a, b, oid, hw in zip(
+        edges["u"].to_numpy(), edges["v"].to_numpy(), edges["id"].to_numpy(), edges["highway"].to_numpy(), strict=True
+    ):
         a, b = int(a), int(b)
         if a in present and b in present and a != b:
             G.add_edge(a, b, osmid=int(oid), highway=hw)
@@ -236,8 +274,13 @@ def graph_from_pbf(path: str | Path, *, retain_all: bool = False, to_crs: str | 
     if not retain_all:
         G = ox.truncate.largest_component(G)
     G = _finish(G, to_crs)
-    log.info("walking network from %s: %d nodes, %d edges in %.2f s", path, G.number_of_nodes(),
-             G.number_of_edges(), time.perf_counter() - t0)
+    log.info(
+        "walking network from %s: %d nodes, %d edges in %.2f s",
+        path,
+        G.number_of_nodes(),
+        G.number_of_edges(),
+        time.perf_counter() - t0,
+    )
     return G
 
 
@@ -301,8 +344,9 @@ def load_network(path: str | Path, *, cache_dir: str | Path | None = None, retai
     elif name.endswith((".osm", ".osm.bz2", ".osm.gz", ".xml", ".xml.bz2", ".xml.gz")):
         G = graph_from_osm_xml(p, retain_all=retain_all)
     else:
-        raise InputError("unknown network format: expected .osm, .osm.bz2, .osm.gz, .pbf, .graphml or .npz",
-                         path=str(p))
+        raise InputError(
+            "unknown network format: expected .osm, .osm.bz2, .osm.gz, .pbf, .graphml or .npz", path=str(p)
+        )
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         ox.save_graphml(G, cache)
@@ -310,8 +354,9 @@ def load_network(path: str | Path, *, cache_dir: str | Path | None = None, retai
     return G
 
 
-def read_walk_network(path: str | Path, *, cache_dir: str | Path | None = None,
-                      retain_all: bool = False) -> WalkNetwork:
+def read_walk_network(
+    path: str | Path, *, cache_dir: str | Path | None = None, retain_all: bool = False
+) -> WalkNetwork:
     """A :class:`WalkNetwork` from any supported file: ``.npz`` (see :func:`save_walk_network`)
     directly, everything else through :func:`load_network`."""
     if str(path).lower().endswith(".npz"):

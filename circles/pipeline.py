@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import geopandas as gpd
 import pandas as pd
@@ -21,8 +21,14 @@ from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
 from .ledger import apply_pilot_attributes, build_ledger
-from .load import (TABLE_SUFFIXES, check_facilities, load_buildings, load_communities, load_facilities,
-                   load_facility_table)
+from .load import (
+    TABLE_SUFFIXES,
+    check_facilities,
+    load_buildings,
+    load_communities,
+    load_facilities,
+    load_facility_table,
+)
 from .network import WalkNetwork, read_walk_network
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
@@ -48,9 +54,11 @@ def _download_network(comms: gpd.GeoDataFrame, rulebook: Rulebook, cache_dir) ->
     try:
         G = graph_from_polygon_online(comms.union_all(), buffer_m=buffer_m)
     except Exception as exc:  # OSMnx raises many kinds of network errors
-        raise InputError(f"downloading the walking network failed ({type(exc).__name__}: {exc}); "
-                         "this needs internet access to the Overpass API — pass --network FILE instead",
-                         field="network") from None
+        raise InputError(
+            f"downloading the walking network failed ({type(exc).__name__}: {exc}); "
+            "this needs internet access to the Overpass API — pass --network FILE instead",
+            field="network",
+        ) from None
     return to_walk_network(G, source=f"OSMnx download, {buffer_m:.0f} m around the communities")
 
 
@@ -82,8 +90,9 @@ class Result:
             if s not in tab:
                 tab[s] = 0
         tab = tab[["gap", "partial", "undersized", "ok", "no_data"]]
-        gaps_list = (self.gaps[self.gaps["status"] == "gap"].groupby("community_id")["rule_id"]
-                     .agg(lambda s: ", ".join(s)))
+        gaps_list = (
+            self.gaps[self.gaps["status"] == "gap"].groupby("community_id")["rule_id"].agg(lambda s: ", ".join(s))
+        )
         tab["gap items"] = [gaps_list.get(cid, "") for cid, _ in tab.index]
         return tab
 
@@ -113,13 +122,26 @@ def type_speeds(rulebook: Rulebook) -> dict[str, float]:
     return {t: rulebook.speed_of(r) for t, r in first_rules(rulebook).items()}
 
 
-def analyse(boundaries: str | Path | None = None, facilities: str | Path | None = None,
-            network: str | Path | None = None, *, buildings: str | Path | None = None,
-            rules: str | Path = DEFAULT_PROFILE, surveyed: Iterable[str] = (), speed: float | None = None,
-            target_share: float = 1.0, max_attach_m: float = DEFAULT_MAX_ATTACH_M,
-            grid_spacing_m: float = DEFAULT_GRID_SPACING_M, max_minutes: float = DEFAULT_MAX_MINUTES,
-            cache_dir: str | Path | None = None, crs: str | None = None, facilities_crs: str | None = None,
-            encoding: str | None = None, categories: str | Path | None = None, progress: bool = True) -> Result:
+def analyse(
+    boundaries: str | Path | None = None,
+    facilities: str | Path | None = None,
+    network: str | Path | None = None,
+    *,
+    buildings: str | Path | None = None,
+    rules: str | Path = DEFAULT_PROFILE,
+    surveyed: Iterable[str] = (),
+    speed: float | None = None,
+    target_share: float = 1.0,
+    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
+    grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
+    max_minutes: float = DEFAULT_MAX_MINUTES,
+    cache_dir: str | Path | None = None,
+    crs: str | None = None,
+    facilities_crs: str | None = None,
+    encoding: str | None = None,
+    categories: str | Path | None = None,
+    progress: bool = True,
+) -> Result:
     """Run the gap analysis.
 
     With no ``boundaries``/``facilities``/``network`` the embedded demo is used (Beijing
@@ -175,15 +197,21 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
         buildings = demo.DEMO_BUILDINGS if buildings is None else buildings
         for p in (boundaries, facilities, network, buildings):
             if not Path(p).exists():
-                raise InputError("the embedded demo data is missing: run circles from a clone of the repository "
-                                 "(pip install -e .) or pass --boundaries, --facilities and --network", path=str(p))
+                raise InputError(
+                    "the embedded demo data is missing: run circles from a clone of the repository "
+                    "(pip install -e .) or pass --boundaries, --facilities and --network",
+                    path=str(p),
+                )
     elif boundaries is None or facilities is None or network is None:
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
     rulebook = load_rulebook(rules, speed_override=speed)
     unknown = [t for t in surveyed if t not in rulebook.facility_types]
     if unknown:
-        raise InputError(f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
-                         f"known: {', '.join(rulebook.facility_types)}", field="surveyed")
+        raise InputError(
+            f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
+            f"known: {', '.join(rulebook.facility_types)}",
+            field="surveyed",
+        )
     comms = load_communities(boundaries, crs=crs)
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     fcrs = facilities_crs or crs
@@ -191,8 +219,9 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     if isinstance(facilities, gpd.GeoDataFrame):
         facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
     elif str(facilities).lower().endswith(TABLE_SUFFIXES):
-        facs, problems = load_facility_table(facilities, rulebook.facility_types, crs=fcrs, encoding=encoding,
-                                             categories=categories)
+        facs, problems = load_facility_table(
+            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
+        )
     else:
         facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
     blds = load_buildings(buildings, crs=crs) if buildings is not None else None
@@ -225,8 +254,7 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     speeds = type_speeds(rulebook)
     fastest = max(rulebook.speed_of(r) for r in rulebook.rules)
     limit_m = max(max_minutes * fastest, max(rulebook.threshold_m(r) for r in rulebook.rules))
-    acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m,
-                         progress=progress)
+    acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress)
     timings["reach"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -238,11 +266,29 @@ def analyse(boundaries: str | Path | None = None, facilities: str | Path | None 
     t = time.perf_counter()
     iso = isochrones.type_isochrones(acc, net, speeds, minutes=ISOCHRONE_MINUTES)
     timings["isochrones"] = time.perf_counter() - t
-    return Result(communities=comms_p, facilities=acc.facilities, residents=acc.residents, gaps=gaps,
-                  isochrones=iso, network=net, rulebook=rulebook, access=acc, surveyed=surveyed_set,
-                  type_speed=speeds, timings=timings, warnings=warnings, input_problems=problems, ledger=ledger,
-                  inputs={"boundaries": str(boundaries), "facilities": str(facilities), "network": str(network),
-                          "buildings": "" if buildings is None else str(buildings), "rules": rulebook.path})
+    return Result(
+        communities=comms_p,
+        facilities=acc.facilities,
+        residents=acc.residents,
+        gaps=gaps,
+        isochrones=iso,
+        network=net,
+        rulebook=rulebook,
+        access=acc,
+        surveyed=surveyed_set,
+        type_speed=speeds,
+        timings=timings,
+        warnings=warnings,
+        input_problems=problems,
+        ledger=ledger,
+        inputs={
+            "boundaries": str(boundaries),
+            "facilities": str(facilities),
+            "network": str(network),
+            "buildings": "" if buildings is None else str(buildings),
+            "rules": rulebook.path,
+        },
+    )
 
 
 def build_map(result: Result, lang: str = "zh", offline: bool = False):
@@ -251,16 +297,31 @@ def build_map(result: Result, lang: str = "zh", offline: bool = False):
     types = rb.types_used()
     first_rule = first_rules(rb)
     return mapping.make_map(
-        result.communities, result.facilities, result.residents, result.isochrones, result.gaps,
-        result.network.edges_gdf(), types=types,
+        result.communities,
+        result.facilities,
+        result.residents,
+        result.isochrones,
+        result.gaps,
+        result.network.edges_gdf(),
+        types=types,
         type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
-        thresholds={t: first_rule[t].threshold_min for t in types}, speeds=result.type_speed,
-        lang=lang, offline=offline)
+        thresholds={t: first_rule[t].threshold_min for t in types},
+        speeds=result.type_speed,
+        lang=lang,
+        offline=offline,
+    )
 
 
-def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str = "zh", offline: bool = True,
-                  map_copy: str | Path | None = None, facility_isochrones: bool = False,
-                  figures: bool = False) -> dict[str, Path]:
+def write_outputs(
+    result: Result,
+    out_dir: str | Path = "results",
+    *,
+    lang: str = "zh",
+    offline: bool = True,
+    map_copy: str | Path | None = None,
+    facility_isochrones: bool = False,
+    figures: bool = False,
+) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, isochrones.geojson,
     map.html with one map per community (community_maps/) and PNG figures (figures/).
 
@@ -287,27 +348,32 @@ def write_outputs(result: Result, out_dir: str | Path = "results", *, lang: str 
         "gaps_xlsx": export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx"),
     }
     from . import ledger as ledger_mod
+
     led = result.ledger if result.ledger is not None else ledger_mod.ledger_for(result)
     paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
-    paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(led, out / "ledger.xlsx", result.communities,
-                                                        rulebook=result.rulebook)
+    paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
+        led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook
+    )
     first_rule = first_rules(result.rulebook)
-    counts = {t: result.access.counts_within(t, result.rulebook.threshold_m(first_rule[t]))
-              for t in result.rulebook.types_used()}
+    counts = {
+        t: result.access.counts_within(t, result.rulebook.threshold_m(first_rule[t]))
+        for t in result.rulebook.types_used()
+    }
     acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
     acc.to_csv(out / "access.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
     paths["access_csv"] = out / "access.csv"
-    export.facilities_table(result.facilities).to_csv(out / "facilities.csv", index=False, encoding="utf-8-sig",
-                                                      lineterminator="\n")
+    export.facilities_table(result.facilities).to_csv(
+        out / "facilities.csv", index=False, encoding="utf-8-sig", lineterminator="\n"
+    )
     paths["facilities_csv"] = out / "facilities.csv"
     paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
     if result.input_problems is not None and len(result.input_problems):
-        result.input_problems.to_csv(out / "input_problems.csv", index=False, encoding="utf-8-sig",
-                                     lineterminator="\n")
+        result.input_problems.to_csv(out / "input_problems.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
         paths["input_problems"] = out / "input_problems.csv"
     if facility_isochrones:
-        per = isochrones.facility_isochrones(result.access, result.network, result.type_speed,
-                                             minutes=ISOCHRONE_MINUTES)
+        per = isochrones.facility_isochrones(
+            result.access, result.network, result.type_speed, minutes=ISOCHRONE_MINUTES
+        )
         paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
     map_paths = mapping.write_maps(result, out, lang=lang, offline=offline)
     paths["map"] = map_paths[0]

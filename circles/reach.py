@@ -53,8 +53,9 @@ class Attachment:
     attached: np.ndarray
 
 
-def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
-                  max_distance: float = DEFAULT_MAX_ATTACH_M) -> Attachment:
+def attach_points(
+    net: WalkNetwork, x: np.ndarray, y: np.ndarray, max_distance: float = DEFAULT_MAX_ATTACH_M
+) -> Attachment:
     """Attach points (network CRS) to the nearest position on an edge.
 
     Exact: the nearest of all straight pieces of all edge geometries, the candidate edges
@@ -91,12 +92,12 @@ def attach_points(net: WalkNetwork, x: np.ndarray, y: np.ndarray,
 class _Pieces:
     """The straight pieces of all edge geometries, in edge order, and an R-tree of the edges."""
 
-    edge: np.ndarray     # edge of each piece
-    first: np.ndarray    # pieces of edge e: first[e] .. first[e + 1] - 1
-    a: np.ndarray        # (n, 2) start point
-    ab: np.ndarray       # (n, 2) end minus start
-    length: np.ndarray   # piece length
-    start: np.ndarray    # distance along the edge where the piece starts
+    edge: np.ndarray  # edge of each piece
+    first: np.ndarray  # pieces of edge e: first[e] .. first[e + 1] - 1
+    a: np.ndarray  # (n, 2) start point
+    ab: np.ndarray  # (n, 2) end minus start
+    length: np.ndarray  # piece length
+    start: np.ndarray  # distance along the edge where the piece starts
     tree: shapely.STRtree
 
 
@@ -259,8 +260,17 @@ def split_graph(net: WalkNetwork, att: Attachment) -> SplitGraph:
     leaf[pid] = leaf_node
     position = np.full(len(att.edge), -1, dtype=np.int64)
     position[pid] = pos_node
-    return SplitGraph(matrix=m, n_base=n, leaf=leaf, position=position,
-                      seg_edge=seg_edge, seg_s0=seg_s0, seg_s1=seg_s1, seg_a=seg_a, seg_b=seg_b)
+    return SplitGraph(
+        matrix=m,
+        n_base=n,
+        leaf=leaf,
+        position=position,
+        seg_edge=seg_edge,
+        seg_s0=seg_s0,
+        seg_s1=seg_s1,
+        seg_a=seg_a,
+        seg_b=seg_b,
+    )
 
 
 @dataclass
@@ -286,7 +296,7 @@ class Targets:
     def __len__(self) -> int:
         return len(self.a)
 
-    def subset(self, index) -> "Targets":
+    def subset(self, index) -> Targets:
         return Targets(self.a[index], self.b[index], self.wa[index], self.wb[index])
 
     def distance(self, node_dist: np.ndarray) -> np.ndarray:
@@ -347,12 +357,15 @@ def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tu
     """
     sources = np.unique(np.asarray(sources, dtype=np.int64))
     if len(sources) and (sources[0] < 0 or sources[-1] >= graph.n_nodes):
-        raise ValueError(f"source node out of range: {sources[0] if sources[0] < 0 else sources[-1]} "
-                         "(an unattached point has leaf -1: select attached points only)")
+        raise ValueError(
+            f"source node out of range: {sources[0] if sources[0] < 0 else sources[-1]} "
+            "(an unattached point has leaf -1: select attached points only)"
+        )
     if len(sources) == 0:
         return np.full(graph.n_nodes, np.inf), np.full(graph.n_nodes, -9999, dtype=np.int64)
-    dist, _, origin = dijkstra(graph.both_ways, directed=True, indices=sources, min_only=True,
-                               limit=limit, return_predecessors=True)
+    dist, _, origin = dijkstra(
+        graph.both_ways, directed=True, indices=sources, min_only=True, limit=limit, return_predecessors=True
+    )
     return dist, origin.astype(np.int64)
 
 
@@ -376,8 +389,9 @@ def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, li
     return out
 
 
-def reach_pairs(graph: SplitGraph, source_groups, targets, limit: float,
-                progress: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reach_pairs(
+    graph: SplitGraph, source_groups, targets, limit: float, progress: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (group, target) pair within ``limit``, with its distance.
 
     One bounded search per group (a facility's or candidate site's access points); only the
@@ -429,5 +443,8 @@ def reach_pairs(graph: SplitGraph, source_groups, targets, limit: float,
         groups.append(np.full(within.sum(), gi))
         found.append(who[within])
         dists.append(dist[within])
-    cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
-    return cat(groups, np.int64), cat(found, np.int64), cat(dists, float)
+    return _concat(groups, np.int64), _concat(found, np.int64), _concat(dists, float)
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

@@ -38,8 +38,11 @@ def grid_points(polygon, spacing: float) -> np.ndarray:
     return np.array([[p.x, p.y]])
 
 
-def place_residents(communities: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = None,
-                    grid_spacing: float = DEFAULT_GRID_SPACING_M) -> gpd.GeoDataFrame:
+def place_residents(
+    communities: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    grid_spacing: float = DEFAULT_GRID_SPACING_M,
+) -> gpd.GeoDataFrame:
     """Resident points for every community (all inputs in the same projected CRS).
 
     Parameters
@@ -64,28 +67,42 @@ def place_residents(communities: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame |
         area = buildings.geometry.area
         weight = pd.Series(weight, index=buildings.index).fillna(area).to_numpy(dtype=float)
         weight = np.where(weight > 0, weight, 1.0)
-        bpts = gpd.GeoDataFrame({"building_id": buildings["id"].astype(str).to_numpy(), "weight": weight},
-                                geometry=buildings.geometry.representative_point().values, crs=buildings.crs)
-    for cid, pop, poly in zip(communities["id"], communities["population"], communities.geometry):
+        bpts = gpd.GeoDataFrame(
+            {"building_id": buildings["id"].astype(str).to_numpy(), "weight": weight},
+            geometry=buildings.geometry.representative_point().values,
+            crs=buildings.crs,
+        )
+    for cid, pop, poly in zip(communities["id"], communities["population"], communities.geometry, strict=True):
         chosen = None
         if bpts is not None:
             inside = bpts[bpts.within(poly)]
             if len(inside):
                 inside = inside.sort_values("building_id")
                 w = inside["weight"].to_numpy()
-                chosen = pd.DataFrame({"x": inside.geometry.x.to_numpy(), "y": inside.geometry.y.to_numpy(),
-                                       "population": pop * w / w.sum(),
-                                       "origin": "building " + inside["building_id"]})
+                chosen = pd.DataFrame(
+                    {
+                        "x": inside.geometry.x.to_numpy(),
+                        "y": inside.geometry.y.to_numpy(),
+                        "population": pop * w / w.sum(),
+                        "origin": "building " + inside["building_id"],
+                    }
+                )
         if chosen is None:
             xy = grid_points(poly, grid_spacing)
             chosen = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "population": pop / len(xy), "origin": "grid"})
         chosen.insert(0, "community_id", str(cid))
         chosen.insert(0, "point_id", [f"{cid}#{k + 1}" for k in range(len(chosen))])
         rows.append(chosen)
-    df = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["point_id", "community_id", "x", "y", "population", "origin"])
-    gdf = gpd.GeoDataFrame(df.drop(columns=["x", "y"]), geometry=shapely.points(df["x"], df["y"]),
-                           crs=communities.crs)
-    log.info("placed %d resident points in %d communities (%s)", len(gdf), len(communities),
-             "buildings" if bpts is not None else f"grid {grid_spacing:g} m")
+    df = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["point_id", "community_id", "x", "y", "population", "origin"])
+    )
+    gdf = gpd.GeoDataFrame(df.drop(columns=["x", "y"]), geometry=shapely.points(df["x"], df["y"]), crs=communities.crs)
+    log.info(
+        "placed %d resident points in %d communities (%s)",
+        len(gdf),
+        len(communities),
+        "buildings" if bpts is not None else f"grid {grid_spacing:g} m",
+    )
     return gdf

@@ -53,15 +53,16 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
+from ._osm import selector_matches
 from .errors import ConfigError
-from .osm import selector_matches
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +91,77 @@ CAPACITY_MEASURES = ("capacity", "size_m2")
 CAPACITY_DEMANDS = ("residents", "households")
 
 #: Fields a rule entry may carry (anything else is a typo and an error).
-SPATIAL_KEYS = {"id", "kind", "facility_type", "name_zh", "name_en", "item", "category", "level",
-                "requirement_zh", "threshold_min", "threshold_m", "speed_profile", "min_size_m2", "size_kind",
-                "min_count", "capacity", "applies_to", "priority", "elderly_child", "keywords_zh", "source",
-                "verified", "unverified", "note"}
-CHECKLIST_KEYS = {"id", "kind", "name_zh", "name_en", "item", "category", "level", "requirement_zh",
-                  "priority", "elderly_child", "keywords_zh", "source", "verified", "unverified", "note"}
+SPATIAL_KEYS = {
+    "id",
+    "kind",
+    "facility_type",
+    "name_zh",
+    "name_en",
+    "item",
+    "category",
+    "level",
+    "requirement_zh",
+    "threshold_min",
+    "threshold_m",
+    "speed_profile",
+    "min_size_m2",
+    "size_kind",
+    "min_count",
+    "capacity",
+    "applies_to",
+    "priority",
+    "elderly_child",
+    "keywords_zh",
+    "source",
+    "verified",
+    "unverified",
+    "note",
+}
+CHECKLIST_KEYS = {
+    "id",
+    "kind",
+    "name_zh",
+    "name_en",
+    "item",
+    "category",
+    "level",
+    "requirement_zh",
+    "priority",
+    "elderly_child",
+    "keywords_zh",
+    "source",
+    "verified",
+    "unverified",
+    "note",
+}
 CAPACITY_KEYS = {"measure", "demand", "per", "target", "unit_zh", "applies_to", "source", "verified", "note"}
 #: Fields whose change by a user override makes the number "not from the cited source".
-NUMERIC_KEYS = ("threshold_min", "threshold_m", "speed_profile", "min_size_m2", "min_count", "capacity",
-                "applies_to", "size_kind")
-FILE_KEYS = {"schema_version", "profile", "name_zh", "name_en", "description", "status", "extends",
-             "overrides", "remove", "rules", "levels", "non_inclusive_levels", "notes", "facility_types"}
+NUMERIC_KEYS = (
+    "threshold_min",
+    "threshold_m",
+    "speed_profile",
+    "min_size_m2",
+    "min_count",
+    "capacity",
+    "applies_to",
+    "size_kind",
+)
+FILE_KEYS = {
+    "schema_version",
+    "profile",
+    "name_zh",
+    "name_en",
+    "description",
+    "status",
+    "extends",
+    "overrides",
+    "remove",
+    "rules",
+    "levels",
+    "non_inclusive_levels",
+    "notes",
+    "facility_types",
+}
 
 
 @dataclass(frozen=True)
@@ -125,9 +185,7 @@ class FacilityType:
         """
         if any(selector_matches(sel, tags) for sel in self.exclude_tags):
             return False
-        if any(selector_matches(sel, tags) for sel in self.osm_tags):
-            return True
-        return False
+        return any(selector_matches(sel, tags) for sel in self.osm_tags)
 
 
 @dataclass(frozen=True)
@@ -148,9 +206,9 @@ class CapacityTarget:
     ``target`` may be None: the accessible supply (2SFCA) is then reported without a verdict.
     """
 
-    measure: str            # facility column: "capacity" (places, beds, spaces) or "size_m2"
-    demand: str             # "residents" or "households"
-    per: float              # target is per this many demand units
+    measure: str  # facility column: "capacity" (places, beds, spaces) or "size_m2"
+    demand: str  # "residents" or "households"
+    per: float  # target is per this many demand units
     target: float | None
     unit_zh: str = ""
     applies_to: str = "all"
@@ -331,8 +389,9 @@ def _require(entry: Mapping[str, Any], key: str, label: str, what: str, kind: ty
     return value
 
 
-def _parse_facility_types(entries: Any, label: str, known: Mapping[str, FacilityType] | None = None,
-                          key: str = "facility_types") -> dict[str, FacilityType]:
+def _parse_facility_types(
+    entries: Any, label: str, known: Mapping[str, FacilityType] | None = None, key: str = "facility_types"
+) -> dict[str, FacilityType]:
     """Validate a list of facility-type entries; ids must be new (not in ``known``)."""
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{label}: expected a non-empty list '{key}'")
@@ -345,8 +404,9 @@ def _parse_facility_types(entries: Any, label: str, known: Mapping[str, Facility
         fid = _require(e, "id", label, what)
         what = f"facility type '{fid}'"
         if fid in out or fid in known:
-            raise ConfigError(f"{label}: {what}: duplicate id (already defined"
-                              + ("" if fid in out else " by circles/config") + ")")
+            raise ConfigError(
+                f"{label}: {what}: duplicate id (already defined" + ("" if fid in out else " by circles/config") + ")"
+            )
         sels = []
         for k in ("osm_tags", "exclude_tags"):
             raw = e.get(k) or []
@@ -358,10 +418,17 @@ def _parse_facility_types(entries: Any, label: str, known: Mapping[str, Facility
             try:
                 re.compile(rx)
             except re.error as exc:
-                raise ConfigError(f"{label}: {what}: 'name_regex_zh' is not a valid regular expression: {exc}") from None
-        out[fid] = FacilityType(id=fid, name_zh=_require(e, "name_zh", label, what),
-                                name_en=_require(e, "name_en", label, what),
-                                osm_tags=sels[0], exclude_tags=sels[1], name_regex_zh=rx)
+                raise ConfigError(
+                    f"{label}: {what}: 'name_regex_zh' is not a valid regular expression: {exc}"
+                ) from None
+        out[fid] = FacilityType(
+            id=fid,
+            name_zh=_require(e, "name_zh", label, what),
+            name_en=_require(e, "name_en", label, what),
+            osm_tags=sels[0],
+            exclude_tags=sels[1],
+            name_regex_zh=rx,
+        )
     return out
 
 
@@ -373,8 +440,7 @@ def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityTyp
     dict
         Facility types by id, in file order.
     """
-    data, label = (read_yaml(None, "circles.config", "facility_types.yaml") if path is None
-                   else read_yaml(path))
+    data, label = read_yaml(None, "circles.config", "facility_types.yaml") if path is None else read_yaml(path)
     return _parse_facility_types(data.get("facility_types"), label)
 
 
@@ -389,7 +455,7 @@ def load_extra_facility_types(known: Mapping[str, FacilityType] | None = None) -
 
 def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile], str]:
     """Load walking-speed profiles; returns (profiles by id, default profile id)."""
-    data, label = (read_yaml(None, "circles.config", "speeds.yaml") if path is None else read_yaml(path))
+    data, label = read_yaml(None, "circles.config", "speeds.yaml") if path is None else read_yaml(path)
     out: dict[str, SpeedProfile] = {}
     for i, e in enumerate(data.get("profiles") or []):
         what = f"speed profile #{i + 1}"
@@ -397,8 +463,9 @@ def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile]
         speed = _require(e, "m_per_min", label, f"speed profile '{pid}'", (int, float))
         if speed <= 0:
             raise ConfigError(f"{label}: speed profile '{pid}': 'm_per_min' must be positive, got {speed}")
-        out[pid] = SpeedProfile(pid, float(speed), str(e.get("description", "")), str(e.get("source", "")),
-                                bool(e.get("verified", False)))
+        out[pid] = SpeedProfile(
+            pid, float(speed), str(e.get("description", "")), str(e.get("source", "")), bool(e.get("verified", False))
+        )
     default = data.get("default")
     if default not in out:
         raise ConfigError(f"{label}: 'default' should name one of the profiles {sorted(out)}, got {default!r}")
@@ -407,15 +474,23 @@ def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile]
 
 def available_profiles() -> list[str]:
     """Names of the rulebook profiles shipped with circles."""
-    return sorted(p.name[:-5] for p in resources.files("circles.rules").iterdir()
-                  if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("circles.rules").iterdir() if p.name.endswith(".yaml"))
 
 
 # ----------------------------------------------------------------------------- loading
 
 
-def _number(e: Mapping[str, Any], key: str, label: str, what: str, *, lo: float | None = None,
-            hi: float | None = None, integer: bool = False, positive: bool = True) -> float | int | None:
+def _number(
+    e: Mapping[str, Any],
+    key: str,
+    label: str,
+    what: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    integer: bool = False,
+    positive: bool = True,
+) -> float | int | None:
     v = e.get(key)
     if v is None:
         return None
@@ -455,8 +530,10 @@ def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
         raise ConfigError(f"{label}: {what}: 'capacity' should be a mapping (measure, demand, per, target)")
     bad = sorted(set(raw) - CAPACITY_KEYS)
     if bad:
-        raise ConfigError(f"{label}: {what}: unknown field(s) in 'capacity': {', '.join(bad)} "
-                          f"(known: {', '.join(sorted(CAPACITY_KEYS))})")
+        raise ConfigError(
+            f"{label}: {what}: unknown field(s) in 'capacity': {', '.join(bad)} "
+            f"(known: {', '.join(sorted(CAPACITY_KEYS))})"
+        )
     w = f"{what}: capacity"
     measure = raw.get("measure", "capacity")
     if measure not in CAPACITY_MEASURES:
@@ -480,13 +557,27 @@ def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
     ver = raw.get("verified", False)
     if not isinstance(ver, bool):
         raise ConfigError(f"{label}: {w}: 'verified' should be true or false, got {ver!r}")
-    return CapacityTarget(measure=measure, demand=demand, per=float(per),
-                          target=None if target is None else float(target), unit_zh=str(raw.get("unit_zh", "")),
-                          applies_to=applies, source=src, verified=ver, note=str(raw.get("note", "")))
+    return CapacityTarget(
+        measure=measure,
+        demand=demand,
+        per=float(per),
+        target=None if target is None else float(target),
+        unit_zh=str(raw.get("unit_zh", "")),
+        applies_to=applies,
+        source=src,
+        verified=ver,
+        note=str(raw.get("note", "")),
+    )
 
 
-def _parse_rule(e: Any, i: int, label: str, ftypes: Mapping[str, FacilityType],
-                speeds: Mapping[str, SpeedProfile], speed_override: float | None) -> Rule:
+def _parse_rule(
+    e: Any,
+    i: int,
+    label: str,
+    ftypes: Mapping[str, FacilityType],
+    speeds: Mapping[str, SpeedProfile],
+    speed_override: float | None,
+) -> Rule:
     """Validate one rule entry and build the :class:`Rule` (every error names file and rule)."""
     if not isinstance(e, dict):
         raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
@@ -497,13 +588,16 @@ def _parse_rule(e: Any, i: int, label: str, ftypes: Mapping[str, FacilityType],
     label = e.get("__file__", label)
     kind = e.get("kind") or ("spatial" if e.get("facility_type") is not None else None)
     if kind not in ("spatial", "checklist"):
-        raise ConfigError(f"{label}: {what}: give a 'facility_type' (a spatial rule) or 'kind: checklist' "
-                          "(an item a person assesses)")
+        raise ConfigError(
+            f"{label}: {what}: give a 'facility_type' (a spatial rule) or 'kind: checklist' (an item a person assesses)"
+        )
     allowed = SPATIAL_KEYS if kind == "spatial" else CHECKLIST_KEYS
     bad = sorted(k for k in e if k not in allowed and not k.startswith("__"))
     if bad:
-        raise ConfigError(f"{label}: {what}: unknown field(s) {', '.join(bad)} for a {kind} rule "
-                          f"(known: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"{label}: {what}: unknown field(s) {', '.join(bad)} for a {kind} rule "
+            f"(known: {', '.join(sorted(allowed))})"
+        )
     doc, clause = _source(e, label, what)
     if "verified" not in e or not isinstance(e["verified"], bool):
         raise ConfigError(f"{label}: {what}: 'verified' should be true or false")
@@ -517,12 +611,24 @@ def _parse_rule(e: Any, i: int, label: str, ftypes: Mapping[str, FacilityType],
     ec = e.get("elderly_child", False)
     if not isinstance(ec, bool):
         raise ConfigError(f"{label}: {what}: 'elderly_child' should be true or false, got {ec!r}")
-    common = dict(id=rid, name_zh=str(e.get("name_zh", "")), name_en=str(e.get("name_en", "")),
-                  priority=int(prio if prio is not None else 9), source_doc=doc, source_clause=clause,
-                  verified=e["verified"], note=str(e.get("note", "") or ""), item=str(e.get("item", "") or ""),
-                  category=category, level=level, requirement_zh=str(e.get("requirement_zh", "") or ""),
-                  elderly_child=ec, keywords_zh=_str_list(e, "keywords_zh", label, what),
-                  unverified=_str_list(e, "unverified", label, what), defined_in=label)
+    common = dict(
+        id=rid,
+        name_zh=str(e.get("name_zh", "")),
+        name_en=str(e.get("name_en", "")),
+        priority=int(prio if prio is not None else 9),
+        source_doc=doc,
+        source_clause=clause,
+        verified=e["verified"],
+        note=str(e.get("note", "") or ""),
+        item=str(e.get("item", "") or ""),
+        category=category,
+        level=level,
+        requirement_zh=str(e.get("requirement_zh", "") or ""),
+        elderly_child=ec,
+        keywords_zh=_str_list(e, "keywords_zh", label, what),
+        unverified=_str_list(e, "unverified", label, what),
+        defined_in=label,
+    )
     if kind == "checklist":
         if not common["name_zh"]:
             raise ConfigError(f"{label}: {what}: missing field 'name_zh' (a checklist item needs a name)")
@@ -536,8 +642,10 @@ def _parse_rule(e: Any, i: int, label: str, ftypes: Mapping[str, FacilityType],
         raise ConfigError(f"{label}: {what}: unknown speed_profile '{prof}' (known: {', '.join(speeds)})")
     has_min, has_m = e.get("threshold_min") is not None, e.get("threshold_m") is not None
     if has_min == has_m:
-        raise ConfigError(f"{label}: {what}: give exactly one of 'threshold_min' (walking minutes) or "
-                          f"'threshold_m' (walking metres)" + ("; got both" if has_min else "; got neither"))
+        raise ConfigError(
+            f"{label}: {what}: give exactly one of 'threshold_min' (walking minutes) or "
+            f"'threshold_m' (walking metres)" + ("; got both" if has_min else "; got neither")
+        )
     speed = float(speed_override) if speed_override else speeds[prof].m_per_min
     if has_min:
         thr = _number(e, "threshold_min", label, what)
@@ -559,13 +667,24 @@ def _parse_rule(e: Any, i: int, label: str, ftypes: Mapping[str, FacilityType],
     ft = ftypes[ftype]
     common["name_zh"] = common["name_zh"] or ft.name_zh
     common["name_en"] = common["name_en"] or ft.name_en
-    return Rule(facility_type=ftype, threshold_min=thr_min, speed_profile=prof, kind="spatial", distance_m=dist,
-                min_size_m2=None if size is None else float(size), size_kind=size_kind,
-                min_count=int(count or 1), capacity=_capacity(e.get("capacity"), label, what), applies_to=applies,
-                **common)
+    return Rule(
+        facility_type=ftype,
+        threshold_min=thr_min,
+        speed_profile=prof,
+        kind="spatial",
+        distance_m=dist,
+        min_size_m2=None if size is None else float(size),
+        size_kind=size_kind,
+        min_count=int(count or 1),
+        capacity=_capacity(e.get("capacity"), label, what),
+        applies_to=applies,
+        **common,
+    )
 
 
-def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> tuple[list[dict], dict, str, list[str], list[str]]:
+def _resolve(
+    ref: str | Path, seen: list[str], base_dir: Path | None = None
+) -> tuple[list[dict], dict, str, list[str], list[str]]:
     """Raw rule entries of ``ref`` after its ``extends`` chain and its own changes.
 
     Returns (entries, top-level data, label, chain of labels base first, changes).
@@ -581,16 +700,18 @@ def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> 
         if not p.is_absolute() and base_dir is not None and (base_dir / p).exists():
             p = base_dir / p
         if not p.exists():
-            raise ConfigError(f"{text}: no such rulebook file, and not a shipped profile "
-                              f"(shipped: {', '.join(available_profiles())})")
+            raise ConfigError(
+                f"{text}: no such rulebook file, and not a shipped profile (shipped: {', '.join(available_profiles())})"
+            )
         data, label = read_yaml(p)
         here = p.resolve().parent
     if label in seen:
         raise ConfigError(f"{label}: 'extends' loops back to a file already in the chain ({' -> '.join(seen)})")
     unknown = sorted(set(data) - FILE_KEYS)
     if unknown:
-        raise ConfigError(f"{label}: unknown top-level field(s) {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(FILE_KEYS))})")
+        raise ConfigError(
+            f"{label}: unknown top-level field(s) {', '.join(unknown)} (known: {', '.join(sorted(FILE_KEYS))})"
+        )
     seen = seen + [label]
     changes: list[str] = []
     parent = data.get("extends")
@@ -625,8 +746,10 @@ def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> 
         raise ConfigError(f"{label}: 'overrides' should be a mapping: rule id -> fields to change")
     for rid, patch in overrides.items():
         if rid not in by_id:
-            raise ConfigError(f"{label}: overrides: rule '{rid}' is not in {parent} "
-                              f"(known: {', '.join(by_id)}); add new rules under 'rules'")
+            raise ConfigError(
+                f"{label}: overrides: rule '{rid}' is not in {parent} "
+                f"(known: {', '.join(by_id)}); add new rules under 'rules'"
+            )
         if not isinstance(patch, dict) or not patch:
             raise ConfigError(f"{label}: overrides: rule '{rid}': expected a mapping of fields to change")
         if "id" in patch and patch["id"] != rid:
@@ -644,8 +767,7 @@ def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> 
             new["unverified"] = sorted(set(old.get("unverified") or []) | set(touched))
         if touched and "source" not in patch:
             src = dict(old.get("source") or {})
-            src["clause"] = (f"{src.get('clause', '')}; changed locally in {label} "
-                             f"({', '.join(touched)})").lstrip("; ")
+            src["clause"] = (f"{src.get('clause', '')}; changed locally in {label} ({', '.join(touched)})").lstrip("; ")
             new["source"] = src
         new["__file__"] = label
         by_id[rid] = new
@@ -663,24 +785,30 @@ def _resolve(ref: str | Path, seen: list[str], base_dir: Path | None = None) -> 
         rid = _require(e, "id", label, f"rule #{i + 1}")
         if rid in by_id:
             where = by_id[rid].get("__file__", label)
-            raise ConfigError(f"{label}: rule '{rid}': duplicate rule id (already in {where}"
-                              + ("; use 'overrides' to change it)" if where != label else ")"))
+            raise ConfigError(
+                f"{label}: rule '{rid}': duplicate rule id (already in {where}"
+                + ("; use 'overrides' to change it)" if where != label else ")")
+            )
         e = dict(e)
         e["__file__"] = label
         by_id[rid] = e
         entries.append(e)
         if parent is not None:
             changes.append(f"{label}: added rule '{rid}'")
-    merged_top.update({k: v for k, v in data.items()
-                       if k not in ("rules", "overrides", "remove", "extends", "facility_types")})
+    merged_top.update(
+        {k: v for k, v in data.items() if k not in ("rules", "overrides", "remove", "extends", "facility_types")}
+    )
     merged_top["__types__"] = types_chain
     return entries, merged_top, label, chain, changes
 
 
-def load_rulebook(profile_or_path: str | Path = DEFAULT_PROFILE, *,
-                  facility_types: Mapping[str, FacilityType] | None = None,
-                  speeds: Mapping[str, SpeedProfile] | None = None,
-                  speed_override: float | None = None) -> Rulebook:
+def load_rulebook(
+    profile_or_path: str | Path = DEFAULT_PROFILE,
+    *,
+    facility_types: Mapping[str, FacilityType] | None = None,
+    speeds: Mapping[str, SpeedProfile] | None = None,
+    speed_override: float | None = None,
+) -> Rulebook:
     """Load a rulebook profile by name (shipped) or from a YAML file path.
 
     Parameters
@@ -724,10 +852,22 @@ def load_rulebook(profile_or_path: str | Path = DEFAULT_PROFILE, *,
     if not isinstance(levels, dict):
         raise ConfigError(f"{label}: 'levels' should be a mapping level -> description")
     default_name = Path(str(profile_or_path)).stem
-    return Rulebook(profile=str(top.get("profile", default_name)), name_zh=str(top.get("name_zh", "")),
-                    name_en=str(top.get("name_en", "")), rules=spatial, facility_types=ftypes,
-                    speeds=speeds, path=label, speed_override=speed_override,
-                    extra={"order": [e["id"] for e in entries],
-                           "non_inclusive_levels": bool(top.get("non_inclusive_levels", False)),
-                           "description": str(top.get("description", "") or "")},
-                    checklist=checklist, extends=chain, changes=changes, levels=levels)
+    return Rulebook(
+        profile=str(top.get("profile", default_name)),
+        name_zh=str(top.get("name_zh", "")),
+        name_en=str(top.get("name_en", "")),
+        rules=spatial,
+        facility_types=ftypes,
+        speeds=speeds,
+        path=label,
+        speed_override=speed_override,
+        extra={
+            "order": [e["id"] for e in entries],
+            "non_inclusive_levels": bool(top.get("non_inclusive_levels", False)),
+            "description": str(top.get("description", "") or ""),
+        },
+        checklist=checklist,
+        extends=chain,
+        changes=changes,
+        levels=levels,
+    )

@@ -60,8 +60,9 @@ class Coverage:
         return self.reach.toarray() > 0
 
     @classmethod
-    def from_dense(cls, matrix: np.ndarray, weight: np.ndarray, candidates: gpd.GeoDataFrame,
-                   dist: np.ndarray | None = None) -> "Coverage":
+    def from_dense(
+        cls, matrix: np.ndarray, weight: np.ndarray, candidates: gpd.GeoDataFrame, dist: np.ndarray | None = None
+    ) -> Coverage:
         """Build from a dense boolean matrix (and optional distances), e.g. for tests."""
         d = np.where(matrix, (dist if dist is not None else np.zeros(matrix.shape)) + _MM, 0.0)
         return cls(reach=sparse.csr_matrix(d), weight=np.asarray(weight, dtype=float), candidates=candidates)
@@ -85,12 +86,19 @@ def street_candidates(net: WalkNetwork, area, spacing: float = CANDIDATE_SPACING
             xs.extend(shapely.get_x(pts))
             ys.extend(shapely.get_y(pts))
     xy = np.unique(np.round(np.column_stack([xs, ys]), 1), axis=0) if xs else np.zeros((0, 2))
-    return gpd.GeoDataFrame({"candidate_id": [f"street-{i + 1}" for i in range(len(xy))]},
-                            geometry=shapely.points(xy), crs=net.crs)
+    return gpd.GeoDataFrame(
+        {"candidate_id": [f"street-{i + 1}" for i in range(len(xy))]}, geometry=shapely.points(xy), crs=net.crs
+    )
 
 
-def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, limit_m: float,
-             max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M, progress: bool = False) -> Coverage:
+def coverage(
+    net: WalkNetwork,
+    residents: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    limit_m: float,
+    max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
+    progress: bool = False,
+) -> Coverage:
     """Walking reach of every candidate over the resident points (all in the network CRS).
 
     One bounded search per candidate over the residents near it (:func:`circles.reach.reach_pairs`).
@@ -119,8 +127,9 @@ def coverage(net: WalkNetwork, residents: gpd.GeoDataFrame, candidates: gpd.GeoD
     cand = candidates.copy()
     cand["placed"] = c_leaf >= 0
     ok_c = np.flatnonzero(c_leaf >= 0)
-    rows, cols, dist = reach.reach_pairs(g, [c_leaf[[c]] for c in ok_c], targets, limit_m,
-                                         progress="candidate sites" if progress else None)
+    rows, cols, dist = reach.reach_pairs(
+        g, [c_leaf[[c]] for c in ok_c], targets, limit_m, progress="candidate sites" if progress else None
+    )
     m = sparse.csr_matrix((dist + _MM, (ok_c[rows], cols)), shape=(len(cand), nr))
     return Coverage(reach=m, weight=residents["population"].to_numpy(dtype=float), candidates=cand)
 
@@ -178,12 +187,18 @@ def best_k(cov: Coverage, k: int) -> pd.DataFrame:
         served = _serve(cov, best, covered, cap)
         covered[served] = True
         cum += cov.weight[served].sum()
-        rows.append({"rank": rank, "candidate_id": cov.candidates["candidate_id"].iloc[best],
-                     "residents_covered": round(float(cov.weight[served].sum()), 1),
-                     "cumulative_residents": round(cum, 1),
-                     "cumulative_share": round(cum / total, 4) if total else np.nan})
-    out = pd.DataFrame(rows, columns=["rank", "candidate_id", "residents_covered", "cumulative_residents",
-                                      "cumulative_share"])
+        rows.append(
+            {
+                "rank": rank,
+                "candidate_id": cov.candidates["candidate_id"].iloc[best],
+                "residents_covered": round(float(cov.weight[served].sum()), 1),
+                "cumulative_residents": round(cum, 1),
+                "cumulative_share": round(cum / total, 4) if total else np.nan,
+            }
+        )
+    out = pd.DataFrame(
+        rows, columns=["rank", "candidate_id", "residents_covered", "cumulative_residents", "cumulative_share"]
+    )
     out["guarantee"] = "greedy: ≥ 63% (1 − 1/e) of the best possible coverage with this many sites"
     return out
 
@@ -206,12 +221,16 @@ def fewest_sites(cov: Coverage, target_share: float = 1.0, max_sites: int | None
     if reached.any():
         n = int(np.argmax(reached.to_numpy())) + 1
         sites = sites.iloc[:n]
-        note = (f"{n} site(s) cover {sites['cumulative_share'].iloc[-1]:.0%} of the residents "
-                f"(target {target_share:.0%}); greedy set cover uses at most ln(n)+1 times the minimum number")
+        note = (
+            f"{n} site(s) cover {sites['cumulative_share'].iloc[-1]:.0%} of the residents "
+            f"(target {target_share:.0%}); greedy set cover uses at most ln(n)+1 times the minimum number"
+        )
     else:
         best = sites["cumulative_share"].iloc[-1] if len(sites) else 0.0
-        note = (f"target {target_share:.0%} cannot be reached from these candidates: the best achievable is "
-                f"{best:.0%} with {len(sites)} site(s)")
+        note = (
+            f"target {target_share:.0%} cannot be reached from these candidates: the best achievable is "
+            f"{best:.0%} with {len(sites)} site(s)"
+        )
     sites = sites.copy()
     sites["guarantee"] = "greedy set cover: at most ln(n)+1 times the minimum number of sites"
     return sites, note
@@ -229,9 +248,17 @@ def exhaustive_best_k(cov: Coverage, k: int) -> tuple[float, tuple[int, ...]]:
     return best, best_set
 
 
-def propose_sites(result, rule_id: str, *, community_id: str | None = None,
-                  candidates: gpd.GeoDataFrame | None = None, k: int | None = None, target_share: float = 1.0,
-                  search_margin_m: float = 100.0, progress: bool = False) -> tuple[pd.DataFrame, str]:
+def propose_sites(
+    result,
+    rule_id: str,
+    *,
+    community_id: str | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    k: int | None = None,
+    target_share: float = 1.0,
+    search_margin_m: float = 100.0,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, str]:
     """Sites for a new facility of ``rule_id``'s type that cover the residents it leaves uncovered.
 
     Parameters
@@ -285,12 +312,16 @@ def propose_sites(result, rule_id: str, *, community_id: str | None = None,
         if "candidate_id" not in cands:
             cands["candidate_id"] = [f"candidate-{i + 1}" for i in range(len(cands))]
         cands["candidate_id"] = cands["candidate_id"].astype(str)
-    base = f"{already / total:.0%} of {total:.0f} residents already within {rule.threshold_min:g} min" if total \
+    base = (
+        f"{already / total:.0%} of {total:.0f} residents already within {rule.threshold_min:g} min"
+        if total
         else "no residents"
+    )
     if len(todo) == 0 or len(cands) == 0:
         why = "everyone placed is already covered" if len(todo) == 0 else "no candidate site"
-        return pd.DataFrame(columns=["rank", "candidate_id", "lon", "lat", "residents_covered",
-                                     "covered_share_after"]), f"{base}; {why}"
+        return pd.DataFrame(
+            columns=["rank", "candidate_id", "lon", "lat", "residents_covered", "covered_share_after"]
+        ), f"{base}; {why}"
     cov = coverage(result.network, todo, cands, limit, progress=progress)
     if k is not None:
         sites = best_k(cov, k)
@@ -300,10 +331,12 @@ def propose_sites(result, rule_id: str, *, community_id: str | None = None,
         uncov_target = min(1.0, need / cov.weight.sum()) if cov.weight.sum() else 1.0
         sites, note = fewest_sites(cov, max(uncov_target, 1e-9))
         reached = already + (sites["cumulative_residents"].iloc[-1] if len(sites) else 0.0)
-        note = (f"{len(sites)} site(s) bring coverage to {reached / total:.0%} (target {target_share:.0%})"
-                if reached >= target_share * total - 1e-6 else
-                f"target {target_share:.0%} cannot be reached from these candidates: best achievable "
-                f"{reached / total:.0%} with {len(sites)} site(s)")
+        note = (
+            f"{len(sites)} site(s) bring coverage to {reached / total:.0%} (target {target_share:.0%})"
+            if reached >= target_share * total - 1e-6
+            else f"target {target_share:.0%} cannot be reached from these candidates: best achievable "
+            f"{reached / total:.0%} with {len(sites)} site(s)"
+        )
     pos = {c: i for i, c in enumerate(cov.candidates["candidate_id"])}
     ll = cov.candidates.to_crs("EPSG:4326")
     sites = sites.copy()

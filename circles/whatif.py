@@ -43,13 +43,21 @@ def load_scenario(path: str | Path, known_types, crs: str | None = None) -> gpd.
     for i, row in enumerate(gdf.itertuples(index=False)):
         label = f"'{row.id}' (row {i + 1})"
         if row.action not in ACTIONS:
-            raise InputError(f"action is {row.action!r}; expected one of {', '.join(ACTIONS)}", path=path,
-                             feature=label, field="action")
+            raise InputError(
+                f"action is {row.action!r}; expected one of {', '.join(ACTIONS)}",
+                path=path,
+                feature=label,
+                field="action",
+            )
         if row.action == "add":
             ftype = getattr(row, "facility_type", None)
             if ftype not in known:
-                raise InputError(f"facility type {ftype!r}: expected one of {', '.join(known)}", path=path,
-                                 feature=label, field="facility_type")
+                raise InputError(
+                    f"facility type {ftype!r}: expected one of {', '.join(known)}",
+                    path=path,
+                    feature=label,
+                    field="facility_type",
+                )
             if row.geometry is None or row.geometry.is_empty:
                 raise InputError("a new facility needs a location", path=path, feature=label, field="geometry")
     if gdf.geometry.notna().any():
@@ -57,7 +65,9 @@ def load_scenario(path: str | Path, known_types, crs: str | None = None) -> gpd.
     return gdf
 
 
-def apply_scenario(facilities: gpd.GeoDataFrame, scenario: gpd.GeoDataFrame, path: str = "scenario") -> gpd.GeoDataFrame:
+def apply_scenario(
+    facilities: gpd.GeoDataFrame, scenario: gpd.GeoDataFrame, path: str = "scenario"
+) -> gpd.GeoDataFrame:
     """The facilities after the scenario's actions (EPSG:4326)."""
     fac = facilities.copy()
     ids = set(fac["id"].astype(str))
@@ -67,8 +77,13 @@ def apply_scenario(facilities: gpd.GeoDataFrame, scenario: gpd.GeoDataFrame, pat
         if row.action == "add":
             if fid in ids:
                 raise InputError("'add' with an id that already exists", path=path, feature=label, field="id")
-            new = {"id": fid, "facility_type": row.facility_type, "name": getattr(row, "name", "") or "",
-                   "source": "scenario", "geometry": row.geometry}
+            new = {
+                "id": fid,
+                "facility_type": row.facility_type,
+                "name": getattr(row, "name", "") or "",
+                "source": "scenario",
+                "geometry": row.geometry,
+            }
             for extra in ("capacity", "size_m2"):
                 if hasattr(row, extra):
                     new[extra] = getattr(row, extra)
@@ -76,8 +91,9 @@ def apply_scenario(facilities: gpd.GeoDataFrame, scenario: gpd.GeoDataFrame, pat
             ids.add(fid)
         else:
             if fid not in ids:
-                raise InputError(f"'{row.action}' of an id that is not among the facilities", path=path,
-                                 feature=label, field="id")
+                raise InputError(
+                    f"'{row.action}' of an id that is not among the facilities", path=path, feature=label, field="id"
+                )
             if row.action == "remove":
                 fac = fac[fac["id"].astype(str) != fid]
                 ids.discard(fid)
@@ -89,15 +105,23 @@ def apply_scenario(facilities: gpd.GeoDataFrame, scenario: gpd.GeoDataFrame, pat
     return gpd.GeoDataFrame(fac.reset_index(drop=True), geometry="geometry", crs=facilities.crs)
 
 
-def compare_gaps(before: pd.DataFrame, after: pd.DataFrame, before_label: str = "before",
-                 after_label: str = "after") -> pd.DataFrame:
+def compare_gaps(
+    before: pd.DataFrame, after: pd.DataFrame, before_label: str = "before", after_label: str = "after"
+) -> pd.DataFrame:
     """Per community × rule: statuses and coverage before and after, residents newly covered.
 
     Rows present in only one report are kept (``status`` empty on the other side).
     """
     key = ["community_id", "rule_id"]
-    keep = key + ["community_name", "facility_type", "threshold_min", "status", "covered_share", "residents",
-                  "residents_uncovered"]
+    keep = key + [
+        "community_name",
+        "facility_type",
+        "threshold_min",
+        "status",
+        "covered_share",
+        "residents",
+        "residents_uncovered",
+    ]
     b = before[[c for c in keep if c in before]].copy()
     a = after[[c for c in keep if c in after]].copy()
     m = b.merge(a, on=key, how="outer", suffixes=(f"_{before_label}", f"_{after_label}"), sort=False)
@@ -110,10 +134,23 @@ def compare_gaps(before: pd.DataFrame, after: pd.DataFrame, before_label: str = 
     m["status_changed"] = m[f"status_{before_label}"].fillna("") != m[f"status_{after_label}"].fillna("")
     m["change"] = np.select(
         [~m["status_changed"], m[f"status_{after_label}"] == "ok", m[f"status_{before_label}"] == "ok"],
-        ["unchanged", "now ok", "no longer ok"], default="changed")
-    cols = ["community_id", "community_name", "rule_id", "facility_type", "threshold_min",
-            f"status_{before_label}", f"status_{after_label}", "change", f"covered_share_{before_label}",
-            f"covered_share_{after_label}", "residents_newly_covered", "status_changed"]
+        ["unchanged", "now ok", "no longer ok"],
+        default="changed",
+    )
+    cols = [
+        "community_id",
+        "community_name",
+        "rule_id",
+        "facility_type",
+        "threshold_min",
+        f"status_{before_label}",
+        f"status_{after_label}",
+        "change",
+        f"covered_share_{before_label}",
+        f"covered_share_{after_label}",
+        "residents_newly_covered",
+        "status_changed",
+    ]
     return m[cols]
 
 
@@ -145,17 +182,38 @@ def difference_layer(before, after) -> gpd.GeoDataFrame:
         limit = rb.threshold_m(rule)
         db = b.loc[common, f"dist_{t}"].fillna(np.inf).to_numpy()
         da = a.loc[common, f"dist_{t}"].fillna(np.inf).to_numpy()
-        for mask, label in (((db > limit) & (da <= limit), "newly covered"),
-                            ((db <= limit) & (da > limit), "no longer covered")):
-            for pid, m0, m1 in zip(common[mask], db[mask], da[mask]):
-                rows.append({"point_id": pid, "community_id": a.loc[pid, "community_id"], "rule_id": rule.id,
-                             "change": label, "population": round(float(a.loc[pid, "population"]), 2),
-                             "minutes_before": None if not np.isfinite(m0) else round(m0 / rb_before.speed_of(rule), 2),
-                             "minutes_after": None if not np.isfinite(m1) else round(m1 / rb.speed_of(rule), 2),
-                             "geometry": a.loc[pid, "geometry"]})
-    gdf = gpd.GeoDataFrame(rows, columns=["point_id", "community_id", "rule_id", "change", "population",
-                                          "minutes_before", "minutes_after", "geometry"],
-                           geometry="geometry", crs=after.residents.crs)
+        for mask, label in (
+            ((db > limit) & (da <= limit), "newly covered"),
+            ((db <= limit) & (da > limit), "no longer covered"),
+        ):
+            for pid, m0, m1 in zip(common[mask], db[mask], da[mask], strict=True):
+                rows.append(
+                    {
+                        "point_id": pid,
+                        "community_id": a.loc[pid, "community_id"],
+                        "rule_id": rule.id,
+                        "change": label,
+                        "population": round(float(a.loc[pid, "population"]), 2),
+                        "minutes_before": None if not np.isfinite(m0) else round(m0 / rb_before.speed_of(rule), 2),
+                        "minutes_after": None if not np.isfinite(m1) else round(m1 / rb.speed_of(rule), 2),
+                        "geometry": a.loc[pid, "geometry"],
+                    }
+                )
+    gdf = gpd.GeoDataFrame(
+        rows,
+        columns=[
+            "point_id",
+            "community_id",
+            "rule_id",
+            "change",
+            "population",
+            "minutes_before",
+            "minutes_after",
+            "geometry",
+        ],
+        geometry="geometry",
+        crs=after.residents.crs,
+    )
     return gdf.to_crs("EPSG:4326")
 
 
@@ -168,39 +226,61 @@ def difference_map(before, after, diff: gpd.GeoDataFrame, scenario: gpd.GeoDataF
     comm = after.communities.to_crs("EPSG:4326")
     minx, miny, maxx, maxy = comm.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=15, tiles=None, control_scale=True)
-    m.get_root().html.add_child(folium.Element(
-        f'<div style="position:fixed;bottom:8px;right:8px;z-index:9999;background:#fff;font:11px sans-serif;'
-        f'padding:2px 4px">{ATTRIBUTION}</div>'))
-    folium.GeoJson(after.network.edges_gdf().to_crs("EPSG:4326")[["geometry"]], name="streets",
-                   style_function=lambda f: {"color": "#888", "weight": 1}).add_to(m)
-    folium.GeoJson(comm[["id", "name", "geometry"]], name="communities",
-                   style_function=lambda f: {"color": "#333", "weight": 2, "fillOpacity": 0.03},
-                   tooltip=folium.GeoJsonTooltip(["name"], labels=False)).add_to(m)
+    m.get_root().html.add_child(
+        folium.Element(
+            f'<div style="position:fixed;bottom:8px;right:8px;z-index:9999;background:#fff;font:11px sans-serif;'
+            f'padding:2px 4px">{ATTRIBUTION}</div>'
+        )
+    )
+    folium.GeoJson(
+        after.network.edges_gdf().to_crs("EPSG:4326")[["geometry"]],
+        name="streets",
+        style_function=lambda f: {"color": "#888", "weight": 1},
+    ).add_to(m)
+    folium.GeoJson(
+        comm[["id", "name", "geometry"]],
+        name="communities",
+        style_function=lambda f: {"color": "#333", "weight": 2, "fillOpacity": 0.03},
+        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+    ).add_to(m)
     for rule_id, grp in diff.groupby("rule_id", sort=False):
         fg = folium.FeatureGroup(name=f"{rule_id}: changed residents ({len(grp)})")
-        folium.GeoJson(grp[["point_id", "change", "minutes_before", "minutes_after", "geometry"]],
-                       marker=folium.CircleMarker(radius=4, fill=True, fill_opacity=0.9),
-                       style_function=lambda f: {"color": "#1a9850" if f["properties"]["change"] == "newly covered"
-                                                 else "#d73027"},
-                       tooltip=folium.GeoJsonTooltip(["point_id", "change", "minutes_before", "minutes_after"])
-                       ).add_to(fg)
+        folium.GeoJson(
+            grp[["point_id", "change", "minutes_before", "minutes_after", "geometry"]],
+            marker=folium.CircleMarker(radius=4, fill=True, fill_opacity=0.9),
+            style_function=lambda f: {
+                "color": "#1a9850" if f["properties"]["change"] == "newly covered" else "#d73027"
+            },
+            tooltip=folium.GeoJsonTooltip(["point_id", "change", "minutes_before", "minutes_after"]),
+        ).add_to(fg)
         fg.add_to(m)
     acted = scenario[scenario.geometry.notna()] if len(scenario) else scenario
     if len(acted):
         fg = folium.FeatureGroup(name="scenario facilities")
         pts = acted.to_crs("EPSG:4326")
-        folium.GeoJson(gpd.GeoDataFrame(pts[["id", "action"]], geometry=pts.geometry.representative_point()),
-                       marker=folium.CircleMarker(radius=8, color="#000", fill=True, fill_color="#7b3294",
-                                                  fill_opacity=1),
-                       tooltip=folium.GeoJsonTooltip(["id", "action"])).add_to(fg)
+        folium.GeoJson(
+            gpd.GeoDataFrame(pts[["id", "action"]], geometry=pts.geometry.representative_point()),
+            marker=folium.CircleMarker(radius=8, color="#000", fill=True, fill_color="#7b3294", fill_opacity=1),
+            tooltip=folium.GeoJsonTooltip(["id", "action"]),
+        ).add_to(fg)
         fg.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
 
 
-def run_whatif(scenario_path: str | Path, out_dir: str | Path, *, boundaries=None, facilities=None, network=None,
-               buildings=None, surveyed=(), offline: bool = True, **analyse_kw) -> tuple[dict[str, Path], pd.DataFrame]:
+def run_whatif(
+    scenario_path: str | Path,
+    out_dir: str | Path,
+    *,
+    boundaries=None,
+    facilities=None,
+    network=None,
+    buildings=None,
+    surveyed=(),
+    offline: bool = True,
+    **analyse_kw,
+) -> tuple[dict[str, Path], pd.DataFrame]:
     """Analyse the current facilities and the scenario, write both and their comparison.
 
     Writes ``current/`` and ``scenario/`` (the full outputs of each), ``comparison.csv``,
@@ -215,15 +295,20 @@ def run_whatif(scenario_path: str | Path, out_dir: str | Path, *, boundaries=Non
     now = pipeline.analyse(boundaries, facilities, network, buildings=buildings, surveyed=surveyed, **analyse_kw)
     scenario = load_scenario(scenario_path, now.rulebook.facility_types)
     fac_now = now.facilities.to_crs("EPSG:4326")
-    base_cols = [c for c in ("id", "facility_type", "name", "source", "osm_element", "capacity", "size_m2")
-                 if c in fac_now]
-    planned = apply_scenario(gpd.GeoDataFrame(fac_now[base_cols], geometry=fac_now.geometry, crs="EPSG:4326"),
-                             scenario, path=str(scenario_path))
+    base_cols = [
+        c for c in ("id", "facility_type", "name", "source", "osm_element", "capacity", "size_m2") if c in fac_now
+    ]
+    planned = apply_scenario(
+        gpd.GeoDataFrame(fac_now[base_cols], geometry=fac_now.geometry, crs="EPSG:4326"),
+        scenario,
+        path=str(scenario_path),
+    )
     # the surveyed set stays that of the current run, so a removal shows as a gap, not no_data
     if boundaries is None and network is None:
         boundaries, buildings = demo.DEMO_BOUNDARIES, demo.DEMO_BUILDINGS
-    later = pipeline.analyse(boundaries, planned, now.network, buildings=buildings,
-                             surveyed=sorted(now.surveyed), **analyse_kw)
+    later = pipeline.analyse(
+        boundaries, planned, now.network, buildings=buildings, surveyed=sorted(now.surveyed), **analyse_kw
+    )
     pipeline.write_outputs(now, out / "current", offline=offline)
     pipeline.write_outputs(later, out / "scenario", offline=offline)
     comp = compare_gaps(now.gaps, later.gaps, "current", "scenario")
@@ -231,7 +316,16 @@ def run_whatif(scenario_path: str | Path, out_dir: str | Path, *, boundaries=Non
     diff = difference_layer(now, later)
     write_geojson(diff, out / "difference.geojson")
     save_map(difference_map(now, later, diff, scenario), out / "whatif_map.html", offline=offline)
-    log.info("what-if: %d status changes, %d resident points change coverage", int(comp["status_changed"].sum()),
-             len(diff))
-    return ({"comparison": out / "comparison.csv", "difference": out / "difference.geojson",
-             "map": out / "whatif_map.html", "current": out / "current", "scenario": out / "scenario"}, comp)
+    log.info(
+        "what-if: %d status changes, %d resident points change coverage", int(comp["status_changed"].sum()), len(diff)
+    )
+    return (
+        {
+            "comparison": out / "comparison.csv",
+            "difference": out / "difference.geojson",
+            "map": out / "whatif_map.html",
+            "current": out / "current",
+            "scenario": out / "scenario",
+        },
+        comp,
+    )

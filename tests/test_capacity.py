@@ -17,21 +17,37 @@ CRS = "EPSG:32650"
 
 def _line_network() -> WalkNetwork:
     """One straight street, x = 0 … 1000 m, nodes at 0, 500 and 1000."""
-    return WalkNetwork(crs=CRS, node_ids=np.array([1, 2, 3]), x=np.array([0.0, 500.0, 1000.0]), y=np.zeros(3),
-                       u=np.array([0, 1]), v=np.array([1, 2]), length=np.array([500.0, 500.0]),
-                       geometry=np.array([shapely.LineString([(0, 0), (500, 0)]),
-                                          shapely.LineString([(500, 0), (1000, 0)])]))
+    return WalkNetwork(
+        crs=CRS,
+        node_ids=np.array([1, 2, 3]),
+        x=np.array([0.0, 500.0, 1000.0]),
+        y=np.zeros(3),
+        u=np.array([0, 1]),
+        v=np.array([1, 2]),
+        length=np.array([500.0, 500.0]),
+        geometry=np.array([shapely.LineString([(0, 0), (500, 0)]), shapely.LineString([(500, 0), (1000, 0)])]),
+    )
 
 
 @pytest.fixture(scope="module")
 def small_access():
     # Residents on the street: a1 at x=100 (100 people), a2 at x=400 (200) in community "a";
     # b1 at x=900 (300) in community "b". Childcare f1 at x=0 (30 places), f2 at x=1000 (60).
-    res = gpd.GeoDataFrame({"point_id": ["a#1", "a#2", "b#1"], "community_id": ["a", "a", "b"],
-                            "population": [100.0, 200.0, 300.0]},
-                           geometry=shapely.points([100, 400, 900], [0, 0, 0]), crs=CRS)
-    fac = gpd.GeoDataFrame({"id": ["f1", "f2"], "facility_type": ["childcare", "childcare"], "name": ["F1", "F2"],
-                            "capacity": [30.0, 60.0]}, geometry=shapely.points([0, 1000], [0, 0]), crs=CRS)
+    res = gpd.GeoDataFrame(
+        {"point_id": ["a#1", "a#2", "b#1"], "community_id": ["a", "a", "b"], "population": [100.0, 200.0, 300.0]},
+        geometry=shapely.points([100, 400, 900], [0, 0, 0]),
+        crs=CRS,
+    )
+    fac = gpd.GeoDataFrame(
+        {
+            "id": ["f1", "f2"],
+            "facility_type": ["childcare", "childcare"],
+            "name": ["F1", "F2"],
+            "capacity": [30.0, 60.0],
+        },
+        geometry=shapely.points([0, 1000], [0, 0]),
+        crs=CRS,
+    )
     return compute_access(_line_network(), res, fac, ["childcare"], limit_m=2000, progress=False)
 
 
@@ -84,8 +100,11 @@ def test_core_function_checks_inputs():
 
 
 def test_sizes_from_outlines_for_land():
-    fac = gpd.GeoDataFrame({"id": ["p", "q"], "facility_type": ["park", "park"], "size_m2": [np.nan, 50.0]},
-                           geometry=[shapely.box(0, 0, 100, 40), shapely.box(0, 0, 10, 10)], crs=CRS)
+    fac = gpd.GeoDataFrame(
+        {"id": ["p", "q"], "facility_type": ["park", "park"], "size_m2": [np.nan, 50.0]},
+        geometry=[shapely.box(0, 0, 100, 40), shapely.box(0, 0, 10, 10)],
+        crs=CRS,
+    )
     assert capacity.facility_sizes(fac, np.array([0, 1]), "land") == pytest.approx([4000.0, 50.0])
     sizes = capacity.facility_sizes(fac, np.array([0, 1]), "building")
     assert np.isnan(sizes[0]) and sizes[1] == 50.0

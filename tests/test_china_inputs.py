@@ -19,8 +19,9 @@ def _shifted_copy(fac: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
 def test_shifted_facilities_give_the_same_report(tmp_path, demo_result, demo_facilities, crs):
     path = tmp_path / f"facilities_{crs}.geojson"
     _shifted_copy(demo_facilities, crs).to_file(path, driver="GeoJSON")
-    r = pipeline.analyse(demo.DEMO_BOUNDARIES, path, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS,
-                         facilities_crs=crs, progress=False)
+    r = pipeline.analyse(
+        demo.DEMO_BOUNDARIES, path, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS, facilities_crs=crs, progress=False
+    )
     a, b = demo_result.gaps, r.gaps
     assert (a["status"] == b["status"]).all()
     assert np.allclose(a["covered_share"].fillna(-1), b["covered_share"].fillna(-1), atol=1e-4)
@@ -46,22 +47,59 @@ def test_facility_table_in_gbk_with_amap_codes(tmp_path, demo_facilities, capsys
     pts = demo_facilities[demo_facilities.geom_type == "Point"].head(6)
     gcj = chinacrs.from_wgs84(pts, "gcj02")
     rows = []
-    codes = {"kindergarten": "141204", "clinic": "090300", "food_market": "060400", "convenience_store": "060200",
-             "pharmacy": "090601", "fitness": "080111", "car_parking": "150904", "parcel_point": "070500",
-             "community_service": "", "park": "110101"}
-    for i, (t, g) in enumerate(zip(gcj["facility_type"], gcj.geometry)):
-        rows.append({"名称": f"设施{i}", "类型编码": codes.get(t, ""), "location": f"{g.x:.6f},{g.y:.6f}",
-                     "建筑面积": 100 + i, "床位": ""})
-    rows.append({"名称": "阳光托育中心", "类型编码": "", "location": f"{gcj.geometry.x.iloc[0]:.6f},"
-                                                            f"{gcj.geometry.y.iloc[0]:.6f}", "床位": 30})
+    codes = {
+        "kindergarten": "141204",
+        "clinic": "090300",
+        "food_market": "060400",
+        "convenience_store": "060200",
+        "pharmacy": "090601",
+        "fitness": "080111",
+        "car_parking": "150904",
+        "parcel_point": "070500",
+        "community_service": "",
+        "park": "110101",
+    }
+    for i, (t, g) in enumerate(zip(gcj["facility_type"], gcj.geometry, strict=True)):
+        rows.append(
+            {
+                "名称": f"设施{i}",
+                "类型编码": codes.get(t, ""),
+                "location": f"{g.x:.6f},{g.y:.6f}",
+                "建筑面积": 100 + i,
+                "床位": "",
+            }
+        )
+    rows.append(
+        {
+            "名称": "阳光托育中心",
+            "类型编码": "",
+            "location": f"{gcj.geometry.x.iloc[0]:.6f},{gcj.geometry.y.iloc[0]:.6f}",
+            "床位": 30,
+        }
+    )
     rows.append({"名称": "坐标缺失的养老服务站", "类型编码": "", "location": ""})
     rows.append({"名称": "某公司", "类型编码": "170200", "location": "116.35,40.0"})
     path = tmp_path / "poi_gbk.csv"
     pd.DataFrame(rows).to_csv(path, index=False, encoding="gbk")
     bounds = tmp_path / "b.geojson"
     gpd.read_file(demo.DEMO_BOUNDARIES).head(3).to_file(bounds, driver="GeoJSON")
-    code = cli.main(["run", "--boundaries", str(bounds), "--facilities", str(path), "--network",
-                     str(demo.DEMO_OSM), "--facilities-crs", "gcj02", "--out", str(tmp_path / "out"), "--cache", ""])
+    code = cli.main(
+        [
+            "run",
+            "--boundaries",
+            str(bounds),
+            "--facilities",
+            str(path),
+            "--network",
+            str(demo.DEMO_OSM),
+            "--facilities-crs",
+            "gcj02",
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            "",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     facs = pd.read_csv(tmp_path / "out" / "facilities.csv")

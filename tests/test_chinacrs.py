@@ -17,8 +17,16 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
 from circles import chinacrs
 from circles.chinacrs import (
-    bd09_to_gcj02, bd09_to_wgs84, detect_shift, from_wgs84, gcj02_to_bd09, gcj02_to_wgs84,
-    parse_crs_name, to_wgs84, wgs84_to_bd09, wgs84_to_gcj02,
+    bd09_to_gcj02,
+    bd09_to_wgs84,
+    detect_shift,
+    from_wgs84,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    parse_crs_name,
+    to_wgs84,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -47,15 +55,18 @@ def test_wgs84_to_gcj02_matches_eviltransform_reference(wlat, wlon, glat, glon):
     assert metres(lon, lat, glon, glat) < 0.01
 
 
-@pytest.mark.parametrize("wlon, wlat, glon, glat, source", [
-    # madlogos/asesgeo tests/testthat/test_conv_coord.R: the Amap coordinate-conversion
-    # web API (restapi.amap.com/v3/assistant/coordinate/convert) turned WGS-84
-    # (116.42079, 39.90105), central Beijing, into this GCJ-02 point.
-    (116.42079, 39.90105, 116.427020941841, 39.902445203994, "Amap API via asesgeo"),
-    # The Tiananmen test point of an R coordinate package's testthat file: WGS-84
-    # (116.39089, 39.90734) and the GCJ-02 value its comment labels "api".
-    (116.39089, 39.90734, 116.39713623, 39.90874539, "Tiananmen, API value"),
-])
+@pytest.mark.parametrize(
+    "wlon, wlat, glon, glat, source",
+    [
+        # madlogos/asesgeo tests/testthat/test_conv_coord.R: the Amap coordinate-conversion
+        # web API (restapi.amap.com/v3/assistant/coordinate/convert) turned WGS-84
+        # (116.42079, 39.90105), central Beijing, into this GCJ-02 point.
+        (116.42079, 39.90105, 116.427020941841, 39.902445203994, "Amap API via asesgeo"),
+        # The Tiananmen test point of an R coordinate package's testthat file: WGS-84
+        # (116.39089, 39.90734) and the GCJ-02 value its comment labels "api".
+        (116.39089, 39.90734, 116.39713623, 39.90874539, "Tiananmen, API value"),
+    ],
+)
 def test_wgs84_to_gcj02_agrees_with_amap_api_within_a_metre(wlon, wlat, glon, glat, source):
     lon, lat = wgs84_to_gcj02(wlon, wlat)
     d = float(metres(lon, lat, glon, glat))
@@ -89,9 +100,15 @@ def test_wgs84_to_gcj02_also_matches_coordtransform():
 # --------------------------------------------------------------------------- magnitudes, round trips
 
 CITIES = {  # WGS-84 centres, rounded
-    "Beijing": (116.40, 39.90), "Shanghai": (121.47, 31.23), "Guangzhou": (113.26, 23.13),
-    "Chengdu": (104.07, 30.57), "Urumqi": (87.62, 43.83), "Lhasa": (91.13, 29.65),
-    "Harbin": (126.64, 45.76), "Kunming": (102.71, 25.04), "Haikou": (110.33, 20.03),
+    "Beijing": (116.40, 39.90),
+    "Shanghai": (121.47, 31.23),
+    "Guangzhou": (113.26, 23.13),
+    "Chengdu": (104.07, 30.57),
+    "Urumqi": (87.62, 43.83),
+    "Lhasa": (91.13, 29.65),
+    "Harbin": (126.64, 45.76),
+    "Kunming": (102.71, 25.04),
+    "Haikou": (110.33, 20.03),
     "Rugao": (120.57, 32.37),
 }
 
@@ -100,7 +117,7 @@ def test_gcj02_offsets_are_hundreds_of_metres_in_cities():
     lon, lat = np.array(list(CITIES.values())).T
     glon, glat = wgs84_to_gcj02(lon, lat)
     d = metres(lon, lat, glon, glat)
-    report = ", ".join(f"{k} {v:.0f} m" for k, v in zip(CITIES, d))
+    report = ", ".join(f"{k} {v:.0f} m" for k, v in zip(CITIES, d, strict=True))
     assert np.all((d > 100) & (d < 700)), report
 
 
@@ -157,8 +174,9 @@ def test_bd09_round_trips_within_half_a_metre(china_grid):
 OUTSIDE = [(2.3522, 48.8566), (-74.006, 40.7128), (139.6917, 35.6895), (151.21, -33.87), (37.62, 55.75)]
 
 
-@pytest.mark.parametrize("func", [wgs84_to_gcj02, gcj02_to_wgs84, gcj02_to_bd09, bd09_to_gcj02,
-                                  wgs84_to_bd09, bd09_to_wgs84])
+@pytest.mark.parametrize(
+    "func", [wgs84_to_gcj02, gcj02_to_wgs84, gcj02_to_bd09, bd09_to_gcj02, wgs84_to_bd09, bd09_to_wgs84]
+)
 def test_points_outside_china_are_unchanged(func):
     lon, lat = np.array(OUTSIDE).T
     out_lon, out_lat = func(lon, lat)
@@ -191,12 +209,25 @@ def test_scalar_and_array_shapes():
 # --------------------------------------------------------------------------- names
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("GCJ-02", "gcj02"), ("gcj02", "gcj02"), (" Gcj_02 ", "gcj02"), ("高德", "gcj02"),
-    ("bd09", "bd09"), ("BD-09", "bd09"), ("bd09ll", "bd09"), ("百度", "bd09"),
-    ("wgs84", "wgs84"), ("WGS-84", "wgs84"), ("WGS 84", "wgs84"),
-    ("EPSG:4326", "EPSG:4326"), ("epsg:4490", "EPSG:4490"), ("EPSG 3857", "EPSG:3857"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("GCJ-02", "gcj02"),
+        ("gcj02", "gcj02"),
+        (" Gcj_02 ", "gcj02"),
+        ("高德", "gcj02"),
+        ("bd09", "bd09"),
+        ("BD-09", "bd09"),
+        ("bd09ll", "bd09"),
+        ("百度", "bd09"),
+        ("wgs84", "wgs84"),
+        ("WGS-84", "wgs84"),
+        ("WGS 84", "wgs84"),
+        ("EPSG:4326", "EPSG:4326"),
+        ("epsg:4490", "EPSG:4490"),
+        ("EPSG 3857", "EPSG:3857"),
+    ],
+)
 def test_parse_crs_name(text, expected):
     assert parse_crs_name(text) == expected
 
@@ -233,8 +264,12 @@ def test_geodataframe_round_trip_all_geometry_types():
     poly = _polygon_near_rugao()
     gdf = gpd.GeoDataFrame(
         {"name": ["pt", "line", "poly", "multi"]},
-        geometry=[Point(120.57, 32.37), LineString([(120.56, 32.36), (120.58, 32.38)]), poly,
-                  MultiPolygon([poly, affinity.translate(poly, 0.1, 0)])],
+        geometry=[
+            Point(120.57, 32.37),
+            LineString([(120.56, 32.36), (120.58, 32.38)]),
+            poly,
+            MultiPolygon([poly, affinity.translate(poly, 0.1, 0)]),
+        ],
         crs="EPSG:4326",
     )
     for system in ("gcj02", "bd09"):
@@ -244,7 +279,7 @@ def test_geodataframe_round_trip_all_geometry_types():
         back = to_wgs84(shifted, system)
         assert back.crs == "EPSG:4326"
         assert list(back.geom_type) == list(gdf.geom_type)
-        for g0, g1 in zip(gdf.geometry, back.geometry):
+        for g0, g1 in zip(gdf.geometry, back.geometry, strict=True):
             c0, c1 = shapely.get_coordinates(g0), shapely.get_coordinates(g1)
             assert len(c0) == len(c1)
             assert metres(c0[:, 0], c0[:, 1], c1[:, 0], c1[:, 1]).max() < 0.5
@@ -286,7 +321,7 @@ def test_rugao_outline_moves_400_to_700_m():
     d = metres(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
     mean = float(d.mean())
     assert 400 < mean < 700, f"Rugao outline moved {mean:.0f} m on average (expected 400-700 m)"
-    assert 400 < d.min() and d.max() < 700, f"vertex shifts {d.min():.0f}-{d.max():.0f} m"
+    assert d.min() > 400 and d.max() < 700, f"vertex shifts {d.min():.0f}-{d.max():.0f} m"
     # at Rugao GCJ-02 lies east and south of WGS-84, so the converted outline moves west and north
     assert np.all(b[:, 0] < a[:, 0]) and np.all(b[:, 1] > a[:, 1])
     # area barely changes
@@ -302,8 +337,12 @@ SPACING_DEG = 0.015  # about 1.4 km between streets: larger than the GCJ-02 shif
 def _street_grid(lon0: float = 120.55, lat0: float = 32.35, n: int = 5) -> gpd.GeoDataFrame:
     lines = []
     for i in range(n):
-        lines.append(LineString([(lon0 + i * SPACING_DEG, lat0), (lon0 + i * SPACING_DEG, lat0 + (n - 1) * SPACING_DEG)]))
-        lines.append(LineString([(lon0, lat0 + i * SPACING_DEG), (lon0 + (n - 1) * SPACING_DEG, lat0 + i * SPACING_DEG)]))
+        lines.append(
+            LineString([(lon0 + i * SPACING_DEG, lat0), (lon0 + i * SPACING_DEG, lat0 + (n - 1) * SPACING_DEG)])
+        )
+        lines.append(
+            LineString([(lon0, lat0 + i * SPACING_DEG), (lon0 + (n - 1) * SPACING_DEG, lat0 + i * SPACING_DEG)])
+        )
     return gpd.GeoDataFrame({"street": range(len(lines))}, geometry=lines, crs="EPSG:4326")
 
 
@@ -357,24 +396,30 @@ def test_detect_shift_ignores_a_small_uniform_error():
     assert 20 < rep.median_declared_m < 60, rep.message
 
 
-@pytest.mark.parametrize("declared, gcj, bd, expected", [
-    (120, 20, 300, "gcj02"),   # halves and gains 100 m
-    (60, 20, 300, None),       # a third, but gains only 40 m < 50 m
-    (100, 60, 300, None),      # gains 40 m and does not halve
-    (300, 200, 100, "bd09"),   # the better correction is chosen
-    (400, 200, 190, "bd09"),   # exactly half and more: both qualify, the smaller median wins
-    (0, 0, 0, None),
-])
+@pytest.mark.parametrize(
+    "declared, gcj, bd, expected",
+    [
+        (120, 20, 300, "gcj02"),  # halves and gains 100 m
+        (60, 20, 300, None),  # a third, but gains only 40 m < 50 m
+        (100, 60, 300, None),  # gains 40 m and does not halve
+        (300, 200, 100, "bd09"),  # the better correction is chosen
+        (400, 200, 190, "bd09"),  # exactly half and more: both qualify, the smaller median wins
+        (0, 0, 0, None),
+    ],
+)
 def test_suggestion_rule_half_and_50_m(declared, gcj, bd, expected):
     assert chinacrs._suggest(declared, gcj, bd) == expected
 
 
-@pytest.mark.parametrize("declared, gcj, closer, expected", [
-    (36, 14, {"gcj02": 0.9, "bd09": 0.1}, "gcj02"),   # dense streets: gains 22 m, but nearly all closer
-    (36, 14, {"gcj02": 0.6, "bd09": 0.1}, None),      # not consistent enough
-    (15, 5, {"gcj02": 0.95, "bd09": 0.0}, None),      # already on the streets
-    (36, 20, {"gcj02": 0.95, "bd09": 0.0}, None),     # does not halve the median
-])
+@pytest.mark.parametrize(
+    "declared, gcj, closer, expected",
+    [
+        (36, 14, {"gcj02": 0.9, "bd09": 0.1}, "gcj02"),  # dense streets: gains 22 m, but nearly all closer
+        (36, 14, {"gcj02": 0.6, "bd09": 0.1}, None),  # not consistent enough
+        (15, 5, {"gcj02": 0.95, "bd09": 0.0}, None),  # already on the streets
+        (36, 20, {"gcj02": 0.95, "bd09": 0.0}, None),  # does not halve the median
+    ],
+)
 def test_suggestion_rule_in_dense_streets(declared, gcj, closer, expected):
     assert chinacrs._suggest(declared, gcj, 300.0, closer) == expected
 

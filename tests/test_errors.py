@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-
-from circles import cli, demo
 from conftest import write_raw_geojson
 
-SQUARE = {"type": "Polygon", "coordinates": [[[116.346, 39.999], [116.348, 39.999], [116.348, 40.001],
-                                              [116.346, 40.001], [116.346, 39.999]]]}
+from circles import cli, demo
+
+SQUARE = {
+    "type": "Polygon",
+    "coordinates": [[[116.346, 39.999], [116.348, 39.999], [116.348, 40.001], [116.346, 40.001], [116.346, 39.999]]],
+}
 
 
 def run_cli(capsys, boundaries, facilities=demo.DEMO_FACILITIES, network=demo.DEMO_OSM, extra=()):
-    code = cli.main(["run", "--boundaries", str(boundaries), "--facilities", str(facilities),
-                     "--network", str(network), "--out", str(boundaries) + ".out", "--cache", "", *extra])
+    code = cli.main(
+        [
+            "run",
+            "--boundaries",
+            str(boundaries),
+            "--facilities",
+            str(facilities),
+            "--network",
+            str(network),
+            "--out",
+            str(boundaries) + ".out",
+            "--cache",
+            "",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     return code, err
 
@@ -64,8 +80,9 @@ def test_wrong_geometry_type(tmp_path, capsys):
 
 
 def test_community_without_population(tmp_path, capsys):
-    b = write_raw_geojson([feature(good_community()), feature(good_community(id="c2", population=None))],
-                          tmp_path / "b.geojson")
+    b = write_raw_geojson(
+        [feature(good_community()), feature(good_community(id="c2", population=None))], tmp_path / "b.geojson"
+    )
     code, err = run_cli(capsys, b)
     assert code == 2
     assert "b.geojson" in err and "'c2'" in err and "'population'" in err
@@ -85,8 +102,12 @@ def test_duplicate_ids(tmp_path, capsys):
 
 
 def test_projected_coordinates_without_declared_crs(tmp_path, capsys):
-    metres = {"type": "Polygon", "coordinates": [[[443000, 4428000], [443200, 4428000], [443200, 4428200],
-                                                  [443000, 4428200], [443000, 4428000]]]}
+    metres = {
+        "type": "Polygon",
+        "coordinates": [
+            [[443000, 4428000], [443200, 4428000], [443200, 4428200], [443000, 4428200], [443000, 4428000]]
+        ],
+    }
     b = write_raw_geojson([feature(good_community(), metres)], tmp_path / "b.geojson")
     code, err = run_cli(capsys, b)
     assert code == 2
@@ -100,8 +121,9 @@ def _facilities(tmp_path, **over):
     props = {"id": "f1", "name": "幼儿园", "facility_type": "kindergarten"}
     props.update(over)
     pt = {"type": "Point", "coordinates": [116.347, 40.0]}
-    return write_raw_geojson([feature({"id": "f0", "name": "ok", "facility_type": "clinic"}, pt),
-                              feature(props, pt)], tmp_path / "f.geojson")
+    return write_raw_geojson(
+        [feature({"id": "f0", "name": "ok", "facility_type": "clinic"}, pt), feature(props, pt)], tmp_path / "f.geojson"
+    )
 
 
 def test_unknown_facility_type(tmp_path, capsys):
@@ -139,8 +161,21 @@ def test_partial_inputs_are_refused(capsys):
 
 def test_valid_small_input_runs(tmp_path, capsys):
     b = write_raw_geojson([feature(good_community())], tmp_path / "b.geojson")
-    code = cli.main(["run", "--boundaries", str(b), "--facilities", str(demo.DEMO_FACILITIES),
-                     "--network", str(demo.DEMO_OSM), "--out", str(tmp_path / "out"), "--cache", ""])
+    code = cli.main(
+        [
+            "run",
+            "--boundaries",
+            str(b),
+            "--facilities",
+            str(demo.DEMO_FACILITIES),
+            "--network",
+            str(demo.DEMO_OSM),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            "",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "1 communities" in captured.out and "测试社区" in captured.out

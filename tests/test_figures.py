@@ -12,7 +12,7 @@ from circles import figures, mapping
 
 
 def pixels_near(img: np.ndarray, hex_colour: str, tol: int = 12) -> int:
-    c = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    c = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(img.astype(int) - c).max(axis=-1) <= tol).sum())
 
 
@@ -47,14 +47,13 @@ def test_figure_content(demo_result):
     p = mapping._prepare(**kw, lang="zh")
     cid = str(demo_result.communities["id"].iloc[0])
     t = mapping.pick_type(p.types, set(p.fac["facility_type"]), p.status_by, cid)
-    fig = figures.community_figure(p, kw["streets"].to_crs(p.metric), kw["isochrones"].to_crs(p.metric), cid, t,
-                                   "zh")
+    fig = figures.community_figure(p, kw["streets"].to_crs(p.metric), kw["isochrones"].to_crs(p.metric), cid, t, "zh")
     texts = [x.get_text() for x in fig.findobj(lambda a: hasattr(a, "get_text"))]
     texts = [x for x in texts if isinstance(x, str)]
     assert mapping.ATTRIBUTION in texts
-    assert "北" in texts                                          # north arrow
+    assert "北" in texts  # north arrow
     assert any(x.endswith(" m") or x.endswith(" km") for x in texts)  # scale bar
-    assert "图例" in texts                                        # legend title
+    assert "图例" in texts  # legend title
     assert str(demo_result.communities["name"].iloc[0]) in " ".join(texts)
     n_rules = int((demo_result.gaps["community_id"].astype(str) == cid).sum())
     cells = [c.get_text().get_text() for c in fig.axes[1].tables[0].get_celld().values()]

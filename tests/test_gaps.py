@@ -9,16 +9,29 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_geojson
 
 from circles import demo, pipeline
 from circles.gaps import COLUMNS_ZH, STATUSES, compute_gaps
 
-from conftest import write_geojson
-
-DAHUA = "way/1041416781"        # 大华花园别墅: clinic, food market, pharmacy all "ok" in the demo
-REQUIRED = ["community_id", "community_name", "rule_id", "facility_type", "threshold_min", "status",
-            "covered_share", "residents", "residents_uncovered", "nearest_min_median", "nearest_min_max",
-            "facilities_within", "evidence", "verified", "source"]
+DAHUA = "way/1041416781"  # 大华花园别墅: clinic, food market, pharmacy all "ok" in the demo
+REQUIRED = [
+    "community_id",
+    "community_name",
+    "rule_id",
+    "facility_type",
+    "threshold_min",
+    "status",
+    "covered_share",
+    "residents",
+    "residents_uncovered",
+    "nearest_min_median",
+    "nearest_min_max",
+    "facilities_within",
+    "evidence",
+    "verified",
+    "source",
+]
 
 
 def _row(gaps: pd.DataFrame, cid: str, rule: str) -> pd.Series:
@@ -38,7 +51,7 @@ def test_columns_and_one_row_per_community_and_spatial_rule(demo_result):
     assert list(g.columns) == list(COLUMNS_ZH)
     assert len(g) == len(demo_result.communities) * len(demo_result.rulebook.rules)
     assert set(g["status"]) <= set(STATUSES)
-    assert "to_assess" not in set(g["status"])      # checklist items live in the ledger
+    assert "to_assess" not in set(g["status"])  # checklist items live in the ledger
 
 
 def test_ok_partial_gap_no_data_in_the_demo(demo_result):
@@ -58,8 +71,14 @@ def test_ok_partial_gap_no_data_in_the_demo(demo_result):
 def test_removed_type_declared_surveyed_is_a_gap(tmp_path, demo_facilities):
     fac = demo_facilities[demo_facilities["facility_type"] != "kindergarten"]
     path = write_geojson(fac, tmp_path / "facilities.geojson")
-    r = pipeline.analyse(demo.DEMO_BOUNDARIES, path, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS,
-                         surveyed=["kindergarten"], progress=False)
+    r = pipeline.analyse(
+        demo.DEMO_BOUNDARIES,
+        path,
+        demo.DEMO_OSM,
+        buildings=demo.DEMO_BUILDINGS,
+        surveyed=["kindergarten"],
+        progress=False,
+    )
     k = r.gaps[r.gaps["rule_id"] == "kindergarten"]
     assert (k["status"] == "gap").all()
     assert k["evidence"].str.contains("declared surveyed").all()
@@ -79,14 +98,32 @@ def sized_result(tmp_path_factory, demo_result):
     """
     tmp = tmp_path_factory.mktemp("sized")
     fac = gpd.read_file(demo.DEMO_FACILITIES)
-    fac["size_m2"] = np.where(fac["facility_type"] == "clinic", 50.0,
-                              np.where(fac["facility_type"] == "community_service", 1000.0, np.nan))
+    fac["size_m2"] = np.where(
+        fac["facility_type"] == "clinic", 50.0, np.where(fac["facility_type"] == "community_service", 1000.0, np.nan)
+    )
     fac["capacity"] = np.nan
     pts = _points_of(demo_result, DAHUA)
-    extra = [{"id": f"test/childcare/{i}", "name": f"托育点{i}", "facility_type": "childcare", "capacity": 0.01,
-              "size_m2": np.nan, "geometry": p} for i, p in enumerate(pts)]
-    extra.append({"id": "test/parcel/1", "name": "快递柜", "facility_type": "parcel_point", "capacity": np.nan,
-                  "size_m2": np.nan, "geometry": pts.iloc[0]})
+    extra = [
+        {
+            "id": f"test/childcare/{i}",
+            "name": f"托育点{i}",
+            "facility_type": "childcare",
+            "capacity": 0.01,
+            "size_m2": np.nan,
+            "geometry": p,
+        }
+        for i, p in enumerate(pts)
+    ]
+    extra.append(
+        {
+            "id": "test/parcel/1",
+            "name": "快递柜",
+            "facility_type": "parcel_point",
+            "capacity": np.nan,
+            "size_m2": np.nan,
+            "geometry": pts.iloc[0],
+        }
+    )
     fac = pd.concat([fac, gpd.GeoDataFrame(extra, geometry="geometry", crs="EPSG:4326")], ignore_index=True)
     path = write_geojson(gpd.GeoDataFrame(fac, geometry="geometry", crs="EPSG:4326"), tmp / "facilities.geojson")
     return pipeline.analyse(demo.DEMO_BOUNDARIES, path, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS, progress=False)
@@ -102,7 +139,9 @@ def test_undersized_by_size(sized_result, demo_result):
     assert "below 120 m²" in row["evidence"] and "50 m²" in row["undersized_facilities"]
     assert row["verified"] is False or row["verified"] == False  # noqa: E712  (120 m² is unverified: a warning)
     # communities that were partial stay partial: too far is the first problem
-    was_partial = demo_result.gaps[(demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "partial")]
+    was_partial = demo_result.gaps[
+        (demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "partial")
+    ]
     for cid in was_partial["community_id"]:
         assert _row(sized_result.gaps, cid, "clinic")["status"] == "partial"
 
@@ -152,16 +191,20 @@ def test_capacity_above_target_is_ok(sized_result):
 
 def test_user_override_makes_kindergarten_undersized(tmp_path, demo_facilities):
     rules = tmp_path / "my_rules.yaml"
-    rules.write_text(textwrap.dedent("""
+    rules.write_text(
+        textwrap.dedent("""
         extends: complete_community_2020
         overrides:
           kindergarten: {threshold_min: 15, min_size_m2: 3150}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     fac = demo_facilities.copy()
     fac["size_m2"] = np.where(fac["facility_type"] == "kindergarten", 1200.0, np.nan)
     path = write_geojson(fac, tmp_path / "facilities.geojson")
-    r = pipeline.analyse(demo.DEMO_BOUNDARIES, path, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS,
-                         rules=rules, progress=False)
+    r = pipeline.analyse(
+        demo.DEMO_BOUNDARIES, path, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS, rules=rules, progress=False
+    )
     k = r.gaps[r.gaps["rule_id"] == "kindergarten"]
     und = k[k["status"] == "undersized"]
     assert len(und) >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import shapely
@@ -28,8 +30,16 @@ def _river_network() -> WalkNetwork:
     xy = np.array([(0, 0), (300, 0), (1000, 0), (1000, 15), (0, 15), (0, -60), (300, -60)], dtype=float)
     uv = np.array([(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 1)])
     geoms = np.array([shapely.LineString([xy[a] + (X0, Y0), xy[b] + (X0, Y0)]) for a, b in uv], dtype=object)
-    return WalkNetwork(crs="EPSG:32650", node_ids=np.arange(len(xy)), x=xy[:, 0] + X0, y=xy[:, 1] + Y0,
-                       u=uv[:, 0], v=uv[:, 1], length=shapely.length(geoms), geometry=geoms)
+    return WalkNetwork(
+        crs="EPSG:32650",
+        node_ids=np.arange(len(xy)),
+        x=xy[:, 0] + X0,
+        y=xy[:, 1] + Y0,
+        u=uv[:, 0],
+        v=uv[:, 1],
+        length=shapely.length(geoms),
+        geometry=geoms,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +76,7 @@ def test_hand_drawn_case(river):
 def test_limits_nest(river):
     net, graph, dist = river
     polys = [isochrones.isochrone_polygon(net, graph, dist, lim) for lim in (100.0, 250.0, 400.0, 900.0)]
-    for small, large in zip(polys, polys[1:]):
+    for small, large in itertools.pairwise(polys):
         assert small.difference(large).area < 1e-3 * small.area
         assert large.area > small.area
 
@@ -84,7 +94,7 @@ def test_substrings_match_shapely():
     start[:40] = 0.0
     end[40:80] = length[40:80]
     got = isochrones.substrings(lines, start, end)
-    for g, line, s, t in zip(got, lines, start, end):
+    for g, line, s, t in zip(got, lines, start, end, strict=True):
         ref = substring(line, s, t)
         assert g.length == pytest.approx(t - s, abs=1e-6)
         assert shapely.hausdorff_distance(g, ref) < 1e-6
@@ -93,9 +103,14 @@ def test_substrings_match_shapely():
 def test_city_wide_band_coarsens_its_grid_but_keeps_the_streets():
     """A union over a whole city would need a huge grid: the cells grow instead, and the
     band still holds every street and about the right area (streets × twice the buffer)."""
-    lines = np.array([shapely.LineString([(X0, Y0), (X0 + 30_000, Y0)]),
-                      shapely.LineString([(X0, Y0 + 30_000), (X0 + 30_000, Y0 + 30_000)]),
-                      shapely.LineString([(X0, Y0), (X0, Y0 + 30_000)])], dtype=object)
+    lines = np.array(
+        [
+            shapely.LineString([(X0, Y0), (X0 + 30_000, Y0)]),
+            shapely.LineString([(X0, Y0 + 30_000), (X0 + 30_000, Y0 + 30_000)]),
+            shapely.LineString([(X0, Y0), (X0, Y0 + 30_000)]),
+        ],
+        dtype=object,
+    )
     band = isochrones._band(lines, 20.0)
     assert shapely.contains(band, shapely.segmentize(lines, 50.0)).all()
     assert band.area == pytest.approx(90_000 * 40, rel=0.05)

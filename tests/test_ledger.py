@@ -32,14 +32,17 @@ def test_one_row_per_community_and_item(demo_result, demo_ledger):
     assert (chk["status"] == "to_assess").all() and (chk["status_zh"] == "待评估").all()
     assert (chk["action"] == "survey").all() and chk["action_zh"].str.contains("现场评估").all()
     # spatial rows carry the gap report's status
-    sp = demo_ledger.merge(demo_result.gaps[["community_id", "rule_id", "status"]], on=["community_id", "rule_id"],
-                           suffixes=("", "_gaps"))
+    sp = demo_ledger.merge(
+        demo_result.gaps[["community_id", "rule_id", "status"]], on=["community_id", "rule_id"], suffixes=("", "_gaps")
+    )
     assert (sp["status"] == sp["status_gaps"]).all()
     assert set(demo_ledger["action"]) <= {"new_build", "share", "upgrade", "survey", "none"}
 
 
 def test_requirement_state_gap_and_evidence(demo_ledger):
-    row = demo_ledger[(demo_ledger["community_id"] == "way/860342589") & (demo_ledger["rule_id"] == "kindergarten")].iloc[0]
+    row = demo_ledger[
+        (demo_ledger["community_id"] == "way/860342589") & (demo_ledger["rule_id"] == "kindergarten")
+    ].iloc[0]
     assert row["status"] == "partial"
     assert "检查口径" in row["requirement"] and "250米" in row["requirement"]
     assert "覆盖" in row["current_state"] and "最近居民步行" in row["current_state"]
@@ -101,8 +104,9 @@ def test_department_file_errors(tmp_path):
 
 def test_csv_and_xlsx_read_back(tmp_path, demo_result, demo_ledger):
     csv = ledger.write_ledger_csv(demo_ledger, tmp_path / "ledger.csv")
-    xlsx = ledger.write_ledger_xlsx(demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities,
-                                    rulebook=demo_result.rulebook)
+    xlsx = ledger.write_ledger_xlsx(
+        demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, rulebook=demo_result.rulebook
+    )
     assert csv.read_bytes().startswith(b"\xef\xbb\xbf")
     back = pd.read_csv(csv, encoding="utf-8-sig")
     wb = openpyxl.load_workbook(xlsx)
@@ -120,8 +124,8 @@ def test_csv_and_xlsx_read_back(tmp_path, demo_result, demo_ledger):
         rows = [[c.value for c in r] for r in ws.iter_rows(min_row=3)]
         sub = back[back["community_name"] == name]
         assert len(rows) == len(sub)
-        for got, (_, want) in zip(rows, sub.iterrows()):
-            for k, g in zip(keys, got):
+        for got, (_, want) in zip(rows, sub.iterrows(), strict=True):
+            for k, g in zip(keys, got, strict=True):
                 w = want[k]
                 if g is None or g == "":
                     assert pd.isna(w) or w == "", (name, k)
@@ -191,7 +195,7 @@ def test_rugao_attributes(rugao_result):
     assert c.loc["孔庙社区", "population"] == 5433 and c.loc["孔庙社区", "households"] == 1682
     assert "试点方案" in c.loc["孔庙社区", "population_source"]
     assert not c.loc["孔庙社区", "population_estimated"]
-    assert c.loc["如城街道迎新社区", "population"] == 1039            # the boundary's own figure is kept
+    assert c.loc["如城街道迎新社区", "population"] == 1039  # the boundary's own figure is kept
     assert c.loc["如城街道迎新社区", "population_source"].startswith("边界文件")
     assert c.loc["如城街道迎新社区", "households"] == 1309
     assert "试点方案" in c.loc["如城街道迎新社区", "households_source"]
@@ -212,10 +216,13 @@ def test_rugao_plan_matching(rugao_result):
     assert k.loc["kindergarten", "plan_status_zh"] == "新发现"
     y = led[led["community_name"] == "如城街道迎新社区"].set_index("rule_id")
     assert y.loc["kindergarten", "plan_status"] == "in_plan" and "项目6" in y.loc["kindergarten", "plan_reference"]
-    assert y.loc["food_market", "plan_status"] == "in_plan"                  # 农贸市场升级改造
+    assert y.loc["food_market", "plan_status"] == "in_plan"  # 农贸市场升级改造
     x = led[led["community_name"] == "仙鹤"].set_index("rule_id")
     # 仙鹤 lists "卫生设施不足" as a problem but plans no project for it
-    assert x.loc["public_toilet", "plan_status"] == "problem_listed" and "问题3" in x.loc["public_toilet", "plan_reference"]
+    assert (
+        x.loc["public_toilet", "plan_status"] == "problem_listed"
+        and "问题3" in x.loc["public_toilet", "plan_reference"]
+    )
     assert x.loc["ebike_charging", "plan_status"] == "in_plan"
     # keyword matching: a checklist item found through the rule's keywords_zh
     assert k.loc["governance_mechanism", "plan_status"] == "in_plan"
@@ -229,8 +236,9 @@ def test_rugao_summary_and_notes(tmp_path, rugao_result):
     assert summ.loc["孔庙社区", "pilot"] == "孔庙社区" and summ.loc["孔庙社区", "plan_area_km2"] == 0.3
     assert summ.loc["孔庙社区", "boundary_area_km2"] > 0
     assert summ.loc["孔庙社区", "in_plan"] > 0 and summ.loc["孔庙社区", "new_finding"] > 0
-    xlsx = ledger.write_ledger_xlsx(rugao_result.ledger, tmp_path / "l.xlsx", rugao_result.communities,
-                                    rulebook=rugao_result.rulebook)
+    xlsx = ledger.write_ledger_xlsx(
+        rugao_result.ledger, tmp_path / "l.xlsx", rugao_result.communities, rulebook=rugao_result.rulebook
+    )
     notes = [r[1].value for r in openpyxl.load_workbook(xlsx)["说明 notes"].iter_rows()]
     assert any(v and "如皋" in str(v) for v in notes)
 
@@ -238,15 +246,20 @@ def test_rugao_summary_and_notes(tmp_path, rugao_result):
 def test_keywords_are_data(tmp_path, rugao_result):
     # a user rule with its own keywords is matched to the plan without code changes
     rules = tmp_path / "r.yaml"
-    rules.write_text(textwrap.dedent("""
+    rules.write_text(
+        textwrap.dedent("""
         extends: complete_community_2020
         rules:
           - {id: lifts, kind: checklist, name_zh: 既有住宅加装电梯, keywords_zh: [加装电梯],
              source: {doc: 如皋试点方案}, verified: true}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     from circles.rulebook import load_rulebook
 
     rb = load_rulebook(rules)
     led = ledger.build_ledger(rugao_result.gaps.assign(), rugao_result.communities, rb)
     row = led[(led["community_name"] == "孔庙社区") & (led["rule_id"] == "lifts")].iloc[0]
-    assert row["status"] == "to_assess" and row["plan_status"] == "in_plan" and "关键词 加装电梯" in row["plan_reference"]
+    assert (
+        row["status"] == "to_assess" and row["plan_status"] == "in_plan" and "关键词 加装电梯" in row["plan_reference"]
+    )

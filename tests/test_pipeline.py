@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import WEST_OAKLAND, write_geojson
 from openpyxl import load_workbook
 
-from circles import demo, pipeline, network
+from circles import demo, network, pipeline
 from circles.gaps import COLUMNS_ZH, STATUSES
-from conftest import WEST_OAKLAND, write_geojson
 
-GAP_COLUMNS = ["community_id", "community_name", "facility_type", "threshold_min", "status", "covered_share",
-               "residents", "residents_uncovered", "nearest_min_median", "nearest_min_max", "facilities_within",
-               "evidence"]
+GAP_COLUMNS = [
+    "community_id",
+    "community_name",
+    "facility_type",
+    "threshold_min",
+    "status",
+    "covered_share",
+    "residents",
+    "residents_uncovered",
+    "nearest_min_median",
+    "nearest_min_max",
+    "facilities_within",
+    "evidence",
+]
 
 
 def test_demo_report_covers_every_community_and_rule(demo_result):
@@ -50,7 +60,9 @@ def test_covered_share_is_a_share_of_residents_not_points(demo_result):
     rb = demo_result.rulebook
     rule = next(r for r in rb.rules if r.id == "clinic")
     speed = rb.speed_of(rule)
-    row = demo_result.gaps[(demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "partial")].iloc[0]
+    row = demo_result.gaps[(demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "partial")].iloc[
+        0
+    ]
     pts = res[(res["community_id"] == row["community_id"]) & res["placed"]]
     minutes = pts["dist_clinic"].fillna(np.inf) / speed
     share = pts.loc[minutes <= rule.threshold_min, "population"].sum() / pts["population"].sum()
@@ -65,8 +77,13 @@ def test_covered_share_is_a_share_of_residents_not_points(demo_result):
 def test_removing_a_surveyed_type_gives_gap_and_undeclared_gives_no_data(tmp_path, demo_facilities):
     no_kg = demo_facilities[demo_facilities["facility_type"] != "kindergarten"]
     fpath = write_geojson(no_kg, tmp_path / "facilities.geojson")
-    args = dict(boundaries=demo.DEMO_BOUNDARIES, facilities=fpath, network=demo.DEMO_OSM,
-                buildings=demo.DEMO_BUILDINGS, progress=False)
+    args = dict(
+        boundaries=demo.DEMO_BOUNDARIES,
+        facilities=fpath,
+        network=demo.DEMO_OSM,
+        buildings=demo.DEMO_BUILDINGS,
+        progress=False,
+    )
     declared = pipeline.analyse(**args, surveyed=["kindergarten"])
     kg = declared.gaps[declared.gaps["facility_type"] == "kindergarten"]
     assert (kg["status"] == "gap").all()
@@ -87,14 +104,27 @@ def test_facility_on_residents_street_gives_distance_over_speed(tmp_path):
     fac_pt = g.interpolate(0.9, normalized=True)
     expected_m = 0.8 * g.length
     crs = net.crs
-    to_ll = lambda geom: gpd.GeoSeries([geom], crs=crs).to_crs("EPSG:4326").iloc[0]
+
+    def to_ll(geom):
+        return gpd.GeoSeries([geom], crs=crs).to_crs("EPSG:4326").iloc[0]
+
     community = to_ll(res_pt.buffer(30))
-    b = write_geojson(gpd.GeoDataFrame({"id": ["c1"], "name": ["test"], "population": [100]},
-                                       geometry=[community], crs="EPSG:4326"), tmp_path / "b.geojson")
-    f = write_geojson(gpd.GeoDataFrame({"id": ["f1"], "name": ["shop"], "facility_type": ["food_market"]},
-                                       geometry=[to_ll(fac_pt)], crs="EPSG:4326"), tmp_path / "f.geojson")
-    h = write_geojson(gpd.GeoDataFrame({"id": ["h1"], "floor_area_m2": [500.0]}, geometry=[to_ll(res_pt)],
-                                       crs="EPSG:4326"), tmp_path / "h.geojson")
+    b = write_geojson(
+        gpd.GeoDataFrame({"id": ["c1"], "name": ["test"], "population": [100]}, geometry=[community], crs="EPSG:4326"),
+        tmp_path / "b.geojson",
+    )
+    f = write_geojson(
+        gpd.GeoDataFrame(
+            {"id": ["f1"], "name": ["shop"], "facility_type": ["food_market"]},
+            geometry=[to_ll(fac_pt)],
+            crs="EPSG:4326",
+        ),
+        tmp_path / "f.geojson",
+    )
+    h = write_geojson(
+        gpd.GeoDataFrame({"id": ["h1"], "floor_area_m2": [500.0]}, geometry=[to_ll(res_pt)], crs="EPSG:4326"),
+        tmp_path / "h.geojson",
+    )
     r = pipeline.analyse(b, f, WEST_OAKLAND, buildings=h, speed=60.0, progress=False)
     out = pipeline.write_outputs(r, tmp_path / "out")
     acc = pd.read_csv(out["access_csv"])
@@ -174,8 +204,7 @@ def test_facility_far_from_streets_is_listed_not_dropped(tmp_path, demo_faciliti
 
 def test_grid_residents_without_buildings(tmp_path):
     """Without buildings residents sit on a grid and share the population evenly."""
-    r = pipeline.analyse(demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM, progress=False,
-                         grid_spacing_m=50)
+    r = pipeline.analyse(demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM, progress=False, grid_spacing_m=50)
     res = r.residents
     assert (res["origin"] == "grid").all()
     comms = r.communities.set_index("id")
@@ -183,7 +212,10 @@ def test_grid_residents_without_buildings(tmp_path):
     for cid, total in sums.items():
         assert total == pytest.approx(comms.loc[cid, "population"])
     # every point lies inside its community
-    inside = [comms.loc[c, "geometry"].buffer(1e-6).contains(p) for c, p in zip(res["community_id"], res.geometry)]
+    inside = [
+        comms.loc[c, "geometry"].buffer(1e-6).contains(p)
+        for c, p in zip(res["community_id"], res.geometry, strict=True)
+    ]
     assert all(inside)
 
 
@@ -204,14 +236,16 @@ def test_counts_within_threshold_per_resident(tmp_path, demo_result):
     # and the nearest time is within the threshold exactly when the count is positive
     covered = acc["convenience_store"].fillna(np.inf) <= rule.threshold_min + 1e-9
     assert ((expect > 0) == covered.to_numpy()).all() or np.abs(
-        acc["convenience_store"] - rule.threshold_min).min() < 0.01
+        acc["convenience_store"] - rule.threshold_min
+    ).min() < 0.01
 
 
 def test_facility_isochrones(demo_result):
     from circles import isochrones
 
-    per = isochrones.facility_isochrones(demo_result.access, demo_result.network, demo_result.type_speed,
-                                         types=["kindergarten"])
+    per = isochrones.facility_isochrones(
+        demo_result.access, demo_result.network, demo_result.type_speed, types=["kindergarten"]
+    )
     placed = demo_result.facilities
     n_kg = int(((placed["facility_type"] == "kindergarten") & placed["placed"]).sum())
     assert len(per) == 3 * n_kg
@@ -227,7 +261,7 @@ def test_facility_isochrones(demo_result):
         assert g.difference(t15).area / g.area < 0.02
     # nested: 5 minutes inside 10 inside 15 for each facility (up to display simplification:
     # less than 0.1 % of the area)
-    for fid, grp in per.groupby("facility_id"):
+    for _fid, grp in per.groupby("facility_id"):
         g = grp.set_index("minutes").geometry
         assert g[5].difference(g[10]).area < 1e-3 * g[5].area
         assert g[10].difference(g[15]).area < 1e-3 * g[10].area

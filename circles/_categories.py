@@ -23,10 +23,11 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -37,9 +38,20 @@ log = logging.getLogger(__name__)
 
 #: circles facility type ids (fixed).
 FACILITY_TYPES: tuple[str, ...] = (
-    "elderly_care", "childcare", "kindergarten", "clinic", "pharmacy", "car_parking",
-    "ev_charging", "ebike_charging", "food_market", "convenience_store", "parcel_point",
-    "park", "fitness", "community_service",
+    "elderly_care",
+    "childcare",
+    "kindergarten",
+    "clinic",
+    "pharmacy",
+    "car_parking",
+    "ev_charging",
+    "ebike_charging",
+    "food_market",
+    "convenience_store",
+    "parcel_point",
+    "park",
+    "fitness",
+    "community_service",
 )
 #: Special ``type`` value: known category, too vague to decide; the next column decides.
 GENERIC = "generic"
@@ -106,9 +118,9 @@ class CategoryMap:
     keywords: tuple[tuple[str, Entry], ...] = ()
     sources: dict[str, dict] = field(default_factory=dict)
     origins: tuple[str, ...] = ()
-    fallback: "CategoryMap | None" = None
+    fallback: CategoryMap | None = None
 
-    def merged_with(self, other: "CategoryMap") -> "CategoryMap":
+    def merged_with(self, other: CategoryMap) -> CategoryMap:
         """Return ``other`` layered over this map: every lookup asks ``other`` first
         (its exact codes, then its prefixes; its tags; its keywords) and falls back to this map."""
         if other.fallback is None:
@@ -116,7 +128,7 @@ class CategoryMap:
         return replace(other, fallback=self.merged_with(other.fallback))
 
     @property
-    def layers(self) -> tuple["CategoryMap", ...]:
+    def layers(self) -> tuple[CategoryMap, ...]:
         """This map and its fallbacks, highest precedence first."""
         return (self,) + (self.fallback.layers if self.fallback is not None else ())
 
@@ -172,8 +184,10 @@ def _type_value(value: Any, where: str, origin: str) -> str | None:
         v = value.strip()
         if v in FACILITY_TYPES or v == GENERIC:
             return v
-    raise ConfigError(f"{origin}: {where}: unknown facility type id {value!r}; expected one of "
-                      f"{', '.join(FACILITY_TYPES)}, '{GENERIC}' or null")
+    raise ConfigError(
+        f"{origin}: {where}: unknown facility type id {value!r}; expected one of "
+        f"{', '.join(FACILITY_TYPES)}, '{GENERIC}' or null"
+    )
 
 
 def _entry(raw: Any, where: str, origin: str, known_sources: set[str]) -> Entry:
@@ -198,8 +212,13 @@ def _entry(raw: Any, where: str, origin: str, known_sources: set[str]) -> Entry:
     missing = [s for s in sources if s not in known_sources]
     if missing:
         raise ConfigError(f"{origin}: {where}: source id(s) {missing} are not in the 'sources' list")
-    return Entry(type=_type_value(raw["type"], where, origin), label=str(raw.get("label") or ""),
-                 verified=verified, sources=tuple(sources), notes=str(raw.get("notes") or ""))
+    return Entry(
+        type=_type_value(raw["type"], where, origin),
+        label=str(raw.get("label") or ""),
+        verified=verified,
+        sources=tuple(sources),
+        notes=str(raw.get("notes") or ""),
+    )
 
 
 def _section(doc: Mapping, key: str, allowed: set[str], origin: str) -> Mapping:
@@ -221,8 +240,10 @@ def _table(sec: Mapping, key: str, origin: str) -> Mapping:
 
 def _code_key(key: Any, where: str, origin: str, lengths: Iterable[int]) -> str:
     if not isinstance(key, str):
-        raise ConfigError(f"{origin}: {where}[{key!r}]: codes must be quoted strings in YAML "
-                          f"(e.g. \"060200\"; unquoted numbers lose their leading zeros)")
+        raise ConfigError(
+            f"{origin}: {where}[{key!r}]: codes must be quoted strings in YAML "
+            f'(e.g. "060200"; unquoted numbers lose their leading zeros)'
+        )
     k = key.strip()
     if not (k.isascii() and k.isdigit() and len(k) in tuple(lengths)):
         want = "a 6-digit code" if tuple(lengths) == (6,) else "a 1–5 digit code prefix"
@@ -259,7 +280,9 @@ def _parse(doc: Any, origin: str, inherited_sources: Mapping[str, dict] | None =
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     unknown = set(doc) - _TOP_KEYS
     if unknown:
-        raise ConfigError(f"{origin}: unknown top-level key(s) {sorted(map(str, unknown))}; allowed: {sorted(_TOP_KEYS)}")
+        raise ConfigError(
+            f"{origin}: unknown top-level key(s) {sorted(map(str, unknown))}; allowed: {sorted(_TOP_KEYS)}"
+        )
     if doc.get("schema_version", 1) != 1:
         raise ConfigError(f"{origin}: schema_version {doc.get('schema_version')!r} not supported (expected 1)")
 
@@ -287,9 +310,14 @@ def _parse(doc: Any, origin: str, inherited_sources: Mapping[str, dict] | None =
             if not isinstance(tag, str) or not _norm_tag(tag):
                 raise ConfigError(f"{origin}: {prefix}.{key}[{tag!r}]: expected a text tag such as '医疗;诊所'")
             tags[_norm_tag(tag)] = _entry(raw, f"{prefix}.{key}[{tag!r}]", origin, known)
-    return CategoryMap(amap_codes=codes, amap_prefixes=prefixes, tags=tags,
-                       keywords=_keywords(doc.get("keywords"), origin, known),
-                       sources=sources, origins=(origin,))
+    return CategoryMap(
+        amap_codes=codes,
+        amap_prefixes=prefixes,
+        tags=tags,
+        keywords=_keywords(doc.get("keywords"), origin, known),
+        sources=sources,
+        origins=(origin,),
+    )
 
 
 def _read_yaml(path: Path) -> Any:
@@ -414,15 +442,20 @@ def _type_column_value(cmap: CategoryMap, value: Any) -> tuple[str | None, bool]
     return hit[1].type, True  # a null (veto) word decides "not a facility"
 
 
-def categorise(df: pd.DataFrame, typecode_col: str | None = None, tag_col: str | None = None,
-               type_col: str | None = None, name_col: str | None = None,
-               extra_mappings: str | Path | Mapping | None = None) -> tuple[pd.Series, pd.DataFrame]:
+def categorise(
+    df: pd.DataFrame,
+    typecode_col: str | None = None,
+    tag_col: str | None = None,
+    type_col: str | None = None,
+    name_col: str | None = None,
+    extra_mappings: str | Path | Mapping | None = None,
+) -> tuple[pd.Series, pd.DataFrame]:
     """Assign a circles facility type to every row of a facility table.
 
     Parameters
     ----------
     df : DataFrame
-        The facility table (e.g. from :func:`circles.tables.read_facility_table`).
+        The facility table (e.g. from :func:`circles._tables.read_facility_table`).
     typecode_col : str, optional
         Amap typecodes (``"090300"``, ``"060703|060706"``; numbers that lost their leading
         zero in Excel are repaired).
@@ -520,5 +553,4 @@ def categorise(df: pd.DataFrame, typecode_col: str | None = None, tag_col: str |
     return types, report
 
 
-__all__ = ["CategoryMap", "Entry", "FACILITY_TYPES", "GENERIC", "categorise", "load_categories",
-           "normalise_typecode"]
+__all__ = ["CategoryMap", "Entry", "FACILITY_TYPES", "GENERIC", "categorise", "load_categories", "normalise_typecode"]

@@ -25,9 +25,10 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,8 +39,20 @@ from . import chinacrs
 
 log = logging.getLogger(__name__)
 
-LON_NAMES = ("lon", "lng", "long", "longitude", "经度", "x", "gcj_lng", "wgs_lng",
-             "gcj_lon", "wgs_lon", "bd_lng", "bd_lon")
+LON_NAMES = (
+    "lon",
+    "lng",
+    "long",
+    "longitude",
+    "经度",
+    "x",
+    "gcj_lng",
+    "wgs_lng",
+    "gcj_lon",
+    "wgs_lon",
+    "bd_lng",
+    "bd_lon",
+)
 LAT_NAMES = ("lat", "latitude", "纬度", "y", "gcj_lat", "wgs_lat", "bd_lat")
 LOCATION_NAMES = ("location", "坐标", "经纬度", "lnglat", "lonlat", "lng_lat", "lon_lat")
 
@@ -78,10 +91,12 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
         except LookupError:
             raise ValueError(f"{path}: unknown encoding {encoding!r}") from None
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: cannot be decoded as {encoding} (byte {exc.start}: {exc.reason}); "
-                             "leave encoding=None to detect UTF-8/GB18030") from None
+            raise ValueError(
+                f"{path}: cannot be decoded as {encoding} (byte {exc.start}: {exc.reason}); "
+                "leave encoding=None to detect UTF-8/GB18030"
+            ) from None
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict"), "utf-8-sig"
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16"), "utf-16"
     for enc in ("utf-8", "gb18030"):
@@ -89,8 +104,9 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
             return data.decode(enc), enc
         except UnicodeDecodeError:
             continue
-    raise ValueError(f"{path}: cannot be decoded as UTF-8 or GB18030 (GBK); "
-                     "save it as 'CSV UTF-8' or pass encoding=...")
+    raise ValueError(
+        f"{path}: cannot be decoded as UTF-8 or GB18030 (GBK); save it as 'CSV UTF-8' or pass encoding=..."
+    )
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -114,9 +130,10 @@ def _read_csv_rows(path: Path, encoding: str | None) -> list[list[Any]]:
 
 
 def _read_excel_rows(path: Path, sheet: str | int | None) -> list[list[Any]]:
+    import zipfile  # noqa: PLC0415
+
     import openpyxl  # noqa: PLC0415 - only needed for Excel input
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
-    import zipfile  # noqa: PLC0415
 
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
@@ -184,8 +201,7 @@ def _matches(columns: Sequence[str], names: Sequence[str]) -> list[str]:
     return [c for c in columns if _norm_name(c) in wanted]
 
 
-def _find_coordinate_columns(path: Path, columns: list[str], lon_col: str | None,
-                             lat_col: str | None) -> _Coords:
+def _find_coordinate_columns(path: Path, columns: list[str], lon_col: str | None, lat_col: str | None) -> _Coords:
     """Pick the coordinate column(s); raise a clear error when none or several fit."""
     found = ", ".join(f"'{c}'" for c in columns)
     if lon_col is not None or lat_col is not None:
@@ -199,24 +215,32 @@ def _find_coordinate_columns(path: Path, columns: list[str], lon_col: str | None
     lons, lats, locs = _matches(columns, LON_NAMES), _matches(columns, LAT_NAMES), _matches(columns, LOCATION_NAMES)
     hint = "pass lon_col= and lat_col= (the same column name twice for a combined 'lng,lat' column)"
     if len(lons) > 1 or len(lats) > 1:
-        raise ValueError(f"{path}: several candidate coordinate columns (longitude: {lons}, latitude: {lats}); "
-                         f"{hint}. Columns found: {found}")
+        raise ValueError(
+            f"{path}: several candidate coordinate columns (longitude: {lons}, latitude: {lats}); "
+            f"{hint}. Columns found: {found}"
+        )
     if lons and lats:
         if locs:
-            raise ValueError(f"{path}: both a longitude/latitude pair ('{lons[0]}', '{lats[0]}') and a location "
-                             f"column ({locs}) found; {hint}. Columns found: {found}")
+            raise ValueError(
+                f"{path}: both a longitude/latitude pair ('{lons[0]}', '{lats[0]}') and a location "
+                f"column ({locs}) found; {hint}. Columns found: {found}"
+            )
         return _Coords(lon=lons[0], lat=lats[0])
     if lons or lats:
         have, missing = ("longitude", "latitude") if lons else ("latitude", "longitude")
-        raise ValueError(f"{path}: found a {have} column ({(lons or lats)[0]!r}) but no {missing} column; "
-                         f"{hint}. Columns found: {found}")
+        raise ValueError(
+            f"{path}: found a {have} column ({(lons or lats)[0]!r}) but no {missing} column; "
+            f"{hint}. Columns found: {found}"
+        )
     if len(locs) == 1:
         return _Coords(location=locs[0])
     if len(locs) > 1:
         raise ValueError(f"{path}: several candidate location columns {locs}; {hint}. Columns found: {found}")
-    raise ValueError(f"{path}: no coordinate columns found. Expected a longitude column ({', '.join(LON_NAMES)}) "
-                     f"and a latitude column ({', '.join(LAT_NAMES)}), or one 'lng,lat' column "
-                     f"({', '.join(LOCATION_NAMES)}); {hint}. Columns found: {found}")
+    raise ValueError(
+        f"{path}: no coordinate columns found. Expected a longitude column ({', '.join(LON_NAMES)}) "
+        f"and a latitude column ({', '.join(LAT_NAMES)}), or one 'lng,lat' column "
+        f"({', '.join(LOCATION_NAMES)}); {hint}. Columns found: {found}"
+    )
 
 
 def _find_header(path: Path, rows: list[list[Any]], lon_col: str | None, lat_col: str | None) -> int:
@@ -286,7 +310,10 @@ def _check_row(raw_lon: Any, raw_lat: Any, coords: _Coords, crs: str, geographic
     both_field = coords.location or f"{coords.lon} / {coords.lat}"
     lon, why_lon = _parse_number(raw_lon)
     lat, why_lat = _parse_number(raw_lat)
-    for field, raw, why, what in ((lon_field, raw_lon, why_lon, "longitude"), (lat_field, raw_lat, why_lat, "latitude")):
+    for field, raw, why, what in (
+        (lon_field, raw_lon, why_lon, "longitude"),
+        (lat_field, raw_lat, why_lat, "latitude"),
+    ):
         if why == "missing":
             problems.append((field, _cell_text(raw) or "", f"missing {what}"))
         elif why:
@@ -296,13 +323,23 @@ def _check_row(raw_lon: Any, raw_lat: Any, coords: _Coords, crs: str, geographic
 
     pair = f"{_cell_text(raw_lon)}, {_cell_text(raw_lat)}"
     if lon == 0 and lat == 0:
-        return _RowCheck(problems=[(both_field, pair, "longitude and latitude are both 0 (a placeholder, not a place)")])
+        return _RowCheck(
+            problems=[(both_field, pair, "longitude and latitude are both 0 (a placeholder, not a place)")]
+        )
     if not geographic:
         return _RowCheck(lon, lat, [])
     looks_swapped = _SWAP_LON[0] <= lon <= _SWAP_LON[1] and _SWAP_LAT[0] <= lat <= _SWAP_LAT[1]
     if looks_swapped and (crs in ("gcj02", "bd09") or not -90 <= lat <= 90):
-        return _RowCheck(problems=[(both_field, pair, "longitude and latitude look swapped "
-                                    "(a latitude in the longitude column and a longitude in the latitude column)")])
+        return _RowCheck(
+            problems=[
+                (
+                    both_field,
+                    pair,
+                    "longitude and latitude look swapped "
+                    "(a latitude in the longitude column and a longitude in the latitude column)",
+                )
+            ]
+        )
     if not -180 <= lon <= 180:
         problems.append((lon_field, _cell_text(raw_lon) or _fmt(lon), "longitude outside -180..180"))
     if not -90 <= lat <= 90:
@@ -317,9 +354,14 @@ def _fmt(v: float | None) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def read_facility_table(path: str | Path, encoding: str | None = None, crs: str = "wgs84",
-                        lon_col: str | None = None, lat_col: str | None = None,
-                        sheet: str | int | None = None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def read_facility_table(
+    path: str | Path,
+    encoding: str | None = None,
+    crs: str = "wgs84",
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    sheet: str | int | None = None,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read a facility list from CSV or XLSX.
 
     Parameters
@@ -383,8 +425,8 @@ def read_facility_table(path: str | Path, encoding: str | None = None, crs: str 
         row = rows[i]
         if _blank(row):
             continue
-        cells = list(row[:len(columns)]) + [None] * max(0, len(columns) - len(row))
-        extra = [v for v in row[len(columns):] if _cell_text(v) is not None]
+        cells = list(row[: len(columns)]) + [None] * max(0, len(columns) - len(row))
+        extra = [v for v in row[len(columns) :] if _cell_text(v) is not None]
         if extra:
             log.warning("%s: row %d has %d value(s) beyond the last header column; ignored", p, i + 1, len(extra))
         records.append([v.strip() or None if isinstance(v, str) else v for v in cells])
@@ -417,18 +459,25 @@ def read_facility_table(path: str | Path, encoding: str | None = None, crs: str 
 
     problems_df = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
     problems_df["row_number"] = problems_df["row_number"].astype(int)
-    facilities = _to_geodataframe(table.iloc[good].reset_index(drop=True),
-                                  [row_numbers[k] for k in good], np.array(xs, dtype=float),
-                                  np.array(ys, dtype=float), crs_name, p)
+    facilities = _to_geodataframe(
+        table.iloc[good].reset_index(drop=True),
+        [row_numbers[k] for k in good],
+        np.array(xs, dtype=float),
+        np.array(ys, dtype=float),
+        crs_name,
+        p,
+    )
     n_bad = problems_df["row_number"].nunique()
     if n_bad:
-        log.warning("%s: %d of %d rows left out because of their coordinates (see the problems table)",
-                    p, n_bad, len(records))
+        log.warning(
+            "%s: %d of %d rows left out because of their coordinates (see the problems table)", p, n_bad, len(records)
+        )
     return facilities, problems_df
 
 
-def _to_geodataframe(table: pd.DataFrame, row_numbers: list[int], x: np.ndarray, y: np.ndarray,
-                     crs_name: str, path: Path) -> gpd.GeoDataFrame:
+def _to_geodataframe(
+    table: pd.DataFrame, row_numbers: list[int], x: np.ndarray, y: np.ndarray, crs_name: str, path: Path
+) -> gpd.GeoDataFrame:
     """Attach ``source_row`` and WGS-84 point geometry to the valid rows."""
     table = table.copy()
     if "source_row" in table.columns:
@@ -437,8 +486,12 @@ def _to_geodataframe(table: pd.DataFrame, row_numbers: list[int], x: np.ndarray,
     if crs_name in ("gcj02", "bd09"):
         outside = ~chinacrs.in_china(x, y)
         if outside.any():
-            log.warning("%s: %d point(s) declared %s lie outside mainland China's box and are left unshifted",
-                        path, int(outside.sum()), crs_name)
+            log.warning(
+                "%s: %d point(s) declared %s lie outside mainland China's box and are left unshifted",
+                path,
+                int(outside.sum()),
+                crs_name,
+            )
         x, y = (chinacrs.gcj02_to_wgs84 if crs_name == "gcj02" else chinacrs.bd09_to_wgs84)(x, y)
         source_crs = "EPSG:4326"
     else:
