@@ -25,13 +25,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from ._config import config_file, read_yaml
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -320,20 +319,10 @@ def _parse(doc: Any, origin: str, inherited_sources: Mapping[str, dict] | None =
     )
 
 
-def _read_yaml(path: Path) -> Any:
-    if not path.exists():
-        raise ConfigError(f"{path}: category mapping file not found")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-
-
 @functools.lru_cache(maxsize=1)
 def _packaged() -> CategoryMap:
-    res = resources.files("circles.config").joinpath(PACKAGED_FILE)
-    origin = f"circles/config/{PACKAGED_FILE}"
-    return _parse(yaml.safe_load(res.read_text(encoding="utf-8")), origin)
+    data, origin = config_file(PACKAGED_FILE)
+    return _parse(data, origin)
 
 
 def load_categories(path: str | Path | None = None) -> CategoryMap:
@@ -358,7 +347,7 @@ def load_categories(path: str | Path | None = None) -> CategoryMap:
     if path is None:
         return _packaged()
     p = Path(path)
-    return _parse(_read_yaml(p), str(p), _packaged().sources)
+    return _parse(read_yaml(p)[0], str(p), _packaged().sources)
 
 
 def _extra_map(extra: str | Path | Mapping | None) -> CategoryMap | None:
@@ -506,8 +495,9 @@ def categorise(
         result, decided = None, False
         if type_col is not None:
             result, decided = _type_column_value(cmap, row[type_col])
-            if not decided and _text(row[type_col]):
-                misses.append(("type", _text(row[type_col])))
+            type_text = _text(row[type_col])
+            if not decided and type_text:
+                misses.append(("type", type_text))
         if not decided and typecode_col is not None:
             entries = []
             for part in _split(row[typecode_col]):

@@ -253,7 +253,8 @@ def relation_geometry(data: OsmData, rid: int, close_open: bool = False) -> Poly
     ``close_open`` is set: then open outer linework is closed with a straight line (an
     approximation the caller must report).
     """
-    outer, inner = [], []
+    outer: list[list[int]] = []
+    inner: list[list[int]] = []
     for mtype, ref, role in data.relations.get(rid, []):
         if mtype != "way" or ref not in data.ways:
             continue

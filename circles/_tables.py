@@ -36,6 +36,7 @@ import pandas as pd
 from pyproj import CRS
 
 from . import chinacrs
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,15 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
         try:
             return data.decode(encoding), encoding
         except LookupError:
-            raise ValueError(f"{path}: unknown encoding {encoding!r}") from None
+            raise InputError(
+                f"unknown encoding {encoding!r}",
+                path=str(path),
+            ) from None
         except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"{path}: cannot be decoded as {encoding} (byte {exc.start}: {exc.reason}); "
-                "leave encoding=None to detect UTF-8/GB18030"
+            raise InputError(
+                f"cannot be decoded as {encoding} (byte {exc.start}: {exc.reason}); "
+                "leave encoding=None to detect UTF-8/GB18030",
+                path=str(path),
             ) from None
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
@@ -104,29 +109,36 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
             return data.decode(enc), enc
         except UnicodeDecodeError:
             continue
-    raise ValueError(
-        f"{path}: cannot be decoded as UTF-8 or GB18030 (GBK); save it as 'CSV UTF-8' or pass encoding=..."
+    raise InputError(
+        "cannot be decoded as UTF-8 or GB18030 (GBK); save it as 'CSV UTF-8' or pass encoding=...",
+        path=str(path),
     )
 
 
 def _sniff_delimiter(text: str) -> str:
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     counts = {d: first.count(d) for d in (",", "\t", ";")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
 
 
 def _read_csv_rows(path: Path, encoding: str | None) -> list[list[Any]]:
     data = path.read_bytes()
     if not data.strip():
-        raise ValueError(f"{path}: the file is empty")
+        raise InputError(
+            "the file is empty",
+            path=str(path),
+        )
     text, used = _decode(path, data, encoding)
     log.info("%s: read with encoding %s", path, used)
     delimiter = _sniff_delimiter(text)
     try:
         return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     except csv.Error as exc:
-        raise ValueError(f"{path}: not a readable CSV table ({exc})") from None
+        raise InputError(
+            f"not a readable CSV table ({exc})",
+            path=str(path),
+        ) from None
 
 
 def _read_excel_rows(path: Path, sheet: str | int | None) -> list[list[Any]]:
@@ -138,17 +150,26 @@ def _read_excel_rows(path: Path, sheet: str | int | None) -> list[list[Any]]:
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise ValueError(f"{path}: cannot be read as an Excel .xlsx workbook ({exc})") from None
+        raise InputError(
+            f"cannot be read as an Excel .xlsx workbook ({exc})",
+            path=str(path),
+        ) from None
     try:
         if sheet is None:
             ws = wb.worksheets[0]
         elif isinstance(sheet, int):
             if not 0 <= sheet < len(wb.worksheets):
-                raise ValueError(f"{path}: no sheet number {sheet} (0-based); sheets: {wb.sheetnames}")
+                raise InputError(
+                    f"no sheet number {sheet} (0-based); sheets: {wb.sheetnames}",
+                    path=str(path),
+                )
             ws = wb.worksheets[sheet]
         else:
             if sheet not in wb.sheetnames:
-                raise ValueError(f"{path}: no sheet named {sheet!r}; sheets: {wb.sheetnames}")
+                raise InputError(
+                    f"no sheet named {sheet!r}; sheets: {wb.sheetnames}",
+                    path=str(path),
+                )
             ws = wb[sheet]
         log.info("%s: reading sheet %r", path, ws.title)
         return [list(r) for r in ws.iter_rows(min_row=1, max_row=ws.max_row, values_only=True)]
@@ -206,40 +227,52 @@ def _find_coordinate_columns(path: Path, columns: list[str], lon_col: str | None
     found = ", ".join(f"'{c}'" for c in columns)
     if lon_col is not None or lat_col is not None:
         if lon_col is None or lat_col is None:
-            raise ValueError(f"{path}: give both lon_col and lat_col (got lon_col={lon_col!r}, lat_col={lat_col!r})")
+            raise InputError(
+                f"give both lon_col and lat_col (got lon_col={lon_col!r}, lat_col={lat_col!r})",
+                path=str(path),
+            )
         for c in (lon_col, lat_col):
             if c not in columns:
-                raise ValueError(f"{path}: no column {c!r}; columns found: {found}")
+                raise InputError(
+                    f"no column {c!r}; columns found: {found}",
+                    path=str(path),
+                )
         return _Coords(location=lon_col) if lon_col == lat_col else _Coords(lon=lon_col, lat=lat_col)
 
     lons, lats, locs = _matches(columns, LON_NAMES), _matches(columns, LAT_NAMES), _matches(columns, LOCATION_NAMES)
     hint = "pass lon_col= and lat_col= (the same column name twice for a combined 'lng,lat' column)"
     if len(lons) > 1 or len(lats) > 1:
-        raise ValueError(
-            f"{path}: several candidate coordinate columns (longitude: {lons}, latitude: {lats}); "
-            f"{hint}. Columns found: {found}"
+        raise InputError(
+            f"several candidate coordinate columns (longitude: {lons}, latitude: {lats}); "
+            f"{hint}. Columns found: {found}",
+            path=str(path),
         )
     if lons and lats:
         if locs:
-            raise ValueError(
-                f"{path}: both a longitude/latitude pair ('{lons[0]}', '{lats[0]}') and a location "
-                f"column ({locs}) found; {hint}. Columns found: {found}"
+            raise InputError(
+                f"both a longitude/latitude pair ('{lons[0]}', '{lats[0]}') and a location "
+                f"column ({locs}) found; {hint}. Columns found: {found}",
+                path=str(path),
             )
         return _Coords(lon=lons[0], lat=lats[0])
     if lons or lats:
         have, missing = ("longitude", "latitude") if lons else ("latitude", "longitude")
-        raise ValueError(
-            f"{path}: found a {have} column ({(lons or lats)[0]!r}) but no {missing} column; "
-            f"{hint}. Columns found: {found}"
+        raise InputError(
+            f"found a {have} column ({(lons or lats)[0]!r}) but no {missing} column; {hint}. Columns found: {found}",
+            path=str(path),
         )
     if len(locs) == 1:
         return _Coords(location=locs[0])
     if len(locs) > 1:
-        raise ValueError(f"{path}: several candidate location columns {locs}; {hint}. Columns found: {found}")
-    raise ValueError(
-        f"{path}: no coordinate columns found. Expected a longitude column ({', '.join(LON_NAMES)}) "
+        raise InputError(
+            f"several candidate location columns {locs}; {hint}. Columns found: {found}",
+            path=str(path),
+        )
+    raise InputError(
+        f"no coordinate columns found. Expected a longitude column ({', '.join(LON_NAMES)}) "
         f"and a latitude column ({', '.join(LAT_NAMES)}), or one 'lng,lat' column "
-        f"({', '.join(LOCATION_NAMES)}); {hint}. Columns found: {found}"
+        f"({', '.join(LOCATION_NAMES)}); {hint}. Columns found: {found}",
+        path=str(path),
     )
 
 
@@ -248,7 +281,10 @@ def _find_header(path: Path, rows: list[list[Any]], lon_col: str | None, lat_col
     :data:`HEADER_SEARCH_ROWS`) that names the coordinate columns, skipping title rows."""
     non_blank = [i for i, r in enumerate(rows) if not _blank(r)]
     if not non_blank:
-        raise ValueError(f"{path}: the table is empty")
+        raise InputError(
+            "the table is empty",
+            path=str(path),
+        )
     first = non_blank[0]
     wanted = [c for c in (lon_col, lat_col) if c]
     for i in non_blank[:HEADER_SEARCH_ROWS]:
@@ -305,8 +341,8 @@ class _RowCheck:
 def _check_row(raw_lon: Any, raw_lat: Any, coords: _Coords, crs: str, geographic: bool) -> _RowCheck:
     """Validate one row's coordinates; collect every problem found."""
     problems: list[tuple[str, Any, str]] = []
-    lon_field = coords.location or coords.lon
-    lat_field = coords.location or coords.lat
+    lon_field = str(coords.location or coords.lon)
+    lat_field = str(coords.location or coords.lat)
     both_field = coords.location or f"{coords.lon} / {coords.lat}"
     lon, why_lon = _parse_number(raw_lon)
     lat, why_lat = _parse_number(raw_lat)
@@ -318,7 +354,7 @@ def _check_row(raw_lon: Any, raw_lat: Any, coords: _Coords, crs: str, geographic
             problems.append((field, _cell_text(raw) or "", f"missing {what}"))
         elif why:
             problems.append((field, _cell_text(raw) or "", f"{what} is not a number"))
-    if problems:
+    if problems or lon is None or lat is None:
         return _RowCheck(problems=problems)
 
     pair = f"{_cell_text(raw_lon)}, {_cell_text(raw_lat)}"
@@ -393,28 +429,40 @@ def read_facility_table(
 
     Raises
     ------
-    ValueError
+    InputError
         Naming the file: missing file, unsupported type, undecodable text, empty table,
         coordinate columns not found or ambiguous, unknown ``crs``.
     """
     p = Path(path)
     if not p.exists():
-        raise ValueError(f"{p}: file not found")
+        raise InputError(
+            "file not found",
+            path=str(p),
+        )
     if p.is_dir():
-        raise ValueError(f"{p}: is a folder, expected a CSV or XLSX file")
+        raise InputError(
+            "is a folder, expected a CSV or XLSX file",
+            path=str(p),
+        )
     try:
         crs_name = chinacrs.parse_crs_name(crs)
-    except ValueError as exc:
-        raise ValueError(f"{p}: {exc}") from None
+    except InputError as exc:
+        raise exc.located(path=str(p)) from None
     suffix = p.suffix.lower()
     if suffix in CSV_SUFFIXES:
         rows = _read_csv_rows(p, encoding)
     elif suffix in EXCEL_SUFFIXES:
         rows = _read_excel_rows(p, sheet)
     elif suffix == ".xls":
-        raise ValueError(f"{p}: old Excel .xls files are not supported; save it as .xlsx or CSV")
+        raise InputError(
+            "old Excel .xls files are not supported; save it as .xlsx or CSV",
+            path=str(p),
+        )
     else:
-        raise ValueError(f"{p}: unsupported file type {suffix!r}; expected {', '.join(CSV_SUFFIXES + EXCEL_SUFFIXES)}")
+        raise InputError(
+            f"unsupported file type {suffix!r}; expected {', '.join(CSV_SUFFIXES + EXCEL_SUFFIXES)}",
+            path=str(p),
+        )
 
     header_at = _find_header(p, rows, lon_col, lat_col)
     columns = _header_names(rows[header_at])
@@ -433,7 +481,10 @@ def read_facility_table(
         row_numbers.append(i + 1)
     coords = _find_coordinate_columns(p, columns, lon_col, lat_col)
     if not records:
-        raise ValueError(f"{p}: the table has a header (row {header_at + 1}) but no data rows")
+        raise InputError(
+            f"the table has a header (row {header_at + 1}) but no data rows",
+            path=str(p),
+        )
     log.info("%s: %d rows; coordinates from %s, declared %s", p, len(records), coords.describe(), crs_name)
     table = pd.DataFrame(records, columns=columns, dtype=object)
     geographic = not crs_name.startswith("EPSG:") or CRS.from_user_input(crs_name).is_geographic

@@ -35,7 +35,9 @@ def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS
     DataFrame
         ``facility`` (row position in ``facilities``), ``x``, ``y``.
     """
-    fi, xs, ys = [], [], []
+    fi: list[int] = []
+    xs: list[float] = []
+    ys: list[float] = []
     for i, g in enumerate(facilities.geometry):
         if g.geom_type == "Point":
             pts = [(g.x, g.y)]
@@ -56,7 +58,11 @@ def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS
         xs.extend(p[0] for p in pts)
         ys.extend(p[1] for p in pts)
     return pd.DataFrame(
-        {"facility": np.asarray(fi, dtype=np.int64), "x": np.asarray(xs, dtype=float), "y": np.asarray(ys, dtype=float)}
+        {
+            "facility": np.asarray(fi, dtype=np.int64),
+            "x": np.asarray(xs, dtype=np.float64),
+            "y": np.asarray(ys, dtype=np.float64),
+        }
     )
 
 
@@ -114,7 +120,7 @@ class Access:
         placed = self.targets.placed
         out = np.zeros((len(pos), len(self.targets)), dtype=bool)
         if len(pos) and placed.any():
-            groups = [self.facility_leaves[p] for p in pos]
+            groups = [self.facility_leaves[int(p)] for p in pos]
             out[:, placed] = reach.reach_matrix(self.graph, groups, self.targets.subset(placed), limit_m)
         self._within_cache[key] = (pos, out)
         return pos, out
@@ -196,7 +202,7 @@ def compute_access(
     for t in iterator:
         rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
         src = (
-            np.concatenate([leaves[r] for r in rows if r in leaves])
+            np.concatenate([leaves[int(r)] for r in rows if int(r) in leaves])
             if any(r in leaves for r in rows)
             else np.zeros(0, dtype=np.int64)
         )

@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -33,6 +34,8 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
+
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ _ALIASES = {
 }
 
 Coords = tuple[np.ndarray, np.ndarray]
-GeoLike = gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry
+GeoLike: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry
 
 
 # --------------------------------------------------------------------------- points
@@ -330,7 +333,7 @@ def parse_crs_name(text: str) -> str:
 
     Raises
     ------
-    ValueError
+    InputError
         If the text is none of these; the message lists the accepted values.
     """
     accepted = (
@@ -338,7 +341,7 @@ def parse_crs_name(text: str) -> str:
         "'bd09' (BD-09: Baidu) or an EPSG code such as 'EPSG:4326' or 'EPSG:4490'"
     )
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"coordinate system {text!r} not understood; {accepted}")
+        raise InputError(f"coordinate system {text!r} not understood; {accepted}", field="crs")
     raw = text.strip()
     key = re.sub(r"[\s\-_.]", "", raw).lower()
     if key in _ALIASES:
@@ -349,9 +352,11 @@ def parse_crs_name(text: str) -> str:
         try:
             CRS.from_user_input(code)
         except CRSError:
-            raise ValueError(f"coordinate system {text!r}: {code} is not a known EPSG code; {accepted}") from None
+            raise InputError(
+                f"coordinate system {text!r}: {code} is not a known EPSG code; {accepted}", field="crs"
+            ) from None
         return code
-    raise ValueError(f"coordinate system {text!r} not understood; {accepted}")
+    raise InputError(f"coordinate system {text!r} not understood; {accepted}", field="crs")
 
 
 # --------------------------------------------------------------------------- geometries
@@ -371,9 +376,10 @@ def _shift_geometries(geoms: np.ndarray, func: Callable) -> np.ndarray:
 
 def _check_geographic(crs, what: str) -> None:
     if crs is not None and not CRS.from_user_input(crs).is_geographic:
-        raise ValueError(
-            f"{what}: the data has a projected CRS ({crs}); GCJ-02/BD-09 coordinates "
-            "must be plain longitude/latitude degrees"
+        raise InputError(
+            f"the data has a projected CRS ({crs}); GCJ-02/BD-09 coordinates must be plain longitude/latitude degrees",
+            path=what,
+            field="crs",
         )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
+from ._sheets import write_csv
 from .errors import CirclesError
 
 log = logging.getLogger("circles")
@@ -294,7 +295,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = pd.concat(frames, ignore_index=True)
-    table.to_csv(out / f"sites_{args.rule}.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+    write_csv(table, out / f"sites_{args.rule}.csv")
     if len(table):
         gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_file(
             out / f"sites_{args.rule}.geojson", driver="GeoJSON"
@@ -309,7 +310,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     comp = compare_runs(args.before, args.after)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    comp.to_csv(out, index=False, encoding="utf-8-sig", lineterminator="\n")
+    write_csv(comp, out)
     summary = comp.groupby("change").size()
     print(summary.to_string())
     print(f"outputs: {out}")
@@ -385,9 +386,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except (CirclesError, ValueError) as exc:
+    except CirclesError as exc:
         print(f"circles: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("circles: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything else is a bug: a short message, the details in a log file
+        log_path = _write_crash_log(exc)
+        print(
+            f"circles: internal error ({type(exc).__name__}: {exc}); please report it with the log {log_path}",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _write_crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a log file; return its path."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    with tempfile.NamedTemporaryFile("w", prefix="circles-error-", suffix=".log", delete=False) as fh:
+        fh.write(f"circles {__version__}\n{' '.join(sys.argv)}\n\n{text}")
+    return fh.name
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,9 +25,14 @@ class InputError(CirclesError, ValueError):
             parts.append(f"field '{field}'")
         prefix = ": ".join([", ".join(parts)]) if parts else ""
         super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.message = message
         self.path = path
         self.feature = feature
         self.field = field
+
+    def located(self, path: str | None = None, feature: str | None = None) -> InputError:
+        """The same error with the file (and feature) filled in where it was not known."""
+        return InputError(self.message, path=self.path or path, feature=self.feature or feature, field=self.field)
 
 
 class ConfigError(CirclesError, ValueError):

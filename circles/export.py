@@ -1,14 +1,11 @@
 """Write the outputs: gap report (CSV, XLSX), per-resident access table, facility list,
 isochrones (GeoJSON). Outputs are deterministic: same inputs, same bytes (XLSX included:
-see :func:`save_workbook`).
+see :func:`circles._sheets.save_workbook`).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import re
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,38 +15,16 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .gaps import COLUMNS_ZH, STATUS_FILL, STATUS_ZH
+from ._labels import COLUMNS_ZH, STATUS_FILL, STATUS_ZH
+from ._sheets import append_row, cell_value, save_workbook, write_csv
 
 log = logging.getLogger(__name__)
-
-#: Zip entry time written into XLSX files (the earliest a zip can hold).
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def save_workbook(wb: Workbook, path: str | Path) -> Path:
-    """Save an openpyxl workbook so that the same content gives the same bytes.
-
-    openpyxl stamps the save time into the document properties and every zip entry; here
-    the properties' dates are left out (they are optional) and the entries get a fixed time.
-    """
-    path = Path(path)
-    buf = io.BytesIO()
-    wb.save(buf)
-    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                data = re.sub(rb"<dcterms:(created|modified)\b[^>]*>[^<]*</dcterms:\1>", b"", data)
-            entry = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            zout.writestr(entry, data)
-    return path
 
 
 def write_gaps_csv(gaps: pd.DataFrame, path: str | Path) -> Path:
     """The gap report as UTF-8 CSV with a BOM (opens correctly in Excel with Chinese text)."""
     path = Path(path)
-    gaps.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    write_csv(gaps, path)
     return path
 
 
@@ -71,14 +46,11 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
     for rec in gaps.itertuples(index=False):
         values = []
         for c, v in zip(cols, rec, strict=True):
-            if isinstance(v, (float, np.floating)) and np.isnan(v):
-                v = None
-            elif isinstance(v, np.generic):
-                v = v.item()
+            v = cell_value(v)
             if c == "status" and v in STATUS_ZH:
                 v = f"{STATUS_ZH[v]} {v}"
             values.append(v)
-        ws.append(values)
+        append_row(ws, values)
         if status_col:
             raw = rec[status_col - 1]
             ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
@@ -116,8 +88,8 @@ def access_table(
         df[t] = (ll[f"dist_{t}"] / speeds[t]).round(2)
     for t in types:
         df[f"nearest_{t}"] = ll[f"nearest_{t}"].replace("", np.nan)
-    for t in types if counts else []:
-        df[f"within_{t}"] = np.asarray(counts[t], dtype=int)
+    for t, n in (counts or {}).items():
+        df[f"within_{t}"] = np.asarray(n, dtype=int)
     return df
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -34,8 +35,8 @@ from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from shapely.geometry.polygon import orient
 
-from . import mapping
-from .mapping import (
+from . import _display
+from ._labels import (
     ATTRIBUTION,
     LABELS,
     MINUTE_BINS,
@@ -43,6 +44,7 @@ from .mapping import (
     NONE_COLOUR,
     STATUS_COLOURS,
     STATUS_ORDER,
+    SUBTITLE,
     UNPLACED_COLOUR,
 )
 
@@ -78,10 +80,6 @@ CJK_FILES = (
     "C:/Windows/Fonts/simhei.ttf",
 )
 A4_LANDSCAPE = (11.69, 8.27)
-SUBTITLE = {
-    "zh": "居民点按步行至「{type}」的时间着色（阈值 {thr} 分钟）",
-    "en": "Residents coloured by walking time to: {type} (threshold {thr} min)",
-}
 
 _font_cache: dict[str, str | None] = {}
 
@@ -191,20 +189,21 @@ def _resident_classes(codes: np.ndarray | None, placed: np.ndarray, thr: float) 
     return cls.reshape(n), ring.reshape(n)
 
 
-def _table(ax, p: mapping._Prepared, focus: str | None, lang: str) -> None:
+def _table(ax, p: _display.Prepared, focus: str | None, lang: str) -> None:
     lab = p.lab
     ax.set_axis_off()
     if focus is not None:
         sub = p.gaps[p.gaps["community_id"] == str(focus)]
         header = [lab["item"], lab["min"], lab["status"], lab["share"]]
-        rows, colours = [], []
+        rows: list[list[str]] = []
+        colours: list[str | None] = []
         for r in sub.itertuples():
             share = getattr(r, "covered_share", np.nan)
             rows.append(
                 [
-                    mapping._rule_label(r, p.names, lang)[: 14 if lang == "zh" else 26],
+                    _display.rule_label(r, p.names, lang)[: 14 if lang == "zh" else 26],
                     f"{r.threshold_min:g}",
-                    mapping._status_name(r.status, lang),
+                    _display.status_name(r.status, lang),
                     "" if pd.isna(share) else f"{share:.0%}",
                 ]
             )
@@ -213,8 +212,9 @@ def _table(ax, p: mapping._Prepared, focus: str | None, lang: str) -> None:
     else:
         counts = p.gaps.groupby(["community_id", "status"]).size().unstack(fill_value=0)
         shown = [s for s in STATUS_ORDER if s in counts.columns]
-        header = [lab["community"]] + [mapping._status_name(s, lang) for s in shown]
-        rows, colours = [], []
+        header = [lab["community"]] + [_display.status_name(s, lang) for s in shown]
+        rows = []
+        colours = []
         for _, r in p.comm.iterrows():
             c = counts.loc[r["id"]] if r["id"] in counts.index else pd.Series(dtype=int)
             rows.append([str(r["name"])[:14]] + [str(int(c.get(s, 0))) for s in shown])
@@ -239,7 +239,7 @@ def _table(ax, p: mapping._Prepared, focus: str | None, lang: str) -> None:
 
 
 def community_figure(
-    p: mapping._Prepared,
+    p: _display.Prepared,
     streets: gpd.GeoDataFrame,
     isochrones: gpd.GeoDataFrame,
     focus: str | None,
@@ -326,8 +326,8 @@ def community_figure(
             ry,
             s=size,
             c=palette[cls],
-            edgecolors=np.where(ring, "#111", "#fff"),
-            linewidths=np.where(ring, 1.3 if size > 10 else 0.6, 0.3),
+            edgecolors=np.where(ring, "#111", "#fff").tolist(),
+            linewidths=np.where(ring, 1.3 if size > 10 else 0.6, 0.3).tolist(),
             zorder=5,
         )
 
@@ -389,7 +389,7 @@ def community_figure(
     )
 
     # legend
-    handles = [
+    handles: list[Artist] = [
         Line2D(
             [],
             [],
@@ -445,7 +445,7 @@ def community_figure(
         )
     worst = shown["worst"].iloc[0] if fi is not None else None
     handles += [
-        Line2D([], [], color=STATUS_COLOURS[s], linewidth=2, label=mapping._status_name(s, lang))
+        Line2D([], [], color=STATUS_COLOURS[s], linewidth=2, label=_display.status_name(s, lang))
         for s in STATUS_ORDER
         if (worst == s if fi is not None else (comm["worst"] == s).any())
     ]
@@ -491,15 +491,15 @@ def write_figures(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lang, font = _labels(lang)
-    kw = mapping.map_inputs(result)
-    p = mapping._prepare(**kw, lang=lang)
+    kw = _display.map_inputs(result)
+    p = _display.prepare(**kw, lang=lang)
     metric = p.metric
     streets = kw["streets"].to_crs(metric)[["geometry"]]
-    streets = gpd.GeoDataFrame(geometry=streets.geometry.simplify(mapping.STREET_TOLERANCE_M), crs=metric)
+    streets = gpd.GeoDataFrame(geometry=streets.geometry.simplify(_display.STREET_TOLERANCE_M), crs=metric)
     iso = kw["isochrones"].to_crs(metric)
     iso = gpd.GeoDataFrame(
         {"facility_type": iso["facility_type"].to_numpy(), "minutes": iso["minutes"].to_numpy()},
-        geometry=iso.geometry.simplify(mapping.AREA_TOLERANCE_M).values,
+        geometry=iso.geometry.simplify(_display.AREA_TOLERANCE_M).values,
         crs=metric,
     )
     iso = iso[~iso.geometry.is_empty & iso.geometry.notna()]
@@ -507,19 +507,19 @@ def write_figures(
     bad_types = [t for t in (types or []) if t not in p.types]
     if bad_types:
         raise ValueError(f"unknown facility type(s): {', '.join(bad_types)}")
-    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
+    families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     paths: list[Path] = []
-    with matplotlib.rc_context(rc), warnings.catch_warnings():
+    with matplotlib.rc_context({"font.family": families, "axes.unicode_minus": False}), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
         jobs: list[tuple[str | None, str, Path]] = []
         if overview:
-            jobs.append((None, mapping.pick_type(p.types, present, p.status_by), out / "overview.png"))
+            jobs.append((None, _display.pick_type(p.types, present, p.status_by), out / "overview.png"))
         for cid in p.comm["id"]:
-            stem = mapping.community_file_name(cid)[:-5]
+            stem = _display.community_file_name(cid)[:-5]
             if types:
                 jobs += [(cid, t, out / f"{stem}_{t}.png") for t in types]
             else:
-                jobs.append((cid, mapping.pick_type(p.types, present, p.status_by, cid), out / f"{stem}.png"))
+                jobs.append((cid, _display.pick_type(p.types, present, p.status_by, cid), out / f"{stem}.png"))
         for focus, t, path in jobs:
             fig = community_figure(p, streets, iso, focus, t, lang)
             fig.savefig(path, dpi=dpi, metadata={"Software": "circles", "Copyright": ATTRIBUTION})

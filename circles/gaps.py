@@ -37,87 +37,11 @@ import numpy as np
 import pandas as pd
 
 from . import capacity as cap
+from ._labels import COLUMNS_ZH, FIELD_ZH
 from .access import Access
 from .rulebook import Rule, Rulebook
 
 log = logging.getLogger(__name__)
-
-STATUSES = ("ok", "partial", "gap", "undersized", "no_data", "to_assess")
-
-#: Columns of the gap report, in order, with their Chinese headers (used in gaps.xlsx).
-COLUMNS_ZH = {
-    "community_id": "社区编号",
-    "community_name": "社区名称",
-    "rule_id": "规则编号",
-    "facility_type": "设施类型",
-    "facility_name_zh": "设施名称",
-    "threshold_min": "步行时间阈值（分钟）",
-    "speed_m_per_min": "步行速度（米/分钟）",
-    "threshold_m": "阈值距离（米）",
-    "status": "状态",
-    "covered_share": "覆盖居民比例",
-    "residents": "居民人数",
-    "residents_uncovered": "未覆盖居民人数",
-    "residents_unplaced": "未能定位居民人数",
-    "population_estimated": "人口为估算值",
-    "nearest_min_median": "最近设施步行时间中位数（分钟）",
-    "nearest_min_max": "最近设施步行时间最大值（分钟）",
-    "facilities_within": "阈值内设施数",
-    "evidence": "依据",
-    "verified": "标准数值已核实",
-    "source": "标准出处",
-    # added with the ledger (schema 2)
-    "level": "生活圈层级",
-    "item": "标准条目",
-    "category": "类别",
-    "households": "户数",
-    "nearest_min_min": "最近居民到最近设施步行时间（分钟）",
-    "nearest_facilities": "最近设施（步行时间、服务居民）",
-    "min_size_m2": "最小规模（平方米）",
-    "min_count": "最少设施数",
-    "covered_share_adequate": "可达达标设施的居民比例",
-    "residents_undersized": "仅可达规模不足设施的居民",
-    "facilities_undersized": "阈值内规模不足设施数",
-    "undersized_facilities": "规模不足设施",
-    "supply_measure": "供给指标",
-    "supply_accessible": "可达供给（两步移动搜索法）",
-    "supply_target": "供给标准",
-    "supply_unit": "供给单位",
-    "supply_complete": "供给数据完整",
-    "unverified": "未核实数值",
-    "warning": "提示",
-}
-STATUS_ZH = {
-    "ok": "达标",
-    "partial": "部分覆盖",
-    "gap": "缺口",
-    "undersized": "规模不足",
-    "no_data": "无数据",
-    "to_assess": "待评估",
-}
-#: Excel fill colour of each status (gap report and ledger).
-STATUS_FILL = {
-    "ok": "C6EFCE",
-    "partial": "FFEB9C",
-    "gap": "FFC7CE",
-    "undersized": "F8CBAD",
-    "no_data": "D9D9D9",
-    "to_assess": "DDEBF7",
-}
-
-#: Field names of a rule (``unverified``) in Chinese, for warnings.
-FIELD_ZH = {
-    "threshold_min": "步行时间阈值",
-    "threshold_m": "步行距离阈值",
-    "min_size_m2": "最小规模",
-    "capacity": "供给标准",
-    "min_count": "设施数量",
-    "level": "层级归属",
-    "name_zh": "条目名称",
-    "required": "是否必配",
-    "speed_profile": "步行速度",
-    "applies_to": "适用范围",
-}
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -351,7 +275,7 @@ def compute_gaps(
             few = rule.min_count > 1 and within_adequate < rule.min_count
             # capacity
             sup_val, sup_complete, cap_short = np.nan, np.nan, False
-            if supply is not None:
+            if supply is not None and c is not None:
                 sup_val = supply.per_community.get(cid, np.nan)
                 sup_complete = bool(supply.known[reached].all()) if within else True
                 if (
@@ -407,12 +331,12 @@ def compute_gaps(
                     f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
                     f"the standard asks at least {rule.min_count}"
                 )
-            if supply is not None and np.isfinite(sup_val):
+            if supply is not None and c is not None and np.isfinite(sup_val):
                 tgt = f" against a target of {c.target:g}" if c.target is not None else " (no target)"
                 scope = " (target for new communities: information only)" if c.applies_to != "all" else ""
                 lb = "" if sup_complete else " — lower bound: some facilities within reach have no " + c.measure
                 ev.append(f"accessible supply (2SFCA) {sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
-            elif supply is not None and c.demand == "households" and not np.isfinite(hh):
+            elif supply is not None and c is not None and c.demand == "households" and not np.isfinite(hh):
                 ev.append("supply per household not checked: the community has no household figure")
             elif c is not None and c.target is not None and within:
                 ev.append(f"supply target not checked: the input gives no {c.measure}")

@@ -11,6 +11,7 @@ streets nearby. Coverage decisions never use these polygons: they use the networ
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -213,7 +214,9 @@ def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
     gen = contourpy.contour_generator(
         x0 + np.arange(nx) * cell, y0 + np.arange(ny) * cell, field, fill_type=contourpy.FillType.OuterOffset
     )
-    points, offsets = gen.filled(-1.0, buffer_m)
+    filled = gen.filled(-1.0, buffer_m)
+    points = cast("list[np.ndarray]", filled[0])
+    offsets = cast("list[np.ndarray]", filled[1])
     if not points:
         return Polygon()
     # each filled polygon: its points, and ring offsets (the first ring is the shell)
@@ -255,12 +258,12 @@ def _local(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Projected coordinates in the millions of metres cost GEOS precision: buffers and
     overlays of the same lines run several times faster near the origin. Cached on ``net``.
     """
-    cached = getattr(net, "_local", None)
+    cached = net.cache.get("local")
     if cached is None or len(cached[1]) != net.n_edges:
         origin = np.floor(np.array([np.min(net.x), np.min(net.y)]) / 1000.0) * 1000.0
         geoms = shapely.transform(net.geometry, lambda c: c - origin)
         cached = (origin, geoms, shapely.bounds(geoms))
-        net._local = cached
+        net.cache["local"] = cached
     return cached
 
 

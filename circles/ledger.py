@@ -50,10 +50,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._config import config_file
+from ._labels import ACTION_ZH, LEDGER_COLUMNS, PLAN_STATUS_ZH, STATUS_FILL, STATUS_ZH, SUMMARY_COLUMNS
+from ._sheets import append_row, save_workbook, write_csv
 from .errors import ConfigError
-from .export import save_workbook
-from .gaps import STATUS_FILL, STATUS_ZH, warning_text
-from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook, read_yaml
+from .gaps import warning_text
+from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
 
 log = logging.getLogger(__name__)
 
@@ -61,77 +63,7 @@ log = logging.getLogger(__name__)
 #: this many times the rule's threshold of the community's residents (a circles heuristic).
 SHARE_FACTOR = 2.0
 
-ACTION_ZH = {
-    "new_build": "新建（补建）",
-    "share": "与相邻社区共建共享",
-    "upgrade": "提档升级（扩建扩容）",
-    "survey": "补充调查或现场评估",
-    "none": "保持",
-}
-PLAN_STATUS_ZH = {
-    "in_plan": "已列入方案",
-    "problem_listed": "方案已列问题（未列项目）",
-    "new_finding": "新发现",
-    "not_in_plan": "方案未涉及",
-    "": "",
-}
 
-#: Ledger columns in order, with Chinese headers (row 1 of every sheet; row 2 is the key).
-LEDGER_COLUMNS = {
-    "community_name": "社区名称",
-    "priority": "优先序",
-    "item_name": "项目",
-    "status_zh": "状态",
-    "action_zh": "建议措施",
-    "lead_department": "牵头部门",
-    "plan_status_zh": "与试点方案关系",
-    "requirement": "标准要求",
-    "current_state": "现状",
-    "gap": "缺口",
-    "residents_affected": "受影响居民（人）",
-    "evidence": "依据",
-    "priority_group": "优先类别",
-    "support_departments": "配合部门",
-    "plan_reference": "方案对应内容",
-    "finding_kind": "结论性质",
-    "warning": "提示",
-    "item": "标准条目",
-    "category": "类别",
-    "level": "层级",
-    "rule_id": "规则编号",
-    "facility_type": "设施类型",
-    "status": "状态代码",
-    "action": "措施代码",
-    "plan_status": "方案关系代码",
-    "verified": "标准数值已核实",
-    "source": "标准出处",
-    "residents": "居民人数",
-    "households": "户数",
-    "population_source": "人口来源",
-    "households_source": "户数来源",
-    "community_id": "社区编号",
-}
-SUMMARY_COLUMNS = {
-    "community_id": "社区编号",
-    "community_name": "社区名称",
-    "pilot": "对应试点社区",
-    "residents": "居民人数",
-    "population_source": "人口来源",
-    "households": "户数",
-    "households_source": "户数来源",
-    "plan_area_km2": "方案面积（平方公里）",
-    "boundary_area_km2": "边界面积（平方公里）",
-    "gap": "缺口",
-    "partial": "部分覆盖",
-    "undersized": "规模不足",
-    "no_data": "无数据",
-    "to_assess": "待评估",
-    "ok": "达标",
-    "elderly_child_open": "一老一幼待解决项",
-    "in_plan": "已列入方案",
-    "new_finding": "新发现",
-    "top_priorities": "优先事项（前五）",
-}
 WIDTHS = {
     "community_name": 16,
     "priority": 7,
@@ -200,10 +132,6 @@ WRAP = {
 # ----------------------------------------------------------------------------- data files
 
 
-def _read(path: str | Path | None, default: str) -> tuple[dict, str]:
-    return read_yaml(None, "circles.config", default) if path is None else read_yaml(path)
-
-
 @dataclass
 class Departments:
     """Department names and who leads which ledger item."""
@@ -236,7 +164,7 @@ class Departments:
 
 def load_departments(path: str | Path | None = None) -> Departments:
     """The department mapping (default: ``circles/config/departments.yaml``, Rugao's leading group)."""
-    data, label = _read(path, "departments.yaml")
+    data, label = config_file("departments.yaml", path)
     deps = data.get("departments")
     if not isinstance(deps, dict) or not deps:
         raise ConfigError(f"{label}: expected a mapping 'departments' (id -> name_zh)")
@@ -377,7 +305,7 @@ def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntr
 
 def load_pilot(path: str | Path | None = None) -> Pilot:
     """A pilot plan as data (default: ``circles/config/rugao_pilot.yaml``, the Rugao 2023 plan)."""
-    data, label = _read(path, "rugao_pilot.yaml")
+    data, label = config_file("rugao_pilot.yaml", path)
     raw = data.get("communities")
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{label}: expected a non-empty list 'communities'")
@@ -535,15 +463,15 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     """(current state, gap, residents affected, evidence) in Chinese for a spatial row."""
     res = _num(g["residents"])
     if status == "no_data":
-        ev = str(g.get("evidence") or "")
-        if "not declared surveyed" in ev:
+        no_data_ev = str(g.get("evidence") or "")
+        if "not declared surveyed" in no_data_ev:
             return (
                 "输入数据中没有此类设施，且未声明已调查",
                 "未知：需补充调查（数据缺失不等于缺口）",
                 float("nan"),
                 "OpenStreetMap等开放数据对中国社区设施覆盖不全；实地调查后可用 --surveyed 声明",
             )
-        return ("社区内没有可测量的居民点", "未知", float("nan"), ev)
+        return ("社区内没有可测量的居民点", "未知", float("nan"), no_data_ev)
     placed = res - _num(g["residents_unplaced"])
     unc = _num(g["residents_uncovered"])
     cov = placed - unc
@@ -578,7 +506,7 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     elif status == "partial":
         gap_txt, affected = f"{unc:.0f}名居民超出{thr}步行范围", unc
     elif status == "undersized":
-        bits = []
+        bits: list[str] = []
         if res_und and res_und > 0:
             bits.append(f"{res_und:.0f}名居民仅能到达规模不足（<{rule.min_size_m2:g}平方米）的设施")
             affected = res_und
@@ -592,7 +520,7 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
             bits.append(f"可达供给{sup:.3g} < 标准{tgt:g}{g['supply_unit']}（缺{tgt - sup:.3g}）")
             affected = placed
         gap_txt = "；".join(bits)
-    ev = []
+    ev: list[str] = []
     if g.get("nearest_facilities"):
         ev.append(f"最近设施：{g['nearest_facilities']}")
     if status in ("gap", "partial") and np.isfinite(unc):
@@ -612,6 +540,8 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
     if status == "no_data":
         return "survey"
     if status == "to_assess":
+        return "survey"
+    if g is None:
         return "survey"
     if status == "undersized":
         short_count = (
@@ -831,7 +761,7 @@ def unmatched_plan_projects(
 def write_ledger_csv(ledger: pd.DataFrame, path: str | Path) -> Path:
     """The ledger as UTF-8 CSV with a BOM (opens correctly in Excel with Chinese text)."""
     path = Path(path)
-    ledger.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    write_csv(ledger, path)
     return path
 
 
@@ -845,16 +775,6 @@ def _sheet_name(name: str, used: set[str]) -> str:
         k += 1
     used.add(cand.lower())
     return cand
-
-
-def _cell(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, (float, np.floating)) and np.isnan(v):
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _write_table(ws, df: pd.DataFrame, headers_zh: Mapping[str, str], freeze: str) -> None:
@@ -874,7 +794,7 @@ def _write_table(ws, df: pd.DataFrame, headers_zh: Mapping[str, str], freeze: st
     wrap = Alignment(wrap_text=True, vertical="top")
     top = Alignment(vertical="top")
     for i, rec in enumerate(df.itertuples(index=False)):
-        ws.append([_cell(v) for v in rec])
+        append_row(ws, rec)
         r = ws.max_row
         for j, c in enumerate(cols, start=1):
             ws.cell(row=r, column=j).alignment = wrap if c in WRAP else top

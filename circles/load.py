@@ -57,8 +57,8 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
     if crs is not None:
         try:
             name = chinacrs.parse_crs_name(crs)
-        except ValueError as exc:
-            raise InputError(str(exc), path=path, field="crs") from None
+        except InputError as exc:
+            raise exc.located(path=path) from None
         if name in ("gcj02", "bd09"):
             # shifted Chinese coordinates: longitude/latitude, whatever the file declares
             _check_lonlat(gdf, path)
@@ -314,10 +314,7 @@ def load_facility_table(
 
     path = str(path)
     known = list(known_types)
-    try:
-        raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84")
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84")
     cols = list(raw.columns)
     types, report = cat.categorise(
         raw,

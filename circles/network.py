@@ -11,9 +11,9 @@ import hashlib
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -62,6 +62,8 @@ class WalkNetwork:
     length: np.ndarray
     geometry: np.ndarray
     source: str = ""
+    #: Derived structures cached by the modules that use them (R-tree of edges, local coordinates).
+    cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:

@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from . import demo, export, isochrones, mapping
+from ._sheets import write_csv
 from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
@@ -124,8 +125,8 @@ def type_speeds(rulebook: Rulebook) -> dict[str, float]:
 
 def analyse(
     boundaries: str | Path | None = None,
-    facilities: str | Path | None = None,
-    network: str | Path | None = None,
+    facilities: str | Path | gpd.GeoDataFrame | None = None,
+    network: str | Path | WalkNetwork | None = None,
     *,
     buildings: str | Path | None = None,
     rules: str | Path = DEFAULT_PROFILE,
@@ -228,6 +229,7 @@ def analyse(
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
+    net: WalkNetwork
     if isinstance(network, WalkNetwork):
         net = network
     elif str(network) == ONLINE:
@@ -318,7 +320,6 @@ def write_outputs(
     *,
     lang: str = "zh",
     offline: bool = True,
-    map_copy: str | Path | None = None,
     facility_isochrones: bool = False,
     figures: bool = False,
 ) -> dict[str, Path]:
@@ -333,8 +334,6 @@ def write_outputs(
         Map labels.
     offline : bool
         Self-contained map (no tiles, Leaflet inlined); default True so it opens anywhere.
-    map_copy : path, optional
-        Also copy the map there (the demo keeps one under ``maps/``).
     facility_isochrones : bool
         Also write ``facility_isochrones.geojson``: the 5/10/15-minute area of every facility.
     figures : bool
@@ -360,15 +359,13 @@ def write_outputs(
         for t in result.rulebook.types_used()
     }
     acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
-    acc.to_csv(out / "access.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+    write_csv(acc, out / "access.csv")
     paths["access_csv"] = out / "access.csv"
-    export.facilities_table(result.facilities).to_csv(
-        out / "facilities.csv", index=False, encoding="utf-8-sig", lineterminator="\n"
-    )
+    write_csv(export.facilities_table(result.facilities), out / "facilities.csv")
     paths["facilities_csv"] = out / "facilities.csv"
     paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
     if result.input_problems is not None and len(result.input_problems):
-        result.input_problems.to_csv(out / "input_problems.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+        write_csv(result.input_problems, out / "input_problems.csv")
         paths["input_problems"] = out / "input_problems.csv"
     if facility_isochrones:
         per = isochrones.facility_isochrones(
@@ -383,9 +380,5 @@ def write_outputs(
 
         figs.write_figures(result, out / "figures", lang=lang)
         paths["figures"] = out / "figures"
-    if map_copy is not None:  # the demo's copy: the overview alone (community maps stay in the output)
-        Path(map_copy).parent.mkdir(parents=True, exist_ok=True)
-        mapping.save_map(build_map(result, lang=lang, offline=offline), map_copy, offline=offline)
-        paths["map_copy"] = Path(map_copy)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths

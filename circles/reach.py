@@ -103,7 +103,7 @@ class _Pieces:
 
 def _pieces(net: WalkNetwork) -> _Pieces:
     """The pieces of ``net`` (cached on it)."""
-    cached = getattr(net, "_pieces", None)
+    cached = net.cache.get("pieces")
     if cached is not None and cached[0] == net.n_edges:
         return cached[1]
     xy, gi = shapely.get_coordinates(net.geometry, return_index=True)
@@ -115,7 +115,7 @@ def _pieces(net: WalkNetwork) -> _Pieces:
     start = np.cumsum(length) - length
     start -= start[first[:-1]][edge]
     p = _Pieces(edge=edge, first=first, a=a, ab=ab, length=length, start=start, tree=shapely.STRtree(net.geometry))
-    net._pieces = (net.n_edges, p)
+    net.cache["pieces"] = (net.n_edges, p)
     return p
 
 

@@ -29,8 +29,8 @@ def grid_points(polygon, spacing: float) -> np.ndarray:
     xs = np.arange(minx + spacing / 2, maxx, spacing)
     ys = np.arange(miny + spacing / 2, maxy, spacing)
     if len(xs) and len(ys):
-        gx, gy = np.meshgrid(xs, ys)
-        gx, gy = gx.ravel(), gy.ravel()
+        mx, my = np.meshgrid(xs, ys)
+        gx, gy = mx.ravel(), my.ravel()
         inside = shapely.contains_xy(polygon, gx, gy)
         if inside.any():
             return np.column_stack([gx[inside], gy[inside]])

@@ -59,8 +59,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ._config import config_file, read_yaml
 from ._osm import selector_matches
 from .errors import ConfigError
 
@@ -354,32 +353,6 @@ class Rulebook:
         raise KeyError(rule_id)
 
 
-def read_yaml(path: Path | str | None, package: str | None = None, name: str | None = None) -> tuple[dict, str]:
-    """A YAML mapping from ``path``, or from the packaged file ``name`` of ``package``;
-    returns (data, label for messages). Raises ConfigError naming the file."""
-    if package is not None:
-        ref = resources.files(package).joinpath(name)
-        label = f"{package.replace('.', '/')}/{name}"
-        text = ref.read_text(encoding="utf-8")
-    else:
-        label = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{label}: file not found") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{label}: is a folder, expected a YAML file") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{label}: not UTF-8 text ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{label}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label}: expected a mapping at the top level")
-    return data, label
-
-
 def _require(entry: Mapping[str, Any], key: str, label: str, what: str, kind: type | tuple = str):
     if key not in entry or entry[key] is None:
         raise ConfigError(f"{label}: {what}: missing field '{key}'")
@@ -440,14 +413,14 @@ def load_facility_types(path: str | Path | None = None) -> dict[str, FacilityTyp
     dict
         Facility types by id, in file order.
     """
-    data, label = read_yaml(None, "circles.config", "facility_types.yaml") if path is None else read_yaml(path)
+    data, label = config_file("facility_types.yaml", path)
     return _parse_facility_types(data.get("facility_types"), label)
 
 
 def load_extra_facility_types(known: Mapping[str, FacilityType] | None = None) -> dict[str, FacilityType]:
     """The facility types the shipped rulebooks add (``circles/config/facility_types_extra.yaml``:
     waste points, public toilets, schools, elderly homes), minus those ``known`` already has."""
-    data, label = read_yaml(None, "circles.config", "facility_types_extra.yaml")
+    data, label = config_file("facility_types_extra.yaml")
     known = dict(known or {})
     entries = [e for e in (data.get("facility_types") or []) if not (isinstance(e, dict) and e.get("id") in known)]
     return _parse_facility_types(entries, label) if entries else {}
@@ -455,7 +428,7 @@ def load_extra_facility_types(known: Mapping[str, FacilityType] | None = None) -
 
 def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile], str]:
     """Load walking-speed profiles; returns (profiles by id, default profile id)."""
-    data, label = read_yaml(None, "circles.config", "speeds.yaml") if path is None else read_yaml(path)
+    data, label = config_file("speeds.yaml", path)
     out: dict[str, SpeedProfile] = {}
     for i, e in enumerate(data.get("profiles") or []):
         what = f"speed profile #{i + 1}"
@@ -649,12 +622,12 @@ def _parse_rule(
     speed = float(speed_override) if speed_override else speeds[prof].m_per_min
     if has_min:
         thr = _number(e, "threshold_min", label, what)
-        if not 0 < thr <= 120:
+        if thr is None or not 0 < thr <= 120:
             raise ConfigError(f"{label}: {what}: 'threshold_min' should be between 0 and 120 minutes, got {thr}")
         dist, thr_min = None, float(thr)
     else:
-        dist = _number(e, "threshold_m", label, what, hi=10000)
-        dist = float(dist)
+        dist_given = _number(e, "threshold_m", label, what, hi=10000)
+        dist = float(dist_given) if dist_given is not None else 0.0
         thr_min = dist / speed
     size = _number(e, "min_size_m2", label, what)
     size_kind = e.get("size_kind", "building")

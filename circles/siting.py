@@ -240,7 +240,8 @@ def exhaustive_best_k(cov: Coverage, k: int) -> tuple[float, tuple[int, ...]]:
     """Optimal coverage with ``k`` sites by trying every combination (small cases only; no capacities)."""
     from itertools import combinations
 
-    best, best_set = -1.0, ()
+    best = -1.0
+    best_set: tuple[int, ...] = ()
     for combo in combinations(range(len(cov.candidates)), k):
         w = cov.weight[cov.matrix[list(combo)].any(axis=0)].sum()
         if w > best:

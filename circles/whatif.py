@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ._sheets import write_csv
 from .errors import InputError
 from .load import read_vector, to_wgs84
+
+if TYPE_CHECKING:  # pragma: no cover
+    from branca.element import Figure
 
 log = logging.getLogger(__name__)
 
@@ -221,12 +226,12 @@ def difference_map(before, after, diff: gpd.GeoDataFrame, scenario: gpd.GeoDataF
     """A folium map of the scenario: changed residents per rule and the facilities acted on."""
     import folium
 
-    from .mapping import ATTRIBUTION
+    from ._labels import ATTRIBUTION
 
     comm = after.communities.to_crs("EPSG:4326")
     minx, miny, maxx, maxy = comm.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=15, tiles=None, control_scale=True)
-    m.get_root().html.add_child(
+    cast("Figure", m.get_root()).html.add_child(
         folium.Element(
             f'<div style="position:fixed;bottom:8px;right:8px;z-index:9999;background:#fff;font:11px sans-serif;'
             f'padding:2px 4px">{ATTRIBUTION}</div>'
@@ -312,7 +317,7 @@ def run_whatif(
     pipeline.write_outputs(now, out / "current", offline=offline)
     pipeline.write_outputs(later, out / "scenario", offline=offline)
     comp = compare_gaps(now.gaps, later.gaps, "current", "scenario")
-    comp.to_csv(out / "comparison.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+    write_csv(comp, out / "comparison.csv")
     diff = difference_layer(now, later)
     write_geojson(diff, out / "difference.geojson")
     save_map(difference_map(now, later, diff, scenario), out / "whatif_map.html", offline=offline)

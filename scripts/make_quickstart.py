@@ -11,19 +11,24 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 cells = [
     new_markdown_cell(
         "# circles quickstart\n\nThe gap analysis of the embedded demo (Beijing, Haidian; "
-        "© OpenStreetMap contributors) through the Python API, one stage at a time: "
-        "load → network → residents → reach → rules → gaps → map."
+        "© OpenStreetMap contributors) through the Python API: first in one call, then one stage "
+        "at a time: load → network → residents → reach → rules → gaps → map."
     ),
     new_code_cell(
         "import logging\nlogging.basicConfig(level=logging.WARNING)\n\n"
-        "from circles import demo, load, network, residents, access, rulebook, gaps, isochrones, pipeline"
+        "import circles\n\n"
+        "result = circles.analyse(progress=False)   # no inputs: the embedded demo\n"
+        "paths = circles.write_outputs(result, 'results')\n"
+        "result.gaps[['community_name', 'rule_id', 'status', 'covered_share']].head()"
     ),
+    new_markdown_cell("## The same, stage by stage\nEach stage is a module of the package, GeoDataFrames in and out."),
+    new_code_cell("from circles import access, demo, gaps, load, residents"),
     new_markdown_cell(
         "## 1. The rules and the inputs\nThe rulebook is data: facility types, thresholds, walking "
         "speeds and their sources."
     ),
     new_code_cell(
-        "rules = rulebook.load_rulebook('complete_community_2020')\n"
+        "rules = circles.load_rulebook('complete_community_2020')\n"
         "[(r.id, r.threshold_min, rules.speed_of(r), r.verified) for r in rules.rules][:5]"
     ),
     new_code_cell(
@@ -33,7 +38,7 @@ cells = [
         "communities[['id', 'name', 'population', 'population_estimated']]"
     ),
     new_markdown_cell("## 2. The walking network\nBuilt from the OSM file (walkable ways only), projected to UTM."),
-    new_code_cell("net = network.read_walk_network(demo.DEMO_OSM)\nnet.n_nodes, net.n_edges, net.crs"),
+    new_code_cell("net = circles.read_walk_network(demo.DEMO_OSM)\nnet.n_nodes, net.n_edges, net.crs"),
     new_markdown_cell(
         "## 3. Residents\nEach community's population is spread over its residential buildings "
         "(by floor area), or a grid where none is mapped."
@@ -63,16 +68,11 @@ cells = [
         "report[report['status'] == 'gap'][['community_name', 'rule_id', 'residents_uncovered', "
         "'evidence']].head()"
     ),
-    new_markdown_cell(
-        "## 6. Walking areas and the map\nOr everything at once: `pipeline.analyse()` and "
-        "`pipeline.write_outputs(result, 'results')`."
-    ),
+    new_markdown_cell("## 6. Walking areas and the map\nThe stages give exactly what the one call gave."),
     new_code_cell(
-        "result = pipeline.analyse(progress=False)\n"
-        "assert result.gaps.equals(report)\n"
-        "result.isochrones[['facility_type', 'minutes', 'distance_m']].head()"
+        "assert result.gaps.equals(report)\nresult.isochrones[['facility_type', 'minutes', 'distance_m']].head()"
     ),
-    new_code_cell("m = pipeline.build_map(result, lang='en')\nm"),
+    new_code_cell("from circles import pipeline\n\nm = pipeline.build_map(result, lang='en')\nm"),
 ]
 nb = new_notebook(
     cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}

@@ -282,7 +282,7 @@ def test_loader_errors_name_file_and_entry(tmp_path, yaml_text, entry, words):
 
 
 def test_loader_missing_and_invalid_yaml(tmp_path):
-    with pytest.raises(ConfigError, match=r"nope\.yaml: category mapping file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
         load_categories(tmp_path / "nope.yaml")
     bad = tmp_path / "broken.yaml"
     bad.write_text("amap: [unclosed\n", encoding="utf-8")

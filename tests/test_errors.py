@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import write_raw_geojson
+from helpers import write_raw_geojson
 
 from circles import cli, demo
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from circles import figures, mapping
+from circles import _display, figures, mapping
 
 
 def pixels_near(img: np.ndarray, hex_colour: str, tol: int = 12) -> int:
@@ -28,25 +28,25 @@ def test_cjk_font_is_available():
 def test_one_png_per_community_and_an_overview(demo_figures, demo_result):
     comm = demo_result.communities
     names = sorted(p.name for p in demo_figures)
-    want = sorted(["overview.png"] + [mapping.community_file_name(c)[:-5] + ".png" for c in comm["id"]])
+    want = sorted(["overview.png"] + [_display.community_file_name(c)[:-5] + ".png" for c in comm["id"]])
     assert names == want
-    worst = demo_result.gaps.groupby("community_id")["status"].agg(mapping._worst)
+    worst = demo_result.gaps.groupby("community_id")["status"].agg(_display.worst_status)
     for p in demo_figures:
         img = np.asarray(Image.open(p).convert("RGB"))
         assert abs(img.shape[0] - 1240) <= 1 and abs(img.shape[1] - 1754) <= 1  # A4 landscape at 150 dpi
         background = (img == 255).all(axis=-1).mean()
         assert 0.3 < background < 0.97, p.name
         if p.name != "overview.png":
-            cid = next(c for c in comm["id"] if p.name == mapping.community_file_name(c)[:-5] + ".png")
+            cid = next(c for c in comm["id"] if p.name == _display.community_file_name(c)[:-5] + ".png")
             # the boundary is drawn in the colour of the community's worst status
             assert pixels_near(img, mapping.STATUS_COLOURS[worst[cid]]) > 300, p.name
 
 
 def test_figure_content(demo_result):
-    kw = mapping.map_inputs(demo_result)
-    p = mapping._prepare(**kw, lang="zh")
+    kw = _display.map_inputs(demo_result)
+    p = _display.prepare(**kw, lang="zh")
     cid = str(demo_result.communities["id"].iloc[0])
-    t = mapping.pick_type(p.types, set(p.fac["facility_type"]), p.status_by, cid)
+    t = _display.pick_type(p.types, set(p.fac["facility_type"]), p.status_by, cid)
     fig = figures.community_figure(p, kw["streets"].to_crs(p.metric), kw["isochrones"].to_crs(p.metric), cid, t, "zh")
     texts = [x.get_text() for x in fig.findobj(lambda a: hasattr(a, "get_text"))]
     texts = [x for x in texts if isinstance(x, str)]

@@ -9,10 +9,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_geojson
+from helpers import write_geojson
 
 from circles import demo, pipeline
-from circles.gaps import COLUMNS_ZH, STATUSES, compute_gaps
+from circles._labels import COLUMNS_ZH, STATUSES
+from circles.gaps import compute_gaps
 
 DAHUA = "way/1041416781"  # 大华花园别墅: clinic, food market, pharmacy all "ok" in the demo
 REQUIRED = [

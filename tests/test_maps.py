@@ -24,7 +24,7 @@ import pytest
 import shapely
 from PIL import Image
 
-from circles import mapping
+from circles import _display, mapping
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -186,7 +186,7 @@ def test_offline_html_is_self_contained_and_small(demo_maps, demo_result):
     size = overview.stat().st_size
     assert size < DEMO_MAX_BYTES, f"demo overview map is {size} bytes"
     # the online variant only references Leaflet and the tiles (no jQuery, Bootstrap, awesome-markers)
-    m = mapping.make_map(**mapping.map_inputs(demo_result), lang="zh", offline=False)
+    m = mapping.make_map(**_display.map_inputs(demo_result), lang="zh", offline=False)
     online = m.get_root().render()
     refs = remote_refs(online)
     assert refs and all("leaflet" in r for r in refs), refs
@@ -243,7 +243,7 @@ def test_resident_colours_follow_the_selected_type(browser, demo_maps, demo_resu
     """Choosing a type in the selector recolours the residents with that type's minutes."""
     r = demo_result
     types = r.rulebook.types_used()
-    kw = mapping.map_inputs(r)
+    kw = _display.map_inputs(r)
     within5 = {}
     for t in types:
         d = r.residents[f"dist_{t}"].to_numpy(dtype=float)
@@ -345,7 +345,7 @@ def test_popups_tooltips_and_layer_toggle(browser, demo_maps, demo_result):
 def test_community_map_in_browser(browser, demo_maps, demo_result):
     r = demo_result
     cid = str(r.communities["id"].iloc[0])
-    path = next(p for p in demo_maps if p.name == mapping.community_file_name(cid))
+    path = next(p for p in demo_maps if p.name == _display.community_file_name(cid))
     open_map(browser, path, DEMO_LOAD_S)
     assert errors(browser) == []
     n_rules = int((r.gaps["community_id"].astype(str) == cid).sum())
@@ -382,7 +382,7 @@ def test_community_map_in_browser(browser, demo_maps, demo_result):
 
 
 def test_english_map(browser, demo_result, tmp_path):
-    m = mapping.make_map(**mapping.map_inputs(demo_result), lang="en", offline=True)
+    m = mapping.make_map(**_display.map_inputs(demo_result), lang="en", offline=True)
     path = mapping.save_map(m, tmp_path / "en.html", offline=True)
     open_map(browser, path, DEMO_LOAD_S)
     assert errors(browser) == []
@@ -394,7 +394,7 @@ def test_english_map(browser, demo_result, tmp_path):
 
 def test_online_map_does_not_render_without_network(browser, demo_result, tmp_path):
     """Control: the same checks catch a map that needs the internet (CDN Leaflet)."""
-    m = mapping.make_map(**mapping.map_inputs(demo_result), lang="zh", offline=False)
+    m = mapping.make_map(**_display.map_inputs(demo_result), lang="zh", offline=False)
     path = mapping.save_map(m, tmp_path / "online.html", offline=False)
     with pytest.raises(AssertionError, match="not ready"):
         open_map(browser, path, 3.0)
@@ -410,14 +410,14 @@ def test_resident_codes_match_the_gap_threshold():
     speed, thr = 50.0, 5.0
     d = np.array([0.0, 249.99, 250.0, 250.0 + 1e-6, 251.0, 2000.0, np.nan, 10.0])
     placed = np.array([True] * 7 + [False])
-    codes = mapping._resident_codes(d, placed, speed, thr)
+    codes = _display.resident_codes(d, placed, speed, thr)
     assert codes.tolist() == [0, 50, 50, 51, 51, 400, -1, -2]
     covered = codes[(codes >= 0)] <= thr * 10
     assert covered.tolist() == [True, True, True, False, False, False]
 
 
 def test_same_map_same_file(demo_result, tmp_path):
-    kw = mapping.map_inputs(demo_result)
+    kw = _display.map_inputs(demo_result)
     a = mapping.save_map(mapping.make_map(**kw, offline=True), tmp_path / "a.html", offline=True)
     b = mapping.save_map(mapping.make_map(**kw, offline=True), tmp_path / "b.html", offline=True)
     assert a.read_bytes() == b.read_bytes()
@@ -425,12 +425,12 @@ def test_same_map_same_file(demo_result, tmp_path):
 
 def test_bad_language_and_file_names():
     with pytest.raises(ValueError, match="lang"):
-        mapping._prepare(
+        _display.prepare(
             None, None, None, None, None, None, types=[], type_names={}, thresholds={}, speeds={}, lang="fr"
         )
-    assert mapping.community_file_name("relation/14400092") == "relation_14400092.html"
-    assert mapping.community_file_name("../../etc") == "etc.html"
-    assert mapping.community_file_name("双泉 嘉苑") == "双泉_嘉苑.html"
+    assert _display.community_file_name("relation/14400092") == "relation_14400092.html"
+    assert _display.community_file_name("../../etc") == "etc.html"
+    assert _display.community_file_name("双泉 嘉苑") == "双泉_嘉苑.html"
 
 
 def synthetic(n_res: int = 100_000, n_fac: int = 1500, grid: int = 10, seed: int = 0):

@@ -8,7 +8,7 @@ import re
 
 import geopandas as gpd
 import numpy as np
-from conftest import WEST_OAKLAND
+from helpers import WEST_OAKLAND
 
 from circles import _osm as osm
 from circles import demo, network

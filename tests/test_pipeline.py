@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import WEST_OAKLAND, write_geojson
+from helpers import WEST_OAKLAND, write_geojson
 from openpyxl import load_workbook
 
 from circles import demo, network, pipeline
-from circles.gaps import COLUMNS_ZH, STATUSES
+from circles._labels import COLUMNS_ZH, STATUSES
 
 GAP_COLUMNS = [
     "community_id",

@@ -10,7 +10,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
-from conftest import WEST_OAKLAND
+from helpers import WEST_OAKLAND
 
 from circles import isochrones, network, reach
 

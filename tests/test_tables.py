@@ -277,7 +277,7 @@ def test_no_or_ambiguous_coordinate_columns(tmp_path):
 
 def test_unsupported_inputs(tmp_path):
     path = write_text(tmp_path / "f.csv", csv_text("lng", "lat"), "utf-8")
-    with pytest.raises(ValueError, match=r"f\.csv: coordinate system 'mars2000'.*gcj02"):
+    with pytest.raises(ValueError, match=r"f\.csv, field 'crs': coordinate system 'mars2000'.*gcj02"):
         read_facility_table(path, crs="mars2000")
     other = write_text(tmp_path / "f.json", "{}", "utf-8")
     with pytest.raises(ValueError, match=r"f\.json: unsupported file type"):

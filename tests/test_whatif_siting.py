@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_raw_geojson
+from helpers import write_raw_geojson
 
 from circles import cli, demo, pipeline, siting, whatif
 from circles.errors import InputError
