@@ -8,7 +8,12 @@ tables, workbooks, maps and figures alike. Facility type names come from
 
 from __future__ import annotations
 
-STATUSES = ("ok", "partial", "gap", "undersized", "no_data", "to_assess")
+from typing import Any
+
+#: Every status a rule can have for a community. ``conditional``: the standard asks for the item
+#: only "where conditions allow" (具备条件的), and it is absent: reported, never a gap.
+#: ``as_needed``: a GB 50180-2018 △ item (根据实际情况按需配建) that is absent: never a gap.
+STATUSES = ("ok", "partial", "gap", "undersized", "no_data", "to_assess", "conditional", "as_needed")
 
 #: Columns of the gap report, in order, with their Chinese headers (used in gaps.xlsx).
 COLUMNS_ZH = {
@@ -71,6 +76,8 @@ STATUS_FILL = {
     "undersized": "F8CBAD",
     "no_data": "D9D9D9",
     "to_assess": "DDEBF7",
+    "conditional": "E4DFEC",
+    "as_needed": "EDEDED",
 }
 
 #: Field names of a rule (``unverified``) in Chinese, for warnings.
@@ -188,10 +195,12 @@ STATUS_COLOURS = {
     "ok": "#1a9850",
     "no_data": "#999999",
     "to_assess": "#4575b4",
+    "conditional": "#9e9ac8",
+    "as_needed": "#bdbdbd",
 }
 
 #: Worst first: a community's colour is the worst status among its rules.
-STATUS_ORDER = ("gap", "undersized", "partial", "ok", "to_assess", "no_data")
+STATUS_ORDER = ("gap", "undersized", "partial", "ok", "conditional", "as_needed", "to_assess", "no_data")
 
 #: Resident colour classes: walking minutes up to each bound, then beyond the last one.
 MINUTE_BINS = (5, 10, 15, 30)
@@ -317,6 +326,8 @@ STATUS_EN = {
     "undersized": "undersized",
     "no_data": "no data",
     "to_assess": "to assess",
+    "conditional": "where conditions allow",
+    "as_needed": "as needed",
 }
 
 SUBTITLE = {
@@ -328,3 +339,23 @@ SUBTITLE = {
 def status_name(status: str, lang: str) -> str:
     """The status as shown to a reader: Chinese (``lang="zh"``) or English."""
     return STATUS_ZH.get(status, status) if lang == "zh" else STATUS_EN.get(status, status)
+
+
+def rule_name(rule: Any, lang: str) -> str:
+    """The one name of a rule's item, as every table, legend, popup, figure and the ledger show it."""
+    return str(rule.name_zh if lang == "zh" else rule.name_en or rule.name_zh)
+
+
+def type_name(ftype: Any, lang: str) -> str:
+    """The one name of a facility type (a :class:`circles.rulebook.FacilityType`)."""
+    return str(ftype.name_zh if lang == "zh" else ftype.name_en or ftype.name_zh)
+
+
+def threshold_text(threshold_min: float, threshold_m: float, stated_in_metres: bool, lang: str) -> str:
+    """A walking threshold the way its rule states it: "5分钟（300米）" for a rule in minutes,
+    "300米" for a rule in metres (never "1.05 分钟" for a 70 m rule)."""
+    m = f"{threshold_m:.0f}"
+    if stated_in_metres:
+        return f"{m}米" if lang == "zh" else f"{m} m"
+    mins = f"{threshold_min:.3g}"
+    return f"{mins}分钟（{m}米）" if lang == "zh" else f"{mins} min ({m} m)"
