@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 from tqdm.auto import tqdm
 
 from . import reach
@@ -100,34 +101,61 @@ class Access:
     targets: reach.Targets
     facility_leaves: dict[int, np.ndarray] = field(default_factory=dict)
     node_dist: dict[str, np.ndarray] = field(default_factory=dict)
-    _within_cache: dict = field(default_factory=dict, repr=False)
+    _pairs: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
-    def facilities_within(self, ftype: str, limit_m: float) -> tuple[np.ndarray, np.ndarray]:
+    def type_positions(self, ftype: str) -> np.ndarray:
+        """Row positions (in ``facilities``) of the placed facilities of ``ftype``."""
+        fac = self.facilities
+        return np.flatnonzero((fac["facility_type"] == ftype).to_numpy() & fac["placed"].to_numpy())
+
+    def prepare_within(self, limits: dict[str, float], progress: bool = False) -> None:
+        """Measure, in one sweep over the city, every (facility, resident) pair within the given
+        limit of each type (metres); :meth:`facilities_within` then answers any limit up to it
+        from these pairs. Cost and memory follow the number of pairs."""
+        todo = {t: float(lim) for t, lim in limits.items() if t not in self._pairs or self._pairs[t][0] < lim}
+        if not todo:
+            return
+        groups, owner, lims = [], [], []
+        for t, lim in todo.items():
+            for p in self.type_positions(t):
+                groups.append(self.facility_leaves[int(p)])
+                owner.append((t, int(p)))
+                lims.append(lim)
+        g, r, d = reach.reach_pairs(
+            self.graph, groups, self.targets, np.asarray(lims), progress="facilities within reach" if progress else None
+        )
+        kinds = np.array([t for t, _ in owner], dtype=object) if owner else np.zeros(0, dtype=object)
+        rows = np.array([p for _, p in owner], dtype=np.int64)
+        for t, lim in todo.items():
+            sel = kinds[g] == t if len(g) else np.zeros(0, dtype=bool)
+            self._pairs[t] = (lim, rows[g[sel]], r[sel], d[sel])
+
+    def facilities_within(self, ftype: str, limit_m: float) -> tuple[np.ndarray, sparse.csr_matrix]:
         """Which placed facilities of ``ftype`` each resident reaches within ``limit_m``.
 
         Returns
         -------
         positions : ndarray
             Row positions (in ``facilities``) of the placed facilities of the type.
-        matrix : ndarray of bool
-            facilities × residents; unplaced residents are all False.
+        matrix : scipy.sparse.csr_matrix of bool
+            facilities (in ``positions`` order) × residents; unplaced residents reach none.
         """
-        key = (ftype, round(float(limit_m), 6))
-        if key in self._within_cache:
-            return self._within_cache[key]
-        fac = self.facilities
-        pos = np.flatnonzero((fac["facility_type"] == ftype).to_numpy() & fac["placed"].to_numpy())
-        placed = self.targets.placed
-        out = np.zeros((len(pos), len(self.targets)), dtype=bool)
-        if len(pos) and placed.any():
-            groups = [self.facility_leaves[int(p)] for p in pos]
-            out[:, placed] = reach.reach_matrix(self.graph, groups, self.targets.subset(placed), limit_m)
-        self._within_cache[key] = (pos, out)
-        return pos, out
+        limit_m = float(limit_m)
+        if ftype not in self._pairs or self._pairs[ftype][0] < limit_m - 1e-9:
+            self.prepare_within({ftype: limit_m})
+        _, rows, res, dist = self._pairs[ftype]
+        pos = self.type_positions(ftype)
+        keep = dist <= limit_m
+        row_of = np.full(len(self.facilities), -1, dtype=np.int64)
+        row_of[pos] = np.arange(len(pos))
+        mat = sparse.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=bool), (row_of[rows[keep]], res[keep])), shape=(len(pos), len(self.targets))
+        )
+        return pos, mat
 
     def counts_within(self, ftype: str, limit_m: float) -> np.ndarray:
         """Number of facilities of ``ftype`` each resident reaches within ``limit_m`` metres."""
-        return self.facilities_within(ftype, limit_m)[1].sum(axis=0)
+        return np.asarray(self.facilities_within(ftype, limit_m)[1].sum(axis=0)).ravel().astype(np.int64)
 
     def facility_distances(self, row: int) -> np.ndarray:
         """Distance (m) of every split-graph node from one facility (row position), bounded by

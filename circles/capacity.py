@@ -33,16 +33,17 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 log = logging.getLogger(__name__)
 
 
-def two_step_fca(reach: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def two_step_fca(reach, supply: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Classic (binary) two-step floating catchment.
 
     Parameters
     ----------
-    reach : ndarray of bool, shape (facilities, residents)
+    reach : sparse matrix or ndarray of bool, shape (facilities, residents)
         True where the resident point is within the threshold of the facility.
     supply : ndarray, shape (facilities,)
         Capacity or size of each facility (NaN counts as 0).
@@ -57,18 +58,18 @@ def two_step_fca(reach: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> t
     accessible : ndarray, shape (residents,)
         Supply per unit of demand each resident point can count on.
     """
-    reach = np.asarray(reach, dtype=bool)
+    mat = sparse.csr_matrix(reach, dtype=float)
     supply = np.nan_to_num(np.asarray(supply, dtype=float), nan=0.0)
     demand = np.nan_to_num(np.asarray(demand, dtype=float), nan=0.0)
-    if reach.shape != (len(supply), len(demand)):
-        raise ValueError(f"reach matrix is {reach.shape}, expected ({len(supply)}, {len(demand)})")
+    if mat.shape != (len(supply), len(demand)):
+        raise ValueError(f"reach matrix is {mat.shape}, expected ({len(supply)}, {len(demand)})")
     if (supply < 0).any() or (demand < 0).any():
         raise ValueError("supply and demand must not be negative")
-    catchment = reach.astype(float) @ demand
+    catchment = mat @ demand
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(catchment > 0, supply / catchment, np.nan)
-    accessible = reach.T.astype(float) @ np.nan_to_num(ratio, nan=0.0)
-    return ratio, accessible
+    accessible = mat.T @ np.nan_to_num(ratio, nan=0.0)
+    return ratio, np.asarray(accessible).ravel()
 
 
 def community_values(
@@ -76,12 +77,12 @@ def community_values(
 ) -> dict[str, float]:
     """Demand-weighted mean of ``accessible`` per community (NaN where a community has no demand)."""
     demand = np.nan_to_num(np.asarray(demand, dtype=float), nan=0.0)
+    df = pd.DataFrame({"c": np.asarray(community_of).astype(str), "d": demand, "da": demand * accessible})
+    sums = df.groupby("c", sort=False)[["d", "da"]].sum()
     out = {}
-    comm = np.asarray(community_of).astype(str)
     for cid in community_ids:
-        sel = comm == str(cid)
-        d = demand[sel]
-        out[str(cid)] = float((d * accessible[sel]).sum() / d.sum()) if d.sum() > 0 else float("nan")
+        d, da = sums.loc[str(cid)] if str(cid) in sums.index else (0.0, 0.0)
+        out[str(cid)] = float(da / d) if d > 0 else float("nan")
     return out
 
 
@@ -165,7 +166,7 @@ def accessible_supply(
     communities: pd.DataFrame,
     *,
     size_kind: str = "building",
-    reach: tuple[np.ndarray, np.ndarray] | None = None,
+    reach: tuple[np.ndarray, sparse.csr_matrix] | None = None,
 ) -> SupplyResult:
     """2SFCA of the facilities of ``ftype`` within ``limit_m`` metres, per community.
 

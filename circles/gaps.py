@@ -35,6 +35,7 @@ from collections.abc import Iterable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from . import capacity as cap
 from ._labels import COLUMNS_ZH, FIELD_ZH
@@ -104,6 +105,27 @@ def _supply_unit(rule: Rule) -> str:
     return f"{unit}/{c.per:g}{who}"
 
 
+def _members_by_community(comm_of: np.ndarray, comm_ids: np.ndarray) -> list[np.ndarray]:
+    """Row positions of the resident points of each community (in ``comm_ids`` order), found
+    with one sort instead of one scan of all residents per community."""
+    code = pd.Index(comm_ids).get_indexer(comm_of)
+    order = np.argsort(code, kind="stable")
+    bounds = np.searchsorted(code[order], np.arange(len(comm_ids) + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(len(comm_ids))]
+
+
+def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_comm: int) -> list[np.ndarray]:
+    """For each community, the facilities (rows of ``fmat``) that at least one of its residents reaches."""
+    coo = fmat.tocoo()
+    c = comm_index[coo.col]
+    ok = c >= 0
+    nf = max(fmat.shape[0], 1)
+    key = np.unique(c[ok].astype(np.int64) * nf + coo.row[ok])
+    cc, ff = key // nf, key % nf
+    bounds = np.searchsorted(cc, np.arange(n_comm + 1))
+    return [ff[bounds[i] : bounds[i + 1]] for i in range(n_comm)]
+
+
 def compute_gaps(
     communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebook, surveyed: set[str], target_share: float = 1.0
 ) -> pd.DataFrame:
@@ -137,8 +159,11 @@ def compute_gaps(
         hh_of = dict(
             zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce"), strict=True)
         )
+    comm_ids = communities["id"].astype(str).to_numpy()
+    members = _members_by_community(comm_of, comm_ids)
+    comm_index = pd.Index(comm_ids).get_indexer(comm_of)
     rows = []
-    reach_cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
+    reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]] = {}
     for rule in rulebook.rules:
         t = rule.facility_type
         ft = rulebook.facility_types[t]
@@ -157,7 +182,9 @@ def compute_gaps(
                 reach_cache[key] = access.facilities_within(t, thr_m)
             fpos, fmat = reach_cache[key]
         else:
-            fpos, fmat = np.zeros(0, dtype=int), np.zeros((0, len(res)), dtype=bool)
+            fpos, fmat = np.zeros(0, dtype=int), sparse.csr_matrix((0, len(res)), dtype=bool)
+        reached_by = _reached_by_community(fmat, comm_index, len(comm_ids))
+        nearest_col = res[f"nearest_{t}"].to_numpy()
         # sizes: which reachable facilities are below the rule's minimum
         sizes = (
             cap.facility_sizes(fac, fpos, rule.size_kind)
@@ -167,7 +194,11 @@ def compute_gaps(
         small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
         small_verdict = small if rule.size_applies else np.zeros(len(fpos), dtype=bool)
         adequate = ~small_verdict
-        reach_ok = fmat[adequate].any(axis=0) if len(fpos) else np.zeros(len(res), dtype=bool)
+        reach_ok = (
+            np.asarray(fmat[np.flatnonzero(adequate)].sum(axis=0)).ravel() > 0
+            if len(fpos)
+            else np.zeros(len(res), dtype=bool)
+        )
         reach_ok = reach_ok & within_any
         # supply against demand (2SFCA), where the rule has a capacity and the input the measure
         supply = None
@@ -188,14 +219,16 @@ def compute_gaps(
                 )
                 if not supply.known.any():
                     supply = None
-        for cid, cname, pop, est in zip(
-            communities["id"].astype(str),
-            communities["name"],
-            communities["population"],
-            communities["population_estimated"],
-            strict=True,
+        for ci, (cid, cname, pop, est) in enumerate(
+            zip(
+                comm_ids,
+                communities["name"],
+                communities["population"],
+                communities["population_estimated"],
+                strict=True,
+            )
         ):
-            sel = comm_of == cid
+            sel = members[ci]
             w_all = weight[sel]
             pl = placed[sel]
             w = w_all[pl]
@@ -266,8 +299,8 @@ def compute_gaps(
                 continue
             share = covered / placed_pop
             share_ok = covered_ok / placed_pop
-            cols = np.flatnonzero(sel)
-            reached = fmat[:, cols].any(axis=1) if len(fpos) else np.zeros(0, dtype=bool)
+            reached = np.zeros(len(fpos), dtype=bool)
+            reached[reached_by[ci]] = True
             within = int(reached.sum())
             within_adequate = int((reached & adequate).sum())
             small_reached = reached & small
@@ -297,7 +330,7 @@ def compute_gaps(
             med = weighted_median(m, w)
             mx = float(m.max()) if len(m) else np.nan
             mn = float(m.min()) if len(m) else np.nan
-            near_ids = res.loc[sel, f"nearest_{t}"].to_numpy()[pl].astype(str)
+            near_ids = nearest_col[sel][pl].astype(str)
             finite = np.isfinite(m)
             small_list = [
                 f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"

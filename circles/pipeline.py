@@ -260,6 +260,13 @@ def analyse(
     timings["reach"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    longest: dict[str, float] = {}
+    for r in rulebook.rules:
+        longest[r.facility_type] = max(longest.get(r.facility_type, 0.0), rulebook.threshold_m(r))
+    acc.prepare_within(longest, progress=progress)
+    timings["within"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
     gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share)
     ledger = build_ledger(gaps, comms, rulebook)

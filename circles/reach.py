@@ -10,7 +10,7 @@ gives every resident the exact along-street distance to the nearest facility.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -180,7 +180,10 @@ class SplitGraph:
     point where it meets its edge; then one leaf node per attached point. ``leaf[i]`` is the
     leaf of point ``i`` (-1 if not attached). The ``seg_*`` arrays describe every street
     segment of the split graph: its edge, its offsets ``s0 < s1`` along the edge geometry and
-    its end nodes ``a`` (at ``s0``) and ``b`` (at ``s1``).
+    its end nodes ``a`` (at ``s0``) and ``b`` (at ``s1``). ``xy`` holds the coordinates of every
+    node (a point's two nodes both sit where it meets its edge): a path of length ``L`` never
+    leaves the disc of radius ``L`` around its start, which lets searches run on a local piece
+    of the graph (:func:`reach_pairs`).
     """
 
     matrix: sparse.csr_matrix
@@ -192,6 +195,8 @@ class SplitGraph:
     seg_s1: np.ndarray
     seg_a: np.ndarray
     seg_b: np.ndarray
+    xy: np.ndarray | None = None
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:
@@ -260,7 +265,14 @@ def split_graph(net: WalkNetwork, att: Attachment) -> SplitGraph:
     leaf[pid] = leaf_node
     position = np.full(len(att.edge), -1, dtype=np.int64)
     position[pid] = pos_node
+    xy = np.empty((total, 2))
+    xy[:n, 0], xy[:n, 1] = net.x, net.y
+    if k:
+        at = shapely.line_interpolate_point(net.geometry[e], s)
+        xy[n : n + k] = shapely.get_coordinates(at)
+        xy[n + k :] = xy[n : n + k]
     return SplitGraph(
+        xy=xy,
         matrix=m,
         n_base=n,
         leaf=leaf,
@@ -389,14 +401,27 @@ def reach_matrix(graph: SplitGraph, source_groups: list[np.ndarray], targets, li
     return out
 
 
+#: Side (metres) of the tiles that group local searches: every search from the groups of one
+#: tile runs on the same piece of graph (the tile, widened by the search limit).
+TILE_M = 2000.0
+
+
 def reach_pairs(
-    graph: SplitGraph, source_groups, targets, limit: float, progress: str | None = None
+    graph: SplitGraph,
+    source_groups,
+    targets,
+    limit: float | np.ndarray,
+    progress: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (group, target) pair within ``limit``, with its distance.
 
-    One bounded search per group (a facility's or candidate site's access points); only the
-    targets on street segments next to the nodes it reaches are measured, so the cost follows
-    the size of each walking area, not of the city, and memory the number of pairs.
+    One bounded search per group (a facility's or candidate site's access points). Searches
+    run on local pieces of the graph: the groups are gathered in tiles of :data:`TILE_M`
+    metres, and each tile's searches use only the nodes within the limit of the tile's groups
+    (a path of length ``L`` stays within ``L`` of its start, so the distances are exact), so
+    the cost follows the size of each walking area, not of the city. Only the targets on
+    street segments next to the nodes a search reaches are measured; memory follows the
+    number of pairs.
 
     Parameters
     ----------
@@ -405,45 +430,204 @@ def reach_pairs(
         Graph nodes (leaves) of each group.
     targets : Targets or array of int
         Where to measure (graph nodes stand for targets exactly at a node).
-    limit : float
-        Metres.
+    limit : float or array of float
+        Metres; one value for every group, or one per group.
     progress : str, optional
         Show a progress bar over the groups with this label.
 
     Returns
     -------
     group, target, distance : ndarray
-        Pair arrays, ordered by group.
+        Pair arrays, ordered by group, then target.
     """
     if not isinstance(targets, Targets):
         nodes = np.asarray(targets, dtype=np.int64)
         targets = Targets(nodes, nodes, np.zeros(len(nodes)), np.zeros(len(nodes)))
+    groups = [np.unique(np.asarray(g, dtype=np.int64)) for g in source_groups]
+    for grp in groups:
+        if len(grp) and (grp[0] < 0 or grp[-1] >= graph.n_nodes):
+            raise ValueError("source node out of range (an unattached point has leaf -1)")
+    limits = np.broadcast_to(np.asarray(limit, dtype=float), (len(groups),))
     # the placed targets listed under both end nodes of their segment, grouped by node
     ok = np.flatnonzero(targets.placed)
     by_node = np.r_[targets.a[ok], targets.b[ok]]
     order = np.argsort(by_node, kind="stable")
     target_at = np.r_[ok, ok][order]
     first = np.searchsorted(by_node[order], np.arange(graph.n_nodes + 1))
-    groups, found, dists = [], [], []
-    for gi, grp in enumerate(tqdm(source_groups, desc=progress, unit="search", disable=progress is None, leave=False)):
-        grp = np.unique(np.asarray(grp, dtype=np.int64))
-        if not len(grp):
-            continue
-        if grp[0] < 0 or grp[-1] >= graph.n_nodes:
-            raise ValueError("source node out of range (an unattached point has leaf -1)")
-        d = dijkstra(graph.both_ways, directed=True, indices=grp, limit=limit, min_only=True)
-        reached = np.flatnonzero(d <= limit)
-        lo, n = first[reached], first[reached + 1] - first[reached]
-        if not n.sum():
-            continue
-        who = np.unique(target_at[np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())])
-        t = targets.subset(who)
-        dist = np.minimum(d[t.a] + t.wa, d[t.b] + t.wb)
-        within = dist <= limit
-        groups.append(np.full(within.sum(), gi))
-        found.append(who[within])
-        dists.append(dist[within])
-    return _concat(groups, np.int64), _concat(found, np.int64), _concat(dists, float)
+    out_g: list[np.ndarray] = []
+    out_t: list[np.ndarray] = []
+    out_d: list[np.ndarray] = []
+    bar = tqdm(total=len(groups), desc=progress, unit="search", disable=progress is None, leave=False)
+    for members, sub, to_local, nodes in _local_pieces(graph, groups, limits):
+        found = _tile_pairs(
+            sub, to_local, nodes, [groups[i] for i in members], limits[members], targets, first, target_at
+        )
+        if found is not None:
+            gi, who, dist = found
+            out_g.append(np.asarray(members, dtype=np.int64)[gi])
+            out_t.append(who)
+            out_d.append(dist)
+        bar.update(len(members))
+    bar.close()
+    g, t, d = _concat(out_g, np.int64), _concat(out_t, np.int64), _concat(out_d, float)
+    order = np.lexsort((t, g))
+    return g[order], t[order], d[order]
+
+
+#: Largest search matrix (sources × nodes) held at once by :func:`reach_pairs`.
+_MAX_CELLS = 4_000_000
+
+
+def _chunks(members: list[int], sizes: list[int], max_sources: int) -> list[list[int]]:
+    """Split ``members`` into runs whose sizes add up to at most ``max_sources`` (at least one each)."""
+    out: list[list[int]] = []
+    run: list[int] = []
+    total = 0
+    for m, n in zip(members, sizes, strict=True):
+        if run and total + n > max_sources:
+            out.append(run)
+            run, total = [], 0
+        run.append(m)
+        total += n
+    if run:
+        out.append(run)
+    return out
+
+
+def _tile_pairs(
+    sub: sparse.csr_matrix,
+    to_local: np.ndarray,
+    nodes: np.ndarray,
+    groups: list[np.ndarray],
+    limits: np.ndarray,
+    targets: Targets,
+    first: np.ndarray,
+    target_at: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The (group, target, distance) pairs within the limits of the groups of one tile.
+
+    One SciPy call searches from every source node of the tile (bounded by the largest limit);
+    each group keeps the least distance over its nodes.
+    """
+    src, inv = np.unique(to_local[np.concatenate(groups)], return_inverse=True)
+    dist = dijkstra(sub, directed=True, indices=src, limit=float(limits.max()))
+    size = np.array([len(g) for g in groups])
+    rows = dist[inv]  # one row per (group, source node), grouped by group
+    per_group = rows if (size == 1).all() else np.minimum.reduceat(rows, np.r_[0, np.cumsum(size)[:-1]], axis=0)
+    gi, loc = np.nonzero(per_group <= limits[:, None])
+    if not len(gi):
+        return None
+    node = nodes[loc]
+    lo, n = first[node], first[node + 1] - first[node]
+    if not n.sum():
+        return None
+    pos = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+    pg, pt = np.repeat(gi, n), target_at[pos]
+    width = len(targets)
+    key = np.unique(pg * width + pt)
+    pg, pt = key // width, key % width
+    la, lb = to_local[targets.a[pt]], to_local[targets.b[pt]]
+    da = np.where(la >= 0, per_group[pg, np.maximum(la, 0)], np.inf)
+    db = np.where(lb >= 0, per_group[pg, np.maximum(lb, 0)], np.inf)
+    d = np.minimum(da + targets.wa[pt], db + targets.wb[pt])
+    within = d <= limits[pg]
+    return pg[within], pt[within], d[within]
+
+
+def _local_pieces(graph: SplitGraph, groups: list[np.ndarray], limits: np.ndarray):
+    """Yield (group indices, local CSR matrix, global→local node map, local→global nodes) tile by tile.
+
+    Groups are assigned to the tile of their first node; a tile's piece holds every node within
+    the largest limit of its groups of the bounding box of their nodes. Graphs without node
+    coordinates are searched whole.
+    """
+    full = graph.both_ways
+    n = graph.n_nodes
+    live = [i for i, grp in enumerate(groups) if len(grp)]
+    if graph.xy is None or not live:
+        every = np.arange(n, dtype=np.int64)
+        if live:
+            yield live, full, every, every
+        return
+    xy = graph.xy
+    key = np.array([_tile_key(xy[groups[i][0]]) for i in live], dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+    to_local = np.full(n, -1, dtype=np.int64)
+    cells = _node_cells(graph)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        members = [live[i] for i in order[a:b]]
+        pts = xy[np.concatenate([groups[i] for i in members])]
+        pad = float(limits[members].max())
+        lo, hi = pts.min(axis=0) - pad, pts.max(axis=0) + pad
+        nodes = cells.nodes_in(lo, hi)
+        to_local[nodes] = np.arange(len(nodes))
+        rows = full[nodes]
+        col = to_local[rows.indices]
+        keep = col >= 0
+        indptr = _row_counts(rows.indptr, keep)
+        sub = sparse.csr_matrix((rows.data[keep], col[keep], indptr), shape=(len(nodes), len(nodes)))
+        yield members, sub, to_local, nodes
+        to_local[nodes] = -1
+
+
+def _row_counts(indptr: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """CSR row pointer after dropping the entries where ``keep`` is False."""
+    csum = np.r_[0, np.cumsum(keep, dtype=np.int64)]
+    return csum[indptr]
+
+
+def _tile_key(p: np.ndarray) -> int:
+    ix, iy = int(np.floor(p[0] / TILE_M)), int(np.floor(p[1] / TILE_M))
+    return (ix + (1 << 20)) * (1 << 21) + (iy + (1 << 20))
+
+
+@dataclass
+class _NodeCells:
+    """Graph nodes bucketed on a square grid, to list the nodes inside a box quickly."""
+
+    cell: float
+    x0: float
+    y0: float
+    ncx: int
+    key: np.ndarray  # sorted cell key of each node in ``order``
+    order: np.ndarray
+    xy: np.ndarray
+
+    def nodes_in(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        cx0 = max(int((lo[0] - self.x0) // self.cell), 0)
+        cx1 = min(int((hi[0] - self.x0) // self.cell), self.ncx - 1)
+        cy0 = max(int((lo[1] - self.y0) // self.cell), 0)
+        cy1 = int((hi[1] - self.y0) // self.cell)
+        if cx1 < cx0 or cy1 < cy0:
+            return np.zeros(0, dtype=np.int64)
+        parts = []
+        for cy in range(cy0, cy1 + 1):
+            a = np.searchsorted(self.key, cy * self.ncx + cx0, side="left")
+            b = np.searchsorted(self.key, cy * self.ncx + cx1, side="right")
+            parts.append(self.order[a:b])
+        cand = np.concatenate(parts)
+        p = self.xy[cand]
+        inside = (p[:, 0] >= lo[0]) & (p[:, 0] <= hi[0]) & (p[:, 1] >= lo[1]) & (p[:, 1] <= hi[1])
+        return np.sort(cand[inside])
+
+
+def _node_cells(graph: SplitGraph) -> _NodeCells:
+    cached = graph.cache.get("cells")
+    if cached is not None:
+        return cached
+    xy = graph.xy
+    assert xy is not None
+    cell = TILE_M / 4
+    x0, y0 = float(xy[:, 0].min()), float(xy[:, 1].min())
+    cx = ((xy[:, 0] - x0) // cell).astype(np.int64)
+    cy = ((xy[:, 1] - y0) // cell).astype(np.int64)
+    ncx = int(cx.max()) + 1
+    key = cy * ncx + cx
+    order = np.argsort(key, kind="stable")
+    cells = _NodeCells(cell=cell, x0=x0, y0=y0, ncx=ncx, key=key[order], order=order, xy=xy)
+    graph.cache["cells"] = cells
+    return cells
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

@@ -3,6 +3,7 @@ edge-split graph built here with loops, hand-computed cases, and invariants."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import defaultdict
 
@@ -236,3 +237,29 @@ def test_unattached_sources_are_refused(demo_net):
         reach.nearest(g, g.leaf)
     with pytest.raises(ValueError, match="out of range"):
         reach.reach_matrix(g, [g.leaf], np.array([0]), 100.0)
+
+
+@pytest.mark.parametrize("tile_m", [120.0, 700.0, 5000.0])
+def test_local_searches_equal_whole_graph_searches(helsinki_net, monkeypatch, tile_m):
+    """Searches on tiled pieces of the graph give exactly the pairs of whole-graph searches,
+    whatever the tile size (groups of several access points, a limit per group)."""
+    net = helsinki_net
+    rng = np.random.default_rng(3)
+    n_fac, n_res = 40, 400
+    x = rng.uniform(net.x.min(), net.x.max(), n_fac * 3 + n_res)
+    y = rng.uniform(net.y.min(), net.y.max(), n_fac * 3 + n_res)
+    att = reach.attach_points(net, x, y)
+    is_fac = np.arange(len(x)) < n_fac * 3
+    g = reach.split_graph(net, reach.Attachment(att.edge, att.offset, att.leg, att.attached & is_fac))
+    res_att = reach.Attachment(att.edge[~is_fac], att.offset[~is_fac], att.leg[~is_fac], att.attached[~is_fac])
+    targets = reach.locate(net, g, res_att)
+    leaves = g.leaf[: n_fac * 3].reshape(n_fac, 3)
+    groups = [row[row >= 0][: 1 + i % 3] for i, row in enumerate(leaves)]  # 1 to 3 access points each
+    limits = rng.choice([300.0, 500.0, 1000.0], n_fac)
+    monkeypatch.setattr(reach, "TILE_M", tile_m)
+    got = reach.reach_pairs(g, groups, targets, limits)
+    whole = dataclasses.replace(g, xy=None, cache={})
+    want = reach.reach_pairs(whole, groups, targets, limits)
+    assert len(want[0]) > 200
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b) if a.dtype.kind == "i" else np.testing.assert_allclose(a, b, atol=1e-9)
