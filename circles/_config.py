@@ -10,6 +10,9 @@ import yaml
 
 from .errors import ConfigError
 
+#: libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def read_yaml(path: Path | str | None, package: str | None = None, name: str | None = None) -> tuple[dict, str]:
     """A YAML mapping from ``path``, or from the packaged file ``name`` of ``package``;
@@ -33,7 +36,7 @@ def read_yaml(path: Path | str | None, package: str | None = None, name: str | N
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{label}: not UTF-8 text ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -86,13 +86,19 @@ def _nearest_list(
     ok = np.isfinite(minutes) & (ids != "")
     if not ok.any():
         return ""
-    df = pd.DataFrame({"id": ids[ok], "m": minutes[ok], "w": weights[ok]})
-    g = df.groupby("id").agg(lo=("m", "min"), hi=("m", "max"), w=("w", "sum")).sort_values(["lo", "id"])
+    uid, inv = np.unique(ids[ok], return_inverse=True)
+    m, w = minutes[ok], weights[ok]
+    lo = np.full(len(uid), np.inf)
+    hi = np.full(len(uid), -np.inf)
+    np.minimum.at(lo, inv, m)
+    np.maximum.at(hi, inv, m)
+    tot = np.bincount(inv, weights=w, minlength=len(uid))
     parts = []
-    for fid, r in g.head(top).iterrows():
+    for k in np.lexsort((uid, lo))[:top]:  # nearest first, ties by id
+        fid = str(uid[k])
         name = names.get(fid) or fid
-        span = f"{r.lo:.1f}" if abs(r.hi - r.lo) < 0.05 else f"{r.lo:.1f}–{r.hi:.1f}"
-        parts.append(f"{name} {span}分钟（{r.w:.0f}人最近）")
+        span = f"{lo[k]:.1f}" if abs(hi[k] - lo[k]) < 0.05 else f"{lo[k]:.1f}–{hi[k]:.1f}"
+        parts.append(f"{name} {span}分钟（{tot[k]:.0f}人最近）")
     return "; ".join(parts)
 
 

@@ -1,82 +1,270 @@
-"""Walking-area polygons for display, cut exactly from the network times.
+"""Walking areas for display, drawn from the same walking times as the gap report.
 
-Each street segment is kept up to the point where the walking distance reaches the limit
-(an exact cut, also inside edges) and drawn as a band of about 20 m (the contour of a
-distance field on a 5 m grid, which is far faster than a union of buffers); the city blocks
-enclosed by reachable streets are filled unless an unreachable street runs inside them (so
-areas behind a river or a rail line stay open), and a narrow cut is made along unreachable
-streets nearby. Coverage decisions never use these polygons: they use the network times.
+A point belongs to the walking area within ``L`` metres when the walk from it — straight to
+its nearest street (the access leg, at most the attachment cap), then along the streets — is
+at most ``L``: exactly the measure the gap report applies to residents. So residents counted
+as covered lie inside the drawn area and uncovered ones outside (up to the raster resolution),
+blocks are filled where their homes are covered through their access legs, and the far bank
+of a river, whose homes reach their own street first, stays out.
+
+The walk is evaluated on a raster: streets are sampled every half cell with their exact
+network distance (cut exactly inside edges), every cell takes its nearest street sample by a
+Euclidean distance transform (its leg), and the area is the filled contour of leg + network
+distance at ``L`` (linear interpolation between cell centres). Areas are drawn only where they
+are read — in tiles over the communities and their surroundings — so a whole city costs what
+its communities cost. Coverage decisions never use these polygons: they use the network times.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import cast
 
 import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
+from tqdm.auto import tqdm
 
 from .network import WalkNetwork
-from .reach import SplitGraph
+from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
 
 log = logging.getLogger(__name__)
 
-#: Half-width (metres) of the band drawn along reachable streets.
-DEFAULT_BUFFER_M = 20.0
-#: Half-width (metres) of the cut along unreachable streets near the area.
-DEFAULT_GAP_M = 2.0
-#: Cell size (metres) of the distance-field grid the band is drawn from.
-RASTER_CELL_M = 5.0
-#: Largest grid (cells); a larger area (a whole city's union) gets proportionally coarser cells.
-RASTER_MAX_CELLS = 4_000_000
-#: Half-width (metres) of the band kept along reachable streets inside a cut.
-KEEP_M = 0.05
+#: Raster cell (metres) of the walking-area field for small regions.
+AREA_CELL_M = 5.0
+#: Side (metres) of the tiles a large region is drawn in.
+AREA_TILE_M = 4000.0
+#: A region with more cells than this (at :data:`AREA_CELL_M`) is drawn with coarser cells.
+AREA_MAX_CELLS = 16_000_000
+#: Largest cell (metres) used for a very large region.
+AREA_MAX_CELL_M = 10.0
+#: Value standing for "not reachable" in the field (contours need finite numbers).
+_FAR = 1e9
+
+#: A rectangle (xmin, ymin, xmax, ymax) in the network CRS.
+Box = tuple[float, float, float, float]
 
 
-def _cut(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float, margin: float = 0.0):
-    """Reachable and unreachable pieces of every segment, as (edge, start, end) arrays.
+@dataclass
+class AreaField:
+    """The walk (metres) from every cell of a raster to the nearest facility, per type.
 
-    Unreachable pieces are shortened by ``margin`` metres where they meet a reachable one.
+    ``x``, ``y`` are the cell-centre coordinates (network CRS); ``fields[t]`` has shape
+    ``(len(y), len(x))``, :data:`_FAR` where no facility is within reach or the cell is
+    beyond the attachment cap from every street.
     """
-    s0, s1 = graph.seg_s0, graph.seg_s1
-    length = s1 - s0
-    da, db = dist[graph.seg_a], dist[graph.seg_b]
-    a = np.clip(limit - da, 0, None)  # reach into the segment from its start
-    b = np.clip(limit - db, 0, None)  # from its end
-    whole = a + b >= length
-    a = np.minimum(a, length)
-    b = np.minimum(b, length)
+
+    x: np.ndarray
+    y: np.ndarray
+    fields: dict[str, np.ndarray]
+
+
+def _segment_samples(net: WalkNetwork, graph: SplitGraph, box: Box, step: float):
+    """Points every ``step`` metres along the street segments that meet ``box``: their
+    coordinates, segment and position along the segment's edge."""
+    x0, y0, x1, y1 = box
+    eb = _edge_bounds(net)
     e = graph.seg_edge
-    reach_parts = [
-        (e[whole], s0[whole], s1[whole]),
-        (e[~whole & (a > 0)], s0[~whole & (a > 0)], (s0 + a)[~whole & (a > 0)]),
-        (e[~whole & (b > 0)], (s1 - b)[~whole & (b > 0)], s1[~whole & (b > 0)]),
-    ]
-    un = ~whole
-    unreach = (e[un], (s0 + a + margin * (a > 0))[un], (s1 - b - margin * (b > 0))[un])
-    cat = tuple(np.concatenate([p[k] for p in reach_parts]) for k in range(3))
-    return cat, unreach
+    near = (eb[e, 0] <= x1) & (eb[e, 2] >= x0) & (eb[e, 1] <= y1) & (eb[e, 3] >= y0)
+    seg = np.flatnonzero(near)
+    length = graph.seg_s1[seg] - graph.seg_s0[seg]
+    n = np.maximum(1, np.ceil(length / step).astype(np.int64)) + 1
+    which = np.repeat(seg, n)
+    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    pos = graph.seg_s0[which] + k / np.repeat(n - 1, n) * np.repeat(length, n)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(net.geometry[e[which]], pos))
+    inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+    return pts[inside], which[inside], pos[inside]
 
 
-def _lines(
-    net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray, geoms: np.ndarray | None = None
-) -> np.ndarray:
-    """The pieces ``start``..``end`` (metres along the edge) of edges ``edge``, as an object
-    array of LineStrings (empty pieces left out), cut from ``geoms`` (default: the edges'
-    own geometries)."""
-    geoms = net.geometry if geoms is None else geoms
-    keep = end - start > 1e-9
-    edge, start, end = edge[keep], start[keep], end[keep]
-    out = np.empty(len(edge), dtype=object)
-    if not len(edge):
-        return out
-    full = (start <= 1e-9) & (end >= net.length[edge] - 1e-9)
-    out[full] = geoms[edge[full]]
-    if not full.all():
-        out[~full] = substrings(geoms[edge[~full]], start[~full], end[~full])
-    return out
+def _edge_bounds(net: WalkNetwork) -> np.ndarray:
+    cached = net.cache.get("edge_bounds")
+    if cached is None or len(cached) != net.n_edges:
+        cached = shapely.bounds(net.geometry)
+        net.cache["edge_bounds"] = cached
+    return cached
+
+
+def access_field(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    node_dists: dict[str, np.ndarray],
+    box: Box,
+    cell: float = AREA_CELL_M,
+    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
+) -> AreaField:
+    """The walk from every cell of ``box`` to the nearest facility, for each type of ``node_dists``.
+
+    Parameters
+    ----------
+    net, graph
+        The network and the split graph the distances were measured on.
+    node_dists : dict
+        Facility type -> distance (metres) of every split-graph node (``inf`` beyond reach).
+    box : (xmin, ymin, xmax, ymax)
+        The region (network CRS); streets up to ``max_attach_m`` beyond it are taken into account.
+    cell : float
+        Raster cell size in metres.
+    max_attach_m : float
+        Cells farther than this from every street are not reachable (as residents there
+        would not be placed).
+    """
+    from scipy import ndimage
+
+    pad = max_attach_m + 2 * cell
+    x0 = np.floor((box[0] - pad) / cell) * cell
+    y0 = np.floor((box[1] - pad) / cell) * cell
+    nx = int(np.ceil((box[2] + pad - x0) / cell))
+    ny = int(np.ceil((box[3] + pad - y0) / cell))
+    xs = x0 + (np.arange(nx) + 0.5) * cell
+    ys = y0 + (np.arange(ny) + 0.5) * cell
+    pts, seg, pos = _segment_samples(net, graph, (x0, y0, x0 + nx * cell, y0 + ny * cell), cell / 2)
+    if not len(pts):
+        return AreaField(xs, ys, {t: np.full((ny, nx), _FAR) for t in node_dists})
+    ix = np.clip(((pts[:, 0] - x0) // cell).astype(np.int64), 0, nx - 1)
+    iy = np.clip(((pts[:, 1] - y0) // cell).astype(np.int64), 0, ny - 1)
+    flat = iy * nx + ix
+    marked = np.zeros(ny * nx, dtype=bool)
+    marked[flat] = True
+    leg, (iy_near, ix_near) = ndimage.distance_transform_edt(~marked.reshape(ny, nx), return_indices=True)
+    leg = leg * cell
+    near = iy_near * nx + ix_near
+    along_a = pos - graph.seg_s0[seg]
+    along_b = graph.seg_s1[seg] - pos
+    order = np.argsort(flat, kind="stable")
+    first = np.flatnonzero(np.r_[True, flat[order][1:] != flat[order][:-1]])
+    cells = flat[order][first]
+    fields = {}
+    for t, dist in node_dists.items():
+        d = np.minimum(dist[graph.seg_a[seg]] + along_a, dist[graph.seg_b[seg]] + along_b)
+        per_cell = np.full(ny * nx, np.inf)
+        per_cell[cells] = np.minimum.reduceat(d[order], first)
+        f = per_cell[near] + leg
+        f[leg > max_attach_m] = np.inf
+        fields[t] = np.where(np.isfinite(f), f, _FAR)
+    return AreaField(xs, ys, fields)
+
+
+def field_polygon(field: AreaField, values: np.ndarray, limit: float, clip: Box | None = None):
+    """The part of the raster where ``values`` ≤ ``limit`` (interpolated contour), optionally
+    clipped to a box; a valid Polygon or MultiPolygon (empty when nothing is within the limit)."""
+    import contourpy
+
+    inside = values <= limit
+    if not inside.any():
+        return Polygon()
+    # contour only the window around the cells within the limit (small areas stay cheap)
+    rows = np.flatnonzero(inside.any(axis=1))
+    cols = np.flatnonzero(inside.any(axis=0))
+    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, len(field.y))
+    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, len(field.x))
+    gen = contourpy.contour_generator(
+        field.x[c0:c1], field.y[r0:r1], values[r0:r1, c0:c1], fill_type=contourpy.FillType.OuterOffset
+    )
+    filled = gen.filled(-1.0, limit)
+    points = cast("list[np.ndarray]", filled[0])
+    offsets = cast("list[np.ndarray]", filled[1])
+    if not points:
+        return Polygon()
+    sizes = np.concatenate([np.diff(off) for off in offsets])
+    ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
+    rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
+    polys = shapely.polygons(rings, indices=ring_poly)
+    area = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
+    if clip is not None:
+        area = shapely.clip_by_rect(area, *clip)
+    return _polygonal(area)
+
+
+def isochrone_polygon(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    dist: np.ndarray,
+    limit: float,
+    cell: float = AREA_CELL_M,
+    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
+):
+    """The walking area within ``limit`` metres of the sources that produced ``dist``.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    graph : SplitGraph
+    dist : ndarray
+        Distance of every split-graph node (from :func:`circles.reach.nearest`).
+    limit : float
+        Walking distance in metres (access leg included).
+    cell : float
+        Raster cell size in metres.
+    max_attach_m : float
+        Farthest a point may lie from its street.
+
+    Returns
+    -------
+    shapely geometry
+        Polygon or MultiPolygon (empty polygon when nothing is reachable).
+    """
+    xy = graph.xy
+    if xy is None:
+        raise ValueError("the split graph has no node coordinates")
+    reached = np.flatnonzero(dist <= limit)
+    if not len(reached):
+        return Polygon()
+    lo = xy[reached].min(axis=0) - max_attach_m
+    hi = xy[reached].max(axis=0) + max_attach_m
+    field = access_field(net, graph, {"_": dist}, (lo[0], lo[1], hi[0], hi[1]), cell, max_attach_m)
+    return field_polygon(field, field.fields["_"], limit)
+
+
+def area_tiles(boxes: np.ndarray, tile: float | None = None) -> list[Box]:
+    """Square tiles of side ``tile`` (default :data:`AREA_TILE_M`) covering the boxes (rows
+    ``xmin, ymin, xmax, ymax``): only tiles that meet a box, on a grid aligned to whole tiles."""
+    tile = AREA_TILE_M if tile is None else tile
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    out: set[tuple[int, int]] = set()
+    for x0, y0, x1, y1 in boxes:
+        for i in range(int(np.floor(x0 / tile)), int(np.floor(x1 / tile)) + 1):
+            for j in range(int(np.floor(y0 / tile)), int(np.floor(y1 / tile)) + 1):
+                out.add((i, j))
+    return [(i * tile, j * tile, (i + 1) * tile, (j + 1) * tile) for i, j in sorted(out)]
+
+
+def _cell_for(tiles: list[Box]) -> float:
+    area = sum((t[2] - t[0]) * (t[3] - t[1]) for t in tiles)
+    cell = AREA_CELL_M
+    while area / cell**2 > AREA_MAX_CELLS and cell < AREA_MAX_CELL_M:
+        cell = min(cell * 1.25, AREA_MAX_CELL_M)
+    return cell
+
+
+def iter_areas(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    node_dists: dict[str, np.ndarray],
+    limits: dict[str, Iterable[float]],
+    boxes: np.ndarray,
+    *,
+    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
+    progress: bool = False,
+) -> Iterator[tuple[str, float, Box, object]]:
+    """Walking areas tile by tile over the region ``boxes``: (type, limit, tile, polygon)."""
+    tiles = area_tiles(boxes)
+    lo, hi = np.asarray(boxes)[:, :2].min(axis=0), np.asarray(boxes)[:, 2:].max(axis=0)
+    tiles = [(max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1])) for t in tiles]
+    cell = _cell_for(tiles)
+    if cell > AREA_CELL_M:
+        log.info("walking areas over %d tiles drawn on a %.1f m grid", len(tiles), cell)
+    for tile in tqdm(tiles, desc="walking areas", unit="tile", disable=not progress, leave=False):
+        field = access_field(net, graph, node_dists, tile, cell, max_attach_m)
+        for t, lims in limits.items():
+            values = field.fields[t]
+            for lim in lims:
+                poly = field_polygon(field, values, lim, clip=tile)
+                if not poly.is_empty:
+                    yield t, lim, tile, poly
 
 
 def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -103,145 +291,6 @@ def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
     return shapely.linestrings(pts[order], indices=owner[order])
 
 
-def reachable_lines(net: WalkNetwork, graph: SplitGraph, dist: np.ndarray, limit: float) -> np.ndarray:
-    """Street pieces within ``limit`` metres (exact cut inside edges)."""
-    (e, s, t), _ = _cut(net, graph, dist, limit)
-    return _lines(net, e, s, t)
-
-
-def isochrone_polygon(
-    net: WalkNetwork,
-    graph: SplitGraph,
-    dist: np.ndarray,
-    limit: float,
-    buffer_m: float = DEFAULT_BUFFER_M,
-    gap_m: float = DEFAULT_GAP_M,
-):
-    """The walking area within ``limit`` metres of the sources that produced ``dist``.
-
-    Reachable street pieces (cut exactly inside edges) are drawn as a band of about
-    ``buffer_m`` (see :func:`_band`); blocks enclosed by reachable streets are filled unless
-    an unreachable street runs inside them; finally a ``gap_m`` band around every unreachable street piece nearby
-    is cut out, so that no unreachable street lies inside the area.
-
-    Parameters
-    ----------
-    net : WalkNetwork
-    graph : SplitGraph
-    dist : ndarray
-        Distance of every split-graph node (from :func:`circles.reach.nearest`).
-    limit : float
-        Walking distance in metres.
-    buffer_m : float
-        Half-width of the band along reachable streets.
-    gap_m : float
-        Half-width of the cut along unreachable streets.
-
-    Returns
-    -------
-    shapely geometry
-        Polygon or MultiPolygon (empty polygon when nothing is reachable).
-    """
-    # the cut along an unreachable piece stops KEEP_M short of the reachable piece it
-    # continues, so that the two do not overlap by rounding at the frontier
-    (e, s, t), (ue, us, ut) = _cut(net, graph, dist, limit, margin=KEEP_M)
-    origin, geoms, eb = _local(net)
-    lines = _lines(net, e, s, t, geoms)
-    if not len(lines):
-        return Polygon()
-    band = _band(lines, buffer_m)
-    # unreachable street pieces whose edge lies near the area
-    minx, miny, maxx, maxy = band.bounds
-    keep = ut - us > 1e-6
-    near = keep & (eb[ue, 0] <= maxx) & (eb[ue, 2] >= minx) & (eb[ue, 1] <= maxy) & (eb[ue, 3] >= miny)
-    unreach = _lines(net, ue[near], us[near], ut[near], geoms)
-    polys = list(getattr(band, "geoms", [band]))
-    holes = [(pi, Polygon(r)) for pi, p in enumerate(polys) for r in p.interiors]
-    if holes:
-        blocked = np.zeros(len(holes), dtype=bool)
-        if len(unreach):
-            tree = shapely.STRtree(unreach)
-            hit, _ = tree.query(np.array([h for _, h in holes], dtype=object), predicate="intersects")
-            blocked[np.unique(hit)] = True
-        out = []
-        for pi, p in enumerate(polys):
-            kept = [h.exterior.coords for (qi, h), b in zip(holes, blocked, strict=True) if qi == pi and b]
-            out.append(Polygon(p.exterior.coords, kept))
-        band = shapely.union_all(out) if len(out) > 1 else out[0]
-    if len(unreach) and gap_m > 0:
-        shapely.prepare(band)
-        inside = unreach[shapely.intersects(band, unreach)]
-        if len(inside):
-            cut = shapely.buffer(shapely.multilinestrings(inside), gap_m, cap_style="flat")
-            # where an unreachable street crosses a reachable one (bridges, tunnels), the
-            # reachable street stays in the area: a thin band along it is spared from the cut
-            shapely.prepare(cut)
-            crossing = lines[shapely.intersects(cut, lines)]
-            if len(crossing):
-                cut = cut.difference(shapely.buffer(shapely.multilinestrings(crossing), KEEP_M, cap_style="flat"))
-            band = band.difference(cut)
-    return shapely.transform(band, lambda c: c + origin)
-
-
-def _band(lines: np.ndarray, buffer_m: float) -> Polygon:
-    """The area within about ``buffer_m`` of ``lines``.
-
-    The union of thousands of buffers is what made an isochrone slow, so the band is the
-    ``buffer_m`` contour of a distance field on a :data:`RASTER_CELL_M` grid instead (coarser
-    beyond :data:`RASTER_MAX_CELLS` cells, for city-wide unions): the
-    lines are sampled at least every half cell, the field is a Euclidean distance transform,
-    and the contour is simplified by 0.5 m. Its edge lies within about one cell of the exact buffer's;
-    the lines themselves always lie inside, since a cell is much smaller than the band.
-    """
-    import contourpy
-    from scipy import ndimage
-
-    cell = RASTER_CELL_M
-    lo, hi = shapely.total_bounds(lines).reshape(2, 2)
-    cells = np.prod((hi - lo + 2 * (buffer_m + 3 * cell)) / cell)
-    if cells > RASTER_MAX_CELLS:
-        cell = float(np.ceil(cell * np.sqrt(cells / RASTER_MAX_CELLS)))
-        log.info("walking area of %.0f km²: band drawn on a %g m grid", np.prod(hi - lo) / 1e6, cell)
-    xy = _sample(lines, cell / 2)
-    pad = buffer_m + 3 * cell
-    # the grid is aligned to whole cells, so that nested line sets give nested bands
-    x0, y0 = np.floor((xy.min(axis=0) - pad) / cell) * cell
-    nx = int(np.ceil((xy[:, 0].max() + pad - x0) / cell)) + 1
-    ny = int(np.ceil((xy[:, 1].max() + pad - y0) / cell)) + 1
-    free = np.ones((ny, nx), dtype=bool)
-    free[np.round((xy[:, 1] - y0) / cell).astype(int), np.round((xy[:, 0] - x0) / cell).astype(int)] = False
-    field = ndimage.distance_transform_edt(free) * cell
-    gen = contourpy.contour_generator(
-        x0 + np.arange(nx) * cell, y0 + np.arange(ny) * cell, field, fill_type=contourpy.FillType.OuterOffset
-    )
-    filled = gen.filled(-1.0, buffer_m)
-    points = cast("list[np.ndarray]", filled[0])
-    offsets = cast("list[np.ndarray]", filled[1])
-    if not points:
-        return Polygon()
-    # each filled polygon: its points, and ring offsets (the first ring is the shell)
-    sizes = np.concatenate([np.diff(off) for off in offsets])
-    ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
-    rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
-    polys = shapely.polygons(rings, indices=ring_poly)
-    # filled contour polygons never overlap: no union needed
-    band = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
-    # plain Douglas-Peucker (much faster than the topology-preserving kind); repaired if needed
-    return _polygonal(shapely.simplify(band, 0.5, preserve_topology=False))
-
-
-def _sample(lines: np.ndarray, step: float) -> np.ndarray:
-    """Points along ``lines`` no more than ``step`` apart (their vertices included), as an
-    (n, 2) array."""
-    xy, gi = shapely.get_coordinates(lines, return_index=True)
-    same = gi[1:] == gi[:-1]
-    a, b = xy[:-1][same], xy[1:][same]
-    n = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / step).astype(np.int64))
-    seg = np.repeat(np.arange(len(a)), n)
-    frac = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / n[seg]
-    return np.concatenate([a[seg] + frac[:, None] * (b - a)[seg], xy])
-
-
 def _polygonal(g):
     """``g`` made valid, keeping only its polygons (a Polygon or MultiPolygon)."""
     if not g.is_valid:
@@ -250,21 +299,6 @@ def _polygonal(g):
         parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
         g = shapely.union_all(parts) if parts else Polygon()
     return g
-
-
-def _local(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The edge geometries moved next to a whole-kilometre origin, and their bounds.
-
-    Projected coordinates in the millions of metres cost GEOS precision: buffers and
-    overlays of the same lines run several times faster near the origin. Cached on ``net``.
-    """
-    cached = net.cache.get("local")
-    if cached is None or len(cached[1]) != net.n_edges:
-        origin = np.floor(np.array([np.min(net.x), np.min(net.y)]) / 1000.0) * 1000.0
-        geoms = shapely.transform(net.geometry, lambda c: c - origin)
-        cached = (origin, geoms, shapely.bounds(geoms))
-        net.cache["local"] = cached
-    return cached
 
 
 def _on_output_grid(geoms: np.ndarray) -> np.ndarray:
@@ -325,41 +359,70 @@ def polygon_quality(
 
 
 def type_isochrones(
-    access, net: WalkNetwork, speeds: dict[str, float], minutes=(5, 10, 15), buffer_m: float = DEFAULT_BUFFER_M
+    access,
+    net: WalkNetwork,
+    speeds: dict[str, float],
+    minutes=(5, 10, 15),
+    *,
+    rule_limits: dict[str, dict[float, list[str]]] | None = None,
+    boxes: np.ndarray | None = None,
+    progress: bool = False,
 ) -> gpd.GeoDataFrame:
-    """Union walking areas per facility type at each of ``minutes`` (EPSG:4326).
+    """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``.
 
-    ``speeds`` maps each facility type to the walking speed (m/min) used for it.
+    Areas are drawn at each of ``minutes`` (at the type's speed in ``speeds``) and at each rule
+    threshold of ``rule_limits`` (type -> distance in metres -> rule ids), so that the area of a
+    rule holds exactly the residents the gap report counts as covered. Without ``boxes`` the
+    whole network extent is drawn.
+
+    Columns: ``facility_type``, ``minutes``, ``speed_m_per_min``, ``distance_m``, ``rule_ids``
+    (comma-separated, empty for a plain 5/10/15-minute area), ``tile`` (the tile's lower-left
+    corner in metres, ``x_y``), geometry. One row per type, distance and tile.
     """
-    rows = []
+    if boxes is None:
+        boxes = np.array([[net.x.min(), net.y.min(), net.x.max(), net.y.max()]])
+    limits: dict[str, dict[float, list[str]]] = {}
     for t in access.types:
         dist = access.node_dist.get(t)
         if dist is None or not np.isfinite(dist).any():
             continue
+        per = limits.setdefault(t, {})
         for mins in minutes:
-            limit = mins * speeds[t]
-            if limit > access.limit_m + 1e-9:
-                continue
-            poly = isochrone_polygon(net, access.graph, dist, limit, buffer_m)
-            if poly.is_empty:
-                continue
-            rows.append(
-                {
-                    "facility_type": t,
-                    "minutes": mins,
-                    "speed_m_per_min": speeds[t],
-                    "distance_m": round(limit, 1),
-                    "geometry": poly,
-                }
-            )
-    gdf = gpd.GeoDataFrame(
-        rows,
-        columns=["facility_type", "minutes", "speed_m_per_min", "distance_m", "geometry"],
-        geometry="geometry",
-        crs=net.crs,
-    ).to_crs("EPSG:4326")
+            lim = round(mins * speeds[t], 6)
+            if lim <= access.limit_m + 1e-9:
+                per.setdefault(lim, [])
+        for lim, ids in (rule_limits or {}).get(t, {}).items():
+            if lim <= access.limit_m + 1e-9:
+                per.setdefault(round(lim, 6), []).extend(ids)
+    node_dists = {t: access.node_dist[t] for t in limits}
+    rows = []
+    for t, lim, tile, poly in iter_areas(
+        net,
+        access.graph,
+        node_dists,
+        {t: sorted(v) for t, v in limits.items()},
+        boxes,
+        max_attach_m=access.max_attach_m,
+        progress=progress,
+    ):
+        rows.append(
+            {
+                "facility_type": t,
+                "minutes": round(lim / speeds[t], 2),
+                "speed_m_per_min": speeds[t],
+                "distance_m": round(lim, 1),
+                "rule_ids": ",".join(limits[t][lim]),
+                "tile": f"{tile[0]:.0f}_{tile[1]:.0f}",
+                "geometry": poly,
+            }
+        )
+    columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
+    gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=net.crs)
+    if len(gdf):
+        gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
+    gdf = gdf.to_crs("EPSG:4326")
     gdf["geometry"] = _on_output_grid(gdf.geometry.values)
-    return gdf
+    return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
 
 
 def facility_isochrones(
@@ -368,7 +431,6 @@ def facility_isochrones(
     speeds: dict[str, float],
     minutes=(5, 10, 15),
     types: list[str] | None = None,
-    buffer_m: float = DEFAULT_BUFFER_M,
 ) -> gpd.GeoDataFrame:
     """Walking areas of each placed facility at each of ``minutes`` (EPSG:4326).
 
@@ -381,11 +443,18 @@ def facility_isochrones(
         if (types is not None and t not in types) or not fac["placed"].iloc[pos] or t not in speeds:
             continue
         dist = access.facility_distances(pos)
+        lims = [m * speeds[t] for m in minutes if m * speeds[t] <= access.limit_m + 1e-9]
+        reached = np.flatnonzero(dist <= max(lims, default=0.0))
+        if not len(reached):
+            continue
+        xy = access.graph.xy[reached]
+        box = (*(xy.min(axis=0) - access.max_attach_m), *(xy.max(axis=0) + access.max_attach_m))
+        field = access_field(net, access.graph, {t: dist}, box, AREA_CELL_M, access.max_attach_m)
         for mins in minutes:
             limit = mins * speeds[t]
             if limit > access.limit_m + 1e-9:
                 continue
-            poly = isochrone_polygon(net, access.graph, dist, limit, buffer_m)
+            poly = field_polygon(field, field.fields[t], limit)
             if not poly.is_empty:
                 rows.append(
                     {

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from . import demo, export, isochrones, mapping
@@ -116,6 +117,20 @@ def check_shift(facilities: gpd.GeoDataFrame, net: WalkNetwork):
         return None
     edges = net.edges_gdf().to_crs("EPSG:4326")
     return detect_shift(pts, edges)
+
+
+def rule_limits(rulebook: Rulebook) -> dict[str, dict[float, list[str]]]:
+    """Facility type -> threshold distance (metres) -> the rules checked at it."""
+    out: dict[str, dict[float, list[str]]] = {}
+    for r in rulebook.rules:
+        out.setdefault(r.facility_type, {}).setdefault(round(rulebook.threshold_m(r), 6), []).append(r.id)
+    return out
+
+
+def area_boxes(communities: gpd.GeoDataFrame, reach_m: float) -> np.ndarray:
+    """Where walking areas are read: each community's bounding box widened by ``reach_m``."""
+    b = communities.geometry.bounds.to_numpy()
+    return b + np.array([-reach_m, -reach_m, reach_m, reach_m])
 
 
 def type_speeds(rulebook: Rulebook) -> dict[str, float]:
@@ -273,7 +288,15 @@ def analyse(
     timings["gaps"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    iso = isochrones.type_isochrones(acc, net, speeds, minutes=ISOCHRONE_MINUTES)
+    iso = isochrones.type_isochrones(
+        acc,
+        net,
+        speeds,
+        minutes=ISOCHRONE_MINUTES,
+        rule_limits=rule_limits(rulebook),
+        boxes=area_boxes(comms_p, max(rulebook.threshold_m(r) for r in rulebook.rules)),
+        progress=progress,
+    )
     timings["isochrones"] = time.perf_counter() - t
     return Result(
         communities=comms_p,

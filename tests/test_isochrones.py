@@ -100,17 +100,22 @@ def test_substrings_match_shapely():
         assert shapely.hausdorff_distance(g, ref) < 1e-6
 
 
-def test_city_wide_band_coarsens_its_grid_but_keeps_the_streets():
-    """A union over a whole city would need a huge grid: the cells grow instead, and the
-    band still holds every street and about the right area (streets × twice the buffer)."""
-    lines = np.array(
-        [
-            shapely.LineString([(X0, Y0), (X0 + 30_000, Y0)]),
-            shapely.LineString([(X0, Y0 + 30_000), (X0 + 30_000, Y0 + 30_000)]),
-            shapely.LineString([(X0, Y0), (X0, Y0 + 30_000)]),
-        ],
-        dtype=object,
-    )
-    band = isochrones._band(lines, 20.0)
-    assert shapely.contains(band, shapely.segmentize(lines, 50.0)).all()
-    assert band.area == pytest.approx(90_000 * 40, rel=0.05)
+def test_tiles_cover_the_boxes_and_large_regions_get_coarser_cells():
+    tiles = isochrones.area_tiles(np.array([[100.0, 100.0, 5000.0, 900.0]]), tile=2000.0)
+    assert tiles == [(0.0, 0.0, 2000.0, 2000.0), (2000.0, 0.0, 4000.0, 2000.0), (4000.0, 0.0, 6000.0, 2000.0)]
+    small = isochrones._cell_for(tiles)
+    city = isochrones._cell_for(isochrones.area_tiles(np.array([[0.0, 0.0, 60_000.0, 60_000.0]])))
+    assert small == isochrones.AREA_CELL_M
+    assert isochrones.AREA_CELL_M < city <= isochrones.AREA_MAX_CELL_M
+
+
+def test_areas_drawn_in_tiles_match_one_piece(river, monkeypatch):
+    """Tiles are cut exactly at their edges: together they draw the same area as one piece."""
+    net, graph, dist = river
+    whole = isochrones.isochrone_polygon(net, graph, dist, 400.0)
+    monkeypatch.setattr(isochrones, "AREA_TILE_M", 150.0)
+    box = np.array([[X0 - 300, Y0 - 300, X0 + 1300, Y0 + 300]])
+    parts = [poly for _, _, _, poly in isochrones.iter_areas(net, graph, {"t": dist}, {"t": [400.0]}, box)]
+    assert len(parts) >= 10
+    union = shapely.union_all(parts)
+    assert union.symmetric_difference(whole).area < 1e-3 * whole.area
