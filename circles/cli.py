@@ -112,6 +112,19 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="also write the 5/10/15-minute walking area of every facility",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the static PNG figures (faster)")
+    p.add_argument(
+        "--district-field",
+        default=None,
+        help="column of the boundaries naming each community's district (e.g. 街道): indicators.csv then "
+        "also reports each district",
+    )
+    p.add_argument(
+        "--format",
+        dest="table_format",
+        choices=["csv", "parquet"],
+        default="csv",
+        help="format of the per-resident table: access.csv (default) or access.parquet for big runs",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -126,6 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         offline=not args.online_map,
         facility_isochrones=args.facility_isochrones,
         figures=not args.no_figures,
+        table_format=args.table_format,
     )
     n_res = len(result.residents)
     print(
@@ -227,6 +241,7 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         facilities_crs=args.facilities_crs,
         encoding=args.encoding,
         categories=args.categories,
+        district_field=args.district_field,
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )

@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 
 from ._labels import COLUMNS_ZH, STATUS_FILL, STATUS_ZH
 from ._sheets import append_row, cell_value, save_workbook, write_csv
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -116,4 +117,15 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
     if path.exists():
         path.unlink()
     gdf.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7)
+    return path
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as Parquet (columnar, compressed: the per-resident table of a city)."""
+    try:
+        import pyarrow  # noqa: F401  (only to give a clear message when it is missing)
+    except ImportError:
+        raise InputError("writing Parquet needs pyarrow: pip install 'circles[parquet]'", field="format") from None
+    path = Path(path)
+    df.to_parquet(path, index=False)
     return path

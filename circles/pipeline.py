@@ -22,6 +22,7 @@ from ._sheets import write_csv
 from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
+from .indicators import city_indicators
 from .ledger import apply_pilot_attributes, build_ledger
 from .load import (
     TABLE_SUFFIXES,
@@ -84,6 +85,8 @@ class Result:
     input_problems: pd.DataFrame | None = None
     #: The investigation ledger (circles.ledger): one row per community × rulebook item.
     ledger: pd.DataFrame | None = None
+    #: Column of the communities naming their district (街道), for per-district indicators.
+    district_field: str | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
@@ -156,6 +159,7 @@ def analyse(
     facilities_crs: str | None = None,
     encoding: str | None = None,
     categories: str | Path | None = None,
+    district_field: str | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -204,6 +208,11 @@ def analyse(
         Encoding of a CSV facility table (default: detected).
     categories : path, optional
         The user's extra category mappings (Amap codes, Baidu tags, Chinese words) for tables.
+    district_field : str, optional
+        Column of the boundaries naming each community's district (e.g. 街道): indicators are
+        then also reported per district.
+    progress : bool
+        Show progress bars on the long steps.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -229,6 +238,13 @@ def analyse(
             field="surveyed",
         )
     comms = load_communities(boundaries, crs=crs)
+    if district_field is not None and district_field not in comms.columns:
+        raise InputError(
+            f"no column '{district_field}' to group communities by district; columns: "
+            f"{', '.join(c for c in comms.columns if c != 'geometry')}",
+            path=str(boundaries),
+            field=district_field,
+        )
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     fcrs = facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
@@ -313,6 +329,7 @@ def analyse(
         warnings=warnings,
         input_problems=problems,
         ledger=ledger,
+        district_field=district_field,
         inputs={
             "boundaries": str(boundaries),
             "facilities": str(facilities),
@@ -352,6 +369,7 @@ def write_outputs(
     offline: bool = True,
     facility_isochrones: bool = False,
     figures: bool = False,
+    table_format: str = "csv",
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, isochrones.geojson,
     map.html with one map per community (community_maps/) and PNG figures (figures/).
@@ -369,7 +387,12 @@ def write_outputs(
     figures : bool
         Also write static PNG figures (``figures/``: an overview and one per community);
         ``circles run`` does, unless ``--no-figures``.
+    table_format : {"csv", "parquet"}
+        Format of the per-resident table: ``access.csv`` or, for big runs, ``access.parquet``
+        (same columns; needs pyarrow).
     """
+    if table_format not in ("csv", "parquet"):
+        raise InputError(f"unknown table format {table_format!r}: expected csv or parquet", field="format")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -389,8 +412,13 @@ def write_outputs(
         for t in result.rulebook.types_used()
     }
     acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
-    write_csv(acc, out / "access.csv")
-    paths["access_csv"] = out / "access.csv"
+    if table_format == "parquet":
+        paths["access"] = export.write_parquet(acc, out / "access.parquet")
+    else:
+        paths["access_csv"] = write_csv(acc, out / "access.csv")
+    paths["indicators"] = write_csv(
+        city_indicators(result.gaps, result.communities, result.district_field), out / "indicators.csv"
+    )
     write_csv(export.facilities_table(result.facilities), out / "facilities.csv")
     paths["facilities_csv"] = out / "facilities.csv"
     paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")

@@ -1,0 +1,165 @@
+"""City indicators: the figures a city health check (城市体检) reports, from the gap report.
+
+For every spatial rule, over all communities and per district (``district_field``, e.g. 街道):
+the share of residents within the rule's walking threshold and the share of communities that
+meet the rule (status ``ok``, or an absent ``conditional``/``as_needed`` item); and one row per
+scope for the communities where every spatial rule is met (the spatial part of a
+complete-community rate, 完整居住社区达标率: checklist items cannot be judged from maps and
+are left out, which the row says).
+
+Residents in communities where a rule has no data (``no_data``: no facility of the type in
+the input and not declared surveyed; ``to_assess``: a survey row) are counted apart: absence
+in the data is not absence on the ground, so they are neither covered nor uncovered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._labels import STATUSES
+
+#: Columns of ``indicators.csv`` with their Chinese headers (documented in the README).
+INDICATOR_COLUMNS = {
+    "scope": "范围",
+    "district": "街道（片区）",
+    "rule_id": "规则编号",
+    "indicator_zh": "指标",
+    "facility_type": "设施类型",
+    "threshold_min": "步行时间阈值（分钟）",
+    "threshold_m": "阈值距离（米）",
+    "communities": "社区数",
+    "communities_ok": "达标社区数",
+    "communities_ok_share": "社区达标率",
+    "communities_assessed": "有数据的社区数",
+    "residents": "居民人数",
+    "residents_assessed": "有数据的居民人数",
+    "residents_covered": "覆盖居民人数",
+    "residents_covered_share": "居民覆盖率",
+    "residents_no_data": "无数据社区居民人数",
+    "population_estimated": "人口含估算值",
+    "note": "说明",
+}
+ALL_RULES = "all_spatial_rules"
+CITY = "city"
+#: Statuses that say nothing about the ground: left out of the shares.
+NOT_ASSESSED = ("no_data", "to_assess")
+#: Statuses that meet the standard: ``ok``, and an absent item the standard asks for only where
+#: conditions allow (``conditional``) or as needed (``as_needed``).
+MEETS = ("ok", "conditional", "as_needed")
+
+
+def _rule_rows(g: pd.DataFrame) -> dict:
+    """Indicator values of one rule over the communities of ``g`` (rows of the gap report)."""
+    assessed = ~g["status"].isin(NOT_ASSESSED)
+    placed = (g["residents"] - g["residents_unplaced"].fillna(0)).clip(lower=0)
+    covered = (g["covered_share"].fillna(0) * placed).where(assessed, 0.0)
+    res_assessed = float(placed[assessed].sum())
+    n_assessed = int(assessed.sum())
+    n_ok = int(g["status"].isin(MEETS).sum())
+    return {
+        "communities": len(g),
+        "communities_ok": n_ok,
+        "communities_ok_share": round(n_ok / n_assessed, 4) if n_assessed else np.nan,
+        "communities_assessed": n_assessed,
+        "residents": int(round(g["residents"].sum())),
+        "residents_assessed": int(round(res_assessed)),
+        "residents_covered": int(round(float(covered.sum()))),
+        "residents_covered_share": round(float(covered.sum()) / res_assessed, 4) if res_assessed > 0 else np.nan,
+        "residents_no_data": int(round(float(g.loc[~assessed, "residents"].sum()))),
+        "population_estimated": bool(g["population_estimated"].any()),
+    }
+
+
+def _all_rules_row(g: pd.DataFrame) -> dict:
+    """Communities where every spatial rule is ``ok`` (a community with any ``no_data`` rule is
+    not assessed)."""
+    per = g.groupby("community_id", sort=False)
+    statuses = per["status"].agg(lambda s: tuple(s))
+    residents = per["residents"].first()
+    estimated = per["population_estimated"].first()
+    complete = statuses.map(lambda s: all(x in MEETS for x in s))
+    assessed = statuses.map(lambda s: not any(x in NOT_ASSESSED for x in s))
+    n_assessed = int(assessed.sum())
+    return {
+        "communities": len(statuses),
+        "communities_ok": int(complete.sum()),
+        "communities_ok_share": round(int(complete.sum()) / n_assessed, 4) if n_assessed else np.nan,
+        "communities_assessed": n_assessed,
+        "residents": int(round(residents.sum())),
+        "residents_assessed": int(round(residents[assessed].sum())),
+        "residents_covered": int(round(residents[complete].sum())),
+        "residents_covered_share": round(residents[complete].sum() / residents[assessed].sum(), 4)
+        if residents[assessed].sum() > 0
+        else np.nan,
+        "residents_no_data": int(round(residents[~assessed].sum())),
+        "population_estimated": bool(estimated.any()),
+    }
+
+
+def city_indicators(gaps: pd.DataFrame, communities: pd.DataFrame, district_field: str | None = None) -> pd.DataFrame:
+    """Coverage and compliance per rule, for the whole run and per district.
+
+    Parameters
+    ----------
+    gaps : DataFrame
+        The gap report (:func:`circles.gaps.compute_gaps`).
+    communities : DataFrame
+        ``id`` and, when ``district_field`` is given, that column.
+    district_field : str, optional
+        Column of ``communities`` naming each community's district (街道); rows per district
+        follow the city-wide rows.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`INDICATOR_COLUMNS`; one row per (scope, rule) plus one
+        ``all_spatial_rules`` row per scope.
+    """
+    g = gaps[gaps["status"].isin(STATUSES)].copy()
+    g["community_id"] = g["community_id"].astype(str)
+    scopes: list[tuple[str, str, pd.DataFrame]] = [(CITY, "", g)]
+    if district_field is not None:
+        district = dict(
+            zip(communities["id"].astype(str), communities[district_field].fillna("").astype(str), strict=True)
+        )
+        g["_district"] = g["community_id"].map(district).fillna("")
+        for name in sorted(set(g["_district"])):
+            scopes.append(("district", name, g[g["_district"] == name]))
+    rows = []
+    rule_order = list(dict.fromkeys(g["rule_id"]))
+    for scope, name, sub in scopes:
+        for rid in rule_order:
+            r = sub[sub["rule_id"] == rid]
+            if not len(r):
+                continue
+            first = r.iloc[0]
+            rows.append(
+                {
+                    "scope": scope,
+                    "district": name,
+                    "rule_id": rid,
+                    "indicator_zh": f"{first['facility_name_zh']}步行{first['threshold_min']:g}分钟"
+                    f"（{first['threshold_m']:.0f}米）居民覆盖率",
+                    "facility_type": first["facility_type"],
+                    "threshold_min": first["threshold_min"],
+                    "threshold_m": first["threshold_m"],
+                    **_rule_rows(r),
+                    "note": "",
+                }
+            )
+        if len(sub):
+            rows.append(
+                {
+                    "scope": scope,
+                    "district": name,
+                    "rule_id": ALL_RULES,
+                    "indicator_zh": "全部空间要素达标的社区（完整居住社区达标率的空间部分，不含清单项）",
+                    "facility_type": "",
+                    "threshold_min": np.nan,
+                    "threshold_m": np.nan,
+                    **_all_rules_row(sub),
+                    "note": "checklist items (to_assess) are not part of this rate",
+                }
+            )
+    return pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
