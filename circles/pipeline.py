@@ -76,7 +76,9 @@ class Result:
     isochrones: gpd.GeoDataFrame
     network: WalkNetwork
     rulebook: Rulebook
-    access: Access
+    #: The walking distances on the city's graph; None for a partitioned run
+    #: (:mod:`circles.distributed`), which has no single graph and gives ``within_counts``.
+    access: Access | None
     surveyed: set[str]
     type_speed: dict[str, float]
     inputs: dict[str, str] = field(default_factory=dict)
@@ -87,6 +89,9 @@ class Result:
     ledger: pd.DataFrame | None = None
     #: Column of the communities naming their district (街道), for per-district indicators.
     district_field: str | None = None
+    #: Per facility type, how many facilities each resident point reaches within the type's first
+    #: rule's threshold (the ``within_<type>`` columns of access.csv); computed from ``access`` when None.
+    within_counts: dict[str, np.ndarray] | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
@@ -139,6 +144,120 @@ def area_boxes(communities: gpd.GeoDataFrame, reach_m: float) -> np.ndarray:
 def type_speeds(rulebook: Rulebook) -> dict[str, float]:
     """Speed used to turn metres into minutes per facility type (its first rule's speed)."""
     return {t: rulebook.speed_of(r) for t, r in first_rules(rulebook).items()}
+
+
+def search_limit_m(rulebook: Rulebook, max_minutes: float) -> float:
+    """Where walking searches stop (metres): ``max_minutes`` at the fastest speed, at least the
+    longest threshold."""
+    fastest = max(rulebook.speed_of(r) for r in rulebook.rules)
+    return max(max_minutes * fastest, max(rulebook.threshold_m(r) for r in rulebook.rules))
+
+
+def type_counts(access: Access, rulebook: Rulebook) -> dict[str, np.ndarray]:
+    """Per facility type, how many facilities each resident point reaches within the type's first
+    rule's threshold (the ``within_<type>`` columns of access.csv)."""
+    first_rule = first_rules(rulebook)
+    return {t: access.counts_within(t, rulebook.threshold_m(first_rule[t])) for t in rulebook.types_used()}
+
+
+def shift_warnings(facilities: gpd.GeoDataFrame, net: WalkNetwork, facilities_crs: str | None) -> list[str]:
+    """The warning that facilities taken as WGS-84 sit off the streets the way GCJ-02 or BD-09
+    coordinates would (none when their CRS was declared)."""
+    out: list[str] = []
+    if facilities_crs is None or str(facilities_crs).lower().replace("-", "") in ("wgs84", "epsg:4326"):
+        shift = check_shift(facilities, net)
+        if shift is not None and shift.suggestion:
+            out.append(shift.message)
+            log.warning("%s", shift.message)
+    return out
+
+
+@dataclass
+class Inputs:
+    """The inputs of a run, loaded and validated (EPSG:4326), before the network."""
+
+    boundaries: str | Path
+    facilities: str | Path | gpd.GeoDataFrame
+    network: str | Path | WalkNetwork
+    buildings: str | Path | None
+    rulebook: Rulebook
+    communities: gpd.GeoDataFrame
+    facility_table: gpd.GeoDataFrame
+    building_table: gpd.GeoDataFrame | None
+    problems: pd.DataFrame
+    facilities_crs: str | None
+
+
+def load_inputs(
+    boundaries: str | Path | None = None,
+    facilities: str | Path | gpd.GeoDataFrame | None = None,
+    network: str | Path | WalkNetwork | None = None,
+    *,
+    buildings: str | Path | None = None,
+    rules: str | Path = DEFAULT_PROFILE,
+    surveyed: Iterable[str] = (),
+    speed: float | None = None,
+    crs: str | None = None,
+    facilities_crs: str | None = None,
+    encoding: str | None = None,
+    categories: str | Path | None = None,
+    district_field: str | None = None,
+) -> Inputs:
+    """Load and check the inputs of :func:`analyse` (same parameters); the embedded demo's when
+    none of ``boundaries``, ``facilities`` and ``network`` is given."""
+    demo_run = boundaries is None and facilities is None and network is None
+    if demo_run:
+        boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
+        buildings = demo.DEMO_BUILDINGS if buildings is None else buildings
+        for p in (boundaries, facilities, network, buildings):
+            if not Path(p).exists():
+                raise InputError(
+                    "the embedded demo data is missing: run circles from a clone of the repository "
+                    "(pip install -e .) or pass --boundaries, --facilities and --network",
+                    path=str(p),
+                )
+    elif boundaries is None or facilities is None or network is None:
+        raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
+    rulebook = load_rulebook(rules, speed_override=speed)
+    unknown = [t for t in surveyed if t not in rulebook.facility_types]
+    if unknown:
+        raise InputError(
+            f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
+            f"known: {', '.join(rulebook.facility_types)}",
+            field="surveyed",
+        )
+    comms = load_communities(boundaries, crs=crs)
+    if district_field is not None and district_field not in comms.columns:
+        raise InputError(
+            f"no column '{district_field}' to group communities by district; columns: "
+            f"{', '.join(c for c in comms.columns if c != 'geometry')}",
+            path=str(boundaries),
+            field=district_field,
+        )
+    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
+    fcrs = facilities_crs or crs
+    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
+    if isinstance(facilities, gpd.GeoDataFrame):
+        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
+    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
+        facs, problems = load_facility_table(
+            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
+        )
+    else:
+        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
+    blds = load_buildings(buildings, crs=crs) if buildings is not None else None
+    return Inputs(
+        boundaries=boundaries,
+        facilities=facilities,
+        network=network,
+        buildings=buildings,
+        rulebook=rulebook,
+        communities=comms,
+        facility_table=facs,
+        building_table=blds,
+        problems=problems,
+        facilities_crs=fcrs,
+    )
 
 
 def analyse(
@@ -216,47 +335,28 @@ def analyse(
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    demo_run = boundaries is None and facilities is None and network is None
-    if demo_run:
-        boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
-        buildings = demo.DEMO_BUILDINGS if buildings is None else buildings
-        for p in (boundaries, facilities, network, buildings):
-            if not Path(p).exists():
-                raise InputError(
-                    "the embedded demo data is missing: run circles from a clone of the repository "
-                    "(pip install -e .) or pass --boundaries, --facilities and --network",
-                    path=str(p),
-                )
-    elif boundaries is None or facilities is None or network is None:
-        raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
-    rulebook = load_rulebook(rules, speed_override=speed)
-    unknown = [t for t in surveyed if t not in rulebook.facility_types]
-    if unknown:
-        raise InputError(
-            f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
-            f"known: {', '.join(rulebook.facility_types)}",
-            field="surveyed",
-        )
-    comms = load_communities(boundaries, crs=crs)
-    if district_field is not None and district_field not in comms.columns:
-        raise InputError(
-            f"no column '{district_field}' to group communities by district; columns: "
-            f"{', '.join(c for c in comms.columns if c != 'geometry')}",
-            path=str(boundaries),
-            field=district_field,
-        )
-    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
-    fcrs = facilities_crs or crs
-    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
-    if isinstance(facilities, gpd.GeoDataFrame):
-        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
-    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
-        facs, problems = load_facility_table(
-            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
-        )
-    else:
-        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
-    blds = load_buildings(buildings, crs=crs) if buildings is not None else None
+    inp = load_inputs(
+        boundaries,
+        facilities,
+        network,
+        buildings=buildings,
+        rules=rules,
+        surveyed=surveyed,
+        speed=speed,
+        crs=crs,
+        facilities_crs=facilities_crs,
+        encoding=encoding,
+        categories=categories,
+        district_field=district_field,
+    )
+    boundaries, facilities, network, buildings = inp.boundaries, inp.facilities, inp.network, inp.buildings
+    rulebook, comms, facs, blds, problems = (
+        inp.rulebook,
+        inp.communities,
+        inp.facility_table,
+        inp.building_table,
+        inp.problems,
+    )
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -268,12 +368,7 @@ def analyse(
     else:
         net = read_walk_network(network, cache_dir=cache_dir)
     timings["network"] = time.perf_counter() - t
-    warnings = []
-    if fcrs is None or str(fcrs).lower().replace("-", "") in ("wgs84", "epsg:4326"):
-        shift = check_shift(facs, net)
-        if shift is not None and shift.suggestion:
-            warnings.append(shift.message)
-            log.warning("%s", shift.message)
+    warnings = shift_warnings(facs, net, inp.facilities_crs)
 
     t = time.perf_counter()
     comms_p = comms.to_crs(net.crs)
@@ -285,8 +380,7 @@ def analyse(
     t = time.perf_counter()
     types = rulebook.types_used()
     speeds = type_speeds(rulebook)
-    fastest = max(rulebook.speed_of(r) for r in rulebook.rules)
-    limit_m = max(max_minutes * fastest, max(rulebook.threshold_m(r) for r in rulebook.rules))
+    limit_m = search_limit_m(rulebook, max_minutes)
     acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress)
     timings["reach"] = time.perf_counter() - t
 
@@ -406,11 +500,12 @@ def write_outputs(
     paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
         led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook
     )
-    first_rule = first_rules(result.rulebook)
-    counts = {
-        t: result.access.counts_within(t, result.rulebook.threshold_m(first_rule[t]))
-        for t in result.rulebook.types_used()
-    }
+    if result.within_counts is not None:
+        counts = result.within_counts
+    elif result.access is not None:
+        counts = type_counts(result.access, result.rulebook)
+    else:
+        raise ValueError("the result has neither walking distances (access) nor within_counts")
     acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
     if table_format == "parquet":
         paths["access"] = export.write_parquet(acc, out / "access.parquet")
@@ -426,6 +521,12 @@ def write_outputs(
         write_csv(result.input_problems, out / "input_problems.csv")
         paths["input_problems"] = out / "input_problems.csv"
     if facility_isochrones:
+        if result.access is None:
+            raise InputError(
+                "per-facility walking areas need the whole city's graph: not available from a "
+                "partitioned (--dask) run; run without --facility-isochrones",
+                field="facility_isochrones",
+            )
         per = isochrones.facility_isochrones(
             result.access, result.network, result.type_speed, minutes=ISOCHRONE_MINUTES
         )
