@@ -596,7 +596,12 @@ def _no_residents(crs: str) -> gpd.GeoDataFrame:
 
 def _attach_facilities(net: WalkNetwork, facilities: gpd.GeoDataFrame, max_attach_m: float) -> pd.DataFrame:
     """Placement of each facility on ``net`` (``placed``, ``snap_m``, ``set_aside_reason``),
-    computed by :func:`compute_access` itself."""
+    computed by :func:`compute_access` itself (on no street at all: not placed, distance unknown)."""
+    if net.n_edges == 0:
+        return pd.DataFrame(
+            {"placed": np.zeros(len(facilities), dtype=bool), "snap_m": np.nan, "set_aside_reason": ""},
+            index=facilities.index,
+        )
     acc = compute_access(
         net, _no_residents(net.crs), facilities, [], limit_m=0.0, max_attach_m=max_attach_m, progress=False
     )
@@ -692,6 +697,18 @@ def _exact_snap(acc: Access, store: NetworkStore, certain_m: float, max_attach_m
     res.iloc[doubt, col] = np.round(att.leg, 1)
 
 
+def _streets_around(store: NetworkStore, bbox: Box, pad: float) -> WalkNetwork:
+    """The streets within ``pad`` of ``bbox``; when there are none (communities far from every
+    street: nobody is placed), the nearest ones, found by doubling ``pad``."""
+    net = store.subset(widen(bbox, pad))
+    extent = store.extent()
+    far = max(abs(extent[0] - bbox[2]), abs(extent[2] - bbox[0]), abs(extent[1] - bbox[3]), abs(extent[3] - bbox[1]))
+    while net.n_edges == 0 and store.n_edges and pad <= far:
+        pad *= 2
+        net = store.subset(widen(bbox, pad))
+    return net
+
+
 def run_partition(
     part: Partition,
     ref: StoreRef,
@@ -722,7 +739,7 @@ def run_partition(
     t = time.perf_counter()
     m = margins(rulebook, options.max_minutes, options.max_attach_m)
     store = open_store(ref)
-    net = store.subset(widen(part.bbox, m.network_m))
+    net = _streets_around(store, part.bbox, m.network_m)
     comms = communities.iloc[part.rows].reset_index(drop=True)
     core_ids = set(communities["id"].iloc[part.core].astype(str))
     timings["network"] = time.perf_counter() - t
@@ -734,6 +751,10 @@ def run_partition(
     t = time.perf_counter()
     tree = facilities.sindex
     real = np.sort(tree.query(shapely.box(*widen(part.bbox, m.facility_m)), predicate="intersects"))
+    if not len(real) and len(facilities):
+        # nothing within reach: the nearest facility stands in (beyond the search limit, it reaches
+        # nobody), as the walking-time step needs at least one
+        real = np.sort(tree.nearest(shapely.box(*part.bbox)).ravel()[-1:])
     searched = np.zeros(len(facilities), dtype=bool)
     searched[tree.query(shapely.box(*part.bbox), predicate="dwithin", distance=m.pair_m)] = True
     base = [c for c in facilities.columns if c not in STATUS_COLUMNS]
