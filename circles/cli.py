@@ -2,6 +2,8 @@
 
 circles run                      # the embedded demo
 circles run --boundaries B --facilities F --network N --out results/
+circles run ... --dask local:2   # in partitions on Dask (same results)
+circles batch cities.yaml --out results/batch [--dask ADDRESS]
 circles demo-data                # regenerate the demo inputs from the OSM file
 circles rules                    # list the rulebook in use
 """
@@ -131,7 +133,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from . import pipeline
 
     _check_inputs(args)
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+    if args.dask:
+        from . import distributed
+
+        if args.facility_isochrones:
+            raise CirclesError("--facility-isochrones is not available with --dask (it needs the whole city's graph)")
+        if args.tile_km is not None and not args.tile_km > 0:
+            raise CirclesError(f"--tile-km must be more than 0, not {args.tile_km}")
+        result = distributed.analyse_partitioned(
+            args.boundaries,
+            args.facilities,
+            args.network,
+            dask=args.dask,
+            tile_m=args.tile_km * 1000.0 if args.tile_km else None,
+            **_analysis_kwargs(args),
+        )
+    else:
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
     paths = pipeline.write_outputs(
         result,
         args.out,
@@ -161,6 +179,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"WARNING: {w}")
     print("outputs: " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    def line(rep) -> None:
+        if rep.status == "ok":
+            print(f"{rep.city}: ok in {rep.seconds:.1f} s, {rep.communities} communities -> {rep.out_dir}")
+        else:
+            print(f"{rep.city}: FAILED after {rep.seconds:.1f} s: {rep.error}")
+        sys.stdout.flush()
+
+    result = run_batch(
+        args.cities, args.out, dask=args.dask, cache=args.cache, outputs_by=args.outputs_by, on_city=line
+    )
+    failed = [r.city for r in result.reports if r.status != "ok"]
+    print(
+        f"{len(result.reports) - len(failed)} of {len(result.reports)} cities finished"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    print("outputs: " + ", ".join(str(p) for p in result.paths.values()))
+    return 0 if not failed else 1
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
@@ -344,7 +384,49 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
+    p_run.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run in partitions on Dask, with the same results: local:N (N worker processes on this machine), "
+        "a scheduler address (tcp://host:8786) or a scheduler file (scheduler.json)",
+    )
+    p_run.add_argument(
+        "--tile-km",
+        type=float,
+        default=None,
+        help="with --dask and no --district-field: side in km of the square tiles communities are grouped in "
+        "(default: four times the distance the walks reach, about 17 km)",
+    )
     p_run.set_defaults(func=_cmd_run)
+    p_batch = sub.add_parser("batch", help="run many cities listed in a YAML file, each a Dask task with --dask")
+    p_batch.add_argument(
+        "cities",
+        help="batch file: 'defaults' (circles run options, _ for -) and 'cities' (name, boundaries, facilities, "
+        "network and options); paths relative to the file",
+    )
+    p_batch.add_argument("--out", default="results/batch", help="output folder, one folder per city (results/batch)")
+    p_batch.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run the cities on Dask: local:N, a scheduler address (tcp://host:8786) or a scheduler file; "
+        "without, one after another in this process",
+    )
+    p_batch.add_argument(
+        "--cache",
+        default=None,
+        help="network cache of every city, a folder every worker reaches (default: each city's cache option, "
+        "else .circles_cache here)",
+    )
+    p_batch.add_argument(
+        "--outputs-by",
+        choices=["auto", "workers", "client"],
+        default="auto",
+        help="who writes each city's files: the workers straight into --out (a folder they all reach) or this "
+        "process from what they send back (default: workers on local:N, this process otherwise)",
+    )
+    p_batch.set_defaults(func=_cmd_batch)
     p_map = sub.add_parser("map", help="write the overview map, one map and one PNG figure per community")
     _add_run_args(p_map)
 

@@ -92,6 +92,10 @@ _STORE_ARRAYS = ("node_ids", "x", "y", "u", "v", "length", "bounds", "coord_firs
 # --------------------------------------------------------------------------------------------
 
 
+#: How long to wait for a remote scheduler to answer.
+CONNECT_TIMEOUT = "30s"
+
+
 def _distributed():
     try:
         import distributed
@@ -136,7 +140,12 @@ def dask_client(address: Any) -> Iterator[Any]:
         return
     text = str(address).strip()
     cluster = None
+    # a local cluster's start and stop are routine: its INFO lines (workers "killed" on close)
+    # would only worry a user; warnings and errors still show
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
     if is_local(text):
+        quiet.setLevel(max(level, logging.WARNING))
         n = _local_workers(text)
         cluster = distributed.LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
@@ -145,9 +154,9 @@ def dask_client(address: Any) -> Iterator[Any]:
     else:
         try:
             if text.endswith(".json"):
-                client = distributed.Client(scheduler_file=text, timeout="30s")
+                client = distributed.Client(scheduler_file=text, timeout=CONNECT_TIMEOUT)
             else:
-                client = distributed.Client(text, timeout="30s")
+                client = distributed.Client(text, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(
                 f"cannot reach the Dask scheduler at {text} ({type(exc).__name__}: {exc}); start one with "
@@ -160,6 +169,7 @@ def dask_client(address: Any) -> Iterator[Any]:
         client.close()
         if cluster is not None:
             cluster.close()
+        quiet.setLevel(level)
 
 
 def _worker_version() -> str:
