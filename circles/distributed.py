@@ -83,6 +83,10 @@ Box = tuple[float, float, float, float]
 #: Columns the facility-status step adds to the facilities (as :func:`compute_access` does).
 STATUS_COLUMNS = ("placed", "snap_m", "set_aside_reason")
 
+#: Side of the square tiles facilities are placed in, one task each (a facility needs only the
+#: streets within the attachment cap, so tiles can be large).
+FACILITY_TILE_M = 10_000.0
+
 STORE_FORMAT = "circles-network-store-1"
 _STORE_ARRAYS = ("node_ids", "x", "y", "u", "v", "length", "bounds", "coord_first", "coords", "piece_start")
 
@@ -148,7 +152,12 @@ def dask_client(address: Any) -> Iterator[Any]:
         quiet.setLevel(max(level, logging.WARNING))
         n = _local_workers(text)
         cluster = distributed.LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},  # its plain HTTP server on any free port, not 8787
+            silence_logs=logging.ERROR,
         )
         client = distributed.Client(cluster)
     else:
@@ -1021,7 +1030,7 @@ def analyse_partitioned(
         surveyed_set = surveyed_types(facs_p, surveyed)
         facility_tiles: dict[tuple[int, int], list[int]] = {}
         if len(facs_p):
-            for i, k in enumerate(_tile_keys(facs_p.geometry.representative_point(), side)):
+            for i, k in enumerate(_tile_keys(facs_p.geometry.representative_point(), FACILITY_TILE_M)):
                 facility_tiles.setdefault(k, []).append(i)
         bpoints = blds_p.geometry.representative_point() if blds_p is not None else None
         options = RunOptions(

@@ -1,0 +1,229 @@
+"""Partitioned runs on Dask (circles.distributed): the same bytes as a single-process run.
+
+The identity tests run a small synthetic city (tests/synthetic_city.py) whose partitions load
+only part of the streets, and the embedded demo through ``circles run --dask local:2``; the
+other tests check the pieces against independent computations on the whole network.
+"""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from distributed import Client, LocalCluster
+from synthetic_city import make_city
+
+from circles import cli, distributed, pipeline, reach
+from circles.errors import ConfigError
+from circles.network import read_walk_network
+
+QUIET = {"scheduler_kwargs": {"dashboard_address": ":0"}}  # no clash over port 8787 with other clusters
+IDENTICAL = ("gaps.csv", "ledger.csv", "access.csv", "indicators.csv", "facilities.csv", "gaps.xlsx", "ledger.xlsx")
+RUN = {"max_minutes": 5.0, "grid_spacing_m": 80.0}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, **QUIET) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("city")
+    paths = make_city(root / "inputs")
+    paths["cache"] = root / "cache"
+    paths["root"] = root
+    return paths
+
+
+def _serial(city: dict[str, Path], district_field: str | None, out: Path) -> pipeline.Result:
+    result = pipeline.analyse(
+        city["boundaries"],
+        city["facilities"],
+        city["network"],
+        rules=city["rules"],
+        cache_dir=city["cache"],
+        district_field=district_field,
+        progress=False,
+        **RUN,
+    )
+    pipeline.write_outputs(result, out, figures=False)
+    return result
+
+
+def _different(a: Path, b: Path) -> list[str]:
+    return [f for f in IDENTICAL if not filecmp.cmp(a / f, b / f, shallow=False)]
+
+
+# ------------------------------------------------------------------------------------ pieces
+
+
+def test_store_subset_keeps_order_and_exact_offsets(city):
+    """A box of the store is the network's edges in the network's order, and points attach at
+    the same offsets to the last bit (the whole network's running sum of piece lengths)."""
+    net = read_walk_network(city["network"])
+    folder = distributed.write_store(net, city["root"] / "store_test")
+    store = distributed.NetworkStore(folder)
+    x0, y0, x1, y1 = store.extent()
+    box = (x0 + 2000, y0 - 10, x1 - 2500, y1 + 10)
+    sub = store.subset(box)
+    whole_bounds = shapely.bounds(net.geometry)
+    expect = np.flatnonzero(
+        (whole_bounds[:, 0] <= box[2])
+        & (whole_bounds[:, 2] >= box[0])
+        & (whole_bounds[:, 1] <= box[3])
+        & (whole_bounds[:, 3] >= box[1])
+    )
+    assert 0 < sub.n_edges == len(expect) < net.n_edges
+    np.testing.assert_array_equal(sub.node_ids[sub.u], net.node_ids[net.u[expect]])
+    np.testing.assert_array_equal(sub.node_ids[sub.v], net.node_ids[net.v[expect]])
+    assert (np.diff(np.searchsorted(net.node_ids, sub.node_ids)) > 0).all()  # node order kept
+    assert shapely.equals_exact(sub.geometry, net.geometry[expect], tolerance=0).all()
+    np.testing.assert_array_equal(sub.length, net.length[expect])
+    # points well inside the box: same edge, same offset, same leg (bit for bit)
+    rng = np.random.default_rng(3)
+    px = rng.uniform(box[0] + 400, box[2] - 400, 300)
+    py = rng.uniform(y0, y1, 300)
+    a_full = reach.attach_points(net, px, py)
+    a_sub = reach.attach_points(sub, px, py)
+    np.testing.assert_array_equal(net.node_ids[net.u[a_full.edge]], sub.node_ids[sub.u[a_sub.edge]])
+    np.testing.assert_array_equal(a_full.offset, a_sub.offset)
+    np.testing.assert_array_equal(a_full.leg, a_sub.leg)
+    # and the whole store is the network
+    full = store.subset(None)
+    np.testing.assert_array_equal(full.x, net.x)
+    np.testing.assert_array_equal(full.u, net.u)
+    assert shapely.equals_exact(full.geometry, net.geometry, tolerance=0).all()
+
+
+def test_partitions_cover_each_community_once_with_their_context(city):
+    result = pipeline.analyse(
+        city["boundaries"], city["facilities"], city["network"], rules=city["rules"], progress=False, **RUN
+    )
+    comms = result.communities
+    m = distributed.margins(result.rulebook, RUN["max_minutes"], 250.0)
+    caps = [result.rulebook.threshold_m(r) for r in result.rulebook.rules if r.capacity is not None]
+    assert m.context_m == pytest.approx(2 * max(caps))
+    parts = distributed.plan_partitions(comms, m, tile_m=1500.0)
+    core = np.concatenate([p.core for p in parts])
+    assert sorted(core.tolist()) == list(range(len(comms)))
+    for p in parts:
+        # context: exactly the other communities within twice the longest capacity threshold
+        d = np.array([comms.geometry.iloc[p.core].distance(g).min() for g in comms.geometry])
+        expect = np.setdiff1d(np.flatnonzero(d <= m.context_m), p.core)
+        np.testing.assert_array_equal(p.context, expect)
+    assert any(len(p.context) for p in parts)
+    # the partitions load only part of the streets (the test exercises the cut)
+    x0, _, x1, _ = distributed.NetworkStore(
+        distributed.write_store(result.network, city["root"] / "store_plan")
+    ).extent()
+    assert sum(distributed.widen(p.bbox, m.network_m)[2] < x1 for p in parts) >= 2
+    by_district = distributed.plan_partitions(comms, m, district_field="kind")
+    assert [p.key for p in by_district] == sorted(set(comms["kind"]))
+    for p in by_district:
+        assert set(comms["kind"].iloc[p.core]) == {p.key}
+
+
+def test_facility_status_is_the_whole_city_attachment(city):
+    """Placement decided tile by tile on nearby streets equals the whole-city run's, also for a
+    facility far from every street (its distance measured again on the whole network)."""
+    result = pipeline.analyse(
+        city["boundaries"], city["facilities"], city["network"], rules=city["rules"], progress=False, **RUN
+    )
+    ref = distributed.prepare_store(city["network"], city["cache"])
+    base = result.facilities[[c for c in result.facilities.columns if c not in distributed.STATUS_COLUMNS]]
+    keys = distributed._tile_keys(base.geometry.representative_point(), 1000.0)
+    tiles: dict = {}
+    for i, k in enumerate(keys):
+        tiles.setdefault(k, []).append(i)
+    status = pd.concat(
+        [distributed.facility_status(ref, base, np.asarray(rows), 250.0) for rows in tiles.values()]
+    ).sort_index()
+    far = result.facilities["id"] == "f_far"
+    assert not result.facilities.loc[far, "placed"].item() and result.facilities.loc[far, "snap_m"].item() > 1000
+    for c in distributed.STATUS_COLUMNS:
+        np.testing.assert_array_equal(status[c].to_numpy(), result.facilities[c].to_numpy())
+
+
+def test_stacked_rows_get_the_column_types_of_one_table():
+    """Whole numbers with a gap in one partition only are floats in the merged table, as when
+    the table is built at once (so that the CSV says 3.0 in every row, as a single run does)."""
+    rows = [{"n": 3, "ok": True, "s": "a"}, {"n": 4, "ok": False, "s": "b"}, {"n": np.nan, "ok": np.nan, "s": None}]
+    one = pd.DataFrame(rows)
+    parts = [pd.DataFrame(rows[:2]), pd.DataFrame(rows[2:])]
+    stacked = distributed.stack_rows(parts)
+    assert list(stacked.dtypes) == list(one.dtypes)
+    assert stacked.to_csv(index=False) == one.to_csv(index=False)
+
+
+def test_dask_addresses_are_checked(monkeypatch):
+    with pytest.raises(ConfigError, match="local:N"), distributed.dask_client("local:0"):
+        pass
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", "1s")
+    with (
+        pytest.raises(ConfigError, match="cannot reach the Dask scheduler"),
+        distributed.dask_client("tcp://127.0.0.1:9"),
+    ):
+        pass
+
+    class OtherVersion:
+        def wait_for_workers(self, n, timeout):
+            return None
+
+        def run(self, fn):
+            return {"tcp://10.0.0.2:4000": "0.0.1"}
+
+    with pytest.raises(ConfigError, match="another circles version"):
+        distributed._check_workers(OtherVersion())
+
+
+def test_facility_isochrones_are_refused_with_dask(capsys):
+    code = cli.main(["run", "--dask", "local:1", "--facility-isochrones", "--out", "/nonexistent"])
+    assert code == 2
+    assert "--facility-isochrones" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ identity
+
+
+@pytest.mark.parametrize("district_field", [None, "kind"], ids=["tiles", "districts"])
+def test_partitioned_run_gives_the_same_bytes(city, client, district_field, tmp_path):
+    serial = _serial(city, district_field, tmp_path / "serial")
+    result = distributed.analyse_partitioned(
+        city["boundaries"],
+        city["facilities"],
+        city["network"],
+        dask=client,
+        tile_m=1500.0,
+        rules=city["rules"],
+        cache_dir=city["cache"],
+        district_field=district_field,
+        **RUN,
+    )
+    parts = {k.split(":")[1] for k in result.timings if k.startswith("partition:")}
+    assert len(parts) >= 3
+    assert result.access is None and result.within_counts is not None
+    pipeline.write_outputs(result, tmp_path / "dask", figures=False)
+    assert _different(tmp_path / "serial", tmp_path / "dask") == []
+    # every facility once, every community once, and the walking areas of every type drawn
+    assert result.facilities["id"].tolist() == serial.facilities["id"].tolist()
+    assert sorted(result.gaps["community_id"].unique()) == sorted(serial.communities["id"])
+    assert set(result.isochrones["facility_type"]) == set(serial.isochrones["facility_type"])
+    areas = gpd.read_file(tmp_path / "dask" / "isochrones.geojson")
+    assert len(areas) and areas.geometry.is_valid.all()
+
+
+def test_demo_through_the_command_line_gives_the_same_bytes(demo_result, tmp_path):
+    pipeline.write_outputs(demo_result, tmp_path / "serial", figures=False)
+    argv = ["run", "--dask", "local:2", "--tile-km", "0.8", "--no-figures", "--cache", str(tmp_path / "cache")]
+    assert cli.main([*argv, "--out", str(tmp_path / "dask")]) == 0
+    assert _different(tmp_path / "serial", tmp_path / "dask") == []
