@@ -492,7 +492,11 @@ class Margins:
         partition's resident (their residents within reach are measured).
     facility_m : float
         Facilities within this distance of the partition are searched from: the search
-        limit, the context's thresholds and the walking areas drawn around the communities.
+        limit and the context's thresholds.
+    area_m : float
+        Walking areas are exact where the facilities and streets within this distance are
+        searched from (the search limit, the access leg and two raster cells: an area's outline
+        is interpolated between a cell inside it and one outside, at any distance).
     """
 
     limit_m: float
@@ -500,6 +504,7 @@ class Margins:
     context_m: float
     pair_m: float
     facility_m: float
+    area_m: float
 
     @property
     def network_m(self) -> float:
@@ -512,17 +517,16 @@ def margins(rulebook: Rulebook, max_minutes: float, max_attach_m: float) -> Marg
     limit = search_limit_m(rulebook, max_minutes)
     longest = max(rulebook.threshold_m(r) for r in rulebook.rules)
     capacity = max((rulebook.threshold_m(r) for r in rulebook.rules if r.capacity is not None), default=0.0)
-    fastest = max(type_speeds(rulebook).values())
-    drawn = min(limit, max(max(ISOCHRONE_MINUTES) * fastest, longest))
-    # a walking area is drawn over the communities' boxes widened by the longest threshold, on
-    # cells up to the attachment cap (plus two cells) from a street, at distances up to ``drawn``
-    areas = longest + drawn + max_attach_m + 2 * isochrones.AREA_MAX_CELL_M + 10.0
     return Margins(
         limit_m=limit,
         attach_m=max_attach_m,
         context_m=2 * capacity,
         pair_m=longest,
-        facility_m=max(limit, 2 * capacity, areas),
+        facility_m=max(limit, 2 * capacity),
+        # a walking area's cells lie up to the attachment cap (plus two cells) from a street, and
+        # its outline is interpolated between cells inside and outside it, whose values count up
+        # to the search limit
+        area_m=limit + max_attach_m + 2 * isochrones.AREA_MAX_CELL_M + 10.0,
     )
 
 
@@ -673,7 +677,6 @@ class PartitionOutput:
     ledger: pd.DataFrame
     residents: gpd.GeoDataFrame
     counts: dict[str, np.ndarray]
-    isochrones: gpd.GeoDataFrame
     timings: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
 
@@ -808,17 +811,6 @@ def run_partition(
     counts = type_counts(acc, rulebook)
     timings["gaps"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    iso = isochrones.type_isochrones(
-        acc,
-        net,
-        type_speeds(rulebook),
-        minutes=ISOCHRONE_MINUTES,
-        rule_limits=rule_limits(rulebook),
-        boxes=area_boxes(core, max(rulebook.threshold_m(r) for r in rulebook.rules)),
-    )
-    timings["isochrones"] = time.perf_counter() - t
-
     keep = acc.residents["community_id"].astype(str).isin(core_ids).to_numpy()
     return PartitionOutput(
         key=part.key,
@@ -826,7 +818,6 @@ def run_partition(
         ledger=ledger,
         residents=acc.residents[keep].reset_index(drop=True),
         counts={t: np.asarray(c)[keep] for t, c in counts.items()},
-        isochrones=iso,
         timings=timings,
         sizes={
             "nodes": int(net.n_nodes),
@@ -854,53 +845,90 @@ def stack_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=cols)
 
 
-def merge_isochrones(parts: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """The walking areas of the partitions as one layer: the pieces of one type, distance and
-    tile (on the grid of :data:`circles.isochrones.AREA_TILE_M`) drawn by several partitions
-    are merged into one."""
+def area_tiles(communities: gpd.GeoDataFrame, rulebook: Rulebook, chunk_m: float) -> list[list[Box]]:
+    """The tiles a single run draws walking areas in (:func:`circles.isochrones.iter_areas`:
+    the grid tiles meeting the communities' boxes, clipped to their extent), grouped in square
+    chunks of ``chunk_m``: one task each, every tile drawn once."""
+    boxes = area_boxes(communities, max(rulebook.threshold_m(r) for r in rulebook.rules))
+    lo, hi = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
+    chunks: dict[tuple[int, int], list[Box]] = {}
+    for t in isochrones.area_tiles(boxes):
+        clipped = (max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1]))
+        key = (int(np.floor(t[0] / chunk_m)), int(np.floor(t[1] / chunk_m)))
+        chunks.setdefault(key, []).append(clipped)
+    return [chunks[k] for k in sorted(chunks)]
+
+
+def run_areas(
+    ref: StoreRef,
+    facilities: gpd.GeoDataFrame,
+    tiles: list[Box],
+    rulebook: Rulebook,
+    options: RunOptions,
+) -> gpd.GeoDataFrame:
+    """Task: the walking areas of ``tiles`` (from :func:`area_tiles`), drawn as a single run
+    draws them, on the streets and facilities around the tiles."""
+    m = margins(rulebook, options.max_minutes, options.max_attach_m)
+    x0 = min(t[0] for t in tiles)
+    y0 = min(t[1] for t in tiles)
+    x1 = max(t[2] for t in tiles)
+    y1 = max(t[3] for t in tiles)
+    hull = (x0, y0, x1, y1)
+    store = open_store(ref)
+    net = store.subset(widen(hull, m.area_m + m.attach_m))
+    real = np.sort(facilities.sindex.query(shapely.box(*widen(hull, m.area_m)), predicate="intersects"))
+    types = rulebook.types_used()
+    if net.n_edges == 0 or not len(real):
+        net = _streets_around(store, hull, m.area_m + m.attach_m)
+        real = np.sort(facilities.sindex.nearest(shapely.box(*hull)).ravel()[-1:])
+    base = [c for c in facilities.columns if c not in STATUS_COLUMNS]
+    acc = compute_access(
+        net,
+        _no_residents(net.crs),
+        facilities.iloc[real][base].reset_index(drop=True),
+        types,
+        limit_m=m.limit_m,
+        max_attach_m=options.max_attach_m,
+        progress=False,
+    )
+    # each tile as a box that meets no neighbouring tile: a box ending exactly on the grid would
+    # also draw the next one, so it ends a few ulps (1e-10 m) short of it
+    side = isochrones.AREA_TILE_M
+    boxes = np.array([(t[0], t[1], _short_of_grid(t[2], side), _short_of_grid(t[3], side)) for t in tiles])
+    return isochrones.type_isochrones(
+        acc, net, type_speeds(rulebook), minutes=ISOCHRONE_MINUTES, rule_limits=rule_limits(rulebook), boxes=boxes
+    )
+
+
+def _short_of_grid(v: float, side: float) -> float:
+    """``v``, or when it lies on the grid of ``side``, the nearest number below it that lies in
+    the grid cell before (as :func:`circles.isochrones.area_tiles` computes cells)."""
+    k = np.floor(v / side)
+    if v != k * side:
+        return v
+    w = float(v)
+    while np.floor(w / side) >= k:
+        w = float(np.nextafter(w, -np.inf))
+    return w
+
+
+def merge_areas(parts: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """The walking areas of the tasks as one layer, in a single run's order."""
     frames = [p for p in parts if len(p)]
     if not frames:
         return parts[0] if parts else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
     gdf = pd.concat(frames, ignore_index=True)
-    side = isochrones.AREA_TILE_M
-    corner = gdf["tile"].str.split("_", expand=True).astype(float)
-    gdf["_ix"] = np.floor(corner[0].to_numpy() / side + 1e-9).astype(np.int64)
-    gdf["_iy"] = np.floor(corner[1].to_numpy() / side + 1e-9).astype(np.int64)
-    keys = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "_ix", "_iy"]
-    rows = []
-    for key, grp in gdf.groupby(keys, sort=True, dropna=False):
-        geom = grp.geometry.iloc[0] if len(grp) == 1 else shapely.union_all(grp.geometry.values)
-        if len(grp) > 1:
-            geom = shapely.make_valid(shapely.set_precision(geom, 1e-7))
-            parts_ = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
-            geom = shapely.union_all(parts_) if parts_ else shapely.Polygon()
-            if geom.geom_type == "Polygon" and not geom.is_empty:
-                geom = shapely.MultiPolygon([geom])
-        ft, mins, speed, dist, ids, ix, iy = key
-        rows.append(
-            {
-                "facility_type": ft,
-                "minutes": mins,
-                "speed_m_per_min": speed,
-                "distance_m": dist,
-                "rule_ids": ids,
-                "tile": grp["tile"].iloc[0] if len(grp) == 1 else f"{ix * side:.0f}_{iy * side:.0f}",
-                "geometry": geom,
-            }
-        )
-    out = gpd.GeoDataFrame(rows, columns=list(frames[0].columns), geometry="geometry", crs=frames[0].crs)
-    out = out.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
-    return out[~out.geometry.is_empty].reset_index(drop=True)
+    return gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
 
 
 def merge_partitions(
     outputs: Sequence[PartitionOutput],
     communities: gpd.GeoDataFrame,
     rulebook: Rulebook,
-) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame, dict[str, np.ndarray], gpd.GeoDataFrame]:
-    """The partitions' gap report, ledger, resident points (with their counts) and walking areas
-    as one city's, in the single run's order (communities as in the input, then rules; resident
-    points by community)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame, dict[str, np.ndarray]]:
+    """The partitions' gap report, ledger and resident points (with their counts) as one
+    city's, in the single run's order (communities as in the input, then rules; resident points
+    by community)."""
     position = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
     rule_pos = {r.id: i for i, r in enumerate(rulebook.rules)}
     gaps = stack_rows([o.gaps for o in outputs])
@@ -915,7 +943,7 @@ def merge_partitions(
     order = np.argsort(residents["community_id"].astype(str).map(position).to_numpy(), kind="stable")
     residents = residents.iloc[order].reset_index(drop=True)
     counts = {t: np.concatenate([o.counts[t] for o in outputs])[order] for t in outputs[0].counts}
-    return gaps, ledger, residents, counts, merge_isochrones([o.isochrones for o in outputs])
+    return gaps, ledger, residents, counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -1038,12 +1066,14 @@ def analyse_partitioned(
         )
         timings["plan"] = time.perf_counter() - t
         log.info(
-            "%d communities in %d partitions (%s), %d facility tiles; streets within %.0f m of each partition",
+            "%d communities in %d partitions (%s), %d facility tiles; streets within %.0f m of each partition, "
+            "walking areas in tasks of %.0f m",
             len(comms_p),
             len(parts),
             f"by {district_field}" if district_field else f"tiles of {side:.0f} m",
             len(facility_tiles),
             m.network_m,
+            side,
         )
 
         with dask_client(dask) as client:
@@ -1102,11 +1132,19 @@ def analyse_partitioned(
                         key=f"circles-partition-{_safe(part.key)}-{run}",
                     )
                 )
-            outputs: list[PartitionOutput] = _progress(futures, "partitions", progress)
+            chunks = area_tiles(comms_p, rulebook, side)
+            futures += [
+                client.submit(run_areas, ref, city_f, tiles, rb_f, options, key=f"circles-areas-{i}-{run}")
+                for i, tiles in enumerate(chunks)
+            ]
+            done = _progress(futures, "partitions", progress)
+            outputs: list[PartitionOutput] = done[: len(parts)]
+            areas: list[gpd.GeoDataFrame] = done[len(parts) :]
             timings["partitions"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        gaps, ledger, residents, counts, iso = merge_partitions(outputs, comms_p, rulebook)
+        gaps, ledger, residents, counts = merge_partitions(outputs, comms_p, rulebook)
+        iso = merge_areas(areas)
         timings["merge"] = time.perf_counter() - t
         for o in outputs:
             for step, secs in o.timings.items():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import filecmp
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,12 +17,21 @@ import shapely
 from distributed import Client, LocalCluster
 from synthetic_city import make_city
 
-from circles import cli, distributed, pipeline, reach
-from circles.errors import ConfigError
+from circles import cli, distributed, isochrones, pipeline, reach
+from circles.errors import ConfigError, InputError
 from circles.network import read_walk_network
 
 QUIET = {"scheduler_kwargs": {"dashboard_address": ":0"}}  # no clash over port 8787 with other clusters
-IDENTICAL = ("gaps.csv", "ledger.csv", "access.csv", "indicators.csv", "facilities.csv", "gaps.xlsx", "ledger.xlsx")
+IDENTICAL = (
+    "gaps.csv",
+    "ledger.csv",
+    "access.csv",
+    "indicators.csv",
+    "facilities.csv",
+    "gaps.xlsx",
+    "ledger.xlsx",
+    "isochrones.geojson",
+)
 RUN = {"max_minutes": 5.0, "grid_spacing_m": 80.0}
 
 
@@ -154,6 +162,38 @@ def test_facility_status_is_the_whole_city_attachment(city):
         np.testing.assert_array_equal(status[c].to_numpy(), result.facilities[c].to_numpy())
 
 
+def test_walking_area_tiles_are_the_single_runs_each_once(city):
+    result = pipeline.analyse(
+        city["boundaries"], city["facilities"], city["network"], rules=city["rules"], progress=False, **RUN
+    )
+    chunks = distributed.area_tiles(result.communities, result.rulebook, 1500.0)
+    tiles = [t for c in chunks for t in c]
+    assert len(chunks) > 1 and len(set(tiles)) == len(tiles)
+    thr = max(result.rulebook.threshold_m(r) for r in result.rulebook.rules)
+    assert len(tiles) == len(isochrones.area_tiles(pipeline.area_boxes(result.communities, thr)))
+    assert set(result.isochrones["tile"]) <= {f"{t[0]:.0f}_{t[1]:.0f}" for t in tiles}  # same names
+    # a tile ending on the grid is passed a hair short of it, so that it draws no neighbour
+    side = isochrones.AREA_TILE_M
+    for v in (440_000.0, 4_420_000.0, -8_000.0, 4_419_764.3):
+        w = distributed._short_of_grid(v, side)
+        assert w == v if v % side else (w < v and v - w < 1e-8 and np.floor(w / side) == v / side - 1)
+    assert len(isochrones.area_tiles(np.array([[0.0, 0.0, distributed._short_of_grid(side, side), 1.0]]))) == 1
+
+
+def test_inputs_can_be_urls(tmp_path):
+    import fsspec
+
+    with fsspec.open("memory://cities/a/communities.geojson", "wb") as fh:
+        fh.write(b'{"type": "FeatureCollection", "features": []}')
+    got = distributed.local_copy("memory://cities/a/communities.geojson", tmp_path)
+    assert got.parent == tmp_path / "downloads" and got.name.endswith("communities.geojson")
+    assert got.read_bytes().startswith(b'{"type": "FeatureCollection"')
+    assert distributed.local_copy("memory://cities/a/communities.geojson", tmp_path) == got  # downloaded once
+    assert distributed.local_copy(str(tmp_path / "x.geojson"), tmp_path) == tmp_path / "x.geojson"
+    with pytest.raises(InputError, match="cannot read"):
+        distributed.local_copy("memory://cities/missing.geojson", tmp_path)
+
+
 def test_stacked_rows_get_the_column_types_of_one_table():
     """Whole numbers with a gap in one partition only are floats in the merged table, as when
     the table is built at once (so that the CSV says 3.0 in every row, as a single run does)."""
@@ -214,12 +254,8 @@ def test_partitioned_run_gives_the_same_bytes(city, client, district_field, tmp_
     assert result.access is None and result.within_counts is not None
     pipeline.write_outputs(result, tmp_path / "dask", figures=False)
     assert _different(tmp_path / "serial", tmp_path / "dask") == []
-    # every facility once, every community once, and the walking areas of every type drawn
     assert result.facilities["id"].tolist() == serial.facilities["id"].tolist()
-    assert sorted(result.gaps["community_id"].unique()) == sorted(serial.communities["id"])
-    assert set(result.isochrones["facility_type"]) == set(serial.isochrones["facility_type"])
-    areas = gpd.read_file(tmp_path / "dask" / "isochrones.geojson")
-    assert len(areas) and areas.geometry.is_valid.all()
+    assert len(result.isochrones) == len(serial.isochrones) > 0
 
 
 def test_demo_through_the_command_line_gives_the_same_bytes(demo_result, tmp_path):
