@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="with --dask and no --district-field: side in km of the square tiles communities are grouped in "
-        "(default: four times the distance the walks reach, about 17 km)",
+        "(default: four times the distance the walks reach, 18 km with the shipped rules)",
     )
     p_run.set_defaults(func=_cmd_run)
     p_batch = sub.add_parser("batch", help="run many cities listed in a YAML file, each a Dask task with --dask")
