@@ -107,16 +107,18 @@ def _warm_cache(cfg: Path, cache: Path) -> None:
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| mode | workers | wall (s) | cities ok | mean city (s) | peak MB (batch process) | peak MB per worker | "
-        "load before → after |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode | workers | wall (s) | cluster start (s) | cities ok | mean city wall / CPU (s) | "
+        "peak MB (batch process) | peak MB per worker | load before → after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         ok = [c for c in r["cities"] if c["status"] == "ok"]
         mean = sum(c["seconds"] for c in ok) / len(ok) if ok else float("nan")
+        cpu = sum(c.get("cpu_seconds", float("nan")) for c in ok) / len(ok) if ok else float("nan")
         lines.append(
-            f"| {r['mode']} | {r['workers']} | {r['wall_s']:.1f} | {len(ok)}/{len(r['cities'])} | {mean:.1f} | "
-            f"{r['peak_mb']:.0f} | {', '.join(f'{v:.0f}' for v in r.get('worker_peak_mb', [])) or '—'} | "
+            f"| {r['mode']} | {r['workers']} | {r['wall_s']:.1f} | {r.get('cluster_start_s', 0):.1f} | "
+            f"{len(ok)}/{len(r['cities'])} | {mean:.1f} / {cpu:.1f} | {r['peak_mb']:.0f} | "
+            f"{', '.join(f'{v:.0f}' for v in r.get('worker_peak_mb', [])) or '—'} | "
             f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |"
         )
     serial = next((r for r in records if r["mode"] == "serial"), None)
@@ -125,13 +127,15 @@ def table(records: list[dict]) -> str:
         lines.append("")
         lines.append(f"Speed-up of the batch on {dask['workers']} workers: {serial['wall_s'] / dask['wall_s']:.2f}×.")
     if serial:
-        n = len(serial["cities"])
-        per_city = serial["wall_s"] / n
-        hours = PREFECTURE_CITIES * per_city / 3600
+        ok = [c for c in serial["cities"] if c["status"] == "ok"]
+        per_city = serial["wall_s"] / len(serial["cities"])
+        cpu = sum(c["cpu_seconds"] for c in ok) / len(ok) if ok else float("nan")
+        hours = PREFECTURE_CITIES * cpu / 3600
         lines.append(
-            f"Serial cost per city here: {per_city:.1f} s; all {PREFECTURE_CITIES} prefecture-level cities of this "
-            f"size one after another: {hours:.1f} h; on W workers with a core each about {hours:.1f} / W h (cities "
-            "are independent tasks: the batch scales with workers until the largest city is the last one left)."
+            f"Serial cost per city here: {per_city:.1f} s wall, {cpu:.1f} s CPU. All {PREFECTURE_CITIES} "
+            f"prefecture-level cities of this size: {hours:.1f} CPU-hours, so about {hours:.1f} / W hours on W "
+            "workers with a free core each (cities are independent tasks: the batch scales with workers until the "
+            "largest city is the last one left). Scale the per-city cost to your cities' sizes."
         )
     return "\n".join(lines)
 

@@ -52,6 +52,7 @@ REPORT_COLUMNS = [
     "status",
     "error",
     "seconds",
+    "cpu_seconds",
     "communities",
     "facilities",
     "resident_points",
@@ -77,6 +78,8 @@ class CityReport:
     status: str  # "ok" or "failed"
     error: str = ""
     seconds: float = 0.0
+    #: CPU time of the process running the city (its cost on a machine shared with others).
+    cpu_seconds: float = 0.0
     communities: int = 0
     facilities: int = 0
     resident_points: int = 0
@@ -214,7 +217,7 @@ def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityRepor
     from .cli import _analysis_kwargs
     from .distributed import local_copy
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     args = copy.copy(city.args)
     target = Path(out_root) / city.name
     report = CityReport(city=city.name, status="failed", out_dir=str(target), worker=socket.gethostname())
@@ -257,6 +260,7 @@ def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityRepor
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     report.seconds = round(time.perf_counter() - t0, 2)
+    report.cpu_seconds = round(time.process_time() - c0, 2)
     return report
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import filecmp
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 from distributed import Client, LocalCluster
+from helpers import write_geojson
 from synthetic_city import make_city
 
 from circles import cli, distributed, isochrones, pipeline, reach
 from circles.errors import ConfigError, InputError
-from circles.network import read_walk_network
+from circles.network import WalkNetwork, read_walk_network
 
 QUIET = {"scheduler_kwargs": {"dashboard_address": ":0"}}  # no clash over port 8787 with other clusters
 IDENTICAL = (
@@ -230,6 +232,68 @@ def test_facility_isochrones_are_refused_with_dask(capsys):
     code = cli.main(["run", "--dask", "local:1", "--facility-isochrones", "--out", "/nonexistent"])
     assert code == 2
     assert "--facility-isochrones" in capsys.readouterr().err
+
+
+def test_tied_facilities_name_the_same_nearest_in_partitions(tmp_path):
+    """On a regular grid many residents are (nearly) equally far from two facilities: the
+    partitions, run here one by one, name the same nearest facility and give the same rows as
+    one run."""
+    n_x, n_y, sp, x0, y0 = 48, 16, 100.0, 440_000.0, 4_420_000.0
+    gx, gy = np.meshgrid(x0 + sp * np.arange(n_x), y0 + sp * np.arange(n_y))
+    x, y = gx.ravel(), gy.ravel()
+    idx = np.arange(n_x * n_y).reshape(n_y, n_x)
+    u = np.r_[idx[:, :-1].ravel(), idx[:-1, :].ravel()]
+    v = np.r_[idx[:, 1:].ravel(), idx[1:, :].ravel()]
+    geom = np.array([shapely.LineString([(x[a], y[a]), (x[b], y[b])]) for a, b in zip(u, v, strict=True)])
+    net = WalkNetwork("EPSG:32650", np.arange(1, n_x * n_y + 1), x, y, u, v, shapely.length(geom), geom)
+    comms = gpd.GeoDataFrame(
+        {"id": [f"c{i}" for i in range(11)], "name": "c", "population": 1000.0},
+        geometry=[shapely.box(x0 + 150 + i * 400, y0 + 650, x0 + 500 + i * 400, y0 + 1150) for i in range(11)],
+        crs="EPSG:32650",
+    )
+    rng = np.random.default_rng(1)
+    ij = rng.integers(0, [n_x, n_y], size=(36, 2))
+    facs = gpd.GeoDataFrame(
+        {"id": [f"f{k}" for k in range(36)], "facility_type": ["clinic", "food_market", "kindergarten"] * 12},
+        geometry=[shapely.Point(x0 + i * sp + 50, y0 + j * sp + 20) for i, j in ij],
+        crs="EPSG:32650",
+    )
+    write_geojson(comms.to_crs(4326), tmp_path / "c.geojson")
+    write_geojson(facs.to_crs(4326), tmp_path / "f.geojson")
+    one = pipeline.analyse(tmp_path / "c.geojson", tmp_path / "f.geojson", net, max_minutes=10, progress=False)
+    ref = distributed.prepare_store(net, tmp_path / "cache")
+    m = distributed.margins(one.rulebook, 10.0, 250.0)
+    parts = distributed.plan_partitions(one.communities, m, tile_m=1000.0)
+    base = one.facilities[[c for c in one.facilities.columns if c not in distributed.STATUS_COLUMNS]]
+    city = base.copy()
+    status = distributed.facility_status(ref, base, np.arange(len(base)), 250.0)
+    for c in distributed.STATUS_COLUMNS:
+        city[c] = status[c].to_numpy()
+    surveyed = set(facs["facility_type"])
+    options = distributed.RunOptions(max_minutes=10.0)
+    outputs = [
+        distributed.run_partition(p, ref, one.communities, city, None, one.rulebook, surveyed, options) for p in parts
+    ]
+    assert len(parts) > 3 and all(o.sizes["nodes"] < net.n_nodes for o in outputs)
+    gaps, ledger, residents, counts = distributed.merge_partitions(outputs, one.communities, one.rulebook)
+    d = one.residents["dist_clinic"].to_numpy()
+    # whole metres up to the noise of the coordinates' projection: (near) ties abound, and some
+    # residents have two facilities at exactly the same distance
+    assert (np.isfinite(d) & (np.abs(d - np.round(d)) < 1e-6)).mean() > 0.9
+    ties = 0
+    for t in ("clinic", "food_market", "kindergarten"):
+        one.access.prepare_within({t: 1000.0})
+        _, _, who, dist = one.access._pairs[t]
+        pairs = pd.DataFrame({"r": who, "d": dist})
+        nearest = pairs[pairs["d"] == pairs.groupby("r")["d"].transform("min")]
+        ties += int((nearest.groupby("r").size() > 1).sum())
+    assert ties > 0
+    for t in ("clinic", "food_market", "kindergarten"):
+        assert residents[f"nearest_{t}"].tolist() == one.residents[f"nearest_{t}"].tolist()
+        np.testing.assert_array_equal(residents[f"dist_{t}"].to_numpy(), one.residents[f"dist_{t}"].to_numpy())
+        np.testing.assert_array_equal(counts[t], pipeline.type_counts(one.access, one.rulebook)[t])
+    assert gaps.to_csv() == one.gaps.to_csv()
+    assert ledger.to_csv() == one.ledger.to_csv()
 
 
 # ------------------------------------------------------------------------------ identity
