@@ -36,6 +36,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from tqdm.auto import tqdm
 
 from . import capacity as cap
 from ._labels import COLUMNS_ZH, FIELD_ZH
@@ -133,7 +134,12 @@ def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_com
 
 
 def compute_gaps(
-    communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebook, surveyed: set[str], target_share: float = 1.0
+    communities: gpd.GeoDataFrame,
+    access: Access,
+    rulebook: Rulebook,
+    surveyed: set[str],
+    target_share: float = 1.0,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """One row per community × spatial rule (see the module docstring for statuses).
 
@@ -150,6 +156,8 @@ def compute_gaps(
         Facility types the input speaks about (see :func:`surveyed_types`).
     target_share : float
         Share of residents that must be within the threshold for ``ok`` (default 1.0).
+    progress : bool
+        Show a progress bar over the rules.
     """
     if not 0 < target_share <= 1:
         raise ValueError(f"target share must be in (0, 1], got {target_share}")
@@ -170,7 +178,7 @@ def compute_gaps(
     comm_index = pd.Index(comm_ids).get_indexer(comm_of)
     rows = []
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]] = {}
-    for rule in rulebook.rules:
+    for rule in tqdm(rulebook.rules, desc="gap report", unit="rule", disable=not progress, leave=False):
         t = rule.facility_type
         ft = rulebook.facility_types[t]
         speed = rulebook.speed_of(rule)

@@ -279,7 +279,7 @@ def analyse(
     comms_p = comms.to_crs(net.crs)
     facs_p = facs.to_crs(net.crs)
     blds_p = blds.to_crs(net.crs) if blds is not None else None
-    residents = place_residents(comms_p, blds_p, grid_spacing=grid_spacing_m)
+    residents = place_residents(comms_p, blds_p, grid_spacing=grid_spacing_m, progress=progress)
     timings["residents"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -299,7 +299,7 @@ def analyse(
 
     t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
-    gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share)
+    gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share, progress=progress)
     ledger = build_ledger(gaps, comms, rulebook)
     timings["gaps"] = time.perf_counter() - t
 
