@@ -630,8 +630,13 @@ def write_osm(
                     fh.write(c)
         elif fmt == "bz2":
             with open(out / "network.osm.bz2", "wb") as fh, ThreadPoolExecutor(max(1, jobs)) as pool:
-                for c in pool.map(lambda b: bz2.compress(b, 9), chunks):
-                    fh.write(c)
+                window: list = []  # a few chunks in flight: memory stays bounded
+                for c in chunks:
+                    window.append(pool.submit(bz2.compress, c, 9))
+                    if len(window) > 2 * max(1, jobs):
+                        fh.write(window.pop(0).result())
+                for f in window:
+                    fh.write(f.result())
         else:
             raise ValueError(f"unknown OSM format {fmt!r}: bz2 or osm")
     return {
