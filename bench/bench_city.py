@@ -59,6 +59,7 @@ DEFAULT_BASELINE = "87911b2"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 MARK = "@@stage "
+DATA = "@@data "  # a JSON object the parent keeps even if the child is killed later
 
 #: Stages in the order of a run; others a version reports are shown after them.
 STAGES = ("load", "network", "residents", "reach", "gaps", "isochrones", "outputs", "maps")
@@ -143,6 +144,7 @@ class _Stages:
                 if name == "load":  # pipeline.analyse in CLI mode: keep the result's timings
                     self.captured["timings"] = dict(getattr(out, "timings", {}) or {})
                     self.captured["counts"] = _counts(out)
+                    _send(self.captured)
                 return out
             finally:
                 self.active[name] -= 1
@@ -172,6 +174,10 @@ class _Stages:
                     setattr(m, attr, wrapped)
             done.append(f"{mod_name}.{attr}")
         return done
+
+
+def _send(data: dict) -> None:
+    print(DATA + json.dumps(data, default=str), flush=True)
 
 
 def _counts(result) -> dict:
@@ -283,6 +289,7 @@ def child_main(spec_path: str) -> int:
             report["analyse_s"] = time.perf_counter() - t
             report["timings"] = dict(getattr(result, "timings", {}) or {})
             report["counts"] = _counts(result)
+            _send({"timings": report["timings"], "counts": report["counts"], "analyse_s": report["analyse_s"]})
             stages.enter("outputs")
             t = time.perf_counter()
             pipeline.write_outputs(result, out, **wkw)
@@ -414,6 +421,7 @@ class Monitor:
         self.lock = threading.Lock()
         self.t0 = 0.0
         self.peak_now = 0
+        self.data: dict = {}  # what the child sent along the way (@@data lines)
 
     def _reader(self, stream, log) -> None:
         for line in stream:
@@ -425,6 +433,9 @@ class Monitor:
                     self.marks.append((name, now))
                     self.segments.append([name, now, 0])
                 print(f"  [{self.label}] {now:8.1f} s  {name:<11} rss {self.peak_now / 2**30:5.2f} GB", flush=True)
+            elif line.startswith(DATA):
+                with contextlib.suppress(ValueError):
+                    self.data.update(json.loads(line[len(DATA) :]))
             else:
                 log.write(line)
                 log.flush()
@@ -487,6 +498,7 @@ class Monitor:
             "stage_at_end": self.stage,
             "marks": self.marks,
             "marker_stages_s": _marker_durations(self.marks, wall),
+            "sent": self.data,
         }
 
     def _sample(self, root) -> int:
@@ -526,7 +538,7 @@ def _short_cmd(p) -> str:
 
 def _marker_durations(marks: list[tuple[str, float]], end: float) -> dict[str, float]:
     out: dict[str, float] = {}
-    for (name, t), nxt in zip(marks, marks[1:] + [("end", end)], strict=True):
+    for (name, t), nxt in zip(marks, [*marks[1:], ("end", end)], strict=False):
         out[name] = out.get(name, 0.0) + nxt[1] - t
     return out
 
@@ -679,7 +691,7 @@ def run_version(
     child = {}
     if (base / "report.json").exists():
         child = json.loads((base / "report.json").read_text(encoding="utf-8"))
-    rec["child"] = {k: v for k, v in child.items() if k != "traceback"}
+    rec["child"] = {**rec.pop("sent", {}), **{k: v for k, v in child.items() if k != "traceback"}}
     if rec["stopped"]:
         rec["status"] = "stopped"
         rec["message"] = rec["stopped"]
@@ -704,8 +716,8 @@ def run_version(
 
 def stage_times(rec: dict) -> dict[str, float]:
     """Stage seconds: the version's own ``Result.timings`` for the analysis, the driver's
-    timing of ``write_outputs`` split into maps and the rest; stage markers where a run
-    stopped before reporting."""
+    timing of ``write_outputs`` split into maps, ``isochrones.geojson`` and the rest; the time
+    between stage markers for stages a stopped or failed run did not report."""
     child = rec.get("child") or {}
     out: dict[str, float] = {}
     timings = child.get("timings") or {}
@@ -729,10 +741,10 @@ def stage_times(rec: dict) -> dict[str, float]:
             for k, v in extra.items():
                 if isinstance(v, int | float) and k not in out:
                     out[k] = float(v)
-    if not timings:  # the run stopped or failed before analyse returned: use the markers
-        for k, v in (rec.get("marker_stages_s") or {}).items():
-            if k not in ("start", "import", "done") and k not in out:
-                out[k] = v
+    # a run stopped or failed part way: the time between stage markers for what is missing
+    for k, v in (rec.get("marker_stages_s") or {}).items():
+        if k not in ("start", "import", "done", "batch") and k not in out:
+            out[k] = v
     return out
 
 
@@ -1039,7 +1051,8 @@ def _best(runs: list[dict], key: str, metric: str):
     """The figure a target is judged on for one version: the CLI run where it exists
     (what a user sees), else the API run; map figures from whichever run has them."""
     mine = [r for r in runs if r["key"] == key]
-    order = sorted(mine, key=lambda r: r["mode"] != "cli") if metric in ("run_s", "peak_gb") else mine
+    cli_first = metric in ("run_s", "peak_gb")
+    order = sorted(mine, key=lambda r: (r["status"] != "ok", cli_first and r["mode"] != "cli"))
     for r in order:
         v = _value(r, metric)
         if v is not None:
@@ -1118,7 +1131,9 @@ def _city_section(rec: dict) -> list[str]:
             cells = []
             for k in keys_v:
                 v, r = _best(runs, k, t.metric)
-                if v is None:
+                if v is not None and r is not None and r["status"] != "ok" and v < t.limit:
+                    cells.append(f"— ({r['status']} at {v:,.2f} {t.unit})")  # a lower bound only
+                elif v is None:
                     why = r["status"] if r is not None else "not run"
                     cells.append(f"FAIL ({why})" if r is not None and r["status"] != "ok" else "—")
                 else:
