@@ -795,13 +795,16 @@ def city_files(folder: Path, buildings: bool = False) -> dict:
 
 
 def ensure_preset(preset: str, jobs: int = 1) -> Path:
-    """The preset's city folder, generated (untimed) when missing."""
-    folder = GENERATED / preset
-    if not (folder / "city.json").exists():
-        sys.path.insert(0, str(BENCH))
-        import gen_city
+    """The preset's city folder, generated (untimed) when missing or made by another generator."""
+    sys.path.insert(0, str(BENCH))
+    import gen_city
 
-        print(f"generating {preset} into {folder} (not timed) ...", flush=True)
+    folder = GENERATED / preset
+    meta = folder / "city.json"
+    old = json.loads(meta.read_text(encoding="utf-8")).get("generator_sha") if meta.exists() else None
+    if old != gen_city.generator_sha():
+        why = "missing" if not meta.exists() else "written by another version of gen_city.py"
+        print(f"generating {preset} into {folder} ({why}; not timed) ...", flush=True)
         s = gen_city.generate_city(folder, preset=preset, jobs=jobs, **gen_city.PRESETS[preset])
         print(gen_city._one_line(preset, s), flush=True)
     return folder

@@ -16,7 +16,7 @@ One city is a folder with the three inputs of ``circles run`` (and a summary):
 * ``communities.geojson``: a jittered tile grid of 600 m communities (``--communities``; 400
   -> 20 x 20, 2025 -> 45 x 45) centred in the street grid, with ``id``, ``name`` (幸福社区-017
   style), ``population``, ``households``, ``population_estimated`` (true) and ``street``
-  (街道, the district: 16-25 communities each).
+  (街道, the district: 3-5 x 3-5 tiles, 9-25 communities each).
 * ``facilities.geojson``: ``--per-type`` facilities for every facility type of
   ``circles.rulebook.load_facility_types()`` (read at generation time, so new types are
   included), clustered unevenly near the streets (some communities lack some types), 3 %
@@ -80,7 +80,7 @@ LAKES_PER_COMMUNITY = 1 / 40
 LAKE_AREA_OUTSIDE_M2 = 40e6  # one lake per 40 km² outside the communities
 COMMUNITY_M = 600.0
 COMMUNITY_JITTER_M = 60.0
-DISTRICT_TILES = 4.5  # communities per district side (16-25 per district)
+DISTRICT_SIDE = (3, 6)  # communities per district side: 3-5, so 9-25 communities per street (街道)
 FAR_SHARE = 0.03
 FAR_MIN_M = 265.0  # far facilities are at least this far from any walkable street
 NEAR_OFFSET_M = (5.0, 40.0)  # other facilities stand this far beside their street
@@ -670,10 +670,35 @@ def _write_geojson(path: Path, features: list[dict]) -> None:
         fh.write("]}\n")
 
 
+def _split(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Band index of each of ``n`` tile rows (or columns): bands of 3-5, the last at least 3."""
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(int(rng.integers(*DISTRICT_SIDE)))
+    sizes[-1] -= sum(sizes) - n
+    i = len(sizes) - 2  # a short last band borrows from the ones before it
+    while sizes[-1] < DISTRICT_SIDE[0] and i >= 0:
+        if sizes[i] > DISTRICT_SIDE[0]:
+            sizes[i] -= 1
+            sizes[-1] += 1
+        else:
+            i -= 1
+    if sizes[-1] < DISTRICT_SIDE[0] and len(sizes) > 1:
+        last = sizes.pop()
+        sizes[-1] += last
+    return np.repeat(np.arange(len(sizes)), sizes)
+
+
 def make_communities(
-    rng: np.random.Generator, st: Streets, n: int, origin: tuple[float, float], prefix: str = ""
+    rng: np.random.Generator,
+    st: Streets,
+    n: int,
+    origin: tuple[float, float],
+    prefix: str = "",
+    districts: np.random.Generator | None = None,
 ) -> tuple[list[dict], list[np.ndarray]]:
-    """Jittered 600 m tiles (shared corners and side midpoints, so no gap and no overlap).
+    """Jittered 600 m tiles (shared corners and side midpoints, so no gap and no overlap),
+    grouped into streets (街道) of 3-5 x 3-5 tiles (``districts`` draws their sizes).
 
     Returns the GeoJSON features and each tile's outline in local metres.
     """
@@ -693,10 +718,8 @@ def make_communities(
     )
     hm = rng.uniform(-25, 25, (trows + 1, tcols))  # bend of west-east sides (north-south offset)
     vm = rng.uniform(-25, 25, (trows, tcols + 1))
-    rparts = np.array_split(np.arange(trows), max(1, round(trows / DISTRICT_TILES)))
-    cparts = np.array_split(np.arange(tcols), max(1, round(tcols / DISTRICT_TILES)))
-    rp = np.concatenate([np.full(len(p), i) for i, p in enumerate(rparts)])
-    cpi = np.concatenate([np.full(len(p), i) for i, p in enumerate(cparts)])
+    rng_d = districts if districts is not None else rng
+    rp, cpi = _split(trows, rng_d), _split(tcols, rng_d)
     district_of: dict[int, int] = {}
     pop = np.clip(rng.lognormal(math.log(7000), 0.45, n), 1500, 25000).round()
     hh_size = rng.uniform(2.5, 3.0, n)
@@ -711,7 +734,7 @@ def make_communities(
         ys += [(py[i, j] + py[i + 1, j]) / 2]
         outline = np.column_stack([xs, ys])
         outlines.append(outline)
-        d = district_of.setdefault(int(rp[i] * len(cparts) + cpi[j]), len(district_of))
+        d = district_of.setdefault(int(rp[i] * tcols + cpi[j]), len(district_of))
         sw = STREET_WORDS[d % len(STREET_WORDS)] + ("" if d < len(STREET_WORDS) else str(d // len(STREET_WORDS) + 1))
         feats.append(
             {
@@ -971,7 +994,7 @@ def generate_city(
     ex = _extras(rng_extra, st)
     osm = write_osm(st, k, amp, ex, out, origin, formats=formats, jobs=jobs)
     t_osm = time.perf_counter() - t0 - t_streets
-    comm, outlines = make_communities(rng_comm, st, communities, origin, prefix)
+    comm, outlines = make_communities(rng_comm, st, communities, origin, prefix, np.random.default_rng([seed, 7]))
     _write_geojson(out / "communities.geojson", comm)
     seg = _segments(st, k, amp)
     types = load_facility_types()
@@ -988,6 +1011,7 @@ def generate_city(
     streets = sorted({f["properties"]["street"] for f in comm})
     summary = {
         "generator": "bench/gen_city.py",
+        "generator_sha": generator_sha(),
         "preset": preset,
         "seed": seed,
         "origin": list(origin),
@@ -1020,6 +1044,13 @@ def generate_city(
         "total": round(time.perf_counter() - t0, 2),
     }
     return summary
+
+
+def generator_sha() -> str:
+    """Hash of this file: a city generated by another version of it is regenerated by the benchmark."""
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
 def city_origins(k: int, width_km: float, height_km: float, origin: tuple[float, float] = ORIGIN) -> list[tuple]:
