@@ -1084,6 +1084,13 @@ def _city_section(rec: dict) -> list[str]:
         f"{rec['caps']['memory_gb']:.0f} GB. Options tried: {rec.get('options')}."
     )
     lines.append("")
+    load = max(rec["load_start"][0], (rec.get("load_end") or [0])[0])
+    if load > (m.get("cores") or 1):
+        lines += [
+            f"**Busy machine** (load average {load:.1f} on {m.get('cores')} cores): wall times are inflated, "
+            "compare `CPU s`; not a measurement of the targets.",
+            "",
+        ]
     head = [f"{r['version']} ({r['mode']})" for r in runs]
     lines.append("| | " + " | ".join(head) + " |")
     lines.append("| --- |" + " ---: |" * len(runs))
@@ -1153,7 +1160,8 @@ def _batch_section(rec: dict) -> list[str]:
         f"## {rec['name']} (batch of {rec['cities']} cities)",
         "",
         f"`{rec['batch']}`; measured {rec['date']} at `{rec['commit']}` on {m['cpu']} ({m['cores']} cores, "
-        f"{m['ram_gb']} GB); load average {_fmt(rec['load_start'][0], 2)} at start.",
+        f"{m['ram_gb']} GB); load average {_fmt(rec['load_start'][0], 2)} at start, "
+        f"{_fmt((rec.get('load_end') or [None])[0], 2)} at end.",
         "",
         "| version | how | status | wall s | peak GB (all processes) | peak GB per worker | note |",
         "| --- | --- | --- | ---: | ---: | --- | --- |",
