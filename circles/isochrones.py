@@ -41,6 +41,9 @@ AREA_TILE_M = 4000.0
 AREA_MAX_CELLS = 16_000_000
 #: Largest cell (metres) used for a very large region.
 AREA_MAX_CELL_M = 10.0
+#: Areas are simplified by this much (metres) before they are written: the raster draws them
+#: with a vertex every few metres, far more than a map shows.
+DISPLAY_TOLERANCE_M = 1.0
 #: Value standing for "not reachable" in the field (contours need finite numbers).
 _FAR = 1e9
 
@@ -64,7 +67,10 @@ class AreaField:
 
 def _segment_samples(net: WalkNetwork, graph: SplitGraph, box: Box, step: float):
     """Points every ``step`` metres along the street segments that meet ``box``: their
-    coordinates, segment and position along the segment's edge."""
+    coordinates, segment and position along the segment's edge.
+
+    Coordinates are interpolated on the straight pieces of the edge geometries with plain
+    array arithmetic (millions of samples for a city tile)."""
     x0, y0, x1, y1 = box
     eb = _edge_bounds(net)
     e = graph.seg_edge
@@ -75,9 +81,22 @@ def _segment_samples(net: WalkNetwork, graph: SplitGraph, box: Box, step: float)
     which = np.repeat(seg, n)
     k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     pos = graph.seg_s0[which] + k / np.repeat(n - 1, n) * np.repeat(length, n)
-    pts = shapely.get_coordinates(shapely.line_interpolate_point(net.geometry[e[which]], pos))
+    pts = _points_along(net, e[which], pos)
     inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
     return pts[inside], which[inside], pos[inside]
+
+
+def _points_along(net: WalkNetwork, edge: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Coordinates of the points ``pos`` metres along edges ``edge`` (clamped to the edge)."""
+    from .reach import _pieces
+
+    p = _pieces(net)
+    scale = float(net.length.max(initial=0.0)) + 1.0  # keys edge + position never collide
+    key = p.edge + p.start / scale
+    piece = np.searchsorted(key, edge + np.clip(pos, 0, None) / scale, side="right") - 1
+    piece = np.clip(piece, p.first[edge], p.first[edge + 1] - 1)
+    t = np.clip((pos - p.start[piece]) / np.where(p.length[piece] > 0, p.length[piece], 1.0), 0.0, 1.0)
+    return p.a[piece] + t[:, None] * p.ab[piece]
 
 
 def _edge_bounds(net: WalkNetwork) -> np.ndarray:
@@ -418,6 +437,7 @@ def type_isochrones(
         )
     columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
     gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=net.crs)
+    gdf["geometry"] = shapely.simplify(gdf.geometry.values, DISPLAY_TOLERANCE_M)
     if len(gdf):
         gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
     gdf = gdf.to_crs("EPSG:4326")

@@ -127,10 +127,11 @@ def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], wh
             )
 
 
-def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+def load_communities(path: str | Path, crs: str | None = None, keep: Iterable[str] = ()) -> gpd.GeoDataFrame:
     """Community boundaries: polygons with ``id``, ``name`` and ``population``.
 
-    Optional fields: ``households``, ``population_estimated`` (default false).
+    Optional fields: ``households``, ``population_estimated`` (default false). Fields named in
+    ``keep`` (e.g. a district field, 街道) must exist and are kept as text.
 
     Raises
     ------
@@ -180,6 +181,11 @@ def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFra
     for extra in ("population_method", "kind", "geometry_note"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
+    for extra in keep:
+        if extra not in gdf.columns:
+            fields = ", ".join(c for c in gdf.columns if c != "geometry")
+            raise InputError(f"no such field; the file has: {fields}", path=path, field=extra)
+        out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
     out["geometry"] = out.geometry.make_valid()
     return out
 

@@ -237,14 +237,7 @@ def analyse(
             f"known: {', '.join(rulebook.facility_types)}",
             field="surveyed",
         )
-    comms = load_communities(boundaries, crs=crs)
-    if district_field is not None and district_field not in comms.columns:
-        raise InputError(
-            f"no column '{district_field}' to group communities by district; columns: "
-            f"{', '.join(c for c in comms.columns if c != 'geometry')}",
-            path=str(boundaries),
-            field=district_field,
-        )
+    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [])
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     fcrs = facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
