@@ -167,15 +167,18 @@ def access_field(
     return AreaField(xs, ys, fields)
 
 
-def field_polygon(field: AreaField, values: np.ndarray, limit: float, clip: Box | None = None):
-    """The part of the raster where ``values`` ≤ ``limit`` (interpolated contour), optionally
-    clipped to a box; a valid Polygon or MultiPolygon (empty when nothing is within the limit)."""
+def field_polygons(field: AreaField, values: np.ndarray, limits, clip: Box | None = None) -> list:
+    """The parts of the raster where ``values`` ≤ each of ``limits`` (interpolated contours),
+    optionally clipped to a box: one valid Polygon or MultiPolygon per limit (empty when nothing
+    is within it). One contour generator serves every limit."""
     import contourpy
 
-    inside = values <= limit
+    limits = [float(v) for v in limits]
+    out = [Polygon() for _ in limits]
+    inside = values <= max(limits, default=-1.0)
     if not inside.any():
-        return Polygon()
-    # contour only the window around the cells within the limit (small areas stay cheap)
+        return out
+    # contour only the window around the cells within the largest limit (small areas stay cheap)
     rows = np.flatnonzero(inside.any(axis=1))
     cols = np.flatnonzero(inside.any(axis=0))
     r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, len(field.y))
@@ -183,19 +186,21 @@ def field_polygon(field: AreaField, values: np.ndarray, limit: float, clip: Box 
     gen = contourpy.contour_generator(
         field.x[c0:c1], field.y[r0:r1], values[r0:r1, c0:c1], fill_type=contourpy.FillType.OuterOffset
     )
-    filled = gen.filled(-1.0, limit)
-    points = cast("list[np.ndarray]", filled[0])
-    offsets = cast("list[np.ndarray]", filled[1])
-    if not points:
-        return Polygon()
-    sizes = np.concatenate([np.diff(off) for off in offsets])
-    ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
-    rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
-    polys = shapely.polygons(rings, indices=ring_poly)
-    area = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
-    if clip is not None:
-        area = shapely.clip_by_rect(area, *clip)
-    return _polygonal(area)
+    for i, limit in enumerate(limits):
+        filled = gen.filled(-1.0, limit)
+        points = cast("list[np.ndarray]", filled[0])
+        offsets = cast("list[np.ndarray]", filled[1])
+        if not points:
+            continue
+        sizes = np.concatenate([np.diff(off) for off in offsets])
+        ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
+        rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
+        polys = shapely.polygons(rings, indices=ring_poly)
+        area = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
+        if clip is not None:
+            area = shapely.clip_by_rect(area, *clip)
+        out[i] = _polygonal(area)
+    return out
 
 
 def isochrone_polygon(
@@ -235,7 +240,7 @@ def isochrone_polygon(
     lo = xy[reached].min(axis=0) - max_attach_m
     hi = xy[reached].max(axis=0) + max_attach_m
     field = access_field(net, graph, {"_": dist}, (lo[0], lo[1], hi[0], hi[1]), cell, max_attach_m)
-    return field_polygon(field, field.fields["_"], limit)
+    return field_polygons(field, field.fields["_"], [limit])[0]
 
 
 def area_tiles(boxes: np.ndarray, tile: float | None = None) -> list[Box]:
@@ -279,9 +284,8 @@ def iter_areas(
     for tile in tqdm(tiles, desc="walking areas", unit="tile", disable=not progress, leave=False):
         field = access_field(net, graph, node_dists, tile, cell, max_attach_m)
         for t, lims in limits.items():
-            values = field.fields[t]
-            for lim in lims:
-                poly = field_polygon(field, values, lim, clip=tile)
+            lims = list(lims)
+            for lim, poly in zip(lims, field_polygons(field, field.fields[t], lims, clip=tile), strict=True):
                 if not poly.is_empty:
                     yield t, lim, tile, poly
 
@@ -474,11 +478,10 @@ def facility_isochrones(
         xy = access.graph.xy[reached]
         box = (*(xy.min(axis=0) - access.max_attach_m), *(xy.max(axis=0) + access.max_attach_m))
         field = access_field(net, access.graph, {t: dist}, box, AREA_CELL_M, access.max_attach_m)
-        for mins in minutes:
+        mins_ok = [m for m in minutes if m * speeds[t] <= access.limit_m + 1e-9]
+        polys = field_polygons(field, field.fields[t], [m * speeds[t] for m in mins_ok])
+        for mins, poly in zip(mins_ok, polys, strict=True):
             limit = mins * speeds[t]
-            if limit > access.limit_m + 1e-9:
-                continue
-            poly = field_polygon(field, field.fields[t], limit)
             if not poly.is_empty:
                 rows.append(
                     {
