@@ -23,6 +23,9 @@ EXPECTED_IDS = {
     "park",
     "fitness",
     "community_service",
+    "elderly_day_care",
+    "bus_stop",
+    "canteen",
 }
 
 
