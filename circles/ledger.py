@@ -416,6 +416,12 @@ def _pilot_num(c: Mapping[str, Any], key: str, where: str) -> float | None:
 PLAN_ACTIONS = ("share", "upgrade", "new_build")
 
 
+def _entry_no(e: Mapping[Any, Any], default: int) -> int:
+    """An entry's number: YAML 1.1 reads the key ``no`` as false, so both are looked up."""
+    v = e.get("no", e.get(False, default))
+    return int(v) if isinstance(v, (int, float, str)) and not isinstance(v, bool) else default
+
+
 def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntry]:
     """The numbered problems, projects, measures or existing facilities of a plan entry."""
     lst = c.get(key) or []
@@ -441,7 +447,7 @@ def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntr
         cnt = _pilot_num(e, "count", f"{where}: {key} #{j + 1}")
         res.append(
             PilotEntry(
-                no=int(e.get("no", e.get(False, j + 1))),  # YAML 1.1 reads the key `no` as false
+                no=_entry_no(e, j + 1),
                 text=str(e["text"]),
                 covers=tuple(str(x) for x in covers),
                 action=action,
@@ -508,7 +514,7 @@ def load_pilot(path: str | Path | None = None) -> Pilot:
             raise ConfigError(f"{label}: phases #{j + 1}: expected name_zh, text_zh, period_zh and end 'YYYY-MM'")
         phases.append(
             Phase(
-                no=int(ph.get("no", ph.get(False, j + 1))),
+                no=_entry_no(ph, j + 1),
                 name_zh=str(ph.get("name_zh", "")),
                 text_zh=str(ph.get("text_zh", "")),
                 period_zh=str(ph.get("period_zh", "")),
