@@ -144,7 +144,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(result.summary().to_string())
     if est:
         print("population: estimated (see population_method in the boundaries file)")
-    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed]
+    quantity = {r.facility_type for r in result.rulebook.rules if r.check == "supply"}  # to_assess instead
+    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed and t not in quantity]
     if unsurveyed:
         print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
     if result.input_problems is not None and len(result.input_problems):
