@@ -57,6 +57,12 @@ COLUMNS_ZH = {
     "supply_complete": "供给数据完整",
     "unverified": "未核实数值",
     "warning": "提示",
+    # added with issue 12 (the standard read as written)
+    "required": "配建要求",
+    "check": "判定方式",
+    "supply_basis": "供给口径",
+    "facilities_own": "社区内设施数",
+    "supply_own": "社区自有供给",
 }
 
 STATUS_ZH = {
@@ -66,6 +72,8 @@ STATUS_ZH = {
     "undersized": "规模不足",
     "no_data": "无数据",
     "to_assess": "待评估",
+    "conditional": "具备条件时配建",
+    "as_needed": "按需配建",
 }
 
 #: Excel fill colour of each status (gap report and ledger).
@@ -92,6 +100,8 @@ FIELD_ZH = {
     "required": "是否必配",
     "speed_profile": "步行速度",
     "applies_to": "适用范围",
+    "check": "判定方式",
+    "recommended_size_m2": "建议规模",
 }
 
 ACTION_ZH = {
@@ -99,56 +109,85 @@ ACTION_ZH = {
     "share": "与相邻社区共建共享",
     "upgrade": "提档升级（扩建扩容）",
     "survey": "补充调查或现场评估",
+    "consider": "评估条件或需求后配建",
     "none": "保持",
 }
 
 PLAN_STATUS_ZH = {
     "in_plan": "已列入方案",
+    "measure_listed": "方案举措已提及（未列项目）",
+    "exists_per_plan": "方案称已有，位置待核实",
     "problem_listed": "方案已列问题（未列项目）",
     "new_finding": "新发现",
     "not_in_plan": "方案未涉及",
     "": "",
 }
 
-#: Ledger columns in order, with Chinese headers (row 1 of every sheet; row 2 is the key).
-LEDGER_COLUMNS = {
-    "community_name": "社区名称",
-    "priority": "优先序",
-    "item_name": "项目",
-    "status_zh": "状态",
-    "action_zh": "建议措施",
-    "lead_department": "牵头部门",
-    "plan_status_zh": "与试点方案关系",
-    "requirement": "标准要求",
+#: The official sheets of the ledger (工作台账): columns in the order the plan's ledger asks for,
+#: with their Chinese headers. ``no`` (序号) is numbered per sheet; the other keys are columns of
+#: :func:`circles.ledger.build_ledger` (and of ``ledger.csv``).
+OFFICIAL_COLUMNS = {
+    "no": "序号",
+    "street": "街道",
+    "community_name": "社区",
+    "category_zh": "类别",
+    "item_name": "事项",
     "current_state": "现状",
     "gap": "缺口",
-    "residents_affected": "受影响居民（人）",
-    "evidence": "依据",
-    "priority_group": "优先类别",
-    "support_departments": "配合部门",
-    "plan_reference": "方案对应内容",
-    "finding_kind": "结论性质",
-    "warning": "提示",
-    "item": "标准条目",
-    "category": "类别",
-    "level": "层级",
+    "residents_affected": "受影响居民",
+    "action_zh": "建议措施",
+    "lead_unit": "牵头单位",
+    "responsible_units": "责任单位",
+    "person_in_charge": "责任人",
+    "deadline": "完成时限",
+    "progress": "推进情况",
+    "investment_wan": "投资估算（万元）",
+    "in_plan": "是否已列入方案",
+    "requirement": "标准要求",
+    "basis": "依据",
+    "remarks": "备注",
+}
+
+#: Every ledger column (``ledger.csv`` and the technical sheet), in order, with a Chinese
+#: description: the official columns first, then the machine-readable ones.
+LEDGER_COLUMNS = {
+    **{k: v for k, v in OFFICIAL_COLUMNS.items() if k != "no"},
+    "community_id": "社区编号",
+    "priority": "社区内优先序",
     "rule_id": "规则编号",
     "facility_type": "设施类型",
+    "item": "标准条目",
+    "category": "类别代码",
+    "level": "层级",
     "status": "状态代码",
+    "status_zh": "状态",
+    "required": "配建要求",
     "action": "措施代码",
     "plan_status": "方案关系代码",
+    "plan_status_zh": "与试点方案关系",
+    "plan_reference": "方案对应内容",
+    "priority_group": "优先类别",
+    "finding_kind": "结论性质",
+    "warning": "提示",
     "verified": "标准数值已核实",
     "source": "标准出处",
+    "evidence": "计算依据",
+    "covered_share": "覆盖居民比例",
     "residents": "居民人数",
     "households": "户数",
     "population_source": "人口来源",
     "households_source": "户数来源",
-    "community_id": "社区编号",
+    "below_scale": "低于完整社区人口规模",
 }
 
+#: Ledger columns that hold shares (shown as percentages) and booleans (shown as 是/否).
+LEDGER_PERCENT = ("covered_share",)
+LEDGER_BOOLEAN = ("in_plan", "verified", "below_scale")
+YES_NO = {True: "是", False: "否"}
+
 SUMMARY_COLUMNS = {
-    "community_id": "社区编号",
-    "community_name": "社区名称",
+    "community_name": "社区",
+    "street": "街道",
     "pilot": "对应试点社区",
     "residents": "居民人数",
     "population_source": "人口来源",
@@ -161,11 +200,48 @@ SUMMARY_COLUMNS = {
     "undersized": "规模不足",
     "no_data": "无数据",
     "to_assess": "待评估",
+    "conditional": "具备条件时配建",
+    "as_needed": "按需配建",
     "ok": "达标",
     "elderly_child_open": "一老一幼待解决项",
     "in_plan": "已列入方案",
     "new_finding": "新发现",
+    "scale_note": "人口规模",
     "top_priorities": "优先事项（前五）",
+    "community_id": "社区编号",
+}
+
+#: What each status means, for the ledger's notes sheet (in the ledger's order).
+LEDGER_STATUS_MEANING = {
+    "gap": "步行范围内无此设施（标准要求配建）",
+    "partial": "部分居民超出步行范围",
+    "undersized": "可达，但规模、数量或容量低于标准",
+    "no_data": "无数据（未调查），不等于缺口",
+    "to_assess": "待评估：清单项，或标准规定数量而输入未给出，需现场核查",
+    "conditional": "具备条件时配建：标准写“具备条件的”，缺少不计为缺口",
+    "as_needed": "按需配建：GB 50180-2018 △项，缺少不计为缺口",
+    "ok": "达标",
+}
+
+#: What the suggested actions mean ({factor}: the share factor, {scale}: the population floor).
+LEDGER_ACTION_MEANING = {
+    "share": (
+        "相邻设施在阈值{factor}倍步行时间内；人口不足{scale}人的社区，基本公共服务设施在统筹范围内；或方案本身的措施"
+    ),
+    "survey": "补充调查、现场评估，或方案称已有而数据未显示",
+    "consider": "具备条件时或按需配建：评估条件或需求",
+}
+
+#: Titles of the ledger workbook's sheets and page headers.
+LEDGER_TITLES = {
+    "ledger": "工作台账",
+    "title": "完整社区建设工作台账",
+    "summary": "汇总",
+    "data": "数据 data",
+    "notes": "说明",
+    "footer": "第 &P 页，共 &N 页",
+    "date": "日期：",
+    "print_date": "打印日期：&D",
 }
 
 ATTRIBUTION = "© OpenStreetMap contributors"
@@ -231,6 +307,9 @@ ICON_TEXT = {
     "sports": ("体", "Sp"),
     "culture": ("文", "Cu"),
     "pharmacy": ("药", "Ph"),
+    "elderly_day_care": ("照", "DC"),
+    "bus_stop": ("公", "B"),
+    "canteen": ("食", "Ca"),
 }
 
 #: Facility columns shown in the popup when present (column -> (Chinese, English) label).

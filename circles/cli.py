@@ -42,9 +42,15 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument(
         "--rules",
-        default="complete_community_2020",
-        help="rulebook profile name or YAML file (default: complete_community_2020); a file may "
-        "'extends: <profile>' and override or add rules",
+        default=None,
+        help="rulebook profile name or YAML file (default: complete_community_2020, or rugao_2023 when a "
+        "boundary is a Rugao pilot community); a file may 'extends: <profile>' and override or add rules",
+    )
+    p.add_argument(
+        "--departments",
+        default=None,
+        help="YAML of your city's units for the ledger's lead and responsible units (example: "
+        "docs/departments_example.yaml); default: neutral units by role (Rugao's for its pilot communities)",
     )
     p.add_argument(
         "--profile",
@@ -152,7 +158,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(result.summary().to_string())
     if est:
         print("population: estimated (see population_method in the boundaries file)")
-    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed]
+    quantity = {r.facility_type for r in result.rulebook.rules if r.check == "supply"}  # to_assess instead
+    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed and t not in quantity]
     if unsurveyed:
         print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
     if result.input_problems is not None and len(result.input_problems):
@@ -232,6 +239,7 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
     return dict(
         buildings=args.buildings,
         rules=args.rules,
+        departments=args.departments,
         surveyed=args.surveyed,
         speed=args.speed,
         target_share=args.target_share,
@@ -392,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "profile", None):
-        if args.rules not in ("complete_community_2020", args.profile):
+        if args.rules not in (None, "complete_community_2020", args.profile):
             parser.error("give either --profile or --rules, not both")
         args.rules = args.profile
     logging.basicConfig(

@@ -20,6 +20,23 @@ Statuses
 ``to_assess``   a checklist item of the rulebook (property management, governance …): a
                 person assesses it. Such items are not in this report (it has one row per
                 community × *spatial* rule); :mod:`circles.ledger` adds them to the ledger.
+                In this report: a ``check: supply`` rule (a quantity the standard sets, such as
+                car spaces per household) when the input gives no capacities, or when the
+                target applies to new communities only and the community is not flagged new.
+``conditional`` the standard asks for the item only "where conditions allow" (具备条件的,
+                ``required: conditional``) and no resident reaches one (or, for a
+                ``presence`` check, none is in or at the community): reported, never a gap.
+``as_needed``   a GB 50180-2018 △ item (根据实际情况按需配建, ``required: as_needed``) that no
+                resident reaches: reported, never a gap.
+
+How a rule decides (``check`` in the rulebook): ``reach`` (walking threshold, the statuses
+above); ``supply`` (the capacity of the facilities *inside* the community's boundary against its
+households, e.g. car spaces per household; walking minutes are evidence only); ``presence`` (a
+facility inside the boundary or within the threshold of a resident). A capacity with ``basis:
+own`` (the 2022 pilot notice's 30 m² of community service space per 100 households) is checked
+against the floor area inside the boundary; the two-step floating catchment stays in the
+evidence as the accessibility view. An optional boolean column ``new_community`` on the
+communities makes targets for new communities (``applies_to: new_communities``) a verdict there.
 
 A facility whose size is unknown counts as big enough (absence of data is not a finding).
 Sizes and targets the standard sets only for new communities (``applies_to:
@@ -39,7 +56,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from . import capacity as cap
-from ._labels import COLUMNS_ZH, FIELD_ZH
+from ._labels import COLUMNS_ZH, FIELD_ZH, threshold_text
 from .access import Access
 from .rulebook import Rule, Rulebook
 
@@ -103,6 +120,23 @@ def _nearest_list(
     return "; ".join(parts)
 
 
+def _own_evidence(
+    rule: Rule, n_own: int, total: float, per: float, known: bool, households: float, target_applies: bool
+) -> str:
+    """English evidence for a community's own supply (facilities inside its boundary)."""
+    c = rule.capacity
+    assert c is not None
+    what = "floor area" if c.measure == "size_m2" else "capacity"
+    head = f"{n_own} inside the community"
+    if not known:
+        if c.demand == "households" and not np.isfinite(households):
+            return f"{head}; own {what} per household not checked: the community has no household figure"
+        return f"{head}; own {what} not checked: the input does not give {c.measure} for every one of them"
+    tgt = "no target" if c.target is None else f"target {c.target:g}"
+    scope = "" if target_applies else " for new communities: information only"
+    return f"{head}, own {what} {total:.0f}: {per:.3g} {_supply_unit(rule)} ({tgt}{scope})"
+
+
 def _supply_unit(rule: Rule) -> str:
     c = rule.capacity
     if c is None:
@@ -131,6 +165,82 @@ def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_com
     cc, ff = key // nf, key % nf
     bounds = np.searchsorted(cc, np.arange(n_comm + 1))
     return [ff[bounds[i] : bounds[i + 1]] for i in range(n_comm)]
+
+
+def facilities_inside(communities: pd.DataFrame, facilities: gpd.GeoDataFrame, ftype: str) -> dict[str, np.ndarray]:
+    """Row positions (in ``facilities``) of the facilities of ``ftype`` inside each community.
+
+    A facility is inside when its representative point lies within the boundary; placed or set
+    aside alike (a quantity inside the boundary counts even when its street is far). Without
+    geometries or coordinate systems every community has none.
+    """
+    ids = communities["id"].astype(str).tolist()
+    out = {cid: np.zeros(0, dtype=int) for cid in ids}
+    if not isinstance(communities, gpd.GeoDataFrame) or communities.crs is None or facilities.crs is None:
+        return out
+    sel = np.flatnonzero((facilities["facility_type"].astype(str) == ftype).to_numpy())
+    if not len(sel):
+        return out
+    pts = facilities.geometry.iloc[sel].representative_point()
+    comm = communities.to_crs(facilities.crs)
+    for cid, geom in zip(ids, comm.geometry, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        out[cid] = sel[pts.within(geom).to_numpy()]
+    return out
+
+
+def own_supply(
+    facilities: gpd.GeoDataFrame, positions: np.ndarray, measure: str, size_kind: str = "building"
+) -> tuple[float, bool]:
+    """Total ``measure`` (capacity or size) of the facilities at ``positions``, and whether
+    every one of them gives it (NaN and False when the input has no such column at all)."""
+    has_col = measure in facilities.columns or (measure == "size_m2" and size_kind == "land")
+    if not has_col:
+        return float("nan"), False
+    vals = cap.facility_capacity(facilities, positions, measure, size_kind)
+    if len(vals) == 0:
+        return 0.0, True
+    return float(np.nansum(vals)), bool(np.isfinite(vals).all())
+
+
+def reach_status(covered: float, share: float, share_ok: float, target_share: float, short: bool) -> str:
+    """Status of a reach check from a community's numbers.
+
+    ``covered``: residents within the threshold; ``share``/``share_ok``: shares of placed
+    residents within the threshold of any / of an adequate facility; ``short``: fewer
+    facilities than the minimum count, or supply below its target.
+    """
+    if covered <= 0:
+        return "gap"
+    if share_ok >= target_share - 1e-9 and not short:
+        return "ok"
+    if share >= target_share - 1e-9:
+        return "undersized"
+    return "partial"
+
+
+def supply_status(per_unit: float, target: float | None, target_applies: bool, known: bool) -> str:
+    """Status of a ``check: supply`` rule: the community's own quantity per demand unit against
+    the target (``to_assess`` without data, without a target, or when the target is for new
+    communities only and this one is not new)."""
+    if not known or not np.isfinite(per_unit) or target is None or not target_applies:
+        return "to_assess"
+    return "ok" if per_unit >= target - 1e-9 else "undersized"
+
+
+def presence_status(n_inside: int, covered: float) -> str:
+    """Status of a ``check: presence`` rule: one facility in the community or within the
+    threshold of one of its residents is enough."""
+    return "ok" if n_inside > 0 or covered > 0 else "gap"
+
+
+def absent_status(status: str, required: str) -> str:
+    """What an absent (or not fully reached) item is, by the rule's ``required``: a gap for a
+    required item; ``conditional`` (具备条件的) or ``as_needed`` (△) otherwise, never a gap."""
+    if required in ("conditional", "as_needed") and status in ("gap", "partial"):
+        return required
+    return status
 
 
 def compute_gaps(
@@ -173,11 +283,21 @@ def compute_gaps(
         hh_of = dict(
             zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce"), strict=True)
         )
+    new_of: dict[str, bool] = {}
+    if "new_community" in communities.columns:
+        new_of = dict(
+            zip(
+                communities["id"].astype(str),
+                communities["new_community"].fillna(False).astype(bool),
+                strict=True,
+            )
+        )
     comm_ids = communities["id"].astype(str).to_numpy()
     members = _members_by_community(comm_of, comm_ids)
     comm_index = pd.Index(comm_ids).get_indexer(comm_of)
     rows = []
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]] = {}
+    inside_cache: dict[str, dict[str, np.ndarray]] = {}
     for rule in tqdm(rulebook.rules, desc="gap report", unit="rule", disable=not progress, leave=False):
         t = rule.facility_type
         ft = rulebook.facility_types[t]
@@ -233,6 +353,15 @@ def compute_gaps(
                 )
                 if not supply.known.any():
                     supply = None
+        needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own")
+        if needs_inside and t not in inside_cache:
+            inside_cache[t] = facilities_inside(communities, fac, t)
+        inside = inside_cache.get(t, {})
+        measure_given = False
+        if c is not None:
+            type_pos = np.flatnonzero((fac["facility_type"] == t).to_numpy())
+            measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
+        stated_m = rule.stated_in_metres
         for ci, (cid, cname, pop, est) in enumerate(
             zip(
                 comm_ids,
@@ -277,6 +406,11 @@ def compute_gaps(
                 "supply_measure": c.measure if c is not None else "",
                 "supply_unit": _supply_unit(rule),
                 "supply_target": (c.target if c is not None and c.target is not None else np.nan),
+                "required": rule.required,
+                "check": rule.check,
+                "supply_basis": c.basis if c is not None else "",
+                "facilities_own": np.nan,
+                "supply_own": np.nan,
             }
             empty = dict(
                 covered_share=np.nan,
@@ -294,12 +428,20 @@ def compute_gaps(
                 supply_complete=np.nan,
             )
             if not is_surveyed:
-                row.update(
-                    empty,
-                    status="no_data",
-                    evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
-                    "declared surveyed: absence in the data is not a gap",
-                )
+                if rule.check == "supply":
+                    row.update(
+                        empty,
+                        status="to_assess",
+                        evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input: the standard sets a "
+                        f"quantity ({c.describe_zh() if c is not None else ''}); count it on site",
+                    )
+                else:
+                    row.update(
+                        empty,
+                        status="no_data",
+                        evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
+                        "declared surveyed: absence in the data is not a gap",
+                    )
                 rows.append(row)
                 continue
             if placed_pop <= 0:
@@ -320,27 +462,38 @@ def compute_gaps(
             small_reached = reached & small
             n_small = int(small_reached.sum())
             few = rule.min_count > 1 and within_adequate < rule.min_count
-            # capacity
+            # capacity: accessible supply (2SFCA), and the community's own supply (basis own)
+            target_applies = c is not None and (c.applies_to == "all" or new_of.get(cid, False))
             sup_val, sup_complete, cap_short = np.nan, np.nan, False
             if supply is not None and c is not None:
                 sup_val = supply.per_community.get(cid, np.nan)
                 sup_complete = bool(supply.known[reached].all()) if within else True
                 if (
-                    c.target is not None
-                    and c.applies_to == "all"
+                    c.basis == "accessible"
+                    and c.target is not None
+                    and target_applies
                     and sup_complete
                     and np.isfinite(sup_val)
                     and sup_val < c.target - 1e-9
                 ):
                     cap_short = True
-            if covered <= 0:
-                status = "gap"
-            elif share_ok >= target_share - 1e-9 and not few and not cap_short:
-                status = "ok"
-            elif share >= target_share - 1e-9:
-                status = "undersized"
+            own_pos = inside.get(cid, np.zeros(0, dtype=int))
+            own_per, own_known, own_total = np.nan, False, np.nan
+            if c is not None and (c.basis == "own" or rule.check == "supply"):
+                own_total, own_complete = own_supply(fac, own_pos, c.measure, rule.size_kind)
+                demand_val = hh if c.demand == "households" else float(pop)
+                own_known = measure_given and own_complete and np.isfinite(demand_val) and demand_val > 0
+                if own_known:
+                    own_per = own_total / demand_val * c.per
+                if c.basis == "own" and own_known and c.target is not None and target_applies:
+                    cap_short = own_per < c.target - 1e-9
+            if rule.check == "supply" and c is not None:
+                status = supply_status(own_per, c.target, target_applies, own_known)
+            elif rule.check == "presence":
+                status = presence_status(len(own_pos), covered)
             else:
-                status = "partial"
+                status = reach_status(covered, share, share_ok, target_share, few or cap_short)
+            status = absent_status(status, rule.required)
             med = weighted_median(m, w)
             mx = float(m.max()) if len(m) else np.nan
             mn = float(m.min()) if len(m) else np.nan
@@ -364,7 +517,10 @@ def compute_gaps(
                 )
                 ev.append(f"median resident {_fmt_min(med)}")
             if share < target_share - 1e-9 and n_placed_type:
-                ev.append(f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond {thr_min:.3g} min")
+                ev.append(
+                    f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond "
+                    f"{threshold_text(thr_min, thr_m, stated_m, 'en')}"
+                )
             if n_small:
                 verdict = "" if rule.size_applies else " (the minimum applies to new communities: information only)"
                 ev.append(
@@ -378,9 +534,18 @@ def compute_gaps(
                     f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
                     f"the standard asks at least {rule.min_count}"
                 )
+            if c is not None and (c.basis == "own" or rule.check == "supply"):
+                ev.append(_own_evidence(rule, len(own_pos), own_total, own_per, own_known, hh, target_applies))
+            if rule.check == "presence":
+                ev.append(
+                    f"{len(own_pos)} inside the community; {covered:.0f} residents within "
+                    f"{threshold_text(thr_min, thr_m, stated_m, 'en')} of one"
+                )
             if supply is not None and c is not None and np.isfinite(sup_val):
                 tgt = f" against a target of {c.target:g}" if c.target is not None else " (no target)"
-                scope = " (target for new communities: information only)" if c.applies_to != "all" else ""
+                if c.basis == "own":
+                    tgt = " (accessibility view; the target is checked on the community's own supply)"
+                scope = " (target for new communities: information only)" if not target_applies else ""
                 lb = "" if sup_complete else " — lower bound: some facilities within reach have no " + c.measure
                 ev.append(f"accessible supply (2SFCA) {sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
             elif supply is not None and c is not None and c.demand == "households" and not np.isfinite(hh):
@@ -411,6 +576,8 @@ def compute_gaps(
                 nearest_facilities=_nearest_list(near_ids, m, w, names),
                 supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
                 supply_complete=sup_complete,
+                facilities_own=len(own_pos) if needs_inside else np.nan,
+                supply_own=round(own_per, 3) if np.isfinite(own_per) else np.nan,
             )
             rows.append(row)
     df = pd.DataFrame(rows, columns=list(COLUMNS_ZH))

@@ -23,7 +23,7 @@ from .access import Access, compute_access
 from .errors import InputError
 from .gaps import compute_gaps, surveyed_types
 from .indicators import city_indicators
-from .ledger import apply_pilot_attributes, build_ledger
+from .ledger import Departments, apply_pilot_attributes, build_ledger, default_rules, load_departments
 from .load import (
     TABLE_SUFFIXES,
     check_facilities,
@@ -35,7 +35,7 @@ from .load import (
 from .network import WalkNetwork, read_walk_network
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
-from .rulebook import DEFAULT_PROFILE, Rulebook, load_rulebook
+from .rulebook import Rulebook, load_rulebook
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,17 @@ class Result:
     ledger: pd.DataFrame | None = None
     #: Column of the communities naming their district (街道), for per-district indicators.
     district_field: str | None = None
+    #: A city's own units for the ledger (``departments`` of :func:`analyse`), if given.
+    departments: Departments | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
         tab = pd.crosstab([self.gaps["community_id"], self.gaps["community_name"]], self.gaps["status"])
-        for s in ("gap", "partial", "undersized", "ok", "no_data"):
+        shown = ("gap", "partial", "undersized", "ok", "no_data", "to_assess", "conditional", "as_needed")
+        for s in shown:
             if s not in tab:
                 tab[s] = 0
-        tab = tab[["gap", "partial", "undersized", "ok", "no_data"]]
+        tab = tab[list(shown)]
         gaps_list = (
             self.gaps[self.gaps["status"] == "gap"].groupby("community_id")["rule_id"].agg(lambda s: ", ".join(s))
         )
@@ -147,7 +150,8 @@ def analyse(
     network: str | Path | WalkNetwork | None = None,
     *,
     buildings: str | Path | None = None,
-    rules: str | Path = DEFAULT_PROFILE,
+    rules: str | Path | None = None,
+    departments: str | Path | Departments | None = None,
     surveyed: Iterable[str] = (),
     speed: float | None = None,
     target_share: float = 1.0,
@@ -181,8 +185,15 @@ def analyse(
     buildings : path, optional
         Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
         placed on a grid inside each community.
-    rules : str or path
-        Rulebook profile name or YAML file.
+    rules : str or path, optional
+        Rulebook profile name or YAML file. Default: the pilot plan's profile (``rugao_2023``)
+        when a boundary's name matches a pilot community of ``circles/config/rugao_pilot.yaml``,
+        else ``complete_community_2020`` (:func:`circles.ledger.default_rules`).
+    departments : path or Departments, optional
+        A city's own units for the ledger's 牵头单位 / 责任单位 (schema of
+        ``circles/config/departments.yaml``; example ``docs/departments_example.yaml``), for
+        every community. Default: the Rugao leading group's units for the Rugao pilot
+        communities, the neutral units by role elsewhere.
     surveyed : iterable of str
         Facility types declared surveyed: absence of them is then a gap, not ``no_data``.
     speed : float, optional
@@ -229,7 +240,10 @@ def analyse(
                 )
     elif boundaries is None or facilities is None or network is None:
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
-    rulebook = load_rulebook(rules, speed_override=speed)
+    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [])
+    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
+    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
+    deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
     unknown = [t for t in surveyed if t not in rulebook.facility_types]
     if unknown:
         raise InputError(
@@ -237,8 +251,6 @@ def analyse(
             f"known: {', '.join(rulebook.facility_types)}",
             field="surveyed",
         )
-    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [])
-    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     fcrs = facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
     if isinstance(facilities, gpd.GeoDataFrame):
@@ -293,7 +305,7 @@ def analyse(
     t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
     gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share, progress=progress)
-    ledger = build_ledger(gaps, comms, rulebook)
+    ledger = build_ledger(gaps, comms, rulebook, departments=deps)
     timings["gaps"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -323,6 +335,7 @@ def analyse(
         input_problems=problems,
         ledger=ledger,
         district_field=district_field,
+        departments=deps,
         inputs={
             "boundaries": str(boundaries),
             "facilities": str(facilities),

@@ -58,6 +58,7 @@ def test_facility_table_in_gbk_with_amap_codes(tmp_path, demo_facilities, capsys
         "parcel_point": "070500",
         "community_service": "",
         "park": "110101",
+        "bus_stop": "150700",
     }
     for i, (t, g) in enumerate(zip(gcj["facility_type"], gcj.geometry, strict=True)):
         rows.append(
