@@ -159,8 +159,9 @@ def _osm_file(p: Path, fmt: str) -> Any:
     return osmium.io.File(str(p), fmt)
 
 
-def _read_error(p: Path, exc: BaseException) -> InputError:
-    return InputError(f"not a readable OSM file ({exc})", path=str(p))
+def _read_error(p: Path, fmt: str, exc: BaseException) -> InputError:
+    kind = "PBF" if fmt == "pbf" else "XML"
+    return InputError(f"not a readable OSM {kind} file ({exc})", path=str(p))
 
 
 # ------------------------------------------------------------------ walking network
@@ -204,6 +205,7 @@ def read_walk_ways(path: str | Path) -> WalkWays:
         .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
         .with_filter(osmium.filter.KeyFilter(required))
     )
+    way: Any
     try:
         for way in processor:
             n_highway += 1
@@ -217,7 +219,7 @@ def read_walk_ways(path: str | Path) -> WalkWays:
                 xs.append(loc.x)
                 ys.append(loc.y)
     except RuntimeError as exc:
-        raise _read_error(p, exc) from None
+        raise _read_error(p, fmt, exc) from None
     return WalkWays(
         ref=np.frombuffer(refs, dtype=np.int64),
         x=np.frombuffer(xs, dtype=np.int32),
@@ -558,9 +560,10 @@ def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = No
 class OsmFeature:
     """One tagged OSM element with its geometry (EPSG:4326).
 
-    ``missing_members`` lists the member ways of a relation absent from the file;
-    ``ring_closed_by_line`` is True when its outer ring could only be closed by a straight
-    line across the gap they leave.
+    ``missing_nodes`` counts the nodes of a way absent from the file (the geometry joins
+    the nodes present); ``missing_members`` lists the member ways of a relation absent from
+    the file; ``ring_closed_by_line`` is True when its outer ring could only be closed by a
+    straight line across the gap they leave.
     """
 
     element: str  # "node", "way" or "relation"
@@ -569,6 +572,7 @@ class OsmFeature:
     geometry: BaseGeometry
     missing_members: tuple[int, ...] = ()
     ring_closed_by_line: bool = False
+    missing_nodes: int = 0
 
 
 @dataclass
@@ -577,11 +581,60 @@ class _Relation:
     members: list[tuple[int, str]]  # way members: (way id, role)
 
 
+class _RelationCandidates:
+    """First-pass filter of pyosmium's area assembly: keeps (and records) the ``multipolygon``
+    and ``boundary`` relations whose tags pass ``keep``; every other relation is dropped
+    (a pyosmium filter drops an object when its handler returns True)."""
+
+    def __init__(self, keep: Callable[[Mapping[str, str]], bool], keys: tuple[str, ...] | None) -> None:
+        self.keep = keep
+        self.keys = keys
+        self.relations: dict[int, _Relation] = {}
+        self.member_ways: set[int] = set()
+
+    def relation(self, rel: Any) -> bool:
+        if self.keys and not any(k in rel.tags for k in self.keys):
+            return True
+        tags = _tags(rel)
+        if tags.get("type") not in ("multipolygon", "boundary") or not self.keep(tags):
+            return True
+        members = [(m.ref, m.role) for m in rel.members if m.type == "w"]
+        self.relations[rel.id] = _Relation(tags, members)
+        self.member_ways.update(w for w, _ in members)
+        return False
+
+
+class _MemberWayLines:
+    """Second-pass pass-through filter: keeps the lines of the candidate relations' member
+    ways, to assemble by hand a relation pyosmium cannot (members missing from the file)."""
+
+    def __init__(self, candidates: _RelationCandidates) -> None:
+        self.candidates = candidates
+        self.lines: dict[int, list[tuple[float, float]]] = {}
+
+    def way(self, way: Any) -> bool:
+        if way.id in self.candidates.member_ways:
+            coords = [(nd.location.lon, nd.location.lat) for nd in way.nodes if nd.location.valid()]
+            if len(coords) >= 2:
+                self.lines[way.id] = coords
+        return False
+
+
+class _RelationAreasOnly:
+    """Second-pass filter: drops the areas pyosmium builds from closed ways (circles makes
+    way polygons itself, from the way's own nodes)."""
+
+    def area(self, area: Any) -> bool:
+        return bool(area.from_way())
+
+
 def read_features(
     path: str | Path, keep: Callable[[Mapping[str, str]], bool], keys: Iterable[str] | None = None
 ) -> list[OsmFeature]:
     """Every element whose tags satisfy ``keep``, with its geometry, in file order
     (nodes, ways, then relations).
+
+    The file is read twice (pyosmium's area assembly): relations first, then everything.
 
     Parameters
     ----------
@@ -598,29 +651,76 @@ def read_features(
     list of OsmFeature
         Nodes as points; ways as lines, or polygons when closed with an area key;
         ``multipolygon`` and ``boundary`` relations as (multi)polygons.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, empty, not named like an OSM file or not readable.
     """
     import osmium
 
     p, fmt = check_osm_path(path)
-    keys = tuple(sorted(set(keys))) if keys is not None else None
-
-    def prefilter() -> Any:
-        return osmium.filter.KeyFilter(*keys) if keys else osmium.filter.EmptyTagFilter()
-
+    key_tuple = tuple(sorted(set(keys))) if keys is not None else None
+    candidates = _RelationCandidates(keep, key_tuple)
+    members = _MemberWayLines(candidates)
+    prefilter = osmium.filter.KeyFilter(*key_tuple) if key_tuple else osmium.filter.EmptyTagFilter()
+    prefilter.enable_for(osmium.osm.NODE | osmium.osm.WAY)
+    proc = (
+        osmium.FileProcessor(_osm_file(p, fmt))
+        .with_areas(candidates)
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
+        .with_filter(_RelationAreasOnly())
+        .with_filter(members)
+        .with_filter(prefilter)
+    )
+    wkb = osmium.geom.WKBFactory()
+    nodes: list[OsmFeature] = []
+    way_rows: list[tuple[int, dict[str, str], list[tuple[float, float]], bool, int]] = []
+    areas: dict[int, BaseGeometry] = {}
+    trimmed = 0
+    obj: Any
     try:
-        relations = _read_relations(p, fmt, keep, prefilter())
-        nodes, ways, areas = _read_nodes_ways_areas(p, fmt, keep, prefilter(), relations)
-        missing_areas = [rid for rid in relations if rid not in areas]
-        fallback = _assemble_from_members(p, fmt, {rid: relations[rid] for rid in missing_areas})
+        for obj in proc:
+            if obj.is_area():
+                geom = _area_geometry(wkb, obj)
+                if geom is not None:
+                    areas[obj.orig_id()] = geom
+                continue
+            tags = _tags(obj)
+            if not keep(tags):
+                continue
+            if obj.is_node():
+                loc = obj.location
+                if loc.valid():
+                    nodes.append(OsmFeature("node", obj.id, tags, shapely.Point(loc.lon, loc.lat)))
+                continue
+            refs: list[int] = []
+            coords: list[tuple[float, float]] = []
+            for nd in obj.nodes:
+                loc = nd.location
+                if loc.valid():
+                    refs.append(nd.ref)
+                    coords.append((loc.lon, loc.lat))
+            n_missing = len(obj.nodes) - len(refs)
+            trimmed += n_missing > 0
+            way_rows.append((obj.id, tags, coords, len(refs) >= 4 and refs[0] == refs[-1], n_missing))
     except RuntimeError as exc:
-        raise _read_error(p, exc) from None
-    out = nodes + ways
+        raise _read_error(p, fmt, exc) from None
+    if trimmed:
+        log.info("%s: %d ways reference nodes missing from the file: trimmed to the nodes present", p, trimmed)
+    out = nodes
+    for wid, tags, coords, closed, n_missing in way_rows:
+        geom = _way_geometry(coords, closed and is_area(tags))
+        if geom is not None:
+            out.append(OsmFeature("way", wid, tags, geom, missing_nodes=n_missing))
+    relations = candidates.relations
+    fallback = _assemble_from_members(p, {r: rel for r, rel in relations.items() if r not in areas}, members.lines)
     for rid, rel in relations.items():
         if rid in areas:
             out.append(OsmFeature("relation", rid, rel.tags, areas[rid]))
         elif rid in fallback:
-            geom, missing, closed = fallback[rid]
-            out.append(OsmFeature("relation", rid, rel.tags, geom, missing, closed))
+            geom, missing, closed_by_line = fallback[rid]
+            out.append(OsmFeature("relation", rid, rel.tags, geom, missing, closed_by_line))
         else:
             log.warning("%s: relation/%d (%s) has no area in the file; skipped", p, rid, rel.tags.get("name", ""))
     return out
@@ -628,75 +728,6 @@ def read_features(
 
 def _tags(obj: Any) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
-
-
-def _read_relations(p: Path, fmt: str, keep: Callable[[Mapping[str, str]], bool], filt: Any) -> dict[int, _Relation]:
-    import osmium
-
-    out: dict[int, _Relation] = {}
-    for rel in osmium.FileProcessor(_osm_file(p, fmt), osmium.osm.RELATION).with_filter(filt):
-        tags = _tags(rel)
-        if tags.get("type") not in ("multipolygon", "boundary") or not keep(tags):
-            continue
-        members = [(m.ref, m.role) for m in rel.members if m.type == "w"]
-        out[rel.id] = _Relation(tags, members)
-    return out
-
-
-def _read_nodes_ways_areas(
-    p: Path, fmt: str, keep: Callable[[Mapping[str, str]], bool], filt: Any, relations: Mapping[int, _Relation]
-) -> tuple[list[OsmFeature], list[OsmFeature], dict[int, BaseGeometry]]:
-    import osmium
-
-    filt.enable_for(osmium.osm.NODE | osmium.osm.WAY)
-    proc = osmium.FileProcessor(_osm_file(p, fmt)).with_locations()
-    if relations:
-        wanted = osmium.filter.IdFilter(list(relations))
-        wanted.enable_for(osmium.osm.RELATION)
-        proc = proc.with_areas(wanted)
-        area_ids = osmium.filter.IdFilter([2 * rid + 1 for rid in relations])  # pyosmium: area id of a relation
-        area_ids.enable_for(osmium.osm.AREA)
-        proc = proc.with_filter(area_ids)
-    proc = proc.with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
-    proc = proc.with_filter(filt)
-    wkb = osmium.geom.WKBFactory()
-    nodes: list[OsmFeature] = []
-    way_rows: list[tuple[int, dict[str, str], list[tuple[float, float]], bool]] = []
-    areas: dict[int, BaseGeometry] = {}
-    trimmed = 0
-    for obj in proc:
-        if obj.is_area():
-            geom = _area_geometry(wkb, obj)
-            if geom is not None:
-                areas[obj.orig_id()] = geom
-            continue
-        tags = _tags(obj)
-        if not keep(tags):
-            continue
-        if obj.is_node():
-            loc = obj.location
-            if loc.valid():
-                nodes.append(OsmFeature("node", obj.id, tags, shapely.Point(loc.lon, loc.lat)))
-            continue
-        refs: list[int] = []
-        coords: list[tuple[float, float]] = []
-        for nd in obj.nodes:
-            loc = nd.location
-            if loc.valid():
-                refs.append(nd.ref)
-                coords.append((loc.lon, loc.lat))
-        if len(refs) != len(obj.nodes):
-            trimmed += 1
-        closed = len(refs) >= 4 and refs[0] == refs[-1]
-        way_rows.append((obj.id, tags, coords, closed))
-    if trimmed:
-        log.info("%s: %d ways reference nodes missing from the file: trimmed to the nodes present", p, trimmed)
-    ways = []
-    for wid, tags, coords, closed in way_rows:
-        geom = _way_geometry(coords, closed and is_area(tags))
-        if geom is not None:
-            ways.append(OsmFeature("way", wid, tags, geom))
-    return nodes, ways, areas
 
 
 def _way_geometry(coords: list[tuple[float, float]], area: bool) -> BaseGeometry | None:
@@ -721,7 +752,7 @@ def _area_geometry(wkb: Any, area: Any) -> BaseGeometry | None:
 
 
 def _assemble_from_members(
-    p: Path, fmt: str, relations: Mapping[int, _Relation]
+    p: Path, relations: Mapping[int, _Relation], member_lines: Mapping[int, list[tuple[float, float]]]
 ) -> dict[int, tuple[BaseGeometry, tuple[int, ...], bool]]:
     """Polygons of relations pyosmium could not assemble, from the member ways present.
 
@@ -729,22 +760,7 @@ def _assemble_from_members(
     ring closes, the open outer linework is closed with a straight line. Returns
     (geometry, missing member ways, closed by a line) by relation id.
     """
-    import osmium
-
-    if not relations:
-        return {}
-    wanted = {w for rel in relations.values() for w, _ in rel.members}
-    lines: dict[int, shapely.LineString] = {}
-    proc = (
-        osmium.FileProcessor(_osm_file(p, fmt))
-        .with_locations()
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-        .with_filter(osmium.filter.IdFilter(wanted))
-    )
-    for way in proc:
-        coords = [(nd.location.lon, nd.location.lat) for nd in way.nodes if nd.location.valid()]
-        if len(coords) >= 2:
-            lines[way.id] = shapely.LineString(coords)
+    lines = {w: shapely.LineString(c) for w, c in member_lines.items()}
     out: dict[int, tuple[BaseGeometry, tuple[int, ...], bool]] = {}
     for rid, rel in relations.items():
         missing = tuple(w for w, _ in rel.members if w not in lines)

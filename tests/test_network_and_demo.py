@@ -28,7 +28,6 @@ from conftest import TESTS, WEST_OAKLAND
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from circles import _osm as osm
 from circles import _osmium, cli, demo, network
 from circles.errors import InputError
 
@@ -398,16 +397,16 @@ BAD_NETWORKS = {
     "missing": ("nothing.osm.pbf", lambda p: None, "not found"),
     "empty": ("empty.osm.bz2", lambda p: p.write_bytes(b""), "the file is empty"),
     "unknown type": ("streets.shp", lambda p: p.write_bytes(b"\0" * 100), "unknown network file type"),
-    "not xml": ("streets.osm", lambda p: p.write_text("hello, world"), "not a readable OSM file (XML parsing error"),
+    "not xml": ("streets.osm", lambda p: p.write_text("hello"), "not a readable OSM XML file (XML parsing error"),
     "truncated pbf": (
         "andorra.pbf",
         lambda p: p.write_bytes(ANDORRA.read_bytes()[:5000]),
-        "not a readable OSM file (PBF error",
+        "not a readable OSM PBF file (PBF error",
     ),
     "corrupt bz2": (
         "demo.osm.bz2",
         lambda p: p.write_bytes(demo.DEMO_OSM.read_bytes()[:300]),
-        "not a readable OSM file (bzip2 error",
+        "not a readable OSM XML file (bzip2 error",
     ),
     "graphml not by osmnx": ("g.graphml", _graphml_not_by_osmnx, "not a GraphML file written by OSMnx"),
     "no walkable way": ("buildings.osm", _no_walkable_way, "no walkable street in this OSM file"),
@@ -449,7 +448,7 @@ def test_bad_network_on_the_command_line(tmp_path, capsys):
 def test_demo_data_is_reproducible(tmp_path):
     paths = demo.build_demo_data(demo.DEMO_OSM, tmp_path)
     for key, shipped in (
-        ("boundaries", demo.DEMO_BOUNDARIES),
+        ("communities", demo.DEMO_BOUNDARIES),
         ("facilities", demo.DEMO_FACILITIES),
         ("buildings", demo.DEMO_BUILDINGS),
     ):
@@ -463,11 +462,14 @@ def test_demo_communities_are_real_osm_features():
     assert comms["population_estimated"].all() and (comms["population"] > 0).all()
     committee = comms[comms["kind"] == "residents_committee"].iloc[0]
     assert "888309029" in committee["geometry_note"]  # the missing member way is reported
-    data = osm.read_osm(demo.DEMO_OSM)
-    for oid in comms["osm_element"]:
-        kind, num = oid.split("/")
-        tags = {"way": data.way_tags, "relation": data.relation_tags}[kind][int(num)]
-        assert tags.get("landuse") == "residential" or tags.get("admin_level") == "10"
+    assert "straight line" in committee["geometry_note"]
+    partial = comms[comms["id"] == "relation/14400092"].iloc[0]
+    assert "960940776" in partial["geometry_note"]  # a multipolygon with one outer way outside the file
+    wanted = {tuple(x.split("/")) for x in comms["osm_element"]}
+    feats = _osmium.read_features(demo.DEMO_OSM, lambda t: True, keys=["landuse", "boundary"])
+    tags = {(f.element, str(f.osm_id)): f.tags for f in feats}
+    for key in wanted:
+        assert tags[key].get("landuse") == "residential" or tags[key].get("admin_level") == "10"
 
 
 def test_demo_facilities_keep_their_osm_origin():
