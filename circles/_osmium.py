@@ -25,7 +25,7 @@ import re
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -784,8 +784,10 @@ def read_features(
         .with_filter(prefilter)
     )
     wkb = osmium.geom.WKBFactory()
+    all_nodes = osmium.geom.ALL  # keep repeated positions: one vertex per way node
     nodes: list[OsmFeature] = []
-    way_rows: list[tuple[int, dict[str, str], list[tuple[float, float]], bool, int]] = []
+    ways: list[tuple[int, dict[str, str], bool, int]] = []  # id, tags, closed, nodes missing
+    lines: list[str | list[tuple[float, float]]] = []  # hex WKB, or the coordinates present (trimmed ways)
     areas: dict[int, BaseGeometry] = {}
     trimmed = 0
     obj: Any
@@ -804,23 +806,25 @@ def read_features(
                 if loc.valid():
                     nodes.append(OsmFeature("node", obj.id, tags, shapely.Point(loc.lon, loc.lat)))
                 continue
-            refs: list[int] = []
-            coords: list[tuple[float, float]] = []
-            for nd in obj.nodes:
-                loc = nd.location
-                if loc.valid():
-                    refs.append(nd.ref)
-                    coords.append((loc.lon, loc.lat))
-            n_missing = len(obj.nodes) - len(refs)
-            trimmed += n_missing > 0
-            way_rows.append((obj.id, tags, coords, len(refs) >= 4 and refs[0] == refs[-1], n_missing))
+            try:  # every node present: the line in one C++ call
+                lines.append(wkb.create_linestring(obj, use_nodes=all_nodes))
+                ways.append((obj.id, tags, len(obj.nodes) >= 4 and obj.is_closed(), 0))
+                continue
+            except (osmium.InvalidLocationError, RuntimeError):
+                pass
+            refs = [(nd.ref, nd.location) for nd in obj.nodes]
+            present = [(r, loc.lon, loc.lat) for r, loc in refs if loc.valid()]
+            trimmed += len(present) < len(refs)
+            lines.append([(x, y) for _, x, y in present])
+            closed = len(present) >= 4 and present[0][0] == present[-1][0]
+            ways.append((obj.id, tags, closed, len(refs) - len(present)))
     except RuntimeError as exc:
         raise _read_error(p, fmt, exc) from None
     if trimmed:
         log.info("%s: %d ways reference nodes missing from the file: trimmed to the nodes present", p, trimmed)
     out = nodes
-    for wid, tags, coords, closed, n_missing in way_rows:
-        geom = _way_geometry(coords, closed and is_area(tags))
+    geoms = _way_geometries(lines, [closed and is_area(tags) for _, tags, closed, _ in ways])
+    for (wid, tags, _, n_missing), geom in zip(ways, geoms, strict=True):
         if geom is not None:
             out.append(OsmFeature("way", wid, tags, geom, missing_nodes=n_missing))
     relations = candidates.relations
@@ -840,13 +844,26 @@ def _tags(obj: Any) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
 
 
-def _way_geometry(coords: list[tuple[float, float]], area: bool) -> BaseGeometry | None:
-    if len(coords) < 2:
-        return None
-    if area:
-        poly = shapely.Polygon(coords)
-        return poly if poly.is_valid else shapely.make_valid(poly)
-    return shapely.LineString(coords)
+def _way_geometries(
+    lines: Sequence[str | list[tuple[float, float]]], area: Sequence[bool]
+) -> list[BaseGeometry | None]:
+    """Way geometries, vectorised: a polygon where ``area`` (made valid if need be), else a
+    line; None for a way of fewer than two nodes present."""
+    geoms = np.empty(len(lines), dtype=object)
+    is_wkb = np.array([isinstance(g, str) for g in lines], dtype=bool)
+    if is_wkb.any():
+        geoms[is_wkb] = shapely.from_wkb([g for g in lines if isinstance(g, str)])
+    for i in np.flatnonzero(~is_wkb).tolist():
+        present = lines[i]
+        geoms[i] = shapely.LineString(present) if len(present) >= 2 else None
+    poly = np.asarray(area, dtype=bool) & np.array([g is not None for g in geoms], dtype=bool)
+    if poly.any():
+        coords, index = shapely.get_coordinates(geoms[poly], return_index=True)
+        rings = shapely.polygons(shapely.linearrings(coords, indices=index))
+        bad = ~shapely.is_valid(rings)
+        rings[bad] = shapely.make_valid(rings[bad])
+        geoms[poly] = rings
+    return list(geoms)
 
 
 def _area_geometry(wkb: Any, area: Any) -> BaseGeometry | None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -88,13 +88,51 @@ def community_kind(tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def classify_facility(tags: Mapping[str, str], ftypes: Mapping[str, FacilityType]) -> list[tuple[str, str]]:
-    """Facility types an OSM element belongs to, each with the reason.
+class FacilityClassifier:
+    """Facility types of OSM elements, by tags first and Chinese name otherwise.
 
     Tags decide first. The Chinese name is used only for elements that no tag classifies
     (OSM in China often carries just a building and a name) and that carry none of the
     ``name_match_veto_keys`` of ``circles/config/osm.yaml`` (transport stops, boundaries,
-    land use …).
+    land use …). Only the types with a selector whose first key the element carries are
+    tried, so classifying millions of elements stays quick.
+
+    Parameters
+    ----------
+    ftypes : mapping
+        Facility types by id (:func:`circles.rulebook.load_facility_types`).
+    """
+
+    def __init__(self, ftypes: Mapping[str, FacilityType]) -> None:
+        self.ftypes = list(ftypes.values())
+        self.by_key: dict[str, set[int]] = {}
+        for i, ft in enumerate(self.ftypes):
+            for sel in ft.osm_tags:
+                if sel:
+                    self.by_key.setdefault(next(iter(sel)), set()).add(i)
+        self.name_rx = [(ft, re.compile(ft.name_regex_zh)) for ft in self.ftypes if ft.name_regex_zh]
+        self.veto = _osmium.load_osm_config().name_match_veto_keys
+
+    def __call__(self, tags: Mapping[str, str]) -> list[tuple[str, str]]:
+        """(facility type id, reason) pairs for an element with these tags, in type order."""
+        out = []
+        candidates = {i for k in tags if k in self.by_key for i in self.by_key[k]}
+        for i in sorted(candidates):
+            ft = self.ftypes[i]
+            if ft.matches_tags(tags):
+                sel = next(s for s in ft.osm_tags if selector_matches(s, tags))
+                out.append((ft.id, "tag " + ";".join(f"{k}={v}" for k, v in sel.items())))
+        name = tags.get("name", "") or ""
+        if out or not name or any(k in tags for k in self.veto):
+            return out
+        for ft, rx in self.name_rx:
+            if rx.search(name) and not any(selector_matches(s, tags) for s in ft.exclude_tags):
+                out.append((ft.id, f"name matches /{ft.name_regex_zh}/"))
+        return out
+
+
+def classify_facility(tags: Mapping[str, str], ftypes: Mapping[str, FacilityType]) -> list[tuple[str, str]]:
+    """Facility types an OSM element belongs to, each with the reason (see :class:`FacilityClassifier`).
 
     Parameters
     ----------
@@ -108,29 +146,18 @@ def classify_facility(tags: Mapping[str, str], ftypes: Mapping[str, FacilityType
     list of (str, str)
         (facility type id, reason) pairs, in the order of ``ftypes``.
     """
-    out = []
-    for ft in ftypes.values():
-        if ft.matches_tags(tags):
-            sel = next(s for s in ft.osm_tags if selector_matches(s, tags))
-            out.append((ft.id, "tag " + ";".join(f"{k}={v}" for k, v in sel.items())))
-    name = tags.get("name", "") or ""
-    veto = _osmium.load_osm_config().name_match_veto_keys
-    if out or not name or any(k in tags for k in veto):
-        return out
-    for ft in ftypes.values():
-        if (
-            ft.name_regex_zh
-            and re.search(ft.name_regex_zh, name)
-            and not any(selector_matches(s, tags) for s in ft.exclude_tags)
-        ):
-            out.append((ft.id, f"name matches /{ft.name_regex_zh}/"))
-    return out
+    return FacilityClassifier(ftypes)(tags)
 
 
-def _is_home_candidate(tags: Mapping[str, str], cfg: Mapping[str, Any]) -> bool:
-    return tags.get("building") in set(cfg["residential_building_values"]) and not (
-        set(cfg["non_residential_keys"]) & set(tags)
-    )
+def _home_test(cfg: Mapping[str, Any]) -> Callable[[Mapping[str, str]], bool]:
+    """Is an element a residential building candidate (``population.yaml``)?"""
+    values = frozenset(cfg["residential_building_values"])
+    non_res = tuple(cfg["non_residential_keys"])
+
+    def is_home(tags: Mapping[str, str]) -> bool:
+        return tags.get("building") in values and not any(k in tags for k in non_res)
+
+    return is_home
 
 
 def _looked_for_communities() -> str:
@@ -187,8 +214,11 @@ def read_osm_layers(
     ftypes = facility_types if facility_types is not None else load_facility_types()
     cfg = population if population is not None else load_population_config()
 
+    classify = FacilityClassifier(ftypes)
+    is_home = _home_test(cfg)
+
     def keep(tags: Mapping[str, str]) -> bool:
-        return bool(community_kind(tags) or _is_home_candidate(tags, cfg) or classify_facility(tags, ftypes))
+        return bool(community_kind(tags) or is_home(tags) or classify(tags))
 
     feats = _osmium.read_features(osm_path, keep, keys=_feature_keys(ftypes))
     messages: list[str] = []
@@ -200,8 +230,8 @@ def read_osm_layers(
         )
         bld = _empty(BUILDING_COLUMNS + ["population_estimated"])
     else:
-        comms, bld = _estimate_population(comms, _home_candidates(feats, cfg), cfg, messages)
-    fac = _facilities(feats, ftypes)
+        comms, bld = _estimate_population(comms, _home_candidates(feats, is_home), cfg, messages)
+    fac = _facilities(feats, classify)
     if fac.empty:
         messages.append(
             "no facility of any type of circles/config/facility_types.yaml in this file (looked for their OSM tags "
@@ -270,13 +300,13 @@ def _levels(tags: Mapping[str, str], cfg: Mapping[str, Any]) -> tuple[float, boo
     return float(dl.get(tags.get("building"), dl["default"])), True
 
 
-def _home_candidates(feats: Sequence[_osmium.OsmFeature], cfg: Mapping[str, Any]) -> gpd.GeoDataFrame:
+def _home_candidates(
+    feats: Sequence[_osmium.OsmFeature], is_home: Callable[[Mapping[str, str]], bool]
+) -> gpd.GeoDataFrame:
     rows = [
         (f.element, f.osm_id, f.tags, f.geometry)
         for f in feats
-        if _is_home_candidate(f.tags, cfg)
-        and f.geometry.geom_type in ("Polygon", "MultiPolygon")
-        and not f.ring_closed_by_line
+        if is_home(f.tags) and f.geometry.geom_type in ("Polygon", "MultiPolygon") and not f.ring_closed_by_line
     ]
     return gpd.GeoDataFrame(
         {"osm_element": [r[0] for r in rows], "osm_id": [r[1] for r in rows], "tags": [r[2] for r in rows]},
@@ -339,10 +369,10 @@ def _estimate_population(
     return comms[COMMUNITY_COLUMNS + ["geometry"]], bld
 
 
-def _facilities(feats: Sequence[_osmium.OsmFeature], ftypes: Mapping[str, FacilityType]) -> gpd.GeoDataFrame:
+def _facilities(feats: Sequence[_osmium.OsmFeature], classify: FacilityClassifier) -> gpd.GeoDataFrame:
     rows = []
     for f in feats:
-        matches = classify_facility(f.tags, ftypes)
+        matches = classify(f.tags)
         if not matches:
             continue
         if f.ring_closed_by_line:
@@ -460,6 +490,7 @@ def extract(
 
 __all__ = [
     "FILE_NAMES",
+    "FacilityClassifier",
     "OsmLayers",
     "classify_facility",
     "community_kind",

@@ -191,3 +191,45 @@ def test_bad_files_are_named_and_explained(tmp_path, case, capsys):
     code = cli.main(["extract", "--osm", str(p), "--out", str(tmp_path / "out")])
     stderr = capsys.readouterr().err
     assert code == 2 and str(p) in stderr and reason in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("which", ["demo", "andorra"])
+def test_facility_classifier_equals_the_plain_rule(which):
+    """The classifier only tries types whose selector keys an element carries: the same result as
+    trying every type on every element (tags first, then the Chinese name unless vetoed)."""
+    import re
+
+    from circles import _osmium
+    from circles.extract import FacilityClassifier
+    from circles.rulebook import selector_matches
+
+    ftypes = load_facility_types()
+    veto = _osmium.load_osm_config().name_match_veto_keys
+
+    def plain(tags):
+        out = []
+        for ft in ftypes.values():
+            if ft.matches_tags(tags):
+                sel = next(s for s in ft.osm_tags if selector_matches(s, tags))
+                out.append((ft.id, "tag " + ";".join(f"{k}={v}" for k, v in sel.items())))
+        name = tags.get("name", "") or ""
+        if out or not name or any(k in tags for k in veto):
+            return out
+        return [
+            (ft.id, f"name matches /{ft.name_regex_zh}/")
+            for ft in ftypes.values()
+            if ft.name_regex_zh
+            and re.search(ft.name_regex_zh, name)
+            and not any(selector_matches(s, tags) for s in ft.exclude_tags)
+        ]
+
+    classify = FacilityClassifier(ftypes)
+    path = {"demo": demo.DEMO_OSM, "andorra": ANDORRA}[which]
+    feats = _osmium.read_features(path, lambda t: True)
+    assert len(feats) > 1000
+    matched = 0
+    for f in feats:
+        mine = classify(f.tags)
+        assert mine == plain(f.tags), f.tags
+        matched += bool(mine)
+    assert matched > 50
