@@ -2,6 +2,7 @@
 
 circles run                      # the embedded demo
 circles run --boundaries B --facilities F --network N --out results/
+circles extract --osm F --out D  # communities, buildings, facilities of any OSM file
 circles demo-data                # regenerate the demo inputs from the OSM file
 circles rules                    # list the rulebook in use
 """
@@ -194,6 +195,15 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from .extract import extract
+
+    paths = extract(args.osm, args.out)
+    for k, p in paths.items():
+        print(f"{k}: {p}")
+    return 0
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     from .rulebook import load_rulebook
 
@@ -360,9 +370,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import DATA_DIR, DEMO_OSM
 
     p_demo = sub.add_parser("demo-data", help="regenerate the demo inputs from the OSM file")
-    p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM XML file (default: the embedded extract)")
-    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: data/)")
+    p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM file (default: the embedded extract)")
+    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: circles/data/)")
     p_demo.set_defaults(func=_cmd_demo_data)
+    p_ext = sub.add_parser(
+        "extract", help="communities, residential buildings and facilities of any OSM file, as GeoJSON inputs"
+    )
+    p_ext.add_argument("--osm", required=True, help="OSM file: .osm, .osm.bz2, .osm.gz, .xml or .pbf")
+    p_ext.add_argument("--out", required=True, help="output folder for communities/buildings/facilities.geojson")
+    p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)
     p_whatif.add_argument(

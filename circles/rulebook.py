@@ -68,7 +68,6 @@ from pathlib import Path
 from typing import Any
 
 from ._config import config_file, read_yaml
-from ._osm import selector_matches
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -183,6 +182,17 @@ FILE_KEYS = {
     "notes",
     "facility_types",
 }
+
+
+def selector_matches(selector: Mapping[str, str], tags: Mapping[str, Any]) -> bool:
+    """True if every key/value of ``selector`` is in ``tags`` ("*" matches any value)."""
+    for key, value in selector.items():
+        have = tags.get(key)
+        if have is None or (isinstance(have, float) and have != have):
+            return False
+        if value != "*" and str(have) != str(value):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
