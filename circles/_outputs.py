@@ -564,6 +564,14 @@ def atomic_folder(
                 f"writing the outputs failed ({_describe_oserror(exc, exc.filename or tmp)}); "
                 f"{path} is unchanged" + (": free some space and run again" if exc.errno == errno.ENOSPC else "")
             ) from None
+        except Exception as exc:
+            # file libraries (GDAL, zip writers) wrap a full disk in their own exceptions
+            if isinstance(exc, OutputError) or not _disk_full(path.parent):
+                raise
+            raise OutputError(
+                f"writing the outputs failed ({path.parent}: no space left on the device; {type(exc).__name__}); "
+                f"{path} is unchanged: free some space and run again"
+            ) from None
         finally:
             if not committed:
                 _remove(tmp)
@@ -579,6 +587,14 @@ def _write_failure(exc: OSError, tmp: Path, out: Path) -> bool:
         return True
     name = str(exc.filename or "")
     return bool(name) and (name.startswith(str(tmp)) or name.startswith(str(out)))
+
+
+def _disk_full(folder: Path, margin: int = 256 * 1024) -> bool:
+    """Is the file system holding ``folder`` (nearly) out of space?"""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def _umask() -> int:
