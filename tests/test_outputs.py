@@ -281,3 +281,28 @@ def test_atomic_file_refuses_a_file_it_did_not_write(tmp_path):
         tmp.write_text("new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir() if "circles-new" in p.name] == []
+
+
+GAPS = (
+    "community_id,community_name,rule_id,facility_type,threshold_min,status,covered_share,residents,"
+    "residents_uncovered\nc1,x,park,park,15,{status},{share},100,{unc}\n"
+)
+
+
+def test_compare_replaces_its_own_csv_but_no_other_file(tmp_path, capsys):
+    from circles import cli
+
+    for d, status, share, unc in (("before", "gap", 0.5, 50), ("after", "ok", 1.0, 0)):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "gaps.csv").write_text(GAPS.format(status=status, share=share, unc=unc))
+    out = tmp_path / "cmp.csv"
+    argv = ["compare", str(tmp_path / "before"), str(tmp_path / "after" / "gaps.csv"), "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "now ok" in out.read_text(encoding="utf-8-sig")
+    assert cli.main(argv) == 0  # its own file: replaced
+    out.write_text("budget figures\n")
+    assert cli.main(argv) == 2
+    assert "not written by circles" in capsys.readouterr().err
+    assert out.read_text() == "budget figures\n"
+    assert cli.main([*argv, "--force"]) == 0 and "now ok" in out.read_text(encoding="utf-8-sig")
+    assert [p.name for p in tmp_path.iterdir() if "circles-new" in p.name] == []
