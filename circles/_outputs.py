@@ -560,9 +560,13 @@ def atomic_folder(
         except OSError as exc:
             if not _write_failure(exc, tmp, path):
                 raise
+            hint = {
+                errno.ENOSPC: ": free some space and run again",
+                errno.EACCES: ": close any of its files open in another program (Excel, a browser) and run again",
+                errno.EPERM: ": close any of its files open in another program (Excel, a browser) and run again",
+            }.get(exc.errno or -1, "")
             raise OutputError(
-                f"writing the outputs failed ({_describe_oserror(exc, exc.filename or tmp)}); "
-                f"{path} is unchanged" + (": free some space and run again" if exc.errno == errno.ENOSPC else "")
+                f"writing the outputs failed ({_describe_oserror(exc, exc.filename or tmp)}); {path} is unchanged{hint}"
             ) from None
         except Exception as exc:
             # file libraries (GDAL, zip writers) wrap a full disk in their own exceptions

@@ -124,7 +124,9 @@ def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.Ge
             return chinacrs.to_wgs84(gdf.set_crs("EPSG:4326", allow_override=True), name)
         target = "EPSG:4326" if name == "wgs84" else name
         if declared is not None:
-            if not _same_crs(declared, target):
+            # WGS-84 and CGCS2000 longitude/latitude differ by less than a metre: either label will do
+            both_lonlat = all(any(_same_crs(c, w) for w in _LONLAT_LABELS) for c in (declared, target))
+            if not _same_crs(declared, target) and not both_lonlat:
                 raise InputError(
                     f"the file declares {_crs_label(declared)}, but the CRS option says {crs}; the option is "
                     "for files that declare no CRS: leave it out (or give it only for the facilities with "
