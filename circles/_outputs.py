@@ -220,7 +220,9 @@ class _Held:
     force: bool = False
 
 
-_held: dict[Path, _Held] = {}
+#: Locks this process holds, by folder and thread: re-entrant within a thread; another thread
+#: opens its own lock file description, so ``flock`` makes it wait like another process.
+_held: dict[tuple[Path, int], _Held] = {}
 _held_lock = threading.Lock()
 
 
@@ -420,7 +422,7 @@ def claim(
         yield path
         return
     with _held_lock:
-        held = _held.get(path)
+        held = _held.get((path, threading.get_ident()))
         if held is not None:
             held.depth += 1
     if held is not None:
@@ -437,7 +439,7 @@ def claim(
     fd = _acquire(path, LOCK_WAIT_S if wait_s is None else wait_s)
     held = _Held(fd=fd, force=force)
     with _held_lock:
-        _held[path] = held
+        _held[(path, threading.get_ident())] = held
     try:
         try:
             recover(path)
@@ -451,7 +453,7 @@ def claim(
         yield path
     finally:
         with _held_lock:
-            _held.pop(path, None)
+            _held.pop((path, threading.get_ident()), None)
         os.close(fd)  # releases the lock
 
 
@@ -541,7 +543,7 @@ def atomic_folder(
         _write_info(path, _finish_info(stage.info, sorted(os.listdir(path))))
         return
     with claim(path, inputs=inputs, force=force):
-        force = force or _held[path].force
+        force = force or _held[(path, threading.get_ident())].force
         try:
             tmp = Path(tempfile.mkdtemp(prefix=_sibling(path, _NEW), dir=path.parent))
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; outputs are shared like any folder

@@ -306,3 +306,33 @@ def test_compare_replaces_its_own_csv_but_no_other_file(tmp_path, capsys):
     assert out.read_text() == "budget figures\n"
     assert cli.main([*argv, "--force"]) == 0 and "now ok" in out.read_text(encoding="utf-8-sig")
     assert [p.name for p in tmp_path.iterdir() if "circles-new" in p.name] == []
+
+
+def test_threads_of_one_process_take_turns(tmp_path, monkeypatch):
+    """A notebook writing one folder from two threads: the second waits, then refuses."""
+    import threading
+
+    out = tmp_path / "results"
+    monkeypatch.setattr(_outputs, "LOCK_WAIT_S", 0.2)
+    inside, release, errors = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with _outputs.atomic_folder(out) as stage:
+            (stage.path / "gaps.csv").write_text("first")
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=first)
+    t.start()
+    try:
+        assert inside.wait(10)
+        try:
+            with _outputs.atomic_folder(out):
+                pass
+        except OutputError as exc:
+            errors.append(str(exc))
+    finally:
+        release.set()
+        t.join(10)
+    assert errors and f"pid {os.getpid()}" in errors[0]
+    assert (out / "gaps.csv").read_text() == "first"
