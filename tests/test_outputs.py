@@ -336,3 +336,36 @@ def test_threads_of_one_process_take_turns(tmp_path, monkeypatch):
         t.join(10)
     assert errors and f"pid {os.getpid()}" in errors[0]
     assert (out / "gaps.csv").read_text() == "first"
+
+
+def test_nested_writes_go_inside_the_outer_commit(tmp_path):
+    """circles whatif: current/ and scenario/ are written by write_outputs inside the what-if
+    folder being written; they are committed with it, each with its own run_info.json."""
+    out = tmp_path / "whatif"
+    with _outputs.atomic_folder(out) as stage:
+        for sub in ("current", "scenario"):
+            with _outputs.atomic_folder(stage.path / sub) as inner:
+                assert inner.nested and inner.path == stage.path / sub
+                (inner.path / "gaps.csv").write_text(sub)
+        assert not out.exists()  # nothing visible before the outer commit
+        (stage.path / "comparison.csv").write_text("c")
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.csv", "current", "run_info.json", "scenario"]
+    for sub in ("current", "scenario"):
+        info = _outputs.read_run_info(out / sub)
+        assert info is not None and info["outputs"] == ["gaps.csv"]
+    assert not list(out.glob(".*circles-lock"))  # no lock files inside the folder
+
+
+def test_map_command_keeps_the_runs_other_outputs(tmp_path, capsys, monkeypatch, demo_result):
+    from circles import cli, pipeline
+
+    monkeypatch.setattr(pipeline, "analyse", lambda *a, **k: demo_result)
+    out = tmp_path / "results"
+    assert cli.main(["run", "--out", str(out), "--no-figures"]) == 0
+    gaps = (out / "gaps.csv").read_bytes()
+    zh = (out / "map.html").read_bytes()
+    assert cli.main(["map", "--out", str(out), "--no-figures", "--lang", "en"]) == 0, capsys.readouterr().err
+    assert (out / "gaps.csv").read_bytes() == gaps and (out / "map.html").read_bytes() != zh
+    info = _outputs.read_run_info(out)
+    assert info is not None and {"gaps.csv", "map.html", "community_maps"} <= set(info["outputs"])
+    assert info["options"]["lang"] == "en" and "write_maps" in info["timings_s"]
