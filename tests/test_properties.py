@@ -136,7 +136,7 @@ def demo_gaps(demo_result):
     return r, compute_gaps(r.communities, r.access, r.rulebook, r.surveyed)
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(2, 50))
 def test_scaling_populations_scales_residents_uncovered(demo_gaps, k):
     r, base = demo_gaps
