@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -132,22 +134,34 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default="csv",
         help="format of the per-resident table: access.csv (default) or access.parquet for big runs",
     )
+    _add_force(p)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that holds files circles did not write (they are kept; an output of the "
+        "same name replaces one); inputs are never overwritten",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import pipeline
+    from . import _outputs, pipeline
 
     _check_inputs(args)
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    paths = pipeline.write_outputs(
-        result,
-        args.out,
-        lang=args.lang,
-        offline=not args.online_map,
-        facility_isochrones=args.facility_isochrones,
-        figures=not args.no_figures,
-        table_format=args.table_format,
-    )
+    # the output folder is checked, probed and locked before any work, and held until written
+    with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        paths = pipeline.write_outputs(
+            result,
+            args.out,
+            lang=args.lang,
+            offline=not args.online_map,
+            facility_isochrones=args.facility_isochrones,
+            figures=not args.no_figures,
+            table_format=args.table_format,
+        )
     n_res = len(result.residents)
     print(
         f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
@@ -164,7 +178,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if unsurveyed:
         print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
     if result.input_problems is not None and len(result.input_problems):
-        print(f"{len(result.input_problems)} input rows set aside: see input_problems.csv")
+        print(f"{len(result.input_problems)} input problems (rows set aside, repairs): see input_problems.csv")
     for w in result.warnings:
         print(f"WARNING: {w}")
     print("outputs: " + ", ".join(str(p) for p in paths.values()))
@@ -172,17 +186,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from . import figures, mapping, pipeline
+    from . import _outputs, figures, mapping, pipeline
 
     # the maps need resident points, the network and the walking areas, which a finished run's
-    # files do not hold: the analysis is run again (the cached network makes it quick)
+    # files do not hold: the analysis is run again (the cached network makes it quick). The maps
+    # replace those of the folder; a run's other outputs there are kept.
     _check_inputs(args)
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    paths = mapping.write_maps(result, args.out, lang=args.lang, offline=not args.online_map)
-    print(f"maps: {paths[0]} and {len(paths) - 1} community maps in {paths[0].parent / 'community_maps'}")
-    if not args.no_figures:
-        figs = figures.write_figures(result, Path(args.out) / "figures", lang=args.lang)
-        print(f"figures: {len(figs)} PNG in {figs[0].parent}")
+    with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        timings: dict[str, float] = {}
+        with _outputs.atomic_folder(args.out, update=True) as stage:
+            with _outputs.timed(timings, "maps"):
+                paths = mapping.write_maps(result, stage.path, lang=args.lang, offline=not args.online_map)
+            figs = []
+            if not args.no_figures:
+                with _outputs.timed(timings, "figures"):
+                    figs = figures.write_figures(result, stage.path / "figures", lang=args.lang)
+            stage.info.update(
+                pipeline.run_info(
+                    result,
+                    output_timings=timings,
+                    output_options={"lang": args.lang, "offline": not args.online_map, "figures": bool(figs)},
+                )
+            )
+    overview = stage.final(paths[0])
+    print(f"maps: {overview} and {len(paths) - 1} community maps in {overview.parent / 'community_maps'}")
+    if figs:
+        print(f"figures: {len(figs)} PNG in {stage.final(figs[0]).parent}")
     return 0
 
 
@@ -266,24 +296,44 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
+    """Everything that can be checked before any work: the three inputs given together, the
+    numeric options finite and in range."""
+    from .pipeline import check_options
+
     user = [args.boundaries, args.facilities, args.network]
     if any(user) and not all(user):
         raise CirclesError("give all three of --boundaries, --facilities and --network (or none, for the demo)")
+    check_options(
+        speed=args.speed,
+        target_share=args.target_share,
+        max_attach_m=args.max_attach,
+        grid_spacing_m=args.grid_spacing,
+    )
+
+
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """The files of the user's that no output may replace."""
+    names = ("boundaries", "facilities", "network", "buildings", "rules", "categories", "scenario", "candidates")
+    return [str(v) for v in (getattr(args, n, None) for n in names) if v and Path(str(v)).exists()]
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
+    from . import _outputs
     from .whatif import run_whatif
 
     _check_inputs(args)
-    paths, comp = run_whatif(
-        args.scenario,
-        args.out,
-        boundaries=args.boundaries,
-        facilities=args.facilities,
-        network=args.network,
-        offline=not args.online_map,
-        **_analysis_kwargs(args),
-    )
+    with _outputs.atomic_folder(args.out, inputs=_input_paths(args), force=args.force) as stage:
+        staged, comp = run_whatif(
+            args.scenario,
+            stage.path,
+            boundaries=args.boundaries,
+            facilities=args.facilities,
+            network=args.network,
+            offline=not args.online_map,
+            **_analysis_kwargs(args),
+        )
+        stage.info["scenario"] = _outputs.describe_input(args.scenario)
+    paths = {k: stage.final(p) for k, p in staged.items()}
     changed = comp[comp["status_changed"] | (comp["residents_newly_covered"].fillna(0).abs() > 0.5)]
     with pd.option_context("display.width", 200, "display.max_colwidth", 40):
         if len(changed):
@@ -301,52 +351,66 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from . import pipeline
+    from . import _outputs, pipeline
+    from .errors import check_option
     from .load import read_vector, to_wgs84
     from .siting import propose_sites
 
     _check_inputs(args)
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    cands = None
-    if args.candidates:
-        cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
-        if "candidate_id" not in cands and "id" in cands:
-            cands = cands.rename(columns={"id": "candidate_id"})
-    communities = [args.community] if args.community else [None]
-    if args.each:
-        communities = list(result.communities["id"])
-    frames = []
-    for cid in communities:
-        sites, note = propose_sites(
-            result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
-        )
-        print(f"{cid or 'all communities'}: {note}")
-        if len(sites):
-            with pd.option_context("display.width", 200):
-                print(sites.drop(columns=["guarantee"]).to_string(index=False))
-        frames.append(sites.assign(community_id=cid or "all", note=note))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = pd.concat(frames, ignore_index=True)
-    write_csv(table, out / f"sites_{args.rule}.csv")
-    if len(table):
-        gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_file(
-            out / f"sites_{args.rule}.geojson", driver="GeoJSON"
-        )
-    print(f"outputs: {out / f'sites_{args.rule}.csv'}")
+    if args.k is not None:
+        check_option("k", args.k, low=1, high=10_000, what="the number of sites to propose")
+    check_option("target", args.target, low=0.0, high=1.0, low_open=True, what="the target share of residents")
+    with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        cands = None
+        if args.candidates:
+            cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
+            if "candidate_id" not in cands and "id" in cands:
+                cands = cands.rename(columns={"id": "candidate_id"})
+        communities = [args.community] if args.community else [None]
+        if args.each:
+            communities = list(result.communities["id"])
+        frames = []
+        for cid in communities:
+            sites, note = propose_sites(
+                result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
+            )
+            print(f"{cid or 'all communities'}: {note}")
+            if len(sites):
+                with pd.option_context("display.width", 200):
+                    print(sites.drop(columns=["guarantee"]).to_string(index=False))
+            frames.append(sites.assign(community_id=cid or "all", note=note))
+        table = pd.concat(frames, ignore_index=True)
+        # one table per rule: other rules' tables in the folder are kept
+        with _outputs.atomic_folder(args.out, update=True) as stage:
+            write_csv(table, stage.path / f"sites_{args.rule}.csv")
+            if len(table):
+                gpd.GeoDataFrame(
+                    table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
+                ).to_file(stage.path / f"sites_{args.rule}.geojson", driver="GeoJSON")
+            stage.info.update(pipeline.run_info(result, output_timings={}, output_options={"rule": args.rule}))
+            if args.candidates:
+                stage.info["inputs"]["candidates"] = _outputs.describe_input(args.candidates)
+    print(f"outputs: {stage.out / f'sites_{args.rule}.csv'}")
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .whatif import compare_runs
+    from . import _outputs
+    from .whatif import compare_runs, gaps_file
 
+    before, after = gaps_file(args.before), gaps_file(args.after)
     comp = compare_runs(args.before, args.after)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(comp, out)
+
+    def ours(p: Path) -> bool:
+        with open(p, encoding="utf-8-sig", errors="replace") as fh:
+            return fh.readline().strip().startswith("community_id,community_name,rule_id")
+
+    with _outputs.atomic_file(args.out, inputs=[before, after], force=args.force, ours=ours) as tmp:
+        write_csv(comp, tmp)
     summary = comp.groupby("change").size()
     print(summary.to_string())
-    print(f"outputs: {out}")
+    print(f"outputs: {args.out}")
     return 0
 
 
@@ -402,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("before", help="output folder of the earlier run")
     p_cmp.add_argument("after", help="output folder of the later run")
     p_cmp.add_argument("--out", default="results/comparison.csv", help="comparison CSV to write")
+    _add_force(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
@@ -411,8 +476,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) turned into an exception, so that partial outputs are cleaned up."""
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    raise _Terminated(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``circles`` command."""
+    """Entry point of the ``circles`` command.
+
+    Exit codes: 0 done; 2 a problem with the inputs, options or output folder (one line
+    saying what to correct); 3 an internal error (a short message and the log file to
+    report); 130 interrupted (Ctrl-C or a termination signal; the output folder unchanged).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "profile", None):
@@ -423,31 +501,52 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, _on_terminate)
     try:
         return args.func(args)
     except CirclesError as exc:
         print(f"circles: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("circles: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = f" ({exc})" if isinstance(exc, _Terminated) else ""
+        print(f"circles: interrupted{why}; the output folder is as it was before this run", file=sys.stderr)
         return 130
     except Exception as exc:  # anything else is a bug: a short message, the details in a log file
         log_path = _write_crash_log(exc)
         print(
-            f"circles: internal error ({type(exc).__name__}: {exc}); please report it with the log {log_path}",
+            f"circles: internal error ({type(exc).__name__}: {_short(exc)}); please report it with the log {log_path}",
             file=sys.stderr,
         )
         return 3
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _write_crash_log(exc: BaseException) -> str:
-    """Write the traceback of an unexpected error to a log file; return its path."""
+    """Write the traceback of an unexpected error to a log file in the temporary folder
+    (``$TMPDIR``, else ``/tmp``); return its path (or say where the traceback went)."""
     import tempfile
     import traceback
 
     text = "".join(traceback.format_exception(exc))
-    with tempfile.NamedTemporaryFile("w", prefix="circles-error-", suffix=".log", delete=False) as fh:
-        fh.write(f"circles {__version__}\n{' '.join(sys.argv)}\n\n{text}")
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="circles-error-", suffix=".log", delete=False, encoding="utf-8"
+        ) as fh:
+            fh.write(f"circles {__version__}\n{' '.join(sys.argv)}\n\n{text}")
+    except OSError:  # no temporary folder to write to: the traceback goes to the terminal instead
+        print(text, file=sys.stderr)
+        return "(printed above: the temporary folder cannot be written)"
     return fh.name
 
 

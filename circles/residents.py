@@ -15,6 +15,8 @@ import pandas as pd
 import shapely
 from tqdm.auto import tqdm
 
+from .errors import check_option
+
 log = logging.getLogger(__name__)
 
 DEFAULT_GRID_SPACING_M = 40.0
@@ -74,6 +76,9 @@ def place_residents(
         ``point_id``, ``community_id``, ``population`` (this point's share), ``origin``
         (``building <id>`` or ``grid``), point geometry. Sorted by community then point.
     """
+    check_option(
+        "grid_spacing_m", grid_spacing, low=1.0, high=1000.0, what="the spacing in metres of the resident grid"
+    )
     rows: list[pd.DataFrame] = []
     bpts = None
     if buildings is not None and len(buildings):

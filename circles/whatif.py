@@ -159,14 +159,56 @@ def compare_gaps(
     return m[cols]
 
 
+#: Columns a gaps.csv must have to be compared.
+GAPS_COLUMNS = (
+    "community_id",
+    "community_name",
+    "rule_id",
+    "facility_type",
+    "threshold_min",
+    "status",
+    "covered_share",
+    "residents",
+    "residents_uncovered",
+)
+
+
+def gaps_file(run: str | Path) -> Path:
+    """The ``gaps.csv`` of a run: the file itself, or the one inside a run folder."""
+    p = Path(run)
+    if p.is_file():
+        return p
+    if not p.exists():
+        raise InputError("not found; expected a run folder (holding gaps.csv) or a gaps.csv", path=str(p))
+    if not (p / "gaps.csv").is_file():
+        raise InputError("no gaps.csv in this run folder", path=str(p))
+    return p / "gaps.csv"
+
+
 def compare_runs(before_dir: str | Path, after_dir: str | Path) -> pd.DataFrame:
-    """Tracking: compare the ``gaps.csv`` of two runs (e.g. two dates, before and after projects)."""
+    """Tracking: compare the ``gaps.csv`` of two runs (e.g. two dates, before and after projects).
+
+    Each argument is a run folder or its ``gaps.csv``; a file that is not a gap report
+    written by circles is refused with a message naming it and the missing columns.
+    """
     frames = []
     for d in (before_dir, after_dir):
-        p = Path(d) / "gaps.csv"
-        if not p.exists():
-            raise InputError("no gaps.csv in this run folder", path=str(d))
-        frames.append(pd.read_csv(p, encoding="utf-8-sig"))
+        p = gaps_file(d)
+        try:
+            df = pd.read_csv(p, encoding="utf-8-sig", dtype={"community_id": str, "rule_id": str})
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(
+                f"cannot be read as a gaps.csv written by circles ({type(exc).__name__}: {exc})", path=str(p)
+            ) from None
+        missing = [c for c in GAPS_COLUMNS if c not in df.columns]
+        if missing:
+            raise InputError(
+                f"not a gaps.csv written by circles: no column {', '.join(repr(c) for c in missing)} "
+                f"(columns: {', '.join(map(str, df.columns[:8]))}{' …' if len(df.columns) > 8 else ''})",
+                path=str(p),
+                field=missing[0],
+            )
+        frames.append(df)
     return compare_gaps(frames[0], frames[1])
 
 
