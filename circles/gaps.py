@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -97,29 +98,6 @@ def warning_text(rule: Rule) -> str:
     return f"{fields}未经官方文本核实，结论仅作提示 / unverified {unverified_text(rule)}: a warning, not a verdict"
 
 
-def _nearest_list(
-    ids: np.ndarray, minutes: np.ndarray, weights: np.ndarray, names: dict[str, str], top: int = 3
-) -> str:
-    """'name 3.2–5.0分钟（120人）; …' for the facilities nearest to a community's residents."""
-    ok = np.isfinite(minutes) & (ids != "")
-    if not ok.any():
-        return ""
-    uid, inv = np.unique(ids[ok], return_inverse=True)
-    m, w = minutes[ok], weights[ok]
-    lo = np.full(len(uid), np.inf)
-    hi = np.full(len(uid), -np.inf)
-    np.minimum.at(lo, inv, m)
-    np.maximum.at(hi, inv, m)
-    tot = np.bincount(inv, weights=w, minlength=len(uid))
-    parts = []
-    for k in np.lexsort((uid, lo))[:top]:  # nearest first, ties by id
-        fid = str(uid[k])
-        name = names.get(fid) or fid
-        span = f"{lo[k]:.1f}" if abs(hi[k] - lo[k]) < 0.05 else f"{lo[k]:.1f}–{hi[k]:.1f}"
-        parts.append(f"{name} {span}分钟（{tot[k]:.0f}人最近）")
-    return "; ".join(parts)
-
-
 def _own_evidence(
     rule: Rule, n_own: int, total: float, per: float, known: bool, households: float, target_applies: bool
 ) -> str:
@@ -144,15 +122,6 @@ def _supply_unit(rule: Rule) -> str:
     unit = c.unit_zh or ("平方米" if c.measure == "size_m2" else "个")
     who = "户" if c.demand == "households" else "人"
     return f"{unit}/{c.per:g}{who}"
-
-
-def _members_by_community(comm_of: np.ndarray, comm_ids: np.ndarray) -> list[np.ndarray]:
-    """Row positions of the resident points of each community (in ``comm_ids`` order), found
-    with one sort instead of one scan of all residents per community."""
-    code = pd.Index(comm_ids).get_indexer(comm_of)
-    order = np.argsort(code, kind="stable")
-    bounds = np.searchsorted(code[order], np.arange(len(comm_ids) + 1))
-    return [order[bounds[i] : bounds[i + 1]] for i in range(len(comm_ids))]
 
 
 def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_comm: int) -> list[np.ndarray]:
@@ -243,6 +212,106 @@ def absent_status(status: str, required: str) -> str:
     return status
 
 
+@dataclass
+class _Stats:
+    """Per-community numbers of one rule, computed for all communities at once."""
+
+    placed_pop: np.ndarray
+    unplaced_pop: np.ndarray
+    covered: np.ndarray
+    covered_ok: np.ndarray
+    n_placed: np.ndarray  # placed resident points
+    minimum: np.ndarray  # nearest-facility minutes: least, largest and weighted median
+    maximum: np.ndarray
+    median: np.ndarray
+    best_id: np.ndarray  # facility nearest to the community's closest resident ("" when none)
+    nearest_text: list[str]
+
+
+def _community_stats(
+    comm_index: np.ndarray,
+    n_comm: int,
+    weight: np.ndarray,
+    placed: np.ndarray,
+    minutes: np.ndarray,
+    within: np.ndarray,
+    within_ok: np.ndarray,
+    nearest_ids: np.ndarray,
+    names: dict[str, str],
+    top: int = 3,
+) -> _Stats:
+    """Sums, extremes, weighted medians and nearest-facility lists per community (grouped array
+    operations: the cost follows the residents, not residents × communities)."""
+    known = comm_index >= 0
+    pl = known & placed
+
+    def total(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(comm_index[mask], weights=weight[mask], minlength=n_comm)
+
+    c, m, w = comm_index[pl], minutes[pl], weight[pl]
+    ids = np.asarray(nearest_ids, dtype=object)[pl].astype(str)
+    order = np.lexsort((m, c))  # by community, then minutes (ties in input order)
+    c, m, w, ids = c[order], m[order], w[order], ids[order]
+    start = np.searchsorted(c, np.arange(n_comm))
+    end = np.searchsorted(c, np.arange(n_comm), side="right")
+    has = end > start
+    first, last = np.minimum(start, len(m) - 1), np.maximum(end - 1, 0)
+    minimum = np.where(has, m[first] if len(m) else np.nan, np.nan)
+    maximum = np.where(has, m[last] if len(m) else np.nan, np.nan)
+    median = np.full(n_comm, np.nan)
+    cum = np.cumsum(w)
+    before = np.where(start > 0, cum[np.maximum(start - 1, 0)] if len(cum) else 0.0, 0.0)
+    tot_w = np.where(has, (cum[last] if len(cum) else 0.0) - before, 0.0)
+    ok = has & (tot_w > 0)
+    if ok.any():
+        # the first resident at or past half the weight (a tolerance absorbs the rounding of the
+        # running sum: with equal weights the lower middle is taken, as within one community)
+        k = np.searchsorted(cum, before[ok] + 0.5 * tot_w[ok] - 1e-9 * tot_w[ok])
+        median[ok] = m[np.clip(k, start[ok], end[ok] - 1)]
+    best_id = np.where(has & np.isfinite(minimum), ids[first] if len(ids) else "", "")
+    return _Stats(
+        placed_pop=total(pl),
+        unplaced_pop=total(known & ~placed),
+        covered=total(pl & within),
+        covered_ok=total(pl & within_ok),
+        n_placed=end - start,
+        minimum=minimum,
+        maximum=maximum,
+        median=median,
+        best_id=best_id,
+        nearest_text=_nearest_lists(c, m, w, ids, n_comm, names, top),
+    )
+
+
+def _nearest_lists(
+    c: np.ndarray, m: np.ndarray, w: np.ndarray, ids: np.ndarray, n_comm: int, names: dict[str, str], top: int
+) -> list[str]:
+    """'name 3.2–5.0分钟（120人最近）; …' per community: the ``top`` facilities nearest to its
+    residents, with the span of minutes and the residents each is nearest to."""
+    out = [""] * n_comm
+    ok = np.isfinite(m) & (ids != "")
+    if not ok.any():
+        return out
+    uid, fcode = np.unique(ids[ok], return_inverse=True)
+    key = c[ok].astype(np.int64) * len(uid) + fcode
+    order = np.argsort(key, kind="stable")
+    key, mm, ww = key[order], m[ok][order], w[ok][order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    lo = np.minimum.reduceat(mm, starts)
+    hi = np.maximum.reduceat(mm, starts)
+    tot = np.add.reduceat(ww, starts)
+    comm, fac = key[starts] // len(uid), key[starts] % len(uid)
+    pick = np.lexsort((uid[fac], lo, comm))  # per community: nearest first, ties by id
+    comm, fac, lo, hi, tot = comm[pick], fac[pick], lo[pick], hi[pick], tot[pick]
+    rank = np.arange(len(comm)) - np.searchsorted(comm, comm)
+    parts: list[list[str]] = [[] for _ in range(n_comm)]
+    for k in np.flatnonzero(rank < top):
+        fid = str(uid[fac[k]])
+        span = f"{lo[k]:.1f}" if abs(hi[k] - lo[k]) < 0.05 else f"{lo[k]:.1f}–{hi[k]:.1f}"
+        parts[int(comm[k])].append(f"{names.get(fid) or fid} {span}分钟（{tot[k]:.0f}人最近）")
+    return ["; ".join(p) for p in parts]
+
+
 def compute_gaps(
     communities: gpd.GeoDataFrame,
     access: Access,
@@ -293,7 +362,6 @@ def compute_gaps(
             )
         )
     comm_ids = communities["id"].astype(str).to_numpy()
-    members = _members_by_community(comm_of, comm_ids)
     comm_index = pd.Index(comm_ids).get_indexer(comm_of)
     rows = []
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]] = {}
@@ -362,6 +430,9 @@ def compute_gaps(
             type_pos = np.flatnonzero((fac["facility_type"] == t).to_numpy())
             measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
         stated_m = rule.stated_in_metres
+        st = _community_stats(
+            comm_index, len(comm_ids), weight, placed, minutes, within_any, reach_ok, nearest_col, names
+        )
         for ci, (cid, cname, pop, est) in enumerate(
             zip(
                 comm_ids,
@@ -371,15 +442,10 @@ def compute_gaps(
                 strict=True,
             )
         ):
-            sel = members[ci]
-            w_all = weight[sel]
-            pl = placed[sel]
-            w = w_all[pl]
-            m = minutes[sel][pl]
-            placed_pop = float(w.sum())
-            unplaced_pop = float(w_all[~pl].sum())
-            covered = float(w[within_any[sel][pl]].sum())
-            covered_ok = float(w[reach_ok[sel][pl]].sum())
+            placed_pop = float(st.placed_pop[ci])
+            unplaced_pop = float(st.unplaced_pop[ci])
+            covered = float(st.covered[ci])
+            covered_ok = float(st.covered_ok[ci])
             hh = hh_of.get(cid, np.nan)
             row = {
                 "community_id": cid,
@@ -494,11 +560,7 @@ def compute_gaps(
             else:
                 status = reach_status(covered, share, share_ok, target_share, few or cap_short)
             status = absent_status(status, rule.required)
-            med = weighted_median(m, w)
-            mx = float(m.max()) if len(m) else np.nan
-            mn = float(m.min()) if len(m) else np.nan
-            near_ids = nearest_col[sel][pl].astype(str)
-            finite = np.isfinite(m)
+            med, mx, mn = float(st.median[ci]), float(st.maximum[ci]), float(st.minimum[ci])
             small_list = [
                 f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"
                 for p, s in sorted(zip(fpos[small_reached], sizes[small_reached], strict=True), key=lambda x: -x[1])
@@ -509,12 +571,9 @@ def compute_gaps(
                 ev.append(f"declared surveyed, and the input has no {ft.name_en.lower()}")
             elif n_placed_type == 0:
                 ev.append(f"all {n_of_type} {ft.name_en.lower()} facilities were set aside (too far from a street)")
-            if finite.any():
-                best = int(np.argmin(np.where(finite, m, np.inf)))
-                ev.append(
-                    f"nearest: {names.get(near_ids[best]) or near_ids[best]} ({near_ids[best]}) "
-                    f"{m[best]:.1f} min from the closest resident point"
-                )
+            if np.isfinite(mn):
+                bid = str(st.best_id[ci])
+                ev.append(f"nearest: {names.get(bid) or bid} ({bid}) {mn:.1f} min from the closest resident point")
                 ev.append(f"median resident {_fmt_min(med)}")
             if share < target_share - 1e-9 and n_placed_type:
                 ev.append(
@@ -573,7 +632,7 @@ def compute_gaps(
                 residents_undersized=int(round(covered - covered_ok)),
                 facilities_undersized=n_small,
                 undersized_facilities=small_txt,
-                nearest_facilities=_nearest_list(near_ids, m, w, names),
+                nearest_facilities=st.nearest_text[ci],
                 supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
                 supply_complete=sup_complete,
                 facilities_own=len(own_pos) if needs_inside else np.nan,
