@@ -152,10 +152,13 @@ def facilities_inside(communities: pd.DataFrame, facilities: gpd.GeoDataFrame, f
         return out
     pts = facilities.geometry.iloc[sel].representative_point()
     comm = communities.to_crs(facilities.crs)
-    for cid, geom in zip(ids, comm.geometry, strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        out[cid] = sel[pts.within(geom).to_numpy()]
+    # one spatial join for all communities: (facility point, community) pairs
+    p_idx, c_idx = comm.sindex.query(pts.values, predicate="within")
+    order = np.lexsort((p_idx, c_idx))
+    p_idx, c_idx = p_idx[order], c_idx[order]
+    bounds = np.flatnonzero(np.r_[True, c_idx[1:] != c_idx[:-1], True]) if len(c_idx) else np.zeros(1, dtype=int)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        out[ids[c_idx[a]]] = sel[p_idx[a:b]]
     return out
 
 
