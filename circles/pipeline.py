@@ -322,9 +322,13 @@ def write_outputs(
     offline: bool = True,
     facility_isochrones: bool = False,
     figures: bool = False,
+    author: str = "",
+    date: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, isochrones.geojson,
-    map.html with one map per community (community_maps/) and PNG figures (figures/).
+    map.html with one map per community (community_maps/), PNG figures (figures/) and the
+    printed report (report.pdf).
 
     Parameters
     ----------
@@ -337,8 +341,15 @@ def write_outputs(
     facility_isochrones : bool
         Also write ``facility_isochrones.geojson``: the 5/10/15-minute area of every facility.
     figures : bool
-        Also write static PNG figures (``figures/``: an overview and one per community);
-        ``circles run`` does, unless ``--no-figures``.
+        Also write the figures (``figures/``: the gaps per community, an overview and one per
+        community, 300 dpi PNG) and the printed report (``report.pdf``, A4); ``circles run``
+        does, unless ``--no-figures``.
+    author : str
+        编制单位, printed on the figures and every page of the report.
+    date : str, optional
+        Date printed on the figures and the report (ISO; default ``SOURCE_DATE_EPOCH`` or today).
+    progress : bool
+        Progress bars (stderr) for the figures and the report.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -377,8 +388,11 @@ def write_outputs(
     paths["community_maps"] = out / "community_maps"
     if figures:
         from . import figures as figs
+        from . import report
 
-        figs.write_figures(result, out / "figures", lang=lang)
+        ctx = figs.context(result, lang, author=author, date=date)
+        figs.write_figures(result, out / "figures", ctx=ctx, progress=progress)
         paths["figures"] = out / "figures"
+        paths["report"] = report.write_report(result, out / "report.pdf", ctx=ctx, progress=progress)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths

@@ -58,35 +58,32 @@ def text_boxes(fig, dpi: float = 300) -> list[tuple[str, object, object]]:
     return out
 
 
-def texts_outside(fig, dpi: float = 300, tol: float = 0.5) -> list[str]:
-    """Texts whose drawn box leaves the page."""
+def layout_problems(fig, dpi: float = 300, tol: float = 0.5) -> list[str]:
+    """What is wrong with the layout of ``fig`` drawn at ``dpi`` (empty when nothing):
+
+    - a text whose drawn box leaves the page;
+    - a table-cell or legend text (gid ``cell:x0:x1``, in points) wider than its cell;
+    - two page-level texts (titles, tables, legends, footers) whose boxes overlap.
+    """
     boxes = text_boxes(fig, dpi)
     W, H = fig.bbox.width, fig.bbox.height
-    return [s for s, _, b in boxes if b.x0 < -tol or b.y0 < -tol or b.x1 > W + tol or b.y1 > H + tol]
-
-
-def cell_overflows(fig, dpi: float = 300, tol: float = 0.5) -> list[str]:
-    """Table-cell and legend texts (gid ``cell:x0:x1``, in points) wider than their cell."""
-    bad = []
-    for s, t, b in text_boxes(fig, dpi):
+    problems = [
+        f"outside the page: {s!r}"
+        for s, _, b in boxes
+        if b.x0 < -tol or b.y0 < -tol or b.x1 > W + tol or b.y1 > H + tol
+    ]
+    for s, t, b in boxes:
         gid = t.get_gid() or ""
-        if not gid.startswith("cell:"):
-            continue
-        x0, x1 = (float(v) * dpi / 72 for v in gid.split(":")[1:])
-        if b.x0 < x0 - tol or b.x1 > x1 + tol:
-            bad.append(s)
-    return bad
-
-
-def overlapping_texts(fig, dpi: float = 300, tol: float = 0.5) -> list[tuple[str, str]]:
-    """Pairs of page-level texts (titles, tables, legends, footers) whose drawn boxes overlap."""
-    boxes = [(s, b) for s, t, b in text_boxes(fig, dpi) if t.axes is None]
-    pairs = []
-    for i, (s1, b1) in enumerate(boxes):
-        for s2, b2 in boxes[i + 1 :]:
+        if gid.startswith("cell:"):
+            x0, x1 = (float(v) * dpi / 72 for v in gid.split(":")[1:])
+            if b.x0 < x0 - tol or b.x1 > x1 + tol:
+                problems.append(f"wider than its cell: {s!r}")
+    page = [(s, b) for s, t, b in boxes if t.axes is None]
+    for i, (s1, b1) in enumerate(page):
+        for s2, b2 in page[i + 1 :]:
             if b1.x0 + tol < b2.x1 and b2.x0 + tol < b1.x1 and b1.y0 + tol < b2.y1 and b2.y0 + tol < b1.y1:
-                pairs.append((s1, s2))
-    return pairs
+                problems.append(f"overlap: {s1!r} / {s2!r}")
+    return problems
 
 
 def trimmed_result(result, n: int, rename: dict | None = None):

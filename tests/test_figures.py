@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import cell_overflows, overlapping_texts, texts_outside, trimmed_result
+from helpers import layout_problems, trimmed_result
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from PIL import Image
@@ -85,9 +85,7 @@ def test_nothing_leaves_the_page_or_its_cell(ctx, which):
         fig = figures.gaps_figure(ctx, ctx.ranking, fit=True)
     else:
         fig = figures.community_figure(ctx, None if which == "overview" else ctx.ranking[0])
-    assert texts_outside(fig) == []
-    assert cell_overflows(fig) == []
-    assert overlapping_texts(fig) == []
+    assert layout_problems(fig) == []
 
 
 def test_long_names_wrap_inside_their_cells(demo_result):
@@ -97,9 +95,9 @@ def test_long_names_wrap_inside_their_cells(demo_result):
     c = figures.context(small, "zh", author=AUTHOR * 3, date=DATE)
     fig = figures.community_figure(c, cid)
     assert long[:10] in all_text(fig)
-    assert texts_outside(fig) == [] and cell_overflows(fig) == [] and overlapping_texts(fig) == []
+    assert layout_problems(fig) == []
     fig = figures.gaps_figure(c, c.ranking, fit=True)
-    assert texts_outside(fig) == [] and cell_overflows(fig) == [] and overlapping_texts(fig) == []
+    assert layout_problems(fig) == []
 
 
 def test_every_figure_states_date_author_sources(ctx, demo_result):
