@@ -276,7 +276,7 @@ def summary_lines(
         out += wrap("  " + lab["no_data_hint"], width, "  ")
     if "input_problems" in paths:
         n = len(result.input_problems) if result.input_problems is not None else 0
-        out += wrap(lab["problems"].format(n=n, path=paths["input_problems"]), width, "  ")
+        out += path_line(lab["problems"], paths["input_problems"], width, n=n)
     for w in result.warnings:
         out += wrap(lab["warning"].format(text=w), width, "  ")
     out.append("")
@@ -288,15 +288,24 @@ def summary_lines(
     if "figures" in paths:
         items.append(lab["out_figures"].format(n=_count_png(Path(paths["figures"]))))
     items += [lab["out_maps"].format(n=len(comm)), lab["out_data"]]
-    out += wrap(lab["outputs"].format(folder=folder), width, "  ")
+    out += path_line(lab["outputs"], folder, width)
     out += wrap_list(items, width, lab["sep"], head="  ", indent="  ")
     if "report" in paths and not author:
         out += wrap(lab["author_hint"], width, "  ")
     out.append("")
     if "map" in paths:
-        out += wrap(lab["open_first"].format(map=paths["map"]), width, "  ")
+        out += path_line(lab["open_first"], paths["map"], width)
     if "ledger_xlsx" in paths:
-        out += wrap(lab["open_ledger"].format(ledger=paths["ledger_xlsx"]), width, "  ")
+        out += path_line(lab["open_ledger"], paths["ledger_xlsx"], width)
     if "report" in paths:
-        out += wrap(lab["open_report"].format(report=paths["report"]), width, "  ")
+        out += path_line(lab["open_report"], paths["report"], width)
     return out
+
+
+def path_line(template: str, path: Any, width: int = WIDTH, **kw: Any) -> list[str]:
+    """``template`` with ``{path}``; when too wide, the path goes whole on a line of its own (a
+    path is never broken: it must stay copyable)."""
+    line = template.format(path=path, **kw)
+    if display_width(line) <= width:
+        return [line]
+    return [template.format(path="", **kw).rstrip(), f"  {path}"]

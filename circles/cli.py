@@ -102,7 +102,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default=".circles_cache",
         help="folder for the cached walking network (default .circles_cache; '' to disable)",
     )
-    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
+    p.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default="zh",
+        help="language of the maps, figures, report and summary (default zh)",
+    )
     p.add_argument(
         "--online-map", action="store_true", help="map with online tiles instead of the self-contained offline map"
     )
@@ -111,13 +116,19 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write the 5/10/15-minute walking area of every facility",
     )
-    p.add_argument("--no-figures", action="store_true", help="skip the static PNG figures (faster)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures and the printed report.pdf (faster)")
+    p.add_argument(
+        "--author",
+        default="",
+        help="编制单位: the organisation preparing the figures and report.pdf (printed on every page)",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import pipeline
+    from . import _summary, pipeline
 
     _check_inputs(args)
+    progress = sys.stderr.isatty()
     result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
     paths = pipeline.write_outputs(
         result,
@@ -126,26 +137,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         offline=not args.online_map,
         facility_isochrones=args.facility_isochrones,
         figures=not args.no_figures,
+        author=args.author,
+        progress=progress,
     )
-    n_res = len(result.residents)
-    print(
-        f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
-        f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
-        f"network {result.network.n_nodes} nodes / {result.network.n_edges} edges"
-    )
-    est = bool(result.communities["population_estimated"].any())
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(result.summary().to_string())
-    if est:
-        print("population: estimated (see population_method in the boundaries file)")
-    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed]
-    if unsurveyed:
-        print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
-    if result.input_problems is not None and len(result.input_problems):
-        print(f"{len(result.input_problems)} input rows set aside: see input_problems.csv")
-    for w in result.warnings:
-        print(f"WARNING: {w}")
-    print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
+    print("\n".join(lines))
     return 0
 
 
@@ -159,7 +155,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
     paths = mapping.write_maps(result, args.out, lang=args.lang, offline=not args.online_map)
     print(f"maps: {paths[0]} and {len(paths) - 1} community maps in {paths[0].parent / 'community_maps'}")
     if not args.no_figures:
-        figs = figures.write_figures(result, Path(args.out) / "figures", lang=args.lang)
+        figs = figures.write_figures(
+            result, Path(args.out) / "figures", lang=args.lang, author=args.author, progress=sys.stderr.isatty()
+        )
         print(f"figures: {len(figs)} PNG in {figs[0].parent}")
     return 0
 
