@@ -953,6 +953,10 @@ def _view(ctx: Context, focus: str | None, aspect: float) -> tuple[float, float,
     return x0, y0, x1, y1
 
 
+#: From this many residents on a map, they are small dots without rings.
+_DENSE = 5000
+
+
 @dataclass
 class MapPlan:
     """What a map shows (computed before drawing, so that its legend can be measured)."""
@@ -970,6 +974,7 @@ class MapPlan:
     fac: gpd.GeoDataFrame
     present: list[str]
     groups: list[KeyGroup]
+    crowded: bool = False
 
 
 def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapPlan:
@@ -994,17 +999,22 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
     present = [t for t in p.types if t in in_view]
 
     tname = p.names[ftype]
-    fac_keys = [
-        Key(
-            p.names[t],
-            "icon",
-            face=FACILITY_FOCUS_COLOUR if t == ftype else FACILITY_ICON_COLOUR,
-            edge="#fff",
-            letter=ctx.letters[t],
-            size=10,
-        )
-        for t in sorted(present, key=lambda t: t != ftype)
-    ]
+    crowded = len(fac) > 150  # a city: small squares without letters
+    if crowded:
+        fac_keys = [Key(p.names[ftype], "icon", face=FACILITY_FOCUS_COLOUR, edge="#fff", size=6)] * (ftype in present)
+        fac_keys.append(Key(lab["other_facilities"], "icon", face=FACILITY_ICON_COLOUR, edge="#fff", size=4.5))
+    else:
+        fac_keys = [
+            Key(
+                p.names[t],
+                "icon",
+                face=FACILITY_FOCUS_COLOUR if t == ftype else FACILITY_ICON_COLOUR,
+                edge="#fff",
+                letter=ctx.letters[t],
+                size=10,
+            )
+            for t in sorted(present, key=lambda t: t != ftype)
+        ]
     if len(fac) and not fac["placed"].all():
         fac_keys.append(Key(lab["facility_unplaced"], "icon", face="none", edge="#444", style="--", size=9))
     thr, thr_m, metres = type_threshold(ctx, ftype)
@@ -1017,8 +1027,9 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
             Key(lab["within"].format(thr=t1), "dot", face=REACH_COLOURS["within"], edge="#fff", size=6),
             Key(lab["double"].format(thr2=t2), "dot", face=REACH_COLOURS["double"], edge="#111", lw=1.0, size=6),
             Key(lab["beyond"].format(thr2=t2), "dot", face=REACH_COLOURS["beyond"], edge="#111", lw=1.0, size=6),
-            Key(lab["beyond_ring"], "dot", face="#fff", edge="#111", lw=1.0, size=6),
         ]
+        if int(sel.sum()) < _DENSE:  # thousands of dots are drawn without rings
+            res_keys.append(Key(lab["beyond_ring"], "dot", face="#fff", edge="#111", lw=1.0, size=6))
     if (cls == "unplaced").any():
         res_keys.append(Key(lab["unplaced"], "dot", face=REACH_COLOURS["unplaced"], edge="#888", size=6))
     other: list[Key] = []
@@ -1050,7 +1061,9 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
         KeyGroup(lab["residents"].format(type=tname), res_keys),
         KeyGroup(lab["other_keys"], other),
     ]
-    return MapPlan(focus, ftype, (x0, y0, x1, y1), fi, no_data, iso, minutes, sel, cls, ring, fac, present, groups)
+    return MapPlan(
+        focus, ftype, (x0, y0, x1, y1), fi, no_data, iso, minutes, sel, cls, ring, fac, present, groups, crowded
+    )
 
 
 def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context, plan: MapPlan) -> None:
@@ -1113,28 +1126,33 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
     res = p.res
     sel, cls, ring = plan.sel, plan.classes, plan.ring
     n_sel = int(sel.sum())
-    size = (30 if n_sel < 500 else (12 if n_sel < 5000 else 3)) * scale**2
+    size = (30 if n_sel < 500 else (12 if n_sel < _DENSE else 3)) * scale**2
     if n_sel:
         faces = [REACH_COLOURS[c] for c in cls]
-        edges = np.where(ring, "#111", np.where(cls == "unplaced", "#888", "#fff"))
+        if n_sel < _DENSE:
+            edges = np.where(ring, "#111", np.where(cls == "unplaced", "#888", "#fff"))
+            widths = np.where(ring, 1.2, 0.4)
+        else:  # thousands of small dots: rings and edges would hide the colours
+            edges = np.where(cls == "unplaced", "#888", "none")
+            widths = np.where(cls == "unplaced", 0.3, 0.0)
         ax.scatter(
             res.geometry.x.to_numpy()[sel],
             res.geometry.y.to_numpy()[sel],
             s=size,
             c=faces,
             edgecolors=list(edges),
-            linewidths=np.where(ring, 1.2 if size > 10 else 0.6, 0.4).tolist(),
+            linewidths=widths.tolist(),
             zorder=5,
         )
 
     # facilities: dark squares with the type's letter
     fac = plan.fac
-    letters_on = len(fac) <= 400
+    crowded = plan.crowded
     for t in plan.present:
         sub = fac[fac["facility_type"] == t]
         big = t == plan.ftype
         colour = FACILITY_FOCUS_COLOUR if big else FACILITY_ICON_COLOUR
-        ms = (11.0 if big else 8.5) * scale
+        ms = ((5.5 if big else 3.5) if crowded else (11.0 if big else 8.5)) * scale
         on, off = sub[sub["placed"]], sub[~sub["placed"]]
         ax.scatter(
             on.geometry.x,
@@ -1143,7 +1161,7 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
             marker="s",
             c=colour,
             edgecolors="#fff",
-            linewidths=0.6,
+            linewidths=0.3 if crowded else 0.6,
             zorder=8 if big else 6,
         )
         if len(off):
@@ -1158,7 +1176,7 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
                 linestyle="--",
                 zorder=6,
             )
-        if letters_on:
+        if not crowded:
             for g in on.geometry:
                 ax.text(
                     g.x,
