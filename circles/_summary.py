@@ -199,7 +199,7 @@ def status_table(result: Any, lang: str, width: int = WIDTH, max_rows: int = MAX
             out += _GAP + pad(c, w, "right")
         return out + _GAP
 
-    lines = [(prefix([lab["community"], *heads]) + (lab["gap_items"] if inline else "")).rstrip()]
+    lines = [lab["table_title"], (prefix([lab["community"], *heads]) + (lab["gap_items"] if inline else "")).rstrip()]
     for c in ranking[:max_rows]:
         cells = [names[c]] + [str(int(counts.at[c, s])) if c in counts.index else "0" for s in statuses]
         items = gap_items.get(c, [])

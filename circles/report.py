@@ -219,7 +219,10 @@ def report_characters(ctx: Context) -> set[str]:
     """Every character the report can write: the text modules' sources, the data's names, digits."""
     chars = {chr(c) for c in range(0x20, 0x7F)}
     for mod in (_labels, figures, sys.modules[__name__]):
-        chars |= set(Path(str(mod.__file__)).read_text(encoding="utf-8"))
+        try:
+            chars |= set(Path(str(mod.__file__)).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):  # pragma: no cover - installed without sources
+            chars |= {c for v in vars(_labels).values() if isinstance(v, dict) for c in repr(v)}
     chars |= set("".join(ctx.p.comm["name"].astype(str)))
     chars |= set("".join(ctx.p.names.values()))
     chars |= set("".join(ctx.letters.values()))
@@ -634,7 +637,16 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = ctx or figures.context(result, lang, author=author, date=date)
     if ctx.families[0] != "DejaVu Sans":
-        ctx = ctx.with_families([pdf_font(ctx.families[0], report_characters(ctx)), "DejaVu Sans"])
+        try:
+            ctx = ctx.with_families([pdf_font(ctx.families[0], report_characters(ctx)), "DejaVu Sans"])
+        except Exception as exc:  # fontTools can fail on an unusual font file: embed the font as it is
+            log.warning(
+                "could not make a TrueType subset of %s (%s: %s); the report embeds the font as it is, "
+                "which some PDF readers may not show",
+                ctx.families[0],
+                type(exc).__name__,
+                exc,
+            )
     lab = REPORT_LABELS[ctx.lang]
     metadata = {
         "Title": lab["report_title"],

@@ -71,10 +71,10 @@ def test_gaps_first_then_overview_and_one_per_community(demo_figures, demo_resul
             assert pixels_near(img, STATUS_COLOURS[worst[cid]]) > 60, p.name
 
 
-def test_figures_are_300_dpi_by_default(ctx, demo_result, tmp_path):
-    cid = str(demo_result.communities["id"].iloc[0])
-    paths = figures.write_figures(demo_result, tmp_path, ctx=ctx, types=["park"], overview=False)
-    img = Image.open(next(p for p in paths if p.name.startswith(_display.community_file_name(cid)[:-5])))
+def test_figures_are_300_dpi_by_default(demo_result, tmp_path):
+    small = trimmed_result(demo_result, 1)
+    (path,) = figures.write_figures(small, tmp_path, types=["park"], overview=False)
+    img = Image.open(path)
     assert abs(img.size[0] - 11.69 * 300) <= 1 and abs(img.size[1] - 8.27 * 300) <= 1
     assert round(img.info["dpi"][0]) == 300
 
@@ -262,9 +262,10 @@ def test_gaps_figure_sorted_and_marked(ctx, demo_result):
 
 
 def test_english_and_per_type(demo_result, tmp_path):
-    paths = figures.write_figures(demo_result, tmp_path, lang="en", types=["park"], overview=False, dpi=40)
-    assert len(paths) == len(demo_result.communities)
-    assert all(p.name.endswith("_park.png") for p in paths)
+    small = trimmed_result(demo_result, 2)
+    paths = figures.write_figures(small, tmp_path, lang="en", types=["park", "clinic"], overview=False, dpi=40)
+    stems = [_display.community_file_name(c)[:-5] for c in small.communities["id"]]
+    assert sorted(p.name for p in paths) == sorted(f"{s}_{t}.png" for s in stems for t in ("park", "clinic"))
     with pytest.raises(ValueError, match="unknown facility type"):
         figures.write_figures(demo_result, tmp_path, types=["nope"], overview=False)
 
@@ -300,3 +301,10 @@ def test_scale_bar_lengths():
     assert figures._nice_length(1234) == 200
     assert figures._nice_length(600) == 100
     assert figures._nice_length(5200) == 1000
+
+
+def test_same_inputs_same_png_bytes(demo_result, tmp_path):
+    small = trimmed_result(demo_result, 1)
+    a = figures.write_figures(small, tmp_path / "a", dpi=40, author=AUTHOR, date=DATE)
+    b = figures.write_figures(small, tmp_path / "b", dpi=40, author=AUTHOR, date=DATE)
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]

@@ -178,3 +178,13 @@ def test_english_report_and_progress(demo_result, tmp_path, capsys):
     assert "no data: none of this type in the input" in text
     report.write_report(small, tmp_path / "zh.pdf", date=DATE, progress=True)
     assert "报告" in capsys.readouterr().err
+
+
+def test_a_font_that_cannot_be_subset_still_gives_a_report(demo_result, tmp_path, monkeypatch, caplog):
+    def broken(family, chars):
+        raise ValueError("unsupported font")
+
+    monkeypatch.setattr(report, "pdf_font", broken)
+    small = trimmed_result(demo_result, 1)
+    path = report.write_report(small, tmp_path / "r.pdf", date=DATE)
+    assert n_pages(path) == 4 and "could not make a TrueType subset" in caplog.text

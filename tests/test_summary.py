@@ -42,7 +42,8 @@ def char_at(line: str, col: int) -> str:
 
 
 def table(lines: list[str]) -> list[str]:
-    start = lines.index("") + 1
+    """The header and rows of the status table (after its title)."""
+    start = lines.index("") + 2
     return lines[start : lines.index("", start)]
 
 
