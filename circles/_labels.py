@@ -533,7 +533,7 @@ REPORT_LABELS = {
         "item": "Item",
         "threshold": "Walking threshold",
         "status": "Status",
-        "covered": "Residents within",
+        "covered": "Covered",
         "nearest": "Nearest facility, min median/max",
         "elderly_child": "Elderly & children",
         "elderly_child_note": "★ elderly and child items",

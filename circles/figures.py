@@ -772,7 +772,7 @@ def status_table(ctx: Context, cid: str, width: float, size: float) -> Table:
             ]
         )
         fills.append([None, None, STATUS_COLOURS.get(r.status), None, None])
-    frac = np.array([0.35, 0.22, 0.13, 0.1, 0.2])
+    frac = np.array([0.34, 0.22, 0.13, 0.11, 0.2])
     return Table(
         header=[lab["item"], lab["threshold"], lab["status"], lab["covered"], lab["nearest"]],
         rows=rows,
@@ -1142,7 +1142,7 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
             c=faces,
             edgecolors=list(edges),
             linewidths=widths.tolist(),
-            zorder=5,
+            zorder=6.5,  # above the other types' facilities, below the shown type's
         )
 
     # facilities: dark squares with the type's letter
@@ -1186,7 +1186,7 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
                     ha="center",
                     va="center",
                     color="#fff",
-                    zorder=9 if big else 7,
+                    zorder=9 if big else 6.1,
                     clip_on=True,
                 )
 
