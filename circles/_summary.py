@@ -269,7 +269,9 @@ def summary_lines(
     if "population_estimated" in comm and bool(comm["population_estimated"].astype(bool).any()):
         out += wrap(lab["estimated"], width, "  ")
     rb = result.rulebook
-    unsurveyed = [t for t in rb.types_used() if t not in result.surveyed]
+    # quantity rules (a rulebook's ``check: supply``) without data are survey rows, not no_data
+    quantity = {r.facility_type for r in rb.rules if getattr(r, "check", "") == "supply"}
+    unsurveyed = [t for t in rb.types_used() if t not in result.surveyed and t not in quantity]
     if unsurveyed:
         names = [type_name(rb.facility_types[t], lang) for t in unsurveyed]
         out += wrap_list(names, width, lab["sep"], head=lab["no_data"].format(types=""), indent="  ")

@@ -27,6 +27,7 @@ The same inputs give the same bytes (no creation date in the file; the date show
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -76,6 +77,8 @@ log = logging.getLogger(__name__)
 
 #: Bumped when the font subset is built differently (invalidates the cache).
 _FONT_FORMAT = "1"
+#: Font subsets kept in the cache (about 100 KB each; one regular and one bold per run's characters).
+_FONTS_KEPT = 40
 #: Statuses the cover always explains.
 EXPLAINED = ("no_data", "conditional", "as_needed")
 _LEGEND_COLS = 3
@@ -205,14 +208,26 @@ def pdf_font(family: str, chars: Iterable[str]) -> str:
     key = hashlib.sha256(f"{_FONT_FORMAT}|{regular}|{bold}|{st.st_size}|{text}".encode()).hexdigest()[:16]
     name = f"circles CJK {key}"
     known = {(f.name, f.weight) for f in font_manager.fontManager.ttflist}
+    cache = _cache_dir()
     for style, src in faces:
-        out = _cache_dir() / f"circles-cjk-{key}-{style.lower()}.ttf"
-        if not out.exists():
+        out = cache / f"circles-cjk-{key}-{style.lower()}.ttf"
+        if out.exists():
+            os.utime(out)  # recently used: kept by _prune
+        else:
             log.info("building the report font from %s (%s, %d characters)", src, style, len(text))
             _build_font(src, _face_index(src, family), text, name, style, out)
         if (name, 700 if style == "Bold" else 400) not in known:
             font_manager.fontManager.addfont(str(out))
+    _prune(cache)
     return name
+
+
+def _prune(cache: Path, keep: int = _FONTS_KEPT) -> None:
+    """Delete all but the ``keep`` most recently used font subsets."""
+    files = sorted(cache.glob("circles-cjk-*.ttf"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        with contextlib.suppress(OSError):  # in use or already gone
+            old.unlink()
 
 
 def report_characters(ctx: Context) -> set[str]:

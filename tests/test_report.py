@@ -188,3 +188,14 @@ def test_a_font_that_cannot_be_subset_still_gives_a_report(demo_result, tmp_path
     small = trimmed_result(demo_result, 1)
     path = report.write_report(small, tmp_path / "r.pdf", date=DATE)
     assert n_pages(path) == 4 and "could not make a TrueType subset" in caplog.text
+
+
+def test_font_cache_keeps_the_recent_subsets(tmp_path):
+    import os
+
+    for i in range(6):
+        f = tmp_path / f"circles-cjk-{i:04d}-regular.ttf"
+        f.write_bytes(b"x")
+        os.utime(f, (1000 + i, 1000 + i))
+    report._prune(tmp_path, keep=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"circles-cjk-{i:04d}-regular.ttf" for i in (2, 3, 4, 5)]
