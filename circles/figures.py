@@ -1143,6 +1143,7 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
             edgecolors=list(edges),
             linewidths=widths.tolist(),
             zorder=6.5,  # above the other types' facilities, below the shown type's
+            gid="residents",
         )
 
     # facilities: dark squares with the type's letter
@@ -1163,6 +1164,7 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
             edgecolors="#fff",
             linewidths=0.3 if crowded else 0.6,
             zorder=8 if big else 6,
+            gid=f"facilities:{t}",
         )
         if len(off):
             ax.scatter(

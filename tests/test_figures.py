@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import layout_problems, trimmed_result
-from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from PIL import Image
 
@@ -156,10 +155,9 @@ def test_reach_classes_by_hand():
 
 
 def _residents(fig, n):
-    ax = fig.axes[0]
-    cols = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == n]
-    assert len(cols) == 1
-    return cols[0]
+    (dots,) = [c for c in fig.axes[0].collections if c.get_gid() == "residents"]
+    assert len(dots.get_offsets()) == n
+    return dots
 
 
 def test_resident_colours_follow_the_threshold(ctx, demo_result):
@@ -194,10 +192,10 @@ def test_no_data_type_is_grey_without_ring(ctx, demo_result):
 def test_facilities_never_wear_status_or_minute_colours(ctx):
     fig = figures.community_figure(ctx, None)
     semantic = {to_hex(c) for c in [*STATUS_COLOURS.values(), *REACH_COLOURS.values(), WALK_AREA_COLOUR]}
-    squares = [c for c in fig.axes[0].collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    squares = [c for c in fig.axes[0].collections if str(c.get_gid()).startswith("facilities:")]
     faces = {to_hex(f) for c in squares for f in c.get_facecolors()}
     fac = {to_hex(FACILITY_ICON_COLOUR), to_hex(FACILITY_FOCUS_COLOUR)}
-    assert fac <= faces  # facilities drawn in their own colours …
+    assert faces == fac  # facilities drawn in their own colours …
     assert not fac & semantic  # … which no status or minute class uses
 
 
