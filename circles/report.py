@@ -36,7 +36,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -475,10 +475,29 @@ def _page_sheet(ctx: Context) -> Sheet:
     return Sheet(A4_PORTRAIT, ctx.ts)
 
 
+def _scaled(blocks: Sequence[_Block], k: float) -> list[_Block]:
+    """``blocks`` with their type and spacing ``k`` times as large."""
+    out: list[_Block] = []
+    for b in blocks:
+        if isinstance(b, _Para):
+            out.append(replace(b, size=b.size * k, before=b.before * k, after=b.after * k, indent=b.indent * k))
+        else:
+            t = replace(b.table, size=b.table.size * k, pad=b.table.pad * k, _header_lines=[], _row_lines=[])
+            out.append(replace(b, table=t, before=b.before * k, after=b.after * k))
+    return out
+
+
 def _cover_pages(ctx: Context, contents: list[str]) -> list[Page]:
     width = A4_PORTRAIT[0] * 72 - 2 * MARGIN
     space = A4_PORTRAIT[1] * 72 - 2 * MARGIN - _footer_height(ctx, width) - 8
-    pages = _flow(_cover_blocks(ctx, contents), ctx.ts, width, space)
+    blocks = _cover_blocks(ctx, contents)
+    pages = _flow(blocks, ctx.ts, width, space)
+    for k in (0.93, 0.86):  # a cover a little too long is set a little smaller rather than split
+        if len(pages) == 1:
+            break
+        smaller = _flow(_scaled(blocks, k), ctx.ts, width, space)
+        if len(smaller) == 1:
+            pages = smaller
 
     def page(blocks: list[_Block]) -> Page:
         def draw(label: str) -> Figure:
