@@ -190,13 +190,14 @@ TYPE_COLOURS = [
     "#FF9896",
 ]
 
-#: Colour-blind-safe (checked under simulated deutan, protan and tritan vision): good is blue,
-#: bad is red/orange in steps of lightness, never red against green.
+#: Colour-blind-safe (checked under simulated deutan, protan and tritan vision; Okabe–Ito hues):
+#: good is blue, bad is orange to dark red in steps of lightness, never red against green. The
+#: first four match the residents' REACH_COLOURS (ok = within, partial = double, gap = beyond).
 STATUS_COLOURS = {
-    "gap": "#b2182b",
-    "undersized": "#e08214",
-    "partial": "#fdb863",
-    "ok": "#2166ac",
+    "gap": "#A50026",
+    "undersized": "#D55E00",
+    "partial": "#E69F00",
+    "ok": "#0072B2",
     "no_data": "#969696",
     "to_assess": "#542788",
     "conditional": "#b2abd2",
@@ -369,18 +370,14 @@ def threshold_text(threshold_min: float, threshold_m: float, stated_in_metres: b
 # Figures, the printed report and the terminal summary
 # ---------------------------------------------------------------------------------------------
 
-#: Resident classes relative to the shown rule's threshold (figures; the maps use the same):
-#: within the threshold, beyond it but within twice it, beyond twice it (or nothing reachable).
-REACH_CLASSES = ("within", "double", "beyond")
-
-#: Colours of the resident classes (the same hues as ``ok``, ``partial`` and ``gap``); residents
-#: of a type without data are grey and carry no ring, unplaced residents are hollow.
+#: Resident dot colours relative to the selected item's threshold (colour-blind safe: blue,
+#: orange, dark red differ in lightness too), and for residents the item says nothing about.
 REACH_COLOURS = {
-    "within": STATUS_COLOURS["ok"],
-    "double": STATUS_COLOURS["partial"],
-    "beyond": STATUS_COLOURS["gap"],
-    "no_data": "#c8c8c8",
-    "unplaced": "#ffffff",
+    "within": "#0072B2",
+    "double": "#E69F00",
+    "beyond": "#A50026",
+    "unplaced": "#DDDDDD",
+    "nodata": "#8C8C8C",
 }
 
 #: Facilities on figures: dark squares with the type's letter (never a status or minute colour);

@@ -897,20 +897,23 @@ def reach_classes(
     threshold_min : float
         The shown rule's threshold in minutes.
     no_data : bool
-        The type has no data: every placed resident is ``no_data`` (grey, no ring).
+        The type has no data: a resident not within the threshold is ``nodata`` (grey, no ring:
+        it is not known to lack the facility); one with a facility within reach is still covered
+        (as on the maps).
 
     Returns
     -------
     classes : array of str
         ``within`` (≤ threshold), ``double`` (≤ 2 × threshold), ``beyond`` (further, or nothing
-        reachable), ``no_data`` or ``unplaced``.
+        reachable), ``nodata`` or ``unplaced`` (keys of ``REACH_COLOURS``).
     ring : array of bool
         Residents beyond the threshold (not covered).
     """
     placed = np.asarray(placed, dtype=bool)
     n = len(placed)
     if no_data:
-        cls = np.where(placed, "no_data", "unplaced").astype(object)
+        cls, _ = reach_classes(codes, placed, threshold_min)
+        cls[(cls != "within") & placed] = "nodata"
         return cls, np.zeros(n, bool)
     if codes is None:
         codes = np.where(placed, -1, -2)
@@ -1021,7 +1024,7 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
     t1 = threshold_text(thr, thr_m, metres, lang)
     t2 = threshold_text(2 * thr, 2 * thr_m, metres, lang)
     if no_data:
-        res_keys = [Key(lab["no_data_dots"], "dot", face=REACH_COLOURS["no_data"], edge="#fff", size=6)]
+        res_keys = [Key(lab["no_data_dots"], "dot", face=REACH_COLOURS["nodata"], edge="#fff", size=6)]
     else:
         res_keys = [
             Key(lab["within"].format(thr=t1), "dot", face=REACH_COLOURS["within"], edge="#fff", size=6),
@@ -1031,7 +1034,7 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
         if int(sel.sum()) < _DENSE:  # thousands of dots are drawn without rings
             res_keys.append(Key(lab["beyond_ring"], "dot", face="#fff", edge="#111", lw=1.0, size=6))
     if (cls == "unplaced").any():
-        res_keys.append(Key(lab["unplaced"], "dot", face=REACH_COLOURS["unplaced"], edge="#888", size=6))
+        res_keys.append(Key(lab["unplaced"], "dot", face=REACH_COLOURS["unplaced"], edge="#777", size=6))
     other: list[Key] = []
     if minutes:
         other.append(
@@ -1130,10 +1133,10 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
     if n_sel:
         faces = [REACH_COLOURS[c] for c in cls]
         if n_sel < _DENSE:
-            edges = np.where(ring, "#111", np.where(cls == "unplaced", "#888", "#fff"))
+            edges = np.where(ring, "#111", np.where(cls == "unplaced", "#777", "#fff"))
             widths = np.where(ring, 1.2, 0.4)
         else:  # thousands of small dots: rings and edges would hide the colours
-            edges = np.where(cls == "unplaced", "#888", "none")
+            edges = np.where(cls == "unplaced", "#777", "none")
             widths = np.where(cls == "unplaced", 0.3, 0.0)
         ax.scatter(
             res.geometry.x.to_numpy()[sel],

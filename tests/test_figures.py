@@ -149,7 +149,9 @@ def test_reach_classes_by_hand():
     assert list(cls) == ["within", "within", "double", "double", "beyond", "beyond", "unplaced"]
     assert list(ring) == [False, False, True, True, True, True, False]
     cls, ring = figures.reach_classes(None, placed, 5.0, no_data=True)
-    assert list(cls) == ["no_data"] * 6 + ["unplaced"] and not ring.any()
+    assert list(cls) == ["nodata"] * 6 + ["unplaced"] and not ring.any()
+    cls, ring = figures.reach_classes(codes, placed, 5.0, no_data=True)  # within reach: still covered
+    assert list(cls) == ["within", "within"] + ["nodata"] * 4 + ["unplaced"] and not ring.any()
     cls, ring = figures.reach_classes(None, placed, 5.0)  # a surveyed type with no facility at all
     assert list(cls) == ["beyond"] * 6 + ["unplaced"]
 
@@ -184,7 +186,7 @@ def test_no_data_type_is_grey_without_ring(ctx, demo_result):
     n = int((demo_result.residents["community_id"].astype(str) == cid).sum())
     fig = figures.community_figure(ctx, cid, ftype)
     dots = _residents(fig, n)
-    assert {to_hex(c) for c in dots.get_facecolors()} == {to_hex(REACH_COLOURS["no_data"])}
+    assert {to_hex(c) for c in dots.get_facecolors()} == {to_hex(REACH_COLOURS["nodata"])}
     assert "#111111" not in {to_hex(c) for c in dots.get_edgecolors()}
     assert "无数据" in all_text(fig)
 
@@ -232,7 +234,7 @@ def test_palettes_are_colour_blind_safe():
     main = ["gap", "undersized", "partial", "ok", "no_data"]
     for a, b in itertools.combinations(main, 2):
         assert _min_distance(STATUS_COLOURS[a], STATUS_COLOURS[b]) > 10, (a, b)
-    reach = [REACH_COLOURS[k] for k in ("within", "double", "beyond", "no_data")]
+    reach = [REACH_COLOURS[k] for k in ("within", "double", "beyond", "nodata")]
     for a, b in itertools.combinations(reach, 2):
         assert _min_distance(a, b) > 10, (a, b)
     for s in [*STATUS_COLOURS.values(), *reach]:
