@@ -264,15 +264,18 @@ TYPE_COLOURS = [
     "#FF9896",
 ]
 
+#: Colour-blind-safe (checked under simulated deutan, protan and tritan vision; Okabe–Ito hues):
+#: good is blue, bad is orange to dark red in steps of lightness, never red against green. The
+#: first four match the residents' REACH_COLOURS (ok = within, partial = double, gap = beyond).
 STATUS_COLOURS = {
-    "gap": "#d73027",
-    "undersized": "#f46d43",
-    "partial": "#fdae61",
-    "ok": "#1a9850",
-    "no_data": "#999999",
-    "to_assess": "#4575b4",
-    "conditional": "#9e9ac8",
-    "as_needed": "#bdbdbd",
+    "gap": "#A50026",
+    "undersized": "#D55E00",
+    "partial": "#E69F00",
+    "ok": "#0072B2",
+    "no_data": "#969696",
+    "to_assess": "#542788",
+    "conditional": "#b2abd2",
+    "as_needed": "#d9d9d9",
 }
 
 #: Worst first: a community's colour is the worst status among its rules.
@@ -438,3 +441,283 @@ def threshold_text(threshold_min: float, threshold_m: float, stated_in_metres: b
         return f"{m}米" if lang == "zh" else f"{m} m"
     mins = f"{threshold_min:.3g}"
     return f"{mins}分钟（{m}米）" if lang == "zh" else f"{mins} min ({m} m)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures, the printed report and the terminal summary
+# ---------------------------------------------------------------------------------------------
+
+#: Resident dot colours relative to the selected item's threshold (colour-blind safe: blue,
+#: orange, dark red differ in lightness too), and for residents the item says nothing about.
+REACH_COLOURS = {
+    "within": "#0072B2",
+    "double": "#E69F00",
+    "beyond": "#A50026",
+    "unplaced": "#DDDDDD",
+    "nodata": "#8C8C8C",
+}
+
+#: Facilities on figures: dark squares with the type's letter (never a status or minute colour);
+#: the type residents are coloured by is black and larger.
+FACILITY_ICON_COLOUR = "#4d4d4d"
+FACILITY_FOCUS_COLOUR = "#000000"
+
+#: Walking areas of the shown type on figures (teal: apart from every status colour).
+WALK_AREA_COLOUR = "#01665e"
+
+#: Streets on figures.
+STREET_COLOUR = "#b3b3b3"
+
+#: One mark per status, written in the cells of the gaps-per-community grid (readable in grey print).
+STATUS_MARK = {
+    "zh": {
+        "gap": "缺",
+        "undersized": "小",
+        "partial": "部",
+        "ok": "达",
+        "no_data": "无",
+        "to_assess": "评",
+        "conditional": "条",
+        "as_needed": "需",
+    },
+    "en": {
+        "gap": "G",
+        "undersized": "U",
+        "partial": "P",
+        "ok": "OK",
+        "no_data": "–",
+        "to_assess": "A",
+        "conditional": "C",
+        "as_needed": "N",
+    },
+}
+
+#: What a status means, for the report's cover and the terminal.
+STATUS_MEANING = {
+    "zh": {
+        "gap": "没有居民能在阈值内步行到达此类设施：需补建，或与相邻社区共建共享",
+        "undersized": "居民在阈值内可达，但设施的规模、数量或供给低于标准",
+        "partial": "只有部分居民能在阈值内步行到达",
+        "ok": "全部居民（或设定的目标比例）能在阈值内步行到达达标设施",
+        "no_data": "输入中没有此类设施且未声明已调查：不是缺口，需补充调查",
+        "to_assess": "无法从地图判断，需现场核查",
+        "conditional": "标准要求“具备条件的”配建；未配建不计为缺口",
+        "as_needed": "GB 50180—2018 中“根据实际情况按需配建”的项目；未配建不计为缺口",
+    },
+    "en": {
+        "gap": "no resident reaches one within the threshold: build one, or share a neighbour's",
+        "undersized": "residents reach one within the threshold, but its size, number or supply is short",
+        "partial": "only some residents reach one within the threshold",
+        "ok": "all residents (or the target share) reach an adequate one within the threshold",
+        "no_data": "none of this type in the input and not declared surveyed: not a gap, survey it",
+        "to_assess": "cannot be judged from maps: assess on site",
+        "conditional": "the standard asks for it only where conditions allow; absence is not a gap",
+        "as_needed": "a GB 50180-2018 item built as needed; absence is not a gap",
+    },
+}
+
+#: Text of the figures and the printed report.
+REPORT_LABELS = {
+    "zh": {
+        "report_title": "社区生活圈配套设施步行可达性评估报告",
+        "overview_title": "总览图",
+        "gaps_title": "各社区配套缺口一览",
+        "gaps_subtitle": "每格为一个社区的一项配套要求；社区按缺口与规模不足项数排序；一老一幼项目在前",
+        "gaps_count": "缺口/规模不足/部分覆盖项数",
+        "author": "编制单位",
+        "date": "日期",
+        "data": "数据",
+        "standard": "评价标准",
+        "software": "软件",
+        "not_given": "（未填写）",
+        "osm": "© OpenStreetMap contributors（ODbL）",
+        "page": "第 {n} 页 / 共 {total} 页",
+        "households": "户数",
+        "population": "人口",
+        "estimated": "（估算）",
+        "item": "项目",
+        "threshold": "步行阈值",
+        "status": "状态",
+        "covered": "阈值内居民",
+        "nearest": "最近设施分钟 中位/最长",
+        "elderly_child": "一老一幼",
+        "elderly_child_note": "★ 一老一幼项目",
+        "continued": "（续）",
+        "more_communities": "另有 {n} 个社区，见《各社区配套缺口一览》",
+        "more_items": "另有 {n} 项，见 report.pdf",
+        "counts_table": "各社区状态（项数）",
+        "facilities": "设施（字母为类型）",
+        "residents": "居民点：步行至「{type}」",
+        "other_keys": "其他",
+        "within": "{thr}内",
+        "double": "超出阈值，{thr2}内",
+        "beyond": "超过{thr2}或搜索范围内无",
+        "beyond_ring": "黑圈：超出阈值",
+        "no_data_dots": "无数据：输入中无此类设施（灰色，不是缺口）",
+        "unplaced": "未能接入步行路网",
+        "facility_unplaced": "空心虚线：未接入路网的设施",
+        "other_facilities": "其他设施（类型见各社区图）",
+        "walk_area": "「{type}」步行{minutes}分钟范围",
+        "boundary": "社区边界（颜色 = 最差状态）：{status}",
+        "other_communities": "其他社区边界",
+        "streets": "步行路网",
+        "subtitle": "居民点按步行至「{type}」的距离着色，阈值 {thr}",
+        "subtitle_rule": "居民点按步行至「{type}」的距离着色，按「{rule}」阈值 {thr}",
+        "subtitle_nodata": "「{type}」无数据：输入中无此类设施，居民点以灰色表示",
+        "summary_title": "评估概况",
+        "summary": "共评估 {n_comm} 个社区、{n_items} 项可由地图测算的配套要求（{n_pairs} 项次）。",
+        "summary_status": "{status} {n} 项次（涉及 {c} 个社区）",
+        "checklist": "另有 {n} 项（如物业管理、社区治理）无法从地图判断，在工作台账中列为“待评估”。",
+        "items_table": "各项目的社区数（按状态）",
+        "meanings": "状态说明",
+        "notes": "说明",
+        "pop_estimated": "{n} 个社区的人口为估算值（标“（估算）”），覆盖比例按估算人口计。",
+        "unverified": "{n} 项要求的数值未经官方文本核实（见工作台账“提示”列），相关结论仅作提示。",
+        "walk_note": "步行时间沿实际步行路网计算；居民点为住宅建筑或网格点。",
+        "contents": "目录",
+        "contents_gaps": "各社区配套缺口一览",
+        "contents_overview": "总览图",
+        "contents_communities": "各社区图与配套状态表",
+        "pages": "第 {a}–{b} 页",
+        "page_one": "第 {a} 页",
+        "community_table": "配套状态",
+        "legend": "图例",
+        "sep": "、",
+        "colon": "：",
+        "north": "北",
+    },
+    "en": {
+        "report_title": "Walking access to community facilities: assessment report",
+        "overview_title": "Overview",
+        "gaps_title": "Gaps per community",
+        "gaps_subtitle": "One cell per community and item; communities sorted by gaps and undersized "
+        "items; elderly and child items first",
+        "gaps_count": "gap/undersized/partial items",
+        "author": "Prepared by",
+        "date": "Date",
+        "data": "Data",
+        "standard": "Standard",
+        "software": "Software",
+        "not_given": "(not given)",
+        "osm": "© OpenStreetMap contributors (ODbL)",
+        "page": "Page {n} of {total}",
+        "households": "households",
+        "population": "population",
+        "estimated": " (estimated)",
+        "item": "Item",
+        "threshold": "Walking threshold",
+        "status": "Status",
+        "covered": "Covered",
+        "nearest": "Nearest facility, min median/max",
+        "elderly_child": "Elderly & children",
+        "elderly_child_note": "★ elderly and child items",
+        "continued": " (continued)",
+        "more_communities": "{n} more communities: see Gaps per community",
+        "more_items": "{n} more items: see report.pdf",
+        "counts_table": "Items per community and status",
+        "facilities": "Facilities (letter = type)",
+        "residents": "Residents: walk to {type}",
+        "other_keys": "Other",
+        "within": "within {thr}",
+        "double": "beyond the threshold, within {thr2}",
+        "beyond": "beyond {thr2}, or none within reach",
+        "beyond_ring": "black ring: beyond the threshold",
+        "no_data_dots": "no data: none of this type in the input (grey, not a gap)",
+        "unplaced": "not attached to the network",
+        "facility_unplaced": "hollow dashed: facility not on the network",
+        "other_facilities": "other facilities (types on the community pages)",
+        "walk_area": "{type}: {minutes} min walking area",
+        "boundary": "community boundary (colour = worst status): {status}",
+        "other_communities": "other communities",
+        "streets": "walking network",
+        "subtitle": "Residents coloured by walking distance to: {type}, threshold {thr}",
+        "subtitle_rule": "Residents coloured by walking distance to: {type}, threshold of '{rule}' {thr}",
+        "subtitle_nodata": "{type}: no data (none in the input), residents shown grey",
+        "summary_title": "Summary",
+        "summary": "{n_comm} communities assessed against {n_items} requirements measurable from maps "
+        "({n_pairs} community-items).",
+        "summary_status": "{status}: {n} community-items ({c} communities)",
+        "checklist": "{n} more items (property management, governance …) cannot be judged from maps: "
+        "'to assess' in the ledger.",
+        "items_table": "Communities per item and status",
+        "meanings": "What the statuses mean",
+        "notes": "Notes",
+        "pop_estimated": "The population of {n} communities is estimated (marked 'estimated'); shares use "
+        "that estimate.",
+        "unverified": "The numbers of {n} requirements are not verified against the official text (see the "
+        "ledger's warning column): their findings are indications.",
+        "walk_note": "Walking times follow the real street network; residents are residential buildings "
+        "or grid points.",
+        "contents": "Contents",
+        "contents_gaps": "Gaps per community",
+        "contents_overview": "Overview map",
+        "contents_communities": "One map and status table per community",
+        "pages": "pages {a}–{b}",
+        "page_one": "page {a}",
+        "community_table": "Facility status",
+        "legend": "Legend",
+        "sep": ", ",
+        "colon": ": ",
+        "north": "N",
+    },
+}
+
+#: Text of the terminal summary printed by ``circles run``.
+TERMINAL_LABELS = {
+    "zh": {
+        "head": "circles {version}：{n_comm} 个社区，{n_fac} 处设施（{n_aside} 处未纳入），{n_res} 个居民点，"
+        "路网 {nodes} 节点 / {edges} 路段",
+        "community": "社区",
+        "gap_items": "缺口项目",
+        "table_title": "各社区配套状态（项数，缺口多的在前）：",
+        "more": "等{n}项",
+        "more_rows": "……另有 {n} 个社区：见 ledger.xlsx 与 report.pdf",
+        "estimated": "人口为估算值（见边界文件 population_method 字段）",
+        "no_data": "无数据（输入中没有、也未声明已调查的设施类型）：{types}",
+        "no_data_hint": "若确已调查，用 --surveyed 声明，其缺失即计为缺口",
+        "problems": "{n} 行输入未纳入，见：{path}",
+        "warning": "警告：{text}",
+        "outputs": "输出文件夹：{path}",
+        "out_report": "报告 report.pdf（打印）",
+        "out_ledger": "工作台账 ledger.xlsx",
+        "out_gaps": "差距表 gaps.xlsx",
+        "out_figures": "图件 figures/（{n} 张 PNG）",
+        "out_maps": "地图 map.html 与 community_maps/（{n} 个社区）",
+        "out_data": "数据 access.csv、facilities.csv、isochrones.geojson 等",
+        "open_first": "先打开（总览地图）：{path}",
+        "open_ledger": "给街道/部门（工作台账）：{path}",
+        "open_report": "打印（报告）：{path}",
+        "progress_figures": "图件",
+        "progress_report": "报告",
+        "sep": "、",
+        "author_hint": "报告未填写编制单位：可用 --author 指定",
+    },
+    "en": {
+        "head": "circles {version}: {n_comm} communities, {n_fac} facilities ({n_aside} set aside), "
+        "{n_res} resident points, network {nodes} nodes / {edges} edges",
+        "community": "community",
+        "gap_items": "gap items",
+        "table_title": "Items per community and status (most gaps first):",
+        "more": " … ({n} items)",
+        "more_rows": "… {n} more communities: see ledger.xlsx and report.pdf",
+        "estimated": "population: estimated (see population_method in the boundaries file)",
+        "no_data": "no data (types not in the input and not declared surveyed): {types}",
+        "no_data_hint": "if surveyed, declare them with --surveyed: their absence is then a gap",
+        "problems": "{n} input rows set aside, see: {path}",
+        "warning": "WARNING: {text}",
+        "outputs": "output folder: {path}",
+        "out_report": "report.pdf (print)",
+        "out_ledger": "ledger.xlsx (ledger)",
+        "out_gaps": "gaps.xlsx (gap report)",
+        "out_figures": "figures/ ({n} PNG)",
+        "out_maps": "map.html and community_maps/ ({n} communities)",
+        "out_data": "data: access.csv, facilities.csv, isochrones.geojson …",
+        "open_first": "open first (overview map): {path}",
+        "open_ledger": "for officials (ledger): {path}",
+        "open_report": "to print (report): {path}",
+        "progress_figures": "figures",
+        "progress_report": "report",
+        "sep": ", ",
+        "author_hint": "the report names no author: pass --author",
+    },
+}

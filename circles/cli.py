@@ -111,7 +111,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default=".circles_cache",
         help="folder for the cached walking network (default .circles_cache; '' to disable)",
     )
-    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
+    p.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default="zh",
+        help="language of the maps, figures, report and summary (default zh)",
+    )
     p.add_argument(
         "--online-map", action="store_true", help="map with online tiles instead of the self-contained offline map"
     )
@@ -120,7 +125,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write the 5/10/15-minute walking area of every facility",
     )
-    p.add_argument("--no-figures", action="store_true", help="skip the static PNG figures (faster)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures and the printed report.pdf (faster)")
     p.add_argument(
         "--district-field",
         default=None,
@@ -133,6 +138,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         choices=["csv", "parquet"],
         default="csv",
         help="format of the per-resident table: access.csv (default) or access.parquet for big runs",
+    )
+    p.add_argument(
+        "--author",
+        default="",
+        help="编制单位: the organisation preparing the figures and report.pdf (printed on every page)",
     )
     _add_force(p)
 
@@ -147,9 +157,10 @@ def _add_force(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import _outputs, pipeline
+    from . import _outputs, _summary, pipeline
 
     _check_inputs(args)
+    progress = sys.stderr.isatty()
     # the output folder is checked, probed and locked before any work, and held until written
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
         result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
@@ -161,27 +172,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             facility_isochrones=args.facility_isochrones,
             figures=not args.no_figures,
             table_format=args.table_format,
+            author=args.author,
+            progress=progress,
         )
-    n_res = len(result.residents)
-    print(
-        f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
-        f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
-        f"network {result.network.n_nodes} nodes / {result.network.n_edges} edges"
-    )
-    est = bool(result.communities["population_estimated"].any())
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(result.summary().to_string())
-    if est:
-        print("population: estimated (see population_method in the boundaries file)")
-    quantity = {r.facility_type for r in result.rulebook.rules if r.check == "supply"}  # to_assess instead
-    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed and t not in quantity]
-    if unsurveyed:
-        print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
-    if result.input_problems is not None and len(result.input_problems):
-        print(f"{len(result.input_problems)} input problems (rows set aside, repairs): see input_problems.csv")
-    for w in result.warnings:
-        print(f"WARNING: {w}")
-    print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
+    print("\n".join(lines))
     return 0
 
 
@@ -201,7 +196,9 @@ def _cmd_map(args: argparse.Namespace) -> int:
             figs = []
             if not args.no_figures:
                 with _outputs.timed(timings, "figures"):
-                    figs = figures.write_figures(result, stage.path / "figures", lang=args.lang)
+                    figs = figures.write_figures(
+                        result, stage.path / "figures", lang=args.lang, author=args.author, progress=sys.stderr.isatty()
+                    )
             stage.info.update(
                 pipeline.run_info(
                     result,

@@ -596,10 +596,14 @@ def write_outputs(
     facility_isochrones: bool = False,
     figures: bool = False,
     table_format: str = "csv",
+    author: str = "",
+    date: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Path]:
-    """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, isochrones.geojson,
-    map.html with one map per community (community_maps/), PNG figures (figures/) and
-    run_info.json (inputs with their SHA-256, options, versions, times, stage timings).
+    """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, indicators.csv,
+    isochrones.geojson, map.html with one map per community (community_maps/), PNG figures
+    (figures/), the printed report (report.pdf) and run_info.json (inputs with their SHA-256,
+    options, versions, times, stage timings).
 
     The folder is replaced as a whole, only once every file is written (see
     :mod:`circles._outputs`): an interrupted or failed run leaves the previous outputs as
@@ -619,8 +623,15 @@ def write_outputs(
     facility_isochrones : bool
         Also write ``facility_isochrones.geojson``: the 5/10/15-minute area of every facility.
     figures : bool
-        Also write static PNG figures (``figures/``: an overview and one per community);
-        ``circles run`` does, unless ``--no-figures``.
+        Also write the figures (``figures/``: the gaps per community, an overview and one per
+        community, 300 dpi PNG) and the printed report (``report.pdf``, A4); ``circles run``
+        does, unless ``--no-figures``.
+    author : str
+        编制单位, printed on the figures and every page of the report.
+    date : str, optional
+        Date printed on the figures and the report (ISO; default ``SOURCE_DATE_EPOCH`` or today).
+    progress : bool
+        Progress bars (stderr) for the figures and the report.
     table_format : {"csv", "parquet"}
         Format of the per-resident table: ``access.csv`` or, for big runs, ``access.parquet``
         (same columns; needs pyarrow).
@@ -644,6 +655,9 @@ def write_outputs(
             facility_isochrones=facility_isochrones,
             figures=figures,
             table_format=table_format,
+            author=author,
+            date=date,
+            progress=progress,
         )
         stage.info.update(
             run_info(
@@ -655,6 +669,7 @@ def write_outputs(
                     "facility_isochrones": facility_isochrones,
                     "figures": figures,
                     "table_format": table_format,
+                    "author": author,
                 },
             )
         )
@@ -698,6 +713,9 @@ def _write_all(
     facility_isochrones: bool,
     figures: bool,
     table_format: str = "csv",
+    author: str = "",
+    date: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Path]:
     """Write every output file into ``out`` (a fresh folder); time each stage in ``timings``."""
     from . import ledger as ledger_mod
@@ -743,8 +761,12 @@ def _write_all(
         paths["community_maps"] = out / "community_maps"
     if figures:
         from . import figures as figs
+        from . import report
 
         with timed(timings, "figures"):
-            figs.write_figures(result, out / "figures", lang=lang)
+            ctx = figs.context(result, lang, author=author, date=date)
+            figs.write_figures(result, out / "figures", ctx=ctx, progress=progress)
             paths["figures"] = out / "figures"
+        with timed(timings, "report"):
+            paths["report"] = report.write_report(result, out / "report.pdf", ctx=ctx, progress=progress)
     return paths

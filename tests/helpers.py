@@ -73,3 +73,70 @@ def clip_osm(src: Path, out: Path, max_lon: float) -> Path:
 
     out.write_text(re.sub(r"<node [^>]*?(?:/>|>.*?</node>)", keep, text, flags=re.S), encoding="utf-8")
     return out
+
+
+# --- figures and report pages ------------------------------------------------------------------
+
+
+def text_boxes(fig, dpi: float = 300) -> list[tuple[str, object, object]]:
+    """Every visible text of ``fig`` drawn at ``dpi``: (text, artist, display box clipped to its clip box)."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        box = t.get_window_extent(renderer)
+        clip = t.get_clip_box() if t.get_clip_on() else None
+        if clip is not None:
+            box = Bbox.intersection(box, clip)
+            if box is None:
+                continue
+        out.append((t.get_text(), t, box))
+    return out
+
+
+def layout_problems(fig, dpi: float = 300, tol: float = 0.5) -> list[str]:
+    """What is wrong with the layout of ``fig`` drawn at ``dpi`` (empty when nothing):
+
+    - a text whose drawn box leaves the page;
+    - a table-cell or legend text (gid ``cell:x0:x1``, in points) wider than its cell;
+    - two page-level texts (titles, tables, legends, footers) whose boxes overlap.
+    """
+    boxes = text_boxes(fig, dpi)
+    W, H = fig.bbox.width, fig.bbox.height
+    problems = [
+        f"outside the page: {s!r}"
+        for s, _, b in boxes
+        if b.x0 < -tol or b.y0 < -tol or b.x1 > W + tol or b.y1 > H + tol
+    ]
+    for s, t, b in boxes:
+        gid = t.get_gid() or ""
+        if gid.startswith("cell:"):
+            x0, x1 = (float(v) * dpi / 72 for v in gid.split(":")[1:])
+            if b.x0 < x0 - tol or b.x1 > x1 + tol:
+                problems.append(f"wider than its cell: {s!r}")
+    page = [(s, b) for s, t, b in boxes if t.axes is None]
+    for i, (s1, b1) in enumerate(page):
+        for s2, b2 in page[i + 1 :]:
+            if b1.x0 + tol < b2.x1 and b2.x0 + tol < b1.x1 and b1.y0 + tol < b2.y1 and b2.y0 + tol < b1.y1:
+                problems.append(f"overlap: {s1!r} / {s2!r}")
+    return problems
+
+
+def trimmed_result(result, n: int, rename: dict | None = None):
+    """``result`` reduced to its first ``n`` communities (names changed by ``rename``: id -> name)."""
+    import dataclasses
+
+    ids = [str(i) for i in result.communities["id"].iloc[:n]]
+    comm = result.communities[result.communities["id"].astype(str).isin(ids)].copy()
+    gaps = result.gaps[result.gaps["community_id"].astype(str).isin(ids)].copy()
+    res = result.residents[result.residents["community_id"].astype(str).isin(ids)].copy()
+    for cid, name in (rename or {}).items():
+        comm.loc[comm["id"].astype(str) == cid, "name"] = name
+        gaps.loc[gaps["community_id"].astype(str) == cid, "community_name"] = name
+    return dataclasses.replace(result, communities=comm, gaps=gaps, residents=res)

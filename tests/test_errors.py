@@ -181,5 +181,5 @@ def test_valid_small_input_runs(tmp_path, capsys):
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "1 communities" in captured.out and "测试社区" in captured.out
+    assert "1 个社区" in captured.out and "测试社区" in captured.out  # the summary speaks the map language
     assert (tmp_path / "out" / "gaps.csv").exists()
