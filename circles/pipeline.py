@@ -294,24 +294,8 @@ def analyse(
 
 
 def build_map(result: Result, lang: str = "zh", offline: bool = False):
-    """The folium map of ``result``."""
-    rb = result.rulebook
-    types = rb.types_used()
-    first_rule = first_rules(rb)
-    return mapping.make_map(
-        result.communities,
-        result.facilities,
-        result.residents,
-        result.isochrones,
-        result.gaps,
-        result.network.edges_gdf(),
-        types=types,
-        type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
-        thresholds={t: first_rule[t].threshold_min for t in types},
-        speeds=result.type_speed,
-        lang=lang,
-        offline=offline,
-    )
+    """The folium map of ``result`` (the overview)."""
+    return mapping.result_map(result, lang=lang, offline=offline)
 
 
 def write_outputs(
@@ -322,6 +306,7 @@ def write_outputs(
     offline: bool = True,
     facility_isochrones: bool = False,
     figures: bool = False,
+    community_maps="all",
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, isochrones.geojson,
     map.html with one map per community (community_maps/) and PNG figures (figures/).
@@ -339,6 +324,8 @@ def write_outputs(
     figures : bool
         Also write static PNG figures (``figures/``: an overview and one per community);
         ``circles run`` does, unless ``--no-figures``.
+    community_maps : "all", "none" or community ids
+        Which communities get their own map in ``community_maps/`` (:func:`circles.mapping.write_maps`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -372,7 +359,7 @@ def write_outputs(
             result.access, result.network, result.type_speed, minutes=ISOCHRONE_MINUTES
         )
         paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
-    map_paths = mapping.write_maps(result, out, lang=lang, offline=offline)
+    map_paths = mapping.write_maps(result, out, lang=lang, offline=offline, community_maps=community_maps)
     paths["map"] = map_paths[0]
     paths["community_maps"] = out / "community_maps"
     if figures:
