@@ -164,7 +164,37 @@ def _js(obj: Any) -> str:
     )
 
 
-class _Setup(JSCSSMixin, MacroElement):
+class _Literal(Element):
+    """Text placed in the page as it is, never read as a template."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs) -> str:
+        return self._text
+
+
+class _Macro(MacroElement):
+    """A MacroElement whose output is never read as a template again.
+
+    Folium's ``MacroElement.render`` wraps what a macro produced in ``Element(text)``, which
+    compiles that text as a Jinja template and renders it a second time: a community named
+    ``{{ 7*7 }}`` would come out as "49", and Jinja syntax in the inputs would run in the
+    Python process that writes the map. Here the output goes into the page literally.
+    """
+
+    def render(self, **kwargs):
+        figure = cast(Figure, self.get_root())
+        for part in ("header", "html", "script"):
+            macro = self._template.module.__dict__.get(part)
+            if macro is not None:
+                getattr(figure, part).add_child(_Literal(macro(self, kwargs)), name=self.get_name())
+        for _, element in self._children.items():
+            element.render(**kwargs)
+
+
+class _Setup(JSCSSMixin, _Macro):
     """The map's CSS and JavaScript, panes, attribution, scale bar and zoom buttons."""
 
     _template = Template("""
@@ -189,7 +219,7 @@ class _Setup(JSCSSMixin, MacroElement):
         )
 
 
-class _App(MacroElement):
+class _App(_Macro):
     """Every layer, the header and the sheet (one call with the map's data)."""
 
     _template = Template("""
@@ -652,7 +682,7 @@ def _build(
         f".cf-{i}{{background:{c};color:{text_colour(c)}}}" for i, c in enumerate(p.colours[t] for t in p.types)
     )
     root = cast(Figure, m.get_root())
-    root.header.add_child(Element(f"<title>{html.escape(str(page_title))}</title>"), name="circles_title")
+    root.header.add_child(_Literal(f"<title>{html.escape(str(page_title))}</title>"), name="circles_title")
     _Setup(css, {"offline": offline, "attribution": ATTRIBUTION, "maxZoom": MAX_ZOOM}, cluster).add_to(m)
     if not offline:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap", attr=ATTRIBUTION, max_zoom=MAX_ZOOM).add_to(m)
