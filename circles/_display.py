@@ -98,8 +98,20 @@ def valid_geometries(geoms, kind: str, what: str = "geometry") -> np.ndarray:
     lines); None where nothing drawable is left. Never raises."""
     arr = np.asarray(geoms, dtype=object)
     out = np.empty(len(arr), dtype=object)
-    for i, g in enumerate(arr):
-        out[i] = _valid_one(g, kind, what)
+    if not len(arr):
+        return out
+    # the common case in bulk: valid, non-empty, already of the right kind
+    present = np.array([g is not None for g in arr], dtype=bool)
+    ok = np.zeros(len(arr), dtype=bool)
+    if present.any():
+        g = arr[present]
+        tid = shapely.get_type_id(g)
+        right = np.isin(tid, [3, 6]) if kind == "polygon" else (np.isin(tid, [1, 5]) if kind == "line" else tid >= 0)
+        with np.errstate(invalid="ignore"):
+            ok[present] = right & shapely.is_valid(g) & ~shapely.is_empty(g)
+    out[ok] = arr[ok]
+    for i in np.flatnonzero(present & ~ok):
+        out[i] = _valid_one(arr[i], kind, what)
     return out
 
 
@@ -289,6 +301,16 @@ def rule_label(r, names: dict[str, str], lang: str) -> str:
     return name
 
 
+class _Row:
+    """A gap-report record with attribute access (as ``itertuples`` gives, without its cost)."""
+
+    def __init__(self, rec: dict):
+        self.__dict__.update(rec)
+
+    def __getattr__(self, name: str):  # only for names the record lacks
+        raise AttributeError(name)
+
+
 def _share(v) -> str:
     return "" if v is None or pd.isna(v) else f"{v:.0%}"
 
@@ -296,20 +318,30 @@ def _share(v) -> str:
 def severity_order(sub: pd.DataFrame) -> pd.DataFrame:
     """Gap-report rows worst status first, then in rule order."""
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
-    key = sub["status"].map(lambda s: rank.get(s, len(rank)))
-    return sub.assign(_k=key.to_numpy(), _o=np.arange(len(sub))).sort_values(["_k", "_o"]).drop(columns=["_k", "_o"])
+    key = np.array([rank.get(s, len(rank)) for s in sub["status"]], dtype=int)
+    return sub.iloc[np.lexsort((np.arange(len(sub)), key))]
 
 
-def gap_table(sub: pd.DataFrame, names: dict[str, str], lab: dict, lang: str, rules: dict | None = None) -> str:
-    """The status table of one community (escaped HTML), worst first; rows carry their rule id."""
+_GAP_COLS = ("rule_id", "rule_name", "facility_name_zh", "facility_type", "threshold_min", "status", "covered_share")
+
+
+def gap_table(sub, names: dict[str, str], lab: dict, lang: str, rules: dict | None = None) -> str:
+    """The status table of one community (escaped HTML), worst first; rows carry their rule id.
+
+    ``sub``: its gap-report rows, as a DataFrame or as a list of records (dicts).
+    """
+    recs = sub[[c for c in _GAP_COLS if c in sub]].to_dict("records") if isinstance(sub, pd.DataFrame) else list(sub)
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    order = sorted(range(len(recs)), key=lambda i: (rank.get(recs[i].get("status"), len(rank)), i))
     rows = []
-    for r in severity_order(sub).itertuples():
+    for i in order:
+        r = _Row(recs[i])
         rv = (rules or {}).get(str(r.rule_id))
         thr = rv.text if rv is not None else f"{r.threshold_min:g} {lab['min']}"
         rows.append(
             f'<tr data-rule="{html.escape(str(r.rule_id))}"><td>{html.escape(rule_label(r, names, lang))}</td>'
             f"<td>{html.escape(thr)}</td><td>{chip(r.status, lang)}</td>"
-            f"<td>{_share(getattr(r, 'covered_share', np.nan))}</td></tr>"
+            f"<td>{_share(recs[i].get('covered_share', np.nan))}</td></tr>"
         )
     return (
         f'<table class="circles-gaps"><tr><th>{lab["item"]}</th><th>{lab["threshold"]}</th>'
@@ -506,11 +538,12 @@ def prepare(
     rule_status: dict[str, dict[str, str]] = {}
     for rid, cid, s in zip(gaps["rule_id"], gaps["community_id"], gaps["status"], strict=True):
         rule_status.setdefault(rid, {})[cid] = s
-    by_comm = dict(iter(gaps.groupby("community_id")))
-    empty = gaps.iloc[0:0]
+    by_comm: dict[str, list[dict]] = {}
+    for rec in gaps[[c for c in _GAP_COLS if c in gaps] + ["community_id"]].to_dict("records"):
+        by_comm.setdefault(rec["community_id"], []).append(rec)
     comm["popup"] = [
-        community_popup(r, by_comm.get(r["id"], empty), names, lab, lang, (links or {}).get(r["id"]), rmap)
-        for _, r in comm.iterrows()
+        community_popup(r, by_comm.get(r["id"], []), names, lab, lang, (links or {}).get(r["id"]), rmap)
+        for r in comm.drop(columns="geometry").to_dict("records")
     ]
     ok_geom = comm.geometry.notna().to_numpy()
     comm_bounds = np.full((len(comm), 4), np.nan)
@@ -558,10 +591,11 @@ def prepare(
         dists[t] = d
         codes[t] = None if np.isnan(d).all() else resident_codes(d, placed, speeds[t], thresholds[t])
     classes: dict[str, np.ndarray] = {}
+    codes_of, uniques = pd.factorize(pd.Series(comm_of, dtype=object))
     for rv in rviews:
         st = rule_status.get(rv.id, {})
-        nd_comms = [c for c, s in st.items() if s == "no_data"]
-        nodata = np.isin(comm_of, nd_comms) if nd_comms else np.zeros(len(res), bool)
+        nd_comm = np.array([st.get(c) == "no_data" for c in uniques], dtype=bool)
+        nodata = nd_comm[codes_of] if len(uniques) else np.zeros(len(res), bool)
         if not st:  # the gap report says nothing about this item: no data
             nodata = np.ones(len(res), bool)
         classes[rv.id] = resident_classes(dists.get(rv.type), placed, rv.thr_m, nodata)
@@ -667,9 +701,13 @@ def type_colours(types: list[str], present: set[str]) -> dict[str, str]:
 
 def status_by_type(gaps: pd.DataFrame) -> dict[str, dict[str, str]]:
     """Community id -> facility type -> worst status of the type's rules."""
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    k = gaps["status"].map(lambda s: rank.get(s, len(rank))).to_numpy()
+    df = pd.DataFrame({"c": gaps["community_id"].astype(str).to_numpy(), "t": gaps["facility_type"].to_numpy(), "k": k})
+    worst = df.groupby(["c", "t"], sort=False)["k"].min()
     out: dict[str, dict[str, str]] = {}
-    for (cid, t), s in gaps.groupby([gaps["community_id"].astype(str), "facility_type"])["status"]:
-        out.setdefault(cid, {})[t] = worst_status(s)
+    for (cid, t), v in worst.items():
+        out.setdefault(cid, {})[t] = STATUS_ORDER[v] if v < len(STATUS_ORDER) else "no_data"
     return out
 
 

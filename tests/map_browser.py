@@ -192,3 +192,21 @@ def settle(drv, seconds: float = 0.45) -> None:
 
 def visible_text(drv) -> str:
     return js(drv, "return document.body.innerText")
+
+
+def open_map_timed(drv, path: Path, timeout: float = 30.0) -> tuple[float, float]:
+    """Load ``path``; return (wall seconds until ready, CPU seconds the page's renderer used).
+
+    The CPU time does not grow when other work shares the machine (the wall time does)."""
+
+    def cpu() -> float:
+        m = drv.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+        return next(x["value"] for x in m if x["name"] == "ProcessTime")
+
+    drv.execute_cdp_cmd("Performance.enable", {"timeDomain": "threadTicks"})
+    drv.get("about:blank")
+    before = cpu()
+    wall = open_map(drv, path, timeout)
+    used = cpu() - before
+    drv.execute_cdp_cmd("Performance.disable", {})
+    return wall, used

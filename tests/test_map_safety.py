@@ -145,7 +145,8 @@ A.comm.eachLayer(l => popups.push(l));
 document.querySelectorAll('.circles-quick button')[1].click();
 Object.values(A.fac).forEach(g => g.eachLayer(function walk(l) { if (l.getPopup && l.getPopup()) popups.push(l);
   if (l.eachLayer) l.eachLayer(walk); }));
-A.marks.forEach(mk => Object.values(mk.layers).forEach(g => g.eachLayer(l => { if (l.getPopup && l.getPopup()) popups.push(l); })));
+A.marks.forEach(mk => Object.values(mk.layers).forEach(
+  g => g.eachLayer(l => { if (l.getPopup && l.getPopup()) popups.push(l); })));
 for (const l of popups) { l.openPopup(); m.closePopup(); }
 const P = A.points;  // the residents whose ids are hostile, and some others
 if (P) for (let i = 0; i < P._n; i++) if (i % 10 === 0 || (P._d.id && /[<{"'&]/.test(P._d.id[i]))) {
@@ -178,7 +179,8 @@ def test_no_input_text_runs_as_script(browsers, pages, evil):
                 "const out = []; document.querySelectorAll('path.circles-community').forEach(p => {"
                 " const b = p.getBoundingClientRect(); out.push([b.x + b.width / 2, b.y + b.height / 2]); });"
                 "const A = circles.current, P = A.points, c = A.map.getContainer().getBoundingClientRect();"
-                "if (P) for (let i = 0; i < P._n; i += 5) { const q = A.map.latLngToContainerPoint([P._lat[i], P._lng[i]]);"
+                "if (P) for (let i = 0; i < P._n; i += 5) {"
+                "  const q = A.map.latLngToContainerPoint([P._lat[i], P._lng[i]]);"
                 "  out.push([q.x + c.x, q.y + c.y]); }"
                 "return out.filter(p => p[0] > 0 && p[1] > 0 && p[0] < innerWidth && p[1] < innerHeight).slice(0, 25);",
             )

@@ -250,35 +250,36 @@ C.Points = L.Layer.extend({
    ------------------------------------------------------------------------------------------ */
 C.labels = function (map, items, pane, cls, minZoom) {
   var ms = items.map(function (l) {
-    var html = '<span>' + C.esc(l[2]) + (l[3] ? '<small>' + C.esc(l[3]) + '</small>' : '') + '</span>';
+    var rot = l[4] ? ' style="transform:translate(-50%,-50%) rotate(' + (+l[4]) + 'deg)"' : '';
+    var html = '<span' + rot + '>' + C.esc(l[2]) + (l[3] ? '<small>' + C.esc(l[3]) + '</small>' : '') + '</span>';
     var m = L.marker([l[0], l[1]], {pane: pane, interactive: false, keyboard: false,
       icon: L.divIcon({className: cls, html: html, iconSize: null})});
-    m._angle = l[4] || 0;
+    m._angle = +l[4] || 0;
     return m;
   });
   var g = L.layerGroup(ms);
+  /* reads first (sizes, measured once), then the placement, then the writes: no layout thrashing */
   g.cull = function () {
     if (!map.hasLayer(g)) { return; }
     var placed = [], size = map.getSize(), z = map.getZoom(), c = map.getContainer().getBoundingClientRect();
+    var els = ms.map(function (m) { return m._icon && m._icon.firstChild; });
+    ms.forEach(function (m, i) { if (els[i] && !m._w) { m._w = els[i].offsetWidth; m._h = els[i].offsetHeight; } });
     Array.prototype.forEach.call(map.getContainer().querySelectorAll('.circles-head, .circles-sheet'), function (el) {
       var r = el.getBoundingClientRect();
       if (r.width && r.height) { placed.push([r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top]); }
     });
-    ms.forEach(function (m) {
-      var el = m._icon && m._icon.firstChild;
-      if (!el) { return; }
-      if (m._angle) { el.style.transform = 'translate(-50%,-50%) rotate(' + m._angle + 'deg)'; }
-      if (z < minZoom) { el.style.visibility = 'hidden'; return; }
-      if (!m._w) { m._w = el.offsetWidth; m._h = el.offsetHeight; }
+    var show = ms.map(function (m, i) {
+      if (!els[i] || z < minZoom) { return false; }
       var a = m._angle * Math.PI / 180, w = Math.abs(m._w * Math.cos(a)) + Math.abs(m._h * Math.sin(a)),
           h = Math.abs(m._w * Math.sin(a)) + Math.abs(m._h * Math.cos(a));
       var p = map.latLngToContainerPoint(m.getLatLng());
       var b = [p.x - w / 2 - 2, p.y - h / 2 - 1, p.x + w / 2 + 2, p.y + h / 2 + 1];
       var ok = b[2] > 0 && b[3] > 0 && b[0] < size.x && b[1] < size.y && placed.every(function (q) {
         return b[2] < q[0] || b[0] > q[2] || b[3] < q[1] || b[1] > q[3]; });
-      el.style.visibility = ok ? 'visible' : 'hidden';
       if (ok) { placed.push(b); }
+      return ok;
     });
+    els.forEach(function (el, i) { if (el) { el.style.visibility = show[i] ? 'visible' : 'hidden'; } });
   };
   map.on('zoomend moveend resize', g.cull);
   g.on('add', function () { setTimeout(g.cull, 0); });
