@@ -382,6 +382,19 @@ def facility_popup(row, type_name: str, lab: dict, lang: str, area_m2: float | N
     return f'<table class="circles-popup">{trs}</table>'
 
 
+def _texts(col: pd.Series) -> list[str]:
+    """A column as display text: '' for missing, numbers without trailing zeros."""
+    out = []
+    for v in col.tolist():
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            out.append("")
+        elif isinstance(v, numbers.Number) and not isinstance(v, bool):
+            out.append(f"{v:g}")
+        else:
+            out.append(str(v))
+    return out
+
+
 def resident_codes(d: np.ndarray, placed: np.ndarray, speed: float, thr_min: float) -> np.ndarray:
     """Walking minutes ×10 as integers, nudged so that ``code <= thr×10`` ⇔ covered exactly as the
     gap report counts it (distance ≤ threshold × speed); -1: none reachable, -2: not placed."""
@@ -559,17 +572,28 @@ def prepare(
         fac_areas[is_area] = valid_geometries(fac.geometry[is_area].values, "polygon", "facility area")
     pts = gpd.GeoSeries(fac.geometry.representative_point(), crs=metric)
     ll = pts.to_crs("EPSG:4326")
-    popups = []
-    for i, r in enumerate(fac.to_dict("records")):
-        r["placed"] = bool(r.get("placed", True))
-        popups.append(facility_popup(r, names[r["facility_type"]], lab, lang, float(area[i]) if is_area[i] else None))
+    placed_f = fac["placed"].fillna(True).astype(bool).to_numpy() if "placed" in fac else np.ones(len(fac), bool)
+    fields = {
+        "source": _texts(fac["source"]) if "source" in fac else [""] * len(fac),
+        "capacity": _texts(fac["capacity"]) if "capacity" in fac else [""] * len(fac),
+        "size_m2": _texts(fac["size_m2"]) if "size_m2" in fac else [""] * len(fac),
+        "area_m2": [f"{a:,.0f}" if is_area[i] and a else "" for i, a in enumerate(area)],
+        "reason": [
+            "" if pl else (t or "—")
+            for pl, t in zip(
+                placed_f,
+                _texts(fac["set_aside_reason"]) if "set_aside_reason" in fac else [""] * len(fac),
+                strict=True,
+            )
+        ],
+    }
     fac = gpd.GeoDataFrame(
         {
             "facility_type": fac["facility_type"].to_numpy(),
             "id": fac["id"].astype(str).to_numpy() if "id" in fac else np.arange(len(fac)).astype(str),
             "name": fac["name"].fillna("").astype(str).to_numpy() if "name" in fac else [""] * len(fac),
-            "placed": fac["placed"].fillna(True).astype(bool).to_numpy() if "placed" in fac else True,
-            "popup": popups,
+            "placed": placed_f,
+            **fields,
             "lat": np.round(ll.y.to_numpy(), COORD_DECIMALS),
             "lon": np.round(ll.x.to_numpy(), COORD_DECIMALS),
         },

@@ -81,6 +81,7 @@ from ._display import (
 )
 from ._labels import (
     ATTRIBUTION,
+    FACILITY_FIELDS,
     FAIL_COLOURS,
     FAILING_STATUSES,
     ICON_TEXT,
@@ -132,9 +133,13 @@ MAX_OVERVIEW_AREA_COORDS = 300_000
 #: A community's map shows streets and facilities this far around it (metres) at least; walking
 #: areas are cut :data:`AREA_MARGIN_M` around it.
 MIN_REACH_M = 1050.0
-AREA_MARGIN_M = 500.0
+AREA_MARGIN_M = 300.0
+#: A community's map shows facilities up to twice their type's threshold and this margin around it.
+FACILITY_MARGIN_M = 150.0
 #: A community's map opens on it with at least this margin (metres) around it.
 FOCUS_MARGIN_M = 120.0
+#: Width in pixels of the picture of the streets on the overview of a city with too many to draw as lines.
+STREET_RASTER_PX = 2048
 #: Write community maps in worker processes from this many maps on (``workers=None``).
 PARALLEL_MIN_MAPS = 16
 MAX_WORKERS = 8
@@ -153,14 +158,11 @@ _CLUSTER_CDN = "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.4
 
 
 def _js(obj: Any) -> str:
-    """JSON safe inside a <script> element: no '<', '>' or '&' can end the script or open a comment."""
+    """JSON safe inside a <script> element: nothing in it can end the script (``</``) or open
+    a comment (``<!``), the only ways text can leave a script element's raw text."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
+        text.replace("</", "<\\/").replace("<!", "\\u003c!").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     )
 
 
@@ -434,13 +436,15 @@ def _build(
 
     # streets (the basemap offline) and their names
     keep = in_box(p.streets_bounds)
+    streets_img: dict | None = None
     streets: list = []
     roads: list = []
     if keep.any():
         n = _n_coords(p.streets.geometry.values[keep])
         if focus is None and n > MAX_OVERVIEW_STREET_COORDS:
-            notes["streets"] = "many"
-            log.info("overview map: %d street coordinates, streets left to the community maps", n)
+            streets_img = _street_raster(p, p.streets.geometry.values[keep])
+            notes["streets"] = "raster" if streets_img else "many"
+            log.info("overview map: %d street coordinates, drawn as an image", n)
         else:
             simple = clip_simplify(p.streets.geometry.values[keep], None, STREET_TOLERANCE_M, "street")
             pieces = [g for g in simple if g is not None]
@@ -478,11 +482,15 @@ def _build(
 
     # facilities per type
     fac = p.fac
-    fac_keep = in_box(
-        np.column_stack([fac.geometry.x, fac.geometry.y, fac.geometry.x, fac.geometry.y])
-        if len(fac)
-        else np.zeros((0, 4))
-    )
+    fx, fy = (fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()) if len(fac) else (np.zeros(0), np.zeros(0))
+    fac_keep = in_box(np.column_stack([fx, fy, fx, fy]) if len(fac) else np.zeros((0, 4)))
+    if fi is not None and len(fac):
+        # a community's map shows the facilities that could matter to it: up to twice the largest
+        # threshold of their type (the farthest class of its residents' dots) and a margin
+        cx0, cy0, cx1, cy1 = comm.geometry.iloc[fi].bounds
+        reach_of = {t: max([r.thr_m for r in p.rules if r.type == t] + [0.0]) for t in p.types}
+        radius = np.array([2 * reach_of.get(t, 0.0) + FACILITY_MARGIN_M for t in fac["facility_type"]])
+        fac_keep &= (fx >= cx0 - radius) & (fx <= cx1 + radius) & (fy >= cy0 - radius) & (fy <= cy1 + radius)
     cluster = int(fac_keep.sum()) > cluster_min
     fac_pts: dict[str, list] = {}
     fac_areas: dict[str, list] = {}
@@ -500,9 +508,23 @@ def _build(
         }
         if not sel.any():
             continue
+        # [lat, lon, placed, name, id, source, capacity, size, footprint, set-aside reason]: the popup
+        # is built (escaped) in the browser
         fac_pts[t] = [
-            [float(a), float(b), int(pl), nm, pu]
-            for a, b, pl, nm, pu in zip(sub["lat"], sub["lon"], sub["placed"], sub["name"], sub["popup"], strict=True)
+            list(row)
+            for row in zip(
+                sub["lat"].astype(float),
+                sub["lon"].astype(float),
+                sub["placed"].astype(int),
+                sub["name"],
+                sub["id"],
+                sub["source"],
+                sub["capacity"],
+                sub["size_m2"],
+                sub["area_m2"],
+                sub["reason"],
+                strict=True,
+            )
         ]
         ag = [g for g in p.fac_areas[sel] if g is not None]
         if ag:
@@ -626,12 +648,13 @@ def _build(
         page_title = extra.page_title or page_title
     legend = _fail_legend(p) + (extra.legend if extra else "")
     if notes.get("streets"):
-        legend += f'<div class="circles-muted">{html.escape(_many_streets(lang))}</div>'
+        legend += f'<div class="circles-muted">{html.escape(_many_streets(lang, notes["streets"]))}</div>'
     legend += f'<div class="circles-muted">{ATTRIBUTION}</div>'
 
     data = {
         "o": list(origin),
         "streets": streets,
+        "streetsImg": streets_img,
         "roads": roads,
         "comm": comm_data,
         "labels": labels,
@@ -648,7 +671,13 @@ def _build(
         "types": types_opts,
         "dot": [REACH_COLOURS[k] for k in RESIDENT_CLASSES],
         "failColours": list(FAIL_COLOURS),
-        "lab": {**{k: lab[k] for k in ("min",)}, **ml},
+        "lab": {
+            **{k: lab[k] for k in ("min",)},
+            **ml,
+            **{f"f_{k}": lab[k] for k in ("name", "type", "id", "source", "area", "set_aside", "unnamed")},
+            "f_capacity": FACILITY_FIELDS["capacity"][0 if lang == "zh" else 1],
+            "f_size": FACILITY_FIELDS["size_m2"][0 if lang == "zh" else 1],
+        },
         "tabs": tabs,
         "tab": extra.tab if extra else None,
         "legend": legend,
@@ -713,12 +742,63 @@ def _focus_view(p: Prepared, fi: int, rule: str, fac_keep: np.ndarray) -> np.nda
     return np.array([ll[:, 0].min(), ll[:, 1].min(), ll[:, 0].max(), ll[:, 1].max()])
 
 
-def _many_streets(lang: str) -> str:
+def _many_streets(lang: str, how: str) -> str:
+    if how == "raster":
+        return (
+            "总览图的步行路网为图片（放大后不清晰），街道细节请打开各社区图。"
+            if lang == "zh"
+            else "The overview draws the walking network as a picture: open a community's map for street detail."
+        )
     return (
         "步行路网较大，总览图不显示，请打开各社区图查看。"
         if lang == "zh"
         else "The walking network is too large for the overview: open a community's map."
     )
+
+
+def _street_raster(p: Prepared, geoms) -> dict | None:
+    """The streets as one transparent PNG in Web Mercator (what Leaflet stretches an image in),
+    for an overview whose streets are too many to send as lines: {"url": data URI, "b": bounds}."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    try:
+        s = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=p.metric).to_crs("EPSG:3857")
+        xy, idx = shapely.get_coordinates(s.values, return_index=True)
+        if not len(xy):
+            return None
+        x0, y0 = xy.min(axis=0)
+        x1, y1 = xy.max(axis=0)
+        side = max(x1 - x0, y1 - y0)
+        w = max(64, int(round(STREET_RASTER_PX * (x1 - x0) / side)))
+        h = max(64, int(round(STREET_RASTER_PX * (y1 - y0) / side)))
+        fig = Figure(figsize=(w / 100, h / 100), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+        ax.add_collection(LineCollection(np.split(xy, starts[1:]), colors="#8a8a8a", linewidths=0.7))
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", transparent=True, metadata={"Software": None})
+        out = io.BytesIO()
+        Image.open(io.BytesIO(buf.getvalue())).convert("RGBA").quantize(16).save(out, format="PNG", optimize=True)
+    except Exception as exc:  # the overview is drawn without streets rather than not at all
+        log.warning("overview streets could not be drawn as an image (%s)", exc)
+        return None
+    corners = gpd.GeoSeries(shapely.points([(x0, y0), (x1, y1)]), crs="EPSG:3857").to_crs("EPSG:4326")
+    return {
+        "url": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii"),
+        "b": [
+            [round(float(corners.y.iloc[0]), 6), round(float(corners.x.iloc[0]), 6)],
+            [round(float(corners.y.iloc[1]), 6), round(float(corners.x.iloc[1]), 6)],
+        ],
+    }
 
 
 def make_map(

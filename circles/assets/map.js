@@ -58,6 +58,15 @@ C.Popup = L.Popup.extend({
   }
 });
 C.popup = function (html, cls) { return new C.Popup({className: cls || ''}).setContent(html); };
+/* a facility's popup from [lat, lon, placed, name, id, source, capacity, size, footprint, reason] */
+C.facPopup = function (p, info, lab) {
+  var rows = [[lab.f_name, p[3] || lab.f_unnamed], [lab.f_type, info.name], [lab.f_id, p[4]]];
+  [[5, lab.f_source], [6, lab.f_capacity], [7, lab.f_size], [8, lab.f_area]].forEach(function (k) {
+    if (p[k[0]] !== '') { rows.push([k[1], p[k[0]]]); } });
+  if (!p[2]) { rows.push([lab.f_set_aside, p[9] || '—']); }
+  return '<table class="circles-popup">' + rows.map(function (r) {
+    return '<tr><td>' + C.esc(r[0]) + '</td><td>' + C.esc(r[1]) + '</td></tr>'; }).join('') + '</table>';
+};
 
 /* ---------------------------------------------------------------------------------------------
    Resident points: one canvas, redrawn on move/zoom; hover (mouse only) and tap find the nearest.
@@ -307,6 +316,10 @@ C.app = function (map, d, o) {
       renderer: L.canvas({pane: 'circles-streets', padding: 0.3}),
       color: o.street.color, weight: o.street.weight, opacity: o.street.opacity}).addTo(map);
   }
+  if (d.streetsImg) {
+    A.streets = L.imageOverlay(d.streetsImg.url, d.streetsImg.b, {pane: 'circles-streets', interactive: false,
+      className: 'circles-streets-img'}).addTo(map);
+  }
   if (d.roads && d.roads.length) {
     A.roads = C.labels(map, d.roads, 'circles-roads', 'circles-road', 16).addTo(map);
   }
@@ -359,7 +372,7 @@ C.app = function (map, d, o) {
       var on = icon(false), off = icon(true), g;
       var ms = pts.map(function (p) {
         return L.marker([p[0], p[1]], {icon: p[2] ? on : off, title: p[3], riseOnHover: true})
-          .bindPopup(C.popup(p[4], 'circles-fpop'));
+          .bindPopup(C.popup(function () { return C.facPopup(p, info, o.lab); }, 'circles-fpop'));
       });
       if (o.cluster && L.markerClusterGroup) {
         g = L.markerClusterGroup({maxClusterRadius: 45, disableClusteringAtZoom: 18, showCoverageOnHover: false,
