@@ -21,6 +21,8 @@ from .load import read_vector, to_wgs84
 log = logging.getLogger(__name__)
 
 ACTIONS = ("add", "remove", "resize")
+#: The mark of a planned facility on the what-if map, per action.
+PLANNED_ICONS = {"add": "★", "remove": "✕", "resize": "↕"}
 
 
 def _has_size(row) -> bool:
@@ -408,7 +410,7 @@ def difference_map(
                 )
     acted = scenario.copy()
     known = before.facilities.to_crs("EPSG:4326").assign(_id=lambda f: f["id"].astype(str)).set_index("_id")
-    icons = {"add": "+", "remove": "−", "resize": "↕"}
+    icons = PLANNED_ICONS
     items = []
     for row, pl in zip(acted.itertuples(index=False), planned.itertuples(index=False), strict=True):
         geom = row.geometry if row.geometry is not None and not row.geometry.is_empty else None
@@ -488,7 +490,8 @@ def difference_map(
         f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["lost"]}"></span>'
         f"{esc(ml['lost'])}</div>"
         f'<div><span class="circles-sw" style="background:{CHANGE_COLOURS["add"]}"></span>{esc(ml["planned"])}: '
-        f"+ {esc(ml['act_add'])} · − {esc(ml['act_remove'])} · ↕ {esc(ml['act_resize'])}</div>"
+        f"{PLANNED_ICONS['add']} {esc(ml['act_add'])} · {PLANNED_ICONS['remove']} {esc(ml['act_remove'])} · "
+        f"{PLANNED_ICONS['resize']} {esc(ml['act_resize'])}</div>"
     )
     title = esc(ml["whatif_title"]) + (
         f" <small>{esc(ml['scenario'])}: {esc(scenario_name)}</small>" if scenario_name else ""
@@ -498,7 +501,7 @@ def difference_map(
         legend=legend,
         tabs=[
             {"key": "changes", "label": ml["tab_changes"], "html": changes},
-            {"key": "planned", "label": ml["planned"], "html": planned_html},
+            {"key": "planned", "label": ml["tab_planned"], "html": planned_html},
         ],
         marks=marks,
         rule=rule,

@@ -7,11 +7,14 @@ The README screenshots are refreshed by ``python scripts/make_demo_map.py``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from map_browser import (
@@ -33,7 +36,7 @@ from map_browser import (
 )
 from PIL import Image
 
-from circles import _display, _labels, mapping
+from circles import _display, _labels, mapping, pipeline, siting, whatif
 
 #: Seconds the demo maps may take to be ready in the browser.
 DEMO_LOAD_S = 15.0
@@ -53,6 +56,24 @@ def browsers(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_maps(demo_result, tmp_path_factory) -> list[Path]:
     return mapping.write_maps(demo_result, tmp_path_factory.mktemp("maps"), lang="zh", offline=True)
+
+
+@pytest.fixture(scope="module")
+def extra_maps(demo_result, tmp_path_factory) -> list[Path]:
+    """A what-if map (in English) and a siting map of the demo."""
+    out = tmp_path_factory.mktemp("extra")
+    r = demo_result
+    sc = gpd.GeoDataFrame(
+        {"id": ["x1"], "action": ["add"], "facility_type": ["clinic"], "name": ["New clinic"]},
+        geometry=[r.communities.geometry.iloc[0].centroid],
+        crs=r.communities.crs,
+    ).to_crs("EPSG:4326")
+    wi = whatif.difference_map(r, r, whatif.difference_layer(r, r), sc, lang="en", scenario_name="plan.geojson")
+    sites = siting.describe_sites(r, "kindergarten", siting.propose_sites(r, "kindergarten", k=3)[0])
+    return [
+        mapping.save_map(wi, out / "whatif_map.html", offline=True),
+        mapping.save_map(siting.site_map(r, "kindergarten", sites), out / "sites.html", offline=True),
+    ]
 
 
 def community_map(demo_maps, cid: str) -> Path:
@@ -187,6 +208,9 @@ def test_community_maps_can_be_limited(demo_result, tmp_path):
     assert sorted(q.name for q in (tmp_path / "two" / "community_maps").iterdir()) == sorted(p.name for p in two[1:])
     with pytest.raises(ValueError, match="no-such-community"):
         mapping.write_maps(demo_result, tmp_path / "bad", community_maps="no-such-community")
+    # the same through write_outputs (what `circles run --community-maps` calls)
+    paths = pipeline.write_outputs(demo_result, tmp_path / "run", community_maps=ids[5])
+    assert [q.name for q in paths["community_maps"].iterdir()] == [_display.community_file_name(ids[5])]
     # in worker processes: the same files
     par = mapping.write_maps(demo_result, tmp_path / "par", community_maps="all", workers=2)
     ser = mapping.write_maps(demo_result, tmp_path / "ser", community_maps="all", workers=1)
@@ -287,10 +311,10 @@ def test_degenerate_geometry_never_fails_a_map(demo_result, tmp_path):
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_layout_fits_every_screen(browsers, demo_maps, demo_result, screen):
+def test_layout_fits_every_screen(browsers, demo_maps, extra_maps, demo_result, screen):
     drv = browsers(screen)
     cid = str(demo_result.communities["id"].iloc[8])
-    for path in (demo_maps[0], community_map(demo_maps, cid)):
+    for path in (demo_maps[0], community_map(demo_maps, cid), *extra_maps):
         open_map(drv, path, DEMO_LOAD_S)
         assert errors(drv) == []
         w, h = viewport(drv)
@@ -702,3 +726,45 @@ def test_demo_screenshot_is_not_blank(browsers, demo_maps, tmp_path):
     img = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
     _, counts = np.unique(img, axis=0, return_counts=True)
     assert 1.0 - counts.max() / counts.sum() > 0.15
+
+
+def test_per_community_walking_areas_are_used_when_given(demo_result, tmp_path):
+    """Walking areas with a community_id: a community's map draws its own, the overview the shared ones."""
+    kw = _display.map_inputs(demo_result)
+    iso = kw["isochrones"]
+    cid = str(demo_result.communities["id"].iloc[2])
+    own = iso[(iso["facility_type"] == "kindergarten") & (iso["minutes"] == 5)].copy()
+    x, y = demo_result.communities.geometry.iloc[2].centroid.coords[0]
+    box = gpd.GeoSeries([shapely.box(x - 40, y - 40, x + 40, y + 40)], crs=demo_result.communities.crs)
+    own["geometry"] = box.to_crs(iso.crs).values
+    own["community_id"] = cid
+    both = gpd.GeoDataFrame(pd.concat([iso.assign(community_id=None), own], ignore_index=True), crs=iso.crs)
+    kw["isochrones"] = both
+
+    def kindergarten_area(page: str) -> list:
+        data = json.loads(re.search(r"circles\.app\([^,]+, (\{.*?\}), \{\"title", page, re.S).group(1))
+        entry = next(e for e in data["areas"]["kindergarten"] if abs(e["m"] - 5) < 1e-9)
+        return entry["g"]
+
+    mine = mapping.make_map(**kw, offline=True, focus=cid).get_root().render()
+    shared = mapping.make_map(**kw, offline=True).get_root().render()
+    other = mapping.make_map(**kw, offline=True, focus=str(demo_result.communities["id"].iloc[0])).get_root().render()
+    assert sum(len(ring) for f in kindergarten_area(mine) for poly in f for ring in poly) == 8  # the 80 m box
+    assert len(kindergarten_area(shared)) >= 1 and kindergarten_area(shared) != kindergarten_area(mine)
+    assert kindergarten_area(other) != kindergarten_area(mine)
+
+
+def test_an_overview_with_too_many_streets_draws_them_as_a_picture(browsers, demo_result, tmp_path, monkeypatch):
+    monkeypatch.setattr(mapping, "MAX_OVERVIEW_STREET_COORDS", 10)
+    a = mapping.save_map(mapping.result_map(demo_result), tmp_path / "a.html", offline=True)
+    b = mapping.save_map(mapping.result_map(demo_result), tmp_path / "b.html", offline=True)
+    assert a.read_bytes() == b.read_bytes()
+    page = a.read_text(encoding="utf-8")
+    assert '"streets":[]' in page and '"streetsImg":{"url":"data:image/png;base64,' in page
+    drv = browsers("laptop")
+    open_map(drv, a, DEMO_LOAD_S)
+    img = rect(drv, "img.circles-streets-img")
+    w, h = viewport(drv)
+    assert img is not None and img[2] - img[0] > w / 4
+    assert "图片" in js(drv, "return document.querySelector('.circles-legend-static').textContent")
+    assert errors(drv) == []
