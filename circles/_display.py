@@ -457,6 +457,8 @@ class Prepared:
     res_dist: dict[str, np.ndarray | None] = field(default_factory=dict)  # per type, metres (NaN: none)
     res_class: dict[str, np.ndarray] = field(default_factory=dict)  # per rule, see resident_classes
     fail_ranges: list[tuple[int, int]] = field(default_factory=list)
+    #: items without any data in the input (no facility of their type, not surveyed)
+    no_data_rules: set[str] = field(default_factory=set)
 
     @property
     def rule_by_id(self) -> dict[str, RuleView]:
@@ -515,12 +517,15 @@ def prepare(
     lang,
     links=None,
     rules=None,
+    surveyed=None,
 ) -> Prepared:
     """Prepare the layers of the maps and figures (see :func:`map_inputs` for the arguments).
 
     ``rules``: the rulebook's items (id, facility_type, name_zh, name_en, threshold_min,
     threshold_m, in_metres, speed); without, one item per type from ``thresholds``. ``streets``
-    may carry a ``name`` column (street names are drawn where present).
+    may carry a ``name`` column (street names are drawn where present). ``surveyed``: the types
+    the input speaks about; an item of a type outside it with no facility in the input has no
+    data, whatever status the gap report gives it (e.g. a quantity item to assess).
     """
     if lang not in LABELS:
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
@@ -616,8 +621,12 @@ def prepare(
         codes[t] = None if np.isnan(d).all() else resident_codes(d, placed, speeds[t], thresholds[t])
     classes: dict[str, np.ndarray] = {}
     codes_of, uniques = pd.factorize(pd.Series(comm_of, dtype=object))
+    present = set(facilities["facility_type"].astype(str))
+    unknown = {t for t in types if surveyed is not None and t not in set(surveyed) and t not in present}
     for rv in rviews:
         st = rule_status.get(rv.id, {})
+        if rv.type in unknown:  # nothing in the input about this type: no data, whatever the status
+            st = dict.fromkeys(st, "no_data")
         nd_comm = np.array([st.get(c) == "no_data" for c in uniques], dtype=bool)
         nodata = nd_comm[codes_of] if len(uniques) else np.zeros(len(res), bool)
         if not st:  # the gap report says nothing about this item: no data
@@ -702,6 +711,7 @@ def prepare(
         status_by=status_by,
         rules=rviews,
         rule_status=rule_status,
+        no_data_rules={rv.id for rv in rviews if rv.type in unknown},
         res_dist=dists,
         res_class=classes,
         fail_ranges=ranges,
@@ -801,6 +811,7 @@ def map_inputs(result) -> dict[str, Any]:
         type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
         thresholds={t: first_rule[t].threshold_min for t in types},
         speeds={t: result.type_speed[t] for t in types},
+        surveyed=sorted(getattr(result, "surveyed", None) or []) if hasattr(result, "surveyed") else None,
         rules=[
             {
                 "id": r.id,

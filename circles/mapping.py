@@ -76,6 +76,7 @@ from ._display import (
     gap_table,
     map_inputs,
     pick_rule,
+    polygonal,
     prepare,
     text_colour,
 )
@@ -276,6 +277,18 @@ def _area_text(minutes: float, distance: float, lang: str) -> str:
     return threshold_text(float(minutes), float(distance), True, lang)
 
 
+def _merge(pieces: list):
+    """The union of polygon pieces (None when there are none); on failure the pieces as they are."""
+    pieces = [g for g in pieces if g is not None and not g.is_empty]
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else None
+    try:
+        return polygonal(shapely.union_all(np.asarray(pieces, dtype=object)))
+    except Exception as exc:  # GEOS topology errors: draw the pieces with their seams
+        log.warning("walking-area pieces could not be merged (%s)", exc)
+        return shapely.MultiPolygon([q for g in pieces for q in shapely.get_parts(g)])
+
+
 def _n_coords(geoms) -> int:
     arr = np.asarray([g for g in geoms if g is not None], dtype=object)
     return int(shapely.get_num_coordinates(arr).sum()) if len(arr) else 0
@@ -319,9 +332,11 @@ def _rule_opts(p: Prepared, focus: str | None) -> list[dict]:
     out = []
     for r in p.rules:
         st = p.rule_status.get(r.id, {})
+        if r.id in p.no_data_rules:
+            st = dict.fromkeys(st, "no_data")
         if focus is not None:
-            s = st.get(str(focus), "no_data")
-            nodata = "all" if s == "no_data" else ""
+            s = p.rule_status.get(r.id, {}).get(str(focus), "no_data")
+            nodata = "all" if st.get(str(focus), "no_data") == "no_data" else ""
             note = status_name(s, p.lang)
         else:
             vals = list(st.values())
@@ -466,18 +481,25 @@ def _build(
             iso = iso[shared] if shared.any() else iso
     areas: dict[str, list[dict]] = {}
     if len(iso):
-        geoms = clip_simplify(iso.geometry.values, area_box, AREA_TOLERANCE_M, "walking area")
-        if focus is None and _n_coords(geoms) > MAX_OVERVIEW_AREA_COORDS:
+        clipped = clip_simplify(iso.geometry.values, area_box, 0.0, "walking area")
+        if focus is None and _n_coords(clipped) > MAX_OVERVIEW_AREA_COORDS:
             notes["areas"] = "many"
             log.info("overview map: walking areas too large, left to the community maps")
         else:
-            polys = enc.polygons(geoms)
+            # one area per type and distance: pieces (tiles, several rows) merged, so that no seam is drawn
             iso = iso.assign(_d=np.round(iso["distance_m"].to_numpy(dtype=float), 1), _i=np.arange(len(iso)))
-            for (t, d), grp in iso.groupby(["facility_type", "_d"], sort=True):
-                feats = [polys[i] for i in grp["_i"] if polys[i]]
+            groups = list(iso.groupby(["facility_type", "_d"], sort=True))
+            merged = [_merge([clipped[i] for i in grp["_i"]]) for _, grp in groups]
+            polys = enc.polygons(clip_simplify(merged, None, AREA_TOLERANCE_M, "walking area"))
+            for ((t, d), grp), feat in zip(groups, polys, strict=True):
                 mins = float(grp["minutes"].iloc[0])
                 areas.setdefault(str(t), []).append(
-                    {"m": round(mins, 4), "d": float(d), "t": _area_text(mins, float(d), lang), "g": feats}
+                    {
+                        "m": round(mins, 4),
+                        "d": float(d),
+                        "t": _area_text(mins, float(d), lang),
+                        "g": [feat] if feat else [],
+                    }
                 )
 
     # facilities per type
@@ -820,6 +842,7 @@ def make_map(
     overview_href: str | None = None,
     cluster_min: int = CLUSTER_MIN,
     rules: list[dict] | None = None,
+    surveyed: list[str] | None = None,
     extra: Extra | None = None,
 ) -> folium.Map:
     """Build the results map (the overview, or one community's map with ``focus``).
@@ -854,6 +877,9 @@ def make_map(
         Cluster the facility markers when the map has more than this many.
     rules : list of dict, optional
         The rulebook's items (see :func:`circles._display.map_inputs`); default one per type.
+    surveyed : list of str, optional
+        Facility types the input speaks about: an item of another type without facilities is
+        drawn as "no data".
     extra : Extra, optional
         Title, tabs, legend and marks of a what-if or siting map.
     """
@@ -871,6 +897,7 @@ def make_map(
         lang=lang,
         links=links,
         rules=rules,
+        surveyed=surveyed,
     )
     return _build(
         p, offline=offline, focus=focus, links=links, overview_href=overview_href, cluster_min=cluster_min, extra=extra

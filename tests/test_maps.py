@@ -115,6 +115,10 @@ def select_rule(drv, rule_id: str) -> None:
     )
 
 
+def rule_m(result, rule) -> float:
+    return result.rulebook.threshold_m(rule)
+
+
 def fails_by_community(result) -> dict[str, int]:
     """Failing items per community, counted here from the gap report."""
     g = result.gaps
@@ -134,7 +138,12 @@ def expected_classes(result, rule) -> np.ndarray:
     cls = np.where(within, 0, np.where(twice, 1, 2))
     g = result.gaps[result.gaps["rule_id"] == rule.id]
     nd = set(g.loc[g["status"] == "no_data", "community_id"].astype(str))
-    nodata = res["community_id"].astype(str).isin(nd).to_numpy()
+    nodata = res["community_id"].astype(str).isin(nd).to_numpy().copy()
+    if (
+        rule.facility_type not in result.surveyed
+        and not (result.facilities["facility_type"] == rule.facility_type).any()
+    ):
+        nodata[:] = True  # nothing in the input about the type, whatever the gap report's status
     cls = np.where(nodata & ~within, 4, cls)
     return np.where(res["placed"].to_numpy(dtype=bool), cls, 3)
 
@@ -578,7 +587,7 @@ def test_dot_colours_follow_each_items_threshold(browsers, demo_maps, demo_resul
     js(drv, "circles.current.map.closePopup()")
 
 
-def test_walking_areas_follow_the_selector(browsers, demo_maps, demo_result):
+def test_walking_areas_follow_the_selector(browsers, demo_maps, demo_result, tmp_path):
     drv = browsers("projector")
     open_map(drv, demo_maps[0], DEMO_LOAD_S)
     kw = _display.map_inputs(demo_result)
@@ -592,7 +601,8 @@ def test_walking_areas_follow_the_selector(browsers, demo_maps, demo_result):
         )
         assert strokes == [colours[rule.facility_type]], (rid, strokes)
         on = js(drv, "return document.querySelector('.circles-mins button.on').textContent")
-        assert on == f"{rule.threshold_min:g}分", (rid, on)  # the area of the item's own threshold
+        own = f"{rule.distance_m:.0f}米" if rule.distance_m is not None else f"{rule.threshold_min:g}分"
+        assert on == own, (rid, on)  # the area of the item's own threshold
         seen.add(js(drv, "return document.querySelector('path.circles-area').getAttribute('d')"))
     assert len(seen) == 4
     # one 5/10/15 choice: another distance, then none
@@ -601,9 +611,19 @@ def test_walking_areas_follow_the_selector(browsers, demo_maps, demo_result):
     assert d10 not in seen
     js(drv, "Array.from(document.querySelectorAll('.circles-mins button')).pop().click()")
     assert js(drv, "return document.querySelectorAll('path.circles-area').length") == 0
-    # an item stated in metres that has no area at its threshold: none drawn, and the legend says so
-    select_rule(drv, "waste_point")
+    # an item whose threshold has no walking area of its own: none drawn, and the legend says so
+    kw = _display.map_inputs(demo_result)
+    iso = kw["isochrones"]
+    rule = demo_result.rulebook.rule("kindergarten")
+    own = (iso["facility_type"] == "kindergarten") & ((iso["distance_m"] - rule_m(demo_result, rule)).abs() <= 1)
+    assert own.any()
+    kw["isochrones"] = iso[~own]
+    path = mapping.save_map(mapping.make_map(**kw, offline=True), tmp_path / "no_own.html", offline=True)
+    open_map(drv, path, DEMO_LOAD_S)
+    select_rule(drv, "kindergarten")
     assert js(drv, "return document.querySelectorAll('path.circles-area').length") == 0
+    assert js(drv, "return document.querySelector('.circles-mins button.on').textContent") == "关"
+    assert "没有对应的步行范围" in js(drv, "return document.querySelector('.circles-legend-dyn').textContent")
 
 
 def test_one_name_per_item_everywhere(browsers, demo_maps, demo_result):
@@ -733,7 +753,7 @@ def test_per_community_walking_areas_are_used_when_given(demo_result, tmp_path):
     kw = _display.map_inputs(demo_result)
     iso = kw["isochrones"]
     cid = str(demo_result.communities["id"].iloc[2])
-    own = iso[(iso["facility_type"] == "kindergarten") & (iso["minutes"] == 5)].copy()
+    own = iso[(iso["facility_type"] == "kindergarten") & (iso["minutes"] == 5)].iloc[[0]].copy()
     x, y = demo_result.communities.geometry.iloc[2].centroid.coords[0]
     box = gpd.GeoSeries([shapely.box(x - 40, y - 40, x + 40, y + 40)], crs=demo_result.communities.crs)
     own["geometry"] = box.to_crs(iso.crs).values

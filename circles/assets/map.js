@@ -605,6 +605,7 @@ C.ui = function (A) {
     });
     html += '<button type="button" data-i=""' + (A.st.area === null ? ' class="on"' : '') + '>' + C.esc(lab.area_off) + '</button>';
     U.mins.innerHTML = html;
+    U.mins.style.display = areas.length ? '' : 'none';  /* nothing to choose: no walking area here */
     Array.prototype.forEach.call(U.mins.querySelectorAll('button'), function (b) {
       b.addEventListener('click', function () { var v = b.getAttribute('data-i'); A.setArea(v === '' ? null : +v); });
     });
