@@ -93,14 +93,16 @@ def synthetic_city(side: int = 20, per_community: int = 225, seed: int = 0):
     rows = []
     for t in types:
         pts = fac[fac["facility_type"] == t].geometry.values
-        for mins in (5, 10, 15):
+        # the 5/10/15-minute areas and one at each item's own threshold
+        dists = sorted({m * 66.7 for m in (5, 10, 15)} | {rb.threshold_m(r) for r in rb.rules if r.facility_type == t})
+        for d in dists:
             rows.append(
                 {
                     "facility_type": t,
-                    "minutes": mins,
+                    "minutes": round(d / 66.7, 4),
                     "speed_m_per_min": 66.7,
-                    "distance_m": mins * 66.7,
-                    "geometry": shapely.union_all(shapely.buffer(pts, mins * 66.7 * 0.7, quad_segs=6)),
+                    "distance_m": d,
+                    "geometry": shapely.union_all(shapely.buffer(pts, d * 0.7, quad_segs=6)),
                 }
             )
     bx, by = x0 + 600 * 3 + 100, y0 + 600 * 5 + 100
