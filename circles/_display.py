@@ -25,7 +25,6 @@ import shapely
 from pyproj import Transformer
 
 from ._labels import (
-    FACILITY_FIELDS,
     FAIL_COLOURS,
     FAILING_STATUSES,
     LABELS,
@@ -136,16 +135,6 @@ def clip_simplify(geoms, box: tuple[float, float, float, float] | None, toleranc
         except Exception as exc:  # a degenerate piece left after clipping: draw the rest of the map
             log.warning("left out one %s of the map (%s)", what, exc)
     return out
-
-
-def display_geometries(geoms: gpd.GeoSeries, tolerance: float) -> np.ndarray:
-    """Simplified (metres, in the series' metric CRS), valid, WGS-84 geometries rounded to
-    :data:`COORD_DECIMALS` (for figures and other non-map uses)."""
-    kind = "polygon" if len(geoms) and geoms.geom_type.isin(["Polygon", "MultiPolygon"]).all() else "any"
-    valid = valid_geometries(geoms.values, kind) if kind == "polygon" else np.asarray(geoms.values, dtype=object)
-    g = clip_simplify(valid, None, tolerance, "geometry")
-    s = gpd.GeoSeries(g, crs=geoms.crs).to_crs("EPSG:4326")
-    return shapely.transform(np.asarray(s.values, dtype=object), lambda c: np.round(c, COORD_DECIMALS))
 
 
 class Encoder:
@@ -307,19 +296,9 @@ class _Row:
     def __init__(self, rec: dict):
         self.__dict__.update(rec)
 
-    def __getattr__(self, name: str):  # only for names the record lacks
-        raise AttributeError(name)
-
 
 def _share(v) -> str:
     return "" if v is None or pd.isna(v) else f"{v:.0%}"
-
-
-def severity_order(sub: pd.DataFrame) -> pd.DataFrame:
-    """Gap-report rows worst status first, then in rule order."""
-    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
-    key = np.array([rank.get(s, len(rank)) for s in sub["status"]], dtype=int)
-    return sub.iloc[np.lexsort((np.arange(len(sub)), key))]
 
 
 _GAP_COLS = ("rule_id", "rule_name", "facility_name_zh", "facility_type", "threshold_min", "status", "covered_share")
@@ -335,13 +314,14 @@ def gap_table(sub, names: dict[str, str], lab: dict, lang: str, rules: dict | No
     order = sorted(range(len(recs)), key=lambda i: (rank.get(recs[i].get("status"), len(rank)), i))
     rows = []
     for i in order:
-        r = _Row(recs[i])
-        rv = (rules or {}).get(str(r.rule_id))
-        thr = rv.text if rv is not None else f"{r.threshold_min:g} {lab['min']}"
+        rec = recs[i]
+        rid = str(rec["rule_id"])
+        rv = (rules or {}).get(rid)
+        thr = rv.text if rv is not None else f"{rec['threshold_min']:g} {lab['min']}"
         rows.append(
-            f'<tr data-rule="{html.escape(str(r.rule_id))}"><td>{html.escape(rule_label(r, names, lang))}</td>'
-            f"<td>{html.escape(thr)}</td><td>{chip(r.status, lang)}</td>"
-            f"<td>{_share(recs[i].get('covered_share', np.nan))}</td></tr>"
+            f'<tr data-rule="{html.escape(rid)}"><td>{html.escape(rule_label(_Row(rec), names, lang))}</td>'
+            f"<td>{html.escape(thr)}</td><td>{chip(str(rec['status']), lang)}</td>"
+            f"<td>{_share(rec.get('covered_share', np.nan))}</td></tr>"
         )
     return (
         f'<table class="circles-gaps"><tr><th>{lab["item"]}</th><th>{lab["threshold"]}</th>'
@@ -359,27 +339,6 @@ def community_popup(row, sub: pd.DataFrame, names, lab: dict, lang: str, link: s
         f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>{html.escape(str(row['id']))} · "
         f"{html.escape(fails)}</small><br>{pop_txt}{gap_table(sub, names, lab, lang, rules)}"
     )
-
-
-def facility_popup(row, type_name: str, lab: dict, lang: str, area_m2: float | None) -> str:
-    name = row.get("name")
-    items = [
-        (lab["name"], name if isinstance(name, str) and name else lab["unnamed"]),
-        (lab["type"], type_name),
-        (lab["id"], row.get("id")),
-    ]
-    if isinstance(row.get("source"), str) and row.get("source"):
-        items.append((lab["source"], row.get("source")))
-    for col, (zh, en) in FACILITY_FIELDS.items():
-        v = row.get(col)
-        if v is not None and not (isinstance(v, float) and np.isnan(v)) and str(v) != "":
-            items.append((zh if lang == "zh" else en, f"{v:g}" if isinstance(v, numbers.Number) else v))
-    if area_m2:
-        items.append((lab["area"], f"{area_m2:,.0f}"))
-    if not row.get("placed", True):
-        items.append((lab["set_aside"], row.get("set_aside_reason") or "—"))
-    trs = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in items)
-    return f'<table class="circles-popup">{trs}</table>'
 
 
 def _texts(col: pd.Series) -> list[str]:

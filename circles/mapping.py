@@ -907,7 +907,23 @@ def make_map(
 def result_map(
     result, *, lang: str = "zh", offline: bool = True, focus: str | None = None, extra: Extra | None = None
 ) -> folium.Map:
-    """The map of a :class:`circles.pipeline.Result` (overview, or ``focus``'s map), with ``extra``."""
+    """The map of a :class:`circles.pipeline.Result`.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    lang : {"zh", "en"}
+    offline : bool
+        No tiles (save with :func:`save_map` ``offline=True`` to inline Leaflet).
+    focus : str, optional
+        A community id: that community's map; default the overview.
+    extra : Extra, optional
+        What a what-if or siting map adds (title, tabs, legend rows, marks).
+
+    Returns
+    -------
+    folium.Map
+    """
     return make_map(**map_inputs(result), lang=lang, offline=offline, focus=focus, extra=extra)
 
 

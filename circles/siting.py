@@ -354,11 +354,25 @@ def propose_sites(
 
 
 def describe_sites(result, rule_id: str, sites: pd.DataFrame, community_id: str | None = None) -> pd.DataFrame:
-    """``sites`` (from :func:`propose_sites`) with ``community_id`` and ``community_name`` of the
-    community each site serves, and ``street_name`` / ``street_m`` of its nearest street.
+    """The proposed sites with the community each serves and its nearest street.
 
-    With ``community_id`` that is the community; otherwise the community with the most residents
-    the site newly covers (the one it lies in when it covers nobody).
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    rule_id : str
+        The rule the sites were proposed for.
+    sites : DataFrame
+        From :func:`propose_sites` (``candidate_id``, ``lon``, ``lat`` …).
+    community_id : str, optional
+        The community the question was about: every site serves it. Otherwise each site serves
+        the community with the most residents it newly covers (the one it lies in when it
+        covers nobody).
+
+    Returns
+    -------
+    DataFrame
+        ``sites`` with ``community_id``, ``community_name``, ``street_name`` (empty when the
+        network has no names) and ``street_m`` (distance to the nearest street, metres).
     """
     from ._display import street_names_of
 
@@ -410,9 +424,26 @@ def describe_sites(result, rule_id: str, sites: pd.DataFrame, community_id: str 
 
 
 def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", offline: bool = True):
-    """A map of the proposed sites (numbered in the order proposed) over today's results for the
-    rule: each site's popup gives the community it serves, its nearest street and what it
-    covers; a table lists them. Every text from the inputs is escaped."""
+    """A map of the proposed sites over today's results for the rule.
+
+    The sites are numbered in the order proposed; each one's popup gives the community it
+    serves, its nearest street and what it covers, and a table lists them. Every text from the
+    inputs is escaped.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    rule_id : str
+    sites : DataFrame
+        From :func:`describe_sites`.
+    lang : {"zh", "en"}
+    offline : bool
+
+    Returns
+    -------
+    folium.Map
+        Focused on the community when every site serves the same one; otherwise the overview.
+    """
     import html
 
     from . import mapping

@@ -283,10 +283,26 @@ def planned_facilities(
 ) -> pd.DataFrame:
     """One row per scenario row: its attachment to the street network and its effect.
 
-    ``attach_m`` is the distance from the facility to the street it is attached to (walking
-    starts there); ``warning`` says when it is more than :data:`circles._labels.ATTACH_WARN_M`
-    metres, when the facility could not be attached at all (it then changes nothing), and when
-    a new facility covers nobody who was not covered before.
+    Parameters
+    ----------
+    scenario : GeoDataFrame
+        The scenario rows.
+    now, later : circles.pipeline.Result
+        Today and under the scenario.
+    diff : GeoDataFrame
+        From :func:`difference_layer`.
+    lang : {"zh", "en"}
+        Language of the warnings.
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``action``, ``facility_type``, ``name``, ``attach_m`` (distance from the facility
+        to the street walking starts from), ``placed``, ``residents_newly_covered`` (by a new
+        facility: residents newly within the threshold of its type's first rule whose nearest
+        facility it is), ``residents_no_longer_covered`` (by a removal) and ``warning`` (more than
+        :data:`circles._labels.ATTACH_WARN_M` metres from its street, not attached at all, or
+        covering nobody new).
     """
     from ._labels import ATTACH_WARN_M, MAP_LABELS
 
@@ -372,10 +388,32 @@ def difference_map(
     planned: pd.DataFrame | None = None,
     scenario_name: str = "",
 ):
-    """The what-if map: the results after the scenario (residents coloured as after it), the
-    residents whose coverage changes ringed (per item), the planned facilities with their
-    attachment distance and warnings, and tables of the changes and the planned facilities.
-    Localised (``lang``); every text from the inputs is escaped."""
+    """The what-if map.
+
+    The results after the scenario (residents coloured as after it), the residents whose
+    coverage changes ringed (for the selected item), the planned facilities with their distance
+    to the street and warnings, and tables of the changes and the planned facilities; titled,
+    with a legend, in ``lang``. Every text from the inputs is escaped.
+
+    Parameters
+    ----------
+    before, after : circles.pipeline.Result
+        Today and under the scenario.
+    diff : GeoDataFrame
+        From :func:`difference_layer`.
+    scenario : GeoDataFrame
+        The scenario rows (:func:`load_scenario`).
+    lang : {"zh", "en"}
+    offline : bool
+    comparison, planned : DataFrame, optional
+        From :func:`compare_gaps` and :func:`planned_facilities` (computed when not given).
+    scenario_name : str
+        Shown in the title (the scenario file's name).
+
+    Returns
+    -------
+    folium.Map
+    """
     import html
 
     from . import mapping
