@@ -401,6 +401,199 @@ LABELS = {
     },
 }
 
+#: Statuses that count as a failing item (a community's colour on the overview is how many it has).
+FAILING_STATUSES = ("gap", "undersized", "partial")
+
+#: Resident dot colours relative to the selected item's threshold (colour-blind safe: blue,
+#: orange, dark red differ in lightness too), and for residents the item says nothing about.
+REACH_COLOURS = {
+    "within": "#0072B2",
+    "double": "#E69F00",
+    "beyond": "#A50026",
+    "unplaced": "#DDDDDD",
+    "nodata": "#8C8C8C",
+}
+
+#: Sequential colour-blind-safe scale (ColorBrewer YlOrRd) for the number of failing items.
+FAIL_COLOURS = ("#FFFFCC", "#FED976", "#FD8D3C", "#E31A1C", "#800026")
+
+#: What-if highlights (residents newly covered / no longer covered) and planned facilities.
+CHANGE_COLOURS = {"newly": "#1B7837", "lost": "#C51B7D", "add": "#6A3D9A", "remove": "#444444", "resize": "#01665E"}
+
+#: Proposed sites on the siting map.
+SITE_COLOUR = "#6A3D9A"
+
+#: Map labels added with the phone layout, the failing-item overview, what-if and siting maps.
+MAP_LABELS = {
+    "zh": {
+        "item": "查看项目",
+        "areas": "步行范围",
+        "area_off": "关",
+        "area_min": "{m}分",
+        "area_m": "{m}米",
+        "tab_legend": "图例",
+        "tab_table": "各社区",
+        "tab_layers": "图层",
+        "tab_community": "本社区",
+        "tab_changes": "变化",
+        "tab_planned": "规划设施",
+        "tab_sites": "选址",
+        "open": "展开",
+        "close": "收起",
+        "within": "阈值内（已覆盖）",
+        "double": "超出阈值，2倍以内",
+        "beyond": "超出阈值2倍以上，或无可达设施",
+        "ring": "黑圈 = 未覆盖",
+        "unplaced": "未能接入步行路网（不计入）",
+        "nodata": "无数据（灰色、无黑圈）",
+        "nodata_note": "输入中没有此类设施，也未声明已调查：这不是缺口，居民点显示为“无数据”。",
+        "nodata_some": "部分社区此项为“无数据”，其居民点显示为灰色。",
+        "nodata_partial": "此类设施未经调查（输入中只有部分设施）：阈值内的居民点照常显示，其余为“无数据”，不算缺口。",
+        "residents_for": "居民点：步行至「{item}」",
+        "fails": "社区颜色 = 未达标项目数（{statuses}）",
+        "fails_n": "{n}项未达标",
+        "failing": "未达标",
+        "map_failed": "地图生成失败：{why}",
+        "many_residents": "居民点共{n}个，总览图不显示，请打开各社区图查看。",
+        "many_areas": "步行范围数据较大，总览图不显示，请打开各社区图查看。",
+        "no_area": "此项阈值（{thr}）没有对应的步行范围。",
+        "area_of": "{type}的{thr}步行范围",
+        "area_note": "步行范围：只显示所选项目的设施类型",
+        "facilities_n": "{type}（{n}处）",
+        "facilities_aside": "{type}（{n}处；虚线 = 未纳入计算）",
+        "layers_residents": "居民点",
+        "layers_communities": "社区边界",
+        "layers_labels": "社区名称",
+        "layers_streets": "步行路网",
+        "layers_roadnames": "道路名称",
+        "layers_facilities": "设施（按类型）",
+        "only_selected": "只显示所选类型",
+        "all_types": "显示全部类型",
+        "minutes_to": "步行至各类设施",
+        "covered": "已覆盖",
+        "not_covered": "未覆盖",
+        "none_reach": "搜索范围内无此类设施",
+        "metres": "米",
+        "threshold": "阈值",
+        "status_n": "{n}个社区未达标",
+        "whatif_title": "规划情景：实施后与现状对比",
+        "whatif_sub": "颜色为实施后的情况；圈出的是因规划而改变的居民点",
+        "newly": "因规划新覆盖（绿圈）",
+        "lost": "因规划不再覆盖（红圈）",
+        "planned": "规划设施",
+        "act_add": "新增",
+        "act_remove": "撤除",
+        "act_resize": "调整规模",
+        "attach": "距最近道路（米）",
+        "attach_warn": "距最近道路{m}米（超过{limit}米），步行时间从该道路起算，请核对位置",
+        "not_placed": "未能接入步行路网，未计入：{why}",
+        "no_effect": "未使任何居民新覆盖",
+        "before": "现状",
+        "after": "实施后",
+        "newly_n": "新覆盖居民（人）",
+        "changes_none": "此情景下没有覆盖变化。",
+        "scenario": "情景文件",
+        "site_title": "选址建议：{item}",
+        "site_sub": "编号为建议顺序；居民点为现状",
+        "site": "建议选址",
+        "rank": "序号",
+        "serves": "服务社区",
+        "street": "最近道路",
+        "street_m": "距道路（米）",
+        "unnamed_street": "（无名道路）",
+        "site_covered": "新覆盖（人）",
+        "site_share": "累计覆盖",
+        "candidate": "候选点",
+    },
+    "en": {
+        "item": "Item",
+        "areas": "Walking area",
+        "area_off": "off",
+        "area_min": "{m} min",
+        "area_m": "{m} m",
+        "tab_legend": "Legend",
+        "tab_table": "Communities",
+        "tab_layers": "Layers",
+        "tab_community": "This community",
+        "tab_changes": "Changes",
+        "tab_planned": "Planned",
+        "tab_sites": "Sites",
+        "open": "open",
+        "close": "close",
+        "within": "within the threshold (covered)",
+        "double": "beyond, up to 2× the threshold",
+        "beyond": "beyond 2× the threshold, or none within reach",
+        "ring": "black ring = not covered",
+        "unplaced": "not attached to the network (not counted)",
+        "nodata": "no data (grey, no ring)",
+        "nodata_note": "No facility of this type in the input and the type was not declared surveyed: "
+        "this is not a gap; residents are drawn as 'no data'.",
+        "nodata_some": "Some communities have no data for this item: their residents are grey.",
+        "nodata_partial": "This type was not surveyed (the input has only some facilities of it): residents "
+        "within the threshold are shown as usual, the others as 'no data', not as a gap.",
+        "residents_for": "Residents: walk to '{item}'",
+        "fails": "Community colour = items failing ({statuses})",
+        "fails_n": "{n} failing",
+        "failing": "failing",
+        "map_failed": "map failed: {why}",
+        "many_residents": "{n} resident points: not drawn on the overview; open a community's map.",
+        "many_areas": "Walking areas are too large for the overview: open a community's map.",
+        "no_area": "No walking area is drawn at this threshold ({thr}).",
+        "area_of": "{type}: walking area, {thr}",
+        "area_note": "walking areas: only the selected item's facility type",
+        "facilities_n": "{type} ({n})",
+        "facilities_aside": "{type} ({n}; dashed = set aside)",
+        "layers_residents": "Residents",
+        "layers_communities": "Community boundaries",
+        "layers_labels": "Community names",
+        "layers_streets": "Walking network",
+        "layers_roadnames": "Street names",
+        "layers_facilities": "Facilities by type",
+        "only_selected": "selected type only",
+        "all_types": "all types",
+        "minutes_to": "walk to each type",
+        "covered": "covered",
+        "not_covered": "not covered",
+        "none_reach": "none within reach",
+        "metres": "m",
+        "threshold": "threshold",
+        "status_n": "{n} communities failing",
+        "whatif_title": "Scenario: after the planned projects, compared with today",
+        "whatif_sub": "Colours show the situation after the projects; rings mark residents whose coverage changes",
+        "newly": "newly covered by the plan (green ring)",
+        "lost": "no longer covered (red ring)",
+        "planned": "Planned facilities",
+        "act_add": "add",
+        "act_remove": "remove",
+        "act_resize": "resize",
+        "attach": "distance to its street (m)",
+        "attach_warn": "{m} m from the nearest street (more than {limit} m): walking starts at that street; "
+        "check the location",
+        "not_placed": "not attached to the network, not counted: {why}",
+        "no_effect": "covers no resident who was not covered before",
+        "before": "today",
+        "after": "after",
+        "newly_n": "residents newly covered",
+        "changes_none": "No change in coverage under this scenario.",
+        "scenario": "scenario file",
+        "site_title": "Proposed sites: {item}",
+        "site_sub": "Numbers give the order of the proposal; residents as today",
+        "site": "Proposed site",
+        "rank": "rank",
+        "serves": "serves",
+        "street": "nearest street",
+        "street_m": "to the street (m)",
+        "unnamed_street": "(unnamed street)",
+        "site_covered": "residents newly covered",
+        "site_share": "covered share (cumulative)",
+        "candidate": "candidate",
+    },
+}
+
+#: Planned facilities farther than this from their street get a warning in what-if outputs.
+ATTACH_WARN_M = 100.0
+
+
 STATUS_EN = {
     "ok": "ok",
     "partial": "partial",
@@ -447,15 +640,7 @@ def threshold_text(threshold_min: float, threshold_m: float, stated_in_metres: b
 # Figures, the printed report and the terminal summary
 # ---------------------------------------------------------------------------------------------
 
-#: Resident dot colours relative to the selected item's threshold (colour-blind safe: blue,
-#: orange, dark red differ in lightness too), and for residents the item says nothing about.
-REACH_COLOURS = {
-    "within": "#0072B2",
-    "double": "#E69F00",
-    "beyond": "#A50026",
-    "unplaced": "#DDDDDD",
-    "nodata": "#8C8C8C",
-}
+#: Residents on figures use REACH_COLOURS (above), as on the maps.
 
 #: Facilities on figures: dark squares with the type's letter (never a status or minute colour);
 #: the type residents are coloured by is black and larger.

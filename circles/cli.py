@@ -156,6 +156,15 @@ def _add_force(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_map_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--community-maps",
+        default="all",
+        metavar="all|none|ID,…",
+        help="which communities get their own map in community_maps/ (default all; written in parallel)",
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import _outputs, _summary, pipeline
 
@@ -174,6 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             table_format=args.table_format,
             author=args.author,
             progress=progress,
+            community_maps=args.community_maps,
         )
     lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
     print("\n".join(lines))
@@ -192,7 +202,14 @@ def _cmd_map(args: argparse.Namespace) -> int:
         timings: dict[str, float] = {}
         with _outputs.atomic_folder(args.out, update=True) as stage:
             with _outputs.timed(timings, "maps"):
-                paths = mapping.write_maps(result, stage.path, lang=args.lang, offline=not args.online_map)
+                paths = mapping.write_maps(
+                    result,
+                    stage.path,
+                    lang=args.lang,
+                    offline=not args.online_map,
+                    community_maps=args.community_maps,
+                    progress=sys.stderr.isatty(),
+                )
             figs = []
             if not args.no_figures:
                 with _outputs.timed(timings, "figures"):
@@ -327,20 +344,43 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
             facilities=args.facilities,
             network=args.network,
             offline=not args.online_map,
+            lang=args.lang,
+            community_maps=args.community_maps,
             **_analysis_kwargs(args),
         )
         stage.info["scenario"] = _outputs.describe_input(args.scenario)
     paths = {k: stage.final(p) for k, p in staged.items()}
-    changed = comp[comp["status_changed"] | (comp["residents_newly_covered"].fillna(0).abs() > 0.5)]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 40):
+    planned = pd.read_csv(paths["planned"], encoding="utf-8-sig", keep_default_na=False)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print("planned facilities (attach_m: distance to the street walking starts from):")
+        print(planned[["id", "action", "facility_type", "attach_m", "residents_newly_covered"]].to_string(index=False))
+        for w in planned.loc[planned["warning"] != "", ["id", "warning"]].itertuples(index=False):
+            print(f"WARNING: planned facility {w.id}: {w.warning}")
+        moved = (comp["residents_newly_covered"].fillna(0) > 0.5) | (
+            comp["residents_no_longer_covered"].fillna(0) > 0.5
+        )
+        changed = comp[comp["status_changed"] | moved]
         if len(changed):
             print(
                 changed[
-                    ["community_name", "rule_id", "status_current", "status_scenario", "residents_newly_covered"]
+                    [
+                        "community_name",
+                        "rule_id",
+                        "status_current",
+                        "status_scenario",
+                        "residents_newly_covered",
+                        "residents_no_longer_covered",
+                    ]
                 ].to_string(index=False)
             )
         else:
             print("no change in coverage under this scenario")
+        nd = changed[(changed["status_current"] == "no_data") & (changed["status_scenario"] == "no_data")]
+        for rule_id, grp in nd.groupby("rule_id"):
+            print(
+                f"{rule_id}: not surveyed today, so the statuses stay no_data (a plan never creates gaps); "
+                f"{grp['residents_newly_covered'].sum():.0f} residents newly within reach"
+            )
     print("outputs: " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -348,10 +388,10 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from . import _outputs, pipeline
+    from . import _outputs, mapping, pipeline
     from .errors import check_option
     from .load import read_vector, to_wgs84
-    from .siting import propose_sites
+    from .siting import describe_sites, propose_sites, site_map
 
     _check_inputs(args)
     if args.k is not None:
@@ -372,23 +412,29 @@ def _cmd_site(args: argparse.Namespace) -> int:
             sites, note = propose_sites(
                 result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
             )
+            sites = describe_sites(result, args.rule, sites, community_id=cid)
             print(f"{cid or 'all communities'}: {note}")
             if len(sites):
                 with pd.option_context("display.width", 200):
                     print(sites.drop(columns=["guarantee"]).to_string(index=False))
-            frames.append(sites.assign(community_id=cid or "all", note=note))
+            frames.append(sites.assign(question=cid or "all", note=note))
         table = pd.concat(frames, ignore_index=True)
         # one table per rule: other rules' tables in the folder are kept
+        names = [f"sites_{args.rule}.csv"]
         with _outputs.atomic_folder(args.out, update=True) as stage:
-            write_csv(table, stage.path / f"sites_{args.rule}.csv")
+            write_csv(table, stage.path / names[0])
             if len(table):
                 gpd.GeoDataFrame(
                     table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
                 ).to_file(stage.path / f"sites_{args.rule}.geojson", driver="GeoJSON")
+                names.append(f"sites_{args.rule}.geojson")
+            m = site_map(result, args.rule, table, lang=args.lang, offline=not args.online_map)
+            mapping.save_map(m, stage.path / f"sites_{args.rule}.html", offline=not args.online_map)
+            names.append(f"sites_{args.rule}.html")
             stage.info.update(pipeline.run_info(result, output_timings={}, output_options={"rule": args.rule}))
             if args.candidates:
                 stage.info["inputs"]["candidates"] = _outputs.describe_input(args.candidates)
-    print(f"outputs: {stage.out / f'sites_{args.rule}.csv'}")
+    print("outputs: " + ", ".join(str(stage.out / n) for n in names))
     return 0
 
 
@@ -423,9 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
+    _add_map_args(p_run)
     p_run.set_defaults(func=_cmd_run)
     p_map = sub.add_parser("map", help="write the overview map, one map and one PNG figure per community")
     _add_run_args(p_map)
+    _add_map_args(p_map)
 
     p_map.set_defaults(func=_cmd_map)
     from .demo import DATA_DIR, DEMO_OSM
@@ -442,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)
+    _add_map_args(p_whatif)
     p_whatif.add_argument(
         "--scenario", required=True, help="facilities file with an 'action' column: add / remove / resize"
     )

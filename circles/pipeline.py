@@ -567,24 +567,8 @@ def _ids(ids: list[str], shown: int = 5) -> str:
 
 
 def build_map(result: Result, lang: str = "zh", offline: bool = False):
-    """The folium map of ``result``."""
-    rb = result.rulebook
-    types = rb.types_used()
-    first_rule = first_rules(rb)
-    return mapping.make_map(
-        result.communities,
-        result.facilities,
-        result.residents,
-        result.isochrones,
-        result.gaps,
-        result.network.edges_gdf(),
-        types=types,
-        type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
-        thresholds={t: first_rule[t].threshold_min for t in types},
-        speeds=result.type_speed,
-        lang=lang,
-        offline=offline,
-    )
+    """The folium map of ``result`` (the overview)."""
+    return mapping.result_map(result, lang=lang, offline=offline)
 
 
 def write_outputs(
@@ -599,6 +583,7 @@ def write_outputs(
     author: str = "",
     date: str | None = None,
     progress: bool = False,
+    community_maps: Any = "all",
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, indicators.csv,
     isochrones.geojson, map.html with one map per community (community_maps/), PNG figures
@@ -632,6 +617,8 @@ def write_outputs(
         Date printed on the figures and the report (ISO; default ``SOURCE_DATE_EPOCH`` or today).
     progress : bool
         Progress bars (stderr) for the figures and the report.
+    community_maps : "all", "none" or community ids
+        Which communities get their own map in ``community_maps/`` (:func:`circles.mapping.write_maps`).
     table_format : {"csv", "parquet"}
         Format of the per-resident table: ``access.csv`` or, for big runs, ``access.parquet``
         (same columns; needs pyarrow).
@@ -658,6 +645,7 @@ def write_outputs(
             author=author,
             date=date,
             progress=progress,
+            community_maps=community_maps,
         )
         stage.info.update(
             run_info(
@@ -716,6 +704,7 @@ def _write_all(
     author: str = "",
     date: str | None = None,
     progress: bool = False,
+    community_maps: Any = "all",
 ) -> dict[str, Path]:
     """Write every output file into ``out`` (a fresh folder); time each stage in ``timings``."""
     from . import ledger as ledger_mod
@@ -756,7 +745,9 @@ def _write_all(
             )
             paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
     with timed(timings, "maps"):
-        map_paths = mapping.write_maps(result, out, lang=lang, offline=offline)
+        map_paths = mapping.write_maps(
+            result, out, lang=lang, offline=offline, community_maps=community_maps, progress=progress
+        )
         paths["map"] = map_paths[0]
         paths["community_maps"] = out / "community_maps"
     if figures:
