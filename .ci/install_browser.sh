@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Headless Chromium + its driver (map tests) and a CJK font (Chinese labels in the PNG figures
-# and the map screenshots), from Debian; selenium from PyPI. Idempotent: does nothing when all
+# Headless Chromium + its driver (map tests), a CJK font (Chinese labels in the PNG figures
+# and the map screenshots), LibreOffice Calc without a GUI and poppler-utils (the ledger is
+# printed to PDF and its pages read back: tests/test_ledger_print.py), from Debian; selenium
+# from PyPI. Idempotent: does nothing when all
 # is installed already. Run as root (CI does) or with sudo available.
 set -euo pipefail
 
-packages=(chromium chromium-driver fonts-noto-cjk)
+packages=(chromium chromium-driver fonts-noto-cjk libreoffice-calc-nogui poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -25,7 +27,7 @@ else
   echo "install_browser: ${packages[*]} already installed"
 fi
 
-for f in /usr/bin/chromium /usr/bin/chromedriver; do
+for f in /usr/bin/chromium /usr/bin/chromedriver /usr/bin/soffice /usr/bin/pdftotext /usr/bin/pdfinfo; do
   if [ ! -x "$f" ]; then
     echo "install_browser: $f is missing after the install" >&2
     exit 1

@@ -25,7 +25,7 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from .errors import CirclesError, ConfigError, InputError
+from .errors import CirclesError, ConfigError, InputError, OptionError, OutputError
 
 try:
     __version__ = version("circles")
@@ -41,23 +41,28 @@ _LAZY = {
     "Rulebook": "rulebook",
     "read_walk_network": "network",
     "WalkNetwork": "network",
+    "extract": "extract",
 }
 
 __all__ = [
     "CirclesError",
     "ConfigError",
     "InputError",
+    "OptionError",
+    "OutputError",
     "Result",
     "Rulebook",
     "WalkNetwork",
     "__version__",
     "analyse",
+    "extract",
     "load_rulebook",
     "read_walk_network",
     "write_outputs",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .extract import extract
     from .network import WalkNetwork, read_walk_network
     from .pipeline import Result, analyse, write_outputs
     from .rulebook import Rulebook, load_rulebook

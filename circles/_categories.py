@@ -51,6 +51,9 @@ FACILITY_TYPES: tuple[str, ...] = (
     "park",
     "fitness",
     "community_service",
+    "elderly_day_care",
+    "bus_stop",
+    "canteen",
 )
 #: Special ``type`` value: known category, too vague to decide; the next column decides.
 GENERIC = "generic"

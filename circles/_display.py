@@ -1,30 +1,56 @@
-"""Display data shared by the maps and the figures: layers prepared once (simplified, in
-WGS-84, rounded), popups, status colours per community and the type shown on opening."""
+"""Display data shared by the maps and the figures: layers prepared once (valid geometries in a
+metric CRS), popups, the status and failing-item count of every community, the class of every
+resident for every item, and compact coordinate encoding for the HTML maps.
+
+Geometry is handled defensively: every input geometry is made valid once, every later step
+(clipping, simplification) runs on valid geometry in metres and is wrapped per feature (a
+feature that still fails is logged and left out, never the map), and rounding to micro-degrees
+happens last, in NumPy, on coordinates that no geometry library sees again.
+"""
 
 from __future__ import annotations
 
 import html
+import logging
+import math
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
-from ._labels import FACILITY_FIELDS, LABELS, STATUS_COLOURS, STATUS_ORDER, TYPE_COLOURS, status_name
+from ._labels import (
+    FAIL_COLOURS,
+    FAILING_STATUSES,
+    LABELS,
+    MAP_LABELS,
+    STATUS_COLOURS,
+    STATUS_ORDER,
+    TYPE_COLOURS,
+    status_name,
+    threshold_text,
+)
+
+log = logging.getLogger(__name__)
 
 #: Display simplification tolerances (metres).
 STREET_TOLERANCE_M = 2.0
-
-AREA_TOLERANCE_M = 5.0
-
+#: Walking areas move by at most 1 m when drawn, so a resident counted as covered stays inside its
+#: drawn area: GEOS's topology-preserving simplification can stray up to ~1.25 × its tolerance
+#: (measured on the demo), plus 0.08 m of rounding to 10⁻⁶ degree.
+AREA_TOLERANCE_M = 0.6
 BOUNDARY_TOLERANCE_M = 0.5
 
 #: Decimals of longitude/latitude kept (6 ≈ 0.1 m).
 COORD_DECIMALS = 6
+
+#: Resident classes for the selected item (the map's colours, in this order).
+RESIDENT_CLASSES = ("within", "double", "beyond", "unplaced", "nodata")
 
 
 def metric_crs(gdf: gpd.GeoDataFrame):
@@ -33,21 +59,173 @@ def metric_crs(gdf: gpd.GeoDataFrame):
     return gdf.crs if gdf.crs.is_projected else gdf.estimate_utm_crs()
 
 
-def display_geometries(geoms: gpd.GeoSeries, tolerance: float) -> np.ndarray:
-    """Simplified (metres, in the series' metric CRS), WGS-84, rounded geometries."""
-    g = geoms.simplify(tolerance, preserve_topology=True) if tolerance > 0 and len(geoms) else geoms
-    g = g.to_crs("EPSG:4326")
-    return shapely.transform(np.asarray(g.values, dtype=object), lambda c: np.round(c, COORD_DECIMALS))
+# --------------------------------------------------------------------------------------------
+# Geometry that never fails a map
+# --------------------------------------------------------------------------------------------
 
 
 def polygonal(g):
-    """The polygons of ``g`` (walking areas can come as geometry collections)."""
+    """The polygons of ``g`` (walking areas can come as geometry collections), or None."""
     if g is None or g.is_empty:
         return None
     if g.geom_type in ("Polygon", "MultiPolygon"):
         return g
     parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts) if parts else None
+
+
+def _valid_one(g, kind: str, what: str):
+    if g is None or g.is_empty:
+        return None
+    try:
+        if not g.is_valid:
+            with np.errstate(invalid="ignore"):  # GEOS warns on rings that collapse
+                g = shapely.make_valid(g)
+        if kind == "polygon":
+            g = polygonal(g)
+        elif kind == "line":
+            parts = [p for p in shapely.get_parts(g) if p.geom_type in ("LineString", "MultiLineString")]
+            g = shapely.multilinestrings(parts) if len(parts) > 1 else (parts[0] if parts else None)
+        return None if g is None or g.is_empty else g
+    except Exception as exc:  # GEOS raises GEOSException and ValueError on broken input
+        log.warning("left out one %s that could not be repaired (%s)", what, exc)
+        return None
+
+
+def valid_geometries(geoms, kind: str, what: str = "geometry") -> np.ndarray:
+    """Every geometry made valid (``kind`` ``"polygon"``: its polygonal parts; ``"line"``: its
+    lines); None where nothing drawable is left. Never raises."""
+    arr = np.asarray(geoms, dtype=object)
+    out = np.empty(len(arr), dtype=object)
+    if not len(arr):
+        return out
+    # the common case in bulk: valid, non-empty, already of the right kind
+    present = np.array([g is not None for g in arr], dtype=bool)
+    ok = np.zeros(len(arr), dtype=bool)
+    if present.any():
+        g = arr[present]
+        tid = shapely.get_type_id(g)
+        right = np.isin(tid, [3, 6]) if kind == "polygon" else (np.isin(tid, [1, 5]) if kind == "line" else tid >= 0)
+        with np.errstate(invalid="ignore"):
+            ok[present] = right & shapely.is_valid(g) & ~shapely.is_empty(g)
+    out[ok] = arr[ok]
+    for i in np.flatnonzero(present & ~ok):
+        out[i] = _valid_one(arr[i], kind, what)
+    return out
+
+
+def clip_simplify(geoms, box: tuple[float, float, float, float] | None, tolerance: float, what: str) -> np.ndarray:
+    """Clip valid metric geometries to ``box`` (or not), then simplify by ``tolerance`` metres
+    keeping them valid; one feature that fails is logged and dropped (never the whole map)."""
+    arr = np.asarray(geoms, dtype=object)
+    out = np.empty(len(arr), dtype=object)
+    for i, g in enumerate(arr):
+        if g is None:
+            continue
+        try:
+            if box is not None:
+                g = shapely.clip_by_rect(g, *box)
+            if g.is_empty:
+                continue
+            if tolerance > 0:
+                g = shapely.simplify(g, tolerance, preserve_topology=True)
+            if g.is_empty:
+                continue
+            out[i] = g
+        except Exception as exc:  # a degenerate piece left after clipping: draw the rest of the map
+            log.warning("left out one %s of the map (%s)", what, exc)
+    return out
+
+
+class Encoder:
+    """Coordinates as compact integers for the HTML maps: micro-degrees relative to an origin,
+    each ring or line as ``[x0, y0, dx1, dy1, …]`` (the first pair from the origin, then steps).
+
+    Rounding happens here, after every geometry operation: nothing rounded goes back to GEOS.
+    """
+
+    def __init__(self, crs, origin: tuple[int, int]):
+        self._to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        self.origin = origin
+
+    def micro(self, xy: np.ndarray) -> np.ndarray:
+        lon, lat = self._to_wgs.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([np.round(np.asarray(lon) * 1e6), np.round(np.asarray(lat) * 1e6)]).astype(np.int64)
+
+    def _flat(self, coords: np.ndarray, starts: np.ndarray, closed: bool) -> list[list[int]]:
+        """Rings/lines given by ``starts`` offsets into ``coords`` (metric), as flat delta ints."""
+        if not len(coords):
+            return []
+        ints = self.micro(coords)
+        ints[:, 0] -= self.origin[0]
+        ints[:, 1] -= self.origin[1]
+        ends = np.r_[starts[1:], len(coords)]
+        delta = ints.copy()
+        delta[1:] -= ints[:-1]
+        delta[starts] = ints[starts]
+        flat = delta.ravel().tolist()
+        out = []
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            stop = e - 1 if closed else e  # a closed ring's last point repeats its first
+            piece = flat[2 * s : 2 * stop]
+            if len(piece) >= (6 if closed else 4):
+                out.append(piece)
+        return out
+
+    def lines(self, geoms) -> list[list[list[int]]]:
+        """One entry per geometry: its lines (empty list for None/empty)."""
+        arr = np.asarray(geoms, dtype=object)
+        ok = np.array([g is not None and not g.is_empty for g in arr], dtype=bool)
+        out: list[list[list[int]]] = [[] for _ in range(len(arr))]
+        if not ok.any():
+            return out
+        parts, owner = shapely.get_parts(arr[ok], return_index=True)
+        owner = np.flatnonzero(ok)[owner]
+        coords, idx = shapely.get_coordinates(parts, return_index=True)
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]]) if len(idx) else np.zeros(0, int)
+        part_of_start = idx[starts] if len(idx) else np.zeros(0, int)
+        ints = self._flat(coords, starts, closed=False) if len(coords) else []
+        # _flat drops too-short pieces: recompute which survived
+        lengths = np.diff(np.r_[starts, len(coords)])
+        keep = lengths >= 2
+        for piece, p in zip(ints, part_of_start[keep].tolist(), strict=True):
+            out[int(owner[p])].append(piece)
+        return out
+
+    def polygons(self, geoms) -> list[list[list[list[int]]]]:
+        """One entry per geometry: its polygons, each a list of rings (exterior first)."""
+        arr = np.asarray(geoms, dtype=object)
+        ok = np.array([g is not None and not g.is_empty for g in arr], dtype=bool)
+        out: list[list[list[list[int]]]] = [[] for _ in range(len(arr))]
+        if not ok.any():
+            return out
+        polys, owner = shapely.get_parts(arr[ok], return_index=True)
+        owner = np.flatnonzero(ok)[owner]
+        rings, poly_of_ring = shapely.get_rings(polys, return_index=True)
+        coords, ring_of_coord = shapely.get_coordinates(rings, return_index=True)
+        if not len(coords):
+            return out
+        starts = np.flatnonzero(np.r_[True, ring_of_coord[1:] != ring_of_coord[:-1]])
+        lengths = np.diff(np.r_[starts, len(coords)])
+        ring_ids = ring_of_coord[starts]
+        pieces = self._flat(coords, starts, closed=True)
+        kept = ring_ids[lengths - 1 >= 3]
+        # a ring that lost its points is dropped; a polygon whose exterior is dropped is dropped
+        current: dict[int, list] = {}
+        first_ring = np.r_[True, poly_of_ring[1:] != poly_of_ring[:-1]]
+        for piece, r in zip(pieces, kept.tolist(), strict=True):
+            pi = int(poly_of_ring[r])
+            if first_ring[r]:
+                current[pi] = [piece]
+                out[int(owner[pi])].append(current[pi])
+            elif pi in current:
+                current[pi].append(piece)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
 
 
 def worst_status(statuses: pd.Series) -> str:
@@ -63,93 +241,117 @@ def text_colour(bg: str) -> str:
     return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#fff"
 
 
-@dataclass
-class Prepared:
-    lang: str
-    lab: dict
-    types: list[str]
-    names: dict[str, str]
-    colours: dict[str, str]
-    thresholds: dict[str, float]
-    metric: Any
-    comm: gpd.GeoDataFrame  # metric, with worst status, popups, display geometry "disp"
-    comm_bounds4326: np.ndarray  # (n, 4)
-    fac: gpd.GeoDataFrame  # metric points (representative) + popup + display lat/lon
-    fac_areas: np.ndarray  # display polygons (None for points)
-    res: gpd.GeoDataFrame  # metric points
-    res_codes: dict[str, np.ndarray | None]
-    res_lonlat: np.ndarray  # (n, 2) integer micro-degrees
-    streets_disp: np.ndarray
-    streets_bounds: np.ndarray  # metric (n, 4)
-    iso: pd.DataFrame  # facility_type, minutes, disp
-    gaps: pd.DataFrame
-    status_by: dict[str, dict[str, str]]  # community -> type -> worst status of the type's rules
-
-
 def chip(s: str, lang: str) -> str:
+    bg = STATUS_COLOURS.get(s, "#666")
     return (
-        f'<span class="circles-chip" style="background:{STATUS_COLOURS.get(s, "#666")}">'
+        f'<span class="circles-chip" style="background:{bg};color:{text_colour(bg)}">'
         f"{html.escape(status_name(s, lang))}</span>"
     )
 
 
+def fail_classes(n_rules: int) -> list[tuple[int, int]]:
+    """Ranges of failing-item counts, one per colour of :data:`FAIL_COLOURS`: 0, then up to four
+    equal ranges over 1..``n_rules``."""
+    n = max(int(n_rules), 1)
+    k = min(len(FAIL_COLOURS) - 1, n)
+    edges = np.unique(np.round(np.linspace(1, n + 1, k + 1)).astype(int))
+    return [(0, 0)] + [(int(a), int(b) - 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def fail_class(n: int, classes: list[tuple[int, int]]) -> int:
+    for i, (lo, hi) in enumerate(classes):
+        if lo <= n <= hi:
+            return i
+    return len(classes) - 1
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """One item of the rulebook as the map shows it."""
+
+    id: str
+    type: str
+    name: str
+    thr_m: float
+    thr_min: float
+    in_metres: bool
+    speed: float
+    text: str  # the threshold as the rule states it
+
+
 def rule_label(r, names: dict[str, str], lang: str) -> str:
+    """The one name of a gap-report row's item (``rule_name`` when :func:`prepare` added it)."""
+    name = getattr(r, "rule_name", None)
+    if isinstance(name, str) and name:
+        return name
     name = getattr(r, "facility_name_zh", None) if lang == "zh" else None
     if not isinstance(name, str) or not name:
         name = names.get(r.facility_type, r.facility_type)
-    rid = str(r.rule_id)
-    if lang == "en" and rid != r.facility_type:
-        name = f"{name} ({rid})"
     return name
 
 
-def gap_table(sub: pd.DataFrame, names: dict[str, str], lab: dict, lang: str) -> str:
+class _Row:
+    """A gap-report record with attribute access (as ``itertuples`` gives, without its cost)."""
+
+    def __init__(self, rec: dict):
+        self.__dict__.update(rec)
+
+
+def _share(v) -> str:
+    return "" if v is None or pd.isna(v) else f"{v:.0%}"
+
+
+_GAP_COLS = ("rule_id", "rule_name", "facility_name_zh", "facility_type", "threshold_min", "status", "covered_share")
+
+
+def gap_table(sub, names: dict[str, str], lab: dict, lang: str, rules: dict | None = None) -> str:
+    """The status table of one community (escaped HTML), worst first; rows carry their rule id.
+
+    ``sub``: its gap-report rows, as a DataFrame or as a list of records (dicts).
+    """
+    recs = sub[[c for c in _GAP_COLS if c in sub]].to_dict("records") if isinstance(sub, pd.DataFrame) else list(sub)
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    order = sorted(range(len(recs)), key=lambda i: (rank.get(recs[i].get("status"), len(rank)), i))
     rows = []
-    for r in sub.itertuples():
-        share = getattr(r, "covered_share", np.nan)
-        med = getattr(r, "nearest_min_median", np.nan)
+    for i in order:
+        rec = recs[i]
+        rid = str(rec["rule_id"])
+        rv = (rules or {}).get(rid)
+        thr = rv.text if rv is not None else f"{rec['threshold_min']:g} {lab['min']}"
         rows.append(
-            f"<tr><td>{html.escape(rule_label(r, names, lang))}</td><td>{r.threshold_min:g}</td>"
-            f"<td>{chip(r.status, lang)}</td>"
-            f"<td>{'' if pd.isna(share) else f'{share:.0%}'}</td>"
-            f"<td>{'' if pd.isna(med) or not np.isfinite(med) else f'{med:.1f}'}</td></tr>"
+            f'<tr data-rule="{html.escape(rid)}"><td>{html.escape(rule_label(_Row(rec), names, lang))}</td>'
+            f"<td>{html.escape(thr)}</td><td>{chip(str(rec['status']), lang)}</td>"
+            f"<td>{_share(rec.get('covered_share', np.nan))}</td></tr>"
         )
     return (
-        f"<table><tr><th>{lab['item']}</th><th>{lab['min']}</th><th>{lab['status']}</th>"
-        f"<th>{lab['share']}</th><th>{lab['median']}</th></tr>{''.join(rows)}</table>"
+        f'<table class="circles-gaps"><tr><th>{lab["item"]}</th><th>{lab["threshold"]}</th>'
+        f"<th>{lab['status']}</th><th>{lab['share']}</th></tr>{''.join(rows)}</table>"
     )
 
 
-def community_popup(row, sub: pd.DataFrame, names: dict[str, str], lab: dict, lang: str, link: str | None) -> str:
+def community_popup(row, sub: pd.DataFrame, names, lab: dict, lang: str, link: str | None, rules=None) -> str:
     pop = row.get("population", np.nan)
     est = lab["estimated"] if bool(row.get("population_estimated", False)) else ""
     pop_txt = f"{lab['population']}: {pop:.0f}{est}<br>" if pd.notna(pop) else ""
     a = f' · <a href="{html.escape(link)}">{lab["open_map"]} ↗</a>' if link else ""
+    fails = MAP_LABELS[lang]["fails_n"].format(n=int(row.get("fails", 0)))
     return (
-        f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>{html.escape(str(row['id']))}</small><br>"
-        f"{pop_txt}{gap_table(sub, names, lab, lang)}"
+        f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>{html.escape(str(row['id']))} · "
+        f"{html.escape(fails)}</small><br>{pop_txt}{gap_table(sub, names, lab, lang, rules)}"
     )
 
 
-def facility_popup(row, type_name: str, lab: dict, lang: str, area_m2: float | None) -> str:
-    name = row.get("name")
-    items = [
-        (lab["name"], name if isinstance(name, str) and name else lab["unnamed"]),
-        (lab["type"], type_name),
-        (lab["id"], row.get("id")),
-    ]
-    if isinstance(row.get("source"), str) and row.get("source"):
-        items.append((lab["source"], row.get("source")))
-    for col, (zh, en) in FACILITY_FIELDS.items():
-        v = row.get(col)
-        if v is not None and not (isinstance(v, float) and np.isnan(v)) and str(v) != "":
-            items.append((zh if lang == "zh" else en, f"{v:g}" if isinstance(v, numbers.Number) else v))
-    if area_m2:
-        items.append((lab["area"], f"{area_m2:,.0f}"))
-    if not row.get("placed", True):
-        items.append((lab["set_aside"], row.get("set_aside_reason") or "—"))
-    trs = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in items)
-    return f'<table class="circles-popup">{trs}</table>'
+def _texts(col: pd.Series) -> list[str]:
+    """A column as display text: '' for missing, numbers without trailing zeros."""
+    out = []
+    for v in col.tolist():
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            out.append("")
+        elif isinstance(v, numbers.Number) and not isinstance(v, bool):
+            out.append(f"{v:g}")
+        else:
+            out.append(str(v))
+    return out
 
 
 def resident_codes(d: np.ndarray, placed: np.ndarray, speed: float, thr_min: float) -> np.ndarray:
@@ -163,6 +365,100 @@ def resident_codes(d: np.ndarray, placed: np.ndarray, speed: float, thr_min: flo
     code = np.where(np.isnan(d), -1, code)
     code = np.where(placed, code, -2)
     return code.astype(np.int64)
+
+
+def resident_classes(d: np.ndarray | None, placed: np.ndarray, thr_m: float, nodata: np.ndarray) -> np.ndarray:
+    """Class of every resident for one item (index into :data:`RESIDENT_CLASSES`): within the
+    threshold exactly as the gap report counts it (distance ≤ threshold + 1 µm), up to twice it,
+    beyond (or none reachable); not attached to the network; no data for the item (``nodata``:
+    where the gap report says ``no_data``, a resident not within the threshold is not known to
+    lack the item)."""
+    n = len(placed)
+    if d is None:
+        cls = np.full(n, 4, dtype=np.int8)
+    else:
+        dd = np.nan_to_num(np.asarray(d, dtype=float), nan=np.inf)
+        cls = np.where(dd <= thr_m + 1e-6, 0, np.where(dd <= 2 * thr_m + 1e-6, 1, 2)).astype(np.int8)
+        # without data a resident is never "not covered"; one with a facility within reach still is covered
+        cls[nodata & (cls != 0)] = 4
+    cls[~placed] = 3
+    return cls
+
+
+# --------------------------------------------------------------------------------------------
+# Everything a map or figure needs, prepared once
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    lang: str
+    lab: dict
+    types: list[str]
+    names: dict[str, str]
+    colours: dict[str, str]
+    thresholds: dict[str, float]  # per type: its first item's threshold in minutes (figures)
+    metric: Any
+    comm: gpd.GeoDataFrame  # metric (valid), with worst status, fails, popups
+    comm_bounds4326: np.ndarray  # (n, 4)
+    fac: gpd.GeoDataFrame  # metric points (representative) + popup + display lat/lon
+    fac_areas: np.ndarray  # metric polygons of facilities drawn as areas (None for points)
+    res: gpd.GeoDataFrame  # metric points
+    res_codes: dict[str, np.ndarray | None]  # per type, minutes ×10 (figures)
+    res_lonlat: np.ndarray  # (n, 2) integer micro-degrees
+    streets: gpd.GeoDataFrame  # metric, valid, one row per street piece, with "name"
+    streets_bounds: np.ndarray  # metric (n, 4)
+    iso: gpd.GeoDataFrame  # metric: facility_type, minutes, distance_m, community_id (None: all)
+    gaps: pd.DataFrame
+    status_by: dict[str, dict[str, str]]  # community -> type -> worst status of the type's rules
+    rules: list[RuleView] = field(default_factory=list)
+    rule_status: dict[str, dict[str, str]] = field(default_factory=dict)  # rule -> community -> status
+    res_dist: dict[str, np.ndarray | None] = field(default_factory=dict)  # per type, metres (NaN: none)
+    res_class: dict[str, np.ndarray] = field(default_factory=dict)  # per rule, see resident_classes
+    fail_ranges: list[tuple[int, int]] = field(default_factory=list)
+    #: items without any data in the input (no facility of their type, not surveyed)
+    no_data_rules: set[str] = field(default_factory=set)
+
+    @property
+    def rule_by_id(self) -> dict[str, RuleView]:
+        return {r.id: r for r in self.rules}
+
+
+def _rule_views(rules, types, type_names, thresholds, speeds, lang) -> list[RuleView]:
+    if rules is None:  # one item per type (a map made without a rulebook)
+        rules = [
+            {
+                "id": t,
+                "facility_type": t,
+                "name_zh": type_names[t][0],
+                "name_en": type_names[t][1],
+                "threshold_min": thresholds[t],
+                "threshold_m": thresholds[t] * speeds[t],
+                "in_metres": False,
+                "speed": speeds[t],
+            }
+            for t in types
+        ]
+    out = []
+    for r in rules:
+        if r["facility_type"] not in types:
+            continue
+        name = r["name_zh"] if lang == "zh" else (r.get("name_en") or r["name_zh"])
+        out.append(
+            RuleView(
+                id=str(r["id"]),
+                type=r["facility_type"],
+                name=str(name),
+                thr_m=float(r["threshold_m"]),
+                thr_min=float(r["threshold_min"]),
+                in_metres=bool(r.get("in_metres", False)),
+                speed=float(r["speed"]),
+                text=threshold_text(
+                    float(r["threshold_min"]), float(r["threshold_m"]), bool(r.get("in_metres", False)), lang
+                ),
+            )
+        )
+    return out
 
 
 def prepare(
@@ -179,48 +475,89 @@ def prepare(
     speeds,
     lang,
     links=None,
+    rules=None,
+    surveyed=None,
 ) -> Prepared:
+    """Prepare the layers of the maps and figures (see :func:`map_inputs` for the arguments).
+
+    ``rules``: the rulebook's items (id, facility_type, name_zh, name_en, threshold_min,
+    threshold_m, in_metres, speed); without, one item per type from ``thresholds``. ``streets``
+    may carry a ``name`` column (street names are drawn where present). ``surveyed``: the types
+    the input speaks about; an item of a type outside it with no facility in the input has no
+    data, whatever status the gap report gives it (e.g. a quantity item to assess).
+    """
     if lang not in LABELS:
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
     lab = LABELS[lang]
     metric = metric_crs(communities)
     names = {t: (type_names[t][0] if lang == "zh" else type_names[t][1]) for t in types}
     colours = type_colours(types, set(facilities["facility_type"]))
+    rviews = _rule_views(rules, types, type_names, thresholds, speeds, lang)
+    rmap = {r.id: r for r in rviews}
 
     comm = communities.to_crs(metric).reset_index(drop=True)
     comm["id"] = comm["id"].astype(str)
+    comm["geometry"] = valid_geometries(comm.geometry.values, "polygon", "community boundary")
     gaps = gaps.copy()
     gaps["community_id"] = gaps["community_id"].astype(str)
+    if "rule_id" not in gaps:
+        gaps["rule_id"] = gaps["facility_type"]
+    gaps["rule_id"] = gaps["rule_id"].astype(str)
     gaps = gaps[gaps["facility_type"].isin(types)] if "facility_type" in gaps else gaps
+    gaps["rule_name"] = [rmap[r].name if r in rmap else "" for r in gaps["rule_id"]]
     worst = gaps.groupby("community_id")["status"].agg(worst_status)
     comm["worst"] = comm["id"].map(worst).fillna("no_data")
+    fails = gaps[gaps["status"].isin(FAILING_STATUSES)].groupby("community_id").size()
+    comm["fails"] = comm["id"].map(fails).fillna(0).astype(int)
+    ranges = fail_classes(len(rviews) or len(types))
+    comm["fail_class"] = [fail_class(n, ranges) for n in comm["fails"]]
     status_by = status_by_type(gaps)
+    rule_status: dict[str, dict[str, str]] = {}
+    for rid, cid, s in zip(gaps["rule_id"], gaps["community_id"], gaps["status"], strict=True):
+        rule_status.setdefault(rid, {})[cid] = s
+    by_comm: dict[str, list[dict]] = {}
+    for rec in gaps[[c for c in _GAP_COLS if c in gaps] + ["community_id"]].to_dict("records"):
+        by_comm.setdefault(rec["community_id"], []).append(rec)
     comm["popup"] = [
-        community_popup(r, gaps[gaps["community_id"] == r["id"]], names, lab, lang, (links or {}).get(r["id"]))
-        for _, r in comm.iterrows()
+        community_popup(r, by_comm.get(r["id"], []), names, lab, lang, (links or {}).get(r["id"]), rmap)
+        for r in comm.drop(columns="geometry").to_dict("records")
     ]
-    comm["disp"] = display_geometries(comm.geometry, BOUNDARY_TOLERANCE_M)
-    comm_bounds = shapely.bounds(comm.to_crs("EPSG:4326").geometry.values)
+    ok_geom = comm.geometry.notna().to_numpy()
+    comm_bounds = np.full((len(comm), 4), np.nan)
+    if ok_geom.any():
+        comm_bounds[ok_geom] = shapely.bounds(comm[ok_geom].to_crs("EPSG:4326").geometry.values)
 
     fac = facilities.to_crs(metric)
-    fac = fac[fac["facility_type"].isin(types)].reset_index(drop=True)
+    fac = fac[fac["facility_type"].isin(types) & fac.geometry.notna() & ~fac.geometry.is_empty].reset_index(drop=True)
     is_area = fac.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
     area = np.where(is_area, fac.geometry.area, np.nan)
     fac_areas = np.array([None] * len(fac), dtype=object)
     if is_area.any():
-        fac_areas[is_area] = display_geometries(fac.geometry[is_area], BOUNDARY_TOLERANCE_M)
+        fac_areas[is_area] = valid_geometries(fac.geometry[is_area].values, "polygon", "facility area")
     pts = gpd.GeoSeries(fac.geometry.representative_point(), crs=metric)
     ll = pts.to_crs("EPSG:4326")
-    popups = []
-    for i, r in enumerate(fac.to_dict("records")):
-        r["placed"] = bool(r.get("placed", True))
-        popups.append(facility_popup(r, names[r["facility_type"]], lab, lang, float(area[i]) if is_area[i] else None))
+    placed_f = fac["placed"].fillna(True).astype(bool).to_numpy() if "placed" in fac else np.ones(len(fac), bool)
+    fields = {
+        "source": _texts(fac["source"]) if "source" in fac else [""] * len(fac),
+        "capacity": _texts(fac["capacity"]) if "capacity" in fac else [""] * len(fac),
+        "size_m2": _texts(fac["size_m2"]) if "size_m2" in fac else [""] * len(fac),
+        "area_m2": [f"{a:,.0f}" if is_area[i] and a else "" for i, a in enumerate(area)],
+        "reason": [
+            "" if pl else (t or "—")
+            for pl, t in zip(
+                placed_f,
+                _texts(fac["set_aside_reason"]) if "set_aside_reason" in fac else [""] * len(fac),
+                strict=True,
+            )
+        ],
+    }
     fac = gpd.GeoDataFrame(
         {
             "facility_type": fac["facility_type"].to_numpy(),
+            "id": fac["id"].astype(str).to_numpy() if "id" in fac else np.arange(len(fac)).astype(str),
             "name": fac["name"].fillna("").astype(str).to_numpy() if "name" in fac else [""] * len(fac),
-            "placed": fac["placed"].fillna(True).astype(bool).to_numpy() if "placed" in fac else True,
-            "popup": popups,
+            "placed": placed_f,
+            **fields,
             "lat": np.round(ll.y.to_numpy(), COORD_DECIMALS),
             "lon": np.round(ll.x.to_numpy(), COORD_DECIMALS),
         },
@@ -230,14 +567,30 @@ def prepare(
 
     res = residents.to_crs(metric).reset_index(drop=True)
     placed = res["placed"].fillna(False).astype(bool).to_numpy() if "placed" in res else np.ones(len(res), bool)
+    comm_of = res["community_id"].astype(str).to_numpy()
     codes: dict[str, np.ndarray | None] = {}
+    dists: dict[str, np.ndarray | None] = {}
     for t in types:
         col = f"dist_{t}"
         if col not in res:
-            codes[t] = None
+            codes[t] = dists[t] = None
             continue
         d = res[col].to_numpy(dtype=float)
+        dists[t] = d
         codes[t] = None if np.isnan(d).all() else resident_codes(d, placed, speeds[t], thresholds[t])
+    classes: dict[str, np.ndarray] = {}
+    codes_of, uniques = pd.factorize(pd.Series(comm_of, dtype=object))
+    present = set(facilities["facility_type"].astype(str))
+    unknown = {t for t in types if surveyed is not None and t not in set(surveyed) and t not in present}
+    for rv in rviews:
+        st = rule_status.get(rv.id, {})
+        if rv.type in unknown:  # nothing in the input about this type: no data, whatever the status
+            st = dict.fromkeys(st, "no_data")
+        nd_comm = np.array([st.get(c) == "no_data" for c in uniques], dtype=bool)
+        nodata = nd_comm[codes_of] if len(uniques) else np.zeros(len(res), bool)
+        if not st:  # the gap report says nothing about this item: no data
+            nodata = np.ones(len(res), bool)
+        classes[rv.id] = resident_classes(dists.get(rv.type), placed, rv.thr_m, nodata)
     res_ll = res.geometry.to_crs("EPSG:4326")
     lonlat = np.column_stack([np.round(res_ll.x.to_numpy() * 1e6), np.round(res_ll.y.to_numpy() * 1e6)])
     res = gpd.GeoDataFrame(
@@ -245,7 +598,7 @@ def prepare(
             "point_id": res["point_id"].astype(str).to_numpy()
             if "point_id" in res
             else np.arange(len(res)).astype(str),
-            "community_id": res["community_id"].astype(str).to_numpy(),
+            "community_id": comm_of,
             "placed": placed,
         },
         geometry=res.geometry.values,
@@ -253,20 +606,48 @@ def prepare(
     )
 
     st = streets.to_crs(metric)
-    st = st[~st.geometry.is_empty & st.geometry.notna()]
+    st = st[st.geometry.notna() & ~st.geometry.is_empty]
     norm = shapely.normalize(np.asarray(st.geometry.values, dtype=object))
     st = st[~pd.Series(shapely.to_wkb(norm)).duplicated().to_numpy()]  # both directions of a street
-    streets_disp = display_geometries(st.geometry, STREET_TOLERANCE_M)
-    streets_bounds = shapely.bounds(np.asarray(st.geometry.values, dtype=object))
+    street_names = (
+        st["name"].map(_street_name).to_numpy() if "name" in st.columns else np.full(len(st), "", dtype=object)
+    )
+    st = gpd.GeoDataFrame(
+        {"name": street_names},
+        geometry=valid_geometries(st.geometry.values, "line", "street"),
+        crs=metric,
+    )
+    st = st[st.geometry.notna()].reset_index(drop=True)
+    streets_bounds = shapely.bounds(np.asarray(st.geometry.values, dtype=object)) if len(st) else np.zeros((0, 4))
 
     iso = isochrones[isochrones["facility_type"].isin(types)].to_crs(metric)
-    iso = pd.DataFrame(
+    spd = iso["speed_m_per_min"].to_numpy(dtype=float) if "speed_m_per_min" in iso else None
+    if "distance_m" in iso:
+        dist_m = iso["distance_m"].to_numpy(dtype=float)
+    else:
+        dist_m = np.array(
+            [
+                m * (spd[i] if spd is not None else speeds[t])
+                for i, (t, m) in enumerate(zip(iso["facility_type"], iso["minutes"], strict=True))
+            ],
+            dtype=float,
+        )
+    cid = (
+        iso["community_id"].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        if "community_id" in iso
+        else pd.Series([None] * len(iso))
+    )
+    iso = gpd.GeoDataFrame(
         {
             "facility_type": iso["facility_type"].to_numpy(),
-            "minutes": iso["minutes"].to_numpy(),
-            "disp": [polygonal(g) for g in display_geometries(iso.geometry, AREA_TOLERANCE_M)],
-        }
+            "minutes": iso["minutes"].to_numpy(dtype=float),
+            "distance_m": dist_m,
+            "community_id": cid.to_numpy(dtype=object),
+        },
+        geometry=valid_geometries(iso.geometry.values, "polygon", "walking area"),
+        crs=metric,
     )
+    iso = iso[iso.geometry.notna()].reset_index(drop=True)
     return Prepared(
         lang=lang,
         lab=lab,
@@ -282,12 +663,27 @@ def prepare(
         res=res,
         res_codes=codes,
         res_lonlat=lonlat.astype(np.int64),
-        streets_disp=streets_disp,
+        streets=st,
         streets_bounds=streets_bounds,
         iso=iso,
         gaps=gaps,
         status_by=status_by,
+        rules=rviews,
+        rule_status=rule_status,
+        no_data_rules={rv.id for rv in rviews if rv.type in unknown},
+        res_dist=dists,
+        res_class=classes,
+        fail_ranges=ranges,
     )
+
+
+def _street_name(v) -> str:
+    """A street's display name ('' when it has none); OSM lists come as lists or 'a;b'."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, list | tuple | np.ndarray):
+        v = next((str(x) for x in v if isinstance(x, str) and x), "")
+    return str(v).split(";")[0].strip()
 
 
 def type_colours(types: list[str], present: set[str]) -> dict[str, str]:
@@ -298,9 +694,13 @@ def type_colours(types: list[str], present: set[str]) -> dict[str, str]:
 
 def status_by_type(gaps: pd.DataFrame) -> dict[str, dict[str, str]]:
     """Community id -> facility type -> worst status of the type's rules."""
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    k = gaps["status"].map(lambda s: rank.get(s, len(rank))).to_numpy()
+    df = pd.DataFrame({"c": gaps["community_id"].astype(str).to_numpy(), "t": gaps["facility_type"].to_numpy(), "k": k})
+    worst = df.groupby(["c", "t"], sort=False)["k"].min()
     out: dict[str, dict[str, str]] = {}
-    for (cid, t), s in gaps.groupby([gaps["community_id"].astype(str), "facility_type"])["status"]:
-        out.setdefault(cid, {})[t] = worst_status(s)
+    for (cid, t), v in worst.items():
+        out.setdefault(cid, {})[t] = STATUS_ORDER[v] if v < len(STATUS_ORDER) else "no_data"
     return out
 
 
@@ -314,29 +714,77 @@ def pick_type(
     if focus is not None:
         st = status_by.get(str(focus), {})
         return min(with_fac, key=lambda t: (rank.get(st.get(t, "no_data"), 99), types.index(t)))
-    bad = {t: sum(1 for v in status_by.values() if v.get(t) in ("gap", "undersized", "partial")) for t in with_fac}
+    bad = {t: sum(1 for v in status_by.values() if v.get(t) in FAILING_STATUSES) for t in with_fac}
     return max(with_fac, key=lambda t: (bad[t], -types.index(t)))
 
 
+def pick_rule(p: Prepared, focus: str | None = None) -> str:
+    """The item shown on opening: the worst-off item whose type has facilities (in community
+    ``focus``, or failing in the most communities)."""
+    present = set(p.fac["facility_type"])
+    cands = [r for r in p.rules if r.type in present] or list(p.rules)
+    if not cands:
+        return ""
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    order = {r.id: i for i, r in enumerate(p.rules)}
+    if focus is not None:
+        return min(
+            cands, key=lambda r: (rank.get(p.rule_status.get(r.id, {}).get(str(focus), "no_data"), 99), order[r.id])
+        ).id
+    bad = {r.id: sum(1 for s in p.rule_status.get(r.id, {}).values() if s in FAILING_STATUSES) for r in cands}
+    return max(cands, key=lambda r: (bad[r.id], -order[r.id])).id
+
+
+def street_names_of(network) -> np.ndarray | None:
+    """The street name of every edge of a walking network, when it has them (else None)."""
+    for attr in ("name", "names", "street_name"):
+        v = getattr(network, attr, None)
+        if v is not None and not callable(v) and len(v) == network.n_edges:
+            return np.asarray(v, dtype=object)
+    return None
+
+
 def map_inputs(result) -> dict[str, Any]:
-    """The keyword arguments of :func:`make_map` for a :class:`circles.pipeline.Result`."""
+    """The keyword arguments of :func:`circles.mapping.make_map` for a :class:`circles.pipeline.Result`."""
+    from ._labels import rule_name
+
     rb = result.rulebook
     types = rb.types_used()
     first_rule: dict[str, Any] = {}
     for r in rb.rules:
         if getattr(r, "facility_type", None):
             first_rule.setdefault(r.facility_type, r)
+    streets = result.network.edges_gdf()
+    if "name" not in streets.columns:
+        names = street_names_of(result.network)
+        if names is not None:
+            streets["name"] = names
     return dict(
         communities=result.communities,
         facilities=result.facilities,
         residents=result.residents,
         isochrones=result.isochrones,
         gaps=result.gaps,
-        streets=result.network.edges_gdf(),
+        streets=streets,
         types=types,
         type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},
         thresholds={t: first_rule[t].threshold_min for t in types},
         speeds={t: result.type_speed[t] for t in types},
+        surveyed=sorted(getattr(result, "surveyed", None) or []) if hasattr(result, "surveyed") else None,
+        rules=[
+            {
+                "id": r.id,
+                "facility_type": r.facility_type,
+                "name_zh": rule_name(r, "zh"),
+                "name_en": rule_name(r, "en"),
+                "threshold_min": rb.threshold_minutes(r),
+                "threshold_m": rb.threshold_m(r),
+                "in_metres": r.distance_m is not None,
+                "speed": rb.speed_of(r),
+            }
+            for r in rb.rules
+            if r.facility_type
+        ],
     )
 
 

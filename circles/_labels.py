@@ -57,6 +57,12 @@ COLUMNS_ZH = {
     "supply_complete": "供给数据完整",
     "unverified": "未核实数值",
     "warning": "提示",
+    # added with issue 12 (the standard read as written)
+    "required": "配建要求",
+    "check": "判定方式",
+    "supply_basis": "供给口径",
+    "facilities_own": "社区内设施数",
+    "supply_own": "社区自有供给",
 }
 
 STATUS_ZH = {
@@ -66,6 +72,8 @@ STATUS_ZH = {
     "undersized": "规模不足",
     "no_data": "无数据",
     "to_assess": "待评估",
+    "conditional": "具备条件时配建",
+    "as_needed": "按需配建",
 }
 
 #: Excel fill colour of each status (gap report and ledger).
@@ -92,6 +100,8 @@ FIELD_ZH = {
     "required": "是否必配",
     "speed_profile": "步行速度",
     "applies_to": "适用范围",
+    "check": "判定方式",
+    "recommended_size_m2": "建议规模",
 }
 
 ACTION_ZH = {
@@ -99,56 +109,85 @@ ACTION_ZH = {
     "share": "与相邻社区共建共享",
     "upgrade": "提档升级（扩建扩容）",
     "survey": "补充调查或现场评估",
+    "consider": "评估条件或需求后配建",
     "none": "保持",
 }
 
 PLAN_STATUS_ZH = {
     "in_plan": "已列入方案",
+    "measure_listed": "方案举措已提及（未列项目）",
+    "exists_per_plan": "方案称已有，位置待核实",
     "problem_listed": "方案已列问题（未列项目）",
     "new_finding": "新发现",
     "not_in_plan": "方案未涉及",
     "": "",
 }
 
-#: Ledger columns in order, with Chinese headers (row 1 of every sheet; row 2 is the key).
-LEDGER_COLUMNS = {
-    "community_name": "社区名称",
-    "priority": "优先序",
-    "item_name": "项目",
-    "status_zh": "状态",
-    "action_zh": "建议措施",
-    "lead_department": "牵头部门",
-    "plan_status_zh": "与试点方案关系",
-    "requirement": "标准要求",
+#: The official sheets of the ledger (工作台账): columns in the order the plan's ledger asks for,
+#: with their Chinese headers. ``no`` (序号) is numbered per sheet; the other keys are columns of
+#: :func:`circles.ledger.build_ledger` (and of ``ledger.csv``).
+OFFICIAL_COLUMNS = {
+    "no": "序号",
+    "street": "街道",
+    "community_name": "社区",
+    "category_zh": "类别",
+    "item_name": "事项",
     "current_state": "现状",
     "gap": "缺口",
-    "residents_affected": "受影响居民（人）",
-    "evidence": "依据",
-    "priority_group": "优先类别",
-    "support_departments": "配合部门",
-    "plan_reference": "方案对应内容",
-    "finding_kind": "结论性质",
-    "warning": "提示",
-    "item": "标准条目",
-    "category": "类别",
-    "level": "层级",
+    "residents_affected": "受影响居民",
+    "action_zh": "建议措施",
+    "lead_unit": "牵头单位",
+    "responsible_units": "责任单位",
+    "person_in_charge": "责任人",
+    "deadline": "完成时限",
+    "progress": "推进情况",
+    "investment_wan": "投资估算（万元）",
+    "in_plan": "是否已列入方案",
+    "requirement": "标准要求",
+    "basis": "依据",
+    "remarks": "备注",
+}
+
+#: Every ledger column (``ledger.csv`` and the technical sheet), in order, with a Chinese
+#: description: the official columns first, then the machine-readable ones.
+LEDGER_COLUMNS = {
+    **{k: v for k, v in OFFICIAL_COLUMNS.items() if k != "no"},
+    "community_id": "社区编号",
+    "priority": "社区内优先序",
     "rule_id": "规则编号",
     "facility_type": "设施类型",
+    "item": "标准条目",
+    "category": "类别代码",
+    "level": "层级",
     "status": "状态代码",
+    "status_zh": "状态",
+    "required": "配建要求",
     "action": "措施代码",
     "plan_status": "方案关系代码",
+    "plan_status_zh": "与试点方案关系",
+    "plan_reference": "方案对应内容",
+    "priority_group": "优先类别",
+    "finding_kind": "结论性质",
+    "warning": "提示",
     "verified": "标准数值已核实",
     "source": "标准出处",
+    "evidence": "计算依据",
+    "covered_share": "覆盖居民比例",
     "residents": "居民人数",
     "households": "户数",
     "population_source": "人口来源",
     "households_source": "户数来源",
-    "community_id": "社区编号",
+    "below_scale": "低于完整社区人口规模",
 }
 
+#: Ledger columns that hold shares (shown as percentages) and booleans (shown as 是/否).
+LEDGER_PERCENT = ("covered_share",)
+LEDGER_BOOLEAN = ("in_plan", "verified", "below_scale")
+YES_NO = {True: "是", False: "否"}
+
 SUMMARY_COLUMNS = {
-    "community_id": "社区编号",
-    "community_name": "社区名称",
+    "community_name": "社区",
+    "street": "街道",
     "pilot": "对应试点社区",
     "residents": "居民人数",
     "population_source": "人口来源",
@@ -161,11 +200,48 @@ SUMMARY_COLUMNS = {
     "undersized": "规模不足",
     "no_data": "无数据",
     "to_assess": "待评估",
+    "conditional": "具备条件时配建",
+    "as_needed": "按需配建",
     "ok": "达标",
     "elderly_child_open": "一老一幼待解决项",
     "in_plan": "已列入方案",
     "new_finding": "新发现",
+    "scale_note": "人口规模",
     "top_priorities": "优先事项（前五）",
+    "community_id": "社区编号",
+}
+
+#: What each status means, for the ledger's notes sheet (in the ledger's order).
+LEDGER_STATUS_MEANING = {
+    "gap": "步行范围内无此设施（标准要求配建）",
+    "partial": "部分居民超出步行范围",
+    "undersized": "可达，但规模、数量或容量低于标准",
+    "no_data": "无数据（未调查），不等于缺口",
+    "to_assess": "待评估：清单项，或标准规定数量而输入未给出，需现场核查",
+    "conditional": "具备条件时配建：标准写“具备条件的”，缺少不计为缺口",
+    "as_needed": "按需配建：GB 50180-2018 △项，缺少不计为缺口",
+    "ok": "达标",
+}
+
+#: What the suggested actions mean ({factor}: the share factor, {scale}: the population floor).
+LEDGER_ACTION_MEANING = {
+    "share": (
+        "相邻设施在阈值{factor}倍步行时间内；人口不足{scale}人的社区，基本公共服务设施在统筹范围内；或方案本身的措施"
+    ),
+    "survey": "补充调查、现场评估，或方案称已有而数据未显示",
+    "consider": "具备条件时或按需配建：评估条件或需求",
+}
+
+#: Titles of the ledger workbook's sheets and page headers.
+LEDGER_TITLES = {
+    "ledger": "工作台账",
+    "title": "完整社区建设工作台账",
+    "summary": "汇总",
+    "data": "数据 data",
+    "notes": "说明",
+    "footer": "第 &P 页，共 &N 页",
+    "date": "日期：",
+    "print_date": "打印日期：&D",
 }
 
 ATTRIBUTION = "© OpenStreetMap contributors"
@@ -188,15 +264,18 @@ TYPE_COLOURS = [
     "#FF9896",
 ]
 
+#: Colour-blind-safe (checked under simulated deutan, protan and tritan vision; Okabe–Ito hues):
+#: good is blue, bad is orange to dark red in steps of lightness, never red against green. The
+#: first four match the residents' REACH_COLOURS (ok = within, partial = double, gap = beyond).
 STATUS_COLOURS = {
-    "gap": "#d73027",
-    "undersized": "#f46d43",
-    "partial": "#fdae61",
-    "ok": "#1a9850",
-    "no_data": "#999999",
-    "to_assess": "#4575b4",
-    "conditional": "#9e9ac8",
-    "as_needed": "#bdbdbd",
+    "gap": "#A50026",
+    "undersized": "#D55E00",
+    "partial": "#E69F00",
+    "ok": "#0072B2",
+    "no_data": "#969696",
+    "to_assess": "#542788",
+    "conditional": "#b2abd2",
+    "as_needed": "#d9d9d9",
 }
 
 #: Worst first: a community's colour is the worst status among its rules.
@@ -231,6 +310,9 @@ ICON_TEXT = {
     "sports": ("体", "Sp"),
     "culture": ("文", "Cu"),
     "pharmacy": ("药", "Ph"),
+    "elderly_day_care": ("照", "DC"),
+    "bus_stop": ("公", "B"),
+    "canteen": ("食", "Ca"),
 }
 
 #: Facility columns shown in the popup when present (column -> (Chinese, English) label).
@@ -319,6 +401,199 @@ LABELS = {
     },
 }
 
+#: Statuses that count as a failing item (a community's colour on the overview is how many it has).
+FAILING_STATUSES = ("gap", "undersized", "partial")
+
+#: Resident dot colours relative to the selected item's threshold (colour-blind safe: blue,
+#: orange, dark red differ in lightness too), and for residents the item says nothing about.
+REACH_COLOURS = {
+    "within": "#0072B2",
+    "double": "#E69F00",
+    "beyond": "#A50026",
+    "unplaced": "#DDDDDD",
+    "nodata": "#8C8C8C",
+}
+
+#: Sequential colour-blind-safe scale (ColorBrewer YlOrRd) for the number of failing items.
+FAIL_COLOURS = ("#FFFFCC", "#FED976", "#FD8D3C", "#E31A1C", "#800026")
+
+#: What-if highlights (residents newly covered / no longer covered) and planned facilities.
+CHANGE_COLOURS = {"newly": "#1B7837", "lost": "#C51B7D", "add": "#6A3D9A", "remove": "#444444", "resize": "#01665E"}
+
+#: Proposed sites on the siting map.
+SITE_COLOUR = "#6A3D9A"
+
+#: Map labels added with the phone layout, the failing-item overview, what-if and siting maps.
+MAP_LABELS = {
+    "zh": {
+        "item": "查看项目",
+        "areas": "步行范围",
+        "area_off": "关",
+        "area_min": "{m}分",
+        "area_m": "{m}米",
+        "tab_legend": "图例",
+        "tab_table": "各社区",
+        "tab_layers": "图层",
+        "tab_community": "本社区",
+        "tab_changes": "变化",
+        "tab_planned": "规划设施",
+        "tab_sites": "选址",
+        "open": "展开",
+        "close": "收起",
+        "within": "阈值内（已覆盖）",
+        "double": "超出阈值，2倍以内",
+        "beyond": "超出阈值2倍以上，或无可达设施",
+        "ring": "黑圈 = 未覆盖",
+        "unplaced": "未能接入步行路网（不计入）",
+        "nodata": "无数据（灰色、无黑圈）",
+        "nodata_note": "输入中没有此类设施，也未声明已调查：这不是缺口，居民点显示为“无数据”。",
+        "nodata_some": "部分社区此项为“无数据”，其居民点显示为灰色。",
+        "nodata_partial": "此类设施未经调查（输入中只有部分设施）：阈值内的居民点照常显示，其余为“无数据”，不算缺口。",
+        "residents_for": "居民点：步行至「{item}」",
+        "fails": "社区颜色 = 未达标项目数（{statuses}）",
+        "fails_n": "{n}项未达标",
+        "failing": "未达标",
+        "map_failed": "地图生成失败：{why}",
+        "many_residents": "居民点共{n}个，总览图不显示，请打开各社区图查看。",
+        "many_areas": "步行范围数据较大，总览图不显示，请打开各社区图查看。",
+        "no_area": "此项阈值（{thr}）没有对应的步行范围。",
+        "area_of": "{type}的{thr}步行范围",
+        "area_note": "步行范围：只显示所选项目的设施类型",
+        "facilities_n": "{type}（{n}处）",
+        "facilities_aside": "{type}（{n}处；虚线 = 未纳入计算）",
+        "layers_residents": "居民点",
+        "layers_communities": "社区边界",
+        "layers_labels": "社区名称",
+        "layers_streets": "步行路网",
+        "layers_roadnames": "道路名称",
+        "layers_facilities": "设施（按类型）",
+        "only_selected": "只显示所选类型",
+        "all_types": "显示全部类型",
+        "minutes_to": "步行至各类设施",
+        "covered": "已覆盖",
+        "not_covered": "未覆盖",
+        "none_reach": "搜索范围内无此类设施",
+        "metres": "米",
+        "threshold": "阈值",
+        "status_n": "{n}个社区未达标",
+        "whatif_title": "规划情景：实施后与现状对比",
+        "whatif_sub": "颜色为实施后的情况；圈出的是因规划而改变的居民点",
+        "newly": "因规划新覆盖（绿圈）",
+        "lost": "因规划不再覆盖（红圈）",
+        "planned": "规划设施",
+        "act_add": "新增",
+        "act_remove": "撤除",
+        "act_resize": "调整规模",
+        "attach": "距最近道路（米）",
+        "attach_warn": "距最近道路{m}米（超过{limit}米），步行时间从该道路起算，请核对位置",
+        "not_placed": "未能接入步行路网，未计入：{why}",
+        "no_effect": "未使任何居民新覆盖",
+        "before": "现状",
+        "after": "实施后",
+        "newly_n": "新覆盖居民（人）",
+        "changes_none": "此情景下没有覆盖变化。",
+        "scenario": "情景文件",
+        "site_title": "选址建议：{item}",
+        "site_sub": "编号为建议顺序；居民点为现状",
+        "site": "建议选址",
+        "rank": "序号",
+        "serves": "服务社区",
+        "street": "最近道路",
+        "street_m": "距道路（米）",
+        "unnamed_street": "（无名道路）",
+        "site_covered": "新覆盖（人）",
+        "site_share": "累计覆盖",
+        "candidate": "候选点",
+    },
+    "en": {
+        "item": "Item",
+        "areas": "Walking area",
+        "area_off": "off",
+        "area_min": "{m} min",
+        "area_m": "{m} m",
+        "tab_legend": "Legend",
+        "tab_table": "Communities",
+        "tab_layers": "Layers",
+        "tab_community": "This community",
+        "tab_changes": "Changes",
+        "tab_planned": "Planned",
+        "tab_sites": "Sites",
+        "open": "open",
+        "close": "close",
+        "within": "within the threshold (covered)",
+        "double": "beyond, up to 2× the threshold",
+        "beyond": "beyond 2× the threshold, or none within reach",
+        "ring": "black ring = not covered",
+        "unplaced": "not attached to the network (not counted)",
+        "nodata": "no data (grey, no ring)",
+        "nodata_note": "No facility of this type in the input and the type was not declared surveyed: "
+        "this is not a gap; residents are drawn as 'no data'.",
+        "nodata_some": "Some communities have no data for this item: their residents are grey.",
+        "nodata_partial": "This type was not surveyed (the input has only some facilities of it): residents "
+        "within the threshold are shown as usual, the others as 'no data', not as a gap.",
+        "residents_for": "Residents: walk to '{item}'",
+        "fails": "Community colour = items failing ({statuses})",
+        "fails_n": "{n} failing",
+        "failing": "failing",
+        "map_failed": "map failed: {why}",
+        "many_residents": "{n} resident points: not drawn on the overview; open a community's map.",
+        "many_areas": "Walking areas are too large for the overview: open a community's map.",
+        "no_area": "No walking area is drawn at this threshold ({thr}).",
+        "area_of": "{type}: walking area, {thr}",
+        "area_note": "walking areas: only the selected item's facility type",
+        "facilities_n": "{type} ({n})",
+        "facilities_aside": "{type} ({n}; dashed = set aside)",
+        "layers_residents": "Residents",
+        "layers_communities": "Community boundaries",
+        "layers_labels": "Community names",
+        "layers_streets": "Walking network",
+        "layers_roadnames": "Street names",
+        "layers_facilities": "Facilities by type",
+        "only_selected": "selected type only",
+        "all_types": "all types",
+        "minutes_to": "walk to each type",
+        "covered": "covered",
+        "not_covered": "not covered",
+        "none_reach": "none within reach",
+        "metres": "m",
+        "threshold": "threshold",
+        "status_n": "{n} communities failing",
+        "whatif_title": "Scenario: after the planned projects, compared with today",
+        "whatif_sub": "Colours show the situation after the projects; rings mark residents whose coverage changes",
+        "newly": "newly covered by the plan (green ring)",
+        "lost": "no longer covered (red ring)",
+        "planned": "Planned facilities",
+        "act_add": "add",
+        "act_remove": "remove",
+        "act_resize": "resize",
+        "attach": "distance to its street (m)",
+        "attach_warn": "{m} m from the nearest street (more than {limit} m): walking starts at that street; "
+        "check the location",
+        "not_placed": "not attached to the network, not counted: {why}",
+        "no_effect": "covers no resident who was not covered before",
+        "before": "today",
+        "after": "after",
+        "newly_n": "residents newly covered",
+        "changes_none": "No change in coverage under this scenario.",
+        "scenario": "scenario file",
+        "site_title": "Proposed sites: {item}",
+        "site_sub": "Numbers give the order of the proposal; residents as today",
+        "site": "Proposed site",
+        "rank": "rank",
+        "serves": "serves",
+        "street": "nearest street",
+        "street_m": "to the street (m)",
+        "unnamed_street": "(unnamed street)",
+        "site_covered": "residents newly covered",
+        "site_share": "covered share (cumulative)",
+        "candidate": "candidate",
+    },
+}
+
+#: Planned facilities farther than this from their street get a warning in what-if outputs.
+ATTACH_WARN_M = 100.0
+
+
 STATUS_EN = {
     "ok": "ok",
     "partial": "partial",
@@ -359,3 +634,275 @@ def threshold_text(threshold_min: float, threshold_m: float, stated_in_metres: b
         return f"{m}米" if lang == "zh" else f"{m} m"
     mins = f"{threshold_min:.3g}"
     return f"{mins}分钟（{m}米）" if lang == "zh" else f"{mins} min ({m} m)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures, the printed report and the terminal summary
+# ---------------------------------------------------------------------------------------------
+
+#: Residents on figures use REACH_COLOURS (above), as on the maps.
+
+#: Facilities on figures: dark squares with the type's letter (never a status or minute colour);
+#: the type residents are coloured by is black and larger.
+FACILITY_ICON_COLOUR = "#4d4d4d"
+FACILITY_FOCUS_COLOUR = "#000000"
+
+#: Walking areas of the shown type on figures (teal: apart from every status colour).
+WALK_AREA_COLOUR = "#01665e"
+
+#: Streets on figures.
+STREET_COLOUR = "#b3b3b3"
+
+#: One mark per status, written in the cells of the gaps-per-community grid (readable in grey print).
+STATUS_MARK = {
+    "zh": {
+        "gap": "缺",
+        "undersized": "小",
+        "partial": "部",
+        "ok": "达",
+        "no_data": "无",
+        "to_assess": "评",
+        "conditional": "条",
+        "as_needed": "需",
+    },
+    "en": {
+        "gap": "G",
+        "undersized": "U",
+        "partial": "P",
+        "ok": "OK",
+        "no_data": "–",
+        "to_assess": "A",
+        "conditional": "C",
+        "as_needed": "N",
+    },
+}
+
+#: What a status means, for the report's cover and the terminal.
+STATUS_MEANING = {
+    "zh": {
+        "gap": "没有居民能在阈值内步行到达此类设施：需补建，或与相邻社区共建共享",
+        "undersized": "居民在阈值内可达，但设施的规模、数量或供给低于标准",
+        "partial": "只有部分居民能在阈值内步行到达",
+        "ok": "全部居民（或设定的目标比例）能在阈值内步行到达达标设施",
+        "no_data": "输入中没有此类设施且未声明已调查：不是缺口，需补充调查",
+        "to_assess": "无法从地图判断，需现场核查",
+        "conditional": "标准要求“具备条件的”配建；未配建不计为缺口",
+        "as_needed": "GB 50180—2018 中“根据实际情况按需配建”的项目；未配建不计为缺口",
+    },
+    "en": {
+        "gap": "no resident reaches one within the threshold: build one, or share a neighbour's",
+        "undersized": "residents reach one within the threshold, but its size, number or supply is short",
+        "partial": "only some residents reach one within the threshold",
+        "ok": "all residents (or the target share) reach an adequate one within the threshold",
+        "no_data": "none of this type in the input and not declared surveyed: not a gap, survey it",
+        "to_assess": "cannot be judged from maps: assess on site",
+        "conditional": "the standard asks for it only where conditions allow; absence is not a gap",
+        "as_needed": "a GB 50180-2018 item built as needed; absence is not a gap",
+    },
+}
+
+#: Text of the figures and the printed report.
+REPORT_LABELS = {
+    "zh": {
+        "report_title": "社区生活圈配套设施步行可达性评估报告",
+        "overview_title": "总览图",
+        "gaps_title": "各社区配套缺口一览",
+        "gaps_subtitle": "每格为一个社区的一项配套要求；社区按缺口与规模不足项数排序；一老一幼项目在前",
+        "gaps_count": "缺口/规模不足/部分覆盖项数",
+        "author": "编制单位",
+        "date": "日期",
+        "data": "数据",
+        "standard": "评价标准",
+        "software": "软件",
+        "not_given": "（未填写）",
+        "osm": "© OpenStreetMap contributors（ODbL）",
+        "page": "第 {n} 页 / 共 {total} 页",
+        "households": "户数",
+        "population": "人口",
+        "estimated": "（估算）",
+        "item": "项目",
+        "threshold": "步行阈值",
+        "status": "状态",
+        "covered": "阈值内居民",
+        "nearest": "最近设施分钟 中位/最长",
+        "elderly_child": "一老一幼",
+        "elderly_child_note": "★ 一老一幼项目",
+        "continued": "（续）",
+        "more_communities": "另有 {n} 个社区，见《各社区配套缺口一览》",
+        "more_items": "另有 {n} 项，见 report.pdf",
+        "counts_table": "各社区状态（项数）",
+        "facilities": "设施（字母为类型）",
+        "residents": "居民点：步行至「{type}」",
+        "other_keys": "其他",
+        "within": "{thr}内",
+        "double": "超出阈值，{thr2}内",
+        "beyond": "超过{thr2}或搜索范围内无",
+        "beyond_ring": "黑圈：超出阈值",
+        "no_data_dots": "无数据：输入中无此类设施（灰色，不是缺口）",
+        "unplaced": "未能接入步行路网",
+        "facility_unplaced": "空心虚线：未接入路网的设施",
+        "other_facilities": "其他设施（类型见各社区图）",
+        "walk_area": "「{type}」步行{minutes}分钟范围",
+        "boundary": "社区边界（颜色 = 最差状态）：{status}",
+        "other_communities": "其他社区边界",
+        "streets": "步行路网",
+        "subtitle": "居民点按步行至「{type}」的距离着色，阈值 {thr}",
+        "subtitle_rule": "居民点按步行至「{type}」的距离着色，按「{rule}」阈值 {thr}",
+        "subtitle_nodata": "「{type}」无数据：输入中无此类设施，居民点以灰色表示",
+        "summary_title": "评估概况",
+        "summary": "共评估 {n_comm} 个社区、{n_items} 项可由地图测算的配套要求（{n_pairs} 项次）。",
+        "summary_status": "{status} {n} 项次（涉及 {c} 个社区）",
+        "checklist": "另有 {n} 项（如物业管理、社区治理）无法从地图判断，在工作台账中列为“待评估”。",
+        "items_table": "各项目的社区数（按状态）",
+        "meanings": "状态说明",
+        "notes": "说明",
+        "pop_estimated": "{n} 个社区的人口为估算值（标“（估算）”），覆盖比例按估算人口计。",
+        "unverified": "{n} 项要求的数值未经官方文本核实（见工作台账“提示”列），相关结论仅作提示。",
+        "walk_note": "步行时间沿实际步行路网计算；居民点为住宅建筑或网格点。",
+        "contents": "目录",
+        "contents_gaps": "各社区配套缺口一览",
+        "contents_overview": "总览图",
+        "contents_communities": "各社区图与配套状态表",
+        "pages": "第 {a}–{b} 页",
+        "page_one": "第 {a} 页",
+        "community_table": "配套状态",
+        "legend": "图例",
+        "sep": "、",
+        "colon": "：",
+        "north": "北",
+    },
+    "en": {
+        "report_title": "Walking access to community facilities: assessment report",
+        "overview_title": "Overview",
+        "gaps_title": "Gaps per community",
+        "gaps_subtitle": "One cell per community and item; communities sorted by gaps and undersized "
+        "items; elderly and child items first",
+        "gaps_count": "gap/undersized/partial items",
+        "author": "Prepared by",
+        "date": "Date",
+        "data": "Data",
+        "standard": "Standard",
+        "software": "Software",
+        "not_given": "(not given)",
+        "osm": "© OpenStreetMap contributors (ODbL)",
+        "page": "Page {n} of {total}",
+        "households": "households",
+        "population": "population",
+        "estimated": " (estimated)",
+        "item": "Item",
+        "threshold": "Walking threshold",
+        "status": "Status",
+        "covered": "Covered",
+        "nearest": "Nearest facility, min median/max",
+        "elderly_child": "Elderly & children",
+        "elderly_child_note": "★ elderly and child items",
+        "continued": " (continued)",
+        "more_communities": "{n} more communities: see Gaps per community",
+        "more_items": "{n} more items: see report.pdf",
+        "counts_table": "Items per community and status",
+        "facilities": "Facilities (letter = type)",
+        "residents": "Residents: walk to {type}",
+        "other_keys": "Other",
+        "within": "within {thr}",
+        "double": "beyond the threshold, within {thr2}",
+        "beyond": "beyond {thr2}, or none within reach",
+        "beyond_ring": "black ring: beyond the threshold",
+        "no_data_dots": "no data: none of this type in the input (grey, not a gap)",
+        "unplaced": "not attached to the network",
+        "facility_unplaced": "hollow dashed: facility not on the network",
+        "other_facilities": "other facilities (types on the community pages)",
+        "walk_area": "{type}: {minutes} min walking area",
+        "boundary": "community boundary (colour = worst status): {status}",
+        "other_communities": "other communities",
+        "streets": "walking network",
+        "subtitle": "Residents coloured by walking distance to: {type}, threshold {thr}",
+        "subtitle_rule": "Residents coloured by walking distance to: {type}, threshold of '{rule}' {thr}",
+        "subtitle_nodata": "{type}: no data (none in the input), residents shown grey",
+        "summary_title": "Summary",
+        "summary": "{n_comm} communities assessed against {n_items} requirements measurable from maps "
+        "({n_pairs} community-items).",
+        "summary_status": "{status}: {n} community-items ({c} communities)",
+        "checklist": "{n} more items (property management, governance …) cannot be judged from maps: "
+        "'to assess' in the ledger.",
+        "items_table": "Communities per item and status",
+        "meanings": "What the statuses mean",
+        "notes": "Notes",
+        "pop_estimated": "The population of {n} communities is estimated (marked 'estimated'); shares use "
+        "that estimate.",
+        "unverified": "The numbers of {n} requirements are not verified against the official text (see the "
+        "ledger's warning column): their findings are indications.",
+        "walk_note": "Walking times follow the real street network; residents are residential buildings "
+        "or grid points.",
+        "contents": "Contents",
+        "contents_gaps": "Gaps per community",
+        "contents_overview": "Overview map",
+        "contents_communities": "One map and status table per community",
+        "pages": "pages {a}–{b}",
+        "page_one": "page {a}",
+        "community_table": "Facility status",
+        "legend": "Legend",
+        "sep": ", ",
+        "colon": ": ",
+        "north": "N",
+    },
+}
+
+#: Text of the terminal summary printed by ``circles run``.
+TERMINAL_LABELS = {
+    "zh": {
+        "head": "circles {version}：{n_comm} 个社区，{n_fac} 处设施（{n_aside} 处未纳入），{n_res} 个居民点，"
+        "路网 {nodes} 节点 / {edges} 路段",
+        "community": "社区",
+        "gap_items": "缺口项目",
+        "table_title": "各社区配套状态（项数，缺口多的在前）：",
+        "more": "等{n}项",
+        "more_rows": "……另有 {n} 个社区：见 ledger.xlsx 与 report.pdf",
+        "estimated": "人口为估算值（见边界文件 population_method 字段）",
+        "no_data": "无数据（输入中没有、也未声明已调查的设施类型）：{types}",
+        "no_data_hint": "若确已调查，用 --surveyed 声明，其缺失即计为缺口",
+        "problems": "{n} 行输入未纳入，见：{path}",
+        "warning": "警告：{text}",
+        "outputs": "输出文件夹：{path}",
+        "out_report": "报告 report.pdf（打印）",
+        "out_ledger": "工作台账 ledger.xlsx",
+        "out_gaps": "差距表 gaps.xlsx",
+        "out_figures": "图件 figures/（{n} 张 PNG）",
+        "out_maps": "地图 map.html 与 community_maps/（{n} 个社区）",
+        "out_data": "数据 access.csv、facilities.csv、isochrones.geojson 等",
+        "open_first": "先打开（总览地图）：{path}",
+        "open_ledger": "给街道/部门（工作台账）：{path}",
+        "open_report": "打印（报告）：{path}",
+        "progress_figures": "图件",
+        "progress_report": "报告",
+        "sep": "、",
+        "author_hint": "报告未填写编制单位：可用 --author 指定",
+    },
+    "en": {
+        "head": "circles {version}: {n_comm} communities, {n_fac} facilities ({n_aside} set aside), "
+        "{n_res} resident points, network {nodes} nodes / {edges} edges",
+        "community": "community",
+        "gap_items": "gap items",
+        "table_title": "Items per community and status (most gaps first):",
+        "more": " … ({n} items)",
+        "more_rows": "… {n} more communities: see ledger.xlsx and report.pdf",
+        "estimated": "population: estimated (see population_method in the boundaries file)",
+        "no_data": "no data (types not in the input and not declared surveyed): {types}",
+        "no_data_hint": "if surveyed, declare them with --surveyed: their absence is then a gap",
+        "problems": "{n} input rows set aside, see: {path}",
+        "warning": "WARNING: {text}",
+        "outputs": "output folder: {path}",
+        "out_report": "report.pdf (print)",
+        "out_ledger": "ledger.xlsx (ledger)",
+        "out_gaps": "gaps.xlsx (gap report)",
+        "out_figures": "figures/ ({n} PNG)",
+        "out_maps": "map.html and community_maps/ ({n} communities)",
+        "out_data": "data: access.csv, facilities.csv, isochrones.geojson …",
+        "open_first": "open first (overview map): {path}",
+        "open_ledger": "for officials (ledger): {path}",
+        "open_report": "to print (report): {path}",
+        "progress_figures": "figures",
+        "progress_report": "report",
+        "sep": ", ",
+        "author_hint": "the report names no author: pass --author",
+    },
+}

@@ -74,7 +74,10 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
         s = out[col]
         if s.dtype != object and not pd.api.types.is_string_dtype(s):
             continue
-        risky = s.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+        try:
+            risky = s.str.startswith(FORMULA_START, na=False).fillna(False).astype(bool)
+        except AttributeError:  # an object column without any text (booleans, numbers)
+            continue
         if risky.any():
             out[col] = s.where(~risky, "'" + s.astype(str))
     return out

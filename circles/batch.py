@@ -43,7 +43,7 @@ from .errors import CirclesError, ConfigError
 log = logging.getLogger(__name__)
 
 #: Options given per city that are paths (relative to the batch file unless absolute or URLs).
-PATH_OPTIONS = ("boundaries", "facilities", "network", "buildings", "categories", "cache")
+PATH_OPTIONS = ("boundaries", "facilities", "network", "buildings", "categories", "departments", "cache")
 #: ``circles run`` options a batch file cannot set: the batch sets them.
 BATCH_ONLY = ("out",)
 REQUIRED = ("boundaries", "facilities", "network")
@@ -97,10 +97,11 @@ class CityReport:
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    from .cli import _add_run_args
+    from .cli import _add_map_args, _add_run_args
 
     parser = argparse.ArgumentParser(prog="circles run", exit_on_error=False, add_help=False)
     _add_run_args(parser)
+    _add_map_args(parser)
     return parser
 
 
@@ -242,6 +243,8 @@ def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityRepor
             facility_isochrones=args.facility_isochrones,
             figures=not args.no_figures,
             table_format=args.table_format,
+            author=args.author,
+            community_maps=args.community_maps,
         )
         report.indicators_csv = (folder / "indicators.csv").read_text(encoding="utf-8-sig")
         if tmp is not None:

@@ -492,9 +492,13 @@ class ShiftReport:
     median_if_bd09_m : float
         The same after treating them as BD-09.
     suggestion : str or None
-        ``"gcj02"`` or ``"bd09"`` when that correction at least halves the median distance
-        and shortens it by at least :data:`SHIFT_MIN_GAIN_M` (or, in dense streets, brings
-        most points closer: see :func:`_suggest`); otherwise None.
+        ``"gcj02"`` or ``"bd09"`` when that correction brings the points closer to the
+        streets beyond chance and by a useful amount (see :func:`decide_shift`); else None.
+    p_gcj02, p_bd09 : float
+        One-sided p-values of the Wilcoxon signed-rank test that the correction brings the
+        points closer (NaN when there were too few points to test).
+    closer_gcj02, closer_bd09 : float
+        Share of the points that each correction brings closer to a street.
     """
 
     n_points: int
@@ -502,10 +506,14 @@ class ShiftReport:
     median_if_gcj02_m: float
     median_if_bd09_m: float
     suggestion: str | None
+    p_gcj02: float = float("nan")
+    p_bd09: float = float("nan")
+    closer_gcj02: float = float("nan")
+    closer_bd09: float = float("nan")
 
     @property
     def message(self) -> str:
-        """One sentence for logs and reports, with the three medians."""
+        """One sentence for logs and reports: the medians, and what to do when shifted."""
         medians = (
             f"median distance to the nearest street {self.median_declared_m:.0f} m as declared, "
             f"{self.median_if_gcj02_m:.0f} m if GCJ-02, {self.median_if_bd09_m:.0f} m if BD-09 "
@@ -514,43 +522,81 @@ class ShiftReport:
         if self.suggestion is None:
             return f"no systematic shift detected: {medians}"
         label = {"gcj02": "GCJ-02 (Amap/Tencent)", "bd09": "BD-09 (Baidu)"}[self.suggestion]
-        return f"the points look like {label} coordinates: {medians}"
+        closer = self.closer_gcj02 if self.suggestion == "gcj02" else self.closer_bd09
+        p = self.p_gcj02 if self.suggestion == "gcj02" else self.p_bd09
+        return (
+            f"the points look like {label} coordinates taken as WGS-84: the {label.split(' ')[0]} correction "
+            f"brings {closer:.0%} of them closer to a street (Wilcoxon p = {p:.1g}); {medians}. If they come "
+            f"from {'Amap or Tencent' if self.suggestion == 'gcj02' else 'Baidu'}, run again with "
+            f"--facilities-crs {self.suggestion}"
+        )
 
     def __str__(self) -> str:
         return self.message
 
 
-#: A correction must shorten the median distance by at least this much (m) to be suggested.
-SHIFT_MIN_GAIN_M = 50.0
+#: Fewer points than this are not tested (too few to tell a shift from chance).
+SHIFT_MIN_POINTS = 6
+#: One-sided significance level of each correction's test (two corrections are tested).
+SHIFT_ALPHA = 0.005
+#: Minimum effect: the Hodges–Lehmann estimate of how much closer (m) the correction brings
+#: a typical point. A real GCJ-02/BD-09 offset is hundreds of metres; in dense street grids
+#: it still shows as tens of metres.
+SHIFT_MIN_GAIN_M = 5.0
+#: The Hodges–Lehmann estimate uses at most this many points (evenly spaced, deterministic).
+_HL_MAX_POINTS = 1500
 
 
-#: In dense street grids a shifted point still lands near some street, so the median gain
-#: can stay under SHIFT_MIN_GAIN_M; a correction that halves the median is then still
-#: suggested when it brings at least this share of the points closer to a street ...
-SHIFT_MIN_CLOSER_SHARE = 0.75
-#: ... and the declared median is at least this far (m) from the streets.
-SHIFT_MIN_DECLARED_M = 20.0
+def _hodges_lehmann(d: np.ndarray) -> float:
+    """Median of the Walsh averages of ``d`` (a robust estimate of its centre)."""
+    if len(d) > _HL_MAX_POINTS:
+        d = np.sort(d)[np.linspace(0, len(d) - 1, _HL_MAX_POINTS).astype(int)]
+    i, j = np.triu_indices(len(d))
+    return float(np.median((d[i] + d[j]) / 2.0)) if len(d) else float("nan")
 
 
-def _suggest(
-    declared_m: float, gcj02_m: float, bd09_m: float, closer_share: dict[str, float] | None = None
-) -> str | None:
-    """The correction to suggest: the better of the two when it at least halves the median
-    distance and either shortens it by at least :data:`SHIFT_MIN_GAIN_M` or (dense streets)
-    brings at least :data:`SHIFT_MIN_CLOSER_SHARE` of the points closer, the declared median
-    being at least :data:`SHIFT_MIN_DECLARED_M`; else None."""
-    best, after = min((("gcj02", gcj02_m), ("bd09", bd09_m)), key=lambda kv: kv[1])
-    if after > 0.5 * declared_m:
-        return None
-    if declared_m - after >= SHIFT_MIN_GAIN_M:
-        return best
-    if (
-        closer_share is not None
-        and closer_share.get(best, 0.0) >= SHIFT_MIN_CLOSER_SHARE
-        and declared_m >= SHIFT_MIN_DECLARED_M
-    ):
-        return best
-    return None
+def _paired_test(declared: np.ndarray, corrected: np.ndarray) -> tuple[float, float, float]:
+    """(p-value, Hodges–Lehmann gain in m, share closer) of ``corrected`` being closer to streets."""
+    from scipy.stats import wilcoxon
+
+    ok = np.isfinite(declared) & np.isfinite(corrected)
+    diff = declared[ok] - corrected[ok]
+    diff = diff[np.abs(diff) > 0.01]  # ties (unchanged distances) carry no evidence
+    if len(diff) < SHIFT_MIN_POINTS:
+        return float("nan"), float("nan"), float(np.mean(diff > 0)) if len(diff) else float("nan")
+    p = float(wilcoxon(diff, alternative="greater").pvalue)
+    return p, _hodges_lehmann(diff), float(np.mean(diff > 0))
+
+
+def decide_shift(declared: np.ndarray, gcj02: np.ndarray, bd09: np.ndarray) -> tuple[str | None, dict[str, float]]:
+    """Which correction, if any, the per-point distances to the streets call for.
+
+    A correction is called for when, paired point by point, it brings the points closer to
+    the streets beyond chance (one-sided Wilcoxon signed-rank test, p < :data:`SHIFT_ALPHA`)
+    and by a useful amount (Hodges–Lehmann estimate ≥ :data:`SHIFT_MIN_GAIN_M`). When both
+    corrections qualify (a BD-09 list is GCJ-02 plus a further shift, so the GCJ-02
+    correction helps too), the one leaving the smaller median distance wins.
+
+    Parameters
+    ----------
+    declared, gcj02, bd09 : ndarray
+        Distances (m) from each point to the nearest street: as declared, and after each
+        correction.
+
+    Returns
+    -------
+    suggestion : str or None
+    stats : dict
+        ``p_gcj02``, ``p_bd09``, ``gain_gcj02``, ``gain_bd09``, ``closer_gcj02``, ``closer_bd09``.
+    """
+    stats: dict[str, float] = {}
+    passing = []
+    for name, corrected in (("gcj02", gcj02), ("bd09", bd09)):
+        p, gain, closer = _paired_test(np.asarray(declared, float), np.asarray(corrected, float))
+        stats.update({f"p_{name}": p, f"gain_{name}": gain, f"closer_{name}": closer})
+        if np.isfinite(p) and p < SHIFT_ALPHA and gain >= SHIFT_MIN_GAIN_M:
+            passing.append((float(np.nanmedian(corrected)), name))
+    return (min(passing)[1] if passing else None), stats
 
 
 def _nearest_distances(points: np.ndarray, tree: shapely.STRtree) -> np.ndarray:
@@ -575,8 +621,11 @@ def detect_shift(points_gdf: gpd.GeoDataFrame, edges_gdf: gpd.GeoDataFrame) -> S
     """Guess whether points declared WGS-84 are really GCJ-02 or BD-09.
 
     Facilities sit next to streets: when a whole table is GCJ-02 or BD-09, the points are
-    systematically hundreds of metres off the WGS-84 street network, and converting them
-    brings them back. Distances are measured in the local UTM zone of the points.
+    systematically off the WGS-84 street network, and converting them brings them back.
+    Each point's distance to the nearest street is measured as declared and after each
+    correction (in the local UTM zone), and the paired differences are tested
+    (:func:`decide_shift`): a robust test that works in dense street grids, where a shifted
+    point still lands near some street, and says nothing with too few points.
 
     Parameters
     ----------
@@ -588,7 +637,7 @@ def detect_shift(points_gdf: gpd.GeoDataFrame, edges_gdf: gpd.GeoDataFrame) -> S
     Returns
     -------
     ShiftReport
-        The three median distances and a ``suggestion`` (``"gcj02"``, ``"bd09"`` or None).
+        The three median distances, the tests and a ``suggestion`` (``"gcj02"``, ``"bd09"`` or None).
 
     Raises
     ------
@@ -611,15 +660,23 @@ def detect_shift(points_gdf: gpd.GeoDataFrame, edges_gdf: gpd.GeoDataFrame) -> S
     tree = shapely.STRtree(np.asarray(edges.to_crs(utm).geometry.values, dtype=object))
     x = pts.geometry.x.to_numpy()
     y = pts.geometry.y.to_numpy()
-    medians, dists = {}, {}
+    dists = {}
     for label, conv in (("declared", None), ("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
         cx, cy = (x, y) if conv is None else conv(x, y)
         projected = gpd.GeoSeries(gpd.points_from_xy(cx, cy), crs="EPSG:4326").to_crs(utm)
         dists[label] = _nearest_distances(np.asarray(projected.values, dtype=object), tree)
-        medians[label] = float(np.nanmedian(dists[label]))
-    closer = {k: float(np.mean(dists[k] < dists["declared"])) for k in ("gcj02", "bd09")}
-    suggestion = _suggest(medians["declared"], medians["gcj02"], medians["bd09"], closer)
-    report = ShiftReport(len(pts), medians["declared"], medians["gcj02"], medians["bd09"], suggestion)
+    suggestion, stats = decide_shift(dists["declared"], dists["gcj02"], dists["bd09"])
+    report = ShiftReport(
+        len(pts),
+        float(np.nanmedian(dists["declared"])),
+        float(np.nanmedian(dists["gcj02"])),
+        float(np.nanmedian(dists["bd09"])),
+        suggestion,
+        p_gcj02=stats["p_gcj02"],
+        p_bd09=stats["p_bd09"],
+        closer_gcj02=stats["closer_gcj02"],
+        closer_bd09=stats["closer_bd09"],
+    )
     (log.warning if suggestion else log.info)("detect_shift: %s", report.message)
     return report
 
@@ -628,10 +685,13 @@ __all__ = [
     "CHINA_BBOX",
     "INVERSE_TOLERANCE_DEG",
     "MAX_INVERSE_ITERATIONS",
+    "SHIFT_ALPHA",
     "SHIFT_MIN_GAIN_M",
+    "SHIFT_MIN_POINTS",
     "ShiftReport",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "decide_shift",
     "detect_shift",
     "from_wgs84",
     "gcj02_to_bd09",

@@ -4,6 +4,7 @@ circles run                      # the embedded demo
 circles run --boundaries B --facilities F --network N --out results/
 circles run ... --dask local:2   # in partitions on Dask (same results)
 circles batch cities.yaml --out results/batch [--dask ADDRESS]
+circles extract --osm F --out D  # communities, buildings, facilities of any OSM file
 circles demo-data                # regenerate the demo inputs from the OSM file
 circles rules                    # list the rulebook in use
 """
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__
 from ._sheets import write_csv
-from .errors import CirclesError
+from .errors import CirclesError, OptionError, check_option
 
 log = logging.getLogger("circles")
 
@@ -44,9 +47,15 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument(
         "--rules",
-        default="complete_community_2020",
-        help="rulebook profile name or YAML file (default: complete_community_2020); a file may "
-        "'extends: <profile>' and override or add rules",
+        default=None,
+        help="rulebook profile name or YAML file (default: complete_community_2020, or rugao_2023 when a "
+        "boundary is a Rugao pilot community); a file may 'extends: <profile>' and override or add rules",
+    )
+    p.add_argument(
+        "--departments",
+        default=None,
+        help="YAML of your city's units for the ledger's lead and responsible units (example: "
+        "docs/departments_example.yaml); default: neutral units by role (Rugao's for its pilot communities)",
     )
     p.add_argument(
         "--profile",
@@ -104,7 +113,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default=".circles_cache",
         help="folder for the cached walking network (default .circles_cache; '' to disable)",
     )
-    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="map labels (default zh)")
+    p.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default="zh",
+        help="language of the maps, figures, report and summary (default zh)",
+    )
     p.add_argument(
         "--online-map", action="store_true", help="map with online tiles instead of the self-contained offline map"
     )
@@ -113,7 +127,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write the 5/10/15-minute walking area of every facility",
     )
-    p.add_argument("--no-figures", action="store_true", help="skip the static PNG figures (faster)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures and the printed report.pdf (faster)")
     p.add_argument(
         "--district-field",
         default=None,
@@ -127,57 +141,73 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         default="csv",
         help="format of the per-resident table: access.csv (default) or access.parquet for big runs",
     )
+    p.add_argument(
+        "--author",
+        default="",
+        help="编制单位: the organisation preparing the figures and report.pdf (printed on every page)",
+    )
+    _add_force(p)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that holds files circles did not write (they are kept; an output of the "
+        "same name replaces one); inputs are never overwritten",
+    )
+
+
+def _add_map_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--community-maps",
+        default="all",
+        metavar="all|none|ID,…",
+        help="which communities get their own map in community_maps/ (default all; written in parallel)",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import pipeline
+    from . import _outputs, _summary, pipeline
 
     _check_inputs(args)
+    progress = sys.stderr.isatty()
     if args.dask:
-        from . import distributed
-
         if args.facility_isochrones:
-            raise CirclesError("--facility-isochrones is not available with --dask (it needs the whole city's graph)")
-        if args.tile_km is not None and not args.tile_km > 0:
-            raise CirclesError(f"--tile-km must be more than 0, not {args.tile_km}")
-        result = distributed.analyse_partitioned(
-            args.boundaries,
-            args.facilities,
-            args.network,
-            dask=args.dask,
-            tile_m=args.tile_km * 1000.0 if args.tile_km else None,
-            **_analysis_kwargs(args),
+            raise OptionError(
+                "facility_isochrones", True, "off with --dask (per-facility areas need the whole city's graph)"
+            )
+        if args.tile_km is not None:
+            check_option("tile_km", args.tile_km, low=0.0, high=10_000.0, low_open=True, what="a tile side in km")
+    # the output folder is checked, probed and locked before any work, and held until written
+    with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        if args.dask:
+            from . import distributed
+
+            result = distributed.analyse_partitioned(
+                args.boundaries,
+                args.facilities,
+                args.network,
+                dask=args.dask,
+                tile_m=args.tile_km * 1000.0 if args.tile_km else None,
+                **_analysis_kwargs(args),
+            )
+        else:
+            result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        paths = pipeline.write_outputs(
+            result,
+            args.out,
+            lang=args.lang,
+            offline=not args.online_map,
+            facility_isochrones=args.facility_isochrones,
+            figures=not args.no_figures,
+            table_format=args.table_format,
+            author=args.author,
+            progress=progress,
+            community_maps=args.community_maps,
         )
-    else:
-        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    paths = pipeline.write_outputs(
-        result,
-        args.out,
-        lang=args.lang,
-        offline=not args.online_map,
-        facility_isochrones=args.facility_isochrones,
-        figures=not args.no_figures,
-        table_format=args.table_format,
-    )
-    n_res = len(result.residents)
-    print(
-        f"circles {__version__}: {len(result.communities)} communities, {len(result.facilities)} facilities "
-        f"({int((~result.facilities['placed']).sum())} set aside), {n_res} resident points, "
-        f"network {result.network.n_nodes} nodes / {result.network.n_edges} edges"
-    )
-    est = bool(result.communities["population_estimated"].any())
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(result.summary().to_string())
-    if est:
-        print("population: estimated (see population_method in the boundaries file)")
-    unsurveyed = [t for t in result.rulebook.types_used() if t not in result.surveyed]
-    if unsurveyed:
-        print(f"no_data (not in the input, not declared surveyed): {', '.join(unsurveyed)}")
-    if result.input_problems is not None and len(result.input_problems):
-        print(f"{len(result.input_problems)} input rows set aside: see input_problems.csv")
-    for w in result.warnings:
-        print(f"WARNING: {w}")
-    print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
+    print("\n".join(lines))
     return 0
 
 
@@ -204,17 +234,42 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from . import figures, mapping, pipeline
+    from . import _outputs, figures, mapping, pipeline
 
     # the maps need resident points, the network and the walking areas, which a finished run's
-    # files do not hold: the analysis is run again (the cached network makes it quick)
+    # files do not hold: the analysis is run again (the cached network makes it quick). The maps
+    # replace those of the folder; a run's other outputs there are kept.
     _check_inputs(args)
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    paths = mapping.write_maps(result, args.out, lang=args.lang, offline=not args.online_map)
-    print(f"maps: {paths[0]} and {len(paths) - 1} community maps in {paths[0].parent / 'community_maps'}")
-    if not args.no_figures:
-        figs = figures.write_figures(result, Path(args.out) / "figures", lang=args.lang)
-        print(f"figures: {len(figs)} PNG in {figs[0].parent}")
+    with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        timings: dict[str, float] = {}
+        with _outputs.atomic_folder(args.out, update=True) as stage:
+            with _outputs.timed(timings, "maps"):
+                paths = mapping.write_maps(
+                    result,
+                    stage.path,
+                    lang=args.lang,
+                    offline=not args.online_map,
+                    community_maps=args.community_maps,
+                    progress=sys.stderr.isatty(),
+                )
+            figs = []
+            if not args.no_figures:
+                with _outputs.timed(timings, "figures"):
+                    figs = figures.write_figures(
+                        result, stage.path / "figures", lang=args.lang, author=args.author, progress=sys.stderr.isatty()
+                    )
+            stage.info.update(
+                pipeline.run_info(
+                    result,
+                    output_timings=timings,
+                    output_options={"lang": args.lang, "offline": not args.online_map, "figures": bool(figs)},
+                )
+            )
+    overview = stage.final(paths[0])
+    print(f"maps: {overview} and {len(paths) - 1} community maps in {overview.parent / 'community_maps'}")
+    if figs:
+        print(f"figures: {len(figs)} PNG in {stage.final(figs[0]).parent}")
     return 0
 
 
@@ -222,6 +277,15 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     from . import demo
 
     paths = demo.build_demo_data(args.osm, args.out)
+    for k, p in paths.items():
+        print(f"{k}: {p}")
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from .extract import extract
+
+    paths = extract(args.osm, args.out)
     for k, p in paths.items():
         print(f"{k}: {p}")
     return 0
@@ -272,6 +336,7 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
     return dict(
         buildings=args.buildings,
         rules=args.rules,
+        departments=args.departments,
         surveyed=args.surveyed,
         speed=args.speed,
         target_share=args.target_share,
@@ -288,34 +353,77 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
+    """Everything that can be checked before any work: the three inputs given together, the
+    numeric options finite and in range."""
+    from .pipeline import check_options
+
     user = [args.boundaries, args.facilities, args.network]
     if any(user) and not all(user):
         raise CirclesError("give all three of --boundaries, --facilities and --network (or none, for the demo)")
+    check_options(
+        speed=args.speed,
+        target_share=args.target_share,
+        max_attach_m=args.max_attach,
+        grid_spacing_m=args.grid_spacing,
+    )
+
+
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """The files of the user's that no output may replace."""
+    names = ("boundaries", "facilities", "network", "buildings", "rules", "categories", "scenario", "candidates")
+    return [str(v) for v in (getattr(args, n, None) for n in names) if v and Path(str(v)).exists()]
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
+    from . import _outputs
     from .whatif import run_whatif
 
     _check_inputs(args)
-    paths, comp = run_whatif(
-        args.scenario,
-        args.out,
-        boundaries=args.boundaries,
-        facilities=args.facilities,
-        network=args.network,
-        offline=not args.online_map,
-        **_analysis_kwargs(args),
-    )
-    changed = comp[comp["status_changed"] | (comp["residents_newly_covered"].fillna(0).abs() > 0.5)]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 40):
+    with _outputs.atomic_folder(args.out, inputs=_input_paths(args), force=args.force) as stage:
+        staged, comp = run_whatif(
+            args.scenario,
+            stage.path,
+            boundaries=args.boundaries,
+            facilities=args.facilities,
+            network=args.network,
+            offline=not args.online_map,
+            lang=args.lang,
+            community_maps=args.community_maps,
+            **_analysis_kwargs(args),
+        )
+        stage.info["scenario"] = _outputs.describe_input(args.scenario)
+    paths = {k: stage.final(p) for k, p in staged.items()}
+    planned = pd.read_csv(paths["planned"], encoding="utf-8-sig", keep_default_na=False)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print("planned facilities (attach_m: distance to the street walking starts from):")
+        print(planned[["id", "action", "facility_type", "attach_m", "residents_newly_covered"]].to_string(index=False))
+        for w in planned.loc[planned["warning"] != "", ["id", "warning"]].itertuples(index=False):
+            print(f"WARNING: planned facility {w.id}: {w.warning}")
+        moved = (comp["residents_newly_covered"].fillna(0) > 0.5) | (
+            comp["residents_no_longer_covered"].fillna(0) > 0.5
+        )
+        changed = comp[comp["status_changed"] | moved]
         if len(changed):
             print(
                 changed[
-                    ["community_name", "rule_id", "status_current", "status_scenario", "residents_newly_covered"]
+                    [
+                        "community_name",
+                        "rule_id",
+                        "status_current",
+                        "status_scenario",
+                        "residents_newly_covered",
+                        "residents_no_longer_covered",
+                    ]
                 ].to_string(index=False)
             )
         else:
             print("no change in coverage under this scenario")
+        nd = changed[(changed["status_current"] == "no_data") & (changed["status_scenario"] == "no_data")]
+        for rule_id, grp in nd.groupby("rule_id"):
+            print(
+                f"{rule_id}: not surveyed today, so the statuses stay no_data (a plan never creates gaps); "
+                f"{grp['residents_newly_covered'].sum():.0f} residents newly within reach"
+            )
     print("outputs: " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -323,52 +431,71 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from . import pipeline
+    from . import _outputs, mapping, pipeline
     from .load import read_vector, to_wgs84
-    from .siting import propose_sites
+    from .siting import describe_sites, propose_sites, site_map
 
     _check_inputs(args)
-    result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-    cands = None
-    if args.candidates:
-        cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
-        if "candidate_id" not in cands and "id" in cands:
-            cands = cands.rename(columns={"id": "candidate_id"})
-    communities = [args.community] if args.community else [None]
-    if args.each:
-        communities = list(result.communities["id"])
-    frames = []
-    for cid in communities:
-        sites, note = propose_sites(
-            result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
-        )
-        print(f"{cid or 'all communities'}: {note}")
-        if len(sites):
-            with pd.option_context("display.width", 200):
-                print(sites.drop(columns=["guarantee"]).to_string(index=False))
-        frames.append(sites.assign(community_id=cid or "all", note=note))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = pd.concat(frames, ignore_index=True)
-    write_csv(table, out / f"sites_{args.rule}.csv")
-    if len(table):
-        gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_file(
-            out / f"sites_{args.rule}.geojson", driver="GeoJSON"
-        )
-    print(f"outputs: {out / f'sites_{args.rule}.csv'}")
+    if args.k is not None:
+        check_option("k", args.k, low=1, high=10_000, what="the number of sites to propose")
+    check_option("target", args.target, low=0.0, high=1.0, low_open=True, what="the target share of residents")
+    with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        cands = None
+        if args.candidates:
+            cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
+            if "candidate_id" not in cands and "id" in cands:
+                cands = cands.rename(columns={"id": "candidate_id"})
+        communities = [args.community] if args.community else [None]
+        if args.each:
+            communities = list(result.communities["id"])
+        frames = []
+        for cid in communities:
+            sites, note = propose_sites(
+                result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
+            )
+            sites = describe_sites(result, args.rule, sites, community_id=cid)
+            print(f"{cid or 'all communities'}: {note}")
+            if len(sites):
+                with pd.option_context("display.width", 200):
+                    print(sites.drop(columns=["guarantee"]).to_string(index=False))
+            frames.append(sites.assign(question=cid or "all", note=note))
+        table = pd.concat(frames, ignore_index=True)
+        # one table per rule: other rules' tables in the folder are kept
+        names = [f"sites_{args.rule}.csv"]
+        with _outputs.atomic_folder(args.out, update=True) as stage:
+            write_csv(table, stage.path / names[0])
+            if len(table):
+                gpd.GeoDataFrame(
+                    table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
+                ).to_file(stage.path / f"sites_{args.rule}.geojson", driver="GeoJSON")
+                names.append(f"sites_{args.rule}.geojson")
+            m = site_map(result, args.rule, table, lang=args.lang, offline=not args.online_map)
+            mapping.save_map(m, stage.path / f"sites_{args.rule}.html", offline=not args.online_map)
+            names.append(f"sites_{args.rule}.html")
+            stage.info.update(pipeline.run_info(result, output_timings={}, output_options={"rule": args.rule}))
+            if args.candidates:
+                stage.info["inputs"]["candidates"] = _outputs.describe_input(args.candidates)
+    print("outputs: " + ", ".join(str(stage.out / n) for n in names))
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .whatif import compare_runs
+    from . import _outputs
+    from .whatif import compare_runs, gaps_file
 
+    before, after = gaps_file(args.before), gaps_file(args.after)
     comp = compare_runs(args.before, args.after)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(comp, out)
+
+    def ours(p: Path) -> bool:
+        with open(p, encoding="utf-8-sig", errors="replace") as fh:
+            return fh.readline().strip().startswith("community_id,community_name,rule_id")
+
+    with _outputs.atomic_file(args.out, inputs=[before, after], force=args.force, ours=ours) as tmp:
+        write_csv(comp, tmp)
     summary = comp.groupby("change").size()
     print(summary.to_string())
-    print(f"outputs: {out}")
+    print(f"outputs: {args.out}")
     return 0
 
 
@@ -384,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
+    _add_map_args(p_run)
     p_run.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -429,16 +557,24 @@ def build_parser() -> argparse.ArgumentParser:
     p_batch.set_defaults(func=_cmd_batch)
     p_map = sub.add_parser("map", help="write the overview map, one map and one PNG figure per community")
     _add_run_args(p_map)
+    _add_map_args(p_map)
 
     p_map.set_defaults(func=_cmd_map)
     from .demo import DATA_DIR, DEMO_OSM
 
     p_demo = sub.add_parser("demo-data", help="regenerate the demo inputs from the OSM file")
-    p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM XML file (default: the embedded extract)")
-    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: data/)")
+    p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM file (default: the embedded extract)")
+    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: circles/data/)")
     p_demo.set_defaults(func=_cmd_demo_data)
+    p_ext = sub.add_parser(
+        "extract", help="communities, residential buildings and facilities of any OSM file, as GeoJSON inputs"
+    )
+    p_ext.add_argument("--osm", required=True, help="OSM file: .osm, .osm.bz2, .osm.gz, .xml or .pbf")
+    p_ext.add_argument("--out", required=True, help="output folder for communities/buildings/facilities.geojson")
+    p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)
+    _add_map_args(p_whatif)
     p_whatif.add_argument(
         "--scenario", required=True, help="facilities file with an 'action' column: add / remove / resize"
     )
@@ -460,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("before", help="output folder of the earlier run")
     p_cmp.add_argument("after", help="output folder of the later run")
     p_cmp.add_argument("--out", default="results/comparison.csv", help="comparison CSV to write")
+    _add_force(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
@@ -469,43 +606,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) turned into an exception, so that partial outputs are cleaned up."""
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    raise _Terminated(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``circles`` command."""
+    """Entry point of the ``circles`` command.
+
+    Exit codes: 0 done; 2 a problem with the inputs, options or output folder (one line
+    saying what to correct); 3 an internal error (a short message and the log file to
+    report); 130 interrupted (Ctrl-C or a termination signal; the output folder unchanged).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "profile", None):
-        if args.rules not in ("complete_community_2020", args.profile):
+        if args.rules not in (None, "complete_community_2020", args.profile):
             parser.error("give either --profile or --rules, not both")
         args.rules = args.profile
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, _on_terminate)
     try:
         return args.func(args)
     except CirclesError as exc:
         print(f"circles: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("circles: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = f" ({exc})" if isinstance(exc, _Terminated) else ""
+        print(f"circles: interrupted{why}; the output folder is as it was before this run", file=sys.stderr)
         return 130
     except Exception as exc:  # anything else is a bug: a short message, the details in a log file
         log_path = _write_crash_log(exc)
         print(
-            f"circles: internal error ({type(exc).__name__}: {exc}); please report it with the log {log_path}",
+            f"circles: internal error ({type(exc).__name__}: {_short(exc)}); please report it with the log {log_path}",
             file=sys.stderr,
         )
         return 3
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _write_crash_log(exc: BaseException) -> str:
-    """Write the traceback of an unexpected error to a log file; return its path."""
+    """Write the traceback of an unexpected error to a log file in the temporary folder
+    (``$TMPDIR``, else ``/tmp``); return its path (or say where the traceback went)."""
     import tempfile
     import traceback
 
     text = "".join(traceback.format_exception(exc))
-    with tempfile.NamedTemporaryFile("w", prefix="circles-error-", suffix=".log", delete=False) as fh:
-        fh.write(f"circles {__version__}\n{' '.join(sys.argv)}\n\n{text}")
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="circles-error-", suffix=".log", delete=False, encoding="utf-8"
+        ) as fh:
+            fh.write(f"circles {__version__}\n{' '.join(sys.argv)}\n\n{text}")
+    except OSError:  # no temporary folder to write to: the traceback goes to the terminal instead
+        print(text, file=sys.stderr)
+        return "(printed above: the temporary folder cannot be written)"
     return fh.name
 
 

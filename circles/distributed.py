@@ -44,6 +44,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from . import __version__, isochrones, reach
 from .access import Access, compute_access
 from .errors import ConfigError, InputError
 from .gaps import compute_gaps, surveyed_types
-from .ledger import build_ledger
+from .ledger import Departments, build_ledger
 from .network import WalkNetwork, read_walk_network
 from .pipeline import (
     DEFAULT_MAX_MINUTES,
@@ -64,7 +65,13 @@ from .pipeline import (
     ONLINE,
     Result,
     area_boxes,
+    check_facilities_placed,
+    check_network_covers,
+    check_options,
+    input_label,
+    input_labels,
     load_inputs,
+    options_record,
     rule_limits,
     search_limit_m,
     shift_warnings,
@@ -73,7 +80,7 @@ from .pipeline import (
 )
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
-from .rulebook import DEFAULT_PROFILE, Rulebook
+from .rulebook import Rulebook
 
 log = logging.getLogger(__name__)
 
@@ -674,7 +681,6 @@ class PartitionOutput:
 
     key: str
     gaps: pd.DataFrame
-    ledger: pd.DataFrame
     residents: gpd.GeoDataFrame
     counts: dict[str, np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
@@ -803,11 +809,10 @@ def run_partition(
 
     t = time.perf_counter()
     # the context communities' rows are not reported (they see only the facilities searched
-    # from here): only the core's go on to the ledger
+    # from here); the ledger is made from the whole city's rows by the client (its suggestions
+    # look at neighbouring communities)
     gaps = compute_gaps(comms, acc, rulebook, surveyed, target_share=options.target_share)
     gaps = gaps[gaps["community_id"].astype(str).isin(core_ids)].reset_index(drop=True)
-    core = communities.iloc[part.core]
-    ledger = build_ledger(gaps, core, rulebook)
     counts = type_counts(acc, rulebook)
     timings["gaps"] = time.perf_counter() - t
 
@@ -815,7 +820,6 @@ def run_partition(
     return PartitionOutput(
         key=part.key,
         gaps=gaps,
-        ledger=ledger,
         residents=acc.residents[keep].reset_index(drop=True),
         counts={t: np.asarray(c)[keep] for t, c in counts.items()},
         timings=timings,
@@ -925,10 +929,11 @@ def merge_partitions(
     outputs: Sequence[PartitionOutput],
     communities: gpd.GeoDataFrame,
     rulebook: Rulebook,
+    departments: Departments | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame, dict[str, np.ndarray]]:
-    """The partitions' gap report, ledger and resident points (with their counts) as one
-    city's, in the single run's order (communities as in the input, then rules; resident points
-    by community)."""
+    """The partitions' gap report and resident points (with their counts) as one city's, in the
+    single run's order (communities as in the input, then rules; resident points by community),
+    and the ledger made from them as a single run makes it."""
     position = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
     rule_pos = {r.id: i for i, r in enumerate(rulebook.rules)}
     gaps = stack_rows([o.gaps for o in outputs])
@@ -936,9 +941,7 @@ def merge_partitions(
         {"c": gaps["community_id"].astype(str).map(position), "r": gaps["rule_id"].map(rule_pos)}
     ).to_numpy()
     gaps = gaps.iloc[np.lexsort((key[:, 1], key[:, 0]))].reset_index(drop=True)
-    ledger = stack_rows([o.ledger for o in outputs])
-    order = np.argsort(ledger["community_id"].astype(str).map(position).to_numpy(), kind="stable")
-    ledger = ledger.iloc[order].reset_index(drop=True)
+    ledger = build_ledger(gaps, communities, rulebook, departments=departments)
     residents = pd.concat([o.residents for o in outputs], ignore_index=True)
     order = np.argsort(residents["community_id"].astype(str).map(position).to_numpy(), kind="stable")
     residents = residents.iloc[order].reset_index(drop=True)
@@ -975,7 +978,8 @@ def analyse_partitioned(
     dask: Any = "local:2",
     tile_m: float | None = None,
     buildings: str | Path | None = None,
-    rules: str | Path = DEFAULT_PROFILE,
+    rules: str | Path | None = None,
+    departments: str | Path | Departments | None = None,
     surveyed: Iterable[str] = (),
     speed: float | None = None,
     target_share: float = 1.0,
@@ -1014,6 +1018,14 @@ def analyse_partitioned(
         facility counts; ``network`` is the whole network (for the maps); ``timings`` holds the
         wall time of each step and, under ``partition:<key>:<step>``, each task's work.
     """
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    checked = check_options(
+        speed=speed,
+        target_share=target_share,
+        max_attach_m=max_attach_m,
+        grid_spacing_m=grid_spacing_m,
+        max_minutes=max_minutes,
+    )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     own_cache = cache_dir is None
@@ -1026,8 +1038,10 @@ def analyse_partitioned(
             network,
             buildings=buildings,
             rules=rules,
+            departments=departments,
             surveyed=surveyed,
             speed=speed,
+            grid_spacing_m=grid_spacing_m,
             crs=crs,
             facilities_crs=facilities_crs,
             encoding=encoding,
@@ -1046,7 +1060,9 @@ def analyse_partitioned(
         ref = prepare_store(source, cache)
         net = open_store(ref).subset(None)
         timings["network"] = time.perf_counter() - t
-        warnings = shift_warnings(inp.facility_table, net, inp.facilities_crs)
+        warnings = list(inp.warnings)
+        warnings += check_network_covers(inp.communities, net, input_label(inp.network), max_attach_m)
+        warnings += shift_warnings(inp.facility_table, net, inp.facilities_crs)
 
         t = time.perf_counter()
         comms_p = inp.communities.to_crs(net.crs)
@@ -1104,6 +1120,7 @@ def analyse_partitioned(
             city["placed"] = city["placed"].astype(bool)
             city["snap_m"] = city["snap_m"].astype(float)
             timings["facilities"] = time.perf_counter() - t
+            warnings += check_facilities_placed(city, max_attach_m, input_label(inp.facilities))
 
             t = time.perf_counter()
             comms_f = client.scatter(comms_p, broadcast=True)
@@ -1143,7 +1160,7 @@ def analyse_partitioned(
             timings["partitions"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        gaps, ledger, residents, counts = merge_partitions(outputs, comms_p, rulebook)
+        gaps, ledger, residents, counts = merge_partitions(outputs, comms_p, rulebook, inp.departments)
         iso = merge_areas(areas)
         timings["merge"] = time.perf_counter() - t
         for o in outputs:
@@ -1166,13 +1183,21 @@ def analyse_partitioned(
             ledger=ledger,
             district_field=district_field,
             within_counts=counts,
-            inputs={
-                "boundaries": str(inp.boundaries),
-                "facilities": str(inp.facilities),
-                "network": str(inp.network),
-                "buildings": "" if inp.buildings is None else str(inp.buildings),
-                "rules": rulebook.path,
-            },
+            departments=inp.departments,
+            inputs=input_labels(inp),
+            input_files=inp.input_files,
+            options=options_record(
+                {**checked, "dask": str(dask), "tile_m": side, "partitions": len(parts)},
+                inp,
+                rules=rules,
+                surveyed=surveyed,
+                crs=crs,
+                facilities_crs=facilities_crs,
+                encoding=encoding,
+                categories=categories,
+                cache_dir=cache_dir,
+            ),
+            started=started,
         )
     finally:
         if own_cache:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class CirclesError(Exception):
     """Base class of every error circles raises on purpose."""
@@ -37,3 +39,59 @@ class InputError(CirclesError, ValueError):
 
 class ConfigError(CirclesError, ValueError):
     """A rulebook or configuration file is invalid (the message names the file and entry)."""
+
+
+class OptionError(CirclesError, ValueError):
+    """An option (command-line flag or keyword argument) is out of range or not a number.
+
+    The message names the option both ways (``speed`` / ``--speed``), the value given and
+    the range expected.
+    """
+
+    def __init__(self, option: str, value: object, expected: str) -> None:
+        flag = _FLAGS.get(option, "--" + option.replace("_", "-"))
+        shown = f"{flag} ({option})" if flag.lstrip("-") != option else flag
+        super().__init__(f"{shown} is {value!r}: expected {expected}")
+        self.option = option
+        self.value = value
+
+
+#: Keyword arguments whose command-line flag is not the keyword with dashes.
+_FLAGS = {
+    "max_attach_m": "--max-attach",
+    "grid_spacing_m": "--grid-spacing",
+    "target_share": "--target-share",
+    "max_minutes": "max_minutes",
+}
+
+
+class OutputError(CirclesError):
+    """The output folder or file cannot be written, is in use, or would overwrite something.
+
+    The message names the path and says what to do (another ``--out``, ``--force``, free
+    space); the previous outputs are left as they were.
+    """
+
+
+def check_option(option: str, value: object, *, low: float, high: float, low_open: bool = False, what: str) -> float:
+    """Return ``value`` as a float when it is a finite number in ``[low, high]`` (``(low, high]``
+    with ``low_open``); otherwise raise :class:`OptionError` saying ``what`` is expected.
+
+    Parameters
+    ----------
+    option : str
+        The keyword name (``speed``, ``grid_spacing_m`` …); the message gives its flag too.
+    what : str
+        What the option means, e.g. ``"a walking speed in metres per minute"``.
+    """
+    bracket = "(" if low_open else "["
+    expected = f"{what}, a finite number in {bracket}{low:g}, {high:g}]"
+    if isinstance(value, bool):
+        raise OptionError(option, value, expected)
+    try:
+        v = float(value)  # type: ignore[arg-type]  # any object: float() says whether it is a number
+    except (TypeError, ValueError):
+        raise OptionError(option, value, expected) from None
+    if not math.isfinite(v) or v < low or v > high or (low_open and v == low):
+        raise OptionError(option, value, expected)
+    return v

@@ -20,6 +20,23 @@ Statuses
 ``to_assess``   a checklist item of the rulebook (property management, governance …): a
                 person assesses it. Such items are not in this report (it has one row per
                 community × *spatial* rule); :mod:`circles.ledger` adds them to the ledger.
+                In this report: a ``check: supply`` rule (a quantity the standard sets, such as
+                car spaces per household) when the input gives no capacities, or when the
+                target applies to new communities only and the community is not flagged new.
+``conditional`` the standard asks for the item only "where conditions allow" (具备条件的,
+                ``required: conditional``) and no resident reaches one (or, for a
+                ``presence`` check, none is in or at the community): reported, never a gap.
+``as_needed``   a GB 50180-2018 △ item (根据实际情况按需配建, ``required: as_needed``) that no
+                resident reaches: reported, never a gap.
+
+How a rule decides (``check`` in the rulebook): ``reach`` (walking threshold, the statuses
+above); ``supply`` (the capacity of the facilities *inside* the community's boundary against its
+households, e.g. car spaces per household; walking minutes are evidence only); ``presence`` (a
+facility inside the boundary or within the threshold of a resident). A capacity with ``basis:
+own`` (the 2022 pilot notice's 30 m² of community service space per 100 households) is checked
+against the floor area inside the boundary; the two-step floating catchment stays in the
+evidence as the accessibility view. An optional boolean column ``new_community`` on the
+communities makes targets for new communities (``applies_to: new_communities``) a verdict there.
 
 A facility whose size is unknown counts as big enough (absence of data is not a finding).
 Sizes and targets the standard sets only for new communities (``applies_to:
@@ -31,14 +48,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from tqdm.auto import tqdm
 
 from . import capacity as cap
-from ._labels import COLUMNS_ZH, FIELD_ZH
+from ._labels import COLUMNS_ZH, FIELD_ZH, threshold_text
 from .access import Access
 from .rulebook import Rule, Rulebook
 
@@ -79,27 +98,21 @@ def warning_text(rule: Rule) -> str:
     return f"{fields}未经官方文本核实，结论仅作提示 / unverified {unverified_text(rule)}: a warning, not a verdict"
 
 
-def _nearest_list(
-    ids: np.ndarray, minutes: np.ndarray, weights: np.ndarray, names: dict[str, str], top: int = 3
+def _own_evidence(
+    rule: Rule, n_own: int, total: float, per: float, known: bool, households: float, target_applies: bool
 ) -> str:
-    """'name 3.2–5.0分钟（120人）; …' for the facilities nearest to a community's residents."""
-    ok = np.isfinite(minutes) & (ids != "")
-    if not ok.any():
-        return ""
-    uid, inv = np.unique(ids[ok], return_inverse=True)
-    m, w = minutes[ok], weights[ok]
-    lo = np.full(len(uid), np.inf)
-    hi = np.full(len(uid), -np.inf)
-    np.minimum.at(lo, inv, m)
-    np.maximum.at(hi, inv, m)
-    tot = np.bincount(inv, weights=w, minlength=len(uid))
-    parts = []
-    for k in np.lexsort((uid, lo))[:top]:  # nearest first, ties by id
-        fid = str(uid[k])
-        name = names.get(fid) or fid
-        span = f"{lo[k]:.1f}" if abs(hi[k] - lo[k]) < 0.05 else f"{lo[k]:.1f}–{hi[k]:.1f}"
-        parts.append(f"{name} {span}分钟（{tot[k]:.0f}人最近）")
-    return "; ".join(parts)
+    """English evidence for a community's own supply (facilities inside its boundary)."""
+    c = rule.capacity
+    assert c is not None
+    what = "floor area" if c.measure == "size_m2" else "capacity"
+    head = f"{n_own} inside the community"
+    if not known:
+        if c.demand == "households" and not np.isfinite(households):
+            return f"{head}; own {what} per household not checked: the community has no household figure"
+        return f"{head}; own {what} not checked: the input does not give {c.measure} for every one of them"
+    tgt = "no target" if c.target is None else f"target {c.target:g}"
+    scope = "" if target_applies else " for new communities: information only"
+    return f"{head}, own {what} {total:.0f}: {per:.3g} {_supply_unit(rule)} ({tgt}{scope})"
 
 
 def _supply_unit(rule: Rule) -> str:
@@ -109,15 +122,6 @@ def _supply_unit(rule: Rule) -> str:
     unit = c.unit_zh or ("平方米" if c.measure == "size_m2" else "个")
     who = "户" if c.demand == "households" else "人"
     return f"{unit}/{c.per:g}{who}"
-
-
-def _members_by_community(comm_of: np.ndarray, comm_ids: np.ndarray) -> list[np.ndarray]:
-    """Row positions of the resident points of each community (in ``comm_ids`` order), found
-    with one sort instead of one scan of all residents per community."""
-    code = pd.Index(comm_ids).get_indexer(comm_of)
-    order = np.argsort(code, kind="stable")
-    bounds = np.searchsorted(code[order], np.arange(len(comm_ids) + 1))
-    return [order[bounds[i] : bounds[i + 1]] for i in range(len(comm_ids))]
 
 
 def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_comm: int) -> list[np.ndarray]:
@@ -132,8 +136,192 @@ def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_com
     return [ff[bounds[i] : bounds[i + 1]] for i in range(n_comm)]
 
 
+def facilities_inside(communities: pd.DataFrame, facilities: gpd.GeoDataFrame, ftype: str) -> dict[str, np.ndarray]:
+    """Row positions (in ``facilities``) of the facilities of ``ftype`` inside each community.
+
+    A facility is inside when its representative point lies within the boundary; placed or set
+    aside alike (a quantity inside the boundary counts even when its street is far). Without
+    geometries or coordinate systems every community has none.
+    """
+    ids = communities["id"].astype(str).tolist()
+    out = {cid: np.zeros(0, dtype=int) for cid in ids}
+    if not isinstance(communities, gpd.GeoDataFrame) or communities.crs is None or facilities.crs is None:
+        return out
+    sel = np.flatnonzero((facilities["facility_type"].astype(str) == ftype).to_numpy())
+    if not len(sel):
+        return out
+    pts = facilities.geometry.iloc[sel].representative_point()
+    comm = communities.to_crs(facilities.crs)
+    # one spatial join for all communities: (facility point, community) pairs
+    p_idx, c_idx = comm.sindex.query(pts.values, predicate="within")
+    order = np.lexsort((p_idx, c_idx))
+    p_idx, c_idx = p_idx[order], c_idx[order]
+    bounds = np.flatnonzero(np.r_[True, c_idx[1:] != c_idx[:-1], True]) if len(c_idx) else np.zeros(1, dtype=int)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        out[ids[c_idx[a]]] = sel[p_idx[a:b]]
+    return out
+
+
+def own_supply(
+    facilities: gpd.GeoDataFrame, positions: np.ndarray, measure: str, size_kind: str = "building"
+) -> tuple[float, bool]:
+    """Total ``measure`` (capacity or size) of the facilities at ``positions``, and whether
+    every one of them gives it (NaN and False when the input has no such column at all)."""
+    has_col = measure in facilities.columns or (measure == "size_m2" and size_kind == "land")
+    if not has_col:
+        return float("nan"), False
+    vals = cap.facility_capacity(facilities, positions, measure, size_kind)
+    if len(vals) == 0:
+        return 0.0, True
+    return float(np.nansum(vals)), bool(np.isfinite(vals).all())
+
+
+def reach_status(covered: float, share: float, share_ok: float, target_share: float, short: bool) -> str:
+    """Status of a reach check from a community's numbers.
+
+    ``covered``: residents within the threshold; ``share``/``share_ok``: shares of placed
+    residents within the threshold of any / of an adequate facility; ``short``: fewer
+    facilities than the minimum count, or supply below its target.
+    """
+    if covered <= 0:
+        return "gap"
+    if share_ok >= target_share - 1e-9 and not short:
+        return "ok"
+    if share >= target_share - 1e-9:
+        return "undersized"
+    return "partial"
+
+
+def supply_status(per_unit: float, target: float | None, target_applies: bool, known: bool) -> str:
+    """Status of a ``check: supply`` rule: the community's own quantity per demand unit against
+    the target (``to_assess`` without data, without a target, or when the target is for new
+    communities only and this one is not new)."""
+    if not known or not np.isfinite(per_unit) or target is None or not target_applies:
+        return "to_assess"
+    return "ok" if per_unit >= target - 1e-9 else "undersized"
+
+
+def presence_status(n_inside: int, covered: float) -> str:
+    """Status of a ``check: presence`` rule: one facility in the community or within the
+    threshold of one of its residents is enough."""
+    return "ok" if n_inside > 0 or covered > 0 else "gap"
+
+
+def absent_status(status: str, required: str) -> str:
+    """What an absent (or not fully reached) item is, by the rule's ``required``: a gap for a
+    required item; ``conditional`` (具备条件的) or ``as_needed`` (△) otherwise, never a gap."""
+    if required in ("conditional", "as_needed") and status in ("gap", "partial"):
+        return required
+    return status
+
+
+@dataclass
+class _Stats:
+    """Per-community numbers of one rule, computed for all communities at once."""
+
+    placed_pop: np.ndarray
+    unplaced_pop: np.ndarray
+    covered: np.ndarray
+    covered_ok: np.ndarray
+    n_placed: np.ndarray  # placed resident points
+    minimum: np.ndarray  # nearest-facility minutes: least, largest and weighted median
+    maximum: np.ndarray
+    median: np.ndarray
+    best_id: np.ndarray  # facility nearest to the community's closest resident ("" when none)
+    nearest_text: list[str]
+
+
+def _community_stats(
+    comm_index: np.ndarray,
+    n_comm: int,
+    weight: np.ndarray,
+    placed: np.ndarray,
+    minutes: np.ndarray,
+    within: np.ndarray,
+    within_ok: np.ndarray,
+    nearest_ids: np.ndarray,
+    names: dict[str, str],
+    top: int = 3,
+) -> _Stats:
+    """Sums, extremes, weighted medians and nearest-facility lists per community (grouped array
+    operations: the cost follows the residents, not residents × communities)."""
+    known = comm_index >= 0
+    pl = known & placed
+
+    def total(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(comm_index[mask], weights=weight[mask], minlength=n_comm)
+
+    c, m, w = comm_index[pl], minutes[pl], weight[pl]
+    ids = np.asarray(nearest_ids, dtype=object)[pl].astype(str)
+    order = np.lexsort((m, c))  # by community, then minutes (ties in input order)
+    c, m, w, ids = c[order], m[order], w[order], ids[order]
+    start = np.searchsorted(c, np.arange(n_comm))
+    end = np.searchsorted(c, np.arange(n_comm), side="right")
+    has = end > start
+    first, last = np.minimum(start, len(m) - 1), np.maximum(end - 1, 0)
+    minimum = np.where(has, m[first] if len(m) else np.nan, np.nan)
+    maximum = np.where(has, m[last] if len(m) else np.nan, np.nan)
+    median = np.full(n_comm, np.nan)
+    cum = np.cumsum(w)
+    before = np.where(start > 0, cum[np.maximum(start - 1, 0)] if len(cum) else 0.0, 0.0)
+    tot_w = np.where(has, (cum[last] if len(cum) else 0.0) - before, 0.0)
+    ok = has & (tot_w > 0)
+    if ok.any():
+        # the first resident at or past half the weight (a tolerance absorbs the rounding of the
+        # running sum: with equal weights the lower middle is taken, as within one community)
+        k = np.searchsorted(cum, before[ok] + 0.5 * tot_w[ok] - 1e-9 * tot_w[ok])
+        median[ok] = m[np.clip(k, start[ok], end[ok] - 1)]
+    best_id = np.where(has & np.isfinite(minimum), ids[first] if len(ids) else "", "")
+    return _Stats(
+        placed_pop=total(pl),
+        unplaced_pop=total(known & ~placed),
+        covered=total(pl & within),
+        covered_ok=total(pl & within_ok),
+        n_placed=end - start,
+        minimum=minimum,
+        maximum=maximum,
+        median=median,
+        best_id=best_id,
+        nearest_text=_nearest_lists(c, m, w, ids, n_comm, names, top),
+    )
+
+
+def _nearest_lists(
+    c: np.ndarray, m: np.ndarray, w: np.ndarray, ids: np.ndarray, n_comm: int, names: dict[str, str], top: int
+) -> list[str]:
+    """'name 3.2–5.0分钟（120人最近）; …' per community: the ``top`` facilities nearest to its
+    residents, with the span of minutes and the residents each is nearest to."""
+    out = [""] * n_comm
+    ok = np.isfinite(m) & (ids != "")
+    if not ok.any():
+        return out
+    uid, fcode = np.unique(ids[ok], return_inverse=True)
+    key = c[ok].astype(np.int64) * len(uid) + fcode
+    order = np.argsort(key, kind="stable")
+    key, mm, ww = key[order], m[ok][order], w[ok][order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    lo = np.minimum.reduceat(mm, starts)
+    hi = np.maximum.reduceat(mm, starts)
+    tot = np.add.reduceat(ww, starts)
+    comm, fac = key[starts] // len(uid), key[starts] % len(uid)
+    pick = np.lexsort((uid[fac], lo, comm))  # per community: nearest first, ties by id
+    comm, fac, lo, hi, tot = comm[pick], fac[pick], lo[pick], hi[pick], tot[pick]
+    rank = np.arange(len(comm)) - np.searchsorted(comm, comm)
+    parts: list[list[str]] = [[] for _ in range(n_comm)]
+    for k in np.flatnonzero(rank < top):
+        fid = str(uid[fac[k]])
+        span = f"{lo[k]:.1f}" if abs(hi[k] - lo[k]) < 0.05 else f"{lo[k]:.1f}–{hi[k]:.1f}"
+        parts[int(comm[k])].append(f"{names.get(fid) or fid} {span}分钟（{tot[k]:.0f}人最近）")
+    return ["; ".join(p) for p in parts]
+
+
 def compute_gaps(
-    communities: gpd.GeoDataFrame, access: Access, rulebook: Rulebook, surveyed: set[str], target_share: float = 1.0
+    communities: gpd.GeoDataFrame,
+    access: Access,
+    rulebook: Rulebook,
+    surveyed: set[str],
+    target_share: float = 1.0,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """One row per community × spatial rule (see the module docstring for statuses).
 
@@ -150,6 +338,8 @@ def compute_gaps(
         Facility types the input speaks about (see :func:`surveyed_types`).
     target_share : float
         Share of residents that must be within the threshold for ``ok`` (default 1.0).
+    progress : bool
+        Show a progress bar over the rules.
     """
     if not 0 < target_share <= 1:
         raise ValueError(f"target share must be in (0, 1], got {target_share}")
@@ -165,12 +355,21 @@ def compute_gaps(
         hh_of = dict(
             zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce"), strict=True)
         )
+    new_of: dict[str, bool] = {}
+    if "new_community" in communities.columns:
+        new_of = dict(
+            zip(
+                communities["id"].astype(str),
+                communities["new_community"].fillna(False).astype(bool),
+                strict=True,
+            )
+        )
     comm_ids = communities["id"].astype(str).to_numpy()
-    members = _members_by_community(comm_of, comm_ids)
     comm_index = pd.Index(comm_ids).get_indexer(comm_of)
     rows = []
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]] = {}
-    for rule in rulebook.rules:
+    inside_cache: dict[str, dict[str, np.ndarray]] = {}
+    for rule in tqdm(rulebook.rules, desc="gap report", unit="rule", disable=not progress, leave=False):
         t = rule.facility_type
         ft = rulebook.facility_types[t]
         speed = rulebook.speed_of(rule)
@@ -225,6 +424,18 @@ def compute_gaps(
                 )
                 if not supply.known.any():
                     supply = None
+        needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own")
+        if needs_inside and t not in inside_cache:
+            inside_cache[t] = facilities_inside(communities, fac, t)
+        inside = inside_cache.get(t, {})
+        measure_given = False
+        if c is not None:
+            type_pos = np.flatnonzero((fac["facility_type"] == t).to_numpy())
+            measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
+        stated_m = rule.stated_in_metres
+        st = _community_stats(
+            comm_index, len(comm_ids), weight, placed, minutes, within_any, reach_ok, nearest_col, names
+        )
         for ci, (cid, cname, pop, est) in enumerate(
             zip(
                 comm_ids,
@@ -234,15 +445,10 @@ def compute_gaps(
                 strict=True,
             )
         ):
-            sel = members[ci]
-            w_all = weight[sel]
-            pl = placed[sel]
-            w = w_all[pl]
-            m = minutes[sel][pl]
-            placed_pop = float(w.sum())
-            unplaced_pop = float(w_all[~pl].sum())
-            covered = float(w[within_any[sel][pl]].sum())
-            covered_ok = float(w[reach_ok[sel][pl]].sum())
+            placed_pop = float(st.placed_pop[ci])
+            unplaced_pop = float(st.unplaced_pop[ci])
+            covered = float(st.covered[ci])
+            covered_ok = float(st.covered_ok[ci])
             hh = hh_of.get(cid, np.nan)
             row = {
                 "community_id": cid,
@@ -269,6 +475,11 @@ def compute_gaps(
                 "supply_measure": c.measure if c is not None else "",
                 "supply_unit": _supply_unit(rule),
                 "supply_target": (c.target if c is not None and c.target is not None else np.nan),
+                "required": rule.required,
+                "check": rule.check,
+                "supply_basis": c.basis if c is not None else "",
+                "facilities_own": np.nan,
+                "supply_own": np.nan,
             }
             empty = dict(
                 covered_share=np.nan,
@@ -286,12 +497,20 @@ def compute_gaps(
                 supply_complete=np.nan,
             )
             if not is_surveyed:
-                row.update(
-                    empty,
-                    status="no_data",
-                    evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
-                    "declared surveyed: absence in the data is not a gap",
-                )
+                if rule.check == "supply":
+                    row.update(
+                        empty,
+                        status="to_assess",
+                        evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input: the standard sets a "
+                        f"quantity ({c.describe_zh() if c is not None else ''}); count it on site",
+                    )
+                else:
+                    row.update(
+                        empty,
+                        status="no_data",
+                        evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
+                        "declared surveyed: absence in the data is not a gap",
+                    )
                 rows.append(row)
                 continue
             if placed_pop <= 0:
@@ -312,32 +531,39 @@ def compute_gaps(
             small_reached = reached & small
             n_small = int(small_reached.sum())
             few = rule.min_count > 1 and within_adequate < rule.min_count
-            # capacity
+            # capacity: accessible supply (2SFCA), and the community's own supply (basis own)
+            target_applies = c is not None and (c.applies_to == "all" or new_of.get(cid, False))
             sup_val, sup_complete, cap_short = np.nan, np.nan, False
             if supply is not None and c is not None:
                 sup_val = supply.per_community.get(cid, np.nan)
                 sup_complete = bool(supply.known[reached].all()) if within else True
                 if (
-                    c.target is not None
-                    and c.applies_to == "all"
+                    c.basis == "accessible"
+                    and c.target is not None
+                    and target_applies
                     and sup_complete
                     and np.isfinite(sup_val)
                     and sup_val < c.target - 1e-9
                 ):
                     cap_short = True
-            if covered <= 0:
-                status = "gap"
-            elif share_ok >= target_share - 1e-9 and not few and not cap_short:
-                status = "ok"
-            elif share >= target_share - 1e-9:
-                status = "undersized"
+            own_pos = inside.get(cid, np.zeros(0, dtype=int))
+            own_per, own_known, own_total = np.nan, False, np.nan
+            if c is not None and (c.basis == "own" or rule.check == "supply"):
+                own_total, own_complete = own_supply(fac, own_pos, c.measure, rule.size_kind)
+                demand_val = hh if c.demand == "households" else float(pop)
+                own_known = measure_given and own_complete and np.isfinite(demand_val) and demand_val > 0
+                if own_known:
+                    own_per = own_total / demand_val * c.per
+                if c.basis == "own" and own_known and c.target is not None and target_applies:
+                    cap_short = own_per < c.target - 1e-9
+            if rule.check == "supply" and c is not None:
+                status = supply_status(own_per, c.target, target_applies, own_known)
+            elif rule.check == "presence":
+                status = presence_status(len(own_pos), covered)
             else:
-                status = "partial"
-            med = weighted_median(m, w)
-            mx = float(m.max()) if len(m) else np.nan
-            mn = float(m.min()) if len(m) else np.nan
-            near_ids = nearest_col[sel][pl].astype(str)
-            finite = np.isfinite(m)
+                status = reach_status(covered, share, share_ok, target_share, few or cap_short)
+            status = absent_status(status, rule.required)
+            med, mx, mn = float(st.median[ci]), float(st.maximum[ci]), float(st.minimum[ci])
             small_list = [
                 f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"
                 for p, s in sorted(zip(fpos[small_reached], sizes[small_reached], strict=True), key=lambda x: -x[1])
@@ -348,15 +574,15 @@ def compute_gaps(
                 ev.append(f"declared surveyed, and the input has no {ft.name_en.lower()}")
             elif n_placed_type == 0:
                 ev.append(f"all {n_of_type} {ft.name_en.lower()} facilities were set aside (too far from a street)")
-            if finite.any():
-                best = int(np.argmin(np.where(finite, m, np.inf)))
-                ev.append(
-                    f"nearest: {names.get(near_ids[best]) or near_ids[best]} ({near_ids[best]}) "
-                    f"{m[best]:.1f} min from the closest resident point"
-                )
+            if np.isfinite(mn):
+                bid = str(st.best_id[ci])
+                ev.append(f"nearest: {names.get(bid) or bid} ({bid}) {mn:.1f} min from the closest resident point")
                 ev.append(f"median resident {_fmt_min(med)}")
             if share < target_share - 1e-9 and n_placed_type:
-                ev.append(f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond {thr_min:.3g} min")
+                ev.append(
+                    f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond "
+                    f"{threshold_text(thr_min, thr_m, stated_m, 'en')}"
+                )
             if n_small:
                 verdict = "" if rule.size_applies else " (the minimum applies to new communities: information only)"
                 ev.append(
@@ -370,9 +596,18 @@ def compute_gaps(
                     f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
                     f"the standard asks at least {rule.min_count}"
                 )
+            if c is not None and (c.basis == "own" or rule.check == "supply"):
+                ev.append(_own_evidence(rule, len(own_pos), own_total, own_per, own_known, hh, target_applies))
+            if rule.check == "presence":
+                ev.append(
+                    f"{len(own_pos)} inside the community; {covered:.0f} residents within "
+                    f"{threshold_text(thr_min, thr_m, stated_m, 'en')} of one"
+                )
             if supply is not None and c is not None and np.isfinite(sup_val):
                 tgt = f" against a target of {c.target:g}" if c.target is not None else " (no target)"
-                scope = " (target for new communities: information only)" if c.applies_to != "all" else ""
+                if c.basis == "own":
+                    tgt = " (accessibility view; the target is checked on the community's own supply)"
+                scope = " (target for new communities: information only)" if not target_applies else ""
                 lb = "" if sup_complete else " — lower bound: some facilities within reach have no " + c.measure
                 ev.append(f"accessible supply (2SFCA) {sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
             elif supply is not None and c is not None and c.demand == "households" and not np.isfinite(hh):
@@ -400,9 +635,11 @@ def compute_gaps(
                 residents_undersized=int(round(covered - covered_ok)),
                 facilities_undersized=n_small,
                 undersized_facilities=small_txt,
-                nearest_facilities=_nearest_list(near_ids, m, w, names),
+                nearest_facilities=st.nearest_text[ci],
                 supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
                 supply_complete=sup_complete,
+                facilities_own=len(own_pos) if needs_inside else np.nan,
+                supply_own=round(own_per, 3) if np.isfinite(own_per) else np.nan,
             )
             rows.append(row)
     df = pd.DataFrame(rows, columns=list(COLUMNS_ZH))

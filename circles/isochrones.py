@@ -41,6 +41,17 @@ AREA_TILE_M = 4000.0
 AREA_MAX_CELLS = 16_000_000
 #: Largest cell (metres) used for a very large region.
 AREA_MAX_CELL_M = 10.0
+#: Areas are simplified by this much (metres) before they are written: the raster draws them
+#: with a vertex every few metres, far more than a map shows.
+DISPLAY_TOLERANCE_M = 1.0
+#: Field values are clamped to the limit ± this many cells before contouring (see
+#: :func:`field_polygons`).
+FIELD_RAMP_CELLS = 2.0
+#: Half-width (metres) of the exact bands added along reachable streets, or cut along
+#: unreachable ones, where the raster cannot tell two nearby streets apart.
+STREET_BAND_M = 1.5
+#: Half-width (metres) of the band kept along a reachable street crossing a cut.
+KEEP_M = 0.05
 #: Value standing for "not reachable" in the field (contours need finite numbers).
 _FAR = 1e9
 
@@ -60,11 +71,16 @@ class AreaField:
     x: np.ndarray
     y: np.ndarray
     fields: dict[str, np.ndarray]
+    #: The street samples the field was drawn from: coordinates, split-graph segment, position.
+    samples: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _segment_samples(net: WalkNetwork, graph: SplitGraph, box: Box, step: float):
     """Points every ``step`` metres along the street segments that meet ``box``: their
-    coordinates, segment and position along the segment's edge."""
+    coordinates, segment and position along the segment's edge.
+
+    Coordinates are interpolated on the straight pieces of the edge geometries with plain
+    array arithmetic (millions of samples for a city tile)."""
     x0, y0, x1, y1 = box
     eb = _edge_bounds(net)
     e = graph.seg_edge
@@ -75,9 +91,22 @@ def _segment_samples(net: WalkNetwork, graph: SplitGraph, box: Box, step: float)
     which = np.repeat(seg, n)
     k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     pos = graph.seg_s0[which] + k / np.repeat(n - 1, n) * np.repeat(length, n)
-    pts = shapely.get_coordinates(shapely.line_interpolate_point(net.geometry[e[which]], pos))
+    pts = _points_along(net, e[which], pos)
     inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
     return pts[inside], which[inside], pos[inside]
+
+
+def _points_along(net: WalkNetwork, edge: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Coordinates of the points ``pos`` metres along edges ``edge`` (clamped to the edge)."""
+    from .reach import _pieces
+
+    p = _pieces(net)
+    scale = float(net.length.max(initial=0.0)) + 1.0  # keys edge + position never collide
+    key = p.edge + p.start / scale
+    piece = np.searchsorted(key, edge + np.clip(pos, 0, None) / scale, side="right") - 1
+    piece = np.clip(piece, p.first[edge], p.first[edge + 1] - 1)
+    t = np.clip((pos - p.start[piece]) / np.where(p.length[piece] > 0, p.length[piece], 1.0), 0.0, 1.0)
+    return p.a[piece] + t[:, None] * p.ab[piece]
 
 
 def _edge_bounds(net: WalkNetwork) -> np.ndarray:
@@ -123,60 +152,79 @@ def access_field(
     ys = y0 + (np.arange(ny) + 0.5) * cell
     pts, seg, pos = _segment_samples(net, graph, (x0, y0, x0 + nx * cell, y0 + ny * cell), cell / 2)
     if not len(pts):
-        return AreaField(xs, ys, {t: np.full((ny, nx), _FAR) for t in node_dists})
+        return AreaField(xs, ys, {t: np.full((ny, nx), _FAR) for t in node_dists}, (pts, seg, pos))
     ix = np.clip(((pts[:, 0] - x0) // cell).astype(np.int64), 0, nx - 1)
     iy = np.clip(((pts[:, 1] - y0) // cell).astype(np.int64), 0, ny - 1)
     flat = iy * nx + ix
-    marked = np.zeros(ny * nx, dtype=bool)
-    marked[flat] = True
-    leg, (iy_near, ix_near) = ndimage.distance_transform_edt(~marked.reshape(ny, nx), return_indices=True)
-    leg = leg * cell
-    near = iy_near * nx + ix_near
-    along_a = pos - graph.seg_s0[seg]
-    along_b = graph.seg_s1[seg] - pos
-    order = np.argsort(flat, kind="stable")
-    first = np.flatnonzero(np.r_[True, flat[order][1:] != flat[order][:-1]])
-    cells = flat[order][first]
+    # each street cell keeps the sample nearest its centre: the field then follows the street
+    # linearly and its contour crosses the street where the walk reaches the limit
+    off = np.hypot(pts[:, 0] - xs[ix], pts[:, 1] - ys[iy])
+    order = np.lexsort((off, flat))
+    first = order[np.r_[True, flat[order][1:] != flat[order][:-1]]]
+    chosen = np.full(ny * nx, -1, dtype=np.int64)
+    chosen[flat[first]] = first
+    marked = (chosen >= 0).reshape(ny, nx)
+    _, (iy_near, ix_near) = ndimage.distance_transform_edt(~marked, return_indices=True)
+    sample = chosen[(iy_near * nx + ix_near).ravel()]  # every cell's nearest street sample
+    cy, cx = np.divmod(np.arange(ny * nx), nx)
+    leg = np.hypot(xs[cx] - pts[sample, 0], ys[cy] - pts[sample, 1])
+    far = leg > max_attach_m
+    # the raster cannot place a street more finely than half a cell diagonal: the cells around a
+    # street take its own distance, so that the contour meets the street where the walk ends
+    leg = np.maximum(leg - cell * np.sqrt(0.5), 0.0)
+    seg_s = seg[sample]
+    along_a = pos[sample] - graph.seg_s0[seg_s]
+    along_b = graph.seg_s1[seg_s] - pos[sample]
+    a_node, b_node = graph.seg_a[seg_s], graph.seg_b[seg_s]
     fields = {}
     for t, dist in node_dists.items():
-        d = np.minimum(dist[graph.seg_a[seg]] + along_a, dist[graph.seg_b[seg]] + along_b)
-        per_cell = np.full(ny * nx, np.inf)
-        per_cell[cells] = np.minimum.reduceat(d[order], first)
-        f = per_cell[near] + leg
-        f[leg > max_attach_m] = np.inf
-        fields[t] = np.where(np.isfinite(f), f, _FAR)
-    return AreaField(xs, ys, fields)
+        f = np.minimum(dist[a_node] + along_a, dist[b_node] + along_b) + leg
+        f[far | ~np.isfinite(f)] = _FAR
+        fields[t] = f.reshape(ny, nx)
+    return AreaField(xs, ys, fields, (pts, seg, pos))
 
 
-def field_polygon(field: AreaField, values: np.ndarray, limit: float, clip: Box | None = None):
-    """The part of the raster where ``values`` ≤ ``limit`` (interpolated contour), optionally
-    clipped to a box; a valid Polygon or MultiPolygon (empty when nothing is within the limit)."""
+def field_polygons(field: AreaField, values: np.ndarray, limits, clip: Box | None = None) -> list:
+    """The parts of the raster where ``values`` ≤ each of ``limits`` (interpolated contours),
+    optionally clipped to a box: one valid Polygon or MultiPolygon per limit (empty when nothing
+    is within it).
+
+    The values are clamped to ``limit ± FIELD_RAMP_CELLS`` cells before contouring: between a
+    cell well inside and one well outside (two streets, one reachable, a few metres apart) the
+    contour then runs midway, instead of hugging the inside cell because the far street is
+    thousands of metres away; along a street, where the walk grows smoothly, the contour still
+    crosses exactly where it reaches the limit.
+    """
     import contourpy
 
-    inside = values <= limit
-    if not inside.any():
-        return Polygon()
-    # contour only the window around the cells within the limit (small areas stay cheap)
-    rows = np.flatnonzero(inside.any(axis=1))
-    cols = np.flatnonzero(inside.any(axis=0))
-    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, len(field.y))
-    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, len(field.x))
-    gen = contourpy.contour_generator(
-        field.x[c0:c1], field.y[r0:r1], values[r0:r1, c0:c1], fill_type=contourpy.FillType.OuterOffset
-    )
-    filled = gen.filled(-1.0, limit)
-    points = cast("list[np.ndarray]", filled[0])
-    offsets = cast("list[np.ndarray]", filled[1])
-    if not points:
-        return Polygon()
-    sizes = np.concatenate([np.diff(off) for off in offsets])
-    ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
-    rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
-    polys = shapely.polygons(rings, indices=ring_poly)
-    area = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
-    if clip is not None:
-        area = shapely.clip_by_rect(area, *clip)
-    return _polygonal(area)
+    limits = [float(v) for v in limits]
+    out = [Polygon() for _ in limits]
+    ramp = FIELD_RAMP_CELLS * float(field.x[1] - field.x[0]) if len(field.x) > 1 else 1.0
+    for i, limit in enumerate(limits):
+        inside = values <= limit
+        if not inside.any():
+            continue
+        # contour only the window around the cells within the limit (small areas stay cheap)
+        rows = np.flatnonzero(inside.any(axis=1))
+        cols = np.flatnonzero(inside.any(axis=0))
+        r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, len(field.y))
+        c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, len(field.x))
+        z = np.clip(values[r0:r1, c0:c1], limit - ramp, limit + ramp)
+        gen = contourpy.contour_generator(field.x[c0:c1], field.y[r0:r1], z, fill_type=contourpy.FillType.OuterOffset)
+        filled = gen.filled(limit - 2 * ramp, limit)
+        points = cast("list[np.ndarray]", filled[0])
+        offsets = cast("list[np.ndarray]", filled[1])
+        if not points:
+            continue
+        sizes = np.concatenate([np.diff(off) for off in offsets])
+        ring_poly = np.repeat(np.arange(len(offsets)), [len(off) - 1 for off in offsets])
+        rings = shapely.linearrings(np.concatenate(points), indices=np.repeat(np.arange(len(sizes)), sizes))
+        polys = shapely.polygons(rings, indices=ring_poly)
+        area = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
+        if clip is not None:
+            area = shapely.clip_by_rect(area, *clip)
+        out[i] = _polygonal(area)
+    return out
 
 
 def isochrone_polygon(
@@ -216,7 +264,104 @@ def isochrone_polygon(
     lo = xy[reached].min(axis=0) - max_attach_m
     hi = xy[reached].max(axis=0) + max_attach_m
     field = access_field(net, graph, {"_": dist}, (lo[0], lo[1], hi[0], hi[1]), cell, max_attach_m)
-    return field_polygon(field, field.fields["_"], limit)
+    area = field_polygons(field, field.fields["_"], [limit])[0]
+    return refine_on_streets(area, net, graph, field, field.fields["_"], dist, limit)
+
+
+def _sample_walks(graph: SplitGraph, dist: np.ndarray, seg: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Exact network distance of street samples (segment ``seg``, position ``pos`` along its edge)."""
+    return np.minimum(
+        dist[graph.seg_a[seg]] + (pos - graph.seg_s0[seg]), dist[graph.seg_b[seg]] + (graph.seg_s1[seg] - pos)
+    )
+
+
+def _drawn_inside(field: AreaField, values: np.ndarray, limit: float, xy: np.ndarray) -> np.ndarray:
+    """Whether points fall inside the contour at ``limit`` (bilinear reading of the clamped field,
+    as :func:`field_polygons` draws it)."""
+    ramp = FIELD_RAMP_CELLS * float(field.x[1] - field.x[0]) if len(field.x) > 1 else 1.0
+    cell = float(field.x[1] - field.x[0]) if len(field.x) > 1 else 1.0
+    fx = np.clip((xy[:, 0] - field.x[0]) / cell, 0, len(field.x) - 1.000001)
+    fy = np.clip((xy[:, 1] - field.y[0]) / cell, 0, len(field.y) - 1.000001)
+    i, j = fy.astype(np.int64), fx.astype(np.int64)
+    ty, tx = fy - i, fx - j
+    i1, j1 = np.minimum(i + 1, len(field.y) - 1), np.minimum(j + 1, len(field.x) - 1)
+    z = np.clip(values, limit - ramp, limit + ramp)
+    v = (z[i, j] * (1 - tx) + z[i, j1] * tx) * (1 - ty) + (z[i1, j] * (1 - tx) + z[i1, j1] * tx) * ty
+    return v <= limit
+
+
+def refine_on_streets(
+    area, net: WalkNetwork, graph: SplitGraph, field: AreaField, values: np.ndarray, dist: np.ndarray, limit: float
+):
+    """Correct the raster area exactly where it disagrees with the streets.
+
+    A raster cannot tell apart two streets a couple of metres apart (a road and its sidewalk,
+    one reachable and one not). Where a street sample's side of the drawn area differs from its
+    walk, the segment's reachable pieces (cut exactly inside the edge) are added as a thin band
+    and its unreachable pieces cut out, except where they cross a reachable street (bridges).
+    """
+    if field.samples is None or area.is_empty:
+        return area
+    pts, seg, pos = field.samples
+    d = _sample_walks(graph, dist, seg, pos)
+    drawn = _drawn_inside(field, values, limit, pts)
+    wrong = np.unique(seg[(d <= limit) != drawn])
+    if not len(wrong):
+        return area
+    (re, rs, rt), (ue, us, ut) = _cut_segments(graph, dist, limit, wrong, margin=KEEP_M)
+    reach_lines = substrings_of(net, re, rs, rt)
+    unreach_lines = substrings_of(net, ue, us, ut)
+    if len(reach_lines):
+        area = shapely.union(
+            area, shapely.buffer(shapely.multilinestrings(reach_lines), STREET_BAND_M, cap_style="flat")
+        )
+    if len(unreach_lines):
+        cut = shapely.buffer(shapely.multilinestrings(unreach_lines), STREET_BAND_M, cap_style="flat")
+        # a reachable street crossing the cut (bridge, tunnel) stays in the area
+        near = np.flatnonzero(_edge_bounds_hit(net, graph, cut))
+        if len(near):
+            (ce, cs, ct), _ = _cut_segments(graph, dist, limit, near)
+            crossing = substrings_of(net, ce, cs, ct)
+            if len(crossing):
+                cut = cut.difference(shapely.buffer(shapely.multilinestrings(crossing), KEEP_M, cap_style="flat"))
+        area = area.difference(cut)
+    return _polygonal(area)
+
+
+def _edge_bounds_hit(net: WalkNetwork, graph: SplitGraph, geom) -> np.ndarray:
+    """Segments whose edge's bounding box meets ``geom``'s."""
+    x0, y0, x1, y1 = geom.bounds
+    eb = _edge_bounds(net)[graph.seg_edge]
+    return (eb[:, 0] <= x1) & (eb[:, 2] >= x0) & (eb[:, 1] <= y1) & (eb[:, 3] >= y0)
+
+
+def _cut_segments(graph: SplitGraph, dist: np.ndarray, limit: float, segs: np.ndarray, margin: float = 0.0):
+    """Reachable and unreachable pieces of the segments ``segs`` as (edge, start, end) arrays;
+    unreachable pieces stop ``margin`` metres short of a reachable one."""
+    s0, s1 = graph.seg_s0[segs], graph.seg_s1[segs]
+    length = s1 - s0
+    a = np.clip(limit - dist[graph.seg_a[segs]], 0, None)
+    b = np.clip(limit - dist[graph.seg_b[segs]], 0, None)
+    whole = a + b >= length
+    a, b = np.minimum(a, length), np.minimum(b, length)
+    e = graph.seg_edge[segs]
+    fa, fb = ~whole & (a > 0), ~whole & (b > 0)
+    reach = (
+        np.concatenate([e[whole], e[fa], e[fb]]),
+        np.concatenate([s0[whole], s0[fa], (s1 - b)[fb]]),
+        np.concatenate([s1[whole], (s0 + a)[fa], s1[fb]]),
+    )
+    un = ~whole
+    unreach = (e[un], (s0 + a + margin * (a > 0))[un], (s1 - b - margin * (b > 0))[un])
+    return reach, unreach
+
+
+def substrings_of(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The pieces ``start``..``end`` metres along edges ``edge`` (empty pieces left out)."""
+    keep = end - start > 1e-6
+    if not keep.any():
+        return np.empty(0, dtype=object)
+    return substrings(net.geometry[edge[keep]], start[keep], end[keep])
 
 
 def area_tiles(boxes: np.ndarray, tile: float | None = None) -> list[Box]:
@@ -260,9 +405,10 @@ def iter_areas(
     for tile in tqdm(tiles, desc="walking areas", unit="tile", disable=not progress, leave=False):
         field = access_field(net, graph, node_dists, tile, cell, max_attach_m)
         for t, lims in limits.items():
-            values = field.fields[t]
-            for lim in lims:
-                poly = field_polygon(field, values, lim, clip=tile)
+            lims = list(lims)
+            for lim, poly in zip(lims, field_polygons(field, field.fields[t], lims), strict=True):
+                poly = refine_on_streets(poly, net, graph, field, field.fields[t], node_dists[t], lim)
+                poly = _polygonal(shapely.clip_by_rect(poly, *tile)) if not poly.is_empty else poly
                 if not poly.is_empty:
                     yield t, lim, tile, poly
 
@@ -418,6 +564,11 @@ def type_isochrones(
         )
     columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
     gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=net.crs)
+    # Douglas-Peucker (the topology-preserving variant costs minutes on a city); validity is
+    # restored on the output grid below
+    gdf["geometry"] = shapely.simplify(
+        np.asarray(gdf.geometry.values, dtype=object), DISPLAY_TOLERANCE_M, preserve_topology=False
+    )
     if len(gdf):
         gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
     gdf = gdf.to_crs("EPSG:4326")
@@ -450,11 +601,10 @@ def facility_isochrones(
         xy = access.graph.xy[reached]
         box = (*(xy.min(axis=0) - access.max_attach_m), *(xy.max(axis=0) + access.max_attach_m))
         field = access_field(net, access.graph, {t: dist}, box, AREA_CELL_M, access.max_attach_m)
-        for mins in minutes:
+        mins_ok = [m for m in minutes if m * speeds[t] <= access.limit_m + 1e-9]
+        polys = field_polygons(field, field.fields[t], [m * speeds[t] for m in mins_ok])
+        for mins, poly in zip(mins_ok, polys, strict=True):
             limit = mins * speeds[t]
-            if limit > access.limit_m + 1e-9:
-                continue
-            poly = field_polygon(field, field.fields[t], limit)
             if not poly.is_empty:
                 rows.append(
                     {

@@ -1,25 +1,31 @@
-"""The investigation ledger (完整社区建设工作台账): one row per community × item of the
-rulebook, for the officials who fill the gaps.
+"""The 工作台账 (complete-community work ledger): one row per community × item of the rulebook,
+in the form the Rugao plan asks for, for the officials who fill the gaps.
 
-The Rugao plan asks each pilot to "排查…基本情况…形成具体实施项目清单，建立完整社区建设工作台账"
-(phase 2). :func:`build_ledger` turns the gap report (spatial rules) and the rulebook's
-checklist items (status ``to_assess``) into that ledger:
+The Rugao plan's phase 2 (认真排查，明确工作任务) asks each pilot to "形成具体实施项目清单，建立完整社区
+建设工作台账，细化工作任务，明确推进序时", with "分管领导、责任科室和联络员" and a monthly report of
+progress. :func:`build_ledger` turns the gap report (spatial rules) and the rulebook's checklist
+items (status ``to_assess``) into that ledger:
 
-- the standard's requirement, the current state in numbers, the gap, the evidence (nearest
-  facilities with walking minutes, residents uncovered, undersized facilities, supply per
-  population);
-- a priority: items needing action first — "一老一幼" (elderly and young children) items
-  before the others, then by residents affected — then items to survey, items to assess on
-  site, and items already met;
-- the suggested kind of action: ``new_build``, ``share`` (a facility of the type is within
-  :data:`SHARE_FACTOR` × the threshold: share it with the neighbouring community, as the plans
-  themselves propose for 幼托), ``upgrade`` (too small), ``survey`` (no data, or a checklist
-  item to assess on site), ``none``;
-- the lead and supporting departments (``circles/config/departments.yaml``: the Rugao leading
-  group's member units);
-- for the Rugao pilot communities (``circles/config/rugao_pilot.yaml``): whether the plan
-  already lists a project for the item (``in_plan``), lists only the problem
-  (``problem_listed``), or the gap is a ``new_finding``.
+- the standard's requirement with the numbers that were checked (标准要求), the current state
+  in numbers (现状), the gap (缺口), the residents affected, the basis (依据: document, clause and
+  which numbers are unverified) and remarks (备注: the plan, warnings, nearest facilities);
+- a priority within each community: items needing action first — "一老一幼" items before the
+  others, then by residents affected — then items to survey, items to assess on site, items the
+  standard asks "where conditions allow" or "as needed", and items already met;
+- the suggested action: ``new_build``, ``share`` (a facility of the type is within
+  :data:`SHARE_FACTOR` × the threshold; for a community below the standard's population scale
+  (0.5万) any basic service within the rulebook's ``share_within_m``; or the plan's own measure,
+  e.g. 迎新's 共建共享幼托资源), ``upgrade`` (too small), ``survey`` (no data, a checklist item, or
+  a facility the plan says exists), ``consider`` (具备条件时 / 按需配建), ``none``;
+- the lead unit (牵头单位, always a government department) and the responsible units (责任单位,
+  companies included): the neutral default by role (``circles/config/departments.yaml``), a
+  city's own list (``--departments FILE``), and for the Rugao pilot communities the leading
+  group's units (``circles/config/rugao_pilot.yaml``);
+- blank columns for the officials (责任人, 推进情况, 投资估算 unless the plan gives it) and the
+  deadline (完成时限: for Rugao the end of the plan's phase 3, 2024年8月底; blank elsewhere);
+- for the Rugao pilot communities: whether the plan already covers the item — by the item each
+  project, measure, existing facility or problem is about (``covers:`` in the plan's data,
+  reviewed by hand, never by keywords).
 
 Rugao pilot communities
 -----------------------
@@ -27,14 +33,15 @@ Rugao pilot communities
 "孔庙社区", "孔庙", "如城街道孔庙社区"). It then takes the plan's population when the boundary
 has none (population 0) or only an estimate (``population_estimated`` true), and the plan's
 households when the boundary has no ``households``; the columns ``population_source`` and
-``households_source`` say which was used. No open geometry of these boundaries exists: the
-user digitises them from the plan's wording (孔庙: east and south the moat 护城河, west 海阳路,
-north 中山路; 迎新: east 碧霞路, west 海阳路, south 中山路, north 如泰河; 仙鹤: north 如泰河,
-south 老通扬运河, east 茅雉河, west 东皋路/万寿路) — see ``docs/rugao.md``. The ledger's
-summary compares the digitised area with the plan's (0.3 / 0.42 / 0.9 km²).
+``households_source`` say which was used, ``street`` the plan's street (如城街道). No open
+geometry of these boundaries exists: see ``docs/rugao.md``. When any boundary matches, the
+default rulebook is the plan's (``rules_profile``: ``rugao_2023``, :func:`default_rules`).
 
-Outputs: ``ledger.csv`` (UTF-8 with BOM) and ``ledger.xlsx`` (a summary sheet, one sheet per
-community, a notes sheet; Chinese headers on row 1, English on row 2, frozen, filtered).
+Outputs: ``ledger.csv`` (UTF-8 with BOM, English keys: :data:`circles._labels.LEDGER_COLUMNS`)
+and ``ledger.xlsx``: 工作台账 (all open items of all communities), 汇总 (one row per community),
+one sheet per community, 数据 data (every row and column with the English keys) and 说明
+(statuses, actions, the plan's phases). Every sheet prints on A4 landscape, one page wide, with
+the header row on every page, a page header (title, date) and page numbers.
 """
 
 from __future__ import annotations
@@ -50,12 +57,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._config import config_file
-from ._labels import ACTION_ZH, LEDGER_COLUMNS, PLAN_STATUS_ZH, STATUS_FILL, STATUS_ZH, SUMMARY_COLUMNS
+from ._config import config_file, read_yaml
+from ._labels import (
+    ACTION_ZH,
+    FIELD_ZH,
+    LEDGER_ACTION_MEANING,
+    LEDGER_BOOLEAN,
+    LEDGER_COLUMNS,
+    LEDGER_PERCENT,
+    LEDGER_STATUS_MEANING,
+    LEDGER_TITLES,
+    OFFICIAL_COLUMNS,
+    PLAN_STATUS_ZH,
+    STATUS_FILL,
+    STATUS_ZH,
+    SUMMARY_COLUMNS,
+    YES_NO,
+    rule_name,
+    threshold_text,
+)
 from ._sheets import append_row, save_workbook, write_csv
 from .errors import ConfigError
+from .export import print_layout
 from .gaps import warning_text
-from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
+from .rulebook import CATEGORIES, DEFAULT_PROFILE, LEVELS, Rule, Rulebook
 
 log = logging.getLogger(__name__)
 
@@ -63,152 +88,224 @@ log = logging.getLogger(__name__)
 #: this many times the rule's threshold of the community's residents (a circles heuristic).
 SHARE_FACTOR = 2.0
 
-
-WIDTHS = {
-    "community_name": 16,
-    "priority": 7,
-    "item_name": 22,
-    "status_zh": 10,
-    "action_zh": 16,
-    "lead_department": 22,
-    "plan_status_zh": 14,
-    "requirement": 48,
-    "current_state": 44,
-    "gap": 36,
-    "residents_affected": 10,
-    "evidence": 60,
-    "priority_group": 9,
-    "support_departments": 26,
-    "plan_reference": 44,
-    "finding_kind": 10,
-    "warning": 40,
-    "item": 20,
-    "category": 14,
-    "level": 12,
-    "rule_id": 20,
-    "facility_type": 16,
-    "status": 10,
-    "action": 10,
-    "plan_status": 12,
-    "verified": 8,
-    "source": 40,
-    "residents": 9,
-    "households": 9,
-    "population_source": 30,
-    "households_source": 30,
-    "community_id": 18,
-    "pilot": 12,
-    "plan_area_km2": 10,
-    "boundary_area_km2": 10,
-    "elderly_child_open": 24,
-    "in_plan": 9,
-    "new_finding": 9,
-    "top_priorities": 60,
-    "undersized": 8,
-    "no_data": 8,
-    "to_assess": 8,
-    "ok": 8,
-    "gap_count": 8,
-    "partial": 8,
+#: Statuses that need action (a gap to close) and statuses that are not met (open items).
+ACTIONABLE = ("gap", "partial", "undersized")
+OPEN = ("gap", "partial", "undersized", "no_data", "to_assess", "conditional", "as_needed")
+#: Order of the statuses in a community's ledger (actionable first, met last).
+STATUS_CLASS = {
+    "gap": 0,
+    "partial": 0,
+    "undersized": 0,
+    "no_data": 1,
+    "to_assess": 2,
+    "conditional": 3,
+    "as_needed": 3,
+    "ok": 4,
 }
-WRAP = {
+
+#: Column widths (Excel characters) of the official sheets: together about one A4 landscape
+#: page at a readable size (the page is fitted to one page wide).
+OFFICIAL_WIDTHS = {
+    "no": 4,
+    "street": 5,
+    "community_name": 7,
+    "category_zh": 6,
+    "item_name": 7,
+    "current_state": 14,
+    "gap": 9,
+    "residents_affected": 5,
+    "action_zh": 8,
+    "lead_unit": 7,
+    "responsible_units": 8,
+    "person_in_charge": 5,
+    "deadline": 6,
+    "progress": 6,
+    "investment_wan": 5,
+    "in_plan": 5,
+    "requirement": 21,
+    "basis": 17,
+    "remarks": 19,
+}
+SUMMARY_WIDTHS = {
+    "community_name": 10,
+    "street": 7,
+    "pilot": 8,
+    "population_source": 16,
+    "households_source": 16,
+    "elderly_child_open": 16,
+    "scale_note": 16,
+    "top_priorities": 30,
+    "community_id": 10,
+}
+#: Font of the official sheets (the usual font of Chinese official documents; a viewer without
+#: it substitutes a CJK font).
+LEDGER_FONT = "宋体"
+#: Wide columns of the data sheet (long text).
+DATA_WIDE = {
     "requirement",
     "current_state",
+    "remarks",
     "gap",
+    "basis",
     "evidence",
-    "plan_reference",
     "warning",
+    "plan_reference",
     "source",
-    "top_priorities",
-    "elderly_child_open",
-    "support_departments",
-    "lead_department",
-    "population_source",
-    "households_source",
-    "item_name",
 }
+#: Font size (points) of the official sheets, the height of one line of it in a cell, the
+#: width of a CJK character in Excel's width units (about 2 at 11 points; LibreOffice draws it
+#: a little narrower) and the cap Excel puts on a row.
+FONT_PT = 11
+LINE_PT = 15.0
+CJK_UNITS = 2.0
+MAX_ROW_PT = 409.0
+#: Numeric columns (centred, no wrapping) of the official sheets.
+NUMERIC = {"no", "residents_affected", "investment_wan", "in_plan"}
 
 
-# ----------------------------------------------------------------------------- data files
+# ----------------------------------------------------------------------------- units
 
 
 @dataclass
 class Departments:
-    """Department names and who leads which ledger item."""
+    """Units by role and who leads which ledger item.
+
+    ``names``/``kinds``: role id -> the unit's name and kind (``government``,
+    ``organisation``, ``company``). Only government units lead (the loader checks it).
+    """
 
     names: dict[str, str]
+    kinds: dict[str, str]
     by_rule: dict[str, dict]
     by_facility_type: dict[str, dict]
     by_category: dict[str, dict]
     default: dict
     always_support: list[str]
+    name_zh: str = ""
     path: str = ""
 
-    def assign(self, rule: Rule) -> tuple[str, str]:
-        """(lead, support) department names for ``rule``, joined with '、'."""
+    def entry(self, rule: Rule) -> dict:
+        """The table entry (lead, support) that applies to ``rule``."""
         for table, key in (
             (self.by_rule, rule.id),
             (self.by_facility_type, rule.facility_type),
             (self.by_category, rule.category),
         ):
             if key and key in table:
-                entry = table[key]
-                break
-        else:
-            entry = self.default
+                return table[key]
+        return self.default
+
+    def assign(self, rule: Rule) -> tuple[str, str]:
+        """(lead unit, responsible units) for ``rule``, each joined with '、'."""
+        entry = self.entry(rule)
         lead = list(entry.get("lead") or [])
         support = [d for d in list(entry.get("support") or []) + self.always_support if d not in lead]
         support = list(dict.fromkeys(support))
         return "、".join(self.names[d] for d in lead), "、".join(self.names[d] for d in support)
 
 
-def load_departments(path: str | Path | None = None) -> Departments:
-    """The department mapping (default: ``circles/config/departments.yaml``, Rugao's leading group)."""
-    data, label = config_file("departments.yaml", path)
+DEPARTMENT_KINDS = ("government", "organisation", "company")
+_DEPT_TABLES = ("by_rule", "by_facility_type", "by_category")
+
+
+def _departments_from(data: Mapping[str, Any], label: str, base: Departments | None = None) -> Departments:
+    """Validate a departments mapping; over ``base`` (its names and tables are the fallback)."""
     deps = data.get("departments")
-    if not isinstance(deps, dict) or not deps:
-        raise ConfigError(f"{label}: expected a mapping 'departments' (id -> name_zh)")
-    names = {}
-    for k, v in deps.items():
+    if base is None and (not isinstance(deps, dict) or not deps):
+        raise ConfigError(f"{label}: expected a mapping 'departments' (role id -> name_zh, kind)")
+    if deps is not None and not isinstance(deps, dict):
+        raise ConfigError(f"{label}: 'departments' should be a mapping (role id -> name_zh, kind)")
+    names = dict(base.names) if base else {}
+    kinds = dict(base.kinds) if base else {}
+    for k, v in (deps or {}).items():
         if not isinstance(v, dict) or not v.get("name_zh"):
             raise ConfigError(f"{label}: department '{k}': missing 'name_zh'")
+        kind = v.get("kind", kinds.get(str(k), "government"))
+        if kind not in DEPARTMENT_KINDS:
+            raise ConfigError(
+                f"{label}: department '{k}': 'kind' should be one of {', '.join(DEPARTMENT_KINDS)}, got {kind!r}"
+            )
         names[str(k)] = str(v["name_zh"])
+        kinds[str(k)] = str(kind)
 
-    def table(key: str) -> dict[str, dict]:
+    def check(where: str, entry: Any) -> dict:
+        if not isinstance(entry, dict) or not entry.get("lead"):
+            raise ConfigError(f"{label}: {where}: expected a mapping with a 'lead' list")
+        for d in list(entry.get("lead") or []) + list(entry.get("support") or []):
+            if d not in names:
+                raise ConfigError(f"{label}: {where}: unknown department '{d}' (known: {', '.join(names)})")
+        for d in entry.get("lead") or []:
+            if kinds[d] != "government":
+                raise ConfigError(
+                    f"{label}: {where}: '{d}' ({names[d]}) is a {kinds[d]}: a lead unit (牵头单位) must be a "
+                    "government department; list it under 'support' (责任单位)"
+                )
+        return dict(entry)
+
+    tables: dict[str, dict[str, dict]] = {}
+    for key in _DEPT_TABLES:
         t = data.get(key) or {}
         if not isinstance(t, dict):
             raise ConfigError(f"{label}: '{key}' should be a mapping")
-        for k, e in t.items():
-            if not isinstance(e, dict) or not e.get("lead"):
-                raise ConfigError(f"{label}: {key}: '{k}': expected a mapping with a 'lead' list")
-            for d in list(e.get("lead") or []) + list(e.get("support") or []):
-                if d not in names:
-                    raise ConfigError(f"{label}: {key}: '{k}': unknown department '{d}' (known: {', '.join(names)})")
-        return {str(k): e for k, e in t.items()}
-
-    default = data.get("default") or {"lead": []}
-    always = list(data.get("always_support") or [])
-    for d in always + list(default.get("lead") or []):
+        merged = dict(getattr(base, key)) if base else {}
+        merged.update({str(k): check(f"{key}: '{k}'", e) for k, e in t.items()})
+        tables[key] = merged
+    if data.get("default") is not None:
+        default = check("default", data["default"])
+    else:
+        default = base.default if base else {"lead": []}
+    always = data.get("always_support")
+    always_list = list(always) if always is not None else (list(base.always_support) if base else [])
+    for d in always_list:
         if d not in names:
-            raise ConfigError(f"{label}: unknown department '{d}' (known: {', '.join(names)})")
+            raise ConfigError(f"{label}: always_support: unknown department '{d}' (known: {', '.join(names)})")
+    # the base's own entries must still be valid with the new kinds (a role renamed as a company)
+    for key in _DEPT_TABLES:
+        for k, e in tables[key].items():
+            check(f"{key}: '{k}'", e)
     return Departments(
         names=names,
-        by_rule=table("by_rule"),
-        by_facility_type=table("by_facility_type"),
-        by_category=table("by_category"),
+        kinds=kinds,
+        by_rule=tables["by_rule"],
+        by_facility_type=tables["by_facility_type"],
+        by_category=tables["by_category"],
         default=default,
-        always_support=always,
+        always_support=always_list,
+        name_zh=str(data.get("name_zh", "") or (base.name_zh if base else "")),
         path=label,
     )
 
 
+def load_departments(path: str | Path | None = None) -> Departments:
+    """Units per ledger item.
+
+    Without ``path``: the neutral default by role (``circles/config/departments.yaml``). With a
+    city's file (same schema, e.g. ``docs/departments_example.yaml``): its units name the roles,
+    its tables change who leads what, and anything it does not give comes from the default.
+    """
+    data, label = config_file("departments.yaml")
+    base = _departments_from(data, label)
+    if path is None:
+        return base
+    data, label = read_yaml(path)
+    return _departments_from(data, label, base)
+
+
+# ----------------------------------------------------------------------------- the pilot plan
+
+
 @dataclass
 class PilotEntry:
-    """A problem or a planned project of a pilot community's plan."""
+    """A problem, project, measure or existing facility of a pilot community's plan."""
 
     no: int
     text: str
     covers: tuple[str, ...] = ()
+    action: str = ""
+    quote: str = ""
+    section: str = ""
+    investment_wan: float | None = None
+    count: int | None = None
 
 
 @dataclass
@@ -224,18 +321,42 @@ class PilotCommunity:
     population_note: str = ""
     boundary_zh: str = ""
     attachment: str = ""
+    street: str = ""
     problems: list[PilotEntry] = field(default_factory=list)
     projects: list[PilotEntry] = field(default_factory=list)
+    measures: list[PilotEntry] = field(default_factory=list)
+    existing: list[PilotEntry] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
+class Phase:
+    """A phase of the plan (四、组织实施), verbatim."""
+
+    no: int
+    name_zh: str
+    text_zh: str
+    period_zh: str
+    end: str  # "YYYY-MM"
+
+    def label(self) -> str:
+        """'第三阶段：协同推进，定期调度（2023年4月至2024年8月）'."""
+        return f"{self.name_zh}：{self.text_zh}（{self.period_zh}）"
+
+
+@dataclass
 class Pilot:
-    """A city's pilot plan: its communities and where the figures come from."""
+    """A city's pilot plan: its communities, phases, units and where the figures come from."""
 
     communities: list[PilotCommunity]
     source: str
     path: str = ""
+    phases: list[Phase] = field(default_factory=list)
+    deadline_phase: int | None = None
+    rules_profile: str = ""
+    departments: Departments | None = None
+    city_measures: list[PilotEntry] = field(default_factory=list)
+    reporting_zh: str = ""
 
     def match(self, name: Any) -> PilotCommunity | None:
         """The pilot community whose name or alias matches ``name`` (see :func:`normalise_name`)."""
@@ -246,6 +367,14 @@ class Pilot:
             if key in {normalise_name(a) for a in (c.name_zh,) + c.aliases}:
                 return c
         return None
+
+    def deadline_text(self) -> str:
+        """完成时限 of open items: the end of :attr:`deadline_phase` ('2024年8月底'), or ''."""
+        ph = next((p for p in self.phases if p.no == self.deadline_phase), None)
+        if ph is None:
+            return ""
+        year, month = ph.end.split("-")
+        return f"{int(year)}年{int(month)}月底"
 
 
 _PREFIXES = ("江苏省", "南通市", "如皋市", "如城街道", "如城")
@@ -284,8 +413,17 @@ def _pilot_num(c: Mapping[str, Any], key: str, where: str) -> float | None:
     return float(v)
 
 
+PLAN_ACTIONS = ("share", "upgrade", "new_build")
+
+
+def _entry_no(e: Mapping[Any, Any], default: int) -> int:
+    """An entry's number: YAML 1.1 reads the key ``no`` as false, so both are looked up."""
+    v = e.get("no", e.get(False, default))
+    return int(v) if isinstance(v, (int, float, str)) and not isinstance(v, bool) else default
+
+
 def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntry]:
-    """The numbered problems or projects of a pilot community entry."""
+    """The numbered problems, projects, measures or existing facilities of a plan entry."""
     lst = c.get(key) or []
     if not isinstance(lst, list):
         raise ConfigError(f"{where}: '{key}' should be a list")
@@ -293,14 +431,51 @@ def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntr
     for j, e in enumerate(lst):
         if not isinstance(e, dict) or not e.get("text"):
             raise ConfigError(f"{where}: {key} #{j + 1}: expected a mapping with 'text'")
+        covers = e.get("covers")
+        if covers is None:
+            raise ConfigError(
+                f"{where}: {key} #{j + 1}: missing 'covers' (the rule ids it is about, reviewed by hand; [] for none)"
+            )
+        if not isinstance(covers, list):
+            raise ConfigError(f"{where}: {key} #{j + 1}: 'covers' should be a list of rule ids")
+        action = str(e.get("action", "") or "")
+        if action and action not in PLAN_ACTIONS:
+            raise ConfigError(
+                f"{where}: {key} #{j + 1}: 'action' should be one of {', '.join(PLAN_ACTIONS)}, got {action!r}"
+            )
+        inv = _pilot_num(e, "investment_wan", f"{where}: {key} #{j + 1}")
+        cnt = _pilot_num(e, "count", f"{where}: {key} #{j + 1}")
         res.append(
             PilotEntry(
-                no=int(e.get("no", j + 1)),
+                no=_entry_no(e, j + 1),
                 text=str(e["text"]),
-                covers=tuple(str(x) for x in (e.get("covers") or [])),
+                covers=tuple(str(x) for x in covers),
+                action=action,
+                quote=str(e.get("quote", "") or ""),
+                section=str(e.get("section", "") or ""),
+                investment_wan=inv,
+                count=None if cnt is None else int(cnt),
             )
         )
     return res
+
+
+_COMMUNITY_KEYS = {
+    "id",
+    "name_zh",
+    "aliases",
+    "area_km2",
+    "households",
+    "population",
+    "population_note",
+    "boundary_zh",
+    "attachment",
+    "street",
+    "problems",
+    "projects",
+    "measures",
+    "existing",
+}
 
 
 def load_pilot(path: str | Path | None = None) -> Pilot:
@@ -313,39 +488,70 @@ def load_pilot(path: str | Path | None = None) -> Pilot:
     for i, c in enumerate(raw):
         if not isinstance(c, dict) or not c.get("id") or not c.get("name_zh"):
             raise ConfigError(f"{label}: community #{i + 1}: expected a mapping with 'id' and 'name_zh'")
-        what = f"community '{c['id']}'"
-
-        known = {
-            "id",
-            "name_zh",
-            "aliases",
-            "area_km2",
-            "households",
-            "population",
-            "population_note",
-            "boundary_zh",
-            "attachment",
-            "problems",
-            "projects",
-        }
+        where = f"{label}: community '{c['id']}'"
         out.append(
             PilotCommunity(
                 id=str(c["id"]),
                 name_zh=str(c["name_zh"]),
                 aliases=tuple(str(a) for a in (c.get("aliases") or [])),
-                area_km2=_pilot_num(c, "area_km2", f"{label}: {what}"),
-                households=_pilot_num(c, "households", f"{label}: {what}"),
-                population=_pilot_num(c, "population", f"{label}: {what}"),
+                area_km2=_pilot_num(c, "area_km2", where),
+                households=_pilot_num(c, "households", where),
+                population=_pilot_num(c, "population", where),
                 population_note=str(c.get("population_note", "")),
                 boundary_zh=str(c.get("boundary_zh", "")),
                 attachment=str(c.get("attachment", "")),
-                problems=_pilot_entries(c, "problems", f"{label}: {what}"),
-                projects=_pilot_entries(c, "projects", f"{label}: {what}"),
-                extra={k: v for k, v in c.items() if k not in known},
+                street=str(c.get("street", "") or ""),
+                problems=_pilot_entries(c, "problems", where),
+                projects=_pilot_entries(c, "projects", where),
+                measures=_pilot_entries(c, "measures", where),
+                existing=_pilot_entries(c, "existing", where),
+                extra={k: v for k, v in c.items() if k not in _COMMUNITY_KEYS},
             )
         )
+    phases = []
+    for j, ph in enumerate(data.get("phases") or []):
+        if not isinstance(ph, dict) or not re.fullmatch(r"\d{4}-\d{2}", str(ph.get("end", ""))):
+            raise ConfigError(f"{label}: phases #{j + 1}: expected name_zh, text_zh, period_zh and end 'YYYY-MM'")
+        phases.append(
+            Phase(
+                no=_entry_no(ph, j + 1),
+                name_zh=str(ph.get("name_zh", "")),
+                text_zh=str(ph.get("text_zh", "")),
+                period_zh=str(ph.get("period_zh", "")),
+                end=str(ph["end"]),
+            )
+        )
+    dphase = data.get("deadline_phase")
+    if dphase is not None and dphase not in {p.no for p in phases}:
+        raise ConfigError(f"{label}: 'deadline_phase' {dphase!r} is not one of the phases")
+    deps = None
+    if data.get("departments") is not None:
+        if not isinstance(data["departments"], dict):
+            raise ConfigError(f"{label}: 'departments' should be a mapping (the schema of departments.yaml)")
+        base_data, base_label = config_file("departments.yaml")
+        deps = _departments_from(data["departments"], f"{label}: departments", _departments_from(base_data, base_label))
     src = data.get("source") or {}
-    return Pilot(communities=out, source=str(src.get("doc", "")) if isinstance(src, dict) else str(src), path=label)
+    return Pilot(
+        communities=out,
+        source=str(src.get("doc", "")) if isinstance(src, dict) else str(src),
+        path=label,
+        phases=phases,
+        deadline_phase=None if dphase is None else int(dphase),
+        rules_profile=str(data.get("rules_profile", "") or ""),
+        departments=deps,
+        city_measures=_pilot_entries(data, "city_measures", label),
+        reporting_zh=str(data.get("reporting_zh", "") or ""),
+    )
+
+
+def default_rules(communities: pd.DataFrame, pilot: Pilot | None = None) -> str:
+    """The rulebook to use when none is asked for: the pilot plan's (``rules_profile``) when a
+    community's name matches one of its pilot communities, else ``complete_community_2020``."""
+    pilot = pilot if pilot is not None else load_pilot()
+    if pilot.rules_profile and any(pilot.match(n) is not None for n in communities["name"]):
+        log.info("boundaries match the pilot plan %s: rulebook %s", pilot.path, pilot.rules_profile)
+        return pilot.rules_profile
+    return DEFAULT_PROFILE
 
 
 def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None) -> pd.DataFrame:
@@ -358,7 +564,8 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
     -------
     DataFrame (same type as ``communities``)
         A copy with ``households`` (NaN when unknown), ``pilot_id``, ``pilot_name``,
-        ``plan_area_km2``, ``population_source`` and ``households_source``.
+        ``plan_area_km2``, ``population_source``, ``households_source`` and ``street`` (the
+        boundary's own ``street`` when it has one, else the plan's, else empty).
     """
     pilot = pilot if pilot is not None else load_pilot()
     out = communities.copy()
@@ -369,7 +576,8 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
         out["population_estimated"] if "population_estimated" in out.columns else pd.Series(False, index=out.index)
     )
     method = out["population_method"] if "population_method" in out.columns else pd.Series("", index=out.index)
-    pid, pname, parea, psrc, hsrc = [], [], [], [], []
+    street_col = out["street"] if "street" in out.columns else pd.Series("", index=out.index)
+    pid, pname, parea, psrc, hsrc, street = [], [], [], [], [], []
     seen: dict[str, str] = {}
     for idx in out.index:
         name = out.at[idx, "name"]
@@ -392,10 +600,15 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
                 out.at[idx, "population"] = p.population
                 if "population_estimated" in out.columns:
                     out.at[idx, "population_estimated"] = False
-                src = f"试点方案 Rugao pilot plan: {p.population_note or p.population}（{p.attachment}）"
+                src = f"试点方案 pilot plan: {p.population_note or p.population}（{p.attachment}）"
             if pd.isna(hh) and p.households:
                 out.at[idx, "households"] = p.households
-                hs = f"试点方案 Rugao pilot plan: {p.households:.0f}户（{p.attachment}）"
+                hs = f"试点方案 pilot plan: {p.households:.0f}户（{p.attachment}）"
+        own_street = street_col.loc[idx]
+        own_street = (
+            "" if own_street is None or (isinstance(own_street, float) and math.isnan(own_street)) else own_street
+        )
+        street.append(str(own_street) or (p.street if p else ""))
         pid.append(p.id if p else "")
         pname.append(p.name_zh if p else "")
         parea.append(p.area_km2 if p and p.area_km2 is not None else np.nan)
@@ -406,31 +619,14 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
     out["plan_area_km2"] = parea
     out["population_source"] = psrc
     out["households_source"] = hsrc
+    out["street"] = street
     n = sum(bool(x) for x in pid)
     if n:
         log.info("%d communities match the pilot plan (%s)", n, pilot.path)
     return out
 
 
-# ----------------------------------------------------------------------------- the ledger
-
-
-def _plan_match(rule: Rule, entries: Iterable[PilotEntry]) -> list[tuple[PilotEntry, str]]:
-    hits = []
-    for e in entries:
-        if rule.id in e.covers:
-            hits.append((e, rule.id))
-        elif rule.facility_type and rule.facility_type in e.covers:
-            hits.append((e, rule.facility_type))
-        else:
-            kw = next((k for k in rule.keywords_zh if k in e.text), None)
-            if kw:
-                hits.append((e, f"关键词 {kw}"))
-    return hits
-
-
-def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+# ----------------------------------------------------------------------------- reading one row
 
 
 def _num(v: Any) -> float:
@@ -441,45 +637,95 @@ def _num(v: Any) -> float:
     return f
 
 
-def _requirement(rule: Rule, g: Mapping[str, Any] | None) -> str:
-    text = rule.requirement_zh or rule.name_zh
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _covers(rule: Rule, entries: Iterable[PilotEntry], rule_ids: Iterable[str] = ()) -> list[PilotEntry]:
+    """The entries whose ``covers`` names the rule's id. A facility type in ``covers`` stands
+    for the rules of that type only when it is not itself a rule id of the rulebook (so that a
+    plan written for complete_community_2020 still speaks to e.g. gb50180_2018's rules)."""
+    ids = set(rule_ids)
+    ft = rule.facility_type
+    return [e for e in entries if rule.id in e.covers or (ft and ft in e.covers and ft not in ids)]
+
+
+def _thr(g: Mapping[str, Any], rule: Rule) -> str:
+    """The rule's threshold as its rule states it ('300米', '10分钟（667米）')."""
+    return threshold_text(_num(g["threshold_min"]), _num(g["threshold_m"]), rule.stated_in_metres, "zh")
+
+
+def requirement_text(rule: Rule, g: Mapping[str, Any] | None) -> str:
+    """标准要求: the standard's words, then exactly what was checked (检查口径), with the numbers
+    that were checked."""
+    text = rule.requirement_zh or rule_name(rule, "zh")
     if not rule.is_spatial or g is None:
         return text
-    parts = [
-        f"步行{_num(g['threshold_min']):.3g}分钟（{_num(g['threshold_m']):.0f}米，按{_num(g['speed_m_per_min']):g}米/分钟）内可达"
-    ]
-    if rule.min_size_m2 is not None:
-        scope = "" if rule.size_applies else "（仅新建社区）"
-        parts.append(f"规模不小于{rule.min_size_m2:g}平方米{scope}")
-    if rule.min_count > 1:
-        parts.append(f"至少{rule.min_count}处")
-    if rule.capacity is not None:
-        scope = "" if rule.capacity.applies_to == "all" else "（仅新建社区）"
-        parts.append(rule.capacity.describe_zh() + scope)
+    thr = _thr(g, rule)
+    speed = "" if rule.stated_in_metres else f"（步速{_num(g['speed_m_per_min']):g}米/分钟）"
+    c = rule.capacity
+    parts: list[str] = []
+    if rule.check == "supply" and c is not None:
+        scope = "" if c.applies_to == "all" else "（新建社区作判定，既有社区列出数量待核查）"
+        target = c.describe_zh() if c.target is not None else f"按户统计社区内{c.unit_zh or '数量'}（无判定值）"
+        parts.append(f"社区内设施{target}{scope}；步行{thr}仅作参考")
+    elif rule.check == "presence":
+        parts.append(f"社区内或步行{thr}内有此设施{speed}")
+    else:
+        parts.append(f"步行{thr}内可达{speed}")
+        if rule.min_size_m2 is not None:
+            scope = "" if rule.size_applies else "（仅新建社区，既有社区仅供参考）"
+            kind = "用地" if rule.size_kind == "land" else "建筑面积"
+            parts.append(f"{kind}不小于{rule.min_size_m2:g}平方米{scope}")
+        if rule.min_count > 1:
+            parts.append(f"至少{rule.min_count}处")
+        if c is not None and c.target is not None:
+            scope = "" if c.applies_to == "all" else "（仅新建社区）"
+            whose = "社区自有" if c.basis == "own" else "步行范围内可达"
+            parts.append(f"{whose}{c.describe_zh()}{scope}")
+    if rule.recommended_size_m2 is not None and "为宜" not in text:
+        parts.append(f"建筑面积以{rule.recommended_size_m2:g}平方米为宜（建议规模，不作判定）")
+    if rule.required == "conditional":
+        parts.append("具备条件的配建，缺少不计为缺口")
+    elif rule.required == "as_needed":
+        parts.append("△按需配建，缺少不计为缺口")
     return f"{text}。检查口径：" + "，".join(parts)
 
 
 def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, str, float, str]:
-    """(current state, gap, residents affected, evidence) in Chinese for a spatial row."""
+    """(现状, 缺口, residents affected, evidence) in Chinese for a spatial row."""
     res = _num(g["residents"])
+    c = rule.capacity
+    own_n, own = _num(g.get("facilities_own")), _num(g.get("supply_own"))
+    own_txt = ""
+    if c is not None and (c.basis == "own" or rule.check == "supply") and np.isfinite(own_n):
+        unit = c.unit_zh or ("平方米" if c.measure == "size_m2" else "个")
+        who = "户" if c.demand == "households" else "人"
+        per = "" if c.per == 1 else f"{c.per:g}"
+        own_txt = f"社区内设施{own_n:.0f}处" + (f"，每{per}{who}{own:.3g}{unit}" if np.isfinite(own) else "")
     if status == "no_data":
-        no_data_ev = str(g.get("evidence") or "")
-        if "not declared surveyed" in no_data_ev:
+        if "not declared surveyed" in str(g.get("evidence") or ""):
             return (
                 "输入数据中没有此类设施，且未声明已调查",
                 "未知：需补充调查（数据缺失不等于缺口）",
                 float("nan"),
-                "OpenStreetMap等开放数据对中国社区设施覆盖不全；实地调查后可用 --surveyed 声明",
+                "开放数据对社区设施覆盖不全；实地调查后可用 --surveyed 声明",
             )
-        return ("社区内没有可测量的居民点", "未知", float("nan"), no_data_ev)
+        return ("社区内没有可测量的居民点", "未知", float("nan"), str(g.get("evidence") or ""))
+    if status == "to_assess" and not np.isfinite(_num(g.get("covered_share"))):
+        need = c.describe_zh() if c is not None and c.target is not None else "数量"
+        return ("输入数据中没有此类设施", f"待调查：清点社区内数量（{need}）", float("nan"), "")
     placed = res - _num(g["residents_unplaced"])
     unc = _num(g["residents_uncovered"])
     cov = placed - unc
     share = _num(g["covered_share"])
-    thr = f"{_num(g['threshold_min']):.3g}分钟（{_num(g['threshold_m']):.0f}米）"
-    state = [
-        f"{thr}内覆盖{share:.1%}居民（{cov:.0f}/{placed:.0f}人）",
-        f"阈值内设施{_num(g['facilities_within']):.0f}处",
+    thr = _thr(g, rule)
+    state = []
+    if own_txt:
+        state.append(own_txt)
+    state += [
+        f"步行{thr}内覆盖{share:.1%}居民（{cov:.0f}/{placed:.0f}人）",
+        f"范围内设施{_num(g['facilities_within']):.0f}处",
     ]
     near_min, med = _num(g["nearest_min_min"]), _num(g["nearest_min_median"])
     if np.isfinite(near_min):
@@ -495,36 +741,65 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
         )
     sup = _num(g.get("supply_accessible"))
     if np.isfinite(sup):
+        view = "（可达性参考）" if c is not None and c.basis == "own" else ""
         state.append(
-            f"可达供给{sup:.3g}{g['supply_unit']}"
-            + ("" if g.get("supply_complete") in (True, 1.0) else "（部分设施缺容量数据，为下限）")
+            f"步行范围内可达供给{sup:.3g}{g['supply_unit']}{view}"
+            + ("" if g.get("supply_complete") in (True, 1.0) else "（部分设施缺数据，为下限）")
         )
     res_und = _num(g.get("residents_undersized"))
     gap_txt, affected = "", float("nan")
-    if status == "gap":
-        gap_txt, affected = f"全部{placed:.0f}名居民在{thr}内无此设施", placed
+    if status == "ok":
+        gap_txt = "无"
+    elif status == "gap":
+        gap_txt, affected = f"全部{placed:.0f}名居民步行{thr}内无此设施", placed
     elif status == "partial":
-        gap_txt, affected = f"{unc:.0f}名居民超出{thr}步行范围", unc
+        gap_txt, affected = f"{unc:.0f}名居民超出步行{thr}范围", unc
+    elif status == "conditional":
+        gap_txt = "具备条件时配建：" + (
+            "社区内及步行范围内均无" if rule.check == "presence" else f"{unc:.0f}名居民步行{thr}内无此设施"
+        )
+    elif status == "as_needed":
+        gap_txt = f"按需配建（△）：{unc:.0f}名居民步行{thr}内无此设施"
+    elif status == "to_assess":
+        if c is not None and c.target is not None and np.isfinite(own):
+            gap_txt = f"待核查：新建社区标准{c.describe_zh()}，既有社区统筹解决"
+        else:
+            gap_txt = "待核查：输入未给出数量（容量）" if not np.isfinite(own) else "待核查（标准未规定判定值）"
     elif status == "undersized":
         bits: list[str] = []
+        if rule.check == "supply" and c is not None and c.target is not None and np.isfinite(own):
+            unit = c.unit_zh or "个"
+            bits.append(f"社区内每户{own:.3g}{unit} < 标准{c.target:g}{unit}")
+            affected = placed
         if res_und and res_und > 0:
             bits.append(f"{res_und:.0f}名居民仅能到达规模不足（<{rule.min_size_m2:g}平方米）的设施")
             affected = res_und
         if rule.min_count > 1 and _num(g["facilities_within"]) - (n_small or 0) < rule.min_count:
             bits.append(
-                f"阈值内达标设施{_num(g['facilities_within']) - (n_small or 0):.0f}处，标准要求至少{rule.min_count}处"
+                f"范围内达标设施{_num(g['facilities_within']) - (n_small or 0):.0f}处，标准要求至少{rule.min_count}处"
             )
             affected = placed
         tgt = _num(g.get("supply_target"))
-        if np.isfinite(sup) and np.isfinite(tgt) and sup < tgt:
+        if c is not None and c.basis == "own" and rule.check != "supply" and np.isfinite(own) and np.isfinite(tgt):
+            if own < tgt:
+                bits.append(f"社区自有{own:.3g}{g['supply_unit']} < 标准{tgt:g}（缺{tgt - own:.3g}）")
+                affected = placed
+        elif np.isfinite(sup) and np.isfinite(tgt) and sup < tgt:
             bits.append(f"可达供给{sup:.3g} < 标准{tgt:g}{g['supply_unit']}（缺{tgt - sup:.3g}）")
             affected = placed
         gap_txt = "；".join(bits)
+    if (
+        status in ("gap", "partial")
+        and c is not None
+        and c.basis == "own"
+        and c.target is not None
+        and np.isfinite(own)
+        and own < c.target
+    ):
+        gap_txt += f"；社区自有{own:.3g}{g['supply_unit']} < 标准{c.target:g}（缺{c.target - own:.3g}）"
     ev: list[str] = []
     if g.get("nearest_facilities"):
         ev.append(f"最近设施：{g['nearest_facilities']}")
-    if status in ("gap", "partial") and np.isfinite(unc):
-        ev.append(f"未覆盖居民{unc:.0f}人（共{placed:.0f}人）")
     if g.get("undersized_facilities"):
         ev.append(f"规模不足：{g['undersized_facilities']}")
     if _num(g["residents_unplaced"]) > 0:
@@ -534,14 +809,27 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     return "；".join(state), gap_txt, affected, "；".join(ev)
 
 
+def _short_evidence(g: Mapping[str, Any]) -> str:
+    """The nearest facility (name, minutes) and the population caveats, for 备注."""
+    bits = []
+    near = str(g.get("nearest_facilities") or "").split("; ")[0]
+    near = re.sub(r"^[a-z]+/\d+:[a-z_]+", "未命名设施", near)  # an unnamed facility shows its id
+    if near:
+        bits.append(f"最近：{near}")
+    if _num(g["residents_unplaced"]) > 0:
+        bits.append(f"{_num(g['residents_unplaced']):.0f}人未能定位到路网")
+    if bool(g.get("population_estimated")):
+        bits.append("人口为估算值")
+    return "；".join(bits)
+
+
 def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
+    """The suggested action from the status and the walking evidence."""
     if status == "ok":
         return "none"
-    if status == "no_data":
-        return "survey"
-    if status == "to_assess":
-        return "survey"
-    if g is None:
+    if status in ("conditional", "as_needed"):
+        return "consider"
+    if status in ("no_data", "to_assess") or g is None:
         return "survey"
     if status == "undersized":
         short_count = (
@@ -554,15 +842,49 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
     return "share" if np.isfinite(far) and far <= SHARE_FACTOR * thr else "new_build"
 
 
-def _action_text(action: str, g: Mapping[str, Any] | None, status: str) -> str:
+def _nearest_m(g: Mapping[str, Any] | None) -> float:
+    """Walking metres from the community's closest resident to the nearest facility of the type."""
+    if g is None:
+        return float("nan")
+    return _num(g["nearest_min_min"]) * _num(g["speed_m_per_min"])
+
+
+def _action_text(action: str, g: Mapping[str, Any] | None, status: str, why: str = "") -> str:
     base = ACTION_ZH[action]
+    if why:
+        return f"{base}（{why}）"
     if action == "share" and g is not None:
         return f"{base}（相邻设施最近{_num(g['nearest_min_min']):.1f}分钟）"
     if action == "survey" and status == "to_assess":
-        return "现场评估（对照标准逐项核查）"
+        return "现场评估（对照标准逐项核查）" if g is None else "现场核查数量（标准规定数量）"
     if action == "survey" and status == "no_data":
         return "补充调查（核实设施现状）"
+    if action == "consider":
+        return "具备条件时配建（评估条件）" if status == "conditional" else "按需配建（评估需求）"
     return base
+
+
+def _scale(rulebook: Rulebook) -> tuple[float, float, float]:
+    """(lower population bound, upper bound, share_within_m) of the complete community."""
+    lv = rulebook.levels.get("complete_community") or {}
+    pop = lv.get("population") or [float("nan"), float("nan")]
+    return _num(pop[0]), _num(pop[1]), _num(lv.get("share_within_m"))
+
+
+def _wan(n: float) -> str:
+    return f"{n / 10000:g}万"
+
+
+def _basis(rule: Rule) -> str:
+    """依据: document and clause, and which numbers are not verified."""
+    text = rule.source
+    if not rule.verified:
+        fields = "、".join(FIELD_ZH.get(f, f) for f in rule.unverified) or "数值"
+        text += f"（未核实：{fields}）"
+    return text
+
+
+# ----------------------------------------------------------------------------- the ledger
 
 
 def build_ledger(
@@ -580,29 +902,36 @@ def build_ledger(
     gaps : DataFrame
         Output of :func:`circles.gaps.compute_gaps`.
     communities : DataFrame
-        ``id``, ``name``, ``population``; optional ``households`` and the columns of
+        ``id``, ``name``, ``population``; optional ``households``, ``street`` and the columns of
         :func:`apply_pilot_attributes` (``pilot_id``, ``population_source`` …).
     rulebook : Rulebook
-    departments, pilot : optional
-        Default: the packaged Rugao files. Pilot matching uses ``pilot_id`` when present,
-        else the community name.
+    departments : Departments, optional
+        A city's own units (:func:`load_departments` with a file) for every community. Default:
+        the pilot plan's units for its pilot communities, the neutral default elsewhere.
+    pilot : Pilot, optional
+        Default: the packaged Rugao plan. Matching uses ``pilot_id`` when present, else the name.
 
     Returns
     -------
     DataFrame
-        Columns :data:`LEDGER_COLUMNS`, sorted by community then priority.
+        Columns :data:`circles._labels.LEDGER_COLUMNS`, sorted by community then priority.
     """
-    departments = departments if departments is not None else load_departments()
+    default_deps = load_departments()
     pilot = pilot if pilot is not None else load_pilot()
     by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
     pilots = {c.id: c for c in pilot.communities}
+    lo, _hi, share_m = _scale(rulebook)
+    deadline = pilot.deadline_text()
     rows = []
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
     for _, c in communities.iterrows():
         cid, cname = str(c["id"]), c["name"]
         p = pilots.get(str(c.get("pilot_id", "") or "")) or pilot.match(cname)
+        deps = departments or (pilot.departments if p is not None and pilot.departments is not None else default_deps)
         pop = _num(c["population"])
         hh = _num(c.get("households"))
+        street = c.get("street", "")
+        street = "" if street is None or (isinstance(street, float) and math.isnan(street)) else str(street)
         pop_src = str(
             c.get("population_source", "")
             or ("估算值 estimate" if bool(c.get("population_estimated")) else "边界文件 boundary file")
@@ -610,6 +939,8 @@ def build_ledger(
         hh_src = str(
             c.get("households_source", "") or ("边界文件 boundary file" if np.isfinite(hh) else "未知 unknown")
         )
+        below = bool(np.isfinite(pop) and np.isfinite(lo) and 0 < pop < lo)
+        scale_note = f"人口{pop:.0f}人，低于完整居住社区{_wan(lo)}人：统筹联动周边社区、共建共享" if below else ""
         for rule in rulebook.all_items():
             g = by_key.get((cid, rule.id)) if rule.is_spatial else None
             if rule.is_spatial and g is None:
@@ -618,62 +949,121 @@ def build_ledger(
             if g is not None:
                 state, gap_txt, affected, evidence = _state_gap_evidence(rule, g, status)
             else:
-                state, gap_txt, affected, evidence = "需人工评估（无法从地图数据判断）", "未评估", float("nan"), ""
+                state, gap_txt, affected, evidence = "需人工评估（无法从地图数据判断）", "待现场评估", float("nan"), ""
             action = _action(rule, g, status)
-            lead, support = departments.assign(rule)
-            plan_status, plan_ref = "", ""
+            why = ""
+            remarks: list[str] = []
+            # the plan
+            plan_status, plan_ref, in_plan, invest = "", "", None, float("nan")
             if p is not None:
-                proj = _plan_match(rule, p.projects)
-                prob = _plan_match(rule, p.problems)
+                proj = _covers(rule, p.projects, order)
+                exist = _covers(rule, p.existing, order)
+                meas = _covers(rule, p.measures, order) + _covers(rule, pilot.city_measures, order)
+                prob = _covers(rule, p.problems, order)
                 if proj:
                     plan_status = "in_plan"
-                    plan_ref = "；".join(f"项目{e.no}：{_short(e.text)}（{how}）" for e, how in proj)
+                    plan_ref = "；".join(f"项目{e.no}：{_short(e.text, 36)}" for e in proj)
+                    quotes = [f"方案措施：{e.quote}" for e in proj if e.quote]
+                    remarks.append("已列入方案 " + plan_ref + ("；" + "；".join(quotes) if quotes else ""))
+                    invs = [e.investment_wan for e in proj if e.investment_wan is not None]
+                    invest = float(sum(invs)) if invs else float("nan")
+                    planned = next((e.action for e in proj if e.action), "")
+                    if planned and status != "ok":
+                        action, why = planned, "方案措施"
+                elif exist and status != "ok":
+                    plan_status = "exists_per_plan"
+                    plan_ref = "；".join(f"方案概况：{e.text}" for e in exist)
+                    state = f"方案称现有{'、'.join(e.text for e in exist)}，位置待核实；{state}"
+                    remarks.append(f"方案称已有（{plan_ref}），输入数据未显示：核实位置后补录")
+                    action, why = "survey", "方案称已有，核实位置并补录"
+                elif meas:
+                    plan_status = "measure_listed"
+                    plan_ref = "；".join(f"方案举措（{e.section}）：{_short(e.text, 36)}" for e in meas)
+                    remarks.append(plan_ref)
                 elif prob and status != "ok":
                     plan_status = "problem_listed"
-                    plan_ref = "；".join(f"问题{e.no}：{_short(e.text)}（{how}）" for e, how in prob)
-                elif status in ("gap", "partial", "undersized"):
+                    plan_ref = "；".join(f"问题{e.no}：{_short(e.text, 36)}" for e in prob)
+                    remarks.append(f"方案已列问题（{plan_ref}），未列项目")
+                elif status in ACTIONABLE:
                     plan_status = "new_finding"
-                elif status in ("no_data", "to_assess"):
+                    remarks.append("新发现：方案未涉及")
+                elif status in OPEN:
                     plan_status = "not_in_plan"
+                in_plan = plan_status in ("in_plan", "measure_listed")
+            # population scale: share missing basic services with the neighbours
+            if below and status != "ok":
+                remarks.append(scale_note)
+                near = _nearest_m(g)
+                if (
+                    not why
+                    and rule.category == "basic_public_service"
+                    and status in ("gap", "partial")
+                    and np.isfinite(near)
+                    and np.isfinite(share_m)
+                    and near <= share_m
+                ):
+                    action, why = "share", f"统筹联动周边社区，相邻设施最近{near:.0f}米"
+            if status in ("conditional", "as_needed"):
+                remarks.append(
+                    "具备条件的配建项目，不计为缺口" if status == "conditional" else "△按需配建项目，不计为缺口"
+                )
             warn = warning_text(rule)
             finding = ""
-            if status in ("gap", "partial", "undersized"):
+            if status in ACTIONABLE:
                 finding = "判定 verdict" if rule.verified else "提示 warning"
+                if not rule.verified:
+                    remarks.insert(0, "结论仅作提示（数值未核实，见依据）")
+            if g is not None and status != "ok":
+                remarks.append(_short_evidence(g))
             level = LEVELS.get(rule.level, (rule.level,))[0] if rule.level else ""
+            lead, support = deps.assign(rule)
+            is_open = status in OPEN
             rows.append(
                 {
+                    "street": street,
                     "community_name": cname,
-                    "priority": 0,
-                    "item_name": rule.name_zh,
-                    "status_zh": STATUS_ZH.get(status, status),
-                    "action_zh": _action_text(action, g, status),
-                    "lead_department": lead,
-                    "plan_status_zh": PLAN_STATUS_ZH[plan_status],
-                    "requirement": _requirement(rule, g),
+                    "category_zh": CATEGORIES.get(rule.category, (rule.category,))[0] if rule.category else "",
+                    "item_name": rule_name(rule, "zh"),
                     "current_state": state,
                     "gap": gap_txt,
                     "residents_affected": affected if np.isfinite(affected) else np.nan,
-                    "evidence": evidence,
-                    "priority_group": "一老一幼" if rule.elderly_child else "",
-                    "support_departments": support,
-                    "plan_reference": plan_ref,
-                    "finding_kind": finding,
-                    "warning": warn,
-                    "item": rule.item,
-                    "category": CATEGORIES.get(rule.category, (rule.category,))[0] if rule.category else "",
-                    "level": level,
+                    "action_zh": _action_text(action, g, status, why),
+                    "lead_unit": lead,
+                    "responsible_units": support,
+                    "person_in_charge": "",
+                    "deadline": deadline if p is not None and is_open else "",
+                    "progress": "",
+                    "investment_wan": invest if np.isfinite(invest) else np.nan,
+                    "in_plan": in_plan,
+                    "requirement": requirement_text(rule, g),
+                    "basis": _basis(rule),
+                    "remarks": "；".join(remarks),
+                    "community_id": cid,
+                    "priority": 0,
                     "rule_id": rule.id,
                     "facility_type": rule.facility_type,
+                    "item": rule.item,
+                    "category": rule.category,
+                    "level": level,
                     "status": status,
+                    "status_zh": STATUS_ZH.get(status, status),
+                    "required": rule.required if rule.is_spatial else "",
                     "action": action,
                     "plan_status": plan_status,
+                    "plan_status_zh": PLAN_STATUS_ZH[plan_status],
+                    "plan_reference": plan_ref,
+                    "priority_group": "一老一幼" if rule.elderly_child else "",
+                    "finding_kind": finding,
+                    "warning": warn,
                     "verified": rule.verified,
                     "source": rule.source,
+                    "evidence": evidence,
+                    "covered_share": _num(g.get("covered_share")) if g is not None else np.nan,
                     "residents": int(round(pop)) if np.isfinite(pop) else np.nan,
                     "households": int(round(hh)) if np.isfinite(hh) else np.nan,
                     "population_source": pop_src,
                     "households_source": hh_src,
-                    "community_id": cid,
+                    "below_scale": below,
                     "_order": order[rule.id],
                     "_rprio": rule.priority,
                     "_ec": 0 if rule.elderly_child else 1,
@@ -682,8 +1072,7 @@ def build_ledger(
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=list(LEDGER_COLUMNS))
-    klass = {"gap": 0, "partial": 0, "undersized": 0, "no_data": 1, "to_assess": 2, "ok": 3}
-    df["_k"] = df["status"].map(klass)
+    df["_k"] = df["status"].map(STATUS_CLASS)
     df["_aff"] = -df["residents_affected"].fillna(0)
     corder = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
     df["_c"] = df["community_id"].map(corder)
@@ -692,9 +1081,14 @@ def build_ledger(
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
 
 
+def open_items(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The rows not met (every status but ``ok``), community by community in priority order."""
+    return ledger[ledger["status"].isin(OPEN)].reset_index(drop=True)
+
+
 def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFrame:
     """One row per community: residents, households and their sources, the pilot match, counts
-    per status, open 一老一幼 items, plan matches and the top priorities."""
+    per status, open 一老一幼 items, plan matches, the population scale and the top priorities."""
     rows = []
     area = None
     try:
@@ -709,13 +1103,14 @@ def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFr
         cid = str(c["id"])
         sub = ledger[ledger["community_id"] == cid]
         counts = sub["status"].value_counts()
-        act = sub[sub["status"].isin(["gap", "partial", "undersized"])]
+        act = sub[sub["status"].isin(ACTIONABLE)]
         ec = act[act["priority_group"] == "一老一幼"]["item_name"].tolist()
         top = act.head(5)
+        below = bool(sub["below_scale"].any()) if len(sub) else False
         rows.append(
             {
-                "community_id": cid,
                 "community_name": c["name"],
+                "street": sub["street"].iloc[0] if len(sub) else "",
                 "pilot": str(c.get("pilot_name", "") or ""),
                 "residents": sub["residents"].iloc[0] if len(sub) else np.nan,
                 "population_source": sub["population_source"].iloc[0] if len(sub) else "",
@@ -723,11 +1118,13 @@ def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFr
                 "households_source": sub["households_source"].iloc[0] if len(sub) else "",
                 "plan_area_km2": _num(c.get("plan_area_km2")),
                 "boundary_area_km2": round(area[cid], 3) if area and cid in area else np.nan,
-                **{s: int(counts.get(s, 0)) for s in ("gap", "partial", "undersized", "no_data", "to_assess", "ok")},
+                **{s: int(counts.get(s, 0)) for s in STATUS_CLASS},
                 "elderly_child_open": "、".join(ec),
                 "in_plan": int((sub["plan_status"] == "in_plan").sum()),
                 "new_finding": int((sub["plan_status"] == "new_finding").sum()),
+                "scale_note": "低于0.5万人：统筹联动周边社区" if below else "",
                 "top_priorities": "；".join(f"{r.priority}. {r.item_name}（{r.status_zh}）" for r in top.itertuples()),
+                "community_id": cid,
             }
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -736,16 +1133,13 @@ def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFr
 def unmatched_plan_projects(
     ledger: pd.DataFrame, communities: pd.DataFrame, pilot: Pilot | None = None
 ) -> pd.DataFrame:
-    """Planned projects of the matched pilot communities that no ledger item refers to
-    (work the plan lists beyond the standard, e.g. lifts, roads)."""
+    """Planned projects of the matched pilot communities that no ledger item refers to (work the
+    plan lists beyond the standard's items, e.g. lifts, 雪亮工程, epidemic supplies)."""
     pilot = pilot if pilot is not None else load_pilot()
     rows = []
     for _, c in communities.iterrows():
-        p = (
-            pilot.match(c["name"])
-            if not c.get("pilot_id")
-            else next((x for x in pilot.communities if x.id == c.get("pilot_id")), None)
-        )
+        pid = str(c.get("pilot_id", "") or "")
+        p = next((x for x in pilot.communities if x.id == pid), None) if pid else pilot.match(c["name"])
         if p is None:
             continue
         refs = " ".join(ledger.loc[ledger["community_id"] == str(c["id"]), "plan_reference"].astype(str))
@@ -759,17 +1153,21 @@ def unmatched_plan_projects(
 
 
 def write_ledger_csv(ledger: pd.DataFrame, path: str | Path) -> Path:
-    """The ledger as UTF-8 CSV with a BOM (opens correctly in Excel with Chinese text)."""
+    """The ledger as UTF-8 CSV with a BOM and the English keys of
+    :data:`circles._labels.LEDGER_COLUMNS` (formula-like text neutralised)."""
     path = Path(path)
     write_csv(ledger, path)
     return path
+
+
+_RESERVED = {LEDGER_TITLES[k].lower() for k in ("ledger", "summary", "data", "notes")}
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
     base = re.sub(r"[\[\]:*?/\\]", "_", str(name)).strip("'") or "社区"
     base = base[:31]
     cand, k = base, 2
-    while cand.lower() in used or cand.lower() in ("汇总 summary", "说明 notes"):
+    while cand.lower() in used or cand.lower() in _RESERVED:
         suffix = f"_{k}"
         cand = base[: 31 - len(suffix)] + suffix
         k += 1
@@ -777,41 +1175,95 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return cand
 
 
-def _write_table(ws, df: pd.DataFrame, headers_zh: Mapping[str, str], freeze: str) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill
+def _lines(value: Any, width: float) -> int:
+    """Lines a wrapped cell needs at :data:`FONT_PT` in a column ``width`` characters wide (a
+    CJK character is about :data:`CJK_UNITS` width units, other characters about one)."""
+    if value is None or value == "":
+        return 1
+    per_line = max(1.0, width - 0.8)
+    n = 0
+    for part in str(value).split("\n"):
+        w = sum(CJK_UNITS if ord(ch) >= 0x2E80 else 1.05 for ch in part)
+        n += max(1, math.ceil(w / per_line))
+    return n
+
+
+def _fit_rows(ws, widths: list[float], first_row: int = 1) -> None:
+    """Row heights that show every wrapped line (spreadsheets do not grow rows on opening)."""
+    for row in ws.iter_rows(min_row=first_row):
+        lines = max(_lines(c.value, widths[i]) for i, c in enumerate(row))
+        ws.row_dimensions[row[0].row].height = min(MAX_ROW_PT, 3 + LINE_PT * lines)
+
+
+def _cell(key: str, v: Any) -> Any:
+    """A ledger value as the official sheets show it (booleans as 是/否)."""
+    if key in LEDGER_BOOLEAN and isinstance(v, (bool, np.bool_)):
+        return YES_NO[bool(v)]
+    return v
+
+
+def _official_table(
+    ws, df: pd.DataFrame, cols: list[str], headers: Mapping[str, str], widths: Mapping[str, int]
+) -> None:
+    """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text."""
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    thin = Side(style="thin", color="808080")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    font = Font(name=LEDGER_FONT, size=FONT_PT)
+    ws.append([headers.get(c, c) for c in cols])
+    for cell in ws[1]:
+        cell.font = Font(name=LEDGER_FONT, size=FONT_PT, bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+        cell.border = border
+    wrap = Alignment(wrap_text=True, vertical="top")
+    centre = Alignment(wrap_text=True, vertical="top", horizontal="center")
+    fill_col = cols.index("gap") + 1 if "gap" in cols else None
+    statuses = list(df["status"]) if "status" in df.columns else None
+    for i, rec in enumerate(df.to_dict("records")):
+        append_row(ws, [i + 1 if c == "no" else _cell(c, rec.get(c)) for c in cols])
+        r = ws.max_row
+        for j, c in enumerate(cols, start=1):
+            cell = ws.cell(row=r, column=j)
+            cell.alignment = centre if c in NUMERIC else wrap
+            cell.font = font
+            cell.border = border
+            if c == "residents_affected" and cell.value is not None:
+                cell.number_format = "0"
+        if fill_col and statuses is not None:
+            ws.cell(row=r, column=fill_col).fill = PatternFill("solid", fgColor=STATUS_FILL.get(statuses[i], "FFFFFF"))
+    for j, c in enumerate(cols, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = widths.get(c, 8)
+    _fit_rows(ws, [widths.get(c, 8) for c in cols])
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, ws.max_row)}"
+
+
+def _data_table(ws, df: pd.DataFrame) -> None:
+    """Every column with its English key as the header: shares as percentages, booleans 是/否."""
+    from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     cols = list(df.columns)
-    ws.append([headers_zh.get(c, c) for c in cols])
     ws.append(cols)
-    head_fill = PatternFill("solid", fgColor="DDEBF7")
-    for cell in list(ws[1]) + list(ws[2]):
-        cell.font = Font(bold=True) if cell.row == 1 else Font(italic=True, color="595959")
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        cell.fill = head_fill
-    status_col = cols.index("status_zh") + 1 if "status_zh" in cols else None
-    status_key = list(df["status"]) if "status" in cols else None
-    wrap = Alignment(wrap_text=True, vertical="top")
-    top = Alignment(vertical="top")
-    for i, rec in enumerate(df.itertuples(index=False)):
-        append_row(ws, rec)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for rec in df.to_dict("records"):
+        append_row(ws, [_cell(c, rec.get(c)) for c in cols])
         r = ws.max_row
         for j, c in enumerate(cols, start=1):
-            ws.cell(row=r, column=j).alignment = wrap if c in WRAP else top
-        if status_col and status_key is not None:
-            ws.cell(row=r, column=status_col).fill = PatternFill(
-                "solid", fgColor=STATUS_FILL.get(status_key[i], "FFFFFF")
-            )
-    ws.freeze_panes = freeze
-    ws.print_title_rows = "1:2"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.auto_filter.ref = f"A2:{get_column_letter(max(1, len(cols)))}{max(2, ws.max_row)}"
-    for j, c in enumerate(cols, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = WIDTHS.get(c, max(10, min(30, len(c) + 2)))
-    ws.row_dimensions[1].height = 30
+            cell = ws.cell(row=r, column=j)
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if c in LEDGER_PERCENT and isinstance(cell.value, (int, float)):
+                cell.number_format = "0.0%"
+    widths = [24.0 if c in DATA_WIDE else 10.0 for c in cols]
+    for j, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = w
+    _fit_rows(ws, widths)
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, ws.max_row)}"
 
 
 def write_ledger_xlsx(
@@ -821,14 +1273,17 @@ def write_ledger_xlsx(
     *,
     rulebook: Rulebook | None = None,
     pilot: Pilot | None = None,
+    date: str | None = None,
 ) -> Path:
-    """The ledger as an Excel workbook for officials.
+    """The ledger as the workbook officials print and sign.
 
-    Sheets: ``汇总 summary`` (one row per community), one sheet per community (named after
-    it, rows in priority order), ``说明 notes`` (statuses, actions, rulebook, plan projects
-    beyond the standard). Every table has Chinese headers on row 1 and the English keys on
-    row 2, frozen headers, a filter on row 2 and set column widths. The community sheets
-    hold exactly the rows and columns of ``ledger.csv``.
+    Sheets, in order: 工作台账 (all open items of all communities, one row each, the plan's
+    columns: :data:`circles._labels.OFFICIAL_COLUMNS`), 汇总 (one row per community), one sheet
+    per community (every item, same columns), 数据 data (every column with its English key, as
+    in ``ledger.csv``) and 说明 (statuses, actions, the plan's phases, projects beyond the
+    standard). Every sheet: A4 landscape, one page wide, header row on every page, a page
+    header with the title and the date (``date``, default the print date) and page numbers.
+    Text from the inputs is stored as text, never as a formula.
     """
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
@@ -841,72 +1296,97 @@ def write_ledger_xlsx(
             .rename(columns={"community_id": "id", "community_name": "name"})
         )
         communities["population"] = np.nan
+    pilot = pilot if pilot is not None else load_pilot()
+    cols = list(OFFICIAL_COLUMNS)
+    if not ledger["street"].astype(str).str.len().gt(0).any():
+        cols.remove("street")  # 街道 only when known
+    title = LEDGER_TITLES["title"]
     wb = Workbook()
     ws = wb.active
-    ws.title = "汇总 summary"
+    ws.title = LEDGER_TITLES["ledger"]
+    _official_table(ws, open_items(ledger), cols, OFFICIAL_COLUMNS, OFFICIAL_WIDTHS)
+    print_layout(ws, title, f"{title}（全部待办事项）", date=date)
+
     summary = ledger_summary(ledger, communities)
-    _write_table(ws, summary, SUMMARY_COLUMNS, "C3")
+    scols = [c for c in SUMMARY_COLUMNS if c != "street" or "street" in cols]
+    sh = wb.create_sheet(LEDGER_TITLES["summary"])
+    _official_table(sh, summary, scols, SUMMARY_COLUMNS, SUMMARY_WIDTHS)
+    print_layout(sh, title, f"{title}（汇总）", date=date)
+
     used: set[str] = set()
     for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
         sub = ledger[ledger["community_id"] == cid]
         sh = wb.create_sheet(_sheet_name(name or cid, used))
-        _write_table(sh, sub, LEDGER_COLUMNS, "D3")
-    notes = wb.create_sheet("说明 notes")
-    lines: list[tuple[str, str]] = [("完整社区建设工作台账 Complete-community investigation ledger", "")]
-    if rulebook is not None:
-        lines.append(("规则集 rulebook", f"{rulebook.profile}: {rulebook.name_zh} ({rulebook.path})"))
-        if len(rulebook.extends) > 1:
-            lines.append(("继承 extends", " -> ".join(rulebook.extends)))
-        for ch in rulebook.changes:
-            lines.append(("本地修改 local change", ch))
-    lines.append(("", ""))
-    lines.append(("状态 status", "含义 meaning"))
-    meaning = {
-        "ok": "覆盖达标 residents within the threshold, facilities big enough",
-        "partial": "部分居民超出步行范围 some residents beyond the threshold (see 缺口)",
-        "gap": "步行范围内无此设施 no resident within the threshold",
-        "undersized": "可达但规模、数量或容量不足 within reach but below the size, number or capacity",
-        "no_data": "无数据（未调查），不等于缺口 no data: not surveyed, not a gap",
-        "to_assess": "清单项，需人工评估 checklist item for a person to assess",
-    }
-    for s, m in meaning.items():
-        lines.append((f"{STATUS_ZH[s]} {s}", m))
-    lines.append(("", ""))
-    lines.append(("措施 action", ""))
-    for a, zh in ACTION_ZH.items():
-        lines.append(
-            (
-                f"{zh} {a}",
-                {
-                    "share": f"相邻设施在阈值的{SHARE_FACTOR:g}倍步行时间内 a facility within "
-                    f"{SHARE_FACTOR:g}× the threshold"
-                }.get(a, ""),
-            )
-        )
-    lines.append(("", ""))
-    lines.append(
-        ("优先序 priority", "先需行动项（一老一幼优先，再按受影响居民数），再补充调查、现场评估，最后已达标项")
-    )
-    lines.append(("结论性质 finding", "提示 warning = 标准数值未经官方文本核实，仅作提示，不作定论"))
-    if pilot is None:
-        pilot = load_pilot()
-    extra = unmatched_plan_projects(ledger, communities, pilot)
-    if len(extra):
-        lines.append(("", ""))
-        lines.append(("试点方案中标准条目以外的项目 plan projects beyond the standard's items", ""))
-        for r in extra.itertuples():
-            lines.append((f"{r.community_name} 项目{r.project_no}", r.project))
-    if pilot.source:
-        lines.append(("试点方案来源 plan source", pilot.source))
-    for a, b in lines:
-        notes.append([a, b])
-    notes.column_dimensions["A"].width = 40
-    notes.column_dimensions["B"].width = 100
+        _official_table(sh, sub, cols, OFFICIAL_COLUMNS, OFFICIAL_WIDTHS)
+        print_layout(sh, title, f"{title}（{name}）", date=date)
+
+    data = wb.create_sheet(LEDGER_TITLES["data"])
+    _data_table(data, ledger)
+    print_layout(data, title, f"{title}（数据）", date=date)
+
+    notes = wb.create_sheet(LEDGER_TITLES["notes"])
+    for a, b in _notes(ledger, communities, rulebook, pilot):
+        append_row(notes, [a, b])
+    notes.column_dimensions["A"].width = 34
+    notes.column_dimensions["B"].width = 90
     for row in notes.iter_rows():
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _fit_rows(notes, [34.0, 90.0])
     notes["A1"].font = Font(bold=True, size=13)
+    print_layout(notes, title, f"{title}（说明）", date=date, header_rows=None)
     return save_workbook(wb, path)
+
+
+def _notes(
+    ledger: pd.DataFrame, communities: pd.DataFrame, rulebook: Rulebook | None, pilot: Pilot
+) -> list[tuple[str, str]]:
+    """The lines of the 说明 sheet."""
+    lines: list[tuple[str, str]] = [(f"{LEDGER_TITLES['title']} 说明", "")]
+    if rulebook is not None:
+        lines.append(("规则集", f"{rulebook.profile}: {rulebook.name_zh} ({rulebook.path})"))
+        if len(rulebook.extends) > 1:
+            lines.append(("继承", " -> ".join(rulebook.extends)))
+        for ch in rulebook.changes:
+            lines.append(("本地修改", ch))
+    lines.append(("", ""))
+    lines.append(("状态（缺口列的底色）", "含义"))
+    for st, m in LEDGER_STATUS_MEANING.items():
+        lines.append((STATUS_ZH[st], m))
+    lines.append(("", ""))
+    lines.append(("建议措施", ""))
+    lo = _scale(rulebook)[0] if rulebook is not None else float("nan")
+    explain = {
+        k: v.format(factor=f"{SHARE_FACTOR:g}", scale=_wan(lo) if np.isfinite(lo) else "")
+        for k, v in LEDGER_ACTION_MEANING.items()
+    }
+    for a, zh in ACTION_ZH.items():
+        lines.append((zh, explain.get(a, "")))
+    lines.append(("", ""))
+    lines.append(
+        (
+            "优先序",
+            "先需行动项（一老一幼优先，再按受影响居民数），再补充调查、现场评估、具备条件时或按需配建，最后已达标项",
+        )
+    )
+    lines.append(("结论性质", "提示 = 标准数值未经官方文本核实，仅作提示，不作定论（见“依据”列）"))
+    lines.append(("责任人、推进情况", "由牵头单位填写；投资估算（万元）在方案给出时填入"))
+    lines.append(("牵头单位、责任单位", "牵头单位均为政府部门；供电、邮政、通信、有线等企业只作责任单位"))
+    if pilot.phases and any(str(x) for x in ledger.get("deadline", pd.Series(dtype=str)) if x):
+        lines.append(("", ""))
+        lines.append(("试点工作阶段（方案原文）", pilot.source))
+        for ph in pilot.phases:
+            lines.append((ph.name_zh, f"{ph.text_zh}（{ph.period_zh}）"))
+        lines.append(("完成时限", f"试点社区待办事项默认为第{pilot.deadline_phase}阶段末（{pilot.deadline_text()}）"))
+        if pilot.reporting_zh:
+            lines.append(("报送", pilot.reporting_zh))
+    extra = unmatched_plan_projects(ledger, communities, pilot)
+    if len(extra):
+        lines.append(("", ""))
+        lines.append(("试点方案中标准条目以外的项目", ""))
+        for r in extra.itertuples():
+            lines.append((f"{r.community_name} 项目{r.project_no}", r.project))
+    return lines
 
 
 def ledger_for(result, *, departments: Departments | None = None, pilot: Pilot | None = None) -> pd.DataFrame:

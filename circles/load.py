@@ -13,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import chinacrs
 from .errors import InputError
@@ -46,42 +47,126 @@ def _feature_label(gdf: pd.DataFrame, i: int, id_field: str = "id") -> str:
     return f"#{i + 1}"
 
 
+#: Geographic CRSs under which GIS tools save GCJ-02/BD-09 lists (a ``gcj02``/``bd09`` option
+#: may override these declarations, never a projected CRS).
+_LONLAT_LABELS = ("EPSG:4326", "OGC:CRS84", "EPSG:4490")
+_GEOJSON_SUFFIXES = (".geojson", ".json", ".geojsonl", ".geojsonseq")
+
+
+def _looks_lonlat(gdf: gpd.GeoDataFrame) -> bool:
+    minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
+    return bool(-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90)
+
+
+def _same_crs(a, b) -> bool:
+    from pyproj import CRS
+
+    ca, cb = CRS.from_user_input(a), CRS.from_user_input(b)
+    return bool(ca.equals(cb, ignore_axis_order=True))
+
+
+def declared_crs(gdf: gpd.GeoDataFrame, path: str):
+    """The CRS the file itself declares, or None.
+
+    A GeoJSON file is WGS-84 by its standard (RFC 7946), and its readers report EPSG:4326
+    whether or not the file says so; when the coordinates are not longitude/latitude, such
+    a file (written by an old tool in metres) declares nothing.
+    """
+    crs = gdf.crs
+    if crs is None:
+        return None
+    if str(path).lower().endswith(_GEOJSON_SUFFIXES) and crs.is_geographic and not _looks_lonlat(gdf):
+        return None
+    return crs
+
+
+def _crs_label(crs) -> str:
+    epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
+    return f"EPSG:{epsg}" if epsg else str(getattr(crs, "name", crs))
+
+
 def to_wgs84(gdf: gpd.GeoDataFrame, path: str, crs: str | None = None) -> gpd.GeoDataFrame:
     """Return ``gdf`` in EPSG:4326.
 
     A file without a CRS is taken as WGS-84 only when its coordinates are valid
-    longitudes/latitudes; otherwise the CRS must be declared (``crs``). ``crs`` may be
-    ``wgs84``, ``gcj02`` (Amap, Tencent), ``bd09`` (Baidu) or any ``EPSG:`` code; GCJ-02 and
-    BD-09 coordinates are converted to WGS-84 with :mod:`circles.chinacrs`.
+    longitudes/latitudes; otherwise the CRS must be given (``crs``). ``crs`` may be
+    ``wgs84``, ``gcj02`` (Amap, Tencent), ``bd09`` (Baidu) or any ``EPSG:`` code, and applies
+    only to a file that declares no CRS (see :func:`declared_crs`): a declared CRS that
+    disagrees is an error. The one exception: GCJ-02 and BD-09 lists are longitude/latitude
+    that GIS tools label EPSG:4326 (or CGCS2000, EPSG:4490), so ``gcj02``/``bd09`` may
+    override such a label, never a projected CRS. GCJ-02 and BD-09 coordinates are
+    converted to WGS-84 with :mod:`circles.chinacrs`.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the field ``crs``: a declared CRS that disagrees with ``crs``,
+        a projected ``crs`` for longitude/latitude numbers, coordinates that are not
+        longitude/latitude without a projected CRS.
     """
+    declared = declared_crs(gdf, path)
     if crs is not None:
         try:
             name = chinacrs.parse_crs_name(crs)
         except InputError as exc:
             raise exc.located(path=path) from None
         if name in ("gcj02", "bd09"):
-            # shifted Chinese coordinates: longitude/latitude, whatever the file declares
+            if declared is not None and not any(_same_crs(declared, c) for c in _LONLAT_LABELS):
+                raise InputError(
+                    f"the file declares {_crs_label(declared)}, but the CRS option says {crs}: GCJ-02/BD-09 "
+                    "coordinates are longitude/latitude, so a file in another CRS cannot hold them; leave out "
+                    "the option for this file",
+                    path=path,
+                    field="crs",
+                )
+            # shifted Chinese coordinates: longitude/latitude labelled WGS-84 (or nothing)
             _check_lonlat(gdf, path)
             return chinacrs.to_wgs84(gdf.set_crs("EPSG:4326", allow_override=True), name)
-        gdf = gdf.set_crs("EPSG:4326" if name == "wgs84" else name, allow_override=True)
-    if gdf.crs is None or gdf.crs.is_geographic:
-        # GeoJSON readers report WGS-84 even when a file holds projected metres: check the numbers
-        minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InputError(
-                "coordinates "
-                f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not longitude/latitude and "
-                "the file declares no projected coordinate reference system: "
-                "declare it (e.g. --crs EPSG:32650)",
-                path=path,
-                field="crs",
-            )
+        target = "EPSG:4326" if name == "wgs84" else name
+        if declared is not None:
+            # WGS-84 and CGCS2000 longitude/latitude differ by less than a metre: either label will do
+            both_lonlat = all(any(_same_crs(c, w) for w in _LONLAT_LABELS) for c in (declared, target))
+            if not _same_crs(declared, target) and not both_lonlat:
+                raise InputError(
+                    f"the file declares {_crs_label(declared)}, but the CRS option says {crs}; the option is "
+                    "for files that declare no CRS: leave it out (or give it only for the facilities with "
+                    "--facilities-crs), or correct the file",
+                    path=path,
+                    field="crs",
+                )
+        else:
+            from pyproj import CRS
+
+            if CRS.from_user_input(target).is_projected and len(gdf) and _looks_lonlat(gdf):
+                raise InputError(
+                    f"the coordinates {_bounds_text(gdf)} look like longitude/latitude, but the CRS option "
+                    f"says {crs}, a projected CRS in metres: leave the option out for this file",
+                    path=path,
+                    field="crs",
+                )
+            gdf = gdf.set_crs(target, allow_override=True)
+    elif declared is None and gdf.crs is not None:
+        gdf = gdf.set_crs(None, allow_override=True)  # a GeoJSON in metres: its EPSG:4326 label means nothing
+    # GeoJSON readers report WGS-84 even when a file holds projected metres: check the numbers
+    if (gdf.crs is None or gdf.crs.is_geographic) and not _looks_lonlat(gdf):
+        raise InputError(
+            f"coordinates {_bounds_text(gdf)} are not longitude/latitude and "
+            "the file declares no projected coordinate reference system: "
+            "declare it (e.g. --crs EPSG:32650)",
+            path=path,
+            field="crs",
+        )
     if gdf.crs is None:
         log.info("%s: no CRS declared; coordinates look like longitude/latitude, taken as WGS-84", path)
         gdf = gdf.set_crs("EPSG:4326")
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs("EPSG:4326")
     return gdf
+
+
+def _bounds_text(gdf: gpd.GeoDataFrame) -> str:
+    minx, miny, maxx, maxy = gdf.total_bounds if len(gdf) else (0, 0, 0, 0)
+    return f"({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f})"
 
 
 def _check_lonlat(gdf: gpd.GeoDataFrame, path: str) -> None:
@@ -127,10 +212,16 @@ def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], wh
             )
 
 
-def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+def load_communities(
+    path: str | Path, crs: str | None = None, *, keep: Iterable[str] = (), problems: list[dict] | None = None
+) -> gpd.GeoDataFrame:
     """Community boundaries: polygons with ``id``, ``name`` and ``population``.
 
-    Optional fields: ``households``, ``population_estimated`` (default false).
+    Optional fields: ``households``, ``population_estimated`` (default false). Fields named in
+    ``keep`` (e.g. a district field, 街道) must exist and are kept as text. Invalid
+    polygons (a self-intersecting ring …) are repaired with ``make_valid``; each repair is
+    logged as a warning naming the feature and the area before and after, and appended to
+    ``problems`` (rows of ``input_problems.csv``).
 
     Raises
     ------
@@ -156,13 +247,15 @@ def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFra
                 feature=_feature_label(gdf, i),
                 field="population",
             )
-        if v < 0:
+        if not np.isfinite(v) or v < 0:
             raise InputError(
-                f"population is {v}; expected zero or more",
+                f"population is {raw!r}; expected a finite number of residents, zero or more",
                 path=path,
                 feature=_feature_label(gdf, i),
                 field="population",
             )
+    if "households" in gdf.columns:
+        _check_optional_numbers(gdf, path, "households")
     gdf = to_wgs84(gdf, path, crs)
     out = gpd.GeoDataFrame(
         {
@@ -180,8 +273,71 @@ def load_communities(path: str | Path, crs: str | None = None) -> gpd.GeoDataFra
     for extra in ("population_method", "kind", "geometry_note"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
-    out["geometry"] = out.geometry.make_valid()
+    for extra in keep:
+        if extra not in gdf.columns:
+            fields = ", ".join(c for c in gdf.columns if c != "geometry")
+            raise InputError(f"no such field; the file has: {fields}", path=path, field=extra)
+        out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
+    out["geometry"] = _repair(out, path, problems)
     return out
+
+
+def _check_optional_numbers(gdf: pd.DataFrame, path: str, field: str) -> pd.Series:
+    """Numbers of an optional field: blank is allowed; text, infinity or a negative value is not."""
+    values = pd.to_numeric(gdf[field], errors="coerce")
+    for i, (raw, v) in enumerate(zip(gdf[field], values, strict=True)):
+        blank = raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() == ""
+        if not blank and (pd.isna(v) or not np.isfinite(v) or v < 0):
+            raise InputError(
+                f"{field} is {raw!r}; expected a finite number, zero or more (or nothing)",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field=field,
+            )
+    return values
+
+
+def _repair(gdf: gpd.GeoDataFrame, path: str, problems: list[dict] | None) -> gpd.GeoSeries:
+    """Valid polygons: invalid ones repaired with ``make_valid`` (polygonal parts kept), each
+    repair reported with the feature, the reason and the area before and after (m²)."""
+    geoms = gdf.geometry
+    bad = np.flatnonzero(~geoms.is_valid.to_numpy())
+    if not len(bad):
+        return geoms
+    fixed = geoms.copy()
+    utm = gdf.estimate_utm_crs() if gdf.crs is not None and gdf.crs.is_geographic else gdf.crs
+    for i in bad:
+        g = geoms.iloc[i]
+        why = shapely.is_valid_reason(g)
+        repaired = shapely.make_valid(g)
+        if repaired.geom_type not in POLYGONAL:
+            parts = [p for p in shapely.get_parts(repaired) if p.geom_type in POLYGONAL]
+            repaired = shapely.union_all(parts) if parts else repaired
+        if repaired.is_empty or repaired.geom_type not in POLYGONAL:
+            raise InputError(
+                f"invalid polygon ({why}) that cannot be repaired into an area; expected a valid boundary",
+                path=path,
+                feature=_feature_label(gdf, int(i)),
+                field="geometry",
+            )
+        before, after = gpd.GeoSeries([g, repaired], crs=gdf.crs).to_crs(utm).area.to_numpy()
+        fixed.iloc[i] = repaired
+        change = f"{before:,.0f} m² → {after:,.0f} m²"
+        label = _feature_label(gdf, int(i))
+        msg = f"{path}: feature {label}: invalid polygon ({why}) repaired with make_valid; area {change}"
+        log.warning("%s", msg)
+        if problems is not None:
+            problems.append(
+                {
+                    "source_file": path,
+                    "row_number": int(i) + 1,
+                    "field": "geometry",
+                    "value": f"{gdf['id'].iloc[i]}: {why}",
+                    "reason": f"invalid polygon repaired with make_valid (kept); area {change}",
+                    "message": msg,
+                }
+            )
+    return fixed
 
 
 def load_facilities(path: str | Path, known_types: Iterable[str], crs: str | None = None) -> gpd.GeoDataFrame:
@@ -235,6 +391,9 @@ def check_facilities(
         geometry=gdf.geometry.values,
         crs="EPSG:4326",
     )
+    for extra in ("capacity", "size_m2"):
+        if extra in gdf.columns:
+            _check_optional_numbers(gdf, path, extra)
     for extra in ("source", "osm_element", "capacity", "size_m2"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].to_numpy()
@@ -254,9 +413,9 @@ def load_buildings(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame
     if "floor_area_m2" in gdf.columns:
         fa = pd.to_numeric(gdf["floor_area_m2"], errors="coerce")
         for i, v in enumerate(fa):
-            if not pd.isna(v) and v < 0:
+            if not pd.isna(v) and (v < 0 or not np.isfinite(v)):
                 raise InputError(
-                    f"floor_area_m2 is {v}; expected zero or more",
+                    f"floor_area_m2 is {v}; expected a finite number, zero or more",
                     path=path,
                     feature=_feature_label(gdf, i),
                     field="floor_area_m2",

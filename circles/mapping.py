@@ -1,20 +1,26 @@
-"""Folium maps of the results: communities, facilities, walking areas and residents.
+"""Folium/Leaflet maps of the results: communities, facilities, walking areas and residents.
 
 Two kinds of map, written by :func:`write_maps`:
 
-* the **overview** (``map.html``): every community, coloured by its worst status, with a
-  table of statuses and a link to each community's map;
+* the **overview** (``map.html``): every community coloured by how many items fail there (a
+  sequential colour-blind-safe scale with its legend) and labelled with its name, a table of
+  communities sorted worst first with a link to each community's map (and "map failed: …" if
+  one could not be written), the selected item's facilities, walking area and — when the city
+  is small enough — its residents;
 * one map **per community** (``community_maps/<id>.html``): zoomed on it, its surroundings
-  (facilities, walking areas and streets within reach), its residents and its full gap table.
+  (facilities, walking areas and streets within reach), its residents and its full status
+  table. They are written in parallel worker processes, can be limited to some communities
+  (``community_maps``), and a failure in one is logged and listed, never losing the run.
 
-Each map has: community boundaries (popup with the gap table), facilities by type (a coloured
-letter icon, popup with name, type, source, size/capacity when known and why a facility was
-set aside; clustered when there are many), 5/10/15-minute walking areas per type (toggleable),
-resident points coloured by walking minutes to the type chosen in the map's selector (residents
-beyond the type's threshold get a black ring; hovering shows the minutes, a click or tap on a
-resident lists its minutes to every type), the walking network as a light layer, a legend,
-a layer control, a metric scale bar and "© OpenStreetMap contributors". Labels are Chinese by
-default (``lang="zh"``) or English.
+Every map has one item selector (the rulebook's items, each with its one name and its threshold
+as the rule states it): residents are coloured by their walk to that item relative to its
+threshold (within / up to 2× / beyond, not covered ringed in black; grey without a ring where the
+input has no data for it), and the facilities and the walking area shown follow it (one
+5/10/15-minute choice). The layout fits a phone, a projector and a laptop: a compact header and
+one sheet (legend, tables, layers) that starts collapsed at the bottom of a small screen and
+sits at the side of a large one; popups fit the free part of the screen and open clear of the
+panels. A tap on a resident lists its walk to every item. All text from the inputs (names, ids,
+sources) is escaped.
 
 With ``offline=True`` the HTML is self-contained (:func:`save_map` inlines Leaflet and, when
 used, Leaflet.markercluster from the ``xstatic-*`` packages) and there are no tiles: the
@@ -22,10 +28,12 @@ walking network is the basemap. Online maps use OpenStreetMap tiles.
 Gaode/Amap tiles are left out on purpose: they are in GCJ-02, shifted by a few hundred metres
 from the WGS-84 data, which would put every resident and facility in the wrong street.
 
-Large inputs: geometries are simplified for display (streets 2 m, walking areas 5 m,
-boundaries 0.5 m) and rounded to 6 decimals (~0.1 m); residents are sent once as compact
-integer arrays and drawn by one canvas layer (not one object per point); facilities are
-clustered above :data:`CLUSTER_MIN` markers.
+Large inputs: coordinates are sent as integer steps of 10⁻⁶ degree; geometries are simplified
+for display (streets 2 m, walking areas 0.6 m so that a covered resident stays inside its drawn
+area, boundaries 0.5 m); residents are drawn by one canvas layer; facilities are clustered above
+:data:`CLUSTER_MIN` markers. The overview leaves out residents above
+:data:`MAX_OVERVIEW_POINTS` points and streets or walking areas above their coordinate budgets
+(the legend says so): the community maps have them.
 """
 
 from __future__ import annotations
@@ -34,44 +42,82 @@ import base64
 import html
 import json
 import logging
+import os
 import re
+import sys
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
-from folium.map import Layer
 from jinja2 import Template
 
 from ._assets import read_asset
 from ._display import (
-    COORD_DECIMALS,
+    AREA_TOLERANCE_M,
+    BOUNDARY_TOLERANCE_M,
+    RESIDENT_CLASSES,
+    STREET_TOLERANCE_M,
+    Encoder,
     Prepared,
     chip,
+    clip_simplify,
     community_file_name,
     gap_table,
     map_inputs,
-    pick_type,
+    pick_rule,
+    polygonal,
     prepare,
     text_colour,
 )
 from ._labels import (
     ATTRIBUTION,
+    FACILITY_FIELDS,
+    FAIL_COLOURS,
+    FAILING_STATUSES,
     ICON_TEXT,
+    MAP_LABELS,
     MINUTE_BINS,
     MINUTE_COLOURS,
     NONE_COLOUR,
+    REACH_COLOURS,
     STATUS_COLOURS,
     STATUS_ORDER,
     UNPLACED_COLOUR,
+    status_name,
+    threshold_text,
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "ATTRIBUTION",
+    "CLUSTER_MIN",
+    "Extra",
+    "FAIL_COLOURS",
+    "MAX_OVERVIEW_POINTS",
+    "MINUTE_BINS",
+    "MINUTE_COLOURS",
+    "NONE_COLOUR",
+    "REACH_COLOURS",
+    "STATUS_COLOURS",
+    "UNPLACED_COLOUR",
+    "inline_assets",
+    "make_map",
+    "result_map",
+    "save_map",
+    "write_maps",
+]
 
 #: Cluster the facility markers of a map when it has more than this many.
 CLUSTER_MIN = 150
@@ -80,16 +126,31 @@ MAX_ZOOM = 19
 FIT_MAX_ZOOM = 17
 #: Send resident point ids to the map (for the tooltip) up to this many points.
 MAX_POINT_IDS = 20_000
-
+#: The overview draws residents only up to this many points (the community maps always do).
+MAX_OVERVIEW_POINTS = 20_000
+#: The overview draws the streets / walking areas only up to this many coordinates.
+MAX_OVERVIEW_STREET_COORDS = 400_000
+MAX_OVERVIEW_AREA_COORDS = 300_000
+#: A community's map shows streets and facilities this far around it (metres) at least; walking
+#: areas are cut :data:`AREA_MARGIN_M` around it.
+MIN_REACH_M = 1050.0
+AREA_MARGIN_M = 300.0
+#: A community's map shows facilities up to twice their type's threshold and this margin around it.
+FACILITY_MARGIN_M = 150.0
+#: A community's map opens on it with at least this margin (metres) around it.
+FOCUS_MARGIN_M = 120.0
+#: Width in pixels of the picture of the streets on the overview of a city with too many to draw as lines.
+STREET_RASTER_PX = 2048
+#: Write community maps in worker processes from this many maps on (``workers=None``).
+PARALLEL_MIN_MAPS = 16
+MAX_WORKERS = 8
+#: Road name labels: one per this many metres of a named street; at most this many per map.
+ROAD_LABEL_EVERY_M = 350.0
+MAX_ROAD_LABELS = 4000
 
 _LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
 _LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"
 _CLUSTER_CDN = "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.4.1/"
-
-
-# --------------------------------------------------------------------------------------------
-# JavaScript and CSS of the map (written for this project; Leaflet 1.9 API only)
-# --------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,12 +159,46 @@ _CLUSTER_CDN = "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.4
 
 
 def _js(obj: Any) -> str:
-    """JSON safe to place inside a <script> element."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    """JSON safe inside a <script> element: nothing in it can end the script (``</``) or open
+    a comment (``<!``), the only ways text can leave a script element's raw text."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("</", "<\\/").replace("<!", "\\u003c!").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
 
 
-class _Setup(JSCSSMixin, MacroElement):
-    """The map's CSS and JavaScript, panes, attribution and scale bar (first child of the map)."""
+class _Literal(Element):
+    """Text placed in the page as it is, never read as a template."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs) -> str:
+        return self._text
+
+
+class _Macro(MacroElement):
+    """A MacroElement whose output is never read as a template again.
+
+    Folium's ``MacroElement.render`` wraps what a macro produced in ``Element(text)``, which
+    compiles that text as a Jinja template and renders it a second time: a community named
+    ``{{ 7*7 }}`` would come out as "49", and Jinja syntax in the inputs would run in the
+    Python process that writes the map. Here the output goes into the page literally.
+    """
+
+    def render(self, **kwargs):
+        figure = cast(Figure, self.get_root())
+        for part in ("header", "html", "script"):
+            macro = self._template.module.__dict__.get(part)
+            if macro is not None:
+                getattr(figure, part).add_child(_Literal(macro(self, kwargs)), name=self.get_name())
+        for _, element in self._children.items():
+            element.render(**kwargs)
+
+
+class _Setup(JSCSSMixin, _Macro):
+    """The map's CSS and JavaScript, panes, attribution, scale bar and zoom buttons."""
 
     _template = Template("""
         {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
@@ -127,102 +222,42 @@ class _Setup(JSCSSMixin, MacroElement):
         )
 
 
-class _JsLayer(Layer):
-    """A layer made by one of the ``circles.*`` factories, listed in the layer control."""
+class _App(_Macro):
+    """Every layer, the header and the sheet (one call with the map's data)."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = {{ this.factory }}({{ this.data }}, {{ this.opts }});
+        circles.app({{ this._parent.get_name() }}, {{ this.data }}, {{ this.opts }});
         {% endmacro %}
     """)
 
-    def __init__(self, name: str, factory: str, data: str, opts: dict, show: bool = True):
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "CirclesLayer"
-        self.factory, self.data, self.opts = factory, data, _js(opts)
-
-
-class _Controls(MacroElement):
-    """Title, resident-colour selector, legend and status table (after the layers)."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-        circles.controls({{ this._parent.get_name() }}, {{ this.points }}, {{ this.opts }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, points: str | None, opts: dict):
+    def __init__(self, data: dict, opts: dict):
         super().__init__()
-        self._name = "CirclesControls"
-        self.points = points or "null"
-        self.opts = _js(opts)
+        self._name = "CirclesApp"
+        self.data, self.opts = _js(data), _js(opts)
 
 
-# --------------------------------------------------------------------------------------------
-# Preparing the data once (simplified, projected to WGS-84, rounded)
-# --------------------------------------------------------------------------------------------
+@dataclass
+class Extra:
+    """What a what-if or siting map adds to a results map.
 
+    ``title``, ``legend`` and the tabs' ``html`` are HTML whose input text the caller escaped;
+    ``marks`` are groups of points: ``{"name", "kind": "ring"|"pin"|"num", "colour", "rule"
+    (optional: shown only with that item), "items": [[lat, lon, label, hover title, popup HTML]]}``.
+    """
 
-def _fc(geoms, props: list[dict] | None = None) -> str:
-    """A GeoJSON FeatureCollection string (skips empty geometries)."""
-    feats = []
-    for i, g in enumerate(geoms):
-        if g is None or g.is_empty:
-            continue
-        p = _js(props[i]) if props is not None else "{}"
-        feats.append('{"type":"Feature","properties":' + p + ',"geometry":' + shapely.to_geojson(g) + "}")
-    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
+    title: str | None = None
+    legend: str = ""
+    tabs: list[dict] = field(default_factory=list)
+    marks: list[dict] = field(default_factory=list)
+    rule: str | None = None
+    tab: str | None = None
+    page_title: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
 # Building one map
 # --------------------------------------------------------------------------------------------
-
-
-def default_type(p: Prepared, focus: str | None) -> str:
-    return pick_type(p.types, set(p.fac["facility_type"]), p.status_by, focus)
-
-
-def _legend(p: Prepared, default_type: str, show_residents: bool) -> str:
-    lab = p.lab
-    fac_types = [t for t in p.types if (p.fac["facility_type"] == t).any()]
-    rows = [f"<details open><summary>{lab['legend']}</summary><div class='circles-grid'>"]
-    for t in fac_types:
-        txt = html.escape(_icon_text(t, p))
-        rows.append(
-            f'<div><span class="circles-fac circles-mini cf-{p.types.index(t)}">{txt}</span>'
-            f"{html.escape(p.names[t])}</div>"
-        )
-    rows.append("</div>")
-    if show_residents:
-        lo = 0
-        bins = []
-        for b in MINUTE_BINS:
-            bins.append(f"{lo}–{b}")
-            lo = b
-        bins.append(f"&gt;{MINUTE_BINS[-1]}")
-        rows.append(f"<div style='margin-top:4px'><b>{html.escape(lab['resident'])}</b> ({lab['min']})</div>")
-        rows.append(
-            "".join(
-                f'<span style="margin-right:6px;white-space:nowrap"><span class="circles-dot" '
-                f'style="background:{c}"></span>{b}</span>'
-                for b, c in zip(bins, MINUTE_COLOURS, strict=True)
-            )
-        )
-        rows.append(f'<div><span class="circles-dot" style="background:{NONE_COLOUR}"></span>{lab["none"]}</div>')
-        rows.append(
-            f'<div><span class="circles-dot" style="background:{UNPLACED_COLOUR}"></span>{lab["unplaced"]}</div>'
-        )
-        thr = f'<span class="circles-thr">{p.thresholds[default_type]:g}</span>'
-        rows.append(f'<div><span class="circles-ring"></span>{lab["uncovered"]} ({thr} {lab["min"]})</div>')
-    rows.append(
-        f"<div style='margin-top:4px'>{lab['boundary']}: "
-        + " ".join(chip(s, p.lang) for s in STATUS_ORDER if s != "to_assess")
-        + "</div>"
-    )
-    rows.append(f'<div><span class="circles-sw" style="background:#888;opacity:.35"></span>{lab["areas_note"]}</div>')
-    rows.append(f'<div style="margin-top:3px;color:#444">{ATTRIBUTION}</div></details>')
-    return "".join(rows)
 
 
 def _icon_text(t: str, p: Prepared) -> str:
@@ -233,7 +268,145 @@ def _icon_text(t: str, p: Prepared) -> str:
 
 
 def _bounds_js(b) -> list[float]:
-    return [round(float(v), COORD_DECIMALS) for v in b]
+    return [round(float(v), 6) for v in b]
+
+
+def _area_text(minutes: float, distance: float, lang: str) -> str:
+    if abs(minutes - round(minutes)) < 1e-6:
+        return threshold_text(float(minutes), float(distance), False, lang)
+    return threshold_text(float(minutes), float(distance), True, lang)
+
+
+def _merge(pieces: list):
+    """The union of polygon pieces (None when there are none); on failure the pieces as they are."""
+    pieces = [g for g in pieces if g is not None and not g.is_empty]
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else None
+    try:
+        return polygonal(shapely.union_all(np.asarray(pieces, dtype=object)))
+    except Exception as exc:  # GEOS topology errors: draw the pieces with their seams
+        log.warning("walking-area pieces could not be merged (%s)", exc)
+        return shapely.MultiPolygon([q for g in pieces for q in shapely.get_parts(g)])
+
+
+def _n_coords(geoms) -> int:
+    arr = np.asarray([g for g in geoms if g is not None], dtype=object)
+    return int(shapely.get_num_coordinates(arr).sum()) if len(arr) else 0
+
+
+def _to_lonlat(p: Prepared, pts) -> np.ndarray:
+    s = gpd.GeoSeries(pts, crs=p.metric).to_crs("EPSG:4326")
+    return np.column_stack([s.x.to_numpy(), s.y.to_numpy()])
+
+
+def _road_labels(p: Prepared, keep: np.ndarray) -> list[list]:
+    """One label per :data:`ROAD_LABEL_EVERY_M` of each named street: [lat, lon, name, '', angle]."""
+    st = p.streets[keep]
+    st = st[st["name"] != ""]
+    if not len(st):
+        return []
+    pts, names, angles = [], [], []
+    for name, grp in st.groupby("name", sort=True):
+        merged = shapely.line_merge(shapely.multilinestrings(shapely.get_parts(grp.geometry.values)))
+        for line in shapely.get_parts(merged):
+            length = line.length
+            if length < 60:
+                continue
+            k = max(1, int(length // ROAD_LABEL_EVERY_M))
+            for f in (np.arange(k) + 0.5) / k:
+                a = line.interpolate(max(0.0, f * length - 5))
+                b = line.interpolate(min(length, f * length + 5))
+                ang = -np.degrees(np.arctan2(b.y - a.y, b.x - a.x))
+                ang = (ang + 90) % 180 - 90  # never upside down
+                pts.append(line.interpolate(f * length))
+                names.append(str(name))
+                angles.append(round(float(ang), 1))
+        if len(pts) >= MAX_ROAD_LABELS:
+            break
+    ll = _to_lonlat(p, pts)
+    return [[round(float(y), 6), round(float(x), 6), n, "", a] for (x, y), n, a in zip(ll, names, angles, strict=True)]
+
+
+def _rule_opts(p: Prepared, focus: str | None) -> list[dict]:
+    ml = MAP_LABELS[p.lang]
+    out = []
+    for r in p.rules:
+        st = p.rule_status.get(r.id, {})
+        if r.id in p.no_data_rules:
+            st = dict.fromkeys(st, "no_data")
+        if focus is not None:
+            s = p.rule_status.get(r.id, {}).get(str(focus), "no_data")
+            nodata = "all" if st.get(str(focus), "no_data") == "no_data" else ""
+            note = status_name(s, p.lang)
+        else:
+            vals = list(st.values())
+            n_nd = sum(1 for v in vals if v == "no_data")
+            nodata = "all" if vals and n_nd == len(vals) else ("some" if n_nd else "")
+            if not vals:
+                nodata = "all"
+            n_fail = sum(1 for v in vals if v in FAILING_STATUSES)
+            note = ml["status_n"].format(n=n_fail) if n_fail else ""
+        out.append(
+            {
+                "id": r.id,
+                "type": r.type,
+                "name": r.name,
+                "text": r.text,
+                "thrM": round(r.thr_m, 3),
+                "thrMin": round(r.thr_min, 4),
+                "inM": r.in_metres,
+                "speed": r.speed,
+                "nodata": nodata,
+                "note": note,
+            }
+        )
+    return out
+
+
+def _fail_legend(p: Prepared) -> str:
+    ml = MAP_LABELS[p.lang]
+    sep = "、" if p.lang == "zh" else ", "
+    head = ml["fails"].format(statuses=sep.join(status_name(s, p.lang) for s in FAILING_STATUSES))
+    cells = []
+    for (lo, hi), colour in zip(p.fail_ranges, FAIL_COLOURS, strict=False):
+        txt = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        cells.append(
+            f'<span><span class="circles-sw" style="background:{colour};border:1px solid #4d4d4d"></span>{txt}</span>'
+        )
+    return f'<div class="circles-lh">{html.escape(head)}</div><div class="circles-scale">{"".join(cells)}</div>'
+
+
+def _status_table(p: Prepared, links: dict[str, str], failed: dict[str, str]) -> str:
+    ml, lab = MAP_LABELS[p.lang], p.lab
+    counts = p.gaps.groupby(["community_id", "status"]).size().unstack(fill_value=0)
+    shown = [s for s in STATUS_ORDER if s in counts.columns]
+    comm = p.comm.assign(
+        _gap=[int(counts.loc[c, "gap"]) if "gap" in counts.columns and c in counts.index else 0 for c in p.comm["id"]],
+        _i=np.arange(len(p.comm)),
+    )
+    order = comm.sort_values(["fails", "_gap", "name", "id"], ascending=[False, False, True, True], kind="stable")
+    head = "".join(f'<th class="n">{chip(s, p.lang)}</th>' for s in shown)
+    trs = []
+    for _, r in order.iterrows():
+        c = counts.loc[r["id"]] if r["id"] in counts.index else pd.Series(dtype=int)
+        link = links.get(r["id"])
+        a = f' <a href="{html.escape(link)}" title="{html.escape(lab["open_map"])}">↗</a>' if link else ""
+        why = failed.get(r["id"])
+        warn = f'<div class="circles-warn">{html.escape(ml["map_failed"].format(why=why))}</div>' if why else ""
+        b = p.comm_bounds4326[int(r["_i"])]
+        data_b = f" data-b='{_js(_bounds_js(b))}'" if np.isfinite(b).all() else ""
+        trs.append(
+            f"<tr{data_b}><td>"
+            f'<span class="circles-sw" style="background:{FAIL_COLOURS[int(r["fail_class"])]};'
+            f'border:1px solid #4d4d4d"></span>{html.escape(str(r["name"]))}{a}{warn}</td>'
+            f'<td class="n"><b>{int(r["fails"])}</b></td>'
+            + "".join(f'<td class="n">{int(c.get(s, 0))}</td>' for s in shown)
+            + "</tr>"
+        )
+    return (
+        f'<table class="circles-status"><tr><th>{html.escape(lab["community"])}</th>'
+        f'<th class="n">{html.escape(ml["failing"])}</th>{head}</tr>{"".join(trs)}</table>'
+    )
 
 
 def _build(
@@ -244,135 +417,203 @@ def _build(
     links: dict[str, str] | None = None,
     overview_href: str | None = None,
     cluster_min: int = CLUSTER_MIN,
+    failed: dict[str, str] | None = None,
+    extra: Extra | None = None,
 ) -> folium.Map:
-    lab = p.lab
+    lab, ml, lang = p.lab, MAP_LABELS[p.lang], p.lang
     comm = p.comm
+    links = links or {}
+    notes: dict[str, str] = {}
     if focus is not None:
         hits = np.flatnonzero(comm["id"].to_numpy() == str(focus))
         if not len(hits):
             raise ValueError(f"unknown community {focus!r}")
         fi = int(hits[0])
-        reach_m = max([p.thresholds[t] for t in p.types] + [15.0]) * 70.0
-        fx0, fy0, fx1, fy1 = comm.geometry.iloc[fi].bounds
-        box = (fx0 - reach_m, fy0 - reach_m, fx1 + reach_m, fy1 + reach_m)
-        box_poly = gpd.GeoSeries([shapely.box(*box)], crs=p.metric).to_crs("EPSG:4326").iloc[0]
-        box4326 = box_poly.bounds
+        geom = comm.geometry.iloc[fi]
+        if geom is None:
+            raise ValueError(f"community {focus!r} has no usable boundary")
+        reach_m = max([r.thr_m for r in p.rules] + [MIN_REACH_M])
+        fx0, fy0, fx1, fy1 = geom.bounds
+        box: tuple[float, float, float, float] | None = (fx0 - reach_m, fy0 - reach_m, fx1 + reach_m, fy1 + reach_m)
+        area_box = (fx0 - AREA_MARGIN_M, fy0 - AREA_MARGIN_M, fx1 + AREA_MARGIN_M, fy1 + AREA_MARGIN_M)
         bounds = p.comm_bounds4326[fi]
     else:
-        fi, box, box4326 = None, None, None
-        b = p.comm_bounds4326
-        bounds = [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
-    cy, cx = (bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2
+        fi, box, area_box = None, None, None
+        b = p.comm_bounds4326[np.isfinite(p.comm_bounds4326).all(axis=1)]
+        bounds = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+    origin = (int(np.floor(bounds[0] * 1e6)), int(np.floor(bounds[1] * 1e6)))
+    enc = Encoder(p.metric, origin)
 
     def in_box(bx: np.ndarray) -> np.ndarray:
         if box is None:
             return np.ones(len(bx), bool)
         return (bx[:, 2] >= box[0]) & (bx[:, 0] <= box[2]) & (bx[:, 3] >= box[1]) & (bx[:, 1] <= box[3])
 
-    fac = p.fac
-    fac_keep = in_box(
-        np.column_stack([fac.geometry.x, fac.geometry.y, fac.geometry.x, fac.geometry.y])
-        if len(fac)
-        else np.zeros((0, 4))
-    )
-    cluster = int(fac_keep.sum()) > cluster_min
-
-    m = folium.Map(
-        location=[cy, cx], zoom_start=15, tiles=None, control_scale=False, prefer_canvas=False, zoom_control=True
-    )
-    # only Leaflet itself: no jQuery/Bootstrap/awesome-markers from CDNs
-    m.default_js = [("leaflet", _LEAFLET_JS)]
-    m.default_css = [("leaflet_css", _LEAFLET_CSS)]
-    css = read_asset("map.css") + "".join(
-        f".cf-{i}{{background:{c};color:{text_colour(c)}}}" for i, c in enumerate(p.colours[t] for t in p.types)
-    )
-    _Setup(css, {"offline": offline, "attribution": ATTRIBUTION, "maxZoom": MAX_ZOOM}, cluster).add_to(m)
-    if not offline:
-        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", attr=ATTRIBUTION, max_zoom=MAX_ZOOM).add_to(m)
-
-    # streets (the basemap when offline)
+    # streets (the basemap offline) and their names
     keep = in_box(p.streets_bounds)
-    streets = p.streets_disp[keep]
-    if len(streets):
-        merged = [shapely.multilinestrings(shapely.get_parts(streets))]
-        _JsLayer(
-            lab["streets"],
-            "circles.streets",
-            _fc(merged),
-            {
-                "color": "#8a8a8a" if offline else "#555",
-                "weight": 1.6 if offline else 1.2,
-                "opacity": 0.9 if offline else 0.5,
-            },
-        ).add_to(m)
+    streets_img: dict | None = None
+    streets: list = []
+    roads: list = []
+    if keep.any():
+        n = _n_coords(p.streets.geometry.values[keep])
+        if focus is None and n > MAX_OVERVIEW_STREET_COORDS:
+            streets_img = _street_raster(p, p.streets.geometry.values[keep])
+            notes["streets"] = "raster" if streets_img else "many"
+            log.info("overview map: %d street coordinates, drawn as an image", n)
+        else:
+            simple = clip_simplify(p.streets.geometry.values[keep], None, STREET_TOLERANCE_M, "street")
+            pieces = [g for g in simple if g is not None]
+            if pieces:
+                merged = shapely.line_merge(
+                    shapely.multilinestrings(shapely.get_parts(np.asarray(pieces, dtype=object)))
+                )
+                streets = enc.lines([merged])
+            roads = _road_labels(p, keep)
 
-    dtype = default_type(p, focus)
-    # walking areas per type and minutes
-    minutes_all = sorted(p.iso["minutes"].unique())
-    for t in p.types:
-        for mins in minutes_all:
-            sub = p.iso[(p.iso["facility_type"] == t) & (p.iso["minutes"] == mins)]
-            geoms = [g for g in sub["disp"] if g is not None]
-            if box4326 is not None:
-                geoms = [shapely.clip_by_rect(g, *box4326) for g in geoms]
-            geoms = [g for g in geoms if g is not None and not g.is_empty]
-            if not geoms:
-                continue
-            rank = minutes_all.index(mins)
-            _JsLayer(
-                f'<span style="color:{p.colours[t]}">■</span> {html.escape(p.names[t])} '
-                f"{lab['walk_area']} {mins:g} {lab['min']}",
-                "circles.areas",
-                _fc(geoms),
-                {
-                    "color": p.colours[t],
-                    "weight": 1.5,
-                    "fill": max(0.08, 0.3 - 0.1 * rank),
-                    "dash": None if rank == 0 else "5 4",
-                },
-                show=(t == dtype),
-            ).add_to(m)
+    # walking areas: per type, one entry per distance
+    iso = p.iso
+    if len(iso):
+        if focus is not None:
+            own = iso["community_id"].to_numpy() == str(focus)
+            iso = iso[own] if own.any() else iso[pd.isna(iso["community_id"]).to_numpy()]
+        else:
+            shared = pd.isna(iso["community_id"]).to_numpy()
+            iso = iso[shared] if shared.any() else iso
+    areas: dict[str, list[dict]] = {}
+    if len(iso):
+        clipped = clip_simplify(iso.geometry.values, area_box, 0.0, "walking area")
+        if focus is None and _n_coords(clipped) > MAX_OVERVIEW_AREA_COORDS:
+            notes["areas"] = "many"
+            log.info("overview map: walking areas too large, left to the community maps")
+        else:
+            # one area per type and distance: pieces (tiles, several rows) merged, so that no seam is drawn
+            iso = iso.assign(_d=np.round(iso["distance_m"].to_numpy(dtype=float), 1), _i=np.arange(len(iso)))
+            groups = list(iso.groupby(["facility_type", "_d"], sort=True))
+            merged = [_merge([clipped[i] for i in grp["_i"]]) for _, grp in groups]
+            polys = enc.polygons(clip_simplify(merged, None, AREA_TOLERANCE_M, "walking area"))
+            for ((t, d), grp), feat in zip(groups, polys, strict=True):
+                mins = float(grp["minutes"].iloc[0])
+                areas.setdefault(str(t), []).append(
+                    {
+                        "m": round(mins, 4),
+                        "d": float(d),
+                        "t": _area_text(mins, float(d), lang),
+                        "g": [feat] if feat else [],
+                    }
+                )
 
-    # communities
+    # facilities per type
+    fac = p.fac
+    fx, fy = (fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()) if len(fac) else (np.zeros(0), np.zeros(0))
+    fac_keep = in_box(np.column_stack([fx, fy, fx, fy]) if len(fac) else np.zeros((0, 4)))
+    if fi is not None and len(fac):
+        # a community's map shows the facilities that could matter to it: up to twice the largest
+        # threshold of their type (the farthest class of its residents' dots) and a margin
+        cx0, cy0, cx1, cy1 = comm.geometry.iloc[fi].bounds
+        reach_of = {t: max([r.thr_m for r in p.rules if r.type == t] + [0.0]) for t in p.types}
+        radius = np.array([2 * reach_of.get(t, 0.0) + FACILITY_MARGIN_M for t in fac["facility_type"]])
+        fac_keep &= (fx >= cx0 - radius) & (fx <= cx1 + radius) & (fy >= cy0 - radius) & (fy <= cy1 + radius)
+    cluster = int(fac_keep.sum()) > cluster_min
+    fac_pts: dict[str, list] = {}
+    fac_areas: dict[str, list] = {}
+    types_opts: dict[str, dict] = {}
+    for ti, t in enumerate(p.types):
+        sel = fac_keep & (fac["facility_type"].to_numpy() == t)
+        sub = fac[sel]
+        types_opts[t] = {
+            "name": p.names[t],
+            "colour": p.colours[t],
+            "i": ti,
+            "icon": _icon_text(t, p),
+            "n": int(sel.sum()),
+            "aside": int((~sub["placed"].to_numpy(dtype=bool)).sum()),
+        }
+        if not sel.any():
+            continue
+        # [lat, lon, placed, name, id, source, capacity, size, footprint, set-aside reason]: the popup
+        # is built (escaped) in the browser
+        fac_pts[t] = [
+            list(row)
+            for row in zip(
+                sub["lat"].astype(float),
+                sub["lon"].astype(float),
+                sub["placed"].astype(int),
+                sub["name"],
+                sub["id"],
+                sub["source"],
+                sub["capacity"],
+                sub["size_m2"],
+                sub["area_m2"],
+                sub["reason"],
+                strict=True,
+            )
+        ]
+        ag = [g for g in p.fac_areas[sel] if g is not None]
+        if ag:
+            fa = enc.polygons(clip_simplify(ag, None, BOUNDARY_TOLERANCE_M, "facility area"))
+            fac_areas[t] = [f for f in fa if f]
+
     if focus is not None:
-        near = in_box(shapely.bounds(np.asarray(comm.geometry.values, dtype=object)))
-        idx = np.flatnonzero(near)
-        props = [
-            {
-                "c": STATUS_COLOURS.get(comm["worst"].iat[i], "#333") if i == fi else "#777",
-                "w": 3.5 if i == fi else 1.5,
-                "f": 0.06 if i == fi else 0.0,
-                "d": None if i == fi else "4 4",
-                "p": comm["popup"].iat[i],
-            }
-            for i in idx
-        ]
+        res_sel = p.res["community_id"].to_numpy() == str(focus)
+    elif len(p.res) <= MAX_OVERVIEW_POINTS:
+        res_sel = np.ones(len(p.res), bool)
     else:
-        idx = np.arange(len(comm))
-        props = [
-            {
-                "c": STATUS_COLOURS.get(comm["worst"].iat[i], "#333"),
-                "w": 2.5,
-                "f": 0.06,
-                "d": None,
-                "p": comm["popup"].iat[i],
-            }
-            for i in idx
-        ]
-    _JsLayer(lab["communities"], "circles.communities", _fc(comm["disp"].to_numpy()[idx], props), {}).add_to(m)
+        res_sel = np.zeros(len(p.res), bool)
+        notes["residents"] = ml["many_residents"].format(n=len(p.res))
+
+    # communities and their names
+    if focus is not None:
+        cb = shapely.bounds(np.asarray(comm.geometry.values, dtype=object))
+        idx = np.flatnonzero(in_box(np.nan_to_num(cb, nan=np.inf)) & comm.geometry.notna().to_numpy())
+    else:
+        idx = np.flatnonzero(comm.geometry.notna().to_numpy())
+    disp = clip_simplify(comm.geometry.values[idx], None, BOUNDARY_TOLERANCE_M, "community boundary")
+    cpolys = enc.polygons(disp)
+    comm_data = []
+    label_rows = []
+    rep = shapely.point_on_surface(np.asarray(comm.geometry.values[idx], dtype=object))
+    rep_ll = _to_lonlat(p, rep) if len(idx) else np.zeros((0, 2))
+    area = shapely.area(np.asarray(comm.geometry.values[idx], dtype=object)) if len(idx) else np.zeros(0)
+    for k, i in enumerate(idx):
+        if not cpolys[k]:
+            continue
+        row = comm.iloc[i]
+        comm_data.append(
+            [cpolys[k], str(row["name"]), int(row["fails"]), int(row["fail_class"]), row["popup"], int(i == fi)]
+        )
+        label_rows.append(
+            (
+                0 if i == fi else 1,
+                -int(row["fails"]),
+                -float(area[k]),
+                k,
+                [
+                    round(float(rep_ll[k, 1]), 6),
+                    round(float(rep_ll[k, 0]), 6),
+                    str(row["name"]),
+                    "" if res_sel.any() else ml["fails_n"].format(n=int(row["fails"])),
+                    0,
+                ],
+            )
+        )
+    labels = [r[-1] for r in sorted(label_rows, key=lambda r: r[:4])]
 
     # residents
-    res_sel = (p.res["community_id"].to_numpy() == str(focus)) if focus is not None else np.ones(len(p.res), bool)
-    points_var = None
+    res_data = None
     if res_sel.any():
         ll = p.res_lonlat[res_sel]
         x0, y0 = int(ll[:, 0].min()), int(ll[:, 1].min())
-        cid_list = list(comm["id"])
-        cindex = {c: i for i, c in enumerate(cid_list)}
+        cindex = {c: i for i, c in enumerate(comm["id"])}
         ccodes = np.array([cindex.get(c, -1) for c in p.res["community_id"].to_numpy()[res_sel]])
         cn = [str(n) for n in comm["name"]] + [""]
         ccodes = np.where(ccodes < 0, len(cn) - 1, ccodes)
-        data = {
+        dists = {}
+        for t in p.types:
+            d = p.res_dist.get(t)
+            if d is not None:
+                dd = d[res_sel]
+                dists[t] = np.where(np.isnan(dd), -1, np.round(np.nan_to_num(dd, nan=-1))).astype(np.int64).tolist()
+        res_data = {
             "x0": x0,
             "y0": y0,
             "x": (ll[:, 0] - x0).tolist(),
@@ -380,99 +621,206 @@ def _build(
             "c": ccodes.tolist(),
             "cn": cn,
             "id": p.res["point_id"].to_numpy()[res_sel].tolist() if res_sel.sum() <= MAX_POINT_IDS else None,
-            "u": np.flatnonzero(~p.res["placed"].to_numpy()[res_sel]).tolist(),
-            "m": {t: (None if (rc := p.res_codes[t]) is None else rc[res_sel].tolist()) for t in p.types},
-        }
-        colours = list(MINUTE_COLOURS) + [NONE_COLOUR, UNPLACED_COLOUR]
-        layer = _JsLayer(
-            lab["residents"],
-            "new circles.Points",
-            _js(data),
-            {
-                "type": dtype,
-                "thr": {t: p.thresholds[t] for t in p.types},
-                "bins": list(MINUTE_BINS),
-                "colours": colours,
-                "names": p.names,
-                # types the input says nothing about (no_data everywhere): no finding
-                "nd": sorted(set(p.types) - set(p.gaps.loc[p.gaps["status"] != "no_data", "facility_type"])),
-                "lab": {k: lab[k] for k in ("min", "none", "unplaced", "beyond", "nodata")},
+            "d": dists,
+            "k": {
+                rid: (cls[res_sel] + 48).astype(np.uint8).tobytes().decode("ascii") for rid, cls in p.res_class.items()
             },
+        }
+    unplaced = bool((~p.res["placed"].to_numpy()[res_sel]).any()) if res_sel.any() else False
+
+    # header, tabs, legend
+    rule = (extra.rule if extra and extra.rule else None) or pick_rule(p, focus)
+    if fi is not None:
+        bounds = _focus_view(p, fi, rule, fac_keep)
+    pins = [it for g in (extra.marks if extra else []) if g.get("kind") != "ring" for it in g["items"]]
+    if pins:  # planned facilities and proposed sites are in view on opening
+        lat = np.array([it[0] for it in pins], dtype=float)
+        lon = np.array([it[1] for it in pins], dtype=float)
+        bounds = np.array(
+            [min(bounds[0], lon.min()), min(bounds[1], lat.min()), max(bounds[2], lon.max()), max(bounds[3], lat.max())]
         )
-        layer.add_to(m)
-        points_var = layer.get_name()
-
-    # facilities per type
-    for t in p.types:
-        sel = fac_keep & (fac["facility_type"].to_numpy() == t)
-        if not sel.any():
-            continue
-        sub = fac[sel]
-        pts = [
-            [float(a), float(b), int(pl), nm, pu]
-            for a, b, pl, nm, pu in zip(sub["lat"], sub["lon"], sub["placed"], sub["name"], sub["popup"], strict=True)
-        ]
-        areas = [g for g in p.fac_areas[sel] if g is not None]
-        ti = p.types.index(t)
-        _JsLayer(
-            f'<span class="circles-fac circles-mini cf-{ti}"></span>{lab["facilities"]}{lab["colon"]}'
-            f"{html.escape(p.names[t])} ({len(sub)})",
-            "circles.facilities",
-            '{"pts":' + _js(pts) + ',"areas":' + (_fc(areas) if areas else "null") + "}",
-            {"cls": f"cf-{ti}", "txt": html.escape(_icon_text(t, p)), "cluster": cluster, "colour": p.colours[t]},
-        ).add_to(m)
-
-    folium.LayerControl(collapsed=True, position="topright").add_to(m)
-
-    # title, selector, legend, table
-    if focus is not None:
+    if fi is not None:
         row = comm.iloc[fi]
         back = (
-            f'<br><small><a href="{html.escape(overview_href)}">{lab["overview"]}</a></small>' if overview_href else ""
+            f'<a href="{html.escape(overview_href)}" title="{html.escape(lab["overview"])}">←</a> '
+            if overview_href
+            else ""
         )
         title = (
-            f"{html.escape(str(row['name']))} <small>{chip(row['worst'], p.lang)} "
-            f"{html.escape(lab['title'])}</small>{back}"
+            f"{back}{html.escape(str(row['name']))} <small>{html.escape(ml['fails_n'].format(n=int(row['fails'])))}"
+            f"</small>"
         )
         sub = p.gaps[p.gaps["community_id"] == row["id"]]
-        table = f"<details open><summary>{lab['gap_table']}</summary>{gap_table(sub, p.names, lab, p.lang)}</details>"
+        back_row = f'<p><a href="{html.escape(overview_href)}">{lab["overview"]}</a></p>' if overview_href else ""
+        tabs = [
+            {
+                "key": "community",
+                "label": ml["tab_community"],
+                "html": gap_table(sub, p.names, lab, lang, p.rule_by_id) + back_row,
+            }
+        ]
+        page_title = f"{row['name']} · {lab['title']}"
     else:
         title = html.escape(lab["title"])
-        counts = p.gaps.groupby(["community_id", "status"]).size().unstack(fill_value=0)
-        shown = [s for s in STATUS_ORDER if s in counts.columns]
-        head = "".join(f"<th>{chip(s, p.lang)}</th>" for s in shown)
-        trs = []
-        for i, r in comm.iterrows():
-            c = counts.loc[r["id"]] if r["id"] in counts.index else pd.Series(dtype=int)
-            link = (links or {}).get(r["id"])
-            a = f' <a href="{html.escape(link)}">↗</a>' if link else ""
-            trs.append(
-                f"<tr data-b='{_js(_bounds_js(p.comm_bounds4326[i]))}'><td>"
-                f'<span class="circles-dot" style="background:{STATUS_COLOURS.get(r["worst"], "#333")}">'
-                f"</span>{html.escape(str(r['name']))}{a}</td>"
-                + "".join(f"<td>{int(c.get(s, 0))}</td>" for s in shown)
-                + "</tr>"
-            )
-        table = (
-            f"<details open><summary>{lab['status_table']}</summary><table><tr><th>{lab['community']}</th>"
-            f"{head}</tr>{''.join(trs)}</table></details>"
-        )
+        tabs = [{"key": "table", "label": ml["tab_table"], "html": _status_table(p, links, failed or {})}]
+        page_title = lab["title"]
+    if extra is not None:
+        title = extra.title or title
+        tabs = tabs + extra.tabs
+        page_title = extra.page_title or page_title
+    legend = _fail_legend(p) + (extra.legend if extra else "")
+    if notes.get("streets"):
+        legend += f'<div class="circles-muted">{html.escape(_many_streets(lang, notes["streets"]))}</div>'
+    legend += f'<div class="circles-muted">{ATTRIBUTION}</div>'
+
+    data = {
+        "o": list(origin),
+        "streets": streets,
+        "streetsImg": streets_img,
+        "roads": roads,
+        "comm": comm_data,
+        "labels": labels,
+        "fac": fac_pts,
+        "facAreas": fac_areas,
+        "areas": areas,
+        "res": res_data,
+        "marks": extra.marks if extra else [],
+    }
     opts = {
         "title": title,
-        "legend": _legend(p, dtype, points_var is not None),
-        "table": table,
-        "thr": {t: p.thresholds[t] for t in p.types},
+        "rules": _rule_opts(p, focus),
+        "rule": rule,
+        "types": types_opts,
+        "dot": [REACH_COLOURS[k] for k in RESIDENT_CLASSES],
+        "failColours": list(FAIL_COLOURS),
+        "lab": {
+            **{k: lab[k] for k in ("min",)},
+            **ml,
+            **{f"f_{k}": lab[k] for k in ("name", "type", "id", "source", "area", "set_aside", "unnamed")},
+            "f_capacity": FACILITY_FIELDS["capacity"][0 if lang == "zh" else 1],
+            "f_size": FACILITY_FIELDS["size_m2"][0 if lang == "zh" else 1],
+        },
+        "tabs": tabs,
+        "tab": extra.tab if extra else None,
+        "legend": legend,
         "bounds": _bounds_js(bounds),
         "fitMaxZoom": FIT_MAX_ZOOM,
+        "focus": focus is not None,
+        "cluster": cluster,
+        "unplaced": unplaced,
+        "noResidents": notes.get("residents"),
+        "noAreas": ml["many_areas"] if notes.get("areas") else None,
+        "street": {
+            "color": "#8a8a8a" if offline else "#555",
+            "weight": 1.6 if offline else 1.2,
+            "opacity": 0.9 if offline else 0.5,
+        },
     }
-    if points_var is not None:
-        options = "".join(
-            f'<option value="{html.escape(t)}">{html.escape(p.names[t])} ({p.thresholds[t]:g} {lab["min"]})</option>'
-            for t in p.types
-        )
-        opts["selector"] = f"<label>{lab['colour_by']}<br><select>{options}</select></label>"
-    _Controls(points_var, opts).add_to(m)
+
+    cy, cx = (bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2
+    m = folium.Map(
+        location=[float(cy), float(cx)],
+        zoom_start=15,
+        tiles=None,
+        control_scale=False,
+        prefer_canvas=False,
+        zoom_control=False,
+    )
+    # only Leaflet itself: no jQuery/Bootstrap/awesome-markers from CDNs
+    m.default_js = [("leaflet", _LEAFLET_JS)]
+    m.default_css = [("leaflet_css", _LEAFLET_CSS)]
+    css = read_asset("map.css") + "".join(
+        f".cf-{i}{{background:{c};color:{text_colour(c)}}}" for i, c in enumerate(p.colours[t] for t in p.types)
+    )
+    root = cast(Figure, m.get_root())
+    root.header.add_child(_Literal(f"<title>{html.escape(str(page_title))}</title>"), name="circles_title")
+    _Setup(css, {"offline": offline, "attribution": ATTRIBUTION, "maxZoom": MAX_ZOOM}, cluster).add_to(m)
+    if not offline:
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", attr=ATTRIBUTION, max_zoom=MAX_ZOOM).add_to(m)
+    _App(data, opts).add_to(m)
     return m
+
+
+def _focus_view(p: Prepared, fi: int, rule: str, fac_keep: np.ndarray) -> np.ndarray:
+    """Opening view of a community's map (WGS-84 bounds): the community with a margin, and the
+    facility of the item shown that is nearest to it (when it is within the map)."""
+    geom = p.comm.geometry.iloc[fi]
+    x0, y0, x1, y1 = geom.bounds
+    margin = max(FOCUS_MARGIN_M, 0.25 * max(x1 - x0, y1 - y0))
+    box = [x0 - margin, y0 - margin, x1 + margin, y1 + margin]
+    rv = p.rule_by_id.get(rule)
+    if rv is not None and len(p.fac):
+        sel = fac_keep & (p.fac["facility_type"].to_numpy() == rv.type)
+        if sel.any():
+            d = shapely.distance(geom, np.asarray(p.fac.geometry.values[sel], dtype=object))
+            near = p.fac.geometry.values[sel][int(np.argmin(d))]
+            box = [
+                min(box[0], near.x - 60),
+                min(box[1], near.y - 60),
+                max(box[2], near.x + 60),
+                max(box[3], near.y + 60),
+            ]
+    ll = _to_lonlat(p, shapely.points([(box[0], box[1]), (box[2], box[3]), (box[0], box[3]), (box[2], box[1])]))
+    return np.array([ll[:, 0].min(), ll[:, 1].min(), ll[:, 0].max(), ll[:, 1].max()])
+
+
+def _many_streets(lang: str, how: str) -> str:
+    if how == "raster":
+        return (
+            "总览图的步行路网为图片（放大后不清晰），街道细节请打开各社区图。"
+            if lang == "zh"
+            else "The overview draws the walking network as a picture: open a community's map for street detail."
+        )
+    return (
+        "步行路网较大，总览图不显示，请打开各社区图查看。"
+        if lang == "zh"
+        else "The walking network is too large for the overview: open a community's map."
+    )
+
+
+def _street_raster(p: Prepared, geoms) -> dict | None:
+    """The streets as one transparent PNG in Web Mercator (what Leaflet stretches an image in),
+    for an overview whose streets are too many to send as lines: {"url": data URI, "b": bounds}."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    try:
+        s = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=p.metric).to_crs("EPSG:3857")
+        xy, idx = shapely.get_coordinates(s.values, return_index=True)
+        if not len(xy):
+            return None
+        x0, y0 = xy.min(axis=0)
+        x1, y1 = xy.max(axis=0)
+        side = max(x1 - x0, y1 - y0)
+        w = max(64, int(round(STREET_RASTER_PX * (x1 - x0) / side)))
+        h = max(64, int(round(STREET_RASTER_PX * (y1 - y0) / side)))
+        fig = Figure(figsize=(w / 100, h / 100), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+        ax.add_collection(LineCollection(np.split(xy, starts[1:]), colors="#8a8a8a", linewidths=0.7))
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", transparent=True, metadata={"Software": None})
+        out = io.BytesIO()
+        Image.open(io.BytesIO(buf.getvalue())).convert("RGBA").quantize(16).save(out, format="PNG", optimize=True)
+    except Exception as exc:  # the overview is drawn without streets rather than not at all
+        log.warning("overview streets could not be drawn as an image (%s)", exc)
+        return None
+    corners = gpd.GeoSeries(shapely.points([(x0, y0), (x1, y1)]), crs="EPSG:3857").to_crs("EPSG:4326")
+    return {
+        "url": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii"),
+        "b": [
+            [round(float(corners.y.iloc[0]), 6), round(float(corners.x.iloc[0]), 6)],
+            [round(float(corners.y.iloc[1]), 6), round(float(corners.x.iloc[1]), 6)],
+        ],
+    }
 
 
 def make_map(
@@ -493,6 +841,9 @@ def make_map(
     links: dict[str, str] | None = None,
     overview_href: str | None = None,
     cluster_min: int = CLUSTER_MIN,
+    rules: list[dict] | None = None,
+    surveyed: list[str] | None = None,
+    extra: Extra | None = None,
 ) -> folium.Map:
     """Build the results map (the overview, or one community's map with ``focus``).
 
@@ -503,7 +854,8 @@ def make_map(
         ``name`` (``population`` optional); ``facilities`` ``id``, ``facility_type``, optional
         ``name``, ``source``, ``placed``, ``set_aside_reason``, ``capacity``, ``size_m2``;
         ``residents`` ``community_id``, ``dist_<type>`` (m), optional ``point_id``, ``placed``;
-        ``isochrones`` ``facility_type``, ``minutes``.
+        ``isochrones`` ``facility_type``, ``minutes``, ``distance_m`` (optional
+        ``community_id``); ``streets`` optional ``name``.
     gaps : DataFrame
         The gap report.
     types : list of str
@@ -511,18 +863,25 @@ def make_map(
     type_names : dict
         Type id -> (Chinese name, English name).
     thresholds, speeds : dict
-        Type id -> threshold (minutes) and walking speed (m/min) used to colour residents.
+        Type id -> threshold (minutes) and walking speed (m/min) (items when ``rules`` is None).
     lang : {"zh", "en"}
     offline : bool
         No tiles; the street network is the basemap (inline the assets with :func:`save_map`).
     focus : str, optional
-        A community id: zoom on it, show its surroundings, its residents and its gap table.
+        A community id: zoom on it, show its surroundings, its residents and its status table.
     links : dict, optional
         Community id -> link (relative URL) to its own map, shown in the overview.
     overview_href : str, optional
         Link back to the overview, shown on a community's map.
     cluster_min : int
         Cluster the facility markers when the map has more than this many.
+    rules : list of dict, optional
+        The rulebook's items (see :func:`circles._display.map_inputs`); default one per type.
+    surveyed : list of str, optional
+        Facility types the input speaks about: an item of another type without facilities is
+        drawn as "no data".
+    extra : Extra, optional
+        Title, tabs, legend and marks of a what-if or siting map.
     """
     p = prepare(
         communities,
@@ -537,45 +896,184 @@ def make_map(
         speeds=speeds,
         lang=lang,
         links=links,
+        rules=rules,
+        surveyed=surveyed,
     )
-    return _build(p, offline=offline, focus=focus, links=links, overview_href=overview_href, cluster_min=cluster_min)
+    return _build(
+        p, offline=offline, focus=focus, links=links, overview_href=overview_href, cluster_min=cluster_min, extra=extra
+    )
+
+
+def result_map(
+    result, *, lang: str = "zh", offline: bool = True, focus: str | None = None, extra: Extra | None = None
+) -> folium.Map:
+    """The map of a :class:`circles.pipeline.Result`.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    lang : {"zh", "en"}
+    offline : bool
+        No tiles (save with :func:`save_map` ``offline=True`` to inline Leaflet).
+    focus : str, optional
+        A community id: that community's map; default the overview.
+    extra : Extra, optional
+        What a what-if or siting map adds (title, tabs, legend rows, marks).
+
+    Returns
+    -------
+    folium.Map
+    """
+    return make_map(**map_inputs(result), lang=lang, offline=offline, focus=focus, extra=extra)
 
 
 # --------------------------------------------------------------------------------------------
-# From an analysis result; writing
+# Writing: the overview and the community maps (in parallel, failures listed)
 # --------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(p: Prepared, offline: bool) -> None:
+    _WORKER["p"], _WORKER["offline"] = p, offline
+
+
+def _one_map(cid: str, path: str) -> tuple[str, str | None, int]:
+    """Write one community's map; return (id, error or None, bytes). Never raises."""
+    try:
+        m = _build(_WORKER["p"], offline=_WORKER["offline"], focus=cid, overview_href="../map.html")
+        out = save_map(m, path, offline=_WORKER["offline"])
+        return cid, None, out.stat().st_size
+    except Exception as exc:  # one community's map must never lose the run
+        log.warning("map of community %s failed: %s: %s", cid, type(exc).__name__, exc, exc_info=True)
+        return cid, f"{type(exc).__name__}: {exc}", 0
+
+
+def _select_communities(ids: list[str], community_maps) -> list[str]:
+    if community_maps is None or community_maps is True or community_maps == "all":
+        return list(ids)
+    if community_maps is False or community_maps == "none":
+        return []
+    wanted = [s.strip() for s in community_maps.split(",")] if isinstance(community_maps, str) else list(community_maps)
+    wanted = [str(w) for w in wanted if str(w)]
+    unknown = [w for w in wanted if w not in set(ids)]
+    if unknown:
+        raise ValueError(f"unknown community id(s) for community maps: {', '.join(unknown)}")
+    return [c for c in ids if c in set(wanted)]
+
+
+def _write_community_maps(
+    p: Prepared, jobs: list[tuple[str, Path]], offline: bool, workers: int | None, progress: bool
+) -> dict[str, str | None]:
+    """Write the maps of ``jobs`` ((community id, path) pairs); return id -> error (None: written)."""
+    from tqdm.auto import tqdm
+
+    n = len(jobs)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if n >= PARALLEL_MIN_MAPS else 1
+    workers = max(1, min(int(workers), n)) if n else 1
+    done: dict[str, str | None] = {}
+    bar = tqdm(total=n, desc="community maps", unit="map", disable=not progress)
+    try:
+        if workers > 1:
+            try:
+                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(p, offline)) as ex:
+                    futs = [ex.submit(_one_map, cid, str(path)) for cid, path in jobs]
+                    for fut in as_completed(futs):
+                        cid, err, _size = fut.result()
+                        done[cid] = err
+                        bar.update(1)
+            except BrokenProcessPool as exc:  # a worker died (out of memory?): finish here
+                log.warning("community map workers stopped (%s); writing the remaining maps in this process", exc)
+        _init_worker(p, offline)
+        for cid, path in jobs:
+            if cid in done:
+                continue
+            done[cid] = _one_map(cid, str(path))[1]
+            bar.update(1)
+    finally:
+        bar.close()
+    return done
 
 
 def write_maps(
-    result, out_dir: str | Path, *, lang: str = "zh", offline: bool = True, communities: bool = True
+    result,
+    out_dir: str | Path,
+    *,
+    lang: str = "zh",
+    offline: bool = True,
+    community_maps: str | Iterable[str] | bool = "all",
+    workers: int | None = None,
+    progress: bool | None = None,
 ) -> list[Path]:
-    """Write the overview ``out_dir/map.html`` and one map per community in
-    ``out_dir/community_maps/``; return the paths, the overview first."""
+    """Write the overview ``out_dir/map.html`` and the community maps in ``out_dir/community_maps/``.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    out_dir : path
+    lang : {"zh", "en"}
+    offline : bool
+        Self-contained maps (no tiles, Leaflet inlined).
+    community_maps : "all", "none" or community ids (a list, or "ID,ID")
+        Which communities get their own map.
+    workers : int, optional
+        Worker processes for the community maps (default: one per core from
+        :data:`PARALLEL_MIN_MAPS` maps on, else in this process). Same files either way.
+    progress : bool, optional
+        Progress bar over the community maps (default: when stderr is a terminal).
+
+    Returns
+    -------
+    list of Path
+        The overview first, then the community maps written. A community map that failed is
+        logged and listed in the overview's table ("map failed: …"); the run goes on.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kw = map_inputs(result)
     ids = [str(c) for c in result.communities["id"]]
+    chosen = _select_communities(ids, community_maps)
     files: dict[str, str] = {}
-    if communities:
-        used: set[str] = set()
-        for cid in ids:
-            name = community_file_name(cid)
-            stem, k = name[:-5], 1
-            while name.lower() in used:
-                k += 1
-                name = f"{stem}_{k}.html"
-            used.add(name.lower())
+    used: set[str] = set()
+    for cid in ids:
+        name = community_file_name(cid)
+        stem, k = name[:-5], 1
+        while name.lower() in used:
+            k += 1
+            name = f"{stem}_{k}.html"
+        used.add(name.lower())
+        if cid in chosen:
             files[cid] = name
     links = {cid: f"community_maps/{f}" for cid, f in files.items()}
     p = prepare(**kw, lang=lang, links=links)
-    paths = [save_map(_build(p, offline=offline, links=links), out / "map.html", offline=offline)]
-    if communities:
-        (out / "community_maps").mkdir(exist_ok=True)
-        for cid in ids:
-            m = _build(p, offline=offline, focus=cid, overview_href="../map.html")
-            paths.append(save_map(m, out / "community_maps" / files[cid], offline=offline))
-    log.info("wrote %d maps in %s", len(paths), out)
-    return paths
+    failed: dict[str, str] = {}
+    written: list[Path] = []
+    if files:
+        folder = out / "community_maps"
+        folder.mkdir(exist_ok=True)
+        jobs = [(cid, folder / files[cid]) for cid in ids if cid in files]
+        if progress is None:
+            progress = sys.stderr.isatty()
+        done = _write_community_maps(p, jobs, offline, workers, progress)
+        for cid, path in jobs:
+            if done.get(cid):
+                failed[cid] = str(done[cid])
+            else:
+                written.append(path)
+        if failed:
+            log.warning("%d community map(s) failed: %s", len(failed), ", ".join(failed))
+    ok_links = {cid: link for cid, link in links.items() if cid not in failed}
+    if failed:  # no link to a map that is not there; the reason is listed instead
+        p = prepare(**kw, lang=lang, links=ok_links)
+    overview = save_map(_build(p, offline=offline, links=ok_links, failed=failed), out / "map.html", offline=offline)
+    log.info("wrote the overview and %d community maps in %s", len(written), out)
+    return [overview, *written]
+
+
+# --------------------------------------------------------------------------------------------
+# Saving (offline: Leaflet inlined)
+# --------------------------------------------------------------------------------------------
 
 
 def _asset_files() -> dict[str, Path]:
@@ -606,6 +1104,14 @@ def _inline_css(path: Path) -> str:
     return re.sub(r"url\((images/[^)]+\.png)\)", data_uri, css)
 
 
+@cache
+def _inlined(name: str) -> str:
+    files = _asset_files()
+    if name.endswith(".css"):
+        return "<style>" + _inline_css(files[name]) + "</style>\n"
+    return "<script>" + files[name].read_text(encoding="utf-8").replace("</script", "<\\/script") + "</script>\n"
+
+
 _REMOTE_SCRIPT = re.compile(r'<script\s+src="((?:https?:)?//[^"]+)"\s*>\s*</script>\s*')
 _REMOTE_CSS = re.compile(r'<link\s+rel="stylesheet"\s+href="((?:https?:)?//[^"]+)"\s*/?>\s*')
 _ANY_REMOTE = re.compile(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["\']?(?:https?:)?//', re.I)
@@ -619,9 +1125,7 @@ def inline_assets(page: str) -> str:
     def script(match: re.Match) -> str:
         name = match.group(1).rsplit("/", 1)[-1]
         if name in files:
-            return (
-                "<script>" + files[name].read_text(encoding="utf-8").replace("</script", "<\\/script") + "</script>\n"
-            )
+            return _inlined(name)
         if "markercluster" in name:
             raise RuntimeError("offline clustered map: install xstatic-leaflet-markercluster")
         log.debug("offline map: dropped %s", match.group(1))
@@ -630,7 +1134,7 @@ def inline_assets(page: str) -> str:
     def style(match: re.Match) -> str:
         name = match.group(1).rsplit("/", 1)[-1]
         if name in files:
-            return "<style>" + _inline_css(files[name]) + "</style>\n"
+            return _inlined(name)
         log.debug("offline map: dropped %s", match.group(1))
         return ""
 

@@ -1,16 +1,20 @@
-"""Walking networks: build a projected walking graph from OSM files (or online), cache it,
-and expose it as flat arrays for the reach engine.
+"""Walking networks as flat arrays for the reach engine: built from OSM files (pyosmium,
+:mod:`circles._osmium`), read from OSMnx GraphML or downloaded with OSMnx, and cached.
 
-Every source returns the same thing: an OSMnx-style projected ``networkx.MultiDiGraph``
-(metres), which :func:`to_walk_network` turns into a :class:`WalkNetwork` of arrays.
+:func:`read_walk_network` is the entry point: OSM files (``.osm``, ``.osm.bz2``,
+``.osm.gz``, ``.xml``, ``.pbf``) become a :class:`WalkNetwork` without NetworkX; GraphML
+and online downloads go through OSMnx and :func:`to_walk_network`. :func:`to_networkx`
+gives an OSMnx-style graph of any network for NetworkX users.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,58 +95,90 @@ class WalkNetwork:
 
 
 def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
-    """Write a :class:`WalkNetwork` as one compressed ``.npz`` file (geometries as WKB).
+    """Write a :class:`WalkNetwork` as one compressed ``.npz`` file (edge vertices as coordinates).
 
-    Loading it back (:func:`load_walk_network`) takes a fraction of a second even for
-    100,000-node networks, unlike GraphML.
+    The file is written under a temporary name in the same folder and then renamed, so a
+    reader never sees a half-written file. Loading it back (:func:`load_walk_network`)
+    takes a fraction of a second even for 100,000-node networks, unlike GraphML.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The network.
+    path : str or Path
+        Output file (``.npz``).
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     path = Path(path)
-    np.savez_compressed(
-        path,
-        crs=np.array(net.crs),
-        node_ids=net.node_ids,
-        x=net.x,
-        y=net.y,
-        u=net.u,
-        v=net.v,
-        length=net.length,
-        coords=shapely.get_coordinates(net.geometry),
-        counts=shapely.get_num_points(net.geometry).astype(np.int64),
-        source=np.array(net.source),
-        format=np.array("circles-walknetwork-2"),
-    )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                crs=np.array(net.crs),
+                node_ids=net.node_ids,
+                x=net.x,
+                y=net.y,
+                u=net.u,
+                v=net.v,
+                length=net.length,
+                coords=shapely.get_coordinates(net.geometry),
+                counts=shapely.get_num_points(net.geometry).astype(np.int64),
+                source=np.array(net.source),
+                format=np.array("circles-walknetwork-2"),
+            )
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
     return path
 
 
 def load_walk_network(path: str | Path) -> WalkNetwork:
-    """Read a network written by :func:`save_walk_network`."""
+    """Read a network written by :func:`save_walk_network`.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not a circles network file.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError("network file not found", path=str(p))
+    if p.is_dir():
+        raise InputError("is a folder, expected a circles network file (.npz)", path=str(p))
     try:
-        z = np.load(p, allow_pickle=False)
-        fmt = str(z["format"])
-        if fmt == "circles-walknetwork-2":
-            # edge geometries from one coordinate array (faster than parsing WKB)
-            counts = z["counts"]
-            geometry = shapely.linestrings(z["coords"], indices=np.repeat(np.arange(len(counts)), counts))
-        elif fmt == "circles-walknetwork-1":
-            geometry = shapely.from_wkb(np.load(p, allow_pickle=True)["wkb"])
-        else:
-            raise KeyError("format")
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"not a circles network file ({exc})", path=str(p)) from None
-    return WalkNetwork(
-        crs=str(z["crs"]),
-        node_ids=z["node_ids"],
-        x=z["x"],
-        y=z["y"],
-        u=z["u"],
-        v=z["v"],
-        length=z["length"],
-        geometry=geometry,
-        source=str(z["source"]),
-    )
+        with np.load(p, allow_pickle=False) as z:
+            fmt = str(z["format"])
+            if fmt == "circles-walknetwork-2":
+                # edge geometries from one coordinate array (faster than parsing WKB)
+                counts = z["counts"]
+                geometry = shapely.linestrings(z["coords"], indices=np.repeat(np.arange(len(counts)), counts))
+            elif fmt == "circles-walknetwork-1":
+                with np.load(p, allow_pickle=True) as zw:
+                    geometry = shapely.from_wkb(zw["wkb"])
+            else:
+                raise KeyError("format")
+            net = WalkNetwork(
+                crs=str(z["crs"]),
+                node_ids=z["node_ids"],
+                x=z["x"],
+                y=z["y"],
+                u=z["u"],
+                v=z["v"],
+                length=z["length"],
+                geometry=geometry,
+                source=str(z["source"]),
+            )
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, shapely.errors.GEOSException) as exc:
+        raise InputError(f"not a circles network file ({type(exc).__name__}: {exc})", path=str(p)) from None
+    if not (len(net.x) == len(net.y) == len(net.node_ids)) or not (len(net.u) == len(net.v) == len(net.length)):
+        raise InputError("not a circles network file (array lengths differ)", path=str(p))
+    return net
 
 
 def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
@@ -190,6 +226,26 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
     )
 
 
+def to_networkx(net: WalkNetwork) -> nx.MultiDiGraph:
+    """An OSMnx-style projected ``MultiDiGraph`` of a :class:`WalkNetwork`.
+
+    Every street edge appears in both directions with its ``length`` and ``geometry``; the
+    graph carries the network's ``crs`` and is marked simplified, so OSMnx functions
+    (``project_graph``, ``graph_to_gdfs``, ``nearest_nodes`` …) accept it.
+    """
+    import networkx as nx
+
+    G = nx.MultiDiGraph(crs=net.crs, simplified=True)
+    ids = net.node_ids.tolist()
+    G.add_nodes_from(
+        (n, {"x": x, "y": y, "osmid": n}) for n, x, y in zip(ids, net.x.tolist(), net.y.tolist(), strict=True)
+    )
+    for a, b, length, geom in zip(net.u.tolist(), net.v.tolist(), net.length.tolist(), net.geometry, strict=True):
+        G.add_edge(ids[a], ids[b], length=length, geometry=geom)
+        G.add_edge(ids[b], ids[a], length=length, geometry=geom.reverse())
+    return G
+
+
 def _finish(G: nx.MultiDiGraph, to_crs: str | None) -> nx.MultiDiGraph:
     import osmnx as ox
 
@@ -198,92 +254,37 @@ def _finish(G: nx.MultiDiGraph, to_crs: str | None) -> nx.MultiDiGraph:
     return ox.project_graph(G, to_crs=to_crs)
 
 
-def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None) -> nx.MultiDiGraph:
-    """Projected walking graph from an OSM XML file (``.osm``, ``.osm.bz2``, ``.osm.gz``).
+def graph_from_osm(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None) -> nx.MultiDiGraph:
+    """Projected walking graph (NetworkX) from an OSM file: ``.osm``, ``.osm.bz2``, ``.osm.gz``,
+    ``.xml`` or ``.pbf``.
 
-    The file is filtered to walkable ``highway`` ways first (OSMnx's ``walk`` filter) and
-    ways are trimmed to the nodes present, so clipped extracts load.
+    Built by :func:`circles._osmium.walk_network` (OSMnx's ``walk`` filter and
+    simplification, ways cut at nodes missing from the file) and handed over by
+    :func:`to_networkx`.
 
     Parameters
     ----------
     path : str or Path
-        The OSM XML file.
+        The OSM file.
     retain_all : bool
         Keep every connected piece; by default only the largest (residents snapped onto a
         disconnected fragment would otherwise look cut off from everything).
     to_crs : str, optional
         Projected CRS; by default the UTM zone of the data.
     """
-    import osmnx as ox
+    from . import _osmium
 
-    from . import _osm as osm
-
-    t0 = time.perf_counter()
-    data = osm.read_osm(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        walk_path = Path(tmp) / "walk.osm"
-        n_ways = osm.write_walk_xml(data, walk_path)
-        if n_ways == 0:
-            raise InputError("no walkable highway ways in this OSM file", path=str(path))
-        G = ox.graph_from_xml(walk_path, bidirectional=True, simplify=True, retain_all=retain_all)
-    G = _finish(G, to_crs)
-    log.info(
-        "walking network from %s: %d nodes, %d edges (%d walkable ways) in %.2f s",
-        path,
-        G.number_of_nodes(),
-        G.number_of_edges(),
-        n_ways,
-        time.perf_counter() - t0,
-    )
-    return G
+    return to_networkx(_osmium.walk_network(path, retain_all=retain_all, to_crs=to_crs))
 
 
-def graph_from_pbf(
-    path: str | Path, *, retain_all: bool = False, to_crs: str | None = None, bounding_box: list[float] | None = None
-) -> nx.MultiDiGraph:
-    """Projected walking graph from an OSM PBF file (via pyrosm, an optional dependency).
+def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None) -> nx.MultiDiGraph:
+    """Same as :func:`graph_from_osm` (kept for existing callers)."""
+    return graph_from_osm(path, retain_all=retain_all, to_crs=to_crs)
 
-    Ways are trimmed to the nodes present in the file (clipped extracts load).
-    """
-    import networkx as nx
-    import osmnx as ox
 
-    try:
-        import pyrosm
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        raise InputError("reading PBF needs pyrosm: pip install 'circles[pbf]'", path=str(path)) from None
-    if not Path(path).exists():
-        raise InputError("file not found", path=str(path))
-    t0 = time.perf_counter()
-    reader = pyrosm.OSM(str(path), bounding_box=bounding_box)
-    nodes, edges = reader.get_network(network_type="walking", nodes=True)
-    if edges is None or len(edges) == 0:
-        raise InputError("no walkable ways in this PBF file", path=str(path))
-    G = nx.MultiDiGraph(crs="EPSG:4326")
-    for nid, lon, lat in zip(nodes["id"].to_numpy(), nodes["lon"].to_numpy(), nodes["lat"].to_numpy(), strict=True):
-        G.add_node(int(nid), x=float(lon), y=float(lat))
-    present = set(G.nodes)
-    for a, b, oid, hw in zip(
-        edges["u"].to_numpy(), edges["v"].to_numpy(), edges["id"].to_numpy(), edges["highway"].to_numpy(), strict=True
-    ):
-        a, b = int(a), int(b)
-        if a in present and b in present and a != b:
-            G.add_edge(a, b, osmid=int(oid), highway=hw)
-            G.add_edge(b, a, osmid=int(oid), highway=hw)
-    G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
-    G = ox.distance.add_edge_lengths(G)
-    G = ox.simplify_graph(G)
-    if not retain_all:
-        G = ox.truncate.largest_component(G)
-    G = _finish(G, to_crs)
-    log.info(
-        "walking network from %s: %d nodes, %d edges in %.2f s",
-        path,
-        G.number_of_nodes(),
-        G.number_of_edges(),
-        time.perf_counter() - t0,
-    )
-    return G
+def graph_from_pbf(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None) -> nx.MultiDiGraph:
+    """Same as :func:`graph_from_osm` (kept for existing callers; PBF no longer needs pyrosm)."""
+    return graph_from_osm(path, retain_all=retain_all, to_crs=to_crs)
 
 
 def graph_from_polygon_online(polygon, *, buffer_m: float = 1200.0, to_crs: str | None = None) -> nx.MultiDiGraph:
@@ -309,58 +310,130 @@ def graph_from_place_online(place: str, *, buffer_m: float = 1200.0, to_crs: str
     return graph_from_polygon_online(area.union_all(), buffer_m=buffer_m, to_crs=to_crs)
 
 
+#: Version of the network builder, part of the cache file name: a new builder ignores old caches.
+CACHE_VERSION = "w1"
+#: Network file types by the end of their name (lower case).
+NETWORK_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".xml", ".xml.bz2", ".xml.gz", ".pbf", ".graphml", ".npz")
+
+
 def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(path)) from None
+    return h.hexdigest()[:20]
 
 
-def load_network(path: str | Path, *, cache_dir: str | Path | None = None, retain_all: bool = False) -> nx.MultiDiGraph:
-    """Projected walking graph from a file, by its extension, with a GraphML cache.
+def cache_path(path: str | Path, cache_dir: str | Path, *, retain_all: bool = False) -> Path:
+    """Where the walking network built from ``path`` is cached in ``cache_dir``.
 
-    Accepts ``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``, ``.pbf`` and ``.graphml`` (an
-    already-built OSMnx graph). With ``cache_dir`` the built graph is written there as
-    GraphML, keyed by the source file's content hash, and reused on the next call.
+    The name depends only on the file's content (SHA-256), the builder version and
+    ``retain_all``, never on the file's name.
     """
-    import osmnx as ox
+    return Path(cache_dir) / f"walk-{CACHE_VERSION}-{_file_digest(Path(path))}-{'all' if retain_all else 'lcc'}.npz"
 
+
+def _check_network_file(path: str | Path) -> Path:
     p = Path(path)
+    expected = "expected .osm, .osm.bz2, .osm.gz, .xml, .pbf, .graphml or a circles .npz"
     if not p.exists():
         raise InputError("network file not found", path=str(p))
-    name = p.name.lower()
-    if name.endswith(".graphml"):
+    if p.is_dir():
+        raise InputError(f"is a folder, not a network file: {expected}", path=str(p))
+    if not p.name.lower().endswith(NETWORK_SUFFIXES):
+        raise InputError(f"unknown network file type: {expected}", path=str(p))
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(p)) from None
+    if size == 0:
+        raise InputError("the file is empty", path=str(p))
+    return p
+
+
+def _load_graphml(p: Path) -> nx.MultiDiGraph:
+    """An OSMnx GraphML file, projected; InputError if OSMnx did not write it."""
+    import osmnx as ox
+
+    try:
         G = ox.load_graphml(p)
-        return G if not CRS.from_user_input(G.graph["crs"]).is_geographic else _finish(G, None)
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir) / f"{p.name}.{_file_digest(p)}.{'all' if retain_all else 'lcc'}.graphml"
-        if cache.exists():
-            t0 = time.perf_counter()
-            G = ox.load_graphml(cache)
-            log.info("walking network from cache %s in %.2f s", cache, time.perf_counter() - t0)
-            return G
-    if name.endswith(".pbf"):
-        G = graph_from_pbf(p, retain_all=retain_all)
-    elif name.endswith((".osm", ".osm.bz2", ".osm.gz", ".xml", ".xml.bz2", ".xml.gz")):
-        G = graph_from_osm_xml(p, retain_all=retain_all)
-    else:
+        crs = CRS.from_user_input(G.graph["crs"])
+        if G.number_of_nodes() and not all("x" in d and "y" in d for _, d in G.nodes(data=True)):
+            raise KeyError("node x/y")
+    except Exception as exc:  # OSMnx and NetworkX raise many kinds of errors on foreign files
         raise InputError(
-            "unknown network format: expected .osm, .osm.bz2, .osm.gz, .pbf, .graphml or .npz", path=str(p)
-        )
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        ox.save_graphml(G, cache)
-        log.info("cached walking network to %s", cache)
-    return G
+            f"not a GraphML file written by OSMnx ({type(exc).__name__}: {exc}); expected a graph with a 'crs' "
+            "and nodes with 'x' and 'y' (osmnx.save_graphml)",
+            path=str(p),
+        ) from None
+    if G.number_of_edges() == 0:
+        raise InputError("the GraphML graph has no edge: no walkable street", path=str(p))
+    return G if not crs.is_geographic else _finish(G, None)
 
 
 def read_walk_network(
     path: str | Path, *, cache_dir: str | Path | None = None, retain_all: bool = False
 ) -> WalkNetwork:
-    """A :class:`WalkNetwork` from any supported file: ``.npz`` (see :func:`save_walk_network`)
-    directly, everything else through :func:`load_network`."""
-    if str(path).lower().endswith(".npz"):
-        return load_walk_network(path)
-    return to_walk_network(load_network(path, cache_dir=cache_dir, retain_all=retain_all), source=str(path))
+    """A :class:`WalkNetwork` from a file, by its extension.
+
+    * ``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``, ``.pbf``: built by
+      :func:`circles._osmium.walk_network` (pyosmium + NumPy; OSMnx's ``walk`` filter and
+      simplification; ways cut at nodes missing from the file; largest connected piece
+      unless ``retain_all``). With ``cache_dir`` the result is cached there as a circles
+      ``.npz`` named after the file's content hash (:func:`cache_path`), written
+      atomically; a cache file that does not load is deleted and rebuilt.
+    * ``.graphml``: an OSMnx graph (``osmnx.save_graphml``), flattened.
+    * ``.npz``: a network written by :func:`save_walk_network`.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, a folder, empty, unreadable, of an unknown type, a GraphML
+        OSMnx did not write, or an OSM file without a walkable street.
+    """
+    p = _check_network_file(path)
+    name = p.name.lower()
+    if name.endswith(".npz"):
+        return load_walk_network(p)
+    if name.endswith(".graphml"):
+        return to_walk_network(_load_graphml(p), source=str(p))
+    from . import _osmium
+
+    cache = cache_path(p, cache_dir, retain_all=retain_all) if cache_dir is not None else None
+    if cache is not None and cache.exists():
+        t0 = time.perf_counter()
+        try:
+            net = load_walk_network(cache)
+        except InputError as exc:
+            log.warning("cached walking network %s does not load (%s): deleted, rebuilding it", cache, exc)
+            cache.unlink(missing_ok=True)
+        else:
+            log.info("walking network from cache %s in %.2f s", cache, time.perf_counter() - t0)
+            net.source = str(p)
+            return net
+    net = _osmium.walk_network(p, retain_all=retain_all)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            save_walk_network(net, cache)
+            log.info("cached walking network to %s", cache)
+        except OSError as exc:  # a read-only or full disk must not stop the analysis
+            log.warning("could not cache the walking network in %s (%s)", cache.parent, exc)
+    return net
+
+
+def load_network(path: str | Path, *, cache_dir: str | Path | None = None, retain_all: bool = False) -> nx.MultiDiGraph:
+    """Projected walking graph (NetworkX, OSMnx-style) from any file :func:`read_walk_network` reads.
+
+    ``.graphml`` files are returned as OSMnx loads them; everything else is
+    :func:`read_walk_network` (with its cache) handed over by :func:`to_networkx`.
+    """
+    p = _check_network_file(path)
+    if p.name.lower().endswith(".graphml"):
+        return _load_graphml(p)
+    return to_networkx(read_walk_network(p, cache_dir=cache_dir, retain_all=retain_all))

@@ -13,6 +13,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from tqdm.auto import tqdm
+
+from .errors import check_option
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,21 @@ def grid_points(polygon, spacing: float) -> np.ndarray:
     return np.array([[p.x, p.y]])
 
 
+def _buildings_by_community(bpts: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> dict[int, np.ndarray]:
+    """Community position -> positions of the building points within it (one spatial join for
+    all communities; a building inside two overlapping communities belongs to both)."""
+    b_idx, c_idx = communities.geometry.sindex.query(bpts.geometry.values, predicate="within")
+    order = np.lexsort((b_idx, c_idx))
+    pts, comm = b_idx[order], c_idx[order]
+    bounds = np.flatnonzero(np.r_[True, comm[1:] != comm[:-1]]) if len(comm) else np.zeros(0, dtype=int)
+    return {int(comm[a]): pts[a:b] for a, b in zip(bounds, np.r_[bounds[1:], len(comm)], strict=True)}
+
+
 def place_residents(
     communities: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
     grid_spacing: float = DEFAULT_GRID_SPACING_M,
+    progress: bool = False,
 ) -> gpd.GeoDataFrame:
     """Resident points for every community (all inputs in the same projected CRS).
 
@@ -53,6 +67,8 @@ def place_residents(
         ``id``, optional ``floor_area_m2``, polygon or point geometry.
     grid_spacing : float
         Grid spacing (metres) for communities without buildings.
+    progress : bool
+        Show a progress bar over the communities.
 
     Returns
     -------
@@ -60,6 +76,9 @@ def place_residents(
         ``point_id``, ``community_id``, ``population`` (this point's share), ``origin``
         (``building <id>`` or ``grid``), point geometry. Sorted by community then point.
     """
+    check_option(
+        "grid_spacing_m", grid_spacing, low=1.0, high=1000.0, what="the spacing in metres of the resident grid"
+    )
     rows: list[pd.DataFrame] = []
     bpts = None
     if buildings is not None and len(buildings):
@@ -72,10 +91,13 @@ def place_residents(
             geometry=buildings.geometry.representative_point().values,
             crs=buildings.crs,
         )
-    for cid, pop, poly in zip(communities["id"], communities["population"], communities.geometry, strict=True):
+    inside_of = _buildings_by_community(bpts, communities) if bpts is not None else {}
+    rows_in = zip(communities["id"], communities["population"], communities.geometry, strict=True)
+    bar = tqdm(rows_in, total=len(communities), desc="residents", unit="community", disable=not progress, leave=False)
+    for ci, (cid, pop, poly) in enumerate(bar):
         chosen = None
         if bpts is not None:
-            inside = bpts[bpts.within(poly)]
+            inside = bpts.iloc[inside_of.get(ci, [])]
             if len(inside):
                 inside = inside.sort_values("building_id")
                 w = inside["weight"].to_numpy()

@@ -23,6 +23,14 @@ one of two kinds:
     An item of the standard that cannot be measured from maps (property management,
     governance, utilities …). It appears in the ledger with status ``to_assess``.
 
+How a spatial rule decides (``check``): ``reach`` (default) is the walking threshold above;
+``supply`` judges a quantity the standard sets (car spaces per household) from the
+``capacity`` of the community's own facilities, with walking minutes as evidence only, and is
+``to_assess`` without capacities; ``presence`` asks for one facility in or at the community
+(inside its boundary or within the threshold of a resident). ``required`` says what an absent
+item is: ``true`` (default) a ``gap``; ``conditional`` (具备条件的, "where conditions allow") or
+``as_needed`` (GB 50180-2018 △, 按需配建) that status instead, never a gap.
+
 Only spatial rules are in :attr:`Rulebook.rules` (what the pipeline searches, and what
 ``types_used``, ``speed_of`` and ``threshold_m`` are about); checklist items are in
 :attr:`Rulebook.checklist` and are consumed by :mod:`circles.ledger`.
@@ -60,7 +68,6 @@ from pathlib import Path
 from typing import Any
 
 from ._config import config_file, read_yaml
-from ._osm import selector_matches
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -88,6 +95,12 @@ APPLIES_TO = ("all", "new_communities")
 SIZE_KINDS = ("building", "land")
 CAPACITY_MEASURES = ("capacity", "size_m2")
 CAPACITY_DEMANDS = ("residents", "households")
+#: Where a capacity's supply is counted: within walking reach (2SFCA) or the community's own.
+CAPACITY_BASES = ("accessible", "own")
+#: How a spatial rule decides its status (see the module docstring).
+CHECKS = ("reach", "supply", "presence")
+#: What an absent item is: required (a gap), where conditions allow, or as needed (△).
+REQUIRED = ("required", "conditional", "as_needed")
 
 #: Fields a rule entry may carry (anything else is a typo and an error).
 SPATIAL_KEYS = {
@@ -115,6 +128,10 @@ SPATIAL_KEYS = {
     "verified",
     "unverified",
     "note",
+    "required",
+    "check",
+    "recommended_size_m2",
+    "number_sources",
 }
 CHECKLIST_KEYS = {
     "id",
@@ -132,8 +149,9 @@ CHECKLIST_KEYS = {
     "verified",
     "unverified",
     "note",
+    "number_sources",
 }
-CAPACITY_KEYS = {"measure", "demand", "per", "target", "unit_zh", "applies_to", "source", "verified", "note"}
+CAPACITY_KEYS = {"measure", "demand", "per", "target", "unit_zh", "applies_to", "source", "verified", "note", "basis"}
 #: Fields whose change by a user override makes the number "not from the cited source".
 NUMERIC_KEYS = (
     "threshold_min",
@@ -144,6 +162,9 @@ NUMERIC_KEYS = (
     "capacity",
     "applies_to",
     "size_kind",
+    "required",
+    "check",
+    "recommended_size_m2",
 )
 FILE_KEYS = {
     "schema_version",
@@ -161,6 +182,17 @@ FILE_KEYS = {
     "notes",
     "facility_types",
 }
+
+
+def selector_matches(selector: Mapping[str, str], tags: Mapping[str, Any]) -> bool:
+    """True if every key/value of ``selector`` is in ``tags`` ("*" matches any value)."""
+    for key, value in selector.items():
+        have = tags.get(key)
+        if have is None or (isinstance(have, float) and have != have):
+            return False
+        if value != "*" and str(have) != str(value):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -214,14 +246,16 @@ class CapacityTarget:
     source: str = ""
     verified: bool = False
     note: str = ""
+    basis: str = "accessible"  # "accessible": 2SFCA within the threshold; "own": inside the community
 
     def describe_zh(self) -> str:
         """The target in words, e.g. '每100户不少于30平方米'."""
         unit = self.unit_zh or ("平方米" if self.measure == "size_m2" else "个")
         who = "户" if self.demand == "households" else "人"
-        per = f"{self.per:g}"
+        per = "" if self.per == 1 else f"{self.per:g}"
+        whose = "社区自有" if self.basis == "own" else "可达"
         if self.target is None:
-            return f"按每{per}{who}可达{unit}统计（无标准值）"
+            return f"按每{per}{who}{whose}{unit}统计（无标准值）"
         return f"每{per}{who}不少于{self.target:g}{unit}"
 
 
@@ -261,11 +295,25 @@ class Rule:
     keywords_zh: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()
     defined_in: str = ""
+    required: str = "required"
+    check: str = "reach"
+    recommended_size_m2: float | None = None
+    number_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def source(self) -> str:
         """Document and clause as one string."""
         return f"{self.source_doc} {self.source_clause}".strip()
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Where each number of the rule comes from (field -> source, or "no source found")."""
+        return dict(self.number_sources)
+
+    @property
+    def stated_in_metres(self) -> bool:
+        """True when the rule states its threshold as a distance (``threshold_m``)."""
+        return self.distance_m is not None
 
     @property
     def is_spatial(self) -> bool:
@@ -496,6 +544,16 @@ def _str_list(e: Mapping[str, Any], key: str, label: str, what: str) -> tuple[st
     return tuple(str(x) for x in v)
 
 
+def _number_sources(e: Mapping[str, Any], label: str, what: str) -> tuple[tuple[str, str], ...]:
+    """``number_sources``: field -> where its number comes from ("no source found" when recalled)."""
+    raw = e.get("number_sources")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        raise ConfigError(f"{label}: {what}: 'number_sources' should map a field to the text of its source")
+    return tuple((str(k), str(v)) for k, v in raw.items())
+
+
 def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
     if raw is None:
         return None
@@ -530,7 +588,11 @@ def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
     ver = raw.get("verified", False)
     if not isinstance(ver, bool):
         raise ConfigError(f"{label}: {w}: 'verified' should be true or false, got {ver!r}")
+    basis = raw.get("basis", "accessible")
+    if basis not in CAPACITY_BASES:
+        raise ConfigError(f"{label}: {w}: 'basis' should be one of {', '.join(CAPACITY_BASES)}, got {basis!r}")
     return CapacityTarget(
+        basis=basis,
         measure=measure,
         demand=demand,
         per=float(per),
@@ -601,6 +663,7 @@ def _parse_rule(
         keywords_zh=_str_list(e, "keywords_zh", label, what),
         unverified=_str_list(e, "unverified", label, what),
         defined_in=label,
+        number_sources=_number_sources(e, label, what),
     )
     if kind == "checklist":
         if not common["name_zh"]:
@@ -637,10 +700,27 @@ def _parse_rule(
     applies = e.get("applies_to", "all")
     if applies not in APPLIES_TO:
         raise ConfigError(f"{label}: {what}: 'applies_to' should be one of {', '.join(APPLIES_TO)}, got {applies!r}")
+    req = e.get("required", True)
+    req = "required" if req is True else req
+    if req not in REQUIRED:
+        raise ConfigError(
+            f"{label}: {what}: 'required' should be true, 'conditional' (具备条件的) or 'as_needed' (△ 按需配建), "
+            f"got {req!r}"
+        )
+    check = e.get("check", "reach")
+    if check not in CHECKS:
+        raise ConfigError(f"{label}: {what}: 'check' should be one of {', '.join(CHECKS)}, got {check!r}")
+    capacity = _capacity(e.get("capacity"), label, what)
+    if check == "supply" and capacity is None:
+        raise ConfigError(f"{label}: {what}: 'check: supply' needs a 'capacity' (the quantity the standard sets)")
+    rec = _number(e, "recommended_size_m2", label, what)
     ft = ftypes[ftype]
     common["name_zh"] = common["name_zh"] or ft.name_zh
     common["name_en"] = common["name_en"] or ft.name_en
     return Rule(
+        required=req,
+        check=check,
+        recommended_size_m2=None if rec is None else float(rec),
         facility_type=ftype,
         threshold_min=thr_min,
         speed_profile=prof,
@@ -649,7 +729,7 @@ def _parse_rule(
         min_size_m2=None if size is None else float(size),
         size_kind=size_kind,
         min_count=int(count or 1),
-        capacity=_capacity(e.get("capacity"), label, what),
+        capacity=capacity,
         applies_to=applies,
         **common,
     )
@@ -738,6 +818,10 @@ def _resolve(
         if touched and "verified" not in patch:
             new["verified"] = False
             new["unverified"] = sorted(set(old.get("unverified") or []) | set(touched))
+        if touched and "number_sources" not in patch:
+            ns = dict(old.get("number_sources") or {})
+            ns.update({k: f"changed locally in {label}" for k in touched})
+            new["number_sources"] = ns
         if touched and "source" not in patch:
             src = dict(old.get("source") or {})
             src["clause"] = (f"{src.get('clause', '')}; changed locally in {label} ({', '.join(touched)})").lstrip("; ")

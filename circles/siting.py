@@ -346,3 +346,157 @@ def propose_sites(
     sites.insert(3, "lat", ll.geometry.y.to_numpy()[idx].round(7) if idx else [])
     sites["covered_share_after"] = ((already + sites["cumulative_residents"]) / total).round(4)
     return sites, f"{base}; {note}"
+
+
+# --------------------------------------------------------------------------------------------
+# Output: the community each site serves, its nearest street, and a map
+# --------------------------------------------------------------------------------------------
+
+
+def describe_sites(result, rule_id: str, sites: pd.DataFrame, community_id: str | None = None) -> pd.DataFrame:
+    """The proposed sites with the community each serves and its nearest street.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    rule_id : str
+        The rule the sites were proposed for.
+    sites : DataFrame
+        From :func:`propose_sites` (``candidate_id``, ``lon``, ``lat`` …).
+    community_id : str, optional
+        The community the question was about: every site serves it. Otherwise each site serves
+        the community with the most residents it newly covers (the one it lies in when it
+        covers nobody).
+
+    Returns
+    -------
+    DataFrame
+        ``sites`` with ``community_id``, ``community_name``, ``street_name`` (empty when the
+        network has no names) and ``street_m`` (distance to the nearest street, metres).
+    """
+    from ._display import street_names_of
+
+    out = sites.copy()
+    comms = result.communities
+    names = dict(zip(comms["id"].astype(str), comms["name"].astype(str), strict=True))
+    net = result.network
+    if not len(out):
+        for c in ("community_id", "community_name", "street_name", "street_m"):
+            out[c] = pd.Series(dtype=object if c != "street_m" else float)
+        return out
+    pts = gpd.GeoSeries(gpd.points_from_xy(out["lon"], out["lat"]), crs="EPSG:4326").to_crs(net.crs)
+    tree = net.cache.get("display_strtree")
+    if tree is None:
+        tree = net.cache["display_strtree"] = shapely.STRtree(net.geometry)
+    (_, edge), dist = tree.query_nearest(np.asarray(pts.values, dtype=object), return_distance=True, all_matches=False)
+    street = street_names_of(net)
+    out["street_name"] = [str(street[e]) if street is not None and street[e] else "" for e in edge]
+    out["street_m"] = np.round(dist, 1)
+    if community_id is not None:
+        served = [str(community_id)] * len(out)
+    else:
+        rule = next(r for r in result.rulebook.rules if r.id == rule_id)
+        limit = result.rulebook.threshold_m(rule)
+        res = result.residents
+        dcol = res[f"dist_{rule.facility_type}"].fillna(np.inf).to_numpy()
+        todo = res[(dcol > limit) & res["placed"].to_numpy()]
+        cands = gpd.GeoDataFrame({"candidate_id": out["candidate_id"].astype(str).to_numpy()}, geometry=pts.values)
+        inside = gpd.sjoin(cands, comms[["id", "geometry"]].to_crs(net.crs), how="left", predicate="within")
+        inside = inside[~inside.index.duplicated()]
+        served = []
+        if len(todo):
+            cov = coverage(net, todo, cands, limit)
+            comm_of = todo["community_id"].astype(str).to_numpy()
+            w = todo["population"].to_numpy(dtype=float)
+            for i in range(len(cands)):
+                lo, hi = cov.reach.indptr[i], cov.reach.indptr[i + 1]
+                cols = cov.reach.indices[lo:hi]
+                if len(cols):
+                    by = pd.Series(w[cols]).groupby(comm_of[cols]).sum()
+                    served.append(str(by.sort_values(ascending=False, kind="stable").index[0]))
+                else:
+                    served.append("" if pd.isna(inside["id"].iloc[i]) else str(inside["id"].iloc[i]))
+        else:
+            served = ["" if pd.isna(v) else str(v) for v in inside["id"]]
+    out["community_id"] = served
+    out["community_name"] = [names.get(c, "") for c in served]
+    return out
+
+
+def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", offline: bool = True):
+    """A map of the proposed sites over today's results for the rule.
+
+    The sites are numbered in the order proposed; each one's popup gives the community it
+    serves, its nearest street and what it covers, and a table lists them. Every text from the
+    inputs is escaped.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    rule_id : str
+    sites : DataFrame
+        From :func:`describe_sites`.
+    lang : {"zh", "en"}
+    offline : bool
+
+    Returns
+    -------
+    folium.Map
+        Focused on the community when every site serves the same one; otherwise the overview.
+    """
+    import html
+
+    from . import mapping
+    from ._labels import MAP_LABELS, SITE_COLOUR, rule_name
+
+    ml = MAP_LABELS[lang]
+    esc = html.escape
+    rule = next(r for r in result.rulebook.rules if r.id == rule_id)
+    item = rule_name(rule, lang)
+    items, trs = [], []
+    for r in sites.itertuples(index=False):
+        street = r.street_name or ml["unnamed_street"]
+        share = "" if pd.isna(r.covered_share_after) else f"{r.covered_share_after:.0%}"
+        rows = [
+            (ml["rank"], str(r.rank)),
+            (ml["candidate"], str(r.candidate_id)),
+            (ml["serves"], r.community_name or r.community_id),
+            (ml["street"], f"{street} ({r.street_m:.0f} {ml['metres']})"),
+            (ml["site_covered"], f"{r.residents_covered:g}"),
+            (ml["site_share"], share),
+        ]
+        popup = (
+            f"<b>{esc(ml['site'])} {esc(str(r.rank))}</b><table>"
+            + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        items.append([round(float(r.lat), 7), round(float(r.lon), 7), str(r.rank), f"{ml['site']} {r.rank}", popup])
+        trs.append(
+            f"<tr><td>{esc(str(r.rank))}</td><td>{esc(r.community_name or r.community_id)}<br>"
+            f"<small>{esc(ml['street'])}: {esc(street)} · {r.street_m:.0f} {esc(ml['metres'])}</small></td>"
+            f'<td class="n">{r.residents_covered:g}</td><td class="n">{share}</td></tr>'
+        )
+    table = (
+        f'<table class="circles-sites"><tr><th>{esc(ml["rank"])}</th><th>{esc(ml["serves"])}</th>'
+        f'<th class="n">{esc(ml["site_covered"])}</th>'
+        f'<th class="n">{esc(ml["site_share"])}</th></tr>{"".join(trs)}</table>'
+    )
+    title = esc(ml["site_title"].format(item=item))
+    legend = (
+        f'<div class="circles-lh">{esc(ml["site_sub"])}</div>'
+        f'<div><span class="circles-sw" style="background:{SITE_COLOUR}"></span>{esc(ml["site"])}</div>'
+    )
+    focus = None
+    served = {c for c in sites.get("community_id", pd.Series(dtype=str)) if c}
+    if len(served) == 1 and next(iter(served)) in set(result.communities["id"].astype(str)):
+        focus = next(iter(served))
+    extra = mapping.Extra(
+        title=title,
+        legend=legend,
+        tabs=[{"key": "sites", "label": ml["tab_sites"], "html": table}],
+        marks=[{"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "items": items}] if items else [],
+        rule=rule_id,
+        tab="sites",
+        page_title=ml["site_title"].format(item=item),
+    )
+    return mapping.result_map(result, lang=lang, offline=offline, focus=focus, extra=extra)

@@ -23,6 +23,9 @@ EXPECTED_IDS = {
     "park",
     "fitness",
     "community_service",
+    "elderly_day_care",
+    "bus_stop",
+    "canteen",
 }
 
 
@@ -137,7 +140,7 @@ def test_baidu_tags_and_amap_type_names(tag, expected):
 @pytest.mark.parametrize(
     "name, expected",
     [
-        ("迎新社区日间照料中心", "elderly_care"),
+        ("迎新社区日间照料中心", "elderly_day_care"),  # the standard's conditional day-care centre
         ("孔庙社区居家养老服务驿站", "elderly_care"),  # 养老 before the parcel word 驿站
         ("阳光托儿所", "childcare"),  # 托儿所 is childcare, not kindergarten
         ("如皋市实验幼儿园", "kindergarten"),

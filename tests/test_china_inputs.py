@@ -58,6 +58,7 @@ def test_facility_table_in_gbk_with_amap_codes(tmp_path, demo_facilities, capsys
         "parcel_point": "070500",
         "community_service": "",
         "park": "110101",
+        "bus_stop": "150700",
     }
     for i, (t, g) in enumerate(zip(gcj["facility_type"], gcj.geometry, strict=True)):
         rows.append(
@@ -111,7 +112,7 @@ def test_facility_table_in_gbk_with_amap_codes(tmp_path, demo_facilities, capsys
     reasons = " ".join(problems["reason"])
     assert "facility type" in reasons
     assert (problems["row_number"] >= 2).all()  # spreadsheet row numbers, header = row 1
-    assert "set aside" in out.out
+    assert "行输入未纳入" in out.out  # the summary is in the map language (Chinese by default)
     # converted back to WGS-84: on the same streets as the OSM originals
     used = facs[facs["status"] == "used"]
     assert used["snap_m"].max() < 120

@@ -396,32 +396,26 @@ def test_detect_shift_ignores_a_small_uniform_error():
     assert 20 < rep.median_declared_m < 60, rep.message
 
 
-@pytest.mark.parametrize(
-    "declared, gcj, bd, expected",
-    [
-        (120, 20, 300, "gcj02"),  # halves and gains 100 m
-        (60, 20, 300, None),  # a third, but gains only 40 m < 50 m
-        (100, 60, 300, None),  # gains 40 m and does not halve
-        (300, 200, 100, "bd09"),  # the better correction is chosen
-        (400, 200, 190, "bd09"),  # exactly half and more: both qualify, the smaller median wins
-        (0, 0, 0, None),
-    ],
-)
-def test_suggestion_rule_half_and_50_m(declared, gcj, bd, expected):
-    assert chinacrs._suggest(declared, gcj, bd) == expected
-
-
-@pytest.mark.parametrize(
-    "declared, gcj, closer, expected",
-    [
-        (36, 14, {"gcj02": 0.9, "bd09": 0.1}, "gcj02"),  # dense streets: gains 22 m, but nearly all closer
-        (36, 14, {"gcj02": 0.6, "bd09": 0.1}, None),  # not consistent enough
-        (15, 5, {"gcj02": 0.95, "bd09": 0.0}, None),  # already on the streets
-        (36, 20, {"gcj02": 0.95, "bd09": 0.0}, None),  # does not halve the median
-    ],
-)
-def test_suggestion_rule_in_dense_streets(declared, gcj, closer, expected):
-    assert chinacrs._suggest(declared, gcj, 300.0, closer) == expected
+def test_decision_is_a_paired_test_with_a_minimum_gain():
+    """decide_shift: a correction that brings most points closer, beyond chance and by a useful
+    amount, is suggested; the same medians without consistency are not (no halving rule)."""
+    rng = np.random.default_rng(7)
+    n = 40
+    truth = rng.uniform(2, 30, n)  # facilities beside their streets
+    shifted = truth + rng.uniform(10, 60, n)  # the shift puts every one of them farther
+    far = truth + 500.0
+    assert chinacrs.decide_shift(shifted, truth, far)[0] == "gcj02"
+    assert chinacrs.decide_shift(shifted, far, truth)[0] == "bd09"
+    # both corrections help (a BD-09 list): the one leaving the smaller median wins
+    assert chinacrs.decide_shift(shifted + 300, truth + 40, truth)[0] == "bd09"
+    # consistent but tiny (1-3 m): below SHIFT_MIN_GAIN_M
+    assert chinacrs.decide_shift(truth + rng.uniform(1, 3, n), truth, far)[0] is None
+    # the same two samples unpaired (a shuffle): medians differ but the points do not get closer
+    suggestion, stats = chinacrs.decide_shift(rng.permutation(truth), truth, far)
+    assert suggestion is None and stats["p_gcj02"] > chinacrs.SHIFT_ALPHA
+    # too few points to tell, however consistent
+    few = chinacrs.SHIFT_MIN_POINTS - 1
+    assert chinacrs.decide_shift(shifted[:few], truth[:few], far[:few])[0] is None
 
 
 def test_detect_shift_validates_inputs():

@@ -112,8 +112,11 @@ def test_projected_coordinates_without_declared_crs(tmp_path, capsys):
     code, err = run_cli(capsys, b)
     assert code == 2
     assert "b.geojson" in err and "'crs'" in err and "not longitude/latitude" in err
-    # declaring it makes the same file valid
+    # --crs applies to files that declare no CRS: the demo facilities (GeoJSON, WGS-84) refuse it ...
     code, err = run_cli(capsys, b, extra=["--crs", "EPSG:32650"])
+    assert code == 2 and "facilities.geojson" in err and "declares EPSG:4326" in err and "'crs'" in err
+    # ... so the facilities get their own, and the boundaries become valid
+    code, err = run_cli(capsys, b, extra=["--crs", "EPSG:32650", "--facilities-crs", "wgs84"])
     assert code == 0, err
 
 
@@ -178,5 +181,5 @@ def test_valid_small_input_runs(tmp_path, capsys):
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "1 communities" in captured.out and "测试社区" in captured.out
+    assert "1 个社区" in captured.out and "测试社区" in captured.out  # the summary speaks the map language
     assert (tmp_path / "out" / "gaps.csv").exists()

@@ -52,7 +52,9 @@ def test_columns_and_one_row_per_community_and_spatial_rule(demo_result):
     assert list(g.columns) == list(COLUMNS_ZH)
     assert len(g) == len(demo_result.communities) * len(demo_result.rulebook.rules)
     assert set(g["status"]) <= set(STATUSES)
-    assert "to_assess" not in set(g["status"])  # checklist items live in the ledger
+    # checklist items live in the ledger; here to_assess is only a quantity rule without capacities
+    checks = {r.id: r.check for r in demo_result.rulebook.rules}
+    assert set(g.loc[g["status"] == "to_assess", "rule_id"].map(checks)) == {"supply"}
 
 
 def test_ok_partial_gap_no_data_in_the_demo(demo_result):
@@ -173,11 +175,36 @@ def test_undersized_actions_in_the_ledger(sized_result):
     assert child["action"] == "upgrade" and "可达供给" in child["gap"] and child["priority_group"] == "一老一幼"
 
 
-def test_size_above_minimum_stays_ok(sized_result, demo_result):
-    # 石科院生活区's community service station is within reach; 1000 m² ≥ 800 m²; no households -> no 2SFCA verdict
+def test_community_service_size_is_the_own_floor_area_per_household(sized_result, demo_result):
+    # 石科院生活区's community service station (多用厅) lies inside its boundary and within reach
     cid = "way/595108678"
     assert _row(demo_result.gaps, cid, "community_service")["status"] == "ok"
-    assert _row(sized_result.gaps, cid, "community_service")["status"] == "ok"
+    row = _row(sized_result.gaps, cid, "community_service")
+    hh = demo_result.communities.set_index("id").loc[cid, "households"]
+    assert row["facilities_own"] == 1
+    assert row["supply_own"] == pytest.approx(1000 / hh * 100, rel=1e-3)  # m² per 100 households
+    assert row["status"] == "ok"  # 1000 m² for 448 households ≥ 30 m² per 100
+    # 800 m² (以800平方米为宜) is never a floor: a 200 m² station serving 448 households is enough (≥134 m²)
+    fac = sized_result.access.facilities.copy()
+    fac.loc[fac["facility_type"] == "community_service", "size_m2"] = 200.0
+    g = compute_gaps(
+        sized_result.communities.to_crs("EPSG:4326"),
+        dataclasses.replace(sized_result.access, facilities=fac),
+        sized_result.rulebook,
+        sized_result.surveyed,
+    )
+    assert _row(g, cid, "community_service")["status"] == "ok"
+    # below 30 m² per 100 households: undersized, whatever the 2SFCA accessibility view says
+    fac.loc[fac["facility_type"] == "community_service", "size_m2"] = 100.0
+    g = compute_gaps(
+        sized_result.communities.to_crs("EPSG:4326"),
+        dataclasses.replace(sized_result.access, facilities=fac),
+        sized_result.rulebook,
+        sized_result.surveyed,
+    )
+    row = _row(g, cid, "community_service")
+    assert row["status"] == "undersized" and row["supply_own"] == pytest.approx(100 / hh * 100, rel=1e-3)
+    assert "own floor area" in row["evidence"] and "accessibility view" in row["evidence"]
 
 
 def test_capacity_above_target_is_ok(sized_result):
@@ -221,3 +248,127 @@ def test_new_community_sizes_are_information_only(demo_result):
     assert "undersized" not in set(g["status"])
     info = g[g["facilities_undersized"].fillna(0) > 0]
     assert len(info) and info["evidence"].str.contains("information only").all()
+
+
+# ----------------------------------------------------------------------------- statuses from numbers
+
+
+def test_status_functions_decide_from_a_communitys_numbers():
+    from circles.gaps import absent_status, presence_status, reach_status, supply_status
+
+    assert reach_status(0, 0.0, 0.0, 1.0, False) == "gap"
+    assert reach_status(10, 0.5, 0.5, 1.0, False) == "partial"
+    assert reach_status(10, 1.0, 1.0, 1.0, False) == "ok"
+    assert reach_status(10, 1.0, 1.0, 1.0, True) == "undersized"
+    assert reach_status(10, 1.0, 0.4, 1.0, False) == "undersized"
+    assert supply_status(0.5, 1.0, True, True) == "undersized"
+    assert supply_status(1.2, 1.0, True, True) == "ok"
+    assert supply_status(0.5, 1.0, False, True) == "to_assess"  # target for new communities only
+    assert supply_status(float("nan"), 1.0, True, False) == "to_assess"  # no capacities: survey
+    assert presence_status(1, 0) == "ok" and presence_status(0, 5) == "ok" and presence_status(0, 0) == "gap"
+    assert absent_status("gap", "conditional") == "conditional"
+    assert absent_status("partial", "as_needed") == "as_needed"
+    assert absent_status("gap", "required") == "gap"
+    assert absent_status("undersized", "conditional") == "undersized"
+
+
+def test_radius_is_the_number_checked(demo_result):
+    """Kindergartens: covered residents are exactly those within 300 m of walking (independent check)."""
+    rb = demo_result.rulebook
+    assert rb.threshold_m(rb.rule("kindergarten")) == 300
+    res = demo_result.residents
+    for cid, sub in res[res["placed"]].groupby("community_id"):
+        row = _row(demo_result.gaps, cid, "kindergarten")
+        want = (sub["population"] * (sub["dist_kindergarten"] <= 300 + 1e-6)).sum() / sub["population"].sum()
+        assert row["covered_share"] == pytest.approx(want, abs=1e-4), cid
+        assert row["threshold_m"] == 300
+
+
+@pytest.fixture(scope="module")
+def quantities(demo_result):
+    """The demo with capacities for car parks, an e-bike charging place and elderly facilities.
+
+    In 石科院生活区 (448 households): car parks inside its boundary get capacities; an e-bike
+    place is put inside 大华花园别墅; a 200 m² elderly service station at 大华花园别墅's first
+    resident point; elderly day care declared surveyed and absent.
+    """
+    acc = demo_result.access
+    fac = acc.facilities.copy()
+    comms = demo_result.communities.to_crs("EPSG:4326")
+    return fac, comms
+
+
+def _with(demo_result, fac, comms, surveyed=(), rules=None):
+    acc = dataclasses.replace(demo_result.access, facilities=fac)
+    return compute_gaps(comms, acc, rules or demo_result.rulebook, demo_result.surveyed | set(surveyed))
+
+
+def test_parking_is_spaces_per_household_not_walking(demo_result, quantities):
+    from circles.gaps import facilities_inside
+
+    fac, comms = quantities
+    cid = "way/595108678"
+    inside = facilities_inside(comms, fac, "car_parking")[cid]
+    assert len(inside) >= 1
+    hh = float(comms.set_index("id").loc[cid, "households"])
+    # no capacities in the input: a survey row, whatever the walking minutes
+    row = _row(demo_result.gaps, cid, "car_parking")
+    assert row["status"] == "to_assess" and row["check"] == "supply"
+    fac = fac.copy()
+    fac["capacity"] = np.nan
+    fac.loc[fac.index[inside], "capacity"] = 0.5 * hh / len(inside)  # 0.5 spaces per household
+    g = _with(demo_result, fac, comms)
+    row = _row(g, cid, "car_parking")
+    assert row["supply_own"] == pytest.approx(0.5) and row["status"] == "to_assess"  # existing: figure only
+    new = comms.assign(new_community=comms["id"] == cid)
+    g = _with(demo_result, fac, new)
+    assert _row(g, cid, "car_parking")["status"] == "undersized"  # a new community: ≥1 per household
+    fac.loc[fac.index[inside], "capacity"] = 1.2 * hh / len(inside)
+    g = _with(demo_result, fac, new)
+    assert _row(g, cid, "car_parking")["status"] == "ok"
+
+
+def test_conditional_items_are_never_gaps(demo_result, quantities):
+    fac, comms = quantities
+    # declared surveyed and absent: the e-bike place and the day-care centre are 'conditional'
+    g = _with(demo_result, fac, comms, surveyed=["ebike_charging", "elderly_day_care", "elderly_care"])
+    for rid in ("ebike_charging", "elderly_day_care"):
+        assert set(g.loc[g["rule_id"] == rid, "status"]) == {"conditional"}, rid
+    assert set(g.loc[g["rule_id"] == "elderly_care", "status"]) == {"gap"}  # the station itself is required
+    # one e-bike place inside 大华花园别墅 is enough there (presence in or at the community)
+    pt = comms.set_index("id").loc[DAHUA, "geometry"].representative_point()
+    extra = gpd.GeoDataFrame(
+        [
+            {"id": "t/eb", "name": "电动自行车充电棚", "facility_type": "ebike_charging", "geometry": pt},
+            {"id": "t/el", "name": "老年服务站", "facility_type": "elderly_care", "size_m2": 200.0, "geometry": pt},
+        ],
+        crs="EPSG:4326",
+    ).to_crs(fac.crs)
+    extra["placed"] = False
+    fac2 = pd.concat([fac, extra], ignore_index=True)
+    g = _with(demo_result, fac2, comms, surveyed=["ebike_charging", "elderly_day_care", "elderly_care"])
+    assert _row(g, DAHUA, "ebike_charging")["status"] == "ok"
+    assert _row(g, DAHUA, "ebike_charging")["facilities_own"] == 1
+    # a 200 m² elderly service station is never 'undersized': the station has no size of its own
+    assert "undersized" not in set(g.loc[g["rule_id"] == "elderly_care", "status"])
+
+
+def test_gb50180_as_needed_items(tmp_path, demo_facilities):
+    fac = demo_facilities[demo_facilities["facility_type"] != "kindergarten"]
+    path = write_geojson(fac, tmp_path / "facilities.geojson")
+    r = pipeline.analyse(
+        demo.DEMO_BOUNDARIES,
+        path,
+        demo.DEMO_OSM,
+        buildings=demo.DEMO_BUILDINGS,
+        rules="gb50180_2018",
+        surveyed=["childcare", "kindergarten"],
+        progress=False,
+    )
+    g = r.gaps
+    # 托儿所 (△) absent: as needed, never a gap; 幼儿园 (▲) absent: a gap
+    assert set(g.loc[g["rule_id"] == "lc5_childcare", "status"]) == {"as_needed"}
+    assert set(g.loc[g["rule_id"] == "lc5_kindergarten", "status"]) == {"gap"}
+    led = r.ledger
+    row = led[led["rule_id"] == "lc5_childcare"].iloc[0]
+    assert row["status_zh"] == "按需配建" and row["action"] == "consider" and "不计为缺口" in row["remarks"]

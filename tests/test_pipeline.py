@@ -37,8 +37,10 @@ def test_demo_report_covers_every_community_and_rule(demo_result):
     assert set(gaps["community_id"]) == set(comms["id"])
     assert set(gaps["status"]) <= set(STATUSES)
     # the demo's OSM has no elderly care, childcare or charging: no_data, never gap
-    for t in ("elderly_care", "childcare", "ev_charging", "ebike_charging"):
+    for t in ("elderly_care", "childcare", "ebike_charging"):
         assert (gaps.loc[gaps["facility_type"] == t, "status"] == "no_data").all()
+    # charging is a quantity the standard sets (check: supply): without data a survey row
+    assert (gaps.loc[gaps["facility_type"] == "ev_charging", "status"] == "to_assess").all()
     # surveyed types get real statuses; population flagged as estimated
     assert (gaps.loc[gaps["facility_type"] == "kindergarten", "status"] != "no_data").all()
     assert gaps["population_estimated"].all()
@@ -46,7 +48,8 @@ def test_demo_report_covers_every_community_and_rule(demo_result):
 
 def test_status_follows_covered_share(demo_result):
     g = demo_result.gaps
-    measured = g[g["status"] != "no_data"]
+    checks = {r.id: r.check for r in demo_result.rulebook.rules}
+    measured = g[(g["status"] != "no_data") & (g["rule_id"].map(checks) == "reach")]
     assert ((measured["status"] == "ok") == (measured["covered_share"] >= 1 - 1e-9)).all()
     assert ((measured["status"] == "gap") == (measured["covered_share"] <= 0)).all()
     part = measured[measured["status"] == "partial"]
@@ -170,9 +173,13 @@ def test_outputs_and_columns(tmp_path, demo_result):
     facs = pd.read_csv(out["facilities_csv"])
     assert len(facs) == len(gpd.read_file(demo.DEMO_FACILITIES))
     assert set(facs["status"]) <= {"used", "set_aside"}
-    # isochrones: 5, 10 and 15 minutes per surveyed type
+    # isochrones: 5, 10 and 15 minutes per surveyed type, and each rule's own threshold
     iso = gpd.read_file(out["isochrones"])
-    assert set(iso["minutes"]) == {5, 10, 15}
+    plain = iso[iso["rule_ids"].fillna("") == ""]
+    assert {5, 10, 15} <= set(iso["minutes"]) and set(plain["minutes"]) <= {5, 10, 15}
+    kg = demo_result.rulebook.rule("kindergarten")
+    at_rule = iso[iso["rule_ids"].fillna("").str.split(",").map(lambda ids: "kindergarten" in ids)]
+    assert set(at_rule["distance_m"]) == {round(demo_result.rulebook.threshold_m(kg), 1)}
     assert set(iso.geom_type) <= {"Polygon", "MultiPolygon"}
     assert "kindergarten" in set(iso["facility_type"]) and "elderly_care" not in set(iso["facility_type"])
     assert iso.geometry.is_valid.all()

@@ -134,14 +134,16 @@ def test_hand_computed_same_street():
     """A facility on a resident's straight street: distance = legs + offset difference."""
     net = network.read_walk_network(WEST_OAKLAND)
     straight = [e for e in range(net.n_edges) if len(net.geometry[e].coords) == 2 and net.length[e] > 100]
-    e = straight[0]
-    g = net.geometry[e]
-    p_res = g.interpolate(0.2, normalized=True)
-    p_fac = g.interpolate(0.7, normalized=True)
-    # move the resident 12 m off the street, perpendicular to it
-    (x0, y0), (x1, y1) = g.coords
-    nx_, ny_ = -(y1 - y0) / g.length, (x1 - x0) / g.length
-    rx, ry = p_res.x + 12 * nx_, p_res.y + 12 * ny_
+    for e in straight:  # the first straight street no other street comes closer to the two points
+        g = net.geometry[e]
+        p_res = g.interpolate(0.2, normalized=True)
+        p_fac = g.interpolate(0.7, normalized=True)
+        # move the resident 12 m off the street, perpendicular to it
+        (x0, y0), (x1, y1) = g.coords
+        nx_, ny_ = -(y1 - y0) / g.length, (x1 - x0) / g.length
+        rx, ry = p_res.x + 12 * nx_, p_res.y + 12 * ny_
+        if all(shapely.distance(net.geometry, pt).argmin() == e for pt in (shapely.Point(rx, ry), p_fac)):
+            break
     att = reach.attach_points(net, [rx, p_fac.x], [ry, p_fac.y])
     assert att.edge[0] == e and att.edge[1] == e
     graph = reach.split_graph(net, att)

@@ -22,15 +22,17 @@ def _write(tmp_path, name: str, text: str):
 
 
 def test_shipped_profiles():
-    assert {"complete_community_2020", "gb50180_2018"} <= set(available_profiles())
+    assert {"complete_community_2020", "gb50180_2018", "rugao_2023"} <= set(available_profiles())
 
 
 def test_complete_community_covers_the_six_categories_and_twenty_items():
     rb = load_rulebook("complete_community_2020")
     items = rb.all_items()
     assert {r.category for r in items} == set(CATEGORIES)
-    numbers = {int(r.item.split()[0]) for r in items}
+    numbers = {int(r.item.split()[0]) for r in items if r.item[0].isdigit()}
     assert numbers == set(range(1, 21)), "every item 1–20 of the 2020 standard has a rule or a checklist row"
+    # rows added from the pilot plans say so in their item
+    assert {r.item for r in items if not r.item[0].isdigit()} == {"补充 消防", "补充 适儿化改造"}
     # non-spatial items are checklist rows, never silently dropped
     checklist = {r.id for r in rb.checklist}
     assert {
@@ -42,6 +44,8 @@ def test_complete_community_covers_the_six_categories_and_twenty_items():
         "barrier_free",
         "utilities",
         "slow_traffic",
+        "fire_safety",
+        "child_friendly",
     } <= checklist
     for r in rb.checklist:
         assert r.facility_type == "" and math.isnan(r.threshold_min)
@@ -67,11 +71,104 @@ def test_numbers_from_the_sources():
     cs = rb.rule("community_service")
     assert cs.capacity.target == 30 and cs.capacity.per == 100 and cs.capacity.demand == "households"
     assert cs.capacity.verified is True  # 2022 pilot notice, verified (secondary)
-    assert cs.verified is False and "min_size_m2" in cs.unverified  # 800 m² is commonly cited only
-    parking = rb.rule("car_parking").capacity
-    assert parking.target == 1.0 and parking.applies_to == "new_communities"
+    # 以800平方米为宜: a recommended size, never a floor; checked: the community's own 30 m² per 100 households
+    assert cs.min_size_m2 is None and cs.recommended_size_m2 == 800 and cs.capacity.basis == "own"
+    assert "建标167-2014" in cs.source
+    assert cs.provenance["recommended_size_m2"].startswith("no source found")
+    parking = rb.rule("car_parking")
+    assert parking.check == "supply" and parking.capacity.basis == "own"
+    assert parking.capacity.target == 1.0 and parking.capacity.applies_to == "new_communities"
     assert rb.rule("parcel_point").min_count == 2
-    assert rb.rule("waste_point").distance_m == 70
+    waste = rb.rule("waste_point")
+    assert waste.distance_m == 70 and waste.verified is True and "CJJ 27" in waste.source and "3.2.5" in waste.source
+    toilet = rb.rule("public_toilet")
+    assert toilet.distance_m == 300 and not toilet.verified and "threshold_m" in toilet.unverified
+    assert rb.rule("smart_property_platform").verified is False  # its item name was never seen in a source
+
+
+def test_elderly_station_has_no_size_and_the_day_care_centre_is_conditional():
+    rb = load_rulebook("complete_community_2020")
+    station = rb.rule("elderly_care")
+    assert station.min_size_m2 is None and station.required == "required"
+    centre = rb.rule("elderly_day_care")
+    assert centre.facility_type == "elderly_day_care" and centre.required == "conditional"
+    assert centre.min_size_m2 == 350 and centre.item == station.item == "4 老年服务站"
+    assert rb.rule("ebike_charging").required == "conditional" and rb.rule("ebike_charging").check == "presence"
+
+
+def test_elderly_and_child_items_at_the_300_m_radius():
+    rb = load_rulebook("complete_community_2020")
+    for rid in ("kindergarten", "childcare", "elderly_care", "elderly_day_care"):
+        r = rb.rule(rid)
+        assert r.distance_m == 300 and r.stated_in_metres, rid
+        assert rb.threshold_m(r) == 300
+        assert "300米" in r.requirement_zh, rid
+    # a different walking speed never changes the radius
+    slow = load_rulebook("complete_community_2020", speed_override=40)
+    assert slow.threshold_m(slow.rule("kindergarten")) == 300
+    # no shipped rule walks at a slow profile silently
+    for name in ("complete_community_2020", "gb50180_2018", "rugao_2023"):
+        assert {r.speed_profile for r in load_rulebook(name).rules} == {"adult"}, name
+
+
+def test_slower_walkers_are_a_stated_option():
+    from pathlib import Path
+
+    opt = Path(__file__).resolve().parents[1] / "docs" / "slow_walkers.yaml"
+    rb = load_rulebook(opt)
+    k = rb.rule("kindergarten")
+    assert k.speed_profile == "child" and rb.threshold_m(k) == pytest.approx(250)
+    assert not k.verified and str(opt) in k.source and "changed locally" in k.provenance["threshold_min"]
+    assert rb.rule("elderly_care").speed_profile == "elderly"
+    assert any("kindergarten" in ch for ch in rb.changes)
+
+
+def test_new_items_bus_stop_and_canteen():
+    rb = load_rulebook("complete_community_2020")
+    bus = rb.rule("bus_stop")
+    assert bus.facility_type == "bus_stop" and bus.threshold_min == 10 and bus.item == "11 慢行系统"
+    assert {"highway": "bus_stop"} in rb.facility_types["bus_stop"].osm_tags
+    assert rb.facility_types["bus_stop"].matches_tags({"public_transport": "platform", "bus": "yes"})
+    assert not rb.facility_types["bus_stop"].matches_tags({"public_transport": "platform", "railway": "platform"})
+    canteen = rb.rule("canteen")
+    assert canteen.facility_type == "canteen" and canteen.elderly_child and "食堂" in canteen.source
+    # a workplace canteen is not a community canteen
+    assert not rb.facility_types["canteen"].matches_tags({"amenity": "canteen"})
+
+
+def _level_suffix(level: str) -> tuple[str, str]:
+    zh = {"5": "五分钟", "10": "十分钟", "15": "十五分钟"}[level]
+    return f"（{zh}）", f"({level}-minute level)"
+
+
+@pytest.mark.parametrize("profile", ["complete_community_2020", "gb50180_2018", "rugao_2023"])
+def test_one_name_per_item(profile):
+    from circles._labels import rule_name, type_name
+
+    rb = load_rulebook(profile)
+    for r in rb.rules:
+        ft = rb.facility_types[r.facility_type]
+        if r.level in ("complete_community", "block"):
+            # the same short term for the facility type and its complete-community rules
+            assert rule_name(r, "zh") == type_name(ft, "zh"), (r.id, r.name_zh, ft.name_zh)
+            assert rule_name(r, "en") == type_name(ft, "en"), (r.id, r.name_en, ft.name_en)
+        else:
+            zh, en = _level_suffix(r.level)
+            assert r.name_zh.endswith(zh) and r.name_en.endswith(en), r.id
+    names = [rule_name(r, "zh") for r in rb.all_items()]
+    assert len(names) == len(set(names)), "no two items of a profile share a name"
+
+
+@pytest.mark.parametrize("profile", ["complete_community_2020", "gb50180_2018", "rugao_2023"])
+def test_every_unverified_number_says_where_it_comes_from(profile):
+    rb = load_rulebook(profile)
+    for r in rb.all_items():
+        assert r.source_doc, r.id
+        for f in r.unverified:
+            assert f in r.provenance, f"{r.id}: unverified {f} has no number_sources entry"
+        for f, text in r.provenance.items():
+            if "commonly cited" in text or "recalled" in text:
+                assert "no source found" in text or "http" in text, (r.id, f, text)
 
 
 def test_gb50180_levels_are_separate_rules():
@@ -83,6 +180,18 @@ def test_gb50180_levels_are_separate_rules():
     assert set(by_level) == {"5", "10", "15"}
     for level, dist in (("5", 300), ("10", 500), ("15", 1000)):
         assert {rb.threshold_m(r) for r in by_level[level]} == {dist}, level
+    # ▲ required, △ as needed (托儿所 and 社区卫生服务站 at the five-minute level)
+    assert rb.rule("lc5_childcare").required == "as_needed" and rb.rule("lc5_clinic").required == "as_needed"
+    for rid in (
+        "lc5_multi_sport",
+        "lc5_shops",
+        "lc10_bus_stop",
+        "lc15_outpatient",
+        "lc15_nursing_home",
+        "lc15_bus_stop",
+    ):
+        assert rb.rule(rid).required == "required", rid
+    assert rb.rule("lc5_elderly_care").facility_type == "elderly_day_care"
     parks = {r.level: r for r in rb.rules if r.facility_type == "park"}
     assert set(parks) == {"5", "10", "15"}
     assert parks["5"].min_size_m2 < parks["10"].min_size_m2 < parks["15"].min_size_m2
@@ -93,6 +202,19 @@ def test_gb50180_levels_are_separate_rules():
     fast = load_rulebook("gb50180_2018", speed_override=100)
     r = fast.rule("lc10_park")
     assert fast.threshold_m(r) == 500 and fast.threshold_minutes(r) == pytest.approx(5.0)
+
+
+def test_rugao_profile_adds_the_plans_15_minute_facilities():
+    rb = load_rulebook("rugao_2023")
+    base = load_rulebook("complete_community_2020")
+    assert rb.extends[0].endswith("complete_community_2020.yaml")
+    assert {r.id for r in base.rules} < {r.id for r in rb.rules}
+    added = {r.id: r for r in rb.rules if r.id.startswith("rugao_")}
+    assert {r.facility_type for r in added.values()} == {"primary_school", "middle_school", "elderly_home", "clinic"}
+    assert rb.threshold_m(added["rugao_primary_school"]) == 500
+    assert {rb.threshold_m(r) for k, r in added.items() if k != "rugao_primary_school"} == {1000}
+    assert all("如皋" in r.source for r in added.values())
+    assert rb.levels["complete_community"]["population"] == [5000, 12000]  # inherited
 
 
 # ----------------------------------------------------------------------------- loader errors
@@ -168,6 +290,27 @@ ERRORS = [
         "unknown field(s) threshold_min for a checklist rule",
     ),
     ("name_zh: 物业\n        source: {doc: X}\n        verified: true", "give a 'facility_type'"),
+    (
+        "facility_type: kindergarten\n        threshold_min: 5\n        required: maybe\n"
+        "        source: {doc: X}\n        verified: true",
+        "'required' should be true, 'conditional'",
+    ),
+    (
+        "facility_type: car_parking\n        threshold_min: 5\n        check: supply\n"
+        "        source: {doc: X}\n        verified: true",
+        "'check: supply' needs a 'capacity'",
+    ),
+    (
+        "facility_type: car_parking\n        threshold_min: 5\n        check: walk\n"
+        "        source: {doc: X}\n        verified: true",
+        "'check' should be one of",
+    ),
+    (
+        "facility_type: car_parking\n        threshold_min: 5\n"
+        "        capacity: {measure: capacity, demand: households, per: 1, basis: mine}\n"
+        "        source: {doc: X}\n        verified: true",
+        "'basis' should be one of",
+    ),
 ]
 
 
@@ -235,11 +378,11 @@ def test_override_file(tmp_path):
           clinic: {threshold_m: 800, source: {doc: 本市规定, clause: 第3条}, verified: true}
         remove: [park_15min]
         rules:
-          - id: canteen
+          - id: service_centre_15min
             facility_type: community_service
-            name_zh: 社区食堂
-            threshold_min: 10
-            source: {doc: 2022 complete-community pilot notice, clause: 食堂}
+            name_zh: 社区服务中心（十五分钟）
+            threshold_m: 1000
+            source: {doc: 本市规定, clause: 第5条}
             verified: true
     """,
     )
@@ -253,13 +396,13 @@ def test_override_file(tmp_path):
     c = rb.rule("clinic")
     assert rb.threshold_m(c) == 800 and c.distance_m == 800 and c.verified is True and c.source == "本市规定 第3条"
     assert "park_15min" not in {r.id for r in rb.rules}
-    assert rb.rule("canteen").facility_type == "community_service"
+    assert rb.rule("service_centre_15min").facility_type == "community_service"
     assert len(rb.rules) == len(base.rules)  # one removed, one added
     assert len(rb.checklist) == len(base.checklist)  # checklist inherited
     assert rb.extends == ["circles/rules/complete_community_2020.yaml", str(p)]
-    assert any("kindergarten" in ch for ch in rb.changes) and any("canteen" in ch for ch in rb.changes)
-    # the package's profile is untouched
-    assert base.rule("kindergarten").threshold_min == 5
+    assert any("kindergarten" in ch for ch in rb.changes) and any("service_centre_15min" in ch for ch in rb.changes)
+    # the package's profile is untouched: the 300 m radius
+    assert base.rule("kindergarten").distance_m == 300
 
 
 def test_override_errors_name_the_file_and_rule(tmp_path):
@@ -309,17 +452,17 @@ def test_local_facility_type_in_a_rules_file(tmp_path):
         """
         extends: complete_community_2020
         facility_types:
-          - id: canteen
-            name_zh: 社区食堂
-            name_en: Community canteen
-            osm_tags: [{amenity: social_facility, social_facility: soup_kitchen}]
-            name_regex_zh: "社区食堂|助餐"
+          - id: library
+            name_zh: 社区图书室
+            name_en: Community library
+            osm_tags: [{amenity: library}]
+            name_regex_zh: "图书室|图书馆"
         rules:
-          - {id: canteen, facility_type: canteen, threshold_min: 10, source: {doc: 2022 pilot notice}, verified: true}
+          - {id: library, facility_type: library, threshold_min: 10, source: {doc: 本市规定}, verified: true}
     """,
     )
     rb = load_rulebook(p)
-    assert "canteen" in rb.facility_types and "canteen" in rb.types_used()
+    assert "library" in rb.facility_types and "library" in rb.types_used()
     bad = _write(
         tmp_path,
         "bad_local.yaml",

@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from helpers import write_raw_geojson
 
 from circles import cli, demo, pipeline, siting, whatif
@@ -127,61 +128,180 @@ def test_capacities_are_respected():
     assert sites["residents_covered"].tolist() == [80, 80]  # the nearest two, then the other two
 
 
-def test_proposed_site_when_built_covers_what_siting_promised(tmp_path, demo_result):
-    """Siting and the what-if run agree: build the first proposed kindergarten and re-run."""
+def _point_off_street(net, near, metres: float):
+    """A point about ``metres`` from the nearest street, searched outwards from ``near`` (network CRS)."""
+    tree = shapely.STRtree(net.geometry)
+    for r in range(0, 1500, 10):
+        for a in np.linspace(0, 2 * np.pi, 72, endpoint=False):
+            p = shapely.Point(near.x + r * np.cos(a), near.y + r * np.sin(a))
+            _, d = tree.query_nearest(p, return_distance=True)
+            if abs(d[0] - metres) < 1.0:
+                return p, float(d[0])
+    raise AssertionError("no such point")
+
+
+def test_whatif_explains_itself(tmp_path, demo_result, capsys):
+    """Build the first proposed kindergarten (siting and the what-if run agree), a kindergarten
+    198 m from its street (the run says how far, and when it changes nothing) and an elderly-care station
+    (a type nobody surveyed: it creates no gap, and the residents it reaches are counted)."""
     comm = "way/860342589"
     sites, note = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=1)
     assert len(sites) == 1
     site = sites.iloc[0]
-    scenario = write_raw_geojson(
-        [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [site["lon"], site["lat"]]},
-                "properties": {
-                    "id": "planned-kg",
-                    "action": "add",
-                    "facility_type": "kindergarten",
-                    "name": "规划幼儿园",
-                },
-            }
-        ],
-        tmp_path / "plan.geojson",
-    )
-    paths, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False)
+    net = demo_result.network
+    centre = demo_result.communities.set_index("id").loc[comm, "geometry"].centroid
+    far, far_d = _point_off_street(net, centre, 198.0)
+    street = shapely.STRtree(net.geometry).query_nearest(centre)[0]
+    on_street = net.geometry[street].interpolate(0.5, normalized=True)
+    ll = gpd.GeoSeries([far, on_street], crs=net.crs).to_crs("EPSG:4326")
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [site["lon"], site["lat"]]},
+            "properties": {"id": "planned-kg", "action": "add", "facility_type": "kindergarten", "name": "规划幼儿园"},
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [ll.iloc[0].x, ll.iloc[0].y]},
+            "properties": {"id": "far-kg", "action": "add", "facility_type": "kindergarten", "name": "远处幼儿园"},
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [ll.iloc[1].x, ll.iloc[1].y]},
+            "properties": {"id": "care-1", "action": "add", "facility_type": "elderly_care", "name": "养老驿站"},
+        },
+    ]
+    scenario = write_raw_geojson(feats, tmp_path / "plan.geojson")
+    out = tmp_path / "wi"
+    code = cli.main(["whatif", "--scenario", str(scenario), "--out", str(out), "--community-maps", "none"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    comp = pd.read_csv(out / "comparison.csv", encoding="utf-8-sig")
+    planned = pd.read_csv(out / "planned_facilities.csv", encoding="utf-8-sig", keep_default_na=False).set_index("id")
+    diff = gpd.read_file(out / "difference.geojson")
+    # siting and the what-if run agree
     row = comp[(comp["community_id"] == comm) & (comp["rule_id"] == "kindergarten")].iloc[0]
     assert row["covered_share_scenario"] == pytest.approx(site["covered_share_after"], abs=2e-3)
     assert row["residents_newly_covered"] == pytest.approx(site["residents_covered"], abs=1.0)
-    diff = gpd.read_file(paths["difference"])
+    # every resident newly within reach of a kindergarten is counted for the planned one nearest to it
+    kg_all = diff[(diff["rule_id"] == "kindergarten") & (diff["change"] == "newly covered")]["population"].sum()
+    both = planned.loc[["planned-kg", "far-kg"], "residents_newly_covered"].astype(float).sum()
+    assert both == pytest.approx(kg_all, abs=0.5)
+    assert float(planned.loc["planned-kg", "residents_newly_covered"]) >= site["residents_covered"] - 1.0
     kg = diff[(diff["rule_id"] == "kindergarten") & (diff["community_id"] == comm)]
     assert (kg["change"] == "newly covered").all() and len(kg) > 0
     assert kg["population"].sum() == pytest.approx(site["residents_covered"], abs=1.0)
-    html = paths["map"].read_text(encoding="utf-8")
-    assert "© OpenStreetMap contributors" in html and "planned-kg" in html
-    assert (paths["scenario"] / "gaps.csv").exists() and (paths["current"] / "gaps.csv").exists()
+    # the far kindergarten: its distance to the street (measured here), a warning, no effect
+    assert float(planned.loc["far-kg", "attach_m"]) == pytest.approx(far_d, abs=0.5)
+    assert "198" in planned.loc["far-kg", "warning"]
+    if float(planned.loc["far-kg", "residents_newly_covered"]) == 0:  # 198 m off the street and then a walk
+        assert "未使任何居民新覆盖" in planned.loc["far-kg", "warning"]
+    assert "WARNING: planned facility far-kg" in printed and "198" in printed
+    assert float(planned.loc["care-1", "attach_m"]) < 100 and "100" not in planned.loc["care-1", "warning"]
+    # a plan never creates gaps: elderly care stays no_data (not surveyed today)...
+    care = comp[comp["rule_id"] == "elderly_care"]
+    assert (care["status_current"] == "no_data").all() and (care["status_scenario"] == "no_data").all()
+    assert not ((comp["status_scenario"] == "gap") & (comp["status_current"] != "gap")).any()
+    # ...and the residents it reaches are counted per community, as the difference layer has them
+    reached = diff[(diff["rule_id"] == "elderly_care") & (diff["change"] == "newly covered")]
+    per = reached.groupby("community_id")["population"].sum()
+    assert len(per) and per.sum() > 0
+    for cid, pop in per.items():
+        got = care.loc[care["community_id"] == cid, "residents_newly_covered"].iloc[0]
+        assert got == pytest.approx(pop, abs=0.2)
+    assert float(planned.loc["care-1", "residents_newly_covered"]) == pytest.approx(per.sum(), abs=0.5)
+    assert "not surveyed today" in printed
+    # the map: titled, localised, a legend, the planned facilities
+    html = (out / "whatif_map.html").read_text(encoding="utf-8")
+    for text in ("规划情景：实施后与现状对比", "因规划新覆盖", "planned-kg", "far-kg", "© OpenStreetMap contributors"):
+        assert text in html, text
+    assert (out / "scenario" / "gaps.csv").exists() and (out / "current" / "gaps.csv").exists()
+
+
+def test_whatif_map_in_english(demo_result, tmp_path):
+    scenario = gpd.GeoDataFrame(
+        {"id": ["x1"], "action": ["add"], "facility_type": ["clinic"], "name": ["New clinic"]},
+        geometry=[demo_result.communities.to_crs("EPSG:4326").geometry.iloc[0].centroid],
+        crs="EPSG:4326",
+    )
+    diff = whatif.difference_layer(demo_result, demo_result)
+    m = whatif.difference_map(demo_result, demo_result, diff, scenario, lang="en", scenario_name="plan.geojson")
+    page = m.get_root().render()
+    for text in ("Scenario: after the planned projects", "Planned facilities", "newly covered", "plan.geojson"):
+        assert text in page, text
+    for text in ("规划情景", "图例", "情景文件"):
+        assert text not in page, text
+
+
+def test_resize_without_a_size_is_an_error_naming_the_row(tmp_path, demo_result):
+    fac = demo_result.facilities.to_crs("EPSG:4326")[["id", "facility_type", "name", "geometry"]]
+    target = str(fac["id"].iloc[2])
+    bad = write_raw_geojson(
+        [
+            {"type": "Feature", "geometry": None, "properties": {"id": target, "action": "resize", "capacity": 80}},
+            {"type": "Feature", "geometry": None, "properties": {"id": target, "action": "resize"}},
+        ],
+        tmp_path / "resize.geojson",
+    )
+    with pytest.raises(InputError, match=r"resize\.geojson.*\(row 2\).*'size_m2'") as err:
+        whatif.load_scenario(bad, demo_result.rulebook.facility_types)
+    assert "size_m2 or capacity" in str(err.value) and target in str(err.value)
+    sc = gpd.GeoDataFrame({"id": [target], "action": ["resize"]}, geometry=[None], crs="EPSG:4326")
+    with pytest.raises(InputError, match=r"\(row 1\).*size_m2 or capacity"):
+        whatif.apply_scenario(fac, sc)
 
 
 def test_site_command_writes_what_the_api_proposes(tmp_path, demo_result, capsys):
-    """`circles site` on the demo: the same best sites as the Python API, as CSV and GeoJSON."""
+    """`circles site` on the demo: the same best sites as the Python API, as CSV and GeoJSON,
+    with the community each serves and its nearest street, and a map of them."""
     comm = "way/860342589"
     code = cli.main(["site", "--rule", "kindergarten", "--community", comm, "--k", "2", "--out", str(tmp_path)])
     assert code == 0
-    table = pd.read_csv(tmp_path / "sites_kindergarten.csv")
+    table = pd.read_csv(tmp_path / "sites_kindergarten.csv", keep_default_na=False)
     api, note = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=2)
     assert list(table["candidate_id"]) == list(api["candidate_id"]) and len(table) == 2
     assert np.allclose(table["residents_covered"], api["residents_covered"])
     assert (np.diff(table["covered_share_after"]) >= 0).all()
-    assert (table["community_id"] == comm).all() and (table["note"] == note).all()
+    name = demo_result.communities.set_index("id").loc[comm, "name"]
+    assert (table["community_id"] == comm).all() and (table["community_name"] == name).all()
+    assert (table["note"] == note).all()
+    # the nearest street, measured here
+    pts = gpd.GeoSeries(gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_crs(demo_result.network.crs)
+    _, d = shapely.STRtree(demo_result.network.geometry).query_nearest(pts.values, return_distance=True)
+    assert np.allclose(table["street_m"], d, atol=0.1)
     pts = gpd.read_file(tmp_path / "sites_kindergarten.geojson")
     assert np.allclose(pts.geometry.x, table["lon"]) and np.allclose(pts.geometry.y, table["lat"])
-    assert note in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert note in out and "sites_kindergarten.html" in out
+    html = (tmp_path / "sites_kindergarten.html").read_text(encoding="utf-8")
+    assert "选址建议：幼儿园" in html and name in html and "* Leaflet 1.9" in html
+
+
+def test_siting_across_communities_names_the_community_each_site_serves(demo_result):
+    sites, _ = siting.propose_sites(demo_result, "kindergarten", k=3)
+    out = siting.describe_sites(demo_result, "kindergarten", sites)
+    res = demo_result.residents
+    rule = demo_result.rulebook.rule("kindergarten")
+    limit = demo_result.rulebook.threshold_m(rule)
+    todo = res[(res["dist_kindergarten"].fillna(np.inf) > limit) & res["placed"]]
+    cands = gpd.GeoDataFrame(
+        {"candidate_id": out["candidate_id"]},
+        geometry=gpd.points_from_xy(out["lon"], out["lat"]),
+        crs="EPSG:4326",
+    ).to_crs(demo_result.network.crs)
+    cov = siting.coverage(demo_result.network, todo, cands, limit)
+    for i, row in enumerate(out.itertuples()):
+        reached = todo.iloc[cov.reach.getrow(i).indices]
+        best = reached.groupby("community_id")["population"].sum().idxmax()
+        assert row.community_id == best
+        assert row.community_name == demo_result.communities.set_index("id").loc[best, "name"]
 
 
 def test_removing_facilities_in_a_scenario_shows_gaps(tmp_path, demo_facilities):
     shops = demo_facilities[demo_facilities["facility_type"] == "food_market"]
     feats = [{"type": "Feature", "geometry": None, "properties": {"id": i, "action": "remove"}} for i in shops["id"]]
     scenario = write_raw_geojson(feats, tmp_path / "close.geojson")
-    _, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False)
+    _, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False, community_maps="none")
     fm = comp[comp["rule_id"] == "food_market"]
     assert (fm["status_scenario"] == "gap").all()  # still surveyed: a gap, not no_data
     assert (fm["status_current"] != "gap").any()

@@ -1,0 +1,921 @@
+"""Read OpenStreetMap files with pyosmium: ``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml`` and ``.pbf``.
+
+Two readers share this module:
+
+* :func:`walk_network` builds the walking network straight into a
+  :class:`circles.network.WalkNetwork`: the walkable ways (OSMnx's ``walk`` filter,
+  ``circles/config/osm.yaml``) are read in one streaming pass (pyosmium's C++ reader and
+  node-location cache), then split at junctions and dead ends, kept to the largest
+  connected piece and projected with NumPy, as OSMnx's ``graph_from_xml`` (bidirectional,
+  simplified) followed by ``project_graph`` would, without building a NetworkX graph.
+* :func:`read_features` returns tagged elements with their geometry: nodes as points,
+  ways as lines or (closed, with an area key) polygons, and ``multipolygon``/``boundary``
+  relations assembled by pyosmium's area handling. A relation that cannot be assembled
+  because member ways are missing from the file (a clipped extract) is assembled from the
+  members present, its open ring closed with a straight line if need be, and says so.
+
+Ways that reference nodes missing from the file (clipped extracts) are cut at the missing
+nodes: the pieces present are kept, no straight line is drawn across the gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+
+from .errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shapely.geometry.base import BaseGeometry
+
+    from .network import WalkNetwork
+
+log = logging.getLogger(__name__)
+
+#: File name endings read as OSM data, with the pyosmium format of each.
+OSM_FORMATS: dict[str, str] = {
+    ".osm.pbf": "pbf",
+    ".pbf": "pbf",
+    ".osm.bz2": "osm.bz2",
+    ".xml.bz2": "osm.bz2",
+    ".osm.gz": "osm.gz",
+    ".xml.gz": "osm.gz",
+    ".osm": "osm",
+    ".xml": "osm",
+}
+#: Fixed-point value pyosmium returns for a coordinate it does not know (node missing from the file).
+_UNDEFINED_COORDINATE = 2_147_483_647
+_COORDINATE_PRECISION = 10_000_000  # pyosmium's fixed-point coordinates: 1e-7 degree
+
+
+# ------------------------------------------------------------------ configuration
+@dataclass(frozen=True)
+class OsmConfig:
+    """What ``circles/config/osm.yaml`` says about reading OSM files."""
+
+    walk_required_key: str
+    walk_exclude: tuple[tuple[str, re.Pattern[str]], ...]
+    area_keys: frozenset[str]
+    communities: tuple[tuple[str, tuple[Mapping[str, str], ...]], ...]
+    name_match_veto_keys: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def load_osm_config() -> OsmConfig:
+    """The packaged OSM reading configuration (``circles/config/osm.yaml``)."""
+    from .errors import ConfigError
+    from .rulebook import read_yaml
+
+    data, label = read_yaml(None, "circles.config", "osm.yaml")
+    try:
+        walk = data["walk_network"]
+        exclude = tuple((str(k), re.compile(str(v))) for k, v in walk["exclude"].items())
+        communities = tuple(
+            (str(kind), tuple({str(k): str(v) for k, v in sel.items()} for sel in selectors))
+            for kind, selectors in data["communities"].items()
+        )
+        return OsmConfig(
+            walk_required_key=str(walk["required_key"]),
+            walk_exclude=exclude,
+            area_keys=frozenset(str(k) for k in data["area_keys"]),
+            communities=communities,
+            name_match_veto_keys=tuple(str(k) for k in data["name_match_veto_keys"]),
+        )
+    except (KeyError, TypeError, AttributeError, re.error) as exc:
+        raise ConfigError(f"{label}: malformed entry ({exc!r})") from None
+
+
+def is_walkable(tags: Mapping[str, str]) -> bool:
+    """True if a way with these tags belongs to the walking network (OSMnx's ``walk`` filter).
+
+    Parameters
+    ----------
+    tags : mapping
+        The way's OSM tags.
+    """
+    cfg = load_osm_config()
+    if cfg.walk_required_key not in tags:
+        return False
+    for key, rx in cfg.walk_exclude:
+        value = tags.get(key)
+        if value is not None and rx.search(value):
+            return False
+    return True
+
+
+def is_area(tags: Mapping[str, str]) -> bool:
+    """True if a *closed* way with these tags is an area rather than a line."""
+    area = tags.get("area")
+    if area == "yes":
+        return True
+    return area != "no" and any(k in tags for k in load_osm_config().area_keys)
+
+
+# ------------------------------------------------------------------ files
+def check_osm_path(path: str | Path) -> tuple[Path, str]:
+    """Check that ``path`` is a non-empty OSM file; return it with its pyosmium format.
+
+    Raises
+    ------
+    InputError
+        If the path is missing, a folder, empty or not named like an OSM file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", path=str(p))
+    if p.is_dir():
+        raise InputError("is a folder, expected an OSM file (.osm, .osm.bz2, .osm.gz, .pbf)", path=str(p))
+    fmt = osm_format(p)
+    if fmt is None:
+        raise InputError("unknown file type: expected an OSM file (.osm, .osm.bz2, .osm.gz, .xml, .pbf)", path=str(p))
+    if p.stat().st_size == 0:
+        raise InputError("the file is empty", path=str(p))
+    return p, fmt
+
+
+def osm_format(path: str | Path) -> str | None:
+    """The pyosmium format of an OSM file from its name (None if it is not named like one)."""
+    name = Path(path).name.lower()
+    for suffix, fmt in OSM_FORMATS.items():
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def _osm_file(p: Path, fmt: str) -> Any:
+    import osmium
+
+    return osmium.io.File(str(p), fmt)
+
+
+def _read_error(p: Path, fmt: str, exc: BaseException) -> InputError:
+    kind = "PBF" if fmt == "pbf" else "XML"
+    return InputError(f"not a readable OSM {kind} file ({exc})", path=str(p))
+
+
+# ------------------------------------------------------------------ walking network
+@dataclass
+class WalkWays:
+    """The walkable ways of a file as flat arrays (one entry per way node).
+
+    ``start`` holds the offset of each way in ``ref``; ``x``/``y`` are pyosmium fixed-point
+    coordinates (1e-7 degree), ``_UNDEFINED_COORDINATE`` for nodes missing from the file.
+    """
+
+    ref: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    start: np.ndarray
+    highway_ways: int
+
+
+def read_walk_ways(path: str | Path) -> WalkWays:
+    """The walkable ways of an OSM file with their node locations.
+
+    pyosmium's C++ reader and node-location cache stream the file and write its ``highway``
+    ways, with the location of every node, as OPL text (one line per way) to a temporary
+    file; Python then reads one line per way (tags, for the walk filter) and pandas' C
+    parser reads the node lists. No Python object is made per node.
+
+    Raises
+    ------
+    InputError
+        If the file is not readable OSM data.
+    """
+    import osmium
+
+    p, fmt = check_osm_path(path)
+    cfg = load_osm_config()
+    with tempfile.TemporaryDirectory(prefix="circles-osm-") as tmp:
+        opl = Path(tmp) / "highways.opl"
+        index = osmium.index.create_map("flex_mem")
+        locations = osmium.NodeLocationsForWays(index)
+        locations.ignore_errors()  # nodes missing from the file: written without a location
+        key = osmium.filter.KeyFilter(cfg.walk_required_key)
+        key.enable_for(osmium.osm.WAY)
+        try:
+            writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
+            try:
+                with osmium.io.Reader(_osm_file(p, fmt), osmium.osm.NODE | osmium.osm.WAY) as reader:
+                    osmium.apply(reader, locations, osmium.filter.EntityFilter(osmium.osm.WAY), key, writer)
+            finally:
+                writer.close()
+        except RuntimeError as exc:
+            raise _read_error(p, fmt, exc) from None
+        text = opl.read_bytes()
+    return _parse_opl_ways(text, cfg)
+
+
+_OPL_ESCAPE = re.compile(rb"%([0-9a-fA-F]+)%")
+
+
+def _opl_unescape(raw: bytes) -> str:
+    """An OPL-escaped key or value as text (``%hex%`` stands for a code point)."""
+    if b"%" in raw:
+        raw = _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode("utf-8"), raw)
+    return raw.decode("utf-8")
+
+
+def _opl_escape(text: str) -> bytes:
+    """``text`` as libosmium's OPL writer spells it (space, comma, =, @, % and control
+    characters as ``%hex%``)."""
+    out = []
+    for ch in text:
+        c = ord(ch)
+        plain = 0x21 <= c <= 0x7E and ch not in " ,=@%" or (c >= 0xA1 and c != 0xAD)
+        out.append(ch if plain else f"%{c:x}%")
+    return "".join(out).encode("utf-8")
+
+
+def _parse_opl_ways(text: bytes, cfg: OsmConfig) -> WalkWays:
+    """Walkable ways from OPL lines ``w<id> T<k=v,...> N<n<ref>x<lon>y<lat>,...>``."""
+    import io
+
+    import pandas as pd
+
+    tests = {_opl_escape(k): rx for k, rx in cfg.walk_exclude}
+    # one C-level scan per way finds the tags the walk filter looks at
+    tag_rx = re.compile(rb",(" + b"|".join(re.escape(k) for k in tests) + rb")=([^,]*)")
+    blobs: list[bytes] = []
+    counts: list[int] = []
+    n_highway = 0
+    finditer = tag_rx.finditer
+    for line in text.split(b"\n"):
+        t = line.find(b" T")
+        nd = line.find(b" N", t + 2)  # tags hold no space (OPL escapes it)
+        if t < 0 or nd < 0:
+            continue
+        n_highway += 1
+        for m in finditer(b"," + line[t + 2 : nd]):
+            value = m[2]
+            if tests[m[1]].search(value.decode("utf-8") if b"%" not in value else _opl_unescape(value)):
+                break
+        else:
+            nodes = line[nd + 2 :]
+            if nodes:
+                blobs.append(nodes)
+                counts.append(nodes.count(b",") + 1)
+    n = int(sum(counts))
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return WalkWays(empty, empty.astype(np.int32), empty.astype(np.int32), empty, n_highway)
+    # "n1x116.2y39.8,n2xy" -> "1,116.2,39.8\n2,,\n" (a node missing from the file has no location)
+    csv = b",".join(blobs)[1:].replace(b",n", b"\n").translate(bytes.maketrans(b"xy", b",,"))
+    del blobs
+    table = pd.read_csv(
+        io.BytesIO(csv),
+        header=None,
+        names=["ref", "lon", "lat"],
+        dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
+        engine="c",
+    )
+    del csv
+    lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+    missing = np.isnan(lon) | np.isnan(lat)
+    x = np.where(missing, _UNDEFINED_COORDINATE, np.rint(np.nan_to_num(lon) * _COORDINATE_PRECISION))
+    y = np.where(missing, _UNDEFINED_COORDINATE, np.rint(np.nan_to_num(lat) * _COORDINATE_PRECISION))
+    if len(table) != n:  # pragma: no cover - the OPL writer's format is fixed
+        raise InputError(f"internal error: read {len(table)} way nodes, expected {n}")
+    starts = np.cumsum([0, *counts[:-1]]).astype(np.int64)
+    return WalkWays(
+        ref=table["ref"].to_numpy(dtype=np.int64),
+        x=x.astype(np.int64).clip(-(2**31), 2**31 - 1).astype(np.int32),
+        y=y.astype(np.int64).clip(-(2**31), 2**31 - 1).astype(np.int32),
+        start=starts,
+        highway_ways=n_highway,
+    )
+
+
+def _read_walk_ways_by_loop(path: str | Path) -> WalkWays:
+    """The same as :func:`read_walk_ways`, one Python step per way node (slower; kept for checks)."""
+    import osmium
+
+    p, fmt = check_osm_path(path)
+    cfg = load_osm_config()
+    refs: array[int] = array("q")
+    xs: array[int] = array("i")
+    ys: array[int] = array("i")
+    starts: array[int] = array("q")
+    n_highway = 0
+    processor = (
+        osmium.FileProcessor(_osm_file(p, fmt))
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter(cfg.walk_required_key))
+    )
+    way: Any
+    try:
+        for way in processor:
+            n_highway += 1
+            tags = way.tags
+            if any((v := tags.get(k)) is not None and rx.search(v) for k, rx in cfg.walk_exclude):
+                continue
+            starts.append(len(refs))
+            for node in way.nodes:
+                loc = node.location
+                refs.append(node.ref)
+                xs.append(loc.x)
+                ys.append(loc.y)
+    except RuntimeError as exc:
+        raise _read_error(p, fmt, exc) from None
+    return WalkWays(
+        ref=np.frombuffer(refs, dtype=np.int64),
+        x=np.frombuffer(xs, dtype=np.int32),
+        y=np.frombuffer(ys, dtype=np.int32),
+        start=np.frombuffer(starts, dtype=np.int64),
+        highway_ways=n_highway,
+    )
+
+
+@dataclass
+class _Topology:
+    """Simplified walking topology in longitude/latitude (before projection)."""
+
+    node_ids: np.ndarray  # OSM ids of the junction and dead-end nodes
+    lon: np.ndarray
+    lat: np.ndarray
+    u: np.ndarray  # edge ends, indices into node_ids
+    v: np.ndarray
+    coord_lon: np.ndarray  # edge vertices, edge after edge
+    coord_lat: np.ndarray
+    counts: np.ndarray  # vertices per edge
+    trimmed_ways: int
+    dropped_nodes: int
+
+
+def _pieces(ways: WalkWays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Way nodes present in the file, with a piece number: ways cut at missing nodes,
+    repeated consecutive nodes removed. Returns (ref, x, y, piece, number of trimmed ways)."""
+    n = len(ways.ref)
+    valid = (ways.x != _UNDEFINED_COORDINATE) & (ways.y != _UNDEFINED_COORDINATE)
+    valid &= (np.abs(ways.x.astype(np.int64)) <= 180 * _COORDINATE_PRECISION) & (
+        np.abs(ways.y.astype(np.int64)) <= 90 * _COORDINATE_PRECISION
+    )
+    way_of = np.zeros(n, dtype=np.int64)
+    if len(ways.start):
+        way_of[ways.start[1:]] = 1
+        way_of = np.cumsum(way_of)
+    trimmed = len(np.unique(way_of[~valid])) if n else 0
+    brk = np.zeros(n, dtype=bool)
+    brk[ways.start] = True
+    brk[1:] |= ~valid[:-1]
+    piece = np.cumsum(brk)[valid]
+    ref, x, y = ways.ref[valid], ways.x[valid], ways.y[valid]
+    repeat = np.zeros(len(ref), dtype=bool)
+    repeat[1:] = (ref[1:] == ref[:-1]) & (piece[1:] == piece[:-1])
+    keep = ~repeat
+    return ref[keep], x[keep], y[keep], piece[keep], trimmed
+
+
+def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
+    """Junctions, dead ends and the street edges between them (OSMnx's simplification rules).
+
+    A way node is a junction or dead end (an OSMnx "endpoint") unless it has exactly two
+    distinct neighbours and exactly two way segments touch it. Edges run from endpoint to
+    endpoint along the ways, across ends of ways that meet at a non-endpoint; isolated rings
+    without any endpoint are dropped, as are loops from a node back to itself, and edges
+    that repeat another edge's exact vertices (overlapping ways).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ref, x, y, piece, trimmed = _pieces(ways)
+    # segments: consecutive nodes of one piece
+    seg = np.flatnonzero(piece[1:] == piece[:-1])
+    node_ids, node_of = np.unique(ref, return_inverse=True)
+    n_nodes = len(node_ids)
+    a, b = node_of[seg], node_of[seg + 1]
+    incid = np.bincount(a, minlength=n_nodes) + np.bincount(b, minlength=n_nodes)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.sort(lo * n_nodes + hi)
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
+    neigh = np.bincount(pairs // n_nodes, minlength=n_nodes) + np.bincount(pairs % n_nodes, minlength=n_nodes)
+    endpoint = ~((neigh == 2) & (incid == 2))
+    used = incid > 0
+
+    # connected pieces, measured in nodes of the unsimplified network (as OSMnx does)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes))
+    _, label = connected_components(graph, directed=False)
+    if retain_all:
+        keep_node = used
+    else:
+        sizes = np.bincount(label[used], minlength=label.max() + 1 if n_nodes else 0)
+        keep_node = used & (label == int(np.argmax(sizes))) if len(sizes) else used
+    dropped = int(used.sum() - keep_node.sum())
+
+    # runs: stretches of one piece between endpoints (or piece ends)
+    pos_node = node_of
+    keep_pos = keep_node[pos_node]
+    first = np.ones(len(ref), dtype=bool)
+    first[1:] = piece[1:] != piece[:-1]
+    last = np.ones(len(ref), dtype=bool)
+    last[:-1] = piece[1:] != piece[:-1]
+    single = first & last  # a piece of one node: no segment
+    cut = (endpoint[pos_node] | first | last) & keep_pos & ~single
+    cpos = np.flatnonzero(cut)
+    same_piece = piece[cpos[1:]] == piece[cpos[:-1]]
+    r_start = cpos[:-1][same_piece]
+    r_end = cpos[1:][same_piece]
+    s_node, e_node = pos_node[r_start], pos_node[r_end]
+    s_term, e_term = endpoint[s_node], endpoint[e_node]
+    simple = s_term & e_term
+
+    # chains of runs joined at non-endpoints (ends of ways that meet mid-street)
+    chains = _join_runs(r_start, r_end, s_node, e_node, s_term, e_term, ~simple)
+    # vertex positions of every edge
+    simple_idx = np.flatnonzero(simple)
+    counts_simple = r_end[simple_idx] - r_start[simple_idx] + 1
+    pos_simple = _ranges(r_start[simple_idx], counts_simple)
+    pos_chain = [np.concatenate(c) for c in chains]
+    counts = np.concatenate([counts_simple, np.array([len(c) for c in pos_chain], dtype=np.int64)])
+    pos = np.concatenate([pos_simple, *pos_chain]) if pos_chain else pos_simple
+    ends = np.cumsum(counts)
+    u_all = pos_node[pos[ends - counts]] if len(counts) else np.zeros(0, dtype=np.int64)
+    v_all = pos_node[pos[ends - 1]] if len(counts) else np.zeros(0, dtype=np.int64)
+
+    # orient every edge from its lower to its higher node index, drop loops and repeats
+    keep_edge = u_all != v_all
+    flip = u_all > v_all
+    edge_of_pos = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(len(pos)) - np.repeat(ends - counts, counts)
+    pos = pos[np.where(flip[edge_of_pos], (ends - 1)[edge_of_pos] - offset, np.arange(len(pos)))]
+    u_all, v_all = np.minimum(u_all, v_all), np.maximum(u_all, v_all)
+    keep_edge &= ~_repeated_edges(u_all, v_all, counts, pos_node[pos], ends)
+    keep_vertex = np.repeat(keep_edge, counts)
+    pos, counts, u_all, v_all = pos[keep_vertex], counts[keep_edge], u_all[keep_edge], v_all[keep_edge]
+
+    # final nodes: the endpoints kept; renumber
+    is_final = keep_node & endpoint
+    final_index = np.cumsum(is_final) - 1
+    order = np.lexsort((v_all, u_all))
+    pos = pos[_ranges((np.cumsum(counts) - counts)[order], counts[order])]
+    counts = counts[order]
+    u_all, v_all = u_all[order], v_all[order]
+    scale = float(_COORDINATE_PRECISION)
+    node_pos = np.zeros(n_nodes, dtype=np.int64)
+    node_pos[pos_node] = np.arange(len(pos_node))
+    fx, fy = x[node_pos[is_final]], y[node_pos[is_final]]
+    return _Topology(
+        node_ids=node_ids[is_final],
+        lon=fx / scale,
+        lat=fy / scale,
+        u=final_index[u_all],
+        v=final_index[v_all],
+        coord_lon=x[pos] / scale,
+        coord_lat=y[pos] / scale,
+        counts=counts,
+        trimmed_ways=trimmed,
+        dropped_nodes=dropped,
+    )
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(total)
+
+
+def _join_runs(
+    r_start: np.ndarray,
+    r_end: np.ndarray,
+    s_node: np.ndarray,
+    e_node: np.ndarray,
+    s_term: np.ndarray,
+    e_term: np.ndarray,
+    joined: np.ndarray,
+) -> list[list[np.ndarray]]:
+    """Chain the runs that end at a non-endpoint (exactly two run ends meet there).
+
+    Returns one list of vertex-position arrays per chain, in walking order, from an
+    endpoint to an endpoint. Runs left over form rings without any endpoint: dropped.
+    """
+    idx = np.flatnonzero(joined)
+    if len(idx) == 0:
+        return []
+    at_node: dict[int, list[tuple[int, int]]] = {}
+    for r in idx.tolist():
+        if not s_term[r]:
+            at_node.setdefault(int(s_node[r]), []).append((r, 0))
+        if not e_term[r]:
+            at_node.setdefault(int(e_node[r]), []).append((r, 1))
+    seen: set[int] = set()
+    chains: list[list[np.ndarray]] = []
+    for r0 in idx.tolist():
+        if r0 in seen or not (s_term[r0] or e_term[r0]):
+            continue
+        r, forward = r0, bool(s_term[r0])  # leave from the endpoint end
+        parts: list[np.ndarray] = []
+        while r not in seen:
+            seen.add(r)
+            run = np.arange(r_start[r], r_end[r] + 1)
+            run = run if forward else run[::-1]
+            parts.append(run if not parts else run[1:])
+            if e_term[r] if forward else s_term[r]:  # reached an endpoint: the chain is complete
+                chains.append(parts)
+                break
+            far_node = int(e_node[r] if forward else s_node[r])
+            far_end = 1 if forward else 0
+            r, end = next((q, e) for q, e in at_node[far_node] if (q, e) != (r, far_end))
+            forward = end == 0
+    return chains
+
+
+def _repeated_edges(
+    u: np.ndarray, v: np.ndarray, counts: np.ndarray, nodes: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """True for an edge whose vertex sequence repeats an earlier edge's (same oriented ends)."""
+    out = np.zeros(len(u), dtype=bool)
+    if len(u) < 2:
+        return out
+    key = u * (int(v.max()) + 1) + v
+    order = np.argsort(key, kind="stable")
+    dup_key = key[order][1:] == key[order][:-1]
+    if not dup_key.any():
+        return out
+    starts = ends - counts
+    groups: dict[int, list[int]] = {}
+    for i in np.flatnonzero(dup_key).tolist():
+        groups.setdefault(int(key[order[i]]), [int(order[i])]).append(int(order[i + 1]))
+    for members in groups.values():
+        seen: set[tuple[int, ...]] = set()
+        for e in members:
+            seq = tuple(nodes[starts[e] : ends[e]].tolist())
+            if seq in seen:
+                out[e] = True
+            seen.add(seq)
+    return out
+
+
+def utm_crs(lon: np.ndarray, lat: np.ndarray) -> CRS:
+    """The projected CRS OSMnx's ``project_graph`` chooses for nodes at these coordinates.
+
+    UTM zone of the centre of the bounding box (as ``GeoSeries.estimate_utm_crs``); UPS
+    north or south beyond 84° N / 80° S (judged on the mean node position).
+    """
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    mean_lat = float(np.mean(lat))
+    if mean_lat < -80:
+        return CRS.from_user_input("epsg:32761")
+    if mean_lat > 84:
+        return CRS.from_user_input("epsg:32661")
+    x_center = float(np.mean([lon.min(), lon.max()]))
+    y_center = float(np.mean([lat.min(), lat.max()]))
+    found = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(
+            west_lon_degree=x_center, south_lat_degree=y_center, east_lon_degree=x_center, north_lat_degree=y_center
+        ),
+    )
+    if not found:  # pragma: no cover - every longitude/latitude has a UTM zone
+        raise InputError(f"no UTM zone found for {x_center:.4f}, {y_center:.4f}")
+    return CRS.from_epsg(found[0].code)
+
+
+def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkNetwork:
+    """The walking network of an OSM file as a :class:`~circles.network.WalkNetwork`.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml`` or ``.pbf`` file.
+    retain_all : bool
+        Keep every connected piece; by default only the largest.
+    to_crs : optional
+        Projected CRS of the result; by default the UTM zone OSMnx's ``project_graph``
+        would choose.
+
+    Returns
+    -------
+    WalkNetwork
+        Junctions and dead ends with the street edges between them, in metres.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable or holds no walkable way.
+    """
+    from .network import WalkNetwork
+
+    t0 = time.perf_counter()
+    ways = read_walk_ways(path)
+    t_read = time.perf_counter() - t0
+    if len(ways.start) == 0:
+        raise InputError(
+            f"no walkable street in this OSM file ({ways.highway_ways} highway ways, none passes the walk filter "
+            "of circles/config/osm.yaml)",
+            path=str(path),
+        )
+    topo = _topology(ways, retain_all)
+    if len(topo.u) == 0:
+        raise InputError(
+            "no walkable street in this OSM file: the walkable ways form no street edge "
+            "(their nodes are missing from the file, or they are isolated rings)",
+            path=str(path),
+        )
+    if topo.trimmed_ways:
+        log.info("%s: %d walkable ways reference nodes missing from the file: cut there", path, topo.trimmed_ways)
+    crs = CRS.from_user_input(to_crs) if to_crs is not None else utm_crs(topo.lon, topo.lat)
+    if crs.is_geographic:
+        raise InputError(f"the walking network needs a projected CRS (metres), got {crs}")
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = tr.transform(topo.lon, topo.lat)
+    cx, cy = tr.transform(topo.coord_lon, topo.coord_lat)
+    geometry = shapely.linestrings(
+        np.column_stack([cx, cy]), indices=np.repeat(np.arange(len(topo.counts)), topo.counts)
+    )
+    net = WalkNetwork(
+        crs=str(crs),
+        node_ids=topo.node_ids.astype(np.int64),
+        x=np.asarray(x, dtype=float),
+        y=np.asarray(y, dtype=float),
+        u=topo.u.astype(np.int64),
+        v=topo.v.astype(np.int64),
+        length=shapely.length(geometry),
+        geometry=geometry,
+        source=str(path),
+    )
+    log.info(
+        "walking network from %s: %d nodes, %d edges (%d walkable ways, %d nodes outside the largest piece "
+        "dropped) in %.2f s (reading %.2f s)",
+        path,
+        net.n_nodes,
+        net.n_edges,
+        len(ways.start),
+        topo.dropped_nodes,
+        time.perf_counter() - t0,
+        t_read,
+    )
+    return net
+
+
+# ------------------------------------------------------------------ tagged features
+@dataclass
+class OsmFeature:
+    """One tagged OSM element with its geometry (EPSG:4326).
+
+    ``missing_nodes`` counts the nodes of a way absent from the file (the geometry joins
+    the nodes present); ``missing_members`` lists the member ways of a relation absent from
+    the file; ``ring_closed_by_line`` is True when its outer ring could only be closed by a
+    straight line across the gap they leave.
+    """
+
+    element: str  # "node", "way" or "relation"
+    osm_id: int
+    tags: dict[str, str]
+    geometry: BaseGeometry
+    missing_members: tuple[int, ...] = ()
+    ring_closed_by_line: bool = False
+    missing_nodes: int = 0
+
+
+@dataclass
+class _Relation:
+    tags: dict[str, str]
+    members: list[tuple[int, str]]  # way members: (way id, role)
+
+
+class _RelationCandidates:
+    """First-pass filter of pyosmium's area assembly: keeps (and records) the ``multipolygon``
+    and ``boundary`` relations whose tags pass ``keep``; every other relation is dropped
+    (a pyosmium filter drops an object when its handler returns True)."""
+
+    def __init__(self, keep: Callable[[Mapping[str, str]], bool], keys: tuple[str, ...] | None) -> None:
+        self.keep = keep
+        self.keys = keys
+        self.relations: dict[int, _Relation] = {}
+        self.member_ways: set[int] = set()
+
+    def relation(self, rel: Any) -> bool:
+        if self.keys and not any(k in rel.tags for k in self.keys):
+            return True
+        tags = _tags(rel)
+        if tags.get("type") not in ("multipolygon", "boundary") or not self.keep(tags):
+            return True
+        members = [(m.ref, m.role) for m in rel.members if m.type == "w"]
+        self.relations[rel.id] = _Relation(tags, members)
+        self.member_ways.update(w for w, _ in members)
+        return False
+
+
+class _MemberWayLines:
+    """Second-pass pass-through filter: keeps the lines of the candidate relations' member
+    ways, to assemble by hand a relation pyosmium cannot (members missing from the file)."""
+
+    def __init__(self, candidates: _RelationCandidates) -> None:
+        self.candidates = candidates
+        self.lines: dict[int, list[tuple[float, float]]] = {}
+
+    def way(self, way: Any) -> bool:
+        if way.id in self.candidates.member_ways:
+            coords = [(nd.location.lon, nd.location.lat) for nd in way.nodes if nd.location.valid()]
+            if len(coords) >= 2:
+                self.lines[way.id] = coords
+        return False
+
+
+class _RelationAreasOnly:
+    """Second-pass filter: drops the areas pyosmium builds from closed ways (circles makes
+    way polygons itself, from the way's own nodes)."""
+
+    def area(self, area: Any) -> bool:
+        return bool(area.from_way())
+
+
+def read_features(
+    path: str | Path, keep: Callable[[Mapping[str, str]], bool], keys: Iterable[str] | None = None
+) -> list[OsmFeature]:
+    """Every element whose tags satisfy ``keep``, with its geometry, in file order
+    (nodes, ways, then relations).
+
+    The file is read twice (pyosmium's area assembly): relations first, then everything.
+
+    Parameters
+    ----------
+    path : str or Path
+        The OSM file.
+    keep : callable
+        Predicate on an element's tags (a dict).
+    keys : iterable of str, optional
+        Tag keys of which an element must carry at least one to be looked at (a fast
+        pre-filter in pyosmium; ``keep`` still decides). Default: every tagged element.
+
+    Returns
+    -------
+    list of OsmFeature
+        Nodes as points; ways as lines, or polygons when closed with an area key;
+        ``multipolygon`` and ``boundary`` relations as (multi)polygons.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, empty, not named like an OSM file or not readable.
+    """
+    import osmium
+
+    p, fmt = check_osm_path(path)
+    key_tuple = tuple(sorted(set(keys))) if keys is not None else None
+    candidates = _RelationCandidates(keep, key_tuple)
+    members = _MemberWayLines(candidates)
+    prefilter = osmium.filter.KeyFilter(*key_tuple) if key_tuple else osmium.filter.EmptyTagFilter()
+    prefilter.enable_for(osmium.osm.NODE | osmium.osm.WAY)
+    proc = (
+        osmium.FileProcessor(_osm_file(p, fmt))
+        .with_areas(candidates)
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
+        .with_filter(_RelationAreasOnly())
+        .with_filter(members)
+        .with_filter(prefilter)
+    )
+    wkb = osmium.geom.WKBFactory()
+    all_nodes = osmium.geom.ALL  # keep repeated positions: one vertex per way node
+    nodes: list[OsmFeature] = []
+    ways: list[tuple[int, dict[str, str], bool, int]] = []  # id, tags, closed, nodes missing
+    lines: list[str | list[tuple[float, float]]] = []  # hex WKB, or the coordinates present (trimmed ways)
+    areas: dict[int, BaseGeometry] = {}
+    trimmed = 0
+    obj: Any
+    try:
+        for obj in proc:
+            if obj.is_area():
+                geom = _area_geometry(wkb, obj)
+                if geom is not None:
+                    areas[obj.orig_id()] = geom
+                continue
+            tags = _tags(obj)
+            if not keep(tags):
+                continue
+            if obj.is_node():
+                loc = obj.location
+                if loc.valid():
+                    nodes.append(OsmFeature("node", obj.id, tags, shapely.Point(loc.lon, loc.lat)))
+                continue
+            try:  # every node present: the line in one C++ call
+                lines.append(wkb.create_linestring(obj, use_nodes=all_nodes))
+                ways.append((obj.id, tags, len(obj.nodes) >= 4 and obj.is_closed(), 0))
+                continue
+            except (osmium.InvalidLocationError, RuntimeError):
+                pass
+            refs = [(nd.ref, nd.location) for nd in obj.nodes]
+            present = [(r, loc.lon, loc.lat) for r, loc in refs if loc.valid()]
+            trimmed += len(present) < len(refs)
+            lines.append([(x, y) for _, x, y in present])
+            closed = len(present) >= 4 and present[0][0] == present[-1][0]
+            ways.append((obj.id, tags, closed, len(refs) - len(present)))
+    except RuntimeError as exc:
+        raise _read_error(p, fmt, exc) from None
+    if trimmed:
+        log.info("%s: %d ways reference nodes missing from the file: trimmed to the nodes present", p, trimmed)
+    out = nodes
+    geoms = _way_geometries(lines, [closed and is_area(tags) for _, tags, closed, _ in ways])
+    for (wid, tags, _, n_missing), geom in zip(ways, geoms, strict=True):
+        if geom is not None:
+            out.append(OsmFeature("way", wid, tags, geom, missing_nodes=n_missing))
+    relations = candidates.relations
+    fallback = _assemble_from_members(p, {r: rel for r, rel in relations.items() if r not in areas}, members.lines)
+    for rid, rel in relations.items():
+        if rid in areas:
+            out.append(OsmFeature("relation", rid, rel.tags, areas[rid]))
+        elif rid in fallback:
+            geom, missing, closed_by_line = fallback[rid]
+            out.append(OsmFeature("relation", rid, rel.tags, geom, missing, closed_by_line))
+        else:
+            log.warning("%s: relation/%d (%s) has no area in the file; skipped", p, rid, rel.tags.get("name", ""))
+    return out
+
+
+def _tags(obj: Any) -> dict[str, str]:
+    return {t.k: t.v for t in obj.tags}
+
+
+def _way_geometries(
+    lines: Sequence[str | list[tuple[float, float]]], area: Sequence[bool]
+) -> list[BaseGeometry | None]:
+    """Way geometries, vectorised: a polygon where ``area`` (made valid if need be), else a
+    line; None for a way of fewer than two nodes present."""
+    geoms = np.empty(len(lines), dtype=object)
+    is_wkb = np.array([isinstance(g, str) for g in lines], dtype=bool)
+    if is_wkb.any():
+        geoms[is_wkb] = shapely.from_wkb([g for g in lines if isinstance(g, str)])
+    for i in np.flatnonzero(~is_wkb).tolist():
+        present = lines[i]
+        geoms[i] = shapely.LineString(present) if len(present) >= 2 else None
+    poly = np.asarray(area, dtype=bool) & np.array([g is not None for g in geoms], dtype=bool)
+    if poly.any():
+        coords, index = shapely.get_coordinates(geoms[poly], return_index=True)
+        rings = shapely.polygons(shapely.linearrings(coords, indices=index))
+        bad = ~shapely.is_valid(rings)
+        rings[bad] = shapely.make_valid(rings[bad])
+        geoms[poly] = rings
+    return list(geoms)
+
+
+def _area_geometry(wkb: Any, area: Any) -> BaseGeometry | None:
+    try:
+        geom = shapely.from_wkb(wkb.create_multipolygon(area))
+    except RuntimeError:
+        return None
+    if geom.is_empty:
+        return None
+    if len(geom.geoms) == 1:
+        geom = geom.geoms[0]
+    return geom if geom.is_valid else shapely.make_valid(geom)
+
+
+def _assemble_from_members(
+    p: Path, relations: Mapping[int, _Relation], member_lines: Mapping[int, list[tuple[float, float]]]
+) -> dict[int, tuple[BaseGeometry, tuple[int, ...], bool]]:
+    """Polygons of relations pyosmium could not assemble, from the member ways present.
+
+    Rings are formed from the member lines (merged where they share ends); when no outer
+    ring closes, the open outer linework is closed with a straight line. Returns
+    (geometry, missing member ways, closed by a line) by relation id.
+    """
+    lines = {w: shapely.LineString(c) for w, c in member_lines.items()}
+    out: dict[int, tuple[BaseGeometry, tuple[int, ...], bool]] = {}
+    for rid, rel in relations.items():
+        missing = tuple(w for w, _ in rel.members if w not in lines)
+        outer = [lines[w] for w, role in rel.members if w in lines and role != "inner"]
+        inner = [lines[w] for w, role in rel.members if w in lines and role == "inner"]
+        if not outer:
+            continue
+        closed_by_line = False
+        polys = list(shapely.polygonize(shapely.get_parts(shapely.union_all(outer))).geoms)
+        if not polys:
+            merged = shapely.line_merge(shapely.union_all(outer))
+            parts = getattr(merged, "geoms", [merged])
+            polys = [shapely.Polygon(list(g.coords)) for g in parts if len(g.coords) >= 3]
+            polys = [g if g.is_valid else shapely.make_valid(g) for g in polys]
+            closed_by_line = bool(polys)
+            if closed_by_line:
+                log.warning(
+                    "%s: relation/%d: outer ring is open (member ways missing from the file); closed with a "
+                    "straight line",
+                    p,
+                    rid,
+                )
+        if not polys:
+            continue
+        geom = shapely.union_all(polys)
+        if inner:
+            holes = list(shapely.polygonize(shapely.get_parts(shapely.union_all(inner))).geoms)
+            if holes:
+                geom = geom.difference(shapely.union_all(holes))
+        out[rid] = (geom if geom.is_valid else shapely.make_valid(geom), missing, closed_by_line)
+    return out

@@ -1,0 +1,313 @@
+"""The terminal summary of ``circles run``, in the language of the maps.
+
+Columns are aligned by display width (a Chinese character takes two columns of a terminal,
+``unicodedata.east_asian_width``), every line fits in :data:`WIDTH` columns (long lists are
+wrapped, and shortened to "…等N项"), and the last lines name the file to open first. The text
+comes from :mod:`circles._labels`; this module only lays it out (it never prints).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._labels import STATUS_ORDER, TERMINAL_LABELS, rule_name, status_name, type_name
+
+#: Widest line of the summary, in terminal columns.
+WIDTH = 100
+#: Communities listed in the table (the worst first); the rest are counted.
+MAX_ROWS = 40
+_GAP = "  "
+
+
+def char_width(ch: str) -> int:
+    """Terminal columns taken by ``ch`` (2 for wide and full-width characters, 0 for combining)."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(s: str) -> int:
+    """Terminal columns taken by ``s``."""
+    return sum(char_width(ch) for ch in s)
+
+
+def truncate(s: str, width: int) -> str:
+    """``s`` cut to ``width`` columns, ending in "…" when cut."""
+    if display_width(s) <= width:
+        return s
+    out, w = "", 0
+    for ch in s:
+        cw = char_width(ch)
+        if w + cw > width - 1:
+            break
+        out += ch
+        w += cw
+    return out + "…"
+
+
+def pad(s: str, width: int, align: str = "left") -> str:
+    """``s`` padded with spaces to ``width`` columns (cut first when longer)."""
+    s = truncate(s, width)
+    fill = " " * (width - display_width(s))
+    return fill + s if align == "right" else s + fill
+
+
+_NO_BREAK_BEFORE = set("，。、；：？！）》」』】〕,.;:?!)]}%…·”’/")
+_NO_BREAK_AFTER = set("（《「『【〔([{“‘")
+
+
+#: A short bracketed group ("（250米）") is never broken.
+_SHORT_GROUP = re.compile(r"[（(][^（）()]{1,6}[）)]")
+
+
+def tokens(s: str) -> list[str]:
+    """Break opportunities: every wide character, Latin words with their trailing space, short
+    bracketed groups whole; no break before closing or after opening punctuation."""
+    out: list[str] = []
+    buf = ""
+    pos = 0
+    for m in [*_SHORT_GROUP.finditer(s), None]:
+        end = m.start() if m is not None else len(s)
+        for ch in s[pos:end]:
+            if char_width(ch) == 2:
+                if buf:
+                    out.append(buf)
+                    buf = ""
+                out.append(ch)
+            elif ch == " ":
+                out.append(buf + ch)
+                buf = ""
+            else:
+                buf += ch
+        if m is not None:
+            if buf:
+                out.append(buf)
+                buf = ""
+            out.append(m.group(0))
+            pos = m.end()
+    if buf:
+        out.append(buf)
+    glued: list[str] = []
+    for t in out:
+        if glued and (t[0] in _NO_BREAK_BEFORE or glued[-1][-1] in _NO_BREAK_AFTER):
+            glued[-1] += t
+        else:
+            glued.append(t)
+    return glued
+
+
+def wrap(s: str, width: int = WIDTH, indent: str = "") -> list[str]:
+    """``s`` in lines of at most ``width`` columns; lines after the first start with ``indent``.
+    A single word longer than a line (a long path) is cut between characters."""
+    lines: list[str] = []
+    cur = ""
+    for tok in tokens(s):
+        limit = width - (display_width(indent) if lines else 0)
+        if cur and display_width((cur + tok).rstrip()) > limit:
+            lines.append(cur.rstrip())
+            cur = tok.lstrip()
+        else:
+            cur += tok
+        limit = width - display_width(indent)
+        while display_width(cur.rstrip()) > limit:
+            head = truncate(cur, limit + 1)[:-1]
+            while len(head) > 1 and cur[len(head)] in _NO_BREAK_BEFORE:
+                head = head[:-1]
+            lines.append(head)
+            cur = cur[len(head) :]
+    lines.append(cur.rstrip())
+    return [lines[0]] + [indent + line for line in lines[1:]]
+
+
+def community_ranking(gaps: pd.DataFrame, ids: Sequence[str] | None = None) -> list[str]:
+    """Community ids, the most gaps and undersized items first, then partial ones, then input order."""
+    cid = gaps["community_id"].astype(str)
+    order = [str(i) for i in ids] if ids is not None else list(dict.fromkeys(cid))
+    counts = pd.crosstab(cid, gaps["status"])
+
+    def n(c: str, s: str) -> int:
+        return int(counts.at[c, s]) if c in counts.index and s in counts.columns else 0
+
+    pos = {c: i for i, c in enumerate(order)}
+    return sorted(order, key=lambda c: (-(n(c, "gap") + n(c, "undersized")), -n(c, "partial"), pos[c]))
+
+
+def wrap_list(items: Sequence[str], width: int, sep: str, head: str = "", indent: str = "") -> list[str]:
+    """``head`` then ``items`` joined by ``sep``, broken between items (an item breaks only when it
+    is longer than a line); lines after the first start with ``indent``."""
+    lines: list[str] = []
+    cur = head
+    for i, item in enumerate(items):
+        piece = item + (sep if i < len(items) - 1 else "")
+        if display_width(cur + piece) <= width or not cur.strip() or cur == indent:
+            cur += piece
+        else:
+            lines.append(cur.rstrip())
+            cur = indent + piece
+    lines.append(cur.rstrip())
+    out: list[str] = []
+    for line in lines:
+        out += wrap(line, width, indent) if display_width(line) > width else [line]
+    return out
+
+
+def _list_text(names: Sequence[str], width: int, lab: Mapping[str, str], max_lines: int = 2) -> list[str]:
+    """Names in lines of ``width`` columns, broken between names; shortened to "…等N项"."""
+    for k in range(len(names), 0, -1):
+        shown = list(names[:k])
+        if k < len(names):
+            shown[-1] += lab["more"].format(n=len(names))
+        lines = wrap_list(shown, width, lab["sep"])
+        if len(lines) <= max_lines:
+            return lines
+    return [truncate(names[0], width - 12) + lab["more"].format(n=len(names))]
+
+
+def status_table(result: Any, lang: str, width: int = WIDTH, max_rows: int = MAX_ROWS) -> list[str]:
+    """Status counts per community (worst first) with the gap items, aligned for CJK."""
+    lab = TERMINAL_LABELS[lang]
+    gaps = result.gaps
+    cid = gaps["community_id"].astype(str)
+    statuses = [s for s in STATUS_ORDER if (gaps["status"] == s).any()]
+    counts = pd.crosstab(cid, gaps["status"])
+    comm = result.communities
+    names = dict(zip(comm["id"].astype(str), comm["name"].astype(str), strict=True))
+    ranking = community_ranking(gaps, list(names))
+    rules = {r.id: r for r in result.rulebook.rules}
+    gap_items: dict[str, list[str]] = {}
+    for row in gaps[gaps["status"] == "gap"].itertuples():
+        rule = rules.get(str(row.rule_id))
+        name = rule_name(rule, lang) if rule is not None else str(row.rule_id)
+        gap_items.setdefault(str(row.community_id), []).append(name)
+
+    heads = [status_name(s, lang) for s in statuses]
+    col_w = [max(display_width(h), 3) for h in heads]
+    name_w = min(max([display_width(lab["community"])] + [display_width(names[c]) for c in ranking]), 24)
+    prefix_w = name_w + sum(len(_GAP) + w for w in col_w) + len(_GAP)
+    list_w = width - prefix_w
+    inline = list_w >= 24
+
+    def prefix(cells: list[str]) -> str:
+        out = pad(cells[0], name_w)
+        for c, w in zip(cells[1:], col_w, strict=True):
+            out += _GAP + pad(c, w, "right")
+        return out + _GAP
+
+    lines = [lab["table_title"], (prefix([lab["community"], *heads]) + (lab["gap_items"] if inline else "")).rstrip()]
+    for c in ranking[:max_rows]:
+        cells = [names[c]] + [str(int(counts.at[c, s])) if c in counts.index else "0" for s in statuses]
+        items = gap_items.get(c, [])
+        if inline:
+            text = _list_text(items, list_w, lab) if items else [""]
+            lines.append((prefix(cells) + text[0]).rstrip())
+            lines += [(" " * prefix_w + t).rstrip() for t in text[1:]]
+        else:
+            lines.append(prefix(cells).rstrip())
+            if items:
+                lines += ["    " + t for t in _list_text(items, width - 4, lab)]
+    if len(ranking) > max_rows:
+        more = len(ranking) - max_rows
+        lines.append(lab["more_rows"].format(n=more))
+    return lines
+
+
+def _count_png(folder: Path | None) -> int:
+    return len(list(folder.glob("*.png"))) if folder is not None and folder.is_dir() else 0
+
+
+def summary_lines(
+    result: Any,
+    paths: Mapping[str, Path],
+    lang: str = "zh",
+    *,
+    version: str = "",
+    author: str = "",
+    width: int = WIDTH,
+) -> list[str]:
+    """The whole summary ``circles run`` prints, one string per line.
+
+    Parameters
+    ----------
+    result : circles.pipeline.Result
+    paths : mapping
+        What :func:`circles.pipeline.write_outputs` returned.
+    lang : {"zh", "en"}
+    version : str
+        circles' version, for the first line.
+    author : str
+        编制单位 given (an empty one with a report prints a hint).
+    width : int
+        Widest line in terminal columns.
+    """
+    lab = TERMINAL_LABELS[lang]
+    fac = result.facilities
+    n_aside = int((~fac["placed"].astype(bool)).sum()) if "placed" in fac else 0
+    out: list[str] = []
+    out += wrap(
+        lab["head"].format(
+            version=version,
+            n_comm=len(result.communities),
+            n_fac=len(fac),
+            n_aside=n_aside,
+            n_res=len(result.residents),
+            nodes=result.network.n_nodes,
+            edges=result.network.n_edges,
+        ),
+        width,
+        "  ",
+    )
+    out.append("")
+    out += status_table(result, lang, width)
+    out.append("")
+    comm = result.communities
+    if "population_estimated" in comm and bool(comm["population_estimated"].astype(bool).any()):
+        out += wrap(lab["estimated"], width, "  ")
+    rb = result.rulebook
+    # quantity rules (a rulebook's ``check: supply``) without data are survey rows, not no_data
+    quantity = {r.facility_type for r in rb.rules if getattr(r, "check", "") == "supply"}
+    unsurveyed = [t for t in rb.types_used() if t not in result.surveyed and t not in quantity]
+    if unsurveyed:
+        names = [type_name(rb.facility_types[t], lang) for t in unsurveyed]
+        out += wrap_list(names, width, lab["sep"], head=lab["no_data"].format(types=""), indent="  ")
+        out += wrap("  " + lab["no_data_hint"], width, "  ")
+    if "input_problems" in paths:
+        n = len(result.input_problems) if result.input_problems is not None else 0
+        out += path_line(lab["problems"], paths["input_problems"], width, n=n)
+    for w in result.warnings:
+        out += wrap(lab["warning"].format(text=w), width, "  ")
+    out.append("")
+    folder = Path(paths["map"]).parent if "map" in paths else Path(".")
+    items = []
+    if "report" in paths:
+        items.append(lab["out_report"])
+    items += [lab["out_ledger"], lab["out_gaps"]]
+    if "figures" in paths:
+        items.append(lab["out_figures"].format(n=_count_png(Path(paths["figures"]))))
+    items += [lab["out_maps"].format(n=len(comm)), lab["out_data"]]
+    out += path_line(lab["outputs"], folder, width)
+    out += wrap_list(items, width, lab["sep"], head="  ", indent="  ")
+    if "report" in paths and not author:
+        out += wrap(lab["author_hint"], width, "  ")
+    out.append("")
+    if "map" in paths:
+        out += path_line(lab["open_first"], paths["map"], width)
+    if "ledger_xlsx" in paths:
+        out += path_line(lab["open_ledger"], paths["ledger_xlsx"], width)
+    if "report" in paths:
+        out += path_line(lab["open_report"], paths["report"], width)
+    return out
+
+
+def path_line(template: str, path: Any, width: int = WIDTH, **kw: Any) -> list[str]:
+    """``template`` with ``{path}``; when too wide, the path goes whole on a line of its own (a
+    path is never broken: it must stay copyable)."""
+    line = template.format(path=path, **kw)
+    if display_width(line) <= width:
+        return [line]
+    return [template.format(path="", **kw).rstrip(), f"  {path}"]

@@ -1,0 +1,139 @@
+"""What cannot be right is refused or said: CRS options against declared CRSs, a network that
+misses the communities, facilities mostly off the streets, repaired boundaries, GCJ-02/BD-09
+lists taken as WGS-84 (detected on the demo network, also with few points)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from helpers import write_raw_geojson
+
+from circles import chinacrs, load, pipeline
+from circles.errors import InputError
+
+KNOWN = ["clinic", "kindergarten"]
+
+
+def _gpkg(tmp_path, crs: str, name: str = "f.gpkg"):
+    pt = gpd.GeoSeries([shapely.Point(116.347, 40.0)], crs="EPSG:4326").to_crs(crs)
+    p = tmp_path / name
+    gpd.GeoDataFrame({"id": ["f1"], "facility_type": ["clinic"]}, geometry=pt.values, crs=crs).to_file(p)
+    return p
+
+
+def test_gcj02_may_relabel_a_declared_wgs84_file(tmp_path):
+    """GIS tools save Amap lists as EPSG:4326: the gcj02 option applies (the documented exception)."""
+    f = load.load_facilities(_gpkg(tmp_path, "EPSG:4326"), KNOWN, crs="gcj02")
+    want = chinacrs.gcj02_to_wgs84(116.347, 40.0)
+    assert f.geometry.x.iloc[0] == pytest.approx(want[0], abs=1e-9)
+    assert f.geometry.y.iloc[0] == pytest.approx(want[1], abs=1e-9)
+
+
+@pytest.mark.parametrize("option", ["gcj02", "bd09", "EPSG:4326", "wgs84"])
+def test_no_option_overrides_a_declared_projected_crs(tmp_path, option):
+    p = _gpkg(tmp_path, "EPSG:32650")
+    with pytest.raises(InputError, match="declares EPSG:32650") as e:
+        load.load_facilities(p, KNOWN, crs=option)
+    assert e.value.field == "crs" and str(p) in str(e.value)
+    # the same option agreeing with the declaration, or none, is fine
+    assert len(load.load_facilities(p, KNOWN)) == 1
+    assert len(load.load_facilities(p, KNOWN, crs="EPSG:32650")) == 1
+
+
+def test_projected_option_for_lonlat_numbers_without_a_crs():
+    gdf = gpd.GeoDataFrame({"id": ["f1"]}, geometry=[shapely.Point(116.3, 40.0)])  # e.g. a .shp without .prj
+    with pytest.raises(InputError, match="look like longitude/latitude.*EPSG:32650") as e:
+        load.to_wgs84(gdf, "f.shp", "EPSG:32650")
+    assert e.value.path == "f.shp" and e.value.field == "crs"
+
+
+def test_geojson_in_metres_takes_the_option(tmp_path):
+    metres = {"type": "Point", "coordinates": [443100, 4428100]}
+    p = write_raw_geojson(
+        [{"type": "Feature", "properties": {"id": "f1", "facility_type": "clinic"}, "geometry": metres}],
+        tmp_path / "m.geojson",
+    )
+    f = load.load_facilities(p, KNOWN, crs="EPSG:32650")
+    assert 116 < f.geometry.x.iloc[0] < 117 and 39 < f.geometry.y.iloc[0] < 41
+
+
+def test_self_intersecting_boundary_is_repaired_and_reported(tmp_path):
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [
+            [[116.346, 39.999], [116.348, 40.001], [116.348, 39.999], [116.346, 40.001], [116.346, 39.999]]
+        ],
+    }
+    p = write_raw_geojson(
+        [{"type": "Feature", "properties": {"id": "bow", "name": "x", "population": 10}, "geometry": bowtie}],
+        tmp_path / "b.geojson",
+    )
+    problems: list[dict] = []
+    comms = load.load_communities(p, problems=problems)
+    assert comms.geometry.is_valid.all()
+    assert len(problems) == 1
+    row = problems[0]
+    assert row["field"] == "geometry" and row["row_number"] == 1 and "bow" in row["value"]
+    assert "Self-intersection" in row["value"] and "make_valid" in row["reason"] and "m²" in row["reason"]
+    assert "'bow'" in row["message"] and str(p) in row["message"]
+    # the repaired area is the two triangles, ~ half the square: reported, not silent
+    area = comms.to_crs(comms.estimate_utm_crs()).area.iloc[0]
+    assert f"{area:,.0f} m²" in row["reason"]
+
+
+def test_network_missing_most_communities_is_warned_none_refused(demo_result):
+    r = demo_result
+    comms = r.communities.to_crs("EPSG:4326")
+    far = comms.copy()
+    moved = [shapely.affinity.translate(g, xoff=0.5) for g in far.geometry[:8]]  # 40 km east
+    far["geometry"] = moved + list(far.geometry[8:])
+    msgs = pipeline.check_network_covers(far, r.network, "net.osm", 250)
+    assert len(msgs) == 1 and "reaches only 3 of 11 communities" in msgs[0] and "net.osm" in msgs[0]
+    assert pipeline.check_network_covers(comms, r.network, "net.osm", 250) == []
+    gone = comms.assign(geometry=[shapely.affinity.translate(g, xoff=5) for g in comms.geometry])
+    with pytest.raises(InputError, match="reaches none of the 11 communities") as e:
+        pipeline.check_network_covers(gone, r.network, "net.osm", 250)
+    assert e.value.field == "network" and "net.osm" in str(e.value)
+
+
+def test_facilities_mostly_off_the_streets_are_warned_all_refused():
+    fac = pd.DataFrame({"placed": [True, False, False, False], "snap_m": [10.0, 900.0, 1100.0, 3000.0]})
+    msgs = pipeline.check_facilities_placed(fac, 250, "f.csv")
+    assert len(msgs) == 1 and "3 of 4 facilities (75%)" in msgs[0] and "median distance to a street 1,100 m" in msgs[0]
+    assert "--facilities-crs" in msgs[0]
+    assert pipeline.check_facilities_placed(fac.assign(placed=[True, True, False, False]), 250, "f.csv") == []
+    with pytest.raises(InputError, match="none of the 4 facilities is within 250 m"):
+        pipeline.check_facilities_placed(fac.assign(placed=False), 250, "f.csv")
+
+
+def _shifted(fac: gpd.GeoDataFrame, forward) -> gpd.GeoDataFrame:
+    geoms = chinacrs._shift_geometries(np.asarray(fac.geometry.values, dtype=object), forward)
+    return fac.set_geometry(list(geoms))
+
+
+@pytest.mark.parametrize(
+    "shift, expected",
+    [(None, None), (chinacrs.wgs84_to_gcj02, "gcj02"), (chinacrs.wgs84_to_bd09, "bd09")],
+    ids=["wgs84", "gcj02", "bd09"],
+)
+def test_shift_detection_on_the_demo_network(demo_result, demo_facilities, shift, expected):
+    fac = demo_facilities if shift is None else _shifted(demo_facilities, shift)
+    rep = pipeline.check_shift(fac, demo_result.network)
+    assert rep is not None and rep.suggestion == expected, rep.message
+    if expected:
+        assert f"--facilities-crs {expected}" in rep.message
+
+
+def test_shift_detection_with_few_points(demo_result, demo_facilities):
+    """A sparse list: a BD-09 shift is still recognised from 8 points; correct points never
+    are flagged, and 5 points are too few to say anything."""
+    idx = np.linspace(0, len(demo_facilities) - 1, 8).astype(int)
+    sparse = demo_facilities.iloc[idx]
+    assert pipeline.check_shift(_shifted(sparse, chinacrs.wgs84_to_bd09), demo_result.network).suggestion == "bd09"
+    assert pipeline.check_shift(sparse, demo_result.network).suggestion is None
+    few = _shifted(demo_facilities.iloc[idx[:5]], chinacrs.wgs84_to_bd09)
+    rep = pipeline.check_shift(few, demo_result.network)
+    assert rep.suggestion is None and np.isnan(rep.p_bd09)
