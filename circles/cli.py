@@ -2,6 +2,8 @@
 
 circles run                      # the embedded demo
 circles run --boundaries B --facilities F --network N --out results/
+circles run ... --dask local:2   # in partitions on Dask (same results)
+circles batch cities.yaml --out results/batch [--dask ADDRESS]
 circles extract --osm F --out D  # communities, buildings, facilities of any OSM file
 circles demo-data                # regenerate the demo inputs from the OSM file
 circles rules                    # list the rulebook in use
@@ -20,7 +22,7 @@ import pandas as pd
 
 from . import __version__
 from ._sheets import write_csv
-from .errors import CirclesError
+from .errors import CirclesError, OptionError, check_option
 
 log = logging.getLogger("circles")
 
@@ -170,9 +172,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     _check_inputs(args)
     progress = sys.stderr.isatty()
+    if args.dask:
+        if args.facility_isochrones:
+            raise OptionError(
+                "facility_isochrones", True, "off with --dask (per-facility areas need the whole city's graph)"
+            )
+        if args.tile_km is not None:
+            check_option("tile_km", args.tile_km, low=0.0, high=10_000.0, low_open=True, what="a tile side in km")
     # the output folder is checked, probed and locked before any work, and held until written
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
-        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        if args.dask:
+            from . import distributed
+
+            result = distributed.analyse_partitioned(
+                args.boundaries,
+                args.facilities,
+                args.network,
+                dask=args.dask,
+                tile_m=args.tile_km * 1000.0 if args.tile_km else None,
+                **_analysis_kwargs(args),
+            )
+        else:
+            result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
         paths = pipeline.write_outputs(
             result,
             args.out,
@@ -188,6 +209,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
     print("\n".join(lines))
     return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    def line(rep) -> None:
+        if rep.status == "ok":
+            print(f"{rep.city}: ok in {rep.seconds:.1f} s, {rep.communities} communities -> {rep.out_dir}")
+        else:
+            print(f"{rep.city}: FAILED after {rep.seconds:.1f} s: {rep.error}")
+        sys.stdout.flush()
+
+    result = run_batch(
+        args.cities, args.out, dask=args.dask, cache=args.cache, outputs_by=args.outputs_by, on_city=line
+    )
+    failed = [r.city for r in result.reports if r.status != "ok"]
+    print(
+        f"{len(result.reports) - len(failed)} of {len(result.reports)} cities finished"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    print("outputs: " + ", ".join(str(p) for p in result.paths.values()))
+    return 0 if not failed else 1
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
@@ -389,7 +432,6 @@ def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
     from . import _outputs, mapping, pipeline
-    from .errors import check_option
     from .load import read_vector, to_wgs84
     from .siting import describe_sites, propose_sites, site_map
 
@@ -470,7 +512,49 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
     _add_map_args(p_run)
+    p_run.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run in partitions on Dask, with the same results: local:N (N worker processes on this machine), "
+        "a scheduler address (tcp://host:8786) or a scheduler file (scheduler.json)",
+    )
+    p_run.add_argument(
+        "--tile-km",
+        type=float,
+        default=None,
+        help="with --dask and no --district-field: side in km of the square tiles communities are grouped in "
+        "(default: four times the distance the walks reach, 18 km with the shipped rules)",
+    )
     p_run.set_defaults(func=_cmd_run)
+    p_batch = sub.add_parser("batch", help="run many cities listed in a YAML file, each a Dask task with --dask")
+    p_batch.add_argument(
+        "cities",
+        help="batch file: 'defaults' (circles run options, _ for -) and 'cities' (name, boundaries, facilities, "
+        "network and options); paths relative to the file",
+    )
+    p_batch.add_argument("--out", default="results/batch", help="output folder, one folder per city (results/batch)")
+    p_batch.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run the cities on Dask: local:N, a scheduler address (tcp://host:8786) or a scheduler file; "
+        "without, one after another in this process",
+    )
+    p_batch.add_argument(
+        "--cache",
+        default=None,
+        help="network cache of every city, a folder every worker reaches (default: each city's cache option, "
+        "else .circles_cache here)",
+    )
+    p_batch.add_argument(
+        "--outputs-by",
+        choices=["auto", "workers", "client"],
+        default="auto",
+        help="who writes each city's files: the workers straight into --out (a folder they all reach) or this "
+        "process from what they send back (default: workers on local:N, this process otherwise)",
+    )
+    p_batch.set_defaults(func=_cmd_batch)
     p_map = sub.add_parser("map", help="write the overview map, one map and one PNG figure per community")
     _add_run_args(p_map)
     _add_map_args(p_map)

@@ -79,7 +79,8 @@ class Result:
     isochrones: gpd.GeoDataFrame
     network: WalkNetwork
     rulebook: Rulebook
-    access: Access
+    #: The walking distances (None after a partitioned run: there is no single graph).
+    access: Access | None
     surveyed: set[str]
     type_speed: dict[str, float]
     inputs: dict[str, str] = field(default_factory=dict)
@@ -98,6 +99,9 @@ class Result:
     options: dict[str, Any] = field(default_factory=dict)
     #: When the analysis started (UTC, ISO 8601).
     started: str = ""
+    #: Per facility type, how many facilities each resident point reaches within the type's first
+    #: rule's threshold (the ``within_<type>`` columns of access.csv); computed from ``access`` when None.
+    within_counts: dict[str, np.ndarray] | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
@@ -152,6 +156,165 @@ def area_boxes(communities: gpd.GeoDataFrame, reach_m: float) -> np.ndarray:
 def type_speeds(rulebook: Rulebook) -> dict[str, float]:
     """Speed used to turn metres into minutes per facility type (its first rule's speed)."""
     return {t: rulebook.speed_of(r) for t, r in first_rules(rulebook).items()}
+
+
+def search_limit_m(rulebook: Rulebook, max_minutes: float) -> float:
+    """Where walking searches stop (metres): ``max_minutes`` at the fastest speed, at least the
+    longest threshold."""
+    fastest = max(rulebook.speed_of(r) for r in rulebook.rules)
+    return max(max_minutes * fastest, max(rulebook.threshold_m(r) for r in rulebook.rules))
+
+
+def type_counts(access: Access, rulebook: Rulebook) -> dict[str, np.ndarray]:
+    """Per facility type, how many facilities each resident point reaches within the type's first
+    rule's threshold (the ``within_<type>`` columns of access.csv)."""
+    first_rule = first_rules(rulebook)
+    return {t: access.counts_within(t, rulebook.threshold_m(first_rule[t])) for t in rulebook.types_used()}
+
+
+def shift_warnings(facilities: gpd.GeoDataFrame, net: WalkNetwork, facilities_crs: str | None) -> list[str]:
+    """The warning that facilities taken as WGS-84 sit off the streets the way GCJ-02 or BD-09
+    coordinates would (none when another CRS was declared)."""
+    out: list[str] = []
+    if facilities_crs is None or chinacrs_name(facilities_crs) == "wgs84":
+        shift = check_shift(facilities, net)
+        if shift is not None and shift.suggestion:
+            out.append(shift.message)
+            log.warning("%s", shift.message)
+    return out
+
+
+@dataclass
+class Inputs:
+    """The inputs of a run, loaded and checked (EPSG:4326), before the network."""
+
+    boundaries: str | Path
+    facilities: str | Path | gpd.GeoDataFrame
+    network: str | Path | WalkNetwork
+    buildings: str | Path | None
+    rulebook: Rulebook
+    communities: gpd.GeoDataFrame
+    facility_table: gpd.GeoDataFrame
+    building_table: gpd.GeoDataFrame | None
+    problems: pd.DataFrame
+    facilities_crs: str | None
+    departments: Departments | None
+    input_files: dict[str, dict[str, Any]]
+    #: Repairs made to the boundaries (each also a row of ``problems``).
+    warnings: list[str]
+    demo: bool
+
+
+def load_inputs(
+    boundaries: str | Path | None = None,
+    facilities: str | Path | gpd.GeoDataFrame | None = None,
+    network: str | Path | WalkNetwork | None = None,
+    *,
+    buildings: str | Path | None = None,
+    rules: str | Path | None = None,
+    departments: str | Path | Departments | None = None,
+    surveyed: Iterable[str] = (),
+    speed: float | None = None,
+    grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
+    crs: str | None = None,
+    facilities_crs: str | None = None,
+    encoding: str | None = None,
+    categories: str | Path | None = None,
+    district_field: str | None = None,
+) -> Inputs:
+    """Load and check the inputs of :func:`analyse` (same parameters); the embedded demo's when
+    none of ``boundaries``, ``facilities`` and ``network`` is given. Raises
+    :class:`circles.errors.InputError` naming the file, the row and the field."""
+    demo_run = boundaries is None and facilities is None and network is None
+    if demo_run:
+        boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
+        buildings = demo.DEMO_BUILDINGS if buildings is None else buildings
+        for p in (boundaries, facilities, network, buildings):
+            if not Path(p).exists():
+                raise InputError(
+                    "the embedded demo data is missing: run circles from a clone of the repository "
+                    "(pip install -e .) or pass --boundaries, --facilities and --network",
+                    path=str(p),
+                )
+    if boundaries is None or facilities is None or network is None:
+        raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
+    repairs: list[dict] = []
+    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
+    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
+    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
+    deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
+    unknown = [t for t in surveyed if t not in rulebook.facility_types]
+    if unknown:
+        raise InputError(
+            f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
+            f"known: {', '.join(rulebook.facility_types)}",
+            field="surveyed",
+        )
+    input_files = _describe_inputs(boundaries, facilities, network, buildings, rulebook.path, categories)
+    fcrs = facilities_crs or crs
+    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
+    if isinstance(facilities, gpd.GeoDataFrame):
+        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
+    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
+        facs, problems = load_facility_table(
+            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
+        )
+    else:
+        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
+    _check_some_facilities(facs, problems, input_label(facilities))
+    blds = load_buildings(buildings, crs=crs) if buildings is not None else None
+    warnings: list[str] = []
+    for rep in repairs:
+        warnings.append(rep.pop("message"))
+        log.warning("%s", warnings[-1])
+    if repairs:
+        problems = pd.concat([problems, pd.DataFrame(repairs)], ignore_index=True)
+    if blds is not None:
+        _check_buildings(comms, blds, str(buildings))
+    _check_grid_size(comms, grid_spacing_m)
+    return Inputs(
+        boundaries=boundaries,
+        facilities=facilities,
+        network=network,
+        buildings=buildings,
+        rulebook=rulebook,
+        communities=comms,
+        facility_table=facs,
+        building_table=blds,
+        problems=problems,
+        facilities_crs=fcrs,
+        departments=deps,
+        input_files=input_files,
+        warnings=warnings,
+        demo=demo_run,
+    )
+
+
+def options_record(options: dict[str, Any], inp: Inputs, **given: Any) -> dict[str, Any]:
+    """The options of a run as ``run_info.json`` reports them: the checked numbers in
+    ``options``, the rulebook used and the other options as given."""
+    rec = dict(options)
+    rec.update(
+        rules=str(given.pop("rules", None)),
+        profile=inp.rulebook.profile,
+        surveyed=sorted(given.pop("surveyed", ())),
+        demo=inp.demo,
+    )
+    rec.update(
+        {k: None if v is None else (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in given.items()}
+    )
+    return rec
+
+
+def input_labels(inp: Inputs) -> dict[str, str]:
+    """Short names of a run's inputs (``Result.inputs``)."""
+    return {
+        "boundaries": str(inp.boundaries),
+        "facilities": input_label(inp.facilities),
+        "network": input_label(inp.network),
+        "buildings": "" if inp.buildings is None else str(inp.buildings),
+        "rules": str(inp.rulebook.path),
+    }
 
 
 def analyse(
@@ -245,53 +408,31 @@ def analyse(
     )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    demo_run = boundaries is None and facilities is None and network is None
-    if demo_run:
-        boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
-        buildings = demo.DEMO_BUILDINGS if buildings is None else buildings
-        for p in (boundaries, facilities, network, buildings):
-            if not Path(p).exists():
-                raise InputError(
-                    "the embedded demo data is missing: run circles from a clone of the repository "
-                    "(pip install -e .) or pass --boundaries, --facilities and --network",
-                    path=str(p),
-                )
-    elif boundaries is None or facilities is None or network is None:
-        raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
-    repairs: list[dict] = []
-    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
-    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
-    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
-    deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
-    unknown = [t for t in surveyed if t not in rulebook.facility_types]
-    if unknown:
-        raise InputError(
-            f"unknown facility type(s) declared surveyed: {', '.join(unknown)}; "
-            f"known: {', '.join(rulebook.facility_types)}",
-            field="surveyed",
-        )
-    input_files = _describe_inputs(boundaries, facilities, network, buildings, rulebook.path, categories)
-    fcrs = facilities_crs or crs
-    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
-    if isinstance(facilities, gpd.GeoDataFrame):
-        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
-    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
-        facs, problems = load_facility_table(
-            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
-        )
-    else:
-        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
-    _check_some_facilities(facs, problems, _label(facilities))
-    blds = load_buildings(buildings, crs=crs) if buildings is not None else None
-    warnings: list[str] = []
-    for rep in repairs:
-        warnings.append(rep.pop("message"))
-        log.warning("%s", warnings[-1])
-    if repairs:
-        problems = pd.concat([problems, pd.DataFrame(repairs)], ignore_index=True)
-    if blds is not None:
-        _check_buildings(comms, blds, str(buildings))
-    _check_grid_size(comms, grid_spacing_m)
+    inp = load_inputs(
+        boundaries,
+        facilities,
+        network,
+        buildings=buildings,
+        rules=rules,
+        departments=departments,
+        surveyed=surveyed,
+        speed=speed,
+        grid_spacing_m=grid_spacing_m,
+        crs=crs,
+        facilities_crs=facilities_crs,
+        encoding=encoding,
+        categories=categories,
+        district_field=district_field,
+    )
+    rulebook, comms, facs, blds, problems = (
+        inp.rulebook,
+        inp.communities,
+        inp.facility_table,
+        inp.building_table,
+        inp.problems,
+    )
+    network = inp.network
+    warnings = list(inp.warnings)
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -303,12 +444,8 @@ def analyse(
     else:
         net = read_walk_network(network, cache_dir=cache_dir)
     timings["network"] = time.perf_counter() - t
-    warnings += _check_network_covers(comms, net, _label(network), max_attach_m)
-    if fcrs is None or chinacrs_name(fcrs) == "wgs84":
-        shift = check_shift(facs, net)
-        if shift is not None and shift.suggestion:
-            warnings.append(shift.message)
-            log.warning("%s", shift.message)
+    warnings += check_network_covers(comms, net, input_label(network), max_attach_m)
+    warnings += shift_warnings(facs, net, inp.facilities_crs)
 
     t = time.perf_counter()
     comms_p = comms.to_crs(net.crs)
@@ -320,11 +457,10 @@ def analyse(
     t = time.perf_counter()
     types = rulebook.types_used()
     speeds = type_speeds(rulebook)
-    fastest = max(rulebook.speed_of(r) for r in rulebook.rules)
-    limit_m = max(max_minutes * fastest, max(rulebook.threshold_m(r) for r in rulebook.rules))
+    limit_m = search_limit_m(rulebook, max_minutes)
     acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress)
     timings["reach"] = time.perf_counter() - t
-    warnings += _check_facilities_placed(acc.facilities, max_attach_m, _label(facilities))
+    warnings += check_facilities_placed(acc.facilities, max_attach_m, input_label(inp.facilities))
 
     t = time.perf_counter()
     longest: dict[str, float] = {}
@@ -336,7 +472,7 @@ def analyse(
     t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
     gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share, progress=progress)
-    ledger = build_ledger(gaps, comms, rulebook, departments=deps)
+    ledger = build_ledger(gaps, comms, rulebook, departments=inp.departments)
     timings["gaps"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -350,16 +486,16 @@ def analyse(
         progress=progress,
     )
     timings["isochrones"] = time.perf_counter() - t
-    options.update(
-        rules=str(rules),
-        profile=rulebook.profile,
-        surveyed=sorted(surveyed),
+    options = options_record(
+        options,
+        inp,
+        rules=rules,
+        surveyed=surveyed,
         crs=crs,
         facilities_crs=facilities_crs,
         encoding=encoding,
-        categories=None if categories is None else str(categories),
-        cache_dir=None if cache_dir is None else str(cache_dir),
-        demo=demo_run,
+        categories=categories,
+        cache_dir=cache_dir,
     )
     return Result(
         communities=comms_p,
@@ -377,15 +513,9 @@ def analyse(
         input_problems=problems,
         ledger=ledger,
         district_field=district_field,
-        departments=deps,
-        inputs={
-            "boundaries": str(boundaries),
-            "facilities": _label(facilities),
-            "network": _label(network),
-            "buildings": "" if buildings is None else str(buildings),
-            "rules": rulebook.path,
-        },
-        input_files=input_files,
+        departments=inp.departments,
+        inputs=input_labels(inp),
+        input_files=inp.input_files,
         options=options,
         started=started,
     )
@@ -425,7 +555,7 @@ def chinacrs_name(crs: str) -> str:
     return "wgs84" if name == "EPSG:4326" else name
 
 
-def _label(source: object) -> str:
+def input_label(source: object) -> str:
     """A short name for an input given as a path or as data already in memory."""
     if isinstance(source, gpd.GeoDataFrame):
         return f"(in memory: {len(source)} rows)"
@@ -443,7 +573,7 @@ def _describe_inputs(*paths: object) -> dict[str, dict[str, Any]]:
         elif isinstance(p, (str, Path)) and Path(p).exists():
             out[role] = _outputs.describe_input(p)
         else:
-            out[role] = {"source": _label(p)}  # in memory, or a profile name
+            out[role] = {"source": input_label(p)}  # in memory, or a profile name
     return out
 
 
@@ -504,7 +634,7 @@ def _check_grid_size(comms: gpd.GeoDataFrame, spacing: float) -> None:
         )
 
 
-def _check_network_covers(comms: gpd.GeoDataFrame, net: WalkNetwork, label: str, max_attach_m: float) -> list[str]:
+def check_network_covers(comms: gpd.GeoDataFrame, net: WalkNetwork, label: str, max_attach_m: float) -> list[str]:
     """Refuse a network that reaches none of the communities; warn when it reaches under half."""
     polys = np.asarray(comms.to_crs(net.crs).geometry.values, dtype=object)
     tree = shapely.STRtree(net.geometry)
@@ -533,7 +663,7 @@ def _check_network_covers(comms: gpd.GeoDataFrame, net: WalkNetwork, label: str,
     return []
 
 
-def _check_facilities_placed(fac: pd.DataFrame, max_attach_m: float, label: str) -> list[str]:
+def check_facilities_placed(fac: pd.DataFrame, max_attach_m: float, label: str) -> list[str]:
     """Refuse facilities none of which is near a street; warn when most are not."""
     n = len(fac)
     out = int((~fac["placed"]).sum()) if n else 0
@@ -721,11 +851,12 @@ def _write_all(
             led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook
         )
     with timed(timings, "tables"):
-        first_rule = first_rules(result.rulebook)
-        counts = {
-            t: result.access.counts_within(t, result.rulebook.threshold_m(first_rule[t]))
-            for t in result.rulebook.types_used()
-        }
+        if result.within_counts is not None:
+            counts = result.within_counts
+        elif result.access is not None:
+            counts = type_counts(result.access, result.rulebook)
+        else:
+            raise ValueError("the result has neither walking distances (access) nor within_counts")
         acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
         if table_format == "parquet":
             paths["access"] = export.write_parquet(acc, out / "access.parquet")
@@ -740,6 +871,12 @@ def _write_all(
     with timed(timings, "isochrones"):
         paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
         if facility_isochrones:
+            if result.access is None:
+                raise OptionError(
+                    "facility_isochrones",
+                    True,
+                    "off for a partitioned (--dask) run: per-facility areas need the whole city's graph",
+                )
             per = isochrones.facility_isochrones(
                 result.access, result.network, result.type_speed, minutes=ISOCHRONE_MINUTES
             )

@@ -90,23 +90,23 @@ def test_network_missing_most_communities_is_warned_none_refused(demo_result):
     far = comms.copy()
     moved = [shapely.affinity.translate(g, xoff=0.5) for g in far.geometry[:8]]  # 40 km east
     far["geometry"] = moved + list(far.geometry[8:])
-    msgs = pipeline._check_network_covers(far, r.network, "net.osm", 250)
+    msgs = pipeline.check_network_covers(far, r.network, "net.osm", 250)
     assert len(msgs) == 1 and "reaches only 3 of 11 communities" in msgs[0] and "net.osm" in msgs[0]
-    assert pipeline._check_network_covers(comms, r.network, "net.osm", 250) == []
+    assert pipeline.check_network_covers(comms, r.network, "net.osm", 250) == []
     gone = comms.assign(geometry=[shapely.affinity.translate(g, xoff=5) for g in comms.geometry])
     with pytest.raises(InputError, match="reaches none of the 11 communities") as e:
-        pipeline._check_network_covers(gone, r.network, "net.osm", 250)
+        pipeline.check_network_covers(gone, r.network, "net.osm", 250)
     assert e.value.field == "network" and "net.osm" in str(e.value)
 
 
 def test_facilities_mostly_off_the_streets_are_warned_all_refused():
     fac = pd.DataFrame({"placed": [True, False, False, False], "snap_m": [10.0, 900.0, 1100.0, 3000.0]})
-    msgs = pipeline._check_facilities_placed(fac, 250, "f.csv")
+    msgs = pipeline.check_facilities_placed(fac, 250, "f.csv")
     assert len(msgs) == 1 and "3 of 4 facilities (75%)" in msgs[0] and "median distance to a street 1,100 m" in msgs[0]
     assert "--facilities-crs" in msgs[0]
-    assert pipeline._check_facilities_placed(fac.assign(placed=[True, True, False, False]), 250, "f.csv") == []
+    assert pipeline.check_facilities_placed(fac.assign(placed=[True, True, False, False]), 250, "f.csv") == []
     with pytest.raises(InputError, match="none of the 4 facilities is within 250 m"):
-        pipeline._check_facilities_placed(fac.assign(placed=False), 250, "f.csv")
+        pipeline.check_facilities_placed(fac.assign(placed=False), 250, "f.csv")
 
 
 def _shifted(fac: gpd.GeoDataFrame, forward) -> gpd.GeoDataFrame:

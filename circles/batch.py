@@ -1,0 +1,411 @@
+"""Many cities in one go: ``circles batch cities.yaml --out DIR [--dask ADDRESS]``.
+
+The batch file lists the cities and the options of each (any ``circles run`` option, by its
+long name with ``_`` for ``-``; paths relative to the batch file, or fsspec URLs)::
+
+    defaults: {district_field: street, no_figures: true}
+    cities:
+      - {name: city_01, boundaries: city_01/communities.geojson,
+         facilities: city_01/facilities.geojson, network: city_01/network.osm.bz2}
+
+Each city is one analysis (one Dask task with ``--dask``, else one after another here) and
+gets the usual outputs in ``DIR/<name>/``; ``DIR/indicators.csv`` gathers the city indicators
+of every city that finished (a ``city`` column first) and ``DIR/batch_report.csv`` /
+``.json`` says for each city whether it finished, with its error when it did not. A city that
+fails never stops the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import io
+import json
+import logging
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import CancelledError
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._config import read_yaml
+from ._sheets import FORMULA_START, write_csv
+from .errors import CirclesError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Options given per city that are paths (relative to the batch file unless absolute or URLs).
+PATH_OPTIONS = ("boundaries", "facilities", "network", "buildings", "categories", "departments", "cache")
+#: ``circles run`` options a batch file cannot set: the batch sets them.
+BATCH_ONLY = ("out",)
+REQUIRED = ("boundaries", "facilities", "network")
+REPORT_COLUMNS = [
+    "city",
+    "status",
+    "error",
+    "seconds",
+    "cpu_seconds",
+    "communities",
+    "facilities",
+    "resident_points",
+    "gap_rows",
+    "out_dir",
+    "worker",
+]
+
+
+@dataclass
+class City:
+    """One entry of a batch file: its name and its ``circles run`` options, parsed."""
+
+    name: str
+    args: argparse.Namespace
+
+
+@dataclass
+class CityReport:
+    """How one city went."""
+
+    city: str
+    status: str  # "ok" or "failed"
+    error: str = ""
+    seconds: float = 0.0
+    #: CPU time of the process running the city (its cost on a machine shared with others).
+    cpu_seconds: float = 0.0
+    communities: int = 0
+    facilities: int = 0
+    resident_points: int = 0
+    gap_rows: int = 0
+    out_dir: str = ""
+    worker: str = ""
+    #: Text of the city's indicators.csv (for the combined table).
+    indicators_csv: str = field(default="", repr=False)
+    #: The city's output files (path relative to its folder -> bytes) when the client writes them.
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: d[k] for k in REPORT_COLUMNS}
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    from .cli import _add_map_args, _add_run_args
+
+    parser = argparse.ArgumentParser(prog="circles run", exit_on_error=False, add_help=False)
+    _add_run_args(parser)
+    _add_map_args(parser)
+    return parser
+
+
+def _option_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Batch key (long option without ``--``, ``-`` as ``_``) -> its argparse action."""
+    out = {}
+    for action in parser._actions:
+        for opt in action.option_strings:
+            if opt.startswith("--"):
+                out[opt[2:].replace("-", "_")] = action
+    return out
+
+
+def _resolve(key: str, value: Any, base: Path) -> Any:
+    text = str(value)
+    if "://" in text or text == "online":
+        return text
+    if key in PATH_OPTIONS:
+        p = Path(text).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+    if key == "rules" and (text.lower().endswith((".yaml", ".yml")) or (base / text).exists()):
+        p = Path(text).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+    return value
+
+
+def read_batch(path: str | Path) -> list[City]:
+    """The cities of a batch file, their options checked as ``circles run`` checks them.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the city: unknown keys, missing inputs, duplicate names, bad values.
+    """
+    data, label = read_yaml(path)
+    base = Path(path).resolve().parent
+    unknown = set(data) - {"defaults", "cities"}
+    if unknown:
+        raise ConfigError(f"{label}: unknown top-level key(s) {', '.join(sorted(unknown))}; expected defaults, cities")
+    defaults = data.get("defaults") or {}
+    entries = data.get("cities")
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{label}: 'defaults' must be a mapping of circles run options")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{label}: 'cities' must be a non-empty list")
+    parser = _run_parser()
+    actions = _option_actions(parser)
+    cities: list[City] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{label}: city #{i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping with name, boundaries, facilities, network")
+        name = str(entry.get("name", "")).strip()
+        if not name or name in (".", "..") or any(c in name for c in "/\\:") or name.startswith("."):
+            raise ConfigError(f"{where}: 'name' must be a folder name (no '/', '\\', ':', not starting with '.')")
+        where = f"{label}: city '{name}'"
+        if name.lower() in seen:
+            raise ConfigError(f"{where}: the name is used twice (cities write into DIR/<name>)")
+        seen.add(name.lower())
+        options = {**defaults, **{k: v for k, v in entry.items() if k != "name"}}
+        bad = sorted(k for k in options if k not in actions or k in BATCH_ONLY)
+        if bad:
+            raise ConfigError(
+                f"{where}: unknown option(s) {', '.join(bad)}; use circles run options with _ for -"
+                f" ({', '.join(sorted(k for k in actions if k not in BATCH_ONLY))})"
+            )
+        missing = [k for k in REQUIRED if not options.get(k)]
+        if missing:
+            raise ConfigError(f"{where}: missing {', '.join(missing)}")
+        argv: list[str] = []
+        for key, value in options.items():
+            action = actions[key]
+            flag = action.option_strings[-1]
+            if isinstance(action, argparse._StoreTrueAction):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}: '{key}' is true or false, not {value!r}")
+                if value:
+                    argv.append(flag)
+                continue
+            if value is None:
+                continue
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            argv += [flag, str(_resolve(key, value, base))]
+        try:
+            args = parser.parse_args(argv)
+        except (argparse.ArgumentError, SystemExit) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if args.profile:
+            if args.rules not in ("complete_community_2020", args.profile):
+                raise ConfigError(f"{where}: give either profile or rules, not both")
+            args.rules = args.profile
+        cities.append(City(name=name, args=args))
+    return cities
+
+
+def _read_tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityReport:
+    """Task: analyse one city and write its outputs (never raises: a failure is reported).
+
+    Parameters
+    ----------
+    city : City
+    out_root : str
+        The batch's output folder; the city writes into ``out_root/<name>`` when
+        ``write_here`` (a folder this process can reach), else into a temporary folder whose
+        files are returned in :attr:`CityReport.files`.
+    """
+    from . import pipeline
+    from .cli import _analysis_kwargs
+    from .distributed import local_copy
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    args = copy.copy(city.args)
+    target = Path(out_root) / city.name
+    report = CityReport(city=city.name, status="failed", out_dir=str(target), worker=socket.gethostname())
+    tmp = None
+    try:
+        cache = args.cache or tempfile.gettempdir()
+        for key in ("boundaries", "facilities", "network", "buildings", "categories"):
+            value = getattr(args, key)
+            if value and "://" in str(value):
+                setattr(args, key, str(local_copy(value, cache)))
+        kwargs = _analysis_kwargs(args)
+        kwargs["progress"] = False
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **kwargs)
+        if not write_here:
+            tmp = Path(tempfile.mkdtemp(prefix=f"circles-{city.name}-"))
+        folder = target if tmp is None else tmp
+        pipeline.write_outputs(
+            result,
+            folder,
+            lang=args.lang,
+            offline=not args.online_map,
+            facility_isochrones=args.facility_isochrones,
+            figures=not args.no_figures,
+            table_format=args.table_format,
+            author=args.author,
+            community_maps=args.community_maps,
+        )
+        report.indicators_csv = (folder / "indicators.csv").read_text(encoding="utf-8-sig")
+        if tmp is not None:
+            report.files = _read_tree(tmp)
+        report.status = "ok"
+        report.communities = len(result.communities)
+        report.facilities = len(result.facilities)
+        report.resident_points = len(result.residents)
+        report.gap_rows = int((result.gaps["status"] == "gap").sum())
+    except CirclesError as exc:
+        report.error = str(exc)
+    except Exception as exc:  # a failing city never stops the batch: report it, with the traceback in the log
+        log.exception("city %s failed", city.name)
+        report.error = f"internal error ({type(exc).__name__}: {exc})"
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report.seconds = round(time.perf_counter() - t0, 2)
+    report.cpu_seconds = round(time.process_time() - c0, 2)
+    return report
+
+
+def combine_indicators(reports: list[CityReport]) -> str:
+    """The indicators.csv of every city that finished, one table with a ``city`` column first
+    (each city's cells exactly as in its own file)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header: list[str] | None = None
+    for rep in reports:
+        if rep.status != "ok" or not rep.indicators_csv:
+            continue
+        rows = list(csv.reader(io.StringIO(rep.indicators_csv)))
+        if not rows:
+            continue
+        if header is None:
+            header = rows[0]
+            writer.writerow(["city", *header])
+        elif rows[0] != header:
+            raise ConfigError(f"city '{rep.city}': its indicators have other columns than the first city's")
+        name = "'" + rep.city if rep.city.startswith(FORMULA_START) else rep.city
+        for row in rows[1:]:
+            writer.writerow([name, *row])
+    return buf.getvalue()
+
+
+@dataclass
+class BatchResult:
+    """The reports of a batch, in the batch file's order, and the files written."""
+
+    reports: list[CityReport]
+    paths: dict[str, Path]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "ok" for r in self.reports)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([r.row() for r in self.reports], columns=REPORT_COLUMNS)
+
+
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        p = folder / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def run_batch(
+    path: str | Path,
+    out: str | Path,
+    *,
+    dask: Any = None,
+    cache: str | Path | None = None,
+    outputs_by: str = "auto",
+    on_city: Callable[[CityReport], None] | None = None,
+) -> BatchResult:
+    """Run every city of the batch file ``path`` (one Dask task each with ``dask``, else one
+    after another here) and write ``out/<city>/``, ``out/indicators.csv`` and
+    ``out/batch_report.csv`` / ``.json``.
+
+    Parameters
+    ----------
+    dask : str or distributed.Client, optional
+        See :func:`circles.distributed.dask_client`.
+    cache : path, optional
+        Network cache of every city (default: each city's ``cache`` option, resolved here);
+        give a folder every worker can reach so that each network is built once.
+    outputs_by : {"auto", "workers", "client"}
+        Who writes each city's files: the workers, straight into ``out`` (it must be a folder
+        every worker reaches, as on a local cluster or a shared disk), or this process, from the
+        files the workers send back. ``auto``: workers on a local cluster, else this process.
+    on_city : callable, optional
+        Called with each city's report as it finishes.
+    """
+    if outputs_by not in ("auto", "workers", "client"):
+        raise ConfigError(f"outputs_by is auto, workers or client, not {outputs_by!r}")
+    cities = read_batch(path)
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for c in cities:
+        if cache:
+            c.args.cache = str(Path(cache).resolve())
+        elif c.args.cache and "://" not in c.args.cache:
+            c.args.cache = str(Path(c.args.cache).resolve())
+    reports: dict[str, CityReport] = {}
+
+    def done(rep: CityReport) -> None:
+        if rep.files:
+            _write_files(out_dir / rep.city, rep.files)
+            rep.files = {}
+        reports[rep.city] = rep
+        if on_city is not None:
+            on_city(rep)
+
+    if dask is None:
+        for c in cities:
+            done(run_city(c, str(out_dir), write_here=True))
+    else:
+        from distributed import as_completed
+
+        from .distributed import _safe, dask_client, is_local
+
+        workers_write = outputs_by == "workers" or (outputs_by == "auto" and is_local(dask))
+        run = uuid.uuid4().hex[:8]
+        with dask_client(dask) as client:
+            futures = {
+                client.submit(
+                    run_city, c, str(out_dir), write_here=workers_write, key=f"circles-city-{_safe(c.name)}-{run}"
+                ): c
+                for c in cities
+            }
+            for fut in as_completed(futures):
+                c = futures[fut]
+                try:
+                    rep = fut.result()
+                except (Exception, CancelledError) as exc:  # the worker died (memory?) or the task was lost
+                    rep = CityReport(
+                        city=c.name,
+                        status="failed",
+                        error=f"lost on the cluster ({type(exc).__name__}: {exc})",
+                        out_dir=str(out_dir / c.name),
+                    )
+                done(rep)
+                fut.release()
+    ordered = [reports[c.name] for c in cities]
+    result = BatchResult(ordered, {})
+    combined = combine_indicators(ordered)
+    if combined:
+        p = out_dir / "indicators.csv"
+        p.write_text(combined, encoding="utf-8-sig", newline="")
+        result.paths["indicators"] = p
+    result.paths["report_csv"] = write_csv(result.table(), out_dir / "batch_report.csv")
+    summary = {
+        "batch": str(Path(path).resolve()),
+        "dask": str(dask) if dask is not None else "",
+        "ok": result.ok,
+        "cities": len(ordered),
+        "failed": sum(r.status != "ok" for r in ordered),
+        "reports": [r.row() for r in ordered],
+    }
+    p = out_dir / "batch_report.json"
+    p.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    result.paths["report_json"] = p
+    return result
