@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import geopandas as gpd
@@ -73,6 +73,11 @@ class AreaField:
     fields: dict[str, np.ndarray]
     #: The street samples the field was drawn from: coordinates, split-graph segment, position.
     samples: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: Per field, the four cell values around each street sample and the sample's place
+    #: between them (:func:`_drawn_inside` reads them for every limit).
+    corners: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: Per field, the exact walk to each street sample.
+    walks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _segment_samples(net: WalkNetwork, graph: SplitGraph, box: Box, step: float):
@@ -265,7 +270,7 @@ def isochrone_polygon(
     hi = xy[reached].max(axis=0) + max_attach_m
     field = access_field(net, graph, {"_": dist}, (lo[0], lo[1], hi[0], hi[1]), cell, max_attach_m)
     area = field_polygons(field, field.fields["_"], [limit])[0]
-    return refine_on_streets(area, net, graph, field, field.fields["_"], dist, limit)
+    return refine_on_streets(area, net, graph, field, "_", dist, limit)
 
 
 def _sample_walks(graph: SplitGraph, dist: np.ndarray, seg: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -275,23 +280,31 @@ def _sample_walks(graph: SplitGraph, dist: np.ndarray, seg: np.ndarray, pos: np.
     )
 
 
-def _drawn_inside(field: AreaField, values: np.ndarray, limit: float, xy: np.ndarray) -> np.ndarray:
-    """Whether points fall inside the contour at ``limit`` (bilinear reading of the clamped field,
-    as :func:`field_polygons` draws it)."""
-    ramp = FIELD_RAMP_CELLS * float(field.x[1] - field.x[0]) if len(field.x) > 1 else 1.0
-    cell = float(field.x[1] - field.x[0]) if len(field.x) > 1 else 1.0
-    fx = np.clip((xy[:, 0] - field.x[0]) / cell, 0, len(field.x) - 1.000001)
-    fy = np.clip((xy[:, 1] - field.y[0]) / cell, 0, len(field.y) - 1.000001)
-    i, j = fy.astype(np.int64), fx.astype(np.int64)
-    ty, tx = fy - i, fx - j
-    i1, j1 = np.minimum(i + 1, len(field.y) - 1), np.minimum(j + 1, len(field.x) - 1)
-    z = np.clip(values, limit - ramp, limit + ramp)
-    v = (z[i, j] * (1 - tx) + z[i, j1] * tx) * (1 - ty) + (z[i1, j] * (1 - tx) + z[i1, j1] * tx) * ty
+def _drawn_inside(area_field: AreaField, kind: str, limit: float) -> np.ndarray:
+    """Whether the street samples fall inside the contour at ``limit`` of the field ``kind``
+    (bilinear reading of the clamped field, as :func:`field_polygons` draws it)."""
+    cell = float(area_field.x[1] - area_field.x[0]) if len(area_field.x) > 1 else 1.0
+    ramp = FIELD_RAMP_CELLS * cell if len(area_field.x) > 1 else 1.0
+    got = area_field.corners.get(kind)
+    if got is None:
+        assert area_field.samples is not None
+        xy = area_field.samples[0]
+        nx, ny = len(area_field.x), len(area_field.y)
+        fx = np.clip((xy[:, 0] - area_field.x[0]) / cell, 0, nx - 1.000001)
+        fy = np.clip((xy[:, 1] - area_field.y[0]) / cell, 0, ny - 1.000001)
+        i, j = fy.astype(np.int64), fx.astype(np.int64)
+        i1, j1 = np.minimum(i + 1, ny - 1), np.minimum(j + 1, nx - 1)
+        values = area_field.fields[kind]
+        got = (np.stack([values[i, j], values[i, j1], values[i1, j], values[i1, j1]]), fx - j, fy - i)
+        area_field.corners[kind] = got
+    c, tx, ty = got
+    z = np.clip(c, limit - ramp, limit + ramp)
+    v = (z[0] * (1 - tx) + z[1] * tx) * (1 - ty) + (z[2] * (1 - tx) + z[3] * tx) * ty
     return v <= limit
 
 
 def refine_on_streets(
-    area, net: WalkNetwork, graph: SplitGraph, field: AreaField, values: np.ndarray, dist: np.ndarray, limit: float
+    area, net: WalkNetwork, graph: SplitGraph, area_field: AreaField, kind: str, dist: np.ndarray, limit: float
 ):
     """Correct the raster area exactly where it disagrees with the streets.
 
@@ -300,11 +313,13 @@ def refine_on_streets(
     walk, the segment's reachable pieces (cut exactly inside the edge) are added as a thin band
     and its unreachable pieces cut out, except where they cross a reachable street (bridges).
     """
-    if field.samples is None or area.is_empty:
+    if area_field.samples is None or area.is_empty:
         return area
-    pts, seg, pos = field.samples
-    d = _sample_walks(graph, dist, seg, pos)
-    drawn = _drawn_inside(field, values, limit, pts)
+    _, seg, pos = area_field.samples
+    d = area_field.walks.get(kind)
+    if d is None:
+        d = area_field.walks[kind] = _sample_walks(graph, dist, seg, pos)
+    drawn = _drawn_inside(area_field, kind, limit)
     wrong = np.unique(seg[(d <= limit) != drawn])
     if not len(wrong):
         return area
@@ -318,7 +333,7 @@ def refine_on_streets(
     if len(unreach_lines):
         cut = shapely.buffer(shapely.multilinestrings(unreach_lines), STREET_BAND_M, cap_style="flat")
         # a reachable street crossing the cut (bridge, tunnel) stays in the area
-        near = np.flatnonzero(_edge_bounds_hit(net, graph, cut))
+        near = np.flatnonzero(np.isin(graph.seg_edge, _edges_meeting(net, cut)))
         if len(near):
             (ce, cs, ct), _ = _cut_segments(graph, dist, limit, near)
             crossing = substrings_of(net, ce, cs, ct)
@@ -328,11 +343,14 @@ def refine_on_streets(
     return _polygonal(area)
 
 
-def _edge_bounds_hit(net: WalkNetwork, graph: SplitGraph, geom) -> np.ndarray:
-    """Segments whose edge's bounding box meets ``geom``'s."""
-    x0, y0, x1, y1 = geom.bounds
-    eb = _edge_bounds(net)[graph.seg_edge]
-    return (eb[:, 0] <= x1) & (eb[:, 2] >= x0) & (eb[:, 1] <= y1) & (eb[:, 3] >= y0)
+def _edges_meeting(net: WalkNetwork, geom) -> np.ndarray:
+    """The edges whose line meets ``geom``, found part by part in an R-tree of the edges (cached
+    on the network): a cut spread over a whole tile only tests the streets near its pieces."""
+    tree = net.cache.get("edge_tree")
+    if tree is None or len(tree) != net.n_edges:
+        tree = shapely.STRtree(net.geometry)
+        net.cache["edge_tree"] = tree
+    return np.unique(tree.query(shapely.get_parts(geom), predicate="intersects")[1])
 
 
 def _cut_segments(graph: SplitGraph, dist: np.ndarray, limit: float, segs: np.ndarray, margin: float = 0.0):
@@ -407,7 +425,7 @@ def iter_areas(
         for t, lims in limits.items():
             lims = list(lims)
             for lim, poly in zip(lims, field_polygons(field, field.fields[t], lims), strict=True):
-                poly = refine_on_streets(poly, net, graph, field, field.fields[t], node_dists[t], lim)
+                poly = refine_on_streets(poly, net, graph, field, t, node_dists[t], lim)
                 poly = _polygonal(shapely.clip_by_rect(poly, *tile)) if not poly.is_empty else poly
                 if not poly.is_empty:
                     yield t, lim, tile, poly
