@@ -59,12 +59,21 @@ def cell_value(v: Any) -> Any:
     return v
 
 
-def append_row(ws, values: Iterable[Any]) -> None:
-    """Append a row to a worksheet; text is always stored as text, never as a formula."""
-    ws.append([cell_value(v) for v in values])
-    for cell in ws[ws.max_row]:
+def append_row(ws, values: Iterable[Any]) -> list:
+    """Append a row to a worksheet and return its cells; text is always stored as text, never
+    as a formula.
+
+    The cells are made here and handed to ``ws.append``: asking the sheet for its last row
+    (``ws.max_row``) scans every cell, which made writing a city's ledger quadratic.
+    """
+    from openpyxl.cell import Cell
+
+    cells = [Cell(ws, value=cell_value(v)) for v in values]
+    for cell in cells:
         if cell.data_type == "f":
             cell.data_type = "s"
+    ws.append(cells)
+    return cells
 
 
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:

@@ -80,6 +80,7 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
         cell.font = bold
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     status_col = cols.index("status") + 1 if "status" in cols else None
+    fills: dict = {}
     for rec in gaps.itertuples(index=False):
         values = []
         for c, v in zip(cols, rec, strict=True):
@@ -87,12 +88,12 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
             if c == "status" and v in STATUS_ZH:
                 v = f"{STATUS_ZH[v]} {v}"
             values.append(v)
-        append_row(ws, values)
+        cells = append_row(ws, values)
         if status_col:
             raw = rec[status_col - 1]
-            ws.cell(row=ws.max_row, column=status_col).fill = PatternFill(
-                "solid", fgColor=STATUS_FILL.get(raw, "FFFFFF")
-            )
+            if raw not in fills:
+                fills[raw] = PatternFill("solid", fgColor=STATUS_FILL.get(raw, "FFFFFF"))
+            cells[status_col - 1].fill = fills[raw]
     ws.freeze_panes = "C3"
     ws.auto_filter.ref = f"A2:{get_column_letter(len(cols))}{ws.max_row}"
     for i, c in enumerate(cols, start=1):

@@ -1222,18 +1222,18 @@ def _official_table(
     centre = Alignment(wrap_text=True, vertical="top", horizontal="center")
     fill_col = cols.index("gap") + 1 if "gap" in cols else None
     statuses = list(df["status"]) if "status" in df.columns else None
+    fills = {k: PatternFill("solid", fgColor=v) for k, v in STATUS_FILL.items()}
+    plain = PatternFill("solid", fgColor="FFFFFF")
     for i, rec in enumerate(df.to_dict("records")):
-        append_row(ws, [i + 1 if c == "no" else _cell(c, rec.get(c)) for c in cols])
-        r = ws.max_row
-        for j, c in enumerate(cols, start=1):
-            cell = ws.cell(row=r, column=j)
+        cells = append_row(ws, [i + 1 if c == "no" else _cell(c, rec.get(c)) for c in cols])
+        for cell, c in zip(cells, cols, strict=True):
             cell.alignment = centre if c in NUMERIC else wrap
             cell.font = font
             cell.border = border
             if c == "residents_affected" and cell.value is not None:
                 cell.number_format = "0"
         if fill_col and statuses is not None:
-            ws.cell(row=r, column=fill_col).fill = PatternFill("solid", fgColor=STATUS_FILL.get(statuses[i], "FFFFFF"))
+            cells[fill_col - 1].fill = fills.get(statuses[i], plain)
     for j, c in enumerate(cols, start=1):
         ws.column_dimensions[get_column_letter(j)].width = widths.get(c, 8)
     _fit_rows(ws, [widths.get(c, 8) for c in cols])
@@ -1250,12 +1250,11 @@ def _data_table(ws, df: pd.DataFrame) -> None:
     ws.append(cols)
     for cell in ws[1]:
         cell.font = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
     for rec in df.to_dict("records"):
-        append_row(ws, [_cell(c, rec.get(c)) for c in cols])
-        r = ws.max_row
-        for j, c in enumerate(cols, start=1):
-            cell = ws.cell(row=r, column=j)
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cells = append_row(ws, [_cell(c, rec.get(c)) for c in cols])
+        for cell, c in zip(cells, cols, strict=True):
+            cell.alignment = wrap
             if c in LEDGER_PERCENT and isinstance(cell.value, (int, float)):
                 cell.number_format = "0.0%"
     widths = [24.0 if c in DATA_WIDE else 10.0 for c in cols]
