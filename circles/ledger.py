@@ -159,6 +159,10 @@ FONT_PT = 11
 LINE_PT = 15.0
 CJK_UNITS = 2.0
 MAX_ROW_PT = 409.0
+#: Above this many communities the workbook has no sheet per community and no data sheet
+#: (hundreds of tabs help nobody and cost minutes): the 工作台账 sheet holds every open item,
+#: filtered by 社区, and ledger.csv every row. A usability choice, no standard sets it.
+MAX_COMMUNITY_SHEETS = 60
 #: Numeric columns (centred, no wrapping) of the official sheets.
 NUMERIC = {"no", "residents_affected", "investment_wan", "in_plan"}
 
@@ -1099,31 +1103,47 @@ def ledger_summary(ledger: pd.DataFrame, communities: pd.DataFrame) -> pd.DataFr
             area = dict(zip(communities["id"].astype(str), proj.geometry.area / 1e6, strict=True))
     except Exception:  # geometry problems never stop the ledger
         area = None
+    # every figure per community at once (grouped), then one row per community in their order
+    by = ledger["community_id"].astype(str)
+    first = ledger.groupby(by, sort=False)[
+        ["street", "residents", "population_source", "households", "households_source"]
+    ].nth(0)
+    first.index = pd.Index(by.loc[first.index].to_numpy())
+    counts = pd.crosstab(by, ledger["status"])
+    act = ledger[ledger["status"].isin(ACTIONABLE)]
+    act_by = by.loc[act.index]
+    ec = act[act["priority_group"] == "一老一幼"].groupby(act_by, sort=False)["item_name"].agg("、".join)
+    top_rows = act.groupby(act_by, sort=False).head(5)
+    top = (
+        (top_rows["priority"].astype(str) + ". " + top_rows["item_name"] + "（" + top_rows["status_zh"] + "）")
+        .groupby(by.loc[top_rows.index], sort=False)
+        .agg("；".join)
+    )
+    below = ledger["below_scale"].astype(bool).groupby(by, sort=False).any()
+    in_plan = (ledger["plan_status"] == "in_plan").groupby(by, sort=False).sum()
+    new_finding = (ledger["plan_status"] == "new_finding").groupby(by, sort=False).sum()
     for _, c in communities.iterrows():
         cid = str(c["id"])
-        sub = ledger[ledger["community_id"] == cid]
-        counts = sub["status"].value_counts()
-        act = sub[sub["status"].isin(ACTIONABLE)]
-        ec = act[act["priority_group"] == "一老一幼"]["item_name"].tolist()
-        top = act.head(5)
-        below = bool(sub["below_scale"].any()) if len(sub) else False
+        has = cid in first.index
+        f: Any = first.loc[cid] if has else {}
+        cnt = counts.loc[cid] if cid in counts.index else None
         rows.append(
             {
                 "community_name": c["name"],
-                "street": sub["street"].iloc[0] if len(sub) else "",
+                "street": f["street"] if has else "",
                 "pilot": str(c.get("pilot_name", "") or ""),
-                "residents": sub["residents"].iloc[0] if len(sub) else np.nan,
-                "population_source": sub["population_source"].iloc[0] if len(sub) else "",
-                "households": sub["households"].iloc[0] if len(sub) else np.nan,
-                "households_source": sub["households_source"].iloc[0] if len(sub) else "",
+                "residents": f["residents"] if has else np.nan,
+                "population_source": f["population_source"] if has else "",
+                "households": f["households"] if has else np.nan,
+                "households_source": f["households_source"] if has else "",
                 "plan_area_km2": _num(c.get("plan_area_km2")),
                 "boundary_area_km2": round(area[cid], 3) if area and cid in area else np.nan,
-                **{s: int(counts.get(s, 0)) for s in STATUS_CLASS},
-                "elderly_child_open": "、".join(ec),
-                "in_plan": int((sub["plan_status"] == "in_plan").sum()),
-                "new_finding": int((sub["plan_status"] == "new_finding").sum()),
-                "scale_note": "低于0.5万人：统筹联动周边社区" if below else "",
-                "top_priorities": "；".join(f"{r.priority}. {r.item_name}（{r.status_zh}）" for r in top.itertuples()),
+                **{st: int(cnt.get(st, 0)) if cnt is not None else 0 for st in STATUS_CLASS},
+                "elderly_child_open": ec.get(cid, ""),
+                "in_plan": int(in_plan.get(cid, 0)),
+                "new_finding": int(new_finding.get(cid, 0)),
+                "scale_note": "低于0.5万人：统筹联动周边社区" if bool(below.get(cid, False)) else "",
+                "top_priorities": top.get(cid, ""),
                 "community_id": cid,
             }
         )
@@ -1202,6 +1222,18 @@ def _cell(key: str, v: Any) -> Any:
     return v
 
 
+def _cell_style(ws, name: str, **attrs: Any) -> str:
+    """A named cell style of the workbook (made on first use): assigning one by name is a lookup,
+    while assigning a font, border and alignment to each cell hashes each of them (minutes for
+    a city's ledger)."""
+    from openpyxl.styles import NamedStyle
+
+    wb = ws.parent
+    if name not in wb.named_styles:
+        wb.add_named_style(NamedStyle(name=name, **attrs))
+    return name
+
+
 def _official_table(
     ws, df: pd.DataFrame, cols: list[str], headers: Mapping[str, str], widths: Mapping[str, int]
 ) -> None:
@@ -1212,28 +1244,37 @@ def _official_table(
     thin = Side(style="thin", color="808080")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     font = Font(name=LEDGER_FONT, size=FONT_PT)
+    head = _cell_style(
+        ws,
+        "circles_ledger_header",
+        font=Font(name=LEDGER_FONT, size=FONT_PT, bold=True),
+        alignment=Alignment(wrap_text=True, vertical="center", horizontal="center"),
+        fill=PatternFill("solid", fgColor="DDEBF7"),
+        border=border,
+    )
+    wrap = Alignment(wrap_text=True, vertical="top")
+    text = _cell_style(ws, "circles_ledger_text", font=font, alignment=wrap, border=border)
+    centre = Alignment(wrap_text=True, vertical="top", horizontal="center")
+    number = _cell_style(ws, "circles_ledger_number", font=font, alignment=centre, border=border)
+    count = _cell_style(ws, "circles_ledger_count", font=font, alignment=centre, border=border, number_format="0")
+    status = {
+        k: _cell_style(
+            ws, f"circles_ledger_{k}", font=font, alignment=wrap, border=border, fill=PatternFill("solid", fgColor=v)
+        )
+        for k, v in STATUS_FILL.items()
+    }
     ws.append([headers.get(c, c) for c in cols])
     for cell in ws[1]:
-        cell.font = Font(name=LEDGER_FONT, size=FONT_PT, bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-        cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        cell.border = border
-    wrap = Alignment(wrap_text=True, vertical="top")
-    centre = Alignment(wrap_text=True, vertical="top", horizontal="center")
-    fill_col = cols.index("gap") + 1 if "gap" in cols else None
+        cell.style = head
+    col_style = [number if c in NUMERIC else text for c in cols]
+    fill_col = cols.index("gap") if "gap" in cols else None
     statuses = list(df["status"]) if "status" in df.columns else None
-    fills = {k: PatternFill("solid", fgColor=v) for k, v in STATUS_FILL.items()}
-    plain = PatternFill("solid", fgColor="FFFFFF")
     for i, rec in enumerate(df.to_dict("records")):
         cells = append_row(ws, [i + 1 if c == "no" else _cell(c, rec.get(c)) for c in cols])
-        for cell, c in zip(cells, cols, strict=True):
-            cell.alignment = centre if c in NUMERIC else wrap
-            cell.font = font
-            cell.border = border
-            if c == "residents_affected" and cell.value is not None:
-                cell.number_format = "0"
-        if fill_col and statuses is not None:
-            cells[fill_col - 1].fill = fills.get(statuses[i], plain)
+        for cell, c, style in zip(cells, cols, col_style, strict=True):
+            cell.style = count if c == "residents_affected" and cell.value is not None else style
+        if fill_col is not None and statuses is not None:
+            cells[fill_col].style = status.get(statuses[i], text)
     for j, c in enumerate(cols, start=1):
         ws.column_dimensions[get_column_letter(j)].width = widths.get(c, 8)
     _fit_rows(ws, [widths.get(c, 8) for c in cols])
@@ -1251,12 +1292,12 @@ def _data_table(ws, df: pd.DataFrame) -> None:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
+    text = _cell_style(ws, "circles_data_text", alignment=wrap)
+    percent = _cell_style(ws, "circles_data_percent", alignment=wrap, number_format="0.0%")
     for rec in df.to_dict("records"):
         cells = append_row(ws, [_cell(c, rec.get(c)) for c in cols])
         for cell, c in zip(cells, cols, strict=True):
-            cell.alignment = wrap
-            if c in LEDGER_PERCENT and isinstance(cell.value, (int, float)):
-                cell.number_format = "0.0%"
+            cell.style = percent if c in LEDGER_PERCENT and isinstance(cell.value, (int, float)) else text
     widths = [24.0 if c in DATA_WIDE else 10.0 for c in cols]
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = w
@@ -1313,15 +1354,24 @@ def write_ledger_xlsx(
     print_layout(sh, title, f"{title}（汇总）", date=date)
 
     used: set[str] = set()
-    for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
-        sub = ledger[ledger["community_id"] == cid]
-        sh = wb.create_sheet(_sheet_name(name or cid, used))
-        _official_table(sh, sub, cols, OFFICIAL_COLUMNS, OFFICIAL_WIDTHS)
-        print_layout(sh, title, f"{title}（{name}）", date=date)
+    if len(communities) <= MAX_COMMUNITY_SHEETS:
+        groups = dict(tuple(ledger.groupby("community_id", sort=False)))
+        for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
+            sub = groups.get(cid, ledger.iloc[0:0])
+            sh = wb.create_sheet(_sheet_name(name or cid, used))
+            _official_table(sh, sub, cols, OFFICIAL_COLUMNS, OFFICIAL_WIDTHS)
+            print_layout(sh, title, f"{title}（{name}）", date=date)
+    else:
+        log.info(
+            "ledger.xlsx: %d communities, more than %d: no sheet per community (filter the first sheet by 社区)",
+            len(communities),
+            MAX_COMMUNITY_SHEETS,
+        )
 
-    data = wb.create_sheet(LEDGER_TITLES["data"])
-    _data_table(data, ledger)
-    print_layout(data, title, f"{title}（数据）", date=date)
+    if len(communities) <= MAX_COMMUNITY_SHEETS:
+        data = wb.create_sheet(LEDGER_TITLES["data"])
+        _data_table(data, ledger)
+        print_layout(data, title, f"{title}（数据）", date=date)
 
     notes = wb.create_sheet(LEDGER_TITLES["notes"])
     for a, b in _notes(ledger, communities, rulebook, pilot):
@@ -1342,6 +1392,14 @@ def _notes(
 ) -> list[tuple[str, str]]:
     """The lines of the 说明 sheet."""
     lines: list[tuple[str, str]] = [(f"{LEDGER_TITLES['title']} 说明", "")]
+    if len(communities) > MAX_COMMUNITY_SHEETS:
+        lines.append(
+            (
+                "分社区表",
+                f"共{len(communities)}个社区，超过{MAX_COMMUNITY_SHEETS}个，未逐社区分表、未附数据表："
+                "请在“工作台账”表按“社区”列筛选；每个社区的全部事项（含已达标项）见 ledger.csv",
+            )
+        )
     if rulebook is not None:
         lines.append(("规则集", f"{rulebook.profile}: {rulebook.name_zh} ({rulebook.path})"))
         if len(rulebook.extends) > 1:

@@ -191,6 +191,23 @@ def test_sheets_in_the_plans_order(demo_result, demo_book):
     assert wb.sheetnames == ["工作台账", "汇总", *names, "数据 data", "说明"]
 
 
+def test_a_city_gets_no_sheet_per_community(tmp_path, demo_result, demo_ledger, demo_book, monkeypatch):
+    """Above MAX_COMMUNITY_SHEETS communities: the first sheet and the summary as usual, no sheet
+    per community, no data sheet (ledger.csv has it), and the notes say so."""
+    monkeypatch.setattr(ledger, "MAX_COMMUNITY_SHEETS", len(demo_result.communities) - 1)
+    xlsx = ledger.write_ledger_xlsx(
+        demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, rulebook=demo_result.rulebook
+    )
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames == ["工作台账", "汇总", "说明"]
+    full, _ = demo_book
+    for name in ("工作台账", "汇总"):
+        got = [[c.value for c in row] for row in wb[name].iter_rows()]
+        assert got == [[c.value for c in row] for row in full[name].iter_rows()], name
+    notes = " ".join(str(c.value) for row in wb["说明"].iter_rows() for c in row if c.value)
+    assert f"共{len(demo_result.communities)}个社区" in notes and "ledger.csv" in notes
+
+
 def test_first_sheet_is_every_open_item(demo_ledger, demo_book):
     wb, _ = demo_book
     ws = wb["工作台账"]
