@@ -794,6 +794,34 @@ def city_files(folder: Path, buildings: bool = False) -> dict:
     return files
 
 
+def _type_ids(text: str) -> set[str]:
+    """Facility type ids of a facility_types YAML text."""
+    import yaml
+
+    data = yaml.safe_load(text) or {}
+    return {str(t["id"]) for t in data.get("facility_types") or [] if isinstance(t, dict) and "id" in t}
+
+
+def common_facilities(path: Path, ref: str, work: Path) -> Path:
+    """The city's facilities of the types the baseline ``ref`` knows too (newer types such as
+    bus_stop or canteen would stop it at load): one input file for every version, so that they
+    are compared on the same facilities."""
+    import geopandas as gpd
+
+    known: set[str] = set()
+    for name in ("facility_types.yaml", "facility_types_extra.yaml"):
+        with contextlib.suppress(subprocess.CalledProcessError):
+            known |= _type_ids(_git("show", f"{ref}:circles/config/{name}"))
+    gdf = gpd.read_file(path)
+    keep = gdf[gdf["facility_type"].isin(known)]
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / "facilities_common.geojson"
+    keep.to_file(out, driver="GeoJSON")
+    dropped = sorted(set(gdf["facility_type"]) - known)
+    print(f"common facility types: {len(keep):,} of {len(gdf):,} facilities (left out: {', '.join(dropped) or 'none'})")
+    return out
+
+
 def ensure_preset(preset: str, jobs: int = 1) -> Path:
     """The preset's city folder, generated (untimed) when missing or made by another generator."""
     sys.path.insert(0, str(BENCH))
@@ -837,6 +865,8 @@ def bench_city(args: argparse.Namespace) -> Path:
         folder = ensure_preset(args.preset, args.jobs)
         name = args.name or args.preset
     city = city_files(folder, args.buildings)
+    if args.common_types:
+        city["facilities"] = common_facilities(city["facilities"], args.baseline_ref, WORK / name)
     preset = city["meta"].get("preset") or name
     cap_t, cap_m = CAPS.get(preset, DEFAULT_CAPS)
     time_cap = args.time_cap or cap_t
@@ -1255,6 +1285,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-cli", action="store_true", help="also run the baseline's CLI (default: API only)")
     ap.add_argument("--option", action="append", help="KEY=VALUE passed where a version accepts it (repeatable)")
     ap.add_argument("--cache", default="", help="network cache folder ('' = cold run, the default)")
+    ap.add_argument(
+        "--common-types",
+        action="store_true",
+        help="only the facility types the baseline knows too, for every version (same input side by side)",
+    )
     ap.add_argument("--buildings", action="store_true", help="use the city's buildings.geojson")
     ap.add_argument("--time-cap", type=float, help="seconds per child (default per preset)")
     ap.add_argument("--mem-cap", type=float, help="GB per child, all its processes (default per preset)")

@@ -289,7 +289,9 @@ def summary_lines(
     items += [lab["out_ledger"], lab["out_gaps"]]
     if "figures" in paths:
         items.append(lab["out_figures"].format(n=_count_png(Path(paths["figures"]))))
-    items += [lab["out_maps"].format(n=len(comm)), lab["out_data"]]
+    maps_dir = Path(paths["community_maps"]) if "community_maps" in paths else None
+    n_maps = sum(1 for _ in maps_dir.glob("*.html")) if maps_dir is not None and maps_dir.is_dir() else 0
+    items += [lab["out_maps"].format(n=n_maps) if n_maps else lab["out_map_only"], lab["out_data"]]
     out += path_line(lab["outputs"], folder, width)
     out += wrap_list(items, width, lab["sep"], head="  ", indent="  ")
     if "report" in paths and not author:

@@ -161,9 +161,10 @@ def _add_force(p: argparse.ArgumentParser) -> None:
 def _add_map_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--community-maps",
-        default="all",
-        metavar="all|none|ID,…",
-        help="which communities get their own map in community_maps/ (default all; written in parallel)",
+        default="auto",
+        metavar="auto|all|none|ID,…",
+        help="which communities get their own map in community_maps/ (default auto: all up to 100 communities, "
+        "the overview only above; written in parallel)",
     )
 
 

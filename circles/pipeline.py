@@ -713,7 +713,7 @@ def write_outputs(
     author: str = "",
     date: str | None = None,
     progress: bool = False,
-    community_maps: Any = "all",
+    community_maps: Any = "auto",
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, indicators.csv,
     isochrones.geojson, map.html with one map per community (community_maps/), PNG figures
@@ -747,7 +747,7 @@ def write_outputs(
         Date printed on the figures and the report (ISO; default ``SOURCE_DATE_EPOCH`` or today).
     progress : bool
         Progress bars (stderr) for the figures and the report.
-    community_maps : "all", "none" or community ids
+    community_maps : "auto", "all", "none" or community ids
         Which communities get their own map in ``community_maps/`` (:func:`circles.mapping.write_maps`).
     table_format : {"csv", "parquet"}
         Format of the per-resident table: ``access.csv`` or, for big runs, ``access.parquet``
@@ -834,7 +834,7 @@ def _write_all(
     author: str = "",
     date: str | None = None,
     progress: bool = False,
-    community_maps: Any = "all",
+    community_maps: Any = "auto",
 ) -> dict[str, Path]:
     """Write every output file into ``out`` (a fresh folder); time each stage in ``timings``."""
     from . import ledger as ledger_mod

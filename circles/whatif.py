@@ -616,7 +616,7 @@ def run_whatif(
     surveyed=(),
     offline: bool = True,
     lang: str = "zh",
-    community_maps="all",
+    community_maps="auto",
     **analyse_kw,
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Analyse the current facilities and the scenario, write both and their comparison.

@@ -207,6 +207,19 @@ def test_same_map_same_file(demo_result, tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_community_maps_by_default_up_to_a_city(demo_result, tmp_path, monkeypatch):
+    """``auto`` (the default): every community's map for a few communities, the overview only
+    for a whole city (its maps on request)."""
+    ids = [str(c) for c in demo_result.communities["id"]]
+    few = mapping.write_maps(demo_result, tmp_path / "few")
+    assert sorted(p.name for p in few[1:]) == sorted(_display.community_file_name(c) for c in ids)
+    monkeypatch.setattr(mapping, "AUTO_COMMUNITY_MAPS", len(ids) - 1)
+    city = mapping.write_maps(demo_result, tmp_path / "city", workers=1)
+    assert [p.name for p in city] == ["map.html"] and not (tmp_path / "city" / "community_maps").exists()
+    asked = mapping.write_maps(demo_result, tmp_path / "asked", community_maps="all", workers=1)
+    assert len(asked) == 1 + len(ids)
+
+
 def test_community_maps_can_be_limited(demo_result, tmp_path):
     ids = [str(c) for c in demo_result.communities["id"]]
     none = mapping.write_maps(demo_result, tmp_path / "none", community_maps="none")
