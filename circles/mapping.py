@@ -42,6 +42,7 @@ import base64
 import html
 import json
 import logging
+import multiprocessing
 import os
 import re
 import sys
@@ -986,6 +987,10 @@ def _write_community_maps(
     if workers is None:
         workers = min(os.cpu_count() or 1, MAX_WORKERS) if n >= PARALLEL_MIN_MAPS else 1
     workers = max(1, min(int(workers), n)) if n else 1
+    if workers > 1 and multiprocessing.current_process().daemon:
+        # a daemonic process (a Dask worker running a city of a batch) may not start processes
+        log.info("community maps written in this process (it may not start worker processes)")
+        workers = 1
     done: dict[str, str | None] = {}
     bar = tqdm(total=n, desc="community maps", unit="map", disable=not progress)
     try:

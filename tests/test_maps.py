@@ -220,6 +220,22 @@ def test_community_maps_by_default_up_to_a_city(demo_result, tmp_path, monkeypat
     assert len(asked) == 1 + len(ids)
 
 
+def test_community_maps_in_a_daemonic_process_are_drawn_there(demo_result, tmp_path, monkeypatch):
+    """A Dask worker (daemonic) may not start processes: the maps of a city run by `circles batch
+    --dask` are drawn in the worker itself, not lost."""
+
+    class Daemon:
+        daemon = True
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(mapping.multiprocessing, "current_process", lambda: Daemon())
+    monkeypatch.setattr(mapping, "ProcessPoolExecutor", no_pool)
+    paths = mapping.write_maps(demo_result, tmp_path, community_maps="all", workers=2)
+    assert len(paths) == 1 + len(demo_result.communities) and all(p.stat().st_size > 0 for p in paths)
+
+
 def test_community_maps_can_be_limited(demo_result, tmp_path):
     ids = [str(c) for c in demo_result.communities["id"]]
     none = mapping.write_maps(demo_result, tmp_path / "none", community_maps="none")
