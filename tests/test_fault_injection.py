@@ -56,9 +56,10 @@ def wait_for(cond, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-def start_run(result, out: Path, err: Path, gate: Path | None = None) -> int:
+def start_run(result, out: Path, err: Path, gate: Path | None = None, hold_maps: bool = False) -> int:
     """Fork a child running ``circles run --out OUT`` on ``result``; return its pid. With a
-    ``gate`` the child's analysis waits until that file exists (holding the folder)."""
+    ``gate`` the child's analysis waits until that file exists (holding the folder); with
+    ``hold_maps`` the maps wait a minute, so that a signal surely arrives while writing."""
     pid = os.fork()
     if pid:
         return pid
@@ -72,6 +73,16 @@ def start_run(result, out: Path, err: Path, gate: Path | None = None) -> int:
             return result
 
         pipeline.analyse = analyse
+        if hold_maps:
+            from circles import mapping
+
+            write_maps = mapping.write_maps
+
+            def slow_maps(*args, **kwargs):
+                time.sleep(60)
+                return write_maps(*args, **kwargs)
+
+            mapping.write_maps = slow_maps
         code = cli.main(["run", "--out", str(out), "--no-figures"])
         sys.stderr.flush()
     finally:
@@ -108,7 +119,7 @@ def test_killed_or_interrupted_while_writing(tmp_path, demo_result, old_run, sig
     before = digest(old_run)
     out = shutil.copytree(old_run, tmp_path / "results")
     err = tmp_path / "stderr.txt"
-    pid = start_run(demo_result, out, err)
+    pid = start_run(demo_result, out, err, hold_maps=True)
     try:
         wait_for(lambda: any(tmp_path.glob(".results.circles-new-*/ledger.xlsx")))
         os.kill(pid, sig)
