@@ -65,6 +65,8 @@ def start_run(result, out: Path, err: Path, gate: Path | None = None, hold_maps:
         return pid
     code = 99  # pragma: no cover - the child
     try:
+        # Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a background job)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.stderr = open(err, "w", encoding="utf-8")  # noqa: SIM115 - closed by the exit below
 
         def analyse(*args, **kwargs):
