@@ -344,13 +344,9 @@ def refine_on_streets(
 
 
 def _edges_meeting(net: WalkNetwork, geom) -> np.ndarray:
-    """The edges whose line meets ``geom``, found part by part in an R-tree of the edges (cached
-    on the network): a cut spread over a whole tile only tests the streets near its pieces."""
-    tree = net.cache.get("edge_tree")
-    if tree is None or len(tree) != net.n_edges:
-        tree = shapely.STRtree(net.geometry)
-        net.cache["edge_tree"] = tree
-    return np.unique(tree.query(shapely.get_parts(geom), predicate="intersects")[1])
+    """The edges whose line meets ``geom``, found part by part in the network's R-tree: a cut
+    spread over a whole tile only tests the streets near its pieces."""
+    return np.unique(net.edge_tree().query(shapely.get_parts(geom), predicate="intersects")[1])
 
 
 def _cut_segments(graph: SplitGraph, dist: np.ndarray, limit: float, segs: np.ndarray, margin: float = 0.0):

@@ -77,6 +77,14 @@ class WalkNetwork:
     def n_edges(self) -> int:
         return len(self.u)
 
+    def edge_tree(self) -> shapely.STRtree:
+        """An R-tree of the edge geometries (built once, cached): attachment, walking areas,
+        siting and the input checks query the same one."""
+        tree = self.cache.get("edge_tree")
+        if tree is None or len(tree) != self.n_edges:
+            tree = self.cache["edge_tree"] = shapely.STRtree(self.geometry)
+        return tree
+
     def edges_gdf(self) -> gpd.GeoDataFrame:
         """Edges as a GeoDataFrame in the network CRS."""
         import geopandas as gpd

@@ -18,7 +18,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from . import _outputs, demo, export, isochrones, mapping
 from ._sheets import write_csv
@@ -637,8 +636,7 @@ def _check_grid_size(comms: gpd.GeoDataFrame, spacing: float) -> None:
 def check_network_covers(comms: gpd.GeoDataFrame, net: WalkNetwork, label: str, max_attach_m: float) -> list[str]:
     """Refuse a network that reaches none of the communities; warn when it reaches under half."""
     polys = np.asarray(comms.to_crs(net.crs).geometry.values, dtype=object)
-    tree = shapely.STRtree(net.geometry)
-    idx = tree.query(polys, predicate="dwithin", distance=max_attach_m)
+    idx = net.edge_tree().query(polys, predicate="dwithin", distance=max_attach_m)
     reached = np.zeros(len(polys), dtype=bool)
     reached[np.unique(idx[0])] = True
     n = len(polys)

@@ -114,7 +114,7 @@ def _pieces(net: WalkNetwork) -> _Pieces:
     first = np.searchsorted(edge, np.arange(net.n_edges + 1))
     start = np.cumsum(length) - length
     start -= start[first[:-1]][edge]
-    p = _Pieces(edge=edge, first=first, a=a, ab=ab, length=length, start=start, tree=shapely.STRtree(net.geometry))
+    p = _Pieces(edge=edge, first=first, a=a, ab=ab, length=length, start=start, tree=net.edge_tree())
     net.cache["pieces"] = (net.n_edges, p)
     return p
 

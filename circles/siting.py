@@ -385,10 +385,9 @@ def describe_sites(result, rule_id: str, sites: pd.DataFrame, community_id: str 
             out[c] = pd.Series(dtype=object if c != "street_m" else float)
         return out
     pts = gpd.GeoSeries(gpd.points_from_xy(out["lon"], out["lat"]), crs="EPSG:4326").to_crs(net.crs)
-    tree = net.cache.get("display_strtree")
-    if tree is None:
-        tree = net.cache["display_strtree"] = shapely.STRtree(net.geometry)
-    (_, edge), dist = tree.query_nearest(np.asarray(pts.values, dtype=object), return_distance=True, all_matches=False)
+    (_, edge), dist = net.edge_tree().query_nearest(
+        np.asarray(pts.values, dtype=object), return_distance=True, all_matches=False
+    )
     street = street_names_of(net)
     out["street_name"] = [str(street[e]) if street is not None and street[e] else "" for e in edge]
     out["street_m"] = np.round(dist, 1)
