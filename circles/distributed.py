@@ -44,7 +44,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +66,9 @@ from .pipeline import (
     area_boxes,
     check_facilities_placed,
     check_network_covers,
-    check_options,
     input_label,
     input_labels,
     load_inputs,
-    options_record,
     rule_limits,
     search_limit_m,
     shift_warnings,
@@ -1018,14 +1015,6 @@ def analyse_partitioned(
         facility counts; ``network`` is the whole network (for the maps); ``timings`` holds the
         wall time of each step and, under ``partition:<key>:<step>``, each task's work.
     """
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    checked = check_options(
-        speed=speed,
-        target_share=target_share,
-        max_attach_m=max_attach_m,
-        grid_spacing_m=grid_spacing_m,
-        max_minutes=max_minutes,
-    )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     own_cache = cache_dir is None
@@ -1041,7 +1030,11 @@ def analyse_partitioned(
             departments=departments,
             surveyed=surveyed,
             speed=speed,
+            target_share=target_share,
+            max_attach_m=max_attach_m,
             grid_spacing_m=grid_spacing_m,
+            max_minutes=max_minutes,
+            cache_dir=cache_dir,
             crs=crs,
             facilities_crs=facilities_crs,
             encoding=encoding,
@@ -1186,18 +1179,8 @@ def analyse_partitioned(
             departments=inp.departments,
             inputs=input_labels(inp),
             input_files=inp.input_files,
-            options=options_record(
-                {**checked, "dask": str(dask), "tile_m": side, "partitions": len(parts)},
-                inp,
-                rules=rules,
-                surveyed=surveyed,
-                crs=crs,
-                facilities_crs=facilities_crs,
-                encoding=encoding,
-                categories=categories,
-                cache_dir=cache_dir,
-            ),
-            started=started,
+            options={**inp.options, "dask": str(dask), "tile_m": side, "partitions": len(parts)},
+            started=inp.started,
         )
     finally:
         if own_cache:

@@ -202,6 +202,10 @@ class Inputs:
     #: Repairs made to the boundaries (each also a row of ``problems``).
     warnings: list[str]
     demo: bool
+    #: The run's options as ``run_info.json`` reports them (numbers checked).
+    options: dict[str, Any]
+    #: When loading started (UTC, ISO 8601).
+    started: str
 
 
 def load_inputs(
@@ -214,16 +218,29 @@ def load_inputs(
     departments: str | Path | Departments | None = None,
     surveyed: Iterable[str] = (),
     speed: float | None = None,
+    target_share: float = 1.0,
+    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
     grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
+    max_minutes: float = DEFAULT_MAX_MINUTES,
+    cache_dir: str | Path | None = None,
     crs: str | None = None,
     facilities_crs: str | None = None,
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
 ) -> Inputs:
-    """Load and check the inputs of :func:`analyse` (same parameters); the embedded demo's when
-    none of ``boundaries``, ``facilities`` and ``network`` is given. Raises
-    :class:`circles.errors.InputError` naming the file, the row and the field."""
+    """Check the options and load and check the inputs of :func:`analyse` (same parameters);
+    the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
+    Raises :class:`circles.errors.OptionError` or :class:`circles.errors.InputError` naming the
+    option, or the file, the row and the field."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    checked = check_options(
+        speed=speed,
+        target_share=target_share,
+        max_attach_m=max_attach_m,
+        grid_spacing_m=grid_spacing_m,
+        max_minutes=max_minutes,
+    )
     demo_run = boundaries is None and facilities is None and network is None
     if demo_run:
         boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
@@ -286,23 +303,25 @@ def load_inputs(
         input_files=input_files,
         warnings=warnings,
         demo=demo_run,
+        options={
+            **checked,
+            "rules": str(rules),
+            "profile": rulebook.profile,
+            "surveyed": sorted(surveyed),
+            "demo": demo_run,
+            **{
+                k: None if v is None else str(v)
+                for k, v in {
+                    "crs": crs,
+                    "facilities_crs": facilities_crs,
+                    "encoding": encoding,
+                    "categories": categories,
+                    "cache_dir": cache_dir,
+                }.items()
+            },
+        },
+        started=started,
     )
-
-
-def options_record(options: dict[str, Any], inp: Inputs, **given: Any) -> dict[str, Any]:
-    """The options of a run as ``run_info.json`` reports them: the checked numbers in
-    ``options``, the rulebook used and the other options as given."""
-    rec = dict(options)
-    rec.update(
-        rules=str(given.pop("rules", None)),
-        profile=inp.rulebook.profile,
-        surveyed=sorted(given.pop("surveyed", ())),
-        demo=inp.demo,
-    )
-    rec.update(
-        {k: None if v is None else (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in given.items()}
-    )
-    return rec
 
 
 def input_labels(inp: Inputs) -> dict[str, str]:
@@ -397,14 +416,6 @@ def analyse(
     progress : bool
         Show progress bars on the long steps.
     """
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    options = check_options(
-        speed=speed,
-        target_share=target_share,
-        max_attach_m=max_attach_m,
-        grid_spacing_m=grid_spacing_m,
-        max_minutes=max_minutes,
-    )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     inp = load_inputs(
@@ -416,7 +427,11 @@ def analyse(
         departments=departments,
         surveyed=surveyed,
         speed=speed,
+        target_share=target_share,
+        max_attach_m=max_attach_m,
         grid_spacing_m=grid_spacing_m,
+        max_minutes=max_minutes,
+        cache_dir=cache_dir,
         crs=crs,
         facilities_crs=facilities_crs,
         encoding=encoding,
@@ -485,17 +500,6 @@ def analyse(
         progress=progress,
     )
     timings["isochrones"] = time.perf_counter() - t
-    options = options_record(
-        options,
-        inp,
-        rules=rules,
-        surveyed=surveyed,
-        crs=crs,
-        facilities_crs=facilities_crs,
-        encoding=encoding,
-        categories=categories,
-        cache_dir=cache_dir,
-    )
     return Result(
         communities=comms_p,
         facilities=acc.facilities,
@@ -515,8 +519,8 @@ def analyse(
         departments=inp.departments,
         inputs=input_labels(inp),
         input_files=inp.input_files,
-        options=options,
-        started=started,
+        options=inp.options,
+        started=inp.started,
     )
 
 
