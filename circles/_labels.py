@@ -908,3 +908,28 @@ TERMINAL_LABELS = {
         "author_hint": "the report names no author: pass --author",
     },
 }
+
+#: What is proven about a siting answer (the ``guarantee`` column and the terminal).
+SITING_GUARANTEE = {
+    "en": {
+        "optimal": "proven optimal (MILP, HiGHS)",
+        "optimal_bound": "proven optimal (meets the {source})",
+        "gap_k": "within {gap:.2%} of the optimum ({source}: at most {bound:.1f} residents)",
+        "gap_n": "at most {extra} site(s) more than the minimum ({source}: at least {bound} needed)",
+        "greedy_k": "greedy: ≥ 63% (1 − 1/e) of the best possible coverage with this many sites; "
+        "no tighter bound known",
+        "greedy_n": "greedy set cover: at most ln(n)+1 times the minimum number of sites; no tighter bound known",
+        "src_milp": "MILP bound at the time limit",
+        "src_greedy": "greedy bound",
+    },
+    "zh": {
+        "optimal": "已证明最优（混合整数规划，HiGHS）",
+        "optimal_bound": "已证明最优（达到{source}）",
+        "gap_k": "与最优解相差不超过 {gap:.2%}（{source}：最多 {bound:.1f} 人）",
+        "gap_n": "最多比最少点位数多 {extra} 处（{source}：至少需要 {bound} 处）",
+        "greedy_k": "贪心：不低于同样点位数最优覆盖的 63%（1 − 1/e）；无更紧的界",
+        "greedy_n": "贪心集合覆盖：点位数不超过最少数的 ln(n)+1 倍；无更紧的界",
+        "src_milp": "规划求解到时限时的界",
+        "src_greedy": "贪心界",
+    },
+}
