@@ -933,3 +933,55 @@ SITING_GUARANTEE = {
         "src_greedy": "贪心界",
     },
 }
+
+#: Words of `circles site --inventory` (several items in existing spaces).
+INVENTORY_LABELS = {
+    "en": {
+        "optimal": "proven optimal (MILP, HiGHS)",
+        "gap": "within {gap:.2%} of the optimum ({source})",
+        "no_bound": "greedy; no bound known",
+        "src_milp": "MILP bound at the time limit",
+        "src_lp": "LP relaxation bound",
+        "action": "利用{space}（{area:g}平方米）设置{item}（需{need:g}平方米；同址共{n}项）",
+        "why_small": "too small for every item",
+        "why_nobody": "reaches no resident left uncovered by the items that fit",
+        "why_other": "not needed: other spaces cover more within the area and budget",
+        "head": "{n_pairs} item(s) in {n_spaces} of {n_all} space(s): {covered:.0f} residents newly covered "
+        "(weighted {value:.0f}); {guarantee}",
+        "budget": "cost {spent:g} of the budget {budget:g} 万元",
+    },
+    "zh": {
+        "optimal": "已证明最优（混合整数规划，HiGHS）",
+        "gap": "与最优解相差不超过 {gap:.2%}（{source}）",
+        "no_bound": "贪心；无已知上界",
+        "src_milp": "规划求解到时限时的界",
+        "src_lp": "线性松弛上界",
+        "action": "利用{space}（{area:g}平方米）设置{item}（需{need:g}平方米；同址共{n}项）",
+        "why_small": "面积不足以容纳任何项目",
+        "why_nobody": "可容纳的项目在此处不能新覆盖任何居民",
+        "why_other": "未选用：在面积和预算内其他空间覆盖更多",
+        "head": "{n_all} 处空间中选用 {n_spaces} 处，设置 {n_pairs} 项：新覆盖居民 {covered:.0f} 人"
+        "（加权 {value:.0f}）；{guarantee}",
+        "budget": "投资 {spent:g} 万元，预算 {budget:g} 万元",
+    },
+}
+
+#: Terminal columns of `circles site --inventory`.
+INVENTORY_COLUMNS = {
+    "en": {
+        "space_name": "space",
+        "item_name": "item",
+        "residents_newly_covered": "newly covered",
+        "area_needed_m2": "m² needed",
+        "space_area_m2": "space m²",
+        "investment_wan": "cost (万元)",
+    },
+    "zh": {
+        "space_name": "空间",
+        "item_name": "项目",
+        "residents_newly_covered": "新覆盖居民",
+        "area_needed_m2": "需面积（平方米）",
+        "space_area_m2": "空间面积（平方米）",
+        "investment_wan": "投资估算（万元）",
+    },
+}
