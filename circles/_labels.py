@@ -921,6 +921,7 @@ SITING_GUARANTEE = {
         "greedy_n": "greedy set cover: at most ln(n)+1 times the minimum number of sites; no tighter bound known",
         "src_milp": "MILP bound at the time limit",
         "src_greedy": "greedy bound",
+        "label": "guarantee",
     },
     "zh": {
         "optimal": "已证明最优（混合整数规划，HiGHS）",
@@ -931,6 +932,7 @@ SITING_GUARANTEE = {
         "greedy_n": "贪心集合覆盖：点位数不超过最少数的 ln(n)+1 倍；无更紧的界",
         "src_milp": "规划求解到时限时的界",
         "src_greedy": "贪心界",
+        "label": "结果保证",
     },
 }
 

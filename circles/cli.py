@@ -434,6 +434,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
 
     from . import _outputs, mapping, pipeline
     from ._covering import EXACT_TIME_LIMIT_S
+    from ._labels import SITING_GUARANTEE
     from .load import read_vector, to_wgs84
     from .siting import describe_sites, propose_sites, site_map
 
@@ -470,9 +471,12 @@ def _cmd_site(args: argparse.Namespace) -> int:
                 target_share=args.target,
                 method=args.method,
                 time_limit=args.time_limit,
+                lang=args.lang,
             )
             sites = describe_sites(result, args.rule, sites, community_id=cid)
             print(f"{cid or 'all communities'}: {note}")
+            if len(sites):
+                print(f"{SITING_GUARANTEE[args.lang]['label']}: {sites['guarantee'].iloc[0]}")
             if len(sites):
                 with pd.option_context("display.width", 200):
                     print(sites.drop(columns=["guarantee"]).to_string(index=False))

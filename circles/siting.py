@@ -311,6 +311,7 @@ def propose_sites(
     progress: bool = False,
     method: str = "auto",
     time_limit: float = _covering.EXACT_TIME_LIMIT_S,
+    lang: str = "en",
 ) -> tuple[pd.DataFrame, str]:
     """Sites for a new facility of ``rule_id``'s type that cover the residents it leaves uncovered.
 
@@ -335,6 +336,8 @@ def propose_sites(
         See :data:`METHODS` (``auto``: exact for community-sized cases).
     time_limit : float
         Seconds the exact model may take (:data:`circles._covering.EXACT_TIME_LIMIT_S`).
+    lang : {"en", "zh"}
+        Language of the ``guarantee`` column.
 
     Returns
     -------
@@ -381,12 +384,12 @@ def propose_sites(
         ), f"{base}; {why}"
     cov = coverage(result.network, todo, cands, limit, progress=progress)
     if k is not None:
-        sites = best_k(cov, k, method=method, time_limit=time_limit)
+        sites = best_k(cov, k, method=method, time_limit=time_limit, lang=lang)
         note = f"best {len(sites)} of {k} site(s) asked"
     else:
         need = max(0.0, target_share * total - already)
         uncov_target = min(1.0, need / cov.weight.sum()) if cov.weight.sum() else 1.0
-        sites, note = fewest_sites(cov, max(uncov_target, 1e-9), method=method, time_limit=time_limit)
+        sites, note = fewest_sites(cov, max(uncov_target, 1e-9), method=method, time_limit=time_limit, lang=lang)
         reached = already + (sites["cumulative_residents"].iloc[-1] if len(sites) else 0.0)
         note = (
             f"{len(sites)} site(s) bring coverage to {reached / total:.0%} (target {target_share:.0%})"
