@@ -420,6 +420,8 @@ def exact(p: Problem, *, k: int | None = None, need: float | None = None, time_l
     else:
         order = sorted(sites, key=lambda j: (-served_by[j], j))
         served = [float(served_by[j]) for j in order]
+    keep = [i for i, v in enumerate(served) if v > 0]  # a site the model opened that serves nobody
+    order, served = [order[i] for i in keep], [served[i] for i in keep]
     optimal = res.status == 0
     if optimal:
         bound = math.fsum(served) if k is not None else float(len(sites))

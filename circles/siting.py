@@ -265,7 +265,8 @@ def fewest_sites(
     total = math.fsum(cov.weight)
     need = target_share * total
     can = p.reachable()
-    if p.cap is not None:
+    small = method == "exact" or (method == "auto" and _covering.model_size(p) <= _covering.EXACT_MAX_PAIRS)
+    if p.cap is not None and small:  # with capacities, what all candidates together can serve
         full, _ = _covering.exact(p, k=p.m, time_limit=time_limit)
         can = min(can, full.value) if full is not None else can
     reach_all = need > can
