@@ -987,3 +987,26 @@ INVENTORY_COLUMNS = {
         "investment_wan": "投资估算（万元）",
     },
 }
+
+#: Chinese headers of the inventory plan workbook (`inventory_plan.xlsx`), every column.
+INVENTORY_HEADERS_ZH = {
+    "action_zh": "建议措施",
+    "space_id": "空间编号",
+    "space_name": "空间",
+    "community_id": "社区编号",
+    "community_name": "社区",
+    "rule_id": "规则编号",
+    "item_name": "项目",
+    "elderly_child": "一老一幼",
+    "residents_newly_covered": "新覆盖居民",
+    "weight": "权重",
+    "weight_reason": "权重依据",
+    "area_needed_m2": "需面积（平方米）",
+    "area_basis": "面积依据",
+    "space_area_m2": "空间面积（平方米）",
+    "investment_wan": "投资估算（万元）",
+    "items_in_space": "同址项目数",
+    "lon": "经度",
+    "lat": "纬度",
+    "guarantee": "结果保证",
+}

@@ -606,7 +606,7 @@ def write_inventory(folder, pairs: pd.DataFrame, spaces: pd.DataFrame, newly) ->
     import geopandas as gpd
     from openpyxl import Workbook
 
-    from ._labels import INVENTORY_COLUMNS, OFFICIAL_COLUMNS
+    from ._labels import INVENTORY_HEADERS_ZH, YES_NO
     from ._sheets import append_row, save_workbook, write_csv
 
     folder = Path(folder)
@@ -615,11 +615,15 @@ def write_inventory(folder, pairs: pd.DataFrame, spaces: pd.DataFrame, newly) ->
     wb = Workbook()
     ws = wb.active
     ws.title = "一址多用"
-    heads = {**INVENTORY_COLUMNS["zh"], "action_zh": OFFICIAL_COLUMNS["action_zh"], "community_name": "社区"}
-    append_row(ws, [heads.get(c, c) for c in pairs.columns])
+    from openpyxl.utils import get_column_letter
+
+    append_row(ws, [INVENTORY_HEADERS_ZH.get(c, c) for c in pairs.columns])
     for row in pairs.itertuples(index=False):
-        append_row(ws, list(row))
-    ws.freeze_panes = "A2"
+        append_row(ws, [YES_NO[bool(v)] if isinstance(v, (bool, np.bool_)) else v for v in row])
+    for i, c in enumerate(pairs.columns, start=1):
+        wide = {"action_zh": 48, "weight_reason": 40, "area_basis": 30, "guarantee": 28}.get(c, 14)
+        ws.column_dimensions[get_column_letter(i)].width = wide
+    ws.freeze_panes = "B2"
     save_workbook(wb, folder / names[1])
     write_csv(spaces, folder / names[2])
     cols = ["space_id", "space_name", "community_id", "rule_id", "residents_newly_covered", "lon", "lat"]
@@ -657,7 +661,8 @@ def summary_lines(pairs: pd.DataFrame, spaces: pd.DataFrame, plan: Plan, budget:
         lines.append(L["budget"].format(spent=spent, budget=budget))
     if len(pairs):
         cols = INVENTORY_COLUMNS[lang]
-        show = pairs[list(cols)].rename(columns=cols)
+        show = pairs[list(cols)].rename(columns=cols).astype(object)
+        show = show.where(show.notna(), "")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             lines.append(show.to_string(index=False))
     return lines
