@@ -509,9 +509,10 @@ def _cmd_site_inventory(args: argparse.Namespace) -> int:
     if args.budget is not None:
         check_option("budget", args.budget, low=0.0, high=1e9, what="a budget in 万元")
     rules = [r.strip() for r in args.rule.split(",") if r.strip()] if args.rule else None
+    spaces = to_wgs84(read_vector(args.inventory), args.inventory, args.crs)
+    inventory.read_spaces(spaces, args.inventory)  # bad spaces fail before the analysis
     with _outputs.claim(args.out, inputs=[*_input_paths(args), args.inventory], force=args.force):
         result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-        spaces = to_wgs84(read_vector(args.inventory), args.inventory, args.crs)
         pairs, table, plan, newly = inventory.plan_inventory(
             result,
             spaces,

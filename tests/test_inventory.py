@@ -142,3 +142,28 @@ def test_site_inventory_on_the_demo(tmp_path, demo_result, capsys):
     newly = gpd.read_file(out / "inventory_newly_covered.geojson")
     assert newly["population"].sum() == pytest.approx(plan["residents_newly_covered"].sum(), abs=1.0)
     assert (out / "inventory_plan.xlsx").exists() and (out / "inventory_plan.geojson").exists()
+
+
+@pytest.mark.parametrize(
+    ("props", "words"),
+    [
+        ({"id": "a", "name": "活动室"}, ["spaces.geojson", "field 'area_m2'", "floor area"]),
+        ({"id": "a", "area_m2": -5}, ["spaces.geojson", "feature a", "field 'area_m2'", "above 0"]),
+        ({"id": "a", "area_m2": 80, "cost_wan": "很多"}, ["feature a", "field 'cost_wan'", "万元"]),
+    ],
+)
+def test_bad_spaces_give_one_line_naming_feature_and_field(tmp_path, capsys, props, words):
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [116.35, 40.0]}, "properties": props}]
+    path = write_raw_geojson(feats, tmp_path / "spaces.geojson")
+    code = cli.main(["site", "--inventory", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_time_limit_must_be_positive(tmp_path, capsys):
+    code = cli.main(["site", "--rule", "park", "--time-limit", "0", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code != 0 and "--time-limit" in err
