@@ -401,6 +401,8 @@ def exact(p: Problem, *, k: int | None = None, need: float | None = None, time_l
     proven bound (coverage upper bound, or sites lower bound; None when unknown).
     """
     t0 = time.perf_counter()
+    if model_size(p) == 0:  # no candidate reaches anyone: nothing to choose, proven
+        return Solution([], [], "exact", bound=0.0, optimal=True, bound_from="milp"), 0.0
     if p.cap is None:
         res, m = _uncapacitated(p, k, need, time_limit)
         served_by = None

@@ -264,6 +264,8 @@ def solve(
     if method not in ("auto", "exact", "greedy", "polish"):
         raise ValueError(f"unknown method {method!r}; one of auto, exact, greedy")
     area = np.asarray(area, dtype=float)
+    if len(area) == 0 or model_size(items) == 0:  # no space reaches anyone left uncovered
+        return Plan([], {}, 0.0, "exact", bound=0.0, optimal=True, bound_from="milp")
     cost = np.zeros(len(area)) if cost is None else np.nan_to_num(np.asarray(cost, dtype=float), nan=0.0)
     plan = greedy(items, area, cost, budget)
     if budget is not None:
