@@ -247,7 +247,9 @@ def _place_cases(result, place: str, time_limit: float) -> list[dict]:
         base = {"place": place, "rule": rule_id, "community": comm, "points": n, "candidates": len(cands)}
         for k in (3, 5):
             cases.append({**base, "question": f"best {k}", "answers": _answers(cov, "best", k, old, time_limit)})
-        cases.append({**base, "question": "fewest 100%", "answers": _answers(cov, "fewest", 1.0, old, time_limit)})
+        need = min(float(cov.weight.sum()), _covered(cov, list(cands["candidate_id"])))
+        answers = _answers(cov, "fewest", 1.0, old, time_limit)
+        cases.append({**base, "question": "fewest 100%", "need": round(need, 1), "answers": answers})
     return cases
 
 
@@ -283,7 +285,8 @@ def run_optimum(grid: Path, city: Path, time_limit: float) -> dict:
     for part in (0.9, 1.0):  # of what the 500 candidates can reach (the rest is out of reach of all)
         q = f"fewest {part:.0%} of reachable"
         target = part * reachable / float(cov.weight.sum())
-        cases.append({**base, "question": q, "answers": _answers(cov, "fewest", target, old, time_limit)})
+        answers = _answers(cov, "fewest", target, old, time_limit)
+        cases.append({**base, "question": q, "need": round(part * reachable, 1), "answers": answers})
     return {"cases": cases, "time_limit_s": time_limit, "demo_s": round(t_demo, 1), "city_s": round(t_city, 1)}
 
 
@@ -339,7 +342,7 @@ def _optimum_report(opt: dict) -> list[str]:
                 same += a["covered"] >= ex["covered"] - 1e-6
         for c in few:
             ex, a = c["answers"][-1], c["answers"][i]
-            if a["covered"] < ex["covered"] - 1e-6:
+            if a["covered"] < c["need"] - 0.05:  # the table rounds to 0.1 resident
                 short += 1
             else:
                 extra.append(a["sites"] - ex["sites"])
@@ -347,8 +350,8 @@ def _optimum_report(opt: dict) -> list[str]:
         L.append(
             f"- **{name}**: best k matched the exact coverage in {same} of {len(ratios)} cases "
             f"(worst {min(ratios):.1%} of it); fewest sites: {sum(e == 0 for e in extra)} of {len(few)} at the "
-            f"minimum, {sum(extra)} extra site(s) in all, {short} case(s) stopping short of the coverage the "
-            f"exact answer reaches; {secs:.1f} s in all."
+            f"minimum, {sum(extra)} extra site(s) in all, {short} case(s) stopping short of a reachable "
+            f"target; {secs:.1f} s in all."
         )
     secs = sum(c["answers"][-1]["s"] for c in opt["cases"])
     proven = sum(c["answers"][-1]["guarantee"].startswith("proven") for c in opt["cases"])
@@ -372,7 +375,7 @@ def _report(rows: dict, grid: Path, results: Path) -> str:
         "| method | total s | import s | load s | coverage s | best-k s | fewest s | peak MB | best-k share |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, r in rows.items():
+    for name, r in ((m, rows[m]) for m in METHODS):
         fewest = f"{r['fewest_s']:.3f}" if "fewest_s" in r else "–"
         L.append(
             f"| {name} | {r['total_s']:.2f} | {r['import_s']:.2f} | {r['load_s']:.2f} | {r['coverage_s']:.2f} | "
@@ -405,6 +408,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--time-limit", type=float, default=TIME_LIMIT_S, help="seconds for each exact model")
     ap.add_argument("--method", choices=[*sorted(METHODS), "optimum"], help="run one part here, print its JSON")
+    ap.add_argument("--report-only", action="store_true", help="write siting.md again from siting.json")
     a = ap.parse_args()
     if not (a.grid / "network.npz").exists():
         subprocess.run([sys.executable, str(HERE / "gen_grid.py"), str(a.grid)], check=True)
@@ -415,12 +419,18 @@ def main() -> None:
     if a.method:
         print(json.dumps(_child(a.method, a.grid, a.city, a.time_limit), ensure_ascii=False))
         return
+    if a.report_only:
+        rows = json.loads((a.results / "siting.json").read_text(encoding="utf-8"))
+        print(_report(rows, a.grid, a.results))
+        return
     rows = {}
     for m in [*METHODS, "optimum"]:
         args = ["--method", m, "--grid", str(a.grid), "--city", str(a.city), "--time-limit", str(a.time_limit)]
         p = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
         rows[m] = json.loads(p.stdout.strip().splitlines()[-1])
         print(f"{m}: done", file=sys.stderr)
+    a.results.mkdir(parents=True, exist_ok=True)
+    (a.results / "siting.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
     print(_report(rows, a.grid, a.results))
 
 
