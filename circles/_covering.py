@@ -253,6 +253,31 @@ def prune(p: Problem, sol: Solution, need: float) -> Solution:
     )
 
 
+def shrink(p: Problem, sol: Solution, need: float, max_seconds: float = EXACT_TIME_LIMIT_S) -> Solution:
+    """Fewest sites by local search (no capacities): with one site fewer, greedy then the
+    1-swap polish; while that still covers ``need``, keep it and try one fewer again."""
+    if p.cap is not None or not sol.sites:
+        return sol
+    t0 = time.perf_counter()
+    best = sol
+    while len(best.sites) > 1 and time.perf_counter() - t0 < max_seconds:
+        left = max_seconds - (time.perf_counter() - t0)
+        trial = polish(p, greedy(p, k=len(best.sites) - 1), left)
+        if trial.value < need:
+            break
+        best = prune(p, trial, need)
+    if best is sol:
+        return sol
+    return Solution(
+        best.sites,
+        best.served,
+        sol.method + "+shrink",
+        bound=sol.bound,
+        seconds=sol.seconds + time.perf_counter() - t0,
+        bound_from=sol.bound_from,
+    )
+
+
 def polish(p: Problem, sol: Solution, max_seconds: float = EXACT_TIME_LIMIT_S) -> Solution:
     """1-swap local search for best ``k`` (no capacities): swap a chosen site for an unchosen
     one while that covers more; the best swap of each pass is taken, until none helps."""

@@ -166,7 +166,10 @@ def _solve(p: _covering.Problem, method: str, time_limit: float, *, k=None, need
     sol = _covering.greedy(p, k=k, need=need)
     if method == "greedy":
         return sol
-    sol = _covering.polish(p, sol, time_limit) if k is not None else _covering.prune(p, sol, need)
+    if k is not None:
+        sol = _covering.polish(p, sol, time_limit)
+    else:
+        sol = _covering.shrink(p, _covering.prune(p, sol, need), need, time_limit)
     if method == "polish" or (method == "auto" and _covering.model_size(p) > _covering.EXACT_MAX_PAIRS):
         return sol
     ex, bound = _covering.exact(p, k=k, need=need, time_limit=time_limit)

@@ -154,3 +154,23 @@ def test_a_cut_off_model_states_its_gap():
         assert gap == pytest.approx((bound - got) / bound, abs=1e-4)
     else:
         assert text.startswith("proven optimal")
+
+
+def test_fewest_sites_local_search_beats_greedy_and_never_the_optimum():
+    """Greedy + redundant-site removal + shrinking (k − 1 sites, greedy then 1-swap polish)
+    uses no more sites than greedy, meets the target, and never fewer than the exact minimum."""
+    rng = np.random.default_rng(1)
+    fewer = 0
+    for _ in range(5):
+        matrix = rng.random((80, 500)) < 0.04
+        weight = rng.integers(1, 20, 500).astype(float)
+        cov = _cov(matrix, weight)
+        need = min(0.95 * weight.sum(), weight[matrix.any(axis=0)].sum())
+        n = {}
+        for method in ("greedy", "polish", "exact"):
+            sites, _ = siting.fewest_sites(cov, 0.95, method=method)
+            assert _covered_weight(matrix, weight, sites["candidate_id"]) >= need
+            n[method] = len(sites)
+        assert n["exact"] <= n["polish"] <= n["greedy"]
+        fewer += n["polish"] < n["greedy"]
+    assert fewer >= 2
