@@ -11,7 +11,8 @@ facilities (attachment on an edge, bounded search). Two questions are answered:
 Both are solved exactly (``scipy.optimize.milp``, HiGHS, under a time limit) for
 community-sized cases, and beyond that by greedy (at least 1 − 1/e ≈ 63 % of the optimal
 coverage, Nemhauser, Wolsey & Fisher 1978; at most ln(n) + 1 times the fewest sites, Chvátal
-1979) followed by a 1-swap polish (best ``k``) or the removal of redundant sites (fewest). Every
+1979) followed by a 1-swap polish (best ``k``) or the removal of redundant sites and a search with
+one site fewer while the target holds (fewest). Every
 answer says what is proven in its ``guarantee`` column: proven optimal, or the gap to the best
 bound known (the MILP's dual bound, or greedy's data-dependent bound). See
 :mod:`circles._covering`.
