@@ -908,3 +908,105 @@ TERMINAL_LABELS = {
         "author_hint": "the report names no author: pass --author",
     },
 }
+
+#: What is proven about a siting answer (the ``guarantee`` column and the terminal).
+SITING_GUARANTEE = {
+    "en": {
+        "optimal": "proven optimal (MILP, HiGHS)",
+        "optimal_bound": "proven optimal (meets the {source})",
+        "gap_k": "within {gap:.2%} of the optimum ({source}: at most {bound:.1f} residents)",
+        "gap_n": "at most {extra} site(s) more than the minimum ({source}: at least {bound} needed)",
+        "greedy_k": "greedy: ≥ 63% (1 − 1/e) of the best possible coverage with this many sites; "
+        "no tighter bound known",
+        "greedy_n": "greedy set cover: at most ln(n)+1 times the minimum number of sites; no tighter bound known",
+        "src_milp": "MILP bound at the time limit",
+        "src_greedy": "greedy bound",
+        "label": "guarantee",
+    },
+    "zh": {
+        "optimal": "已证明最优（混合整数规划，HiGHS）",
+        "optimal_bound": "已证明最优（达到{source}）",
+        "gap_k": "与最优解相差不超过 {gap:.2%}（{source}：最多 {bound:.1f} 人）",
+        "gap_n": "最多比最少点位数多 {extra} 处（{source}：至少需要 {bound} 处）",
+        "greedy_k": "贪心：不低于同样点位数最优覆盖的 63%（1 − 1/e）；无更紧的界",
+        "greedy_n": "贪心集合覆盖：点位数不超过最少数的 ln(n)+1 倍；无更紧的界",
+        "src_milp": "规划求解到时限时的界",
+        "src_greedy": "贪心界",
+        "label": "结果保证",
+    },
+}
+
+#: Words of `circles site --inventory` (several items in existing spaces).
+INVENTORY_LABELS = {
+    "en": {
+        "optimal": "proven optimal (MILP, HiGHS)",
+        "gap": "within {gap:.2%} of the optimum ({source})",
+        "no_bound": "greedy; no bound known",
+        "src_milp": "MILP bound at the time limit",
+        "src_lp": "LP relaxation bound",
+        "action": "利用{space}（{area:g}平方米）设置{item}（需{need:g}平方米；同址共{n}项）",
+        "why_small": "too small for every item",
+        "why_nobody": "reaches no resident left uncovered by the items that fit",
+        "why_other": "not needed: other spaces cover more within the area and budget",
+        "head": "{n_pairs} item(s) in {n_spaces} of {n_all} space(s): {covered:.0f} residents newly covered "
+        "(weighted {value:.0f}); {guarantee}",
+        "budget": "cost {spent:g} of the budget {budget:g} 万元",
+    },
+    "zh": {
+        "optimal": "已证明最优（混合整数规划，HiGHS）",
+        "gap": "与最优解相差不超过 {gap:.2%}（{source}）",
+        "no_bound": "贪心；无已知上界",
+        "src_milp": "规划求解到时限时的界",
+        "src_lp": "线性松弛上界",
+        "action": "利用{space}（{area:g}平方米）设置{item}（需{need:g}平方米；同址共{n}项）",
+        "why_small": "面积不足以容纳任何项目",
+        "why_nobody": "可容纳的项目在此处不能新覆盖任何居民",
+        "why_other": "未选用：在面积和预算内其他空间覆盖更多",
+        "head": "{n_all} 处空间中选用 {n_spaces} 处，设置 {n_pairs} 项：新覆盖居民 {covered:.0f} 人"
+        "（加权 {value:.0f}）；{guarantee}",
+        "budget": "投资 {spent:g} 万元，预算 {budget:g} 万元",
+    },
+}
+
+#: Terminal columns of `circles site --inventory`.
+INVENTORY_COLUMNS = {
+    "en": {
+        "space_name": "space",
+        "item_name": "item",
+        "residents_newly_covered": "newly covered",
+        "area_needed_m2": "m² needed",
+        "space_area_m2": "space m²",
+        "investment_wan": "cost (万元)",
+    },
+    "zh": {
+        "space_name": "空间",
+        "item_name": "项目",
+        "residents_newly_covered": "新覆盖居民",
+        "area_needed_m2": "需面积（平方米）",
+        "space_area_m2": "空间面积（平方米）",
+        "investment_wan": "投资估算（万元）",
+    },
+}
+
+#: Chinese headers of the inventory plan workbook (`inventory_plan.xlsx`), every column.
+INVENTORY_HEADERS_ZH = {
+    "action_zh": "建议措施",
+    "space_id": "空间编号",
+    "space_name": "空间",
+    "community_id": "社区编号",
+    "community_name": "社区",
+    "rule_id": "规则编号",
+    "item_name": "项目",
+    "elderly_child": "一老一幼",
+    "residents_newly_covered": "新覆盖居民",
+    "weight": "权重",
+    "weight_reason": "权重依据",
+    "area_needed_m2": "需面积（平方米）",
+    "area_basis": "面积依据",
+    "space_area_m2": "空间面积（平方米）",
+    "investment_wan": "投资估算（万元）",
+    "items_in_space": "同址项目数",
+    "lon": "经度",
+    "lat": "纬度",
+    "guarantee": "结果保证",
+}

@@ -433,10 +433,19 @@ def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
     from . import _outputs, mapping, pipeline
+    from ._covering import EXACT_TIME_LIMIT_S
+    from ._labels import SITING_GUARANTEE
     from .load import read_vector, to_wgs84
     from .siting import describe_sites, propose_sites, site_map
 
     _check_inputs(args)
+    if args.time_limit is None:
+        args.time_limit = EXACT_TIME_LIMIT_S
+    check_option("time_limit", args.time_limit, low=0.0, high=86_400, low_open=True, what="seconds for the exact model")
+    if args.inventory:
+        return _cmd_site_inventory(args)
+    if not args.rule:
+        raise OptionError("rule", args.rule, "a rule id (see `circles rules`), or --inventory")
     if args.k is not None:
         check_option("k", args.k, low=1, high=10_000, what="the number of sites to propose")
     check_option("target", args.target, low=0.0, high=1.0, low_open=True, what="the target share of residents")
@@ -453,10 +462,21 @@ def _cmd_site(args: argparse.Namespace) -> int:
         frames = []
         for cid in communities:
             sites, note = propose_sites(
-                result, args.rule, community_id=cid, candidates=cands, k=args.k, progress=True, target_share=args.target
+                result,
+                args.rule,
+                community_id=cid,
+                candidates=cands,
+                k=args.k,
+                progress=True,
+                target_share=args.target,
+                method=args.method,
+                time_limit=args.time_limit,
+                lang=args.lang,
             )
             sites = describe_sites(result, args.rule, sites, community_id=cid)
             print(f"{cid or 'all communities'}: {note}")
+            if len(sites):
+                print(f"{SITING_GUARANTEE[args.lang]['label']}: {sites['guarantee'].iloc[0]}")
             if len(sites):
                 with pd.option_context("display.width", 200):
                     print(sites.drop(columns=["guarantee"]).to_string(index=False))
@@ -477,6 +497,38 @@ def _cmd_site(args: argparse.Namespace) -> int:
             stage.info.update(pipeline.run_info(result, output_timings={}, output_options={"rule": args.rule}))
             if args.candidates:
                 stage.info["inputs"]["candidates"] = _outputs.describe_input(args.candidates)
+    print("outputs: " + ", ".join(str(stage.out / n) for n in names))
+    return 0
+
+
+def _cmd_site_inventory(args: argparse.Namespace) -> int:
+    """`circles site --inventory`: which items go into which existing spaces."""
+    from . import _outputs, inventory, pipeline
+    from .load import read_vector, to_wgs84
+
+    if args.budget is not None:
+        check_option("budget", args.budget, low=0.0, high=1e9, what="a budget in 万元")
+    rules = [r.strip() for r in args.rule.split(",") if r.strip()] if args.rule else None
+    spaces = to_wgs84(read_vector(args.inventory), args.inventory, args.crs)
+    inventory.read_spaces(spaces, args.inventory)  # bad spaces fail before the analysis
+    with _outputs.claim(args.out, inputs=[*_input_paths(args), args.inventory], force=args.force):
+        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        pairs, table, plan, newly = inventory.plan_inventory(
+            result,
+            spaces,
+            rules=rules,
+            budget=args.budget,
+            community_id=args.community,
+            method=args.method,
+            time_limit=args.time_limit,
+            path=args.inventory,
+        )
+        for line in inventory.summary_lines(pairs, table, plan, args.budget, args.lang):
+            print(line)
+        with _outputs.atomic_folder(args.out, update=True) as stage:
+            names = inventory.write_inventory(stage.path, pairs, table, newly)
+            stage.info.update(pipeline.run_info(result, output_timings={}, output_options={"inventory": True}))
+            stage.info["inputs"]["inventory"] = _outputs.describe_input(args.inventory)
     print("outputs: " + ", ".join(str(stage.out / n) for n in names))
     return 0
 
@@ -582,7 +634,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_whatif.set_defaults(func=_cmd_whatif, out="results/whatif")
     p_site = sub.add_parser("site", help="propose sites for a new facility that close a rule's gap")
     _add_run_args(p_site)
-    p_site.add_argument("--rule", required=True, help="rule id (see `circles rules`), e.g. kindergarten")
+    p_site.add_argument(
+        "--rule",
+        help="rule id (see `circles rules`), e.g. kindergarten; with --inventory a comma-separated list "
+        "(default: every building item)",
+    )
     p_site.add_argument("--community", help="one community id (default: all communities together)")
     p_site.add_argument("--each", action="store_true", help="answer for every community separately")
     p_site.add_argument("--k", type=int, default=None, help="the best K sites (default: fewest reaching --target)")
@@ -592,6 +648,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="candidate sites file (points, candidate_id, optional capacity); "
         "default: points every 60 m along the streets",
     )
+    p_site.add_argument(
+        "--method",
+        choices=["auto", "exact", "polish", "greedy"],
+        default="auto",
+        help="auto (default): exact for community-sized cases, greedy + polish beyond",
+    )
+    p_site.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds the exact model may take (default 10); the answer then states its gap",
+    )
+    p_site.add_argument(
+        "--inventory",
+        help="existing spaces (points or outlines: id, name, area_m2, optional cost_wan): "
+        "choose which items go into which space (一址多用)",
+    )
+    p_site.add_argument("--budget", type=float, help="with --inventory: total cost of the spaces used, 万元")
     p_site.set_defaults(func=_cmd_site, out="results/sites")
     p_cmp = sub.add_parser("compare", help="tracking: compare the gap reports of two runs")
     p_cmp.add_argument("before", help="output folder of the earlier run")

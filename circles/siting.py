@@ -3,13 +3,19 @@
 The coverage of a candidate site is measured on the street network exactly like existing
 facilities (attachment on an edge, bounded search). Two questions are answered:
 
-- the best ``k`` sites (:func:`best_k`): greedy maximum coverage. For this problem greedy is
-  guaranteed to reach at least 1 − 1/e ≈ 63 % of the optimal coverage (Nemhauser, Wolsey &
-  Fisher 1978); on real cases it is usually optimal or very close (the tests compare it with
-  exhaustive search);
-- the fewest sites reaching a target share (:func:`fewest_sites`): greedy set cover, within
-  a factor ln(n) + 1 of the optimal number of sites (Chvátal 1979). If the target cannot be
-  reached from the candidates, the best achievable share is returned and said so.
+- the best ``k`` sites (:func:`best_k`, maximal covering);
+- the fewest sites reaching a target share (:func:`fewest_sites`, partial set cover). If the
+  target cannot be reached from the candidates, the best achievable share is returned and
+  said so.
+
+Both are solved exactly (``scipy.optimize.milp``, HiGHS, under a time limit) for
+community-sized cases, and beyond that by greedy (at least 1 − 1/e ≈ 63 % of the optimal
+coverage, Nemhauser, Wolsey & Fisher 1978; at most ln(n) + 1 times the fewest sites, Chvátal
+1979) followed by a 1-swap polish (best ``k``) or the removal of redundant sites and a search with
+one site fewer while the target holds (fewest). Every
+answer says what is proven in its ``guarantee`` column: proven optimal, or the gap to the best
+bound known (the MILP's dual bound, or greedy's data-dependent bound). See
+:mod:`circles._covering`.
 
 With capacities (``capacity`` per candidate, in residents), a site only counts the residents
 it can serve: its nearest uncovered residents up to its capacity.
@@ -18,6 +24,7 @@ it can serve: its nearest uncovered residents up to its capacity.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -26,7 +33,8 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from . import reach
+from . import _covering, reach
+from ._labels import SITING_GUARANTEE
 from .network import WalkNetwork
 
 log = logging.getLogger(__name__)
@@ -134,27 +142,6 @@ def coverage(
     return Coverage(reach=m, weight=residents["population"].to_numpy(dtype=float), candidates=cand)
 
 
-def _gain(cov: Coverage, covered: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
-    open_w = np.where(covered, 0.0, cov.weight)
-    gain = (cov.reach > 0).astype(float) @ open_w
-    if capacity is not None:
-        gain = np.minimum(gain, capacity)
-    return np.asarray(gain).ravel()
-
-
-def _serve(cov: Coverage, site: int, covered: np.ndarray, capacity: np.ndarray | None) -> np.ndarray:
-    """Residents served by ``site``: reachable and uncovered, nearest first, up to capacity."""
-    lo, hi = cov.reach.indptr[site], cov.reach.indptr[site + 1]
-    cols, dist = cov.reach.indices[lo:hi], cov.reach.data[lo:hi]
-    free = ~covered[cols]
-    cols, dist = cols[free], dist[free]
-    if capacity is None or not np.isfinite(capacity[site]):
-        return cols
-    order = cols[np.argsort(dist, kind="stable")]
-    cum = np.cumsum(cov.weight[order])
-    return order[: int(np.searchsorted(cum, capacity[site], side="right"))]
-
-
 def _capacity(cov: Coverage) -> np.ndarray | None:
     if "capacity" not in cov.candidates:
         return None
@@ -162,49 +149,112 @@ def _capacity(cov: Coverage) -> np.ndarray | None:
     return np.where(np.isnan(cap), np.inf, cap)
 
 
-def best_k(cov: Coverage, k: int) -> pd.DataFrame:
-    """Greedy choice of ``k`` sites maximising newly covered residents.
+def problem(cov: Coverage) -> _covering.Problem:
+    """The covering problem of ``cov``: reach, weights, capacities, placed candidates."""
+    placed = cov.candidates["placed"].to_numpy(bool) if "placed" in cov.candidates else None
+    return _covering.Problem(a=cov.reach > 0, w=cov.weight, cap=_capacity(cov), dist=cov.reach, placed=placed)
+
+
+#: How :func:`best_k` and :func:`fewest_sites` choose: ``auto`` solves exactly up to
+#: ``_covering.EXACT_MAX_PAIRS`` and uses greedy + polish beyond.
+METHODS = ("auto", "exact", "polish", "greedy")
+
+
+def _solve(p: _covering.Problem, method: str, time_limit: float, *, k=None, need=None) -> _covering.Solution:
+    """One answer by ``method`` (see :data:`METHODS`), with what is proven about it."""
+    if method not in METHODS:
+        raise ValueError(f"unknown siting method {method!r}; one of {', '.join(METHODS)}")
+    sol = _covering.greedy(p, k=k, need=need)
+    if method == "greedy":
+        return sol
+    if k is not None:
+        sol = _covering.polish(p, sol, time_limit)
+    else:
+        sol = _covering.shrink(p, _covering.prune(p, sol, need), need, time_limit)
+    if method == "polish" or (method == "auto" and _covering.model_size(p) > _covering.EXACT_MAX_PAIRS):
+        return sol
+    ex, bound = _covering.exact(p, k=k, need=need, time_limit=time_limit)
+    if ex is None:
+        _covering.tighter(sol, bound, "milp", maximise=k is not None)
+        return sol
+    return _covering.better(ex, sol, maximise=k is not None)
+
+
+def guarantee(sol: _covering.Solution, *, best_k: bool, lang: str = "en") -> str:
+    """What is proven about ``sol``, in words (the ``guarantee`` column)."""
+    g = SITING_GUARANTEE[lang]
+    source = g["src_milp"] if sol.bound_from == "milp" else g["src_greedy"]
+    if sol.optimal and sol.method == "exact":
+        return g["optimal"]
+    if sol.bound is None or (best_k and not np.isfinite(sol.bound)):
+        return g["greedy_k" if best_k else "greedy_n"]
+    if best_k:
+        gap = max(0.0, (sol.bound - sol.value) / sol.bound) if sol.bound > 0 else 0.0
+        if gap <= _covering.EXACT_REL_GAP:
+            return g["optimal_bound"].format(source=source)
+        return g["gap_k"].format(gap=gap, source=source, bound=sol.bound)
+    extra = len(sol.sites) - int(sol.bound)
+    if extra <= 0:
+        return g["optimal_bound"].format(source=source)
+    return g["gap_n"].format(extra=extra, source=source, bound=int(sol.bound))
+
+
+_TABLE = ["rank", "candidate_id", "residents_covered", "cumulative_residents", "cumulative_share", "guarantee"]
+
+
+def _table(cov: Coverage, sol: _covering.Solution, text: str) -> pd.DataFrame:
+    total = math.fsum(cov.weight)
+    cum = np.cumsum(sol.served) if sol.served else np.zeros(0)
+    out = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(sol.sites) + 1),
+            "candidate_id": cov.candidates["candidate_id"].to_numpy()[sol.sites] if sol.sites else [],
+            "residents_covered": np.round(sol.served, 1),
+            "cumulative_residents": np.round(cum, 1),
+            "cumulative_share": np.round(cum / total, 4) if total else np.nan,
+        },
+        columns=_TABLE[:-1],
+    )
+    out["guarantee"] = text
+    return out
+
+
+def best_k(
+    cov: Coverage, k: int, *, method: str = "auto", time_limit: float = _covering.EXACT_TIME_LIMIT_S, lang: str = "en"
+) -> pd.DataFrame:
+    """The ``k`` sites covering the most uncovered residents (maximal covering).
+
+    ``method`` (see :data:`METHODS`): greedy; greedy then 1-swap polish; the exact model
+    (``scipy.optimize.milp``) under ``time_limit`` seconds; ``auto``: exact for
+    community-sized cases, greedy + polish beyond.
 
     Returns
     -------
     DataFrame
-        One row per chosen site in order: ``rank``, ``candidate_id``, ``residents_covered``
-        (by this site), ``cumulative_residents``, ``cumulative_share`` (of all resident weight
-        given), ``guarantee`` (the greedy bound).
+        One row per chosen site, the one serving most first: ``rank``, ``candidate_id``,
+        ``residents_covered`` (by this site), ``cumulative_residents``, ``cumulative_share``
+        (of all resident weight given), ``guarantee`` (proven optimal, or the gap to the
+        best bound known).
     """
-    cap = _capacity(cov)
-    covered = np.zeros(len(cov.weight), dtype=bool)
-    total = cov.weight.sum()
-    placed = cov.candidates["placed"].to_numpy() if "placed" in cov.candidates else np.ones(len(cov.candidates), bool)
-    rows, cum = [], 0.0
-    for rank in range(1, k + 1):
-        gain = _gain(cov, covered, cap)
-        gain[~placed] = -1
-        best = int(np.argmax(gain))
-        if gain[best] <= 0:
-            log.info("no candidate covers anyone else after %d sites", rank - 1)
-            break
-        served = _serve(cov, best, covered, cap)
-        covered[served] = True
-        cum += cov.weight[served].sum()
-        rows.append(
-            {
-                "rank": rank,
-                "candidate_id": cov.candidates["candidate_id"].iloc[best],
-                "residents_covered": round(float(cov.weight[served].sum()), 1),
-                "cumulative_residents": round(cum, 1),
-                "cumulative_share": round(cum / total, 4) if total else np.nan,
-            }
-        )
-    out = pd.DataFrame(
-        rows, columns=["rank", "candidate_id", "residents_covered", "cumulative_residents", "cumulative_share"]
-    )
-    out["guarantee"] = "greedy: ≥ 63% (1 − 1/e) of the best possible coverage with this many sites"
-    return out
+    sol = _solve(problem(cov), method, time_limit, k=k)
+    if len(sol.sites) < k:
+        log.info("no candidate covers anyone else after %d sites", len(sol.sites))
+    return _table(cov, sol, guarantee(sol, best_k=True, lang=lang))
 
 
-def fewest_sites(cov: Coverage, target_share: float = 1.0, max_sites: int | None = None) -> tuple[pd.DataFrame, str]:
-    """Greedy set cover: add sites until ``target_share`` of the residents is covered.
+def fewest_sites(
+    cov: Coverage,
+    target_share: float = 1.0,
+    max_sites: int | None = None,
+    *,
+    method: str = "auto",
+    time_limit: float = _covering.EXACT_TIME_LIMIT_S,
+    lang: str = "en",
+) -> tuple[pd.DataFrame, str]:
+    """Fewest sites covering ``target_share`` of the resident weight given (partial set cover).
+
+    The target is compared with exactly summed weights, never a rounded share. When the
+    candidates cannot reach it, the answer covers everything they can reach and says so.
 
     Returns
     -------
@@ -215,25 +265,30 @@ def fewest_sites(cov: Coverage, target_share: float = 1.0, max_sites: int | None
     """
     if not 0 < target_share <= 1:
         raise ValueError(f"target share must be in (0, 1], got {target_share}")
-    limit = max_sites if max_sites is not None else len(cov.candidates)
-    sites = best_k(cov, limit)
-    reached = sites["cumulative_share"] >= target_share - 1e-9
-    if reached.any():
-        n = int(np.argmax(reached.to_numpy())) + 1
-        sites = sites.iloc[:n]
-        note = (
-            f"{n} site(s) cover {sites['cumulative_share'].iloc[-1]:.0%} of the residents "
-            f"(target {target_share:.0%}); greedy set cover uses at most ln(n)+1 times the minimum number"
-        )
+    p = problem(cov)
+    total = math.fsum(cov.weight)
+    need = target_share * total
+    can = p.reachable()
+    small = method == "exact" or (method == "auto" and _covering.model_size(p) <= _covering.EXACT_MAX_PAIRS)
+    if p.cap is not None and small:  # with capacities, what all candidates together can serve
+        full, _ = _covering.exact(p, k=p.m, time_limit=time_limit)
+        can = min(can, full.value) if full is not None else can
+    reach_all = need > can
+    if max_sites is not None:  # a cap on the number of sites: greedy (then pruned) within it
+        sol = _covering.greedy(p, k=max_sites, need=min(need, can))
+        sol = sol if method == "greedy" else _covering.prune(p, sol, min(need, sol.value))
     else:
-        best = sites["cumulative_share"].iloc[-1] if len(sites) else 0.0
+        sol = _solve(p, method, time_limit, need=min(need, can))
+    got = sol.value
+    share = got / total if total else 0.0
+    if not reach_all and got >= need * (1 - 1e-12):
+        note = f"{len(sol.sites)} site(s) cover {share:.0%} of the residents (target {target_share:.0%})"
+    else:
         note = (
             f"target {target_share:.0%} cannot be reached from these candidates: the best achievable is "
-            f"{best:.0%} with {len(sites)} site(s)"
+            f"{share:.0%} with {len(sol.sites)} site(s)"
         )
-    sites = sites.copy()
-    sites["guarantee"] = "greedy set cover: at most ln(n)+1 times the minimum number of sites"
-    return sites, note
+    return _table(cov, sol, guarantee(sol, best_k=False, lang=lang)), note
 
 
 def exhaustive_best_k(cov: Coverage, k: int) -> tuple[float, tuple[int, ...]]:
@@ -259,6 +314,9 @@ def propose_sites(
     target_share: float = 1.0,
     search_margin_m: float = 100.0,
     progress: bool = False,
+    method: str = "auto",
+    time_limit: float = _covering.EXACT_TIME_LIMIT_S,
+    lang: str = "en",
 ) -> tuple[pd.DataFrame, str]:
     """Sites for a new facility of ``rule_id``'s type that cover the residents it leaves uncovered.
 
@@ -279,6 +337,12 @@ def propose_sites(
         the community's residents" (counting those already covered).
     progress : bool
         Show a progress bar over the candidate sites.
+    method : str
+        See :data:`METHODS` (``auto``: exact for community-sized cases).
+    time_limit : float
+        Seconds the exact model may take (:data:`circles._covering.EXACT_TIME_LIMIT_S`).
+    lang : {"en", "zh"}
+        Language of the ``guarantee`` column.
 
     Returns
     -------
@@ -325,12 +389,12 @@ def propose_sites(
         ), f"{base}; {why}"
     cov = coverage(result.network, todo, cands, limit, progress=progress)
     if k is not None:
-        sites = best_k(cov, k)
+        sites = best_k(cov, k, method=method, time_limit=time_limit, lang=lang)
         note = f"best {len(sites)} of {k} site(s) asked"
     else:
         need = max(0.0, target_share * total - already)
         uncov_target = min(1.0, need / cov.weight.sum()) if cov.weight.sum() else 1.0
-        sites, note = fewest_sites(cov, max(uncov_target, 1e-9))
+        sites, note = fewest_sites(cov, max(uncov_target, 1e-9), method=method, time_limit=time_limit, lang=lang)
         reached = already + (sites["cumulative_residents"].iloc[-1] if len(sites) else 0.0)
         note = (
             f"{len(sites)} site(s) bring coverage to {reached / total:.0%} (target {target_share:.0%})"

@@ -34,7 +34,7 @@ def test_greedy_against_exhaustive_search_on_random_cases():
         cov = _coverage_from_matrix(matrix, weight)
         for k in (1, 2, 3):
             opt, _ = siting.exhaustive_best_k(cov, k)
-            got = siting.best_k(cov, k)
+            got = siting.best_k(cov, k, method="greedy")
             greedy = got["cumulative_residents"].iloc[-1] if len(got) else 0.0
             if opt > 0:
                 ratios.append(greedy / opt)
@@ -61,7 +61,7 @@ def test_greedy_against_exhaustive_on_the_demo(demo_result):
     assert cov.matrix.any()
     for k in (1, 2, 3):
         opt, _ = siting.exhaustive_best_k(cov, k)
-        greedy = siting.best_k(cov, k)["cumulative_residents"].iloc[-1]
+        greedy = siting.best_k(cov, k, method="greedy")["cumulative_residents"].iloc[-1]
         assert greedy >= (1 - 1 / math.e) * opt
         assert greedy / opt > 0.9, f"k={k}: greedy {greedy:.0f} vs optimal {opt:.0f}"
 
