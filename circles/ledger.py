@@ -60,6 +60,8 @@ import pandas as pd
 from ._config import config_file, read_yaml
 from ._labels import (
     ACTION_ZH,
+    CYCLE_COLUMNS,
+    CYCLE_WORDS,
     FIELD_ZH,
     LEDGER_ACTION_MEANING,
     LEDGER_BOOLEAN,
@@ -77,6 +79,7 @@ from ._labels import (
     threshold_text,
 )
 from ._sheets import append_row, save_workbook, write_csv
+from .cycle import CLOSED_COLUMNS, KEPT_COLUMNS, Carried
 from .errors import ConfigError
 from .export import print_layout
 from .gaps import warning_text
@@ -120,11 +123,13 @@ OFFICIAL_WIDTHS = {
     "person_in_charge": 5,
     "deadline": 6,
     "progress": 6,
+    "survey_result": 6,
     "investment_wan": 5,
     "in_plan": 5,
     "requirement": 21,
     "basis": 17,
     "remarks": 19,
+    "key": 9,
 }
 SUMMARY_WIDTHS = {
     "community_name": 10,
@@ -1082,6 +1087,8 @@ def build_ledger(
     df["_c"] = df["community_id"].map(corder)
     df = df.sort_values(["_c", "_k", "_ec", "_aff", "_rprio", "_order"], kind="stable")
     df["priority"] = df.groupby("_c").cumcount() + 1
+    df["survey_result"] = ""
+    df["key"] = df["community_id"].astype(str) + "/" + df["rule_id"].astype(str)
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
 
 
@@ -1180,7 +1187,9 @@ def write_ledger_csv(ledger: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-_RESERVED = {LEDGER_TITLES[k].lower() for k in ("ledger", "summary", "data", "notes")}
+_RESERVED = {LEDGER_TITLES[k].lower() for k in ("ledger", "summary", "data", "notes")} | {
+    CYCLE_WORDS[k].lower() for k in ("closed_sheet", "kept_sheet")
+}
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -1314,6 +1323,7 @@ def write_ledger_xlsx(
     rulebook: Rulebook | None = None,
     pilot: Pilot | None = None,
     date: str | None = None,
+    carried: Carried | None = None,
 ) -> Path:
     """The ledger as the workbook officials print and sign.
 
@@ -1324,6 +1334,11 @@ def write_ledger_xlsx(
     standard). Every sheet: A4 landscape, one page wide, header row on every page, a page
     header with the title and the date (``date``, default the print date) and page numbers.
     Text from the inputs is stored as text, never as a formula.
+
+    With ``carried`` (:func:`circles.cycle.carry_forward`: last month's filled ledger carried
+    into this one) the official sheets gain a 台账变化 column (新增 / 延续 / 销号 …), and two
+    sheets follow the community sheets: 已销号 (items closed, this month's and earlier ones)
+    and 保留的填报 (entries with no row in this ledger, with the reason).
     """
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
@@ -1340,6 +1355,10 @@ def write_ledger_xlsx(
     cols = list(OFFICIAL_COLUMNS)
     if not ledger["street"].astype(str).str.len().gt(0).any():
         cols.remove("street")  # 街道 only when known
+    if carried is not None:
+        ledger = carried.ledger
+        cols.insert(cols.index("item_name") + 1, "ledger_change")
+        cols += [c for c in ledger.columns if str(c).startswith("+")]
     title = LEDGER_TITLES["title"]
     wb = Workbook()
     ws = wb.active
@@ -1368,6 +1387,9 @@ def write_ledger_xlsx(
             MAX_COMMUNITY_SHEETS,
         )
 
+    if carried is not None:
+        _cycle_sheets(wb, carried, title, date)
+
     if len(communities) <= MAX_COMMUNITY_SHEETS:
         data = wb.create_sheet(LEDGER_TITLES["data"])
         _data_table(data, ledger)
@@ -1385,6 +1407,20 @@ def write_ledger_xlsx(
     notes["A1"].font = Font(bold=True, size=13)
     print_layout(notes, title, f"{title}（说明）", date=date, header_rows=None)
     return save_workbook(wb, path)
+
+
+def _cycle_sheets(wb, carried: Carried, title: str, date: str | None) -> None:
+    """The 已销号 and 保留的填报 sheets of a carried ledger (always written, empty or not, so
+    that next month's reading finds them)."""
+    headers = {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS}
+    widths = {**OFFICIAL_WIDTHS, "closed_on": 8, "closed_how": 16, "kept_reason": 16, "source_cell": 9, "entries": 30}
+    for name, df, cols in (
+        (CYCLE_WORDS["closed_sheet"], carried.closed, list(CLOSED_COLUMNS)),
+        (CYCLE_WORDS["kept_sheet"], carried.kept, list(KEPT_COLUMNS)),
+    ):
+        sh = wb.create_sheet(name)
+        _official_table(sh, df, ["no", *cols], headers, widths)
+        print_layout(sh, title, f"{title}（{name}）", date=date)
 
 
 def _notes(
