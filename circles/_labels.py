@@ -189,6 +189,33 @@ PROGRESS_COLUMNS = {
     "rate": "完成率",
     **CYCLE_COLUMNS,
 }
+#: Headers of the acceptance report (:mod:`circles.acceptance`).
+ACCEPTANCE_COLUMNS = {
+    "community_name": "社区",
+    "item": "事项",
+    "status_before": "基期状态",
+    "status_after": "验收状态",
+    "covered_before": "基期覆盖率",
+    "covered_after": "验收覆盖率",
+    "covered_change": "覆盖率变化",
+    "residents_newly_covered": "新覆盖居民（人）",
+    "residents_before": "基期覆盖居民（人）",
+    "residents_after": "验收覆盖居民（人）",
+    "change": "变化",
+}
+#: Words of the acceptance report.
+ACCEPTANCE_WORDS = {
+    "title": "完整社区建设考核验收：15分钟生活圈变化",
+    "subtitle": "基期：{before}　验收：{after}　日期：{date}",
+    "sheet_city": "总体指标",
+    "sheet_items": "分社区事项",
+    "map_title": "居民步行可达变化：",
+    "before": "基期",
+    "after": "验收",
+    "map_key": "蓝点：{minutes}分钟内可达的居民点；红点：超出",
+}
+#: The acceptance report's words for the changes of :func:`circles.whatif.compare_gaps`.
+ACCEPTANCE_CHANGES = {"unchanged": "无变化", "now ok": "已达标", "no longer ok": "不再达标", "changed": "状态变化"}
 #: Words of the monthly progress report.
 PROGRESS_WORDS = {
     "title": "完整社区建设工作推进情况月报",

@@ -534,6 +534,27 @@ def _cmd_progress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_acceptance(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import _outputs
+    from .acceptance import ACCEPTANCE_WORDS, acceptance, write_acceptance_pdf, write_acceptance_xlsx
+    from .figures import report_date
+
+    try:
+        date = dt.date.fromisoformat(report_date(args.date))
+    except ValueError:
+        raise OptionError("date", args.date, "a date as YYYY-MM-DD, e.g. 2024-09-30") from None
+    acc = acceptance(args.before, args.after)
+    with _outputs.atomic_folder(args.out, inputs=[args.before, args.after], force=args.force) as stage:
+        write_acceptance_xlsx(acc, stage.path / "acceptance.xlsx", date)
+        write_acceptance_pdf(acc, stage.path / "acceptance.pdf", date)
+    changed = acc.items[acc.items["status_before"] != acc.items["status_after"]]
+    print(f"{ACCEPTANCE_WORDS['title']}：{len(changed)}/{len(acc.items)}")
+    print(f"outputs: {args.out}/acceptance.xlsx, {args.out}/acceptance.pdf")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``circles`` command."""
     parser = argparse.ArgumentParser(
@@ -647,6 +668,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_prog.add_argument("--out", default="results/progress", help="folder for progress.xlsx and progress.pdf")
     _add_force(p_prog)
     p_prog.set_defaults(func=_cmd_progress)
+    p_acc = sub.add_parser("acceptance", help="acceptance report (考核验收): the baseline run against the run now")
+    p_acc.add_argument("before", help="output folder of the baseline run")
+    p_acc.add_argument("after", help="output folder of the run at acceptance")
+    p_acc.add_argument("--date", default=None, help="date printed on the report, YYYY-MM-DD (default today)")
+    p_acc.add_argument("--out", default="results/acceptance", help="folder for acceptance.xlsx and acceptance.pdf")
+    _add_force(p_acc)
+    p_acc.set_defaults(func=_cmd_acceptance)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
     p_rules.add_argument("--profile", default=None, choices=_profiles())

@@ -141,10 +141,10 @@ def test_met_item_is_closed_with_the_measured_change_and_new_items_marked(demo_r
     # next month: that item is met, and an item met before is now open
     nxt = demo_ledger.copy()
     i = nxt.index[nxt["key"] == key_closed][0]
+    j = nxt.index[nxt["status"] == "ok"][0]
     before = nxt.at[i, "covered_share"]
     nxt.at[i, "status"] = "ok"
     nxt.at[i, "covered_share"] = 1.0
-    j = nxt.index[nxt["status"] == "ok"][0]
     nxt.at[j, "status"] = "gap"
     carried = cycle.carry_forward(nxt, prev, date=dt.date(2023, 7, 31))
     closed = carried.closed.set_index("key")
@@ -277,3 +277,77 @@ def test_monthly_progress_counts_overdue_and_closed(demo_result, demo_ledger, tm
     )
     assert (out / "progress.xlsx").read_bytes() == first_bytes  # same inputs, same bytes
     assert main(["progress", "--ledger", str(folder), "--date", "30/06/2023", "--out", str(out)]) == 2
+
+
+def test_a_ledger_saved_by_libreoffice_reads_back(demo_result, demo_ledger, tmp_path):
+    """The filled workbook saved again by LibreOffice Calc (as an office would) loses no entry."""
+    import shutil
+    import subprocess
+
+    first = write_ledger_xlsx(demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities)
+    filled = tmp_path / "filled.xlsx"
+    typed = _fill(first, filled)
+    lo = tmp_path / "lo"
+    profile = tmp_path / "profile"
+    soffice = shutil.which("soffice") or "/usr/bin/soffice"
+    subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "xlsx", "--outdir", str(lo)]
+        + [str(filled)],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    prev = cycle.read_filled_ledger(lo / "filled.xlsx")
+    carried = cycle.carry_forward(demo_ledger, prev, date=dt.date(2023, 6, 30))
+    again = write_ledger_xlsx(demo_ledger, tmp_path / "again.xlsx", demo_result.communities, carried=carried)
+    missing = [(k, v) for k, v in typed.items() if not _find(again, v)]
+    assert not missing, missing
+
+
+def _run_folder(folder, result, gaps):
+    from circles._sheets import write_csv
+    from circles.export import access_table, write_gaps_csv
+    from circles.indicators import city_indicators
+
+    folder.mkdir()
+    write_gaps_csv(gaps, folder / "gaps.csv")
+    write_csv(city_indicators(gaps, result.communities), folder / "indicators.csv")
+    acc = access_table(result.residents, result.rulebook.types_used(), result.type_speed)
+    write_csv(acc, folder / "access.csv")
+    return folder
+
+
+def test_acceptance_report_shows_the_change_between_two_runs(demo_result, tmp_path):
+    """circles acceptance: an item made ok between the runs reads 已达标, the city's covered share
+    changes by exactly the residents it gained, and the PDF has the before/after pages."""
+    import subprocess
+
+    from circles import acceptance
+    from circles._labels import ACCEPTANCE_CHANGES
+    from circles.cli import main
+
+    before = demo_result.gaps
+    after = before.copy()
+    row = after.index[(after["status"] == "gap") & (after["residents_uncovered"] > 0)][0]
+    gained = float(after.at[row, "residents_uncovered"])
+    rid = after.at[row, "rule_id"]
+    after.at[row, "status"] = "ok"
+    after.at[row, "residents_uncovered"] = 0
+    after.at[row, "covered_share"] = 1.0
+    b = _run_folder(tmp_path / "base", demo_result, before)
+    a = _run_folder(tmp_path / "now", demo_result, after)
+    acc = acceptance.acceptance(b, a)
+    changed = acc.items[acc.items["change"] == ACCEPTANCE_CHANGES["now ok"]]
+    assert len(changed) == 1 and changed.iloc[0]["rule_id"] == rid
+    assert changed.iloc[0]["residents_newly_covered"] == pytest.approx(gained)
+    city = acc.city.set_index("rule_id").loc[rid]
+    assert city["residents_after"] - city["residents_before"] == pytest.approx(gained, abs=1)
+    others = acc.city[acc.city["rule_id"] != rid]["covered_change"].dropna()
+    assert (others.abs() < 1e-12).all()
+
+    out = tmp_path / "acc"
+    assert main(["acceptance", str(b), str(a), "--date", "2024-09-30", "--out", str(out)]) == 0
+    wb = load_workbook(out / "acceptance.xlsx")
+    assert len(wb.sheetnames) == 2
+    text = subprocess.run(["pdftotext", str(out / "acceptance.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "基期" in text and "验收" in text and "已达标" in text
