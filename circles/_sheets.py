@@ -109,6 +109,8 @@ def _polars_text(s: pd.Series) -> Any:
     else:  # mixed values: each as pandas writes it
         missing = s.isna().to_numpy()
         col = pl.Series([None if m else str(v) for v, m in zip(s, missing, strict=True)], dtype=pl.Utf8)
+    if (col.str.contains("\r", literal=True) & ~col.str.contains("\n", literal=True)).any():
+        return None  # pandas quotes a carriage return only beside a line feed, polars always
     return pl.select(pl.when(col == "").then(None).otherwise(col)).to_series()
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils.exceptions import IllegalCharacterError
 from xlsxwriter.worksheet import Worksheet
 
 from ._labels import LEDGER_BOOLEAN, LEDGER_PERCENT, LEDGER_TITLES, STATUS_FILL, YES_NO
@@ -32,8 +34,6 @@ log = logging.getLogger(__name__)
 #: Creation and modification date written into every workbook (a fixed date keeps the bytes
 #: the same from run to run; the page header carries the ledger's own date).
 DOC_DATE = dt.datetime(2000, 1, 1)
-#: Zip entry time XlsxWriter writes (fixed; for reference).
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: Spreadsheet default font size (points) for text without a font of its own.
 DEFAULT_PT = 11
 
@@ -84,6 +84,9 @@ def write_value(ws: Worksheet, row: int, col: int, v: Any, fmt: Any = None) -> N
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
     elif isinstance(v, str):
+        if ILLEGAL_CHARACTERS_RE.search(v):
+            # as with openpyxl before: a control character a workbook cannot hold is an error
+            raise IllegalCharacterError(f"{v!r} cannot be used in worksheets")
         ws.write_string(row, col, v, fmt)
     elif isinstance(v, bool):
         ws.write_boolean(row, col, v, fmt)
