@@ -18,7 +18,7 @@ then measures the outputs (sizes; ``map.html`` opened offline in headless Chromi
 the map sets ``data-circles-ready``) and writes ``bench/results/city_<name>.json`` and the
 table ``bench/results/city.md`` (all ``city_*.json`` files, one section each).
 
-The baseline (default ``87911b2``, the version before this round) is checked out as a
+The baseline (default ``f877ed4``, the version before issue 25) is checked out as a
 detached ``git worktree`` in a temporary folder, removed afterwards.
 
 Usage::
