@@ -18,7 +18,7 @@ then measures the outputs (sizes; ``map.html`` opened offline in headless Chromi
 the map sets ``data-circles-ready``) and writes ``bench/results/city_<name>.json`` and the
 table ``bench/results/city.md`` (all ``city_*.json`` files, one section each).
 
-The baseline (default ``87911b2``, the version before this round) is checked out as a
+The baseline (default ``f877ed4``, the version before issue 25) is checked out as a
 detached ``git worktree`` in a temporary folder, removed afterwards.
 
 Usage::
@@ -55,7 +55,7 @@ ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 WORK = BENCH / "work" / "city"
 GENERATED = BENCH / "data" / "generated"
-DEFAULT_BASELINE = "87911b2"
+DEFAULT_BASELINE = "f877ed4"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 MARK = "@@stage "
@@ -404,6 +404,19 @@ def baseline_version(ref: str, folder: str | None = None):
             _git("worktree", "prune")
 
 
+def _pss(pid: int, rss: int) -> int:
+    """Proportional set size of a process (bytes; Linux ``smaps_rollup``), else its RSS: a
+    forked worker shares its parent's pages, which RSS counts in both and PSS splits."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return rss
+
+
 class Monitor:
     """Runs one child, follows its stages, samples memory and enforces the caps."""
 
@@ -416,6 +429,7 @@ class Monitor:
         self.marks: list[tuple[str, float]] = []  # (stage, parent seconds)
         self.segments: list[list] = [["start", 0.0, 0]]  # one per stage visit: stage, start s, peak bytes
         self.peak = 0
+        self.peak_pss = 0  # summed proportional set size: shared (forked) pages counted once
         self.peak_stage: dict[str, int] = {}
         self.peak_pid: dict[int, tuple[int, str]] = {}
         self.lock = threading.Lock()
@@ -488,6 +502,7 @@ class Monitor:
             "cpu_s": (rusage.ru_utime + rusage.ru_stime) if rusage else None,
             "peak_gb": max(self.peak, maxrss) / 2**30,
             "peak_sampled_gb": self.peak / 2**30,
+            "peak_pss_gb": self.peak_pss / 2**30,
             "child_maxrss_gb": maxrss / 2**30,
             "peak_by_stage_gb": {k: v / 2**30 for k, v in self.peak_stage.items()},
             "peak_segments": [(n, round(t, 2), round(b / 2**30, 3)) for n, t, b in self.segments],
@@ -505,6 +520,7 @@ class Monitor:
         import psutil
 
         total = 0
+        pss = 0
         try:
             procs = [root] + root.children(recursive=True)
         except psutil.Error:
@@ -515,6 +531,7 @@ class Monitor:
             except psutil.Error:
                 continue
             total += rss
+            pss += _pss(p.pid, rss)
             old = self.peak_pid.get(p.pid)
             if old is None or rss > old[0]:
                 cmd = old[1] if old else _short_cmd(p)
@@ -525,6 +542,7 @@ class Monitor:
             seg[2] = max(seg[2], total)
         self.peak_now = total
         self.peak = max(self.peak, total)
+        self.peak_pss = max(self.peak_pss, pss)
         self.peak_stage[stage] = max(self.peak_stage.get(stage, 0), total)
         return total
 
@@ -1141,6 +1159,7 @@ def _city_section(rec: dict) -> list[str]:
     row("CPU s", [_fmt(r.get("cpu_s")) for r in runs])
     row("**peak memory GB**", [f"**{_fmt(r['peak_gb'], 2)}**" for r in runs])
     row("peak up to tables + ledger GB", [_fmt(r.get("tables_peak_gb"), 2) for r in runs])
+    row("peak memory GB, PSS (shared pages once)", [_fmt(r.get("peak_pss_gb"), 2) for r in runs])
     row("stage at peak memory", [r.get("peak_stage") or "—" for r in runs])
     s = [r.get("sizes") or {} for r in runs]
     row("map.html MB", [_fmt(x.get("map_mb")) for x in s])

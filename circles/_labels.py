@@ -141,11 +141,102 @@ OFFICIAL_COLUMNS = {
     "person_in_charge": "责任人",
     "deadline": "完成时限",
     "progress": "推进情况",
+    "survey_result": "核实结果",
     "investment_wan": "投资估算（万元）",
     "in_plan": "是否已列入方案",
     "requirement": "标准要求",
     "basis": "依据",
     "remarks": "备注",
+    "key": "台账编号",
+}
+
+#: Headers of the columns and sheets of the month-to-month cycle (:mod:`circles.cycle`): the
+#: carried ledger's change mark, the 已销号 sheet and the sheet of kept entries.
+CYCLE_COLUMNS = {
+    "ledger_change": "台账变化",
+    "closed_on": "销号日期",
+    "closed_how": "销号依据",
+    "kept_reason": "保留原因",
+    "source_cell": "原填报位置",
+    "entries": "填报内容",
+}
+#: Words of the cycle, made once here.
+CYCLE_WORDS = {
+    "open_sheet": "工作台账",
+    "closed_sheet": "已销号",
+    "kept_sheet": "保留的填报",
+    "new": "新增",
+    "continued": "延续",
+    "closed": "销号",
+    "reported_done": "已报完成，待核验",
+    "met_now": "本次分析已达标",
+    "share_change": "覆盖率由{before:.1f}%升至{after:.1f}%（本次分析已达标）",
+    "no_row": "新台账中已无此事项（规则或社区已变更）",
+    "ambiguous": "社区与事项名称不唯一，无法定位到一行",
+    "conflict": "同一事项在多处填写了不同内容（{sheet}第{row}行），此处保留未采用的一份",
+    "no_key": "无社区、事项或台账编号，按人工添加行保留",
+    "report": "读取上期台账{read}行：{carried}行的填报已延续，新增事项{new}项，销号{closed}项，保留的填报{kept}条",
+    "unreadable": "上期台账中无法定位的行：{where}",
+}
+#: Headers of the monthly progress report (:mod:`circles.progress`) beyond the ledger's own.
+PROGRESS_COLUMNS = {
+    "state": "推进状态",
+    "open": "待办",
+    "overdue": "逾期",
+    "reported_done": "已报完成待核验",
+    "closed_month": "本月销号",
+    "closed_total": "累计销号",
+    "rate": "完成率",
+    **CYCLE_COLUMNS,
+}
+#: Headers of the acceptance report (:mod:`circles.acceptance`).
+ACCEPTANCE_COLUMNS = {
+    "community_name": "社区",
+    "item": "事项",
+    "status_before": "基期状态",
+    "status_after": "验收状态",
+    "covered_before": "基期覆盖率",
+    "covered_after": "验收覆盖率",
+    "covered_change": "覆盖率变化",
+    "residents_newly_covered": "新覆盖居民（人）",
+    "residents_before": "基期覆盖居民（人）",
+    "residents_after": "验收覆盖居民（人）",
+    "change": "变化",
+}
+#: Words of the acceptance report.
+ACCEPTANCE_WORDS = {
+    "title": "完整社区建设考核验收：15分钟生活圈变化",
+    "subtitle": "基期：{before}　验收：{after}　日期：{date}",
+    "sheet_city": "总体指标",
+    "sheet_items": "分社区事项",
+    "map_title": "居民步行可达变化：",
+    "before": "基期",
+    "after": "验收",
+    "map_key": "蓝点：{minutes}分钟内可达的居民点；红点：超出",
+}
+#: The acceptance report's words for the changes of :func:`circles.whatif.compare_gaps`.
+ACCEPTANCE_CHANGES = {"unchanged": "无变化", "now ok": "已达标", "no longer ok": "不再达标", "changed": "状态变化"}
+#: Words of the monthly progress report.
+PROGRESS_WORDS = {
+    "title": "完整社区建设工作推进情况月报",
+    "as_of": "截至{date}",
+    "total": "合计",
+    "overdue": "逾期",
+    "reported_done": "已报完成，待核验",
+    "unclear_deadline": "完成时限无法识别",
+    "under_way": "推进中",
+    "not_reported": "未报送进展",
+    "unit": "牵头单位：",
+    "unit_line": "待办{open}项，其中逾期{overdue}项；本月销号{closed}项",
+    "read": "读取{path}（{n}行）",
+    "with_run": "按最新分析结果（{path}）销号",
+    "no_data_sheet": "台账无数据表，第一张表的各行均按待办计",
+    "sheet_street": "按街道",
+    "sheet_unit": "按牵头单位",
+    "sheet_community": "按社区",
+    "sheet_overdue": "逾期事项",
+    "sheet_closed": "本月销号",
+    "sheet_open": "全部待办",
 }
 
 #: Every ledger column (``ledger.csv`` and the technical sheet), in order, with a Chinese

@@ -172,6 +172,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from . import _outputs, _summary, pipeline
 
     _check_inputs(args)
+    previous = None
+    if args.ledger:
+        from . import cycle
+
+        previous = cycle.read_filled_ledger(args.ledger)  # read whole before the folder may be replaced
     progress = sys.stderr.isatty()
     if args.dask:
         if args.facility_isochrones:
@@ -206,6 +211,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             author=args.author,
             progress=progress,
             community_maps=args.community_maps,
+            previous_ledger=previous,
         )
     lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
     print("\n".join(lines))
@@ -552,6 +558,55 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_progress(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import _outputs
+    from .progress import PROGRESS_WORDS, progress_report, write_progress_pdf, write_progress_xlsx
+
+    try:
+        date = dt.date.fromisoformat(args.date)
+    except ValueError:
+        raise OptionError("date", args.date, "a date as YYYY-MM-DD, e.g. 2023-06-30") from None
+    rep = progress_report(args.ledger, date=date, run=args.run)
+    with _outputs.atomic_folder(args.out, inputs=[args.ledger, args.run], force=args.force) as stage:
+        write_progress_xlsx(rep, stage.path / "progress.xlsx")
+        write_progress_pdf(rep, stage.path / "progress.pdf")
+        stage.info.update({"date": date.isoformat(), "inputs": {"ledger": _outputs.describe_input(args.ledger)}})
+    total = rep.by_unit.iloc[-1]
+    print(
+        f"{PROGRESS_WORDS['title']}（{PROGRESS_WORDS['as_of'].format(date=date.isoformat())}）："
+        + PROGRESS_WORDS["unit_line"].format(
+            open=int(total["open"]), overdue=int(total["overdue"]), closed=int(total["closed_month"])
+        )
+    )
+    for line in rep.notes:
+        print(line)
+    print(f"outputs: {args.out}/progress.xlsx, {args.out}/progress.pdf")
+    return 0
+
+
+def _cmd_acceptance(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import _outputs
+    from .acceptance import ACCEPTANCE_WORDS, acceptance, write_acceptance_pdf, write_acceptance_xlsx
+    from .figures import report_date
+
+    try:
+        date = dt.date.fromisoformat(report_date(args.date))
+    except ValueError:
+        raise OptionError("date", args.date, "a date as YYYY-MM-DD, e.g. 2024-09-30") from None
+    acc = acceptance(args.before, args.after)
+    with _outputs.atomic_folder(args.out, inputs=[args.before, args.after], force=args.force) as stage:
+        write_acceptance_xlsx(acc, stage.path / "acceptance.xlsx", date)
+        write_acceptance_pdf(acc, stage.path / "acceptance.pdf", date)
+    changed = acc.items[acc.items["status_before"] != acc.items["status_after"]]
+    print(f"{ACCEPTANCE_WORDS['title']}：{len(changed)}/{len(acc.items)}")
+    print(f"outputs: {args.out}/acceptance.xlsx, {args.out}/acceptance.pdf")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``circles`` command."""
     parser = argparse.ArgumentParser(
@@ -565,6 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
     _add_map_args(p_run)
+    p_run.add_argument(
+        "--ledger",
+        metavar="PREVIOUS",
+        default=None,
+        help="last month's filled ledger (ledger.xlsx, or the output folder holding it): every cell people wrote "
+        "is carried into the new ledger, items now met are closed (已销号), nothing is dropped",
+    )
     p_run.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -673,6 +735,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--out", default="results/comparison.csv", help="comparison CSV to write")
     _add_force(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
+    p_prog = sub.add_parser("progress", help="the monthly progress report (月报) from a filled ledger")
+    p_prog.add_argument("--ledger", required=True, help="the filled ledger.xlsx (or the output folder holding it)")
+    p_prog.add_argument("--run", default=None, help="output folder of a newer run: items it finds met are closed")
+    p_prog.add_argument("--date", required=True, help="report date, YYYY-MM-DD (items due before it are overdue)")
+    p_prog.add_argument("--out", default="results/progress", help="folder for progress.xlsx and progress.pdf")
+    _add_force(p_prog)
+    p_prog.set_defaults(func=_cmd_progress)
+    p_acc = sub.add_parser("acceptance", help="acceptance report (考核验收): the baseline run against the run now")
+    p_acc.add_argument("before", help="output folder of the baseline run")
+    p_acc.add_argument("after", help="output folder of the run at acceptance")
+    p_acc.add_argument("--date", default=None, help="date printed on the report, YYYY-MM-DD (default today)")
+    p_acc.add_argument("--out", default="results/acceptance", help="folder for acceptance.xlsx and acceptance.pdf")
+    _add_force(p_acc)
+    p_acc.set_defaults(func=_cmd_acceptance)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
     p_rules.add_argument("--profile", default=None, choices=_profiles())

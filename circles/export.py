@@ -1,6 +1,6 @@
 """Write the outputs: gap report (CSV, XLSX), per-resident access table, facility list,
 isochrones (GeoJSON). Outputs are deterministic: same inputs, same bytes (XLSX included:
-see :func:`circles._sheets.save_workbook`).
+see :mod:`circles.workbooks`).
 """
 
 from __future__ import annotations
@@ -11,51 +11,15 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
-from ._labels import COLUMNS_ZH, LEDGER_TITLES, STATUS_FILL, STATUS_ZH
-from ._sheets import append_row, cell_value, save_workbook, write_csv
+from ._labels import COLUMNS_ZH, STATUS_ZH
+from ._sheets import write_csv
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 #: Title of the gap report's printed pages.
 GAPS_TITLE = "生活圈设施配套缺口报告 gap report"
-
-
-def _header_text(text: str) -> str:
-    """Text for a page header or footer: '&' starts a code there and is doubled."""
-    return str(text).replace("&", "&&")
-
-
-def print_layout(
-    ws, title: str, subtitle: str = "", *, date: str | None = None, header_rows: str | None = "1:1"
-) -> None:
-    """Print settings of a sheet meant for paper: A4 landscape, fitted to one page wide (as many
-    pages tall as needed), the header rows repeated on every page, a page header with the title
-    (left), the subtitle (centre) and the date (right: ``date``, or the print date), and the
-    page number with the page count in the footer."""
-    from openpyxl.worksheet.page import PageMargins
-
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    if header_rows:
-        ws.print_title_rows = header_rows
-    ws.page_margins = PageMargins(left=0.3, right=0.3, top=0.7, bottom=0.6, header=0.3, footer=0.3)
-    ws.print_options.horizontalCentered = True
-    ws.oddHeader.left.text = _header_text(title)
-    ws.oddHeader.left.size = 10
-    ws.oddHeader.center.text = _header_text(subtitle)
-    ws.oddHeader.center.size = 10
-    ws.oddHeader.right.text = f"{LEDGER_TITLES['date']}{_header_text(date)}" if date else LEDGER_TITLES["print_date"]
-    ws.oddHeader.right.size = 9
-    ws.oddFooter.center.text = LEDGER_TITLES["footer"]
-    ws.oddFooter.center.size = 9
 
 
 def write_gaps_csv(gaps: pd.DataFrame, path: str | Path) -> Path:
@@ -67,44 +31,10 @@ def write_gaps_csv(gaps: pd.DataFrame, path: str | Path) -> Path:
 
 def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -> Path:
     """The gap report as an Excel sheet: Chinese headers, English headers below, frozen,
-    filtered, status cells coloured."""
-    path = Path(path)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31]
-    cols = list(gaps.columns)
-    ws.append([COLUMNS_ZH.get(c, c) for c in cols])
-    ws.append(cols)
-    bold = Font(bold=True)
-    for cell in list(ws[1]) + list(ws[2]):
-        cell.font = bold
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    status_col = cols.index("status") + 1 if "status" in cols else None
-    fills: dict = {}
-    for rec in gaps.itertuples(index=False):
-        values = []
-        for c, v in zip(cols, rec, strict=True):
-            v = cell_value(v)
-            if c == "status" and v in STATUS_ZH:
-                v = f"{STATUS_ZH[v]} {v}"
-            values.append(v)
-        cells = append_row(ws, values)
-        if status_col:
-            raw = rec[status_col - 1]
-            if raw not in fills:
-                fills[raw] = PatternFill("solid", fgColor=STATUS_FILL.get(raw, "FFFFFF"))
-            cells[status_col - 1].fill = fills[raw]
-    ws.freeze_panes = "C3"
-    ws.auto_filter.ref = f"A2:{get_column_letter(len(cols))}{ws.max_row}"
-    for i, c in enumerate(cols, start=1):
-        width = 60 if c == "evidence" else min(40, max(10, len(COLUMNS_ZH.get(c, c)) * 2 + 2, len(c) + 2))
-        ws.column_dimensions[get_column_letter(i)].width = width
-        if c in ("covered_share", "covered_share_adequate"):
-            for (cell,) in ws.iter_rows(min_row=3, min_col=i, max_col=i):
-                if isinstance(cell.value, (int, float)):
-                    cell.number_format = "0.0%"
-    print_layout(ws, GAPS_TITLE, header_rows="1:2")
-    return save_workbook(wb, path)
+    filtered, status cells coloured (written by :func:`circles.workbooks.write_gaps_workbook`)."""
+    from .workbooks import write_gaps_workbook
+
+    return write_gaps_workbook(gaps, path, headers=COLUMNS_ZH, status_zh=STATUS_ZH, print_title=GAPS_TITLE, title=title)
 
 
 def access_table(

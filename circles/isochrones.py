@@ -18,7 +18,11 @@ its communities cost. Coverage decisions never use these polygons: they use the 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -52,6 +56,11 @@ FIELD_RAMP_CELLS = 2.0
 STREET_BAND_M = 1.5
 #: Half-width (metres) of the band kept along a reachable street crossing a cut.
 KEEP_M = 0.05
+#: Draw walking areas in worker processes from this many tasks (tiles, or groups of types in
+#: a tile) on, when the number of workers is not given.
+PARALLEL_MIN_TASKS = 2
+#: At most this many worker processes by default (each holds a tile's fields).
+MAX_AREA_WORKERS = 8
 #: Value standing for "not reachable" in the field (contours need finite numbers).
 _FAR = 1e9
 
@@ -399,6 +408,85 @@ def _cell_for(tiles: list[Box]) -> float:
     return cell
 
 
+def _draw_tile(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    node_dists: dict[str, np.ndarray],
+    limits: dict[str, list[float]],
+    tile: Box,
+    cell: float,
+    max_attach_m: float,
+) -> list[tuple[str, float, object]]:
+    """The walking areas of one tile for the types of ``limits`` (in its order): (type, limit,
+    polygon), empty areas left out."""
+    field = access_field(net, graph, {t: node_dists[t] for t in limits}, tile, cell, max_attach_m)
+    out = []
+    for t, lims in limits.items():
+        for lim, poly in zip(lims, field_polygons(field, field.fields[t], lims), strict=True):
+            poly = refine_on_streets(poly, net, graph, field, t, node_dists[t], lim)
+            poly = _polygonal(shapely.clip_by_rect(poly, *tile)) if not poly.is_empty else poly
+            if not poly.is_empty:
+                out.append((t, lim, poly))
+    return out
+
+
+#: What the worker processes draw from (set once per worker by :func:`_init_area_worker`).
+_WORKER: dict[str, object] = {}
+
+
+def _init_area_worker(
+    net: WalkNetwork, graph: SplitGraph, node_dists: dict[str, np.ndarray], cell: float, max_attach_m: float
+) -> None:
+    _WORKER.update(net=net, graph=graph, node_dists=node_dists, cell=cell, max_attach_m=max_attach_m)
+
+
+def _worker_tile(task: tuple[Box, dict[str, list[float]]]) -> list[tuple[str, float, object]]:
+    tile, limits = task
+    w = _WORKER
+    return _draw_tile(
+        cast(WalkNetwork, w["net"]),
+        cast(SplitGraph, w["graph"]),
+        cast("dict[str, np.ndarray]", w["node_dists"]),
+        limits,
+        tile,
+        cast(float, w["cell"]),
+        cast(float, w["max_attach_m"]),
+    )
+
+
+def area_workers(n_tasks: int, workers: int | None = None) -> int:
+    """How many processes draw ``n_tasks`` walking-area tasks: ``workers`` (at most one per
+    task), or by default one per available core (at most :data:`MAX_AREA_WORKERS`) from
+    :data:`PARALLEL_MIN_TASKS` tasks on. 1 in a daemonic process (a Dask worker), which may not
+    start processes."""
+    if workers is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        workers = min(cores, MAX_AREA_WORKERS) if n_tasks >= PARALLEL_MIN_TASKS else 1
+    workers = max(1, min(int(workers), n_tasks))
+    if workers > 1 and multiprocessing.current_process().daemon:
+        log.info("walking areas drawn in this process (it may not start worker processes)")
+        workers = 1
+    return workers
+
+
+def area_tasks(
+    tiles: list[Box], limits: dict[str, list[float]], workers: int
+) -> list[tuple[Box, dict[str, list[float]]]]:
+    """The tasks (tile, the types it draws with their limits) in the order a single process
+    draws them: tile by tile, types in order. With fewer tiles than two per worker, each tile's
+    types are split into consecutive groups so that every worker has work."""
+    types = list(limits)
+    groups = 1
+    if workers > 1 and tiles and types:
+        groups = min(len(types), max(1, -(-2 * workers // len(tiles))))
+    size = -(-len(types) // groups) if types else 1
+    parts = [types[i : i + size] for i in range(0, len(types), size)] or [[]]
+    return [(tile, {t: limits[t] for t in part}) for tile in tiles for part in parts]
+
+
 def iter_areas(
     net: WalkNetwork,
     graph: SplitGraph,
@@ -408,23 +496,46 @@ def iter_areas(
     *,
     max_attach_m: float = DEFAULT_MAX_ATTACH_M,
     progress: bool = False,
+    workers: int | None = None,
 ) -> Iterator[tuple[str, float, Box, object]]:
-    """Walking areas tile by tile over the region ``boxes``: (type, limit, tile, polygon)."""
+    """Walking areas tile by tile over the region ``boxes``: (type, limit, tile, polygon).
+
+    The tiles (and, with few tiles, groups of types) are drawn in ``workers`` processes (see
+    :func:`area_workers`; 1 draws here) and yielded in the order one process draws them, so the
+    areas are the same, in the same order, whatever the number of workers.
+    """
     tiles = area_tiles(boxes)
     lo, hi = np.asarray(boxes)[:, :2].min(axis=0), np.asarray(boxes)[:, 2:].max(axis=0)
     tiles = [(max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1])) for t in tiles]
     cell = _cell_for(tiles)
     if cell > AREA_CELL_M:
         log.info("walking areas over %d tiles drawn on a %.1f m grid", len(tiles), cell)
-    for tile in tqdm(tiles, desc="walking areas", unit="tile", disable=not progress, leave=False):
-        field = access_field(net, graph, node_dists, tile, cell, max_attach_m)
-        for t, lims in limits.items():
-            lims = list(lims)
-            for lim, poly in zip(lims, field_polygons(field, field.fields[t], lims), strict=True):
-                poly = refine_on_streets(poly, net, graph, field, t, node_dists[t], lim)
-                poly = _polygonal(shapely.clip_by_rect(poly, *tile)) if not poly.is_empty else poly
-                if not poly.is_empty:
-                    yield t, lim, tile, poly
+    lims = {t: list(v) for t, v in limits.items()}
+    n = area_workers(len(tiles) * max(1, len(lims)), workers)
+    tasks = area_tasks(tiles, lims, n)
+    bar = tqdm(total=len(tasks), desc="walking areas", unit="tile", disable=not progress, leave=False)
+    done = 0
+    try:
+        if n > 1:
+            try:
+                with ProcessPoolExecutor(
+                    max_workers=n,
+                    initializer=_init_area_worker,
+                    initargs=(net, graph, node_dists, cell, max_attach_m),
+                ) as ex:
+                    for (tile, _), areas in zip(tasks, ex.map(_worker_tile, tasks), strict=True):
+                        for t, lim, poly in areas:
+                            yield t, lim, tile, poly
+                        done += 1
+                        bar.update(1)
+            except BrokenProcessPool as exc:  # a worker died (out of memory?): finish here
+                log.warning("walking-area workers stopped (%s); drawing the remaining tiles in this process", exc)
+        for tile, part in tasks[done:]:
+            for t, lim, poly in _draw_tile(net, graph, node_dists, part, tile, cell, max_attach_m):
+                yield t, lim, tile, poly
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -527,6 +638,7 @@ def type_isochrones(
     rule_limits: dict[str, dict[float, list[str]]] | None = None,
     boxes: np.ndarray | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``.
 
@@ -538,6 +650,9 @@ def type_isochrones(
     Columns: ``facility_type``, ``minutes``, ``speed_m_per_min``, ``distance_m``, ``rule_ids``
     (comma-separated, empty for a plain 5/10/15-minute area), ``tile`` (the tile's lower-left
     corner in metres, ``x_y``), geometry. One row per type, distance and tile.
+
+    ``workers``: processes drawing the tiles (default: one per core when there are several
+    tiles or types; see :func:`area_workers`); the result is the same whatever the number.
     """
     if boxes is None:
         boxes = np.array([[net.x.min(), net.y.min(), net.x.max(), net.y.max()]])
@@ -564,6 +679,7 @@ def type_isochrones(
         boxes,
         max_attach_m=access.max_attach_m,
         progress=progress,
+        workers=workers,
     ):
         rows.append(
             {

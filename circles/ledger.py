@@ -60,25 +60,21 @@ import pandas as pd
 from ._config import config_file, read_yaml
 from ._labels import (
     ACTION_ZH,
+    CYCLE_WORDS,
     FIELD_ZH,
     LEDGER_ACTION_MEANING,
-    LEDGER_BOOLEAN,
     LEDGER_COLUMNS,
-    LEDGER_PERCENT,
     LEDGER_STATUS_MEANING,
     LEDGER_TITLES,
-    OFFICIAL_COLUMNS,
     PLAN_STATUS_ZH,
-    STATUS_FILL,
     STATUS_ZH,
     SUMMARY_COLUMNS,
-    YES_NO,
     rule_name,
     threshold_text,
 )
-from ._sheets import append_row, save_workbook, write_csv
+from ._sheets import write_csv
+from .cycle import Carried
 from .errors import ConfigError
-from .export import print_layout
 from .gaps import warning_text
 from .rulebook import CATEGORIES, DEFAULT_PROFILE, LEVELS, Rule, Rulebook
 
@@ -120,11 +116,13 @@ OFFICIAL_WIDTHS = {
     "person_in_charge": 5,
     "deadline": 6,
     "progress": 6,
+    "survey_result": 6,
     "investment_wan": 5,
     "in_plan": 5,
     "requirement": 21,
     "basis": 17,
     "remarks": 19,
+    "key": 9,
 }
 SUMMARY_WIDTHS = {
     "community_name": 10,
@@ -1082,6 +1080,8 @@ def build_ledger(
     df["_c"] = df["community_id"].map(corder)
     df = df.sort_values(["_c", "_k", "_ec", "_aff", "_rprio", "_order"], kind="stable")
     df["priority"] = df.groupby("_c").cumcount() + 1
+    df["survey_result"] = ""
+    df["key"] = df["community_id"].astype(str) + "/" + df["rule_id"].astype(str)
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
 
 
@@ -1180,7 +1180,9 @@ def write_ledger_csv(ledger: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-_RESERVED = {LEDGER_TITLES[k].lower() for k in ("ledger", "summary", "data", "notes")}
+_RESERVED = {LEDGER_TITLES[k].lower() for k in ("ledger", "summary", "data", "notes")} | {
+    CYCLE_WORDS[k].lower() for k in ("closed_sheet", "kept_sheet")
+}
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -1195,117 +1197,6 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return cand
 
 
-def _lines(value: Any, width: float) -> int:
-    """Lines a wrapped cell needs at :data:`FONT_PT` in a column ``width`` characters wide (a
-    CJK character is about :data:`CJK_UNITS` width units, other characters about one)."""
-    if value is None or value == "":
-        return 1
-    per_line = max(1.0, width - 0.8)
-    n = 0
-    for part in str(value).split("\n"):
-        w = sum(CJK_UNITS if ord(ch) >= 0x2E80 else 1.05 for ch in part)
-        n += max(1, math.ceil(w / per_line))
-    return n
-
-
-def _fit_rows(ws, widths: list[float], first_row: int = 1) -> None:
-    """Row heights that show every wrapped line (spreadsheets do not grow rows on opening)."""
-    for row in ws.iter_rows(min_row=first_row):
-        lines = max(_lines(c.value, widths[i]) for i, c in enumerate(row))
-        ws.row_dimensions[row[0].row].height = min(MAX_ROW_PT, 3 + LINE_PT * lines)
-
-
-def _cell(key: str, v: Any) -> Any:
-    """A ledger value as the official sheets show it (booleans as 是/否)."""
-    if key in LEDGER_BOOLEAN and isinstance(v, (bool, np.bool_)):
-        return YES_NO[bool(v)]
-    return v
-
-
-def _cell_style(ws, name: str, **attrs: Any) -> str:
-    """A named cell style of the workbook (made on first use): assigning one by name is a lookup,
-    while assigning a font, border and alignment to each cell hashes each of them (minutes for
-    a city's ledger)."""
-    from openpyxl.styles import NamedStyle
-
-    wb = ws.parent
-    if name not in wb.named_styles:
-        wb.add_named_style(NamedStyle(name=name, **attrs))
-    return name
-
-
-def _official_table(
-    ws, df: pd.DataFrame, cols: list[str], headers: Mapping[str, str], widths: Mapping[str, int]
-) -> None:
-    """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text."""
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
-
-    thin = Side(style="thin", color="808080")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    font = Font(name=LEDGER_FONT, size=FONT_PT)
-    head = _cell_style(
-        ws,
-        "circles_ledger_header",
-        font=Font(name=LEDGER_FONT, size=FONT_PT, bold=True),
-        alignment=Alignment(wrap_text=True, vertical="center", horizontal="center"),
-        fill=PatternFill("solid", fgColor="DDEBF7"),
-        border=border,
-    )
-    wrap = Alignment(wrap_text=True, vertical="top")
-    text = _cell_style(ws, "circles_ledger_text", font=font, alignment=wrap, border=border)
-    centre = Alignment(wrap_text=True, vertical="top", horizontal="center")
-    number = _cell_style(ws, "circles_ledger_number", font=font, alignment=centre, border=border)
-    count = _cell_style(ws, "circles_ledger_count", font=font, alignment=centre, border=border, number_format="0")
-    status = {
-        k: _cell_style(
-            ws, f"circles_ledger_{k}", font=font, alignment=wrap, border=border, fill=PatternFill("solid", fgColor=v)
-        )
-        for k, v in STATUS_FILL.items()
-    }
-    ws.append([headers.get(c, c) for c in cols])
-    for cell in ws[1]:
-        cell.style = head
-    col_style = [number if c in NUMERIC else text for c in cols]
-    fill_col = cols.index("gap") if "gap" in cols else None
-    statuses = list(df["status"]) if "status" in df.columns else None
-    for i, rec in enumerate(df.to_dict("records")):
-        cells = append_row(ws, [i + 1 if c == "no" else _cell(c, rec.get(c)) for c in cols])
-        for cell, c, style in zip(cells, cols, col_style, strict=True):
-            cell.style = count if c == "residents_affected" and cell.value is not None else style
-        if fill_col is not None and statuses is not None:
-            cells[fill_col].style = status.get(statuses[i], text)
-    for j, c in enumerate(cols, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = widths.get(c, 8)
-    _fit_rows(ws, [widths.get(c, 8) for c in cols])
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, ws.max_row)}"
-
-
-def _data_table(ws, df: pd.DataFrame) -> None:
-    """Every column with its English key as the header: shares as percentages, booleans 是/否."""
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-
-    cols = list(df.columns)
-    ws.append(cols)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    text = _cell_style(ws, "circles_data_text", alignment=wrap)
-    percent = _cell_style(ws, "circles_data_percent", alignment=wrap, number_format="0.0%")
-    for rec in df.to_dict("records"):
-        cells = append_row(ws, [_cell(c, rec.get(c)) for c in cols])
-        for cell, c in zip(cells, cols, strict=True):
-            cell.style = percent if c in LEDGER_PERCENT and isinstance(cell.value, (int, float)) else text
-    widths = [24.0 if c in DATA_WIDE else 10.0 for c in cols]
-    for j, w in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = w
-    _fit_rows(ws, widths)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, ws.max_row)}"
-
-
 def write_ledger_xlsx(
     ledger: pd.DataFrame,
     path: str | Path,
@@ -1314,77 +1205,13 @@ def write_ledger_xlsx(
     rulebook: Rulebook | None = None,
     pilot: Pilot | None = None,
     date: str | None = None,
+    carried: Carried | None = None,
 ) -> Path:
-    """The ledger as the workbook officials print and sign.
+    """The ledger as the workbook officials print and sign: see
+    :func:`circles.workbooks.write_ledger_workbook` (where the workbook code lives)."""
+    from .workbooks import write_ledger_workbook
 
-    Sheets, in order: 工作台账 (all open items of all communities, one row each, the plan's
-    columns: :data:`circles._labels.OFFICIAL_COLUMNS`), 汇总 (one row per community), one sheet
-    per community (every item, same columns), 数据 data (every column with its English key, as
-    in ``ledger.csv``) and 说明 (statuses, actions, the plan's phases, projects beyond the
-    standard). Every sheet: A4 landscape, one page wide, header row on every page, a page
-    header with the title and the date (``date``, default the print date) and page numbers.
-    Text from the inputs is stored as text, never as a formula.
-    """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    path = Path(path)
-    if communities is None:
-        communities = (
-            ledger[["community_id", "community_name"]]
-            .drop_duplicates()
-            .rename(columns={"community_id": "id", "community_name": "name"})
-        )
-        communities["population"] = np.nan
-    pilot = pilot if pilot is not None else load_pilot()
-    cols = list(OFFICIAL_COLUMNS)
-    if not ledger["street"].astype(str).str.len().gt(0).any():
-        cols.remove("street")  # 街道 only when known
-    title = LEDGER_TITLES["title"]
-    wb = Workbook()
-    ws = wb.active
-    ws.title = LEDGER_TITLES["ledger"]
-    _official_table(ws, open_items(ledger), cols, OFFICIAL_COLUMNS, OFFICIAL_WIDTHS)
-    print_layout(ws, title, f"{title}（全部待办事项）", date=date)
-
-    summary = ledger_summary(ledger, communities)
-    scols = [c for c in SUMMARY_COLUMNS if c != "street" or "street" in cols]
-    sh = wb.create_sheet(LEDGER_TITLES["summary"])
-    _official_table(sh, summary, scols, SUMMARY_COLUMNS, SUMMARY_WIDTHS)
-    print_layout(sh, title, f"{title}（汇总）", date=date)
-
-    used: set[str] = set()
-    if len(communities) <= MAX_COMMUNITY_SHEETS:
-        groups = dict(tuple(ledger.groupby("community_id", sort=False)))
-        for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
-            sub = groups.get(cid, ledger.iloc[0:0])
-            sh = wb.create_sheet(_sheet_name(name or cid, used))
-            _official_table(sh, sub, cols, OFFICIAL_COLUMNS, OFFICIAL_WIDTHS)
-            print_layout(sh, title, f"{title}（{name}）", date=date)
-    else:
-        log.info(
-            "ledger.xlsx: %d communities, more than %d: no sheet per community (filter the first sheet by 社区)",
-            len(communities),
-            MAX_COMMUNITY_SHEETS,
-        )
-
-    if len(communities) <= MAX_COMMUNITY_SHEETS:
-        data = wb.create_sheet(LEDGER_TITLES["data"])
-        _data_table(data, ledger)
-        print_layout(data, title, f"{title}（数据）", date=date)
-
-    notes = wb.create_sheet(LEDGER_TITLES["notes"])
-    for a, b in _notes(ledger, communities, rulebook, pilot):
-        append_row(notes, [a, b])
-    notes.column_dimensions["A"].width = 34
-    notes.column_dimensions["B"].width = 90
-    for row in notes.iter_rows():
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    _fit_rows(notes, [34.0, 90.0])
-    notes["A1"].font = Font(bold=True, size=13)
-    print_layout(notes, title, f"{title}（说明）", date=date, header_rows=None)
-    return save_workbook(wb, path)
+    return write_ledger_workbook(ledger, path, communities, rulebook=rulebook, pilot=pilot, date=date, carried=carried)
 
 
 def _notes(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
@@ -716,6 +717,7 @@ def write_outputs(
     date: str | None = None,
     progress: bool = False,
     community_maps: Any = "auto",
+    previous_ledger: Any = None,
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, indicators.csv,
     isochrones.geojson, map.html with one map per community (community_maps/), PNG figures
@@ -754,6 +756,10 @@ def write_outputs(
     table_format : {"csv", "parquet"}
         Format of the per-resident table: ``access.csv`` or, for big runs, ``access.parquet``
         (same columns; needs pyarrow).
+    previous_ledger : circles.cycle.FilledLedger, optional
+        Last month's filled ledger (:func:`circles.cycle.read_filled_ledger`): what people wrote
+        in it is carried into the new ``ledger.xlsx`` / ``ledger.csv``, items now met are closed
+        (已销号), and the workbook read is kept as ``ledger_previous.xlsx``.
 
     Returns
     -------
@@ -778,6 +784,7 @@ def write_outputs(
             date=date,
             progress=progress,
             community_maps=community_maps,
+            previous_ledger=previous_ledger,
         )
         stage.info.update(
             run_info(
@@ -837,6 +844,7 @@ def _write_all(
     date: str | None = None,
     progress: bool = False,
     community_maps: Any = "auto",
+    previous_ledger: Any = None,
 ) -> dict[str, Path]:
     """Write every output file into ``out`` (a fresh folder); time each stage in ``timings``."""
     from . import ledger as ledger_mod
@@ -848,9 +856,19 @@ def _write_all(
         paths["gaps_xlsx"] = export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx")
     with timed(timings, "ledger"):
         led = result.ledger if result.ledger is not None else ledger_mod.ledger_for(result)
+        carried = None
+        if previous_ledger is not None:
+            from . import cycle
+            from .figures import report_date
+
+            run_day = dt.date.fromisoformat(report_date(date))
+            carried = cycle.carry_forward(led, previous_ledger, date=run_day)
+            led = carried.ledger
+            result.warnings.extend(carried.report)
+            paths["ledger_previous"] = cycle.keep_copy(previous_ledger, out / "ledger_previous.xlsx")
         paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
         paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
-            led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook
+            led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook, carried=carried
         )
     with timed(timings, "tables"):
         if result.within_counts is not None:

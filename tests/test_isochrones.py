@@ -121,3 +121,56 @@ def test_areas_drawn_in_tiles_match_one_piece(river, monkeypatch):
     read = whole.intersection(shapely.box(*box[0]))  # areas are drawn only where they are read
     assert read.area < whole.area
     assert union.symmetric_difference(read).area < 1e-3 * read.area
+
+
+# --------------------------------------------------------------------------------------------
+# Walking areas drawn in worker processes (issue 25): the same bytes as one process
+# --------------------------------------------------------------------------------------------
+
+
+def _demo_areas(result, workers: int):
+    from circles import pipeline
+
+    rb = result.rulebook
+    return isochrones.type_isochrones(
+        result.access,
+        result.network,
+        pipeline.type_speeds(rb),
+        minutes=pipeline.ISOCHRONE_MINUTES,
+        rule_limits=pipeline.rule_limits(rb),
+        boxes=pipeline.area_boxes(result.communities, max(rb.threshold_m(r) for r in rb.rules)),
+        workers=workers,
+    )
+
+
+@pytest.mark.parametrize("tile_m", [isochrones.AREA_TILE_M, 700.0])
+def test_parallel_walking_areas_are_byte_identical(demo_result, tmp_path, monkeypatch, tile_m):
+    """Two worker processes (types split within the demo's single tile, or many small tiles)
+    give the same GeoJSON bytes as one process."""
+    from circles import export
+
+    monkeypatch.setattr(isochrones, "AREA_TILE_M", tile_m)
+    serial = _demo_areas(demo_result, workers=1)
+    parallel = _demo_areas(demo_result, workers=2)
+    assert len(serial) > 10
+    assert serial["tile"].nunique() >= (10 if tile_m < 1000 else 1)  # many tiles, or one tile split by type
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = export.write_geojson(serial, tmp_path / "a" / "isochrones.geojson").read_bytes()
+    b = export.write_geojson(parallel, tmp_path / "b" / "isochrones.geojson").read_bytes()
+    assert a == b
+
+
+def test_area_tasks_keep_the_serial_order():
+    """Tasks run tile by tile, types in order, split in consecutive groups when tiles are few."""
+    tiles = [(0.0, 0.0, 1.0, 1.0), (1.0, 0.0, 2.0, 1.0)]
+    limits = {"a": [1.0], "b": [2.0], "c": [3.0], "d": [4.0], "e": [5.0]}
+    one = isochrones.area_tasks(tiles, limits, 1)
+    assert [(t, list(lim)) for t, lim in one] == [(tiles[0], list("abcde")), (tiles[1], list("abcde"))]
+    four = isochrones.area_tasks(tiles, limits, 4)  # 2 tiles, 4 workers: 4 groups of types each
+    flat = [(tile, k) for tile, lim in four for k in lim]
+    assert flat == [(tile, k) for tile in tiles for k in "abcde"]
+    assert len(four) == 2 * 3  # 5 types in groups of 2, 2, 1
+    assert isochrones.area_workers(1, None) == 1
+    assert isochrones.area_workers(10, 3) == 3
+    assert isochrones.area_workers(2, 8) == 2

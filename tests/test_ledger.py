@@ -233,13 +233,23 @@ def test_first_sheet_is_every_open_item(demo_ledger, demo_book):
     assert [c.value for c in ws_book[1]] == want
 
 
+def column_width(ws, col: int) -> float | None:
+    """The stored width of column ``col`` (1-based), also when a ``<col min max>`` range holds
+    several neighbouring columns of the same width (openpyxl files it under the first)."""
+    for dim in ws.column_dimensions.values():
+        if dim.min is not None and dim.max is not None and dim.min <= col <= dim.max:
+            return dim.width
+    return None
+
+
 def test_every_sheet_prints_on_a4_landscape(demo_book):
     wb, _ = demo_book
     for ws in wb.worksheets:
         ps = ws.page_setup
         assert ps.orientation == "landscape" and int(ps.paperSize) == 9, ws.title  # 9 = A4
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True
-        assert int(ps.fitToWidth) == 1 and int(ps.fitToHeight) == 0, ws.title
+        # fitToWidth may be left out: 1 is its default (ECMA-376 CT_PageSetup)
+        assert int(ps.fitToWidth or 1) == 1 and int(ps.fitToHeight) == 0, ws.title
         assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
         assert ws.oddHeader.left.text == "完整社区建设工作台账"
         assert "&D" in ws.oddHeader.right.text or "日期" in ws.oddHeader.right.text
@@ -248,7 +258,7 @@ def test_every_sheet_prints_on_a4_landscape(demo_book):
             assert ws.freeze_panes == "A2"
         assert all(c.alignment.wrap_text for c in ws[2] if c.value is not None), ws.title
     first = wb["工作台账"]
-    widths = {c.value: first.column_dimensions[c.column_letter].width for c in first[1]}
+    widths = {c.value: column_width(first, c.column) for c in first[1]}
     assert widths["现状"] == ledger.OFFICIAL_WIDTHS["current_state"] and widths["序号"] == ledger.OFFICIAL_WIDTHS["no"]
     assert sum(widths.values()) <= 170  # one A4 landscape page wide at a readable size
     # rows are as tall as their wrapped text

@@ -1,0 +1,434 @@
+"""The workbooks circles writes — the gap report (``gaps.xlsx``) and the ledger officials print
+and sign (``ledger.xlsx``) — written with XlsxWriter, row by row (``constant_memory``).
+
+openpyxl builds every cell as a Python object before it saves; XlsxWriter streams each row to
+disk as it is written, about three times faster and in a fraction of the memory on a city's
+ledger. openpyxl stays for reading people's workbooks (:mod:`circles._tables`).
+
+The same content gives the same bytes: XlsxWriter stamps its zip entries with a fixed time, and
+the document's dates are fixed here (:data:`DOC_DATE`). Text is always written as text — a
+name such as ``=HYPERLINK(...)`` is never a formula (see :mod:`circles._sheets`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils.exceptions import IllegalCharacterError
+from xlsxwriter.worksheet import Worksheet
+
+from ._labels import LEDGER_BOOLEAN, LEDGER_PERCENT, LEDGER_TITLES, STATUS_FILL, YES_NO
+from ._sheets import cell_value
+
+log = logging.getLogger(__name__)
+
+#: Creation and modification date written into every workbook (a fixed date keeps the bytes
+#: the same from run to run; the page header carries the ledger's own date).
+DOC_DATE = dt.datetime(2000, 1, 1)
+#: Spreadsheet default font size (points) for text without a font of its own.
+DEFAULT_PT = 11
+
+
+# --------------------------------------------------------------------------------------------
+# Plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def new_workbook(path: str | Path) -> xlsxwriter.Workbook:
+    """An XlsxWriter workbook at ``path`` that streams rows (``constant_memory``), never turns
+    text into formulas, numbers or links, and carries the fixed :data:`DOC_DATE`."""
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "nan_inf_to_errors": True,
+        },
+    )
+    wb.set_properties({"created": DOC_DATE})
+    return wb
+
+
+class Formats:
+    """The cell formats of one workbook, made once per distinct set of properties."""
+
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        self.wb = wb
+        self._made: dict[tuple, Any] = {}
+
+    def get(self, **props: Any) -> Any:
+        """The format with ``props`` (XlsxWriter's format properties), or None for no format."""
+        if not props:
+            return None
+        key = tuple(sorted(props.items()))
+        if key not in self._made:
+            self._made[key] = self.wb.add_format(dict(props))
+        return self._made[key]
+
+
+def write_value(ws: Worksheet, row: int, col: int, v: Any, fmt: Any = None) -> None:
+    """Write one plain value (see :func:`circles._sheets.cell_value`): text always as text,
+    booleans as booleans, numbers as numbers, empty (None or empty text) as a (formatted) blank."""
+    if v is None or (isinstance(v, str) and not v):
+        if fmt is not None:
+            ws.write_blank(row, col, None, fmt)
+    elif isinstance(v, str):
+        if ILLEGAL_CHARACTERS_RE.search(v):
+            # as with openpyxl before: a control character a workbook cannot hold is an error
+            raise IllegalCharacterError(f"{v!r} cannot be used in worksheets")
+        ws.write_string(row, col, v, fmt)
+    elif isinstance(v, bool):
+        ws.write_boolean(row, col, v, fmt)
+    elif isinstance(v, (int, float)):
+        ws.write_number(row, col, v, fmt)
+    elif isinstance(v, (dt.datetime, dt.date)):
+        ws.write_datetime(row, col, v, fmt)
+    else:
+        ws.write_string(row, col, str(v), fmt)
+
+
+def write_row(ws: Worksheet, row: int, values: Sequence[Any], formats: Sequence[Any] | None = None) -> None:
+    """Write ``values`` (already plain, :func:`circles._sheets.cell_value`) from column A."""
+    for j, v in enumerate(values):
+        write_value(ws, row, j, v, formats[j] if formats is not None else None)
+
+
+def set_width(ws: Worksheet, col: int, width: float) -> None:
+    """Set column ``col`` to the stored width ``width`` (as openpyxl stores it; XlsxWriter adds
+    its 5-pixel cell padding to the width it is given, taken off here)."""
+    ws.set_column(col, col, width - 5 / 7 if width > 1 + 5 / 7 else width)
+
+
+def _header_text(text: str) -> str:
+    """Text for a page header or footer: '&' starts a code there and is doubled."""
+    return str(text).replace("&", "&&")
+
+
+def print_setup(
+    ws: Worksheet, title: str, subtitle: str = "", *, date: str | None = None, header_rows: int = 1
+) -> None:
+    """Print settings of a sheet meant for paper: A4 landscape, fitted to one page wide (as many
+    pages tall as needed), the first ``header_rows`` rows repeated on every page, a page header
+    with the title (left), the subtitle (centre) and the date (right: ``date``, or the print
+    date), and the page number with the page count in the footer."""
+    ws.set_paper(9)  # A4
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    if header_rows:
+        ws.repeat_rows(0, header_rows - 1)
+    ws.set_margins(left=0.3, right=0.3, top=0.7, bottom=0.6)
+    ws.center_horizontally()
+    right = f"{LEDGER_TITLES['date']}{_header_text(date)}" if date else LEDGER_TITLES["print_date"]
+    header = f"&L&10 {_header_text(title)}&C&10 {_header_text(subtitle)}&R&9 {right}"
+    ws.set_header(header, {"margin": 0.3})
+    ws.set_footer(f"&C&9 {LEDGER_TITLES['footer']}", {"margin": 0.3})
+
+
+def _last_col(n_cols: int) -> int:
+    return max(0, n_cols - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# The gap report
+# --------------------------------------------------------------------------------------------
+
+
+def _gaps_width(c: str, headers: Mapping[str, str]) -> float:
+    return 60 if c == "evidence" else min(40, max(10, len(headers.get(c, c)) * 2 + 2, len(c) + 2))
+
+
+def write_gaps_workbook(
+    gaps: pd.DataFrame,
+    path: str | Path,
+    *,
+    headers: Mapping[str, str],
+    status_zh: Mapping[str, str],
+    print_title: str,
+    title: str = "gaps",
+) -> Path:
+    """The gap report as one sheet: Chinese headers (``headers``), English keys below, frozen
+    at C3, filtered, status cells coloured (``status_zh`` names the statuses), shares as
+    percentages, set up for A4 landscape."""
+    path = Path(path)
+    wb = new_workbook(path)
+    fmt = Formats(wb)
+    ws = wb.add_worksheet(title[:31])
+    cols = list(gaps.columns)
+    for j, c in enumerate(cols):
+        set_width(ws, j, _gaps_width(c, headers))
+    bold = fmt.get(bold=True, text_wrap=True, valign="top")
+    write_row(ws, 0, [headers.get(c, c) for c in cols], [bold] * len(cols))
+    write_row(ws, 1, cols, [bold] * len(cols))
+    status_col = cols.index("status") if "status" in cols else None
+    percent = {i for i, c in enumerate(cols) if c in ("covered_share", "covered_share_adequate")}
+    share = fmt.get(num_format="0.0%")
+    for r, rec in enumerate(gaps.itertuples(index=False), start=2):
+        for j, v in enumerate(rec):
+            v = cell_value(v)
+            f = None
+            if j == status_col:
+                f = fmt.get(pattern=1, bg_color="#" + STATUS_FILL.get(v, "FFFFFF"))
+                if v in status_zh:
+                    v = f"{status_zh[v]} {v}"
+            elif j in percent and isinstance(v, (int, float)):
+                f = share
+            write_value(ws, r, j, v, f)
+    ws.freeze_panes(2, 2)
+    ws.autofilter(1, 0, 1 + len(gaps), _last_col(len(cols)))
+    print_setup(ws, print_title, header_rows=2)
+    wb.close()
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The ledger (工作台账)
+# --------------------------------------------------------------------------------------------
+
+
+def _lines(value: Any, width: float) -> int:
+    """Lines a wrapped cell needs at the ledger's font size in a column ``width`` characters
+    wide (a CJK character is about ``CJK_UNITS`` width units, other characters about one)."""
+    from .ledger import CJK_UNITS
+
+    if value is None or value == "":
+        return 1
+    per_line = max(1.0, width - 0.8)
+    n = 0
+    for part in str(value).split("\n"):
+        w = sum(CJK_UNITS if ord(ch) >= 0x2E80 else 1.05 for ch in part)
+        n += max(1, math.ceil(w / per_line))
+    return n
+
+
+def _row_height(values: Sequence[Any], widths: Sequence[float]) -> float:
+    """Row height (points) that shows every wrapped line (spreadsheets do not grow rows on
+    opening)."""
+    from .ledger import LINE_PT, MAX_ROW_PT
+
+    lines = max((_lines(v, w) for v, w in zip(values, widths, strict=True)), default=1)
+    return min(MAX_ROW_PT, 3 + LINE_PT * lines)
+
+
+def _ledger_value(key: str, v: Any) -> Any:
+    """A ledger value as the official sheets show it (booleans as 是/否), made plain."""
+    if key in LEDGER_BOOLEAN and isinstance(v, (bool, np.bool_)):
+        return YES_NO[bool(v)]
+    return cell_value(v)
+
+
+def _official_formats(fmt: Formats) -> dict[str, Any]:
+    from .ledger import FONT_PT, LEDGER_FONT
+
+    base = {"font_name": LEDGER_FONT, "font_size": FONT_PT, "border": 1, "border_color": "#808080"}
+    wrap = {"text_wrap": True, "valign": "top"}
+    out = {
+        "head": fmt.get(
+            **base, bold=True, text_wrap=True, valign="vcenter", align="center", pattern=1, bg_color="#DDEBF7"
+        ),
+        "text": fmt.get(**base, **wrap),
+        "number": fmt.get(**base, **wrap, align="center"),
+        "count": fmt.get(**base, **wrap, align="center", num_format="0"),
+    }
+    for k, v in STATUS_FILL.items():
+        out[f"status_{k}"] = fmt.get(**base, **wrap, pattern=1, bg_color="#" + v)
+    return out
+
+
+def official_table(
+    ws: Worksheet,
+    fmt: Formats,
+    df: pd.DataFrame,
+    cols: list[str],
+    headers: Mapping[str, str],
+    widths: Mapping[str, float],
+) -> None:
+    """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text,
+    rows as tall as their text, frozen under the header, filtered."""
+    from .ledger import NUMERIC
+
+    f = _official_formats(fmt)
+    w = [float(widths.get(c, 8)) for c in cols]
+    for j, width in enumerate(w):
+        set_width(ws, j, width)
+    head = [headers.get(c, c) for c in cols]
+    ws.set_row(0, _row_height(head, w))
+    write_row(ws, 0, head, [f["head"]] * len(cols))
+    col_fmt = [f["number"] if c in NUMERIC else f["text"] for c in cols]
+    fill_col = cols.index("gap") if "gap" in cols else None
+    statuses = list(df["status"]) if "status" in df.columns else None
+    for i, rec in enumerate(df.to_dict("records")):
+        values = [i + 1 if c == "no" else _ledger_value(c, rec.get(c)) for c in cols]
+        formats = [
+            f["count"] if c == "residents_affected" and v is not None else cf
+            for c, v, cf in zip(cols, values, col_fmt, strict=True)
+        ]
+        if fill_col is not None and statuses is not None:
+            formats[fill_col] = f.get(f"status_{statuses[i]}", f["text"])
+        ws.set_row(i + 1, _row_height(values, w))
+        write_row(ws, i + 1, values, formats)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, len(df), _last_col(len(cols)))
+
+
+def data_table(ws: Worksheet, fmt: Formats, df: pd.DataFrame) -> None:
+    """Every column with its English key as the header: shares as percentages, booleans 是/否."""
+    from .ledger import DATA_WIDE
+
+    cols = list(df.columns)
+    w = [24.0 if c in DATA_WIDE else 10.0 for c in cols]
+    for j, width in enumerate(w):
+        set_width(ws, j, width)
+    ws.set_row(0, _row_height(cols, w))
+    write_row(ws, 0, cols, [fmt.get(bold=True)] * len(cols))
+    text = fmt.get(text_wrap=True, valign="top")
+    percent = fmt.get(text_wrap=True, valign="top", num_format="0.0%")
+    for i, rec in enumerate(df.to_dict("records"), start=1):
+        values = [_ledger_value(c, rec.get(c)) for c in cols]
+        formats = [
+            percent if c in LEDGER_PERCENT and isinstance(v, (int, float)) else text
+            for c, v in zip(cols, values, strict=True)
+        ]
+        ws.set_row(i, _row_height(values, w))
+        write_row(ws, i, values, formats)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, len(df), _last_col(len(cols)))
+
+
+def notes_table(ws: Worksheet, fmt: Formats, lines: Iterable[tuple[str, str]]) -> None:
+    """The 说明 sheet: two wrapped columns, the first line as a title."""
+    w = [34.0, 90.0]
+    set_width(ws, 0, w[0])
+    set_width(ws, 1, w[1])
+    wrap = fmt.get(text_wrap=True, valign="top")
+    first = fmt.get(text_wrap=True, valign="top", bold=True, font_size=13)
+    for i, (a, b) in enumerate(lines):
+        values = [cell_value(a), cell_value(b)]
+        ws.set_row(i, _row_height(values, w))
+        write_row(ws, i, values, [first if i == 0 else wrap, wrap])
+
+
+def _cycle_sheets(wb: xlsxwriter.Workbook, fmt: Formats, carried: Any, title: str, date: str | None) -> None:
+    """The 已销号 and 保留的填报 sheets of a carried ledger (written empty or not, so that next
+    month's reading finds them)."""
+    from . import ledger as lg
+    from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, OFFICIAL_COLUMNS
+    from .cycle import CLOSED_COLUMNS, KEPT_COLUMNS
+
+    headers = {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS}
+    widths = {
+        **lg.OFFICIAL_WIDTHS,
+        "closed_on": 8,
+        "closed_how": 16,
+        "kept_reason": 16,
+        "source_cell": 9,
+        "entries": 30,
+    }
+    for name, df, cols in (
+        (CYCLE_WORDS["closed_sheet"], carried.closed, list(CLOSED_COLUMNS)),
+        (CYCLE_WORDS["kept_sheet"], carried.kept, list(KEPT_COLUMNS)),
+    ):
+        sh = wb.add_worksheet(name)
+        official_table(sh, fmt, df, ["no", *cols], headers, widths)
+        print_setup(sh, title, f"{title}（{name}）", date=date)
+
+
+def write_ledger_workbook(
+    ledger: pd.DataFrame,
+    path: str | Path,
+    communities: pd.DataFrame | None = None,
+    *,
+    rulebook: Any = None,
+    pilot: Any = None,
+    date: str | None = None,
+    carried: Any = None,
+) -> Path:
+    """The ledger as the workbook officials print and sign.
+
+    Sheets, in order: 工作台账 (all open items of all communities, one row each, the plan's
+    columns: :data:`circles._labels.OFFICIAL_COLUMNS`), 汇总 (one row per community), one sheet
+    per community (every item, same columns), 数据 data (every column of the ledger with its
+    English key, as in ``ledger.csv``) and 说明 (statuses, actions, the plan's phases, projects
+    beyond the standard). Every sheet: A4 landscape, one page wide, header row on every page, a
+    page header with the title and the date (``date``, default the print date) and page
+    numbers. Text from the inputs is stored as text, never as a formula.
+
+    With ``carried`` (:func:`circles.cycle.carry_forward`: last month's filled ledger carried
+    into this one) the official sheets gain a 台账变化 column (新增 / 延续 / 销号 …), and two
+    sheets follow the community sheets: 已销号 (items closed, this month's and earlier ones)
+    and 保留的填报 (entries with no row in this ledger, with the reason).
+    """
+    from . import ledger as lg
+    from ._labels import OFFICIAL_COLUMNS, SUMMARY_COLUMNS
+
+    path = Path(path)
+    if communities is None:
+        communities = (
+            ledger[["community_id", "community_name"]]
+            .drop_duplicates()
+            .rename(columns={"community_id": "id", "community_name": "name"})
+        )
+        communities["population"] = np.nan
+    pilot = pilot if pilot is not None else lg.load_pilot()
+    cols = list(OFFICIAL_COLUMNS)
+    if not ledger["street"].astype(str).str.len().gt(0).any():
+        cols.remove("street")  # 街道 only when known
+    heads: Mapping[str, str] = OFFICIAL_COLUMNS
+    if carried is not None:
+        from ._labels import CYCLE_COLUMNS
+
+        ledger = carried.ledger
+        cols.insert(cols.index("item_name") + 1, "ledger_change")
+        added = [str(c) for c in ledger.columns if str(c).startswith("+")]  # columns people added
+        cols += added
+        heads = {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS, **{c: c[1:] for c in added}}
+    title = LEDGER_TITLES["title"]
+    wb = new_workbook(path)
+    fmt = Formats(wb)
+    ws = wb.add_worksheet(LEDGER_TITLES["ledger"])
+    official_table(ws, fmt, lg.open_items(ledger), cols, heads, lg.OFFICIAL_WIDTHS)
+    print_setup(ws, title, f"{title}（全部待办事项）", date=date)
+
+    summary = lg.ledger_summary(ledger, communities)
+    scols = [c for c in SUMMARY_COLUMNS if c != "street" or "street" in cols]
+    sh = wb.add_worksheet(LEDGER_TITLES["summary"])
+    official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
+    print_setup(sh, title, f"{title}（汇总）", date=date)
+
+    many = len(communities) > lg.MAX_COMMUNITY_SHEETS
+    if not many:
+        used: set[str] = set()
+        groups = dict(tuple(ledger.groupby("community_id", sort=False)))
+        for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
+            sub = groups.get(cid, ledger.iloc[0:0])
+            sh = wb.add_worksheet(lg._sheet_name(name or cid, used))
+            official_table(sh, fmt, sub, cols, heads, lg.OFFICIAL_WIDTHS)
+            print_setup(sh, title, f"{title}（{name}）", date=date)
+    if carried is not None:
+        _cycle_sheets(wb, fmt, carried, title, date)
+    if not many:
+        data = wb.add_worksheet(LEDGER_TITLES["data"])
+        data_table(data, fmt, ledger)
+        print_setup(data, title, f"{title}（数据）", date=date)
+    else:
+        log.info(
+            "ledger.xlsx: %d communities, more than %d: no sheet per community (filter the first sheet by 社区)",
+            len(communities),
+            lg.MAX_COMMUNITY_SHEETS,
+        )
+
+    notes = wb.add_worksheet(LEDGER_TITLES["notes"])
+    notes_table(notes, fmt, lg._notes(ledger, communities, rulebook, pilot))
+    print_setup(notes, title, f"{title}（说明）", date=date, header_rows=0)
+    wb.close()
+    return path
