@@ -606,27 +606,24 @@ def write_inventory(folder, pairs: pd.DataFrame, spaces: pd.DataFrame, newly) ->
     from pathlib import Path
 
     import geopandas as gpd
-    from openpyxl import Workbook
 
     from ._labels import INVENTORY_HEADERS_ZH, YES_NO
-    from ._sheets import append_row, save_workbook, write_csv
+    from ._sheets import cell_value, write_csv
+    from .workbooks import Formats, new_workbook, set_width, write_row
 
     folder = Path(folder)
     names = ["inventory_plan.csv", "inventory_plan.xlsx", "inventory_spaces.csv", "inventory_plan.geojson"]
     write_csv(pairs, folder / names[0])
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "一址多用"
-    from openpyxl.utils import get_column_letter
-
-    append_row(ws, [INVENTORY_HEADERS_ZH.get(c, c) for c in pairs.columns])
-    for row in pairs.itertuples(index=False):
-        append_row(ws, [YES_NO[bool(v)] if isinstance(v, (bool, np.bool_)) else v for v in row])
-    for i, c in enumerate(pairs.columns, start=1):
-        wide = {"action_zh": 48, "weight_reason": 40, "area_basis": 30, "guarantee": 28}.get(c, 14)
-        ws.column_dimensions[get_column_letter(i)].width = wide
-    ws.freeze_panes = "B2"
-    save_workbook(wb, folder / names[1])
+    wb = new_workbook(folder / names[1])
+    ws = wb.add_worksheet("一址多用")
+    bold = Formats(wb).get(bold=True)
+    write_row(ws, 0, [INVENTORY_HEADERS_ZH.get(c, c) for c in pairs.columns], [bold] * len(pairs.columns))
+    for i, c in enumerate(pairs.columns):
+        set_width(ws, i, {"action_zh": 48, "weight_reason": 40, "area_basis": 30, "guarantee": 28}.get(c, 14))
+    ws.freeze_panes(1, 1)
+    for r, row in enumerate(pairs.itertuples(index=False), start=1):
+        write_row(ws, r, [YES_NO[bool(v)] if isinstance(v, (bool, np.bool_)) else cell_value(v) for v in row])
+    wb.close()
     write_csv(spaces, folder / names[2])
     cols = ["space_id", "space_name", "community_id", "rule_id", "residents_newly_covered", "lon", "lat"]
     per_space = pairs[cols] if len(pairs) else pd.DataFrame(columns=cols)
