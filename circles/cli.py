@@ -135,6 +135,18 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "also reports each district",
     )
     p.add_argument(
+        "--population-raster",
+        default=None,
+        help="population GeoTIFF (WorldPop, GHSL) summed to the resident points; replaces estimated "
+        "populations only (needs pip install 'circles[population]')",
+    )
+    p.add_argument(
+        "--population-totals",
+        default=None,
+        help="CSV/XLSX of counts per 社区 or 街道 (a population column and a column named like a boundary "
+        "field); they replace the boundaries' figures, a 街道's spread over its buildings by floor area",
+    )
+    p.add_argument(
         "--format",
         dest="table_format",
         choices=["csv", "parquet"],
@@ -185,6 +197,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.dask:
             from . import distributed
 
+            if args.population_raster or args.population_totals:
+                raise CirclesError("--population-raster and --population-totals do not work with --dask yet")
             result = distributed.analyse_partitioned(
                 args.boundaries,
                 args.facilities,
@@ -348,6 +362,8 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         encoding=args.encoding,
         categories=args.categories,
         district_field=args.district_field,
+        population_raster=getattr(args, "population_raster", None),
+        population_totals=getattr(args, "population_totals", None),
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )
@@ -371,7 +387,18 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def _input_paths(args: argparse.Namespace) -> list[str]:
     """The files of the user's that no output may replace."""
-    names = ("boundaries", "facilities", "network", "buildings", "rules", "categories", "scenario", "candidates")
+    names = (
+        "boundaries",
+        "facilities",
+        "network",
+        "buildings",
+        "rules",
+        "categories",
+        "scenario",
+        "candidates",
+        "population_raster",
+        "population_totals",
+    )
     return [str(v) for v in (getattr(args, n, None) for n in names) if v and Path(str(v)).exists()]
 
 

@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import _outputs, demo, export, isochrones, mapping
+from . import _outputs, demo, export, isochrones, mapping, population
 from ._sheets import write_csv
 from .access import Access, compute_access
 from .errors import InputError, OptionError, check_option
@@ -228,6 +228,8 @@ def load_inputs(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    population_raster: str | Path | None = None,
+    population_totals: str | Path | None = None,
 ) -> Inputs:
     """Check the options and load and check the inputs of :func:`analyse` (same parameters);
     the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
@@ -267,6 +269,9 @@ def load_inputs(
             field="surveyed",
         )
     input_files = _describe_inputs(boundaries, facilities, network, buildings, rulebook.path, categories)
+    for role, extra in (("population_raster", population_raster), ("population_totals", population_totals)):
+        if extra is not None and Path(extra).exists():
+            input_files[role] = _outputs.describe_input(extra)
     fcrs = facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
     if isinstance(facilities, gpd.GeoDataFrame):
@@ -288,6 +293,7 @@ def load_inputs(
     if blds is not None:
         _check_buildings(comms, blds, str(buildings))
     _check_grid_size(comms, grid_spacing_m)
+    population.check_inputs(comms, population_raster, population_totals)
     return Inputs(
         boundaries=boundaries,
         facilities=facilities,
@@ -317,6 +323,8 @@ def load_inputs(
                     "encoding": encoding,
                     "categories": categories,
                     "cache_dir": cache_dir,
+                    "population_raster": population_raster,
+                    "population_totals": population_totals,
                 }.items()
             },
         },
@@ -355,6 +363,8 @@ def analyse(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    population_raster: str | Path | None = None,
+    population_totals: str | Path | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -437,6 +447,8 @@ def analyse(
         encoding=encoding,
         categories=categories,
         district_field=district_field,
+        population_raster=population_raster,
+        population_totals=population_totals,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,
@@ -466,6 +478,9 @@ def analyse(
     facs_p = facs.to_crs(net.crs)
     blds_p = blds.to_crs(net.crs) if blds is not None else None
     residents = place_residents(comms_p, blds_p, grid_spacing=grid_spacing_m, progress=progress)
+    comms, comms_p, residents = population.populate(
+        comms, comms_p, residents, raster=population_raster, totals=population_totals
+    )
     timings["residents"] = time.perf_counter() - t
 
     t = time.perf_counter()
