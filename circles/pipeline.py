@@ -501,7 +501,8 @@ def analyse(
     t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
     gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share, progress=progress)
-    ledger = build_ledger(gaps, comms, rulebook, departments=inp.departments)
+    gaps = population.group_columns(gaps, comms, {r.id: r.serves for r in rulebook.rules})
+    ledger = population.annotate_ledger(build_ledger(gaps, comms, rulebook, departments=inp.departments), gaps)
     timings["gaps"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -473,8 +473,9 @@ def affected_text(n: float, m: float, group: str) -> str:
 
 
 def annotate_ledger(ledger: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
-    """The ledger with ``residents_affected_group`` (the affected residents in the rule's
-    group, an estimate) and, where known, "其中60岁以上约 M 人" added to 缺口."""
+    """The ledger with "受影响居民 N 人，其中60岁以上约 M 人" added to 缺口 where the rule serves
+    an age group the boundaries give (M: the affected residents times the community's share,
+    an estimate)."""
     if "group_uncovered" not in gaps or not len(ledger):
         return ledger
     key = gaps.set_index(["community_id", "rule_id"])
@@ -486,7 +487,6 @@ def annotate_ledger(ledger: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
     aff = out["residents_affected"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.round(aff * np.where(pop > 0, grp / pop, np.nan))
-    out["residents_affected_group"] = m
     gap = out["gap"].fillna("").astype(str).to_numpy(dtype=object)
     for i in np.flatnonzero(np.isfinite(m) & np.isfinite(aff)):
         gap[i] = (
@@ -494,3 +494,35 @@ def annotate_ledger(ledger: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
         )
     out["gap"] = gap
     return out
+
+
+# --- the run's step -------------------------------------------------------------------------------
+
+
+def check_inputs(communities: pd.DataFrame, raster: str | Path | None, totals: str | Path | None) -> None:
+    """Fail before any work: the totals table readable and keyed right, the raster present and
+    rasterio installed."""
+    if totals is not None:
+        read_totals(totals, communities)
+    if raster is not None:
+        _rasterio()
+        if not Path(raster).exists():
+            raise InputError("no such file", path=str(raster), field="population_raster")
+
+
+def populate(
+    communities: gpd.GeoDataFrame,
+    projected: gpd.GeoDataFrame,
+    residents: gpd.GeoDataFrame,
+    *,
+    raster: str | Path | None = None,
+    totals: str | Path | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The run's population step: the totals and the raster applied (when given) to the
+    communities (as loaded, and projected like the residents) and the resident points, then
+    every point's share of the age groups (``pop_elderly``, ``pop_children``)."""
+    if raster is not None or totals is not None:
+        pops, residents = apply_population(projected, residents, raster=raster, totals=totals)
+        communities = set_populations(communities, pops)
+        projected = set_populations(projected, pops)
+    return communities, projected, group_points(residents, projected)

@@ -210,3 +210,117 @@ def test_totals_xlsx(tmp_path):
     pd.DataFrame({"name": ["甲", "乙"], "人口": [10, 20]}).to_excel(path, index=False)
     key, totals = read_totals(path, _communities())
     assert key == "name" and totals == {"甲": 10.0, "乙": 20.0}
+
+
+# --- through the whole run: totals, and an age group on the synthetic city ----------------------
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from synthetic_city import make_city
+
+    folder = tmp_path_factory.mktemp("city")
+    paths = make_city(folder, nx=14, ny=8)
+    comms = gpd.read_file(paths["boundaries"])
+    comms["share_60plus"] = 0.25
+    comms.loc[comms["id"] == "c011", "share_60plus"] = np.nan
+    comms.loc[comms["id"] == "c011", "pop_60plus"] = 700.0  # a count wins over a share
+    paths["aged"] = folder / "aged.geojson"
+    comms.to_file(paths["aged"], driver="GeoJSON")
+    return paths, comms
+
+
+def test_run_with_totals_per_district(city, tmp_path):
+    from circles import pipeline
+
+    paths, comms = city
+    csv = tmp_path / "totals.csv"
+    csv.write_text("kind,population\n街道0,3000\n", encoding="utf-8")
+    r = pipeline.analyse(
+        paths["boundaries"],
+        paths["facilities"],
+        paths["network"],
+        rules=paths["rules"],
+        population_totals=csv,
+        progress=False,
+    )
+    members = comms.loc[comms["kind"] == "街道0"]
+    # no buildings: the district's count is shared by ground area
+    area = members.to_crs("EPSG:32650").area
+    want = dict(zip(members["id"], 3000 * area / area.sum(), strict=True))
+    got = r.communities.set_index("id")["population"]
+    for cid, v in want.items():
+        assert got[cid] == pytest.approx(v)
+    first = r.gaps.drop_duplicates("community_id").set_index("community_id")
+    assert first.loc[list(want), "population_estimated"].all()  # a spread is labelled an estimate
+    others = comms.loc[comms["kind"] != "街道0", "id"]
+    assert not first.loc[list(others), "population_estimated"].any()
+    assert set(r.residents.loc[r.residents["community_id"].isin(list(want)), "population_source"]) == {"totals"}
+    assert r.options["population_totals"] == str(csv)
+
+
+def test_elderly_share_changes_an_elderly_rule_not_a_shop_rule(city):
+    from circles import pipeline
+    from circles.population import annotate_ledger, group_columns
+
+    paths, comms = city
+    r = pipeline.analyse(paths["aged"], paths["facilities"], paths["network"], rules=paths["rules"], progress=False)
+    g = r.gaps.set_index(["community_id", "rule_id"])
+    pop = r.communities.set_index("id")["population"]
+    elderly = g.xs("elderly_care", level="rule_id")
+    open_rows = elderly[elderly["residents_uncovered"] > 0]
+    assert len(open_rows) >= 2
+    for cid, row in open_rows.iterrows():
+        share = 700.0 / pop[cid] if cid == "c011" else 0.25
+        assert row["serves"] == "elderly"
+        assert row["group_uncovered"] == round(row["residents_uncovered"] * share)
+    shop = g.xs("food_market", level="rule_id")
+    assert (shop["serves"] == "all").all() and shop["group_uncovered"].isna().all()
+    # the ledger says it, as an estimate
+    led = r.ledger.set_index(["community_id", "rule_id"])
+    cid = open_rows.index[0]
+    n = led.loc[(cid, "elderly_care"), "residents_affected"]
+    m = round(n * (700.0 / pop[cid] if cid == "c011" else 0.25))
+    assert f"受影响居民{n:.0f}人，其中60岁以上约{m:.0f}人" in led.loc[(cid, "elderly_care"), "gap"]
+    assert "其中" not in "".join(led.xs("food_market", level="rule_id")["gap"].astype(str))
+    # another share: the elderly rule's count moves, the shop rule's does not
+    older = r.communities.copy()
+    older["share_60plus"] = 0.5
+    older["pop_60plus"] = np.nan
+    serves = {rule.id: rule.serves for rule in r.rulebook.rules}
+    g2 = group_columns(r.gaps, older, serves).set_index(["community_id", "rule_id"])
+    e2 = g2.xs("elderly_care", level="rule_id").loc[open_rows.index]
+    assert (e2["group_uncovered"] == (open_rows["residents_uncovered"] * 0.5).round()).all()
+    assert (e2["group_uncovered"] != open_rows["group_uncovered"]).any()
+    assert g2.xs("food_market", level="rule_id")["group_uncovered"].isna().all()
+    assert (g2["residents_uncovered"].fillna(-1) == g["residents_uncovered"].fillna(-1)).all()
+    led2 = annotate_ledger(r.ledger.drop(columns=[]), g2.reset_index())
+    assert led2["residents_affected"].equals(r.ledger["residents_affected"])
+
+
+def test_group_demand_in_2sfca():
+    """Demand of an age group: each point's share of its community's over-60s (hand 2SFCA)."""
+    from circles.capacity import point_demand, two_step_fca
+
+    comms = pd.DataFrame({"id": ["A", "B"], "population": [100.0, 300.0], "share_60plus": [0.2, 0.5]})
+    res = pd.DataFrame({"community_id": ["A", "A", "B"], "population": [40.0, 60.0, 300.0]})
+    from circles.population import group_points
+
+    pts = group_points(res, comms)
+    demand = point_demand(pts, comms, "elderly")
+    assert demand.tolist() == [8.0, 12.0, 150.0]
+    # one facility of 34 beds reaching every point: 34 / 170 = 0.2 beds per older resident
+    ratio, acc = two_step_fca(np.ones((1, 3), dtype=bool), np.array([34.0]), demand)
+    assert ratio[0] == pytest.approx(0.2) and acc == pytest.approx([0.2] * 3)
+    assert np.isnan(point_demand(res, comms, "children")).all()  # no figure: no demand guessed
+
+
+def test_share_out_of_range_is_refused(tmp_path):
+    from circles.load import load_communities
+
+    comms = _communities().to_crs("EPSG:4326")
+    comms["share_60plus"] = [0.2, 1.4, None]
+    path = tmp_path / "b.geojson"
+    comms.to_file(path, driver="GeoJSON")
+    with pytest.raises(InputError, match="share_60plus.*between 0 and 1"):
+        load_communities(path)
