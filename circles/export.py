@@ -124,7 +124,7 @@ def access_table(
             "lat": ll.geometry.y.round(7),
             "population": ll["population"].round(2),
             "origin": ll["origin"],
-            "population_source": ll["population_source"] if "population_source" in ll else "",
+            "population_source": ll.get("population_source", ""),
             "placed": ll["placed"],
             "snap_m": ll["snap_m"],
         }

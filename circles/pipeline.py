@@ -24,7 +24,7 @@ from ._sheets import write_csv
 from .access import Access, compute_access
 from .errors import InputError, OptionError, check_option
 from .gaps import compute_gaps, surveyed_types
-from .indicators import city_indicators
+from .indicators import city_indicators, resident_composite
 from .ledger import Departments, apply_pilot_attributes, build_ledger, default_rules, load_departments
 from .load import (
     TABLE_SUFFIXES,
@@ -876,6 +876,13 @@ def _write_all(
         else:
             raise ValueError("the result has neither walking distances (access) nor within_counts")
         acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
+        composite = resident_composite(
+            result.residents,
+            result.rulebook,
+            result.surveyed,
+            float(result.options.get("max_minutes", DEFAULT_MAX_MINUTES)),
+        )
+        acc = pd.concat([acc, composite.set_axis(acc.index)], axis=1)
         if table_format == "parquet":
             paths["access"] = export.write_parquet(acc, out / "access.parquet")
         else:
