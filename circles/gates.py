@@ -8,7 +8,8 @@ A compound (a community polygon) is **closed** when
 - a gates file is given (``--gates FILE``, points) and some of its gates lie on the outline.
 
 Its gates are the gate points (OSM ``barrier=gate|lift_gate`` nodes and ``entrance=*`` nodes
-of the network file, or the gates file) within :data:`NEAR_M` metres of its outline. A gate
+of the network file, or the gates file) within :data:`NEAR_M` metres of its outline, moved onto
+the outline (the opening is there). A gate
 whose ``access`` is ``private`` or ``no`` serves the compound's own residents only. A closed
 compound without any gate is left open (a warning says so: nobody would get out).
 
@@ -174,7 +175,9 @@ def find_compounds(
                     "compound_id": str(cid),
                     "private": str(acc).strip().lower() in PRIVATE,
                     "source": src,
-                    "geometry": pt,
+                    # the opening is where the gate meets the outline (OSM gates sit on the street a
+                    # few metres off the mapped outline)
+                    "geometry": outline.interpolate(outline.project(pt)),
                 }
             )
     crs = communities.crs

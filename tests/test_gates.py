@@ -242,3 +242,25 @@ def test_detour_table_and_walls_from_lines():
     # (340 - 20) / 50 and (330 - 30) / 50 minutes
     assert row["detour_min_max"] == pytest.approx(6.4)
     assert row["detour_min_median"] == pytest.approx((6.4 + 6.0) / 2)
+
+
+def test_demo_osm_walls_and_gates(caplog):
+    """The demo's OSM: two compounds are walled along a third of their outline but have no gate
+    near it (left open, with a warning); closed by the boundaries, two compounds have gates."""
+    from circles import demo
+    from circles.load import load_communities
+
+    comms = load_communities(demo.DEMO_BOUNDARIES).to_crs(CRS)
+    with caplog.at_level("WARNING", logger="circles.gates"):
+        comp = gates.load_compounds("osm", demo.DEMO_OSM, comms)
+    assert len(comp) == 0
+    assert sum("closed (walls) but has no gate" in r.getMessage() for r in caplog.records) == 2
+    closed = comms.assign(closed="true")
+    comp = gates.load_compounds("osm", demo.DEMO_OSM, closed)
+    assert sorted(comp.table["name"]) == ["大华花园别墅", "石科院生活区"]
+    # every gate sits on its compound's outline
+    outline = comp.table.set_index("compound_id").geometry.boundary
+    for g in comp.gates.itertuples():
+        assert outline[g.compound_id].distance(g.geometry) < 1e-6
+    with pytest.raises(gates.InputError, match="OSM network file"):
+        gates.load_compounds("osm", "network.npz", comms)
