@@ -147,6 +147,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "field); they replace the boundaries' figures, a 街道's spread over its buildings by floor area",
     )
     p.add_argument(
+        "--gates",
+        default=None,
+        help="walled compounds (封闭小区): a gates file (points, optional access), or 'osm' for the walls and "
+        "gates of the OSM network file; residents inside then reach the streets only through gates "
+        "(detours in gates.csv)",
+    )
+    p.add_argument(
         "--format",
         dest="table_format",
         choices=["csv", "parquet"],
@@ -197,8 +204,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.dask:
             from . import distributed
 
-            if args.population_raster or args.population_totals:
-                raise CirclesError("--population-raster and --population-totals do not work with --dask yet")
+            if args.population_raster or args.population_totals or args.gates:
+                raise CirclesError("--population-raster, --population-totals and --gates do not work with --dask yet")
             result = distributed.analyse_partitioned(
                 args.boundaries,
                 args.facilities,
@@ -364,6 +371,7 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         district_field=args.district_field,
         population_raster=getattr(args, "population_raster", None),
         population_totals=getattr(args, "population_totals", None),
+        gates=getattr(args, "gates", None),
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )
@@ -398,6 +406,7 @@ def _input_paths(args: argparse.Namespace) -> list[str]:
         "candidates",
         "population_raster",
         "population_totals",
+        "gates",
     )
     return [str(v) for v in (getattr(args, n, None) for n in names) if v and Path(str(v)).exists()]
 

@@ -277,7 +277,7 @@ def load_communities(
         if f in gdf.columns:
             out[f] = _check_optional_numbers(gdf, path, f).to_numpy()
     check_groups(out, path)
-    for extra in ("population_method", "kind", "geometry_note"):
+    for extra in ("population_method", "kind", "geometry_note", "closed"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
     for extra in keep:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import _outputs, demo, export, isochrones, mapping, population
+from . import gates as gates_mod
 from ._sheets import write_csv
 from .access import Access, compute_access
 from .errors import InputError, OptionError, check_option
@@ -101,6 +102,9 @@ class Result:
     #: Per facility type, how many facilities each resident point reaches within the type's first
     #: rule's threshold (the ``within_<type>`` columns of access.csv); computed from ``access`` when None.
     within_counts: dict[str, np.ndarray] | None = None
+    #: Closed compounds, their gates and the detours they cause (``gates`` of :func:`analyse`;
+    #: :func:`circles.gates.detour_table`), written as ``gates.csv``.
+    gates: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
@@ -230,6 +234,7 @@ def load_inputs(
     district_field: str | None = None,
     population_raster: str | Path | None = None,
     population_totals: str | Path | None = None,
+    gates: str | Path | None = None,
 ) -> Inputs:
     """Check the options and load and check the inputs of :func:`analyse` (same parameters);
     the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
@@ -269,7 +274,8 @@ def load_inputs(
             field="surveyed",
         )
     input_files = _describe_inputs(boundaries, facilities, network, buildings, rulebook.path, categories)
-    for role, extra in (("population_raster", population_raster), ("population_totals", population_totals)):
+    extras = (("population_raster", population_raster), ("population_totals", population_totals), ("gates", gates))
+    for role, extra in extras:
         if extra is not None and Path(extra).exists():
             input_files[role] = _outputs.describe_input(extra)
     fcrs = facilities_crs or crs
@@ -294,6 +300,10 @@ def load_inputs(
         _check_buildings(comms, blds, str(buildings))
     _check_grid_size(comms, grid_spacing_m)
     population.check_inputs(comms, population_raster, population_totals)
+    if gates is not None and str(gates) != "osm" and not Path(gates).exists():
+        raise InputError(
+            "no such file (a gates file, or 'osm' for the network file's walls and gates)", path=str(gates)
+        )
     return Inputs(
         boundaries=boundaries,
         facilities=facilities,
@@ -325,6 +335,7 @@ def load_inputs(
                     "cache_dir": cache_dir,
                     "population_raster": population_raster,
                     "population_totals": population_totals,
+                    "gates": gates,
                 }.items()
             },
         },
@@ -365,6 +376,7 @@ def analyse(
     district_field: str | None = None,
     population_raster: str | Path | None = None,
     population_totals: str | Path | None = None,
+    gates: str | Path | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -449,6 +461,7 @@ def analyse(
         district_field=district_field,
         population_raster=population_raster,
         population_totals=population_totals,
+        gates=gates,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,
@@ -487,7 +500,15 @@ def analyse(
     types = rulebook.types_used()
     speeds = type_speeds(rulebook)
     limit_m = search_limit_m(rulebook, max_minutes)
-    acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress)
+    compounds = gates_mod.load_compounds(gates, network, comms_p) if gates is not None else None
+    hook = gates_mod.constrainer(net, compounds, residents, max_attach_m) if compounds is not None else None
+    acc = compute_access(
+        net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress, constrain=hook
+    )
+    gate_table = None
+    if compounds is not None:  # the same search ignoring the walls, for the detours
+        free = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m)
+        gate_table = gates_mod.detour_table(compounds, acc.residents, free.residents, types, speeds)
     timings["reach"] = time.perf_counter() - t
     warnings += check_facilities_placed(acc.facilities, max_attach_m, input_label(inp.facilities))
 
@@ -537,6 +558,7 @@ def analyse(
         input_files=inp.input_files,
         options=inp.options,
         started=inp.started,
+        gates=gate_table,
     )
 
 
@@ -891,6 +913,8 @@ def _write_all(
             city_indicators(result.gaps, result.communities, result.district_field), out / "indicators.csv"
         )
         paths["facilities_csv"] = write_csv(export.facilities_table(result.facilities), out / "facilities.csv")
+        if result.gates is not None:
+            paths["gates_csv"] = write_csv(result.gates, out / "gates.csv")
         if result.input_problems is not None and len(result.input_problems):
             paths["input_problems"] = write_csv(result.input_problems, out / "input_problems.csv")
     with timed(timings, "isochrones"):
