@@ -307,7 +307,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from .extract import extract
 
-    paths = extract(args.osm, args.out)
+    paths = extract(args.osm, args.out, units=args.units)
     for k, p in paths.items():
         print(f"{k}: {p}")
     return 0
@@ -608,6 +608,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_ext.add_argument("--osm", required=True, help="OSM file: .osm, .osm.bz2, .osm.gz, .xml or .pbf")
     p_ext.add_argument("--out", required=True, help="output folder for communities/buildings/facilities.geojson")
+    p_ext.add_argument(
+        "--units",
+        choices=["communities", "blocks", "hex"],
+        default="communities",
+        help="analysis units: OSM's communities (default), or, for files without them, street blocks with homes "
+        "(blocks) or H3 hexagons over the homes (hex, needs pip install 'circles[units]')",
+    )
     p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)
