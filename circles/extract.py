@@ -208,8 +208,8 @@ def read_osm_layers(
     population : mapping, optional
         Population-estimation parameters; default ``circles/config/population.yaml``.
     units : str
-        ``communities`` (OSM's), or generated units for files without them: ``blocks`` or
-        ``hex`` (:mod:`circles.units`).
+        ``communities`` (OSM's), or generated units for files without them: ``residential``,
+        ``blocks`` or ``hex`` (:mod:`circles.units`).
 
     Returns
     -------
@@ -233,7 +233,7 @@ def read_osm_layers(
     if units == "communities":
         comms = _communities(feats)
     else:
-        comms = build_units(units, osm_path, homes_for_units(_home_candidates(feats, is_home), feats))
+        comms = build_units(units, osm_path, homes_for_units(_home_candidates(feats, is_home), feats), feats)
     if comms.empty:
         messages.append(
             f"no community in this file (looked for {_looked_for_communities()}): no communities.geojson and no "
@@ -446,7 +446,7 @@ def extract(
         Output file of each layer (``communities``, ``buildings``, ``facilities``) relative
         to ``out_dir``; default :data:`FILE_NAMES`.
     units : str
-        ``communities`` (default), ``blocks`` or ``hex`` (see :func:`read_osm_layers`).
+        ``communities`` (default), ``residential``, ``blocks`` or ``hex`` (see :func:`read_osm_layers`).
 
     Returns
     -------

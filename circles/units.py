@@ -1,8 +1,10 @@
 """Analysis units for an OSM file that has no named community (``circles extract --units``).
 
 Most residential areas in Chinese OSM extracts are unnamed and few carry ``admin_level=10``
-boundaries, so ``circles extract`` may find no community at all. Two generated units work on
-any file with streets and homes:
+boundaries, so ``circles extract`` may find no community at all. Generated units:
+
+- ``residential``: every ``landuse=residential`` area, named or not; an unnamed one is named
+  after the nearest named street (``<street>旁住区1`` …) and marked generated;
 
 - ``blocks``: street blocks — the faces of the walking network (every street line
   polygonised), kept when a home (residential building) stands in them;
@@ -27,7 +29,7 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 
-UNITS = ("communities", "blocks", "hex")
+UNITS = ("communities", "residential", "blocks", "hex")
 #: H3 resolution of hexagon units: resolution 8 cells are about 0.74 km² (edge about 530 m),
 #: near the size of a 社区 (H3 documentation, cell statistics table).
 HEX_RESOLUTION = 8
@@ -107,8 +109,53 @@ def homes_for_units(homes: gpd.GeoDataFrame, feats) -> gpd.GeoDataFrame:
     return homes[typed | inside]
 
 
-def build_units(kind: str, osm_path: str | Path, homes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Units of ``kind`` (``blocks`` or ``hex``) over the homes of an OSM file."""
+def residential_units(osm_path: str | Path, feats) -> gpd.GeoDataFrame:
+    """Every ``landuse=residential`` area of the file (EPSG:4326); an unnamed one takes the name
+    of the nearest named street."""
+    from . import _osmium  # noqa: PLC0415
+
+    areas = [
+        f
+        for f in feats
+        if f.tags.get("landuse") == "residential" and f.geometry.geom_type in ("Polygon", "MultiPolygon")
+    ]
+    if not areas:
+        return _numbered([], "residential", "住区", "EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {
+            "id": [f"{f.element}/{f.osm_id}" for f in areas],
+            "name": [f.tags.get("name", "") for f in areas],
+            "kind": "residential",
+            "osm_element": [f"{f.element}/{f.osm_id}" for f in areas],
+            "geometry_note": "",
+        },
+        geometry=[f.geometry for f in areas],
+        crs="EPSG:4326",
+    ).sort_values("id", ignore_index=True)
+    unnamed = gdf["name"] == ""
+    if unnamed.any():
+        streets = _osmium.read_features(osm_path, lambda t: "highway" in t and bool(t.get("name")), keys=["highway"])
+        utm = gdf.estimate_utm_crs()
+        lines = gpd.GeoSeries([f.geometry for f in streets], crs="EPSG:4326").to_crs(utm)
+        names = [f.tags["name"] for f in streets]
+        count: dict[str, int] = {}
+        for i in np.flatnonzero(unnamed.to_numpy()):
+            street = ""
+            if len(lines):
+                street = names[int(lines.distance(gdf.geometry.iloc[[i]].to_crs(utm).iloc[0]).to_numpy().argmin())]
+            count[street] = count.get(street, 0) + 1
+            gdf.loc[i, "name"] = f"{street or '未命名'}旁住区{count[street]}"
+            gdf.loc[i, "geometry_note"] = (
+                "generated name (circles extract --units residential): an unnamed landuse=residential area, "
+                "named after the nearest named street"
+            )
+    return gdf
+
+
+def build_units(kind: str, osm_path: str | Path, homes: gpd.GeoDataFrame, feats=()) -> gpd.GeoDataFrame:
+    """Units of ``kind`` (``residential``, ``blocks`` or ``hex``) over the homes of an OSM file."""
+    if kind == "residential":
+        return residential_units(osm_path, feats)
     if kind == "blocks":
         return block_units(osm_path, homes)
     if kind == "hex":

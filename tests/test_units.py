@@ -28,7 +28,8 @@ def _osm(path) -> None:
     wid = 0
     for i in range(3):
         wid += 1
-        ways.append((wid, [grid[i, j] for j in range(3)], {"highway": "residential"}))
+        street = {"highway": "residential", "name": "学院路"} if i == 0 else {"highway": "residential"}
+        ways.append((wid, [grid[i, j] for j in range(3)], street))
         wid += 1
         ways.append((wid, [grid[j, i] for j in range(3)], {"highway": "residential"}))
 
@@ -48,6 +49,14 @@ def _osm(path) -> None:
     building(LAT0 + 0.0012, LON0 + 0.0012, apt)
     building(LAT0 + STEP + 0.0008, LON0 + STEP + 0.0008, apt)
     building(LAT0 + 0.0005, LON0 + STEP + 0.0008, {"building": "yes"})  # a plain building outside homes
+    # an unnamed residential area round the south-west block's two apartment buildings
+    area = []
+    for la, lo in ((0.0002, 0.0002), (0.0002, 0.0018), (0.0018, 0.0018), (0.0018, 0.0002)):
+        nid += 1
+        nodes.append((nid, LAT0 + la, LON0 + lo))
+        area.append(nid)
+    wid += 1
+    ways.append((wid, area + [area[0]], {"landuse": "residential"}))
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
     lines += [f'<node id="{i}" version="1" lat="{la:.7f}" lon="{lo:.7f}"/>' for i, la, lo in nodes]
     for i, refs, tags in ways:
@@ -92,6 +101,19 @@ def test_blocks_with_populations(tmp_path):
     assert units["population_estimated"].all()
     # a block is the face between four streets: about STEP × STEP
     assert sw.geometry.bounds == pytest.approx((LON0, LAT0, LON0 + STEP, LAT0 + STEP), abs=1e-7)
+
+
+def test_unnamed_residential_areas(tmp_path):
+    osm = tmp_path / "grid.osm"
+    _osm(osm)
+    paths = extract(osm, tmp_path / "res", units="residential")
+    units = gpd.read_file(paths["communities"])
+    assert len(units) == 1
+    u = units.iloc[0]
+    # named after the nearest named street (the south one, 学院路), marked generated
+    assert u["name"] == "学院路旁住区1" and "generated" in u["geometry_note"]
+    a, b = _floor_population([(LAT0 + 0.0005, LON0 + 0.0005), (LAT0 + 0.0012, LON0 + 0.0012)])
+    assert u["population"] == round(a + b)
 
 
 def test_hex_units(tmp_path):
