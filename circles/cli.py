@@ -610,10 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_ext.add_argument("--out", required=True, help="output folder for communities/buildings/facilities.geojson")
     p_ext.add_argument(
         "--units",
-        choices=["communities", "blocks", "hex"],
+        choices=["communities", "residential", "blocks", "hex"],
         default="communities",
-        help="analysis units: OSM's communities (default), or, for files without them, street blocks with homes "
-        "(blocks) or H3 hexagons over the homes (hex, needs pip install 'circles[units]')",
+        help="analysis units: OSM's communities (default), or, for files without them, every residential area "
+        "(residential; unnamed ones named after the nearest street), street blocks with homes (blocks) or H3 "
+        "hexagons over the homes (hex, needs pip install 'circles[units]')",
     )
     p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
