@@ -204,7 +204,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.dask:
             from . import distributed
 
-            if args.population_raster or args.population_totals or args.gates:
+            kwargs = _analysis_kwargs(args)
+            not_yet = ("population_raster", "population_totals", "gates")
+            if any(kwargs.pop(k) is not None for k in not_yet):
                 raise CirclesError("--population-raster, --population-totals and --gates do not work with --dask yet")
             result = distributed.analyse_partitioned(
                 args.boundaries,
@@ -212,7 +214,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 args.network,
                 dask=args.dask,
                 tile_m=args.tile_km * 1000.0 if args.tile_km else None,
-                **_analysis_kwargs(args),
+                **kwargs,
             )
         else:
             result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
