@@ -63,6 +63,10 @@ COLUMNS_ZH = {
     "supply_basis": "供给口径",
     "facilities_own": "社区内设施数",
     "supply_own": "社区自有供给",
+    # added with issue 26 (age groups: circles.population)
+    "serves": "服务人群",
+    "group_residents": "服务人群人数（估算）",
+    "group_uncovered": "未覆盖服务人群（估算）",
 }
 
 STATUS_ZH = {

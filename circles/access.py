@@ -5,6 +5,7 @@ and run one multi-source search per facility type (the core lives in :mod:`circl
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -175,6 +176,7 @@ def compute_access(
     limit_m: float,
     max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
     progress: bool = True,
+    constrain: Callable[[reach.Attachment, np.ndarray, np.ndarray, int], reach.Attachment] | None = None,
 ) -> Access:
     """Attach points and search, one bounded multi-source Dijkstra per facility type.
 
@@ -189,12 +191,19 @@ def compute_access(
         Search limit in metres.
     max_attach_m : float
         Maximum distance from a point to the street it attaches to.
+    constrain : callable, optional
+        ``constrain(attachment, x, y, n_residents)`` returns the attachment changed (walled
+        compounds: :func:`circles.gates.constrain`); points are the residents, then the
+        facility access points.
     """
     rx = residents.geometry.x.to_numpy()
     ry = residents.geometry.y.to_numpy()
     ap = facility_access_points(facilities)
     n_res = len(residents)
-    att = reach.attach_points(net, np.r_[rx, ap["x"].to_numpy()], np.r_[ry, ap["y"].to_numpy()], max_attach_m)
+    all_x, all_y = np.r_[rx, ap["x"].to_numpy()], np.r_[ry, ap["y"].to_numpy()]
+    att = reach.attach_points(net, all_x, all_y, max_attach_m)
+    if constrain is not None:
+        att = constrain(att, all_x, all_y, n_res)
     # split the streets at facility access points only; residents are located on the segments
     only_fac = reach.Attachment(att.edge, att.offset, att.leg, att.attached & (np.arange(len(att.edge)) >= n_res))
     graph = reach.split_graph(net, only_fac)

@@ -122,7 +122,8 @@ def facility_capacity(
 
 
 def point_demand(residents: pd.DataFrame, communities: pd.DataFrame, demand: str) -> np.ndarray:
-    """Demand at every resident point: its residents, or its share of the community's households.
+    """Demand at every resident point: its residents, its share of the community's households,
+    or of an age group (``elderly``, ``children``: the point's ``pop_<group>``).
 
     Households come from the community's ``households`` (a point carries households in
     proportion to its residents); NaN where the community has no household figure.
@@ -130,6 +131,11 @@ def point_demand(residents: pd.DataFrame, communities: pd.DataFrame, demand: str
     pop = residents["population"].to_numpy(dtype=float)
     if demand == "residents":
         return pop
+    if demand in ("elderly", "children"):
+        # an age group's share of each point (circles.population.group_points); NaN where the
+        # boundaries give no figure for the group: no demand is guessed
+        col = f"pop_{demand}"
+        return residents[col].to_numpy(dtype=float) if col in residents else np.full(len(pop), np.nan)
     if demand != "households":
         raise ValueError(f"unknown demand {demand!r}")
     hh = (

@@ -135,6 +135,25 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "also reports each district",
     )
     p.add_argument(
+        "--population-raster",
+        default=None,
+        help="population GeoTIFF (WorldPop, GHSL) summed to the resident points; replaces estimated "
+        "populations only (needs pip install 'circles[population]')",
+    )
+    p.add_argument(
+        "--population-totals",
+        default=None,
+        help="CSV/XLSX of counts per 社区 or 街道 (a population column and a column named like a boundary "
+        "field); they replace the boundaries' figures, a 街道's spread over its buildings by floor area",
+    )
+    p.add_argument(
+        "--gates",
+        default=None,
+        help="walled compounds (封闭小区): a gates file (points, optional access), or 'osm' for the walls and "
+        "gates of the OSM network file; residents inside then reach the streets only through gates "
+        "(detours in gates.csv)",
+    )
+    p.add_argument(
         "--format",
         dest="table_format",
         choices=["csv", "parquet"],
@@ -190,13 +209,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.dask:
             from . import distributed
 
+            kwargs = _analysis_kwargs(args)
+            not_yet = ("population_raster", "population_totals", "gates")
+            if any(kwargs.pop(k) is not None for k in not_yet):
+                raise CirclesError("--population-raster, --population-totals and --gates do not work with --dask yet")
             result = distributed.analyse_partitioned(
                 args.boundaries,
                 args.facilities,
                 args.network,
                 dask=args.dask,
                 tile_m=args.tile_km * 1000.0 if args.tile_km else None,
-                **_analysis_kwargs(args),
+                **kwargs,
             )
         else:
             result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
@@ -292,7 +315,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from .extract import extract
 
-    paths = extract(args.osm, args.out)
+    paths = extract(args.osm, args.out, units=args.units)
     for k, p in paths.items():
         print(f"{k}: {p}")
     return 0
@@ -354,6 +377,9 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         encoding=args.encoding,
         categories=args.categories,
         district_field=args.district_field,
+        population_raster=getattr(args, "population_raster", None),
+        population_totals=getattr(args, "population_totals", None),
+        gates=getattr(args, "gates", None),
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )
@@ -377,7 +403,19 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def _input_paths(args: argparse.Namespace) -> list[str]:
     """The files of the user's that no output may replace."""
-    names = ("boundaries", "facilities", "network", "buildings", "rules", "categories", "scenario", "candidates")
+    names = (
+        "boundaries",
+        "facilities",
+        "network",
+        "buildings",
+        "rules",
+        "categories",
+        "scenario",
+        "candidates",
+        "population_raster",
+        "population_totals",
+        "gates",
+    )
     return [str(v) for v in (getattr(args, n, None) for n in names) if v and Path(str(v)).exists()]
 
 
@@ -686,6 +724,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_ext.add_argument("--osm", required=True, help="OSM file: .osm, .osm.bz2, .osm.gz, .xml or .pbf")
     p_ext.add_argument("--out", required=True, help="output folder for communities/buildings/facilities.geojson")
+    p_ext.add_argument(
+        "--units",
+        choices=["communities", "residential", "blocks", "hex"],
+        default="communities",
+        help="analysis units: OSM's communities (default), or, for files without them, every residential area "
+        "(residential; unnamed ones named after the nearest street), street blocks with homes (blocks) or H3 "
+        "hexagons over the homes (hex, needs pip install 'circles[units]')",
+    )
     p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import __version__, isochrones, reach
+from . import __version__, isochrones, population, reach
 from .access import Access, compute_access
 from .errors import ConfigError, InputError
 from .gaps import compute_gaps, surveyed_types
@@ -770,7 +770,7 @@ def run_partition(
     timings["network"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    residents = place_residents(comms, buildings, grid_spacing=options.grid_spacing_m)
+    residents = population.group_points(place_residents(comms, buildings, grid_spacing=options.grid_spacing_m), comms)
     timings["residents"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -938,7 +938,8 @@ def merge_partitions(
         {"c": gaps["community_id"].astype(str).map(position), "r": gaps["rule_id"].map(rule_pos)}
     ).to_numpy()
     gaps = gaps.iloc[np.lexsort((key[:, 1], key[:, 0]))].reset_index(drop=True)
-    ledger = build_ledger(gaps, communities, rulebook, departments=departments)
+    gaps = population.group_columns(gaps, communities, {r.id: r.serves for r in rulebook.rules})
+    ledger = population.annotate_ledger(build_ledger(gaps, communities, rulebook, departments=departments), gaps)
     residents = pd.concat([o.residents for o in outputs], ignore_index=True)
     order = np.argsort(residents["community_id"].astype(str).map(position).to_numpy(), kind="stable")
     residents = residents.iloc[order].reset_index(drop=True)

@@ -40,7 +40,8 @@ def write_gaps_xlsx(gaps: pd.DataFrame, path: str | Path, title: str = "gaps") -
 def access_table(
     residents: gpd.GeoDataFrame, types: list[str], speeds: dict[str, float], counts: dict[str, np.ndarray] | None = None
 ) -> pd.DataFrame:
-    """One row per resident point: id, community, lon/lat, population share, placement,
+    """One row per resident point: id, community, lon/lat, population share, where it comes from
+    (``population_source``: totals, count, raster or estimate, see :mod:`circles.population`), placement,
     then walking minutes to the nearest facility of each type (empty when none reachable),
     the nearest facility's id, and (with ``counts``) how many facilities of each type are
     within the type's threshold (``within_<type>``)."""
@@ -53,6 +54,7 @@ def access_table(
             "lat": ll.geometry.y.round(7),
             "population": ll["population"].round(2),
             "origin": ll["origin"],
+            "population_source": ll.get("population_source", ""),
             "placed": ll["placed"],
             "snap_m": ll["snap_m"],
         }

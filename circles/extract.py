@@ -40,6 +40,7 @@ import yaml
 from . import _osmium
 from .errors import InputError
 from .rulebook import FacilityType, load_facility_types, selector_matches
+from .units import build_units, homes_for_units
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def read_osm_layers(
     *,
     facility_types: Mapping[str, FacilityType] | None = None,
     population: Mapping[str, Any] | None = None,
+    units: str = "communities",
 ) -> OsmLayers:
     """Communities, residential buildings and facilities of an OSM file, as GeoDataFrames.
 
@@ -205,6 +207,9 @@ def read_osm_layers(
         Facility types by id; default ``circles/config/facility_types.yaml``.
     population : mapping, optional
         Population-estimation parameters; default ``circles/config/population.yaml``.
+    units : str
+        ``communities`` (OSM's), or generated units for files without them: ``residential``,
+        ``blocks`` or ``hex`` (:mod:`circles.units`).
 
     Returns
     -------
@@ -217,12 +222,18 @@ def read_osm_layers(
     classify = FacilityClassifier(ftypes)
     is_home = _home_test(cfg)
 
-    def keep(tags: Mapping[str, str]) -> bool:
-        return bool(community_kind(tags) or is_home(tags) or classify(tags))
+    generated = units != "communities"
 
-    feats = _osmium.read_features(osm_path, keep, keys=_feature_keys(ftypes))
+    def keep(tags: Mapping[str, str]) -> bool:
+        areas = generated and tags.get("landuse") == "residential"  # homes of generated units
+        return bool(community_kind(tags) or is_home(tags) or classify(tags) or areas)
+
+    feats = _osmium.read_features(osm_path, keep, keys=_feature_keys(ftypes) | ({"landuse"} if generated else set()))
     messages: list[str] = []
-    comms = _communities(feats)
+    if units == "communities":
+        comms = _communities(feats)
+    else:
+        comms = build_units(units, osm_path, homes_for_units(_home_candidates(feats, is_home), feats), feats)
     if comms.empty:
         messages.append(
             f"no community in this file (looked for {_looked_for_communities()}): no communities.geojson and no "
@@ -416,6 +427,7 @@ def extract(
     facility_types: Mapping[str, FacilityType] | str | Path | None = None,
     population: Mapping[str, Any] | str | Path | None = None,
     file_names: Mapping[str, str] | None = None,
+    units: str = "communities",
 ) -> dict[str, Path]:
     """Write communities, residential buildings and facilities of an OSM file as GeoJSON.
 
@@ -433,6 +445,8 @@ def extract(
     file_names : mapping, optional
         Output file of each layer (``communities``, ``buildings``, ``facilities``) relative
         to ``out_dir``; default :data:`FILE_NAMES`.
+    units : str
+        ``communities`` (default), ``residential``, ``blocks`` or ``hex`` (see :func:`read_osm_layers`).
 
     Returns
     -------
@@ -461,7 +475,7 @@ def extract(
         else None
     )
     cfg = population if isinstance(population, Mapping) else load_population_config(population)
-    layers = read_osm_layers(osm_path, facility_types=ftypes, population=cfg)
+    layers = read_osm_layers(osm_path, facility_types=ftypes, population=cfg, units=units)
     if layers.communities.empty and layers.buildings.empty and layers.facilities.empty:
         raise InputError(
             "no community, residential building or facility in this file; " + " ".join(layers.messages),

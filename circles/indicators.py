@@ -7,6 +7,12 @@ scope for the communities where every spatial rule is met (the spatial part of a
 complete-community rate, 完整居住社区达标率: checklist items cannot be judged from maps and
 are left out, which the row says).
 
+Equity (per rule and scope): the Gini and Theil (T) indices of the covered share across the
+assessed communities, each weighted by its placed residents — 0 when every community has the
+same share; NaN when no resident is covered (no share to compare). City-wide rows split the
+Theil index into its part within districts and between them (``district_field``): T =
+Σ_g s_g T_g + Σ_g s_g ln(μ_g / μ), with s_g a district's share of the covered residents.
+
 Residents in communities where a rule has no data (``no_data``: no facility of the type in
 the input and not declared surveyed; ``to_assess``: a survey row) are counted apart: absence
 in the data is not absence on the ground, so they are neither covered nor uncovered.
@@ -38,6 +44,10 @@ INDICATOR_COLUMNS = {
     "residents_covered_share": "居民覆盖率",
     "residents_no_data": "无数据社区居民人数",
     "population_estimated": "人口含估算值",
+    "gini_covered_share": "社区间覆盖率基尼系数（按人口加权）",
+    "theil_covered_share": "社区间覆盖率泰尔指数（按人口加权）",
+    "theil_within": "泰尔指数：街道内部分",
+    "theil_between": "泰尔指数：街道间部分",
     "note": "说明",
 }
 ALL_RULES = "all_spatial_rules"
@@ -47,6 +57,79 @@ NOT_ASSESSED = ("no_data", "to_assess")
 #: Statuses that meet the standard: ``ok``, and an absent item the standard asks for only where
 #: conditions allow (``conditional``) or as needed (``as_needed``).
 MEETS = ("ok", "conditional", "as_needed")
+
+
+def weighted_gini(x: np.ndarray, w: np.ndarray) -> float:
+    """Gini index of ``x`` with weights ``w``: Σ_i Σ_j w_i w_j |x_i − x_j| / (2 W² μ)
+    (NaN when the weighted mean μ is 0 or there is no weight)."""
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    W = w.sum()
+    if W <= 0:
+        return float("nan")
+    mu = float((w * x).sum() / W)
+    if mu <= 0:
+        return float("nan")
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    w_before = np.cumsum(w) - w
+    wx_before = np.cumsum(w * x) - w * x
+    # ordered pairs: Σ_i Σ_j = 2 Σ_i w_i Σ_{j before i} w_j (x_i − x_j)
+    return float(2 * (w * (x * w_before - wx_before)).sum() / (2 * W * W * mu))
+
+
+def weighted_theil(x: np.ndarray, w: np.ndarray) -> float:
+    """Theil T index of ``x`` with weights ``w``: (1/W) Σ w_i (x_i/μ) ln(x_i/μ), 0·ln 0 = 0
+    (NaN when μ is 0 or there is no weight)."""
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    W = w.sum()
+    if W <= 0:
+        return float("nan")
+    mu = float((w * x).sum() / W)
+    if mu <= 0:
+        return float("nan")
+    r = x / mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(r > 0, r * np.log(r), 0.0)
+    return float((w * terms).sum() / W)
+
+
+def theil_split(x: np.ndarray, w: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """The Theil T index split into (within groups, between groups); they add up to
+    :func:`weighted_theil`. A group whose mean is 0 adds nothing to either part."""
+    x, w, groups = np.asarray(x, dtype=float), np.asarray(w, dtype=float), np.asarray(groups)
+    W = w.sum()
+    if W <= 0 or (w * x).sum() <= 0:
+        return float("nan"), float("nan")
+    mu = float((w * x).sum() / W)
+    within = between = 0.0
+    for g in dict.fromkeys(groups.tolist()):
+        sel = groups == g
+        wg, xg = w[sel], x[sel]
+        mug = float((wg * xg).sum() / wg.sum()) if wg.sum() > 0 else 0.0
+        if mug <= 0:
+            continue
+        share = float((wg * xg).sum() / (W * mu))
+        within += share * weighted_theil(xg, wg)
+        between += share * float(np.log(mug / mu))
+    return within, between
+
+
+def _equity(g: pd.DataFrame, districts: pd.Series | None) -> dict:
+    """Gini and Theil of the covered share over the assessed communities of one rule."""
+    assessed = ~g["status"].isin(NOT_ASSESSED) & g["covered_share"].notna()
+    placed = (g["residents"] - g["residents_unplaced"].fillna(0)).clip(lower=0)
+    sel = assessed & (placed > 0)
+    x, w = g.loc[sel, "covered_share"].to_numpy(dtype=float), placed[sel].to_numpy(dtype=float)
+    out = {
+        "gini_covered_share": round(max(weighted_gini(x, w), 0.0), 4),  # both are ≥ 0 (rounding aside)
+        "theil_covered_share": round(max(weighted_theil(x, w), 0.0), 4),
+        "theil_within": np.nan,
+        "theil_between": np.nan,
+    }
+    if districts is not None:
+        within, between = theil_split(x, w, districts[sel].to_numpy())
+        out["theil_within"], out["theil_between"] = round(within, 4), round(between, 4)
+    return out
 
 
 def _rule_rows(g: pd.DataFrame) -> dict:
@@ -145,6 +228,7 @@ def city_indicators(gaps: pd.DataFrame, communities: pd.DataFrame, district_fiel
                     "threshold_min": first["threshold_min"],
                     "threshold_m": first["threshold_m"],
                     **_rule_rows(r),
+                    **_equity(r, r["_district"] if scope == CITY and district_field is not None else None),
                     "note": "",
                 }
             )
@@ -163,3 +247,46 @@ def city_indicators(gaps: pd.DataFrame, communities: pd.DataFrame, district_fiel
                 }
             )
     return pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
+
+
+#: Columns the per-resident composite adds to ``access.csv``.
+COMPOSITE_COLUMNS = {
+    "items_within": "步行阈值内可达的要素数",
+    "items_assessed": "参与统计的要素数",
+    "mean_minutes": "各要素最近设施平均步行时间（分钟）",
+}
+
+
+def resident_composite(residents: pd.DataFrame, rulebook, surveyed: set[str], max_minutes: float) -> pd.DataFrame:
+    """Per resident point, over the spatial rules whose facility type the input speaks about
+    (``surveyed``): how many it meets within the rule's threshold (``items_within``), how many
+    there are (``items_assessed``), and the mean walking minutes to the nearest facility over
+    them (``mean_minutes``; a facility beyond the search is counted at ``max_minutes``, so the
+    mean is then a lower bound). NaN for points not placed on the network.
+
+    Parameters
+    ----------
+    residents : DataFrame
+        ``placed`` and ``dist_<type>`` (metres) per point (:attr:`circles.access.Access.residents`).
+    rulebook : circles.rulebook.Rulebook
+    surveyed : set of str
+    max_minutes : float
+    """
+    rules = [r for r in rulebook.rules if r.facility_type in surveyed and f"dist_{r.facility_type}" in residents]
+    n = len(residents)
+    within = np.zeros(n)
+    minutes = np.zeros(n)
+    for r in rules:
+        dist = residents[f"dist_{r.facility_type}"].to_numpy(dtype=float)
+        within += np.nan_to_num(dist, nan=np.inf) <= rulebook.threshold_m(r) + 1e-6
+        minutes += np.minimum(np.nan_to_num(dist / rulebook.speed_of(r), nan=max_minutes), max_minutes)
+    placed = residents["placed"].to_numpy(dtype=bool) if "placed" in residents else np.ones(n, dtype=bool)
+    k = len(rules)
+    return pd.DataFrame(
+        {
+            "items_within": np.where(placed, within, np.nan),
+            "items_assessed": k,
+            "mean_minutes": np.where(placed & (k > 0), np.round(minutes / max(k, 1), 2), np.nan),
+        },
+        index=residents.index,
+    )

@@ -217,7 +217,8 @@ def load_communities(
 ) -> gpd.GeoDataFrame:
     """Community boundaries: polygons with ``id``, ``name`` and ``population``.
 
-    Optional fields: ``households``, ``population_estimated`` (default false). Fields named in
+    Optional fields: ``households``, ``population_estimated`` (default false), the age groups
+    of :data:`circles.population.AGE_FIELDS` (``pop_60plus``, ``share_60plus`` …). Fields named in
     ``keep`` (e.g. a district field, 街道) must exist and are kept as text. Invalid
     polygons (a self-intersecting ring …) are repaired with ``make_valid``; each repair is
     logged as a warning naming the feature and the area before and after, and appended to
@@ -270,7 +271,13 @@ def load_communities(
         out["households"] = pd.to_numeric(gdf["households"], errors="coerce").to_numpy()
     est = gdf["population_estimated"] if "population_estimated" in gdf.columns else False
     out["population_estimated"] = pd.Series(est, index=gdf.index).fillna(False).astype(bool).to_numpy()
-    for extra in ("population_method", "kind", "geometry_note"):
+    from .population import AGE_FIELDS, check_groups  # noqa: PLC0415
+
+    for f in AGE_FIELDS:  # optional age groups (circles.population)
+        if f in gdf.columns:
+            out[f] = _check_optional_numbers(gdf, path, f).to_numpy()
+    check_groups(out, path)
+    for extra in ("population_method", "kind", "geometry_note", "closed"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
     for extra in keep:

@@ -20,12 +20,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import _outputs, demo, export, isochrones, mapping
+from . import _outputs, demo, export, isochrones, mapping, population
+from . import gates as gates_mod
 from ._sheets import write_csv
 from .access import Access, compute_access
 from .errors import InputError, OptionError, check_option
 from .gaps import compute_gaps, surveyed_types
-from .indicators import city_indicators
+from .indicators import city_indicators, resident_composite
 from .ledger import Departments, apply_pilot_attributes, build_ledger, default_rules, load_departments
 from .load import (
     TABLE_SUFFIXES,
@@ -102,6 +103,9 @@ class Result:
     #: Per facility type, how many facilities each resident point reaches within the type's first
     #: rule's threshold (the ``within_<type>`` columns of access.csv); computed from ``access`` when None.
     within_counts: dict[str, np.ndarray] | None = None
+    #: Closed compounds, their gates and the detours they cause (``gates`` of :func:`analyse`;
+    #: :func:`circles.gates.detour_table`), written as ``gates.csv``.
+    gates: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """Status counts per community (rows) for the terminal."""
@@ -229,6 +233,9 @@ def load_inputs(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    population_raster: str | Path | None = None,
+    population_totals: str | Path | None = None,
+    gates: str | Path | None = None,
 ) -> Inputs:
     """Check the options and load and check the inputs of :func:`analyse` (same parameters);
     the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
@@ -268,6 +275,10 @@ def load_inputs(
             field="surveyed",
         )
     input_files = _describe_inputs(boundaries, facilities, network, buildings, rulebook.path, categories)
+    extras = (("population_raster", population_raster), ("population_totals", population_totals), ("gates", gates))
+    for role, extra in extras:
+        if extra is not None and Path(extra).exists():
+            input_files[role] = _outputs.describe_input(extra)
     fcrs = facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
     if isinstance(facilities, gpd.GeoDataFrame):
@@ -289,6 +300,11 @@ def load_inputs(
     if blds is not None:
         _check_buildings(comms, blds, str(buildings))
     _check_grid_size(comms, grid_spacing_m)
+    population.check_inputs(comms, population_raster, population_totals)
+    if gates is not None and str(gates) != "osm" and not Path(gates).exists():
+        raise InputError(
+            "no such file (a gates file, or 'osm' for the network file's walls and gates)", path=str(gates)
+        )
     return Inputs(
         boundaries=boundaries,
         facilities=facilities,
@@ -318,6 +334,9 @@ def load_inputs(
                     "encoding": encoding,
                     "categories": categories,
                     "cache_dir": cache_dir,
+                    "population_raster": population_raster,
+                    "population_totals": population_totals,
+                    "gates": gates,
                 }.items()
             },
         },
@@ -356,6 +375,9 @@ def analyse(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    population_raster: str | Path | None = None,
+    population_totals: str | Path | None = None,
+    gates: str | Path | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -438,6 +460,9 @@ def analyse(
         encoding=encoding,
         categories=categories,
         district_field=district_field,
+        population_raster=population_raster,
+        population_totals=population_totals,
+        gates=gates,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,
@@ -467,13 +492,24 @@ def analyse(
     facs_p = facs.to_crs(net.crs)
     blds_p = blds.to_crs(net.crs) if blds is not None else None
     residents = place_residents(comms_p, blds_p, grid_spacing=grid_spacing_m, progress=progress)
+    comms, comms_p, residents = population.populate(
+        comms, comms_p, residents, raster=population_raster, totals=population_totals
+    )
     timings["residents"] = time.perf_counter() - t
 
     t = time.perf_counter()
     types = rulebook.types_used()
     speeds = type_speeds(rulebook)
     limit_m = search_limit_m(rulebook, max_minutes)
-    acc = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress)
+    compounds = gates_mod.load_compounds(gates, network, comms_p) if gates is not None else None
+    hook = gates_mod.constrainer(net, compounds, residents, max_attach_m) if compounds is not None else None
+    acc = compute_access(
+        net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress, constrain=hook
+    )
+    gate_table = None
+    if compounds is not None:  # the same search ignoring the walls, for the detours
+        free = compute_access(net, residents, facs_p, types, limit_m=limit_m, max_attach_m=max_attach_m)
+        gate_table = gates_mod.detour_table(compounds, acc.residents, free.residents, types, speeds)
     timings["reach"] = time.perf_counter() - t
     warnings += check_facilities_placed(acc.facilities, max_attach_m, input_label(inp.facilities))
 
@@ -487,7 +523,8 @@ def analyse(
     t = time.perf_counter()
     surveyed_set = surveyed_types(facs, surveyed)
     gaps = compute_gaps(comms, acc, rulebook, surveyed_set, target_share=target_share, progress=progress)
-    ledger = build_ledger(gaps, comms, rulebook, departments=inp.departments)
+    gaps = population.group_columns(gaps, comms, {r.id: r.serves for r in rulebook.rules})
+    ledger = population.annotate_ledger(build_ledger(gaps, comms, rulebook, departments=inp.departments), gaps)
     timings["gaps"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -522,6 +559,7 @@ def analyse(
         input_files=inp.input_files,
         options=inp.options,
         started=inp.started,
+        gates=gate_table,
     )
 
 
@@ -878,6 +916,13 @@ def _write_all(
         else:
             raise ValueError("the result has neither walking distances (access) nor within_counts")
         acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
+        composite = resident_composite(
+            result.residents,
+            result.rulebook,
+            result.surveyed,
+            float(result.options.get("max_minutes", DEFAULT_MAX_MINUTES)),
+        )
+        acc = pd.concat([acc, composite.set_axis(acc.index)], axis=1)
         if table_format == "parquet":
             paths["access"] = export.write_parquet(acc, out / "access.parquet")
         else:
@@ -886,6 +931,8 @@ def _write_all(
             city_indicators(result.gaps, result.communities, result.district_field), out / "indicators.csv"
         )
         paths["facilities_csv"] = write_csv(export.facilities_table(result.facilities), out / "facilities.csv")
+        if result.gates is not None:
+            paths["gates_csv"] = write_csv(result.gates, out / "gates.csv")
         if result.input_problems is not None and len(result.input_problems):
             paths["input_problems"] = write_csv(result.input_problems, out / "input_problems.csv")
     with timed(timings, "isochrones"):

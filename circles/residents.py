@@ -16,6 +16,7 @@ import shapely
 from tqdm.auto import tqdm
 
 from .errors import check_option
+from .population import base_sources
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ def place_residents(
     -------
     GeoDataFrame
         ``point_id``, ``community_id``, ``population`` (this point's share), ``origin``
-        (``building <id>`` or ``grid``), point geometry. Sorted by community then point.
+        (``building <id>`` or ``grid``), ``weight_m2`` (the building's floor area, NaN on the
+        grid), ``population_source`` (``count`` or ``estimate``, see :mod:`circles.population`),
+        point geometry. Sorted by community then point.
     """
     check_option(
         "grid_spacing_m", grid_spacing, low=1.0, high=1000.0, what="the spacing in metres of the resident grid"
@@ -107,18 +110,24 @@ def place_residents(
                         "y": inside.geometry.y.to_numpy(),
                         "population": pop * w / w.sum(),
                         "origin": "building " + inside["building_id"],
+                        "weight_m2": w,
                     }
                 )
         if chosen is None:
             xy = grid_points(poly, grid_spacing)
-            chosen = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "population": pop / len(xy), "origin": "grid"})
+            chosen = pd.DataFrame(
+                {"x": xy[:, 0], "y": xy[:, 1], "population": pop / len(xy), "origin": "grid", "weight_m2": np.nan}
+            )
         chosen.insert(0, "community_id", str(cid))
         chosen.insert(0, "point_id", [f"{cid}#{k + 1}" for k in range(len(chosen))])
         rows.append(chosen)
     df = (
         pd.concat(rows, ignore_index=True)
         if rows
-        else pd.DataFrame(columns=["point_id", "community_id", "x", "y", "population", "origin"])
+        else pd.DataFrame(columns=["point_id", "community_id", "x", "y", "population", "origin", "weight_m2"])
+    )
+    df["population_source"] = df["community_id"].map(
+        dict(zip(communities["id"].astype(str), base_sources(communities), strict=True))
     )
     gdf = gpd.GeoDataFrame(df.drop(columns=["x", "y"]), geometry=shapely.points(df["x"], df["y"]), crs=communities.crs)
     log.info(

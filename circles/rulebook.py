@@ -94,7 +94,11 @@ LEVELS = {
 APPLIES_TO = ("all", "new_communities")
 SIZE_KINDS = ("building", "land")
 CAPACITY_MEASURES = ("capacity", "size_m2")
-CAPACITY_DEMANDS = ("residents", "households")
+CAPACITY_DEMANDS = ("residents", "households", "elderly", "children")
+#: The residents a rule serves (``serves``): everyone, the over-60s or the under-6s (circles.population).
+SERVES = ("all", "elderly", "children")
+#: Words for a demand unit in a target ('每100户', '每千名60岁以上老人').
+_DEMAND_ZH = {"households": "户", "residents": "人", "elderly": "名60岁以上老人", "children": "名6岁以下儿童"}
 #: Where a capacity's supply is counted: within walking reach (2SFCA) or the community's own.
 CAPACITY_BASES = ("accessible", "own")
 #: How a spatial rule decides its status (see the module docstring).
@@ -132,6 +136,8 @@ SPATIAL_KEYS = {
     "check",
     "recommended_size_m2",
     "number_sources",
+    "serves",
+    "serves_source",
 }
 CHECKLIST_KEYS = {
     "id",
@@ -238,7 +244,7 @@ class CapacityTarget:
     """
 
     measure: str  # facility column: "capacity" (places, beds, spaces) or "size_m2"
-    demand: str  # "residents" or "households"
+    demand: str  # "residents", "households", or an age group ("elderly", "children")
     per: float  # target is per this many demand units
     target: float | None
     unit_zh: str = ""
@@ -251,7 +257,7 @@ class CapacityTarget:
     def describe_zh(self) -> str:
         """The target in words, e.g. '每100户不少于30平方米'."""
         unit = self.unit_zh or ("平方米" if self.measure == "size_m2" else "个")
-        who = "户" if self.demand == "households" else "人"
+        who = _DEMAND_ZH.get(self.demand, "人")
         per = "" if self.per == 1 else f"{self.per:g}"
         whose = "社区自有" if self.basis == "own" else "可达"
         if self.target is None:
@@ -299,6 +305,9 @@ class Rule:
     check: str = "reach"
     recommended_size_m2: float | None = None
     number_sources: tuple[tuple[str, str], ...] = ()
+    #: The residents the rule serves (:data:`SERVES`), and where that reading comes from.
+    serves: str = "all"
+    serves_source: str = ""
 
     @property
     def source(self) -> str:
@@ -714,6 +723,12 @@ def _parse_rule(
     if check == "supply" and capacity is None:
         raise ConfigError(f"{label}: {what}: 'check: supply' needs a 'capacity' (the quantity the standard sets)")
     rec = _number(e, "recommended_size_m2", label, what)
+    serves = e.get("serves", "all")
+    if serves not in SERVES:
+        raise ConfigError(f"{label}: {what}: 'serves' should be one of {', '.join(SERVES)}, got {serves!r}")
+    serves_source = str(e.get("serves_source", "") or "")
+    if serves != "all" and not serves_source:
+        raise ConfigError(f"{label}: {what}: 'serves: {serves}' needs 'serves_source' (where that reading comes from)")
     ft = ftypes[ftype]
     common["name_zh"] = common["name_zh"] or ft.name_zh
     common["name_en"] = common["name_en"] or ft.name_en
@@ -731,6 +746,8 @@ def _parse_rule(
         min_count=int(count or 1),
         capacity=capacity,
         applies_to=applies,
+        serves=serves,
+        serves_source=serves_source,
         **common,
     )
 

@@ -91,3 +91,77 @@ def test_run_writes_indicators_and_parquet(tmp_path, capsys):
     acc = pd.read_parquet(out / "access.parquet")
     assert not (out / "access.csv").exists()
     assert {"point_id", "community_id", "population"} <= set(acc.columns)
+
+
+# --- equity: Gini and Theil of the covered share across communities, per resident composite -----
+
+
+def test_equity_hand_computed():
+    """Three assessed communities in two districts, by hand (pairwise Gini, Theil by its formula)."""
+    import math
+
+    gaps = _gaps(
+        [
+            ("a", "kg", "ok", 1.0, 1000, 0),
+            ("b", "kg", "partial", 0.25, 2000, 400),  # 1600 placed
+            ("c", "kg", "partial", 0.5, 400, 0),
+            ("d", "kg", "no_data", np.nan, 9000, 0),  # not assessed: left out
+        ]
+    )
+    comms = pd.DataFrame({"id": ["a", "b", "c", "d"], "street": ["东", "东", "西", "西"]})
+    ind = indicators.city_indicators(gaps, comms, district_field="street")
+    row = ind[(ind["scope"] == "city") & (ind["rule_id"] == "kg")].iloc[0]
+    x = {"a": 1.0, "b": 0.25, "c": 0.5}
+    w = {"a": 1000.0, "b": 1600.0, "c": 400.0}
+    W = 3000.0
+    mu = (1000 * 1.0 + 1600 * 0.25 + 400 * 0.5) / W  # 1600 / 3000
+    pairs = sum(w[i] * w[j] * abs(x[i] - x[j]) for i in x for j in x)
+    gini = pairs / (2 * W * W * mu)
+    assert gini == pytest.approx((2 * (1000 * 1600 * 0.75 + 1000 * 400 * 0.5 + 1600 * 400 * 0.25)) / (2 * 9e6 * mu))
+    assert row["gini_covered_share"] == pytest.approx(gini, abs=1e-4)
+    theil = sum(w[i] / W * (x[i] / mu) * math.log(x[i] / mu) for i in x)
+    assert row["theil_covered_share"] == pytest.approx(theil, abs=1e-4)
+    # districts: 东 = a, b (mean 1400/2600), 西 = c (mean 0.5)
+    mu_e, mu_w = 1400 / 2600, 0.5
+    s_e, s_w = 1400 / 1600, 200 / 1600  # shares of the covered residents
+    t_e = sum(w[i] / 2600 * (x[i] / mu_e) * math.log(x[i] / mu_e) for i in ("a", "b"))
+    assert row["theil_within"] == pytest.approx(s_e * t_e + s_w * 0.0, abs=1e-4)
+    assert row["theil_between"] == pytest.approx(s_e * math.log(mu_e / mu) + s_w * math.log(mu_w / mu), abs=1e-4)
+    assert row["theil_within"] + row["theil_between"] == pytest.approx(theil, abs=2e-4)
+    # a district row: its own Gini (one community: 0), no split
+    west = ind[(ind["scope"] == "district") & (ind["district"] == "西") & (ind["rule_id"] == "kg")].iloc[0]
+    assert west["gini_covered_share"] == 0.0 and np.isnan(west["theil_within"])
+
+
+def test_equity_edge_cases():
+    assert indicators.weighted_gini(np.array([0.4, 0.4]), np.array([1.0, 3.0])) == pytest.approx(0.0, abs=1e-12)
+    assert indicators.weighted_theil(np.array([0.4, 0.4]), np.array([1.0, 3.0])) == pytest.approx(0.0)
+    assert np.isnan(indicators.weighted_gini(np.array([0.0, 0.0]), np.array([1.0, 1.0])))
+    # all the covered residents in one of two equal communities: Gini 1/2, Theil ln 2
+    assert indicators.weighted_gini(np.array([1.0, 0.0]), np.array([5.0, 5.0])) == pytest.approx(0.5)
+    assert indicators.weighted_theil(np.array([1.0, 0.0]), np.array([5.0, 5.0])) == pytest.approx(np.log(2))
+
+
+def test_resident_composite_by_hand():
+    from types import SimpleNamespace
+
+    rules = [
+        SimpleNamespace(facility_type="kindergarten", thr=300.0, speed=60.0),
+        SimpleNamespace(facility_type="park", thr=600.0, speed=60.0),
+        SimpleNamespace(facility_type="clinic", thr=900.0, speed=60.0),  # not surveyed: left out
+    ]
+    rb = SimpleNamespace(rules=rules, threshold_m=lambda r: r.thr, speed_of=lambda r: r.speed)
+    res = pd.DataFrame(
+        {
+            "placed": [True, True, False],
+            "dist_kindergarten": [120.0, 600.0, np.nan],
+            "dist_park": [600.0, np.nan, np.nan],  # the second point reaches no park within the search
+            "dist_clinic": [60.0, 60.0, np.nan],
+        }
+    )
+    out = indicators.resident_composite(res, rb, {"kindergarten", "park"}, max_minutes=30.0)
+    assert out["items_within"].tolist()[:2] == [2, 0]
+    assert out["items_assessed"].tolist() == [2, 2, 2]
+    # point 1: (2 + 10) / 2 minutes; point 2: (10 + 30 capped) / 2
+    assert out["mean_minutes"].tolist()[:2] == [6.0, 20.0]
+    assert np.isnan(out["items_within"].iloc[2]) and np.isnan(out["mean_minutes"].iloc[2])
