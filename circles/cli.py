@@ -286,7 +286,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from .extract import extract
 
-    paths = extract(args.osm, args.out)
+    paths = extract(args.osm, args.out, force=args.force)
     for k, p in paths.items():
         print(f"{k}: {p}")
     return 0
@@ -572,6 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_ext.add_argument("--osm", required=True, help="OSM file: .osm, .osm.bz2, .osm.gz, .xml or .pbf")
     p_ext.add_argument("--out", required=True, help="output folder for communities/buildings/facilities.geojson")
+    p_ext.add_argument(
+        "--force", action="store_true", help="replace files of those names that circles extract did not write"
+    )
     p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)

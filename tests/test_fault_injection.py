@@ -241,3 +241,49 @@ def test_read_only_folder_is_refused_before_any_work(tmp_path, capsys, monkeypat
         err = capsys.readouterr().err
     assert code == 2, err
     assert "read-only" in err and str(disk) in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- circles extract
+
+_EXTRACT_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="40.0000000" lon="116.3500000"><tag k="amenity" v="pharmacy"/><tag k="name" v="同仁堂"/></node>
+ <node id="7" lat="39.9990000" lon="116.3490000"/>
+ <node id="8" lat="39.9990000" lon="116.3530000"/>
+ <node id="9" lat="40.0030000" lon="116.3530000"/>
+ <node id="13" lat="40.0030000" lon="116.3490000"/>
+ <way id="12"><nd ref="7"/><nd ref="8"/><nd ref="9"/><nd ref="13"/><nd ref="7"/>
+  <tag k="landuse" v="residential"/><tag k="name" v="阳光小区"/></way>
+</osm>
+"""
+
+
+def test_extract_disk_full_keeps_the_previous_files(tmp_path, capsys, monkeypatch):
+    """A full disk while re-extracting: every previous file intact, no half-written file, one line."""
+    from circles import extract as ex
+
+    osm = tmp_path / "small.osm"
+    osm.write_text(_EXTRACT_OSM, encoding="utf-8")
+    out = tmp_path / "inputs"
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    before = digest(out)
+    assert {"communities.geojson", "facilities.geojson"} <= set(before)
+    real = ex.write_geojson
+    calls = []
+
+    def full(gdf, path):
+        calls.append(path)
+        if len(calls) == 2:  # the second layer: half a file, then no space
+            Path(path).write_bytes(b'{"type": "FeatureCollection", "feat')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(gdf, path)
+
+    monkeypatch.setattr(ex, "write_geojson", full)
+    capsys.readouterr()
+    code = cli.main(["extract", "--osm", str(osm), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "no space left on the device" in err and "unchanged" in err and str(out) in err
+    assert "Traceback" not in err
+    assert digest(out) == before
+    assert not [p for p in out.iterdir() if ".circles-extract-new-" in p.name]

@@ -137,3 +137,69 @@ def test_shift_detection_with_few_points(demo_result, demo_facilities):
     few = _shifted(demo_facilities.iloc[idx[:5]], chinacrs.wgs84_to_bd09)
     rep = pipeline.check_shift(few, demo_result.network)
     assert rep.suggestion is None and np.isnan(rep.p_bd09)
+
+
+# --------------------------------------------------------------------------- extract and the user's files
+_COMPOUND_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="40.0000000" lon="116.3500000"><tag k="amenity" v="pharmacy"/><tag k="name" v="同仁堂"/></node>
+ <node id="7" lat="39.9990000" lon="116.3490000"/>
+ <node id="8" lat="39.9990000" lon="116.3530000"/>
+ <node id="9" lat="40.0030000" lon="116.3530000"/>
+ <node id="13" lat="40.0030000" lon="116.3490000"/>
+ <way id="12"><nd ref="7"/><nd ref="8"/><nd ref="9"/><nd ref="13"/><nd ref="7"/>
+  <tag k="landuse" v="residential"/><tag k="name" v="阳光小区"/></way>
+</osm>
+"""
+_PHARMACY_ONLY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n <node id="1" lat="40.0" lon="116.35">'
+    '<tag k="amenity" v="pharmacy"/></node>\n</osm>\n'
+)
+
+
+def test_extract_keeps_the_users_files_when_the_osm_file_lacks_the_layer(tmp_path, caplog):
+    """The red-team case: extract of a file without communities deleted the user's own files."""
+    from circles import cli
+
+    out = tmp_path / "inputs"
+    out.mkdir()
+    mine = {"communities.geojson": "my boundaries", "buildings.geojson": "my buildings"}
+    for name, text in mine.items():
+        (out / name).write_text(text, encoding="utf-8")
+    osm = tmp_path / "pharmacy.osm"
+    osm.write_text(_PHARMACY_ONLY, encoding="utf-8")
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    err = caplog.text
+    for name, text in mine.items():
+        assert (out / name).read_text(encoding="utf-8") == text
+        assert f"kept {out / name}" in err
+    assert (out / "facilities.geojson").exists()
+
+
+def test_extract_refuses_to_replace_the_users_or_an_edited_file(tmp_path, capsys):
+    from circles import cli
+
+    osm = tmp_path / "compound.osm"
+    osm.write_text(_COMPOUND_OSM, encoding="utf-8")
+    out = tmp_path / "inputs"
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    # re-extracting over its own files is fine
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    # the planner puts real populations into communities.geojson: never overwritten
+    edited = (out / "communities.geojson").read_text(encoding="utf-8").replace('"population": ', '"population": 1')
+    (out / "communities.geojson").write_text(edited, encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "communities.geojson" in err and "did not write" in err and "--force" in err
+    assert (out / "communities.geojson").read_text(encoding="utf-8") == edited
+    # a folder never written by extract, holding the user's own file of that name
+    other = tmp_path / "theirs"
+    other.mkdir()
+    (other / "facilities.geojson").write_text("my list", encoding="utf-8")
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(other)]) == 2
+    assert "facilities.geojson" in capsys.readouterr().err
+    assert (other / "facilities.geojson").read_text(encoding="utf-8") == "my list"
+    assert not (other / "communities.geojson").exists()  # nothing half-done
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(other), "--force"]) == 0
+    assert (other / "facilities.geojson").read_text(encoding="utf-8") != "my list"
