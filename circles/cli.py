@@ -101,7 +101,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--encoding",
         default=None,
-        help="encoding of a CSV facility table (default: detected among UTF-8, UTF-8-BOM, GBK/GB18030)",
+        help="encoding of a CSV facility table or of a Shapefile's text (default: detected among UTF-8, "
+        "UTF-8-BOM, GBK/GB18030)",
     )
     p.add_argument(
         "--categories",
@@ -433,20 +434,16 @@ def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
     from . import _outputs, mapping, pipeline
-    from .load import read_vector, to_wgs84
+    from .load import load_candidates
     from .siting import describe_sites, propose_sites, site_map
 
     _check_inputs(args)
     if args.k is not None:
         check_option("k", args.k, low=1, high=10_000, what="the number of sites to propose")
     check_option("target", args.target, low=0.0, high=1.0, low_open=True, what="the target share of residents")
+    cands = load_candidates(args.candidates, args.crs) if args.candidates else None  # checked before the work
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
         result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-        cands = None
-        if args.candidates:
-            cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
-            if "candidate_id" not in cands and "id" in cands:
-                cands = cands.rename(columns={"id": "candidate_id"})
         communities = [args.community] if args.community else [None]
         if args.each:
             communities = list(result.communities["id"])

@@ -5,6 +5,7 @@ see :func:`circles._sheets.save_workbook`).
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -158,6 +159,12 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
     path = Path(path)
     if path.exists():
         path.unlink()
+    if "!" in str(path):
+        # GDAL reads '!' in a path as its own syntax: written through memory, under the same layer name
+        buf = io.BytesIO()
+        gdf.to_crs("EPSG:4326").to_file(buf, driver="GeoJSON", COORDINATE_PRECISION=7, layer=path.stem)
+        path.write_bytes(buf.getvalue())
+        return path
     gdf.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7)
     return path
 

@@ -255,7 +255,9 @@ def load_inputs(
     if boundaries is None or facilities is None or network is None:
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
     repairs: list[dict] = []
-    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
+    comms = load_communities(
+        boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs, encoding=encoding
+    )
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
     deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments

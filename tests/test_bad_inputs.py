@@ -154,6 +154,37 @@ def _projected_over_declared(tmp: Path) -> list[str]:
     return run_args(tmp, "--crs", "EPSG:32650", boundaries=b)
 
 
+def _facilities_with(tmp: Path, capacity) -> Path:
+    pt = {"type": "Point", "coordinates": [116.347, 40.0]}
+    return write_raw_geojson(
+        [feature({"id": "f1", "facility_type": "clinic", "capacity": capacity}, pt)], tmp / "fac.geojson"
+    )
+
+
+def _table_with(tmp: Path, capacity: str) -> Path:
+    p = tmp / "beds.csv"
+    p.write_text(
+        f"id,name,lon,lat,facility_type,床位\na,诊所,116.347,40.0,clinic,20\nb,养老院,116.348,40.0,clinic,{capacity}\n",
+        encoding="utf-8",
+    )
+    return p
+
+
+def _two_layers(tmp: Path) -> Path:
+    p = tmp / "plan.gpkg"
+    for layer in ("communities_2023", "communities_2024"):
+        gpd.GeoDataFrame(
+            {"id": ["c1"], "name": ["x"], "population": [100]}, geometry=[shapely.geometry.shape(SQUARE)], crs=4326
+        ).to_file(p, layer=layer)
+    return p
+
+
+def _candidates_with(tmp: Path, capacity) -> list[str]:
+    pt = {"type": "Point", "coordinates": [116.347, 40.0]}
+    c = write_raw_geojson([feature({"candidate_id": "s1", "capacity": capacity}, pt)], tmp / "cands.geojson")
+    return ["site", "--rule", "park", "--candidates", str(c), "--out", str(tmp / "s")]
+
+
 CASES = [
     Case("speed-inf", lambda t: run_args(t, "--speed", "inf"), ["--speed", "inf", "metres per minute"]),
     Case("speed-nan", lambda t: run_args(t, "--speed", "nan"), ["--speed", "nan"]),
@@ -187,6 +218,61 @@ CASES = [
         "population-negative",
         lambda t: run_args(t, boundaries=community(t, population=-5)),
         ["b.geojson", "'c1'", "'population'", "-5"],
+    ),
+    Case(
+        "population-true",
+        lambda t: run_args(t, boundaries=community(t, population=True)),
+        ["b.geojson", "'c1'", "'population'", "True", "yes/no"],
+    ),
+    Case(
+        "population-1e20",
+        lambda t: run_args(t, boundaries=community(t, population=1e20)),
+        ["b.geojson", "'c1'", "'population'", "one community", "typing or unit error"],
+    ),
+    Case(
+        "population-too-dense",
+        lambda t: run_args(t, boundaries=community(t, population=900000)),
+        ["b.geojson", "'c1'", "'population'", "residents per km²", "500,000"],
+    ),
+    Case(
+        "capacity-negative",
+        lambda t: run_args(t, facilities=_facilities_with(t, -50)),
+        ["fac.geojson", "'f1'", "'capacity'", "-50", "negative"],
+    ),
+    Case(
+        "capacity-infinite",
+        lambda t: run_args(t, facilities=_facilities_with(t, "inf")),
+        ["fac.geojson", "'f1'", "'capacity'", "finite"],
+    ),
+    Case(
+        "capacity-chinese-numerals",
+        lambda t: run_args(t, facilities=_facilities_with(t, "八百")),
+        ["fac.geojson", "'f1'", "'capacity'", "八百", "digits"],
+    ),
+    Case(
+        "table-capacity-chinese-numerals",
+        lambda t: run_args(t, facilities=_table_with(t, "八百")),
+        ["beds.csv", "row 3", "'床位'", "八百", "digits"],
+    ),
+    Case(
+        "table-capacity-negative",
+        lambda t: run_args(t, facilities=_table_with(t, "-50")),
+        ["beds.csv", "row 3", "'床位'", "negative"],
+    ),
+    Case(
+        "geopackage-two-layers",
+        lambda t: run_args(t, boundaries=_two_layers(t)),
+        ["plan.gpkg", "communities_2023", "communities_2024", "--layer"],
+    ),
+    Case(
+        "site-candidate-capacity-negative",
+        lambda t: _candidates_with(t, -100),
+        ["cands.geojson", "'s1'", "'capacity'", "negative"],
+    ),
+    Case(
+        "site-candidate-capacity-text",
+        lambda t: _candidates_with(t, "many"),
+        ["cands.geojson", "'s1'", "'capacity'", "many", "not a number"],
     ),
     Case(
         "households-text",
@@ -273,3 +359,112 @@ def test_option_error_names_the_keyword_for_api_users():
         pipeline.analyse(grid_spacing_m=0)
     with pytest.raises(Exception, match=r"--speed is inf"):
         pipeline.analyse(speed=float("inf"))
+
+
+# --------------------------------------------------------------------------- read right, or said
+
+
+@pytest.mark.parametrize(
+    "raw, want",
+    [(1200, 1200.0), ("1,200", 1200.0), ("1.2万", 12000.0), ("3千", 3000.0), (" 45 ", 45.0), ("", None), (None, None)],
+)
+def test_amounts_with_chinese_multipliers_are_read(raw, want):
+    from circles.load import parse_amount
+
+    assert parse_amount(raw) == want
+
+
+@pytest.mark.parametrize("raw", ["八百", "-50", "inf", True, "many", "一万"])
+def test_amounts_that_are_not_numbers_are_refused(raw):
+    from circles.load import parse_amount
+
+    with pytest.raises(ValueError):
+        parse_amount(raw)
+
+
+def test_table_capacity_in_wan_is_read_not_dropped(tmp_path):
+    from circles import load
+
+    fac, _ = load.load_facility_table(_table_with(tmp_path, "1.2万"), ["clinic"])
+    assert list(fac["capacity"]) == [20.0, 12000.0]
+
+
+def test_gbk_shapefile_without_cpg_is_read_as_gbk_with_a_warning(tmp_path, caplog):
+    from circles import load
+
+    names = ["学院路社区", "东升社区"]
+    gdf = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "name": names, "population": [100, 200]},
+        geometry=[shapely.box(116.30, 40.0, 116.31, 40.01), shapely.box(116.31, 40.0, 116.32, 40.01)],
+        crs="EPSG:4326",
+    )
+    gdf.to_file(tmp_path / "gbk.shp", encoding="gbk")
+    (tmp_path / "gbk.cpg").unlink(missing_ok=True)
+    # the bytes on disk are GBK (what an ArcGIS export without .cpg holds)
+    assert "学院路社区".encode("gbk") in (tmp_path / "gbk.dbf").read_bytes()
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_communities(tmp_path / "gbk.shp")
+    assert list(got["name"]) == names
+    assert "no .cpg" in caplog.text and "GBK" in caplog.text and "--encoding" in caplog.text
+    # --encoding applies to boundaries too
+    assert list(load.load_communities(tmp_path / "gbk.shp", encoding="gbk")["name"]) == names
+
+
+def test_layer_is_chosen_by_name(tmp_path):
+    from circles import load
+    from circles.errors import InputError
+
+    p = _two_layers(tmp_path)
+    assert len(load.load_communities(p, layer="communities_2024")) == 1
+    with pytest.raises(InputError, match="no layer 'nosuch'.*communities_2023") as e:
+        load.load_communities(p, layer="nosuch")
+    assert e.value.field == "layer"
+
+
+def test_paths_with_an_exclamation_mark_are_read(tmp_path):
+    """GDAL takes '!' in a path as its own syntax: 'data!v2/communities.geojson' said "No such file"."""
+    from circles import load
+
+    folder = tmp_path / "data!v2"
+    folder.mkdir()
+    got = load.load_communities(community(folder))
+    assert list(got["id"]) == ["c1"]
+    gdf = gpd.GeoDataFrame(
+        {"id": ["a"], "name": ["x"], "population": [10]}, geometry=[shapely.geometry.shape(SQUARE)], crs=4326
+    )
+    gdf.to_file(tmp_path / "plan.shp")  # GDAL cannot write the name either: moved there
+    for f in tmp_path.glob("plan.*"):
+        f.rename(folder / f.name.replace("plan", "plan!1"))
+    assert list(load.load_communities(folder / "plan!1.shp")["id"]) == ["a"]
+
+
+def test_polygon_candidates_stand_at_their_representative_point(tmp_path, caplog):
+    from circles import load
+
+    c = write_raw_geojson([feature({"candidate_id": "p1", "capacity": "1.2万"})], tmp_path / "parcels.geojson")
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_candidates(c)
+    assert got.geometry.iloc[0].geom_type == "Point"
+    assert shapely.geometry.shape(SQUARE).contains(got.geometry.iloc[0])
+    assert got["capacity"].iloc[0] == 12000.0
+    assert "representative point" in caplog.text and "p1" in caplog.text
+
+
+def test_district_values_are_stripped_and_the_join_is_said(tmp_path, caplog):
+    from circles import load
+
+    other = {
+        "type": "Polygon",
+        "coordinates": [[[116.35, 39.999], [116.352, 39.999], [116.352, 40.001], [116.35, 40.001], [116.35, 39.999]]],
+    }
+    b = write_raw_geojson(
+        [
+            feature({"id": "c1", "name": "a", "population": 10, "街道": "学院路街道"}),
+            feature({"id": "c2", "name": "b", "population": 10, "街道": "学院路街道 "}, other),
+        ],
+        tmp_path / "b.geojson",
+    )
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_communities(b, keep=["街道"])
+    assert list(got["街道"]) == ["学院路街道", "学院路街道"]
+    assert "spaces" in caplog.text and "1 value(s) thereby joined" in caplog.text
