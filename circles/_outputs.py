@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -647,6 +648,8 @@ def _commit(stage: Staging, *, force: bool, update: bool) -> None:
     if kept:
         info["kept_user_files"] = kept
     _write_info(tmp, info)
+    if out.is_dir():
+        copy_folder_access(out, tmp)
     _fsync_tree(tmp)
     _checkpoint("written")
     with _signals_held():
@@ -668,6 +671,39 @@ def _commit(stage: Staging, *, force: bool, update: bool) -> None:
             _remove(aside)
         _fsync_dir(out.parent)
     log.info("wrote %s (%d entries)", out, len(outputs))
+
+
+_ACL_XATTRS = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def copy_folder_access(old: Path, new: Path) -> None:
+    """Give ``new`` the mode (setgid included), group and POSIX ACL of ``old``: a team folder
+    (``drwxrws---`` with a group and an ACL) stays the team's after it is replaced.
+
+    Each step that the system refuses (a group this user is not in, a file system without
+    ACLs) is skipped with a log line; the outputs are written anyway.
+    """
+    st = old.stat()
+    if hasattr(os, "chown"):
+        try:
+            os.chown(new, -1, st.st_gid)
+        except OSError as exc:
+            log.info("%s: could not give it the group of the folder it replaces (%s)", new, exc.strerror)
+    try:
+        os.chmod(new, stat.S_IMODE(st.st_mode))
+    except OSError as exc:
+        log.info("%s: could not give it the mode of the folder it replaces (%s)", new, exc.strerror)
+    if not hasattr(os, "getxattr"):
+        return
+    for name in _ACL_XATTRS:
+        try:
+            value = os.getxattr(old, name)
+        except OSError:
+            continue  # no ACL of this kind, or no ACLs on this file system
+        try:
+            os.setxattr(new, name, value)
+        except OSError as exc:
+            log.warning("%s: could not copy the access list (%s) of the folder it replaces: %s", new, name, exc)
 
 
 def _exchange(a: Path, b: Path) -> bool:

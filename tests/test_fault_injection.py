@@ -287,3 +287,41 @@ def test_extract_disk_full_keeps_the_previous_files(tmp_path, capsys, monkeypatc
     assert "Traceback" not in err
     assert digest(out) == before
     assert not [p for p in out.iterdir() if ".circles-extract-new-" in p.name]
+
+
+# --------------------------------------------------------------------------- a team folder stays the team's
+
+
+def _acl(entries: list[tuple[int, int, int]]) -> bytes:
+    import struct
+
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def test_replaced_folder_keeps_mode_group_setgid_and_acl(tmp_path):
+    """drwxrws--- with a group, setgid and an ACL came back drwxr-xr-x root:root after every run."""
+    out = tmp_path / "team" / "results"
+    with _outputs.atomic_folder(out) as stage:
+        (stage.path / "gaps.csv").write_text("first")
+    os.chmod(out, 0o2770)
+    can_chown = os.geteuid() == 0
+    if can_chown:
+        os.chown(out, -1, 4321)
+    none = 0xFFFFFFFF  # ACL_UNDEFINED_ID
+    acl = _acl([(0x01, 7, none), (0x04, 7, none), (0x08, 5, 1234), (0x10, 7, none), (0x20, 0, none)])
+    try:
+        os.setxattr(out, "system.posix_acl_access", acl)
+        has_acl = True
+    except (OSError, AttributeError):
+        has_acl = False  # no ACLs on this file system: mode and group are still checked
+    before = os.stat(out)
+    for force in (False, True):
+        with _outputs.atomic_folder(out, force=force) as stage:
+            (stage.path / "gaps.csv").write_text("again")
+        after = os.stat(out)
+        assert (out / "gaps.csv").read_text() == "again"
+        assert json.loads((out / "run_info.json").read_text())["replaces"]  # really a new folder
+        assert oct(after.st_mode & 0o7777) == oct(before.st_mode & 0o7777) == oct(0o2770)
+        assert after.st_gid == before.st_gid == (4321 if can_chown else before.st_gid)
+        if has_acl:
+            assert os.getxattr(out, "system.posix_acl_access") == acl

@@ -4,6 +4,8 @@ lists taken as WGS-84 (detected on the demo network, also with few points)."""
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -203,3 +205,63 @@ def test_extract_refuses_to_replace_the_users_or_an_edited_file(tmp_path, capsys
     assert not (other / "communities.geojson").exists()  # nothing half-done
     assert cli.main(["extract", "--osm", str(osm), "--out", str(other), "--force"]) == 0
     assert (other / "facilities.geojson").read_text(encoding="utf-8") != "my list"
+
+
+# --------------------------------------------------------------------------- batch and the user's files
+def _batch_file(tmp_path, name: str = "city_a"):
+    p = tmp_path / "cities.yaml"
+    p.write_text(f"cities:\n  - {{name: '{name}', boundaries: b, facilities: f, network: n}}\n", encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("name", ["indicators.csv", "batch_report.json", "Batch_Report.CSV"])
+def test_batch_city_named_like_a_batch_file_is_refused(tmp_path, name):
+    from circles.batch import read_batch
+    from circles.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"city '{name}'.*batch's own files"):
+        read_batch(_batch_file(tmp_path, name))
+
+
+@pytest.mark.parametrize("mine", ["indicators.csv", "batch_report.csv"])
+def test_batch_never_overwrites_the_users_tables(tmp_path, capsys, monkeypatch, mine):
+    from circles import batch, cli
+
+    def no_work(*a, **k):
+        raise AssertionError("a city ran before the folder was refused")
+
+    monkeypatch.setattr(batch, "run_city", no_work)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / mine).write_text("my own table", encoding="utf-8")
+    assert cli.main(["batch", str(_batch_file(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert mine in err and "did not write" in err and str(out) in err
+    assert (out / mine).read_text(encoding="utf-8") == "my own table"
+
+
+def test_batch_refuses_the_home_folder(tmp_path, capsys, monkeypatch):
+    from circles import batch, cli
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(batch, "run_city", lambda *a, **k: pytest.fail("a city ran"))
+    assert cli.main(["batch", str(_batch_file(tmp_path)), "--out", "~"]) == 2
+    assert "home folder" in capsys.readouterr().err
+
+
+def test_batch_replaces_its_own_tables(tmp_path):
+    from circles import batch
+
+    out = tmp_path / "out"
+
+    def fake(city, out_root, write_here=True):
+        return batch.CityReport(city=city.name, status="failed", error="no data")
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(batch, "run_city", fake):
+        batch.run_batch(_batch_file(tmp_path), out)
+        first = json.loads((out / "batch_report.json").read_text(encoding="utf-8"))
+        batch.run_batch(_batch_file(tmp_path), out)  # its own files: replaced
+    assert first["tool"] == "circles batch" and first["failed"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["batch_report.csv", "batch_report.json"]
