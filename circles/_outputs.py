@@ -827,6 +827,37 @@ def _fsync_tree_file(p: Path) -> None:
         os.close(fd)
 
 
+# --------------------------------------------------------------------------- environment
+
+
+def source_date_epoch() -> int | None:
+    """``SOURCE_DATE_EPOCH`` (reproducible builds: the date printed and stored in PDFs), checked.
+
+    Raises
+    ------
+    ConfigError
+        When it is set but is not a Unix time in seconds between 1970 and 9999 (the PDF
+        writer would fail on it after the whole analysis).
+    """
+    from .errors import ConfigError
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+        datetime.fromtimestamp(value, timezone.utc)
+        if not 0 <= value < 253402300800:  # 10000-01-01
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        shown = raw if len(raw) <= 40 else raw[:39] + "…"
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={shown!r} is not a Unix time in seconds between 1970 and 9999 "
+            "(e.g. 1767225600 for 2026-01-01); correct it or unset it"
+        ) from None
+    return value
+
+
 # --------------------------------------------------------------------------- timing
 
 

@@ -56,7 +56,13 @@ def cell_value(v: Any) -> Any:
         return None
     if isinstance(v, np.generic):
         return v.item()
+    if isinstance(v, str):
+        return _ILLEGAL.sub("", v)  # openpyxl refuses control characters (IllegalCharacterError)
     return v
+
+
+#: Characters a workbook cannot hold (C0 controls except tab, line feed and carriage return).
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def append_row(ws, values: Iterable[Any]) -> list:

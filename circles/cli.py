@@ -638,9 +638,12 @@ def main(argv: list[str] | None = None) -> int:
             if sig is not None:
                 previous[sig] = signal.signal(sig, _on_terminate)
     try:
+        from ._outputs import source_date_epoch
+
+        source_date_epoch()  # checked before the work: the PDF writer fails on a bad one
         return args.func(args)
     except CirclesError as exc:
-        print(f"circles: error: {exc}", file=sys.stderr)
+        print(f"circles: error: {_terminal_safe(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         why = f" ({exc})" if isinstance(exc, _Terminated) else ""
@@ -658,8 +661,16 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def _terminal_safe(text: str) -> str:
+    """``text`` without ESC, C1 and other control characters (a name could otherwise set the
+    window title, clear the screen or write the clipboard)."""
+    from .load import CONTROL_CHARS
+
+    return CONTROL_CHARS.sub("", text)
+
+
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
+    text = " ".join(_terminal_safe(str(exc)).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import logging
-import os
 import re
 import warnings
 from collections import Counter
@@ -342,9 +341,11 @@ def report_date(date: str | dt.date | None = None) -> str:
         return date.isoformat()
     if date:
         return dt.date.fromisoformat(str(date)).isoformat()
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).date().isoformat()
+    from ._outputs import source_date_epoch
+
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).date().isoformat()
     return dt.date.today().isoformat()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -124,6 +125,35 @@ def _read_decoded(src: str, label: str, layer: str | None, encoding: str | None)
         label,
     )
     return decoded
+
+
+#: Control characters that no name holds on purpose: C0 except tab and line feed, DEL and C1.
+#: They break workbooks (openpyxl refuses them) and drive terminals (ESC starts a sequence that
+#: can set the window title, clear the screen or write the clipboard).
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: object) -> object:
+    """``value`` without control characters (:data:`CONTROL_CHARS`) when it is text, else unchanged."""
+    return CONTROL_CHARS.sub("", value) if isinstance(value, str) else value
+
+
+def _clean_columns(gdf: pd.DataFrame, columns: Iterable[str], path: str) -> None:
+    """Remove control characters from text columns in place, with one warning per column."""
+    for col in columns:
+        if col not in gdf.columns:
+            continue
+        values = gdf[col]
+        dirty = values.map(lambda v: isinstance(v, str) and CONTROL_CHARS.search(v) is not None)
+        if dirty.any():
+            gdf[col] = values.map(clean_text)
+            log.warning(
+                "%s: field %s: control characters removed from %d value(s) (e.g. %r)",
+                path,
+                col,
+                int(dirty.sum()),
+                values[dirty].iloc[0],
+            )
 
 
 def _feature_label(gdf: pd.DataFrame, i: int, id_field: str = "id") -> str:
@@ -326,6 +356,7 @@ def load_communities(
     gdf = read_vector(path, layer=layer, encoding=encoding)
     if len(gdf) == 0:
         raise InputError("no features: expected one polygon per community", path=path)
+    _clean_columns(gdf, ["id", "name", *keep], path)
     _check_ids(gdf, path)
     _check_geometry(gdf, path, POLYGONAL, "Polygon or MultiPolygon (a community boundary)")
     if "name" not in gdf.columns:
@@ -603,6 +634,8 @@ def check_facilities(
 ) -> gpd.GeoDataFrame:
     """Validate a facilities table already in memory (``path`` labels the messages)."""
     known = list(known_types)
+    gdf = gdf.copy()
+    _clean_columns(gdf, ["id", "name", "source"], path)
     _check_ids(gdf, path) if len(gdf) else None
     if "facility_type" not in gdf.columns:
         raise InputError(
@@ -762,6 +795,7 @@ def load_facility_table(
         )
         problems = pd.concat([problems, extra], ignore_index=True)
     out = out[~untyped].reset_index(drop=True)
+    _clean_columns(out, ["id", "name"], path)
     _check_ids(out, path) if len(out) else None
     if len(report):
         log.info(

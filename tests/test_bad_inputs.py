@@ -154,10 +154,10 @@ def _projected_over_declared(tmp: Path) -> list[str]:
     return run_args(tmp, "--crs", "EPSG:32650", boundaries=b)
 
 
-def _facilities_with(tmp: Path, capacity) -> Path:
+def _facilities_with(tmp: Path, capacity, ftype: str = "clinic") -> Path:
     pt = {"type": "Point", "coordinates": [116.347, 40.0]}
     return write_raw_geojson(
-        [feature({"id": "f1", "facility_type": "clinic", "capacity": capacity}, pt)], tmp / "fac.geojson"
+        [feature({"id": "f1", "facility_type": ftype, "capacity": capacity}, pt)], tmp / "fac.geojson"
     )
 
 
@@ -275,6 +275,17 @@ CASES = [
         ["cands.geojson", "'s1'", "'capacity'", "many", "not a number"],
     ),
     Case(
+        "source-date-epoch-out-of-range",
+        lambda t: run_args(t),
+        ["SOURCE_DATE_EPOCH", "99999999999999", "between 1970 and 9999"],
+        extra={"env": {"SOURCE_DATE_EPOCH": "99999999999999"}},
+    ),
+    Case(
+        "escape-sequence-in-a-type",
+        lambda t: run_args(t, facilities=_facilities_with(t, 5, ftype="\x1b]0;pwned\x07\x1b[2Jclinic")),
+        ["fac.geojson", "'facility_type'", "]0;pwned[2Jclinic"],
+    ),
+    Case(
         "households-text",
         lambda t: run_args(t, boundaries=community(t, households="many")),
         ["b.geojson", "'c1'", "'households'", "many"],
@@ -315,11 +326,14 @@ def test_bad_input_gives_one_line(case, tmp_path, capsys, monkeypatch):
             raise AssertionError("the network was built before the input was refused")
 
         monkeypatch.setattr(pipeline, "read_walk_network", no_work)
+    for key, value in case.extra.get("env", {}).items():
+        monkeypatch.setenv(key, value)
     code = cli.main(case.argv(tmp_path))
     captured = capsys.readouterr()
     err = captured.err
     assert code == 2, err
     assert "Traceback" not in err + captured.out and "internal error" not in err
+    assert "\x1b" not in err + captured.out and "\x07" not in err + captured.out
     errors = [line for line in err.splitlines() if line.startswith("circles: error:")]
     assert len(errors) == 1, err
     for word in case.words:
@@ -468,3 +482,26 @@ def test_district_values_are_stripped_and_the_join_is_said(tmp_path, caplog):
         got = load.load_communities(b, keep=["街道"])
     assert list(got["街道"]) == ["学院路街道", "学院路街道"]
     assert "spaces" in caplog.text and "1 value(s) thereby joined" in caplog.text
+
+
+def test_control_characters_are_removed_from_names(tmp_path, caplog):
+    """A vertical tab or form feed in a name crashed the workbook writer after the whole analysis."""
+    from circles import load
+
+    b = community(tmp_path, name="一期\x0b二期\x0c\x1b]0;title\x07社区")
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_communities(b)
+    assert list(got["name"]) == ["一期二期]0;title社区"]
+    assert "control characters removed" in caplog.text and "field name" in caplog.text
+
+
+def test_workbook_cells_drop_control_characters(tmp_path):
+    from openpyxl import Workbook, load_workbook
+
+    from circles._sheets import append_row, save_workbook
+
+    wb = Workbook()
+    append_row(wb.active, ["a\x0bb\x0cc\x01", "tab\tand\nline"])
+    save_workbook(wb, tmp_path / "w.xlsx")
+    cells = [c.value for c in next(load_workbook(tmp_path / "w.xlsx").active.iter_rows())]
+    assert cells == ["abc", "tab\tand\nline"]
