@@ -505,3 +505,29 @@ def test_workbook_cells_drop_control_characters(tmp_path):
     save_workbook(wb, tmp_path / "w.xlsx")
     cells = [c.value for c in next(load_workbook(tmp_path / "w.xlsx").active.iter_rows())]
     assert cells == ["abc", "tab\tand\nline"]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("by_facility_type: {clinic: {lead: [{a: 1}]}}\n", ["'clinic'", "'lead'", "the item {'a': 1}"]),
+        ("by_facility_type: {clinic: {lead: health}}\n", ["'clinic'", "'lead'", "the text 'health'", "[health]"]),
+        ("by_rule: {park: {lead: [housing], support: 3}}\n", ["'park'", "'support'", "int 3"]),
+        ("always_support: street\n", ["'always_support'", "the text 'street'"]),
+        ("departments: {housing: {name_zh: [a, b]}}\n", ["department 'housing'", "name_zh"]),
+    ],
+)
+def test_departments_of_the_wrong_shape_name_the_key(tmp_path, capsys, text, words):
+    """lead: [{a: 1}] gave a TypeError, a string where a list belongs "unknown department 'h'"."""
+    deps = tmp_path / "deps.yaml"
+    deps.write_text(text, encoding="utf-8")
+    from circles.departments import load_departments
+    from circles.errors import ConfigError
+    from circles.ledger import load_departments as from_ledger  # still importable from the ledger
+
+    assert from_ledger is load_departments
+    with pytest.raises(ConfigError) as e:
+        load_departments(deps)
+    for word in ["deps.yaml", *words]:
+        assert word in str(e.value), (word, str(e.value))
+    assert "unknown department 'h'" not in str(e.value)
