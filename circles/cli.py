@@ -368,6 +368,25 @@ def _check_inputs(args: argparse.Namespace) -> None:
         max_attach_m=args.max_attach,
         grid_spacing_m=args.grid_spacing,
     )
+    if getattr(args, "community_maps", None):
+        from .demo import DEMO_BOUNDARIES
+        from .load import check_community_choice
+
+        check_community_choice(args.boundaries or DEMO_BOUNDARIES, args.community_maps)
+    _check_cache_outside_out(args)
+
+
+def _check_cache_outside_out(args: argparse.Namespace) -> None:
+    """A cache folder inside --out would be replaced with the outputs (and is refused after the work otherwise)."""
+    cache, out = getattr(args, "cache", None), getattr(args, "out", None)
+    if not cache or not out or "://" in str(cache):
+        return
+    c, o = Path(cache).expanduser().resolve(), Path(out).expanduser().resolve()
+    if c == o or o in c.parents:
+        raise CirclesError(
+            f"--cache {cache} lies inside --out {out}: circles replaces the output folder as a whole, so the cache "
+            "would be lost with every run; keep the cache elsewhere (e.g. --cache cache/ beside the outputs)"
+        )
 
 
 def _input_paths(args: argparse.Namespace) -> list[str]:

@@ -522,6 +522,35 @@ def _amounts(gdf: pd.DataFrame, path: str, field: str, label: Callable[[int], st
     return pd.Series([np.nan if v is None else v for v in out], index=gdf.index, dtype=float)
 
 
+def check_community_choice(path: str | Path, wanted: str, option: str = "--community-maps") -> None:
+    """Refuse, before the work, community ids in ``wanted`` ("ID,ID"; ``auto``/``all``/``none``
+    pass) that the boundaries file does not hold.
+
+    Raises
+    ------
+    InputError
+        Naming the option, the unknown ids and a few ids of the file.
+    """
+    if wanted in ("auto", "all", "none", "") or wanted is None:
+        return
+    asked = [w.strip() for w in str(wanted).split(",") if w.strip()]
+    with _gdal_path(Path(path)) as src:
+        try:
+            import pyogrio
+
+            ids = pyogrio.read_dataframe(src, columns=["id"], read_geometry=False)["id"].astype(str).tolist()
+        except Exception:  # the file's own problems are reported when it is loaded
+            return
+    unknown = [w for w in asked if w not in set(ids)]
+    if unknown:
+        raise InputError(
+            f"{option} names community id(s) not in the boundaries: {', '.join(unknown)}; the file has ids such as "
+            f"{', '.join(ids[:5])} (or use auto, all or none)",
+            path=str(path),
+            field="id",
+        )
+
+
 def _row_label(rows: np.ndarray) -> Callable[[int], str]:
     """Rows named by their line in the source table."""
 

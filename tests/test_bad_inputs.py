@@ -286,6 +286,16 @@ CASES = [
         ["fac.geojson", "'facility_type'", "]0;pwned[2Jclinic"],
     ),
     Case(
+        "community-maps-unknown-id",
+        lambda t: [*run_args(t), "--community-maps", "c1,nosuch"],
+        ["--community-maps", "nosuch", "b.geojson", "c1", "auto, all or none"],
+    ),
+    Case(
+        "cache-inside-out",
+        lambda t: [*run_args(t), "--cache", str(t / "out" / "cache")],
+        ["--cache", "inside --out", "replaces the output folder", "elsewhere"],
+    ),
+    Case(
         "households-text",
         lambda t: run_args(t, boundaries=community(t, households="many")),
         ["b.geojson", "'c1'", "'households'", "many"],
