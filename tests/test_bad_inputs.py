@@ -128,6 +128,24 @@ def _compare_over_input(tmp: Path) -> list[str]:
     return ["compare", str(tmp / "before"), str(tmp / "after"), "--out", str(tmp / "after" / "gaps.csv")]
 
 
+_GAPS_HEADER = (
+    "community_id,community_name,rule_id,facility_type,threshold_min,status,covered_share,residents,"
+    "residents_uncovered\n"
+)
+
+
+def _gaps_runs(tmp: Path, before: str, after: str) -> tuple[Path, Path]:
+    for d, rows in (("before", before), ("after", after)):
+        (tmp / d).mkdir(exist_ok=True)
+        (tmp / d / "gaps.csv").write_text(_GAPS_HEADER + rows, encoding="utf-8")
+    return tmp / "before", tmp / "after"
+
+
+def _compare_other_rulebook(tmp: Path) -> list[str]:
+    b, a = _gaps_runs(tmp, "c1,x,park,park,15,gap,0.5,100,50\n", "c1,x,R01,park,15,ok,1.0,100,0\n")
+    return ["compare", str(b), str(a), "--out", str(tmp / "cmp.csv")]
+
+
 def _far_buildings(tmp: Path) -> list[str]:
     b = write_raw_geojson(
         [
@@ -317,6 +335,11 @@ CASES = [
     ),
     Case("compare-not-gaps", _not_gaps, ["before/gaps.csv", "not a gaps.csv", "'community_id'"]),
     Case("compare-empty", _empty_gaps, ["gaps.csv", "cannot be read as a gaps.csv"]),
+    Case(
+        "compare-other-rulebook",
+        _compare_other_rulebook,
+        ["after/gaps.csv", "before/gaps.csv", "no community × rule row", "no rule in common", "park", "R01"],
+    ),
     Case("compare-over-input", _compare_over_input, ["gaps.csv", "is the input", "another --out"]),
     Case("buildings-elsewhere", _far_buildings, ["buildings.geojson", "none of the 1 buildings", "CRS"]),
     Case(
@@ -541,3 +564,20 @@ def test_departments_of_the_wrong_shape_name_the_key(tmp_path, capsys, text, wor
     for word in ["deps.yaml", *words]:
         assert word in str(e.value), (word, str(e.value))
     assert "unknown department 'h'" not in str(e.value)
+
+
+def test_compare_counts_rows_of_one_run_only_apart(tmp_path, caplog):
+    """Rows absent on one side were counted as changes ("413 changed, 26 no longer ok")."""
+    from circles.whatif import compare_runs
+
+    b, a = _gaps_runs(
+        tmp_path,
+        "c1,x,park,park,15,ok,1.0,100,0\nc2,y,park,park,15,ok,1.0,50,0\n",
+        "c1,x,park,park,15,gap,0.4,100,60\nc3,z,park,park,15,gap,0.0,70,70\n",
+    )
+    with caplog.at_level("WARNING", logger="circles.whatif"):
+        comp = compare_runs(b, a).set_index("community_id")
+    assert comp.loc["c1", "change"] == "no longer ok"
+    assert comp.loc["c2", "change"] == "only in before" and comp.loc["c3", "change"] == "only in after"
+    assert not comp.loc["c2", "status_changed"] and not comp.loc["c3", "status_changed"]
+    assert "1 community × rule row(s) only in the first and 1 only in the second" in caplog.text
