@@ -145,11 +145,50 @@ def _sha256(f: Path) -> str:
     return digest
 
 
-def describe_input(path: str | os.PathLike | None) -> dict[str, Any]:
+#: What was read of each input file (by its real path): the description made when it was
+#: loaded, so that ``run_info.json`` names the bytes the analysis used even when the file is
+#: replaced later in the run.
+_loaded: dict[str, dict[str, Any]] = {}
+
+
+def _stamp(p: Path) -> tuple[int, int]:
+    st = p.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Wrap the reading of an input file: its description (hash) is taken before, checked
+    after, and kept for :func:`describe_input`.
+
+    Raises
+    ------
+    InputError
+        When the file changed while it was read (another program writing it).
+    """
+    from .errors import InputError
+
+    p = _norm(path)
+    if not p.is_file():
+        yield
+        return
+    before = _stamp(p)
+    info = describe_input(p, fresh=True)
+    yield
+    if _stamp(p) != before:
+        raise InputError(
+            "the file changed while circles read it (another program is writing it?); run again once it is saved",
+            path=str(path),
+        )
+    _loaded[str(p)] = info
+
+
+def describe_input(path: str | os.PathLike | None, *, fresh: bool = False) -> dict[str, Any]:
     """Path, size, modification time and SHA-256 of an input file (for ``run_info.json``).
 
     A folder (a file geodatabase) gets its total size and a hash over its files' names and
     hashes; a missing path is described as such. Hashes are cached per (path, size, time).
+    A file read through :func:`reading` is described as it was when read (unless ``fresh``).
     """
     if path is None or str(path) == "":
         return {}
@@ -157,6 +196,8 @@ def describe_input(path: str | os.PathLike | None) -> dict[str, Any]:
     if not p.exists():
         return {"path": str(p), "exists": False}
     p = _norm(p)
+    if not fresh and str(p) in _loaded:
+        return dict(_loaded[str(p)])
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
         h = hashlib.sha256()

@@ -45,8 +45,10 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
         raise InputError("file not found", path=str(p))
     if p.is_dir() and not p.name.lower().endswith(".gdb"):
         raise InputError("is a folder, expected a vector file (GeoJSON, GeoPackage, Shapefile)", path=str(p))
+    from ._outputs import reading
+
     try:
-        with _gdal_path(p) as src:
+        with reading(p), _gdal_path(p) as src:
             layer = _choose_layer(src, str(p), layer)
             gdf = _read_decoded(src, str(p), layer, encoding)
     except InputError:

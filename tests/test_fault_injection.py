@@ -325,3 +325,51 @@ def test_replaced_folder_keeps_mode_group_setgid_and_acl(tmp_path):
         assert after.st_gid == before.st_gid == (4321 if can_chown else before.st_gid)
         if has_acl:
             assert os.getxattr(out, "system.posix_acl_access") == acl
+
+
+# --------------------------------------------------------------------------- inputs changing during a run
+
+
+def _boundary(path: Path, population: int) -> Path:
+    feature = {
+        "type": "Feature",
+        "properties": {"id": "c1", "name": "x", "population": population},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[116.346, 39.999], [116.348, 39.999], [116.348, 40.001], [116.346, 39.999]]],
+        },
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
+    return path
+
+
+def test_run_info_hashes_the_bytes_that_were_read(tmp_path):
+    """The boundaries replaced during a run: run_info.json recorded the other version's SHA-256."""
+    from circles import load
+
+    p = _boundary(tmp_path / "b.geojson", 100)
+    read = hashlib.sha256(p.read_bytes()).hexdigest()
+    got = load.load_communities(p)
+    assert got["population"].iloc[0] == 100
+    _boundary(p, 999)  # replaced after it was read
+    os.utime(p, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert _outputs.describe_input(p)["sha256"] == read
+    assert _outputs.describe_input(p, fresh=True)["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest() != read
+
+
+def test_a_file_changing_while_read_is_refused(tmp_path, monkeypatch):
+    from circles import load
+    from circles.errors import InputError
+
+    p = _boundary(tmp_path / "b.geojson", 100)
+    real = load._read_decoded
+
+    def racing(src, label, layer, encoding):
+        out = real(src, label, layer, encoding)
+        _boundary(p, 123456)  # another program saves the file meanwhile
+        return out
+
+    monkeypatch.setattr(load, "_read_decoded", racing)
+    with pytest.raises(InputError, match="changed while circles read it") as e:
+        load.load_communities(p)
+    assert e.value.path == str(p)
