@@ -868,6 +868,57 @@ def _fsync_tree_file(p: Path) -> None:
         os.close(fd)
 
 
+# --------------------------------------------------------------------------- adding to a folder
+
+
+def check_same_analysis(out: str | os.PathLike, inputs: dict[str, Any], options: dict[str, Any] | None = None) -> None:
+    """Refuse to add outputs (``circles map``) to a folder that holds another analysis.
+
+    ``inputs``: role -> path (or a description with ``sha256``) of this analysis;
+    ``options``: its options. A folder whose ``run_info.json`` names other input bytes (by
+    SHA-256) or other option values for a role/option both give is another analysis.
+
+    Raises
+    ------
+    OutputError
+        Naming the folder, the input or option that differs, and what to do.
+    """
+    info = read_run_info(out)
+    if info is None:
+        return
+    theirs: dict[str, Any] = info["inputs"] if isinstance(info.get("inputs"), dict) else {}
+    for role, mine in inputs.items():
+        desc = mine if isinstance(mine, dict) else describe_input(mine)
+        old = theirs.get(role)
+        if not isinstance(old, dict) or "sha256" not in old or "sha256" not in desc:
+            continue
+        if old["sha256"] != desc["sha256"]:
+            raise OutputError(
+                f"{out} holds the outputs of another analysis: its {role} was {old.get('path')} "
+                f"(SHA-256 {old['sha256'][:12]}…), this one reads {desc.get('path')} ({desc['sha256'][:12]}…); "
+                "its maps would not match its tables: choose another --out, or run `circles run` for it"
+            )
+    raw_options = info.get("options")
+    their_options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
+    for key, value in (options or {}).items():
+        if key in _NOT_ANALYSIS:
+            continue
+        if key in their_options and their_options[key] != value and _jsonable(value) != their_options[key]:
+            raise OutputError(
+                f"{out} holds the outputs of another analysis: its option {key} was {their_options[key]!r}, "
+                f"this one has {value!r}; its maps would not match its tables: choose another --out, or run "
+                "`circles run` for it"
+            )
+
+
+#: Options that do not change an analysis (where its network cache lives).
+_NOT_ANALYSIS = ("cache_dir",)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 # --------------------------------------------------------------------------- environment
 
 

@@ -243,7 +243,10 @@ def _cmd_map(args: argparse.Namespace) -> int:
     # replace those of the folder; a run's other outputs there are kept.
     _check_inputs(args)
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        # never a mix of two analyses: the folder's run must be this one (inputs before the work, options after)
+        _outputs.check_same_analysis(args.out, _main_inputs(args))
         result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        _outputs.check_same_analysis(args.out, result.input_files, result.options)
         timings: dict[str, float] = {}
         with _outputs.atomic_folder(args.out, update=True) as stage:
             with _outputs.timed(timings, "maps"):
@@ -387,6 +390,16 @@ def _check_cache_outside_out(args: argparse.Namespace) -> None:
             f"--cache {cache} lies inside --out {out}: circles replaces the output folder as a whole, so the cache "
             "would be lost with every run; keep the cache elsewhere (e.g. --cache cache/ beside the outputs)"
         )
+
+
+def _main_inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The boundaries, facilities and network files of a command (the demo's when none is given)."""
+    from . import demo
+
+    if not (args.boundaries or args.facilities or args.network):
+        return {"boundaries": str(demo.DEMO_BOUNDARIES), "facilities": str(demo.DEMO_FACILITIES)}
+    given = {"boundaries": args.boundaries, "facilities": args.facilities, "network": args.network}
+    return {k: str(v) for k, v in given.items() if v and Path(str(v)).is_file()}
 
 
 def _input_paths(args: argparse.Namespace) -> list[str]:

@@ -265,3 +265,39 @@ def test_batch_replaces_its_own_tables(tmp_path):
         batch.run_batch(_batch_file(tmp_path), out)  # its own files: replaced
     assert first["tool"] == "circles batch" and first["failed"] == 1
     assert sorted(p.name for p in out.iterdir()) == ["batch_report.csv", "batch_report.json"]
+
+
+# --------------------------------------------------------------------------- circles map never mixes two analyses
+def test_map_into_another_analysis_folder_is_refused(tmp_path, capsys, monkeypatch):
+    from circles import _outputs, cli, pipeline
+
+    monkeypatch.setattr(pipeline, "analyse", lambda *a, **k: pytest.fail("the analysis ran before the refusal"))
+    out = tmp_path / "results"
+    with _outputs.atomic_folder(out) as stage:  # another city's run
+        (stage.path / "gaps.csv").write_text("another city's gaps")
+        stage.info["inputs"] = {"boundaries": {"path": "/data/other/communities.geojson", "sha256": "ab" * 32}}
+    before = (out / "run_info.json").read_bytes()
+    assert cli.main(["map", "--out", str(out), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "another analysis" in err and "/data/other/communities.geojson" in err and "boundaries" in err
+    assert (out / "run_info.json").read_bytes() == before and not (out / "map.html").exists()
+
+
+def test_map_with_other_options_is_refused_before_writing(tmp_path, capsys, monkeypatch, demo_result):
+    import dataclasses
+
+    from circles import _outputs, cli, pipeline
+
+    monkeypatch.setattr(
+        pipeline,
+        "analyse",
+        lambda *a, **k: dataclasses.replace(demo_result, options={**demo_result.options, "speed": 50.0}),
+    )
+    out = tmp_path / "results"
+    with _outputs.atomic_folder(out) as stage:
+        (stage.path / "gaps.csv").write_text("the run's gaps")
+        stage.info["options"] = {**demo_result.options, "speed": 80.0}
+    assert cli.main(["map", "--out", str(out), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "another analysis" in err and "speed" in err and "80.0" in err and "50.0" in err
+    assert not (out / "map.html").exists()
