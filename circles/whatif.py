@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,8 +36,46 @@ def _has_size(row) -> bool:
     return False
 
 
+_SCENARIO_GEOMETRIES = ("Point", "MultiPoint", "Polygon", "MultiPolygon", "LineString", "MultiLineString")
+
+
+def _check_scenario_row(row: Any, path: str, label: str) -> None:
+    """The checks a facilities file gets, here naming the scenario file and its row."""
+    from .load import parse_amount
+
+    fid = getattr(row, "id", None)
+    if fid is None or (isinstance(fid, float) and np.isnan(fid)) or str(fid).strip() == "":
+        raise InputError("empty identifier", path=path, feature=label, field="id")
+    if row.action not in ACTIONS:
+        raise InputError(
+            f"action is {row.action!r}; expected one of {', '.join(ACTIONS)}", path=path, feature=label, field="action"
+        )
+    for extra in ("capacity", "size_m2"):
+        raw = getattr(row, extra, None)
+        try:
+            parse_amount(raw)
+        except ValueError as exc:
+            raise InputError(
+                f"{extra} is {raw!r}: {exc}; expected a finite number, zero or more (or nothing)",
+                path=path,
+                feature=label,
+                field=extra,
+            ) from None
+    geom = row.geometry
+    if row.action == "add" and geom is not None and not geom.is_empty and geom.geom_type not in _SCENARIO_GEOMETRIES:
+        raise InputError(
+            f"geometry is a {geom.geom_type}; expected a Point (or the facility's area)",
+            path=path,
+            feature=label,
+            field="geometry",
+        )
+
+
 def load_scenario(path: str | Path, known_types, crs: str | None = None) -> gpd.GeoDataFrame:
-    """Read a scenario file (GeoJSON/GPKG…; CSV with lon/lat columns is also accepted)."""
+    """Read a scenario file (GeoJSON/GPKG…; CSV with lon/lat columns is also accepted).
+
+    With ``known_types`` None only the file's own shape is checked (before the analysis
+    gives the rulebook's types)."""
     path = str(path)
     if path.lower().endswith(".csv"):
         try:
@@ -49,12 +88,20 @@ def load_scenario(path: str | Path, known_types, crs: str | None = None) -> gpd.
         gdf = gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
     else:
         gdf = read_vector(path)
+    if len(gdf) == 0:
+        raise InputError(
+            f"the scenario file has no rows; expected one row per planned change (id, action: {', '.join(ACTIONS)})",
+            path=path,
+        )
     for col in ("id", "action"):
         if col not in gdf.columns:
             raise InputError(f"missing field '{col}'", path=path, field=col)
-    known = list(known_types)
+    known = list(known_types) if known_types is not None else None
     for i, row in enumerate(gdf.itertuples(index=False)):
         label = f"'{row.id}' (row {i + 1})"
+        _check_scenario_row(row, path, label)
+        if known is None:
+            continue
         if row.action not in ACTIONS:
             raise InputError(
                 f"action is {row.action!r}; expected one of {', '.join(ACTIONS)}",
@@ -684,6 +731,7 @@ def run_whatif(
     from .mapping import save_map
 
     out = Path(out_dir)
+    load_scenario(scenario_path, None)  # the file's own problems, before the work
     now = pipeline.analyse(boundaries, facilities, network, buildings=buildings, surveyed=surveyed, **analyse_kw)
     scenario = load_scenario(scenario_path, now.rulebook.facility_types)
     fac_now = now.facilities.to_crs("EPSG:4326")

@@ -146,6 +146,13 @@ def _compare_other_rulebook(tmp: Path) -> list[str]:
     return ["compare", str(b), str(a), "--out", str(tmp / "cmp.csv")]
 
 
+def _scenario(tmp: Path, rows: list[dict]) -> list[str]:
+    sc = write_raw_geojson(
+        [feature(r, {"type": "Point", "coordinates": [116.347, 40.0]}) for r in rows], tmp / "plan.geojson"
+    )
+    return ["whatif", "--scenario", str(sc), "--out", str(tmp / "out"), "--cache", "", "--no-figures"]
+
+
 def _far_buildings(tmp: Path) -> list[str]:
     b = write_raw_geojson(
         [
@@ -339,6 +346,16 @@ CASES = [
         "compare-other-rulebook",
         _compare_other_rulebook,
         ["after/gaps.csv", "before/gaps.csv", "no community × rule row", "no rule in common", "park", "R01"],
+    ),
+    Case(
+        "whatif-negative-capacity",
+        lambda t: _scenario(t, [{"id": "new1", "action": "add", "facility_type": "clinic", "capacity": -50}]),
+        ["plan.geojson", "'new1' (row 1)", "'capacity'", "negative"],
+    ),
+    Case(
+        "whatif-empty-scenario",
+        lambda t: _scenario(t, []),
+        ["plan.geojson", "scenario file has no rows"],
     ),
     Case("compare-over-input", _compare_over_input, ["gaps.csv", "is the input", "another --out"]),
     Case("buildings-elsewhere", _far_buildings, ["buildings.geojson", "none of the 1 buildings", "CRS"]),
