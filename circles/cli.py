@@ -105,6 +105,16 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "UTF-8-BOM, GBK/GB18030)",
     )
     p.add_argument(
+        "--layer",
+        default=None,
+        help="layer of a boundaries file holding several (GeoPackage, file geodatabase)",
+    )
+    p.add_argument(
+        "--sheet",
+        default=None,
+        help="sheet of an Excel facility table (default: the first)",
+    )
+    p.add_argument(
         "--categories",
         default=None,
         help="YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables",
@@ -352,6 +362,8 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         encoding=args.encoding,
         categories=args.categories,
         district_field=args.district_field,
+        layer=args.layer,
+        sheet=args.sheet,
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )

@@ -553,6 +553,31 @@ def check_community_choice(path: str | Path, wanted: str, option: str = "--commu
         )
 
 
+_API_HINT = "pass lon_col= and lat_col= (the same column name twice for a combined 'lng,lat' column)"
+_FILE_HINT = "name the coordinate columns lon and lat (or give one 'lng,lat' column named location)"
+
+
+def _table_hint(exc: InputError, path: str, sheet: str | None) -> InputError:
+    """The table reader's error in words for the command line: the workbook's sheets and
+    ``--sheet`` when circles read the first of several."""
+    message = exc.message.replace(_API_HINT, _FILE_HINT)
+    if sheet is None and path.lower().endswith((".xlsx", ".xlsm")):
+        try:
+            from openpyxl import load_workbook
+
+            wb = load_workbook(path, read_only=True)
+            names = list(wb.sheetnames)
+            wb.close()
+        except Exception:  # the reader's own message stands
+            names = []
+        if len(names) > 1:
+            message += (
+                f". The workbook has {len(names)} sheets ({', '.join(repr(n) for n in names)}) and circles read the "
+                f"first, {names[0]!r}: choose the sheet holding the facilities with --sheet NAME"
+            )
+    return InputError(message, path=exc.path or path, feature=exc.feature, field=exc.field)
+
+
 def _row_label(rows: np.ndarray) -> Callable[[int], str]:
     """Rows named by their line in the source table."""
 
@@ -762,6 +787,7 @@ def load_facility_table(
     crs: str | None = None,
     encoding: str | None = None,
     categories: str | Path | None = None,
+    sheet: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Facilities from a CSV/XLSX table (department spreadsheets, Amap/Baidu POI exports).
 
@@ -785,7 +811,10 @@ def load_facility_table(
 
     path = str(path)
     known = list(known_types)
-    raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84")
+    try:
+        raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84", sheet=sheet)
+    except InputError as exc:
+        raise _table_hint(exc, path, sheet) from None
     cols = list(raw.columns)
     types, report = cat.categorise(
         raw,

@@ -228,6 +228,8 @@ def load_inputs(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    layer: str | None = None,
+    sheet: str | None = None,
 ) -> Inputs:
     """Check the options and load and check the inputs of :func:`analyse` (same parameters);
     the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
@@ -256,7 +258,12 @@ def load_inputs(
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
     repairs: list[dict] = []
     comms = load_communities(
-        boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs, encoding=encoding
+        boundaries,
+        crs=crs,
+        keep=[district_field] if district_field else [],
+        problems=repairs,
+        encoding=encoding,
+        layer=layer,
     )
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
@@ -275,7 +282,7 @@ def load_inputs(
         facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
     elif str(facilities).lower().endswith(TABLE_SUFFIXES):
         facs, problems = load_facility_table(
-            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
+            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories, sheet=sheet
         )
     else:
         facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
@@ -321,6 +328,7 @@ def load_inputs(
                     "cache_dir": cache_dir,
                 }.items()
             },
+            **{k: v for k, v in {"layer": layer, "sheet": sheet}.items() if v is not None},
         },
         started=started,
     )
@@ -357,6 +365,8 @@ def analyse(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    layer: str | None = None,
+    sheet: str | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -439,6 +449,8 @@ def analyse(
         encoding=encoding,
         categories=categories,
         district_field=district_field,
+        layer=layer,
+        sheet=sheet,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,

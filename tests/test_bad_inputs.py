@@ -153,6 +153,20 @@ def _scenario(tmp: Path, rows: list[dict]) -> list[str]:
     return ["whatif", "--scenario", str(sc), "--out", str(tmp / "out"), "--cache", "", "--no-figures"]
 
 
+def _two_sheets(tmp: Path) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表由区民政局提供"])
+    ws = wb.create_sheet("设施")
+    ws.append(["id", "name", "lon", "lat", "facility_type"])
+    ws.append(["a", "诊所", 116.347, 40.0, "clinic"])
+    p = tmp / "dept.xlsx"
+    wb.save(p)
+    return p
+
+
 def _far_buildings(tmp: Path) -> list[str]:
     b = write_raw_geojson(
         [
@@ -356,6 +370,16 @@ CASES = [
         "whatif-empty-scenario",
         lambda t: _scenario(t, []),
         ["plan.geojson", "scenario file has no rows"],
+    ),
+    Case(
+        "xlsx-data-on-another-sheet",
+        lambda t: run_args(t, facilities=_two_sheets(t)),
+        ["dept.xlsx", "'说明'", "'设施'", "--sheet NAME", "name the coordinate columns lon and lat"],
+    ),
+    Case(
+        "xlsx-no-such-sheet",
+        lambda t: run_args(t, "--sheet", "nosuch", facilities=_two_sheets(t)),
+        ["dept.xlsx", "nosuch", "设施"],
     ),
     Case("compare-over-input", _compare_over_input, ["gaps.csv", "is the input", "another --out"]),
     Case("buildings-elsewhere", _far_buildings, ["buildings.geojson", "none of the 1 buildings", "CRS"]),
@@ -598,3 +622,13 @@ def test_compare_counts_rows_of_one_run_only_apart(tmp_path, caplog):
     assert comp.loc["c2", "change"] == "only in before" and comp.loc["c3", "change"] == "only in after"
     assert not comp.loc["c2", "status_changed"] and not comp.loc["c3", "status_changed"]
     assert "1 community × rule row(s) only in the first and 1 only in the second" in caplog.text
+
+
+def test_sheet_and_layer_options_choose(tmp_path):
+    from circles import load
+
+    fac, _ = load.load_facility_table(_two_sheets(tmp_path), ["clinic"], sheet="设施")
+    assert list(fac["id"]) == ["a"]
+    args = cli.build_parser().parse_args(["run", "--layer", "communities_2024", "--sheet", "设施"])
+    kwargs = cli._analysis_kwargs(args)
+    assert kwargs["layer"] == "communities_2024" and kwargs["sheet"] == "设施"
