@@ -180,7 +180,45 @@ def shift_warnings(facilities: gpd.GeoDataFrame, net: WalkNetwork, facilities_cr
         if shift is not None and shift.suggestion:
             out.append(shift.message)
             log.warning("%s", shift.message)
+    elif chinacrs_name(facilities_crs) in ("gcj02", "bd09"):
+        message = check_declared_shift(facilities, net, chinacrs_name(facilities_crs))
+        if message:
+            out.append(message)
+            log.warning("%s", message)
     return out
+
+
+def check_declared_shift(facilities: gpd.GeoDataFrame, net: WalkNetwork, name: str) -> str | None:
+    """Did the declared GCJ-02/BD-09 correction make things worse? ``facilities`` are the
+    corrected points (EPSG:4326); the coordinates as given are recovered and, taken as WGS-84,
+    compared with the corrected ones by their distance to the streets (the test of
+    :func:`circles.chinacrs.decide_shift`). Returns the warning, or None."""
+    import shapely
+
+    from .chinacrs import _nearest_distances, decide_shift, in_china, wgs84_to_bd09, wgs84_to_gcj02
+
+    pts = facilities.geometry.representative_point()
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    if len(pts) < 3 or not in_china(x, y).mean() > 0.5:
+        return None
+    gx, gy = (wgs84_to_gcj02 if name == "gcj02" else wgs84_to_bd09)(x, y)
+    utm = gpd.GeoSeries(pts.values, crs="EPSG:4326").estimate_utm_crs()
+    tree = shapely.STRtree(np.asarray(net.edges_gdf().to_crs(utm).geometry.values, dtype=object))
+
+    def dist(ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
+        return _nearest_distances(
+            np.asarray(gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=4326).to_crs(utm).values), tree
+        )
+
+    corrected, as_given = dist(x, y), dist(gx, gy)
+    worse, _ = decide_shift(corrected, as_given, as_given)
+    if worse is None:
+        return None
+    return (
+        f"the facilities were declared {name} (--facilities-crs) and corrected to WGS-84, but the correction moves "
+        f"them away from the streets (median {np.nanmedian(corrected):.0f} m from a street after it, "
+        f"{np.nanmedian(as_given):.0f} m as given): they are probably WGS-84 already; leave out --facilities-crs {name}"
+    )
 
 
 @dataclass
