@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -672,9 +673,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.rules not in (None, "complete_community_2020", args.profile):
             parser.error("give either --profile or --rules, not both")
         args.rules = args.profile
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    terminal = logging.StreamHandler()
+    terminal.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[terminal])
+    import tempfile
+
+    # named now, so that worker processes forked later write their tracebacks to the same file
+    _DETAILS["path"] = os.path.join(tempfile.gettempdir(), f"circles-details-{os.getpid()}.log")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -711,6 +716,35 @@ def _terminal_safe(text: str) -> str:
     from .load import CONTROL_CHARS
 
     return CONTROL_CHARS.sub("", text)
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Log lines for the terminal: one line each, control characters removed; a traceback
+    (a failing map worker's, say) goes to a details file named at the end of the line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            details = self.formatException(record.exc_info) if record.exc_info else (record.exc_text or "")
+            where = _write_details(f"{record.levelname} {record.name}: {record.getMessage()}\n{details}\n")
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+            record.msg, record.args = f"{record.getMessage()} (details in {where})", None
+        return _terminal_safe(super().format(record))
+
+
+#: Where tracebacks logged during this command go (one file per command, shared by its worker processes).
+_DETAILS: dict[str, str] = {}
+
+
+def _write_details(text: str) -> str:
+    import tempfile
+
+    path = _DETAILS.setdefault("path", os.path.join(tempfile.gettempdir(), f"circles-details-{os.getpid()}.log"))
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        return "(no log file: the temporary folder cannot be written)"
+    return path
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -373,3 +373,29 @@ def test_a_file_changing_while_read_is_refused(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="changed while circles read it") as e:
         load.load_communities(p)
     assert e.value.path == str(p)
+
+
+def test_worker_tracebacks_go_to_a_file_not_the_terminal(tmp_path, monkeypatch):
+    """Disk full during maps: 7 map-worker tracebacks (79 lines) were printed before the clean message."""
+    import io
+    import logging
+
+    monkeypatch.setitem(cli._DETAILS, "path", str(tmp_path / "details.log"))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(cli._TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("circles.test_workers")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "community_maps/c1.html")
+        except OSError:
+            logger.warning("map of community %s failed: %s", "c1\x1b]0;t\x07", "OSError", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    shown = stream.getvalue()
+    assert len(shown.strip().splitlines()) == 1 and "Traceback" not in shown and "\x1b" not in shown
+    assert "map of community c1]0;t failed" in shown and str(tmp_path / "details.log") in shown
+    details = (tmp_path / "details.log").read_text(encoding="utf-8")
+    assert "Traceback" in details and "No space left on device" in details
