@@ -158,3 +158,18 @@ def test_community_ids_never_take_the_figures_own_file_names(demo_result, tmp_pa
     assert len(names) == n_gaps + 1 + 4
     stems = figures.community_stems(["gaps", "Overview", "gaps_2", "a/b", "a_b"], {"gaps", "overview"})
     assert stems["a/b"] != stems["a_b"] and stems["gaps"].startswith("gaps_") and stems["gaps"] != "gaps_2"
+
+
+def test_an_output_path_with_an_exclamation_mark(demo_result, tmp_path):
+    """GDAL cut --out 'plan!2024' at the '!' (an internal error after the analysis); a batch city
+    named with '!' writes into such a folder too."""
+    import json
+
+    out = tmp_path / "plan!2024"
+    plain = tmp_path / "plan2024"
+    for folder in (out, plain):
+        pipeline.write_outputs(demo_result, folder, figures=False, community_maps="none")
+    assert not list(tmp_path.glob("plan")) and not list(tmp_path.glob("2024*"))  # nothing written beside
+    for name in ("isochrones.geojson", "gaps.csv", "access.csv"):
+        assert (out / name).read_bytes() == (plain / name).read_bytes(), name
+    assert json.loads((out / "isochrones.geojson").read_text(encoding="utf-8"))["name"] == "isochrones"
