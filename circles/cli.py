@@ -479,6 +479,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
     from . import _outputs, mapping, pipeline
+    from .export import geojson_file
     from .load import load_candidates
     from .siting import describe_sites, propose_sites, site_map
 
@@ -509,9 +510,10 @@ def _cmd_site(args: argparse.Namespace) -> int:
         with _outputs.atomic_folder(args.out, update=True) as stage:
             write_csv(table, stage.path / names[0])
             if len(table):
-                gpd.GeoDataFrame(
-                    table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
-                ).to_file(stage.path / f"sites_{args.rule}.geojson", driver="GeoJSON")
+                geojson_file(
+                    gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"),
+                    stage.path / f"sites_{args.rule}.geojson",
+                )
                 names.append(f"sites_{args.rule}.geojson")
             m = site_map(result, args.rule, table, lang=args.lang, offline=not args.online_map)
             mapping.save_map(m, stage.path / f"sites_{args.rule}.html", offline=not args.online_map)

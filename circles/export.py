@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -159,13 +160,19 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
     path = Path(path)
     if path.exists():
         path.unlink()
-    if "!" in str(path):
-        # GDAL reads '!' in a path as its own syntax: written through memory, under the same layer name
-        buf = io.BytesIO()
-        gdf.to_crs("EPSG:4326").to_file(buf, driver="GeoJSON", COORDINATE_PRECISION=7, layer=path.stem)
-        path.write_bytes(buf.getvalue())
+    return geojson_file(gdf.to_crs("EPSG:4326"), path, COORDINATE_PRECISION=7)
+
+
+def geojson_file(gdf: gpd.GeoDataFrame, path: str | Path, **options: Any) -> Path:
+    """``gdf.to_file(path, driver="GeoJSON", **options)``, also where the path holds ``!`` (which
+    GDAL reads as its own syntax: such a file is written through memory, same layer name, same bytes)."""
+    path = Path(path)
+    if "!" not in str(path):
+        gdf.to_file(path, driver="GeoJSON", **options)
         return path
-    gdf.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7)
+    buf = io.BytesIO()
+    gdf.to_file(buf, driver="GeoJSON", layer=path.stem, **options)
+    path.write_bytes(buf.getvalue())
     return path
 
 
