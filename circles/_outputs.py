@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -144,11 +145,50 @@ def _sha256(f: Path) -> str:
     return digest
 
 
-def describe_input(path: str | os.PathLike | None) -> dict[str, Any]:
+#: What was read of each input file (by its real path): the description made when it was
+#: loaded, so that ``run_info.json`` names the bytes the analysis used even when the file is
+#: replaced later in the run.
+_loaded: dict[str, dict[str, Any]] = {}
+
+
+def _stamp(p: Path) -> tuple[int, int]:
+    st = p.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Wrap the reading of an input file: its description (hash) is taken before, checked
+    after, and kept for :func:`describe_input`.
+
+    Raises
+    ------
+    InputError
+        When the file changed while it was read (another program writing it).
+    """
+    from .errors import InputError
+
+    p = _norm(path)
+    if not p.is_file():
+        yield
+        return
+    before = _stamp(p)
+    info = describe_input(p, fresh=True)
+    yield
+    if _stamp(p) != before:
+        raise InputError(
+            "the file changed while circles read it (another program is writing it?); run again once it is saved",
+            path=str(path),
+        )
+    _loaded[str(p)] = info
+
+
+def describe_input(path: str | os.PathLike | None, *, fresh: bool = False) -> dict[str, Any]:
     """Path, size, modification time and SHA-256 of an input file (for ``run_info.json``).
 
     A folder (a file geodatabase) gets its total size and a hash over its files' names and
     hashes; a missing path is described as such. Hashes are cached per (path, size, time).
+    A file read through :func:`reading` is described as it was when read (unless ``fresh``).
     """
     if path is None or str(path) == "":
         return {}
@@ -156,6 +196,8 @@ def describe_input(path: str | os.PathLike | None) -> dict[str, Any]:
     if not p.exists():
         return {"path": str(p), "exists": False}
     p = _norm(p)
+    if not fresh and str(p) in _loaded:
+        return dict(_loaded[str(p)])
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
         h = hashlib.sha256()
@@ -647,6 +689,8 @@ def _commit(stage: Staging, *, force: bool, update: bool) -> None:
     if kept:
         info["kept_user_files"] = kept
     _write_info(tmp, info)
+    if out.is_dir():
+        copy_folder_access(out, tmp)
     _fsync_tree(tmp)
     _checkpoint("written")
     with _signals_held():
@@ -668,6 +712,39 @@ def _commit(stage: Staging, *, force: bool, update: bool) -> None:
             _remove(aside)
         _fsync_dir(out.parent)
     log.info("wrote %s (%d entries)", out, len(outputs))
+
+
+_ACL_XATTRS = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def copy_folder_access(old: Path, new: Path) -> None:
+    """Give ``new`` the mode (setgid included), group and POSIX ACL of ``old``: a team folder
+    (``drwxrws---`` with a group and an ACL) stays the team's after it is replaced.
+
+    Each step that the system refuses (a group this user is not in, a file system without
+    ACLs) is skipped with a log line; the outputs are written anyway.
+    """
+    st = old.stat()
+    if hasattr(os, "chown"):
+        try:
+            os.chown(new, -1, st.st_gid)
+        except OSError as exc:
+            log.info("%s: could not give it the group of the folder it replaces (%s)", new, exc.strerror)
+    try:
+        os.chmod(new, stat.S_IMODE(st.st_mode))
+    except OSError as exc:
+        log.info("%s: could not give it the mode of the folder it replaces (%s)", new, exc.strerror)
+    if not hasattr(os, "getxattr"):
+        return
+    for name in _ACL_XATTRS:
+        try:
+            value = os.getxattr(old, name)
+        except OSError:
+            continue  # no ACL of this kind, or no ACLs on this file system
+        try:
+            os.setxattr(new, name, value)
+        except OSError as exc:
+            log.warning("%s: could not copy the access list (%s) of the folder it replaces: %s", new, name, exc)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -789,6 +866,88 @@ def _fsync_tree_file(p: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------- adding to a folder
+
+
+def check_same_analysis(out: str | os.PathLike, inputs: dict[str, Any], options: dict[str, Any] | None = None) -> None:
+    """Refuse to add outputs (``circles map``) to a folder that holds another analysis.
+
+    ``inputs``: role -> path (or a description with ``sha256``) of this analysis;
+    ``options``: its options. A folder whose ``run_info.json`` names other input bytes (by
+    SHA-256) or other option values for a role/option both give is another analysis.
+
+    Raises
+    ------
+    OutputError
+        Naming the folder, the input or option that differs, and what to do.
+    """
+    info = read_run_info(out)
+    if info is None:
+        return
+    theirs: dict[str, Any] = info["inputs"] if isinstance(info.get("inputs"), dict) else {}
+    for role, mine in inputs.items():
+        desc = mine if isinstance(mine, dict) else describe_input(mine)
+        old = theirs.get(role)
+        if not isinstance(old, dict) or "sha256" not in old or "sha256" not in desc:
+            continue
+        if old["sha256"] != desc["sha256"]:
+            raise OutputError(
+                f"{out} holds the outputs of another analysis: its {role} was {old.get('path')} "
+                f"(SHA-256 {old['sha256'][:12]}…), this one reads {desc.get('path')} ({desc['sha256'][:12]}…); "
+                "its maps would not match its tables: choose another --out, or run `circles run` for it"
+            )
+    raw_options = info.get("options")
+    their_options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
+    for key, value in (options or {}).items():
+        if key in _NOT_ANALYSIS:
+            continue
+        if key in their_options and their_options[key] != value and _jsonable(value) != their_options[key]:
+            raise OutputError(
+                f"{out} holds the outputs of another analysis: its option {key} was {their_options[key]!r}, "
+                f"this one has {value!r}; its maps would not match its tables: choose another --out, or run "
+                "`circles run` for it"
+            )
+
+
+#: Options that do not change an analysis (where its network cache lives).
+_NOT_ANALYSIS = ("cache_dir",)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def source_date_epoch() -> int | None:
+    """``SOURCE_DATE_EPOCH`` (reproducible builds: the date printed and stored in PDFs), checked.
+
+    Raises
+    ------
+    ConfigError
+        When it is set but is not a Unix time in seconds between 1970 and 9999 (the PDF
+        writer would fail on it after the whole analysis).
+    """
+    from .errors import ConfigError
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+        datetime.fromtimestamp(value, timezone.utc)
+        if not 0 <= value < 253402300800:  # 10000-01-01
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        shown = raw if len(raw) <= 40 else raw[:39] + "…"
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={shown!r} is not a Unix time in seconds between 1970 and 9999 "
+            "(e.g. 1767225600 for 2026-01-01); correct it or unset it"
+        ) from None
+    return value
 
 
 # --------------------------------------------------------------------------- timing

@@ -11,6 +11,7 @@ Excel and WPS hide when they show the cell.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,13 @@ def cell_value(v: Any) -> Any:
         return None
     if isinstance(v, np.generic):
         return v.item()
+    if isinstance(v, str):
+        return _ILLEGAL.sub("", v)  # openpyxl refuses control characters (IllegalCharacterError)
     return v
+
+
+#: Characters a workbook cannot hold (C0 controls except tab, line feed and carriage return).
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:

@@ -18,17 +18,19 @@ fails never stops the others.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import io
 import json
 import logging
+import os
 import shutil
 import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,8 +39,9 @@ from typing import Any
 import pandas as pd
 
 from ._config import read_yaml
+from ._outputs import _describe_oserror, _umask
 from ._sheets import FORMULA_START, write_csv
-from .errors import CirclesError, ConfigError
+from .errors import CirclesError, ConfigError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ PATH_OPTIONS = ("boundaries", "facilities", "network", "buildings", "categories"
 #: ``circles run`` options a batch file cannot set: the batch sets them.
 BATCH_ONLY = ("out",)
 REQUIRED = ("boundaries", "facilities", "network")
+#: The files a batch writes beside its city folders (a city may not be named after one).
+BATCH_FILES = ("indicators.csv", "batch_report.csv", "batch_report.json")
+#: The key of ``batch_report.json`` that marks a folder's batch files as written by circles.
+_MARK = {"tool": "circles batch"}
 REPORT_COLUMNS = [
     "city",
     "status",
@@ -159,6 +166,10 @@ def read_batch(path: str | Path) -> list[City]:
         if not name or name in (".", "..") or any(c in name for c in "/\\:") or name.startswith("."):
             raise ConfigError(f"{where}: 'name' must be a folder name (no '/', '\\', ':', not starting with '.')")
         where = f"{label}: city '{name}'"
+        if name.lower() in BATCH_FILES:
+            raise ConfigError(
+                f"{where}: the name is one of the batch's own files ({', '.join(BATCH_FILES)}); rename the city"
+            )
         if name.lower() in seen:
             raise ConfigError(f"{where}: the name is used twice (cities write into DIR/<name>)")
         seen.add(name.lower())
@@ -342,8 +353,12 @@ def run_batch(
     if outputs_by not in ("auto", "workers", "client"):
         raise ConfigError(f"outputs_by is auto, workers or client, not {outputs_by!r}")
     cities = read_batch(path)
-    out_dir = Path(out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out).expanduser().resolve()
+    check_batch_out(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder: {_describe_oserror(exc, out_dir)}") from None
     for c in cities:
         if cache:
             c.args.cache = str(Path(cache).resolve())
@@ -391,13 +406,17 @@ def run_batch(
                 fut.release()
     ordered = [reports[c.name] for c in cities]
     result = BatchResult(ordered, {})
+    check_batch_out(out_dir)  # files the user put there while the cities ran
     combined = combine_indicators(ordered)
     if combined:
-        p = out_dir / "indicators.csv"
-        p.write_text(combined, encoding="utf-8-sig", newline="")
-        result.paths["indicators"] = p
-    result.paths["report_csv"] = write_csv(result.table(), out_dir / "batch_report.csv")
+        with _replacing(out_dir / "indicators.csv") as tmp:
+            tmp.write_text(combined, encoding="utf-8-sig", newline="")
+        result.paths["indicators"] = out_dir / "indicators.csv"
+    with _replacing(out_dir / "batch_report.csv") as tmp:
+        write_csv(result.table(), tmp)
+    result.paths["report_csv"] = out_dir / "batch_report.csv"
     summary = {
+        **_MARK,
         "batch": str(Path(path).resolve()),
         "dask": str(dask) if dask is not None else "",
         "ok": result.ok,
@@ -406,6 +425,58 @@ def run_batch(
         "reports": [r.row() for r in ordered],
     }
     p = out_dir / "batch_report.json"
-    p.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    with _replacing(p) as tmp:
+        tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     result.paths["report_json"] = p
     return result
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it in one step when the block ends."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"writing failed ({_describe_oserror(exc, path)}); {path} is unchanged") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _ours(out_dir: Path) -> bool:
+    """Did a circles batch write the batch files of ``out_dir`` (its batch_report.json says so)?"""
+    try:
+        data = json.loads((out_dir / "batch_report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and (
+        data.get("tool") == _MARK["tool"] or ({"batch", "reports", "cities"} <= set(data) and "tool" not in data)
+    )
+
+
+def check_batch_out(out_dir: Path) -> None:
+    """Refuse, before any work, a batch output folder that is a root or home folder, a file, or
+    that holds batch files (indicators.csv, batch_report.csv/json) circles did not write.
+
+    Raises
+    ------
+    OutputError
+        Naming the folder and the files.
+    """
+    if out_dir.parent == out_dir or out_dir == Path.home().resolve():
+        raise OutputError(f"the output folder {out_dir} is a root or home folder; choose a sub-folder such as batch/")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"the output folder {out_dir} is an existing file; choose a folder for --out")
+    present = [n for n in BATCH_FILES if (out_dir / n).exists() or (out_dir / n).is_symlink()]
+    if present and not _ours(out_dir):
+        raise OutputError(
+            f"the output folder {out_dir} holds {', '.join(present)}, which circles batch did not write; "
+            "a batch would overwrite them: choose a new or empty folder for --out"
+        )
+    folders = [n for n in present if (out_dir / n).is_dir()]
+    if folders:
+        raise OutputError(f"{out_dir / folders[0]} is a folder; a batch writes its table there: choose another --out")

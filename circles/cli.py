@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -101,7 +102,18 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--encoding",
         default=None,
-        help="encoding of a CSV facility table (default: detected among UTF-8, UTF-8-BOM, GBK/GB18030)",
+        help="encoding of a CSV facility table or of a Shapefile's text (default: detected among UTF-8, "
+        "UTF-8-BOM, GBK/GB18030)",
+    )
+    p.add_argument(
+        "--layer",
+        default=None,
+        help="layer of a boundaries file holding several (GeoPackage, file geodatabase)",
+    )
+    p.add_argument(
+        "--sheet",
+        default=None,
+        help="sheet of an Excel facility table (default: the first)",
     )
     p.add_argument(
         "--categories",
@@ -271,7 +283,10 @@ def _cmd_map(args: argparse.Namespace) -> int:
     # replace those of the folder; a run's other outputs there are kept.
     _check_inputs(args)
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
+        # never a mix of two analyses: the folder's run must be this one (inputs before the work, options after)
+        _outputs.check_same_analysis(args.out, _main_inputs(args))
         result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        _outputs.check_same_analysis(args.out, result.input_files, result.options)
         timings: dict[str, float] = {}
         with _outputs.atomic_folder(args.out, update=True) as stage:
             with _outputs.timed(timings, "maps"):
@@ -315,7 +330,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from .extract import extract
 
-    paths = extract(args.osm, args.out, units=args.units)
+    paths = extract(args.osm, args.out, units=args.units, force=args.force)
     for k, p in paths.items():
         print(f"{k}: {p}")
     return 0
@@ -380,6 +395,8 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         population_raster=getattr(args, "population_raster", None),
         population_totals=getattr(args, "population_totals", None),
         gates=getattr(args, "gates", None),
+        layer=args.layer,
+        sheet=args.sheet,
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )
@@ -399,6 +416,35 @@ def _check_inputs(args: argparse.Namespace) -> None:
         max_attach_m=args.max_attach,
         grid_spacing_m=args.grid_spacing,
     )
+    if getattr(args, "community_maps", None):
+        from .demo import DEMO_BOUNDARIES
+        from .load import check_community_choice
+
+        check_community_choice(args.boundaries or DEMO_BOUNDARIES, args.community_maps)
+    _check_cache_outside_out(args)
+
+
+def _check_cache_outside_out(args: argparse.Namespace) -> None:
+    """A cache folder inside --out would be replaced with the outputs (and is refused after the work otherwise)."""
+    cache, out = getattr(args, "cache", None), getattr(args, "out", None)
+    if not cache or not out or "://" in str(cache):
+        return
+    c, o = Path(cache).expanduser().resolve(), Path(out).expanduser().resolve()
+    if c == o or o in c.parents:
+        raise CirclesError(
+            f"--cache {cache} lies inside --out {out}: circles replaces the output folder as a whole, so the cache "
+            "would be lost with every run; keep the cache elsewhere (e.g. --cache cache/ beside the outputs)"
+        )
+
+
+def _main_inputs(args: argparse.Namespace) -> dict[str, str]:
+    """The boundaries, facilities and network files of a command (the demo's when none is given)."""
+    from . import demo
+
+    if not (args.boundaries or args.facilities or args.network):
+        return {"boundaries": str(demo.DEMO_BOUNDARIES), "facilities": str(demo.DEMO_FACILITIES)}
+    given = {"boundaries": args.boundaries, "facilities": args.facilities, "network": args.network}
+    return {k: str(v) for k, v in given.items() if v and Path(str(v)).is_file()}
 
 
 def _input_paths(args: argparse.Namespace) -> list[str]:
@@ -479,7 +525,8 @@ def _cmd_site(args: argparse.Namespace) -> int:
     from . import _outputs, mapping, pipeline
     from ._covering import EXACT_TIME_LIMIT_S
     from ._labels import SITING_GUARANTEE
-    from .load import read_vector, to_wgs84
+    from .export import geojson_file
+    from .load import load_candidates
     from .siting import describe_sites, propose_sites, site_map
 
     _check_inputs(args)
@@ -493,13 +540,9 @@ def _cmd_site(args: argparse.Namespace) -> int:
     if args.k is not None:
         check_option("k", args.k, low=1, high=10_000, what="the number of sites to propose")
     check_option("target", args.target, low=0.0, high=1.0, low_open=True, what="the target share of residents")
+    cands = load_candidates(args.candidates, args.crs) if args.candidates else None  # checked before the work
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
         result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-        cands = None
-        if args.candidates:
-            cands = to_wgs84(read_vector(args.candidates), args.candidates, args.crs)
-            if "candidate_id" not in cands and "id" in cands:
-                cands = cands.rename(columns={"id": "candidate_id"})
         communities = [args.community] if args.community else [None]
         if args.each:
             communities = list(result.communities["id"])
@@ -531,9 +574,10 @@ def _cmd_site(args: argparse.Namespace) -> int:
         with _outputs.atomic_folder(args.out, update=True) as stage:
             write_csv(table, stage.path / names[0])
             if len(table):
-                gpd.GeoDataFrame(
-                    table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
-                ).to_file(stage.path / f"sites_{args.rule}.geojson", driver="GeoJSON")
+                geojson_file(
+                    gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"),
+                    stage.path / f"sites_{args.rule}.geojson",
+                )
                 names.append(f"sites_{args.rule}.geojson")
             m = site_map(result, args.rule, table, lang=args.lang, offline=not args.online_map)
             mapping.save_map(m, stage.path / f"sites_{args.rule}.html", offline=not args.online_map)
@@ -732,6 +776,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(residential; unnamed ones named after the nearest street), street blocks with homes (blocks) or H3 "
         "hexagons over the homes (hex, needs pip install 'circles[units]')",
     )
+    p_ext.add_argument(
+        "--force", action="store_true", help="replace files of those names that circles extract did not write"
+    )
     p_ext.set_defaults(func=_cmd_extract)
     p_whatif = sub.add_parser("whatif", help="apply a scenario of planned projects and compare with today")
     _add_run_args(p_whatif)
@@ -824,9 +871,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.rules not in (None, "complete_community_2020", args.profile):
             parser.error("give either --profile or --rules, not both")
         args.rules = args.profile
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    terminal = logging.StreamHandler()
+    terminal.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[terminal])
+    import tempfile
+
+    # named now, so that worker processes forked later write their tracebacks to the same file
+    _DETAILS["path"] = os.path.join(tempfile.gettempdir(), f"circles-details-{os.getpid()}.log")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -834,9 +885,12 @@ def main(argv: list[str] | None = None) -> int:
             if sig is not None:
                 previous[sig] = signal.signal(sig, _on_terminate)
     try:
+        from ._outputs import source_date_epoch
+
+        source_date_epoch()  # checked before the work: the PDF writer fails on a bad one
         return args.func(args)
     except CirclesError as exc:
-        print(f"circles: error: {exc}", file=sys.stderr)
+        print(f"circles: error: {_terminal_safe(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         why = f" ({exc})" if isinstance(exc, _Terminated) else ""
@@ -854,8 +908,45 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def _terminal_safe(text: str) -> str:
+    """``text`` without ESC, C1 and other control characters (a name could otherwise set the
+    window title, clear the screen or write the clipboard)."""
+    from .load import CONTROL_CHARS
+
+    return CONTROL_CHARS.sub("", text)
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Log lines for the terminal: one line each, control characters removed; a traceback
+    (a failing map worker's, say) goes to a details file named at the end of the line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            details = self.formatException(record.exc_info) if record.exc_info else (record.exc_text or "")
+            where = _write_details(f"{record.levelname} {record.name}: {record.getMessage()}\n{details}\n")
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+            record.msg, record.args = f"{record.getMessage()} (details in {where})", None
+        return _terminal_safe(super().format(record))
+
+
+#: Where tracebacks logged during this command go (one file per command, shared by its worker processes).
+_DETAILS: dict[str, str] = {}
+
+
+def _write_details(text: str) -> str:
+    import tempfile
+
+    path = _DETAILS.setdefault("path", os.path.join(tempfile.gettempdir(), f"circles-details-{os.getpid()}.log"))
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        return "(no log file: the temporary folder cannot be written)"
+    return path
+
+
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
+    text = " ".join(_terminal_safe(str(exc)).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -990,6 +990,8 @@ def analyse_partitioned(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    layer: str | None = None,
+    sheet: str | None = None,
     progress: bool = False,
 ) -> Result:
     """:func:`circles.pipeline.analyse` in partitions on Dask, with the same results.
@@ -1041,6 +1043,8 @@ def analyse_partitioned(
             encoding=encoding,
             categories=categories,
             district_field=district_field,
+            layer=layer,
+            sheet=sheet,
         )
         rulebook = inp.rulebook
         timings["load"] = time.perf_counter() - t0

@@ -5,8 +5,10 @@ see :mod:`circles.workbooks`).
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -90,7 +92,19 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
     path = Path(path)
     if path.exists():
         path.unlink()
-    gdf.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7)
+    return geojson_file(gdf.to_crs("EPSG:4326"), path, COORDINATE_PRECISION=7)
+
+
+def geojson_file(gdf: gpd.GeoDataFrame, path: str | Path, **options: Any) -> Path:
+    """``gdf.to_file(path, driver="GeoJSON", **options)``, also where the path holds ``!`` (which
+    GDAL reads as its own syntax: such a file is written through memory, same layer name, same bytes)."""
+    path = Path(path)
+    if "!" not in str(path):
+        gdf.to_file(path, driver="GeoJSON", **options)
+        return path
+    buf = io.BytesIO()
+    gdf.to_file(buf, driver="GeoJSON", layer=path.stem, **options)
+    path.write_bytes(buf.getvalue())
     return path
 
 

@@ -24,10 +24,16 @@ The embedded demo's inputs are this extraction of ``circles/data/cau_haidian.osm
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import logging
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,7 +44,8 @@ import numpy as np
 import yaml
 
 from . import _osmium
-from .errors import InputError
+from ._outputs import _describe_oserror, _disk_full
+from .errors import InputError, OutputError
 from .rulebook import FacilityType, load_facility_types, selector_matches
 from .units import build_units, homes_for_units
 
@@ -409,6 +416,13 @@ def _facilities(feats: Sequence[_osmium.OsmFeature], classify: FacilityClassifie
 
 
 # ------------------------------------------------------------------ files
+#: What ``extract`` wrote into a folder: ``{"tool": "circles extract", "files": {relative path: [SHA-256, …]}}``.
+#: A file is replaced or removed only when its bytes are ones circles wrote (listed here);
+#: anything else in the folder is the user's (an edited ``communities.geojson`` too).
+MANIFEST = ".circles-extract.json"
+_NEW = ".circles-extract-new-"
+
+
 def write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
     """Write ``gdf`` as GeoJSON with 7 decimals (about 1 cm), deterministically, replacing ``path``."""
     gdf = gdf.copy()
@@ -416,8 +430,169 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
-    gdf.to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7, WRITE_NAME="NO")
+    # written to memory, not to the path: GDAL reads '!' and other characters of a path as its own syntax
+    buf = io.BytesIO()
+    gdf.to_file(buf, driver="GeoJSON", COORDINATE_PRECISION=7, WRITE_NAME="NO")
+    path.write_bytes(buf.getvalue())
     return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as src:
+        while block := src.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_manifest(out: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): [str(h) for h in v] for k, v in files.items() if isinstance(v, list)}
+
+
+def _write_manifest(out: Path, files: Mapping[str, list[str]]) -> None:
+    tmp = out / f"{MANIFEST}.tmp"
+    body = {"tool": "circles extract", "files": {k: sorted(set(v)) for k, v in sorted(files.items())}}
+    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+
+
+def _foreign(out: Path, names: Iterable[str], manifest: Mapping[str, list[str]], new: Mapping[str, Path]) -> list[str]:
+    """The files among ``names`` that exist and that circles did not write (nor would write identically)."""
+    foreign = []
+    for rel in names:
+        target = out / rel
+        if target.is_dir():
+            foreign.append(rel)
+            continue
+        if not target.exists():
+            continue
+        digest = _sha256(target)
+        if digest in manifest.get(rel, []):
+            continue
+        if rel in new and digest == _sha256(new[rel]):
+            continue  # the same bytes: nothing of the user's is lost
+        foreign.append(rel)
+    return foreign
+
+
+def _refuse_foreign(out: Path, foreign: Sequence[str]) -> None:
+    raise OutputError(
+        f"{out} holds {', '.join(foreign)}, which circles extract did not write (or which were edited since); "
+        "extract replaces only its own files: choose another --out, or pass --force to replace them"
+    )
+
+
+def _commit(out: Path, staged: Mapping[str, Path], stale: Sequence[str], manifest: dict[str, list[str]]) -> None:
+    """Move the staged files into place and remove this extract's own stale files, manifest first and last.
+
+    The manifest is first written with the old and the new hashes of every file, so that an
+    interrupted commit leaves files that the next extract recognises as its own.
+    """
+    pending = {k: list(v) for k, v in manifest.items()}
+    hashes = {rel: _sha256(p) for rel, p in staged.items()}
+    for rel, digest in hashes.items():
+        pending[rel] = [*pending.get(rel, []), digest]
+    _write_manifest(out, pending)
+    for rel, p in staged.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, out / rel)
+    for rel in stale:
+        with contextlib.suppress(FileNotFoundError):
+            (out / rel).unlink()
+        log.warning("removed %s left by an earlier extract: this file has none of its layer", out / rel)
+    final = {rel: [digest] for rel, digest in hashes.items()}
+    _write_manifest(out, final)
+
+
+def _stale(layers: OsmLayers, out: Path, names: Mapping[str, str], manifest: Mapping[str, list[str]]) -> list[str]:
+    """Files of layers this OSM file lacks: this extract's own are removed, the user's kept (with a warning)."""
+    stale = []
+    for key in ("communities", "buildings", "facilities"):
+        rel = names[key]
+        if not getattr(layers, key).empty or not (out / rel).is_file():
+            continue
+        if _sha256(out / rel) in manifest.get(rel, []):
+            stale.append(rel)
+        else:
+            log.warning("kept %s: this OSM file has no %s, and circles extract did not write that file", out / rel, key)
+    return stale
+
+
+def _stage_layers(layers: OsmLayers, names: Mapping[str, str], tmp: Path) -> dict[str, Path]:
+    staged: dict[str, Path] = {}
+    for key in ("communities", "buildings", "facilities"):
+        gdf = getattr(layers, key)
+        if gdf.empty:
+            continue
+        staged[names[key]] = write_geojson(gdf, tmp / f"{len(staged)}.geojson")
+    return staged
+
+
+def _write_layers(layers: OsmLayers, out: Path, names: Mapping[str, str], *, force: bool) -> dict[str, Path]:
+    """Write the non-empty layers into ``out`` all at once (see :func:`extract`)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_NEW, dir=out))
+    except OSError as exc:
+        raise OutputError(f"cannot write the outputs: {_describe_oserror(exc, out)}") from None
+    try:
+        staged = _stage_layers(layers, names, tmp)
+        manifest = _read_manifest(out)
+        foreign = _foreign(out, staged, manifest, staged)
+        if foreign and not force:
+            _refuse_foreign(out, foreign)
+        stale = _stale(layers, out, names, manifest)
+        _commit(out, staged, stale, manifest)
+    except OSError as exc:
+        raise OutputError(
+            f"writing the outputs failed ({_describe_oserror(exc, exc.filename or out)}); "
+            f"the files in {out} are unchanged"
+        ) from None
+    except OutputError:
+        raise
+    except Exception as exc:
+        if not _disk_full(out):
+            raise
+        raise OutputError(
+            f"writing the outputs failed ({out}: no space left on the device; {type(exc).__name__}); "
+            f"the files in {out} are unchanged: free some space and run again"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {key: out / names[key] for key in ("communities", "buildings", "facilities") if names[key] in staged}
+
+
+def check_extract_target(
+    out_dir: str | Path, file_names: Mapping[str, str] | None = None, *, force: bool = False
+) -> None:
+    """Refuse, before any work, an output folder that is a file or whose files circles did not write.
+
+    Raises
+    ------
+    OutputError
+        Naming the folder and the files.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"the output folder {out} is an existing file; choose a folder for --out")
+    if force or not out.is_dir():
+        return
+    names = {**FILE_NAMES, **(file_names or {})}
+    manifest = _read_manifest(out)
+    foreign = [
+        rel
+        for rel in names.values()
+        if (out / rel).exists() and ((out / rel).is_dir() or _sha256(out / rel) not in manifest.get(rel, []))
+    ]
+    if foreign and manifest:
+        _refuse_foreign(out, foreign)
 
 
 def extract(
@@ -428,8 +603,15 @@ def extract(
     population: Mapping[str, Any] | str | Path | None = None,
     file_names: Mapping[str, str] | None = None,
     units: str = "communities",
+    force: bool = False,
 ) -> dict[str, Path]:
     """Write communities, residential buildings and facilities of an OSM file as GeoJSON.
+
+    The files are written all at once: into a hidden folder inside ``out_dir`` first, then
+    moved into place, so a failure (a full disk) leaves the previous files as they were.
+    Only files this function wrote are replaced or removed (their SHA-256 is recorded in
+    ``out_dir/.circles-extract.json``); any other file of the same name is the user's and is
+    refused unless ``force``.
 
     Parameters
     ----------
@@ -447,18 +629,23 @@ def extract(
         to ``out_dir``; default :data:`FILE_NAMES`.
     units : str
         ``communities`` (default), ``residential``, ``blocks`` or ``hex`` (see :func:`read_osm_layers`).
+    force : bool
+        Replace (or, for a layer the file lacks, remove) files of these names that circles
+        did not write.
 
     Returns
     -------
     dict of str to Path
         The files written, by layer. A layer the file does not hold is not written (a file
-        of that name left by an earlier run is removed) and a warning says what was looked
-        for.
+        of that name left by an earlier extract is removed; one of the user's is kept, and
+        refused unless ``force``) and a warning says what was looked for.
 
     Raises
     ------
     InputError
         If the file is missing or unreadable, or holds no community, building or facility.
+    OutputError
+        If a file to replace is not one circles wrote, or writing fails (the old files stay).
 
     Examples
     --------
@@ -467,6 +654,9 @@ def extract(
     >>> sorted(paths)  # doctest: +SKIP
     ['buildings', 'communities', 'facilities']
     """
+    names = {**FILE_NAMES, **(file_names or {})}
+    out = Path(out_dir)
+    check_extract_target(out, names, force=force)
     ftypes = (
         facility_types
         if isinstance(facility_types, Mapping)
@@ -481,22 +671,9 @@ def extract(
             "no community, residential building or facility in this file; " + " ".join(layers.messages),
             path=str(osm_path),
         )
-    names = {**FILE_NAMES, **(file_names or {})}
-    out = Path(out_dir)
-    written: dict[str, Path] = {}
-    for key, gdf in (
-        ("communities", layers.communities),
-        ("buildings", layers.buildings),
-        ("facilities", layers.facilities),
-    ):
-        path = out / names[key]
-        if gdf.empty:
-            if path.exists():
-                path.unlink()
-                log.warning("removed %s left by an earlier run: this file has no %s", path, key)
-            continue
-        written[key] = write_geojson(gdf, path)
-        log.info("wrote %s (%d features)", path, len(gdf))
+    written = _write_layers(layers, out, names, force=force)
+    for key, path in written.items():
+        log.info("wrote %s (%d features)", path, len(getattr(layers, key)))
     for message in layers.messages:
         log.warning("%s: %s", osm_path, message)
     return written
@@ -504,12 +681,14 @@ def extract(
 
 __all__ = [
     "FILE_NAMES",
+    "MANIFEST",
     "FacilityClassifier",
     "OsmLayers",
     "classify_facility",
     "community_kind",
     "extract",
     "load_population_config",
+    "check_extract_target",
     "read_osm_layers",
     "write_geojson",
 ]

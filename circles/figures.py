@@ -35,8 +35,9 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import logging
-import os
+import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,9 +341,11 @@ def report_date(date: str | dt.date | None = None) -> str:
         return date.isoformat()
     if date:
         return dt.date.fromisoformat(str(date)).isoformat()
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).date().isoformat()
+    from ._outputs import source_date_epoch
+
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).date().isoformat()
     return dt.date.today().isoformat()
 
 
@@ -1505,6 +1508,29 @@ def _gaps_figure(
     return sheet.fig
 
 
+def community_stems(ids: list[str], reserved: set[str]) -> dict[str, str]:
+    """File name (without ``.png``) of each community's figure: its id made safe
+    (:func:`circles._display.community_file_name`), never one of the figures' own names
+    (``gaps``, ``gaps_2``, ``overview`` …) nor another community's, ignoring case (Windows and
+    macOS folders): such a name gets ``_`` and the first 8 hex digits of the id's SHA-256."""
+    import hashlib
+
+    used = {r.lower() for r in reserved}
+    reserved_low = set(used)
+    out: dict[str, str] = {}
+    plain = [_display.community_file_name(cid)[:-5] for cid in ids]
+    counts = Counter(s.lower() for s in plain)
+    clashing = {s for s, n in counts.items() if n > 1 or s in reserved_low or re.fullmatch(r"gaps_\d+", s)}
+    for cid, stem in zip(ids, plain, strict=True):
+        if stem.lower() in clashing:
+            stem = f"{stem}_{hashlib.sha256(str(cid).encode()).hexdigest()[:8]}"
+        while stem.lower() in used:  # a hash-suffixed name that is itself another id (never in practice)
+            stem += "_"
+        used.add(stem.lower())
+        out[cid] = stem
+    return out
+
+
 def gaps_file_names(n: int) -> list[str]:
     """``gaps.png``, then ``gaps_2.png`` …"""
     return ["gaps.png"] + [f"gaps_{i}.png" for i in range(2, n + 1)]
@@ -1530,6 +1556,9 @@ def rc(families: Sequence[str]) -> dict[Any, Any]:
         "axes.unicode_minus": False,
         "pdf.fonttype": 42,
         "path.simplify": True,
+        # names and 编制单位 are the user's text: '$' and '^' are printed, never read as mathtext or TeX
+        "text.parse_math": False,
+        "text.usetex": False,
     }
 
 
@@ -1583,8 +1612,9 @@ def write_figures(
         for i, (chunk, name) in enumerate(zip(chunks, gaps_file_names(len(chunks)), strict=True)):
             jobs.append(("gaps", (chunk, (i + 1, len(chunks))), out / name))
         jobs.append(("map", (None, _display.pick_type(p.types, ctx.present, p.status_by)), out / "overview.png"))
+    stems = community_stems(list(p.comm["id"]), {"overview", "gaps"})
     for cid in p.comm["id"]:
-        stem = _display.community_file_name(cid)[:-5]
+        stem = stems[cid]
         if types:
             jobs += [("map", (cid, t), out / f"{stem}_{t}.png") for t in types]
         else:

@@ -6,8 +6,12 @@ returned in EPSG:4326 (WGS-84 longitude/latitude).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,20 +27,135 @@ log = logging.getLogger(__name__)
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
-def read_vector(path: str | Path) -> gpd.GeoDataFrame:
-    """Read a vector file (GeoJSON, GeoPackage, Shapefile …) with a clear error."""
+def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file (GeoJSON, GeoPackage, Shapefile …) with a clear error.
+
+    Parameters
+    ----------
+    layer : str, optional
+        The layer of a file holding several (GeoPackage, file geodatabase); a file with more
+        than one layer of features needs it (the error lists the layers).
+    encoding : str, optional
+        Text encoding of a Shapefile's attributes. A Shapefile without ``.cpg`` whose text
+        is not ASCII is read as UTF-8 when it decodes as UTF-8, else as GB18030 (GBK, the
+        common Chinese ArcGIS export) with a warning.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", path=str(p))
     if p.is_dir() and not p.name.lower().endswith(".gdb"):
         raise InputError("is a folder, expected a vector file (GeoJSON, GeoPackage, Shapefile)", path=str(p))
+    from ._outputs import reading
+
     try:
-        gdf = gpd.read_file(p)
+        with reading(p), _gdal_path(p) as src:
+            layer = _choose_layer(src, str(p), layer)
+            gdf = _read_decoded(src, str(p), layer, encoding)
+    except InputError:
+        raise
     except Exception as exc:  # pyogrio raises several types for unreadable data
         raise InputError(f"cannot read this file as vector data ({type(exc).__name__}: {exc})", path=str(p)) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
         raise InputError("no geometry column", path=str(p))
     return gdf
+
+
+@contextlib.contextmanager
+def _gdal_path(p: Path) -> Iterator[str]:
+    """A path GDAL reads as written: GDAL takes ``!`` (and ``/vsi…`` prefixes) as its own syntax, so
+    such a file (with its Shapefile side files) is linked into a temporary folder under a plain name."""
+    if "!" not in str(p.resolve()) and not str(p).startswith("/vsi"):
+        yield str(p)
+        return
+    with tempfile.TemporaryDirectory(prefix="circles-read-") as tmp:
+        real = p.resolve()
+        siblings = [real] if real.is_dir() else [f for f in real.parent.iterdir() if f.name.split(".")[0] == real.stem]
+        for f in siblings:
+            os.symlink(f, Path(tmp) / ("data" + f.name[len(real.stem) :]))
+        yield str(Path(tmp) / ("data" + real.suffix))
+
+
+def _choose_layer(src: str, label: str, layer: str | None) -> str | None:
+    """The layer to read: the one given, or the only layer with features; else an error listing them."""
+    import pyogrio
+
+    layers = pyogrio.list_layers(src)
+    names = [str(n) for n, _ in layers]
+    if layer is not None:
+        if layer not in names:
+            raise InputError(f"no layer '{layer}'; the file has: {', '.join(names)}", path=label, field="layer")
+        return layer
+    spatial = [str(n) for n, g in layers if g is not None]
+    if len(spatial) > 1:
+        raise InputError(
+            f"the file has {len(spatial)} layers with features ({', '.join(spatial)}); choose one with --layer NAME "
+            "(boundaries) or keep one layer in the file",
+            path=label,
+            field="layer",
+        )
+    return None
+
+
+def _text_values(gdf: pd.DataFrame) -> list[str]:
+    return [v for c in gdf.columns if c != "geometry" for v in gdf[c] if isinstance(v, str)]
+
+
+def _read_decoded(src: str, label: str, layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+    """Read ``src``; a Shapefile without ``.cpg`` whose text is not ASCII is decoded as UTF-8 or GB18030."""
+    if encoding is not None:
+        return gpd.read_file(src, layer=layer, encoding=encoding)
+    gdf = gpd.read_file(src, layer=layer)
+    if not src.lower().endswith(".shp") or Path(src).with_suffix(".cpg").exists():
+        return gdf
+    import pyogrio
+
+    if str(pyogrio.read_info(src, layer=layer).get("encoding", "")).upper() not in ("ISO-8859-1", "LATIN1"):
+        return gdf  # the file says its encoding (a code page byte in the .dbf)
+    if all(v.isascii() for v in _text_values(gdf)):
+        return gdf
+    try:
+        return gpd.read_file(src, layer=layer, encoding="utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        decoded = gpd.read_file(src, layer=layer, encoding="gb18030")
+    except UnicodeDecodeError:
+        return gdf
+    log.warning(
+        "%s: the Shapefile has no .cpg saying its text encoding, and its text is not UTF-8: read as GBK "
+        "(GB18030), the usual Chinese export; pass --encoding to choose another",
+        label,
+    )
+    return decoded
+
+
+#: Control characters that no name holds on purpose: C0 except tab and line feed, DEL and C1.
+#: They break workbooks (openpyxl refuses them) and drive terminals (ESC starts a sequence that
+#: can set the window title, clear the screen or write the clipboard).
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: object) -> object:
+    """``value`` without control characters (:data:`CONTROL_CHARS`) when it is text, else unchanged."""
+    return CONTROL_CHARS.sub("", value) if isinstance(value, str) else value
+
+
+def _clean_columns(gdf: pd.DataFrame, columns: Iterable[str], path: str) -> None:
+    """Remove control characters from text columns in place, with one warning per column."""
+    for col in columns:
+        if col not in gdf.columns:
+            continue
+        values = gdf[col]
+        dirty = values.map(lambda v: isinstance(v, str) and CONTROL_CHARS.search(v) is not None)
+        if dirty.any():
+            gdf[col] = values.map(clean_text)
+            log.warning(
+                "%s: field %s: control characters removed from %d value(s) (e.g. %r)",
+                path,
+                col,
+                int(dirty.sum()),
+                values[dirty].iloc[0],
+            )
 
 
 def _feature_label(gdf: pd.DataFrame, i: int, id_field: str = "id") -> str:
@@ -213,7 +332,13 @@ def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], wh
 
 
 def load_communities(
-    path: str | Path, crs: str | None = None, *, keep: Iterable[str] = (), problems: list[dict] | None = None
+    path: str | Path,
+    crs: str | None = None,
+    *,
+    keep: Iterable[str] = (),
+    problems: list[dict] | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Community boundaries: polygons with ``id``, ``name`` and ``population``.
 
@@ -222,7 +347,8 @@ def load_communities(
     ``keep`` (e.g. a district field, 街道) must exist and are kept as text. Invalid
     polygons (a self-intersecting ring …) are repaired with ``make_valid``; each repair is
     logged as a warning naming the feature and the area before and after, and appended to
-    ``problems`` (rows of ``input_problems.csv``).
+    ``problems`` (rows of ``input_problems.csv``). ``encoding`` and ``layer``: see
+    :func:`read_vector`.
 
     Raises
     ------
@@ -230,9 +356,10 @@ def load_communities(
         Naming the file, the feature and the field.
     """
     path = str(path)
-    gdf = read_vector(path)
+    gdf = read_vector(path, layer=layer, encoding=encoding)
     if len(gdf) == 0:
         raise InputError("no features: expected one polygon per community", path=path)
+    _clean_columns(gdf, ["id", "name", *keep], path)
     _check_ids(gdf, path)
     _check_geometry(gdf, path, POLYGONAL, "Polygon or MultiPolygon (a community boundary)")
     if "name" not in gdf.columns:
@@ -241,6 +368,13 @@ def load_communities(
         raise InputError("missing field 'population' (residents of each community)", path=path, field="population")
     pop = pd.to_numeric(gdf["population"], errors="coerce")
     for i, (raw, v) in enumerate(zip(gdf["population"], pop, strict=True)):
+        if isinstance(raw, (bool, np.bool_)):
+            raise InputError(
+                f"population is {raw!r}, a yes/no value; expected a number of residents",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="population",
+            )
         if pd.isna(v):
             raise InputError(
                 f"population is {raw!r}; expected a number of residents",
@@ -284,24 +418,225 @@ def load_communities(
         if extra not in gdf.columns:
             fields = ", ".join(c for c in gdf.columns if c != "geometry")
             raise InputError(f"no such field; the file has: {fields}", path=path, field=extra)
-        out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
+        out[extra] = _stripped(gdf[extra], path, extra).to_numpy()
     out["geometry"] = _repair(out, path, problems)
+    _check_plausible_population(out, pop, path)
     return out
 
 
-def _check_optional_numbers(gdf: pd.DataFrame, path: str, field: str) -> pd.Series:
-    """Numbers of an optional field: blank is allowed; text, infinity or a negative value is not."""
-    values = pd.to_numeric(gdf[field], errors="coerce")
-    for i, (raw, v) in enumerate(zip(gdf[field], values, strict=True)):
-        blank = raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() == ""
-        if not blank and (pd.isna(v) or not np.isfinite(v) or v < 0):
+def _stripped(values: pd.Series, path: str, field: str) -> pd.Series:
+    """Text of a grouping field (a district) without surrounding spaces; a warning when that joins values."""
+    raw = values.fillna("").astype(str)
+    clean = raw.str.strip()
+    changed = raw != clean
+    if changed.any():
+        joined = raw.nunique() - clean.nunique()
+        log.warning(
+            "%s: field %s: %d value(s) had spaces around them (e.g. %r), removed%s",
+            path,
+            field,
+            int(changed.sum()),
+            raw[changed].iloc[0],
+            f"; {joined} value(s) thereby joined others spelt without them" if joined else "",
+        )
+    return clean
+
+
+def _plausible() -> dict:
+    from .extract import load_population_config
+
+    return load_population_config()
+
+
+def _check_plausible_population(gdf: gpd.GeoDataFrame, pop: pd.Series, path: str) -> None:
+    """Refuse populations beyond the bounds of ``circles/config/population.yaml`` (typing or unit errors)."""
+    cfg = _plausible()
+    cap, dense = float(cfg["plausible_max_population"]), float(cfg["plausible_max_density_per_km2"])
+    utm = gdf.estimate_utm_crs() if len(gdf) and gdf.crs is not None and gdf.crs.is_geographic else gdf.crs
+    km2 = gdf.geometry.to_crs(utm).area.to_numpy() / 1e6 if utm is not None else np.full(len(gdf), np.nan)
+    for i, v in enumerate(pop.to_numpy(dtype=float)):
+        if v > cap:
             raise InputError(
-                f"{field} is {raw!r}; expected a finite number, zero or more (or nothing)",
+                f"population is {v:,.0f}, more than {cap:,.0f} residents in one community: a typing or unit "
+                f"error? ({cfg['plausible_max_population_reason'].strip()})",
                 path=path,
                 feature=_feature_label(gdf, i),
-                field=field,
+                field="population",
             )
-    return values
+        if km2[i] > 0 and v / km2[i] > dense:
+            raise InputError(
+                f"population is {v:,.0f} on {km2[i] * 100:,.2f} ha: {v / km2[i]:,.0f} residents per km², more "
+                f"than the plausible {dense:,.0f} (see plausible_max_density_reason in circles/config/"
+                "population.yaml): a typing or unit error, or the wrong boundary?",
+                path=path,
+                feature=_feature_label(gdf, i),
+                field="population",
+            )
+
+
+#: Chinese multipliers written after a number (1.2万 = 12,000).
+_MULTIPLIERS = {"万": 1e4, "千": 1e3, "百": 1e2, "亿": 1e8}
+_CHINESE_DIGITS = "零〇一二两三四五六七八九十百千万亿"
+
+
+def parse_amount(raw: object) -> float | None:
+    """A count or size from a table cell: ``1200``, ``"1,200"``, ``"1.2万"`` (12,000), ``"3千"``;
+    None for a blank cell.
+
+    Raises
+    ------
+    ValueError
+        With the reason: not a number (Chinese numerals such as 八百 are refused: write 800),
+        a yes/no value, infinite, or negative.
+    """
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return None
+    if isinstance(raw, (bool, np.bool_)):
+        raise ValueError("a yes/no value, not a number")
+    if isinstance(raw, (int, float, np.integer, np.floating)):
+        v = float(raw)
+    else:
+        text = str(raw).strip().replace(",", "").replace("，", "")
+        if text == "":
+            return None
+        factor = 1.0
+        if text[-1] in _MULTIPLIERS and len(text) > 1 and text[-2] not in _CHINESE_DIGITS:
+            factor, text = _MULTIPLIERS[text[-1]], text[:-1].strip()
+        try:
+            v = float(text) * factor
+        except ValueError:
+            if any(c in _CHINESE_DIGITS for c in text):
+                raise ValueError("Chinese numerals; write it in digits (八百 → 800; 1.2万 is read)") from None
+            raise ValueError("not a number") from None
+    if not np.isfinite(v):
+        raise ValueError("not a finite number")
+    if v < 0:
+        raise ValueError("negative")
+    return v
+
+
+def _amounts(gdf: pd.DataFrame, path: str, field: str, label: Callable[[int], str] | None = None) -> pd.Series:
+    """The numbers of an optional column (:func:`parse_amount`); an error names the row and the field."""
+    out = []
+    for i, raw in enumerate(gdf[field]):
+        try:
+            out.append(parse_amount(raw))
+        except ValueError as exc:
+            raise InputError(
+                f"{field} is {raw!r}: {exc}; expected a finite number, zero or more (or nothing)",
+                path=path,
+                feature=label(i) if label else _feature_label(gdf, i),
+                field=field,
+            ) from None
+    return pd.Series([np.nan if v is None else v for v in out], index=gdf.index, dtype=float)
+
+
+def check_community_choice(path: str | Path, wanted: str, option: str = "--community-maps") -> None:
+    """Refuse, before the work, community ids in ``wanted`` ("ID,ID"; ``auto``/``all``/``none``
+    pass) that the boundaries file does not hold.
+
+    Raises
+    ------
+    InputError
+        Naming the option, the unknown ids and a few ids of the file.
+    """
+    if wanted in ("auto", "all", "none", "") or wanted is None:
+        return
+    asked = [w.strip() for w in str(wanted).split(",") if w.strip()]
+    with _gdal_path(Path(path)) as src:
+        try:
+            import pyogrio
+
+            ids = pyogrio.read_dataframe(src, columns=["id"], read_geometry=False)["id"].astype(str).tolist()
+        except Exception:  # the file's own problems are reported when it is loaded
+            return
+    unknown = [w for w in asked if w not in set(ids)]
+    if unknown:
+        raise InputError(
+            f"{option} names community id(s) not in the boundaries: {', '.join(unknown)}; the file has ids such as "
+            f"{', '.join(ids[:5])} (or use auto, all or none)",
+            path=str(path),
+            field="id",
+        )
+
+
+_API_HINT = "pass lon_col= and lat_col= (the same column name twice for a combined 'lng,lat' column)"
+_FILE_HINT = "name the coordinate columns lon and lat (or give one 'lng,lat' column named location)"
+
+
+def _table_hint(exc: InputError, path: str, sheet: str | None) -> InputError:
+    """The table reader's error in words for the command line: the workbook's sheets and
+    ``--sheet`` when circles read the first of several."""
+    message = exc.message.replace(_API_HINT, _FILE_HINT)
+    if sheet is None and path.lower().endswith((".xlsx", ".xlsm")):
+        try:
+            from openpyxl import load_workbook
+
+            wb = load_workbook(path, read_only=True)
+            names = list(wb.sheetnames)
+            wb.close()
+        except Exception:  # the reader's own message stands
+            names = []
+        if len(names) > 1:
+            message += (
+                f". The workbook has {len(names)} sheets ({', '.join(repr(n) for n in names)}) and circles read the "
+                f"first, {names[0]!r}: choose the sheet holding the facilities with --sheet NAME"
+            )
+    return InputError(message, path=exc.path or path, feature=exc.feature, field=exc.field)
+
+
+def _row_label(rows: np.ndarray) -> Callable[[int], str]:
+    """Rows named by their line in the source table."""
+
+    def label(i: int) -> str:
+        return f"row {rows[i]}"
+
+    return label
+
+
+def _check_optional_numbers(gdf: pd.DataFrame, path: str, field: str) -> pd.Series:
+    """Numbers of an optional field (:func:`parse_amount`): blank is allowed; text, infinity or a
+    negative value is not."""
+    return _amounts(gdf, path, field)
+
+
+def load_candidates(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Candidate sites for ``circles site``: points with ``candidate_id`` (or ``id``), optional ``capacity``.
+
+    A candidate given as an area (a parcel) or a line stands at its representative point (a
+    point inside it), with a warning; capacities go through :func:`parse_amount`.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the row and the field.
+    """
+    path = str(path)
+    gdf = read_vector(path)
+    if len(gdf) == 0:
+        raise InputError("no features: expected one point per candidate site", path=path)
+    if "candidate_id" not in gdf.columns and "id" in gdf.columns:
+        gdf = gdf.rename(columns={"id": "candidate_id"})
+    _check_ids(gdf, path, "candidate_id")
+    _check_geometry(
+        gdf, path, ("Point", "Polygon", "MultiPolygon", "LineString", "MultiLineString"), "Point (a candidate site)"
+    )
+    areas = ~gdf.geometry.geom_type.isin(["Point"])
+    if areas.any():
+        log.warning(
+            "%s: %d candidate site(s) are areas or lines (e.g. %s); each stands at its representative point "
+            "(a point inside it)",
+            path,
+            int(areas.sum()),
+            gdf.loc[areas, "candidate_id"].iloc[0],
+        )
+        gdf = gdf.copy()
+        gdf.loc[areas, "geometry"] = gdf.loc[areas].geometry.representative_point()
+    if "capacity" in gdf.columns:
+        cap = _amounts(gdf, path, "capacity", lambda i: _feature_label(gdf, i, "candidate_id"))
+        gdf = gdf.copy()
+        gdf["capacity"] = cap.to_numpy()
+    return to_wgs84(gdf, path, crs)
 
 
 def _repair(gdf: gpd.GeoDataFrame, path: str, problems: list[dict] | None) -> gpd.GeoSeries:
@@ -362,6 +697,8 @@ def check_facilities(
 ) -> gpd.GeoDataFrame:
     """Validate a facilities table already in memory (``path`` labels the messages)."""
     known = list(known_types)
+    gdf = gdf.copy()
+    _clean_columns(gdf, ["id", "name", "source"], path)
     _check_ids(gdf, path) if len(gdf) else None
     if "facility_type" not in gdf.columns:
         raise InputError(
@@ -398,12 +735,12 @@ def check_facilities(
         geometry=gdf.geometry.values,
         crs="EPSG:4326",
     )
-    for extra in ("capacity", "size_m2"):
-        if extra in gdf.columns:
-            _check_optional_numbers(gdf, path, extra)
-    for extra in ("source", "osm_element", "capacity", "size_m2"):
+    for extra in ("source", "osm_element"):
         if extra in gdf.columns:
             out[extra] = gdf[extra].to_numpy()
+    for extra in ("capacity", "size_m2"):
+        if extra in gdf.columns:
+            out[extra] = _check_optional_numbers(gdf, path, extra).to_numpy()
     return out
 
 
@@ -457,6 +794,7 @@ def load_facility_table(
     crs: str | None = None,
     encoding: str | None = None,
     categories: str | Path | None = None,
+    sheet: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Facilities from a CSV/XLSX table (department spreadsheets, Amap/Baidu POI exports).
 
@@ -480,7 +818,10 @@ def load_facility_table(
 
     path = str(path)
     known = list(known_types)
-    raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84")
+    try:
+        raw, problems = tables.read_facility_table(path, encoding=encoding, crs=crs or "wgs84", sheet=sheet)
+    except InputError as exc:
+        raise _table_hint(exc, path, sheet) from None
     cols = list(raw.columns)
     types, report = cat.categorise(
         raw,
@@ -506,7 +847,7 @@ def load_facility_table(
     for key, names in (("size_m2", _SIZE_COLUMNS), ("capacity", _CAPACITY_COLUMNS)):
         col = _pick(cols, names)
         if col is not None:
-            out[key] = pd.to_numeric(raw[col], errors="coerce").to_numpy()
+            out[key] = _amounts(raw, path, col, _row_label(raw["source_row"].to_numpy())).to_numpy()
     untyped = out["facility_type"].isna() | ~out["facility_type"].isin(known)
     if untyped.any():
         extra = pd.DataFrame(
@@ -521,6 +862,7 @@ def load_facility_table(
         )
         problems = pd.concat([problems, extra], ignore_index=True)
     out = out[~untyped].reset_index(drop=True)
+    _clean_columns(out, ["id", "name"], path)
     _check_ids(out, path) if len(out) else None
     if len(report):
         log.info(

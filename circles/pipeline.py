@@ -185,7 +185,45 @@ def shift_warnings(facilities: gpd.GeoDataFrame, net: WalkNetwork, facilities_cr
         if shift is not None and shift.suggestion:
             out.append(shift.message)
             log.warning("%s", shift.message)
+    elif chinacrs_name(facilities_crs) in ("gcj02", "bd09"):
+        message = check_declared_shift(facilities, net, chinacrs_name(facilities_crs))
+        if message:
+            out.append(message)
+            log.warning("%s", message)
     return out
+
+
+def check_declared_shift(facilities: gpd.GeoDataFrame, net: WalkNetwork, name: str) -> str | None:
+    """Did the declared GCJ-02/BD-09 correction make things worse? ``facilities`` are the
+    corrected points (EPSG:4326); the coordinates as given are recovered and, taken as WGS-84,
+    compared with the corrected ones by their distance to the streets (the test of
+    :func:`circles.chinacrs.decide_shift`). Returns the warning, or None."""
+    import shapely
+
+    from .chinacrs import _nearest_distances, decide_shift, in_china, wgs84_to_bd09, wgs84_to_gcj02
+
+    pts = facilities.geometry.representative_point()
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    if len(pts) < 3 or not in_china(x, y).mean() > 0.5:
+        return None
+    gx, gy = (wgs84_to_gcj02 if name == "gcj02" else wgs84_to_bd09)(x, y)
+    utm = gpd.GeoSeries(pts.values, crs="EPSG:4326").estimate_utm_crs()
+    tree = shapely.STRtree(np.asarray(net.edges_gdf().to_crs(utm).geometry.values, dtype=object))
+
+    def dist(ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
+        return _nearest_distances(
+            np.asarray(gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=4326).to_crs(utm).values), tree
+        )
+
+    corrected, as_given = dist(x, y), dist(gx, gy)
+    worse, _ = decide_shift(corrected, as_given, as_given)
+    if worse is None:
+        return None
+    return (
+        f"the facilities were declared {name} (--facilities-crs) and corrected to WGS-84, but the correction moves "
+        f"them away from the streets (median {np.nanmedian(corrected):.0f} m from a street after it, "
+        f"{np.nanmedian(as_given):.0f} m as given): they are probably WGS-84 already; leave out --facilities-crs {name}"
+    )
 
 
 @dataclass
@@ -236,6 +274,8 @@ def load_inputs(
     population_raster: str | Path | None = None,
     population_totals: str | Path | None = None,
     gates: str | Path | None = None,
+    layer: str | None = None,
+    sheet: str | None = None,
 ) -> Inputs:
     """Check the options and load and check the inputs of :func:`analyse` (same parameters);
     the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
@@ -263,7 +303,14 @@ def load_inputs(
     if boundaries is None or facilities is None or network is None:
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
     repairs: list[dict] = []
-    comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
+    comms = load_communities(
+        boundaries,
+        crs=crs,
+        keep=[district_field] if district_field else [],
+        problems=repairs,
+        encoding=encoding,
+        layer=layer,
+    )
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
     rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
     deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
@@ -285,7 +332,7 @@ def load_inputs(
         facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
     elif str(facilities).lower().endswith(TABLE_SUFFIXES):
         facs, problems = load_facility_table(
-            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
+            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories, sheet=sheet
         )
     else:
         facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
@@ -339,6 +386,7 @@ def load_inputs(
                     "gates": gates,
                 }.items()
             },
+            **{k: v for k, v in {"layer": layer, "sheet": sheet}.items() if v is not None},
         },
         started=started,
     )
@@ -378,6 +426,8 @@ def analyse(
     population_raster: str | Path | None = None,
     population_totals: str | Path | None = None,
     gates: str | Path | None = None,
+    layer: str | None = None,
+    sheet: str | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -463,6 +513,8 @@ def analyse(
         population_raster=population_raster,
         population_totals=population_totals,
         gates=gates,
+        layer=layer,
+        sheet=sheet,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,

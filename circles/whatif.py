@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,8 +36,46 @@ def _has_size(row) -> bool:
     return False
 
 
+_SCENARIO_GEOMETRIES = ("Point", "MultiPoint", "Polygon", "MultiPolygon", "LineString", "MultiLineString")
+
+
+def _check_scenario_row(row: Any, path: str, label: str) -> None:
+    """The checks a facilities file gets, here naming the scenario file and its row."""
+    from .load import parse_amount
+
+    fid = getattr(row, "id", None)
+    if fid is None or (isinstance(fid, float) and np.isnan(fid)) or str(fid).strip() == "":
+        raise InputError("empty identifier", path=path, feature=label, field="id")
+    if row.action not in ACTIONS:
+        raise InputError(
+            f"action is {row.action!r}; expected one of {', '.join(ACTIONS)}", path=path, feature=label, field="action"
+        )
+    for extra in ("capacity", "size_m2"):
+        raw = getattr(row, extra, None)
+        try:
+            parse_amount(raw)
+        except ValueError as exc:
+            raise InputError(
+                f"{extra} is {raw!r}: {exc}; expected a finite number, zero or more (or nothing)",
+                path=path,
+                feature=label,
+                field=extra,
+            ) from None
+    geom = row.geometry
+    if row.action == "add" and geom is not None and not geom.is_empty and geom.geom_type not in _SCENARIO_GEOMETRIES:
+        raise InputError(
+            f"geometry is a {geom.geom_type}; expected a Point (or the facility's area)",
+            path=path,
+            feature=label,
+            field="geometry",
+        )
+
+
 def load_scenario(path: str | Path, known_types, crs: str | None = None) -> gpd.GeoDataFrame:
-    """Read a scenario file (GeoJSON/GPKG…; CSV with lon/lat columns is also accepted)."""
+    """Read a scenario file (GeoJSON/GPKG…; CSV with lon/lat columns is also accepted).
+
+    With ``known_types`` None only the file's own shape is checked (before the analysis
+    gives the rulebook's types)."""
     path = str(path)
     if path.lower().endswith(".csv"):
         try:
@@ -49,12 +88,20 @@ def load_scenario(path: str | Path, known_types, crs: str | None = None) -> gpd.
         gdf = gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
     else:
         gdf = read_vector(path)
+    if len(gdf) == 0:
+        raise InputError(
+            f"the scenario file has no rows; expected one row per planned change (id, action: {', '.join(ACTIONS)})",
+            path=path,
+        )
     for col in ("id", "action"):
         if col not in gdf.columns:
             raise InputError(f"missing field '{col}'", path=path, field=col)
-    known = list(known_types)
+    known = list(known_types) if known_types is not None else None
     for i, row in enumerate(gdf.itertuples(index=False)):
         label = f"'{row.id}' (row {i + 1})"
+        _check_scenario_row(row, path, label)
+        if known is None:
+            continue
         if row.action not in ACTIONS:
             raise InputError(
                 f"action is {row.action!r}; expected one of {', '.join(ACTIONS)}",
@@ -154,8 +201,8 @@ def compare_gaps(
         "residents",
         "residents_uncovered",
     ]
-    b = before[[c for c in keep if c in before]].copy()
-    a = after[[c for c in keep if c in after]].copy()
+    b = before[[c for c in keep if c in before]].assign(_in_b=True)
+    a = after[[c for c in keep if c in after]].assign(_in_a=True)
     m = b.merge(a, on=key, how="outer", suffixes=(f"_{before_label}", f"_{after_label}"), sort=False)
     for c in ("community_name", "facility_type", "threshold_min"):
         m[c] = m[f"{c}_{after_label}"].fillna(m[f"{c}_{before_label}"])
@@ -173,9 +220,19 @@ def compare_gaps(
         m["residents_newly_covered"] = (ub - ua).where(ub.notna() & ua.notna())
         m["residents_no_longer_covered"] = np.nan
     m["status_changed"] = m[f"status_{before_label}"].fillna("") != m[f"status_{after_label}"].fillna("")
+    # a row of one report only (another rulebook or community set) is not a change of status
+    only_a = m["_in_b"].isna() & m["_in_a"].notna()
+    only_b = m["_in_b"].notna() & m["_in_a"].isna()
+    m.loc[only_a | only_b, "status_changed"] = False
     m["change"] = np.select(
-        [~m["status_changed"], m[f"status_{after_label}"] == "ok", m[f"status_{before_label}"] == "ok"],
-        ["unchanged", "now ok", "no longer ok"],
+        [
+            only_b,
+            only_a,
+            ~m["status_changed"],
+            m[f"status_{after_label}"] == "ok",
+            m[f"status_{before_label}"] == "ok",
+        ],
+        [f"only in {before_label}", f"only in {after_label}", "unchanged", "now ok", "no longer ok"],
         default="changed",
     )
     cols = [
@@ -246,7 +303,45 @@ def compare_runs(before_dir: str | Path, after_dir: str | Path) -> pd.DataFrame:
                 field=missing[0],
             )
         frames.append(df)
+    _check_comparable(frames[0], frames[1], gaps_file(before_dir), gaps_file(after_dir))
     return compare_gaps(frames[0], frames[1])
+
+
+def _check_comparable(before: pd.DataFrame, after: pd.DataFrame, pb: Path, pa: Path) -> None:
+    """Refuse two gap reports without a (community, rule) row in common; log what only one holds."""
+    key = ["community_id", "rule_id"]
+    kb = set(map(tuple, before[key].astype(str).to_numpy()))
+    ka = set(map(tuple, after[key].astype(str).to_numpy()))
+    rules_b, rules_a = set(before["rule_id"].astype(str)), set(after["rule_id"].astype(str))
+    comms_b, comms_a = set(before["community_id"].astype(str)), set(after["community_id"].astype(str))
+    if not kb & ka:
+        why = []
+        if not rules_b & rules_a:
+            why.append(f"no rule in common ({_few(rules_b)} against {_few(rules_a)}: other rulebooks)")
+        if not comms_b & comms_a:
+            why.append(f"no community in common ({_few(comms_b)} against {_few(comms_a)})")
+        raise InputError(
+            f"cannot be compared with {pb}: the two gap reports share no community × rule row"
+            + (f": {'; '.join(why)}" if why else "")
+            + "; compare runs of the same communities under the same rules",
+            path=str(pa),
+        )
+    if kb != ka:
+        log.warning(
+            "%s and %s: %d community × rule row(s) only in the first and %d only in the second "
+            "(rules only in one: %s; communities only in one: %s), listed as 'only in …', not as changes",
+            pb,
+            pa,
+            len(kb - ka),
+            len(ka - kb),
+            _few(rules_b ^ rules_a) or "none",
+            _few(comms_b ^ comms_a) or "none",
+        )
+
+
+def _few(values: set[str], n: int = 4) -> str:
+    shown = sorted(values)[:n]
+    return ", ".join(shown) + (f" … ({len(values)} in all)" if len(values) > n else "")
 
 
 def difference_layer(before, after) -> gpd.GeoDataFrame:
@@ -636,6 +731,7 @@ def run_whatif(
     from .mapping import save_map
 
     out = Path(out_dir)
+    load_scenario(scenario_path, None)  # the file's own problems, before the work
     now = pipeline.analyse(boundaries, facilities, network, buildings=buildings, surveyed=surveyed, **analyse_kw)
     scenario = load_scenario(scenario_path, now.rulebook.facility_types)
     fac_now = now.facilities.to_crs("EPSG:4326")

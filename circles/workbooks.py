@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils.exceptions import IllegalCharacterError
 from xlsxwriter.worksheet import Worksheet
 
 from ._labels import LEDGER_BOOLEAN, LEDGER_PERCENT, LEDGER_TITLES, STATUS_FILL, YES_NO
@@ -84,9 +83,7 @@ def write_value(ws: Worksheet, row: int, col: int, v: Any, fmt: Any = None) -> N
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
     elif isinstance(v, str):
-        if ILLEGAL_CHARACTERS_RE.search(v):
-            # as with openpyxl before: a control character a workbook cannot hold is an error
-            raise IllegalCharacterError(f"{v!r} cannot be used in worksheets")
+        v = ILLEGAL_CHARACTERS_RE.sub("", v)  # control characters a workbook cannot hold (issue 20)
         ws.write_string(row, col, v, fmt)
     elif isinstance(v, bool):
         ws.write_boolean(row, col, v, fmt)

@@ -128,6 +128,45 @@ def _compare_over_input(tmp: Path) -> list[str]:
     return ["compare", str(tmp / "before"), str(tmp / "after"), "--out", str(tmp / "after" / "gaps.csv")]
 
 
+_GAPS_HEADER = (
+    "community_id,community_name,rule_id,facility_type,threshold_min,status,covered_share,residents,"
+    "residents_uncovered\n"
+)
+
+
+def _gaps_runs(tmp: Path, before: str, after: str) -> tuple[Path, Path]:
+    for d, rows in (("before", before), ("after", after)):
+        (tmp / d).mkdir(exist_ok=True)
+        (tmp / d / "gaps.csv").write_text(_GAPS_HEADER + rows, encoding="utf-8")
+    return tmp / "before", tmp / "after"
+
+
+def _compare_other_rulebook(tmp: Path) -> list[str]:
+    b, a = _gaps_runs(tmp, "c1,x,park,park,15,gap,0.5,100,50\n", "c1,x,R01,park,15,ok,1.0,100,0\n")
+    return ["compare", str(b), str(a), "--out", str(tmp / "cmp.csv")]
+
+
+def _scenario(tmp: Path, rows: list[dict]) -> list[str]:
+    sc = write_raw_geojson(
+        [feature(r, {"type": "Point", "coordinates": [116.347, 40.0]}) for r in rows], tmp / "plan.geojson"
+    )
+    return ["whatif", "--scenario", str(sc), "--out", str(tmp / "out"), "--cache", "", "--no-figures"]
+
+
+def _two_sheets(tmp: Path) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表由区民政局提供"])
+    ws = wb.create_sheet("设施")
+    ws.append(["id", "name", "lon", "lat", "facility_type"])
+    ws.append(["a", "诊所", 116.347, 40.0, "clinic"])
+    p = tmp / "dept.xlsx"
+    wb.save(p)
+    return p
+
+
 def _far_buildings(tmp: Path) -> list[str]:
     b = write_raw_geojson(
         [
@@ -152,6 +191,37 @@ def _projected_over_declared(tmp: Path) -> list[str]:
     }
     b = write_raw_geojson([feature({"id": "c1", "name": "x", "population": 10}, metres)], tmp / "b.geojson")
     return run_args(tmp, "--crs", "EPSG:32650", boundaries=b)
+
+
+def _facilities_with(tmp: Path, capacity, ftype: str = "clinic") -> Path:
+    pt = {"type": "Point", "coordinates": [116.347, 40.0]}
+    return write_raw_geojson(
+        [feature({"id": "f1", "facility_type": ftype, "capacity": capacity}, pt)], tmp / "fac.geojson"
+    )
+
+
+def _table_with(tmp: Path, capacity: str) -> Path:
+    p = tmp / "beds.csv"
+    p.write_text(
+        f"id,name,lon,lat,facility_type,床位\na,诊所,116.347,40.0,clinic,20\nb,养老院,116.348,40.0,clinic,{capacity}\n",
+        encoding="utf-8",
+    )
+    return p
+
+
+def _two_layers(tmp: Path) -> Path:
+    p = tmp / "plan.gpkg"
+    for layer in ("communities_2023", "communities_2024"):
+        gpd.GeoDataFrame(
+            {"id": ["c1"], "name": ["x"], "population": [100]}, geometry=[shapely.geometry.shape(SQUARE)], crs=4326
+        ).to_file(p, layer=layer)
+    return p
+
+
+def _candidates_with(tmp: Path, capacity) -> list[str]:
+    pt = {"type": "Point", "coordinates": [116.347, 40.0]}
+    c = write_raw_geojson([feature({"candidate_id": "s1", "capacity": capacity}, pt)], tmp / "cands.geojson")
+    return ["site", "--rule", "park", "--candidates", str(c), "--out", str(tmp / "s")]
 
 
 CASES = [
@@ -189,6 +259,82 @@ CASES = [
         ["b.geojson", "'c1'", "'population'", "-5"],
     ),
     Case(
+        "population-true",
+        lambda t: run_args(t, boundaries=community(t, population=True)),
+        ["b.geojson", "'c1'", "'population'", "True", "yes/no"],
+    ),
+    Case(
+        "population-1e20",
+        lambda t: run_args(t, boundaries=community(t, population=1e20)),
+        ["b.geojson", "'c1'", "'population'", "one community", "typing or unit error"],
+    ),
+    Case(
+        "population-too-dense",
+        lambda t: run_args(t, boundaries=community(t, population=900000)),
+        ["b.geojson", "'c1'", "'population'", "residents per km²", "500,000"],
+    ),
+    Case(
+        "capacity-negative",
+        lambda t: run_args(t, facilities=_facilities_with(t, -50)),
+        ["fac.geojson", "'f1'", "'capacity'", "-50", "negative"],
+    ),
+    Case(
+        "capacity-infinite",
+        lambda t: run_args(t, facilities=_facilities_with(t, "inf")),
+        ["fac.geojson", "'f1'", "'capacity'", "finite"],
+    ),
+    Case(
+        "capacity-chinese-numerals",
+        lambda t: run_args(t, facilities=_facilities_with(t, "八百")),
+        ["fac.geojson", "'f1'", "'capacity'", "八百", "digits"],
+    ),
+    Case(
+        "table-capacity-chinese-numerals",
+        lambda t: run_args(t, facilities=_table_with(t, "八百")),
+        ["beds.csv", "row 3", "'床位'", "八百", "digits"],
+    ),
+    Case(
+        "table-capacity-negative",
+        lambda t: run_args(t, facilities=_table_with(t, "-50")),
+        ["beds.csv", "row 3", "'床位'", "negative"],
+    ),
+    Case(
+        "geopackage-two-layers",
+        lambda t: run_args(t, boundaries=_two_layers(t)),
+        ["plan.gpkg", "communities_2023", "communities_2024", "--layer"],
+    ),
+    Case(
+        "site-candidate-capacity-negative",
+        lambda t: _candidates_with(t, -100),
+        ["cands.geojson", "'s1'", "'capacity'", "negative"],
+    ),
+    Case(
+        "site-candidate-capacity-text",
+        lambda t: _candidates_with(t, "many"),
+        ["cands.geojson", "'s1'", "'capacity'", "many", "not a number"],
+    ),
+    Case(
+        "source-date-epoch-out-of-range",
+        lambda t: run_args(t),
+        ["SOURCE_DATE_EPOCH", "99999999999999", "between 1970 and 9999"],
+        extra={"env": {"SOURCE_DATE_EPOCH": "99999999999999"}},
+    ),
+    Case(
+        "escape-sequence-in-a-type",
+        lambda t: run_args(t, facilities=_facilities_with(t, 5, ftype="\x1b]0;pwned\x07\x1b[2Jclinic")),
+        ["fac.geojson", "'facility_type'", "]0;pwned[2Jclinic"],
+    ),
+    Case(
+        "community-maps-unknown-id",
+        lambda t: [*run_args(t), "--community-maps", "c1,nosuch"],
+        ["--community-maps", "nosuch", "b.geojson", "c1", "auto, all or none"],
+    ),
+    Case(
+        "cache-inside-out",
+        lambda t: [*run_args(t), "--cache", str(t / "out" / "cache")],
+        ["--cache", "inside --out", "replaces the output folder", "elsewhere"],
+    ),
+    Case(
         "households-text",
         lambda t: run_args(t, boundaries=community(t, households="many")),
         ["b.geojson", "'c1'", "'households'", "many"],
@@ -210,6 +356,31 @@ CASES = [
     ),
     Case("compare-not-gaps", _not_gaps, ["before/gaps.csv", "not a gaps.csv", "'community_id'"]),
     Case("compare-empty", _empty_gaps, ["gaps.csv", "cannot be read as a gaps.csv"]),
+    Case(
+        "compare-other-rulebook",
+        _compare_other_rulebook,
+        ["after/gaps.csv", "before/gaps.csv", "no community × rule row", "no rule in common", "park", "R01"],
+    ),
+    Case(
+        "whatif-negative-capacity",
+        lambda t: _scenario(t, [{"id": "new1", "action": "add", "facility_type": "clinic", "capacity": -50}]),
+        ["plan.geojson", "'new1' (row 1)", "'capacity'", "negative"],
+    ),
+    Case(
+        "whatif-empty-scenario",
+        lambda t: _scenario(t, []),
+        ["plan.geojson", "scenario file has no rows"],
+    ),
+    Case(
+        "xlsx-data-on-another-sheet",
+        lambda t: run_args(t, facilities=_two_sheets(t)),
+        ["dept.xlsx", "'说明'", "'设施'", "--sheet NAME", "name the coordinate columns lon and lat"],
+    ),
+    Case(
+        "xlsx-no-such-sheet",
+        lambda t: run_args(t, "--sheet", "nosuch", facilities=_two_sheets(t)),
+        ["dept.xlsx", "nosuch", "设施"],
+    ),
     Case("compare-over-input", _compare_over_input, ["gaps.csv", "is the input", "another --out"]),
     Case("buildings-elsewhere", _far_buildings, ["buildings.geojson", "none of the 1 buildings", "CRS"]),
     Case(
@@ -229,11 +400,14 @@ def test_bad_input_gives_one_line(case, tmp_path, capsys, monkeypatch):
             raise AssertionError("the network was built before the input was refused")
 
         monkeypatch.setattr(pipeline, "read_walk_network", no_work)
+    for key, value in case.extra.get("env", {}).items():
+        monkeypatch.setenv(key, value)
     code = cli.main(case.argv(tmp_path))
     captured = capsys.readouterr()
     err = captured.err
     assert code == 2, err
     assert "Traceback" not in err + captured.out and "internal error" not in err
+    assert "\x1b" not in err + captured.out and "\x07" not in err + captured.out
     errors = [line for line in err.splitlines() if line.startswith("circles: error:")]
     assert len(errors) == 1, err
     for word in case.words:
@@ -273,3 +447,188 @@ def test_option_error_names_the_keyword_for_api_users():
         pipeline.analyse(grid_spacing_m=0)
     with pytest.raises(Exception, match=r"--speed is inf"):
         pipeline.analyse(speed=float("inf"))
+
+
+# --------------------------------------------------------------------------- read right, or said
+
+
+@pytest.mark.parametrize(
+    "raw, want",
+    [(1200, 1200.0), ("1,200", 1200.0), ("1.2万", 12000.0), ("3千", 3000.0), (" 45 ", 45.0), ("", None), (None, None)],
+)
+def test_amounts_with_chinese_multipliers_are_read(raw, want):
+    from circles.load import parse_amount
+
+    assert parse_amount(raw) == want
+
+
+@pytest.mark.parametrize("raw", ["八百", "-50", "inf", True, "many", "一万"])
+def test_amounts_that_are_not_numbers_are_refused(raw):
+    from circles.load import parse_amount
+
+    with pytest.raises(ValueError):
+        parse_amount(raw)
+
+
+def test_table_capacity_in_wan_is_read_not_dropped(tmp_path):
+    from circles import load
+
+    fac, _ = load.load_facility_table(_table_with(tmp_path, "1.2万"), ["clinic"])
+    assert list(fac["capacity"]) == [20.0, 12000.0]
+
+
+def test_gbk_shapefile_without_cpg_is_read_as_gbk_with_a_warning(tmp_path, caplog):
+    from circles import load
+
+    names = ["学院路社区", "东升社区"]
+    gdf = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "name": names, "population": [100, 200]},
+        geometry=[shapely.box(116.30, 40.0, 116.31, 40.01), shapely.box(116.31, 40.0, 116.32, 40.01)],
+        crs="EPSG:4326",
+    )
+    gdf.to_file(tmp_path / "gbk.shp", encoding="gbk")
+    (tmp_path / "gbk.cpg").unlink(missing_ok=True)
+    # the bytes on disk are GBK (what an ArcGIS export without .cpg holds)
+    assert "学院路社区".encode("gbk") in (tmp_path / "gbk.dbf").read_bytes()
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_communities(tmp_path / "gbk.shp")
+    assert list(got["name"]) == names
+    assert "no .cpg" in caplog.text and "GBK" in caplog.text and "--encoding" in caplog.text
+    # --encoding applies to boundaries too
+    assert list(load.load_communities(tmp_path / "gbk.shp", encoding="gbk")["name"]) == names
+
+
+def test_layer_is_chosen_by_name(tmp_path):
+    from circles import load
+    from circles.errors import InputError
+
+    p = _two_layers(tmp_path)
+    assert len(load.load_communities(p, layer="communities_2024")) == 1
+    with pytest.raises(InputError, match="no layer 'nosuch'.*communities_2023") as e:
+        load.load_communities(p, layer="nosuch")
+    assert e.value.field == "layer"
+
+
+def test_paths_with_an_exclamation_mark_are_read(tmp_path):
+    """GDAL takes '!' in a path as its own syntax: 'data!v2/communities.geojson' said "No such file"."""
+    from circles import load
+
+    folder = tmp_path / "data!v2"
+    folder.mkdir()
+    got = load.load_communities(community(folder))
+    assert list(got["id"]) == ["c1"]
+    gdf = gpd.GeoDataFrame(
+        {"id": ["a"], "name": ["x"], "population": [10]}, geometry=[shapely.geometry.shape(SQUARE)], crs=4326
+    )
+    gdf.to_file(tmp_path / "plan.shp")  # GDAL cannot write the name either: moved there
+    for f in tmp_path.glob("plan.*"):
+        f.rename(folder / f.name.replace("plan", "plan!1"))
+    assert list(load.load_communities(folder / "plan!1.shp")["id"]) == ["a"]
+
+
+def test_polygon_candidates_stand_at_their_representative_point(tmp_path, caplog):
+    from circles import load
+
+    c = write_raw_geojson([feature({"candidate_id": "p1", "capacity": "1.2万"})], tmp_path / "parcels.geojson")
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_candidates(c)
+    assert got.geometry.iloc[0].geom_type == "Point"
+    assert shapely.geometry.shape(SQUARE).contains(got.geometry.iloc[0])
+    assert got["capacity"].iloc[0] == 12000.0
+    assert "representative point" in caplog.text and "p1" in caplog.text
+
+
+def test_district_values_are_stripped_and_the_join_is_said(tmp_path, caplog):
+    from circles import load
+
+    other = {
+        "type": "Polygon",
+        "coordinates": [[[116.35, 39.999], [116.352, 39.999], [116.352, 40.001], [116.35, 40.001], [116.35, 39.999]]],
+    }
+    b = write_raw_geojson(
+        [
+            feature({"id": "c1", "name": "a", "population": 10, "街道": "学院路街道"}),
+            feature({"id": "c2", "name": "b", "population": 10, "街道": "学院路街道 "}, other),
+        ],
+        tmp_path / "b.geojson",
+    )
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_communities(b, keep=["街道"])
+    assert list(got["街道"]) == ["学院路街道", "学院路街道"]
+    assert "spaces" in caplog.text and "1 value(s) thereby joined" in caplog.text
+
+
+def test_control_characters_are_removed_from_names(tmp_path, caplog):
+    """A vertical tab or form feed in a name crashed the workbook writer after the whole analysis."""
+    from circles import load
+
+    b = community(tmp_path, name="一期\x0b二期\x0c\x1b]0;title\x07社区")
+    with caplog.at_level("WARNING", logger="circles.load"):
+        got = load.load_communities(b)
+    assert list(got["name"]) == ["一期二期]0;title社区"]
+    assert "control characters removed" in caplog.text and "field name" in caplog.text
+
+
+def test_workbook_cells_drop_control_characters(tmp_path):
+    from openpyxl import Workbook, load_workbook
+
+    from circles._sheets import append_row, save_workbook
+
+    wb = Workbook()
+    append_row(wb.active, ["a\x0bb\x0cc\x01", "tab\tand\nline"])
+    save_workbook(wb, tmp_path / "w.xlsx")
+    cells = [c.value for c in next(load_workbook(tmp_path / "w.xlsx").active.iter_rows())]
+    assert cells == ["abc", "tab\tand\nline"]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("by_facility_type: {clinic: {lead: [{a: 1}]}}\n", ["'clinic'", "'lead'", "the item {'a': 1}"]),
+        ("by_facility_type: {clinic: {lead: health}}\n", ["'clinic'", "'lead'", "the text 'health'", "[health]"]),
+        ("by_rule: {park: {lead: [housing], support: 3}}\n", ["'park'", "'support'", "int 3"]),
+        ("always_support: street\n", ["'always_support'", "the text 'street'"]),
+        ("departments: {housing: {name_zh: [a, b]}}\n", ["department 'housing'", "name_zh"]),
+    ],
+)
+def test_departments_of_the_wrong_shape_name_the_key(tmp_path, capsys, text, words):
+    """lead: [{a: 1}] gave a TypeError, a string where a list belongs "unknown department 'h'"."""
+    deps = tmp_path / "deps.yaml"
+    deps.write_text(text, encoding="utf-8")
+    from circles.departments import load_departments
+    from circles.errors import ConfigError
+    from circles.ledger import load_departments as from_ledger  # still importable from the ledger
+
+    assert from_ledger is load_departments
+    with pytest.raises(ConfigError) as e:
+        load_departments(deps)
+    for word in ["deps.yaml", *words]:
+        assert word in str(e.value), (word, str(e.value))
+    assert "unknown department 'h'" not in str(e.value)
+
+
+def test_compare_counts_rows_of_one_run_only_apart(tmp_path, caplog):
+    """Rows absent on one side were counted as changes ("413 changed, 26 no longer ok")."""
+    from circles.whatif import compare_runs
+
+    b, a = _gaps_runs(
+        tmp_path,
+        "c1,x,park,park,15,ok,1.0,100,0\nc2,y,park,park,15,ok,1.0,50,0\n",
+        "c1,x,park,park,15,gap,0.4,100,60\nc3,z,park,park,15,gap,0.0,70,70\n",
+    )
+    with caplog.at_level("WARNING", logger="circles.whatif"):
+        comp = compare_runs(b, a).set_index("community_id")
+    assert comp.loc["c1", "change"] == "no longer ok"
+    assert comp.loc["c2", "change"] == "only in before" and comp.loc["c3", "change"] == "only in after"
+    assert not comp.loc["c2", "status_changed"] and not comp.loc["c3", "status_changed"]
+    assert "1 community × rule row(s) only in the first and 1 only in the second" in caplog.text
+
+
+def test_sheet_and_layer_options_choose(tmp_path):
+    from circles import load
+
+    fac, _ = load.load_facility_table(_two_sheets(tmp_path), ["clinic"], sheet="设施")
+    assert list(fac["id"]) == ["a"]
+    args = cli.build_parser().parse_args(["run", "--layer", "communities_2024", "--sheet", "设施"])
+    kwargs = cli._analysis_kwargs(args)
+    assert kwargs["layer"] == "communities_2024" and kwargs["sheet"] == "设施"

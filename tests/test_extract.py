@@ -131,14 +131,28 @@ def test_andorra_pbf(tmp_path, caplog):
     assert "buildings" not in paths and not (tmp_path / "buildings.geojson").exists()
 
 
+def _with_compound(tmp_path: Path) -> Path:
+    """SMALL plus a named residential compound (way 12) around the pharmacy."""
+    compound = (
+        ' <node id="7" lat="39.9990000" lon="116.3490000"/>\n <node id="8" lat="39.9990000" lon="116.3530000"/>\n'
+        ' <node id="9" lat="40.0030000" lon="116.3530000"/>\n <node id="13" lat="40.0030000" lon="116.3490000"/>\n'
+        ' <way id="12"><nd ref="7"/><nd ref="8"/><nd ref="9"/><nd ref="13"/><nd ref="7"/>'
+        '<tag k="landuse" v="residential"/><tag k="name" v="阳光小区"/></way>\n</osm>\n'
+    )
+    p = tmp_path / "compound.osm"
+    p.write_text(SMALL.replace("</osm>\n", compound), encoding="utf-8")
+    return p
+
+
 def test_file_without_communities(tmp_path, caplog):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "communities.geojson").write_text("left by an earlier run", encoding="utf-8")
+    first = extract(_with_compound(tmp_path), out)
+    assert "communities" in first
     with caplog.at_level(logging.WARNING, logger="circles.extract"):
         paths = extract(_small(tmp_path), out)
     assert set(paths) == {"facilities"}
-    assert not (out / "communities.geojson").exists()  # a stale file would mislead
+    assert not (out / "communities.geojson").exists()  # its own stale file would mislead
+    assert "removed" in caplog.text and "communities.geojson" in caplog.text
     assert "no community" in caplog.text
     assert "boundary=administrative+admin_level=10" in caplog.text and "landuse=residential+name=*" in caplog.text
     fac = _read(paths["facilities"]).set_index("id")

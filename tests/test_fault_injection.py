@@ -241,3 +241,161 @@ def test_read_only_folder_is_refused_before_any_work(tmp_path, capsys, monkeypat
         err = capsys.readouterr().err
     assert code == 2, err
     assert "read-only" in err and str(disk) in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- circles extract
+
+_EXTRACT_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="40.0000000" lon="116.3500000"><tag k="amenity" v="pharmacy"/><tag k="name" v="同仁堂"/></node>
+ <node id="7" lat="39.9990000" lon="116.3490000"/>
+ <node id="8" lat="39.9990000" lon="116.3530000"/>
+ <node id="9" lat="40.0030000" lon="116.3530000"/>
+ <node id="13" lat="40.0030000" lon="116.3490000"/>
+ <way id="12"><nd ref="7"/><nd ref="8"/><nd ref="9"/><nd ref="13"/><nd ref="7"/>
+  <tag k="landuse" v="residential"/><tag k="name" v="阳光小区"/></way>
+</osm>
+"""
+
+
+def test_extract_disk_full_keeps_the_previous_files(tmp_path, capsys, monkeypatch):
+    """A full disk while re-extracting: every previous file intact, no half-written file, one line."""
+    from circles import extract as ex
+
+    osm = tmp_path / "small.osm"
+    osm.write_text(_EXTRACT_OSM, encoding="utf-8")
+    out = tmp_path / "inputs"
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    before = digest(out)
+    assert {"communities.geojson", "facilities.geojson"} <= set(before)
+    real = ex.write_geojson
+    calls = []
+
+    def full(gdf, path):
+        calls.append(path)
+        if len(calls) == 2:  # the second layer: half a file, then no space
+            Path(path).write_bytes(b'{"type": "FeatureCollection", "feat')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(gdf, path)
+
+    monkeypatch.setattr(ex, "write_geojson", full)
+    capsys.readouterr()
+    code = cli.main(["extract", "--osm", str(osm), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "no space left on the device" in err and "unchanged" in err and str(out) in err
+    assert "Traceback" not in err
+    assert digest(out) == before
+    assert not [p for p in out.iterdir() if ".circles-extract-new-" in p.name]
+
+
+# --------------------------------------------------------------------------- a team folder stays the team's
+
+
+def _acl(entries: list[tuple[int, int, int]]) -> bytes:
+    import struct
+
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def test_replaced_folder_keeps_mode_group_setgid_and_acl(tmp_path):
+    """drwxrws--- with a group, setgid and an ACL came back drwxr-xr-x root:root after every run."""
+    out = tmp_path / "team" / "results"
+    with _outputs.atomic_folder(out) as stage:
+        (stage.path / "gaps.csv").write_text("first")
+    os.chmod(out, 0o2770)
+    can_chown = os.geteuid() == 0
+    if can_chown:
+        os.chown(out, -1, 4321)
+    none = 0xFFFFFFFF  # ACL_UNDEFINED_ID
+    acl = _acl([(0x01, 7, none), (0x04, 7, none), (0x08, 5, 1234), (0x10, 7, none), (0x20, 0, none)])
+    try:
+        os.setxattr(out, "system.posix_acl_access", acl)
+        has_acl = True
+    except (OSError, AttributeError):
+        has_acl = False  # no ACLs on this file system: mode and group are still checked
+    before = os.stat(out)
+    for force in (False, True):
+        with _outputs.atomic_folder(out, force=force) as stage:
+            (stage.path / "gaps.csv").write_text("again")
+        after = os.stat(out)
+        assert (out / "gaps.csv").read_text() == "again"
+        assert json.loads((out / "run_info.json").read_text())["replaces"]  # really a new folder
+        assert oct(after.st_mode & 0o7777) == oct(before.st_mode & 0o7777) == oct(0o2770)
+        assert after.st_gid == before.st_gid == (4321 if can_chown else before.st_gid)
+        if has_acl:
+            assert os.getxattr(out, "system.posix_acl_access") == acl
+
+
+# --------------------------------------------------------------------------- inputs changing during a run
+
+
+def _boundary(path: Path, population: int) -> Path:
+    feature = {
+        "type": "Feature",
+        "properties": {"id": "c1", "name": "x", "population": population},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[116.346, 39.999], [116.348, 39.999], [116.348, 40.001], [116.346, 39.999]]],
+        },
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
+    return path
+
+
+def test_run_info_hashes_the_bytes_that_were_read(tmp_path):
+    """The boundaries replaced during a run: run_info.json recorded the other version's SHA-256."""
+    from circles import load
+
+    p = _boundary(tmp_path / "b.geojson", 100)
+    read = hashlib.sha256(p.read_bytes()).hexdigest()
+    got = load.load_communities(p)
+    assert got["population"].iloc[0] == 100
+    _boundary(p, 999)  # replaced after it was read
+    os.utime(p, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert _outputs.describe_input(p)["sha256"] == read
+    assert _outputs.describe_input(p, fresh=True)["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest() != read
+
+
+def test_a_file_changing_while_read_is_refused(tmp_path, monkeypatch):
+    from circles import load
+    from circles.errors import InputError
+
+    p = _boundary(tmp_path / "b.geojson", 100)
+    real = load._read_decoded
+
+    def racing(src, label, layer, encoding):
+        out = real(src, label, layer, encoding)
+        _boundary(p, 123456)  # another program saves the file meanwhile
+        return out
+
+    monkeypatch.setattr(load, "_read_decoded", racing)
+    with pytest.raises(InputError, match="changed while circles read it") as e:
+        load.load_communities(p)
+    assert e.value.path == str(p)
+
+
+def test_worker_tracebacks_go_to_a_file_not_the_terminal(tmp_path, monkeypatch):
+    """Disk full during maps: 7 map-worker tracebacks (79 lines) were printed before the clean message."""
+    import io
+    import logging
+
+    monkeypatch.setitem(cli._DETAILS, "path", str(tmp_path / "details.log"))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(cli._TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("circles.test_workers")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "community_maps/c1.html")
+        except OSError:
+            logger.warning("map of community %s failed: %s", "c1\x1b]0;t\x07", "OSError", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    shown = stream.getvalue()
+    assert len(shown.strip().splitlines()) == 1 and "Traceback" not in shown and "\x1b" not in shown
+    assert "map of community c1]0;t failed" in shown and str(tmp_path / "details.log") in shown
+    details = (tmp_path / "details.log").read_text(encoding="utf-8")
+    assert "Traceback" in details and "No space left on device" in details

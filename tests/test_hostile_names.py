@@ -105,3 +105,71 @@ def test_run_info_lists_every_output(hostile_outputs):
         assert stage in info["timings_s"], stage
     assert info["inputs"]["facilities"]["sha256"] and info["options"]["max_attach_m"] == 250.0
     assert info["versions"]["circles"] and info["started"] <= info["finished"]
+
+
+# --------------------------------------------------------------------------- markup and file names
+
+MARKUP = {0: "学院路$5万$社区", 1: "一期$二期^$"}
+
+
+def test_dollar_and_caret_print_literally_in_figures_and_report(demo_result, tmp_path):
+    """matplotlib read '$…$' as mathtext: 一期$二期^$ crashed the figures (the run lost), 学院路$5万$社区
+    printed as 学院路5¤社区."""
+    import re
+    import subprocess
+
+    from helpers import trimmed_result
+
+    from circles import figures, report
+
+    ids = [str(i) for i in demo_result.communities["id"].iloc[:2]]
+    small = trimmed_result(demo_result, 2, rename={ids[k]: name for k, name in MARKUP.items()})
+    author = "某规划院$^$"
+    paths = figures.write_figures(small, tmp_path / "figures", author=author, date="2026-01-02")
+    assert len(paths) == 2 + 1 + len(figures.gaps_file_names(len(figures.gaps_chunks(figures.context(small, "zh")))))
+    pdf = report.write_report(small, tmp_path / "report.pdf", author=author, date="2026-01-02")
+    text = re.sub(r"\s+", "", subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout)
+    for name in [*MARKUP.values(), author]:
+        assert re.sub(r"\s+", "", name) in text, name
+
+
+def test_community_ids_never_take_the_figures_own_file_names(demo_result, tmp_path):
+    """Community ids 'gaps' and 'overview' overwrote figures/gaps.png and overview.png (11 PNGs, not 13)."""
+    import dataclasses
+
+    from helpers import trimmed_result
+
+    from circles import figures
+
+    small = trimmed_result(demo_result, 4)
+    old = [str(i) for i in small.communities["id"]]
+    new = dict(zip(old, ["gaps", "Overview", "gaps_2", "a/b"], strict=True))
+    small = dataclasses.replace(
+        small,
+        communities=small.communities.assign(id=small.communities["id"].astype(str).map(new)),
+        gaps=small.gaps.assign(community_id=small.gaps["community_id"].astype(str).map(new)),
+        residents=small.residents.assign(community_id=small.residents["community_id"].astype(str).map(new)),
+    )
+    paths = figures.write_figures(small, tmp_path / "figures", date="2026-01-02")
+    names = [p.name for p in paths]
+    assert len(set(n.lower() for n in names)) == len(names)  # nothing written twice
+    assert sorted(p.name.lower() for p in (tmp_path / "figures").iterdir()) == sorted(n.lower() for n in names)
+    n_gaps = len(figures.gaps_file_names(len(figures.gaps_chunks(figures.context(small, "zh")))))
+    assert len(names) == n_gaps + 1 + 4
+    stems = figures.community_stems(["gaps", "Overview", "gaps_2", "a/b", "a_b"], {"gaps", "overview"})
+    assert stems["a/b"] != stems["a_b"] and stems["gaps"].startswith("gaps_") and stems["gaps"] != "gaps_2"
+
+
+def test_an_output_path_with_an_exclamation_mark(demo_result, tmp_path):
+    """GDAL cut --out 'plan!2024' at the '!' (an internal error after the analysis); a batch city
+    named with '!' writes into such a folder too."""
+    import json
+
+    out = tmp_path / "plan!2024"
+    plain = tmp_path / "plan2024"
+    for folder in (out, plain):
+        pipeline.write_outputs(demo_result, folder, figures=False, community_maps="none")
+    assert not list(tmp_path.glob("plan")) and not list(tmp_path.glob("2024*"))  # nothing written beside
+    for name in ("isochrones.geojson", "gaps.csv", "access.csv"):
+        assert (out / name).read_bytes() == (plain / name).read_bytes(), name
+    assert json.loads((out / "isochrones.geojson").read_text(encoding="utf-8"))["name"] == "isochrones"

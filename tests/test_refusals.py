@@ -4,6 +4,8 @@ lists taken as WGS-84 (detected on the demo network, also with few points)."""
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -137,3 +139,176 @@ def test_shift_detection_with_few_points(demo_result, demo_facilities):
     few = _shifted(demo_facilities.iloc[idx[:5]], chinacrs.wgs84_to_bd09)
     rep = pipeline.check_shift(few, demo_result.network)
     assert rep.suggestion is None and np.isnan(rep.p_bd09)
+
+
+# --------------------------------------------------------------------------- extract and the user's files
+_COMPOUND_OSM = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="40.0000000" lon="116.3500000"><tag k="amenity" v="pharmacy"/><tag k="name" v="同仁堂"/></node>
+ <node id="7" lat="39.9990000" lon="116.3490000"/>
+ <node id="8" lat="39.9990000" lon="116.3530000"/>
+ <node id="9" lat="40.0030000" lon="116.3530000"/>
+ <node id="13" lat="40.0030000" lon="116.3490000"/>
+ <way id="12"><nd ref="7"/><nd ref="8"/><nd ref="9"/><nd ref="13"/><nd ref="7"/>
+  <tag k="landuse" v="residential"/><tag k="name" v="阳光小区"/></way>
+</osm>
+"""
+_PHARMACY_ONLY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n <node id="1" lat="40.0" lon="116.35">'
+    '<tag k="amenity" v="pharmacy"/></node>\n</osm>\n'
+)
+
+
+def test_extract_keeps_the_users_files_when_the_osm_file_lacks_the_layer(tmp_path, caplog):
+    """The red-team case: extract of a file without communities deleted the user's own files."""
+    from circles import cli
+
+    out = tmp_path / "inputs"
+    out.mkdir()
+    mine = {"communities.geojson": "my boundaries", "buildings.geojson": "my buildings"}
+    for name, text in mine.items():
+        (out / name).write_text(text, encoding="utf-8")
+    osm = tmp_path / "pharmacy.osm"
+    osm.write_text(_PHARMACY_ONLY, encoding="utf-8")
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    err = caplog.text
+    for name, text in mine.items():
+        assert (out / name).read_text(encoding="utf-8") == text
+        assert f"kept {out / name}" in err
+    assert (out / "facilities.geojson").exists()
+
+
+def test_extract_refuses_to_replace_the_users_or_an_edited_file(tmp_path, capsys):
+    from circles import cli
+
+    osm = tmp_path / "compound.osm"
+    osm.write_text(_COMPOUND_OSM, encoding="utf-8")
+    out = tmp_path / "inputs"
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    # re-extracting over its own files is fine
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 0
+    # the planner puts real populations into communities.geojson: never overwritten
+    edited = (out / "communities.geojson").read_text(encoding="utf-8").replace('"population": ', '"population": 1')
+    (out / "communities.geojson").write_text(edited, encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "communities.geojson" in err and "did not write" in err and "--force" in err
+    assert (out / "communities.geojson").read_text(encoding="utf-8") == edited
+    # a folder never written by extract, holding the user's own file of that name
+    other = tmp_path / "theirs"
+    other.mkdir()
+    (other / "facilities.geojson").write_text("my list", encoding="utf-8")
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(other)]) == 2
+    assert "facilities.geojson" in capsys.readouterr().err
+    assert (other / "facilities.geojson").read_text(encoding="utf-8") == "my list"
+    assert not (other / "communities.geojson").exists()  # nothing half-done
+    assert cli.main(["extract", "--osm", str(osm), "--out", str(other), "--force"]) == 0
+    assert (other / "facilities.geojson").read_text(encoding="utf-8") != "my list"
+
+
+# --------------------------------------------------------------------------- batch and the user's files
+def _batch_file(tmp_path, name: str = "city_a"):
+    p = tmp_path / "cities.yaml"
+    p.write_text(f"cities:\n  - {{name: '{name}', boundaries: b, facilities: f, network: n}}\n", encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("name", ["indicators.csv", "batch_report.json", "Batch_Report.CSV"])
+def test_batch_city_named_like_a_batch_file_is_refused(tmp_path, name):
+    from circles.batch import read_batch
+    from circles.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"city '{name}'.*batch's own files"):
+        read_batch(_batch_file(tmp_path, name))
+
+
+@pytest.mark.parametrize("mine", ["indicators.csv", "batch_report.csv"])
+def test_batch_never_overwrites_the_users_tables(tmp_path, capsys, monkeypatch, mine):
+    from circles import batch, cli
+
+    def no_work(*a, **k):
+        raise AssertionError("a city ran before the folder was refused")
+
+    monkeypatch.setattr(batch, "run_city", no_work)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / mine).write_text("my own table", encoding="utf-8")
+    assert cli.main(["batch", str(_batch_file(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert mine in err and "did not write" in err and str(out) in err
+    assert (out / mine).read_text(encoding="utf-8") == "my own table"
+
+
+def test_batch_refuses_the_home_folder(tmp_path, capsys, monkeypatch):
+    from circles import batch, cli
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(batch, "run_city", lambda *a, **k: pytest.fail("a city ran"))
+    assert cli.main(["batch", str(_batch_file(tmp_path)), "--out", "~"]) == 2
+    assert "home folder" in capsys.readouterr().err
+
+
+def test_batch_replaces_its_own_tables(tmp_path):
+    from circles import batch
+
+    out = tmp_path / "out"
+
+    def fake(city, out_root, write_here=True):
+        return batch.CityReport(city=city.name, status="failed", error="no data")
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(batch, "run_city", fake):
+        batch.run_batch(_batch_file(tmp_path), out)
+        first = json.loads((out / "batch_report.json").read_text(encoding="utf-8"))
+        batch.run_batch(_batch_file(tmp_path), out)  # its own files: replaced
+    assert first["tool"] == "circles batch" and first["failed"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["batch_report.csv", "batch_report.json"]
+
+
+# --------------------------------------------------------------------------- circles map never mixes two analyses
+def test_map_into_another_analysis_folder_is_refused(tmp_path, capsys, monkeypatch):
+    from circles import _outputs, cli, pipeline
+
+    monkeypatch.setattr(pipeline, "analyse", lambda *a, **k: pytest.fail("the analysis ran before the refusal"))
+    out = tmp_path / "results"
+    with _outputs.atomic_folder(out) as stage:  # another city's run
+        (stage.path / "gaps.csv").write_text("another city's gaps")
+        stage.info["inputs"] = {"boundaries": {"path": "/data/other/communities.geojson", "sha256": "ab" * 32}}
+    before = (out / "run_info.json").read_bytes()
+    assert cli.main(["map", "--out", str(out), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "another analysis" in err and "/data/other/communities.geojson" in err and "boundaries" in err
+    assert (out / "run_info.json").read_bytes() == before and not (out / "map.html").exists()
+
+
+def test_map_with_other_options_is_refused_before_writing(tmp_path, capsys, monkeypatch, demo_result):
+    import dataclasses
+
+    from circles import _outputs, cli, pipeline
+
+    monkeypatch.setattr(
+        pipeline,
+        "analyse",
+        lambda *a, **k: dataclasses.replace(demo_result, options={**demo_result.options, "speed": 50.0}),
+    )
+    out = tmp_path / "results"
+    with _outputs.atomic_folder(out) as stage:
+        (stage.path / "gaps.csv").write_text("the run's gaps")
+        stage.info["options"] = {**demo_result.options, "speed": 80.0}
+    assert cli.main(["map", "--out", str(out), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "another analysis" in err and "speed" in err and "80.0" in err and "50.0" in err
+    assert not (out / "map.html").exists()
+
+
+@pytest.mark.parametrize("declared", ["gcj02", "bd09"])
+def test_a_declared_correction_that_makes_things_worse_is_said(demo_result, demo_facilities, declared):
+    """A WGS-84 list declared --facilities-crs gcj02 was shifted the wrong way (43 of 220 statuses wrong), no hint."""
+    back = chinacrs.gcj02_to_wgs84 if declared == "gcj02" else chinacrs.bd09_to_wgs84
+    wrongly_corrected = _shifted(demo_facilities, back)  # what loading a WGS-84 list as `declared` gives
+    msgs = pipeline.shift_warnings(wrongly_corrected, demo_result.network, declared)
+    assert len(msgs) == 1 and f"declared {declared}" in msgs[0] and f"leave out --facilities-crs {declared}" in msgs[0]
+    # a list really in that system, corrected as declared, fits the streets: nothing to say
+    assert pipeline.shift_warnings(demo_facilities, demo_result.network, declared) == []

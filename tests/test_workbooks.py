@@ -203,14 +203,14 @@ def test_csv_same_bytes_on_awkward_values(tmp_path, monkeypatch):
     assert not used_cr and got == want
 
 
-def test_control_characters_refused_as_before(demo_result, tmp_path):
-    """A control character a workbook cannot hold stops the writer, as openpyxl did."""
-    from openpyxl.utils.exceptions import IllegalCharacterError
-
+def test_control_characters_are_stripped(demo_result, tmp_path):
+    """A control character a workbook cannot hold is removed (it stopped the whole run before),
+    tab and line feed are kept."""
     gaps = demo_result.gaps.copy()
-    gaps.loc[gaps.index[0], "community_name"] = "a\x01b"
-    with pytest.raises(IllegalCharacterError):
-        export.write_gaps_xlsx(gaps, tmp_path / "g.xlsx")
+    col = list(gaps.columns).index("community_name") + 1
+    gaps.loc[gaps.index[0], "community_name"] = "a\x01b\x0bc"
+    ws = openpyxl.load_workbook(export.write_gaps_xlsx(gaps, tmp_path / "g.xlsx"))["gaps"]
+    assert ws.cell(row=3, column=col).value == "abc"
     gaps.loc[gaps.index[0], "community_name"] = "tab\tand\nnew line"  # allowed: kept as they are
     ws = openpyxl.load_workbook(export.write_gaps_xlsx(gaps, tmp_path / "g.xlsx"))["gaps"]
-    assert ws.cell(row=3, column=list(gaps.columns).index("community_name") + 1).value == "tab\tand\nnew line"
+    assert ws.cell(row=3, column=col).value == "tab\tand\nnew line"
