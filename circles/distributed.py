@@ -57,7 +57,7 @@ from .access import Access, compute_access
 from .errors import ConfigError, InputError
 from .gaps import compute_gaps, surveyed_types
 from .ledger import Departments, build_ledger
-from .network import WalkNetwork, read_walk_network
+from .network import WalkNetwork, check_arrays, read_walk_network
 from .pipeline import (
     DEFAULT_MAX_MINUTES,
     ISOCHRONE_MINUTES,
@@ -314,7 +314,34 @@ class NetworkStore:
             raise InputError(f"network store of another format ({meta.get('format')})", path=str(self.folder))
         self.crs: str = meta["crs"]
         self.source: str = meta.get("source", "")
-        self.arrays = {name: np.load(self.folder / f"{name}.npy", mmap_mode="r") for name in _STORE_ARRAYS}
+        try:  # plain arrays only (NumPy refuses Python objects unless told otherwise)
+            self.arrays = {
+                name: np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _STORE_ARRAYS
+            }
+        except Exception as exc:  # a damaged store fails in many ways inside NumPy
+            raise InputError(
+                f"not a circles network store ({type(exc).__name__}: {exc})", path=str(self.folder)
+            ) from None
+        self._check()
+
+    def _check(self) -> None:
+        """The store's arrays make a valid network (as a network file's: see network.check_arrays)."""
+        a = self.arrays
+        first = np.asarray(a["coord_first"])
+        if first.ndim != 1 or len(first) != len(a["u"]) + 1 or first[0] != 0 or a["coords"].ndim != 2:
+            raise InputError("not a circles network store (array 'coord_first' or 'coords')", path=str(self.folder))
+        check_arrays(
+            str(self.folder),
+            crs=self.crs,
+            node_ids=a["node_ids"],
+            x=a["x"],
+            y=a["y"],
+            u=a["u"],
+            v=a["v"],
+            length=a["length"],
+            coords=a["coords"],
+            counts=np.diff(first),
+        )
 
     @property
     def n_edges(self) -> int:
