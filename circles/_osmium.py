@@ -39,6 +39,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
+from ._safety import check_regular_file
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,6 +160,7 @@ def check_osm_path(path: str | Path) -> tuple[Path, str]:
         raise InputError("file not found", path=str(p))
     if p.is_dir():
         raise InputError("is a folder, expected an OSM file (.osm, .osm.bz2, .osm.gz, .pbf)", path=str(p))
+    check_regular_file(p)  # a FIFO or device would block the reader
     fmt = osm_format(p)
     if fmt is None:
         raise InputError("unknown file type: expected an OSM file (.osm, .osm.bz2, .osm.gz, .xml, .pbf)", path=str(p))

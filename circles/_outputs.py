@@ -156,6 +156,9 @@ def describe_input(path: str | os.PathLike | None) -> dict[str, Any]:
     if not p.exists():
         return {"path": str(p), "exists": False}
     p = _norm(p)
+    from ._safety import check_regular_file
+
+    check_regular_file(p)  # never open a FIFO or device to hash it: it would block
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
         h = hashlib.sha256()

@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 
 from . import chinacrs
+from ._safety import check_regular_file
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def read_vector(path: str | Path) -> gpd.GeoDataFrame:
         raise InputError("file not found", path=str(p))
     if p.is_dir() and not p.name.lower().endswith(".gdb"):
         raise InputError("is a folder, expected a vector file (GeoJSON, GeoPackage, Shapefile)", path=str(p))
+    check_regular_file(p)  # a FIFO or device would block the reader
     try:
         gdf = gpd.read_file(p)
     except Exception as exc:  # pyogrio raises several types for unreadable data

@@ -25,6 +25,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from ._safety import check_regular_file
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -250,8 +251,9 @@ def load_walk_network(path: str | Path) -> WalkNetwork:
     p = Path(path)
     if not p.exists():
         raise InputError("network file not found", path=str(p))
-    if not p.is_file():
-        raise InputError("is not a regular file, expected a circles network file (.npz)", path=str(p))
+    if p.is_dir():
+        raise InputError("is a folder, expected a circles network file (.npz)", path=str(p))
+    check_regular_file(p)
     try:
         arrays = _read_npz(p)
     except InputError:
@@ -705,6 +707,7 @@ def _check_network_file(path: str | Path) -> Path:
         raise InputError("network file not found", path=str(p))
     if p.is_dir():
         raise InputError(f"is a folder, not a network file: {expected}", path=str(p))
+    check_regular_file(p)  # a FIFO or device would block the reader
     if not p.name.lower().endswith(NETWORK_SUFFIXES):
         raise InputError(f"unknown network file type: {expected}", path=str(p))
     try:
