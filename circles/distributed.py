@@ -53,8 +53,9 @@ import pandas as pd
 import shapely
 
 from . import __version__, isochrones, reach
+from ._safety import check_regular_file
 from .access import Access, compute_access
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, OptionError
 from .gaps import compute_gaps, surveyed_types
 from .ledger import Departments, build_ledger
 from .network import WalkNetwork, check_arrays, read_walk_network
@@ -117,6 +118,17 @@ def is_local(address: Any) -> bool:
     return isinstance(address, str) and (address.strip() == "local" or address.strip().startswith("local:"))
 
 
+def local_workers_max() -> int:
+    """Most workers ``local:N`` may start: the cores this process may use, at least 2 (so that
+    the documented ``local:2`` runs everywhere). Each worker is a process with its own copy of
+    the network: more than the cores only slows the run and can exhaust memory and files."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(2, cores)
+
+
 def _local_workers(address: str) -> int:
     text = address.strip()
     if text == "local":
@@ -125,9 +137,46 @@ def _local_workers(address: str) -> int:
         n = int(text.split(":", 1)[1])
     except ValueError:
         n = 0
-    if n < 1:
-        raise ConfigError(f"--dask {address}: expected local:N with N workers (N >= 1), or a scheduler address")
+    cap = local_workers_max()
+    if not 1 <= n <= cap:
+        raise OptionError(
+            "dask",
+            address,
+            f"local:N with N workers from 1 to {cap} (the cores of this machine), or a scheduler address or file",
+        )
     return n
+
+
+def check_dask(address: Any) -> None:
+    """Check ``--dask`` before any work: ``local:N`` within the machine (:func:`local_workers_max`)."""
+    if is_local(address):
+        _local_workers(str(address))
+
+
+#: How often to look for a scheduler file that does not exist yet, in seconds.
+_SCHEDULER_FILE_POLL_S = 0.5
+
+
+def _scheduler_address(path: str) -> str:
+    """The address in a scheduler file (``dask scheduler --scheduler-file``), waiting up to
+    :data:`CONNECT_TIMEOUT` for the file to appear (the scheduler may still be starting)."""
+    timeout = float(CONNECT_TIMEOUT.rstrip("s"))
+    end = time.monotonic() + timeout
+    p = Path(path)
+    while True:
+        try:
+            check_regular_file(p)
+            address = json.loads(p.read_text(encoding="utf-8"))["address"]
+            if isinstance(address, str) and address:
+                return address
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if time.monotonic() >= end:
+            raise ConfigError(
+                f"--dask {path}: no scheduler file with an address appeared there within {timeout:.0f} s; start the "
+                f"scheduler with `dask scheduler --scheduler-file {path}`, or check the path"
+            )
+        time.sleep(_SCHEDULER_FILE_POLL_S)
 
 
 @contextlib.contextmanager
@@ -167,7 +216,7 @@ def dask_client(address: Any) -> Iterator[Any]:
     else:
         try:
             if text.endswith(".json"):
-                client = distributed.Client(scheduler_file=text, timeout=CONNECT_TIMEOUT)
+                client = distributed.Client(_scheduler_address(text), timeout=CONNECT_TIMEOUT)
             else:
                 client = distributed.Client(text, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -1042,6 +1091,7 @@ def analyse_partitioned(
         facility counts; ``network`` is the whole network (for the maps); ``timings`` holds the
         wall time of each step and, under ``partition:<key>:<step>``, each task's work.
     """
+    check_dask(dask)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     own_cache = cache_dir is None
