@@ -2,8 +2,8 @@
 
 Two readers share this module:
 
-* :func:`walk_network` builds the walking network straight into a
-  :class:`circles.network.WalkNetwork`: the walkable ways (OSMnx's ``walk`` filter,
+* :func:`walk_arrays` builds the walking network as plain arrays (which
+  :func:`circles.network.osm_walk_network` makes a ``WalkNetwork``): the walkable ways (OSMnx's ``walk`` filter,
   ``circles/config/osm.yaml``) are read in one streaming pass (pyosmium's C++ reader and
   node-location cache), then split at junctions and dead ends, kept to the largest
   connected piece and projected with NumPy, as OSMnx's ``graph_from_xml`` (bidirectional,
@@ -44,8 +44,6 @@ from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from shapely.geometry.base import BaseGeometry
-
-    from .network import WalkNetwork
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +277,9 @@ def iter_osm_bytes(path: str | Path, fmt: str) -> Iterator[bytes]:
     except (OSError, EOFError, ValueError) as exc:  # damaged compressed data (gzip, bz2) or unreadable
         if isinstance(exc, InputError):
             raise
-        raise InputError(f"cannot read the {fmt} data ({type(exc).__name__}: {exc})", path=str(p)) from None
+        codec = {"osm.bz2": "bzip2 error", "osm.gz": "gzip error"}.get(fmt, "read error")
+        kind = "PBF" if fmt == "pbf" else "XML"
+        raise InputError(f"not a readable OSM {kind} file ({codec}: {exc})", path=str(p)) from None
 
 
 #: The pyosmium step of :func:`read_walk_ways`, run in a child process reading the OSM data
@@ -767,8 +767,25 @@ def utm_crs(lon: np.ndarray, lat: np.ndarray) -> CRS:
     return CRS.from_epsg(found[0].code)
 
 
-def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkNetwork:
-    """The walking network of an OSM file as a :class:`~circles.network.WalkNetwork`.
+@dataclass
+class WalkArrays:
+    """The walking network of an OSM file as plain arrays, projected (metres):
+    :func:`circles.network.osm_walk_network` makes the :class:`~circles.network.WalkNetwork`
+    of them (this module never imports :mod:`circles.network`)."""
+
+    crs: str
+    node_ids: np.ndarray  # int64 OSM ids of the junctions and dead ends
+    x: np.ndarray  # float64 node coordinates
+    y: np.ndarray
+    u: np.ndarray  # int64 edge ends, indices into the node arrays
+    v: np.ndarray
+    coords: np.ndarray  # (n, 2) float64 edge vertices, edge after edge, from u to v
+    counts: np.ndarray  # int64 vertices per edge
+    source: str
+
+
+def walk_arrays(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkArrays:
+    """The walking network of an OSM file as :class:`WalkArrays`.
 
     Parameters
     ----------
@@ -782,16 +799,14 @@ def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = No
 
     Returns
     -------
-    WalkNetwork
+    WalkArrays
         Junctions and dead ends with the street edges between them, in metres.
 
     Raises
     ------
     InputError
-        If the file is missing, unreadable or holds no walkable way.
+        If the file is missing, unreadable, over a limit or holds no walkable way.
     """
-    from .network import WalkNetwork
-
     t0 = time.perf_counter()
     ways = read_walk_ways(path)
     t_read = time.perf_counter() - t0
@@ -816,32 +831,29 @@ def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = No
     tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = tr.transform(topo.lon, topo.lat)
     cx, cy = tr.transform(topo.coord_lon, topo.coord_lat)
-    geometry = shapely.linestrings(
-        np.column_stack([cx, cy]), indices=np.repeat(np.arange(len(topo.counts)), topo.counts)
-    )
-    net = WalkNetwork(
+    arrays = WalkArrays(
         crs=str(crs),
         node_ids=topo.node_ids.astype(np.int64),
         x=np.asarray(x, dtype=float),
         y=np.asarray(y, dtype=float),
         u=topo.u.astype(np.int64),
         v=topo.v.astype(np.int64),
-        length=shapely.length(geometry),
-        geometry=geometry,
+        coords=np.column_stack([cx, cy]),
+        counts=np.asarray(topo.counts, dtype=np.int64),
         source=str(path),
     )
     log.info(
         "walking network from %s: %d nodes, %d edges (%d walkable ways, %d nodes outside the largest piece "
         "dropped) in %.2f s (reading %.2f s)",
         path,
-        net.n_nodes,
-        net.n_edges,
+        len(arrays.x),
+        len(arrays.u),
         len(ways.start),
         topo.dropped_nodes,
         time.perf_counter() - t0,
         t_read,
     )
-    return net
+    return arrays
 
 
 # ------------------------------------------------------------------ tagged features

@@ -25,6 +25,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from . import _osmium
 from ._safety import check_regular_file
 from .errors import InputError
 
@@ -530,6 +531,32 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
     )
 
 
+def osm_walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkNetwork:
+    """The walking network of an OSM file (``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``,
+    ``.pbf``), without cache: the arrays of :func:`circles._osmium.walk_arrays` (OSMnx's
+    ``walk`` filter and simplification, largest connected piece unless ``retain_all``,
+    projected to ``to_crs`` or the data's UTM zone), their lines and lengths.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, over a limit or holds no walkable way.
+    """
+    a = _osmium.walk_arrays(path, retain_all=retain_all, to_crs=to_crs)
+    geometry = shapely.linestrings(a.coords, indices=np.repeat(np.arange(len(a.counts)), a.counts))
+    return WalkNetwork(
+        crs=a.crs,
+        node_ids=a.node_ids,
+        x=a.x,
+        y=a.y,
+        u=a.u,
+        v=a.v,
+        length=shapely.length(geometry),
+        geometry=geometry,
+        source=a.source,
+    )
+
+
 def to_networkx(net: WalkNetwork) -> nx.MultiDiGraph:
     """An OSMnx-style projected ``MultiDiGraph`` of a :class:`WalkNetwork`.
 
@@ -562,7 +589,7 @@ def graph_from_osm(path: str | Path, *, retain_all: bool = False, to_crs: str | 
     """Projected walking graph (NetworkX) from an OSM file: ``.osm``, ``.osm.bz2``, ``.osm.gz``,
     ``.xml`` or ``.pbf``.
 
-    Built by :func:`circles._osmium.walk_network` (OSMnx's ``walk`` filter and
+    Built by :func:`osm_walk_network` (OSMnx's ``walk`` filter and
     simplification, ways cut at nodes missing from the file) and handed over by
     :func:`to_networkx`.
 
@@ -576,9 +603,7 @@ def graph_from_osm(path: str | Path, *, retain_all: bool = False, to_crs: str | 
     to_crs : str, optional
         Projected CRS; by default the UTM zone of the data.
     """
-    from . import _osmium
-
-    return to_networkx(_osmium.walk_network(path, retain_all=retain_all, to_crs=to_crs))
+    return to_networkx(osm_walk_network(path, retain_all=retain_all, to_crs=to_crs))
 
 
 def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None) -> nx.MultiDiGraph:
@@ -747,7 +772,7 @@ def read_walk_network(
     """A :class:`WalkNetwork` from a file, by its extension.
 
     * ``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``, ``.pbf``: built by
-      :func:`circles._osmium.walk_network` (pyosmium + NumPy; OSMnx's ``walk`` filter and
+      :func:`osm_walk_network` (pyosmium + NumPy; OSMnx's ``walk`` filter and
       simplification; ways cut at nodes missing from the file; largest connected piece
       unless ``retain_all``). With ``cache_dir`` the result is cached there as a circles
       ``.npz`` named after the file's content hash (:func:`cache_path`), written
@@ -770,10 +795,8 @@ def read_walk_network(
         net = to_walk_network(_load_graphml(p), source=str(p))
         check_walk_network(net, str(p))
         return net
-    from . import _osmium
-
     if cache_dir is None:
-        return _osmium.walk_network(p, retain_all=retain_all)
+        return osm_walk_network(p, retain_all=retain_all)
     digest, size = _file_digest(p)
     cache = Path(cache_dir) / _cache_name(digest, retain_all)
     provenance = _provenance(digest, size, retain_all)
@@ -781,7 +804,7 @@ def read_walk_network(
     if cached is not None:
         cached.source = str(p)
         return cached
-    net = _osmium.walk_network(p, retain_all=retain_all)
+    net = osm_walk_network(p, retain_all=retain_all)
     _to_cache(net, cache, provenance)
     return net
 

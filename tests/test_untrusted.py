@@ -19,7 +19,7 @@ from helpers import WEST_OAKLAND
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circles import _osmium, cli, network
+from circles import cli, network
 from circles.errors import InputError
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -37,7 +37,7 @@ class _Payload:
 
 @pytest.fixture(scope="module")
 def oakland() -> network.WalkNetwork:
-    return _osmium.walk_network(WEST_OAKLAND)
+    return network.osm_walk_network(WEST_OAKLAND)
 
 
 def arrays_of(net: network.WalkNetwork) -> dict[str, np.ndarray]:
