@@ -291,7 +291,7 @@ import sys
 
 import osmium
 
-fmt, opl, key = sys.argv[1:4]
+fmt, opl, key, source = sys.argv[1:5]
 locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
 locations.ignore_errors()
 keys = osmium.filter.KeyFilter(key)
@@ -299,7 +299,7 @@ keys.enable_for(osmium.osm.WAY)
 try:
     writer = osmium.SimpleWriter(osmium.io.File(opl, "opl,locations_on_ways=true,add_metadata=false"))
     try:
-        with osmium.io.Reader(osmium.io.File("-", fmt), osmium.osm.NODE | osmium.osm.WAY) as reader:
+        with osmium.io.Reader(osmium.io.File(source, fmt), osmium.osm.NODE | osmium.osm.WAY) as reader:
             osmium.apply(reader, locations, osmium.filter.EntityFilter(osmium.osm.WAY), keys, writer)
     finally:
         writer.close()
@@ -311,26 +311,21 @@ except (RuntimeError, ValueError) as exc:
 
 def _write_walk_ways_opl(p: Path, fmt: str, opl: Path, key: str) -> None:
     """The ways with key ``key`` and their node locations as OPL in ``opl``: pyosmium in a
-    child process (:data:`_WALK_WAYS_CHILD`) fed by :func:`iter_osm_bytes`."""
+    child process (:data:`_WALK_WAYS_CHILD`), fed XML by :func:`iter_osm_bytes` (under its
+    limits); a PBF file it reads itself (libosmium caps each PBF block's size)."""
     err_path = opl.with_name("reader.err")
-    raw = "pbf" if fmt == "pbf" else "osm"
+    pbf = fmt == "pbf"
     with open(err_path, "wb") as err:
         child = subprocess.Popen(
-            [sys.executable, "-c", _WALK_WAYS_CHILD, raw, str(opl), key],
-            stdin=subprocess.PIPE,
+            [sys.executable, "-c", _WALK_WAYS_CHILD, "pbf" if pbf else "osm", str(opl), key, str(p) if pbf else "-"],
+            stdin=subprocess.DEVNULL if pbf else subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,  # a terminal's Ctrl-C reaches this process only; it stops the child
         )
         try:
-            stdin = child.stdin
-            assert stdin is not None
-            try:
-                for chunk in iter_osm_bytes(p, fmt):
-                    stdin.write(chunk)
-                stdin.close()
-            except BrokenPipeError:  # the reader stopped early: its error says why
-                pass
+            if child.stdin is not None:
+                _feed(child.stdin, p, fmt)
             code = child.wait()
         except BaseException:  # a limit, Ctrl-C or SIGTERM: the child stops now
             child.kill()
@@ -339,6 +334,15 @@ def _write_walk_ways_opl(p: Path, fmt: str, opl: Path, key: str) -> None:
     if code != 0:
         text = err_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         raise _read_error(p, fmt, text[-1] if text else f"the reader stopped with code {code}")
+
+
+def _feed(stdin: Any, p: Path, fmt: str) -> None:
+    try:
+        for chunk in iter_osm_bytes(p, fmt):
+            stdin.write(chunk)
+        stdin.close()
+    except BrokenPipeError:  # the reader stopped early: its error says why
+        pass
 
 
 def plain_osm_copy(path: str | Path, folder: str | Path) -> tuple[Path, str]:
