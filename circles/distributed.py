@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -227,11 +228,29 @@ def dask_client(address: Any) -> Iterator[Any]:
     try:
         _check_workers(client)
         yield client
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the local workers now, without their noise
+        quiet.setLevel(logging.CRITICAL)
+        _kill_local_workers(cluster)
+        raise
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
         quiet.setLevel(level)
+
+
+def _kill_local_workers(cluster: Any) -> None:
+    """Kill the worker processes of a local cluster (busy workers would otherwise finish their
+    task, or be killed by their nanny only after its own 4 s timeout)."""
+    if cluster is None:
+        return
+    for nanny in list(getattr(cluster, "workers", {}).values()):
+        try:
+            pid = nanny.process.process.pid
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        except (AttributeError, ProcessLookupError, PermissionError, TypeError):
+            continue
 
 
 def _worker_version() -> str:
