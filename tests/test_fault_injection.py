@@ -275,8 +275,18 @@ def circles_cli(*args: str, cwd: Path) -> subprocess.Popen:
     code = "import sys; from circles import cli; sys.exit(cli.main(sys.argv[1:]))"
     (cwd / "tmp").mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(cwd / "tmp")}
+
+    def ctrl_c_as_in_a_terminal() -> None:  # SIGINT is ignored when the tests run as a background job
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
 
 
@@ -331,11 +341,15 @@ def test_comment_bomb_is_refused_within_seconds(tmp_path, command):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", ["run", "extract"])
-def test_sigterm_stops_a_long_osm_parse_within_seconds(tmp_path, command):
-    """SIGTERM while pyosmium parses (run: the child process reading the walking network;
-    extract: the decompression and the feature reading) stops circles within 10 s, exit 130,
-    the output folder as it was."""
+@pytest.mark.parametrize(
+    ("command", "sig"),
+    [("run", signal.SIGTERM), ("extract", signal.SIGTERM), ("run", signal.SIGINT)],
+    ids=["run-term", "extract-term", "run-ctrl-c"],
+)
+def test_sigterm_stops_a_long_osm_parse_within_seconds(tmp_path, command, sig):
+    """SIGTERM or Ctrl-C while pyosmium parses (run: the child process reading the walking
+    network; extract: the decompression and the feature reading) stops circles within 10 s,
+    exit 130, the output folder as it was."""
     osm = long_parse(tmp_path / "big.osm.bz2")
     out = tmp_path / "out"
     if command == "extract":  # extract writes into a folder of the user's; run refuses one
@@ -349,15 +363,16 @@ def test_sigterm_stops_a_long_osm_parse_within_seconds(tmp_path, command):
         assert command == "extract" or children(proc.pid), "no reader process"
         assert proc.poll() is None, proc.communicate()[1]
         t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
         elapsed = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert "interrupted (SIGTERM)" in err and "Traceback" not in err, err
-    assert elapsed < 10, f"took {elapsed:.1f} s after SIGTERM"
+    assert ("interrupted (SIGTERM)" if sig == signal.SIGTERM else "interrupted;") in err, err
+    assert "Traceback" not in err, err
+    assert elapsed < 10, f"took {elapsed:.1f} s after the signal"
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] if command == "extract" else not out.exists()
     assert list((tmp_path / "tmp").iterdir()) == [], "temporary files left"
 
