@@ -646,17 +646,28 @@ CACHE_VERSION = "w2"
 NETWORK_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".xml", ".xml.bz2", ".xml.gz", ".pbf", ".graphml", ".npz")
 
 
+#: SHA-256 of files already hashed in this process, by (path, size, modification time): the
+#: size and time are the fast pre-check, a file that changed is hashed again.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
 def _file_digest(path: Path) -> tuple[str, int]:
     """The SHA-256 (hex) and size in bytes of a file."""
-    h = hashlib.sha256()
-    size = 0
     try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key in _DIGESTS:
+            return _DIGESTS[key], st.st_size
+        h = hashlib.sha256()
+        size = 0
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
                 size += len(block)
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(path)) from None
+    if size == st.st_size:
+        _DIGESTS[key] = h.hexdigest()
     return h.hexdigest(), size
 
 
