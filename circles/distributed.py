@@ -205,14 +205,19 @@ def dask_client(address: Any) -> Iterator[Any]:
     if is_local(text):
         quiet.setLevel(max(level, logging.WARNING))
         n = _local_workers(text)
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},  # its plain HTTP server on any free port, not 8787
-            silence_logs=logging.ERROR,
-        )
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": ":0"},  # its plain HTTP server on any free port, not 8787
+                silence_logs=logging.ERROR,
+            )
+        except KeyboardInterrupt:  # interrupted while the cluster starts: stop what has started, quietly
+            quiet.setLevel(logging.CRITICAL)
+            _abandon_starting_clusters()
+            raise
         client = distributed.Client(cluster)
     else:
         try:
@@ -237,6 +242,19 @@ def dask_client(address: Any) -> Iterator[Any]:
         if cluster is not None:
             cluster.close()
         quiet.setLevel(level)
+
+
+def _abandon_starting_clusters() -> None:
+    """Kill the workers of local clusters interrupted while starting, and keep Dask's exit hook
+    from closing them (it would fail on their half-started state with a traceback)."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the workers' start tasks, failed on purpose
+    try:
+        from distributed.deploy.spec import SpecCluster
+    except ImportError:  # pragma: no cover - the dask extra is a test dependency
+        return
+    for cluster in list(SpecCluster._instances):
+        _kill_local_workers(cluster)
+        cluster.shutdown_on_close = False
 
 
 def _kill_local_workers(cluster: Any) -> None:
