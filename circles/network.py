@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -203,7 +204,7 @@ def _read_npy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> 
                 "(Python objects are never loaded: they could run code)",
                 path=label,
             )
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)  # Python integers: a crafted shape cannot overflow
         nbytes = count * dtype.itemsize
         if nbytes != info.file_size - fh.tell():
             raise ValueError(
@@ -256,12 +257,11 @@ def load_walk_network(path: str | Path) -> WalkNetwork:
         raise InputError("is a folder, expected a circles network file (.npz)", path=str(p))
     check_regular_file(p)
     try:
-        arrays = _read_npz(p)
+        return _network_from_arrays(_read_npz(p), str(p))
     except InputError:
         raise
     except Exception as exc:  # a foreign or damaged file can fail in many ways inside zipfile and NumPy
         raise InputError(f"not a circles network file ({type(exc).__name__}: {_short(exc)})", path=str(p)) from None
-    return _network_from_arrays(arrays, str(p))
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
@@ -435,13 +435,14 @@ def check_arrays(
             f"array 'length', edge {i}: {length[i]} is not a length, expected a finite number of metres >= 0",
             path=label,
         )
-    bad = counts < 2
+    bad = (counts < 2) | (counts > len(coords))
     if bad.any():
         i = _first(bad)
         raise InputError(
-            f"array 'counts', edge {i}: {int(counts[i])} vertices, a street line needs at least 2", path=label
+            f"array 'counts', edge {i}: {int(counts[i])} vertices, expected from 2 to the {len(coords)} of 'coords'",
+            path=label,
         )
-    total = int(counts.astype(np.int64).sum())
+    total = int(counts.astype(np.int64).sum())  # each at most len(coords): no overflow
     if total != len(coords):
         raise InputError(
             f"array 'counts' adds up to {total} vertices, array 'coords' holds {len(coords)}: they must match",

@@ -188,6 +188,10 @@ BAD_VALUES = {
     "far away vertex": (lambda a: a["coords"].__setitem__((4, 0), 1e12), ["'coords'", "vertex 4", "outside"]),
     "sizes differ": (lambda a: a.update(v=a["v"][:-1]), ["'v'", "must match"]),
     "counts do not add up": (lambda a: a["counts"].__setitem__(0, 7), ["'counts'", "must match"]),
+    "counts overflowing": (
+        lambda a: a.update(counts=np.r_[np.uint64(2**64 - 10), a["counts"][1:].astype(np.uint64)]),
+        ["'counts'", "edge 0", "expected from 2"],
+    ),
     "geographic CRS": (lambda a: a.update(crs=np.array("EPSG:4326")), ["'crs'", "not a projected CRS"]),
     "lengths not the lines'": (lambda a: a["length"].__setitem__(5, 1.0), ["'length'", "edge 5", "long"]),
     "unknown format": (lambda a: a.update(format=np.array("something-else")), ["'something-else'", "rebuild"]),
@@ -279,6 +283,7 @@ def test_mutated_network_files_never_run_code_or_crash(tmp_path, oakland, edits,
 ARRAY_VALUES = st.one_of(
     st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=80).map(np.array),
     st.lists(st.integers(-(2**63), 2**63 - 1), max_size=80).map(lambda v: np.array(v, dtype=np.int64)),
+    st.lists(st.integers(0, 2**64 - 1), max_size=80).map(lambda v: np.array(v, dtype=np.uint64)),
     st.text(max_size=30).map(np.array),
     st.just("payload"),
 )
