@@ -2,8 +2,8 @@
 
 Two readers share this module:
 
-* :func:`walk_network` builds the walking network straight into a
-  :class:`circles.network.WalkNetwork`: the walkable ways (OSMnx's ``walk`` filter,
+* :func:`walk_arrays` builds the walking network as plain arrays (which
+  :func:`circles.network.osm_walk_network` makes a ``WalkNetwork``): the walkable ways (OSMnx's ``walk`` filter,
   ``circles/config/osm.yaml``) are read in one streaming pass (pyosmium's C++ reader and
   node-location cache), then split at junctions and dead ends, kept to the largest
   connected piece and projected with NumPy, as OSMnx's ``graph_from_xml`` (bidirectional,
@@ -20,12 +20,16 @@ nodes: the pieces present are kept, no straight line is drawn across the gap.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import logging
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,12 +39,11 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
+from ._safety import check_regular_file
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from shapely.geometry.base import BaseGeometry
-
-    from .network import WalkNetwork
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,24 @@ OSM_FORMATS: dict[str, str] = {
 #: Fixed-point value pyosmium returns for a coordinate it does not know (node missing from the file).
 _UNDEFINED_COORDINATE = 2_147_483_647
 _COORDINATE_PRECISION = 10_000_000  # pyosmium's fixed-point coordinates: 1e-7 degree
+
+# ------------------------------------------------------------------ limits
+#: Most bytes a compressed OSM file (.bz2, .gz) may expand to, as a multiple of its size.
+#: Reason: OSM XML compresses 10-15 times with bzip2 (the demo extract 14 times, the West
+#: Oakland test extract 10 times) and less with gzip; a file expanding 100 times more is a
+#: decompression bomb. No source: a safety cap with a wide margin.
+DECOMPRESSED_MAX_RATIO = 100
+#: Every compressed OSM file may expand to at least this many bytes (small files compress
+#: better than large ones). No source: a safety floor (256 MiB).
+DECOMPRESSED_MIN_BYTES = 256 << 20
+#: Most bytes of OSM XML without the end of an element (``>``). Reason: the longest OSM
+#: element text is a tag value of 1,024 bytes; megabytes without a ``>`` are a comment or text
+#: bomb that the XML parser would buffer and rescan (minutes of CPU, memory growing). No source.
+XML_MAX_TOKEN_BYTES = 1 << 20
+#: Longest OSM string (tag key or value, role, user name) pyosmium reads, in bytes: libosmium's
+#: ``max_osm_string_length`` (256 × 4). Longer strings are refused by the reader itself.
+OSM_MAX_STRING_BYTES = 1024
+_CHUNK = 1 << 20
 
 
 # ------------------------------------------------------------------ configuration
@@ -137,6 +158,7 @@ def check_osm_path(path: str | Path) -> tuple[Path, str]:
         raise InputError("file not found", path=str(p))
     if p.is_dir():
         raise InputError("is a folder, expected an OSM file (.osm, .osm.bz2, .osm.gz, .pbf)", path=str(p))
+    check_regular_file(p)  # a FIFO or device would block the reader
     fmt = osm_format(p)
     if fmt is None:
         raise InputError("unknown file type: expected an OSM file (.osm, .osm.bz2, .osm.gz, .xml, .pbf)", path=str(p))
@@ -160,9 +182,185 @@ def _osm_file(p: Path, fmt: str) -> Any:
     return osmium.io.File(str(p), fmt)
 
 
-def _read_error(p: Path, fmt: str, exc: BaseException) -> InputError:
+def _read_error(p: Path, fmt: str, exc: BaseException | str) -> InputError:
+    text = str(exc)
+    if "too long" in text:
+        return _too_long_error(p, fmt, text)
     kind = "PBF" if fmt == "pbf" else "XML"
-    return InputError(f"not a readable OSM {kind} file ({exc})", path=str(p))
+    return InputError(f"not a readable OSM {kind} file ({text})", path=str(p))
+
+
+def _too_long_error(p: Path, fmt: str, text: str) -> InputError:
+    where = _find_long_string(p, fmt) if fmt != "pbf" else None
+    return InputError(
+        f"{where or 'an element'} is longer than {OSM_MAX_STRING_BYTES} bytes, the longest pyosmium reads "
+        f"(libosmium: {text.rstrip('.')}); shorten or remove it",
+        path=str(p),
+    )
+
+
+_ELEMENT_START = re.compile(rb"<(node|way|relation)\s[^>]*?\bid=\"(-?\d+)\"")
+_LONG_ATTRIBUTE = re.compile(rb'\b(k|v|role|user)="([^"]{%d,})"' % (OSM_MAX_STRING_BYTES + 1))
+
+
+def _find_long_string(p: Path, fmt: str) -> str | None:
+    """The first element of an OSM XML file with a string over libosmium's limit, as
+    ``way/123 (tag key 'note')``; None if not found (best effort: attributes within one chunk)."""
+    last = "the header"
+    try:
+        for chunk in iter_osm_bytes(p, fmt):
+            starts = list(_ELEMENT_START.finditer(chunk))
+            m = _LONG_ATTRIBUTE.search(chunk)
+            if m is not None:
+                before = [e for e in starts if e.start() < m.start()]
+                if before:
+                    last = f"{before[-1][1].decode()}/{before[-1][2].decode()}"
+                what = {b"k": "a tag key", b"v": "a tag value", b"role": "a member role", b"user": "the user name"}
+                key = re.search(rb'k="([^"]{0,60})"\s+v="$', chunk[max(0, m.start() - 80) : m.start() + 3])
+                named = f"the value of tag '{key[1].decode(errors='replace')}'" if key and m[1] == b"v" else ""
+                return f"{last}, {named or what[m[1]]}"
+            if starts:
+                last = f"{starts[-1][1].decode()}/{starts[-1][2].decode()}"
+    except InputError:
+        return None
+    return None
+
+
+def _open_osm_bytes(p: Path, fmt: str) -> Any:
+    if fmt == "osm.bz2":
+        return bz2.open(p, "rb")
+    if fmt == "osm.gz":
+        return gzip.open(p, "rb")
+    return open(p, "rb")
+
+
+def iter_osm_bytes(path: str | Path, fmt: str) -> Iterator[bytes]:
+    """The bytes of an OSM file, decompressed, in chunks of about 1 MiB, under the limits.
+
+    A compressed file may expand to :data:`DECOMPRESSED_MAX_RATIO` times its size (at least
+    :data:`DECOMPRESSED_MIN_BYTES`); XML may not run :data:`XML_MAX_TOKEN_BYTES` without the
+    end of an element. Reading stops at the first chunk over a limit.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the limit; or if the compressed data is damaged.
+    """
+    p = Path(path)
+    compressed = fmt in ("osm.bz2", "osm.gz")
+    cap = max(DECOMPRESSED_MIN_BYTES, DECOMPRESSED_MAX_RATIO * p.stat().st_size) if compressed else None
+    xml = fmt != "pbf"
+    total = 0
+    since_end = 0
+    try:
+        with _open_osm_bytes(p, fmt) as fh:
+            while chunk := fh.read(_CHUNK):
+                total += len(chunk)
+                if cap is not None and total > cap:
+                    raise InputError(
+                        f"expands to more than {cap / 2**20:,.0f} MiB ({DECOMPRESSED_MAX_RATIO} times its size, "
+                        f"at least {DECOMPRESSED_MIN_BYTES / 2**20:,.0f} MiB): a decompression bomb, not an OSM "
+                        "extract (limit circles._osmium.DECOMPRESSED_MAX_RATIO)",
+                        path=str(p),
+                    )
+                if xml:
+                    end = chunk.rfind(b">")
+                    since_end = since_end + len(chunk) if end < 0 else len(chunk) - end - 1
+                    if since_end > XML_MAX_TOKEN_BYTES:
+                        raise InputError(
+                            f"{since_end / 2**20:,.1f} MiB of XML without the end of an element (a comment or text "
+                            f"this long is not OSM data; limit {XML_MAX_TOKEN_BYTES / 2**20:g} MiB, "
+                            "circles._osmium.XML_MAX_TOKEN_BYTES)",
+                            path=str(p),
+                        )
+                yield chunk
+    except (OSError, EOFError, ValueError) as exc:  # damaged compressed data (gzip, bz2) or unreadable
+        if isinstance(exc, InputError):
+            raise
+        codec = {"osm.bz2": "bzip2 error", "osm.gz": "gzip error"}.get(fmt, "read error")
+        kind = "PBF" if fmt == "pbf" else "XML"
+        raise InputError(f"not a readable OSM {kind} file ({codec}: {exc})", path=str(p)) from None
+
+
+#: The pyosmium step of :func:`read_walk_ways`, run in a child process reading the OSM data
+#: on its standard input: pyosmium's C++ loop holds Python's lock for the whole file, so a
+#: signal (Ctrl-C, SIGTERM) could not stop it in this process; the parent feeds the data
+#: under the limits and stops the child at once when it is interrupted.
+_WALK_WAYS_CHILD = """
+import sys
+
+import osmium
+
+fmt, opl, key, source = sys.argv[1:5]
+locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+locations.ignore_errors()
+keys = osmium.filter.KeyFilter(key)
+keys.enable_for(osmium.osm.WAY)
+try:
+    writer = osmium.SimpleWriter(osmium.io.File(opl, "opl,locations_on_ways=true,add_metadata=false"))
+    try:
+        with osmium.io.Reader(osmium.io.File(source, fmt), osmium.osm.NODE | osmium.osm.WAY) as reader:
+            osmium.apply(reader, locations, osmium.filter.EntityFilter(osmium.osm.WAY), keys, writer)
+    finally:
+        writer.close()
+except (RuntimeError, ValueError) as exc:
+    sys.stderr.write(str(exc))
+    sys.exit(3)
+"""
+
+
+def _write_walk_ways_opl(p: Path, fmt: str, opl: Path, key: str) -> None:
+    """The ways with key ``key`` and their node locations as OPL in ``opl``: pyosmium in a
+    child process (:data:`_WALK_WAYS_CHILD`), fed XML by :func:`iter_osm_bytes` (under its
+    limits); a PBF file it reads itself (libosmium caps each PBF block's size)."""
+    err_path = opl.with_name("reader.err")
+    pbf = fmt == "pbf"
+    with open(err_path, "wb") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _WALK_WAYS_CHILD, "pbf" if pbf else "osm", str(opl), key, str(p) if pbf else "-"],
+            stdin=subprocess.DEVNULL if pbf else subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,  # a terminal's Ctrl-C reaches this process only; it stops the child
+        )
+        try:
+            if child.stdin is not None:
+                _feed(child.stdin, p, fmt)
+            code = child.wait()
+        except BaseException:  # a limit, Ctrl-C or SIGTERM: the child stops now
+            child.kill()
+            child.wait()
+            raise
+    if code != 0:
+        text = err_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        raise _read_error(p, fmt, text[-1] if text else f"the reader stopped with code {code}")
+
+
+def _feed(stdin: Any, p: Path, fmt: str) -> None:
+    try:
+        for chunk in iter_osm_bytes(p, fmt):
+            stdin.write(chunk)
+        stdin.close()
+    except BrokenPipeError:  # the reader stopped early: its error says why
+        pass
+
+
+def plain_osm_copy(path: str | Path, folder: str | Path) -> tuple[Path, str]:
+    """An OSM file pyosmium can read directly, under the limits of :func:`iter_osm_bytes`:
+    a compressed file decompressed into ``folder``, an XML file checked, a PBF as it is.
+    Returns (path, pyosmium format)."""
+    p, fmt = check_osm_path(path)
+    if fmt == "pbf":
+        return p, fmt
+    if fmt == "osm":
+        for _ in iter_osm_bytes(p, fmt):
+            pass
+        return p, fmt
+    out = Path(folder) / "plain.osm"
+    with open(out, "wb") as fh:
+        for chunk in iter_osm_bytes(p, fmt):
+            fh.write(chunk)
+    return out, "osm"
 
 
 # ------------------------------------------------------------------ walking network
@@ -192,28 +390,13 @@ def read_walk_ways(path: str | Path) -> WalkWays:
     Raises
     ------
     InputError
-        If the file is not readable OSM data.
+        If the file is not readable OSM data, or over a limit (:func:`iter_osm_bytes`).
     """
-    import osmium
-
     p, fmt = check_osm_path(path)
     cfg = load_osm_config()
     with tempfile.TemporaryDirectory(prefix="circles-osm-") as tmp:
         opl = Path(tmp) / "highways.opl"
-        index = osmium.index.create_map("flex_mem")
-        locations = osmium.NodeLocationsForWays(index)
-        locations.ignore_errors()  # nodes missing from the file: written without a location
-        key = osmium.filter.KeyFilter(cfg.walk_required_key)
-        key.enable_for(osmium.osm.WAY)
-        try:
-            writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
-            try:
-                with osmium.io.Reader(_osm_file(p, fmt), osmium.osm.NODE | osmium.osm.WAY) as reader:
-                    osmium.apply(reader, locations, osmium.filter.EntityFilter(osmium.osm.WAY), key, writer)
-            finally:
-                writer.close()
-        except RuntimeError as exc:
-            raise _read_error(p, fmt, exc) from None
+        _write_walk_ways_opl(p, fmt, opl, cfg.walk_required_key)
         text = opl.read_bytes()
     return _parse_opl_ways(text, cfg)
 
@@ -588,8 +771,25 @@ def utm_crs(lon: np.ndarray, lat: np.ndarray) -> CRS:
     return CRS.from_epsg(found[0].code)
 
 
-def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkNetwork:
-    """The walking network of an OSM file as a :class:`~circles.network.WalkNetwork`.
+@dataclass
+class WalkArrays:
+    """The walking network of an OSM file as plain arrays, projected (metres):
+    :func:`circles.network.osm_walk_network` makes the :class:`~circles.network.WalkNetwork`
+    of them (this module never imports :mod:`circles.network`)."""
+
+    crs: str
+    node_ids: np.ndarray  # int64 OSM ids of the junctions and dead ends
+    x: np.ndarray  # float64 node coordinates
+    y: np.ndarray
+    u: np.ndarray  # int64 edge ends, indices into the node arrays
+    v: np.ndarray
+    coords: np.ndarray  # (n, 2) float64 edge vertices, edge after edge, from u to v
+    counts: np.ndarray  # int64 vertices per edge
+    source: str
+
+
+def walk_arrays(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkArrays:
+    """The walking network of an OSM file as :class:`WalkArrays`.
 
     Parameters
     ----------
@@ -603,16 +803,14 @@ def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = No
 
     Returns
     -------
-    WalkNetwork
+    WalkArrays
         Junctions and dead ends with the street edges between them, in metres.
 
     Raises
     ------
     InputError
-        If the file is missing, unreadable or holds no walkable way.
+        If the file is missing, unreadable, over a limit or holds no walkable way.
     """
-    from .network import WalkNetwork
-
     t0 = time.perf_counter()
     ways = read_walk_ways(path)
     t_read = time.perf_counter() - t0
@@ -637,32 +835,29 @@ def walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = No
     tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = tr.transform(topo.lon, topo.lat)
     cx, cy = tr.transform(topo.coord_lon, topo.coord_lat)
-    geometry = shapely.linestrings(
-        np.column_stack([cx, cy]), indices=np.repeat(np.arange(len(topo.counts)), topo.counts)
-    )
-    net = WalkNetwork(
+    arrays = WalkArrays(
         crs=str(crs),
         node_ids=topo.node_ids.astype(np.int64),
         x=np.asarray(x, dtype=float),
         y=np.asarray(y, dtype=float),
         u=topo.u.astype(np.int64),
         v=topo.v.astype(np.int64),
-        length=shapely.length(geometry),
-        geometry=geometry,
+        coords=np.column_stack([cx, cy]),
+        counts=np.asarray(topo.counts, dtype=np.int64),
         source=str(path),
     )
     log.info(
         "walking network from %s: %d nodes, %d edges (%d walkable ways, %d nodes outside the largest piece "
         "dropped) in %.2f s (reading %.2f s)",
         path,
-        net.n_nodes,
-        net.n_edges,
+        len(arrays.x),
+        len(arrays.u),
         len(ways.start),
         topo.dropped_nodes,
         time.perf_counter() - t0,
         t_read,
     )
-    return net
+    return arrays
 
 
 # ------------------------------------------------------------------ tagged features
@@ -765,18 +960,33 @@ def read_features(
     Raises
     ------
     InputError
-        If the file is missing, empty, not named like an OSM file or not readable.
+        If the file is missing, empty, not named like an OSM file, not readable or over a
+        limit (:func:`iter_osm_bytes`).
     """
+    p, fmt = check_osm_path(path)
+    with tempfile.TemporaryDirectory(prefix="circles-osm-") as tmp:
+        plain, plain_fmt = plain_osm_copy(p, tmp)
+        try:
+            return _read_features(p, plain, plain_fmt, keep, keys)
+        except (RuntimeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise _read_error(p, fmt, exc) from None
+
+
+def _read_features(
+    p: Path, plain: Path, fmt: str, keep: Callable[[Mapping[str, str]], bool], keys: Iterable[str] | None
+) -> list[OsmFeature]:
+    """:func:`read_features` of ``plain``, a file pyosmium reads directly (``p`` names it)."""
     import osmium
 
-    p, fmt = check_osm_path(path)
     key_tuple = tuple(sorted(set(keys))) if keys is not None else None
     candidates = _RelationCandidates(keep, key_tuple)
     members = _MemberWayLines(candidates)
     prefilter = osmium.filter.KeyFilter(*key_tuple) if key_tuple else osmium.filter.EmptyTagFilter()
     prefilter.enable_for(osmium.osm.NODE | osmium.osm.WAY)
     proc = (
-        osmium.FileProcessor(_osm_file(p, fmt))
+        osmium.FileProcessor(_osm_file(plain, fmt))
         .with_areas(candidates)
         .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
         .with_filter(_RelationAreasOnly())
@@ -791,35 +1001,32 @@ def read_features(
     areas: dict[int, BaseGeometry] = {}
     trimmed = 0
     obj: Any
-    try:
-        for obj in proc:
-            if obj.is_area():
-                geom = _area_geometry(wkb, obj)
-                if geom is not None:
-                    areas[obj.orig_id()] = geom
-                continue
-            tags = _tags(obj)
-            if not keep(tags):
-                continue
-            if obj.is_node():
-                loc = obj.location
-                if loc.valid():
-                    nodes.append(OsmFeature("node", obj.id, tags, shapely.Point(loc.lon, loc.lat)))
-                continue
-            try:  # every node present: the line in one C++ call
-                lines.append(wkb.create_linestring(obj, use_nodes=all_nodes))
-                ways.append((obj.id, tags, len(obj.nodes) >= 4 and obj.is_closed(), 0))
-                continue
-            except (osmium.InvalidLocationError, RuntimeError):
-                pass
-            refs = [(nd.ref, nd.location) for nd in obj.nodes]
-            present = [(r, loc.lon, loc.lat) for r, loc in refs if loc.valid()]
-            trimmed += len(present) < len(refs)
-            lines.append([(x, y) for _, x, y in present])
-            closed = len(present) >= 4 and present[0][0] == present[-1][0]
-            ways.append((obj.id, tags, closed, len(refs) - len(present)))
-    except RuntimeError as exc:
-        raise _read_error(p, fmt, exc) from None
+    for obj in proc:  # RuntimeError, ValueError: read_features says which file
+        if obj.is_area():
+            geom = _area_geometry(wkb, obj)
+            if geom is not None:
+                areas[obj.orig_id()] = geom
+            continue
+        tags = _tags(obj)
+        if not keep(tags):
+            continue
+        if obj.is_node():
+            loc = obj.location
+            if loc.valid():
+                nodes.append(OsmFeature("node", obj.id, tags, shapely.Point(loc.lon, loc.lat)))
+            continue
+        try:  # every node present: the line in one C++ call
+            lines.append(wkb.create_linestring(obj, use_nodes=all_nodes))
+            ways.append((obj.id, tags, len(obj.nodes) >= 4 and obj.is_closed(), 0))
+            continue
+        except (osmium.InvalidLocationError, RuntimeError):
+            pass
+        refs = [(nd.ref, nd.location) for nd in obj.nodes]
+        present = [(r, loc.lon, loc.lat) for r, loc in refs if loc.valid()]
+        trimmed += len(present) < len(refs)
+        lines.append([(x, y) for _, x, y in present])
+        closed = len(present) >= 4 and present[0][0] == present[-1][0]
+        ways.append((obj.id, tags, closed, len(refs) - len(present)))
     if trimmed:
         log.info("%s: %d ways reference nodes missing from the file: trimmed to the nodes present", p, trimmed)
     out = nodes

@@ -196,6 +196,9 @@ def describe_input(path: str | os.PathLike | None, *, fresh: bool = False) -> di
     if not p.exists():
         return {"path": str(p), "exists": False}
     p = _norm(p)
+    from ._safety import check_regular_file
+
+    check_regular_file(p)  # never open a FIFO or device to hash it: it would block
     if not fresh and str(p) in _loaded:
         return dict(_loaded[str(p)])
     if p.is_dir():

@@ -123,6 +123,9 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_csv_rows(path: Path, encoding: str | None) -> list[list[Any]]:
+    from ._safety import check_regular_file  # noqa: PLC0415
+
+    check_regular_file(path)  # a FIFO or device would block the reader
     data = path.read_bytes()
     if not data.strip():
         raise InputError(
@@ -147,6 +150,9 @@ def _read_excel_rows(path: Path, sheet: str | int | None) -> list[list[Any]]:
     import openpyxl  # noqa: PLC0415 - only needed for Excel input
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
+    from ._safety import check_xlsx  # noqa: PLC0415
+
+    check_xlsx(path)  # sizes and cell lengths before openpyxl parses anything
     try:
         wb = openpyxl.load_workbook(path, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:

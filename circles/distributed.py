@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -53,11 +54,12 @@ import pandas as pd
 import shapely
 
 from . import __version__, isochrones, population, reach
+from ._safety import check_regular_file
 from .access import Access, compute_access
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, OptionError
 from .gaps import compute_gaps, surveyed_types
 from .ledger import Departments, build_ledger
-from .network import WalkNetwork, read_walk_network
+from .network import WalkNetwork, check_arrays, read_walk_network
 from .pipeline import (
     DEFAULT_MAX_MINUTES,
     ISOCHRONE_MINUTES,
@@ -117,6 +119,17 @@ def is_local(address: Any) -> bool:
     return isinstance(address, str) and (address.strip() == "local" or address.strip().startswith("local:"))
 
 
+def local_workers_max() -> int:
+    """Most workers ``local:N`` may start: the cores this process may use, at least 2 (so that
+    the documented ``local:2`` runs everywhere). Each worker is a process with its own copy of
+    the network: more than the cores only slows the run and can exhaust memory and files."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(2, cores)
+
+
 def _local_workers(address: str) -> int:
     text = address.strip()
     if text == "local":
@@ -125,9 +138,46 @@ def _local_workers(address: str) -> int:
         n = int(text.split(":", 1)[1])
     except ValueError:
         n = 0
-    if n < 1:
-        raise ConfigError(f"--dask {address}: expected local:N with N workers (N >= 1), or a scheduler address")
+    cap = local_workers_max()
+    if not 1 <= n <= cap:
+        raise OptionError(
+            "dask",
+            address,
+            f"local:N with N workers from 1 to {cap} (the cores of this machine), or a scheduler address or file",
+        )
     return n
+
+
+def check_dask(address: Any) -> None:
+    """Check ``--dask`` before any work: ``local:N`` within the machine (:func:`local_workers_max`)."""
+    if is_local(address):
+        _local_workers(str(address))
+
+
+#: How often to look for a scheduler file that does not exist yet, in seconds.
+_SCHEDULER_FILE_POLL_S = 0.5
+
+
+def _scheduler_address(path: str) -> str:
+    """The address in a scheduler file (``dask scheduler --scheduler-file``), waiting up to
+    :data:`CONNECT_TIMEOUT` for the file to appear (the scheduler may still be starting)."""
+    timeout = float(CONNECT_TIMEOUT.rstrip("s"))
+    end = time.monotonic() + timeout
+    p = Path(path)
+    while True:
+        try:
+            check_regular_file(p)
+            address = json.loads(p.read_text(encoding="utf-8"))["address"]
+            if isinstance(address, str) and address:
+                return address
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if time.monotonic() >= end:
+            raise ConfigError(
+                f"--dask {path}: no scheduler file with an address appeared there within {timeout:.0f} s; start the "
+                f"scheduler with `dask scheduler --scheduler-file {path}`, or check the path"
+            )
+        time.sleep(_SCHEDULER_FILE_POLL_S)
 
 
 @contextlib.contextmanager
@@ -155,19 +205,24 @@ def dask_client(address: Any) -> Iterator[Any]:
     if is_local(text):
         quiet.setLevel(max(level, logging.WARNING))
         n = _local_workers(text)
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},  # its plain HTTP server on any free port, not 8787
-            silence_logs=logging.ERROR,
-        )
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": ":0"},  # its plain HTTP server on any free port, not 8787
+                silence_logs=logging.ERROR,
+            )
+        except KeyboardInterrupt:  # interrupted while the cluster starts: stop what has started, quietly
+            quiet.setLevel(logging.CRITICAL)
+            _abandon_starting_clusters()
+            raise
         client = distributed.Client(cluster)
     else:
         try:
             if text.endswith(".json"):
-                client = distributed.Client(scheduler_file=text, timeout=CONNECT_TIMEOUT)
+                client = distributed.Client(_scheduler_address(text), timeout=CONNECT_TIMEOUT)
             else:
                 client = distributed.Client(text, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -178,11 +233,42 @@ def dask_client(address: Any) -> Iterator[Any]:
     try:
         _check_workers(client)
         yield client
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the local workers now, without their noise
+        quiet.setLevel(logging.CRITICAL)
+        _kill_local_workers(cluster)
+        raise
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
         quiet.setLevel(level)
+
+
+def _abandon_starting_clusters() -> None:
+    """Kill the workers of local clusters interrupted while starting, and keep Dask's exit hook
+    from closing them (it would fail on their half-started state with a traceback)."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the workers' start tasks, failed on purpose
+    try:
+        from distributed.deploy.spec import SpecCluster
+    except ImportError:  # pragma: no cover - the dask extra is a test dependency
+        return
+    for cluster in list(SpecCluster._instances):
+        _kill_local_workers(cluster)
+        cluster.shutdown_on_close = False
+
+
+def _kill_local_workers(cluster: Any) -> None:
+    """Kill the worker processes of a local cluster (busy workers would otherwise finish their
+    task, or be killed by their nanny only after its own 4 s timeout)."""
+    if cluster is None:
+        return
+    for nanny in list(getattr(cluster, "workers", {}).values()):
+        try:
+            pid = nanny.process.process.pid
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        except (AttributeError, ProcessLookupError, PermissionError, TypeError):
+            continue
 
 
 def _worker_version() -> str:
@@ -314,7 +400,34 @@ class NetworkStore:
             raise InputError(f"network store of another format ({meta.get('format')})", path=str(self.folder))
         self.crs: str = meta["crs"]
         self.source: str = meta.get("source", "")
-        self.arrays = {name: np.load(self.folder / f"{name}.npy", mmap_mode="r") for name in _STORE_ARRAYS}
+        try:  # plain arrays only (NumPy refuses Python objects unless told otherwise)
+            self.arrays = {
+                name: np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _STORE_ARRAYS
+            }
+        except Exception as exc:  # a damaged store fails in many ways inside NumPy
+            raise InputError(
+                f"not a circles network store ({type(exc).__name__}: {exc})", path=str(self.folder)
+            ) from None
+        self._check()
+
+    def _check(self) -> None:
+        """The store's arrays make a valid network (as a network file's: see network.check_arrays)."""
+        a = self.arrays
+        first = np.asarray(a["coord_first"])
+        if first.ndim != 1 or len(first) != len(a["u"]) + 1 or first[0] != 0 or a["coords"].ndim != 2:
+            raise InputError("not a circles network store (array 'coord_first' or 'coords')", path=str(self.folder))
+        check_arrays(
+            str(self.folder),
+            crs=self.crs,
+            node_ids=a["node_ids"],
+            x=a["x"],
+            y=a["y"],
+            u=a["u"],
+            v=a["v"],
+            length=a["length"],
+            coords=a["coords"],
+            counts=np.diff(first),
+        )
 
     @property
     def n_edges(self) -> int:
@@ -1018,6 +1131,7 @@ def analyse_partitioned(
         facility counts; ``network`` is the whole network (for the maps); ``timings`` holds the
         wall time of each step and, under ``partition:<key>:<step>``, each task's work.
     """
+    check_dask(dask)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     own_cache = cache_dir is None

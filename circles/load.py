@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from . import chinacrs
+from ._safety import check_regular_file
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
         raise InputError("file not found", path=str(p))
     if p.is_dir() and not p.name.lower().endswith(".gdb"):
         raise InputError("is a folder, expected a vector file (GeoJSON, GeoPackage, Shapefile)", path=str(p))
+    check_regular_file(p)  # a FIFO or device would block the reader
     from ._outputs import reading
 
     try:

@@ -10,11 +10,14 @@ gives an OSMnx-style graph of any network for NetworkX users.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 import os
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,8 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from . import _osmium
+from ._safety import check_regular_file
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,8 +107,37 @@ class WalkNetwork:
         return gpd.GeoDataFrame({"node_id": self.node_ids}, geometry=shapely.points(self.x, self.y), crs=self.crs)
 
 
-def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
-    """Write a :class:`WalkNetwork` as one compressed ``.npz`` file (edge vertices as coordinates).
+#: Version of the circles network file (``.npz``): plain numeric and text arrays, no Python
+#: objects. Version 1 stored pickled geometries (a pickle runs code when loaded): refused.
+NETWORK_FORMAT = "circles-walknetwork-2"
+#: Largest uncompressed content of a circles network file. Reason: a 10-million-node network
+#: (several times the largest Chinese city's streets) takes about 2 GB; a larger declared size
+#: is a damaged or hostile file, and reading it would exhaust memory. No source: a safety cap.
+NPZ_MAX_BYTES = 8 << 30
+#: Largest header of one array in a network file (NumPy's own default cap on ``.npy`` headers).
+_NPY_MAX_HEADER = 10_000
+#: The arrays of a network file, with the kinds of NumPy dtype each may have
+#: (i integer, u unsigned, f float, U text) and its number of dimensions.
+_NETWORK_ARRAYS: dict[str, tuple[str, int]] = {
+    "format": ("U", 0),
+    "crs": ("U", 0),
+    "source": ("U", 0),
+    "node_ids": ("iu", 1),
+    "x": ("f", 1),
+    "y": ("f", 1),
+    "u": ("iu", 1),
+    "v": ("iu", 1),
+    "length": ("f", 1),
+    "coords": ("f", 2),
+    "counts": ("iu", 1),
+}
+#: Optional array of a cache entry: JSON text recording where the network came from.
+_PROVENANCE = "provenance"
+
+
+def save_walk_network(net: WalkNetwork, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
+    """Write a :class:`WalkNetwork` as one compressed ``.npz`` file of plain arrays
+    (format :data:`NETWORK_FORMAT`: numbers and text only, edge vertices as coordinates).
 
     The file is written under a temporary name in the same folder and then renamed, so a
     reader never sees a half-written file. Loading it back (:func:`load_walk_network`)
@@ -115,6 +149,9 @@ def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
         The network.
     path : str or Path
         Output file (``.npz``).
+    provenance : mapping, optional
+        Where the network came from (a cache entry records its source file's SHA-256 and
+        size), stored as JSON text.
 
     Returns
     -------
@@ -122,23 +159,25 @@ def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
         ``path``.
     """
     path = Path(path)
+    arrays = {
+        "crs": np.array(net.crs),
+        "node_ids": net.node_ids,
+        "x": net.x,
+        "y": net.y,
+        "u": net.u,
+        "v": net.v,
+        "length": net.length,
+        "coords": shapely.get_coordinates(net.geometry),
+        "counts": shapely.get_num_points(net.geometry).astype(np.int64),
+        "source": np.array(net.source),
+        "format": np.array(NETWORK_FORMAT),
+    }
+    if provenance:
+        arrays[_PROVENANCE] = np.array(json.dumps(dict(provenance), sort_keys=True))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                crs=np.array(net.crs),
-                node_ids=net.node_ids,
-                x=net.x,
-                y=net.y,
-                u=net.u,
-                v=net.v,
-                length=net.length,
-                coords=shapely.get_coordinates(net.geometry),
-                counts=shapely.get_num_points(net.geometry).astype(np.int64),
-                source=np.array(net.source),
-                format=np.array("circles-walknetwork-2"),
-            )
+            np.savez_compressed(fh, **arrays)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -146,47 +185,306 @@ def save_walk_network(net: WalkNetwork, path: str | Path) -> Path:
     return path
 
 
+def _read_npy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> np.ndarray:
+    """One array of an ``.npz`` without NumPy's loader: the header is read with NumPy's
+    header parser, Python objects are refused before any byte of data is read, and the
+    data must fill the member exactly."""
+    name = info.filename[:-4]
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=_NPY_MAX_HEADER)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=_NPY_MAX_HEADER)
+        else:
+            raise ValueError(f"unknown .npy version {version}")
+        if dtype.hasobject or dtype.kind not in "biufU" or dtype.fields is not None:
+            raise InputError(
+                f"array '{name}' holds {dtype} values: a network file holds only numbers and text "
+                "(Python objects are never loaded: they could run code)",
+                path=label,
+            )
+        count = math.prod(shape)  # Python integers: a crafted shape cannot overflow
+        nbytes = count * dtype.itemsize
+        if nbytes != info.file_size - fh.tell():
+            raise ValueError(
+                f"array '{name}' declares {nbytes} bytes of data, the file holds {info.file_size - fh.tell()}"
+            )
+        arr = np.empty(count, dtype=dtype)
+        raw = arr.view(np.uint8) if nbytes else np.zeros(0, dtype=np.uint8)
+        done = 0
+        while done < nbytes:
+            chunk = fh.read(min(nbytes - done, 1 << 24))
+            if not chunk:
+                raise EOFError(f"array '{name}' is truncated")
+            raw[done : done + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            done += len(chunk)
+    return arr.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_npz(p: Path) -> dict[str, np.ndarray]:
+    """The arrays of a network file, by name (no pickle, sizes checked before reading)."""
+    label = str(p)
+    with zipfile.ZipFile(p) as zf:
+        members = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+        total = sum(i.file_size for i in members)
+        if total > NPZ_MAX_BYTES:
+            raise InputError(
+                f"declares {total / 2**30:.1f} GiB of arrays, over the limit of {NPZ_MAX_BYTES / 2**30:.0f} GiB "
+                "for a network file (circles.network.NPZ_MAX_BYTES): damaged or not a circles network",
+                path=label,
+            )
+        wanted = {*_NETWORK_ARRAYS, _PROVENANCE}
+        return {i.filename[:-4]: _read_npy_member(zf, i, label) for i in members if i.filename[:-4] in wanted}
+
+
 def load_walk_network(path: str | Path) -> WalkNetwork:
-    """Read a network written by :func:`save_walk_network`.
+    """Read a network written by :func:`save_walk_network`, checked (:func:`check_walk_network`).
+
+    No Python object is ever loaded (no pickle): the file holds numbers and text only.
 
     Raises
     ------
     InputError
-        If the file is missing or not a circles network file.
+        If the file is missing, not a circles network file, of another format version, or
+        holds a network that is not valid (the message names the array and the first bad
+        index).
     """
     p = Path(path)
     if not p.exists():
         raise InputError("network file not found", path=str(p))
     if p.is_dir():
         raise InputError("is a folder, expected a circles network file (.npz)", path=str(p))
+    check_regular_file(p)
     try:
-        with np.load(p, allow_pickle=False) as z:
-            fmt = str(z["format"])
-            if fmt == "circles-walknetwork-2":
-                # edge geometries from one coordinate array (faster than parsing WKB)
-                counts = z["counts"]
-                geometry = shapely.linestrings(z["coords"], indices=np.repeat(np.arange(len(counts)), counts))
-            elif fmt == "circles-walknetwork-1":
-                with np.load(p, allow_pickle=True) as zw:
-                    geometry = shapely.from_wkb(zw["wkb"])
-            else:
-                raise KeyError("format")
-            net = WalkNetwork(
-                crs=str(z["crs"]),
-                node_ids=z["node_ids"],
-                x=z["x"],
-                y=z["y"],
-                u=z["u"],
-                v=z["v"],
-                length=z["length"],
-                geometry=geometry,
-                source=str(z["source"]),
+        return _network_from_arrays(_read_npz(p), str(p))
+    except InputError:
+        raise
+    except Exception as exc:  # a foreign or damaged file can fail in many ways inside zipfile and NumPy
+        raise InputError(f"not a circles network file ({type(exc).__name__}: {_short(exc)})", path=str(p)) from None
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _network_from_arrays(arrays: Mapping[str, np.ndarray], label: str) -> WalkNetwork:
+    fmt = str(arrays["format"]) if "format" in arrays and arrays["format"].dtype.kind == "U" else None
+    if fmt is None:
+        raise InputError("not a circles network file (no 'format' array)", path=label)
+    if fmt != NETWORK_FORMAT:
+        raise InputError(
+            f"a circles network file of format '{_short(ValueError(fmt), 60)}', this circles reads "
+            f"'{NETWORK_FORMAT}' only (older files stored Python objects, which could run code): rebuild it "
+            "from its OSM or GraphML file (circles.network.read_walk_network, then save_walk_network), "
+            "or pass that file as --network",
+            path=label,
+        )
+    for name, (kinds, ndim) in _NETWORK_ARRAYS.items():
+        if name not in arrays:
+            raise InputError(f"not a circles network file: array '{name}' is missing", path=label)
+        arr = arrays[name]
+        if arr.dtype.kind not in kinds or arr.ndim != ndim or (name == "coords" and arr.shape[1:] != (2,)):
+            shape = "a scalar" if ndim == 0 else ("an (n, 2) table" if name == "coords" else "a 1-D array")
+            raise InputError(
+                f"array '{name}' is {arr.dtype} of shape {arr.shape}: expected {shape} of kind {kinds}",
+                path=label,
             )
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, shapely.errors.GEOSException) as exc:
-        raise InputError(f"not a circles network file ({type(exc).__name__}: {exc})", path=str(p)) from None
-    if not (len(net.x) == len(net.y) == len(net.node_ids)) or not (len(net.u) == len(net.v) == len(net.length)):
-        raise InputError("not a circles network file (array lengths differ)", path=str(p))
+    check_arrays(
+        label,
+        crs=str(arrays["crs"]),
+        node_ids=arrays["node_ids"],
+        x=arrays["x"],
+        y=arrays["y"],
+        u=arrays["u"],
+        v=arrays["v"],
+        length=arrays["length"],
+        coords=arrays["coords"],
+        counts=arrays["counts"],
+    )
+    counts = arrays["counts"].astype(np.int64)
+    geometry = shapely.linestrings(arrays["coords"], indices=np.repeat(np.arange(len(counts)), counts))
+    net = WalkNetwork(
+        crs=str(arrays["crs"]),
+        node_ids=arrays["node_ids"].astype(np.int64),
+        x=arrays["x"].astype(float),
+        y=arrays["y"].astype(float),
+        u=arrays["u"].astype(np.int64),
+        v=arrays["v"].astype(np.int64),
+        length=arrays["length"].astype(float),
+        geometry=np.asarray(geometry, dtype=object),
+        source=str(arrays["source"]),
+    )
+    _check_lengths(net, label)
+    if _PROVENANCE in arrays:
+        net.cache[_PROVENANCE] = str(arrays[_PROVENANCE])
     return net
+
+
+# ------------------------------------------------------------------ validation
+#: Tolerance of an edge length against its geometry's length: relative, and absolute in metres
+#: (float rounding of lengths computed on other machines). No source: a numerical tolerance.
+_LENGTH_RTOL = 1e-6
+_LENGTH_ATOL_M = 1e-3
+#: Margin around a projected CRS's area of use within which coordinates are accepted, in metres
+#: (networks may run past a UTM zone's edge). No source: generous by design.
+_CRS_MARGIN_M = 1_000_000.0
+#: Bound on projected coordinates when the CRS states no area of use: Earth's circumference (m).
+_EARTH_CIRCUMFERENCE_M = 40_075_017.0
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _crs_bounds(crs: CRS) -> tuple[float, float, float, float]:
+    """Accepted extent of coordinates in ``crs``: its area of use, widened by a margin."""
+    big = _EARTH_CIRCUMFERENCE_M
+    aou = crs.area_of_use
+    if aou is None:
+        return (-big, -big, big, big)
+    from pyproj import Transformer
+
+    try:
+        x0, y0, x1, y1 = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform_bounds(*aou.bounds)
+    except Exception:  # noqa: BLE001 - pyproj raises several kinds: fall back to the plain bound
+        return (-big, -big, big, big)
+    if not all(np.isfinite([x0, y0, x1, y1])):
+        return (-big, -big, big, big)
+    m = _CRS_MARGIN_M
+    return (x0 - m, y0 - m, x1 + m, y1 + m)
+
+
+def _check_coordinates(label: str, name: str, what: str, xs: np.ndarray, ys: np.ndarray, crs: CRS) -> None:
+    for axis, vals in (("x", xs), ("y", ys)):
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = _first(bad)
+            raise InputError(
+                f"array '{name}', {what} {i}: {axis} is {vals[i]}, expected a finite coordinate", path=label
+            )
+    x0, y0, x1, y1 = _crs_bounds(crs)
+    out = (xs < x0) | (xs > x1) | (ys < y0) | (ys > y1)
+    if out.any():
+        i = _first(out)
+        raise InputError(
+            f"array '{name}', {what} {i}: ({xs[i]:.6g}, {ys[i]:.6g}) is outside the area of {crs.name} "
+            f"(x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f}, with a {_CRS_MARGIN_M / 1000:.0f} km margin)",
+            path=label,
+        )
+
+
+def check_arrays(
+    label: str,
+    *,
+    crs: str,
+    node_ids: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    length: np.ndarray,
+    coords: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Check the arrays of a walking network read from a file (``label`` names it).
+
+    Raises
+    ------
+    InputError
+        One line naming the file, the array and the first bad index: array sizes that
+        differ, a CRS that is not projected, coordinates not finite or outside the CRS's
+        area, edge ends out of range, lengths not finite or negative, geometries of fewer
+        than two vertices or a vertex count that does not add up.
+    """
+    try:
+        parsed = CRS.from_user_input(crs)
+    except Exception:  # noqa: BLE001 - pyproj's CRSError and others
+        raise InputError(
+            f"array 'crs': not a coordinate reference system ({_short(ValueError(crs), 80)})", path=label
+        ) from None
+    if not parsed.is_projected:
+        raise InputError(f"array 'crs': {parsed.name} is not a projected CRS (metres)", path=label)
+    n_nodes, n_edges = len(node_ids), len(u)
+    for name, arr, n, what in (
+        ("x", x, n_nodes, "node_ids"),
+        ("y", y, n_nodes, "node_ids"),
+        ("v", v, n_edges, "u"),
+        ("length", length, n_edges, "u"),
+        ("counts", counts, n_edges, "u"),
+    ):
+        if len(arr) != n:
+            raise InputError(f"array '{name}' has {len(arr)} entries, array '{what}' {n}: they must match", path=label)
+    if n_edges == 0:
+        raise InputError("the network has no edge: no walkable street", path=label)
+    _check_coordinates(label, "x/y", "node", x, y, parsed)
+    for name, ends in (("u", u), ("v", v)):
+        bad = (ends < 0) | (ends >= n_nodes)
+        if bad.any():
+            i = _first(bad)
+            raise InputError(
+                f"array '{name}', edge {i}: node index {int(ends[i])} is out of range "
+                f"(the network has {n_nodes} nodes)",
+                path=label,
+            )
+    bad = ~np.isfinite(length) | (length < 0)
+    if bad.any():
+        i = _first(bad)
+        raise InputError(
+            f"array 'length', edge {i}: {length[i]} is not a length, expected a finite number of metres >= 0",
+            path=label,
+        )
+    bad = (counts < 2) | (counts > len(coords))
+    if bad.any():
+        i = _first(bad)
+        raise InputError(
+            f"array 'counts', edge {i}: {int(counts[i])} vertices, expected from 2 to the {len(coords)} of 'coords'",
+            path=label,
+        )
+    total = int(counts.astype(np.int64).sum())  # each at most len(coords): no overflow
+    if total != len(coords):
+        raise InputError(
+            f"array 'counts' adds up to {total} vertices, array 'coords' holds {len(coords)}: they must match",
+            path=label,
+        )
+    _check_coordinates(label, "coords", "vertex", coords[:, 0], coords[:, 1], parsed)
+
+
+def _check_lengths(net: WalkNetwork, label: str) -> None:
+    """Each edge length must be its geometry's length (the reach engine walks the lengths,
+    attachment walks the geometry)."""
+    geom_length = shapely.length(net.geometry)
+    bad = ~(np.abs(net.length - geom_length) <= _LENGTH_ATOL_M + _LENGTH_RTOL * geom_length)
+    if bad.any():
+        i = _first(bad)
+        raise InputError(
+            f"array 'length', edge {i}: {net.length[i]:.6g} m, but its line is {geom_length[i]:.6g} m long: "
+            "the lengths must be those of the lines",
+            path=label,
+        )
+
+
+def check_walk_network(net: WalkNetwork, label: str) -> None:
+    """Check a walking network read from a file (see :func:`check_arrays`), and that every
+    edge length is its line's length."""
+    if len(net.geometry) != len(net.u):
+        raise InputError(
+            f"array 'geometry' has {len(net.geometry)} entries, array 'u' {len(net.u)}: they must match", path=label
+        )
+    check_arrays(
+        label,
+        crs=net.crs,
+        node_ids=np.asarray(net.node_ids),
+        x=np.asarray(net.x, dtype=float),
+        y=np.asarray(net.y, dtype=float),
+        u=np.asarray(net.u),
+        v=np.asarray(net.v),
+        length=np.asarray(net.length, dtype=float),
+        coords=shapely.get_coordinates(net.geometry),
+        counts=shapely.get_num_points(net.geometry),
+    )
+    _check_lengths(net, label)
 
 
 def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
@@ -234,6 +532,32 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
     )
 
 
+def osm_walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkNetwork:
+    """The walking network of an OSM file (``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``,
+    ``.pbf``), without cache: the arrays of :func:`circles._osmium.walk_arrays` (OSMnx's
+    ``walk`` filter and simplification, largest connected piece unless ``retain_all``,
+    projected to ``to_crs`` or the data's UTM zone), their lines and lengths.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, over a limit or holds no walkable way.
+    """
+    a = _osmium.walk_arrays(path, retain_all=retain_all, to_crs=to_crs)
+    geometry = shapely.linestrings(a.coords, indices=np.repeat(np.arange(len(a.counts)), a.counts))
+    return WalkNetwork(
+        crs=a.crs,
+        node_ids=a.node_ids,
+        x=a.x,
+        y=a.y,
+        u=a.u,
+        v=a.v,
+        length=shapely.length(geometry),
+        geometry=geometry,
+        source=a.source,
+    )
+
+
 def to_networkx(net: WalkNetwork) -> nx.MultiDiGraph:
     """An OSMnx-style projected ``MultiDiGraph`` of a :class:`WalkNetwork`.
 
@@ -266,7 +590,7 @@ def graph_from_osm(path: str | Path, *, retain_all: bool = False, to_crs: str | 
     """Projected walking graph (NetworkX) from an OSM file: ``.osm``, ``.osm.bz2``, ``.osm.gz``,
     ``.xml`` or ``.pbf``.
 
-    Built by :func:`circles._osmium.walk_network` (OSMnx's ``walk`` filter and
+    Built by :func:`osm_walk_network` (OSMnx's ``walk`` filter and
     simplification, ways cut at nodes missing from the file) and handed over by
     :func:`to_networkx`.
 
@@ -280,9 +604,7 @@ def graph_from_osm(path: str | Path, *, retain_all: bool = False, to_crs: str | 
     to_crs : str, optional
         Projected CRS; by default the UTM zone of the data.
     """
-    from . import _osmium
-
-    return to_networkx(_osmium.walk_network(path, retain_all=retain_all, to_crs=to_crs))
+    return to_networkx(osm_walk_network(path, retain_all=retain_all, to_crs=to_crs))
 
 
 def graph_from_osm_xml(path: str | Path, *, retain_all: bool = False, to_crs: str | None = None) -> nx.MultiDiGraph:
@@ -319,20 +641,39 @@ def graph_from_place_online(place: str, *, buffer_m: float = 1200.0, to_crs: str
 
 
 #: Version of the network builder, part of the cache file name: a new builder ignores old caches.
-CACHE_VERSION = "w1"
+#: ``w2``: entries record their source file's SHA-256 and size (``w1`` entries are never read).
+CACHE_VERSION = "w2"
 #: Network file types by the end of their name (lower case).
 NETWORK_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".xml", ".xml.bz2", ".xml.gz", ".pbf", ".graphml", ".npz")
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
+#: SHA-256 of files already hashed in this process, by (path, size, modification time): the
+#: size and time are the fast pre-check, a file that changed is hashed again.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    """The SHA-256 (hex) and size in bytes of a file."""
     try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key in _DIGESTS:
+            return _DIGESTS[key], st.st_size
+        h = hashlib.sha256()
+        size = 0
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
+                size += len(block)
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", path=str(path)) from None
-    return h.hexdigest()[:20]
+    if size == st.st_size:
+        _DIGESTS[key] = h.hexdigest()
+    return h.hexdigest(), size
+
+
+def _cache_name(digest: str, retain_all: bool) -> str:
+    return f"walk-{CACHE_VERSION}-{digest[:20]}-{'all' if retain_all else 'lcc'}.npz"
 
 
 def cache_path(path: str | Path, cache_dir: str | Path, *, retain_all: bool = False) -> Path:
@@ -341,7 +682,59 @@ def cache_path(path: str | Path, cache_dir: str | Path, *, retain_all: bool = Fa
     The name depends only on the file's content (SHA-256), the builder version and
     ``retain_all``, never on the file's name.
     """
-    return Path(cache_dir) / f"walk-{CACHE_VERSION}-{_file_digest(Path(path))}-{'all' if retain_all else 'lcc'}.npz"
+    return Path(cache_dir) / _cache_name(_file_digest(Path(path))[0], retain_all)
+
+
+def _provenance(digest: str, size: int, retain_all: bool) -> dict[str, Any]:
+    """What a cache entry records about its source: checked on every read."""
+    return {"builder": CACHE_VERSION, "source_sha256": digest, "source_size": size, "retain_all": retain_all}
+
+
+def _from_cache(cache: Path, expected: Mapping[str, Any]) -> WalkNetwork | None:
+    """The cached network if the entry loads, passes the checks and was built from the same
+    file (SHA-256 and size) by this builder; otherwise the entry is removed (with a warning)
+    and None returned. The user's OSM file is never blamed for a bad entry."""
+    if not (cache.exists() or cache.is_symlink()):
+        return None
+    t0 = time.perf_counter()
+    try:
+        if not cache.is_file():
+            raise InputError("not a regular file", path=str(cache))
+        net = load_walk_network(cache)
+        try:
+            recorded = json.loads(net.cache.get(_PROVENANCE, "null"))
+        except ValueError:
+            recorded = None
+        if recorded != dict(expected):
+            raise InputError(
+                "it does not record being built from this file by this version of circles", path=str(cache)
+            )
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with a cache entry, it is rebuilt
+        log.warning("cached walking network does not load or is not usable (%s): removed, building it again", exc)
+        _remove_entry(cache)
+        return None
+    log.info("walking network from cache %s in %.2f s", cache, time.perf_counter() - t0)
+    net.cache.pop(_PROVENANCE, None)
+    return net
+
+
+def _remove_entry(cache: Path) -> None:
+    try:
+        if cache.is_symlink() or not cache.is_dir():
+            cache.unlink(missing_ok=True)
+        else:
+            log.warning("%s is a folder where a cache file belongs: the network will not be cached", cache)
+    except OSError as exc:
+        log.warning("could not remove %s (%s): the network will not be cached", cache, exc.strerror or exc)
+
+
+def _to_cache(net: WalkNetwork, cache: Path, provenance: Mapping[str, Any]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_walk_network(net, cache, provenance=provenance)
+        log.info("cached walking network to %s", cache)
+    except OSError as exc:  # a read-only or full disk must not stop the analysis
+        log.warning("could not cache the walking network in %s (%s)", cache.parent, exc)
 
 
 def _check_network_file(path: str | Path) -> Path:
@@ -351,6 +744,7 @@ def _check_network_file(path: str | Path) -> Path:
         raise InputError("network file not found", path=str(p))
     if p.is_dir():
         raise InputError(f"is a folder, not a network file: {expected}", path=str(p))
+    check_regular_file(p)  # a FIFO or device would block the reader
     if not p.name.lower().endswith(NETWORK_SUFFIXES):
         raise InputError(f"unknown network file type: {expected}", path=str(p))
     try:
@@ -390,11 +784,12 @@ def read_walk_network(
     """A :class:`WalkNetwork` from a file, by its extension.
 
     * ``.osm``, ``.osm.bz2``, ``.osm.gz``, ``.xml``, ``.pbf``: built by
-      :func:`circles._osmium.walk_network` (pyosmium + NumPy; OSMnx's ``walk`` filter and
+      :func:`osm_walk_network` (pyosmium + NumPy; OSMnx's ``walk`` filter and
       simplification; ways cut at nodes missing from the file; largest connected piece
       unless ``retain_all``). With ``cache_dir`` the result is cached there as a circles
       ``.npz`` named after the file's content hash (:func:`cache_path`), written
-      atomically; a cache file that does not load is deleted and rebuilt.
+      atomically, recording the file's SHA-256 and size; an entry that does not load,
+      fails the checks or records another source is removed and rebuilt.
     * ``.graphml``: an OSMnx graph (``osmnx.save_graphml``), flattened.
     * ``.npz``: a network written by :func:`save_walk_network`.
 
@@ -409,29 +804,20 @@ def read_walk_network(
     if name.endswith(".npz"):
         return load_walk_network(p)
     if name.endswith(".graphml"):
-        return to_walk_network(_load_graphml(p), source=str(p))
-    from . import _osmium
-
-    cache = cache_path(p, cache_dir, retain_all=retain_all) if cache_dir is not None else None
-    if cache is not None and cache.exists():
-        t0 = time.perf_counter()
-        try:
-            net = load_walk_network(cache)
-        except InputError as exc:
-            log.warning("cached walking network %s does not load (%s): deleted, rebuilding it", cache, exc)
-            cache.unlink(missing_ok=True)
-        else:
-            log.info("walking network from cache %s in %.2f s", cache, time.perf_counter() - t0)
-            net.source = str(p)
-            return net
-    net = _osmium.walk_network(p, retain_all=retain_all)
-    if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            save_walk_network(net, cache)
-            log.info("cached walking network to %s", cache)
-        except OSError as exc:  # a read-only or full disk must not stop the analysis
-            log.warning("could not cache the walking network in %s (%s)", cache.parent, exc)
+        net = to_walk_network(_load_graphml(p), source=str(p))
+        check_walk_network(net, str(p))
+        return net
+    if cache_dir is None:
+        return osm_walk_network(p, retain_all=retain_all)
+    digest, size = _file_digest(p)
+    cache = Path(cache_dir) / _cache_name(digest, retain_all)
+    provenance = _provenance(digest, size, retain_all)
+    cached = _from_cache(cache, provenance)
+    if cached is not None:
+        cached.source = str(p)
+        return cached
+    net = osm_walk_network(p, retain_all=retain_all)
+    _to_cache(net, cache, provenance)
     return net
 
 

@@ -63,9 +63,9 @@ def _numbered(polys: list, kind: str, name_zh: str, crs) -> gpd.GeoDataFrame:
 
 def block_units(osm_path: str | Path, homes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Street blocks with homes: the faces of the OSM file's walking network (EPSG:4326)."""
-    from . import _osmium  # noqa: PLC0415
+    from .network import osm_walk_network  # noqa: PLC0415
 
-    net = _osmium.walk_network(osm_path, retain_all=True)
+    net = osm_walk_network(osm_path, retain_all=True)
     lines = shapely.union_all(net.geometry)  # nodes at every crossing
     faces = [f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(lines))) if f.area >= MIN_BLOCK_M2]
     if not faces or homes.empty:

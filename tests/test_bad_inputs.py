@@ -632,3 +632,201 @@ def test_sheet_and_layer_options_choose(tmp_path):
     args = cli.build_parser().parse_args(["run", "--layer", "communities_2024", "--sheet", "设施"])
     kwargs = cli._analysis_kwargs(args)
     assert kwargs["layer"] == "communities_2024" and kwargs["sheet"] == "设施"
+
+
+# ---------------------------------------------------------------------------- limits and special files
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("circles: error:")]
+    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def alarm():
+    """Fail instead of hanging: a blocked read raises after 30 s."""
+    import signal
+
+    def timed_out(signum, frame):
+        raise AssertionError("blocked for 30 s")
+
+    previous = signal.signal(signal.SIGALRM, timed_out)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("option", ["--boundaries", "--facilities", "--network", "--rules", "--departments"])
+def test_fifo_input_is_refused_without_blocking(tmp_path, capsys, alarm, option):
+    import os
+
+    fifo = tmp_path / ("pipe.osm" if option == "--network" else "pipe.geojson")
+    os.mkfifo(fifo)
+    argv = run_args(tmp_path)
+    if option in argv:
+        argv[argv.index(option) + 1] = str(fifo)
+    else:
+        argv += [option, str(fifo)]
+    code = cli.main(argv)
+    line = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert str(fifo) in line and "named pipe (FIFO)" in line
+
+
+def yaml_bomb(path: Path, levels: int = 9) -> Path:
+    """The "billion laughs" in YAML: 1 KB, 9**levels values once expanded."""
+    rows = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    rows += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels + 1)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("where", ["--rules", "--departments", "batch"])
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys, where):
+    import time
+
+    bomb = yaml_bomb(tmp_path / "bomb.yaml")
+    assert bomb.stat().st_size < 1200
+    argv = (
+        ["batch", str(bomb), "--out", str(tmp_path / "out")]
+        if where == "batch"
+        else run_args(tmp_path, where, str(bomb))
+    )
+    t0 = time.monotonic()
+    code = cli.main(argv)
+    line = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert time.monotonic() - t0 < 20
+    assert str(bomb) in line and "YAML bomb" in line and "1,000,000" in line
+
+
+def test_yaml_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    from circles import _config
+    from circles.errors import ConfigError
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: []\n" + "# padding\n" * 200, encoding="utf-8")
+    monkeypatch.setattr(_config, "YAML_MAX_BYTES", 1000)
+    with pytest.raises(ConfigError, match=r"rules.yaml: 0.0 MiB, over the limit .*YAML_MAX_BYTES"):
+        _config.read_yaml(rules)
+    # the counting agrees with the values PyYAML builds (aliases expanded by hand)
+    small = yaml_bomb(tmp_path / "small.yaml", levels=2)
+    import yaml
+
+    data = yaml.safe_load(small.read_text(encoding="utf-8"))
+
+    def count(v) -> int:
+        if isinstance(v, dict):
+            return 1 + sum(1 + count(x) for x in v.values())
+        if isinstance(v, list):
+            return 1 + sum(count(x) for x in v)
+        return 1
+
+    assert _config._expanded_nodes(small.read_text(encoding="utf-8"), "x") == count(data)
+
+
+def huge_cell_xlsx(path: Path, mib: int = 300) -> Path:
+    """A facility workbook (made by openpyxl) whose one cell is rewritten to ``mib`` MiB of text."""
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "name", "facility_type", "lon", "lat"])
+    wb.active.append(["f1", "PLACEHOLDER", "kindergarten", 116.347, 40.0])
+    plain = path.with_name("plain.xlsx")
+    wb.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if b"PLACEHOLDER" not in data:
+                dst.writestr(info, data)
+                continue
+            before, after = data.split(b"PLACEHOLDER")
+            with dst.open(info.filename, "w", force_zip64=True) as fh:
+                fh.write(before)
+                for _ in range(mib):
+                    fh.write(b"x" * (1 << 20))
+                fh.write(after)
+    return path
+
+
+@pytest.mark.parametrize(("mib", "words"), [(300, "XLSX_MAX_BYTES"), (100, "32,767 characters")])
+def test_xlsx_with_a_huge_cell_is_refused_fast(tmp_path, capsys, mib, words):
+    """The reported 300 MB cell (over the workbook size limit), and a 100 MB one (under it:
+    refused by the cell length, read before openpyxl parses anything)."""
+    import time
+
+    book = huge_cell_xlsx(tmp_path / "facilities.xlsx", mib=mib)
+    assert book.stat().st_size < 2_000_000
+    t0 = time.monotonic()
+    code = cli.main(run_args(tmp_path, facilities=book))
+    line = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert time.monotonic() - t0 < 30
+    assert str(book) in line and words in line
+
+
+def test_xlsx_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    from circles import _safety
+    from circles.errors import InputError
+
+    book = huge_cell_xlsx(tmp_path / "facilities.xlsx", mib=1)
+    monkeypatch.setattr(_safety, "XLSX_MAX_BYTES", 1 << 20)
+    with pytest.raises(InputError, match="expands to 1 MiB, over the limit of 1 MiB|over the limit"):
+        _safety.check_xlsx(book)
+
+
+def long_tag_osm(path: Path) -> tuple[Path, str]:
+    """The West Oakland extract with a 1,500-character ``note`` on its first way."""
+    import bz2
+
+    text = bz2.decompress(WEST_OAKLAND.read_bytes()).decode("utf-8")
+    at = text.index("<tag", text.index("<way"))
+    way_id = text[text.index("<way") :].split('id="', 1)[1].split('"', 1)[0]
+    path.write_text(text[:at] + f'<tag k="note" v="{"x" * 1500}"/>' + text[at:], encoding="utf-8")
+    return path, way_id
+
+
+@pytest.mark.parametrize("command", ["run", "extract"])
+def test_osm_tag_value_over_the_limit_names_the_element(tmp_path, capsys, command):
+    osm, way_id = long_tag_osm(tmp_path / "long.osm")
+    argv = (
+        run_args(tmp_path, network=osm)
+        if command == "run"
+        else ["extract", "--osm", str(osm), "--out", str(tmp_path / "x")]
+    )
+    code = cli.main(argv)
+    line = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert str(osm) in line and f"way/{way_id}" in line and "tag 'note'" in line and "1024 bytes" in line
+
+
+def test_dask_workers_beyond_the_machine_are_refused_before_work(tmp_path, capsys, monkeypatch):
+    from circles import distributed
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the inputs were read before --dask was checked")
+
+    monkeypatch.setattr(distributed, "load_inputs", no_work)
+    code = cli.main(run_args(tmp_path, "--dask", "local:10000"))
+    line = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert "--dask" in line and "local:10000" in line and f"from 1 to {distributed.local_workers_max()}" in line
+
+
+def test_dask_scheduler_file_that_never_appears(tmp_path, monkeypatch):
+    import time
+
+    from circles import distributed
+    from circles.errors import ConfigError
+
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", "2s")
+    missing = tmp_path / "scheduler.json"
+    t0 = time.monotonic()
+    with (
+        pytest.raises(ConfigError, match=r"scheduler.json: no scheduler file .* within 2 s"),
+        distributed.dask_client(str(missing)),
+    ):
+        pass
+    assert 2 <= time.monotonic() - t0 < 15

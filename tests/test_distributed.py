@@ -20,7 +20,7 @@ from helpers import write_geojson
 from synthetic_city import make_city
 
 from circles import cli, distributed, isochrones, pipeline, reach
-from circles.errors import ConfigError, InputError
+from circles.errors import ConfigError, InputError, OptionError
 from circles.network import WalkNetwork, read_walk_network
 
 QUIET = {"scheduler_kwargs": {"dashboard_address": ":0"}}  # no clash over port 8787 with other clusters
@@ -208,7 +208,7 @@ def test_stacked_rows_get_the_column_types_of_one_table():
 
 
 def test_dask_addresses_are_checked(monkeypatch):
-    with pytest.raises(ConfigError, match="local:N"), distributed.dask_client("local:0"):
+    with pytest.raises(OptionError, match="local:N"), distributed.dask_client("local:0"):
         pass
     monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", "1s")
     with (

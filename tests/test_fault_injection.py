@@ -399,3 +399,150 @@ def test_worker_tracebacks_go_to_a_file_not_the_terminal(tmp_path, monkeypatch):
     assert "map of community c1]0;t failed" in shown and str(tmp_path / "details.log") in shown
     details = (tmp_path / "details.log").read_text(encoding="utf-8")
     assert "Traceback" in details and "No space left on device" in details
+
+
+# ---------------------------------------------------------------------------- OSM bombs and long parses
+_OSM_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="test">\n'
+
+
+def bz2_of(head: bytes, block: bytes, times: int, tail: bytes) -> bytes:
+    """A small multi-stream ``.bz2`` expanding to ``head + block * times + tail`` (the block
+    compressed once and repeated: seconds to build however large it expands)."""
+    import bz2
+
+    return bz2.compress(head) + bz2.compress(block) * times + bz2.compress(tail)
+
+
+def comment_bomb(path: Path, mib: int = 400) -> Path:
+    """The reported bomb: a few KB of bzip2 expanding to an XML comment of ``mib`` MiB."""
+    path.write_bytes(bz2_of(_OSM_HEAD + b"<!-- ", b"A" * (1 << 20), mib, b" -->\n</osm>\n"))
+    return path
+
+
+def long_parse(path: Path, mib: int = 240) -> Path:
+    """Valid OSM XML of ``mib`` MiB (under the decompression limit) that takes pyosmium many
+    seconds: the same node over and over."""
+    line = b'<node id="1" version="1" lat="39.99" lon="116.34"/>\n'
+    per_block = (1 << 20) // len(line)
+    path.write_bytes(bz2_of(_OSM_HEAD, line * per_block, mib, b"</osm>\n"))
+    return path
+
+
+def circles_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    """``circles ARGS`` in a new process, its temporary files in ``cwd/tmp``."""
+    code = "import sys; from circles import cli; sys.exit(cli.main(sys.argv[1:]))"
+    (cwd / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(cwd / "tmp")}
+
+    def ctrl_c_as_in_a_terminal() -> None:  # SIGINT is ignored when the tests run as a background job
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def reading_osm(proc: subprocess.Popen, tmp: Path) -> bool:
+    """Has ``proc`` started reading the OSM file (its temporary folder made)?"""
+    return proc.poll() is not None or any(p.name.startswith("circles-osm-") for p in (tmp / "tmp").iterdir())
+
+
+def run_argv(network: Path, out: Path) -> list[str]:
+    from circles import demo
+
+    return [
+        "run",
+        "--boundaries",
+        str(demo.DEMO_BOUNDARIES),
+        "--facilities",
+        str(demo.DEMO_FACILITIES),
+        "--network",
+        str(network),
+        "--out",
+        str(out),
+        "--cache",
+        "",
+        "--no-figures",
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "extract"])
+def test_comment_bomb_is_refused_within_seconds(tmp_path, command):
+    bomb = comment_bomb(tmp_path / "bomb.osm.bz2")
+    assert bomb.stat().st_size < 20_000
+    out = tmp_path / "out"
+    argv = run_argv(bomb, out) if command == "run" else ["extract", "--osm", str(bomb), "--out", str(out)]
+    proc = circles_cli(*argv, cwd=tmp_path)
+    wait_for(lambda: reading_osm(proc, tmp_path))
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("circles: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert str(bomb) in lines[0] and "XML_MAX_TOKEN_BYTES" in lines[0] and "without the end of an element" in lines[0]
+    assert elapsed < 10, f"took {elapsed:.1f} s after it started reading the file"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "sig"),
+    [("run", signal.SIGTERM), ("extract", signal.SIGTERM), ("run", signal.SIGINT)],
+    ids=["run-term", "extract-term", "run-ctrl-c"],
+)
+def test_sigterm_stops_a_long_osm_parse_within_seconds(tmp_path, command, sig):
+    """SIGTERM or Ctrl-C while pyosmium parses (run: the child process reading the walking
+    network; extract: the decompression and the feature reading) stops circles within 10 s,
+    exit 130, the output folder as it was."""
+    osm = long_parse(tmp_path / "big.osm.bz2")
+    out = tmp_path / "out"
+    if command == "extract":  # extract writes into a folder of the user's; run refuses one
+        out.mkdir()
+        (out / "mine.txt").write_text("the user's file", encoding="utf-8")
+    argv = run_argv(osm, out) if command == "run" else ["extract", "--osm", str(osm), "--out", str(out)]
+    proc = circles_cli(*argv, cwd=tmp_path)
+    try:
+        wait_for(lambda: reading_osm(proc, tmp_path))
+        time.sleep(1.5)  # run: the pyosmium reader (a child process) is parsing; extract: decompressing
+        assert command == "extract" or children(proc.pid), "no reader process"
+        assert proc.poll() is None, proc.communicate()[1]
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert ("interrupted (SIGTERM)" if sig == signal.SIGTERM else "interrupted;") in err, err
+    assert "Traceback" not in err, err
+    assert elapsed < 10, f"took {elapsed:.1f} s after the signal"
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] if command == "extract" else not out.exists()
+    assert list((tmp_path / "tmp").iterdir()) == [], "temporary files left"
+
+
+def test_decompression_limit_names_the_file_and_limit(tmp_path, monkeypatch):
+    from circles import _osmium
+    from circles.errors import InputError
+
+    many = tmp_path / "many.osm.bz2"
+    many.write_bytes(bz2_of(_OSM_HEAD, b"<!-- small -->\n" * 70_000, 40, b"</osm>\n"))  # 40 MiB of comments
+    monkeypatch.setattr(_osmium, "DECOMPRESSED_MIN_BYTES", 8 << 20)
+    for read in (_osmium.read_walk_ways, lambda p: _osmium.read_features(p, lambda tags: True)):
+        with pytest.raises(InputError, match="expands to more than 8 MiB .*decompression bomb") as info:
+            read(many)
+        assert str(many) in str(info.value)

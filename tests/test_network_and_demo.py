@@ -199,7 +199,7 @@ def _edge_case_file(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("retain_all", [False, True])
 def test_edge_cases_match_osmnx(tmp_path, retain_all):
     path = _edge_case_file(tmp_path)
-    new = _osmium.walk_network(path, retain_all=retain_all)
+    new = network.osm_walk_network(path, retain_all=retain_all)
     ref = osmnx_reference(path, tmp_path, retain_all=retain_all)
     assert_same_network(new, ref)
     assert 21 not in set(new.node_ids) and 20 in set(new.node_ids)  # the way is cut at the missing node

@@ -1,0 +1,122 @@
+"""Checks made on input files before they are opened or parsed: special files (FIFOs,
+devices, sockets) refused, and Excel workbooks sized up before openpyxl reads them.
+
+Each limit is declared once here, with its reason; the README's "Safety and failure modes"
+section states them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+from .errors import InputError
+
+#: Most bytes the parts of an ``.xlsx`` workbook may expand to. Reason: a table of a million
+#: facilities with ten columns is about 150 MB of sheet XML; more is a zip bomb that openpyxl
+#: would hold in memory many times over. No source: a safety cap.
+XLSX_MAX_BYTES = 256 << 20
+#: Longest text of one cell, in characters: Excel's own limit (Microsoft, "Excel specifications
+#: and limits": 32,767 characters in a cell). Checked on the XML before openpyxl reads it.
+XLSX_MAX_CELL_CHARS = 32_767
+#: UTF-8 takes at most 4 bytes per character: the longest cell text in bytes.
+_XLSX_MAX_CELL_BYTES = 4 * XLSX_MAX_CELL_CHARS
+_CHUNK = 1 << 20
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def special_file_error(path: str | Path) -> InputError | None:
+    """The error for ``path`` if it exists and is not a regular file or folder (a FIFO, a
+    device, a socket), else None. Uses ``stat`` only: the file is never opened (opening a
+    FIFO blocks until someone writes to it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing or unreadable: the reader says so in its own words
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    return InputError(
+        f"is {kind}, not a regular file: circles reads inputs from files only (a pipe or device could block "
+        "or never end)",
+        path=str(path),
+    )
+
+
+def check_regular_file(path: str | Path) -> None:
+    """Raise :class:`InputError` if ``path`` is a FIFO, device or socket (see :func:`special_file_error`)."""
+    error = special_file_error(path)
+    if error is not None:
+        raise error
+
+
+def check_xlsx(path: str | Path) -> None:
+    """Refuse an ``.xlsx`` workbook openpyxl should not parse: its parts expand to more than
+    :data:`XLSX_MAX_BYTES`, or a cell's text is longer than :data:`XLSX_MAX_CELL_CHARS`
+    (checked as bytes of XML text between two tags, streaming, before any parsing).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the part and the limit. A file that is not a zip archive is left
+        to openpyxl to refuse in its own words.
+    """
+    p = Path(path)
+    check_regular_file(p)
+    try:
+        zf = zipfile.ZipFile(p)
+    except (zipfile.BadZipFile, OSError):
+        return
+    with zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if total > XLSX_MAX_BYTES:
+            raise InputError(
+                f"the workbook expands to {total / 2**20:,.0f} MiB, over the limit of "
+                f"{XLSX_MAX_BYTES / 2**20:,.0f} MiB (circles._safety.XLSX_MAX_BYTES): not a facility table "
+                "circles can read",
+                path=str(p),
+            )
+        for info in infos:
+            if info.filename.endswith(".xml"):
+                _check_xml_text_runs(zf, info, p)
+
+
+def _longest_text_run(chunks) -> int:
+    """The most bytes between two ``<`` in a stream of chunks (stops early past the limit)."""
+    carry = 0  # bytes since the last '<' of the previous chunks
+    longest = 0
+    for chunk in chunks:
+        first = chunk.find(b"<")
+        if first < 0:
+            carry += len(chunk)
+        else:
+            inner = chunk[first + 1 : chunk.rfind(b"<")].split(b"<") if chunk.count(b"<") > 1 else []
+            longest = max(longest, carry + first, *(len(x) for x in inner))
+            carry = len(chunk) - chunk.rfind(b"<") - 1
+        longest = max(longest, carry)
+        if longest > _XLSX_MAX_CELL_BYTES:
+            break
+    return longest
+
+
+def _check_xml_text_runs(zf: zipfile.ZipFile, info: zipfile.ZipInfo, p: Path) -> None:
+    try:
+        with zf.open(info) as fh:
+            longest = _longest_text_run(iter(lambda: fh.read(_CHUNK), b""))
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
+        return  # a damaged part: openpyxl refuses the workbook in its own words
+    if longest > _XLSX_MAX_CELL_BYTES:
+        raise InputError(
+            f"part {info.filename} holds a text of more than {XLSX_MAX_CELL_CHARS:,} characters, Excel's longest cell "
+            "(circles._safety.XLSX_MAX_CELL_CHARS): not a facility table circles can read",
+            path=str(p),
+        )
