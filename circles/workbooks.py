@@ -13,6 +13,7 @@ name such as ``=HYPERLINK(...)`` is never a formula (see :mod:`circles._sheets`)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -196,13 +197,20 @@ def write_gaps_workbook(
 def _lines(value: Any, width: float) -> int:
     """Lines a wrapped cell needs at the ledger's font size in a column ``width`` characters
     wide (a CJK character is about ``CJK_UNITS`` width units, other characters about one)."""
-    from .ledger import CJK_UNITS
-
     if value is None or value == "":
         return 1
+    return _text_lines(str(value), float(width))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _text_lines(text: str, width: float) -> int:
+    """:func:`_lines` of a text (cached: a city's ledger repeats the same texts in every
+    community)."""
+    from .ledger import CJK_UNITS
+
     per_line = max(1.0, width - 0.8)
     n = 0
-    for part in str(value).split("\n"):
+    for part in text.split("\n"):
         w = sum(CJK_UNITS if ord(ch) >= 0x2E80 else 1.05 for ch in part)
         n += max(1, math.ceil(w / per_line))
     return n
