@@ -590,6 +590,45 @@ MAP_LABELS = {
     },
 }
 
+#: Words of the live what-if in the community maps (placing a planned facility in the page).
+LIVE_LABELS = {
+    "zh": {
+        "live_place": "＋ 放置",
+        "live_place_hint": "打开后，点按地图放置规划设施（长按或右键随时可放）；拖动可移动，点按可删除",
+        "live_undo": "撤销",
+        "live_reset": "重置",
+        "live_export": "导出方案",
+        "live_export_hint": "下载方案 GeoJSON（circles whatif --scenario 可读）",
+        "live_planned": "规划",
+        "live_closed": "模拟关闭",
+        "live_close": "模拟关闭此设施",
+        "live_tap_remove": "点按删除",
+        "live_share": "覆盖",
+        "live_status": "状态",
+        "live_newly": "新覆盖 {n} 人",
+        "live_lost": "不再覆盖 {n} 人",
+        "live_hint": "放置规划设施看看效果",
+    },
+    "en": {
+        "live_place": "+ Place",
+        "live_place_hint": "When on, tap the map to place a planned facility (long press or right click any time); "
+        "drag to move it, tap it to remove it",
+        "live_undo": "Undo",
+        "live_reset": "Reset",
+        "live_export": "Export scenario",
+        "live_export_hint": "Download the scenario as GeoJSON (read by circles whatif --scenario)",
+        "live_planned": "planned",
+        "live_closed": "closed (scenario)",
+        "live_close": "Close this facility (scenario)",
+        "live_tap_remove": "tap to remove",
+        "live_share": "Covered",
+        "live_status": "status",
+        "live_newly": "{n} newly covered",
+        "live_lost": "{n} no longer covered",
+        "live_hint": "place a planned facility to see its effect",
+    },
+}
+
 #: Planned facilities farther than this from their street get a warning in what-if outputs.
 ATTACH_WARN_M = 100.0
 

@@ -87,13 +87,16 @@ from ._labels import (
     FAIL_COLOURS,
     FAILING_STATUSES,
     ICON_TEXT,
+    LIVE_LABELS,
     MAP_LABELS,
     MINUTE_BINS,
     MINUTE_COLOURS,
     NONE_COLOUR,
     REACH_COLOURS,
     STATUS_COLOURS,
+    STATUS_EN,
     STATUS_ORDER,
+    STATUS_ZH,
     UNPLACED_COLOUR,
     status_name,
     threshold_text,
@@ -215,7 +218,7 @@ class _Setup(JSCSSMixin, _Macro):
     def __init__(self, css: str, opts: dict, cluster: bool):
         super().__init__()
         self._name = "CirclesSetup"
-        self.css, self.js, self.opts = css, read_asset("map.js"), _js(opts)
+        self.css, self.js, self.opts = css, read_asset("map.js") + read_asset("live.js"), _js(opts)
         self.default_js = [("leaflet_markercluster", _CLUSTER_CDN + "leaflet.markercluster.js")] if cluster else []
         self.default_css = (
             [
@@ -690,6 +693,7 @@ def _build(
         "areas": areas,
         "res": res_data,
         "marks": extra.marks if extra else [],
+        "live": p.live.get(str(focus)) if focus is not None and extra is None else None,
     }
     opts = {
         "title": title,
@@ -704,6 +708,8 @@ def _build(
             **{f"f_{k}": lab[k] for k in ("name", "type", "id", "source", "area", "set_aside", "unnamed")},
             "f_capacity": FACILITY_FIELDS["capacity"][0 if lang == "zh" else 1],
             "f_size": FACILITY_FIELDS["size_m2"][0 if lang == "zh" else 1],
+            **LIVE_LABELS[lang],
+            **{f"st_{k}": v for k, v in (STATUS_ZH if lang == "zh" else STATUS_EN).items()},
         },
         "tabs": tabs,
         "tab": extra.tab if extra else None,
@@ -929,7 +935,37 @@ def result_map(
     -------
     folium.Map
     """
-    return make_map(**map_inputs(result), lang=lang, offline=offline, focus=focus, extra=extra)
+    if focus is None or extra is not None:
+        return make_map(**map_inputs(result), lang=lang, offline=offline, focus=focus, extra=extra)
+    p = prepare(**map_inputs(result), lang=lang)
+    p.live = live_payloads(result, p, [str(focus)])
+    return _build(p, offline=offline, focus=focus)
+
+
+def live_payloads(result, p: Prepared, ids: list[str]) -> dict[str, dict]:
+    """The live what-if payload (:mod:`circles._live`) of each community map in ``ids``: its
+    walking graph with the engine's attachment of its residents (in the map's order) and of the
+    facilities around it. Empty after a partitioned run (no single graph)."""
+    from ._live import community_payload
+
+    if getattr(result, "access", None) is None:
+        return {}
+    comm_of = p.res["community_id"].astype(str).to_numpy()
+    if len(p.res) != len(result.residents) or not np.array_equal(
+        p.res["point_id"].astype(str).to_numpy(), result.residents["point_id"].astype(str).to_numpy()
+    ):
+        log.warning("live what-if left out: the map's residents are not the analysis' residents")
+        return {}
+    out: dict[str, dict] = {}
+    for cid in ids:
+        try:
+            payload = community_payload(result, cid, np.flatnonzero(comm_of == cid))
+        except ValueError as exc:
+            log.warning("live what-if left out of the map of community %s: %s", cid, exc)
+            continue
+        if payload is not None:
+            out[cid] = payload
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1067,6 +1103,7 @@ def write_maps(
             files[cid] = name
     links = {cid: f"community_maps/{f}" for cid, f in files.items()}
     p = prepare(**kw, lang=lang, links=links)
+    p.live = live_payloads(result, p, [cid for cid in ids if cid in files])
     failed: dict[str, str] = {}
     written: list[Path] = []
     if files:
@@ -1086,6 +1123,7 @@ def write_maps(
     ok_links = {cid: link for cid, link in links.items() if cid not in failed}
     if failed:  # no link to a map that is not there; the reason is listed instead
         p = prepare(**kw, lang=lang, links=ok_links)
+        p.live = {}
     overview = save_map(_build(p, offline=offline, links=ok_links, failed=failed), out / "map.html", offline=offline)
     log.info("wrote the overview and %d community maps in %s", len(written), out)
     return [overview, *written]

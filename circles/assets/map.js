@@ -64,8 +64,10 @@ C.facPopup = function (p, info, lab) {
   [[5, lab.f_source], [6, lab.f_capacity], [7, lab.f_size], [8, lab.f_area]].forEach(function (k) {
     if (p[k[0]] !== '') { rows.push([k[1], p[k[0]]]); } });
   if (!p[2]) { rows.push([lab.f_set_aside, p[9] || '—']); }
+  var live = C.current && C.current.live && C.current.live.isLive(p[4]);
   return '<table class="circles-popup">' + rows.map(function (r) {
-    return '<tr><td>' + C.esc(r[0]) + '</td><td>' + C.esc(r[1]) + '</td></tr>'; }).join('') + '</table>';
+    return '<tr><td>' + C.esc(r[0]) + '</td><td>' + C.esc(r[1]) + '</td></tr>'; }).join('') + '</table>'
+    + (live ? '<button type="button" class="circles-close-fac" data-close="' + C.esc(p[4]) + '">' + C.esc(lab.live_close) + '</button>' : '');
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -118,7 +120,11 @@ C.Points = L.Layer.extend({
   },
   redraw: function () { this._hide(); if (this._map) { this._draw(); } },
   /* class of resident i for item r: 0 within, 1 up to 2x, 2 beyond, 3 not attached, 4 no data */
-  cls: function (i, r) { var k = this._d.k[r]; return k ? k.charCodeAt(i) - 48 : 4; },
+  cls: function (i, r) {
+    var lv = this._app.live && this._app.live.clsCached(r);
+    if (lv) { return lv[i]; }
+    var k = this._d.k[r]; return k ? k.charCodeAt(i) - 48 : 4;
+  },
   _radius: function () { var z = this._map.getZoom(); return z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3)); },
   _reset: function () {
     var map = this._map, size = map.getSize(), pad = 0.25;
@@ -175,7 +181,8 @@ C.Points = L.Layer.extend({
     var lab = this._app.o.lab, c = this.cls(i, r.id), dm, v, lim;
     if (c === 3) { return lab.unplaced; }
     if (c === 4) { return lab.nodata; }
-    dm = (this._d.d[r.type] || [])[i];
+    dm = this._app.live ? this._app.live.dist(r.type, i) : null;
+    if (dm === null) { dm = (this._d.d[r.type] || [])[i]; }
     if (dm === undefined || dm < 0) { return lab.none_reach + ' · ' + lab.not_covered; }
     if (r.inM) {
       lim = Math.floor(r.thrM + 1e-9);
@@ -445,6 +452,7 @@ C.app = function (map, d, o) {
     if (A.points) { A.points.redraw(); }
     A.updateMarks();
     A.ui && A.ui.update();
+    if (A.live) { A.live.onRule(); }
   };
 
   A.ui = C.ui(A);
@@ -476,6 +484,7 @@ C.app = function (map, d, o) {
       paddingBottomRight: [c.width - f.right + 4, c.height - f.bottom + 4], maxZoom: o.fitMaxZoom, animate: !!animate});
   };
   A.fit(o.bounds, false);
+  if (d.live && C.live) { A.live = C.live(A, d.live); if (A.points) { A.points.redraw(); } }
   container.setAttribute('data-circles-ready', '1');
   return A;
 };

@@ -1,0 +1,173 @@
+"""The live what-if of the community maps, in headless Chromium, against the engine.
+
+A planned facility placed through the page API (``window.circles.place``) must give every
+resident of the community the walking distance the engine gives after ``circles whatif`` with the
+same scenario (within 1 m), and the page's summary the same figures as the what-if comparison
+table. The scenario the page exports is read back by :func:`circles.whatif.load_scenario`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from map_browser import Browsers, errors, js, open_map
+from synthetic_city import make_city
+
+from circles import demo, pipeline, whatif
+from circles.mapping import write_maps
+
+
+@pytest.fixture(scope="module")
+def browsers(tmp_path_factory):
+    b = Browsers(tmp_path_factory)
+    yield b
+    b.close()
+
+
+def _scenario_result(now, scenario_path: Path, boundaries, buildings, **kw):
+    """The engine's result under a scenario, as ``circles whatif`` computes it."""
+    scen = whatif.load_scenario(scenario_path, now.rulebook.facility_types)
+    fac_now = now.facilities.to_crs("EPSG:4326")
+    cols = [c for c in ("id", "facility_type", "name", "source", "osm_element", "capacity", "size_m2") if c in fac_now]
+    planned = whatif.apply_scenario(
+        gpd.GeoDataFrame(fac_now[cols], geometry=fac_now.geometry, crs="EPSG:4326"), scen, path=str(scenario_path)
+    )
+    later = pipeline.analyse(
+        boundaries, planned, now.network, buildings=buildings, surveyed=sorted(now.surveyed), progress=False, **kw
+    )
+    later = whatif.keep_surveyed(later, now.surveyed)
+    diff = whatif.difference_layer(now, later)
+    comp = whatif.compare_gaps(now.gaps, later.gaps, "current", "scenario", newly=whatif.newly_covered(diff))
+    return later, comp
+
+
+def _check_against_engine(drv, now, later, comp, cid: str, rule_id: str) -> int:
+    """Every resident's time to the rule's type and the page summary against the engine."""
+    rule = next(r for r in now.rulebook.rules if r.id == rule_id)
+    t = rule.facility_type
+    times = js(drv, "return window.circles.times(arguments[0])", rule_id)
+    res = later.residents
+    mine = res[res["community_id"].astype(str) == cid]
+    engine = mine[f"dist_{t}"].to_numpy(dtype=float)
+    assert len(times) == len(engine)
+    bound = max(now.rulebook.threshold_m(r) for r in now.rulebook.rules if r.facility_type == t)
+    compared = 0
+    for page, eng in zip(times, engine, strict=True):
+        if np.isfinite(eng) and eng <= bound:
+            assert page is not None, f"engine {eng:.2f} m, page beyond"
+            assert abs(page - eng) <= 1.0, (page, eng)
+            compared += 1
+        elif page is not None:
+            # the page searches up to twice the threshold; beyond the engine's limit it must say so
+            assert not np.isfinite(eng) or abs(page - eng) <= 1.0, (page, eng)
+    summary = pd.DataFrame(js(drv, "return window.circles.summary()"))
+    want = comp[comp["community_id"].astype(str) == cid].set_index("rule_id")
+    for row in summary.itertuples(index=False):
+        w = want.loc[row.rule_id]
+        assert row.status_scenario == w["status_scenario"], row.rule_id
+        if pd.notna(w["covered_share_scenario"]):
+            assert abs(row.covered_share_scenario - w["covered_share_scenario"]) <= 1e-4, row.rule_id
+        assert abs(row.residents_newly_covered - w["residents_newly_covered"]) <= 0.1, row.rule_id
+        assert abs(row.residents_no_longer_covered - w["residents_no_longer_covered"]) <= 0.1, row.rule_id
+    return compared
+
+
+def _uncovered_spot(now, cid: str, t: str, limit: float) -> tuple[float, float]:
+    """A resident of ``cid`` farthest from the type (lon, lat): a planned facility there matters."""
+    res = now.residents
+    mine = res[(res["community_id"].astype(str) == cid) & res["placed"]]
+    d = mine[f"dist_{t}"].fillna(np.inf).to_numpy()
+    pt = gpd.GeoSeries([mine.geometry.iloc[int(np.argmax(np.minimum(d, 1e9)))]], crs=res.crs).to_crs("EPSG:4326")
+    return float(pt.iloc[0].x) + 2e-5, float(pt.iloc[0].y) + 1e-5
+
+
+def test_placed_facility_matches_the_engine_on_the_demo(browsers, demo_result, tmp_path):
+    now = demo_result
+    cids = [str(c) for c in now.communities["id"]]
+    counts = now.residents["community_id"].astype(str).value_counts()
+    cid = max(cids, key=lambda c: counts.get(c, 0))
+    write_maps(now, tmp_path / "maps", community_maps=[cid], offline=True)
+    page = next((tmp_path / "maps" / "community_maps").glob("*.html"))
+    assert page.stat().st_size < 1_000_000
+    drv = browsers("laptop")
+    open_map(drv, page)
+    gaps = now.gaps[now.gaps["community_id"].astype(str) == cid]
+    rule_id = str(gaps.sort_values("covered_share")["rule_id"].iloc[0])
+    rule = next(r for r in now.rulebook.rules if r.id == rule_id)
+    lon, lat = _uncovered_spot(now, cid, rule.facility_type, now.rulebook.threshold_m(rule))
+    pid = js(
+        drv,
+        "return window.circles.place({item: arguments[0], lon: arguments[1], lat: arguments[2]})",
+        rule_id,
+        lon,
+        lat,
+    )
+    assert pid
+    scenario = js(drv, "return window.circles.scenario()")
+    assert [f["properties"]["action"] for f in scenario["features"]] == ["add"]
+    path = tmp_path / "scenario.geojson"
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    later, comp = _scenario_result(now, path, demo.DEMO_BOUNDARIES, demo.DEMO_BUILDINGS)
+    assert _check_against_engine(drv, now, later, comp, cid, rule_id) > 0
+    t = rule.facility_type
+    before = now.residents.loc[now.residents["community_id"].astype(str) == cid, f"dist_{t}"].fillna(np.inf)
+    after = later.residents.loc[later.residents["community_id"].astype(str) == cid, f"dist_{t}"].fillna(np.inf)
+    assert (after.to_numpy() < before.to_numpy() - 1).any(), "the planned facility changes nobody's walk"
+    gained = js(drv, "return window.circles.summary()")
+    assert any(r["residents_newly_covered"] > 0 for r in gained)
+    assert not errors(drv)
+
+
+def test_generated_city_place_close_undo_and_round_trip(browsers, tmp_path):
+    city = make_city(tmp_path / "city", nx=24, ny=8)
+    kw = {"rules": city["rules"]}
+    now = pipeline.analyse(city["boundaries"], city["facilities"], city["network"], progress=False, **kw)
+    counts = now.residents["community_id"].astype(str).value_counts()
+    cid = str(counts.index[0])
+    write_maps(now, tmp_path / "maps", community_maps=[cid], offline=True)
+    page = next((tmp_path / "maps" / "community_maps").glob("*.html"))
+    drv = browsers("phone")
+    open_map(drv, page)
+    rule = next(r for r in now.rulebook.rules if r.facility_type == "kindergarten")
+    t = rule.facility_type
+    lon, lat = _uncovered_spot(now, cid, t, now.rulebook.threshold_m(rule))
+    first = js(
+        drv,
+        "return window.circles.place({item: arguments[0], lon: arguments[1], lat: arguments[2]})",
+        rule.id,
+        lon,
+        lat,
+    )
+    js(
+        drv,
+        "return window.circles.place({item: arguments[0], lon: arguments[1], lat: arguments[2]})",
+        rule.id,
+        lon + 0.003,
+        lat - 0.001,
+    )
+    # undo takes the second one back; remove takes the first; undo puts it back
+    assert js(drv, "return window.circles.undo()")
+    assert js(drv, "return window.circles.remove(arguments[0])", first)
+    assert js(drv, "return window.circles.scenario().features.length") == 0
+    assert js(drv, "return window.circles.undo()")
+    # close the nearest existing facility of another type (a removal)
+    other = next(r for r in now.rulebook.rules if r.facility_type == "clinic")
+    res = now.residents[now.residents["community_id"].astype(str) == cid]
+    near = res["nearest_clinic"].replace("", np.nan).dropna()
+    closed = str(near.mode().iloc[0])
+    assert js(drv, "return window.circles.remove(arguments[0])", closed)
+    scenario = js(drv, "return window.circles.scenario()")
+    assert sorted(f["properties"]["action"] for f in scenario["features"]) == ["add", "remove"]
+    path = tmp_path / "scenario.geojson"
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    later, comp = _scenario_result(now, path, city["boundaries"], None, **kw)
+    assert _check_against_engine(drv, now, later, comp, cid, rule.id) > 0
+    assert _check_against_engine(drv, now, later, comp, cid, other.id) > 0
+    lost = pd.DataFrame(js(drv, "return window.circles.summary()")).set_index("rule_id")
+    assert lost.loc[other.id, "residents_no_longer_covered"] > 0 or lost.loc[other.id, "covered_share_scenario"] < 1
+    assert not errors(drv)
