@@ -243,6 +243,11 @@ C.live = function (A, g) {
     });
     if (reachLayer) { map.removeLayer(reachLayer); reachLayer = null; }
     var r = rules[rid];
+    /* the precomputed walking area is today's: under a scenario the reached streets replace it */
+    if (A.shownArea) {
+      if (changed(t) && map.hasLayer(A.shownArea)) { map.removeLayer(A.shownArea); }
+      if (!changed(t) && !map.hasLayer(A.shownArea)) { A.shownArea.addTo(map); }
+    }
     if (r && changed(t)) {
       var nd = current(t).node, lines = [], e, on = {};
       sources(t, true).forEach(function (p) { (on[p[0]] = on[p[0]] || []).push(p); });

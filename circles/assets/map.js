@@ -483,8 +483,8 @@ C.app = function (map, d, o) {
     map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {paddingTopLeft: [f.left + 4, f.top + 4],
       paddingBottomRight: [c.width - f.right + 4, c.height - f.bottom + 4], maxZoom: o.fitMaxZoom, animate: !!animate});
   };
-  A.fit(o.bounds, false);
   if (d.live && C.live) { A.live = C.live(A, d.live); if (A.points) { A.points.redraw(); } }
+  A.fit(o.bounds, false);
   container.setAttribute('data-circles-ready', '1');
   return A;
 };
@@ -597,7 +597,8 @@ C.ui = function (A) {
   };
   U.layout = function () {
     var W = container.clientWidth, H = container.clientHeight;
-    U.narrow = W < 700 || H < 500;
+    U.narrow = W < 700;  /* a landscape phone (844×390) keeps the side layout, the sheet ≤ 36 % wide */
+    container.classList.toggle('circles-short', H < 500);
     container.classList.toggle('circles-narrow', U.narrow);
     U.body.style.maxHeight = (U.narrow ? Math.round(0.5 * H) : Math.max(120, Math.min(Math.round(0.6 * H), H - 190))) + 'px';
     var lift = U.narrow ? Math.ceil(U.sheet.getBoundingClientRect().height) + 1 : 0;
@@ -666,8 +667,10 @@ C.ui = function (A) {
 
   U.layout();
   U.show(o.tab || 'legend');
-  U.open(!U.narrow);
-  map.on('resize', function () { var was = U.narrow; U.layout(); if (was !== U.narrow) { U.open(!U.narrow); } });
+  /* the sheet starts open at the side of a large screen, collapsed on a phone (either way up) */
+  U.roomy = function () { return !U.narrow && container.clientHeight >= 500; };
+  U.open(U.roomy());
+  map.on('resize', function () { var was = U.narrow; U.layout(); if (was !== U.narrow) { U.open(U.roomy()); } });
   /* a tap on the map closes the sheet on a small screen */
   container.addEventListener('click', function (e) {
     if (U.narrow && U.isOpen && !(e.target.closest && e.target.closest('.circles-head, .circles-sheet'))) { U.open(false); }
