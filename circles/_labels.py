@@ -608,6 +608,8 @@ LIVE_LABELS = {
         "live_newly": "新覆盖 {n} 人",
         "live_lost": "不再覆盖 {n} 人",
         "live_hint": "放置规划设施看看效果",
+        "projector": "投影",
+        "projector_hint": "投影模式：大字、大点（地址加 ?projector=1 直接打开）",
     },
     "en": {
         "live_place": "+ Place",
@@ -626,6 +628,8 @@ LIVE_LABELS = {
         "live_newly": "{n} newly covered",
         "live_lost": "{n} no longer covered",
         "live_hint": "place a planned facility to see its effect",
+        "projector": "Projector",
+        "projector_hint": "Projector mode: large text and dots (add ?projector=1 to the address to open in it)",
     },
 }
 

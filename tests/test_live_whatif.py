@@ -9,6 +9,7 @@ table. The scenario the page exports is read back by :func:`circles.whatif.load_
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -171,3 +172,33 @@ def test_generated_city_place_close_undo_and_round_trip(browsers, tmp_path):
     lost = pd.DataFrame(js(drv, "return window.circles.summary()")).set_index("rule_id")
     assert lost.loc[other.id, "residents_no_longer_covered"] > 0 or lost.loc[other.id, "covered_share_scenario"] < 1
     assert not errors(drv)
+
+
+def test_projector_mode_text_and_dots(browsers, demo_result, tmp_path):
+    cid = str(demo_result.communities["id"].iloc[0])
+    write_maps(demo_result, tmp_path / "maps", community_maps=[cid], offline=True)
+    page = next((tmp_path / "maps" / "community_maps").glob("*.html"))
+    drv = browsers("projector_hd")
+    drv.get("about:blank")
+    drv.get(page.resolve().as_uri() + "?projector=1")
+    for _ in range(300):
+        if js(drv, "return !!document.querySelector('[data-circles-ready]')"):
+            break
+        time.sleep(0.05)
+    sizes = js(
+        drv,
+        "return Array.from(document.querySelectorAll("
+        "'.circles-head *, .circles-sheet *, .circles-label, .circles-label *'))"
+        ".filter(e => e.offsetParent !== null && e.childNodes.length && Array.from(e.childNodes)"
+        ".some(n => n.nodeType === 3 && n.textContent.trim()))"
+        ".map(e => parseFloat(getComputedStyle(e).fontSize))",
+    )
+    assert sizes and min(sizes) >= 20, sorted(sizes)[:5]
+    assert js(drv, "return window.circles.current.points._radius()") >= 6
+    icons = js(
+        drv, "return Array.from(document.querySelectorAll('.leaflet-marker-icon.circles-fac')).map(e => e.offsetWidth)"
+    )
+    assert all(w >= 36 for w in icons)
+    # the button turns it off again
+    js(drv, "document.querySelector('.circles-proj').click()")
+    assert js(drv, "return window.circles.current.points._radius()") < 6

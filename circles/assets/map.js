@@ -125,7 +125,10 @@ C.Points = L.Layer.extend({
     if (lv) { return lv[i]; }
     var k = this._d.k[r]; return k ? k.charCodeAt(i) - 48 : 4;
   },
-  _radius: function () { var z = this._map.getZoom(); return z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3)); },
+  _radius: function () {
+    var z = this._map.getZoom(), r = z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3));
+    return this._app.projector ? 2 * r : r;  /* projector mode: dots seen from the back of a room */
+  },
   _reset: function () {
     var map = this._map, size = map.getSize(), pad = 0.25;
     var min = map.containerPointToLayerPoint(size.multiplyBy(-pad)).round();
@@ -522,6 +525,18 @@ C.ui = function (A) {
     U.panes[p.key] = C.el('div', 'circles-pane', p.html || '', U.body);
     U.panes[p.key].setAttribute('data-pane', p.key);
   });
+  /* projector mode (a button, or ?projector=1 in the address): large text, dots and icons */
+  U.projector = function (on) {
+    A.projector = on;
+    container.classList.toggle('circles-projector', on);
+    U.proj.classList.toggle('on', on);
+    if (A.points) { A.points.redraw(); }
+    map.invalidateSize();
+  };
+  U.proj = C.el('button', 'circles-proj', C.esc(lab.projector), tabs);
+  U.proj.type = 'button';
+  U.proj.title = lab.projector_hint;
+  U.proj.addEventListener('click', function () { U.projector(!A.projector); U.layout(); });
   U.toggle = C.el('button', 'circles-toggle', '', tabs);
   U.toggle.type = 'button';
   U.toggle.addEventListener('click', function () { U.open(!U.isOpen); });
@@ -665,6 +680,7 @@ C.ui = function (A) {
       el.classList.toggle('sel', el.getAttribute('data-rule') === r.id); });
   };
 
+  if (/[?&]projector=1\b/.test(window.location.search)) { U.projector(true); }
   U.layout();
   U.show(o.tab || 'legend');
   /* the sheet starts open at the side of a large screen, collapsed on a phone (either way up) */
