@@ -414,8 +414,9 @@ REACH_COLOURS = {
     "nodata": "#8C8C8C",
 }
 
-#: Sequential colour-blind-safe scale (ColorBrewer YlOrRd) for the number of failing items.
-FAIL_COLOURS = ("#FFFFCC", "#FED976", "#FD8D3C", "#E31A1C", "#800026")
+#: Sequential grey scale for the number of failing items: no hue the residents (blue, orange, red) or the
+#: what-if marks use, so that each hue means one thing on a map.
+FAIL_COLOURS = ("#F7F7F7", "#D9D9D9", "#A6A6A6", "#737373", "#404040")
 
 #: What-if highlights (residents newly covered / no longer covered) and planned facilities.
 CHANGE_COLOURS = {"newly": "#1B7837", "lost": "#C51B7D", "add": "#6A3D9A", "remove": "#444444", "resize": "#01665E"}
@@ -610,6 +611,9 @@ LIVE_LABELS = {
         "live_hint": "放置规划设施看看效果",
         "projector": "投影",
         "projector_hint": "投影模式：大字、大点（地址加 ?projector=1 直接打开）",
+        "threshold": "阈值",
+        "nodata_short": "无数据",
+        "community_status": "本社区状况 ›",
     },
     "en": {
         "live_place": "+ Place",
@@ -630,6 +634,9 @@ LIVE_LABELS = {
         "live_hint": "place a planned facility to see its effect",
         "projector": "Projector",
         "projector_hint": "Projector mode: large text and dots (add ?projector=1 to the address to open in it)",
+        "threshold": "threshold",
+        "nodata_short": "no data",
+        "community_status": "this community ›",
     },
 }
 

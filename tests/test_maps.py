@@ -441,7 +441,16 @@ def test_a_tap_on_a_resident_opens_the_resident_not_a_facility(browsers, demo_ma
     open_map(drv, demo_maps[0], DEMO_LOAD_S)
     js(drv, "document.querySelectorAll('.circles-quick button')[1].click()")  # every facility type shown
     settle(drv, 0.2)
-    hit = js(drv, RESIDENT_POINT, True)
+    # zoomed in (dots a finger apart): look for a dot under a facility icon
+    hit = None
+    for ll in js(
+        drv, "return circles.current.d.res ? Object.values(circles.current.d.fac).flat().map(p => [p[0], p[1]]) : []"
+    ):
+        js(drv, "circles.current.map.setView(arguments[0], 16.5, {animate: false})", ll)
+        settle(drv, 0.15)
+        hit = js(drv, RESIDENT_POINT, True)
+        if hit:
+            break
     assert hit, "no resident dot under a facility icon"
     x, y, i = hit
     tap(drv, x, y)
@@ -462,6 +471,55 @@ def test_a_tap_on_a_resident_opens_the_resident_not_a_facility(browsers, demo_ma
     assert js(drv, "return document.querySelectorAll('.circles-cpop').length") == 1
     assert js(drv, "return document.querySelectorAll('.circles-tip').length") == 0
     assert errors(drv) == []
+
+
+def test_a_tap_in_a_community_at_the_opening_view_opens_its_status(browsers, demo_maps, demo_result):
+    """On a phone at the opening view the dots are a few pixels apart: a tap inside a community's
+    outline opens the community's status, never one of the dots (they open when zoomed in)."""
+    drv = browsers("phone")
+    open_map(drv, demo_maps[0], DEMO_LOAD_S)
+    where = (
+        "const A = circles.current, m = A.map, f = A.free(), c = m.getContainer().getBoundingClientRect();"
+        "return A.d.labels.map(l => m.latLngToContainerPoint([l[0], l[1]]))"
+        ".map(q => (q.x > f.left + 10 && q.x < f.right - 10 && q.y > f.top + 10 && q.y < f.bottom - 10)"
+        " ? [q.x + c.x, q.y + c.y] : null);"
+    )
+    start = js(drv, "const v = circles.current.map; return [v.getCenter().lat, v.getCenter().lng, v.getZoom()]")
+    pts = [k for k, q in enumerate(js(drv, where)) if q]
+    assert len(pts) >= 5
+    opened = 0
+    for k in pts:
+        js(
+            drv,
+            "circles.current.map.closePopup(); circles.current.map.setView(arguments[0], arguments[1], "
+            "{animate: false})",
+            start[:2],
+            start[2],
+        )
+        settle(drv, 0.2)
+        x, y = js(drv, where)[k]
+        tap(drv, x, y)
+        settle(drv, 0.4)
+        assert js(drv, "return document.querySelectorAll('.circles-resident').length") == 0
+        opened += js(drv, "return document.querySelectorAll('.circles-cpop').length")
+    assert opened == len(pts)
+    assert errors(drv) == []
+
+
+def test_resident_popup_names_thresholds_not_ids(browsers, demo_maps, demo_result):
+    drv = browsers("laptop")
+    cid = str(demo_result.communities["id"].iloc[0])
+    open_map(drv, community_map(demo_maps, cid), DEMO_LOAD_S)
+    js(drv, "circles.current.points.open(0)")
+    settle(drv, 0.3)
+    text = js(drv, "return document.querySelector('.circles-resident').innerText")
+    assert "#" not in text and cid not in text  # no internal point or community id
+    n_rules = len(demo_result.rulebook.rules)
+    assert text.count("阈值") == n_rules  # each row says its threshold
+    assert "灰色" not in text  # no legend wording repeated in every row
+    js(drv, "document.querySelector('.circles-to-community').click()")
+    settle(drv, 0.3)
+    assert js(drv, "return document.querySelector('[data-pane=community]').style.display") == ""
 
 
 def test_hover_tooltip_follows_the_mouse_and_never_goes_stale(browsers, demo_maps, demo_result):

@@ -168,6 +168,22 @@ C.Points = L.Layer.extend({
     }
     ctx.lineWidth = 1.1 + 0.3 * r; ctx.strokeStyle = '#111'; ctx.stroke();
   },
+  /* typical distance in pixels between neighbouring dots at this zoom (median over a sample) */
+  _spacing: function () {
+    var n = this._n, step = Math.max(1, Math.floor(n / 200)), ds = [], i, j, dx, dy, best;
+    if (n < 2) { return Infinity; }
+    for (i = 0; i < n; i += step) {
+      best = Infinity;
+      for (j = 0; j < n; j++) {
+        if (j === i) { continue; }
+        dx = this._cx[i] - this._cx[j]; dy = this._cy[i] - this._cy[j];
+        best = Math.min(best, dx * dx + dy * dy);
+      }
+      ds.push(best);
+    }
+    ds.sort(function (a, b) { return a - b; });
+    return Math.sqrt(ds[ds.length >> 1]);
+  },
   _nearest: function (cp, slack) {
     var lp = this._map.containerPointToLayerPoint(cp);
     var x = lp.x - this._origin.x, y = lp.y - this._origin.y, r = this._radius() + slack;
@@ -178,12 +194,13 @@ C.Points = L.Layer.extend({
     }
     return best;
   },
-  _head: function (i) { var d = this._d; return d.cn[d.c[i]] + (d.id ? ' · ' + d.id[i] : ''); },
+  /* a resident is named by its community (the point id is internal: never shown) */
+  _head: function (i) { var d = this._d; return d.cn[d.c[i]]; },
   /* the walk to item r as text, consistent with the verdict (never "5.0 min, not covered") */
   text: function (i, r) {
     var lab = this._app.o.lab, c = this.cls(i, r.id), dm, v, lim;
     if (c === 3) { return lab.unplaced; }
-    if (c === 4) { return lab.nodata; }
+    if (c === 4) { return lab.nodata_short; }
     dm = this._app.live ? this._app.live.dist(r.type, i) : null;
     if (dm === null) { dm = (this._d.d[r.type] || [])[i]; }
     if (dm === undefined || dm < 0) { return lab.none_reach + ' · ' + lab.not_covered; }
@@ -229,6 +246,8 @@ C.Points = L.Layer.extend({
     var map = this._map;
     if (!map || (map.dragging && map.dragging.moved()) || this._inPanel(e.target)) { return; }
     var touch = this._lastPointer && this._lastPointer !== 'mouse', at = e;
+    /* dots closer than a finger: the tap opens the community under it (its status), not a dot */
+    if (touch && this._spacing() < 16) { return; }
     if (touch && this._downAt && Date.now() - this._downAt.t < 1500) { at = {clientX: this._downAt.x, clientY: this._downAt.y}; }
     var cp = map.mouseEventToContainerPoint(at), best = this._nearest(cp, touch ? 8 : 2);
     this._hide();
@@ -250,11 +269,13 @@ C.Points = L.Layer.extend({
     var app = this._app, rows = '', sel = app.rule().id, self = this;
     app.o.rules.forEach(function (r) {
       var c = self.cls(i, r.id), cls = c === 0 ? 'ok' : (c >= 3 ? 'nd' : 'no');
-      rows += '<tr class="' + cls + (r.id === sel ? ' sel' : '') + '"><td>' + C.esc(r.name) + '</td><td>'
-        + C.esc(self.text(i, r)) + '</td></tr>';
+      rows += '<tr class="' + cls + (r.id === sel ? ' sel' : '') + '"><td>' + C.esc(r.name) + '<br><small>'
+        + C.esc(app.o.lab.threshold) + ' ' + C.esc(r.text) + '</small></td><td>' + C.esc(self.text(i, r)) + '</td></tr>';
     });
     this._hide();
-    C.popup('<b>' + C.esc(this._head(i)) + '</b><div class="circles-sub">' + C.esc(app.o.lab.minutes_to)
+    var link = app.ui && app.ui.panes && app.ui.panes.community
+      ? ' <a href="#" class="circles-to-community">' + C.esc(app.o.lab.community_status) + '</a>' : '';
+    C.popup('<b>' + C.esc(this._head(i)) + '</b>' + link + '<div class="circles-sub">' + C.esc(app.o.lab.minutes_to)
             + '</div><table>' + rows + '</table>', 'circles-resident')
       .setLatLng([this._lat[i], this._lng[i]]).openOn(this._map);
   },
@@ -687,6 +708,11 @@ C.ui = function (A) {
   U.roomy = function () { return !U.narrow && container.clientHeight >= 500; };
   U.open(U.roomy());
   map.on('resize', function () { var was = U.narrow; U.layout(); if (was !== U.narrow) { U.open(U.roomy()); } });
+  /* "this community" in a resident's popup opens the community's status */
+  container.addEventListener('click', function (e) {
+    var a = e.target.closest && e.target.closest('.circles-to-community');
+    if (a) { e.preventDefault(); map.closePopup(); U.show('community'); }
+  });
   /* a tap on the map closes the sheet on a small screen */
   container.addEventListener('click', function (e) {
     if (U.narrow && U.isOpen && !(e.target.closest && e.target.closest('.circles-head, .circles-sheet'))) { U.open(false); }
