@@ -135,10 +135,10 @@ MAX_OVERVIEW_POINTS = 20_000
 #: The overview draws the streets / walking areas only up to this many coordinates.
 MAX_OVERVIEW_STREET_COORDS = 400_000
 MAX_OVERVIEW_AREA_COORDS = 300_000
-#: A community's map shows streets and facilities this far around it (metres) at least; walking
-#: areas are cut :data:`AREA_MARGIN_M` around it.
+#: A community's map shows streets, facilities and walking areas this far around it (metres) at
+#: least (walking areas are cut with the same box as the streets; a piece left detached from every
+#: facility of its type by the cut is dropped).
 MIN_REACH_M = 1050.0
-AREA_MARGIN_M = 300.0
 #: A community's map shows facilities up to twice their type's threshold and this margin around it.
 FACILITY_MARGIN_M = 150.0
 #: A community's map opens on it with at least this margin (metres) around it.
@@ -297,6 +297,23 @@ def _merge(pieces: list):
         return shapely.MultiPolygon([q for g in pieces for q in shapely.get_parts(g)])
 
 
+def _attached(area, p: Prepared, ftype: str):
+    """The parts of a (clipped) walking area of ``ftype`` that touch a facility of that type: a
+    part the cut left detached from every facility would float with nothing to explain it."""
+    if area is None or area.is_empty:
+        return None
+    sel = p.fac["facility_type"].to_numpy() == ftype
+    if not sel.any():
+        return None
+    own = [g for g in p.fac_areas[sel] if g is not None] + list(p.fac.geometry.values[sel])
+    parts = shapely.get_parts(area)
+    tree = shapely.STRtree(np.asarray(own, dtype=object))
+    hit = np.unique(tree.query(parts, predicate="dwithin", distance=1.0)[0])
+    if not len(hit):
+        return None
+    return shapely.union_all(parts[hit]) if len(hit) > 1 else parts[hit[0]]
+
+
 def _n_coords(geoms) -> int:
     arr = np.asarray([g for g in geoms if g is not None], dtype=object)
     return int(shapely.get_num_coordinates(arr).sum()) if len(arr) else 0
@@ -443,10 +460,9 @@ def _build(
         reach_m = max([r.thr_m for r in p.rules] + [MIN_REACH_M])
         fx0, fy0, fx1, fy1 = geom.bounds
         box: tuple[float, float, float, float] | None = (fx0 - reach_m, fy0 - reach_m, fx1 + reach_m, fy1 + reach_m)
-        area_box = (fx0 - AREA_MARGIN_M, fy0 - AREA_MARGIN_M, fx1 + AREA_MARGIN_M, fy1 + AREA_MARGIN_M)
         bounds = p.comm_bounds4326[fi]
     else:
-        fi, box, area_box = None, None, None
+        fi, box = None, None
         b = p.comm_bounds4326[np.isfinite(p.comm_bounds4326).all(axis=1)]
         bounds = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
     origin = (int(np.floor(bounds[0] * 1e6)), int(np.floor(bounds[1] * 1e6)))
@@ -489,7 +505,7 @@ def _build(
             iso = iso[shared] if shared.any() else iso
     areas: dict[str, list[dict]] = {}
     if len(iso):
-        clipped = clip_simplify(iso.geometry.values, area_box, 0.0, "walking area")
+        clipped = clip_simplify(iso.geometry.values, box, 0.0, "walking area")
         if focus is None and _n_coords(clipped) > MAX_OVERVIEW_AREA_COORDS:
             notes["areas"] = "many"
             log.info("overview map: walking areas too large, left to the community maps")
@@ -498,8 +514,12 @@ def _build(
             iso = iso.assign(_d=np.round(iso["distance_m"].to_numpy(dtype=float), 1), _i=np.arange(len(iso)))
             groups = list(iso.groupby(["facility_type", "_d"], sort=True))
             merged = [_merge([clipped[i] for i in grp["_i"]]) for _, grp in groups]
+            if box is not None:
+                merged = [_attached(g, p, str(t)) for ((t, _d), _grp), g in zip(groups, merged, strict=True)]
             polys = enc.polygons(clip_simplify(merged, None, AREA_TOLERANCE_M, "walking area"))
             for ((t, d), grp), feat in zip(groups, polys, strict=True):
+                if not feat:  # nothing left to draw: no button, no legend entry
+                    continue
                 mins = float(grp["minutes"].iloc[0])
                 areas.setdefault(str(t), []).append(
                     {

@@ -875,3 +875,57 @@ def test_an_overview_with_too_many_streets_draws_them_as_a_picture(browsers, dem
     assert img is not None and img[2] - img[0] > w / 4
     assert "图片" in js(drv, "return document.querySelector('.circles-legend-static').textContent")
     assert errors(drv) == []
+
+
+def _app_data(m) -> dict:
+    app = next(c for c in m._children.values() if type(c).__name__ == "_App")
+    return json.loads(app.data)
+
+
+def _decode_polys(feat, origin) -> list:
+    """Encoded polygons (see circles._display.Encoder) -> shapely polygons in lon/lat."""
+    out = []
+    for rings in feat:
+        coords = []
+        for flat in rings:
+            a = np.cumsum(np.asarray(flat, dtype=float).reshape(-1, 2), axis=0) + origin
+            coords.append(a / 1e6)
+        out.append(shapely.Polygon(coords[0], coords[1:]))
+    return out
+
+
+def test_walking_areas_are_whole_around_each_community(demo_result):
+    """Every walking area that meets a community is drawn whole on its map within the box of its
+    streets (cut only there, at least a kilometre from the community), no area is listed without
+    something drawn, and no drawn part floats away from every facility of its type."""
+    crs = demo_result.communities.crs
+    iso = demo_result.isochrones.to_crs(crs)
+    comm = demo_result.communities
+    fac = demo_result.facilities
+    rb = demo_result.rulebook
+    reach = max([rb.threshold_m(r) for r in rb.rules] + [mapping.MIN_REACH_M])
+    checked = 0
+    for k in range(len(comm)):
+        cid, poly = str(comm["id"].iloc[k]), comm.geometry.iloc[k]
+        x0, y0, x1, y1 = poly.bounds
+        box = shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach).buffer(-5)
+        data = _app_data(mapping.result_map(demo_result, focus=cid))
+        own = iso[iso["community_id"].astype(str) == cid] if "community_id" in iso else iso
+        own = own if len(own) else iso
+        for t, entries in data["areas"].items():
+            f = fac[(fac["facility_type"] == t) & fac["placed"]].geometry
+            for e in entries:
+                assert e["g"], (cid, t, e["d"])
+                ll = gpd.GeoSeries(_decode_polys(e["g"][0], data["o"]), crs="EPSG:4326").to_crs(crs)
+                drawn = shapely.union_all(ll.values)
+                sel = own[(own["facility_type"] == t) & (np.round(own["distance_m"], 1) == e["d"])]
+                whole = shapely.union_all(sel.geometry.values)
+                for g in shapely.get_parts(whole):
+                    if not g.intersects(poly):
+                        continue
+                    inside = g.intersection(box)
+                    assert drawn.intersection(inside).area >= 0.97 * inside.area, (cid, t, e["d"])
+                    checked += 1
+                for part in shapely.get_parts(drawn):
+                    assert shapely.distance(part, f.values).min() < 3.0, (cid, t, e["d"])
+    assert checked > 0
