@@ -418,6 +418,9 @@ REACH_COLOURS = {
 #: what-if marks use, so that each hue means one thing on a map.
 FAIL_COLOURS = ("#F7F7F7", "#D9D9D9", "#A6A6A6", "#737373", "#404040")
 
+#: The mark of a planned facility on the what-if map, per action.
+PLANNED_ICONS = {"add": "★", "remove": "✕", "resize": "↕"}
+
 #: What-if highlights (residents newly covered / no longer covered) and planned facilities.
 CHANGE_COLOURS = {"newly": "#1B7837", "lost": "#C51B7D", "add": "#6A3D9A", "remove": "#444444", "resize": "#01665E"}
 
@@ -480,7 +483,7 @@ MAP_LABELS = {
         "whatif_title": "规划情景：实施后与现状对比",
         "whatif_sub": "颜色为实施后的情况；圈出的是因规划而改变的居民点",
         "newly": "因规划新覆盖（绿圈）",
-        "lost": "因规划不再覆盖（红圈）",
+        "lost": "因规划不再覆盖（品红圈）",
         "planned": "规划设施",
         "act_add": "新增",
         "act_remove": "撤除",
@@ -492,6 +495,7 @@ MAP_LABELS = {
         "before": "现状",
         "after": "实施后",
         "newly_n": "新覆盖居民（人）",
+        "lost_n": "不再覆盖（人）",
         "changes_none": "此情景下没有覆盖变化。",
         "scenario": "情景文件",
         "site_title": "选址建议：{item}",
@@ -562,7 +566,7 @@ MAP_LABELS = {
         "whatif_title": "Scenario: after the planned projects, compared with today",
         "whatif_sub": "Colours show the situation after the projects; rings mark residents whose coverage changes",
         "newly": "newly covered by the plan (green ring)",
-        "lost": "no longer covered (red ring)",
+        "lost": "no longer covered (magenta ring)",
         "planned": "Planned facilities",
         "act_add": "add",
         "act_remove": "remove",
@@ -575,6 +579,7 @@ MAP_LABELS = {
         "before": "today",
         "after": "after",
         "newly_n": "residents newly covered",
+        "lost_n": "no longer covered",
         "changes_none": "No change in coverage under this scenario.",
         "scenario": "scenario file",
         "site_title": "Proposed sites: {item}",

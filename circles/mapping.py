@@ -1242,3 +1242,195 @@ def save_map(m: folium.Map, path: str | Path, offline: bool = False) -> Path:
         page = inline_assets(page)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# The what-if map (data from circles.whatif, drawn here)
+# --------------------------------------------------------------------------------------------
+
+
+def _whatif_marks(diff: gpd.GeoDataFrame, ml: dict) -> list[dict]:
+    """Rings around the residents whose coverage changes, shown with their own item only."""
+    from ._labels import CHANGE_COLOURS
+
+    marks: list[dict] = []
+    if not len(diff):
+        return marks
+    d = diff.to_crs("EPSG:4326")
+    for change, key in (("newly covered", "newly"), ("no longer covered", "lost")):
+        sub = d[d["change"] == change]
+        if len(sub):
+            marks.append(
+                {
+                    "name": ml[key],
+                    "kind": "ring",
+                    "colour": CHANGE_COLOURS[key],
+                    "byRule": True,
+                    "items": [
+                        [round(float(g.y), 6), round(float(g.x), 6), "", "", None, str(r)]
+                        for g, r in zip(sub.geometry, sub["rule_id"], strict=True)
+                    ],
+                }
+            )
+    return marks
+
+
+def _planned_pins(after, planned: pd.DataFrame, points: list, lang: str) -> list:
+    """One pin per planned facility: its action's mark and its type's letter, shown with its type only."""
+    from ._labels import LABELS, PLANNED_ICONS
+
+    lab, ml = LABELS[lang], MAP_LABELS[lang]
+    esc = html.escape
+    rb = after.rulebook
+    items = []
+    for pl, pt in zip(planned.itertuples(index=False), points, strict=True):
+        if pt is None:
+            continue
+        ftype = str(pl.facility_type)
+        ft = rb.facility_types.get(ftype)
+        tname = esc((ft.name_zh if lang == "zh" else ft.name_en) if ft is not None else ftype)
+        letter = ICON_TEXT[ftype][0 if lang == "zh" else 1] if ftype in ICON_TEXT else ""
+        attach = "" if pd.isna(pl.attach_m) else f"{pl.attach_m:.0f}"
+        popup = (
+            f"<b>{esc(str(pl.name) or tname)}</b><table>"
+            f"<tr><td>{esc(lab['type'])}</td><td>{tname}</td></tr>"
+            f"<tr><td>{esc(ml['planned'])}</td><td>{esc(ml['act_' + pl.action])}</td></tr>"
+            f"<tr><td>{esc(ml['attach'])}</td><td>{attach}</td></tr>"
+            f"<tr><td>{esc(ml['newly_n'])}</td><td>{pl.residents_newly_covered:.0f}</td></tr>"
+            f"<tr><td>{esc(ml['lost_n'])}</td><td>{pl.residents_no_longer_covered:.0f}</td></tr></table>"
+            + (f'<div class="circles-warn">{esc(pl.warning)}</div>' if pl.warning else "")
+        )
+        items.append(
+            [
+                round(float(pt.y), 6),
+                round(float(pt.x), 6),
+                PLANNED_ICONS.get(pl.action, "•") + letter,
+                str(pl.name or tname),
+                popup,
+                ftype,
+            ]
+        )
+    return items
+
+
+def _whatif_tables(after, comparison: pd.DataFrame, planned: pd.DataFrame, lang: str) -> tuple[str, str, pd.DataFrame]:
+    """The change table (whole people, newly and no longer covered) and the planned-facility table."""
+    from ._labels import LABELS, rule_name
+
+    lab, ml = LABELS[lang], MAP_LABELS[lang]
+    esc = html.escape
+    names = {r.id: rule_name(r, lang) for r in after.rulebook.rules}
+    lost = comparison.get("residents_no_longer_covered", pd.Series(0.0, index=comparison.index)).fillna(0)
+    changed = comparison[
+        comparison["status_changed"] | (comparison["residents_newly_covered"].fillna(0) > 0.5) | (lost > 0.5)
+    ]
+    trs = []
+    for r in changed.itertuples(index=False):
+        newly = 0 if pd.isna(r.residents_newly_covered) else r.residents_newly_covered
+        gone = getattr(r, "residents_no_longer_covered", 0)
+        gone = 0 if pd.isna(gone) else gone
+        trs.append(
+            f'<tr data-rule="{esc(str(r.rule_id))}"><td>{esc(str(r.community_name))}</td>'
+            f"<td>{esc(names.get(str(r.rule_id), str(r.rule_id)))}</td>"
+            f"<td>{chip(str(r.status_current), lang) if isinstance(r.status_current, str) else ''} → "
+            f"{chip(str(r.status_scenario), lang) if isinstance(r.status_scenario, str) else ''}</td>"
+            f'<td class="n">{newly:.0f}</td><td class="n">{gone:.0f}</td></tr>'
+        )
+    changes = (
+        f'<div class="circles-scroll"><table class="circles-changes"><tr><th>{esc(lab["community"])}</th>'
+        f"<th>{esc(lab['item'])}</th><th>{esc(ml['before'])} → {esc(ml['after'])}</th>"
+        f'<th class="n">{esc(ml["newly_n"])}</th><th class="n">{esc(ml["lost_n"])}</th></tr>'
+        + "".join(trs)
+        + "</table></div>"
+        if trs
+        else f"<p>{esc(ml['changes_none'])}</p>"
+    )
+    ptrs = "".join(
+        f"<tr><td>{esc(str(r.name) or str(r.id))}</td>"
+        f'<td>{esc(ml["act_" + r.action])}</td><td class="n">{"" if pd.isna(r.attach_m) else f"{r.attach_m:.0f}"}</td>'
+        f'<td class="n">{r.residents_newly_covered:.0f}</td><td class="n">{r.residents_no_longer_covered:.0f}</td></tr>'
+        + (f'<tr><td colspan="5" class="circles-warn">{esc(r.warning)}</td></tr>' if r.warning else "")
+        for r in planned.itertuples(index=False)
+    )
+    planned_html = (
+        f'<div class="circles-scroll"><table class="circles-planned"><tr><th>{esc(lab["name"])}</th>'
+        f'<th>{esc(ml["planned"])}</th><th class="n">{esc(ml["attach"])}</th><th class="n">{esc(ml["newly_n"])}</th>'
+        f'<th class="n">{esc(ml["lost_n"])}</th></tr>{ptrs}</table></div>'
+    )
+    return changes, planned_html, changed
+
+
+def whatif_map(
+    before,
+    after,
+    diff: gpd.GeoDataFrame,
+    points: list,
+    *,
+    comparison: pd.DataFrame,
+    planned: pd.DataFrame,
+    lang: str = "zh",
+    offline: bool = True,
+    scenario_name: str = "",
+) -> folium.Map:
+    """The what-if map: the results after the scenario, the residents whose coverage changes
+    ringed (for the selected item), the planned facilities (each with its type, shown with the
+    items of its type), tables of the changes and of the planned facilities; every text from the
+    inputs escaped.
+
+    Parameters
+    ----------
+    before, after : circles.pipeline.Result
+        Today and under the scenario.
+    diff : GeoDataFrame
+        :func:`circles.whatif.difference_layer`.
+    points : list
+        Where each planned facility is drawn (:func:`circles.whatif.planned_points`).
+    comparison, planned : DataFrame
+        :func:`circles.whatif.compare_gaps` and :func:`circles.whatif.planned_facilities`.
+    lang : {"zh", "en"}
+    offline : bool
+    scenario_name : str
+        Shown in the title.
+    """
+    from ._labels import CHANGE_COLOURS, PLANNED_ICONS
+
+    ml = MAP_LABELS[lang]
+    esc = html.escape
+    rb = after.rulebook
+    marks = _whatif_marks(diff, ml)
+    items = _planned_pins(after, planned, points, lang)
+    if items:
+        marks.append(
+            {"name": ml["planned"], "kind": "pin", "colour": CHANGE_COLOURS["add"], "byType": True, "items": items}
+        )
+    changes, planned_html, changed = _whatif_tables(after, comparison, planned, lang)
+    gain = changed.groupby("rule_id")["residents_newly_covered"].sum() if len(changed) else pd.Series(dtype=float)
+    rule = str(gain.idxmax()) if len(gain) and gain.max() > 0 else None
+    if rule is None and len(planned):
+        t = planned["facility_type"].iloc[0]
+        rule = next((r.id for r in rb.rules if r.facility_type == t), None)
+    legend = (
+        f'<div class="circles-lh">{esc(ml["whatif_sub"])}</div>'
+        f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["newly"]}"></span>'
+        f"{esc(ml['newly'])}</div>"
+        f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["lost"]}"></span>'
+        f"{esc(ml['lost'])}</div>"
+        f'<div><span class="circles-sw" style="background:{CHANGE_COLOURS["add"]}"></span>{esc(ml["planned"])}: '
+        f"{PLANNED_ICONS['add']} {esc(ml['act_add'])} · {PLANNED_ICONS['remove']} {esc(ml['act_remove'])} · "
+        f"{PLANNED_ICONS['resize']} {esc(ml['act_resize'])}</div>"
+    )
+    title = esc(ml["whatif_title"]) + (
+        f" <small>{esc(ml['scenario'])}: {esc(scenario_name)}</small>" if scenario_name else ""
+    )
+    extra = Extra(
+        title=title,
+        legend=legend,
+        tabs=[
+            {"key": "changes", "label": ml["tab_changes"], "html": changes},
+            {"key": "planned", "label": ml["tab_planned"], "html": planned_html},
+        ],
+        marks=marks,
+        rule=rule,
+        page_title=ml["whatif_title"],
+    )
+    return result_map(after, lang=lang, offline=offline, extra=extra)

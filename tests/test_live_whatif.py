@@ -202,3 +202,42 @@ def test_projector_mode_text_and_dots(browsers, demo_result, tmp_path):
     # the button turns it off again
     js(drv, "document.querySelector('.circles-proj').click()")
     assert js(drv, "return window.circles.current.points._radius()") < 6
+
+
+def test_whatif_map_whole_people_lost_column_and_typed_marks(demo_result, tmp_path):
+    """The what-if map drawn by mapping from whatif's data: a removed pharmacy's lost residents
+    in a 不再覆盖 column, whole people, and each planned mark carrying its type (shown with it)."""
+    now = demo_result
+    res = now.residents
+    gone = str(res["nearest_pharmacy"].replace("", np.nan).dropna().mode().iloc[0])
+    lon, lat = _uncovered_spot(now, str(now.communities["id"].iloc[0]), "kindergarten", 0)
+    scenario = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"id": gone, "action": "remove"}, "geometry": None},
+            {
+                "type": "Feature",
+                "properties": {"id": "new-k", "action": "add", "facility_type": "kindergarten", "name": "新幼儿园"},
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            },
+        ],
+    }
+    path = tmp_path / "s.geojson"
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    later, comp = _scenario_result(now, path, demo.DEMO_BOUNDARIES, demo.DEMO_BUILDINGS)
+    diff = whatif.difference_layer(now, later)
+    scen = whatif.load_scenario(path, now.rulebook.facility_types)
+    m = whatif.difference_map(now, later, diff, scen, comparison=comp)
+    app = next(c for c in m._children.values() if type(c).__name__ == "_App")
+    opts = json.loads(app.opts)
+    data = json.loads(app.data)
+    changes = next(t["html"] for t in opts["tabs"] if t["key"] == "changes")
+    assert "不再覆盖" in changes
+    lost = comp.loc[comp["facility_type"] == "pharmacy", "residents_no_longer_covered"].sum()
+    assert lost > 0
+    cells = [float(x) for x in __import__("re").findall(r'<td class="n">([^<]*)</td>', changes)]
+    assert cells and all(c == int(c) for c in cells)  # whole people
+    assert sum(cells[1::2]) >= round(lost) - len(cells)  # the lost column carries the removal
+    pins = next(g for g in data["marks"] if g["kind"] == "pin")
+    assert pins["byType"] and sorted(it[5] for it in pins["items"]) == ["kindergarten", "pharmacy"]
+    assert all(len(it[2]) >= 2 for it in pins["items"])  # the action's mark and the type's letter

@@ -452,9 +452,10 @@ C.app = function (map, d, o) {
   A.marks = (d.marks || []).map(function (g) { return {g: g, on: true, layers: {}}; });
   A.updateMarks = function () {
     A.marks.forEach(function (m) {
-      var key = m.g.byRule ? A.st.rule : '', k;
+      var key = m.g.byRule ? A.st.rule : (m.g.byType ? 'type:' + A.rule().type : ''), k;
       if (!m.layers[key]) {
-        m.layers[key] = A.markLayer(m.g, m.g.byRule ? m.g.items.filter(function (it) { return it[5] === key; }) : m.g.items);
+        m.layers[key] = A.markLayer(m.g, m.g.byRule ? m.g.items.filter(function (it) { return it[5] === key; })
+          : (m.g.byType ? m.g.items.filter(function (it) { return 'type:' + it[5] === key; }) : m.g.items));
       }
       for (k in m.layers) {
         var show = m.on && k === key;
