@@ -1434,3 +1434,79 @@ def whatif_map(
         page_title=ml["whatif_title"],
     )
     return result_map(after, lang=lang, offline=offline, extra=extra)
+
+
+# --------------------------------------------------------------------------------------------
+# The site map (data from circles.siting, drawn here)
+# --------------------------------------------------------------------------------------------
+
+
+def _street_text(name: str, metres: float, ml: dict) -> str:
+    """'xx路 · 35 米', or '35 米' without a name; never '（无名道路）(0 米)'."""
+    dist = f"{metres:.0f} {ml['metres']}" if np.isfinite(metres) and metres >= 1 else ""
+    if name:
+        return f"{name} · {dist}" if dist else name
+    return dist
+
+
+def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", offline: bool = True) -> folium.Map:
+    """The proposed sites over today's results for one item (:func:`circles.siting.site_map`).
+
+    Each site is numbered in the table's order and named by the community it serves (hover title
+    and popup); its popup gives its street and the residents it newly covers (whole people); the
+    marks show with their own item only. No internal id is shown. Every text from the inputs is
+    escaped.
+    """
+    from ._labels import SITE_COLOUR, rule_name
+
+    ml = MAP_LABELS[lang]
+    esc = html.escape
+    rule = next(r for r in result.rulebook.rules if r.id == rule_id)
+    item = rule_name(rule, lang)
+    items, trs = [], []
+    for k, r in enumerate(sites.itertuples(index=False), start=1):
+        comm_name = str(r.community_name or r.community_id)
+        street = _street_text(str(r.street_name or ""), float(r.street_m), ml)
+        share = "" if pd.isna(r.covered_share_after) else f"{r.covered_share_after:.0%}"
+        rows = [(ml["serves"], comm_name)]
+        if street:
+            rows.append((ml["street"], street))
+        rows += [(ml["site_covered"], f"{r.residents_covered:.0f}"), (ml["site_share"], share)]
+        popup = (
+            f"<b>{esc(ml['site'])} {k} · {esc(comm_name)}</b><table>"
+            + "".join(f"<tr><td>{esc(a)}</td><td>{esc(v)}</td></tr>" for a, v in rows)
+            + "</table>"
+        )
+        items.append(
+            [round(float(r.lat), 7), round(float(r.lon), 7), str(k), f"{ml['site']} {k} · {comm_name}", popup, rule_id]
+        )
+        trs.append(
+            f"<tr><td>{k}</td><td>{esc(comm_name)}"
+            + (f"<br><small>{esc(street)}</small>" if street else "")
+            + f'</td><td class="n">{r.residents_covered:.0f}</td><td class="n">{share}</td></tr>'
+        )
+    table = (
+        f'<div class="circles-scroll"><table class="circles-sites"><tr><th>{esc(ml["rank"])}</th>'
+        f'<th>{esc(ml["serves"])}</th><th class="n">{esc(ml["site_covered"])}</th>'
+        f'<th class="n">{esc(ml["site_share"])}</th></tr>{"".join(trs)}</table></div>'
+    )
+    legend = (
+        f'<div class="circles-lh">{esc(ml["site_sub"])}</div>'
+        f'<div><span class="circles-sw" style="background:{SITE_COLOUR}"></span>{esc(ml["site"])}</div>'
+    )
+    focus = None
+    served = {c for c in sites.get("community_id", pd.Series(dtype=str)) if c}
+    if len(served) == 1 and next(iter(served)) in set(result.communities["id"].astype(str)):
+        focus = next(iter(served))
+    extra = Extra(
+        title=esc(ml["site_title"].format(item=item)),
+        legend=legend,
+        tabs=[{"key": "sites", "label": ml["tab_sites"], "html": table}],
+        marks=[{"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "byRule": True, "items": items}]
+        if items
+        else [],
+        rule=rule_id,
+        tab="sites",
+        page_title=ml["site_title"].format(item=item),
+    )
+    return result_map(result, lang=lang, offline=offline, focus=focus, extra=extra)

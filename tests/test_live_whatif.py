@@ -241,3 +241,37 @@ def test_whatif_map_whole_people_lost_column_and_typed_marks(demo_result, tmp_pa
     pins = next(g for g in data["marks"] if g["kind"] == "pin")
     assert pins["byType"] and sorted(it[5] for it in pins["items"]) == ["kindergarten", "pharmacy"]
     assert all(len(it[2]) >= 2 for it in pins["items"])  # the action's mark and the type's letter
+
+
+def test_site_map_names_communities_not_candidates(demo_result):
+    """Sites numbered in order and named by the community they serve, shown with their item only;
+    whole people; no candidate id and no '(unnamed street) (0 m)'."""
+    comm = demo_result.communities
+    rule_id = demo_result.rulebook.rules[0].id
+    sites = pd.DataFrame(
+        {
+            "rank": [1, 1],
+            "candidate_id": ["cand-77", "cand-78"],
+            "community_id": [str(comm["id"].iloc[0]), str(comm["id"].iloc[1])],
+            "community_name": [str(comm["name"].iloc[0]), str(comm["name"].iloc[1])],
+            "street_name": ["", "学院路"],
+            "street_m": [0.0, 35.4],
+            "residents_covered": [120.4, 88.6],
+            "covered_share_after": [0.5, 0.9],
+            "lon": [116.35, 116.36],
+            "lat": [40.0, 40.0],
+        }
+    )
+    from circles import siting
+
+    m = siting.site_map(demo_result, rule_id, sites)
+    app = next(c for c in m._children.values() if type(c).__name__ == "_App")
+    data, opts = json.loads(app.data), json.loads(app.opts)
+    marks = data["marks"][0]
+    assert marks["byRule"] and [it[5] for it in marks["items"]] == [rule_id, rule_id]
+    assert [it[2] for it in marks["items"]] == ["1", "2"]
+    text = json.dumps(marks, ensure_ascii=False) + opts["tabs"][-1]["html"]
+    assert "cand-77" not in text and "无名道路" not in text and "(0 " not in text
+    assert str(comm["name"].iloc[1]) in marks["items"][1][3]
+    assert "120<" in text or ">120<" in text
+    assert "120.4" not in text and "88.6" not in text
