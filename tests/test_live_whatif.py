@@ -275,3 +275,30 @@ def test_site_map_names_communities_not_candidates(demo_result):
     assert str(comm["name"].iloc[1]) in marks["items"][1][3]
     assert "120<" in text or ">120<" in text
     assert "120.4" not in text and "88.6" not in text
+
+
+def test_residents_notes_persist_and_export(browsers, demo_result, tmp_path):
+    cid = str(demo_result.communities["id"].iloc[1])
+    write_maps(demo_result, tmp_path / "maps", community_maps=[cid], offline=True)
+    page = next((tmp_path / "maps" / "community_maps").glob("*.html"))
+    drv = browsers("laptop")
+    open_map(drv, page)
+    js(drv, "window.localStorage.clear()")
+    open_map(drv, page)
+    c = demo_result.communities.to_crs("EPSG:4326").geometry.iloc[1].representative_point()
+    nid = js(
+        drv,
+        "return window.circles.addNote({lon: arguments[0], lat: arguments[1], kind: 'site_here', text: '<b>这里</b>'})",
+        c.x,
+        c.y,
+    )
+    assert nid
+    open_map(drv, page)  # reloaded: the note is still there
+    notes = js(drv, "return window.circles.notes()")
+    assert [f["properties"]["id"] for f in notes["features"]] == [nid]
+    props = notes["features"][0]["properties"]
+    assert props["kind"] == "site_here" and props["text"] == "<b>这里</b>" and props["community_id"] == cid
+    assert js(drv, "return document.querySelectorAll('.circles-note-icon').length") == 1
+    assert js(drv, "return window.circles.removeNote(arguments[0])", nid)
+    assert js(drv, "return window.circles.notes().features.length") == 0
+    assert not errors(drv)

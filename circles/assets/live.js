@@ -428,3 +428,93 @@ C.scenario = function () { return live().scenario(); };
 C.summary = function () { return live().summary(); };
 C.times = function (item) { return live().times(item); };
 })();
+
+/* Residents' opinions (征求居民意见): tap to drop a note (what is missing / what is inconvenient /
+   put it here, with text); notes stay in this browser (localStorage) and export as GeoJSON for
+   `circles run --opinions FILE`. */
+(function () {
+var C = window.circles;
+if (!C || C.notesApp) { return; }
+var KINDS = ['missing', 'inconvenient', 'site_here'];
+C.notesApp = function (A) {
+  var map = A.map, lab = A.o.lab, key = 'circles-notes:' + window.location.pathname, N = {on: false};
+  var load = function () { try { return JSON.parse(window.localStorage.getItem(key) || '[]'); } catch (e) { return []; } };
+  var save = function (list) { try { window.localStorage.setItem(key, JSON.stringify(list)); } catch (e) { /* private mode */ } };
+  var layer = window.L.featureGroup().addTo(map);
+  var cid = A.d.live ? A.d.live.cid : '';
+  var draw = function () {
+    layer.clearLayers();
+    load().forEach(function (n) {
+      var m = window.L.marker([n.lat, n.lon], {icon: window.L.divIcon({className: 'circles-note-icon',
+        html: '<span>✎</span>', iconSize: [24, 24], iconAnchor: [12, 12]}), zIndexOffset: 900});
+      m.bindPopup(C.popup('<b>' + C.esc(lab['note_' + n.kind] || n.kind) + '</b>'
+        + (n.item_name ? '<div class="circles-sub">' + C.esc(n.item_name) + '</div>' : '')
+        + '<p>' + C.esc(n.text || '') + '</p><button type="button" class="circles-note-del" data-note="' + C.esc(n.id)
+        + '">' + C.esc(lab.note_delete) + '</button>', 'circles-npop'));
+      layer.addLayer(m);
+    });
+  };
+  N.add = function (q) {
+    var r = A.rule(), list = load(), id = 'note-' + Date.now().toString(36) + '-' + list.length;
+    list.push({id: id, lon: q.lon, lat: q.lat, kind: KINDS.indexOf(q.kind) >= 0 ? q.kind : 'missing', text: String(q.text || ''),
+      item: q.item || r.id, item_name: q.item_name || r.name, community_id: q.community_id || cid,
+      created: q.created || new Date().toISOString()});
+    save(list); draw();
+    return id;
+  };
+  N.remove = function (id) { var list = load(), k = list.length; list = list.filter(function (n) { return n.id !== id; }); save(list); draw(); return list.length < k; };
+  N.geojson = function () {
+    return {type: 'FeatureCollection', features: load().map(function (n) {
+      return {type: 'Feature', geometry: {type: 'Point', coordinates: [n.lon, n.lat]},
+        properties: {id: n.id, kind: n.kind, text: n.text, item: n.item, community_id: n.community_id, created: n.created}};
+    })};
+  };
+  N.download = function () {
+    var blob = new Blob([JSON.stringify(N.geojson(), null, 1)], {type: 'application/geo+json'});
+    var a = document.createElement('a');
+    a.href = URL.createObjectURL(blob); a.download = 'opinions' + (cid ? '_' + cid.replace(/[^\w.-]+/g, '_') : '') + '.geojson';
+    document.body.appendChild(a); a.click(); setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+  };
+  /* the form a tap opens in note mode */
+  var form = function (ll) {
+    var opts = KINDS.map(function (k) { return '<option value="' + k + '">' + C.esc(lab['note_' + k]) + '</option>'; }).join('');
+    var html = '<div class="circles-note-form"><b>' + C.esc(lab.note_title) + '</b><div class="circles-sub">'
+      + C.esc(A.rule().name) + '</div><select>' + opts + '</select><textarea rows="3" placeholder="'
+      + C.esc(lab.note_placeholder) + '"></textarea><button type="button" class="circles-note-save">' + C.esc(lab.note_save)
+      + '</button></div>';
+    var p = C.popup(html, 'circles-npop').setLatLng(ll).openOn(map);
+    var el = p.getElement();
+    el.querySelector('.circles-note-save').addEventListener('click', function () {
+      N.add({lon: Math.round(ll.lng * 1e7) / 1e7, lat: Math.round(ll.lat * 1e7) / 1e7,
+        kind: el.querySelector('select').value, text: el.querySelector('textarea').value});
+      map.closePopup();
+    });
+  };
+  /* with the live what-if's tools in the header; on the overview, in the layers pane */
+  var liveTools = A.ui.head.querySelector('.circles-live-tools');
+  var tools = liveTools || C.el('div', 'circles-live-tools circles-note-tools', null, A.ui.panes.layers);
+  var b1 = C.el('button', null, C.esc(lab.note_mode), tools); b1.type = 'button'; b1.title = lab.note_hint;
+  b1.addEventListener('click', function (e) {
+    e.stopPropagation(); N.on = !N.on; b1.classList.toggle('on', N.on);
+    if (N.on && A.live && A.live.state.placing) { A.live.state.placing = false; }
+  });
+  var b2 = C.el('button', null, C.esc(lab.note_export), tools); b2.type = 'button';
+  b2.addEventListener('click', function (e) { e.stopPropagation(); N.download(); });
+  map.getContainer().addEventListener('click', function (e) {
+    var del = e.target.closest && e.target.closest('[data-note]');
+    if (del) { N.remove(del.getAttribute('data-note')); map.closePopup(); return; }
+    if (!N.on || (e.target.closest && e.target.closest('.circles-head, .circles-sheet, .leaflet-control, .leaflet-popup-pane, .leaflet-marker-icon'))) { return; }
+    e.stopPropagation(); e.preventDefault();
+    form(map.mouseEventToLatLng(e));
+  }, true);
+  draw();
+  return N;
+};
+var notes = function () {
+  if (!C.current || !C.current.notes) { throw new Error('this map takes no notes'); }
+  return C.current.notes;
+};
+C.addNote = function (q) { return notes().add(q); };
+C.removeNote = function (id) { return notes().remove(id); };
+C.notes = function () { return notes().geojson(); };
+})();

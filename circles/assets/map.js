@@ -509,6 +509,7 @@ C.app = function (map, d, o) {
       paddingBottomRight: [c.width - f.right + 4, c.height - f.bottom + 4], maxZoom: o.fitMaxZoom, animate: !!animate});
   };
   if (d.live && C.live) { A.live = C.live(A, d.live); if (A.points) { A.points.redraw(); } }
+  if (C.notesApp) { A.notes = C.notesApp(A); }
   A.fit(o.bounds, false);
   container.setAttribute('data-circles-ready', '1');
   return A;
