@@ -629,6 +629,7 @@ LIVE_LABELS = {
         "note_placeholder": "写下意见…",
         "note_save": "保存",
         "note_delete": "删除",
+        "opinions_line": "居民意见：{n} 条，按社区和项目汇总 → {path}",
     },
     "en": {
         "live_place": "+ Place",
@@ -663,6 +664,7 @@ LIVE_LABELS = {
         "note_placeholder": "Write the opinion…",
         "note_save": "Save",
         "note_delete": "Delete",
+        "opinions_line": "Residents' opinions: {n} notes, per community and item -> {path}",
     },
 }
 

@@ -57,3 +57,18 @@ def test_bad_notes_are_refused_with_their_id(demo_result, tmp_path):
     with pytest.raises(InputError) as err:
         opinions.read_opinions(path, demo_result.communities, demo_result.rulebook)
     assert "x1" in str(err.value) and "kind" in str(err.value)
+
+
+def test_run_with_opinions_writes_them_next_to_the_ledger(demo_result, tmp_path, capsys):
+    from circles import cli
+
+    comm = demo_result.communities.to_crs("EPSG:4326")
+    p = comm.geometry.iloc[2].representative_point()
+    path = tmp_path / "notes.geojson"
+    _write(path, [_note("n1", "missing", p.x, p.y, item="pharmacy", text="没有药店")])
+    out = tmp_path / "run"
+    code = cli.main(["run", "--out", str(out), "--no-figures", "--community-maps", "none", "--opinions", str(path)])
+    assert code == 0
+    text = (out / "opinions_by_community.csv").read_text(encoding="utf-8-sig")
+    assert str(comm["id"].iloc[2]) in text and "没有药店" in text
+    assert "居民意见：1 条" in capsys.readouterr().out
