@@ -336,7 +336,7 @@ def community_popup(row, sub: pd.DataFrame, names, lab: dict, lang: str, link: s
     a = f' · <a href="{html.escape(link)}">{lab["open_map"]} ↗</a>' if link else ""
     fails = MAP_LABELS[lang]["fails_n"].format(n=int(row.get("fails", 0)))
     return (
-        f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>"
+        f"<b>{html.escape(str(row['name']))}</b>{a}<br><small>{html.escape(str(row['id']))} · "
         f"{html.escape(fails)}</small><br>{pop_txt}{gap_table(sub, names, lab, lang, rules)}"
     )
 
