@@ -302,3 +302,38 @@ def test_residents_notes_persist_and_export(browsers, demo_result, tmp_path):
     assert js(drv, "return window.circles.removeNote(arguments[0])", nid)
     assert js(drv, "return window.circles.notes().features.length") == 0
     assert not errors(drv)
+
+
+def test_one_meaning_per_hue():
+    """The communities' failing-count scale is neutral grey: it shares no hue with the residents'
+    within / beyond colours or the what-if marks."""
+    from circles import _labels
+
+    for c in _labels.FAIL_COLOURS:
+        r, g, b = (int(c[i : i + 2], 16) for i in (1, 3, 5))
+        assert max(r, g, b) - min(r, g, b) <= 8, c
+    marks = [c for k, c in _labels.CHANGE_COLOURS.items() if k != "remove"]  # a removal is a dark grey pin
+    for c in list(_labels.REACH_COLOURS.values())[:3] + marks:
+        r, g, b = (int(c[i : i + 2], 16) for i in (1, 3, 5))
+        assert max(r, g, b) - min(r, g, b) > 40, c
+
+
+def test_landscape_phone_keeps_the_side_layout(browsers, demo_result, tmp_path):
+    cid = str(demo_result.communities["id"].iloc[0])
+    write_maps(demo_result, tmp_path / "maps", community_maps=[cid], offline=True)
+    drv = browsers("landscape")
+    for page in (tmp_path / "maps" / "map.html", next((tmp_path / "maps" / "community_maps").glob("*.html"))):
+        open_map(drv, page)
+        assert not js(drv, "return document.querySelector('.leaflet-container').classList.contains('circles-narrow')")
+        js(drv, "document.querySelector('.circles-toggle').click()")
+        time.sleep(0.3)
+        w = js(drv, "return window.innerWidth")
+        sheet = js(
+            drv, "const r = document.querySelector('.circles-sheet').getBoundingClientRect(); return [r.left, r.right]"
+        )
+        head = js(
+            drv, "const r = document.querySelector('.circles-head').getBoundingClientRect(); return [r.left, r.right]"
+        )
+        assert sheet[1] - sheet[0] <= 0.4 * w
+        assert head[1] <= sheet[0]  # side by side, no overlap
+        assert not errors(drv)
