@@ -418,6 +418,8 @@ class Prepared:
     fail_ranges: list[tuple[int, int]] = field(default_factory=list)
     #: items without any data in the input (no facility of their type, not surveyed)
     no_data_rules: set[str] = field(default_factory=set)
+    #: community id -> the live what-if payload of its map (circles._live)
+    live: dict[str, dict] = field(default_factory=dict)
 
     @property
     def rule_by_id(self) -> dict[str, RuleView]:

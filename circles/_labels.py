@@ -509,8 +509,12 @@ REACH_COLOURS = {
     "nodata": "#8C8C8C",
 }
 
-#: Sequential colour-blind-safe scale (ColorBrewer YlOrRd) for the number of failing items.
-FAIL_COLOURS = ("#FFFFCC", "#FED976", "#FD8D3C", "#E31A1C", "#800026")
+#: Sequential grey scale for the number of failing items: no hue the residents (blue, orange, red) or the
+#: what-if marks use, so that each hue means one thing on a map.
+FAIL_COLOURS = ("#F7F7F7", "#D9D9D9", "#A6A6A6", "#737373", "#404040")
+
+#: The mark of a planned facility on the what-if map, per action.
+PLANNED_ICONS = {"add": "★", "remove": "✕", "resize": "↕"}
 
 #: What-if highlights (residents newly covered / no longer covered) and planned facilities.
 CHANGE_COLOURS = {"newly": "#1B7837", "lost": "#C51B7D", "add": "#6A3D9A", "remove": "#444444", "resize": "#01665E"}
@@ -574,7 +578,7 @@ MAP_LABELS = {
         "whatif_title": "规划情景：实施后与现状对比",
         "whatif_sub": "颜色为实施后的情况；圈出的是因规划而改变的居民点",
         "newly": "因规划新覆盖（绿圈）",
-        "lost": "因规划不再覆盖（红圈）",
+        "lost": "因规划不再覆盖（品红圈）",
         "planned": "规划设施",
         "act_add": "新增",
         "act_remove": "撤除",
@@ -586,6 +590,7 @@ MAP_LABELS = {
         "before": "现状",
         "after": "实施后",
         "newly_n": "新覆盖居民（人）",
+        "lost_n": "不再覆盖（人）",
         "changes_none": "此情景下没有覆盖变化。",
         "scenario": "情景文件",
         "site_title": "选址建议：{item}",
@@ -656,7 +661,7 @@ MAP_LABELS = {
         "whatif_title": "Scenario: after the planned projects, compared with today",
         "whatif_sub": "Colours show the situation after the projects; rings mark residents whose coverage changes",
         "newly": "newly covered by the plan (green ring)",
-        "lost": "no longer covered (red ring)",
+        "lost": "no longer covered (magenta ring)",
         "planned": "Planned facilities",
         "act_add": "add",
         "act_remove": "remove",
@@ -669,6 +674,7 @@ MAP_LABELS = {
         "before": "today",
         "after": "after",
         "newly_n": "residents newly covered",
+        "lost_n": "no longer covered",
         "changes_none": "No change in coverage under this scenario.",
         "scenario": "scenario file",
         "site_title": "Proposed sites: {item}",
@@ -682,6 +688,78 @@ MAP_LABELS = {
         "site_covered": "residents newly covered",
         "site_share": "covered share (cumulative)",
         "candidate": "candidate",
+    },
+}
+
+#: Words of the live what-if in the community maps (placing a planned facility in the page).
+LIVE_LABELS = {
+    "zh": {
+        "live_place": "＋ 放置",
+        "live_place_hint": "打开后，点按地图放置规划设施（长按或右键随时可放）；拖动可移动，点按可删除",
+        "live_undo": "撤销",
+        "live_reset": "重置",
+        "live_export": "导出方案",
+        "live_export_hint": "下载方案 GeoJSON（circles whatif --scenario 可读）",
+        "live_planned": "规划",
+        "live_closed": "模拟关闭",
+        "live_close": "模拟关闭此设施",
+        "live_tap_remove": "点按删除",
+        "live_share": "覆盖",
+        "live_status": "状态",
+        "live_newly": "新覆盖 {n} 人",
+        "live_lost": "不再覆盖 {n} 人",
+        "live_hint": "放置规划设施看看效果",
+        "projector": "投影",
+        "projector_hint": "投影模式：大字、大点（地址加 ?projector=1 直接打开）",
+        "threshold": "阈值",
+        "nodata_short": "无数据",
+        "community_status": "本社区状况 ›",
+        "note_mode": "✎ 记意见",
+        "note_hint": "打开后点按地图记下居民意见（缺什么 / 哪里不方便 / 建议设在这里）；保存在本浏览器",
+        "note_export": "导出意见",
+        "note_title": "居民意见",
+        "note_missing": "缺什么",
+        "note_inconvenient": "哪里不方便",
+        "note_site_here": "建议设在这里",
+        "note_placeholder": "写下意见…",
+        "note_save": "保存",
+        "note_delete": "删除",
+        "opinions_line": "居民意见：{n} 条，按社区和项目汇总 → {path}",
+    },
+    "en": {
+        "live_place": "+ Place",
+        "live_place_hint": "When on, tap the map to place a planned facility (long press or right click any time); "
+        "drag to move it, tap it to remove it",
+        "live_undo": "Undo",
+        "live_reset": "Reset",
+        "live_export": "Export scenario",
+        "live_export_hint": "Download the scenario as GeoJSON (read by circles whatif --scenario)",
+        "live_planned": "planned",
+        "live_closed": "closed (scenario)",
+        "live_close": "Close this facility (scenario)",
+        "live_tap_remove": "tap to remove",
+        "live_share": "Covered",
+        "live_status": "status",
+        "live_newly": "{n} newly covered",
+        "live_lost": "{n} no longer covered",
+        "live_hint": "place a planned facility to see its effect",
+        "projector": "Projector",
+        "projector_hint": "Projector mode: large text and dots (add ?projector=1 to the address to open in it)",
+        "threshold": "threshold",
+        "nodata_short": "no data",
+        "community_status": "this community ›",
+        "note_mode": "✎ Note",
+        "note_hint": "When on, tap the map to note a resident's opinion (missing / inconvenient / put it here); "
+        "kept in this browser",
+        "note_export": "Export notes",
+        "note_title": "Resident's opinion",
+        "note_missing": "What is missing",
+        "note_inconvenient": "What is inconvenient",
+        "note_site_here": "Put it here",
+        "note_placeholder": "Write the opinion…",
+        "note_save": "Save",
+        "note_delete": "Delete",
+        "opinions_line": "Residents' opinions: {n} notes, per community and item -> {path}",
     },
 }
 

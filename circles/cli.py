@@ -248,9 +248,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
             community_maps=args.community_maps,
             previous_ledger=previous,
         )
+        n_notes = _write_opinions(args, result, paths) if getattr(args, "opinions", None) else None
     lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
+    if n_notes is not None:
+        from ._labels import LIVE_LABELS
+
+        lines.append(LIVE_LABELS[args.lang]["opinions_line"].format(n=n_notes, path=paths["opinions_by_community"]))
     print("\n".join(lines))
     return 0
+
+
+def _write_opinions(args: argparse.Namespace, result, paths: dict) -> int:
+    """Residents' notes (--opinions) per note and per community x item, next to the ledger."""
+    from . import opinions
+
+    notes = opinions.read_opinions(args.opinions, result.communities, result.rulebook, lang=args.lang)
+    paths.update(opinions.write_opinions(notes, args.out, lang=args.lang))
+    return len(notes)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -722,6 +736,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with --dask and no --district-field: side in km of the square tiles communities are grouped in "
         "(default: four times the distance the walks reach, 18 km with the shipped rules)",
+    )
+    p_run.add_argument(
+        "--opinions",
+        metavar="FILE",
+        default=None,
+        help="residents' notes exported by the maps (GeoJSON): written per note and per community x item "
+        "(opinions.csv, opinions_by_community.csv)",
     )
     p_run.set_defaults(func=_cmd_run)
     p_batch = sub.add_parser("batch", help="run many cities listed in a YAML file, each a Dask task with --dask")

@@ -87,13 +87,16 @@ from ._labels import (
     FAIL_COLOURS,
     FAILING_STATUSES,
     ICON_TEXT,
+    LIVE_LABELS,
     MAP_LABELS,
     MINUTE_BINS,
     MINUTE_COLOURS,
     NONE_COLOUR,
     REACH_COLOURS,
     STATUS_COLOURS,
+    STATUS_EN,
     STATUS_ORDER,
+    STATUS_ZH,
     UNPLACED_COLOUR,
     status_name,
     threshold_text,
@@ -132,10 +135,10 @@ MAX_OVERVIEW_POINTS = 20_000
 #: The overview draws the streets / walking areas only up to this many coordinates.
 MAX_OVERVIEW_STREET_COORDS = 400_000
 MAX_OVERVIEW_AREA_COORDS = 300_000
-#: A community's map shows streets and facilities this far around it (metres) at least; walking
-#: areas are cut :data:`AREA_MARGIN_M` around it.
+#: A community's map shows streets, facilities and walking areas this far around it (metres) at
+#: least (walking areas are cut with the same box as the streets; a piece left detached from every
+#: facility of its type by the cut is dropped).
 MIN_REACH_M = 1050.0
-AREA_MARGIN_M = 300.0
 #: A community's map shows facilities up to twice their type's threshold and this margin around it.
 FACILITY_MARGIN_M = 150.0
 #: A community's map opens on it with at least this margin (metres) around it.
@@ -215,7 +218,7 @@ class _Setup(JSCSSMixin, _Macro):
     def __init__(self, css: str, opts: dict, cluster: bool):
         super().__init__()
         self._name = "CirclesSetup"
-        self.css, self.js, self.opts = css, read_asset("map.js"), _js(opts)
+        self.css, self.js, self.opts = css, read_asset("map.js") + read_asset("live.js"), _js(opts)
         self.default_js = [("leaflet_markercluster", _CLUSTER_CDN + "leaflet.markercluster.js")] if cluster else []
         self.default_css = (
             [
@@ -292,6 +295,23 @@ def _merge(pieces: list):
     except Exception as exc:  # GEOS topology errors: draw the pieces with their seams
         log.warning("walking-area pieces could not be merged (%s)", exc)
         return shapely.MultiPolygon([q for g in pieces for q in shapely.get_parts(g)])
+
+
+def _attached(area, p: Prepared, ftype: str):
+    """The parts of a (clipped) walking area of ``ftype`` that touch a facility of that type: a
+    part the cut left detached from every facility would float with nothing to explain it."""
+    if area is None or area.is_empty:
+        return None
+    sel = p.fac["facility_type"].to_numpy() == ftype
+    if not sel.any():
+        return None
+    own = [g for g in p.fac_areas[sel] if g is not None] + list(p.fac.geometry.values[sel])
+    parts = shapely.get_parts(area)
+    tree = shapely.STRtree(np.asarray(own, dtype=object))
+    hit = np.unique(tree.query(parts, predicate="dwithin", distance=1.0)[0])
+    if not len(hit):
+        return None
+    return shapely.union_all(parts[hit]) if len(hit) > 1 else parts[hit[0]]
 
 
 def _n_coords(geoms) -> int:
@@ -440,10 +460,9 @@ def _build(
         reach_m = max([r.thr_m for r in p.rules] + [MIN_REACH_M])
         fx0, fy0, fx1, fy1 = geom.bounds
         box: tuple[float, float, float, float] | None = (fx0 - reach_m, fy0 - reach_m, fx1 + reach_m, fy1 + reach_m)
-        area_box = (fx0 - AREA_MARGIN_M, fy0 - AREA_MARGIN_M, fx1 + AREA_MARGIN_M, fy1 + AREA_MARGIN_M)
         bounds = p.comm_bounds4326[fi]
     else:
-        fi, box, area_box = None, None, None
+        fi, box = None, None
         b = p.comm_bounds4326[np.isfinite(p.comm_bounds4326).all(axis=1)]
         bounds = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
     origin = (int(np.floor(bounds[0] * 1e6)), int(np.floor(bounds[1] * 1e6)))
@@ -486,7 +505,7 @@ def _build(
             iso = iso[shared] if shared.any() else iso
     areas: dict[str, list[dict]] = {}
     if len(iso):
-        clipped = clip_simplify(iso.geometry.values, area_box, 0.0, "walking area")
+        clipped = clip_simplify(iso.geometry.values, box, 0.0, "walking area")
         if focus is None and _n_coords(clipped) > MAX_OVERVIEW_AREA_COORDS:
             notes["areas"] = "many"
             log.info("overview map: walking areas too large, left to the community maps")
@@ -495,8 +514,12 @@ def _build(
             iso = iso.assign(_d=np.round(iso["distance_m"].to_numpy(dtype=float), 1), _i=np.arange(len(iso)))
             groups = list(iso.groupby(["facility_type", "_d"], sort=True))
             merged = [_merge([clipped[i] for i in grp["_i"]]) for _, grp in groups]
+            if box is not None:
+                merged = [_attached(g, p, str(t)) for ((t, _d), _grp), g in zip(groups, merged, strict=True)]
             polys = enc.polygons(clip_simplify(merged, None, AREA_TOLERANCE_M, "walking area"))
             for ((t, d), grp), feat in zip(groups, polys, strict=True):
+                if not feat:  # nothing left to draw: no button, no legend entry
+                    continue
                 mins = float(grp["minutes"].iloc[0])
                 areas.setdefault(str(t), []).append(
                     {
@@ -690,6 +713,7 @@ def _build(
         "areas": areas,
         "res": res_data,
         "marks": extra.marks if extra else [],
+        "live": p.live.get(str(focus)) if focus is not None and extra is None else None,
     }
     opts = {
         "title": title,
@@ -704,6 +728,8 @@ def _build(
             **{f"f_{k}": lab[k] for k in ("name", "type", "id", "source", "area", "set_aside", "unnamed")},
             "f_capacity": FACILITY_FIELDS["capacity"][0 if lang == "zh" else 1],
             "f_size": FACILITY_FIELDS["size_m2"][0 if lang == "zh" else 1],
+            **LIVE_LABELS[lang],
+            **{f"st_{k}": v for k, v in (STATUS_ZH if lang == "zh" else STATUS_EN).items()},
         },
         "tabs": tabs,
         "tab": extra.tab if extra else None,
@@ -929,7 +955,37 @@ def result_map(
     -------
     folium.Map
     """
-    return make_map(**map_inputs(result), lang=lang, offline=offline, focus=focus, extra=extra)
+    if focus is None or extra is not None:
+        return make_map(**map_inputs(result), lang=lang, offline=offline, focus=focus, extra=extra)
+    p = prepare(**map_inputs(result), lang=lang)
+    p.live = live_payloads(result, p, [str(focus)])
+    return _build(p, offline=offline, focus=focus)
+
+
+def live_payloads(result, p: Prepared, ids: list[str]) -> dict[str, dict]:
+    """The live what-if payload (:mod:`circles._live`) of each community map in ``ids``: its
+    walking graph with the engine's attachment of its residents (in the map's order) and of the
+    facilities around it. Empty after a partitioned run (no single graph)."""
+    from ._live import community_payload
+
+    if getattr(result, "access", None) is None:
+        return {}
+    comm_of = p.res["community_id"].astype(str).to_numpy()
+    if len(p.res) != len(result.residents) or not np.array_equal(
+        p.res["point_id"].astype(str).to_numpy(), result.residents["point_id"].astype(str).to_numpy()
+    ):
+        log.warning("live what-if left out: the map's residents are not the analysis' residents")
+        return {}
+    out: dict[str, dict] = {}
+    for cid in ids:
+        try:
+            payload = community_payload(result, cid, np.flatnonzero(comm_of == cid))
+        except ValueError as exc:
+            log.warning("live what-if left out of the map of community %s: %s", cid, exc)
+            continue
+        if payload is not None:
+            out[cid] = payload
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1067,6 +1123,7 @@ def write_maps(
             files[cid] = name
     links = {cid: f"community_maps/{f}" for cid, f in files.items()}
     p = prepare(**kw, lang=lang, links=links)
+    p.live = live_payloads(result, p, [cid for cid in ids if cid in files])
     failed: dict[str, str] = {}
     written: list[Path] = []
     if files:
@@ -1086,6 +1143,7 @@ def write_maps(
     ok_links = {cid: link for cid, link in links.items() if cid not in failed}
     if failed:  # no link to a map that is not there; the reason is listed instead
         p = prepare(**kw, lang=lang, links=ok_links)
+        p.live = {}
     overview = save_map(_build(p, offline=offline, links=ok_links, failed=failed), out / "map.html", offline=offline)
     log.info("wrote the overview and %d community maps in %s", len(written), out)
     return [overview, *written]
@@ -1184,3 +1242,271 @@ def save_map(m: folium.Map, path: str | Path, offline: bool = False) -> Path:
         page = inline_assets(page)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# The what-if map (data from circles.whatif, drawn here)
+# --------------------------------------------------------------------------------------------
+
+
+def _whatif_marks(diff: gpd.GeoDataFrame, ml: dict) -> list[dict]:
+    """Rings around the residents whose coverage changes, shown with their own item only."""
+    from ._labels import CHANGE_COLOURS
+
+    marks: list[dict] = []
+    if not len(diff):
+        return marks
+    d = diff.to_crs("EPSG:4326")
+    for change, key in (("newly covered", "newly"), ("no longer covered", "lost")):
+        sub = d[d["change"] == change]
+        if len(sub):
+            marks.append(
+                {
+                    "name": ml[key],
+                    "kind": "ring",
+                    "colour": CHANGE_COLOURS[key],
+                    "byRule": True,
+                    "items": [
+                        [round(float(g.y), 6), round(float(g.x), 6), "", "", None, str(r)]
+                        for g, r in zip(sub.geometry, sub["rule_id"], strict=True)
+                    ],
+                }
+            )
+    return marks
+
+
+def _planned_pins(after, planned: pd.DataFrame, points: list, lang: str) -> list:
+    """One pin per planned facility: its action's mark and its type's letter, shown with its type only."""
+    from ._labels import LABELS, PLANNED_ICONS
+
+    lab, ml = LABELS[lang], MAP_LABELS[lang]
+    esc = html.escape
+    rb = after.rulebook
+    items = []
+    for pl, pt in zip(planned.itertuples(index=False), points, strict=True):
+        if pt is None:
+            continue
+        ftype = str(pl.facility_type)
+        ft = rb.facility_types.get(ftype)
+        tname = esc((ft.name_zh if lang == "zh" else ft.name_en) if ft is not None else ftype)
+        letter = ICON_TEXT[ftype][0 if lang == "zh" else 1] if ftype in ICON_TEXT else ""
+        attach = "" if pd.isna(pl.attach_m) else f"{pl.attach_m:.0f}"
+        popup = (
+            f"<b>{esc(str(pl.name) or tname)}</b><table>"
+            f"<tr><td>{esc(lab['type'])}</td><td>{tname}</td></tr>"
+            f"<tr><td>{esc(ml['planned'])}</td><td>{esc(ml['act_' + pl.action])}</td></tr>"
+            f"<tr><td>{esc(ml['attach'])}</td><td>{attach}</td></tr>"
+            f"<tr><td>{esc(ml['newly_n'])}</td><td>{pl.residents_newly_covered:.0f}</td></tr>"
+            f"<tr><td>{esc(ml['lost_n'])}</td><td>{pl.residents_no_longer_covered:.0f}</td></tr></table>"
+            + (f'<div class="circles-warn">{esc(pl.warning)}</div>' if pl.warning else "")
+        )
+        items.append(
+            [
+                round(float(pt.y), 6),
+                round(float(pt.x), 6),
+                PLANNED_ICONS.get(pl.action, "•") + letter,
+                str(pl.name or tname),
+                popup,
+                ftype,
+            ]
+        )
+    return items
+
+
+def _whatif_tables(after, comparison: pd.DataFrame, planned: pd.DataFrame, lang: str) -> tuple[str, str, pd.DataFrame]:
+    """The change table (whole people, newly and no longer covered) and the planned-facility table."""
+    from ._labels import LABELS, rule_name
+
+    lab, ml = LABELS[lang], MAP_LABELS[lang]
+    esc = html.escape
+    names = {r.id: rule_name(r, lang) for r in after.rulebook.rules}
+    lost = comparison.get("residents_no_longer_covered", pd.Series(0.0, index=comparison.index)).fillna(0)
+    changed = comparison[
+        comparison["status_changed"] | (comparison["residents_newly_covered"].fillna(0) > 0.5) | (lost > 0.5)
+    ]
+    trs = []
+    for r in changed.itertuples(index=False):
+        newly = 0 if pd.isna(r.residents_newly_covered) else r.residents_newly_covered
+        gone = getattr(r, "residents_no_longer_covered", 0)
+        gone = 0 if pd.isna(gone) else gone
+        trs.append(
+            f'<tr data-rule="{esc(str(r.rule_id))}"><td>{esc(str(r.community_name))}</td>'
+            f"<td>{esc(names.get(str(r.rule_id), str(r.rule_id)))}</td>"
+            f"<td>{chip(str(r.status_current), lang) if isinstance(r.status_current, str) else ''} → "
+            f"{chip(str(r.status_scenario), lang) if isinstance(r.status_scenario, str) else ''}</td>"
+            f'<td class="n">{newly:.0f}</td><td class="n">{gone:.0f}</td></tr>'
+        )
+    changes = (
+        f'<div class="circles-scroll"><table class="circles-changes"><tr><th>{esc(lab["community"])}</th>'
+        f"<th>{esc(lab['item'])}</th><th>{esc(ml['before'])} → {esc(ml['after'])}</th>"
+        f'<th class="n">{esc(ml["newly_n"])}</th><th class="n">{esc(ml["lost_n"])}</th></tr>'
+        + "".join(trs)
+        + "</table></div>"
+        if trs
+        else f"<p>{esc(ml['changes_none'])}</p>"
+    )
+    ptrs = "".join(
+        f"<tr><td>{esc(str(r.name) or str(r.id))}</td>"
+        f'<td>{esc(ml["act_" + r.action])}</td><td class="n">{"" if pd.isna(r.attach_m) else f"{r.attach_m:.0f}"}</td>'
+        f'<td class="n">{r.residents_newly_covered:.0f}</td><td class="n">{r.residents_no_longer_covered:.0f}</td></tr>'
+        + (f'<tr><td colspan="5" class="circles-warn">{esc(r.warning)}</td></tr>' if r.warning else "")
+        for r in planned.itertuples(index=False)
+    )
+    planned_html = (
+        f'<div class="circles-scroll"><table class="circles-planned"><tr><th>{esc(lab["name"])}</th>'
+        f'<th>{esc(ml["planned"])}</th><th class="n">{esc(ml["attach"])}</th><th class="n">{esc(ml["newly_n"])}</th>'
+        f'<th class="n">{esc(ml["lost_n"])}</th></tr>{ptrs}</table></div>'
+    )
+    return changes, planned_html, changed
+
+
+def whatif_map(
+    before,
+    after,
+    diff: gpd.GeoDataFrame,
+    points: list,
+    *,
+    comparison: pd.DataFrame,
+    planned: pd.DataFrame,
+    lang: str = "zh",
+    offline: bool = True,
+    scenario_name: str = "",
+) -> folium.Map:
+    """The what-if map: the results after the scenario, the residents whose coverage changes
+    ringed (for the selected item), the planned facilities (each with its type, shown with the
+    items of its type), tables of the changes and of the planned facilities; every text from the
+    inputs escaped.
+
+    Parameters
+    ----------
+    before, after : circles.pipeline.Result
+        Today and under the scenario.
+    diff : GeoDataFrame
+        :func:`circles.whatif.difference_layer`.
+    points : list
+        Where each planned facility is drawn (:func:`circles.whatif.planned_points`).
+    comparison, planned : DataFrame
+        :func:`circles.whatif.compare_gaps` and :func:`circles.whatif.planned_facilities`.
+    lang : {"zh", "en"}
+    offline : bool
+    scenario_name : str
+        Shown in the title.
+    """
+    from ._labels import CHANGE_COLOURS, PLANNED_ICONS
+
+    ml = MAP_LABELS[lang]
+    esc = html.escape
+    rb = after.rulebook
+    marks = _whatif_marks(diff, ml)
+    items = _planned_pins(after, planned, points, lang)
+    if items:
+        marks.append(
+            {"name": ml["planned"], "kind": "pin", "colour": CHANGE_COLOURS["add"], "byType": True, "items": items}
+        )
+    changes, planned_html, changed = _whatif_tables(after, comparison, planned, lang)
+    gain = changed.groupby("rule_id")["residents_newly_covered"].sum() if len(changed) else pd.Series(dtype=float)
+    rule = str(gain.idxmax()) if len(gain) and gain.max() > 0 else None
+    if rule is None and len(planned):
+        t = planned["facility_type"].iloc[0]
+        rule = next((r.id for r in rb.rules if r.facility_type == t), None)
+    legend = (
+        f'<div class="circles-lh">{esc(ml["whatif_sub"])}</div>'
+        f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["newly"]}"></span>'
+        f"{esc(ml['newly'])}</div>"
+        f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["lost"]}"></span>'
+        f"{esc(ml['lost'])}</div>"
+        f'<div><span class="circles-sw" style="background:{CHANGE_COLOURS["add"]}"></span>{esc(ml["planned"])}: '
+        f"{PLANNED_ICONS['add']} {esc(ml['act_add'])} · {PLANNED_ICONS['remove']} {esc(ml['act_remove'])} · "
+        f"{PLANNED_ICONS['resize']} {esc(ml['act_resize'])}</div>"
+    )
+    title = esc(ml["whatif_title"]) + (
+        f" <small>{esc(ml['scenario'])}: {esc(scenario_name)}</small>" if scenario_name else ""
+    )
+    extra = Extra(
+        title=title,
+        legend=legend,
+        tabs=[
+            {"key": "changes", "label": ml["tab_changes"], "html": changes},
+            {"key": "planned", "label": ml["tab_planned"], "html": planned_html},
+        ],
+        marks=marks,
+        rule=rule,
+        page_title=ml["whatif_title"],
+    )
+    return result_map(after, lang=lang, offline=offline, extra=extra)
+
+
+# --------------------------------------------------------------------------------------------
+# The site map (data from circles.siting, drawn here)
+# --------------------------------------------------------------------------------------------
+
+
+def _street_text(name: str, metres: float, ml: dict) -> str:
+    """'xx路 · 35 米', or '35 米' without a name; never '（无名道路）(0 米)'."""
+    dist = f"{metres:.0f} {ml['metres']}" if np.isfinite(metres) and metres >= 1 else ""
+    if name:
+        return f"{name} · {dist}" if dist else name
+    return dist
+
+
+def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", offline: bool = True) -> folium.Map:
+    """The proposed sites over today's results for one item (:func:`circles.siting.site_map`).
+
+    Each site is numbered in the table's order and named by the community it serves (hover title
+    and popup); its popup gives its street and the residents it newly covers (whole people); the
+    marks show with their own item only. No internal id is shown. Every text from the inputs is
+    escaped.
+    """
+    from ._labels import SITE_COLOUR, rule_name
+
+    ml = MAP_LABELS[lang]
+    esc = html.escape
+    rule = next(r for r in result.rulebook.rules if r.id == rule_id)
+    item = rule_name(rule, lang)
+    items, trs = [], []
+    for k, r in enumerate(sites.itertuples(index=False), start=1):
+        comm_name = str(r.community_name or r.community_id)
+        street = _street_text(str(r.street_name or ""), float(r.street_m), ml)
+        share = "" if pd.isna(r.covered_share_after) else f"{r.covered_share_after:.0%}"
+        rows = [(ml["serves"], comm_name)]
+        if street:
+            rows.append((ml["street"], street))
+        rows += [(ml["site_covered"], f"{r.residents_covered:.0f}"), (ml["site_share"], share)]
+        popup = (
+            f"<b>{esc(ml['site'])} {k} · {esc(comm_name)}</b><table>"
+            + "".join(f"<tr><td>{esc(a)}</td><td>{esc(v)}</td></tr>" for a, v in rows)
+            + "</table>"
+        )
+        items.append(
+            [round(float(r.lat), 7), round(float(r.lon), 7), str(k), f"{ml['site']} {k} · {comm_name}", popup, rule_id]
+        )
+        trs.append(
+            f"<tr><td>{k}</td><td>{esc(comm_name)}"
+            + (f"<br><small>{esc(street)}</small>" if street else "")
+            + f'</td><td class="n">{r.residents_covered:.0f}</td><td class="n">{share}</td></tr>'
+        )
+    table = (
+        f'<div class="circles-scroll"><table class="circles-sites"><tr><th>{esc(ml["rank"])}</th>'
+        f'<th>{esc(ml["serves"])}</th><th class="n">{esc(ml["site_covered"])}</th>'
+        f'<th class="n">{esc(ml["site_share"])}</th></tr>{"".join(trs)}</table></div>'
+    )
+    legend = (
+        f'<div class="circles-lh">{esc(ml["site_sub"])}</div>'
+        f'<div><span class="circles-sw" style="background:{SITE_COLOUR}"></span>{esc(ml["site"])}</div>'
+    )
+    focus = None
+    served = {c for c in sites.get("community_id", pd.Series(dtype=str)) if c}
+    if len(served) == 1 and next(iter(served)) in set(result.communities["id"].astype(str)):
+        focus = next(iter(served))
+    extra = Extra(
+        title=esc(ml["site_title"].format(item=item)),
+        legend=legend,
+        tabs=[{"key": "sites", "label": ml["tab_sites"], "html": table}],
+        marks=[{"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "byRule": True, "items": items}]
+        if items
+        else [],
+        rule=rule_id,
+        tab="sites",
+        page_title=ml["site_title"].format(item=item),
+    )
+    return result_map(result, lang=lang, offline=offline, focus=focus, extra=extra)

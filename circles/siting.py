@@ -507,59 +507,6 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
     folium.Map
         Focused on the community when every site serves the same one; otherwise the overview.
     """
-    import html
-
     from . import mapping
-    from ._labels import MAP_LABELS, SITE_COLOUR, rule_name
 
-    ml = MAP_LABELS[lang]
-    esc = html.escape
-    rule = next(r for r in result.rulebook.rules if r.id == rule_id)
-    item = rule_name(rule, lang)
-    items, trs = [], []
-    for r in sites.itertuples(index=False):
-        street = r.street_name or ml["unnamed_street"]
-        share = "" if pd.isna(r.covered_share_after) else f"{r.covered_share_after:.0%}"
-        rows = [
-            (ml["rank"], str(r.rank)),
-            (ml["candidate"], str(r.candidate_id)),
-            (ml["serves"], r.community_name or r.community_id),
-            (ml["street"], f"{street} ({r.street_m:.0f} {ml['metres']})"),
-            (ml["site_covered"], f"{r.residents_covered:g}"),
-            (ml["site_share"], share),
-        ]
-        popup = (
-            f"<b>{esc(ml['site'])} {esc(str(r.rank))}</b><table>"
-            + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
-        items.append([round(float(r.lat), 7), round(float(r.lon), 7), str(r.rank), f"{ml['site']} {r.rank}", popup])
-        trs.append(
-            f"<tr><td>{esc(str(r.rank))}</td><td>{esc(r.community_name or r.community_id)}<br>"
-            f"<small>{esc(ml['street'])}: {esc(street)} · {r.street_m:.0f} {esc(ml['metres'])}</small></td>"
-            f'<td class="n">{r.residents_covered:g}</td><td class="n">{share}</td></tr>'
-        )
-    table = (
-        f'<table class="circles-sites"><tr><th>{esc(ml["rank"])}</th><th>{esc(ml["serves"])}</th>'
-        f'<th class="n">{esc(ml["site_covered"])}</th>'
-        f'<th class="n">{esc(ml["site_share"])}</th></tr>{"".join(trs)}</table>'
-    )
-    title = esc(ml["site_title"].format(item=item))
-    legend = (
-        f'<div class="circles-lh">{esc(ml["site_sub"])}</div>'
-        f'<div><span class="circles-sw" style="background:{SITE_COLOUR}"></span>{esc(ml["site"])}</div>'
-    )
-    focus = None
-    served = {c for c in sites.get("community_id", pd.Series(dtype=str)) if c}
-    if len(served) == 1 and next(iter(served)) in set(result.communities["id"].astype(str)):
-        focus = next(iter(served))
-    extra = mapping.Extra(
-        title=title,
-        legend=legend,
-        tabs=[{"key": "sites", "label": ml["tab_sites"], "html": table}],
-        marks=[{"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "items": items}] if items else [],
-        rule=rule_id,
-        tab="sites",
-        page_title=ml["site_title"].format(item=item),
-    )
-    return mapping.result_map(result, lang=lang, offline=offline, focus=focus, extra=extra)
+    return mapping.site_map(result, rule_id, sites, lang=lang, offline=offline)

@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ._labels import PLANNED_ICONS  # noqa: F401 (kept public here: whatif.PLANNED_ICONS, drawn by mapping)
 from ._sheets import write_csv
 from .errors import InputError
 from .load import read_vector, to_wgs84
@@ -22,8 +23,6 @@ from .load import read_vector, to_wgs84
 log = logging.getLogger(__name__)
 
 ACTIONS = ("add", "remove", "resize")
-#: The mark of a planned facility on the what-if map, per action.
-PLANNED_ICONS = {"add": "★", "remove": "✕", "resize": "↕"}
 
 
 def _has_size(row) -> bool:
@@ -525,12 +524,7 @@ def difference_map(
     planned: pd.DataFrame | None = None,
     scenario_name: str = "",
 ):
-    """The what-if map.
-
-    The results after the scenario (residents coloured as after it), the residents whose
-    coverage changes ringed (for the selected item), the planned facilities with their distance
-    to the street and warnings, and tables of the changes and the planned facilities; titled,
-    with a legend, in ``lang``. Every text from the inputs is escaped.
+    """The what-if map (drawn by :func:`circles.mapping.whatif_map` from the data made here).
 
     Parameters
     ----------
@@ -551,138 +545,45 @@ def difference_map(
     -------
     folium.Map
     """
-    import html
-
     from . import mapping
-    from ._display import chip
-    from ._labels import CHANGE_COLOURS, LABELS, MAP_LABELS, rule_name
 
-    lab, ml = LABELS[lang], MAP_LABELS[lang]
-    esc = html.escape
-    rb = after.rulebook
-    names = {r.id: rule_name(r, lang) for r in rb.rules}
     if comparison is None:
         comparison = compare_gaps(before.gaps, after.gaps, "current", "scenario", newly=newly_covered(diff))
     if planned is None:
         planned = planned_facilities(scenario, before, after, diff, lang)
-    marks = []
-    if len(diff):
-        d = diff.to_crs("EPSG:4326")
-        for change, key in (("newly covered", "newly"), ("no longer covered", "lost")):
-            sub = d[d["change"] == change]
-            if len(sub):
-                marks.append(
-                    {
-                        "name": ml[key],
-                        "kind": "ring",
-                        "colour": CHANGE_COLOURS[key],
-                        "byRule": True,
-                        "items": [
-                            [round(float(g.y), 6), round(float(g.x), 6), "", "", None, str(r)]
-                            for g, r in zip(sub.geometry, sub["rule_id"], strict=True)
-                        ],
-                    }
-                )
-    acted = scenario.copy()
+    return mapping.whatif_map(
+        before,
+        after,
+        diff,
+        planned_points(scenario, before, planned),
+        comparison=comparison,
+        planned=planned,
+        lang=lang,
+        offline=offline,
+        scenario_name=scenario_name,
+    )
+
+
+def planned_points(scenario: gpd.GeoDataFrame, before, planned: pd.DataFrame) -> list:
+    """Where each scenario row is drawn (a WGS-84 point: its own geometry, or for a removal or a
+    resize the existing facility's), aligned with ``planned``; None where it has no location."""
     known = before.facilities.to_crs("EPSG:4326").assign(_id=lambda f: f["id"].astype(str)).set_index("_id")
-    icons = PLANNED_ICONS
-    items = []
-    for row, pl in zip(acted.itertuples(index=False), planned.itertuples(index=False), strict=True):
+    out: list = []
+    for row, _pl in zip(scenario.itertuples(index=False), planned.itertuples(index=False), strict=True):
         geom = row.geometry if row.geometry is not None and not row.geometry.is_empty else None
+        from_scenario = geom is not None
         if geom is None and str(row.id) in known.index:
             geom = known.loc[str(row.id), "geometry"]
             if isinstance(geom, gpd.GeoSeries):
                 geom = geom.iloc[0]
         if geom is None:
+            out.append(None)
             continue
         pt = geom.representative_point() if geom.geom_type != "Point" else geom
-        if acted.crs is not None and not acted.crs.equals("EPSG:4326") and row.geometry is not None:
-            pt = gpd.GeoSeries([pt], crs=acted.crs).to_crs("EPSG:4326").iloc[0]
-        ftype = pl.facility_type
-        tname = (
-            esc(rb.facility_types[ftype].name_zh if lang == "zh" else rb.facility_types[ftype].name_en)
-            if ftype in rb.facility_types
-            else esc(ftype)
-        )
-        attach = "" if pd.isna(pl.attach_m) else f"{pl.attach_m:.0f}"
-        popup = (
-            f"<b>{esc(str(pl.name) or str(pl.id))}</b><table>"
-            f"<tr><td>{esc(lab['id'])}</td><td>{esc(str(pl.id))}</td></tr>"
-            f"<tr><td>{esc(lab['type'])}</td><td>{tname}</td></tr>"
-            f"<tr><td>{esc(ml['planned'])}</td><td>{esc(ml['act_' + pl.action])}</td></tr>"
-            f"<tr><td>{esc(ml['attach'])}</td><td>{attach}</td></tr>"
-            f"<tr><td>{esc(ml['newly_n'])}</td><td>{pl.residents_newly_covered:g}</td></tr></table>"
-            + (f'<div class="circles-warn">{esc(pl.warning)}</div>' if pl.warning else "")
-        )
-        items.append(
-            [round(float(pt.y), 6), round(float(pt.x), 6), icons.get(pl.action, "•"), str(pl.name or pl.id), popup]
-        )
-    if items:
-        marks.append({"name": ml["planned"], "kind": "pin", "colour": CHANGE_COLOURS["add"], "items": items})
-
-    changed = comparison[
-        comparison["status_changed"]
-        | (comparison["residents_newly_covered"].fillna(0) > 0.5)
-        | (comparison.get("residents_no_longer_covered", pd.Series(0.0, index=comparison.index)).fillna(0) > 0.5)
-    ]
-    trs = []
-    for r in changed.itertuples(index=False):
-        trs.append(
-            f'<tr data-rule="{esc(str(r.rule_id))}"><td>{esc(str(r.community_name))}</td>'
-            f"<td>{esc(names.get(str(r.rule_id), str(r.rule_id)))}</td>"
-            f"<td>{chip(str(r.status_current), lang) if isinstance(r.status_current, str) else ''} → "
-            f"{chip(str(r.status_scenario), lang) if isinstance(r.status_scenario, str) else ''}</td>"
-            f'<td class="n">{0 if pd.isna(r.residents_newly_covered) else r.residents_newly_covered:g}</td></tr>'
-        )
-    changes = (
-        f'<table class="circles-changes"><tr><th>{esc(lab["community"])}</th><th>{esc(lab["item"])}</th>'
-        f'<th>{esc(ml["before"])} → {esc(ml["after"])}</th><th class="n">{esc(ml["newly_n"])}</th></tr>'
-        + "".join(trs)
-        + "</table>"
-        if trs
-        else f"<p>{esc(ml['changes_none'])}</p>"
-    )
-    ptrs = "".join(
-        f"<tr><td>{esc(str(r.name) or str(r.id))}<br><small>{esc(str(r.id))}</small></td>"
-        f'<td>{esc(ml["act_" + r.action])}</td><td class="n">{"" if pd.isna(r.attach_m) else f"{r.attach_m:.0f}"}</td>'
-        f'<td class="n">{r.residents_newly_covered:g}</td></tr>'
-        + (f'<tr><td colspan="4" class="circles-warn">{esc(r.warning)}</td></tr>' if r.warning else "")
-        for r in planned.itertuples(index=False)
-    )
-    planned_html = (
-        f'<table class="circles-planned"><tr><th>{esc(lab["name"])}</th><th>{esc(ml["planned"])}</th>'
-        f'<th class="n">{esc(ml["attach"])}</th><th class="n">{esc(ml["newly_n"])}</th></tr>{ptrs}</table>'
-    )
-    gain = changed.groupby("rule_id")["residents_newly_covered"].sum() if len(changed) else pd.Series(dtype=float)
-    rule = str(gain.idxmax()) if len(gain) and gain.max() > 0 else None
-    if rule is None and len(planned):
-        t = planned["facility_type"].iloc[0]
-        rule = next((r.id for r in rb.rules if r.facility_type == t), None)
-    legend = (
-        f'<div class="circles-lh">{esc(ml["whatif_sub"])}</div>'
-        f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["newly"]}"></span>'
-        f"{esc(ml['newly'])}</div>"
-        f'<div><span class="circles-ring" style="border-color:{CHANGE_COLOURS["lost"]}"></span>'
-        f"{esc(ml['lost'])}</div>"
-        f'<div><span class="circles-sw" style="background:{CHANGE_COLOURS["add"]}"></span>{esc(ml["planned"])}: '
-        f"{PLANNED_ICONS['add']} {esc(ml['act_add'])} · {PLANNED_ICONS['remove']} {esc(ml['act_remove'])} · "
-        f"{PLANNED_ICONS['resize']} {esc(ml['act_resize'])}</div>"
-    )
-    title = esc(ml["whatif_title"]) + (
-        f" <small>{esc(ml['scenario'])}: {esc(scenario_name)}</small>" if scenario_name else ""
-    )
-    extra = mapping.Extra(
-        title=title,
-        legend=legend,
-        tabs=[
-            {"key": "changes", "label": ml["tab_changes"], "html": changes},
-            {"key": "planned", "label": ml["tab_planned"], "html": planned_html},
-        ],
-        marks=marks,
-        rule=rule,
-        page_title=ml["whatif_title"],
-    )
-    return mapping.result_map(after, lang=lang, offline=offline, extra=extra)
+        if from_scenario and scenario.crs is not None and not scenario.crs.equals("EPSG:4326"):
+            pt = gpd.GeoSeries([pt], crs=scenario.crs).to_crs("EPSG:4326").iloc[0]
+        out.append(pt)
+    return out
 
 
 def keep_surveyed(later, surveyed: set[str], target_share: float = 1.0):

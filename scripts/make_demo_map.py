@@ -3,7 +3,10 @@ its screenshots in headless Chromium with the network cut off:
 
 * ``maps/demo_phone.png``: a 390×844 phone, as the map opens (the sheet collapsed at the bottom);
 * ``maps/demo_phone_popup.png``: the same phone after a tap on a community (its status table);
-* ``maps/demo_desktop.png``: a 1366×768 laptop, as the map opens.
+* ``maps/demo_desktop.png``: a 1366×768 laptop, as the map opens;
+* ``maps/demo_live_phone.png``: a phone on the map of the community with the most residents, after
+  a planned facility of its least covered item was placed (live what-if, ``maps/demo_community.html``);
+* ``maps/demo_projector.png``: the same community map at 1920×1080 in projector mode.
 
 Run: python scripts/make_demo_map.py [--lang zh|en] [--no-screenshots]
 
@@ -119,6 +122,43 @@ def screenshots(page: Path) -> list[Path]:
     return out
 
 
+def live_screenshots(page: Path, q: dict) -> list[Path]:
+    """The community map on a phone after placing a planned facility (``q``: item, lon, lat),
+    and in projector mode at 1920×1080."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        drv = _browser(390, 844, True, str(Path(tmp) / "live"))
+        try:
+            _open(drv, page)
+            drv.execute_script("window.circles.place(arguments[0])", q)
+            time.sleep(0.5)
+            out.append(_save(drv, MAPS / "demo_live_phone.png"))
+        finally:
+            drv.quit()
+        drv = _browser(1920, 1080, False, str(Path(tmp) / "projector"))
+        try:
+            drv.get(page.resolve().as_uri() + "?projector=1")
+            time.sleep(2.5)
+            out.append(_save(drv, MAPS / "demo_projector.png"))
+        finally:
+            drv.quit()
+    return out
+
+
+def _live_case(result) -> tuple[str, dict]:
+    """The community with the most residents and a point inside it for its least covered item."""
+    counts = result.residents["community_id"].astype(str).value_counts()
+    cid = str(counts.index[0])
+    gaps = result.gaps[result.gaps["community_id"].astype(str) == cid]
+    item = str(gaps.sort_values("covered_share")["rule_id"].iloc[0])
+    res = result.residents[result.residents["community_id"].astype(str) == cid].to_crs("EPSG:4326")
+    return cid, {
+        "item": item,
+        "lon": round(float(res.geometry.x.mean()), 7),
+        "lat": round(float(res.geometry.y.mean()), 7),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
@@ -128,8 +168,12 @@ def main() -> None:
     out = MAPS / "demo_map.html"
     mapping.save_map(mapping.result_map(result, lang=args.lang, offline=True), out, offline=True)
     print(out)
+    cid, q = _live_case(result)
+    community = MAPS / "demo_community.html"
+    mapping.save_map(mapping.result_map(result, lang=args.lang, offline=True, focus=cid), community, offline=True)
+    print(community)
     if not args.no_screenshots:
-        for p in screenshots(out):
+        for p in screenshots(out) + live_screenshots(community, q):
             print(p)
 
 

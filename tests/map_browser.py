@@ -16,7 +16,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 #: name -> (width, height, phone with touch)
-SCREENS = {"phone": (390, 844, True), "projector": (1024, 768, False), "laptop": (1366, 768, False)}
+SCREENS = {
+    "phone": (390, 844, True),
+    "landscape": (844, 390, True),
+    "projector": (1024, 768, False),
+    "laptop": (1366, 768, False),
+    "projector_hd": (1920, 1080, False),
+}
 
 
 def chromium(screen: str, profile: Path):

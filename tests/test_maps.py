@@ -426,7 +426,14 @@ def test_popups_fit_the_screen_and_clear_the_panels(browsers, demo_maps, screen)
     assert icon, "no facility icon in view"
     press(drv, *icon)
     check("facility")
-    # a resident: its walk to every item
+    # a resident: its walk to every item (on a touch screen the dots open when zoomed in)
+    if SCREENS[screen][2]:
+        js(
+            drv,
+            "circles.current.map.closePopup(); const P = circles.current.points;"
+            "circles.current.map.setView([P._lat[0], P._lng[0]], 17.5, {animate: false})",
+        )
+        settle(drv, 0.3)
     res = js(drv, RESIDENT_POINT, False)
     assert res, "no resident dot in view"
     press(drv, res[0], res[1])
@@ -441,7 +448,16 @@ def test_a_tap_on_a_resident_opens_the_resident_not_a_facility(browsers, demo_ma
     open_map(drv, demo_maps[0], DEMO_LOAD_S)
     js(drv, "document.querySelectorAll('.circles-quick button')[1].click()")  # every facility type shown
     settle(drv, 0.2)
-    hit = js(drv, RESIDENT_POINT, True)
+    # zoomed in (dots a finger apart): look for a dot under a facility icon
+    hit = None
+    for ll in js(
+        drv, "return circles.current.d.res ? Object.values(circles.current.d.fac).flat().map(p => [p[0], p[1]]) : []"
+    ):
+        js(drv, "circles.current.map.setView(arguments[0], 16.5, {animate: false})", ll)
+        settle(drv, 0.15)
+        hit = js(drv, RESIDENT_POINT, True)
+        if hit:
+            break
     assert hit, "no resident dot under a facility icon"
     x, y, i = hit
     tap(drv, x, y)
@@ -462,6 +478,55 @@ def test_a_tap_on_a_resident_opens_the_resident_not_a_facility(browsers, demo_ma
     assert js(drv, "return document.querySelectorAll('.circles-cpop').length") == 1
     assert js(drv, "return document.querySelectorAll('.circles-tip').length") == 0
     assert errors(drv) == []
+
+
+def test_a_tap_in_a_community_at_the_opening_view_opens_its_status(browsers, demo_maps, demo_result):
+    """On a phone at the opening view the dots are a few pixels apart: a tap inside a community's
+    outline opens the community's status, never one of the dots (they open when zoomed in)."""
+    drv = browsers("phone")
+    open_map(drv, demo_maps[0], DEMO_LOAD_S)
+    where = (
+        "const A = circles.current, m = A.map, f = A.free(), c = m.getContainer().getBoundingClientRect();"
+        "return A.d.labels.map(l => m.latLngToContainerPoint([l[0], l[1]]))"
+        ".map(q => (q.x > f.left + 10 && q.x < f.right - 10 && q.y > f.top + 10 && q.y < f.bottom - 10)"
+        " ? [q.x + c.x, q.y + c.y] : null);"
+    )
+    start = js(drv, "const v = circles.current.map; return [v.getCenter().lat, v.getCenter().lng, v.getZoom()]")
+    pts = [k for k, q in enumerate(js(drv, where)) if q]
+    assert len(pts) >= 5
+    opened = 0
+    for k in pts:
+        js(
+            drv,
+            "circles.current.map.closePopup(); circles.current.map.setView(arguments[0], arguments[1], "
+            "{animate: false})",
+            start[:2],
+            start[2],
+        )
+        settle(drv, 0.2)
+        x, y = js(drv, where)[k]
+        tap(drv, x, y)
+        settle(drv, 0.4)
+        assert js(drv, "return document.querySelectorAll('.circles-resident').length") == 0
+        opened += js(drv, "return document.querySelectorAll('.circles-cpop').length")
+    assert opened == len(pts)
+    assert errors(drv) == []
+
+
+def test_resident_popup_names_thresholds_not_ids(browsers, demo_maps, demo_result):
+    drv = browsers("laptop")
+    cid = str(demo_result.communities["id"].iloc[0])
+    open_map(drv, community_map(demo_maps, cid), DEMO_LOAD_S)
+    js(drv, "circles.current.points.open(0)")
+    settle(drv, 0.3)
+    text = js(drv, "return document.querySelector('.circles-resident').innerText")
+    assert "#" not in text and cid not in text  # no internal point or community id
+    n_rules = len(demo_result.rulebook.rules)
+    assert text.count("阈值") == n_rules  # each row says its threshold
+    assert "灰色" not in text  # no legend wording repeated in every row
+    js(drv, "document.querySelector('.circles-to-community').click()")
+    settle(drv, 0.3)
+    assert js(drv, "return document.querySelector('[data-pane=community]').style.display") == ""
 
 
 def test_hover_tooltip_follows_the_mouse_and_never_goes_stale(browsers, demo_maps, demo_result):
@@ -489,7 +554,7 @@ def test_hover_tooltip_follows_the_mouse_and_never_goes_stale(browsers, demo_map
     rows = js(
         drv,
         "return Array.from(document.querySelectorAll('.circles-resident tr'))"
-        ".map(r => [r.cells[0].textContent, r.cells[1].textContent])",
+        ".map(r => [r.cells[0].firstChild.textContent, r.cells[1].textContent])",
     )
     assert [r[0] for r in rows] == [_labels.rule_name(r, "zh") for r in demo_result.rulebook.rules]
     assert any(tip.endswith(f"{r[0]}: {r[1]}") for r in rows), (tip, rows)
@@ -783,7 +848,11 @@ def test_per_community_walking_areas_are_used_when_given(demo_result, tmp_path):
     iso = kw["isochrones"]
     cid = str(demo_result.communities["id"].iloc[2])
     own = iso[(iso["facility_type"] == "kindergarten") & (iso["minutes"] == 5)].iloc[[0]].copy()
-    x, y = demo_result.communities.geometry.iloc[2].centroid.coords[0]
+    # around the kindergarten nearest to the community (an area floating away from every
+    # kindergarten would be dropped as detached)
+    kg = demo_result.facilities[demo_result.facilities["facility_type"] == "kindergarten"].geometry
+    near = kg.iloc[int(np.argmin(kg.distance(demo_result.communities.geometry.iloc[2]).to_numpy()))]
+    x, y = near.representative_point().coords[0]
     box = gpd.GeoSeries([shapely.box(x - 40, y - 40, x + 40, y + 40)], crs=demo_result.communities.crs)
     own["geometry"] = box.to_crs(iso.crs).values
     own["community_id"] = cid
@@ -817,3 +886,57 @@ def test_an_overview_with_too_many_streets_draws_them_as_a_picture(browsers, dem
     assert img is not None and img[2] - img[0] > w / 4
     assert "图片" in js(drv, "return document.querySelector('.circles-legend-static').textContent")
     assert errors(drv) == []
+
+
+def _app_data(m) -> dict:
+    app = next(c for c in m._children.values() if type(c).__name__ == "_App")
+    return json.loads(app.data)
+
+
+def _decode_polys(feat, origin) -> list:
+    """Encoded polygons (see circles._display.Encoder) -> shapely polygons in lon/lat."""
+    out = []
+    for rings in feat:
+        coords = []
+        for flat in rings:
+            a = np.cumsum(np.asarray(flat, dtype=float).reshape(-1, 2), axis=0) + origin
+            coords.append(a / 1e6)
+        out.append(shapely.Polygon(coords[0], coords[1:]))
+    return out
+
+
+def test_walking_areas_are_whole_around_each_community(demo_result):
+    """Every walking area that meets a community is drawn whole on its map within the box of its
+    streets (cut only there, at least a kilometre from the community), no area is listed without
+    something drawn, and no drawn part floats away from every facility of its type."""
+    crs = demo_result.communities.crs
+    iso = demo_result.isochrones.to_crs(crs)
+    comm = demo_result.communities
+    fac = demo_result.facilities
+    rb = demo_result.rulebook
+    reach = max([rb.threshold_m(r) for r in rb.rules] + [mapping.MIN_REACH_M])
+    checked = 0
+    for k in range(len(comm)):
+        cid, poly = str(comm["id"].iloc[k]), comm.geometry.iloc[k]
+        x0, y0, x1, y1 = poly.bounds
+        box = shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach).buffer(-5)
+        data = _app_data(mapping.result_map(demo_result, focus=cid))
+        own = iso[iso["community_id"].astype(str) == cid] if "community_id" in iso else iso
+        own = own if len(own) else iso
+        for t, entries in data["areas"].items():
+            f = fac[(fac["facility_type"] == t) & fac["placed"]].geometry
+            for e in entries:
+                assert e["g"], (cid, t, e["d"])
+                ll = gpd.GeoSeries(_decode_polys(e["g"][0], data["o"]), crs="EPSG:4326").to_crs(crs)
+                drawn = shapely.union_all(ll.values)
+                sel = own[(own["facility_type"] == t) & (np.round(own["distance_m"], 1) == e["d"])]
+                whole = shapely.union_all(sel.geometry.values)
+                for g in shapely.get_parts(whole):
+                    if not g.intersects(poly):
+                        continue
+                    inside = g.intersection(box)
+                    assert drawn.intersection(inside).area >= 0.97 * inside.area, (cid, t, e["d"])
+                    checked += 1
+                for part in shapely.get_parts(drawn):
+                    assert shapely.distance(part, f.values).min() < 3.0, (cid, t, e["d"])
+    assert checked > 0

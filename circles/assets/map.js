@@ -64,8 +64,10 @@ C.facPopup = function (p, info, lab) {
   [[5, lab.f_source], [6, lab.f_capacity], [7, lab.f_size], [8, lab.f_area]].forEach(function (k) {
     if (p[k[0]] !== '') { rows.push([k[1], p[k[0]]]); } });
   if (!p[2]) { rows.push([lab.f_set_aside, p[9] || '—']); }
+  var live = C.current && C.current.live && C.current.live.isLive(p[4]);
   return '<table class="circles-popup">' + rows.map(function (r) {
-    return '<tr><td>' + C.esc(r[0]) + '</td><td>' + C.esc(r[1]) + '</td></tr>'; }).join('') + '</table>';
+    return '<tr><td>' + C.esc(r[0]) + '</td><td>' + C.esc(r[1]) + '</td></tr>'; }).join('') + '</table>'
+    + (live ? '<button type="button" class="circles-close-fac" data-close="' + C.esc(p[4]) + '">' + C.esc(lab.live_close) + '</button>' : '');
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -118,8 +120,15 @@ C.Points = L.Layer.extend({
   },
   redraw: function () { this._hide(); if (this._map) { this._draw(); } },
   /* class of resident i for item r: 0 within, 1 up to 2x, 2 beyond, 3 not attached, 4 no data */
-  cls: function (i, r) { var k = this._d.k[r]; return k ? k.charCodeAt(i) - 48 : 4; },
-  _radius: function () { var z = this._map.getZoom(); return z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3)); },
+  cls: function (i, r) {
+    var lv = this._app.live && this._app.live.clsCached(r);
+    if (lv) { return lv[i]; }
+    var k = this._d.k[r]; return k ? k.charCodeAt(i) - 48 : 4;
+  },
+  _radius: function () {
+    var z = this._map.getZoom(), r = z >= 18 ? 6 : (z >= 17 ? 5 : (z >= 16 ? 4 : 3));
+    return this._app.projector ? 2 * r : r;  /* projector mode: dots seen from the back of a room */
+  },
   _reset: function () {
     var map = this._map, size = map.getSize(), pad = 0.25;
     var min = map.containerPointToLayerPoint(size.multiplyBy(-pad)).round();
@@ -159,6 +168,22 @@ C.Points = L.Layer.extend({
     }
     ctx.lineWidth = 1.1 + 0.3 * r; ctx.strokeStyle = '#111'; ctx.stroke();
   },
+  /* typical distance in pixels between neighbouring dots at this zoom (median over a sample) */
+  _spacing: function () {
+    var n = this._n, step = Math.max(1, Math.floor(n / 200)), ds = [], i, j, dx, dy, best;
+    if (n < 2) { return Infinity; }
+    for (i = 0; i < n; i += step) {
+      best = Infinity;
+      for (j = 0; j < n; j++) {
+        if (j === i) { continue; }
+        dx = this._cx[i] - this._cx[j]; dy = this._cy[i] - this._cy[j];
+        best = Math.min(best, dx * dx + dy * dy);
+      }
+      ds.push(best);
+    }
+    ds.sort(function (a, b) { return a - b; });
+    return Math.sqrt(ds[ds.length >> 1]);
+  },
   _nearest: function (cp, slack) {
     var lp = this._map.containerPointToLayerPoint(cp);
     var x = lp.x - this._origin.x, y = lp.y - this._origin.y, r = this._radius() + slack;
@@ -169,13 +194,15 @@ C.Points = L.Layer.extend({
     }
     return best;
   },
-  _head: function (i) { var d = this._d; return d.cn[d.c[i]] + (d.id ? ' · ' + d.id[i] : ''); },
+  /* a resident is named by its community (the point id is internal: never shown) */
+  _head: function (i) { var d = this._d; return d.cn[d.c[i]]; },
   /* the walk to item r as text, consistent with the verdict (never "5.0 min, not covered") */
   text: function (i, r) {
     var lab = this._app.o.lab, c = this.cls(i, r.id), dm, v, lim;
     if (c === 3) { return lab.unplaced; }
-    if (c === 4) { return lab.nodata; }
-    dm = (this._d.d[r.type] || [])[i];
+    if (c === 4) { return lab.nodata_short; }
+    dm = this._app.live ? this._app.live.dist(r.type, i) : null;
+    if (dm === null) { dm = (this._d.d[r.type] || [])[i]; }
     if (dm === undefined || dm < 0) { return lab.none_reach + ' · ' + lab.not_covered; }
     if (r.inM) {
       lim = Math.floor(r.thrM + 1e-9);
@@ -219,6 +246,8 @@ C.Points = L.Layer.extend({
     var map = this._map;
     if (!map || (map.dragging && map.dragging.moved()) || this._inPanel(e.target)) { return; }
     var touch = this._lastPointer && this._lastPointer !== 'mouse', at = e;
+    /* dots closer than a finger: the tap opens the community under it (its status), not a dot */
+    if (touch && this._spacing() < 16) { return; }
     if (touch && this._downAt && Date.now() - this._downAt.t < 1500) { at = {clientX: this._downAt.x, clientY: this._downAt.y}; }
     var cp = map.mouseEventToContainerPoint(at), best = this._nearest(cp, touch ? 8 : 2);
     this._hide();
@@ -240,11 +269,13 @@ C.Points = L.Layer.extend({
     var app = this._app, rows = '', sel = app.rule().id, self = this;
     app.o.rules.forEach(function (r) {
       var c = self.cls(i, r.id), cls = c === 0 ? 'ok' : (c >= 3 ? 'nd' : 'no');
-      rows += '<tr class="' + cls + (r.id === sel ? ' sel' : '') + '"><td>' + C.esc(r.name) + '</td><td>'
-        + C.esc(self.text(i, r)) + '</td></tr>';
+      rows += '<tr class="' + cls + (r.id === sel ? ' sel' : '') + '"><td>' + C.esc(r.name) + '<br><small>'
+        + C.esc(app.o.lab.threshold) + ' ' + C.esc(r.text) + '</small></td><td>' + C.esc(self.text(i, r)) + '</td></tr>';
     });
     this._hide();
-    C.popup('<b>' + C.esc(this._head(i)) + '</b><div class="circles-sub">' + C.esc(app.o.lab.minutes_to)
+    var link = app.ui && app.ui.panes && app.ui.panes.community
+      ? ' <a href="#" class="circles-to-community">' + C.esc(app.o.lab.community_status) + '</a>' : '';
+    C.popup('<b>' + C.esc(this._head(i)) + '</b>' + link + '<div class="circles-sub">' + C.esc(app.o.lab.minutes_to)
             + '</div><table>' + rows + '</table>', 'circles-resident')
       .setLatLng([this._lat[i], this._lng[i]]).openOn(this._map);
   },
@@ -421,9 +452,10 @@ C.app = function (map, d, o) {
   A.marks = (d.marks || []).map(function (g) { return {g: g, on: true, layers: {}}; });
   A.updateMarks = function () {
     A.marks.forEach(function (m) {
-      var key = m.g.byRule ? A.st.rule : '', k;
+      var key = m.g.byRule ? A.st.rule : (m.g.byType ? 'type:' + A.rule().type : ''), k;
       if (!m.layers[key]) {
-        m.layers[key] = A.markLayer(m.g, m.g.byRule ? m.g.items.filter(function (it) { return it[5] === key; }) : m.g.items);
+        m.layers[key] = A.markLayer(m.g, m.g.byRule ? m.g.items.filter(function (it) { return it[5] === key; })
+          : (m.g.byType ? m.g.items.filter(function (it) { return 'type:' + it[5] === key; }) : m.g.items));
       }
       for (k in m.layers) {
         var show = m.on && k === key;
@@ -445,6 +477,7 @@ C.app = function (map, d, o) {
     if (A.points) { A.points.redraw(); }
     A.updateMarks();
     A.ui && A.ui.update();
+    if (A.live) { A.live.onRule(); }
   };
 
   A.ui = C.ui(A);
@@ -475,6 +508,8 @@ C.app = function (map, d, o) {
     map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {paddingTopLeft: [f.left + 4, f.top + 4],
       paddingBottomRight: [c.width - f.right + 4, c.height - f.bottom + 4], maxZoom: o.fitMaxZoom, animate: !!animate});
   };
+  if (d.live && C.live) { A.live = C.live(A, d.live); if (A.points) { A.points.redraw(); } }
+  if (C.notesApp) { A.notes = C.notesApp(A); }
   A.fit(o.bounds, false);
   container.setAttribute('data-circles-ready', '1');
   return A;
@@ -513,6 +548,18 @@ C.ui = function (A) {
     U.panes[p.key] = C.el('div', 'circles-pane', p.html || '', U.body);
     U.panes[p.key].setAttribute('data-pane', p.key);
   });
+  /* projector mode (a button, or ?projector=1 in the address): large text, dots and icons */
+  U.projector = function (on) {
+    A.projector = on;
+    container.classList.toggle('circles-projector', on);
+    U.proj.classList.toggle('on', on);
+    if (A.points) { A.points.redraw(); }
+    map.invalidateSize();
+  };
+  U.proj = C.el('button', 'circles-proj', C.esc(lab.projector), tabs);
+  U.proj.type = 'button';
+  U.proj.title = lab.projector_hint;
+  U.proj.addEventListener('click', function () { U.projector(!A.projector); U.layout(); });
   U.toggle = C.el('button', 'circles-toggle', '', tabs);
   U.toggle.type = 'button';
   U.toggle.addEventListener('click', function () { U.open(!U.isOpen); });
@@ -588,7 +635,8 @@ C.ui = function (A) {
   };
   U.layout = function () {
     var W = container.clientWidth, H = container.clientHeight;
-    U.narrow = W < 700 || H < 500;
+    U.narrow = W < 700;  /* a landscape phone (844×390) keeps the side layout, the sheet ≤ 36 % wide */
+    container.classList.toggle('circles-short', H < 500);
     container.classList.toggle('circles-narrow', U.narrow);
     U.body.style.maxHeight = (U.narrow ? Math.round(0.5 * H) : Math.max(120, Math.min(Math.round(0.6 * H), H - 190))) + 'px';
     var lift = U.narrow ? Math.ceil(U.sheet.getBoundingClientRect().height) + 1 : 0;
@@ -655,10 +703,18 @@ C.ui = function (A) {
       el.classList.toggle('sel', el.getAttribute('data-rule') === r.id); });
   };
 
+  if (/[?&]projector=1\b/.test(window.location.search)) { U.projector(true); }
   U.layout();
   U.show(o.tab || 'legend');
-  U.open(!U.narrow);
-  map.on('resize', function () { var was = U.narrow; U.layout(); if (was !== U.narrow) { U.open(!U.narrow); } });
+  /* the sheet starts open at the side of a large screen, collapsed on a phone (either way up) */
+  U.roomy = function () { return !U.narrow && container.clientHeight >= 500; };
+  U.open(U.roomy());
+  map.on('resize', function () { var was = U.narrow; U.layout(); if (was !== U.narrow) { U.open(U.roomy()); } });
+  /* "this community" in a resident's popup opens the community's status */
+  container.addEventListener('click', function (e) {
+    var a = e.target.closest && e.target.closest('.circles-to-community');
+    if (a) { e.preventDefault(); map.closePopup(); U.show('community'); }
+  });
   /* a tap on the map closes the sheet on a small screen */
   container.addEventListener('click', function (e) {
     if (U.narrow && U.isOpen && !(e.target.closest && e.target.closest('.circles-head, .circles-sheet'))) { U.open(false); }
