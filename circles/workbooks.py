@@ -102,10 +102,10 @@ def write_row(ws: Worksheet, row: int, values: Sequence[Any], formats: Sequence[
         write_value(ws, row, j, v, formats[j] if formats is not None else None)
 
 
-def set_width(ws: Worksheet, col: int, width: float) -> None:
+def set_width(ws: Worksheet, col: int, width: float, hidden: bool = False) -> None:
     """Set column ``col`` to the stored width ``width`` (as openpyxl stores it; XlsxWriter adds
-    its 5-pixel cell padding to the width it is given, taken off here)."""
-    ws.set_column(col, col, width - 5 / 7 if width > 1 + 5 / 7 else width)
+    its 5-pixel cell padding to the width it is given, taken off here); ``hidden`` hides it."""
+    ws.set_column(col, col, width - 5 / 7 if width > 1 + 5 / 7 else width, None, {"hidden": hidden})
 
 
 def _header_text(text: str) -> str:
@@ -250,6 +250,11 @@ def _official_formats(fmt: Formats) -> dict[str, Any]:
     return out
 
 
+#: Columns of the official sheets that are written but hidden (not printed): the 台账编号 that
+#: ties a filled ledger's row to next month's (:mod:`circles.cycle`); unhiding it is harmless.
+HIDDEN_COLUMNS = ("key",)
+
+
 def official_table(
     ws: Worksheet,
     fmt: Formats,
@@ -265,7 +270,7 @@ def official_table(
     f = _official_formats(fmt)
     w = [float(widths.get(c, 8)) for c in cols]
     for j, width in enumerate(w):
-        set_width(ws, j, width)
+        set_width(ws, j, width, hidden=cols[j] in HIDDEN_COLUMNS)
     head = [headers.get(c, c) for c in cols]
     ws.set_row(0, _row_height(head, w))
     write_row(ws, 0, head, [f["head"]] * len(cols))

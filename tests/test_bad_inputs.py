@@ -570,13 +570,13 @@ def test_control_characters_are_removed_from_names(tmp_path, caplog):
 
 
 def test_workbook_cells_drop_control_characters(tmp_path):
-    from openpyxl import Workbook, load_workbook
+    from openpyxl import load_workbook
 
-    from circles._sheets import append_row, save_workbook
+    from circles.workbooks import new_workbook, write_row
 
-    wb = Workbook()
-    append_row(wb.active, ["a\x0bb\x0cc\x01", "tab\tand\nline"])
-    save_workbook(wb, tmp_path / "w.xlsx")
+    wb = new_workbook(tmp_path / "w.xlsx")
+    write_row(wb.add_worksheet("x"), 0, ["a\x0bb\x0cc\x01", "tab\tand\nline"])
+    wb.close()
     cells = [c.value for c in next(load_workbook(tmp_path / "w.xlsx").active.iter_rows())]
     assert cells == ["abc", "tab\tand\nline"]
 

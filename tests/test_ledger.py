@@ -214,7 +214,8 @@ def test_first_sheet_is_every_open_item(demo_ledger, demo_book):
     headers = [c.value for c in ws[1]]
     want = [v for k, v in OFFICIAL_COLUMNS.items() if k != "street"]  # the demo knows no street
     assert headers == want
-    assert headers[:5] == ["序号", "社区", "类别", "事项", "现状"] and headers[-3:] == ["标准要求", "依据", "备注"]
+    assert headers[:5] == ["序号", "社区", "类别", "事项", "现状"] and headers[-4:-1] == ["标准要求", "依据", "备注"]
+    assert headers[-1] == "台账编号" and first_hidden(ws) == {len(headers)}  # the key of the cycle, not printed
     open_rows = ledger.open_items(demo_ledger)
     assert ws.max_row == 1 + len(open_rows)
     assert [ws.cell(row=i, column=1).value for i in range(2, ws.max_row + 1)] == list(range(1, len(open_rows) + 1))
@@ -242,6 +243,16 @@ def column_width(ws, col: int) -> float | None:
     return None
 
 
+def first_hidden(ws) -> set[int]:
+    """The 1-based numbers of the hidden columns of ``ws``."""
+    return {
+        col
+        for dim in ws.column_dimensions.values()
+        if dim.hidden and dim.min is not None
+        for col in range(dim.min, dim.max + 1)
+    }
+
+
 def test_every_sheet_prints_on_a4_landscape(demo_book):
     wb, _ = demo_book
     for ws in wb.worksheets:
@@ -258,7 +269,8 @@ def test_every_sheet_prints_on_a4_landscape(demo_book):
             assert ws.freeze_panes == "A2"
         assert all(c.alignment.wrap_text for c in ws[2] if c.value is not None), ws.title
     first = wb["工作台账"]
-    widths = {c.value: column_width(first, c.column) for c in first[1]}
+    hidden = first_hidden(first)
+    widths = {c.value: column_width(first, c.column) for c in first[1] if c.column not in hidden}
     assert widths["现状"] == ledger.OFFICIAL_WIDTHS["current_state"] and widths["序号"] == ledger.OFFICIAL_WIDTHS["no"]
     assert sum(widths.values()) <= 170  # one A4 landscape page wide at a readable size
     # rows are as tall as their wrapped text
