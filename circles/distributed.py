@@ -42,7 +42,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +58,8 @@ from .errors import ConfigError, InputError
 from .gaps import compute_gaps, surveyed_types
 from .ledger import Departments, build_ledger
 from .network import WalkNetwork, read_walk_network
+from .options import RunOptions, Sources, build
 from .pipeline import (
-    DEFAULT_MAX_MINUTES,
     ISOCHRONE_MINUTES,
     ONLINE,
     Result,
@@ -75,8 +75,7 @@ from .pipeline import (
     type_counts,
     type_speeds,
 )
-from .reach import DEFAULT_MAX_ATTACH_M
-from .residents import DEFAULT_GRID_SPACING_M, place_residents
+from .residents import place_residents
 from .rulebook import Rulebook
 
 log = logging.getLogger(__name__)
@@ -662,16 +661,6 @@ def facility_status(ref: StoreRef, facilities: gpd.GeoDataFrame, rows: np.ndarra
     return out
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """The options of :func:`circles.pipeline.analyse` a partition needs."""
-
-    target_share: float = 1.0
-    max_attach_m: float = DEFAULT_MAX_ATTACH_M
-    grid_spacing_m: float = DEFAULT_GRID_SPACING_M
-    max_minutes: float = DEFAULT_MAX_MINUTES
-
-
 @dataclass
 class PartitionOutput:
     """What one partition sends back: its communities' rows and resident points."""
@@ -974,26 +963,14 @@ def analyse_partitioned(
     *,
     dask: Any = "local:2",
     tile_m: float | None = None,
-    buildings: str | Path | None = None,
-    rules: str | Path | None = None,
-    departments: str | Path | Departments | None = None,
-    surveyed: Iterable[str] = (),
-    speed: float | None = None,
-    target_share: float = 1.0,
-    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
-    grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
-    max_minutes: float = DEFAULT_MAX_MINUTES,
-    cache_dir: str | Path | None = None,
-    crs: str | None = None,
-    facilities_crs: str | None = None,
-    encoding: str | None = None,
-    categories: str | Path | None = None,
-    district_field: str | None = None,
+    options: RunOptions | None = None,
     progress: bool = False,
+    **overrides: Any,
 ) -> Result:
     """:func:`circles.pipeline.analyse` in partitions on Dask, with the same results.
 
-    The parameters are those of :func:`circles.pipeline.analyse`, plus:
+    The parameters are those of :func:`circles.pipeline.analyse` (``options`` and the same
+    ``overrides`` by name), plus:
 
     Parameters
     ----------
@@ -1015,32 +992,17 @@ def analyse_partitioned(
         facility counts; ``network`` is the whole network (for the maps); ``timings`` holds the
         wall time of each step and, under ``partition:<key>:<step>``, each task's work.
     """
+    opts = build(RunOptions, options, **overrides)
+    max_attach_m, max_minutes, district_field = opts.max_attach_m, opts.max_minutes, opts.district_field
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    cache_dir = opts.cache_dir
     own_cache = cache_dir is None
     cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="circles-store-"))
     try:
-        boundaries, facilities, buildings = (_localise(p, cache) for p in (boundaries, facilities, buildings))
-        inp = load_inputs(
-            boundaries,
-            facilities,
-            network,
-            buildings=buildings,
-            rules=rules,
-            departments=departments,
-            surveyed=surveyed,
-            speed=speed,
-            target_share=target_share,
-            max_attach_m=max_attach_m,
-            grid_spacing_m=grid_spacing_m,
-            max_minutes=max_minutes,
-            cache_dir=cache_dir,
-            crs=crs,
-            facilities_crs=facilities_crs,
-            encoding=encoding,
-            categories=categories,
-            district_field=district_field,
-        )
+        boundaries, facilities = (_localise(p, cache) for p in (boundaries, facilities))
+        opts = opts.updated(buildings=_localise(opts.buildings, cache))
+        inp = load_inputs(Sources(boundaries, facilities, network), opts)
         rulebook = inp.rulebook
         timings["load"] = time.perf_counter() - t0
 
@@ -1064,15 +1026,12 @@ def analyse_partitioned(
         m = margins(rulebook, max_minutes, max_attach_m)
         side = tile_m or default_tile_m(m)
         parts = plan_partitions(comms_p, m, district_field=district_field, tile_m=side)
-        surveyed_set = surveyed_types(facs_p, surveyed)
+        surveyed_set = surveyed_types(facs_p, opts.surveyed)
         facility_tiles: dict[tuple[int, int], list[int]] = {}
         if len(facs_p):
             for i, k in enumerate(_tile_keys(facs_p.geometry.representative_point(), FACILITY_TILE_M)):
                 facility_tiles.setdefault(k, []).append(i)
         bpoints = blds_p.geometry.representative_point() if blds_p is not None else None
-        options = RunOptions(
-            target_share=target_share, max_attach_m=max_attach_m, grid_spacing_m=grid_spacing_m, max_minutes=max_minutes
-        )
         timings["plan"] = time.perf_counter() - t
         log.info(
             "%d communities in %d partitions (%s), %d facility tiles; streets within %.0f m of each partition, "
@@ -1138,13 +1097,13 @@ def analyse_partitioned(
                         blds_part,
                         rb_f,
                         surveyed_set,
-                        options,
+                        opts,
                         key=f"circles-partition-{_safe(part.key)}-{run}",
                     )
                 )
             chunks = area_tiles(comms_p, rulebook, side)
             futures += [
-                client.submit(run_areas, ref, city_f, tiles, rb_f, options, key=f"circles-areas-{i}-{run}")
+                client.submit(run_areas, ref, city_f, tiles, rb_f, opts, key=f"circles-areas-{i}-{run}")
                 for i, tiles in enumerate(chunks)
             ]
             done = _progress(futures, "partitions", progress)

@@ -49,20 +49,13 @@ class OptionError(CirclesError, ValueError):
     """
 
     def __init__(self, option: str, value: object, expected: str) -> None:
-        flag = _FLAGS.get(option, "--" + option.replace("_", "-"))
-        shown = f"{flag} ({option})" if flag.lstrip("-") != option else flag
+        from .options import flag_of  # the flags are declared with the options
+
+        flag = flag_of(option)
+        shown = option if flag is None else f"{flag} ({option})" if flag.lstrip("-") != option else flag
         super().__init__(f"{shown} is {value!r}: expected {expected}")
         self.option = option
         self.value = value
-
-
-#: Keyword arguments whose command-line flag is not the keyword with dashes.
-_FLAGS = {
-    "max_attach_m": "--max-attach",
-    "grid_spacing_m": "--grid-spacing",
-    "target_share": "--target-share",
-    "max_minutes": "max_minutes",
-}
 
 
 class OutputError(CirclesError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 from . import _outputs, demo, export, isochrones, mapping
 from ._sheets import write_csv
 from .access import Access, compute_access
-from .errors import InputError, OptionError, check_option
+from .errors import InputError, OptionError
 from .gaps import compute_gaps, surveyed_types
 from .indicators import city_indicators
 from .ledger import Departments, apply_pilot_attributes, build_ledger, default_rules, load_departments
@@ -35,15 +34,12 @@ from .load import (
     load_facility_table,
 )
 from .network import WalkNetwork, read_walk_network
-from .reach import DEFAULT_MAX_ATTACH_M
-from .residents import DEFAULT_GRID_SPACING_M, place_residents
+from .options import OutputOptions, RunOptions, Sources, build
+from .residents import place_residents
 from .rulebook import Rulebook, load_rulebook
 
 log = logging.getLogger(__name__)
 
-#: Walking searches stop at this many minutes; nearest-facility times beyond it are reported
-#: as "none reachable".
-DEFAULT_MAX_MINUTES = 60.0
 ISOCHRONE_MINUTES = (5, 10, 15)
 
 
@@ -208,39 +204,14 @@ class Inputs:
     started: str
 
 
-def load_inputs(
-    boundaries: str | Path | None = None,
-    facilities: str | Path | gpd.GeoDataFrame | None = None,
-    network: str | Path | WalkNetwork | None = None,
-    *,
-    buildings: str | Path | None = None,
-    rules: str | Path | None = None,
-    departments: str | Path | Departments | None = None,
-    surveyed: Iterable[str] = (),
-    speed: float | None = None,
-    target_share: float = 1.0,
-    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
-    grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
-    max_minutes: float = DEFAULT_MAX_MINUTES,
-    cache_dir: str | Path | None = None,
-    crs: str | None = None,
-    facilities_crs: str | None = None,
-    encoding: str | None = None,
-    categories: str | Path | None = None,
-    district_field: str | None = None,
-) -> Inputs:
-    """Check the options and load and check the inputs of :func:`analyse` (same parameters);
-    the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
-    Raises :class:`circles.errors.OptionError` or :class:`circles.errors.InputError` naming the
-    option, or the file, the row and the field."""
+def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
+    """Load and check the inputs of :func:`analyse` (``options`` are checked when made); the
+    embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
+    Raises :class:`circles.errors.InputError` naming the file, the row and the field."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    checked = check_options(
-        speed=speed,
-        target_share=target_share,
-        max_attach_m=max_attach_m,
-        grid_spacing_m=grid_spacing_m,
-        max_minutes=max_minutes,
-    )
+    boundaries, facilities, network = sources.boundaries, sources.facilities, sources.network
+    buildings, surveyed, crs, grid_spacing_m = options.buildings, options.surveyed, options.crs, options.grid_spacing_m
+    district_field, departments, categories = options.district_field, options.departments, options.categories
     demo_run = boundaries is None and facilities is None and network is None
     if demo_run:
         boundaries, facilities, network = demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, demo.DEMO_OSM
@@ -257,7 +228,8 @@ def load_inputs(
     repairs: list[dict] = []
     comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
-    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
+    rules = options.rules
+    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=options.speed)
     deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
     unknown = [t for t in surveyed if t not in rulebook.facility_types]
     if unknown:
@@ -267,13 +239,13 @@ def load_inputs(
             field="surveyed",
         )
     input_files = _describe_inputs(boundaries, facilities, network, buildings, rulebook.path, categories)
-    fcrs = facilities_crs or crs
+    fcrs = options.facilities_crs or crs
     problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
     if isinstance(facilities, gpd.GeoDataFrame):
         facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
     elif str(facilities).lower().endswith(TABLE_SUFFIXES):
         facs, problems = load_facility_table(
-            facilities, rulebook.facility_types, crs=fcrs, encoding=encoding, categories=categories
+            facilities, rulebook.facility_types, crs=fcrs, encoding=options.encoding, categories=categories
         )
     else:
         facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
@@ -303,25 +275,22 @@ def load_inputs(
         input_files=input_files,
         warnings=warnings,
         demo=demo_run,
-        options={
-            **checked,
-            "rules": str(rules),
-            "profile": rulebook.profile,
-            "surveyed": sorted(surveyed),
-            "demo": demo_run,
-            **{
-                k: None if v is None else str(v)
-                for k, v in {
-                    "crs": crs,
-                    "facilities_crs": facilities_crs,
-                    "encoding": encoding,
-                    "categories": categories,
-                    "cache_dir": cache_dir,
-                }.items()
-            },
-        },
+        options=_record(options, profile=rulebook.profile, demo=demo_run),
         started=started,
     )
+
+
+def _record(options: RunOptions, *, profile: str, demo: bool) -> dict[str, Any]:
+    """The options as ``run_info.json`` reports them, with the profile used and whether the run
+    is the demo's."""
+    out: dict[str, Any] = {}
+    for key, value in options.record().items():
+        out[key] = value
+        if key == "rules":
+            out["profile"] = profile
+        elif key == "surveyed":
+            out["demo"] = demo
+    return out
 
 
 def input_labels(inp: Inputs) -> dict[str, str]:
@@ -340,22 +309,9 @@ def analyse(
     facilities: str | Path | gpd.GeoDataFrame | None = None,
     network: str | Path | WalkNetwork | None = None,
     *,
-    buildings: str | Path | None = None,
-    rules: str | Path | None = None,
-    departments: str | Path | Departments | None = None,
-    surveyed: Iterable[str] = (),
-    speed: float | None = None,
-    target_share: float = 1.0,
-    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
-    grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
-    max_minutes: float = DEFAULT_MAX_MINUTES,
-    cache_dir: str | Path | None = None,
-    crs: str | None = None,
-    facilities_crs: str | None = None,
-    encoding: str | None = None,
-    categories: str | Path | None = None,
-    district_field: str | None = None,
+    options: RunOptions | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> Result:
     """Run the gap analysis.
 
@@ -373,6 +329,14 @@ def analyse(
         ``"online"`` downloads it with OSMnx (needs internet), buffered by the longest
         threshold distance around the communities. Otherwise an OSM XML (``.osm``,
         ``.osm.bz2``, ``.osm.gz``), PBF, GraphML or circles ``.npz`` walking network.
+    options : RunOptions, optional
+        The analysis options (:class:`circles.options.RunOptions`); default: its defaults.
+    progress : bool
+        Show progress bars on the long steps.
+    **overrides
+        Any option of :class:`~circles.options.RunOptions` by name, over ``options``
+        (``analyse(b, f, n, speed=60)``); an unknown name raises :class:`OptionError`:
+
     buildings : path, optional
         Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
         placed on a grid inside each community.
@@ -413,30 +377,17 @@ def analyse(
     district_field : str, optional
         Column of the boundaries naming each community's district (e.g. 街道): indicators are
         then also reported per district.
-    progress : bool
-        Show progress bars on the long steps.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    inp = load_inputs(
-        boundaries,
-        facilities,
-        network,
-        buildings=buildings,
-        rules=rules,
-        departments=departments,
-        surveyed=surveyed,
-        speed=speed,
-        target_share=target_share,
-        max_attach_m=max_attach_m,
-        grid_spacing_m=grid_spacing_m,
-        max_minutes=max_minutes,
-        cache_dir=cache_dir,
-        crs=crs,
-        facilities_crs=facilities_crs,
-        encoding=encoding,
-        categories=categories,
-        district_field=district_field,
+    opts = build(RunOptions, options, **overrides)
+    inp = load_inputs(Sources(boundaries, facilities, network), opts)
+    target_share, max_attach_m, grid_spacing_m = opts.target_share, opts.max_attach_m, opts.grid_spacing_m
+    max_minutes, cache_dir, district_field, surveyed = (
+        opts.max_minutes,
+        opts.cache_dir,
+        opts.district_field,
+        opts.surveyed,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,
@@ -524,30 +475,8 @@ def analyse(
     )
 
 
-#: Ranges of the analysis options: (low, high, low excluded, what the option is).
-OPTION_RANGES: dict[str, tuple[float, float, bool, str]] = {
-    "speed": (10.0, 300.0, False, "a walking speed in metres per minute (adults walk about 67 m/min = 1.1 m/s)"),
-    "target_share": (0.0, 1.0, True, "the share of residents within the threshold for 'ok'"),
-    "max_attach_m": (0.0, 2000.0, True, "the farthest distance in metres from a point to its street"),
-    "grid_spacing_m": (1.0, 1000.0, False, "the spacing in metres of the resident grid"),
-    "max_minutes": (0.0, 600.0, True, "the search limit in minutes"),
-}
-
 #: A resident grid finer than this many points over the communities is refused.
 MAX_GRID_POINTS = 2_000_000
-
-
-def check_options(**values: Any) -> dict[str, Any]:
-    """Check the analysis options against :data:`OPTION_RANGES` (``None`` = default, not
-    checked); return them as floats. Raises :class:`circles.errors.OptionError`."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if value is None:
-            out[name] = None
-            continue
-        low, high, low_open, what = OPTION_RANGES[name]
-        out[name] = check_option(name, value, low=low, high=high, low_open=low_open, what=what)
-    return out
 
 
 def chinacrs_name(crs: str) -> str:
@@ -707,15 +636,9 @@ def write_outputs(
     result: Result,
     out_dir: str | Path = "results",
     *,
-    lang: str = "zh",
-    offline: bool = True,
-    facility_isochrones: bool = False,
-    figures: bool = False,
-    table_format: str = "csv",
-    author: str = "",
-    date: str | None = None,
+    options: OutputOptions | None = None,
     progress: bool = False,
-    community_maps: Any = "auto",
+    **overrides: Any,
 ) -> dict[str, Path]:
     """Write gaps.csv/xlsx, ledger.csv/xlsx, access.csv, facilities.csv, indicators.csv,
     isochrones.geojson, map.html with one map per community (community_maps/), PNG figures
@@ -733,6 +656,13 @@ def write_outputs(
     ----------
     out_dir : path
         Created if missing.
+    options : OutputOptions, optional
+        What to write (:class:`circles.options.OutputOptions`); default: its defaults.
+    progress : bool
+        Progress bars (stderr) for the figures and the report.
+    **overrides
+        Any option of :class:`~circles.options.OutputOptions` by name, over ``options``:
+
     lang : {"zh", "en"}
         Map labels.
     offline : bool
@@ -747,8 +677,6 @@ def write_outputs(
         编制单位, printed on the figures and every page of the report.
     date : str, optional
         Date printed on the figures and the report (ISO; default ``SOURCE_DATE_EPOCH`` or today).
-    progress : bool
-        Progress bars (stderr) for the figures and the report.
     community_maps : "auto", "all", "none" or community ids
         Which communities get their own map in ``community_maps/`` (:func:`circles.mapping.write_maps`).
     table_format : {"csv", "parquet"}
@@ -760,39 +688,12 @@ def write_outputs(
     dict of str to Path
         Every output written, by name (their final paths).
     """
-    if table_format not in ("csv", "parquet"):
-        raise InputError(f"unknown table format {table_format!r}: expected csv or parquet", field="format")
+    opts = build(OutputOptions, options, **overrides)
     timings: dict[str, float] = {}
     inputs = [f.get("path") for f in result.input_files.values()]
     with _outputs.atomic_folder(out_dir, inputs=inputs) as stage:
-        paths = _write_all(
-            result,
-            stage.path,
-            timings,
-            lang=lang,
-            offline=offline,
-            facility_isochrones=facility_isochrones,
-            figures=figures,
-            table_format=table_format,
-            author=author,
-            date=date,
-            progress=progress,
-            community_maps=community_maps,
-        )
-        stage.info.update(
-            run_info(
-                result,
-                output_timings=timings,
-                output_options={
-                    "lang": lang,
-                    "offline": offline,
-                    "facility_isochrones": facility_isochrones,
-                    "figures": figures,
-                    "table_format": table_format,
-                    "author": author,
-                },
-            )
-        )
+        paths = _write_all(result, stage.path, timings, opts, progress=progress)
+        stage.info.update(run_info(result, output_timings=timings, output_options=opts.record()))
     final = {k: stage.final(p) for k, p in paths.items()}
     final["run_info"] = stage.out / _outputs.RUN_INFO
     log.info("wrote %s", ", ".join(str(p) for p in final.values()))
@@ -824,25 +725,14 @@ def run_info(result: Result, *, output_timings: dict[str, float], output_options
 
 
 def _write_all(
-    result: Result,
-    out: Path,
-    timings: dict[str, float],
-    *,
-    lang: str,
-    offline: bool,
-    facility_isochrones: bool,
-    figures: bool,
-    table_format: str = "csv",
-    author: str = "",
-    date: str | None = None,
-    progress: bool = False,
-    community_maps: Any = "auto",
+    result: Result, out: Path, timings: dict[str, float], options: OutputOptions, *, progress: bool = False
 ) -> dict[str, Path]:
     """Write every output file into ``out`` (a fresh folder); time each stage in ``timings``."""
     from . import ledger as ledger_mod
 
     timed = _outputs.timed
     paths: dict[str, Path] = {}
+    lang, offline, figures, community_maps = options.lang, options.offline, options.figures, options.community_maps
     with timed(timings, "gaps"):
         paths["gaps_csv"] = export.write_gaps_csv(result.gaps, out / "gaps.csv")
         paths["gaps_xlsx"] = export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx")
@@ -860,7 +750,7 @@ def _write_all(
         else:
             raise ValueError("the result has neither walking distances (access) nor within_counts")
         acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
-        if table_format == "parquet":
+        if options.table_format == "parquet":
             paths["access"] = export.write_parquet(acc, out / "access.parquet")
         else:
             paths["access_csv"] = write_csv(acc, out / "access.csv")
@@ -872,7 +762,7 @@ def _write_all(
             paths["input_problems"] = write_csv(result.input_problems, out / "input_problems.csv")
     with timed(timings, "isochrones"):
         paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
-        if facility_isochrones:
+        if options.facility_isochrones:
             if result.access is None:
                 raise OptionError(
                     "facility_isochrones",
@@ -894,7 +784,7 @@ def _write_all(
         from . import report
 
         with timed(timings, "figures"):
-            ctx = figs.context(result, lang, author=author, date=date)
+            ctx = figs.context(result, lang, author=options.author, date=options.date)
             figs.write_figures(result, out / "figures", ctx=ctx, progress=progress)
             paths["figures"] = out / "figures"
         with timed(timings, "report"):

@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from .network import WalkNetwork
 
+# the default maximum distance from a point to the street it attaches to (metres), declared with
+# the options; points further away are reported with their distance and not attached
+from .options import DEFAULT_MAX_ATTACH_M
+
 log = logging.getLogger(__name__)
 
-#: Default maximum distance from a point to the street it attaches to (metres). Points
-#: further away are reported with their distance and not attached.
-DEFAULT_MAX_ATTACH_M = 250.0
 
 _EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
 _BOX_M = 40.0  # half-width of the first candidate search around a point (metres)

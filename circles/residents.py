@@ -16,10 +16,9 @@ import shapely
 from tqdm.auto import tqdm
 
 from .errors import check_option
+from .options import DEFAULT_GRID_SPACING_M  # declared with the options
 
 log = logging.getLogger(__name__)
-
-DEFAULT_GRID_SPACING_M = 40.0
 
 
 def grid_points(polygon, spacing: float) -> np.ndarray:
