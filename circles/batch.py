@@ -95,6 +95,7 @@ class CityReport:
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def row(self) -> dict[str, Any]:
+        """The report's row of ``batch_report.csv``."""
         d = asdict(self)
         return {k: d[k] for k in REPORT_COLUMNS}
 
@@ -201,8 +202,10 @@ def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityRepor
 
 
 def combine_indicators(reports: list[CityReport]) -> str:
-    """The indicators.csv of every city that finished, one table with a ``city`` column first
-    (each city's cells exactly as in its own file)."""
+    """The indicators.csv of every city that finished, as one table.
+
+    A ``city`` column first, then each city's cells exactly as in its own file.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     header: list[str] | None = None
@@ -232,9 +235,11 @@ class BatchResult:
 
     @property
     def ok(self) -> bool:
+        """Whether every city finished."""
         return all(r.status == "ok" for r in self.reports)
 
     def table(self) -> pd.DataFrame:
+        """The reports as the table of ``batch_report.csv``."""
         return pd.DataFrame([r.row() for r in self.reports], columns=REPORT_COLUMNS)
 
 
@@ -254,9 +259,10 @@ def run_batch(
     outputs_by: str = "auto",
     on_city: Callable[[CityReport], None] | None = None,
 ) -> BatchResult:
-    """Run every city of the batch file ``path`` (one Dask task each with ``dask``, else one
-    after another here) and write ``out/<city>/``, ``out/indicators.csv`` and
-    ``out/batch_report.csv`` / ``.json``.
+    """Run every city of the batch file ``path`` and write their outputs.
+
+    One Dask task per city with ``dask``, else one after another here; writes ``out/<city>/``,
+    ``out/indicators.csv`` and ``out/batch_report.csv`` / ``.json``.
 
     Parameters
     ----------

@@ -59,7 +59,7 @@ def _add_map_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import _outputs, _summary, pipeline
-    from .options import DaskOptions, OutputOptions, from_args
+    from .options import DaskOptions, OutputOptions, as_dict, from_args
 
     sources, run = _check_inputs(args)
     output = from_args(OutputOptions, args)
@@ -87,7 +87,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             result = pipeline.analyse(
                 sources.boundaries, sources.facilities, sources.network, options=run, progress=progress
             )
-        paths = pipeline.write_outputs(result, args.out, options=output, progress=progress)
+        paths = pipeline.write_outputs(result, args.out, progress=progress, **as_dict(output))
     lines = _summary.summary_lines(result, paths, output.lang, version=__version__, author=output.author)
     print("\n".join(lines))
     return 0
@@ -218,8 +218,10 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _check_inputs(args: argparse.Namespace) -> tuple[Sources, RunOptions]:
-    """Everything that can be checked before any work: the three inputs given together, the
-    options in range (checked when the options are made)."""
+    """Check everything that can be checked before any work.
+
+    The three inputs given together, the options in range (checked when the options are made).
+    """
     from .options import RunOptions, Sources, from_args
 
     user = [args.boundaries, args.facilities, args.network]
@@ -514,8 +516,11 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 
 
 def _write_crash_log(exc: BaseException) -> str:
-    """Write the traceback of an unexpected error to a log file in the temporary folder
-    (``$TMPDIR``, else ``/tmp``); return its path (or say where the traceback went)."""
+    """Write the traceback of an unexpected error to a log file in the temporary folder.
+
+    The folder is ``$TMPDIR``, else ``/tmp``; returns the log's path (or says where the
+    traceback went).
+    """
     import tempfile
     import traceback
 

@@ -67,8 +67,10 @@ class OutputError(CirclesError):
 
 
 def check_option(option: str, value: object, *, low: float, high: float, low_open: bool = False, what: str) -> float:
-    """Return ``value`` as a float when it is a finite number in ``[low, high]`` (``(low, high]``
-    with ``low_open``); otherwise raise :class:`OptionError` saying ``what`` is expected.
+    """Return ``value`` as a float when it is a finite number in range.
+
+    The range is ``[low, high]`` (``(low, high]`` with ``low_open``); otherwise raise
+    :class:`OptionError` saying ``what`` is expected.
 
     Parameters
     ----------

@@ -125,8 +125,10 @@ class _Options:
                 object.__setattr__(self, f.name, checked)
 
     def updated(self: T, **overrides: Any) -> T:
-        """A copy with ``overrides`` (by field name) applied and checked; an unknown name
-        raises :class:`OptionError`."""
+        """A copy with ``overrides`` (by field name) applied and checked.
+
+        An unknown name raises :class:`OptionError`.
+        """
         names = {f.name for f in fields(self)}  # type: ignore[arg-type]  # T is a dataclass
         for name, value in overrides.items():
             if name not in names:
@@ -206,7 +208,7 @@ class Sources(_Options):
 
     @property
     def demo(self) -> bool:
-        """Is this the embedded demo (no input given)?"""
+        """Whether this is the embedded demo (no input given)."""
         return self.boundaries is None and self.facilities is None and self.network is None
 
 
@@ -215,6 +217,51 @@ class RunOptions(_Options):
     """The options of the analysis (:func:`circles.pipeline.analyse`), each checked when made.
 
     The numbers are recorded as checked (floats); a ``profile`` stands for ``rules``.
+
+    Attributes
+    ----------
+    buildings : path, optional
+        Residential buildings (``id``, optional ``floor_area_m2``); without, residents are
+        placed on a grid inside each community.
+    rules : str or path, optional
+        Rulebook profile name or YAML file. Default: the pilot plan's profile (``rugao_2023``)
+        when a boundary's name matches a pilot community of ``circles/config/rugao_pilot.yaml``,
+        else ``complete_community_2020`` (:func:`circles.ledger.default_rules`).
+    departments : path or Departments, optional
+        A city's own units for the ledger's 牵头单位 / 责任单位 (schema of
+        ``circles/config/departments.yaml``; example ``docs/departments_example.yaml``), for
+        every community. Default: the Rugao leading group's units for the Rugao pilot
+        communities, the neutral units by role elsewhere.
+    surveyed : iterable of str
+        Facility types declared surveyed: absence of them is then a gap, not ``no_data``.
+    speed : float, optional
+        Walking speed (m/min) for every rule instead of each rule's profile.
+    target_share : float
+        Share of residents within the threshold for ``ok``.
+    max_attach_m : float
+        Maximum distance from a point to the street it attaches to.
+    grid_spacing_m : float
+        Spacing of resident grid points where there are no buildings.
+    max_minutes : float
+        Search limit in minutes (at the fastest speed used).
+    cache_dir : path, optional
+        Where to cache the built walking network (GraphML).
+    crs : str, optional
+        CRS of input files that declare none (default: WGS-84 if they look like lon/lat):
+        ``wgs84``, ``gcj02``, ``bd09`` or ``EPSG:…``.
+    facilities_crs : str, optional
+        CRS of the facilities only (Amap/Baidu lists are GCJ-02/BD-09); default ``crs``.
+        When facilities are taken as WGS-84 but sit systematically off the streets in a way
+        the GCJ-02 or BD-09 correction would fix, a warning says so (``Result.warnings``).
+    encoding : str, optional
+        Encoding of a CSV facility table (default: detected).
+    categories : path, optional
+        The user's extra category mappings (Amap codes, Baidu tags, Chinese words) for tables.
+    district_field : str, optional
+        Column of the boundaries naming each community's district (e.g. 街道): indicators are
+        then also reported per district.
+    profile : str, optional
+        A shipped rulebook profile, the same as ``rules=NAME``.
     """
 
     speed: float | None = option(
@@ -443,8 +490,10 @@ def _csv_list(text: str) -> list[str]:
 
 
 def flag_of(name: str) -> str | None:
-    """The command-line flag of the option called ``name`` (``None``: an option of the API only;
-    an undeclared name's flag is the name with dashes)."""
+    """The command-line flag of the option called ``name``.
+
+    ``None`` for an option of the API only; an undeclared name's flag is the name with dashes.
+    """
     for cls in (Sources, RunOptions, OutputOptions, DaskOptions):
         for f, opt in declared(cls):
             if f.name == name:
@@ -557,10 +606,17 @@ def _batch_value(key: str, value: Any, opt: Option, base: Path) -> Any:
 def from_mapping(
     entry: Mapping[str, Any], base: Path, classes: Iterable[type], *, refused: Iterable[str] = ()
 ) -> dict[type, Any]:
-    """The options of each of ``classes`` set by a batch file's mapping (keys: the long flags
-    with ``_`` for ``-``; paths relative to ``base``; ``None`` leaves an option at its
-    command-line default). Raises :class:`ConfigError` for unknown keys and values the command
-    line would refuse, :class:`OptionError` for values out of range.
+    """The options of each of ``classes`` set by a batch file's mapping.
+
+    The keys are the long flags with ``_`` for ``-``; paths are relative to ``base``; ``None``
+    leaves an option at its command-line default.
+
+    Raises
+    ------
+    ConfigError
+        For unknown keys and values the command line would refuse.
+    OptionError
+        For values out of range.
     """
     classes = list(classes)
     keys = batch_keys(*classes)
