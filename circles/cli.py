@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_demo = sub.add_parser("demo-data", help="regenerate the demo inputs from the OSM file")
     p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM file (default: the embedded extract)")
-    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: circles/data/)")
+    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: data/ of the repository)")
     p_demo.set_defaults(func=_cmd_demo_data)
     p_ext = sub.add_parser(
         "extract", help="communities, residential buildings and facilities of any OSM file, as GeoJSON inputs"
