@@ -45,13 +45,13 @@ class OptionError(CirclesError, ValueError):
     """An option (command-line flag or keyword argument) is out of range or not a number.
 
     The message names the option both ways (``speed`` / ``--speed``), the value given and
-    the range expected.
+    the range expected; with ``keyword``, only the keyword (an unknown keyword has no flag).
     """
 
-    def __init__(self, option: str, value: object, expected: str) -> None:
+    def __init__(self, option: str, value: object, expected: str, *, keyword: bool = False) -> None:
         from .options import flag_of  # the flags are declared with the options
 
-        flag = flag_of(option)
+        flag = None if keyword else flag_of(option)
         shown = option if flag is None else f"{flag} ({option})" if flag.lstrip("-") != option else flag
         super().__init__(f"{shown} is {value!r}: expected {expected}")
         self.option = option

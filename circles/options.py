@@ -132,7 +132,8 @@ class _Options:
         names = {f.name for f in fields(self)}  # type: ignore[arg-type]  # T is a dataclass
         for name, value in overrides.items():
             if name not in names:
-                raise OptionError(name, value, f"a keyword of {type(self).__name__}: {', '.join(sorted(names))}")
+                known = ", ".join(sorted(names))
+                raise OptionError(name, value, f"a keyword of {type(self).__name__}: {known}", keyword=True)
         return replace(self, **overrides)  # type: ignore[type-var]  # T is a dataclass
 
     def record(self) -> dict[str, Any]:
