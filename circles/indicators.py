@@ -72,8 +72,10 @@ def _rule_rows(g: pd.DataFrame) -> dict:
 
 
 def _all_rules_row(g: pd.DataFrame) -> dict:
-    """Communities where every spatial rule is ``ok`` (a community with any ``no_data`` rule is
-    not assessed)."""
+    """Communities where every spatial rule is ``ok``.
+
+    A community with any ``no_data`` rule is not assessed.
+    """
     per = g.groupby("community_id", sort=False)
     statuses = per["status"].agg(lambda s: tuple(s))
     residents = per["residents"].first()

@@ -298,8 +298,10 @@ def _check_optional_numbers(gdf: pd.DataFrame, path: str, field: str) -> pd.Seri
 
 
 def _repair(gdf: gpd.GeoDataFrame, path: str, problems: list[dict] | None) -> gpd.GeoSeries:
-    """Valid polygons: invalid ones repaired with ``make_valid`` (polygonal parts kept), each
-    repair reported with the feature, the reason and the area before and after (m²)."""
+    """Valid polygons: invalid ones repaired with ``make_valid`` (polygonal parts kept).
+
+    Each repair is reported with the feature, the reason and the area before and after (m²).
+    """
     geoms = gdf.geometry
     bad = np.flatnonzero(~geoms.is_valid.to_numpy())
     if not len(bad):
