@@ -261,8 +261,17 @@ def child_main(spec_path: str) -> int:
         report["hooks"] = stages.install(HOOKS)
         options = dict(spec.get("options") or {})
         if spec["mode"] == "api":
-            a_sig = inspect.signature(pipeline.analyse).parameters
-            w_sig = inspect.signature(pipeline.write_outputs).parameters
+            a_sig = set(inspect.signature(pipeline.analyse).parameters)
+            w_sig = set(inspect.signature(pipeline.write_outputs).parameters)
+            try:  # versions with circles.options take any declared option by name
+                import dataclasses
+
+                from circles import options as declared
+
+                a_sig |= {f.name for f in dataclasses.fields(declared.RunOptions)}
+                w_sig |= {f.name for f in dataclasses.fields(declared.OutputOptions)}
+            except ImportError:
+                pass
             akw: dict = {}
             wkw: dict = {}
             if "progress" in a_sig:

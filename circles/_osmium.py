@@ -933,7 +933,7 @@ class _RelationAreasOnly:
         return bool(area.from_way())
 
 
-def read_features(
+def read_features(  # noqa: C901 — one pass over the OSM elements; reshaped with the _osmium/network split (safety-exec work)
     path: str | Path, keep: Callable[[Mapping[str, str]], bool], keys: Iterable[str] | None = None
 ) -> list[OsmFeature]:
     """Every element whose tags satisfy ``keep``, with its geometry, in file order

@@ -396,7 +396,7 @@ def _fmt(v: float | None) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def read_facility_table(
+def read_facility_table(  # noqa: C901 — reads and checks a table in one place; not split in issue 21 (speed work on _tables)
     path: str | Path,
     encoding: str | None = None,
     crs: str = "wgs84",

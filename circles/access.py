@@ -1,5 +1,7 @@
-"""From GeoDataFrames to walking distances: attach residents and facilities to the network
-and run one multi-source search per facility type (the core lives in :mod:`circles.reach`).
+"""From GeoDataFrames to walking distances.
+
+Attach residents and facilities to the network and run one multi-source search per facility
+type (the core lives in :mod:`circles.reach`).
 """
 
 from __future__ import annotations
@@ -110,9 +112,11 @@ class Access:
         return np.flatnonzero((fac["facility_type"] == ftype).to_numpy() & fac["placed"].to_numpy())
 
     def prepare_within(self, limits: dict[str, float], progress: bool = False) -> None:
-        """Measure, in one sweep over the city, every (facility, resident) pair within the given
-        limit of each type (metres); :meth:`facilities_within` then answers any limit up to it
-        from these pairs. Cost and memory follow the number of pairs."""
+        """Measure every (facility, resident) pair within the given limit of each type (metres).
+
+        One sweep over the city; :meth:`facilities_within` then answers any limit up to it from
+        these pairs. Cost and memory follow the number of pairs.
+        """
         todo = {t: float(lim) for t, lim in limits.items() if t not in self._pairs or self._pairs[t][0] < lim}
         if not todo:
             return
@@ -159,8 +163,10 @@ class Access:
         return np.asarray(self.facilities_within(ftype, limit_m)[1].sum(axis=0)).ravel().astype(np.int64)
 
     def facility_distances(self, row: int) -> np.ndarray:
-        """Distance (m) of every split-graph node from one facility (row position), bounded by
-        the search limit; all ``inf`` if the facility was not placed."""
+        """Distance (m) of every split-graph node from one facility (row position).
+
+        Bounded by the search limit; all ``inf`` if the facility was not placed.
+        """
         leaves = self.facility_leaves.get(int(row))
         if leaves is None:
             return np.full(self.graph.n_nodes, np.inf)

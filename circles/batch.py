@@ -17,9 +17,7 @@ fails never stops the others.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import copy
 import csv
 import io
 import json
@@ -32,8 +30,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -42,13 +41,10 @@ from ._config import read_yaml
 from ._outputs import _describe_oserror, _umask
 from ._sheets import FORMULA_START, write_csv
 from .errors import CirclesError, ConfigError, OutputError
+from .options import OutputOptions, RunOptions, Sources, cli_namespace, from_mapping
 
 log = logging.getLogger(__name__)
 
-#: Options given per city that are paths (relative to the batch file unless absolute or URLs).
-PATH_OPTIONS = ("boundaries", "facilities", "network", "buildings", "categories", "departments", "cache")
-#: ``circles run`` options a batch file cannot set: the batch sets them.
-BATCH_ONLY = ("out",)
 REQUIRED = ("boundaries", "facilities", "network")
 #: The files a batch writes beside its city folders (a city may not be named after one).
 BATCH_FILES = ("indicators.csv", "batch_report.csv", "batch_report.json")
@@ -71,10 +67,17 @@ REPORT_COLUMNS = [
 
 @dataclass
 class City:
-    """One entry of a batch file: its name and its ``circles run`` options, parsed."""
+    """One entry of a batch file: its name, inputs and options (those of ``circles run``)."""
 
     name: str
-    args: argparse.Namespace
+    sources: Sources
+    run: RunOptions
+    output: OutputOptions
+
+    @property
+    def args(self) -> SimpleNamespace:
+        """The ``circles run`` arguments that give this city's inputs and options."""
+        return cli_namespace(self.sources, self.run, self.output)
 
 
 @dataclass
@@ -99,40 +102,9 @@ class CityReport:
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def row(self) -> dict[str, Any]:
+        """The report's row of ``batch_report.csv``."""
         d = asdict(self)
         return {k: d[k] for k in REPORT_COLUMNS}
-
-
-def _run_parser() -> argparse.ArgumentParser:
-    from .cli import _add_map_args, _add_run_args
-
-    parser = argparse.ArgumentParser(prog="circles run", exit_on_error=False, add_help=False)
-    _add_run_args(parser)
-    _add_map_args(parser)
-    return parser
-
-
-def _option_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """Batch key (long option without ``--``, ``-`` as ``_``) -> its argparse action."""
-    out = {}
-    for action in parser._actions:
-        for opt in action.option_strings:
-            if opt.startswith("--"):
-                out[opt[2:].replace("-", "_")] = action
-    return out
-
-
-def _resolve(key: str, value: Any, base: Path) -> Any:
-    text = str(value)
-    if "://" in text or text == "online":
-        return text
-    if key in PATH_OPTIONS:
-        p = Path(text).expanduser()
-        return str(p if p.is_absolute() else (base / p).resolve())
-    if key == "rules" and (text.lower().endswith((".yaml", ".yml")) or (base / text).exists()):
-        p = Path(text).expanduser()
-        return str(p if p.is_absolute() else (base / p).resolve())
-    return value
 
 
 def read_batch(path: str | Path) -> list[City]:
@@ -154,8 +126,6 @@ def read_batch(path: str | Path) -> list[City]:
         raise ConfigError(f"{label}: 'defaults' must be a mapping of circles run options")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{label}: 'cities' must be a non-empty list")
-    parser = _run_parser()
-    actions = _option_actions(parser)
     cities: list[City] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
@@ -174,39 +144,14 @@ def read_batch(path: str | Path) -> list[City]:
             raise ConfigError(f"{where}: the name is used twice (cities write into DIR/<name>)")
         seen.add(name.lower())
         options = {**defaults, **{k: v for k, v in entry.items() if k != "name"}}
-        bad = sorted(k for k in options if k not in actions or k in BATCH_ONLY)
-        if bad:
-            raise ConfigError(
-                f"{where}: unknown option(s) {', '.join(bad)}; use circles run options with _ for -"
-                f" ({', '.join(sorted(k for k in actions if k not in BATCH_ONLY))})"
-            )
+        try:
+            got = from_mapping(options, base, (Sources, RunOptions, OutputOptions))
+        except CirclesError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         missing = [k for k in REQUIRED if not options.get(k)]
         if missing:
             raise ConfigError(f"{where}: missing {', '.join(missing)}")
-        argv: list[str] = []
-        for key, value in options.items():
-            action = actions[key]
-            flag = action.option_strings[-1]
-            if isinstance(action, argparse._StoreTrueAction):
-                if not isinstance(value, bool):
-                    raise ConfigError(f"{where}: '{key}' is true or false, not {value!r}")
-                if value:
-                    argv.append(flag)
-                continue
-            if value is None:
-                continue
-            if isinstance(value, list):
-                value = ",".join(str(v) for v in value)
-            argv += [flag, str(_resolve(key, value, base))]
-        try:
-            args = parser.parse_args(argv)
-        except (argparse.ArgumentError, SystemExit) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if args.profile:
-            if args.rules not in ("complete_community_2020", args.profile):
-                raise ConfigError(f"{where}: give either profile or rules, not both")
-            args.rules = args.profile
-        cities.append(City(name=name, args=args))
+        cities.append(City(name=name, sources=got[Sources], run=got[RunOptions], output=got[OutputOptions]))
     return cities
 
 
@@ -226,37 +171,26 @@ def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityRepor
         files are returned in :attr:`CityReport.files`.
     """
     from . import pipeline
-    from .cli import _analysis_kwargs
     from .distributed import local_copy
 
     t0, c0 = time.perf_counter(), time.process_time()
-    args = copy.copy(city.args)
     target = Path(out_root) / city.name
     report = CityReport(city=city.name, status="failed", out_dir=str(target), worker=socket.gethostname())
     tmp = None
     try:
-        cache = args.cache or tempfile.gettempdir()
-        for key in ("boundaries", "facilities", "network", "buildings", "categories"):
-            value = getattr(args, key)
-            if value and "://" in str(value):
-                setattr(args, key, str(local_copy(value, cache)))
-        kwargs = _analysis_kwargs(args)
-        kwargs["progress"] = False
-        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **kwargs)
+        run, sources = city.run, city.sources
+        cache = run.cache_dir or tempfile.gettempdir()
+
+        def local(value: Any) -> Any:
+            return str(local_copy(value, cache)) if value and "://" in str(value) else value
+
+        sources = replace(sources, **{k: local(getattr(sources, k)) for k in ("boundaries", "facilities", "network")})
+        run = run.updated(buildings=local(run.buildings), categories=local(run.categories))
+        result = pipeline.analyse(sources.boundaries, sources.facilities, sources.network, options=run, progress=False)
         if not write_here:
             tmp = Path(tempfile.mkdtemp(prefix=f"circles-{city.name}-"))
         folder = target if tmp is None else tmp
-        pipeline.write_outputs(
-            result,
-            folder,
-            lang=args.lang,
-            offline=not args.online_map,
-            facility_isochrones=args.facility_isochrones,
-            figures=not args.no_figures,
-            table_format=args.table_format,
-            author=args.author,
-            community_maps=args.community_maps,
-        )
+        pipeline.write_outputs(result, folder, options=city.output)
         report.indicators_csv = (folder / "indicators.csv").read_text(encoding="utf-8-sig")
         if tmp is not None:
             report.files = _read_tree(tmp)
@@ -279,8 +213,10 @@ def run_city(city: City, out_root: str, *, write_here: bool = True) -> CityRepor
 
 
 def combine_indicators(reports: list[CityReport]) -> str:
-    """The indicators.csv of every city that finished, one table with a ``city`` column first
-    (each city's cells exactly as in its own file)."""
+    """The indicators.csv of every city that finished, as one table.
+
+    A ``city`` column first, then each city's cells exactly as in its own file.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     header: list[str] | None = None
@@ -310,9 +246,11 @@ class BatchResult:
 
     @property
     def ok(self) -> bool:
+        """Whether every city finished."""
         return all(r.status == "ok" for r in self.reports)
 
     def table(self) -> pd.DataFrame:
+        """The reports as the table of ``batch_report.csv``."""
         return pd.DataFrame([r.row() for r in self.reports], columns=REPORT_COLUMNS)
 
 
@@ -332,9 +270,10 @@ def run_batch(
     outputs_by: str = "auto",
     on_city: Callable[[CityReport], None] | None = None,
 ) -> BatchResult:
-    """Run every city of the batch file ``path`` (one Dask task each with ``dask``, else one
-    after another here) and write ``out/<city>/``, ``out/indicators.csv`` and
-    ``out/batch_report.csv`` / ``.json``.
+    """Run every city of the batch file ``path`` and write their outputs.
+
+    One Dask task per city with ``dask``, else one after another here; writes ``out/<city>/``,
+    ``out/indicators.csv`` and ``out/batch_report.csv`` / ``.json``.
 
     Parameters
     ----------
@@ -359,11 +298,11 @@ def run_batch(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder: {_describe_oserror(exc, out_dir)}") from None
-    for c in cities:
+    for i, c in enumerate(cities):
         if cache:
-            c.args.cache = str(Path(cache).resolve())
-        elif c.args.cache and "://" not in c.args.cache:
-            c.args.cache = str(Path(c.args.cache).resolve())
+            cities[i] = replace(c, run=c.run.updated(cache_dir=str(Path(cache).resolve())))
+        elif c.run.cache_dir and "://" not in str(c.run.cache_dir):
+            cities[i] = replace(c, run=c.run.updated(cache_dir=str(Path(c.run.cache_dir).resolve())))
     reports: dict[str, CityReport] = {}
 
     def done(rep: CityReport) -> None:
@@ -448,7 +387,7 @@ def _replacing(path: Path) -> Iterator[Path]:
 
 
 def _ours(out_dir: Path) -> bool:
-    """Did a circles batch write the batch files of ``out_dir`` (its batch_report.json says so)?"""
+    """Whether a circles batch wrote the batch files of ``out_dir`` (its batch_report.json says so)."""
     try:
         data = json.loads((out_dir / "batch_report.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -162,7 +162,7 @@ class SupplyResult:
     positions: np.ndarray
 
 
-def accessible_supply(
+def accessible_supply(  # noqa: PLR0913 — the two-step catchment's inputs, each needed; not grouped in issue 21
     access,
     ftype: str,
     limit_m: float,

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,158 +26,20 @@ from . import __version__
 from ._sheets import write_csv
 from .errors import CirclesError, OptionError, check_option
 
+if TYPE_CHECKING:
+    from .options import RunOptions, Sources
+
 log = logging.getLogger("circles")
 
 
-def _csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--boundaries", help="community polygons (GeoJSON/GPKG/SHP) with id, name, population")
-    p.add_argument(
-        "--facilities",
-        help="facilities: a vector file with id, facility_type, name, or a CSV/XLSX "
-        "table (Amap/Baidu export, department spreadsheet) with coordinates and a type or category",
-    )
-    p.add_argument(
-        "--network",
-        help="walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
-        "(OSMnx download around the communities; needs internet)",
-    )
-    p.add_argument("--buildings", help="residential buildings (id, optional floor_area_m2); default: a grid")
+    """The inputs, the analysis options and the output options (all declared in :mod:`circles.options`)."""
+    from .options import OutputOptions, RunOptions, Sources, add_arguments
+
+    add_arguments(p, Sources)
     p.add_argument("--out", default="results", help="output folder (default: results/)")
-    p.add_argument(
-        "--rules",
-        default=None,
-        help="rulebook profile name or YAML file (default: complete_community_2020, or rugao_2023 when a "
-        "boundary is a Rugao pilot community); a file may 'extends: <profile>' and override or add rules",
-    )
-    p.add_argument(
-        "--departments",
-        default=None,
-        help="YAML of your city's units for the ledger's lead and responsible units (example: "
-        "docs/departments_example.yaml); default: neutral units by role (Rugao's for its pilot communities)",
-    )
-    p.add_argument(
-        "--profile",
-        default=None,
-        choices=_profiles(),
-        help="shipped rulebook profile, same as --rules NAME (complete_community_2020 or "
-        "gb50180_2018: the 5/10/15-minute levels, each checked separately)",
-    )
-    p.add_argument(
-        "--surveyed",
-        type=_csv_list,
-        default=[],
-        help="facility types surveyed on the ground, comma-separated: their absence is a gap",
-    )
-    p.add_argument(
-        "--speed",
-        type=float,
-        default=None,
-        help="walking speed in m/min for every rule (default: each rule's profile; adult 66.7)",
-    )
-    p.add_argument(
-        "--target-share", type=float, default=1.0, help="share of residents within the threshold for 'ok' (default 1.0)"
-    )
-    p.add_argument(
-        "--max-attach", type=float, default=250.0, help="max distance (m) from a point to its street (default 250)"
-    )
-    p.add_argument(
-        "--grid-spacing",
-        type=float,
-        default=40.0,
-        help="resident grid spacing (m) where there are no buildings (default 40)",
-    )
-    p.add_argument(
-        "--crs",
-        default=None,
-        help="CRS of inputs that declare none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:…",
-    )
-    p.add_argument(
-        "--facilities-crs",
-        default=None,
-        help="CRS of the facilities only (e.g. gcj02 for an Amap export); default --crs",
-    )
-    p.add_argument(
-        "--encoding",
-        default=None,
-        help="encoding of a CSV facility table or of a Shapefile's text (default: detected among UTF-8, "
-        "UTF-8-BOM, GBK/GB18030)",
-    )
-    p.add_argument(
-        "--layer",
-        default=None,
-        help="layer of a boundaries file holding several (GeoPackage, file geodatabase)",
-    )
-    p.add_argument(
-        "--sheet",
-        default=None,
-        help="sheet of an Excel facility table (default: the first)",
-    )
-    p.add_argument(
-        "--categories",
-        default=None,
-        help="YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables",
-    )
-    p.add_argument(
-        "--cache",
-        default=".circles_cache",
-        help="folder for the cached walking network (default .circles_cache; '' to disable)",
-    )
-    p.add_argument(
-        "--lang",
-        choices=["zh", "en"],
-        default="zh",
-        help="language of the maps, figures, report and summary (default zh)",
-    )
-    p.add_argument(
-        "--online-map", action="store_true", help="map with online tiles instead of the self-contained offline map"
-    )
-    p.add_argument(
-        "--facility-isochrones",
-        action="store_true",
-        help="also write the 5/10/15-minute walking area of every facility",
-    )
-    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures and the printed report.pdf (faster)")
-    p.add_argument(
-        "--district-field",
-        default=None,
-        help="column of the boundaries naming each community's district (e.g. 街道): indicators.csv then "
-        "also reports each district",
-    )
-    p.add_argument(
-        "--population-raster",
-        default=None,
-        help="population GeoTIFF (WorldPop, GHSL) summed to the resident points; replaces estimated "
-        "populations only (needs pip install 'circles[population]')",
-    )
-    p.add_argument(
-        "--population-totals",
-        default=None,
-        help="CSV/XLSX of counts per 社区 or 街道 (a population column and a column named like a boundary "
-        "field); they replace the boundaries' figures, a 街道's spread over its buildings by floor area",
-    )
-    p.add_argument(
-        "--gates",
-        default=None,
-        help="walled compounds (封闭小区): a gates file (points, optional access), or 'osm' for the walls and "
-        "gates of the OSM network file; residents inside then reach the streets only through gates "
-        "(detours in gates.csv)",
-    )
-    p.add_argument(
-        "--format",
-        dest="table_format",
-        choices=["csv", "parquet"],
-        default="csv",
-        help="format of the per-resident table: access.csv (default) or access.parquet for big runs",
-    )
-    p.add_argument(
-        "--author",
-        default="",
-        help="编制单位: the organisation preparing the figures and report.pdf (printed on every page)",
-    )
+    add_arguments(p, RunOptions)
+    add_arguments(p, OutputOptions)
     _add_force(p)
 
 
@@ -190,35 +53,31 @@ def _add_force(p: argparse.ArgumentParser) -> None:
 
 
 def _add_map_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--community-maps",
-        default="auto",
-        metavar="auto|all|none|ID,…",
-        help="which communities get their own map in community_maps/ (default auto: all up to 100 communities, "
-        "the overview only above; written in parallel)",
-    )
+    from .options import OutputOptions, add_arguments
+
+    add_arguments(p, OutputOptions, groups=("maps",))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import _outputs, _summary, pipeline
+    from .options import DaskOptions, OutputOptions, as_dict, from_args
 
-    _check_inputs(args)
+    sources, run = _check_inputs(args)
+    output = from_args(OutputOptions, args)
+    dask = from_args(DaskOptions, args)
     previous = None
-    if args.ledger:
+    if output.ledger:
         from . import cycle
 
-        previous = cycle.read_filled_ledger(args.ledger)  # read whole before the folder may be replaced
+        previous = cycle.read_filled_ledger(output.ledger)  # read whole before the folder may be replaced
     progress = sys.stderr.isatty()
-    if args.dask:
-        if args.facility_isochrones:
-            raise OptionError(
-                "facility_isochrones", True, "off with --dask (per-facility areas need the whole city's graph)"
-            )
-        if args.tile_km is not None:
-            check_option("tile_km", args.tile_km, low=0.0, high=10_000.0, low_open=True, what="a tile side in km")
+    if dask.dask and output.facility_isochrones:
+        raise OptionError(
+            "facility_isochrones", True, "off with --dask (per-facility areas need the whole city's graph)"
+        )
     # the output folder is checked, probed and locked before any work, and held until written
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
-        if args.dask:
+        if dask.dask:
             from . import distributed
 
             kwargs = _analysis_kwargs(args)
@@ -226,45 +85,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if any(kwargs.pop(k) is not None for k in not_yet):
                 raise CirclesError("--population-raster, --population-totals and --gates do not work with --dask yet")
             result = distributed.analyse_partitioned(
-                args.boundaries,
-                args.facilities,
-                args.network,
-                dask=args.dask,
-                tile_m=args.tile_km * 1000.0 if args.tile_km else None,
-                **kwargs,
+                sources.boundaries,
+                sources.facilities,
+                sources.network,
+                dask=dask.dask,
+                tile_m=dask.tile_km * 1000.0 if dask.tile_km else None,
+                options=run,
+                progress=progress,
             )
         else:
-            result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
-        paths = pipeline.write_outputs(
-            result,
-            args.out,
-            lang=args.lang,
-            offline=not args.online_map,
-            facility_isochrones=args.facility_isochrones,
-            figures=not args.no_figures,
-            table_format=args.table_format,
-            author=args.author,
-            progress=progress,
-            community_maps=args.community_maps,
-            previous_ledger=previous,
-        )
-        n_notes = _write_opinions(args, result, paths) if getattr(args, "opinions", None) else None
-    lines = _summary.summary_lines(result, paths, args.lang, version=__version__, author=args.author)
-    if n_notes is not None:
+            result = pipeline.analyse(
+                sources.boundaries, sources.facilities, sources.network, options=run, progress=progress
+            )
+        paths = pipeline.write_outputs(result, args.out, progress=progress, previous_ledger=previous, **as_dict(output))
+    lines = _summary.summary_lines(result, paths, output.lang, version=__version__, author=output.author)
+    if "opinions_by_community" in paths:
         from ._labels import LIVE_LABELS
 
-        lines.append(LIVE_LABELS[args.lang]["opinions_line"].format(n=n_notes, path=paths["opinions_by_community"]))
+        n_notes = len(pd.read_csv(paths["opinions"], encoding="utf-8-sig"))
+        lines.append(LIVE_LABELS[output.lang]["opinions_line"].format(n=n_notes, path=paths["opinions_by_community"]))
     print("\n".join(lines))
     return 0
-
-
-def _write_opinions(args: argparse.Namespace, result, paths: dict) -> int:
-    """Residents' notes (--opinions) per note and per community x item, next to the ledger."""
-    from . import opinions
-
-    notes = opinions.read_opinions(args.opinions, result.communities, result.rulebook, lang=args.lang)
-    paths.update(opinions.write_opinions(notes, args.out, lang=args.lang))
-    return len(notes)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -295,11 +136,13 @@ def _cmd_map(args: argparse.Namespace) -> int:
     # the maps need resident points, the network and the walking areas, which a finished run's
     # files do not hold: the analysis is run again (the cached network makes it quick). The maps
     # replace those of the folder; a run's other outputs there are kept.
-    _check_inputs(args)
+    sources, run = _check_inputs(args)
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
         # never a mix of two analyses: the folder's run must be this one (inputs before the work, options after)
         _outputs.check_same_analysis(args.out, _main_inputs(args))
-        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        result = pipeline.analyse(
+            sources.boundaries, sources.facilities, sources.network, options=run, progress=sys.stderr.isatty()
+        )
         _outputs.check_same_analysis(args.out, result.input_files, result.options)
         timings: dict[str, float] = {}
         with _outputs.atomic_folder(args.out, update=True) as stage:
@@ -385,57 +228,30 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
-def _profiles() -> list[str]:
-    from .rulebook import available_profiles
-
-    return available_profiles()
-
-
 def _analysis_kwargs(args: argparse.Namespace) -> dict:
-    return dict(
-        buildings=args.buildings,
-        rules=args.rules,
-        departments=args.departments,
-        surveyed=args.surveyed,
-        speed=args.speed,
-        target_share=args.target_share,
-        max_attach_m=args.max_attach,
-        grid_spacing_m=args.grid_spacing,
-        crs=args.crs,
-        facilities_crs=args.facilities_crs,
-        encoding=args.encoding,
-        categories=args.categories,
-        district_field=args.district_field,
-        population_raster=getattr(args, "population_raster", None),
-        population_totals=getattr(args, "population_totals", None),
-        gates=getattr(args, "gates", None),
-        layer=args.layer,
-        sheet=args.sheet,
-        cache_dir=args.cache or None,
-        progress=sys.stderr.isatty(),
-    )
+    """The analysis options of the command line by name, and ``progress``."""
+    from .options import RunOptions, as_dict, from_args
+
+    return {**as_dict(from_args(RunOptions, args)), "progress": sys.stderr.isatty()}
 
 
-def _check_inputs(args: argparse.Namespace) -> None:
-    """Everything that can be checked before any work: the three inputs given together, the
-    numeric options finite and in range."""
-    from .pipeline import check_options
+def _check_inputs(args: argparse.Namespace) -> tuple[Sources, RunOptions]:
+    """Check everything that can be checked before any work.
+
+    The three inputs given together, the options in range (checked when the options are made).
+    """
+    from .options import RunOptions, Sources, from_args
 
     user = [args.boundaries, args.facilities, args.network]
     if any(user) and not all(user):
         raise CirclesError("give all three of --boundaries, --facilities and --network (or none, for the demo)")
-    check_options(
-        speed=args.speed,
-        target_share=args.target_share,
-        max_attach_m=args.max_attach,
-        grid_spacing_m=args.grid_spacing,
-    )
     if getattr(args, "community_maps", None):
         from .demo import DEMO_BOUNDARIES
         from .load import check_community_choice
 
         check_community_choice(args.boundaries or DEMO_BOUNDARIES, args.community_maps)
     _check_cache_outside_out(args)
+    return from_args(Sources, args), from_args(RunOptions, args)
 
 
 def _check_cache_outside_out(args: argparse.Namespace) -> None:
@@ -483,7 +299,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from . import _outputs
     from .whatif import run_whatif
 
-    _check_inputs(args)
+    sources, run = _check_inputs(args)
     with _outputs.atomic_folder(args.out, inputs=_input_paths(args), force=args.force) as stage:
         staged, comp = run_whatif(
             args.scenario,
@@ -543,7 +359,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
     from .load import load_candidates
     from .siting import describe_sites, propose_sites, site_map
 
-    _check_inputs(args)
+    sources, run = _check_inputs(args)
     if args.time_limit is None:
         args.time_limit = EXACT_TIME_LIMIT_S
     check_option("time_limit", args.time_limit, low=0.0, high=86_400, low_open=True, what="seconds for the exact model")
@@ -556,7 +372,9 @@ def _cmd_site(args: argparse.Namespace) -> int:
     check_option("target", args.target, low=0.0, high=1.0, low_open=True, what="the target share of residents")
     cands = load_candidates(args.candidates, args.crs) if args.candidates else None  # checked before the work
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
-        result = pipeline.analyse(args.boundaries, args.facilities, args.network, **_analysis_kwargs(args))
+        result = pipeline.analyse(
+            sources.boundaries, sources.facilities, sources.network, options=run, progress=sys.stderr.isatty()
+        )
         communities = [args.community] if args.community else [None]
         if args.each:
             communities = list(result.communities["id"])
@@ -712,38 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"circles {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    from .options import DaskOptions, add_arguments, profiles
+
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the gap analysis (the embedded demo without inputs)")
     _add_run_args(p_run)
     _add_map_args(p_run)
-    p_run.add_argument(
-        "--ledger",
-        metavar="PREVIOUS",
-        default=None,
-        help="last month's filled ledger (ledger.xlsx, or the output folder holding it): every cell people wrote "
-        "is carried into the new ledger, items now met are closed (已销号), nothing is dropped",
-    )
-    p_run.add_argument(
-        "--dask",
-        metavar="ADDRESS",
-        default=None,
-        help="run in partitions on Dask, with the same results: local:N (N worker processes on this machine), "
-        "a scheduler address (tcp://host:8786) or a scheduler file (scheduler.json)",
-    )
-    p_run.add_argument(
-        "--tile-km",
-        type=float,
-        default=None,
-        help="with --dask and no --district-field: side in km of the square tiles communities are grouped in "
-        "(default: four times the distance the walks reach, 18 km with the shipped rules)",
-    )
-    p_run.add_argument(
-        "--opinions",
-        metavar="FILE",
-        default=None,
-        help="residents' notes exported by the maps (GeoJSON): written per note and per community x item "
-        "(opinions.csv, opinions_by_community.csv)",
-    )
+    add_arguments(p_run, DaskOptions)
     p_run.set_defaults(func=_cmd_run)
     p_batch = sub.add_parser("batch", help="run many cities listed in a YAML file, each a Dask task with --dask")
     p_batch.add_argument(
@@ -782,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_demo = sub.add_parser("demo-data", help="regenerate the demo inputs from the OSM file")
     p_demo.add_argument("--osm", default=str(DEMO_OSM), help="OSM file (default: the embedded extract)")
-    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: circles/data/)")
+    p_demo.add_argument("--out", default=str(DATA_DIR), help="output folder (default: data/ of the repository)")
     p_demo.set_defaults(func=_cmd_demo_data)
     p_ext = sub.add_parser(
         "extract", help="communities, residential buildings and facilities of any OSM file, as GeoJSON inputs"
@@ -865,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_acc.set_defaults(func=_cmd_acceptance)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
-    p_rules.add_argument("--profile", default=None, choices=_profiles())
+    p_rules.add_argument("--profile", default=None, choices=profiles())
     p_rules.add_argument("--speed", type=float, default=None)
     p_rules.set_defaults(func=_cmd_rules)
     return parser
@@ -888,8 +681,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "profile", None):
-        if args.rules not in (None, "complete_community_2020", args.profile):
+    if args.command == "rules" and args.profile:
+        if args.rules not in ("complete_community_2020", args.profile):
             parser.error("give either --profile or --rules, not both")
         args.rules = args.profile
     terminal = logging.StreamHandler()
@@ -931,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _terminal_safe(text: str) -> str:
     """``text`` without ESC, C1 and other control characters (a name could otherwise set the
-    window title, clear the screen or write the clipboard)."""
+    window title, clear the screen or write the clipboard).
+    """
     from .load import CONTROL_CHARS
 
     return CONTROL_CHARS.sub("", text)
@@ -939,7 +733,8 @@ def _terminal_safe(text: str) -> str:
 
 class _TerminalFormatter(logging.Formatter):
     """Log lines for the terminal: one line each, control characters removed; a traceback
-    (a failing map worker's, say) goes to a details file named at the end of the line."""
+    (a failing map worker's, say) goes to a details file named at the end of the line.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         if record.exc_info or record.exc_text or record.stack_info:
@@ -972,8 +767,11 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 
 
 def _write_crash_log(exc: BaseException) -> str:
-    """Write the traceback of an unexpected error to a log file in the temporary folder
-    (``$TMPDIR``, else ``/tmp``); return its path (or say where the traceback went)."""
+    """Write the traceback of an unexpected error to a log file in the temporary folder.
+
+    The folder is ``$TMPDIR``, else ``/tmp``; returns the log's path (or says where the
+    traceback went).
+    """
     import tempfile
     import traceback
 

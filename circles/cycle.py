@@ -105,7 +105,8 @@ class Entry:
 @dataclass
 class FilledLedger:
     """What :func:`read_filled_ledger` found: the entries, what circles wrote there (when the
-    previous ``ledger.csv`` or the data sheet was found) and the cells it could not read."""
+    previous ``ledger.csv`` or the data sheet was found) and the cells it could not read.
+    """
 
     path: Path
     data: bytes = b""
@@ -217,7 +218,8 @@ def _sheet_entries(ws, known: Mapping[str, str], out: FilledLedger, first: bool)
 
 def _sheet_kind(title: str, cols: Mapping[int, str], first: bool) -> str:
     """``open`` (工作台账: the first ledger table, whatever its name), ``closed`` (已销号),
-    ``kept``, ``community`` or ``data``."""
+    ``kept``, ``community`` or ``data``.
+    """
     values = set(cols.values())
     if "rule_id" in values and "status" in values and "action_zh" not in values:
         return "data"
@@ -297,7 +299,8 @@ _DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2}))?\
 def parse_date(value: Any) -> dt.date | None:
     """A date from a cell as people type it: a date cell, ``2024-08-31``, ``2024/8/31``,
     ``2024.8``, ``2024年8月31日``, ``2024年8月底`` (the month's last day), an Excel serial
-    number. None when no full date can be read (e.g. ``8月底`` without a year)."""
+    number. None when no full date can be read (e.g. ``8月底`` without a year).
+    """
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -534,10 +537,33 @@ def carry_forward(
     extra_cols: list[str] = []
     for i, cells in per_row.items():
         _apply_cells(led, i, cells, extra_cols)
-    was_open = previous.open_keys()
-    prev_share = _previous_shares(gen)
+    closed = _mark_changes(led, previous.open_keys(), _previous_shares(gen), per_row, date)
+    closed_df = pd.DataFrame(closed_before + closed, columns=list(CLOSED_COLUMNS))
+    kept_df = pd.DataFrame(kept, columns=list(KEPT_COLUMNS))
+    report = [
+        CYCLE_WORDS["report"].format(
+            read=len(previous.entries),
+            carried=len(per_row),
+            new=int((led["ledger_change"] == CYCLE_WORDS["new"]).sum()),
+            closed=len(closed),
+            kept=len(kept_df),
+        )
+    ]
+    report += [CYCLE_WORDS["unreadable"].format(where=u) for u in previous.unreadable]
+    for line in report:
+        log.info(line)
+    return Carried(led, closed_df, kept_df, report)
+
+
+def _mark_changes(
+    led: pd.DataFrame,
+    was_open: set[tuple[str, str, str]],
+    prev_share: Mapping[tuple[str, str], Any],
+    per_row: Mapping[int, Mapping[str, Any]],
+    date: dt.date,
+) -> list[dict[str, Any]]:
+    """Mark each row of ``led`` 新增 / 延续 / 已报完成 / 销号; return the rows closed now."""
     closed: list[dict[str, Any]] = []
-    close_rows: list[int] = []
     for i, row in led.iterrows():
         keys = {
             ("id", str(row["community_id"]), str(row["rule_id"])),
@@ -555,22 +581,7 @@ def carry_forward(
             before = prev_share.get((str(row["community_id"]), str(row["rule_id"])))
             closed.append(_closed_row(row, per_row.get(int(i), {}), date, before, row.get("covered_share")))
             led.at[i, "ledger_change"] = CYCLE_WORDS["closed"]
-            close_rows.append(int(i))
-    closed_df = pd.DataFrame(closed_before + closed, columns=list(CLOSED_COLUMNS))
-    kept_df = pd.DataFrame(kept, columns=list(KEPT_COLUMNS))
-    report = [
-        CYCLE_WORDS["report"].format(
-            read=len(previous.entries),
-            carried=len(per_row),
-            new=int((led["ledger_change"] == CYCLE_WORDS["new"]).sum()),
-            closed=len(closed),
-            kept=len(kept_df),
-        )
-    ]
-    report += [CYCLE_WORDS["unreadable"].format(where=u) for u in previous.unreadable]
-    for line in report:
-        log.info(line)
-    return Carried(led, closed_df, kept_df, report)
+    return closed
 
 
 def _previous_shares(gen: pd.DataFrame | None) -> dict[tuple[str, str], Any]:
@@ -622,7 +633,8 @@ def as_rows(df: pd.DataFrame, cols: Iterable[str]) -> list[list[Any]]:
 
 def keep_copy(previous: FilledLedger, path: str | Path) -> Path:
     """A byte copy of the filled workbook that was read (so the month's entries stay on disk
-    beside the new ledger even when the new run replaces the folder that held them)."""
+    beside the new ledger even when the new run replaces the folder that held them).
+    """
     path = Path(path)
     path.write_bytes(previous.data)
     return path

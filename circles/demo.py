@@ -1,9 +1,13 @@
 """The embedded demo: communities, buildings and facilities extracted from a real OSM file.
 
-``build_demo_data`` regenerates ``circles/data/boundaries/communities.geojson``,
-``circles/data/buildings.geojson`` and ``circles/data/facilities.geojson`` from
-``circles/data/cau_haidian.osm.bz2`` with :func:`circles.extract.extract` (run
-``circles demo-data``), so every demo input can be audited back to an OSM element.
+``build_demo_data`` regenerates ``data/boundaries/communities.geojson``,
+``data/buildings.geojson`` and ``data/facilities.geojson`` from ``data/cau_haidian.osm.bz2``
+with :func:`circles.extract.extract` (run ``circles demo-data``), so every demo input can be
+audited back to an OSM element.
+
+The demo inputs have one home in the repository, the top-level ``data/`` folder; the wheel
+ships the same files inside the package as ``circles/data/`` (``pyproject.toml`` maps the
+package ``circles.data`` to ``data/``), so an installed ``circles`` runs its demo anywhere.
 """
 
 from __future__ import annotations
@@ -12,8 +16,20 @@ from pathlib import Path
 
 from .extract import classify_facility, extract, load_population_config
 
-#: Root of the packaged demo data folder.
-DATA_DIR = Path(__file__).resolve().parent / "data"
+
+def _data_dir() -> Path:
+    """The demo data folder.
+
+    ``circles/data/`` in an installed wheel, else the repository's top-level ``data/`` (a
+    checkout, or an editable install).
+    """
+    here = Path(__file__).resolve().parent
+    packaged = here / "data"
+    return packaged if (packaged / "facilities.geojson").exists() else here.parent / "data"
+
+
+#: Root of the demo data folder.
+DATA_DIR = _data_dir()
 DEMO_OSM = DATA_DIR / "cau_haidian.osm.bz2"
 DEMO_BOUNDARIES = DATA_DIR / "boundaries" / "communities.geojson"
 DEMO_FACILITIES = DATA_DIR / "facilities.geojson"
@@ -52,7 +68,7 @@ def build_demo_data(osm_path: str | Path = DEMO_OSM, out_dir: str | Path = DATA_
     osm_path : str or Path
         The OSM file (default: the embedded extract).
     out_dir : str or Path
-        Output folder (default: ``circles/data``).
+        Output folder (default: :data:`DATA_DIR`, the repository's ``data/``).
 
     Returns
     -------

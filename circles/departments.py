@@ -75,7 +75,9 @@ def _check_id_list(value: Any, where: str) -> None:
             raise ConfigError(f"{where}: expected a list of department ids (text), got the item {d!r}")
 
 
-def _departments_from(data: Mapping[str, Any], label: str, base: Departments | None = None) -> Departments:
+def _departments_from(  # noqa: C901 — a departments file validated key by key, each with its message
+    data: Mapping[str, Any], label: str, base: Departments | None = None
+) -> Departments:
     """Validate a departments mapping; over ``base`` (its names and tables are the fallback)."""
     deps = data.get("departments")
     if base is None and (not isinstance(deps, dict) or not deps):

@@ -43,8 +43,8 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,32 +54,33 @@ import pandas as pd
 import shapely
 
 from . import __version__, isochrones, population, reach
+from ._outputs import timed
 from ._safety import check_regular_file
 from .access import Access, compute_access
 from .errors import ConfigError, InputError, OptionError
-from .gaps import compute_gaps, surveyed_types
+from .gaps import surveyed_types
 from .ledger import Departments, build_ledger
 from .network import WalkNetwork, check_arrays, read_walk_network
-from .pipeline import (
-    DEFAULT_MAX_MINUTES,
-    ISOCHRONE_MINUTES,
+from .options import RunOptions, Sources, build
+from .pipeline import Result, from_inputs
+from .rulebook import Rulebook
+from .stages import (
     ONLINE,
-    Result,
+    Area,
+    Inputs,
     area_boxes,
     check_facilities_placed,
-    check_network_covers,
+    draw_areas,
     input_label,
-    input_labels,
     load_inputs,
-    rule_limits,
+    measure_area,
+    network_checks,
+    open_network,
+    projected,
     search_limit_m,
-    shift_warnings,
     type_counts,
     type_speeds,
 )
-from .reach import DEFAULT_MAX_ATTACH_M
-from .residents import DEFAULT_GRID_SPACING_M, place_residents
-from .rulebook import Rulebook
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +116,15 @@ def _distributed():
 
 
 def is_local(address: Any) -> bool:
-    """Is ``address`` a cluster on this machine (``local`` or ``local:N``)?"""
+    """Whether ``address`` is a cluster on this machine (``local`` or ``local:N``)."""
     return isinstance(address, str) and (address.strip() == "local" or address.strip().startswith("local:"))
 
 
 def local_workers_max() -> int:
     """Most workers ``local:N`` may start: the cores this process may use, at least 2 (so that
     the documented ``local:2`` runs everywhere). Each worker is a process with its own copy of
-    the network: more than the cores only slows the run and can exhaust memory and files."""
+    the network: more than the cores only slows the run and can exhaust memory and files.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
@@ -160,7 +162,8 @@ _SCHEDULER_FILE_POLL_S = 0.5
 
 def _scheduler_address(path: str) -> str:
     """The address in a scheduler file (``dask scheduler --scheduler-file``), waiting up to
-    :data:`CONNECT_TIMEOUT` for the file to appear (the scheduler may still be starting)."""
+    :data:`CONNECT_TIMEOUT` for the file to appear (the scheduler may still be starting).
+    """
     timeout = float(CONNECT_TIMEOUT.rstrip("s"))
     end = time.monotonic() + timeout
     p = Path(path)
@@ -246,7 +249,8 @@ def dask_client(address: Any) -> Iterator[Any]:
 
 def _abandon_starting_clusters() -> None:
     """Kill the workers of local clusters interrupted while starting, and keep Dask's exit hook
-    from closing them (it would fail on their half-started state with a traceback)."""
+    from closing them (it would fail on their half-started state with a traceback).
+    """
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the workers' start tasks, failed on purpose
     try:
         from distributed.deploy.spec import SpecCluster
@@ -259,7 +263,8 @@ def _abandon_starting_clusters() -> None:
 
 def _kill_local_workers(cluster: Any) -> None:
     """Kill the worker processes of a local cluster (busy workers would otherwise finish their
-    task, or be killed by their nanny only after its own 4 s timeout)."""
+    task, or be killed by their nanny only after its own 4 s timeout).
+    """
     if cluster is None:
         return
     for nanny in list(getattr(cluster, "workers", {}).values()):
@@ -299,13 +304,16 @@ def _check_workers(client: Any, timeout: float = 60.0) -> None:
 
 
 def is_url(path: Any) -> bool:
-    """Is ``path`` a URL for fsspec (``s3://…``, ``https://…``) rather than a local path?"""
+    """Whether ``path`` is a URL for fsspec (``s3://…``, ``https://…``) rather than a local path."""
     return isinstance(path, str) and "://" in path and not path.startswith("file://")
 
 
 def local_copy(path: str | Path, folder: str | Path) -> Path:
-    """``path`` itself when it is local; a URL (any fsspec protocol) is downloaded once into
-    ``folder/downloads/`` and that copy returned."""
+    """A local copy of ``path``.
+
+    ``path`` itself when it is local; a URL (any fsspec protocol) is downloaded once into
+    ``folder/downloads/`` and that copy returned.
+    """
     if not is_url(path):
         text = str(path)
         return Path(text[len("file://") :] if text.startswith("file://") else text)
@@ -431,10 +439,12 @@ class NetworkStore:
 
     @property
     def n_edges(self) -> int:
+        """The number of edges."""
         return len(self.arrays["u"])
 
     @property
     def n_nodes(self) -> int:
+        """The number of nodes."""
         return len(self.arrays["x"])
 
     def extent(self) -> Box:
@@ -445,8 +455,9 @@ class NetworkStore:
         return (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
 
     def subset(self, box: Box | None = None) -> WalkNetwork:
-        """The edges whose bounds meet ``box`` and their end nodes (everything without a box),
-        in the network's order.
+        """The edges whose bounds meet ``box`` and their end nodes, in the network's order.
+
+        Everything without a box.
 
         Each edge keeps its geometry, its length and the offsets of its pieces computed on the
         whole network, so points attach to the same positions and distances come out the
@@ -507,8 +518,11 @@ def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StoreRef:
-    """Where a task finds the network: the store folder, and the network to build it from on a
-    machine that cannot see that folder (``source``; empty when the network came from memory)."""
+    """Where a task finds the network.
+
+    The store folder, and the network to build it from on a machine that cannot see that folder
+    (``source``; empty when the network came from memory).
+    """
 
     folder: str
     source: str = ""
@@ -533,8 +547,10 @@ def _build_lock(name: str) -> Iterator[None]:
 
 
 def open_store(ref: StoreRef) -> NetworkStore:
-    """The store of ``ref`` (kept open per process), built from ``ref.source`` if this machine
-    does not have it yet."""
+    """The store of ``ref``, kept open per process.
+
+    Built from ``ref.source`` if this machine does not have it yet.
+    """
     folder = Path(ref.folder)
     key = str(folder)
     if key in _OPEN_STORES and (folder / "meta.json").exists():
@@ -565,8 +581,10 @@ def _network_digest(net: WalkNetwork) -> str:
 
 
 def prepare_store(network: str | Path | WalkNetwork, cache_dir: str | Path) -> StoreRef:
-    """Build (once) the store of ``network`` in ``cache_dir``: a file is keyed by its content,
-    a network in memory by its arrays."""
+    """Build (once) the store of ``network`` in ``cache_dir``.
+
+    A file is keyed by its content, a network in memory by its arrays.
+    """
     cache = Path(cache_dir).resolve()
     cache.mkdir(parents=True, exist_ok=True)
     if isinstance(network, WalkNetwork):
@@ -648,15 +666,21 @@ def margins(rulebook: Rulebook, max_minutes: float, max_attach_m: float) -> Marg
 
 
 def default_tile_m(m: Margins) -> float:
-    """Default partition side: four times the margin, so that a partition's widened box is about
-    2.25 times its area (whole kilometres)."""
+    """Default partition side.
+
+    Four times the margin, so that a partition's widened box is about 2.25 times its area
+    (whole kilometres).
+    """
     return float(np.ceil(4 * m.network_m / 1000.0) * 1000.0)
 
 
 @dataclass(frozen=True)
 class Partition:
-    """Communities analysed together (``core``, reported) and the communities around them that
-    share their facilities (``context``, computed, not reported); positions in the communities."""
+    """Communities analysed together.
+
+    ``core`` are reported; ``context`` are the communities around them that share their
+    facilities (computed, not reported); positions in the communities.
+    """
 
     key: str
     core: np.ndarray
@@ -665,6 +689,7 @@ class Partition:
 
     @property
     def rows(self) -> np.ndarray:
+        """Positions of the core and context communities, sorted."""
         return np.union1d(self.core, self.context)
 
 
@@ -686,9 +711,11 @@ def plan_partitions(
     district_field: str | None = None,
     tile_m: float | None = None,
 ) -> list[Partition]:
-    """Group the communities (projected) into partitions: one per district when
-    ``district_field`` is given, else one per square tile of ``tile_m`` metres (by each
-    community's representative point); each with its context communities."""
+    """Group the communities (projected) into partitions.
+
+    One per district when ``district_field`` is given, else one per square tile of ``tile_m``
+    metres (by each community's representative point); each with its context communities.
+    """
     if district_field is not None:
         keys: list[Any] = communities[district_field].fillna("").astype(str).tolist()
         order = sorted(set(keys))
@@ -735,8 +762,10 @@ def _no_residents(crs: str) -> gpd.GeoDataFrame:
 
 
 def _attach_facilities(net: WalkNetwork, facilities: gpd.GeoDataFrame, max_attach_m: float) -> pd.DataFrame:
-    """Placement of each facility on ``net`` (``placed``, ``snap_m``, ``set_aside_reason``),
-    computed by :func:`compute_access` itself (on no street at all: not placed, distance unknown)."""
+    """Placement of each facility on ``net`` (``placed``, ``snap_m``, ``set_aside_reason``).
+
+    Computed by :func:`compute_access` itself (on no street at all: not placed, distance unknown).
+    """
     if net.n_edges == 0:
         return pd.DataFrame(
             {"placed": np.zeros(len(facilities), dtype=bool), "snap_m": np.nan, "set_aside_reason": ""},
@@ -775,16 +804,6 @@ def facility_status(ref: StoreRef, facilities: gpd.GeoDataFrame, rows: np.ndarra
     return out
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """The options of :func:`circles.pipeline.analyse` a partition needs."""
-
-    target_share: float = 1.0
-    max_attach_m: float = DEFAULT_MAX_ATTACH_M
-    grid_spacing_m: float = DEFAULT_GRID_SPACING_M
-    max_minutes: float = DEFAULT_MAX_MINUTES
-
-
 @dataclass
 class PartitionOutput:
     """What one partition sends back: its communities' rows and resident points."""
@@ -819,8 +838,11 @@ def _adopt_city_facilities(acc: Access, city: gpd.GeoDataFrame, real: np.ndarray
 
 
 def _exact_snap(acc: Access, store: NetworkStore, certain_m: float, max_attach_m: float) -> None:
-    """Resident points left unattached whose nearest street may lie beyond the loaded streets
-    (farther than ``certain_m``): their ``snap_m`` measured again on wide enough streets."""
+    """Measure again the distance to the street of points left unattached.
+
+    Resident points whose nearest street may lie beyond the loaded streets (farther than
+    ``certain_m``) get their ``snap_m`` measured again on wide enough streets.
+    """
     res = acc.residents
     snap = res["snap_m"].to_numpy(dtype=float)
     doubt = np.flatnonzero(~res["placed"].to_numpy(dtype=bool) & ~(snap <= certain_m - 0.1))
@@ -836,8 +858,11 @@ def _exact_snap(acc: Access, store: NetworkStore, certain_m: float, max_attach_m
 
 
 def _streets_around(store: NetworkStore, bbox: Box, pad: float) -> WalkNetwork:
-    """The streets within ``pad`` of ``bbox``; when there are none (communities far from every
-    street: nobody is placed), the nearest ones, found by doubling ``pad``."""
+    """The streets within ``pad`` of ``bbox``.
+
+    When there are none (communities far from every street: nobody is placed), the nearest
+    ones, found by doubling ``pad``.
+    """
     net = store.subset(widen(bbox, pad))
     extent = store.extent()
     far = max(abs(extent[0] - bbox[2]), abs(extent[2] - bbox[0]), abs(extent[1] - bbox[3]), abs(extent[3] - bbox[1]))
@@ -845,6 +870,22 @@ def _streets_around(store: NetworkStore, bbox: Box, pad: float) -> WalkNetwork:
         pad *= 2
         net = store.subset(widen(bbox, pad))
     return net
+
+
+def _facilities_near(facilities: gpd.GeoDataFrame, bbox: Box, m: Margins) -> tuple[np.ndarray, np.ndarray]:
+    """The facilities a partition searches from (positions, sorted).
+
+    And, over every facility, whether it can be within a threshold of the partition's residents.
+    """
+    tree = facilities.sindex
+    real = np.sort(tree.query(shapely.box(*widen(bbox, m.facility_m)), predicate="intersects"))
+    if not len(real) and len(facilities):
+        # nothing within reach: the nearest facility stands in (beyond the search limit, it reaches
+        # nobody), as the walking-time step needs at least one
+        real = np.sort(tree.nearest(shapely.box(*bbox)).ravel()[-1:])
+    searched = np.zeros(len(facilities), dtype=bool)
+    searched[tree.query(shapely.box(*bbox), predicate="dwithin", distance=m.pair_m)] = True
+    return real, searched
 
 
 def run_partition(
@@ -874,57 +915,30 @@ def run_partition(
         As in the single run (``surveyed``: the types the whole input speaks about).
     """
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    m = margins(rulebook, options.max_minutes, options.max_attach_m)
-    store = open_store(ref)
-    net = _streets_around(store, part.bbox, m.network_m)
-    comms = communities.iloc[part.rows].reset_index(drop=True)
-    core_ids = set(communities["id"].iloc[part.core].astype(str))
-    timings["network"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    residents = population.group_points(place_residents(comms, buildings, grid_spacing=options.grid_spacing_m), comms)
-    timings["residents"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    tree = facilities.sindex
-    real = np.sort(tree.query(shapely.box(*widen(part.bbox, m.facility_m)), predicate="intersects"))
-    if not len(real) and len(facilities):
-        # nothing within reach: the nearest facility stands in (beyond the search limit, it reaches
-        # nobody), as the walking-time step needs at least one
-        real = np.sort(tree.nearest(shapely.box(*part.bbox)).ravel()[-1:])
-    searched = np.zeros(len(facilities), dtype=bool)
-    searched[tree.query(shapely.box(*part.bbox), predicate="dwithin", distance=m.pair_m)] = True
+    with timed(timings, "network"):
+        m = margins(rulebook, options.max_minutes, options.max_attach_m)
+        store = open_store(ref)
+        net = _streets_around(store, part.bbox, m.network_m)
+        comms = communities.iloc[part.rows].reset_index(drop=True)
+        core_ids = set(communities["id"].iloc[part.core].astype(str))
+    real, searched = _facilities_near(facilities, part.bbox, m)
     base = [c for c in facilities.columns if c not in STATUS_COLUMNS]
-    types = rulebook.types_used()
-    acc = compute_access(
-        net,
-        residents,
-        facilities.iloc[real][base].reset_index(drop=True),
-        types,
-        limit_m=m.limit_m,
-        max_attach_m=options.max_attach_m,
-        progress=False,
-    )
-    _adopt_city_facilities(acc, facilities, real, searched)
-    _exact_snap(acc, store, m.network_m, options.max_attach_m)
-    timings["reach"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    longest: dict[str, float] = {}
-    for r in rulebook.rules:
-        longest[r.facility_type] = max(longest.get(r.facility_type, 0.0), rulebook.threshold_m(r))
-    acc.prepare_within(longest)
-    timings["within"] = time.perf_counter() - t
+    def whole_city(acc: Access) -> None:
+        _adopt_city_facilities(acc, facilities, real, searched)
+        _exact_snap(acc, store, m.network_m, options.max_attach_m)
 
-    t = time.perf_counter()
-    # the context communities' rows are not reported (they see only the facilities searched
-    # from here); the ledger is made from the whole city's rows by the client (its suggestions
-    # look at neighbouring communities)
-    gaps = compute_gaps(comms, acc, rulebook, surveyed, target_share=options.target_share)
-    gaps = gaps[gaps["community_id"].astype(str).isin(core_ids)].reset_index(drop=True)
-    counts = type_counts(acc, rulebook)
-    timings["gaps"] = time.perf_counter() - t
+    area = Area(comms, buildings, facilities.iloc[real][base].reset_index(drop=True))
+    measured = measure_area(net, area, rulebook, surveyed, options, after_reach=whole_city)
+    timings.update(measured.timings)
+    acc = measured.access
+    with timed(timings, "gaps"):
+        # the context communities' rows are not reported (they see only the facilities searched
+        # from here); the ledger is made from the whole city's rows by the client (its suggestions
+        # look at neighbouring communities)
+        gaps = measured.gaps
+        gaps = gaps[gaps["community_id"].astype(str).isin(core_ids)].reset_index(drop=True)
+        counts = type_counts(acc, rulebook)
 
     keep = acc.residents["community_id"].astype(str).isin(core_ids).to_numpy()
     return PartitionOutput(
@@ -951,18 +965,23 @@ def run_partition(
 
 
 def stack_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """The rows of ``frames`` (same columns) in one table whose column types are inferred from
-    all the values, as when the table is built at once from its rows: a column of whole numbers
-    that has a gap in one frame only is a float column, as in a single run."""
+    """The rows of ``frames`` (same columns) in one table.
+
+    The column types are inferred from all the values, as when the table is built at once from
+    its rows: a column of whole numbers that has a gap in one frame only is a float column, as
+    in a single run.
+    """
     cols = list(frames[0].columns)
     records = [rec for f in frames for rec in f.astype(object).itertuples(index=False, name=None)]
     return pd.DataFrame.from_records(records, columns=cols)
 
 
 def area_tiles(communities: gpd.GeoDataFrame, rulebook: Rulebook, chunk_m: float) -> list[list[Box]]:
-    """The tiles a single run draws walking areas in (:func:`circles.isochrones.iter_areas`:
-    the grid tiles meeting the communities' boxes, clipped to their extent), grouped in square
-    chunks of ``chunk_m``: one task each, every tile drawn once."""
+    """The tiles a single run draws walking areas in, grouped in square chunks of ``chunk_m``.
+
+    The grid tiles meeting the communities' boxes, clipped to their extent
+    (:func:`circles.isochrones.iter_areas`); one task per chunk, every tile drawn once.
+    """
     boxes = area_boxes(communities, max(rulebook.threshold_m(r) for r in rulebook.rules))
     lo, hi = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
     chunks: dict[tuple[int, int], list[Box]] = {}
@@ -980,8 +999,10 @@ def run_areas(
     rulebook: Rulebook,
     options: RunOptions,
 ) -> gpd.GeoDataFrame:
-    """Task: the walking areas of ``tiles`` (from :func:`area_tiles`), drawn as a single run
-    draws them, on the streets and facilities around the tiles."""
+    """Task: the walking areas of ``tiles`` (from :func:`area_tiles`).
+
+    Drawn as a single run draws them, on the streets and facilities around the tiles.
+    """
     m = margins(rulebook, options.max_minutes, options.max_attach_m)
     x0 = min(t[0] for t in tiles)
     y0 = min(t[1] for t in tiles)
@@ -1009,14 +1030,15 @@ def run_areas(
     # also draw the next one, so it ends a few ulps (1e-10 m) short of it
     side = isochrones.AREA_TILE_M
     boxes = np.array([(t[0], t[1], _short_of_grid(t[2], side), _short_of_grid(t[3], side)) for t in tiles])
-    return isochrones.type_isochrones(
-        acc, net, type_speeds(rulebook), minutes=ISOCHRONE_MINUTES, rule_limits=rule_limits(rulebook), boxes=boxes
-    )
+    return draw_areas(acc, net, rulebook, boxes)
 
 
 def _short_of_grid(v: float, side: float) -> float:
-    """``v``, or when it lies on the grid of ``side``, the nearest number below it that lies in
-    the grid cell before (as :func:`circles.isochrones.area_tiles` computes cells)."""
+    """``v``, or just below it when it lies on the grid of ``side``.
+
+    The nearest number below it that lies in the grid cell before (as
+    :func:`circles.isochrones.area_tiles` computes cells).
+    """
     k = np.floor(v / side)
     if v != k * side:
         return v
@@ -1041,9 +1063,11 @@ def merge_partitions(
     rulebook: Rulebook,
     departments: Departments | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame, dict[str, np.ndarray]]:
-    """The partitions' gap report and resident points (with their counts) as one city's, in the
-    single run's order (communities as in the input, then rules; resident points by community),
-    and the ledger made from them as a single run makes it."""
+    """The partitions' gap report and resident points (with their counts) as one city's.
+
+    In the single run's order (communities as in the input, then rules; resident points by
+    community), and the ledger made from them as a single run makes it.
+    """
     position = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
     rule_pos = {r.id: i for i, r in enumerate(rulebook.rules)}
     gaps = stack_rows([o.gaps for o in outputs])
@@ -1051,7 +1075,6 @@ def merge_partitions(
         {"c": gaps["community_id"].astype(str).map(position), "r": gaps["rule_id"].map(rule_pos)}
     ).to_numpy()
     gaps = gaps.iloc[np.lexsort((key[:, 1], key[:, 0]))].reset_index(drop=True)
-    gaps = population.group_columns(gaps, communities, {r.id: r.serves for r in rulebook.rules})
     ledger = population.annotate_ledger(build_ledger(gaps, communities, rulebook, departments=departments), gaps)
     residents = pd.concat([o.residents for o in outputs], ignore_index=True)
     order = np.argsort(residents["community_id"].astype(str).map(position).to_numpy(), kind="stable")
@@ -1088,28 +1111,14 @@ def analyse_partitioned(
     *,
     dask: Any = "local:2",
     tile_m: float | None = None,
-    buildings: str | Path | None = None,
-    rules: str | Path | None = None,
-    departments: str | Path | Departments | None = None,
-    surveyed: Iterable[str] = (),
-    speed: float | None = None,
-    target_share: float = 1.0,
-    max_attach_m: float = DEFAULT_MAX_ATTACH_M,
-    grid_spacing_m: float = DEFAULT_GRID_SPACING_M,
-    max_minutes: float = DEFAULT_MAX_MINUTES,
-    cache_dir: str | Path | None = None,
-    crs: str | None = None,
-    facilities_crs: str | None = None,
-    encoding: str | None = None,
-    categories: str | Path | None = None,
-    district_field: str | None = None,
-    layer: str | None = None,
-    sheet: str | None = None,
+    options: RunOptions | None = None,
     progress: bool = False,
+    **overrides: Any,
 ) -> Result:
     """:func:`circles.pipeline.analyse` in partitions on Dask, with the same results.
 
-    The parameters are those of :func:`circles.pipeline.analyse`, plus:
+    The parameters are those of :func:`circles.pipeline.analyse` (``options`` and the same
+    ``overrides`` by name), plus:
 
     Parameters
     ----------
@@ -1132,179 +1141,176 @@ def analyse_partitioned(
         wall time of each step and, under ``partition:<key>:<step>``, each task's work.
     """
     check_dask(dask)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    own_cache = cache_dir is None
-    cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="circles-store-"))
+    opts = build(RunOptions, options, **overrides)
+    own_cache = opts.cache_dir is None
+    cache = Path(opts.cache_dir) if opts.cache_dir is not None else Path(tempfile.mkdtemp(prefix="circles-store-"))
     try:
-        boundaries, facilities, buildings = (_localise(p, cache) for p in (boundaries, facilities, buildings))
-        inp = load_inputs(
-            boundaries,
-            facilities,
-            network,
-            buildings=buildings,
-            rules=rules,
-            departments=departments,
-            surveyed=surveyed,
-            speed=speed,
-            target_share=target_share,
-            max_attach_m=max_attach_m,
-            grid_spacing_m=grid_spacing_m,
-            max_minutes=max_minutes,
-            cache_dir=cache_dir,
-            crs=crs,
-            facilities_crs=facilities_crs,
-            encoding=encoding,
-            categories=categories,
-            district_field=district_field,
-            layer=layer,
-            sheet=sheet,
-        )
-        rulebook = inp.rulebook
-        timings["load"] = time.perf_counter() - t0
-
-        t = time.perf_counter()
-        source: str | Path | WalkNetwork = inp.network
-        if not isinstance(source, WalkNetwork) and str(source) == ONLINE:
-            from .pipeline import _download_network
-
-            source = _download_network(inp.communities, rulebook, cache)
-        ref = prepare_store(source, cache)
-        net = open_store(ref).subset(None)
-        timings["network"] = time.perf_counter() - t
-        warnings = list(inp.warnings)
-        warnings += check_network_covers(inp.communities, net, input_label(inp.network), max_attach_m)
-        warnings += shift_warnings(inp.facility_table, net, inp.facilities_crs)
-
-        t = time.perf_counter()
-        comms_p = inp.communities.to_crs(net.crs)
-        facs_p = inp.facility_table.to_crs(net.crs)
-        blds_p = inp.building_table.to_crs(net.crs) if inp.building_table is not None else None
-        m = margins(rulebook, max_minutes, max_attach_m)
-        side = tile_m or default_tile_m(m)
-        parts = plan_partitions(comms_p, m, district_field=district_field, tile_m=side)
-        surveyed_set = surveyed_types(facs_p, surveyed)
-        facility_tiles: dict[tuple[int, int], list[int]] = {}
-        if len(facs_p):
-            for i, k in enumerate(_tile_keys(facs_p.geometry.representative_point(), FACILITY_TILE_M)):
-                facility_tiles.setdefault(k, []).append(i)
-        bpoints = blds_p.geometry.representative_point() if blds_p is not None else None
-        options = RunOptions(
-            target_share=target_share, max_attach_m=max_attach_m, grid_spacing_m=grid_spacing_m, max_minutes=max_minutes
-        )
-        timings["plan"] = time.perf_counter() - t
-        log.info(
-            "%d communities in %d partitions (%s), %d facility tiles; streets within %.0f m of each partition, "
-            "walking areas in tasks of %.0f m",
-            len(comms_p),
-            len(parts),
-            f"by {district_field}" if district_field else f"tiles of {side:.0f} m",
-            len(facility_tiles),
-            m.network_m,
-            side,
-        )
-
-        with dask_client(dask) as client:
-            run = uuid.uuid4().hex[:8]
-            t = time.perf_counter()
-            facs_f = client.scatter(facs_p, broadcast=True)
-            futures = [
-                client.submit(
-                    facility_status,
-                    ref,
-                    facs_f,
-                    np.asarray(rows, dtype=np.int64),
-                    max_attach_m,
-                    key=f"circles-facilities-{k[0]}_{k[1]}-{run}",
-                )
-                for k, rows in sorted(facility_tiles.items())
-            ]
-            status = _progress(futures, "facilities", progress)
-            city = facs_p.copy()
-            if status:
-                st = pd.concat(status).sort_index()
-                for c in STATUS_COLUMNS:
-                    city[c] = st[c].to_numpy()
-            else:
-                city["placed"] = np.zeros(0, dtype=bool)
-                city["snap_m"] = np.zeros(0)
-                city["set_aside_reason"] = pd.Series([], dtype=object)
-            city["placed"] = city["placed"].astype(bool)
-            city["snap_m"] = city["snap_m"].astype(float)
-            timings["facilities"] = time.perf_counter() - t
-            warnings += check_facilities_placed(city, max_attach_m, input_label(inp.facilities))
-
-            t = time.perf_counter()
-            comms_f = client.scatter(comms_p, broadcast=True)
-            city_f = client.scatter(city, broadcast=True)
-            rb_f = client.scatter(rulebook, broadcast=True)
-            futures = []
-            for part in parts:
-                blds_part = None
-                if blds_p is not None and bpoints is not None:
-                    rows = part.rows
-                    b = comms_p.geometry.values[rows]
-                    box = shapely.box(*shapely.total_bounds(b))
-                    inside = np.sort(bpoints.sindex.query(box, predicate="intersects"))
-                    blds_part = client.scatter(blds_p.iloc[inside])
-                futures.append(
-                    client.submit(
-                        run_partition,
-                        part,
-                        ref,
-                        comms_f,
-                        city_f,
-                        blds_part,
-                        rb_f,
-                        surveyed_set,
-                        options,
-                        key=f"circles-partition-{_safe(part.key)}-{run}",
-                    )
-                )
-            chunks = area_tiles(comms_p, rulebook, side)
-            futures += [
-                client.submit(run_areas, ref, city_f, tiles, rb_f, options, key=f"circles-areas-{i}-{run}")
-                for i, tiles in enumerate(chunks)
-            ]
-            done = _progress(futures, "partitions", progress)
-            outputs: list[PartitionOutput] = done[: len(parts)]
-            areas: list[gpd.GeoDataFrame] = done[len(parts) :]
-            timings["partitions"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        gaps, ledger, residents, counts = merge_partitions(outputs, comms_p, rulebook, inp.departments)
-        iso = merge_areas(areas)
-        timings["merge"] = time.perf_counter() - t
-        for o in outputs:
-            for step, secs in o.timings.items():
-                timings[f"partition:{o.key}:{step}"] = secs
-        return Result(
-            communities=comms_p,
-            facilities=city,
-            residents=residents,
-            gaps=gaps,
-            isochrones=iso,
-            network=net,
-            rulebook=rulebook,
-            access=None,
-            surveyed=surveyed_set,
-            type_speed=type_speeds(rulebook),
-            timings=timings,
-            warnings=warnings,
-            input_problems=inp.problems,
-            ledger=ledger,
-            district_field=district_field,
-            within_counts=counts,
-            departments=inp.departments,
-            inputs=input_labels(inp),
-            input_files=inp.input_files,
-            options={**inp.options, "dask": str(dask), "tile_m": side, "partitions": len(parts)},
-            started=inp.started,
-        )
+        return _analyse_in(Sources(boundaries, facilities, network), opts, cache, dask, tile_m, progress)
     finally:
         if own_cache:
             _OPEN_STORES.clear()
             shutil.rmtree(cache, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class CityPlan:
+    """A city ready for its tasks.
+
+    The network store, the partitions and the tables every task reads (network CRS;
+    ``facilities`` with their city-wide status once placed).
+    """
+
+    ref: StoreRef
+    parts: list[Partition]
+    communities: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame | None
+    rulebook: Rulebook
+    surveyed: set[str]
+    options: RunOptions
+    side: float
+
+
+def _analyse_in(
+    sources: Sources, opts: RunOptions, cache: Path, dask: Any, tile_m: float | None, progress: bool
+) -> Result:
+    """Run :func:`analyse_partitioned` with the store's folder ``cache`` decided.
+
+    The same stages as :func:`circles.pipeline.analyse`, the area measured partition by
+    partition.
+    """
+    timings: dict[str, float] = {}
+    with timed(timings, "load"):
+        sources = replace(sources, boundaries=_localise(sources.boundaries, cache))
+        sources = replace(sources, facilities=_localise(sources.facilities, cache))
+        inp = load_inputs(sources, opts.updated(buildings=_localise(opts.buildings, cache)))
+    with timed(timings, "network"):
+        source: str | Path | WalkNetwork = inp.network
+        if not isinstance(source, WalkNetwork) and str(source) == ONLINE:
+            source = open_network(inp, cache)
+        ref = prepare_store(source, cache)
+        net = open_store(ref).subset(None)
+    warnings = [*inp.warnings, *network_checks(inp, net)]
+    with timed(timings, "plan"):
+        plan = _plan(inp, ref, net.crs, tile_m)
+    with dask_client(dask) as client:
+        run = uuid.uuid4().hex[:8]
+        with timed(timings, "facilities"):
+            plan = replace(plan, facilities=_place_facilities(client, plan, run, progress))
+        warnings += check_facilities_placed(plan.facilities, opts.max_attach_m, input_label(inp.facilities))
+        with timed(timings, "partitions"):
+            outputs, areas = _run_tasks(client, plan, run, progress)
+    with timed(timings, "merge"):
+        gaps, ledger, residents, counts = merge_partitions(outputs, plan.communities, plan.rulebook, inp.departments)
+        iso = merge_areas(areas)
+    for o in outputs:
+        for step, secs in o.timings.items():
+            timings[f"partition:{o.key}:{step}"] = secs
+    record = {**inp.options, "dask": str(dask), "tile_m": plan.side, "partitions": len(plan.parts)}
+    return Result(
+        communities=plan.communities,
+        facilities=plan.facilities,
+        residents=residents,
+        gaps=gaps,
+        isochrones=iso,
+        network=net,
+        rulebook=plan.rulebook,
+        access=None,
+        surveyed=plan.surveyed,
+        type_speed=type_speeds(plan.rulebook),
+        timings=timings,
+        warnings=warnings,
+        ledger=ledger,
+        within_counts=counts,
+        **{**from_inputs(inp), "options": record},
+    )
+
+
+def _plan(inp: Inputs, ref: StoreRef, crs: str, tile_m: float | None) -> CityPlan:
+    """The partitions of the city of ``inp`` and its tables in the network's ``crs``."""
+    comms_p, facs_p, blds_p = projected(inp, crs)
+    opts = inp.run
+    m = margins(inp.rulebook, opts.max_minutes, opts.max_attach_m)
+    side = tile_m or default_tile_m(m)
+    parts = plan_partitions(comms_p, m, district_field=opts.district_field, tile_m=side)
+    log.info(
+        "%d communities in %d partitions (%s); streets within %.0f m of each partition, "
+        "walking areas in tasks of %.0f m",
+        len(comms_p),
+        len(parts),
+        f"by {opts.district_field}" if opts.district_field else f"tiles of {side:.0f} m",
+        m.network_m,
+        side,
+    )
+    surveyed = surveyed_types(facs_p, opts.surveyed)
+    return CityPlan(ref, parts, comms_p, facs_p, blds_p, inp.rulebook, surveyed, opts, side)
+
+
+def _place_facilities(client: Any, plan: CityPlan, run: str, progress: bool) -> gpd.GeoDataFrame:
+    """The city's facilities with their city-wide status.
+
+    :func:`facility_status`, one task per square tile of :data:`FACILITY_TILE_M`.
+    """
+    facs_p = plan.facilities
+    facility_tiles: dict[tuple[int, int], list[int]] = {}
+    if len(facs_p):
+        for i, k in enumerate(_tile_keys(facs_p.geometry.representative_point(), FACILITY_TILE_M)):
+            facility_tiles.setdefault(k, []).append(i)
+    facs_f = client.scatter(facs_p, broadcast=True)
+    futures = [
+        client.submit(
+            facility_status,
+            plan.ref,
+            facs_f,
+            np.asarray(rows, dtype=np.int64),
+            plan.options.max_attach_m,
+            key=f"circles-facilities-{k[0]}_{k[1]}-{run}",
+        )
+        for k, rows in sorted(facility_tiles.items())
+    ]
+    status = _progress(futures, "facilities", progress)
+    city = facs_p.copy()
+    if status:
+        st = pd.concat(status).sort_index()
+        for c in STATUS_COLUMNS:
+            city[c] = st[c].to_numpy()
+    else:
+        city["placed"] = np.zeros(0, dtype=bool)
+        city["snap_m"] = np.zeros(0)
+        city["set_aside_reason"] = pd.Series([], dtype=object)
+    city["placed"] = city["placed"].astype(bool)
+    city["snap_m"] = city["snap_m"].astype(float)
+    return city
+
+
+def _run_tasks(
+    client: Any, plan: CityPlan, run: str, progress: bool
+) -> tuple[list[PartitionOutput], list[gpd.GeoDataFrame]]:
+    """Run every partition and every chunk of walking areas as a Dask task.
+
+    :func:`run_partition` and :func:`run_areas`; their results in order.
+    """
+    comms_f = client.scatter(plan.communities, broadcast=True)
+    city_f = client.scatter(plan.facilities, broadcast=True)
+    rb_f = client.scatter(plan.rulebook, broadcast=True)
+    blds_p = plan.buildings
+    bpoints = blds_p.geometry.representative_point() if blds_p is not None else None
+    futures = []
+    for part in plan.parts:
+        blds_part = None
+        if blds_p is not None and bpoints is not None:
+            box = shapely.box(*shapely.total_bounds(plan.communities.geometry.values[part.rows]))
+            inside = np.sort(bpoints.sindex.query(box, predicate="intersects"))
+            blds_part = client.scatter(blds_p.iloc[inside])
+        args = (part, plan.ref, comms_f, city_f, blds_part, rb_f, plan.surveyed, plan.options)
+        futures.append(client.submit(run_partition, *args, key=f"circles-partition-{_safe(part.key)}-{run}"))
+    chunks = area_tiles(plan.communities, plan.rulebook, plan.side)
+    futures += [
+        client.submit(run_areas, plan.ref, city_f, tiles, rb_f, plan.options, key=f"circles-areas-{i}-{run}")
+        for i, tiles in enumerate(chunks)
+    ]
+    done = _progress(futures, "partitions", progress)
+    return done[: len(plan.parts)], done[len(plan.parts) :]
 
 
 def _safe(text: str) -> str:

@@ -45,24 +45,17 @@ class OptionError(CirclesError, ValueError):
     """An option (command-line flag or keyword argument) is out of range or not a number.
 
     The message names the option both ways (``speed`` / ``--speed``), the value given and
-    the range expected.
+    the range expected; with ``keyword``, only the keyword (an unknown keyword has no flag).
     """
 
-    def __init__(self, option: str, value: object, expected: str) -> None:
-        flag = _FLAGS.get(option, "--" + option.replace("_", "-"))
-        shown = f"{flag} ({option})" if flag.lstrip("-") != option else flag
+    def __init__(self, option: str, value: object, expected: str, *, keyword: bool = False) -> None:
+        from .options import flag_of  # the flags are declared with the options
+
+        flag = None if keyword else flag_of(option)
+        shown = option if flag is None else f"{flag} ({option})" if flag.lstrip("-") != option else flag
         super().__init__(f"{shown} is {value!r}: expected {expected}")
         self.option = option
         self.value = value
-
-
-#: Keyword arguments whose command-line flag is not the keyword with dashes.
-_FLAGS = {
-    "max_attach_m": "--max-attach",
-    "grid_spacing_m": "--grid-spacing",
-    "target_share": "--target-share",
-    "max_minutes": "max_minutes",
-}
 
 
 class OutputError(CirclesError):
@@ -74,8 +67,10 @@ class OutputError(CirclesError):
 
 
 def check_option(option: str, value: object, *, low: float, high: float, low_open: bool = False, what: str) -> float:
-    """Return ``value`` as a float when it is a finite number in ``[low, high]`` (``(low, high]``
-    with ``low_open``); otherwise raise :class:`OptionError` saying ``what`` is expected.
+    """Return ``value`` as a float when it is a finite number in range.
+
+    The range is ``[low, high]`` (``(low, high]`` with ``low_open``); otherwise raise
+    :class:`OptionError` saying ``what`` is expected.
 
     Parameters
     ----------

@@ -18,7 +18,7 @@
     tags first and by Chinese name otherwise, one row per (element, type), with the OSM
     element id and all its tags as evidence.
 
-The embedded demo's inputs are this extraction of ``circles/data/cau_haidian.osm.bz2``
+The embedded demo's inputs are this extraction of ``data/cau_haidian.osm.bz2``
 (:func:`circles.demo.build_demo_data`).
 """
 

@@ -1072,7 +1072,7 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
     )
 
 
-def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context, plan: MapPlan) -> None:
+def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context, plan: MapPlan) -> None:  # noqa: C901 — one map's drawing steps; not split in issue 21 (typesetting toolkit not moved yet)
     """Draw ``plan`` in ``box`` (points: left, top, width, height)."""
     p = ctx.p
     x, y, w, h = box
@@ -1562,7 +1562,7 @@ def rc(families: Sequence[str]) -> dict[Any, Any]:
     }
 
 
-def write_figures(
+def write_figures(  # noqa: PLR0913 — output options by keyword; to take OutputOptions with the typesetting split (issue 21 item 4)
     result: Any,
     out_dir: str | Path,
     *,

@@ -231,7 +231,7 @@ class _Stats:
     nearest_text: list[str]
 
 
-def _community_stats(
+def _community_stats(  # noqa: PLR0913 — split in issue 21 by the verdicts work
     comm_index: np.ndarray,
     n_comm: int,
     weight: np.ndarray,
@@ -315,7 +315,7 @@ def _nearest_lists(
     return ["; ".join(p) for p in parts]
 
 
-def compute_gaps(
+def compute_gaps(  # noqa: C901 — split in issue 21 by the verdicts work (measure → classify → evidence)
     communities: gpd.GeoDataFrame,
     access: Access,
     rulebook: Rulebook,

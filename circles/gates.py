@@ -302,7 +302,8 @@ def detour_table(
 ) -> pd.DataFrame:
     """Per compound: its gates and the detour they cause — per resident point and facility
     type, walking minutes to the nearest facility through the gates minus ignoring the walls
-    (median and max over the compound's points and types, both reachable)."""
+    (median and max over the compound's points and types, both reachable).
+    """
     rows = []
     for c in comp.table.itertuples(index=False):
         mine = (gated["community_id"].astype(str) == c.compound_id).to_numpy()
@@ -333,7 +334,8 @@ def detour_table(
 
 def load_compounds(option: str | Path, network_source: object, communities: gpd.GeoDataFrame) -> Compounds:
     """The closed compounds of a run: ``option`` is a gates file, or ``osm`` for the walls and
-    gates of the OSM network file (``network_source``); ``communities`` in the network CRS."""
+    gates of the OSM network file (``network_source``); ``communities`` in the network CRS.
+    """
     walls = None
     if str(option) == "osm":
         from ._osmium import osm_format  # noqa: PLC0415

@@ -61,7 +61,8 @@ MEETS = ("ok", "conditional", "as_needed")
 
 def weighted_gini(x: np.ndarray, w: np.ndarray) -> float:
     """Gini index of ``x`` with weights ``w``: Σ_i Σ_j w_i w_j |x_i − x_j| / (2 W² μ)
-    (NaN when the weighted mean μ is 0 or there is no weight)."""
+    (NaN when the weighted mean μ is 0 or there is no weight).
+    """
     x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
     W = w.sum()
     if W <= 0:
@@ -79,7 +80,8 @@ def weighted_gini(x: np.ndarray, w: np.ndarray) -> float:
 
 def weighted_theil(x: np.ndarray, w: np.ndarray) -> float:
     """Theil T index of ``x`` with weights ``w``: (1/W) Σ w_i (x_i/μ) ln(x_i/μ), 0·ln 0 = 0
-    (NaN when μ is 0 or there is no weight)."""
+    (NaN when μ is 0 or there is no weight).
+    """
     x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
     W = w.sum()
     if W <= 0:
@@ -95,7 +97,8 @@ def weighted_theil(x: np.ndarray, w: np.ndarray) -> float:
 
 def theil_split(x: np.ndarray, w: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
     """The Theil T index split into (within groups, between groups); they add up to
-    :func:`weighted_theil`. A group whose mean is 0 adds nothing to either part."""
+    :func:`weighted_theil`. A group whose mean is 0 adds nothing to either part.
+    """
     x, w, groups = np.asarray(x, dtype=float), np.asarray(w, dtype=float), np.asarray(groups)
     W = w.sum()
     if W <= 0 or (w * x).sum() <= 0:
@@ -155,8 +158,10 @@ def _rule_rows(g: pd.DataFrame) -> dict:
 
 
 def _all_rules_row(g: pd.DataFrame) -> dict:
-    """Communities where every spatial rule is ``ok`` (a community with any ``no_data`` rule is
-    not assessed)."""
+    """Communities where every spatial rule is ``ok``.
+
+    A community with any ``no_data`` rule is not assessed.
+    """
     per = g.groupby("community_id", sort=False)
     statuses = per["status"].agg(lambda s: tuple(s))
     residents = per["residents"].first()

@@ -82,6 +82,7 @@ class Plan:
 
     @property
     def gap(self) -> float | None:
+        """The relative gap to the best bound known (0 when proven optimal, None when unknown)."""
         if self.optimal:
             return 0.0
         if self.bound is None or self.bound <= 0:
@@ -117,7 +118,8 @@ def greedy(
     items: list[Item], area: np.ndarray, cost: np.ndarray, budget: float | None, *, per_cost: bool = False
 ) -> Plan:
     """Add the (space, item) pair with the largest weighted gain (or gain per added cost) that
-    still fits the space's area and the budget, until none gains."""
+    still fits the space's area and the budget, until none gains.
+    """
     t0 = time.perf_counter()
     n_s = len(area)
     covered = [np.zeros(len(it.w), dtype=bool) for it in items]
@@ -339,7 +341,8 @@ def item_area(rule, households: float) -> tuple[float, str]:
 
 def read_spaces(spaces, path: str = "spaces") -> pd.DataFrame:
     """Check a spaces table: ``id`` (or ``space_id``), ``area_m2`` > 0, optional ``name`` and
-    ``cost_wan`` ≥ 0; one line error naming the feature and field otherwise."""
+    ``cost_wan`` ≥ 0; one line error naming the feature and field otherwise.
+    """
     from .errors import InputError
 
     out = spaces.copy()
@@ -395,7 +398,7 @@ def _default_rules(result) -> list:
     return out
 
 
-def plan_inventory(
+def plan_inventory(  # noqa: PLR0913 — the site command's inputs: result, spaces, rules, budget, method, limits
     result,
     spaces,
     *,
@@ -602,7 +605,8 @@ def write_inventory(folder, pairs: pd.DataFrame, spaces: pd.DataFrame, newly) ->
     """Write the plan into ``folder``: ``inventory_plan.csv`` / ``.xlsx`` (rows for the
     ledger), ``inventory_spaces.csv`` (every space, used or why not), and the map data
     ``inventory_plan.geojson`` (spaces used, their items and residents newly covered) and
-    ``inventory_newly_covered.geojson`` (the resident points). Returns the file names."""
+    ``inventory_newly_covered.geojson`` (the resident points). Returns the file names.
+    """
     from pathlib import Path
 
     import geopandas as gpd

@@ -570,7 +570,7 @@ def requirement_text(rule: Rule, g: Mapping[str, Any] | None) -> str:
     return f"{text}。检查口径：" + "，".join(parts)
 
 
-def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, str, float, str]:
+def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, str, float, str]:  # noqa: C901 — split in issue 21 by the verdicts work (evidence from codes)
     """(现状, 缺口, residents affected, evidence) in Chinese for a spatial row."""
     res = _num(g["residents"])
     c = rule.capacity
@@ -765,7 +765,7 @@ def _basis(rule: Rule) -> str:
 # ----------------------------------------------------------------------------- the ledger
 
 
-def build_ledger(
+def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     gaps: pd.DataFrame,
     communities: pd.DataFrame,
     rulebook: Rulebook,

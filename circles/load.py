@@ -65,7 +65,8 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
 @contextlib.contextmanager
 def _gdal_path(p: Path) -> Iterator[str]:
     """A path GDAL reads as written: GDAL takes ``!`` (and ``/vsi…`` prefixes) as its own syntax, so
-    such a file (with its Shapefile side files) is linked into a temporary folder under a plain name."""
+    such a file (with its Shapefile side files) is linked into a temporary folder under a plain name.
+    """
     if "!" not in str(p.resolve()) and not str(p).startswith("/vsi"):
         yield str(p)
         return
@@ -333,7 +334,7 @@ def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], wh
             )
 
 
-def load_communities(
+def load_communities(  # noqa: C901 — the boundary checks in one pass: layer, encoding, fields, geometry
     path: str | Path,
     crs: str | None = None,
     *,
@@ -568,7 +569,8 @@ _FILE_HINT = "name the coordinate columns lon and lat (or give one 'lng,lat' col
 
 def _table_hint(exc: InputError, path: str, sheet: str | None) -> InputError:
     """The table reader's error in words for the command line: the workbook's sheets and
-    ``--sheet`` when circles read the first of several."""
+    ``--sheet`` when circles read the first of several.
+    """
     message = exc.message.replace(_API_HINT, _FILE_HINT)
     if sheet is None and path.lower().endswith((".xlsx", ".xlsm")):
         try:
@@ -598,7 +600,8 @@ def _row_label(rows: np.ndarray) -> Callable[[int], str]:
 
 def _check_optional_numbers(gdf: pd.DataFrame, path: str, field: str) -> pd.Series:
     """Numbers of an optional field (:func:`parse_amount`): blank is allowed; text, infinity or a
-    negative value is not."""
+    negative value is not.
+    """
     return _amounts(gdf, path, field)
 
 
@@ -642,8 +645,10 @@ def load_candidates(path: str | Path, crs: str | None = None) -> gpd.GeoDataFram
 
 
 def _repair(gdf: gpd.GeoDataFrame, path: str, problems: list[dict] | None) -> gpd.GeoSeries:
-    """Valid polygons: invalid ones repaired with ``make_valid`` (polygonal parts kept), each
-    repair reported with the feature, the reason and the area before and after (m²)."""
+    """Valid polygons: invalid ones repaired with ``make_valid`` (polygonal parts kept).
+
+    Each repair is reported with the feature, the reason and the area before and after (m²).
+    """
     geoms = gdf.geometry
     bad = np.flatnonzero(~geoms.is_valid.to_numpy())
     if not len(bad):

@@ -375,7 +375,7 @@ def _check_coordinates(label: str, name: str, what: str, xs: np.ndarray, ys: np.
         )
 
 
-def check_arrays(
+def check_arrays(  # noqa: PLR0913 — every array of a network file, by name, checked together
     label: str,
     *,
     crs: str,

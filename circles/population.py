@@ -165,7 +165,8 @@ def spread_totals(
 
     A group of several communities shares its count by the floor area of its buildings when
     every community of the group has buildings, else by ground area (as the resident grid
-    does)."""
+    does).
+    """
     keyvals = communities[key].astype(str)
     cid = communities["id"].astype(str)
     w = _point_weights(residents)
@@ -199,7 +200,8 @@ def spread_totals(
 
 def raster_cells(path: str | Path, communities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Cells of a population GeoTIFF over the communities: ``people`` at each cell centre, in
-    the communities' CRS (nodata, NaN and zero cells left out)."""
+    the communities' CRS (nodata, NaN and zero cells left out).
+    """
     rasterio = _rasterio()
     from rasterio.windows import Window  # noqa: PLC0415
 
@@ -247,7 +249,8 @@ def raster_to_points(
 ) -> tuple[np.ndarray, np.ndarray]:
     """People per resident point: each cell to the nearest point of the community its centre
     falls in (the first such community where two overlap), and which communities (positions)
-    hold a cell centre. Cells in no community, or in one without points, are left out (logged)."""
+    hold a cell centre. Cells in no community, or in one without points, are left out (logged).
+    """
     out = np.zeros(len(residents))
     if not len(cells):
         return out, np.zeros(len(communities), dtype=bool)
@@ -288,7 +291,8 @@ class Populations:
 
 def _rescale(residents: gpd.GeoDataFrame, communities: pd.DataFrame, new_pop: pd.Series) -> np.ndarray:
     """Point populations scaled to new community totals, keeping each community's spread
-    (floor area, else even) — by weights, so a community that had none gets some."""
+    (floor area, else even) — by weights, so a community that had none gets some.
+    """
     w = _point_weights(residents)
     w = np.where(np.isnan(w), 1.0, w)
     comm = residents["community_id"].astype(str)
@@ -365,7 +369,8 @@ def apply_population(
 
 def set_populations(communities: pd.DataFrame, pops: Populations, label: str | None = None) -> pd.DataFrame:
     """The communities with ``population``, ``population_estimated`` and the ledger's
-    ``population_source`` words from ``pops`` (a pilot plan's words are kept for its counts)."""
+    ``population_source`` words from ``pops`` (a pilot plan's words are kept for its counts).
+    """
     out = communities.copy()
     out["population"] = pops.population.to_numpy()
     out["population_estimated"] = pops.estimated.to_numpy()
@@ -431,7 +436,8 @@ def check_groups(communities: pd.DataFrame, path: str = "boundaries") -> None:
 
 def group_points(residents: pd.DataFrame, communities: pd.DataFrame) -> gpd.GeoDataFrame:
     """The residents with ``pop_<group>``: each point's share of its community's group (NaN
-    where the boundaries give no figure for the group)."""
+    where the boundaries give no figure for the group).
+    """
     fig = group_figures(communities)
     out = residents.copy()
     comm = out["community_id"].astype(str)
@@ -447,7 +453,8 @@ def group_points(residents: pd.DataFrame, communities: pd.DataFrame) -> gpd.GeoD
 def group_columns(gaps: pd.DataFrame, communities: pd.DataFrame, serves: dict[str, str]) -> pd.DataFrame:
     """The gap report with, per row, the group the rule serves (``serves``), the group's
     residents in the community (``group_residents``) and among the uncovered
-    (``group_uncovered``, an estimate: one share per community)."""
+    (``group_uncovered``, an estimate: one share per community).
+    """
     fig = group_figures(communities)
     fig.index = communities["id"].astype(str).to_numpy()
     cpop = pd.Series(communities["population"].astype(float).to_numpy(), index=fig.index)
@@ -475,7 +482,8 @@ def affected_text(n: float, m: float, group: str) -> str:
 def annotate_ledger(ledger: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
     """The ledger with "受影响居民 N 人，其中60岁以上约 M 人" added to 缺口 where the rule serves
     an age group the boundaries give (M: the affected residents times the community's share,
-    an estimate)."""
+    an estimate).
+    """
     if "group_uncovered" not in gaps or not len(ledger):
         return ledger
     key = gaps.set_index(["community_id", "rule_id"])
@@ -501,7 +509,8 @@ def annotate_ledger(ledger: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
 
 def check_inputs(communities: pd.DataFrame, raster: str | Path | None, totals: str | Path | None) -> None:
     """Fail before any work: the totals table readable and keyed right, the raster present and
-    rasterio installed."""
+    rasterio installed.
+    """
     if totals is not None:
         read_totals(totals, communities)
     if raster is not None:
@@ -520,7 +529,8 @@ def populate(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The run's population step: the totals and the raster applied (when given) to the
     communities (as loaded, and projected like the residents) and the resident points, then
-    every point's share of the age groups (``pop_elderly``, ``pop_children``)."""
+    every point's share of the age groups (``pop_elderly``, ``pop_children``).
+    """
     if raster is not None or totals is not None:
         pops, residents = apply_population(projected, residents, raster=raster, totals=totals)
         communities = set_populations(communities, pops)

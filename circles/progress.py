@@ -90,7 +90,8 @@ def _run_ledger(run: str | Path) -> pd.DataFrame:
 
 def _entries_ledger(previous: cycle.FilledLedger) -> pd.DataFrame:
     """A ledger made of the filled workbook's own rows (when it has no data sheet and no
-    ``ledger.csv`` beside it): every row of its first table is an open item."""
+    ``ledger.csv`` beside it): every row of its first table is an open item.
+    """
     rows = []
     for e in previous.entries:
         if not e.open_sheet or e.key[0] == "row":

@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from .network import WalkNetwork
 
+# the default maximum distance from a point to the street it attaches to (metres), declared with
+# the options; points further away are reported with their distance and not attached
+from .options import DEFAULT_MAX_ATTACH_M
+
 log = logging.getLogger(__name__)
 
-#: Default maximum distance from a point to the street it attaches to (metres). Points
-#: further away are reported with their distance and not attached.
-DEFAULT_MAX_ATTACH_M = 250.0
 
 _EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
 _BOX_M = 40.0  # half-width of the first candidate search around a point (metres)
@@ -120,8 +121,10 @@ def _pieces(net: WalkNetwork) -> _Pieces:
 
 
 def _project(p: _Pieces, pt: np.ndarray, edge: np.ndarray, x: np.ndarray, y: np.ndarray):
-    """Every piece of each (point ``pt``, ``edge``) pair: (point, piece, distance, position 0…1
-    of the foot on the piece), grouped by point in the order of ``pt``."""
+    """Every piece of each (point ``pt``, ``edge``) pair, grouped by point in the order of ``pt``.
+
+    Each as (point, piece, distance, position 0…1 of the foot on the piece).
+    """
     n = p.first[edge + 1] - p.first[edge]
     pair = np.repeat(np.arange(len(edge)), n)
     seg = p.first[edge][pair] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
@@ -134,8 +137,10 @@ def _project(p: _Pieces, pt: np.ndarray, edge: np.ndarray, x: np.ndarray, y: np.
 
 
 def _group_min(qi: np.ndarray, qe: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """For pairs grouped by ``qi`` (sorted), the position of the pair of least ``d`` in each
-    group, ties to the lowest ``qe``, without sorting all pairs."""
+    """The position of the pair of least ``d`` in each group of ``qi`` (sorted).
+
+    Ties go to the lowest ``qe``; the pairs are not all sorted.
+    """
     starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
     group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(qi)]))
     dmin = np.minimum.reduceat(d, starts)
@@ -200,6 +205,7 @@ class SplitGraph:
 
     @property
     def n_nodes(self) -> int:
+        """The number of nodes of the split graph."""
         return self.matrix.shape[0]
 
     @cached_property
@@ -303,12 +309,14 @@ class Targets:
 
     @property
     def placed(self) -> np.ndarray:
+        """Whether each target is attached to the network."""
         return self.a >= 0
 
     def __len__(self) -> int:
         return len(self.a)
 
     def subset(self, index) -> Targets:
+        """The targets at ``index``."""
         return Targets(self.a[index], self.b[index], self.wa[index], self.wb[index])
 
     def distance(self, node_dist: np.ndarray) -> np.ndarray:

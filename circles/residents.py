@@ -16,11 +16,10 @@ import shapely
 from tqdm.auto import tqdm
 
 from .errors import check_option
+from .options import DEFAULT_GRID_SPACING_M  # declared with the options
 from .population import base_sources
 
 log = logging.getLogger(__name__)
-
-DEFAULT_GRID_SPACING_M = 40.0
 
 
 def grid_points(polygon, spacing: float) -> np.ndarray:
@@ -43,8 +42,11 @@ def grid_points(polygon, spacing: float) -> np.ndarray:
 
 
 def _buildings_by_community(bpts: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> dict[int, np.ndarray]:
-    """Community position -> positions of the building points within it (one spatial join for
-    all communities; a building inside two overlapping communities belongs to both)."""
+    """Community position -> positions of the building points within it.
+
+    One spatial join for all communities; a building inside two overlapping communities belongs
+    to both.
+    """
     b_idx, c_idx = communities.geometry.sindex.query(bpts.geometry.values, predicate="within")
     order = np.lexsort((b_idx, c_idx))
     pts, comm = b_idx[order], c_idx[order]

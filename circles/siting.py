@@ -304,7 +304,7 @@ def exhaustive_best_k(cov: Coverage, k: int) -> tuple[float, tuple[int, ...]]:
     return best, best_set
 
 
-def propose_sites(
+def propose_sites(  # noqa: PLR0913 — the site command's question: rule, community, candidates, k or target, method
     result,
     rule_id: str,
     *,

@@ -94,7 +94,8 @@ def hex_units(homes: gpd.GeoDataFrame, resolution: int = HEX_RESOLUTION) -> gpd.
 def homes_for_units(homes: gpd.GeoDataFrame, feats) -> gpd.GeoDataFrame:
     """The homes of a file without communities: a building typed as a home (``residential``,
     ``apartments`` …), or a plain ``building=yes`` standing in a ``landuse=residential`` area
-    (named or not) — elsewhere a plain building may be a shop or an office."""
+    (named or not) — elsewhere a plain building may be a shop or an office.
+    """
     areas = [
         f.geometry
         for f in feats
@@ -111,7 +112,8 @@ def homes_for_units(homes: gpd.GeoDataFrame, feats) -> gpd.GeoDataFrame:
 
 def residential_units(osm_path: str | Path, feats) -> gpd.GeoDataFrame:
     """Every ``landuse=residential`` area of the file (EPSG:4326); an unnamed one takes the name
-    of the nearest named street."""
+    of the nearest named street.
+    """
     from . import _osmium  # noqa: PLC0415
 
     areas = [

@@ -45,7 +45,8 @@ DEFAULT_PT = 11
 
 def new_workbook(path: str | Path) -> xlsxwriter.Workbook:
     """An XlsxWriter workbook at ``path`` that streams rows (``constant_memory``), never turns
-    text into formulas, numbers or links, and carries the fixed :data:`DOC_DATE`."""
+    text into formulas, numbers or links, and carries the fixed :data:`DOC_DATE`.
+    """
     wb = xlsxwriter.Workbook(
         str(path),
         {
@@ -79,7 +80,8 @@ class Formats:
 
 def write_value(ws: Worksheet, row: int, col: int, v: Any, fmt: Any = None) -> None:
     """Write one plain value (see :func:`circles._sheets.cell_value`): text always as text,
-    booleans as booleans, numbers as numbers, empty (None or empty text) as a (formatted) blank."""
+    booleans as booleans, numbers as numbers, empty (None or empty text) as a (formatted) blank.
+    """
     if v is None or (isinstance(v, str) and not v):
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
@@ -104,7 +106,8 @@ def write_row(ws: Worksheet, row: int, values: Sequence[Any], formats: Sequence[
 
 def set_width(ws: Worksheet, col: int, width: float, hidden: bool = False) -> None:
     """Set column ``col`` to the stored width ``width`` (as openpyxl stores it; XlsxWriter adds
-    its 5-pixel cell padding to the width it is given, taken off here); ``hidden`` hides it."""
+    its 5-pixel cell padding to the width it is given, taken off here); ``hidden`` hides it.
+    """
     ws.set_column(col, col, width - 5 / 7 if width > 1 + 5 / 7 else width, None, {"hidden": hidden})
 
 
@@ -119,7 +122,8 @@ def print_setup(
     """Print settings of a sheet meant for paper: A4 landscape, fitted to one page wide (as many
     pages tall as needed), the first ``header_rows`` rows repeated on every page, a page header
     with the title (left), the subtitle (centre) and the date (right: ``date``, or the print
-    date), and the page number with the page count in the footer."""
+    date), and the page number with the page count in the footer.
+    """
     ws.set_paper(9)  # A4
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
@@ -157,7 +161,8 @@ def write_gaps_workbook(
 ) -> Path:
     """The gap report as one sheet: Chinese headers (``headers``), English keys below, frozen
     at C3, filtered, status cells coloured (``status_zh`` names the statuses), shares as
-    percentages, set up for A4 landscape."""
+    percentages, set up for A4 landscape.
+    """
     path = Path(path)
     wb = new_workbook(path)
     fmt = Formats(wb)
@@ -196,7 +201,8 @@ def write_gaps_workbook(
 
 def _lines(value: Any, width: float) -> int:
     """Lines a wrapped cell needs at the ledger's font size in a column ``width`` characters
-    wide (a CJK character is about ``CJK_UNITS`` width units, other characters about one)."""
+    wide (a CJK character is about ``CJK_UNITS`` width units, other characters about one).
+    """
     if value is None or value == "":
         return 1
     return _text_lines(str(value), float(width))
@@ -205,7 +211,8 @@ def _lines(value: Any, width: float) -> int:
 @functools.lru_cache(maxsize=1 << 16)
 def _text_lines(text: str, width: float) -> int:
     """:func:`_lines` of a text (cached: a city's ledger repeats the same texts in every
-    community)."""
+    community).
+    """
     from .ledger import CJK_UNITS
 
     per_line = max(1.0, width - 0.8)
@@ -218,7 +225,8 @@ def _text_lines(text: str, width: float) -> int:
 
 def _row_height(values: Sequence[Any], widths: Sequence[float]) -> float:
     """Row height (points) that shows every wrapped line (spreadsheets do not grow rows on
-    opening)."""
+    opening).
+    """
     from .ledger import LINE_PT, MAX_ROW_PT
 
     lines = max((_lines(v, w) for v, w in zip(values, widths, strict=True)), default=1)
@@ -264,7 +272,8 @@ def official_table(
     widths: Mapping[str, float],
 ) -> None:
     """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text,
-    rows as tall as their text, frozen under the header, filtered."""
+    rows as tall as their text, frozen under the header, filtered.
+    """
     from .ledger import NUMERIC
 
     f = _official_formats(fmt)
@@ -330,7 +339,8 @@ def notes_table(ws: Worksheet, fmt: Formats, lines: Iterable[tuple[str, str]]) -
 
 def _cycle_sheets(wb: xlsxwriter.Workbook, fmt: Formats, carried: Any, title: str, date: str | None) -> None:
     """The 已销号 and 保留的填报 sheets of a carried ledger (written empty or not, so that next
-    month's reading finds them)."""
+    month's reading finds them).
+    """
     from . import ledger as lg
     from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, OFFICIAL_COLUMNS
     from .cycle import CLOSED_COLUMNS, KEPT_COLUMNS

@@ -15,7 +15,7 @@ import pytest
 import shapely
 from helpers import WEST_OAKLAND, write_raw_geojson
 
-from circles import cli, demo, pipeline
+from circles import cli, demo, pipeline, stages
 
 SQUARE = {
     "type": "Polygon",
@@ -399,7 +399,7 @@ def test_bad_input_gives_one_line(case, tmp_path, capsys, monkeypatch):
         def no_work(*args, **kwargs):
             raise AssertionError("the network was built before the input was refused")
 
-        monkeypatch.setattr(pipeline, "read_walk_network", no_work)
+        monkeypatch.setattr(stages, "read_walk_network", no_work)  # the network stage
     for key, value in case.extra.get("env", {}).items():
         monkeypatch.setenv(key, value)
     code = cli.main(case.argv(tmp_path))

@@ -1,0 +1,1 @@
+"""The shipped configuration (YAML): facility types, speeds, OSM reading, departments, pilot."""

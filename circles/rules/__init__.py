@@ -1,0 +1,1 @@
+"""The shipped rulebook profiles (YAML), package data."""
