@@ -49,7 +49,7 @@ def _count_rows(path: Path) -> int:
 
 def source_of(name: str) -> Path | None:
     if name == "demo":
-        return ROOT / "circles" / "data" / "cau_haidian.osm.bz2"
+        return ROOT / "data" / "cau_haidian.osm.bz2"
     if name == "andorra":
         return ROOT / "bench" / "data" / "andorra.osm.pbf"
     if name == "helsinki":
@@ -128,7 +128,7 @@ def prepare(name: str, work: Path = WORK, force: bool = False) -> dict:
             hull = shapely.MultiPoint(np.column_stack([net.x, net.y])).convex_hull
             xy = grid_points(hull, 40.0)
             rx, ry = xy[:, 0], xy[:, 1]
-            fac = gpd.read_file(ROOT / "circles" / "data" / "facilities.geojson").to_crs(net.crs)
+            fac = gpd.read_file(ROOT / "data" / "facilities.geojson").to_crs(net.crs)
             top = fac["facility_type"].value_counts().index[:DEMO_TYPES]
             fac = fac[fac["facility_type"].isin(top)]
             pts = fac.geometry.representative_point()
