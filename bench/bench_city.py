@@ -1281,6 +1281,9 @@ def write_markdown() -> Path:
         "Each column is one child process; versions run one after another in the same invocation.",
         "",
     ]
+    notes = RESULTS / "city_notes.md"  # hand-written remarks on the latest runs (kept on rebuild)
+    if notes.exists():
+        lines += [notes.read_text(encoding="utf-8").rstrip(), ""]
     for name in sorted(records, key=lambda n: (records[n].get("kind") == "batch", order.get(n, 9), n)):
         rec = records[name]
         lines += _batch_section(rec) if rec.get("kind") == "batch" else _city_section(rec)
