@@ -301,9 +301,10 @@ def _cmd_rules(args: argparse.Namespace) -> int:
             "rule": r.id,
             "type": r.facility_type,
             "name": r.name_zh,
-            "min": r.threshold_min,
-            "m/min": rb.speed_of(r),
-            "metres": round(rb.threshold_m(r)),
+            "min": "—" if r.check == "supply" else f"{rb.threshold_minutes(r):.3g}",
+            "m/min": f"{rb.speed_of(r):.3g}",
+            "metres": "—" if r.check == "supply" else round(rb.threshold_m(r)),
+            "reading": rb.reading_of(r),
             "verified": r.verified,
             "source": r.source,
         }
@@ -311,6 +312,8 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     ]
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(f"{rb.profile}: {rb.name_zh} ({rb.path})")
+        if rb.distance_reading == "life_circle" and rb.speed_override is None:
+            print(f"minutes read as life-circle distances: {rb.life_circle_source}")
         print(pd.DataFrame(rows).to_string(index=False))
         if rb.checklist:
             print("checklist items (status to_assess in the ledger):")

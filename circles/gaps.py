@@ -75,9 +75,36 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
 
 
+def surveyed_reasons(facilities: pd.DataFrame, declared: Iterable[str] = ()) -> dict[str, str]:
+    """Facility types judged surveyed (their list complete), each with why, as a code:
+    ``declared`` (``--surveyed``) or ``field`` (a facility of the type has a true ``surveyed``
+    column: the rows of a 排查 that lists the type completely).
+
+    A facility found in OpenStreetMap or a POI table is evidence of presence, not a survey:
+    such types are measured, but absence near a community is ``unseen``, never a gap.
+    """
+    out = dict.fromkeys((str(t) for t in declared), "declared")
+    if "surveyed" in facilities.columns and len(facilities):
+        flag = facilities["surveyed"].map(_truthy).to_numpy(dtype=bool)
+        for t in sorted(set(facilities["facility_type"].astype(str).to_numpy()[flag])):
+            out.setdefault(t, "field")
+    return out
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes", "y", "是", "t")
+    try:
+        return bool(v) and not pd.isna(v)
+    except (TypeError, ValueError):
+        return False
+
+
 def surveyed_types(facilities: gpd.GeoDataFrame, declared: Iterable[str] = ()) -> set[str]:
-    """Facility types the input speaks about: at least one facility of it, or declared surveyed."""
-    return set(facilities["facility_type"].astype(str)) | set(declared)
+    """Facility types judged surveyed: declared (``--surveyed``) or by the facilities' own
+    ``surveyed`` field (see :func:`surveyed_reasons`). Having facilities of a type does not
+    make it surveyed."""
+    return set(surveyed_reasons(facilities, declared))
 
 
 def _fmt_min(v: float) -> str:
@@ -331,6 +358,7 @@ class _Context:
     hh_of: dict[str, float]
     new_of: dict[str, bool]
     surveyed: set[str]
+    present: set[str]  # types with at least one facility in the input (evidence of presence)
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]]
     inside_cache: dict[str, dict[str, np.ndarray]]
 
@@ -360,6 +388,7 @@ def _context(communities: gpd.GeoDataFrame, access: Access, surveyed: set[str]) 
         hh_of=hh_of,
         new_of=new_of,
         surveyed=surveyed,
+        present=set(fac["facility_type"].astype(str)),
         reach_cache={},
         inside_cache={},
     )
@@ -371,8 +400,10 @@ class _RuleMeasure:
 
     thr_m: float
     thr_min: float
+    reading: str  # how the threshold was read (Rulebook.reading_of)
     speed: float
-    is_surveyed: bool
+    is_surveyed: bool  # declared surveyed: absence is a finding
+    measured: bool  # surveyed, or facilities of the type in the input
     n_of_type: int
     n_placed_type: int
     fpos: np.ndarray  # facility rows within reach of some resident
@@ -385,6 +416,7 @@ class _RuleMeasure:
     needs_inside: bool
     measure_given: bool
     stats: _Stats
+    covered_checked: np.ndarray  # per community: residents reaching an adequate facility of known size
 
 
 def _reach_matrix(ctx: _Context, t: str, thr_m: float, usable: bool) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -429,18 +461,21 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
     minutes = np.where(np.isnan(dist), np.inf, dist / speed)
     within_any = np.nan_to_num(dist, nan=np.inf) <= thr_m + 1e-6
     is_surveyed = t in ctx.surveyed
+    measured = is_surveyed or t in ctx.present
     of_type = (fac["facility_type"] == t).to_numpy()
     n_placed_type = int((of_type & fac["placed"].to_numpy()).sum())
-    fpos, fmat = _reach_matrix(ctx, t, thr_m, is_surveyed and n_placed_type > 0)
+    fpos, fmat = _reach_matrix(ctx, t, thr_m, measured and n_placed_type > 0)
     sizes = (
         cap.facility_sizes(fac, fpos, rule.size_kind) if rule.min_size_m2 is not None else np.full(len(fpos), np.nan)
     )
     small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
     adequate = ~small if rule.size_applies else np.ones(len(fpos), dtype=bool)
-    reach_ok = (
-        np.asarray(fmat[np.flatnonzero(adequate)].sum(axis=0)).ravel() > 0
-        if len(fpos)
-        else np.zeros(len(res), dtype=bool)
+    reach_ok = _reaches(fmat, adequate, len(res))
+    # a size the rule checks is checked only where the input gives it
+    sized = adequate & ~np.isnan(sizes) if rule.size_applies else adequate
+    reach_checked = _reaches(fmat, sized, len(res)) & within_any & ctx.placed & (ctx.comm_index >= 0)
+    covered_checked = np.bincount(
+        ctx.comm_index[reach_checked], weights=ctx.weight[reach_checked], minlength=len(ctx.comm_ids)
     )
     c = rule.capacity
     needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own")
@@ -464,8 +499,10 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
     return _RuleMeasure(
         thr_m=thr_m,
         thr_min=rulebook.threshold_minutes(rule),
+        reading=rulebook.reading_of(rule),
         speed=speed,
         is_surveyed=is_surveyed,
+        measured=measured,
         n_of_type=int(of_type.sum()),
         n_placed_type=n_placed_type,
         fpos=fpos,
@@ -478,7 +515,15 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         needs_inside=needs_inside,
         measure_given=measure_given,
         stats=stats,
+        covered_checked=covered_checked,
     )
+
+
+def _reaches(fmat: sparse.csr_matrix, rows: np.ndarray, n_res: int) -> np.ndarray:
+    """Per resident: reaches at least one of the facilities ``rows`` (a mask over fmat's rows)."""
+    if not fmat.shape[0]:
+        return np.zeros(n_res, dtype=bool)
+    return np.asarray(fmat[np.flatnonzero(rows)].sum(axis=0)).ravel() > 0
 
 
 @dataclass
@@ -506,6 +551,7 @@ class _CommunityMeasure:
     own_per: float
     own_known: bool
     hh: float
+    size_checked: float  # 1.0 / 0.0 when the rule checks a size or capacity, NaN when it checks none
 
 
 def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid: str, pop: float) -> _CommunityMeasure:
@@ -541,7 +587,12 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
             own_per = own_total / demand_val * c.per
         if c.basis == "own" and own_known and c.target is not None and target_applies:
             cap_short = bool(own_per < c.target - 1e-9)
+    size_checked = _size_checked(rule, m, cm_checked=float(m.covered_checked[ci]), covered_ok=covered_ok)
+    if c is not None and c.target is not None and target_applies and rule.check != "supply":
+        cap_checked = own_known if c.basis == "own" else bool(sup_complete is True and np.isfinite(sup_val))
+        size_checked = float(bool(cap_checked) and size_checked != 0.0)
     return _CommunityMeasure(
+        size_checked=size_checked,
         placed_pop=placed_pop,
         unplaced_pop=float(st.unplaced_pop[ci]),
         covered=covered,
@@ -566,10 +617,19 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
     )
 
 
+def _size_checked(rule: Rule, m: _RuleMeasure, cm_checked: float, covered_ok: float) -> float:
+    """1.0 when every resident counted as reaching an adequate facility reaches one whose size
+    the input gives (a size the rule checks), 0.0 when not, NaN when the rule checks no size."""
+    if not rule.size_applies:
+        return np.nan
+    return float(cm_checked >= covered_ok - 1e-9)
+
+
 def no_data_reason(rule: Rule, is_surveyed: bool, placed_pop: float, pop: float) -> str:
     """Why a row has no measured verdict, as a code ('' when it has one): ``not_surveyed``
     (no facility of the type in the input and not declared surveyed), ``no_residents`` or
-    ``not_placed`` (no resident point on the network)."""
+    ``not_placed`` (no resident point on the network). ``is_surveyed``: declared surveyed or
+    facilities of the type in the input."""
     if not is_surveyed:
         return "not_surveyed"
     if placed_pop <= 0:
@@ -577,8 +637,13 @@ def no_data_reason(rule: Rule, is_surveyed: bool, placed_pop: float, pop: float)
     return ""
 
 
-def _classify(rule: Rule, cm: _CommunityMeasure, reason: str, target_share: float) -> str:
-    """Step 2: the status from the measured numbers and the reason code."""
+def _classify(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure, reason: str, target_share: float) -> str:
+    """Step 2: the status from the measured numbers and the reason code.
+
+    ``ok`` only when every part the rule checks was checked: a reach verdict whose size or
+    capacity the input does not give is ``reach_size_unverified``. Absence of a type nobody
+    declared surveyed (its facilities are evidence of presence only) is ``unseen``, never a gap.
+    """
     if reason == "not_surveyed":
         return "to_assess" if rule.check == "supply" else "no_data"
     if reason:
@@ -590,7 +655,12 @@ def _classify(rule: Rule, cm: _CommunityMeasure, reason: str, target_share: floa
         status = presence_status(len(cm.own_pos), cm.covered)
     else:
         status = reach_status(cm.covered, cm.share, cm.share_ok, target_share, cm.few or cm.cap_short)
-    return absent_status(status, rule.required)
+        if status == "ok" and cm.size_checked == 0.0:
+            status = "reach_size_unverified"
+    status = absent_status(status, rule.required)
+    if not m.is_surveyed and status in ("gap", "partial"):
+        return "unseen"
+    return status
 
 
 def _small_text(ctx: _Context, m: _RuleMeasure, cm: _CommunityMeasure) -> str:
@@ -703,6 +773,7 @@ def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est
         "threshold_min": round(m.thr_min, 2),
         "speed_m_per_min": m.speed,
         "threshold_m": round(m.thr_m, 1),
+        "distance_reading": m.reading,
         "residents": int(round(pop)),
         "residents_unplaced": 0,
         "population_estimated": bool(est),
@@ -781,8 +852,9 @@ def _rule_rows(ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: floa
     ):
         cm = _measure_community(ctx, rule, m, ci, cid, float(pop))
         row = _row_base(rule, m, cid, cname, float(pop), est, cm.hh)
-        reason = no_data_reason(rule, m.is_surveyed, cm.placed_pop, float(pop))
-        status = _classify(rule, cm, reason, target_share)
+        reason = no_data_reason(rule, m.measured, cm.placed_pop, float(pop))
+        status = _classify(rule, m, cm, reason, target_share)
+        row.update(no_data_reason=reason, size_checked=cm.size_checked, surveyed=m.is_surveyed)
         row["residents_unplaced"] = int(round(cm.unplaced_pop))
         if reason:
             row.update(_EMPTY, status=status, evidence=_no_data_evidence(rule, ft, reason, ctx.access.max_attach_m))

@@ -69,6 +69,7 @@ from ._labels import (
     LEDGER_TITLES,
     OFFICIAL_COLUMNS,
     PLAN_STATUS_ZH,
+    READING_ZH,
     STATUS_FILL,
     STATUS_ZH,
     SUMMARY_COLUMNS,
@@ -90,12 +91,24 @@ SHARE_FACTOR = 2.0
 
 #: Statuses that need action (a gap to close) and statuses that are not met (open items).
 ACTIONABLE = ("gap", "partial", "undersized")
-OPEN = ("gap", "partial", "undersized", "no_data", "to_assess", "conditional", "as_needed")
+OPEN = (
+    "gap",
+    "partial",
+    "undersized",
+    "reach_size_unverified",
+    "unseen",
+    "no_data",
+    "to_assess",
+    "conditional",
+    "as_needed",
+)
 #: Order of the statuses in a community's ledger (actionable first, met last).
 STATUS_CLASS = {
     "gap": 0,
     "partial": 0,
     "undersized": 0,
+    "reach_size_unverified": 1,
+    "unseen": 1,
     "no_data": 1,
     "to_assess": 2,
     "conditional": 3,
@@ -666,13 +679,18 @@ def requirement_text(rule: Rule, g: Mapping[str, Any] | None) -> str:
     if not rule.is_spatial or g is None:
         return text
     thr = _thr(g, rule)
-    speed = "" if rule.stated_in_metres else f"（步速{_num(g['speed_m_per_min']):g}米/分钟）"
+    reading = str(g.get("distance_reading") or "")
+    speed = (
+        READING_ZH.get(reading, "")
+        if reading != "speed"
+        else READING_ZH["speed"].format(speed=f"{_num(g['speed_m_per_min']):g}")
+    )
     c = rule.capacity
     parts: list[str] = []
     if rule.check == "supply" and c is not None:
         scope = "" if c.applies_to == "all" else "（新建社区作判定，既有社区列出数量待核查）"
         target = c.describe_zh() if c.target is not None else f"按户统计社区内{c.unit_zh or '数量'}（无判定值）"
-        parts.append(f"社区内设施{target}{scope}；步行{thr}仅作参考")
+        parts.append(f"社区内设施{target}{scope}")  # a quantity: no walking distance is checked
     elif rule.check == "presence":
         parts.append(f"社区内或步行{thr}内有此设施{speed}")
     else:
@@ -708,7 +726,7 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
         per = "" if c.per == 1 else f"{c.per:g}"
         own_txt = f"社区内设施{own_n:.0f}处" + (f"，每{per}{who}{own:.3g}{unit}" if np.isfinite(own) else "")
     if status == "no_data":
-        if "not declared surveyed" in str(g.get("evidence") or ""):
+        if str(g.get("no_data_reason") or "") == "not_surveyed":
             return (
                 "输入数据中没有此类设施，且未声明已调查",
                 "未知：需补充调查（数据缺失不等于缺口）",
@@ -743,6 +761,8 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
             if rule.size_applies
             else f"其中{n_small:.0f}处小于新建社区规模标准（既有社区仅供参考）"
         )
+    if _num(g.get("size_checked")) == 0.0:
+        state.append("输入未给出" + _unchecked_zh(rule) + "，规模未核")
     sup = _num(g.get("supply_accessible"))
     if np.isfinite(sup):
         view = "（可达性参考）" if c is not None and c.basis == "own" else ""
@@ -758,6 +778,10 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
         gap_txt, affected = f"全部{placed:.0f}名居民步行{thr}内无此设施", placed
     elif status == "partial":
         gap_txt, affected = f"{unc:.0f}名居民超出步行{thr}范围", unc
+    elif status == "unseen":
+        gap_txt, affected = f"{unc:.0f}名居民步行{thr}内未见此设施（此类设施未声明已调查，未见不等于缺口）", unc
+    elif status == "reach_size_unverified":
+        gap_txt = "规模待核：可达，但输入未给出" + _unchecked_zh(rule)
     elif status == "conditional":
         gap_txt = "具备条件时配建：" + (
             "社区内及步行范围内均无" if rule.check == "presence" else f"{unc:.0f}名居民步行{thr}内无此设施"
@@ -813,6 +837,19 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     return "；".join(state), gap_txt, affected, "；".join(ev)
 
 
+def _unchecked_zh(rule: Rule) -> str:
+    """What a size check needs from the input, in Chinese ('建筑面积（标准：不小于120平方米）')."""
+    parts = []
+    if rule.size_applies:
+        kind = "用地面积" if rule.size_kind == "land" else "建筑面积"
+        parts.append(f"{kind}（标准：不小于{rule.min_size_m2:g}平方米）")
+    c = rule.capacity
+    if c is not None and c.target is not None and rule.check != "supply":
+        what = "面积" if c.measure == "size_m2" else "容量"
+        parts.append(f"{what}（标准：{c.describe_zh()}）")
+    return "、".join(parts) or "规模"
+
+
 def _short_evidence(g: Mapping[str, Any]) -> str:
     """The nearest facility (name, minutes) and the population caveats, for 备注."""
     bits = []
@@ -833,7 +870,7 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
         return "none"
     if status in ("conditional", "as_needed"):
         return "consider"
-    if status in ("no_data", "to_assess") or g is None:
+    if status in ("no_data", "to_assess", "reach_size_unverified", "unseen") or g is None:
         return "survey"
     if status == "undersized":
         short_count = (
@@ -863,6 +900,10 @@ def _action_text(action: str, g: Mapping[str, Any] | None, status: str, why: str
         return "现场评估（对照标准逐项核查）" if g is None else "现场核查数量（标准规定数量）"
     if action == "survey" and status == "no_data":
         return "补充调查（核实设施现状）"
+    if action == "survey" and status == "reach_size_unverified":
+        return "现场核实规模（面积、容量）"
+    if action == "survey" and status == "unseen":
+        return "现场核实（数据中未见，未经调查）"
     if action == "consider":
         return "具备条件时配建（评估条件）" if status == "conditional" else "按需配建（评估需求）"
     return base

@@ -58,8 +58,14 @@ def test_columns_and_one_row_per_community_and_spatial_rule(demo_result):
 
 
 def test_ok_partial_gap_no_data_in_the_demo(demo_result):
-    g = demo_result.gaps
-    assert _row(g, DAHUA, "clinic")["status"] == "ok"
+    # every type with facilities in the input declared surveyed: absence is then a finding
+    g = compute_gaps(
+        demo_result.communities.to_crs("EPSG:4326"),
+        demo_result.access,
+        demo_result.rulebook,
+        _present_types(demo_result),
+    )
+    assert _row(g, DAHUA, "food_market")["status"] == "ok"  # no size to check
     part = g[g["status"] == "partial"].iloc[0]
     assert 0 < part["covered_share"] < 1 and part["residents_uncovered"] > 0
     assert f"{part['residents_uncovered']:.0f} of" in part["evidence"] and "residents beyond" in part["evidence"]
@@ -135,7 +141,7 @@ def sized_result(tmp_path_factory, demo_result):
 def test_undersized_by_size(sized_result, demo_result):
     before = _row(demo_result.gaps, DAHUA, "clinic")
     row = _row(sized_result.gaps, DAHUA, "clinic")
-    assert before["status"] == "ok"
+    assert before["status"] == "reach_size_unverified"  # reached, size not in the input
     assert row["status"] == "undersized"
     assert row["covered_share"] == 1.0 and row["covered_share_adequate"] == 0.0
     assert row["residents_undersized"] == row["residents"]
@@ -178,7 +184,7 @@ def test_undersized_actions_in_the_ledger(sized_result):
 def test_community_service_size_is_the_own_floor_area_per_household(sized_result, demo_result):
     # 石科院生活区's community service station (多用厅) lies inside its boundary and within reach
     cid = "way/595108678"
-    assert _row(demo_result.gaps, cid, "community_service")["status"] == "ok"
+    assert _row(demo_result.gaps, cid, "community_service")["status"] == "reach_size_unverified"
     row = _row(sized_result.gaps, cid, "community_service")
     hh = demo_result.communities.set_index("id").loc[cid, "households"]
     assert row["facilities_own"] == 1
@@ -372,3 +378,75 @@ def test_gb50180_as_needed_items(tmp_path, demo_facilities):
     led = r.ledger
     row = led[led["rule_id"] == "lc5_childcare"].iloc[0]
     assert row["status_zh"] == "按需配建" and row["action"] == "consider" and "不计为缺口" in row["remarks"]
+
+
+# ----------------------------------------------------------------------------- issue 22: claim only what was checked
+
+
+def _present_types(result) -> set[str]:
+    return set(result.access.facilities["facility_type"].astype(str))
+
+
+def test_unchecked_size_is_not_met(demo_result, sized_result):
+    """The demo gives no floor areas: a clinic in reach is 'reachable, size to verify', never ok;
+    with sizes the same row is checked (50 m² < 120 m²: undersized; 150 m²: ok)."""
+    row = _row(demo_result.gaps, DAHUA, "clinic")
+    assert row["covered_share"] == 1.0
+    assert row["status"] == "reach_size_unverified" and row["size_checked"] == 0.0
+    assert _row(sized_result.gaps, DAHUA, "clinic")["status"] == "undersized"
+    fac = sized_result.access.facilities.copy()
+    fac.loc[fac["facility_type"] == "clinic", "size_m2"] = 150.0
+    g = compute_gaps(
+        sized_result.communities.to_crs("EPSG:4326"),
+        dataclasses.replace(sized_result.access, facilities=fac),
+        sized_result.rulebook,
+        sized_result.surveyed,
+    )
+    row = _row(g, DAHUA, "clinic")
+    assert row["status"] == "ok" and row["size_checked"] == 1.0
+    # nowhere in the demo is a size-checking rule ok without its size
+    sized_rules = {r.id for r in demo_result.rulebook.rules if r.size_applies}
+    d = demo_result.gaps
+    assert not ((d["status"] == "ok") & d["rule_id"].isin(sized_rules)).any()
+
+
+def test_unchecked_own_floor_area_is_not_met(demo_result):
+    # 石科院生活区's station is inside and within reach, but its floor area (30 m² per 100
+    # households) is not in the input: not 达标
+    row = _row(demo_result.gaps, "way/595108678", "community_service")
+    assert row["covered_share"] == 1.0 and row["status"] == "reach_size_unverified"
+    led = demo_result.ledger.set_index(["community_id", "rule_id"]).loc[("way/595108678", "community_service")]
+    assert led["status_zh"] == "可达·规模待核" and led["action"] == "survey"
+    assert "规模未核" in led["current_state"] and "达标" not in led["current_state"]
+
+
+def test_facilities_in_the_data_do_not_make_a_type_surveyed(demo_result):
+    """Kindergartens from OSM are evidence of presence: a community none reaches is 'unseen', never a
+    gap; declared surveyed, the same rows are gaps."""
+    g = demo_result.gaps
+    k = g[g["rule_id"] == "kindergarten"]
+    assert "kindergarten" not in demo_result.surveyed
+    assert "gap" not in set(k["status"]) and "partial" not in set(k["status"])
+    not_all = k["covered_share"] < 1.0
+    assert not_all.any() and (k.loc[not_all, "status"] == "unseen").all()
+    assert not k["surveyed"].astype(bool).any()
+    declared = compute_gaps(
+        demo_result.communities.to_crs("EPSG:4326"), demo_result.access, demo_result.rulebook, {"kindergarten"}
+    )
+    kd = declared[declared["rule_id"] == "kindergarten"]
+    want = np.where(kd["covered_share"] == 0, "gap", np.where(kd["covered_share"] < 1, "partial", "x"))
+    got = kd["status"].to_numpy()
+    assert (got[want != "x"] == want[want != "x"]).all()
+    # the ledger never asks to build where nobody surveyed
+    led = demo_result.ledger
+    assert not ((led["status"] == "unseen") & (led["action"] != "survey")).any()
+    assert (led.loc[led["status"] == "unseen", "status_zh"] == "未见·待核实").all()
+
+
+def test_surveyed_by_a_field_of_the_facilities_table(demo_facilities):
+    from circles.gaps import surveyed_reasons, surveyed_types
+
+    fac = demo_facilities.copy()
+    assert surveyed_types(fac) == set()  # present is not surveyed
+    fac["surveyed"] = np.where(fac["facility_type"] == "kindergarten", "是", "")
+    assert surveyed_reasons(fac, ["clinic"]) == {"clinic": "declared", "kindergarten": "field"}

@@ -63,8 +63,14 @@ def test_requirement_quotes_the_number_that_was_checked(demo_result, demo_ledger
         if rid not in g.index.get_level_values(1):
             continue
         r, gr = rb.rule(rid), g.loc[(cid, rid)]
+        if r.check == "supply":  # item 10 sets quantities: no walking distance is quoted
+            assert "分钟" not in row["requirement"].split("检查口径")[1] and "米内" not in row["requirement"]
+            continue
         text = threshold_text(gr["threshold_min"], gr["threshold_m"], r.stated_in_metres, "zh")
         assert text in row["requirement"], (cid, rid)
+    # minutes read as the GB 50180-2018 life-circle distances, and said so
+    assert "步行10分钟（500米）内可达（按GB 50180-2018生活圈步行距离）" in cs["requirement"]
+    assert "10分钟（500米）" in by.loc[("way/860342589", "clinic"), "current_state"]
     assert by.loc[("way/860342589", "ebike_charging"), "requirement"].count("具备条件") == 2
 
 
@@ -80,14 +86,32 @@ def test_priority_elderly_child_first_then_residents(demo_ledger):
         assert (np.diff(rest) <= 0).all(), "then by residents affected"
 
 
-def test_actions(demo_ledger):
+@pytest.fixture(scope="module")
+def surveyed_result(demo_result):
+    """The demo with every type that has facilities declared surveyed (as after a 排查)."""
+    import dataclasses
+
+    from circles.gaps import compute_gaps
+
+    present = set(demo_result.access.facilities["facility_type"].astype(str))
+    g = compute_gaps(demo_result.communities, demo_result.access, demo_result.rulebook, present)
+    led = ledger.build_ledger(g, demo_result.communities, demo_result.rulebook)
+    return dataclasses.replace(demo_result, gaps=g, ledger=led, surveyed=present)
+
+
+def test_actions(demo_ledger, surveyed_result):
     assert (demo_ledger.loc[demo_ledger["status"] == "ok", "action"] == "none").all()
     assert (demo_ledger.loc[demo_ledger["status"] == "no_data", "action"] == "survey").all()
-    share = demo_ledger[(demo_ledger["status"] == "gap") & (demo_ledger["action"] == "share")]
+    # nobody declared a survey: absence is 未见·待核实, never a gap or a new build
+    assert not demo_ledger["status"].isin(["gap", "partial"]).any()
+    assert (demo_ledger.loc[demo_ledger["status"] == "unseen", "action"] == "survey").all()
+    surveyed = surveyed_result.ledger
+    share = surveyed[(surveyed["status"] == "gap") & (surveyed["action"] == "share")]
     assert len(share) and share["action_zh"].str.startswith("与相邻社区共建共享").all()
 
 
-def test_population_scale_expects_sharing(demo_result, demo_ledger):
+def test_population_scale_expects_sharing(surveyed_result):
+    demo_result, demo_ledger = surveyed_result, surveyed_result.ledger
     """Every demo compound is below 0.5万 residents: its rows say so, and a missing basic service
     is shared where a facility of the type is within the rulebook's share distance."""
     lo, _, share_m = ledger._scale(demo_result.rulebook)
@@ -431,6 +455,7 @@ def rugao_result(tmp_path_factory):
         write_geojson(b, tmp / "boundaries.geojson"),
         write_geojson(fac, tmp / "facilities.geojson"),
         demo.DEMO_OSM,
+        surveyed=sorted(set(fac["facility_type"].astype(str))),  # as after the plan's 排查
         progress=False,
     )
 

@@ -489,3 +489,48 @@ def test_cli_rules_lists_checklist_and_local_changes(tmp_path, capsys):
     bad = _write(tmp_path, "bad.yaml", BASE.format(rid="x", body="facility_type: nope\n        threshold_min: 5"))
     assert cli.main(["rules", "--rules", str(bad)]) == 2
     assert "rule 'x'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- issue 22: one distance convention
+
+
+def test_life_circle_minutes_read_as_gb50180_distances():
+    """GB 50180-2018 表 3.0.4: 5 / 10 / 15 minutes are 300 / 500 / 1,000 m (not 334 / 667 m), and a
+    300 m rule is the 5-minute level: minutes and metres are one number per rule."""
+    from circles.rulebook import load_life_circle
+
+    lc = load_life_circle()
+    assert lc["metres_by_minutes"] == {5.0: 300.0, 10.0: 500.0, 15.0: 1000.0}
+    assert "GB 50180-2018" in lc["source"] and lc["verified"] is False  # a planner's reading [rec]
+    rb = load_rulebook()
+    assert rb.distance_reading == "life_circle"
+    want = {"community_service": 500, "clinic": 500, "bus_stop": 500, "convenience_store": 300, "park_15min": 1000}
+    for rid, metres in want.items():
+        r = rb.rule(rid)
+        assert rb.threshold_m(r) == metres, rid
+        assert rb.threshold_minutes(r) * rb.speed_of(r) == pytest.approx(metres), rid
+        assert rb.reading_of(r) == "life_circle"
+    k = rb.rule("kindergarten")  # stated as 300 m
+    assert rb.reading_of(k) == "metres" and rb.threshold_minutes(k) == pytest.approx(5.0)
+
+
+def test_speed_reading_is_a_stated_option():
+    rb = load_rulebook(distance_reading="speed")
+    r = rb.rule("community_service")
+    assert rb.reading_of(r) == "speed" and rb.threshold_m(r) == pytest.approx(10 * 66.7)
+    # an explicit walking speed reads every minute rule by speed
+    rb = load_rulebook(speed_override=50.0)
+    assert rb.threshold_m(rb.rule("convenience_store")) == pytest.approx(250.0)
+    with pytest.raises(ConfigError, match="distance_reading"):
+        load_rulebook(distance_reading="fast")
+
+
+def test_rules_command_prints_the_checked_numbers(capsys):
+    from circles.cli import main
+
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip()}
+    assert "4.497751" not in out and "667" not in out.split("checklist")[0]
+    assert " 500 life_circle" in lines["community_service"]
+    assert "—" in lines["car_parking"]  # item 10: a quantity, no walking distance
