@@ -77,6 +77,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="walking speed in m/min for every rule (default: each rule's profile; adult 66.7)",
     )
     p.add_argument(
+        "--distance-reading",
+        choices=("life_circle", "speed"),
+        default=None,
+        help="how rules in minutes are read: life_circle (default: GB 50180-2018 5/10/15 min = 300/500/1000 m) "
+        "or speed (minutes × walking speed)",
+    )
+    p.add_argument(
         "--target-share", type=float, default=1.0, help="share of residents within the threshold for 'ok' (default 1.0)"
     )
     p.add_argument(
@@ -295,7 +302,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 def _cmd_rules(args: argparse.Namespace) -> int:
     from .rulebook import load_rulebook
 
-    rb = load_rulebook(args.rules, speed_override=args.speed)
+    rb = load_rulebook(args.rules, speed_override=args.speed, distance_reading=args.distance_reading)
     rows = [
         {
             "rule": r.id,
@@ -351,6 +358,7 @@ def _analysis_kwargs(args: argparse.Namespace) -> dict:
         encoding=args.encoding,
         categories=args.categories,
         district_field=args.district_field,
+        distance_reading=args.distance_reading,
         cache_dir=args.cache or None,
         progress=sys.stderr.isatty(),
     )
@@ -606,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rules.add_argument("--rules", default="complete_community_2020")
     p_rules.add_argument("--profile", default=None, choices=_profiles())
     p_rules.add_argument("--speed", type=float, default=None)
+    p_rules.add_argument("--distance-reading", choices=("life_circle", "speed"), default=None)
     p_rules.set_defaults(func=_cmd_rules)
     return parser
 

@@ -989,6 +989,7 @@ def analyse_partitioned(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    distance_reading: str | None = None,
     progress: bool = False,
 ) -> Result:
     """:func:`circles.pipeline.analyse` in partitions on Dask, with the same results.
@@ -1040,6 +1041,7 @@ def analyse_partitioned(
             encoding=encoding,
             categories=categories,
             district_field=district_field,
+            distance_reading=distance_reading,
         )
         rulebook = inp.rulebook
         timings["load"] = time.perf_counter() - t0

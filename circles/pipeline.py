@@ -228,6 +228,7 @@ def load_inputs(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    distance_reading: str | None = None,
 ) -> Inputs:
     """Check the options and load and check the inputs of :func:`analyse` (same parameters);
     the embedded demo's when none of ``boundaries``, ``facilities`` and ``network`` is given.
@@ -257,7 +258,9 @@ def load_inputs(
     repairs: list[dict] = []
     comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
     comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
-    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=speed)
+    rulebook = load_rulebook(
+        rules if rules is not None else default_rules(comms), speed_override=speed, distance_reading=distance_reading
+    )
     deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
     unknown = [t for t in surveyed if t not in rulebook.facility_types]
     if unknown:
@@ -355,6 +358,7 @@ def analyse(
     encoding: str | None = None,
     categories: str | Path | None = None,
     district_field: str | None = None,
+    distance_reading: str | None = None,
     progress: bool = True,
 ) -> Result:
     """Run the gap analysis.
@@ -413,6 +417,9 @@ def analyse(
     district_field : str, optional
         Column of the boundaries naming each community's district (e.g. 街道): indicators are
         then also reported per district.
+    distance_reading : {"life_circle", "speed"}, optional
+        How rules in minutes are read as distances (default: the rulebook's, else the GB
+        50180-2018 life-circle distances 300 / 500 / 1,000 m; ``speed``: minutes × speed).
     progress : bool
         Show progress bars on the long steps.
     """
@@ -437,6 +444,7 @@ def analyse(
         encoding=encoding,
         categories=categories,
         district_field=district_field,
+        distance_reading=distance_reading,
     )
     rulebook, comms, facs, blds, problems = (
         inp.rulebook,

@@ -534,3 +534,12 @@ def test_rules_command_prints_the_checked_numbers(capsys):
     assert "4.497751" not in out and "667" not in out.split("checklist")[0]
     assert " 500 life_circle" in lines["community_service"]
     assert "—" in lines["car_parking"]  # item 10: a quantity, no walking distance
+
+
+def test_distance_reading_flag(capsys):
+    from circles.cli import main
+
+    assert main(["rules", "--distance-reading", "speed"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("community_service"))
+    assert " 667 " in line and " speed " in line
