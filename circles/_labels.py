@@ -105,6 +105,9 @@ READING_ZH = {
     "metres": "",
 }
 
+#: Where a community's residents and households figures come from (the ledger's Chinese sheets).
+SOURCE_ZH = {"boundary": "边界文件", "estimate": "估算值", "unknown": "未知"}
+
 #: Excel fill colour of each status (gap report and ledger).
 STATUS_FILL = {
     "ok": "C6EFCE",
@@ -139,6 +142,9 @@ ACTION_ZH = {
     "new_build": "新建（补建）",
     "share": "与相邻社区共建共享",
     "upgrade": "提档升级（扩建扩容）",
+    "renovate": "提标改造",
+    "revitalise": "盘活利用",
+    "optimise": "优化网点布局",
     "survey": "补充调查或现场评估",
     "consider": "评估条件或需求后配建",
     "none": "保持",
@@ -265,6 +271,9 @@ LEDGER_ACTION_MEANING = {
     ),
     "survey": "补充调查、现场评估，或方案称已有而数据未显示",
     "consider": "具备条件时或按需配建：评估条件或需求",
+    "optimise": "便民商业网点、公交站点：按居民分布优化网点布局（不以相邻社区共建共享代替）",
+    "renovate": "方案所载现有设施：提标改造（核实位置后补录）",
+    "revitalise": "方案所载现有设施（闲置或待利用）：盘活利用",
 }
 
 #: Titles of the ledger workbook's sheets and page headers.

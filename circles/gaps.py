@@ -7,16 +7,24 @@ Statuses
                 of the standard's size, number and capacity where the input says so
 ``partial``     some residents are within the threshold, not enough (the evidence says how
                 many residents are beyond)
-``gap``         no resident is within the threshold (the type was surveyed)
+``gap``         no resident is within the threshold (the type was declared surveyed)
 ``undersized``  enough residents are within the threshold, but what they reach is below the
                 standard: a facility smaller than ``min_size_m2`` (when the input gives
                 ``size_m2``, or for land sizes the outline of an area feature), fewer facilities
                 than ``min_count``, or less supply per population than the rule's capacity
                 target (two-step floating catchment, :mod:`circles.capacity`; only when the
                 input gives capacities or sizes)
+``reach_size_unverified``
+                enough residents are within the threshold, but the size or capacity the rule
+                checks (``min_size_m2``, a capacity target) is not in the input for what they
+                reach: an open item to survey, never ``ok`` (column ``size_checked`` 0)
+``unseen``      the type was not declared surveyed (``--surveyed`` or a true ``surveyed`` field
+                of the facilities), and some residents see none within the threshold: the
+                facilities in the data (OpenStreetMap, a POI table) prove presence, not
+                absence. Verify on site; never a gap
 ``no_data``     the input says nothing about this facility type (no facility of it and not
-                declared surveyed), or the community has no resident to measure. Not a gap:
-                OpenStreetMap in China is too sparse to read absence as a gap.
+                declared surveyed), or the community has no resident to measure (column
+                ``no_data_reason``). Not a gap.
 ``to_assess``   a checklist item of the rulebook (property management, governance …): a
                 person assesses it. Such items are not in this report (it has one row per
                 community × *spatial* rule); :mod:`circles.ledger` adds them to the ledger.
@@ -38,7 +46,8 @@ against the floor area inside the boundary; the two-step floating catchment stay
 evidence as the accessibility view. An optional boolean column ``new_community`` on the
 communities makes targets for new communities (``applies_to: new_communities``) a verdict there.
 
-A facility whose size is unknown counts as big enough (absence of data is not a finding).
+A facility whose size is unknown is not small (absence of data is not a finding), and not checked
+either: the row is ``reach_size_unverified`` until the size is given.
 Sizes and targets the standard sets only for new communities (``applies_to:
 new_communities``) are reported in the evidence, never used for the status. A rule whose
 numbers are unverified keeps its status, with a warning (``verified`` false, ``warning``).

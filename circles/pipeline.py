@@ -25,7 +25,7 @@ from .access import Access, compute_access
 from .errors import InputError, OptionError, check_option
 from .gaps import compute_gaps, surveyed_types
 from .indicators import city_indicators
-from .ledger import Departments, apply_pilot_attributes, build_ledger, default_rules, load_departments
+from .ledger import Departments, build_ledger, load_departments
 from .load import (
     TABLE_SUFFIXES,
     check_facilities,
@@ -35,6 +35,7 @@ from .load import (
     load_facility_table,
 )
 from .network import WalkNetwork, read_walk_network
+from .pilot import apply_pilot_attributes, default_rules
 from .reach import DEFAULT_MAX_ATTACH_M
 from .residents import DEFAULT_GRID_SPACING_M, place_residents
 from .rulebook import Rulebook, load_rulebook
@@ -383,7 +384,7 @@ def analyse(
     rules : str or path, optional
         Rulebook profile name or YAML file. Default: the pilot plan's profile (``rugao_2023``)
         when a boundary's name matches a pilot community of ``circles/config/rugao_pilot.yaml``,
-        else ``complete_community_2020`` (:func:`circles.ledger.default_rules`).
+        else ``complete_community_2020`` (:func:`circles.pilot.default_rules`).
     departments : path or Departments, optional
         A city's own units for the ledger's 牵头单位 / 责任单位 (schema of
         ``circles/config/departments.yaml``; example ``docs/departments_example.yaml``), for

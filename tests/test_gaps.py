@@ -15,7 +15,7 @@ from circles import demo, pipeline
 from circles._labels import COLUMNS_ZH, STATUSES
 from circles.gaps import compute_gaps
 
-DAHUA = "way/1041416781"  # 大华花园别墅: clinic, food market, pharmacy all "ok" in the demo
+DAHUA = "way/1041416781"  # 大华花园别墅: food market and pharmacy within reach of all its residents
 REQUIRED = [
     "community_id",
     "community_name",
@@ -33,6 +33,22 @@ REQUIRED = [
     "verified",
     "source",
 ]
+
+
+def _all_reach(result, rule: str) -> str:
+    """A community every resident of which is within the rule's threshold of a facility."""
+    g = result.gaps
+    sel = g[(g["rule_id"] == rule) & (g["covered_share"] == 1.0)]
+    assert len(sel), rule
+    return str(sel["community_id"].iloc[0])
+
+
+def _without_sizes(result, ftype: str) -> pd.DataFrame:
+    """``result``'s gap report with the sizes of ``ftype`` removed from the input."""
+    fac = result.access.facilities.copy()
+    fac.loc[fac["facility_type"] == ftype, "size_m2"] = np.nan
+    acc = dataclasses.replace(result.access, facilities=fac)
+    return compute_gaps(result.communities.to_crs("EPSG:4326"), acc, result.rulebook, result.surveyed)
 
 
 def _row(gaps: pd.DataFrame, cid: str, rule: str) -> pd.Series:
@@ -123,6 +139,17 @@ def sized_result(tmp_path_factory, demo_result):
         }
         for i, p in enumerate(pts)
     ]
+    extra += [
+        {
+            "id": f"test/clinic/{i}",
+            "name": f"社区卫生服务站{i}",
+            "facility_type": "clinic",
+            "capacity": np.nan,
+            "size_m2": 50.0,
+            "geometry": p,
+        }
+        for i, p in enumerate(pts)
+    ]
     extra.append(
         {
             "id": "test/parcel/1",
@@ -139,20 +166,19 @@ def sized_result(tmp_path_factory, demo_result):
 
 
 def test_undersized_by_size(sized_result, demo_result):
-    before = _row(demo_result.gaps, DAHUA, "clinic")
-    row = _row(sized_result.gaps, DAHUA, "clinic")
+    cid = _all_reach(sized_result, "clinic")
+    before = _row(_without_sizes(sized_result, "clinic"), cid, "clinic")
+    row = _row(sized_result.gaps, cid, "clinic")
     assert before["status"] == "reach_size_unverified"  # reached, size not in the input
     assert row["status"] == "undersized"
     assert row["covered_share"] == 1.0 and row["covered_share_adequate"] == 0.0
     assert row["residents_undersized"] == row["residents"]
     assert "below 120 m²" in row["evidence"] and "50 m²" in row["undersized_facilities"]
     assert row["verified"] is False or row["verified"] == False  # noqa: E712  (120 m² is unverified: a warning)
-    # communities that were partial stay partial: too far is the first problem
-    was_partial = demo_result.gaps[
-        (demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "partial")
-    ]
-    for cid in was_partial["community_id"]:
-        assert _row(sized_result.gaps, cid, "clinic")["status"] == "partial"
+    # communities not all within reach stay so: too far is the first problem
+    was_open = demo_result.gaps[(demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "unseen")]
+    for other in set(was_open["community_id"]) - {DAHUA}:  # the test clinics stand in 大华花园别墅
+        assert _row(sized_result.gaps, other, "clinic")["status"] == "unseen"
 
 
 def test_undersized_by_capacity_two_step_fca(sized_result):
@@ -172,7 +198,7 @@ def test_undersized_by_count(sized_result):
 
 def test_undersized_actions_in_the_ledger(sized_result):
     led = sized_result.ledger.set_index(["community_id", "rule_id"])
-    clinic = led.loc[(DAHUA, "clinic")]
+    clinic = led.loc[(_all_reach(sized_result, "clinic"), "clinic")]
     assert clinic["status_zh"] == "规模不足" and clinic["action"] == "upgrade"
     assert "仅能到达规模不足" in clinic["gap"] and "规模不足：" in clinic["evidence"]
     assert led.loc[(DAHUA, "parcel_point"), "action"] == "new_build"
@@ -388,12 +414,13 @@ def _present_types(result) -> set[str]:
 
 
 def test_unchecked_size_is_not_met(demo_result, sized_result):
-    """The demo gives no floor areas: a clinic in reach is 'reachable, size to verify', never ok;
+    """Without floor areas a clinic in reach is 'reachable, size to verify', never ok;
     with sizes the same row is checked (50 m² < 120 m²: undersized; 150 m²: ok)."""
-    row = _row(demo_result.gaps, DAHUA, "clinic")
+    cid = _all_reach(sized_result, "clinic")
+    row = _row(_without_sizes(sized_result, "clinic"), cid, "clinic")
     assert row["covered_share"] == 1.0
     assert row["status"] == "reach_size_unverified" and row["size_checked"] == 0.0
-    assert _row(sized_result.gaps, DAHUA, "clinic")["status"] == "undersized"
+    assert _row(sized_result.gaps, cid, "clinic")["status"] == "undersized"
     fac = sized_result.access.facilities.copy()
     fac.loc[fac["facility_type"] == "clinic", "size_m2"] = 150.0
     g = compute_gaps(
@@ -402,7 +429,7 @@ def test_unchecked_size_is_not_met(demo_result, sized_result):
         sized_result.rulebook,
         sized_result.surveyed,
     )
-    row = _row(g, DAHUA, "clinic")
+    row = _row(g, cid, "clinic")
     assert row["status"] == "ok" and row["size_checked"] == 1.0
     # nowhere in the demo is a size-checking rule ok without its size
     sized_rules = {r.id for r in demo_result.rulebook.rules if r.size_applies}
