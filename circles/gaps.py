@@ -424,6 +424,7 @@ class _RuleMeasure:
     inside: dict[str, np.ndarray]
     needs_inside: bool
     measure_given: bool
+    facilities: gpd.GeoDataFrame
     stats: _Stats
     covered_checked: np.ndarray  # per community: residents reaching an adequate facility of known size
 
@@ -487,7 +488,7 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         ctx.comm_index[reach_checked], weights=ctx.weight[reach_checked], minlength=len(ctx.comm_ids)
     )
     c = rule.capacity
-    needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own")
+    needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own") or rule.per_community
     if needs_inside and t not in ctx.inside_cache:
         ctx.inside_cache[t] = facilities_inside(ctx.communities, fac, t)
     measure_given = False
@@ -523,6 +524,7 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         inside=ctx.inside_cache.get(t, {}),
         needs_inside=needs_inside,
         measure_given=measure_given,
+        facilities=fac,
         stats=stats,
         covered_checked=covered_checked,
     )
@@ -634,6 +636,20 @@ def _size_checked(rule: Rule, m: _RuleMeasure, cm_checked: float, covered_ok: fl
     return float(cm_checked >= covered_ok - 1e-9)
 
 
+def _inside_status(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure) -> str:
+    """A per-community item (one facility per community) with a facility inside the boundary: it
+    is in the community whatever its walk; its size, where the rule checks one, decides."""
+    if cm.cap_short:
+        return "undersized"
+    if rule.size_applies:
+        sizes = cap.facility_sizes(m.facilities, cm.own_pos, rule.size_kind)
+        if (sizes < (rule.min_size_m2 or 0) - 1e-9).all() and np.isfinite(sizes).all():
+            return "undersized"
+        if not np.isfinite(sizes).any():
+            return "reach_size_unverified"
+    return "ok"
+
+
 def no_data_reason(rule: Rule, is_surveyed: bool, placed_pop: float, pop: float) -> str:
     """Why a row has no measured verdict, as a code ('' when it has one): ``not_surveyed``
     (no facility of the type in the input and not declared surveyed), ``no_residents`` or
@@ -664,6 +680,8 @@ def _classify(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure, reason: str, t
         status = presence_status(len(cm.own_pos), cm.covered)
     else:
         status = reach_status(cm.covered, cm.share, cm.share_ok, target_share, cm.few or cm.cap_short)
+        if rule.per_community and len(cm.own_pos) and status in ("gap", "partial"):
+            status = _inside_status(rule, m, cm)
         if status == "ok" and cm.size_checked == 0.0:
             status = "reach_size_unverified"
     status = absent_status(status, rule.required)

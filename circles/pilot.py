@@ -302,7 +302,9 @@ def default_rules(communities: pd.DataFrame, pilot: Pilot | None = None) -> str:
     return DEFAULT_PROFILE
 
 
-def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None) -> pd.DataFrame:
+def apply_pilot_attributes(
+    communities: pd.DataFrame, pilot: Pilot | None = None, street_field: str | None = None
+) -> pd.DataFrame:
     """Add the pilot plan's attributes to communities whose name matches a pilot community.
 
     The plan's population replaces the boundary's when the boundary has none (0) or only an
@@ -313,7 +315,8 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
     DataFrame (same type as ``communities``)
         A copy with ``households`` (NaN when unknown), ``pilot_id``, ``pilot_name``,
         ``plan_area_km2``, ``population_source``, ``households_source`` and ``street`` (the
-        boundary's own ``street`` when it has one, else the plan's, else empty).
+        boundary's own ``street`` when it has one — or its ``street_field`` (``--district-field``,
+        the ledger's 街道) — else the plan's, else empty).
     """
     pilot = pilot if pilot is not None else load_pilot()
     out = communities.copy()
@@ -325,6 +328,9 @@ def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None
     )
     method = out["population_method"] if "population_method" in out.columns else pd.Series("", index=out.index)
     street_col = out["street"] if "street" in out.columns else pd.Series("", index=out.index)
+    if street_field and street_field in out.columns:
+        own = street_col.where(street_col.notna() & (street_col.astype(str) != ""), out[street_field])
+        street_col = own.where(own.notna(), "")
     pid, pname, parea, psrc, hsrc, street = [], [], [], [], [], []
     seen: dict[str, str] = {}
     for idx in out.index:

@@ -258,7 +258,7 @@ def load_inputs(
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
     repairs: list[dict] = []
     comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
-    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
+    comms = apply_pilot_attributes(comms, street_field=district_field)  # the Rugao pilot's figures; 街道
     rulebook = load_rulebook(
         rules if rules is not None else default_rules(comms), speed_override=speed, distance_reading=distance_reading
     )

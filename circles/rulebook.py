@@ -132,6 +132,7 @@ SPATIAL_KEYS = {
     "check",
     "recommended_size_m2",
     "number_sources",
+    "per_community",
 }
 CHECKLIST_KEYS = {
     "id",
@@ -308,6 +309,9 @@ class Rule:
     check: str = "reach"
     recommended_size_m2: float | None = None
     number_sources: tuple[tuple[str, str], ...] = ()
+    #: the standard asks one facility per community (items 1–5): one inside the boundary counts
+    #: as in the community whatever the distance to its street
+    per_community: bool = False
 
     @property
     def source(self) -> str:
@@ -778,6 +782,9 @@ def _parse_rule(
     if check == "supply" and capacity is None:
         raise ConfigError(f"{label}: {what}: 'check: supply' needs a 'capacity' (the quantity the standard sets)")
     rec = _number(e, "recommended_size_m2", label, what)
+    per_comm = e.get("per_community", False)
+    if not isinstance(per_comm, bool):
+        raise ConfigError(f"{label}: {what}: 'per_community' should be true or false, got {per_comm!r}")
     ft = ftypes[ftype]
     common["name_zh"] = common["name_zh"] or ft.name_zh
     common["name_en"] = common["name_en"] or ft.name_en
@@ -795,6 +802,7 @@ def _parse_rule(
         min_count=int(count or 1),
         capacity=capacity,
         applies_to=applies,
+        per_community=per_comm,
         **common,
     )
 

@@ -477,3 +477,24 @@ def test_surveyed_by_a_field_of_the_facilities_table(demo_facilities):
     assert surveyed_types(fac) == set()  # present is not surveyed
     fac["surveyed"] = np.where(fac["facility_type"] == "kindergarten", "是", "")
     assert surveyed_reasons(fac, ["clinic"]) == {"clinic": "declared", "kindergarten": "field"}
+
+
+def test_a_facility_inside_the_boundary_is_in_the_community(demo_result, quantities):
+    """Items 1–5 ask one facility per community: a kindergarten inside the boundary counts even when
+    it is set aside (too far from a street) and no resident walks to it."""
+    fac, comms = quantities
+    rb = demo_result.rulebook
+    assert rb.rule("kindergarten").per_community and not rb.rule("pharmacy").per_community
+    g0 = _with(demo_result, fac, comms, surveyed=["kindergarten"])
+    k0 = g0[(g0["rule_id"] == "kindergarten") & (g0["status"] == "gap")]
+    assert len(k0)
+    cid = str(k0["community_id"].iloc[0])
+    pt = comms.set_index("id").loc[cid, "geometry"].representative_point()
+    extra = gpd.GeoDataFrame(
+        [{"id": "t/kg", "name": "社区幼儿园", "facility_type": "kindergarten", "geometry": pt}], crs="EPSG:4326"
+    ).to_crs(fac.crs)
+    extra["placed"] = False
+    g = _with(demo_result, pd.concat([fac, extra], ignore_index=True), comms, surveyed=["kindergarten"])
+    row = _row(g, cid, "kindergarten")
+    assert row["facilities_own"] == 1 and row["covered_share"] == 0.0
+    assert row["status"] in ("ok", "reach_size_unverified")

@@ -663,3 +663,14 @@ def test_plan_cross_check_in_levels(rugao_result):
     for name in ("孔庙社区", "如城街道迎新社区", "仙鹤"):
         rows = led[led["community_name"] == name]
         assert summ.loc[name, "in_plan"] == int(rows["in_plan"].fillna(False).astype(bool).sum()), name
+
+
+def test_street_column_from_the_district_field():
+    from circles.pilot import apply_pilot_attributes
+
+    df = pd.DataFrame(
+        {"id": ["a", "b"], "name": ["甲", "乙"], "population": [100, 200], "街道名": ["学院路街道", None]}
+    )
+    out = apply_pilot_attributes(df, street_field="街道名")
+    assert list(out["street"]) == ["学院路街道", ""]
+    assert list(apply_pilot_attributes(df)["street"]) == ["", ""]  # without the option: unknown
