@@ -547,3 +547,9 @@ def test_distance_reading_flag(capsys):
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("community_service"))
     assert " 667 " in line and " speed " in line
+
+
+def test_childcare_places_are_cited_as_the_five_year_plan_target():
+    c = load_rulebook().rule("childcare")
+    assert "十四五" in c.requirement_zh and "非本标准原文" in c.requirement_zh
+    assert "no source found" not in dict(c.number_sources).get("capacity", "")
