@@ -553,3 +553,12 @@ def test_childcare_places_are_cited_as_the_five_year_plan_target():
     c = load_rulebook().rule("childcare")
     assert "十四五" in c.requirement_zh and "非本标准原文" in c.requirement_zh
     assert "no source found" not in dict(c.number_sources).get("capacity", "")
+
+
+def test_gb_park_sizes_are_new_build_figures():
+    """GB 50180-2018 4.0.4 sets park sizes for new life circles; 4.0.5 lets old districts fall short:
+    an existing community is never 规模不足 by them."""
+    rb = load_rulebook("gb50180_2018")
+    for rid in ("lc5_park", "lc10_park", "lc15_park"):
+        r = rb.rule(rid)
+        assert r.min_size_m2 is not None and r.applies_to == "new_communities" and not r.size_applies, rid
