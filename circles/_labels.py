@@ -105,6 +105,9 @@ READING_ZH = {
     "metres": "",
 }
 
+#: After a facility typed from its OpenStreetMap name alone (not its tags): the type is to verify.
+NAME_MATCH_ZH = "（名称匹配·待核实）"
+
 #: Where a community's residents and households figures come from (the ledger's Chinese sheets).
 SOURCE_ZH = {"boundary": "边界文件", "estimate": "估算值", "unknown": "未知"}
 

@@ -67,7 +67,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from . import capacity as cap
-from ._labels import COLUMNS_ZH, FIELD_ZH, threshold_text
+from ._labels import COLUMNS_ZH, FIELD_ZH, NAME_MATCH_ZH, threshold_text
 from .access import Access
 from .rulebook import Rule, Rulebook
 
@@ -372,6 +372,16 @@ class _Context:
     inside_cache: dict[str, dict[str, np.ndarray]]
 
 
+def _display_names(fac: pd.DataFrame) -> dict[str, str]:
+    """Facility id -> name as the tables show it; a facility typed from its OpenStreetMap name
+    alone (``match`` 'name matches …') says so: its type is to verify (名称匹配·待核实)."""
+    names = fac["name"].astype(str).to_numpy().copy()
+    if "match" in fac.columns:
+        by_name = fac["match"].astype(str).str.startswith("name matches").to_numpy()
+        names[by_name] = [f"{n or '未命名设施'}{NAME_MATCH_ZH}" for n in names[by_name]]
+    return dict(zip(fac["id"].astype(str), names, strict=True))
+
+
 def _context(communities: gpd.GeoDataFrame, access: Access, surveyed: set[str]) -> _Context:
     res, fac = access.residents, access.facilities
     hh_of: dict[str, float] = {}
@@ -392,7 +402,7 @@ def _context(communities: gpd.GeoDataFrame, access: Access, surveyed: set[str]) 
         comm_index=pd.Index(comm_ids).get_indexer(res["community_id"].astype(str).to_numpy()),
         weight=res["population"].to_numpy(dtype=float),
         placed=res["placed"].to_numpy(),
-        names=dict(zip(fac["id"].astype(str), fac["name"].astype(str), strict=True)),
+        names=_display_names(fac),
         fac_ids=fac["id"].astype(str).to_numpy(),
         hh_of=hh_of,
         new_of=new_of,

@@ -498,3 +498,19 @@ def test_a_facility_inside_the_boundary_is_in_the_community(demo_result, quantit
     row = _row(g, cid, "kindergarten")
     assert row["facilities_own"] == 1 and row["covered_share"] == 0.0
     assert row["status"] in ("ok", "reach_size_unverified")
+
+
+def test_a_type_read_from_an_osm_name_is_marked_to_verify():
+    from circles.gaps import _display_names
+
+    fac = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "name": ["北京熙仁社区卫生服务站", "物美", ""],
+            "match": ["name matches /社区卫生服务/", "tag shop=supermarket", "name matches /x/"],
+        }
+    )
+    names = _display_names(fac)
+    assert names["a"] == "北京熙仁社区卫生服务站（名称匹配·待核实）" and names["b"] == "物美"
+    assert names["c"] == "未命名设施（名称匹配·待核实）"
+    assert _display_names(fac.drop(columns="match"))["a"] == "北京熙仁社区卫生服务站"
