@@ -37,7 +37,7 @@ from .load import (
 from .network import WalkNetwork, read_walk_network
 from .pilot import apply_pilot_attributes, default_rules
 from .reach import DEFAULT_MAX_ATTACH_M
-from .residents import DEFAULT_GRID_SPACING_M, place_residents
+from .residents import DEFAULT_GRID_SPACING_M, overlapping_communities, place_residents
 from .rulebook import Rulebook, load_rulebook
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,19 @@ def load_inputs(
         raise InputError("give all three of boundaries, facilities and network (or none, for the demo)")
     repairs: list[dict] = []
     comms = load_communities(boundaries, crs=crs, keep=[district_field] if district_field else [], problems=repairs)
+    for outer, inner in overlapping_communities(comms):
+        msg = f"community {outer} contains most of community {inner}: their shared residents are counted in {inner}"
+        log.warning(msg)
+        repairs.append(
+            {
+                "source_file": str(boundaries),
+                "row_number": int(np.flatnonzero(comms["id"].astype(str).to_numpy() == outer)[0]) + 1,
+                "field": "geometry",
+                "value": f"{outer} ⊃ {inner}",
+                "reason": "overlapping boundaries (kept; no resident counted twice)",
+                "message": msg,
+            }
+        )
     comms = apply_pilot_attributes(comms, street_field=district_field)  # the Rugao pilot's figures; 街道
     rulebook = load_rulebook(
         rules if rules is not None else default_rules(comms), speed_override=speed, distance_reading=distance_reading

@@ -514,3 +514,25 @@ def test_a_type_read_from_an_osm_name_is_marked_to_verify():
     assert names["a"] == "北京熙仁社区卫生服务站（名称匹配·待核实）" and names["b"] == "物美"
     assert names["c"] == "未命名设施（名称匹配·待核实）"
     assert _display_names(fac.drop(columns="match"))["a"] == "北京熙仁社区卫生服务站"
+
+
+def test_a_resident_inside_two_boundaries_is_counted_once():
+    """A campus containing a compound: the compound's residents belong to the compound only, and
+    the campus keeps its population on its own points."""
+    from shapely.geometry import box
+
+    from circles.residents import overlapping_communities, place_residents
+
+    comms = gpd.GeoDataFrame(
+        {"id": ["campus", "compound"], "population": [1000.0, 200.0]},
+        geometry=[box(0, 0, 400, 400), box(100, 100, 200, 200)],
+        crs="EPSG:32650",
+    )
+    assert overlapping_communities(comms) == [("campus", "compound")]
+    res = place_residents(comms, grid_spacing=50)
+    inner = res.geometry.within(box(100, 100, 200, 200))
+    assert set(res.loc[inner, "community_id"]) == {"compound"}  # never also the campus's
+    assert res.groupby("community_id")["population"].sum().to_dict() == pytest.approx(
+        {"campus": 1000.0, "compound": 200.0}
+    )
+    assert res.geometry.apply(lambda p: (p.x, p.y)).is_unique
