@@ -909,6 +909,7 @@ def compute_gaps(
     surveyed: set[str],
     target_share: float = 1.0,
     progress: bool = False,
+    present: set[str] | None = None,
 ) -> pd.DataFrame:
     """One row per community × spatial rule (see the module docstring for statuses).
 
@@ -927,10 +928,15 @@ def compute_gaps(
         Share of residents that must be within the threshold for ``ok`` (default 1.0).
     progress : bool
         Show a progress bar over the rules.
+    present : set of str, optional
+        Types whose facilities are evidence of presence (measured; absence ``unseen``). Default:
+        the types with a facility in ``access.facilities``; a what-if passes today's.
     """
     if not 0 < target_share <= 1:
         raise ValueError(f"target share must be in (0, 1], got {target_share}")
     ctx = _context(communities, access, surveyed)
+    if present is not None:
+        ctx.present = set(present)
     rows = []
     for rule in tqdm(rulebook.rules, desc="gap report", unit="rule", disable=not progress, leave=False):
         rows += _rule_rows(ctx, rulebook, rule, target_share)
