@@ -54,6 +54,12 @@ FACILITY_TYPES: tuple[str, ...] = (
     "elderly_day_care",
     "bus_stop",
     "canteen",
+    # types of circles/config/facility_types_extra.yaml (the Rugao and GB 50180-2018 rules)
+    "elderly_home",
+    "primary_school",
+    "middle_school",
+    "waste_point",
+    "public_toilet",
 )
 #: Special ``type`` value: known category, too vague to decide; the next column decides.
 GENERIC = "generic"

@@ -361,7 +361,11 @@ def resident_codes(d: np.ndarray, placed: np.ndarray, speed: float, thr_min: flo
     with np.errstate(invalid="ignore"):
         m10 = np.round(d / speed * 10)
         covered = d <= thr_min * speed + 1e-9
-    code = np.where(covered, np.minimum(m10, thr10), np.maximum(m10, thr10 + 1))
+        double = d <= 2 * thr_min * speed + 1e-9
+    # nudged at the threshold and at twice it, so that the classes drawn from the codes are
+    # those of the distances (a 50 m/min reading rounds 5 m into one tenth of a minute)
+    beyond = np.maximum(m10, 2 * thr10 + 1)
+    code = np.where(covered, np.minimum(m10, thr10), np.where(double, np.clip(m10, thr10 + 1, 2 * thr10), beyond))
     code = np.where(np.isnan(d), -1, code)
     code = np.where(placed, code, -2)
     return code.astype(np.int64)

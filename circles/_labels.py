@@ -13,7 +13,22 @@ from typing import Any
 #: Every status a rule can have for a community. ``conditional``: the standard asks for the item
 #: only "where conditions allow" (具备条件的), and it is absent: reported, never a gap.
 #: ``as_needed``: a GB 50180-2018 △ item (根据实际情况按需配建) that is absent: never a gap.
-STATUSES = ("ok", "partial", "gap", "undersized", "no_data", "to_assess", "conditional", "as_needed")
+#: ``reach_size_unverified``: residents reach one, but the size or capacity the rule checks is not
+#: in the input (an open item: survey it, never 达标). ``unseen``: a type nobody declared surveyed
+#: (facilities from OSM or a POI table are evidence of presence only) is not seen within reach of
+#: some residents: verify on site, never a gap.
+STATUSES = (
+    "ok",
+    "partial",
+    "gap",
+    "undersized",
+    "reach_size_unverified",
+    "unseen",
+    "no_data",
+    "to_assess",
+    "conditional",
+    "as_needed",
+)
 
 #: Columns of the gap report, in order, with their Chinese headers (used in gaps.xlsx).
 COLUMNS_ZH = {
@@ -67,6 +82,11 @@ COLUMNS_ZH = {
     "serves": "服务人群",
     "group_residents": "服务人群人数（估算）",
     "group_uncovered": "未覆盖服务人群（估算）",
+    # added with issue 22 (verdicts claim only what was checked): codes, not sentences
+    "no_data_reason": "无判定原因（代码）",
+    "size_checked": "规模（容量）已核",
+    "surveyed": "已声明调查",
+    "distance_reading": "距离口径",
 }
 
 STATUS_ZH = {
@@ -74,11 +94,26 @@ STATUS_ZH = {
     "partial": "部分覆盖",
     "gap": "缺口",
     "undersized": "规模不足",
+    "reach_size_unverified": "可达·规模待核",
+    "unseen": "未见·待核实",
     "no_data": "无数据",
     "to_assess": "待评估",
     "conditional": "具备条件时配建",
     "as_needed": "按需配建",
 }
+
+#: How a walking threshold stated in minutes was read (the ledger's 检查口径), by reading code.
+READING_ZH = {
+    "life_circle": "（按GB 50180-2018生活圈步行距离）",
+    "speed": "（按步速{speed}米/分钟折算）",
+    "metres": "",
+}
+
+#: After a facility typed from its OpenStreetMap name alone (not its tags): the type is to verify.
+NAME_MATCH_ZH = "（名称匹配·待核实）"
+
+#: Where a community's residents and households figures come from (the ledger's Chinese sheets).
+SOURCE_ZH = {"boundary": "边界文件", "estimate": "估算值", "unknown": "未知"}
 
 #: Excel fill colour of each status (gap report and ledger).
 STATUS_FILL = {
@@ -86,6 +121,8 @@ STATUS_FILL = {
     "partial": "FFEB9C",
     "gap": "FFC7CE",
     "undersized": "F8CBAD",
+    "reach_size_unverified": "DDEBF7",
+    "unseen": "DDEBF7",
     "no_data": "D9D9D9",
     "to_assess": "DDEBF7",
     "conditional": "E4DFEC",
@@ -112,6 +149,9 @@ ACTION_ZH = {
     "new_build": "新建（补建）",
     "share": "与相邻社区共建共享",
     "upgrade": "提档升级（扩建扩容）",
+    "renovate": "提标改造",
+    "revitalise": "盘活利用",
+    "optimise": "优化网点布局",
     "survey": "补充调查或现场评估",
     "consider": "评估条件或需求后配建",
     "none": "保持",
@@ -293,6 +333,8 @@ SUMMARY_COLUMNS = {
     "gap": "缺口",
     "partial": "部分覆盖",
     "undersized": "规模不足",
+    "reach_size_unverified": "可达·规模待核",
+    "unseen": "未见·待核实",
     "no_data": "无数据",
     "to_assess": "待评估",
     "conditional": "具备条件时配建",
@@ -311,6 +353,8 @@ LEDGER_STATUS_MEANING = {
     "gap": "步行范围内无此设施（标准要求配建）",
     "partial": "部分居民超出步行范围",
     "undersized": "可达，但规模、数量或容量低于标准",
+    "reach_size_unverified": "可达，但输入未给出标准所查的面积或容量：规模待现场核实，不计为达标",
+    "unseen": "数据中未见（此类设施未声明已调查，开放数据只证明“有”）：待现场核实，不等于缺口",
     "no_data": "无数据（未调查），不等于缺口",
     "to_assess": "待评估：清单项，或标准规定数量而输入未给出，需现场核查",
     "conditional": "具备条件时配建：标准写“具备条件的”，缺少不计为缺口",
@@ -325,6 +369,9 @@ LEDGER_ACTION_MEANING = {
     ),
     "survey": "补充调查、现场评估，或方案称已有而数据未显示",
     "consider": "具备条件时或按需配建：评估条件或需求",
+    "optimise": "便民商业网点、公交站点：按居民分布优化网点布局（不以相邻社区共建共享代替）",
+    "renovate": "方案所载现有设施：提标改造（核实位置后补录）",
+    "revitalise": "方案所载现有设施（闲置或待利用）：盘活利用",
 }
 
 #: Titles of the ledger workbook's sheets and page headers.
@@ -369,12 +416,25 @@ STATUS_COLOURS = {
     "ok": "#0072B2",
     "no_data": "#969696",
     "to_assess": "#542788",
+    "reach_size_unverified": "#542788",  # to verify on site, as to_assess
+    "unseen": "#542788",
     "conditional": "#b2abd2",
     "as_needed": "#d9d9d9",
 }
 
 #: Worst first: a community's colour is the worst status among its rules.
-STATUS_ORDER = ("gap", "undersized", "partial", "ok", "conditional", "as_needed", "to_assess", "no_data")
+STATUS_ORDER = (
+    "gap",
+    "undersized",
+    "partial",
+    "unseen",
+    "reach_size_unverified",
+    "ok",
+    "conditional",
+    "as_needed",
+    "to_assess",
+    "no_data",
+)
 
 #: Resident colour classes: walking minutes up to each bound, then beyond the last one.
 MINUTE_BINS = (5, 10, 15, 30)
@@ -772,6 +832,8 @@ STATUS_EN = {
     "partial": "partial",
     "gap": "gap",
     "undersized": "undersized",
+    "reach_size_unverified": "reachable, size to verify",
+    "unseen": "not seen, to verify",
     "no_data": "no data",
     "to_assess": "to assess",
     "conditional": "where conditions allow",
@@ -831,6 +893,8 @@ STATUS_MARK = {
     "zh": {
         "gap": "缺",
         "undersized": "小",
+        "reach_size_unverified": "核",
+        "unseen": "未",
         "partial": "部",
         "ok": "达",
         "no_data": "无",
@@ -841,6 +905,8 @@ STATUS_MARK = {
     "en": {
         "gap": "G",
         "undersized": "U",
+        "reach_size_unverified": "V",
+        "unseen": "S",
         "partial": "P",
         "ok": "OK",
         "no_data": "–",
@@ -855,6 +921,8 @@ STATUS_MEANING = {
     "zh": {
         "gap": "没有居民能在阈值内步行到达此类设施：需补建，或与相邻社区共建共享",
         "undersized": "居民在阈值内可达，但设施的规模、数量或供给低于标准",
+        "reach_size_unverified": "居民在阈值内可达，但输入未给出标准所查的面积或容量：需现场核实规模，不计为达标",
+        "unseen": "此类设施未声明已调查，部分或全部居民步行范围内未见：需现场核实，不等于缺口",
         "partial": "只有部分居民能在阈值内步行到达",
         "ok": "全部居民（或设定的目标比例）能在阈值内步行到达达标设施",
         "no_data": "输入中没有此类设施且未声明已调查：不是缺口，需补充调查",
@@ -865,6 +933,10 @@ STATUS_MEANING = {
     "en": {
         "gap": "no resident reaches one within the threshold: build one, or share a neighbour's",
         "undersized": "residents reach one within the threshold, but its size, number or supply is short",
+        "reach_size_unverified": "residents reach one, but the size or capacity the standard checks is not in the "
+        "input: survey it, not met",
+        "unseen": "the type was not declared surveyed and none is seen within reach of some residents: "
+        "verify on site, not a gap",
         "partial": "only some residents reach one within the threshold",
         "ok": "all residents (or the target share) reach an adequate one within the threshold",
         "no_data": "none of this type in the input and not declared surveyed: not a gap, survey it",
@@ -1032,7 +1104,10 @@ TERMINAL_LABELS = {
         "more_rows": "……另有 {n} 个社区：见 ledger.xlsx 与 report.pdf",
         "estimated": "人口为估算值（见边界文件 population_method 字段）",
         "no_data": "无数据（输入中没有、也未声明已调查的设施类型）：{types}",
-        "no_data_hint": "若确已调查，用 --surveyed 声明，其缺失即计为缺口",
+        "no_data_hint": "若确已调查，用 --surveyed 声明（或在设施表 surveyed 字段标明），其缺失即计为缺口",
+        "surveyed_declared": "按已调查判定（--surveyed 声明）：",
+        "surveyed_field": "按已调查判定（设施表 surveyed 字段标明完整清单）：",
+        "presence_only": "未声明已调查（数据中的设施只证明“有”，未见处为“未见·待核实”）：",
         "problems": "{n} 行输入未纳入，见：{path}",
         "warning": "警告：{text}",
         "outputs": "输出文件夹：{path}",
@@ -1061,7 +1136,12 @@ TERMINAL_LABELS = {
         "more_rows": "… {n} more communities: see ledger.xlsx and report.pdf",
         "estimated": "population: estimated (see population_method in the boundaries file)",
         "no_data": "no data (types not in the input and not declared surveyed): {types}",
-        "no_data_hint": "if surveyed, declare them with --surveyed: their absence is then a gap",
+        "no_data_hint": "if surveyed, declare them with --surveyed (or a true surveyed field in the facilities "
+        "table): their absence is then a gap",
+        "surveyed_declared": "judged as surveyed (declared with --surveyed): ",
+        "surveyed_field": "judged as surveyed (surveyed field of the facilities table: a complete list): ",
+        "presence_only": "not declared surveyed (facilities in the data show presence; elsewhere 'not seen, "
+        "to verify'): ",
         "problems": "{n} input rows set aside, see: {path}",
         "warning": "WARNING: {text}",
         "outputs": "output folder: {path}",

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ._labels import STATUS_ORDER, TERMINAL_LABELS, rule_name, status_name, type_name
+from .gaps import surveyed_reasons
 
 #: Widest line of the summary, in terminal columns.
 WIDTH = 100
@@ -169,6 +170,34 @@ def _list_text(names: Sequence[str], width: int, lab: Mapping[str, str], max_lin
     return [truncate(names[0], width - 12) + lab["more"].format(n=len(names))]
 
 
+def _surveyed_lines(result, lab: dict[str, str], lang: str, width: int, quantity: set[str]) -> list[str]:
+    """Which types were judged surveyed and why; which are evidence of presence only; which
+    have no data."""
+    rb = result.rulebook
+    fac = result.access.facilities
+    from_field = surveyed_reasons(fac, ())
+    present = set(fac["facility_type"].astype(str))
+    out: list[str] = []
+    used = [t for t in rb.types_used() if t not in quantity]
+
+    def names(ts: list[str]) -> list[str]:
+        return [type_name(rb.facility_types[t], lang) for t in ts]
+
+    for why in ("declared", "field"):
+        ts = [t for t in used if t in result.surveyed and (from_field.get(t) == "field") == (why == "field")]
+        if ts:
+            out += wrap_list(names(ts), width, lab["sep"], head=lab[f"surveyed_{why}"], indent="  ")
+    seen = [t for t in used if t not in result.surveyed and t in present]
+    if seen:
+        out += wrap_list(names(seen), width, lab["sep"], head=lab["presence_only"], indent="  ")
+    unsurveyed = [t for t in used if t not in result.surveyed and t not in present]
+    if unsurveyed:
+        out += wrap_list(names(unsurveyed), width, lab["sep"], head=lab["no_data"].format(types=""), indent="  ")
+    if seen or unsurveyed:
+        out += wrap("  " + lab["no_data_hint"], width, "  ")
+    return out
+
+
 def status_table(result: Any, lang: str, width: int = WIDTH, max_rows: int = MAX_ROWS) -> list[str]:
     """Status counts per community (worst first) with the gap items, aligned for CJK."""
     lab = TERMINAL_LABELS[lang]
@@ -271,11 +300,7 @@ def summary_lines(
     rb = result.rulebook
     # quantity rules (a rulebook's ``check: supply``) without data are survey rows, not no_data
     quantity = {r.facility_type for r in rb.rules if getattr(r, "check", "") == "supply"}
-    unsurveyed = [t for t in rb.types_used() if t not in result.surveyed and t not in quantity]
-    if unsurveyed:
-        names = [type_name(rb.facility_types[t], lang) for t in unsurveyed]
-        out += wrap_list(names, width, lab["sep"], head=lab["no_data"].format(types=""), indent="  ")
-        out += wrap("  " + lab["no_data_hint"], width, "  ")
+    out += _surveyed_lines(result, lab, lang, width, quantity)
     if "input_problems" in paths:
         n = len(result.input_problems) if result.input_problems is not None else 0
         out += path_line(lab["problems"], paths["input_problems"], width, n=n)

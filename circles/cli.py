@@ -196,15 +196,16 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 def _cmd_rules(args: argparse.Namespace) -> int:
     from .rulebook import load_rulebook
 
-    rb = load_rulebook(args.rules, speed_override=args.speed)
+    rb = load_rulebook(args.rules, speed_override=args.speed, distance_reading=args.distance_reading)
     rows = [
         {
             "rule": r.id,
             "type": r.facility_type,
             "name": r.name_zh,
-            "min": r.threshold_min,
-            "m/min": rb.speed_of(r),
-            "metres": round(rb.threshold_m(r)),
+            "min": "—" if r.check == "supply" else f"{rb.threshold_minutes(r):.3g}",
+            "m/min": f"{rb.speed_of(r):.3g}",
+            "metres": "—" if r.check == "supply" else round(rb.threshold_m(r)),
+            "reading": rb.reading_of(r),
             "verified": r.verified,
             "source": r.source,
         }
@@ -212,6 +213,8 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     ]
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(f"{rb.profile}: {rb.name_zh} ({rb.path})")
+        if rb.distance_reading == "life_circle" and rb.speed_override is None:
+            print(f"minutes read as life-circle distances: {rb.life_circle_source}")
         print(pd.DataFrame(rows).to_string(index=False))
         if rb.checklist:
             print("checklist items (status to_assess in the ledger):")
@@ -660,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rules.add_argument("--rules", default="complete_community_2020")
     p_rules.add_argument("--profile", default=None, choices=profiles())
     p_rules.add_argument("--speed", type=float, default=None)
+    p_rules.add_argument("--distance-reading", choices=("life_circle", "speed"), default=None)
     p_rules.set_defaults(func=_cmd_rules)
     return parser
 

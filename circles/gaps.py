@@ -7,16 +7,24 @@ Statuses
                 of the standard's size, number and capacity where the input says so
 ``partial``     some residents are within the threshold, not enough (the evidence says how
                 many residents are beyond)
-``gap``         no resident is within the threshold (the type was surveyed)
+``gap``         no resident is within the threshold (the type was declared surveyed)
 ``undersized``  enough residents are within the threshold, but what they reach is below the
                 standard: a facility smaller than ``min_size_m2`` (when the input gives
                 ``size_m2``, or for land sizes the outline of an area feature), fewer facilities
                 than ``min_count``, or less supply per population than the rule's capacity
                 target (two-step floating catchment, :mod:`circles.capacity`; only when the
                 input gives capacities or sizes)
+``reach_size_unverified``
+                enough residents are within the threshold, but the size or capacity the rule
+                checks (``min_size_m2``, a capacity target) is not in the input for what they
+                reach: an open item to survey, never ``ok`` (column ``size_checked`` 0)
+``unseen``      the type was not declared surveyed (``--surveyed`` or a true ``surveyed`` field
+                of the facilities), and some residents see none within the threshold: the
+                facilities in the data (OpenStreetMap, a POI table) prove presence, not
+                absence. Verify on site; never a gap
 ``no_data``     the input says nothing about this facility type (no facility of it and not
-                declared surveyed), or the community has no resident to measure. Not a gap:
-                OpenStreetMap in China is too sparse to read absence as a gap.
+                declared surveyed), or the community has no resident to measure (column
+                ``no_data_reason``). Not a gap.
 ``to_assess``   a checklist item of the rulebook (property management, governance …): a
                 person assesses it. Such items are not in this report (it has one row per
                 community × *spatial* rule); :mod:`circles.ledger` adds them to the ledger.
@@ -38,7 +46,8 @@ against the floor area inside the boundary; the two-step floating catchment stay
 evidence as the accessibility view. An optional boolean column ``new_community`` on the
 communities makes targets for new communities (``applies_to: new_communities``) a verdict there.
 
-A facility whose size is unknown counts as big enough (absence of data is not a finding).
+A facility whose size is unknown is not small (absence of data is not a finding), and not checked
+either: the row is ``reach_size_unverified`` until the size is given.
 Sizes and targets the standard sets only for new communities (``applies_to:
 new_communities``) are reported in the evidence, never used for the status. A rule whose
 numbers are unverified keeps its status, with a warning (``verified`` false, ``warning``).
@@ -49,6 +58,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -57,7 +67,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from . import capacity as cap
-from ._labels import COLUMNS_ZH, FIELD_ZH, threshold_text
+from ._labels import COLUMNS_ZH, FIELD_ZH, NAME_MATCH_ZH, threshold_text
 from .access import Access
 from .rulebook import Rule, Rulebook
 
@@ -74,9 +84,36 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
 
 
+def surveyed_reasons(facilities: pd.DataFrame, declared: Iterable[str] = ()) -> dict[str, str]:
+    """Facility types judged surveyed (their list complete), each with why, as a code:
+    ``declared`` (``--surveyed``) or ``field`` (a facility of the type has a true ``surveyed``
+    column: the rows of a 排查 that lists the type completely).
+
+    A facility found in OpenStreetMap or a POI table is evidence of presence, not a survey:
+    such types are measured, but absence near a community is ``unseen``, never a gap.
+    """
+    out = dict.fromkeys((str(t) for t in declared), "declared")
+    if "surveyed" in facilities.columns and len(facilities):
+        flag = facilities["surveyed"].map(_truthy).to_numpy(dtype=bool)
+        for t in sorted(set(facilities["facility_type"].astype(str).to_numpy()[flag])):
+            out.setdefault(t, "field")
+    return out
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes", "y", "是", "t")
+    try:
+        return bool(v) and not pd.isna(v)
+    except (TypeError, ValueError):
+        return False
+
+
 def surveyed_types(facilities: gpd.GeoDataFrame, declared: Iterable[str] = ()) -> set[str]:
-    """Facility types the input speaks about: at least one facility of it, or declared surveyed."""
-    return set(facilities["facility_type"].astype(str)) | set(declared)
+    """Facility types judged surveyed: declared (``--surveyed``) or by the facilities' own
+    ``surveyed`` field (see :func:`surveyed_reasons`). Having facilities of a type does not
+    make it surveyed."""
+    return set(surveyed_reasons(facilities, declared))
 
 
 def _fmt_min(v: float) -> str:
@@ -315,13 +352,564 @@ def _nearest_lists(
     return ["; ".join(p) for p in parts]
 
 
-def compute_gaps(  # noqa: C901 — split in issue 21 by the verdicts work (measure → classify → evidence)
+@dataclass
+class _Context:
+    """What every rule reads: residents, facilities and the communities as arrays."""
+
+    communities: gpd.GeoDataFrame
+    access: Access
+    comm_ids: np.ndarray
+    comm_index: np.ndarray  # per resident: position of its community (-1 when none)
+    weight: np.ndarray
+    placed: np.ndarray
+    names: dict[str, str]
+    fac_ids: np.ndarray
+    hh_of: dict[str, float]
+    new_of: dict[str, bool]
+    surveyed: set[str]
+    present: set[str]  # types with at least one facility in the input (evidence of presence)
+    reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]]
+    inside_cache: dict[str, dict[str, np.ndarray]]
+
+
+def _display_names(fac: pd.DataFrame) -> dict[str, str]:
+    """Facility id -> name as the tables show it; a facility typed from its OpenStreetMap name
+    alone (``match`` 'name matches …') says so: its type is to verify (名称匹配·待核实)."""
+    names = fac["name"].astype(str).to_numpy().copy()
+    if "match" in fac.columns:
+        by_name = fac["match"].astype(str).str.startswith("name matches").to_numpy()
+        names[by_name] = [f"{n or '未命名设施'}{NAME_MATCH_ZH}" for n in names[by_name]]
+    return dict(zip(fac["id"].astype(str), names, strict=True))
+
+
+def _context(communities: gpd.GeoDataFrame, access: Access, surveyed: set[str]) -> _Context:
+    res, fac = access.residents, access.facilities
+    hh_of: dict[str, float] = {}
+    if "households" in communities.columns:
+        hh_of = dict(
+            zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce"), strict=True)
+        )
+    new_of: dict[str, bool] = {}
+    if "new_community" in communities.columns:
+        new_of = dict(
+            zip(communities["id"].astype(str), communities["new_community"].fillna(False).astype(bool), strict=True)
+        )
+    comm_ids = communities["id"].astype(str).to_numpy()
+    return _Context(
+        communities=communities,
+        access=access,
+        comm_ids=comm_ids,
+        comm_index=pd.Index(comm_ids).get_indexer(res["community_id"].astype(str).to_numpy()),
+        weight=res["population"].to_numpy(dtype=float),
+        placed=res["placed"].to_numpy(),
+        names=_display_names(fac),
+        fac_ids=fac["id"].astype(str).to_numpy(),
+        hh_of=hh_of,
+        new_of=new_of,
+        surveyed=surveyed,
+        present=set(fac["facility_type"].astype(str)),
+        reach_cache={},
+        inside_cache={},
+    )
+
+
+@dataclass
+class _RuleMeasure:
+    """Step 1 (measure), one rule for all communities: who reaches what, of what size."""
+
+    thr_m: float
+    thr_min: float
+    reading: str  # how the threshold was read (Rulebook.reading_of)
+    speed: float
+    is_surveyed: bool  # declared surveyed: absence is a finding
+    measured: bool  # surveyed, or facilities of the type in the input
+    n_of_type: int
+    n_placed_type: int
+    fpos: np.ndarray  # facility rows within reach of some resident
+    reached_by: list[np.ndarray]  # per community: positions in fpos reached by its residents
+    sizes: np.ndarray  # per fpos: size (NaN unknown)
+    small: np.ndarray  # per fpos: below the rule's minimum size
+    adequate: np.ndarray  # per fpos: counts for the verdict (not small where the size applies)
+    supply: cap.SupplyResult | None
+    inside: dict[str, np.ndarray]
+    needs_inside: bool
+    measure_given: bool
+    facilities: gpd.GeoDataFrame
+    stats: _Stats
+    covered_checked: np.ndarray  # per community: residents reaching an adequate facility of known size
+
+
+def _reach_matrix(ctx: _Context, t: str, thr_m: float, usable: bool) -> tuple[np.ndarray, sparse.csr_matrix]:
+    if not usable:
+        return np.zeros(0, dtype=int), sparse.csr_matrix((0, len(ctx.access.residents)), dtype=bool)
+    key = (t, round(thr_m, 6))
+    if key not in ctx.reach_cache:
+        ctx.reach_cache[key] = ctx.access.facilities_within(t, thr_m)
+    return ctx.reach_cache[key]
+
+
+def _accessible_supply(
+    ctx: _Context, rule: Rule, thr_m: float, reach: tuple[np.ndarray, sparse.csr_matrix]
+) -> cap.SupplyResult | None:
+    """Supply against demand (2SFCA), where the rule has a capacity and the input the measure."""
+    c, fac = rule.capacity, ctx.access.facilities
+    if c is None or not len(reach[0]):
+        return None
+    if not ((c.measure in fac.columns) or (c.measure == "size_m2" and rule.size_kind == "land")):
+        return None
+    supply = cap.accessible_supply(
+        ctx.access,
+        rule.facility_type,
+        thr_m,
+        c.measure,
+        c.demand,
+        c.per,
+        ctx.communities,
+        size_kind=rule.size_kind,
+        reach=reach,
+    )
+    return supply if supply.known.any() else None
+
+
+def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure:
+    """Step 1: the rule's numbers for every community at once."""
+    res, fac = ctx.access.residents, ctx.access.facilities
+    t = rule.facility_type
+    speed = rulebook.speed_of(rule)
+    thr_m = rulebook.threshold_m(rule)
+    dist = res[f"dist_{t}"].to_numpy(dtype=float)
+    minutes = np.where(np.isnan(dist), np.inf, dist / speed)
+    within_any = np.nan_to_num(dist, nan=np.inf) <= thr_m + 1e-6
+    is_surveyed = t in ctx.surveyed
+    measured = is_surveyed or t in ctx.present
+    of_type = (fac["facility_type"] == t).to_numpy()
+    n_placed_type = int((of_type & fac["placed"].to_numpy()).sum())
+    fpos, fmat = _reach_matrix(ctx, t, thr_m, measured and n_placed_type > 0)
+    sizes = (
+        cap.facility_sizes(fac, fpos, rule.size_kind) if rule.min_size_m2 is not None else np.full(len(fpos), np.nan)
+    )
+    small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
+    adequate = ~small if rule.size_applies else np.ones(len(fpos), dtype=bool)
+    reach_ok = _reaches(fmat, adequate, len(res))
+    # a size the rule checks is checked only where the input gives it
+    sized = adequate & ~np.isnan(sizes) if rule.size_applies else adequate
+    reach_checked = _reaches(fmat, sized, len(res)) & within_any & ctx.placed & (ctx.comm_index >= 0)
+    covered_checked = np.bincount(
+        ctx.comm_index[reach_checked], weights=ctx.weight[reach_checked], minlength=len(ctx.comm_ids)
+    )
+    c = rule.capacity
+    needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own") or rule.per_community
+    if needs_inside and t not in ctx.inside_cache:
+        ctx.inside_cache[t] = facilities_inside(ctx.communities, fac, t)
+    measure_given = False
+    if c is not None:
+        type_pos = np.flatnonzero(of_type)
+        measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
+    stats = _community_stats(
+        ctx.comm_index,
+        len(ctx.comm_ids),
+        ctx.weight,
+        ctx.placed,
+        minutes,
+        within_any,
+        reach_ok & within_any,
+        res[f"nearest_{t}"].to_numpy(),
+        ctx.names,
+    )
+    return _RuleMeasure(
+        thr_m=thr_m,
+        thr_min=rulebook.threshold_minutes(rule),
+        reading=rulebook.reading_of(rule),
+        speed=speed,
+        is_surveyed=is_surveyed,
+        measured=measured,
+        n_of_type=int(of_type.sum()),
+        n_placed_type=n_placed_type,
+        fpos=fpos,
+        reached_by=_reached_by_community(fmat, ctx.comm_index, len(ctx.comm_ids)),
+        sizes=sizes,
+        small=small,
+        adequate=adequate,
+        supply=_accessible_supply(ctx, rule, thr_m, (fpos, fmat)),
+        inside=ctx.inside_cache.get(t, {}),
+        needs_inside=needs_inside,
+        measure_given=measure_given,
+        facilities=fac,
+        stats=stats,
+        covered_checked=covered_checked,
+    )
+
+
+def _reaches(fmat: sparse.csr_matrix, rows: np.ndarray, n_res: int) -> np.ndarray:
+    """Per resident: reaches at least one of the facilities ``rows`` (a mask over fmat's rows)."""
+    if not fmat.shape[0]:
+        return np.zeros(n_res, dtype=bool)
+    return np.asarray(fmat[np.flatnonzero(rows)].sum(axis=0)).ravel() > 0
+
+
+@dataclass
+class _CommunityMeasure:
+    """Step 1 (measure), one rule and one community."""
+
+    placed_pop: float
+    unplaced_pop: float
+    covered: float
+    covered_ok: float
+    share: float
+    share_ok: float
+    reached: np.ndarray  # per fpos: reached by a resident of the community
+    within: int
+    within_adequate: int
+    small_reached: np.ndarray
+    n_small: int
+    few: bool
+    target_applies: bool
+    sup_val: float
+    sup_complete: Any
+    cap_short: bool
+    own_pos: np.ndarray
+    own_total: float
+    own_per: float
+    own_known: bool
+    hh: float
+    size_checked: float  # 1.0 / 0.0 when the rule checks a size or capacity, NaN when it checks none
+
+
+def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid: str, pop: float) -> _CommunityMeasure:
+    """Step 1 for one community: shares, counts, sizes and supplies."""
+    st, c = m.stats, rule.capacity
+    placed_pop, covered, covered_ok = float(st.placed_pop[ci]), float(st.covered[ci]), float(st.covered_ok[ci])
+    hh = ctx.hh_of.get(cid, np.nan)
+    reached = np.zeros(len(m.fpos), dtype=bool)
+    reached[m.reached_by[ci]] = True
+    within = int(reached.sum())
+    within_adequate = int((reached & m.adequate).sum())
+    small_reached = reached & m.small
+    target_applies = c is not None and (c.applies_to == "all" or ctx.new_of.get(cid, False))
+    sup_val, sup_complete, cap_short = np.nan, np.nan, False
+    if m.supply is not None and c is not None:
+        sup_val = m.supply.per_community.get(cid, np.nan)
+        sup_complete = bool(m.supply.known[reached].all()) if within else True
+        cap_short = bool(
+            c.basis == "accessible"
+            and c.target is not None
+            and target_applies
+            and sup_complete
+            and np.isfinite(sup_val)
+            and sup_val < c.target - 1e-9
+        )
+    own_pos = m.inside.get(cid, np.zeros(0, dtype=int))
+    own_per, own_known, own_total = np.nan, False, np.nan
+    if c is not None and (c.basis == "own" or rule.check == "supply"):
+        own_total, own_complete = own_supply(ctx.access.facilities, own_pos, c.measure, rule.size_kind)
+        demand_val = hh if c.demand == "households" else float(pop)
+        own_known = bool(m.measure_given and own_complete and np.isfinite(demand_val) and demand_val > 0)
+        if own_known:
+            own_per = own_total / demand_val * c.per
+        if c.basis == "own" and own_known and c.target is not None and target_applies:
+            cap_short = bool(own_per < c.target - 1e-9)
+    size_checked = _size_checked(rule, m, cm_checked=float(m.covered_checked[ci]), covered_ok=covered_ok)
+    if c is not None and c.target is not None and target_applies and rule.check != "supply":
+        cap_checked = own_known if c.basis == "own" else bool(sup_complete is True and np.isfinite(sup_val))
+        size_checked = float(bool(cap_checked) and size_checked != 0.0)
+    return _CommunityMeasure(
+        size_checked=size_checked,
+        placed_pop=placed_pop,
+        unplaced_pop=float(st.unplaced_pop[ci]),
+        covered=covered,
+        covered_ok=covered_ok,
+        share=covered / placed_pop if placed_pop > 0 else np.nan,
+        share_ok=covered_ok / placed_pop if placed_pop > 0 else np.nan,
+        reached=reached,
+        within=within,
+        within_adequate=within_adequate,
+        small_reached=small_reached,
+        n_small=int(small_reached.sum()),
+        few=rule.min_count > 1 and within_adequate < rule.min_count,
+        target_applies=target_applies,
+        sup_val=sup_val,
+        sup_complete=sup_complete,
+        cap_short=cap_short,
+        own_pos=own_pos,
+        own_total=own_total,
+        own_per=own_per,
+        own_known=own_known,
+        hh=hh,
+    )
+
+
+def _size_checked(rule: Rule, m: _RuleMeasure, cm_checked: float, covered_ok: float) -> float:
+    """1.0 when every resident counted as reaching an adequate facility reaches one whose size
+    the input gives (a size the rule checks), 0.0 when not, NaN when the rule checks no size."""
+    if not rule.size_applies:
+        return np.nan
+    return float(cm_checked >= covered_ok - 1e-9)
+
+
+def _inside_status(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure) -> str:
+    """A per-community item (one facility per community) with a facility inside the boundary: it
+    is in the community whatever its walk; its size, where the rule checks one, decides."""
+    if cm.cap_short:
+        return "undersized"
+    if rule.size_applies:
+        sizes = cap.facility_sizes(m.facilities, cm.own_pos, rule.size_kind)
+        if (sizes < (rule.min_size_m2 or 0) - 1e-9).all() and np.isfinite(sizes).all():
+            return "undersized"
+        if not np.isfinite(sizes).any():
+            return "reach_size_unverified"
+    return "ok"
+
+
+def no_data_reason(rule: Rule, is_surveyed: bool, placed_pop: float, pop: float) -> str:
+    """Why a row has no measured verdict, as a code ('' when it has one): ``not_surveyed``
+    (no facility of the type in the input and not declared surveyed), ``no_residents`` or
+    ``not_placed`` (no resident point on the network). ``is_surveyed``: declared surveyed or
+    facilities of the type in the input."""
+    if not is_surveyed:
+        return "not_surveyed"
+    if placed_pop <= 0:
+        return "no_residents" if pop <= 0 else "not_placed"
+    return ""
+
+
+def _classify(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure, reason: str, target_share: float) -> str:
+    """Step 2: the status from the measured numbers and the reason code.
+
+    ``ok`` only when every part the rule checks was checked: a reach verdict whose size or
+    capacity the input does not give is ``reach_size_unverified``. Absence of a type nobody
+    declared surveyed (its facilities are evidence of presence only) is ``unseen``, never a gap.
+    """
+    if reason == "not_surveyed":
+        return "to_assess" if rule.check == "supply" else "no_data"
+    if reason:
+        return "no_data"
+    c = rule.capacity
+    if rule.check == "supply" and c is not None:
+        status = supply_status(cm.own_per, c.target, cm.target_applies, cm.own_known)
+    elif rule.check == "presence":
+        status = presence_status(len(cm.own_pos), cm.covered)
+    else:
+        status = reach_status(cm.covered, cm.share, cm.share_ok, target_share, cm.few or cm.cap_short)
+        if rule.per_community and len(cm.own_pos) and status in ("gap", "partial"):
+            status = _inside_status(rule, m, cm)
+        if status == "ok" and cm.size_checked == 0.0:
+            status = "reach_size_unverified"
+    status = absent_status(status, rule.required)
+    if not m.is_surveyed and status in ("gap", "partial"):
+        return "unseen"
+    return status
+
+
+def _small_text(ctx: _Context, m: _RuleMeasure, cm: _CommunityMeasure) -> str:
+    small_list = [
+        f"{ctx.names.get(ctx.fac_ids[p]) or ctx.fac_ids[p]} {s:.0f} m²"
+        for p, s in sorted(zip(m.fpos[cm.small_reached], m.sizes[cm.small_reached], strict=True), key=lambda x: -x[1])
+    ]
+    return "; ".join(small_list[:5]) + (f"; … {len(small_list) - 5} more" if len(small_list) > 5 else "")
+
+
+def _no_data_evidence(rule: Rule, ft: Any, reason: str, max_attach_m: float) -> str:
+    if reason == "not_surveyed" and rule.check == "supply":
+        c = rule.capacity
+        return (
+            f"no {ft.name_en.lower()} ({ft.name_zh}) in the input: the standard sets a "
+            f"quantity ({c.describe_zh() if c is not None else ''}); count it on site"
+        )
+    if reason == "not_surveyed":
+        return (
+            f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
+            "declared surveyed: absence in the data is not a gap"
+        )
+    if reason == "no_residents":
+        return "the community has no residents"
+    return f"no resident point within {max_attach_m:g} m of a street"
+
+
+def _reach_evidence(
+    ctx: _Context, rule: Rule, ft: Any, m: _RuleMeasure, cm: _CommunityMeasure, ci: int, target_share: float
+) -> list[str]:
+    st, ev = m.stats, []
+    if m.n_of_type == 0:
+        ev.append(f"declared surveyed, and the input has no {ft.name_en.lower()}")
+    elif m.n_placed_type == 0:
+        ev.append(f"all {m.n_of_type} {ft.name_en.lower()} facilities were set aside (too far from a street)")
+    mn, med = float(st.minimum[ci]), float(st.median[ci])
+    if np.isfinite(mn):
+        bid = str(st.best_id[ci])
+        ev.append(f"nearest: {ctx.names.get(bid) or bid} ({bid}) {mn:.1f} min from the closest resident point")
+        ev.append(f"median resident {_fmt_min(med)}")
+    thr = threshold_text(m.thr_min, m.thr_m, rule.stated_in_metres, "en")
+    if cm.share < target_share - 1e-9 and m.n_placed_type:
+        ev.append(f"{cm.placed_pop - cm.covered:.0f} of {cm.placed_pop:.0f} residents beyond {thr}")
+    if cm.n_small:
+        verdict = "" if rule.size_applies else " (the minimum applies to new communities: information only)"
+        ev.append(
+            f"{cm.n_small} facilit{'y' if cm.n_small == 1 else 'ies'} within reach below "
+            f"{rule.min_size_m2:g} m²: {_small_text(ctx, m, cm)}{verdict}"
+        )
+    if rule.size_applies and cm.covered_ok < cm.covered - 1e-9:
+        ev.append(f"{cm.covered - cm.covered_ok:.0f} residents reach only facilities below {rule.min_size_m2:g} m²")
+    if cm.few:
+        ev.append(
+            f"{cm.within_adequate} facilit{'y' if cm.within_adequate == 1 else 'ies'} within reach, "
+            f"the standard asks at least {rule.min_count}"
+        )
+    c = rule.capacity
+    if c is not None and (c.basis == "own" or rule.check == "supply"):
+        ev.append(
+            _own_evidence(rule, len(cm.own_pos), cm.own_total, cm.own_per, cm.own_known, cm.hh, cm.target_applies)
+        )
+    if rule.check == "presence":
+        ev.append(f"{len(cm.own_pos)} inside the community; {cm.covered:.0f} residents within {thr} of one")
+    return ev
+
+
+def _supply_evidence(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure) -> list[str]:
+    c, ev = rule.capacity, list[str]()
+    if c is None:
+        return ev
+    if m.supply is not None and np.isfinite(cm.sup_val):
+        tgt = f" against a target of {c.target:g}" if c.target is not None else " (no target)"
+        if c.basis == "own":
+            tgt = " (accessibility view; the target is checked on the community's own supply)"
+        scope = " (target for new communities: information only)" if not cm.target_applies else ""
+        lb = "" if cm.sup_complete else " — lower bound: some facilities within reach have no " + c.measure
+        ev.append(f"accessible supply (2SFCA) {cm.sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
+    elif m.supply is not None and c.demand == "households" and not np.isfinite(cm.hh):
+        ev.append("supply per household not checked: the community has no household figure")
+    elif c.target is not None and cm.within:
+        ev.append(f"supply target not checked: the input gives no {c.measure}")
+    return ev
+
+
+def _evidence(
+    ctx: _Context, rule: Rule, ft: Any, m: _RuleMeasure, cm: _CommunityMeasure, ci: int, target_share: float
+) -> str:
+    """Step 3: the English evidence of a measured row (words only; the verdict is made)."""
+    ev = _reach_evidence(ctx, rule, ft, m, cm, ci, target_share) + _supply_evidence(rule, m, cm)
+    if cm.unplaced_pop > 0:
+        ev.append(f"{cm.unplaced_pop:.0f} residents not placed on the network")
+    if not rule.verified:
+        ev.append(
+            "threshold not verified against the official text: a warning, not a verdict"
+            if not rule.unverified or any(f.startswith("threshold") for f in rule.unverified)
+            else f"{unverified_text(rule)} not verified against the official text: a warning, not a verdict"
+        )
+    return "; ".join(ev)
+
+
+def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est: Any, hh: float) -> dict[str, Any]:
+    """The columns every row has, whatever its status."""
+    c = rule.capacity
+    return {
+        "community_id": cid,
+        "community_name": cname,
+        "rule_id": rule.id,
+        "facility_type": rule.facility_type,
+        "facility_name_zh": rule.name_zh,
+        "threshold_min": round(m.thr_min, 2),
+        "speed_m_per_min": m.speed,
+        "threshold_m": round(m.thr_m, 1),
+        "distance_reading": m.reading,
+        "residents": int(round(pop)),
+        "residents_unplaced": 0,
+        "population_estimated": bool(est),
+        "verified": rule.verified,
+        "source": rule.source,
+        "level": rule.level,
+        "item": rule.item,
+        "category": rule.category,
+        "households": float(hh) if pd.notna(hh) else np.nan,
+        "min_size_m2": rule.min_size_m2 if rule.min_size_m2 is not None else np.nan,
+        "min_count": rule.min_count,
+        "unverified": unverified_text(rule),
+        "warning": warning_text(rule),
+        "supply_measure": c.measure if c is not None else "",
+        "supply_unit": _supply_unit(rule),
+        "supply_target": (c.target if c is not None and c.target is not None else np.nan),
+        "required": rule.required,
+        "check": rule.check,
+        "supply_basis": c.basis if c is not None else "",
+        "facilities_own": np.nan,
+        "supply_own": np.nan,
+    }
+
+
+_EMPTY = dict(
+    covered_share=np.nan,
+    residents_uncovered=np.nan,
+    nearest_min_median=np.nan,
+    nearest_min_max=np.nan,
+    nearest_min_min=np.nan,
+    facilities_within=np.nan,
+    covered_share_adequate=np.nan,
+    residents_undersized=np.nan,
+    facilities_undersized=np.nan,
+    undersized_facilities="",
+    nearest_facilities="",
+    supply_accessible=np.nan,
+    supply_complete=np.nan,
+)
+
+
+def _rnd(v: float, nd: int) -> float:
+    return round(v, nd) if np.isfinite(v) else np.nan
+
+
+def _measured_columns(ctx: _Context, m: _RuleMeasure, cm: _CommunityMeasure, ci: int) -> dict[str, Any]:
+    """The measured numbers of a row with a verdict."""
+    st = m.stats
+    return dict(
+        covered_share=round(cm.share, 4),
+        residents_uncovered=int(round(cm.placed_pop - cm.covered)),
+        nearest_min_median=_rnd(float(st.median[ci]), 2),
+        nearest_min_max=_rnd(float(st.maximum[ci]), 2),
+        nearest_min_min=_rnd(float(st.minimum[ci]), 2),
+        facilities_within=cm.within,
+        covered_share_adequate=round(cm.share_ok, 4),
+        residents_undersized=int(round(cm.covered - cm.covered_ok)),
+        facilities_undersized=cm.n_small,
+        undersized_facilities=_small_text(ctx, m, cm),
+        nearest_facilities=st.nearest_text[ci],
+        supply_accessible=_rnd(cm.sup_val, 3),
+        supply_complete=cm.sup_complete,
+        facilities_own=len(cm.own_pos) if m.needs_inside else np.nan,
+        supply_own=_rnd(cm.own_per, 3),
+    )
+
+
+def _rule_rows(ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: float) -> list[dict[str, Any]]:
+    """The rows of one rule: measure, classify, then the evidence, community by community."""
+    m = _measure_rule(ctx, rulebook, rule)
+    ft = rulebook.facility_types[rule.facility_type]
+    comms = ctx.communities
+    rows = []
+    for ci, (cid, cname, pop, est) in enumerate(
+        zip(ctx.comm_ids, comms["name"], comms["population"], comms["population_estimated"], strict=True)
+    ):
+        cm = _measure_community(ctx, rule, m, ci, cid, float(pop))
+        row = _row_base(rule, m, cid, cname, float(pop), est, cm.hh)
+        reason = no_data_reason(rule, m.measured, cm.placed_pop, float(pop))
+        status = _classify(rule, m, cm, reason, target_share)
+        row.update(no_data_reason=reason, size_checked=cm.size_checked, surveyed=m.is_surveyed)
+        row["residents_unplaced"] = int(round(cm.unplaced_pop))
+        if reason:
+            row.update(_EMPTY, status=status, evidence=_no_data_evidence(rule, ft, reason, ctx.access.max_attach_m))
+        else:
+            row.update(_measured_columns(ctx, m, cm, ci))
+            row.update(status=status, evidence=_evidence(ctx, rule, ft, m, cm, ci, target_share))
+        rows.append(row)
+    return rows
+
+
+def compute_gaps(
     communities: gpd.GeoDataFrame,
     access: Access,
     rulebook: Rulebook,
     surveyed: set[str],
     target_share: float = 1.0,
     progress: bool = False,
+    present: set[str] | None = None,
 ) -> pd.DataFrame:
     """One row per community × spatial rule (see the module docstring for statuses).
 
@@ -340,308 +928,18 @@ def compute_gaps(  # noqa: C901 — split in issue 21 by the verdicts work (meas
         Share of residents that must be within the threshold for ``ok`` (default 1.0).
     progress : bool
         Show a progress bar over the rules.
+    present : set of str, optional
+        Types whose facilities are evidence of presence (measured; absence ``unseen``). Default:
+        the types with a facility in ``access.facilities``; a what-if passes today's.
     """
     if not 0 < target_share <= 1:
         raise ValueError(f"target share must be in (0, 1], got {target_share}")
-    res = access.residents
-    fac = access.facilities
-    comm_of = res["community_id"].astype(str).to_numpy()
-    weight = res["population"].to_numpy(dtype=float)
-    placed = res["placed"].to_numpy()
-    names = dict(zip(fac["id"].astype(str), fac["name"].astype(str), strict=True))
-    fac_ids = fac["id"].astype(str).to_numpy()
-    hh_of = {}
-    if "households" in communities.columns:
-        hh_of = dict(
-            zip(communities["id"].astype(str), pd.to_numeric(communities["households"], errors="coerce"), strict=True)
-        )
-    new_of: dict[str, bool] = {}
-    if "new_community" in communities.columns:
-        new_of = dict(
-            zip(
-                communities["id"].astype(str),
-                communities["new_community"].fillna(False).astype(bool),
-                strict=True,
-            )
-        )
-    comm_ids = communities["id"].astype(str).to_numpy()
-    comm_index = pd.Index(comm_ids).get_indexer(comm_of)
+    ctx = _context(communities, access, surveyed)
+    if present is not None:
+        ctx.present = set(present)
     rows = []
-    reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]] = {}
-    inside_cache: dict[str, dict[str, np.ndarray]] = {}
     for rule in tqdm(rulebook.rules, desc="gap report", unit="rule", disable=not progress, leave=False):
-        t = rule.facility_type
-        ft = rulebook.facility_types[t]
-        speed = rulebook.speed_of(rule)
-        thr_m = rulebook.threshold_m(rule)
-        thr_min = rulebook.threshold_minutes(rule)
-        dist = res[f"dist_{t}"].to_numpy(dtype=float)
-        minutes = np.where(np.isnan(dist), np.inf, dist / speed)
-        within_any = np.nan_to_num(dist, nan=np.inf) <= thr_m + 1e-6
-        is_surveyed = t in surveyed
-        n_of_type = int((fac["facility_type"] == t).sum())
-        n_placed_type = int(((fac["facility_type"] == t) & fac["placed"]).sum())
-        if is_surveyed and n_placed_type:
-            key = (t, round(thr_m, 6))
-            if key not in reach_cache:
-                reach_cache[key] = access.facilities_within(t, thr_m)
-            fpos, fmat = reach_cache[key]
-        else:
-            fpos, fmat = np.zeros(0, dtype=int), sparse.csr_matrix((0, len(res)), dtype=bool)
-        reached_by = _reached_by_community(fmat, comm_index, len(comm_ids))
-        nearest_col = res[f"nearest_{t}"].to_numpy()
-        # sizes: which reachable facilities are below the rule's minimum
-        sizes = (
-            cap.facility_sizes(fac, fpos, rule.size_kind)
-            if rule.min_size_m2 is not None
-            else np.full(len(fpos), np.nan)
-        )
-        small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
-        small_verdict = small if rule.size_applies else np.zeros(len(fpos), dtype=bool)
-        adequate = ~small_verdict
-        reach_ok = (
-            np.asarray(fmat[np.flatnonzero(adequate)].sum(axis=0)).ravel() > 0
-            if len(fpos)
-            else np.zeros(len(res), dtype=bool)
-        )
-        reach_ok = reach_ok & within_any
-        # supply against demand (2SFCA), where the rule has a capacity and the input the measure
-        supply = None
-        c = rule.capacity
-        if c is not None and len(fpos):
-            has_col = (c.measure in fac.columns) or (c.measure == "size_m2" and rule.size_kind == "land")
-            if has_col:
-                supply = cap.accessible_supply(
-                    access,
-                    t,
-                    thr_m,
-                    c.measure,
-                    c.demand,
-                    c.per,
-                    communities,
-                    size_kind=rule.size_kind,
-                    reach=(fpos, fmat),
-                )
-                if not supply.known.any():
-                    supply = None
-        needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own")
-        if needs_inside and t not in inside_cache:
-            inside_cache[t] = facilities_inside(communities, fac, t)
-        inside = inside_cache.get(t, {})
-        measure_given = False
-        if c is not None:
-            type_pos = np.flatnonzero((fac["facility_type"] == t).to_numpy())
-            measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
-        stated_m = rule.stated_in_metres
-        st = _community_stats(
-            comm_index, len(comm_ids), weight, placed, minutes, within_any, reach_ok, nearest_col, names
-        )
-        for ci, (cid, cname, pop, est) in enumerate(
-            zip(
-                comm_ids,
-                communities["name"],
-                communities["population"],
-                communities["population_estimated"],
-                strict=True,
-            )
-        ):
-            placed_pop = float(st.placed_pop[ci])
-            unplaced_pop = float(st.unplaced_pop[ci])
-            covered = float(st.covered[ci])
-            covered_ok = float(st.covered_ok[ci])
-            hh = hh_of.get(cid, np.nan)
-            row = {
-                "community_id": cid,
-                "community_name": cname,
-                "rule_id": rule.id,
-                "facility_type": t,
-                "facility_name_zh": rule.name_zh,
-                "threshold_min": round(thr_min, 2),
-                "speed_m_per_min": speed,
-                "threshold_m": round(thr_m, 1),
-                "residents": int(round(pop)),
-                "residents_unplaced": int(round(unplaced_pop)),
-                "population_estimated": bool(est),
-                "verified": rule.verified,
-                "source": rule.source,
-                "level": rule.level,
-                "item": rule.item,
-                "category": rule.category,
-                "households": float(hh) if pd.notna(hh) else np.nan,
-                "min_size_m2": rule.min_size_m2 if rule.min_size_m2 is not None else np.nan,
-                "min_count": rule.min_count,
-                "unverified": unverified_text(rule),
-                "warning": warning_text(rule),
-                "supply_measure": c.measure if c is not None else "",
-                "supply_unit": _supply_unit(rule),
-                "supply_target": (c.target if c is not None and c.target is not None else np.nan),
-                "required": rule.required,
-                "check": rule.check,
-                "supply_basis": c.basis if c is not None else "",
-                "facilities_own": np.nan,
-                "supply_own": np.nan,
-            }
-            empty = dict(
-                covered_share=np.nan,
-                residents_uncovered=np.nan,
-                nearest_min_median=np.nan,
-                nearest_min_max=np.nan,
-                nearest_min_min=np.nan,
-                facilities_within=np.nan,
-                covered_share_adequate=np.nan,
-                residents_undersized=np.nan,
-                facilities_undersized=np.nan,
-                undersized_facilities="",
-                nearest_facilities="",
-                supply_accessible=np.nan,
-                supply_complete=np.nan,
-            )
-            if not is_surveyed:
-                if rule.check == "supply":
-                    row.update(
-                        empty,
-                        status="to_assess",
-                        evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input: the standard sets a "
-                        f"quantity ({c.describe_zh() if c is not None else ''}); count it on site",
-                    )
-                else:
-                    row.update(
-                        empty,
-                        status="no_data",
-                        evidence=f"no {ft.name_en.lower()} ({ft.name_zh}) in the input and the type was not "
-                        "declared surveyed: absence in the data is not a gap",
-                    )
-                rows.append(row)
-                continue
-            if placed_pop <= 0:
-                why = (
-                    "the community has no residents"
-                    if pop <= 0
-                    else f"no resident point within {access.max_attach_m:g} m of a street"
-                )
-                row.update(empty, status="no_data", evidence=why)
-                rows.append(row)
-                continue
-            share = covered / placed_pop
-            share_ok = covered_ok / placed_pop
-            reached = np.zeros(len(fpos), dtype=bool)
-            reached[reached_by[ci]] = True
-            within = int(reached.sum())
-            within_adequate = int((reached & adequate).sum())
-            small_reached = reached & small
-            n_small = int(small_reached.sum())
-            few = rule.min_count > 1 and within_adequate < rule.min_count
-            # capacity: accessible supply (2SFCA), and the community's own supply (basis own)
-            target_applies = c is not None and (c.applies_to == "all" or new_of.get(cid, False))
-            sup_val, sup_complete, cap_short = np.nan, np.nan, False
-            if supply is not None and c is not None:
-                sup_val = supply.per_community.get(cid, np.nan)
-                sup_complete = bool(supply.known[reached].all()) if within else True
-                if (
-                    c.basis == "accessible"
-                    and c.target is not None
-                    and target_applies
-                    and sup_complete
-                    and np.isfinite(sup_val)
-                    and sup_val < c.target - 1e-9
-                ):
-                    cap_short = True
-            own_pos = inside.get(cid, np.zeros(0, dtype=int))
-            own_per, own_known, own_total = np.nan, False, np.nan
-            if c is not None and (c.basis == "own" or rule.check == "supply"):
-                own_total, own_complete = own_supply(fac, own_pos, c.measure, rule.size_kind)
-                demand_val = hh if c.demand == "households" else float(pop)
-                own_known = measure_given and own_complete and np.isfinite(demand_val) and demand_val > 0
-                if own_known:
-                    own_per = own_total / demand_val * c.per
-                if c.basis == "own" and own_known and c.target is not None and target_applies:
-                    cap_short = own_per < c.target - 1e-9
-            if rule.check == "supply" and c is not None:
-                status = supply_status(own_per, c.target, target_applies, own_known)
-            elif rule.check == "presence":
-                status = presence_status(len(own_pos), covered)
-            else:
-                status = reach_status(covered, share, share_ok, target_share, few or cap_short)
-            status = absent_status(status, rule.required)
-            med, mx, mn = float(st.median[ci]), float(st.maximum[ci]), float(st.minimum[ci])
-            small_list = [
-                f"{names.get(fac_ids[p]) or fac_ids[p]} {s:.0f} m²"
-                for p, s in sorted(zip(fpos[small_reached], sizes[small_reached], strict=True), key=lambda x: -x[1])
-            ]
-            small_txt = "; ".join(small_list[:5]) + (f"; … {len(small_list) - 5} more" if len(small_list) > 5 else "")
-            ev = []
-            if n_of_type == 0:
-                ev.append(f"declared surveyed, and the input has no {ft.name_en.lower()}")
-            elif n_placed_type == 0:
-                ev.append(f"all {n_of_type} {ft.name_en.lower()} facilities were set aside (too far from a street)")
-            if np.isfinite(mn):
-                bid = str(st.best_id[ci])
-                ev.append(f"nearest: {names.get(bid) or bid} ({bid}) {mn:.1f} min from the closest resident point")
-                ev.append(f"median resident {_fmt_min(med)}")
-            if share < target_share - 1e-9 and n_placed_type:
-                ev.append(
-                    f"{placed_pop - covered:.0f} of {placed_pop:.0f} residents beyond "
-                    f"{threshold_text(thr_min, thr_m, stated_m, 'en')}"
-                )
-            if n_small:
-                verdict = "" if rule.size_applies else " (the minimum applies to new communities: information only)"
-                ev.append(
-                    f"{n_small} facilit{'y' if n_small == 1 else 'ies'} within reach below "
-                    f"{rule.min_size_m2:g} m²: {small_txt}{verdict}"
-                )
-            if rule.size_applies and covered_ok < covered - 1e-9:
-                ev.append(f"{covered - covered_ok:.0f} residents reach only facilities below {rule.min_size_m2:g} m²")
-            if few:
-                ev.append(
-                    f"{within_adequate} facilit{'y' if within_adequate == 1 else 'ies'} within reach, "
-                    f"the standard asks at least {rule.min_count}"
-                )
-            if c is not None and (c.basis == "own" or rule.check == "supply"):
-                ev.append(_own_evidence(rule, len(own_pos), own_total, own_per, own_known, hh, target_applies))
-            if rule.check == "presence":
-                ev.append(
-                    f"{len(own_pos)} inside the community; {covered:.0f} residents within "
-                    f"{threshold_text(thr_min, thr_m, stated_m, 'en')} of one"
-                )
-            if supply is not None and c is not None and np.isfinite(sup_val):
-                tgt = f" against a target of {c.target:g}" if c.target is not None else " (no target)"
-                if c.basis == "own":
-                    tgt = " (accessibility view; the target is checked on the community's own supply)"
-                scope = " (target for new communities: information only)" if not target_applies else ""
-                lb = "" if sup_complete else " — lower bound: some facilities within reach have no " + c.measure
-                ev.append(f"accessible supply (2SFCA) {sup_val:.3g} {_supply_unit(rule)}{tgt}{scope}{lb}")
-            elif supply is not None and c is not None and c.demand == "households" and not np.isfinite(hh):
-                ev.append("supply per household not checked: the community has no household figure")
-            elif c is not None and c.target is not None and within:
-                ev.append(f"supply target not checked: the input gives no {c.measure}")
-            if unplaced_pop > 0:
-                ev.append(f"{unplaced_pop:.0f} residents not placed on the network")
-            if not rule.verified:
-                ev.append(
-                    "threshold not verified against the official text: a warning, not a verdict"
-                    if not rule.unverified or any(f.startswith("threshold") for f in rule.unverified)
-                    else f"{unverified_text(rule)} not verified against the official text: a warning, not a verdict"
-                )
-            row.update(
-                status=status,
-                covered_share=round(share, 4),
-                residents_uncovered=int(round(placed_pop - covered)),
-                nearest_min_median=round(med, 2) if np.isfinite(med) else np.nan,
-                nearest_min_max=round(mx, 2) if np.isfinite(mx) else np.nan,
-                nearest_min_min=round(mn, 2) if np.isfinite(mn) else np.nan,
-                facilities_within=within,
-                evidence="; ".join(ev),
-                covered_share_adequate=round(share_ok, 4),
-                residents_undersized=int(round(covered - covered_ok)),
-                facilities_undersized=n_small,
-                undersized_facilities=small_txt,
-                nearest_facilities=st.nearest_text[ci],
-                supply_accessible=round(sup_val, 3) if np.isfinite(sup_val) else np.nan,
-                supply_complete=sup_complete,
-                facilities_own=len(own_pos) if needs_inside else np.nan,
-                supply_own=round(own_per, 3) if np.isfinite(own_per) else np.nan,
-            )
-            rows.append(row)
+        rows += _rule_rows(ctx, rulebook, rule, target_share)
     df = pd.DataFrame(rows, columns=list(COLUMNS_ZH))
     order = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
     df["_c"] = df["community_id"].map(order)

@@ -50,14 +50,12 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._config import config_file
 from ._labels import (
     ACTION_ZH,
     CYCLE_WORDS,
@@ -67,6 +65,8 @@ from ._labels import (
     LEDGER_STATUS_MEANING,
     LEDGER_TITLES,
     PLAN_STATUS_ZH,
+    READING_ZH,
+    SOURCE_ZH,
     STATUS_ZH,
     SUMMARY_COLUMNS,
     rule_name,
@@ -75,9 +75,19 @@ from ._labels import (
 from ._sheets import write_csv
 from .cycle import Carried
 from .departments import DEPARTMENT_KINDS, Departments, _departments_from, load_departments  # noqa: F401  (re-exported)
-from .errors import ConfigError
 from .gaps import warning_text
-from .rulebook import CATEGORIES, DEFAULT_PROFILE, LEVELS, Rule, Rulebook
+from .pilot import (  # noqa: F401  (re-exported: the pilot model moved to circles.pilot)
+    PLAN_ACTIONS,
+    Phase,
+    Pilot,
+    PilotCommunity,
+    PilotEntry,
+    apply_pilot_attributes,
+    default_rules,
+    load_pilot,
+    normalise_name,
+)
+from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +95,32 @@ log = logging.getLogger(__name__)
 #: this many times the rule's threshold of the community's residents (a circles heuristic).
 SHARE_FACTOR = 2.0
 
+#: One per residents' committee (2020 standard item 1: 一个社区综合服务站): never shared.
+NOT_SHARED_TYPES = ("community_service",)
+#: Shops and stops (便民商业网点, 公交站点): their answer is the layout of the outlet network
+#: (优化网点布局), not sharing a neighbour's.
+OUTLET_TYPES = ("convenience_store", "pharmacy", "parcel_point", "food_market", "bus_stop", "canteen")
+
 #: Statuses that need action (a gap to close) and statuses that are not met (open items).
 ACTIONABLE = ("gap", "partial", "undersized")
-OPEN = ("gap", "partial", "undersized", "no_data", "to_assess", "conditional", "as_needed")
+OPEN = (
+    "gap",
+    "partial",
+    "undersized",
+    "reach_size_unverified",
+    "unseen",
+    "no_data",
+    "to_assess",
+    "conditional",
+    "as_needed",
+)
 #: Order of the statuses in a community's ledger (actionable first, met last).
 STATUS_CLASS = {
     "gap": 0,
     "partial": 0,
     "undersized": 0,
+    "reach_size_unverified": 1,
+    "unseen": 1,
     "no_data": 1,
     "to_assess": 2,
     "conditional": 3,
@@ -169,341 +197,6 @@ NUMERIC = {"no", "residents_affected", "investment_wan", "in_plan"}
 # ----------------------------------------------------------------------------- units
 
 
-# ----------------------------------------------------------------------------- the pilot plan
-
-
-@dataclass
-class PilotEntry:
-    """A problem, project, measure or existing facility of a pilot community's plan."""
-
-    no: int
-    text: str
-    covers: tuple[str, ...] = ()
-    action: str = ""
-    quote: str = ""
-    section: str = ""
-    investment_wan: float | None = None
-    count: int | None = None
-
-
-@dataclass
-class PilotCommunity:
-    """A pilot community as its plan describes it."""
-
-    id: str
-    name_zh: str
-    aliases: tuple[str, ...]
-    area_km2: float | None
-    households: float | None
-    population: float | None
-    population_note: str = ""
-    boundary_zh: str = ""
-    attachment: str = ""
-    street: str = ""
-    problems: list[PilotEntry] = field(default_factory=list)
-    projects: list[PilotEntry] = field(default_factory=list)
-    measures: list[PilotEntry] = field(default_factory=list)
-    existing: list[PilotEntry] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Phase:
-    """A phase of the plan (四、组织实施), verbatim."""
-
-    no: int
-    name_zh: str
-    text_zh: str
-    period_zh: str
-    end: str  # "YYYY-MM"
-
-    def label(self) -> str:
-        """'第三阶段：协同推进，定期调度（2023年4月至2024年8月）'."""
-        return f"{self.name_zh}：{self.text_zh}（{self.period_zh}）"
-
-
-@dataclass
-class Pilot:
-    """A city's pilot plan: its communities, phases, units and where the figures come from."""
-
-    communities: list[PilotCommunity]
-    source: str
-    path: str = ""
-    phases: list[Phase] = field(default_factory=list)
-    deadline_phase: int | None = None
-    rules_profile: str = ""
-    departments: Departments | None = None
-    city_measures: list[PilotEntry] = field(default_factory=list)
-    reporting_zh: str = ""
-
-    def match(self, name: Any) -> PilotCommunity | None:
-        """The pilot community whose name or alias matches ``name`` (see :func:`normalise_name`)."""
-        key = normalise_name(name)
-        if not key:
-            return None
-        for c in self.communities:
-            if key in {normalise_name(a) for a in (c.name_zh,) + c.aliases}:
-                return c
-        return None
-
-    def deadline_text(self) -> str:
-        """完成时限 of open items: the end of :attr:`deadline_phase` ('2024年8月底'), or ''."""
-        ph = next((p for p in self.phases if p.no == self.deadline_phase), None)
-        if ph is None:
-            return ""
-        year, month = ph.end.split("-")
-        return f"{int(year)}年{int(month)}月底"
-
-
-_PREFIXES = ("江苏省", "南通市", "如皋市", "如城街道", "如城")
-_SUFFIXES = ("社区居民委员会", "居民委员会", "社区居委会", "居委会", "社区", " community")
-
-
-def normalise_name(name: Any) -> str:
-    """A community name without spaces, city/street prefixes and 社区/居委会 suffixes, lower-case.
-
-    >>> normalise_name("如城街道 孔庙社区")
-    '孔庙'
-    """
-    if name is None or (isinstance(name, float) and math.isnan(name)):
-        return ""
-    s = re.sub(r"\s+", "", str(name)).lower()
-    changed = True
-    while changed and s:
-        changed = False
-        for p in _PREFIXES:
-            if s.startswith(p) and len(s) > len(p):
-                s, changed = s[len(p) :], True
-        for suf in _SUFFIXES:
-            suf = suf.replace(" ", "")
-            if s.endswith(suf) and len(s) > len(suf):
-                s, changed = s[: -len(suf)], True
-    return s
-
-
-def _pilot_num(c: Mapping[str, Any], key: str, where: str) -> float | None:
-    """A non-negative number of a pilot community entry (None when absent)."""
-    v = c.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise ConfigError(f"{where}: '{key}' should be a non-negative number, got {v!r}")
-    return float(v)
-
-
-PLAN_ACTIONS = ("share", "upgrade", "new_build")
-
-
-def _entry_no(e: Mapping[Any, Any], default: int) -> int:
-    """An entry's number: YAML 1.1 reads the key ``no`` as false, so both are looked up."""
-    v = e.get("no", e.get(False, default))
-    return int(v) if isinstance(v, (int, float, str)) and not isinstance(v, bool) else default
-
-
-def _pilot_entries(c: Mapping[str, Any], key: str, where: str) -> list[PilotEntry]:
-    """The numbered problems, projects, measures or existing facilities of a plan entry."""
-    lst = c.get(key) or []
-    if not isinstance(lst, list):
-        raise ConfigError(f"{where}: '{key}' should be a list")
-    res = []
-    for j, e in enumerate(lst):
-        if not isinstance(e, dict) or not e.get("text"):
-            raise ConfigError(f"{where}: {key} #{j + 1}: expected a mapping with 'text'")
-        covers = e.get("covers")
-        if covers is None:
-            raise ConfigError(
-                f"{where}: {key} #{j + 1}: missing 'covers' (the rule ids it is about, reviewed by hand; [] for none)"
-            )
-        if not isinstance(covers, list):
-            raise ConfigError(f"{where}: {key} #{j + 1}: 'covers' should be a list of rule ids")
-        action = str(e.get("action", "") or "")
-        if action and action not in PLAN_ACTIONS:
-            raise ConfigError(
-                f"{where}: {key} #{j + 1}: 'action' should be one of {', '.join(PLAN_ACTIONS)}, got {action!r}"
-            )
-        inv = _pilot_num(e, "investment_wan", f"{where}: {key} #{j + 1}")
-        cnt = _pilot_num(e, "count", f"{where}: {key} #{j + 1}")
-        res.append(
-            PilotEntry(
-                no=_entry_no(e, j + 1),
-                text=str(e["text"]),
-                covers=tuple(str(x) for x in covers),
-                action=action,
-                quote=str(e.get("quote", "") or ""),
-                section=str(e.get("section", "") or ""),
-                investment_wan=inv,
-                count=None if cnt is None else int(cnt),
-            )
-        )
-    return res
-
-
-_COMMUNITY_KEYS = {
-    "id",
-    "name_zh",
-    "aliases",
-    "area_km2",
-    "households",
-    "population",
-    "population_note",
-    "boundary_zh",
-    "attachment",
-    "street",
-    "problems",
-    "projects",
-    "measures",
-    "existing",
-}
-
-
-def load_pilot(path: str | Path | None = None) -> Pilot:
-    """A pilot plan as data (default: ``circles/config/rugao_pilot.yaml``, the Rugao 2023 plan)."""
-    data, label = config_file("rugao_pilot.yaml", path)
-    raw = data.get("communities")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{label}: expected a non-empty list 'communities'")
-    out = []
-    for i, c in enumerate(raw):
-        if not isinstance(c, dict) or not c.get("id") or not c.get("name_zh"):
-            raise ConfigError(f"{label}: community #{i + 1}: expected a mapping with 'id' and 'name_zh'")
-        where = f"{label}: community '{c['id']}'"
-        out.append(
-            PilotCommunity(
-                id=str(c["id"]),
-                name_zh=str(c["name_zh"]),
-                aliases=tuple(str(a) for a in (c.get("aliases") or [])),
-                area_km2=_pilot_num(c, "area_km2", where),
-                households=_pilot_num(c, "households", where),
-                population=_pilot_num(c, "population", where),
-                population_note=str(c.get("population_note", "")),
-                boundary_zh=str(c.get("boundary_zh", "")),
-                attachment=str(c.get("attachment", "")),
-                street=str(c.get("street", "") or ""),
-                problems=_pilot_entries(c, "problems", where),
-                projects=_pilot_entries(c, "projects", where),
-                measures=_pilot_entries(c, "measures", where),
-                existing=_pilot_entries(c, "existing", where),
-                extra={k: v for k, v in c.items() if k not in _COMMUNITY_KEYS},
-            )
-        )
-    phases = []
-    for j, ph in enumerate(data.get("phases") or []):
-        if not isinstance(ph, dict) or not re.fullmatch(r"\d{4}-\d{2}", str(ph.get("end", ""))):
-            raise ConfigError(f"{label}: phases #{j + 1}: expected name_zh, text_zh, period_zh and end 'YYYY-MM'")
-        phases.append(
-            Phase(
-                no=_entry_no(ph, j + 1),
-                name_zh=str(ph.get("name_zh", "")),
-                text_zh=str(ph.get("text_zh", "")),
-                period_zh=str(ph.get("period_zh", "")),
-                end=str(ph["end"]),
-            )
-        )
-    dphase = data.get("deadline_phase")
-    if dphase is not None and dphase not in {p.no for p in phases}:
-        raise ConfigError(f"{label}: 'deadline_phase' {dphase!r} is not one of the phases")
-    deps = None
-    if data.get("departments") is not None:
-        if not isinstance(data["departments"], dict):
-            raise ConfigError(f"{label}: 'departments' should be a mapping (the schema of departments.yaml)")
-        base_data, base_label = config_file("departments.yaml")
-        deps = _departments_from(data["departments"], f"{label}: departments", _departments_from(base_data, base_label))
-    src = data.get("source") or {}
-    return Pilot(
-        communities=out,
-        source=str(src.get("doc", "")) if isinstance(src, dict) else str(src),
-        path=label,
-        phases=phases,
-        deadline_phase=None if dphase is None else int(dphase),
-        rules_profile=str(data.get("rules_profile", "") or ""),
-        departments=deps,
-        city_measures=_pilot_entries(data, "city_measures", label),
-        reporting_zh=str(data.get("reporting_zh", "") or ""),
-    )
-
-
-def default_rules(communities: pd.DataFrame, pilot: Pilot | None = None) -> str:
-    """The rulebook to use when none is asked for: the pilot plan's (``rules_profile``) when a
-    community's name matches one of its pilot communities, else ``complete_community_2020``."""
-    pilot = pilot if pilot is not None else load_pilot()
-    if pilot.rules_profile and any(pilot.match(n) is not None for n in communities["name"]):
-        log.info("boundaries match the pilot plan %s: rulebook %s", pilot.path, pilot.rules_profile)
-        return pilot.rules_profile
-    return DEFAULT_PROFILE
-
-
-def apply_pilot_attributes(communities: pd.DataFrame, pilot: Pilot | None = None) -> pd.DataFrame:
-    """Add the pilot plan's attributes to communities whose name matches a pilot community.
-
-    The plan's population replaces the boundary's when the boundary has none (0) or only an
-    estimate (``population_estimated``); the plan's households fill a missing ``households``.
-
-    Returns
-    -------
-    DataFrame (same type as ``communities``)
-        A copy with ``households`` (NaN when unknown), ``pilot_id``, ``pilot_name``,
-        ``plan_area_km2``, ``population_source``, ``households_source`` and ``street`` (the
-        boundary's own ``street`` when it has one, else the plan's, else empty).
-    """
-    pilot = pilot if pilot is not None else load_pilot()
-    out = communities.copy()
-    if "households" not in out.columns:
-        out["households"] = np.nan
-    out["households"] = pd.to_numeric(out["households"], errors="coerce").astype(float)
-    est_col = (
-        out["population_estimated"] if "population_estimated" in out.columns else pd.Series(False, index=out.index)
-    )
-    method = out["population_method"] if "population_method" in out.columns else pd.Series("", index=out.index)
-    street_col = out["street"] if "street" in out.columns else pd.Series("", index=out.index)
-    pid, pname, parea, psrc, hsrc, street = [], [], [], [], [], []
-    seen: dict[str, str] = {}
-    for idx in out.index:
-        name = out.at[idx, "name"]
-        p = pilot.match(name)
-        est = bool(est_col.loc[idx])
-        pop = float(out.at[idx, "population"])
-        hh = out.at[idx, "households"]
-        base = "边界文件 boundary file"
-        if est:
-            m = str(method.loc[idx] or "")
-            src = f"估算值 estimate ({m})" if m else "估算值 estimate (boundary file)"
-        else:
-            src = base
-        hs = base if pd.notna(hh) else "未知 unknown"
-        if p is not None:
-            if p.id in seen:
-                log.warning("boundaries '%s' and '%s' both match the pilot community %s", seen[p.id], name, p.name_zh)
-            seen[p.id] = str(name)
-            if (pop <= 0 or est) and p.population:
-                out.at[idx, "population"] = p.population
-                if "population_estimated" in out.columns:
-                    out.at[idx, "population_estimated"] = False
-                src = f"试点方案 pilot plan: {p.population_note or p.population}（{p.attachment}）"
-            if pd.isna(hh) and p.households:
-                out.at[idx, "households"] = p.households
-                hs = f"试点方案 pilot plan: {p.households:.0f}户（{p.attachment}）"
-        own_street = street_col.loc[idx]
-        own_street = (
-            "" if own_street is None or (isinstance(own_street, float) and math.isnan(own_street)) else own_street
-        )
-        street.append(str(own_street) or (p.street if p else ""))
-        pid.append(p.id if p else "")
-        pname.append(p.name_zh if p else "")
-        parea.append(p.area_km2 if p and p.area_km2 is not None else np.nan)
-        psrc.append(src)
-        hsrc.append(hs)
-    out["pilot_id"] = pid
-    out["pilot_name"] = pname
-    out["plan_area_km2"] = parea
-    out["population_source"] = psrc
-    out["households_source"] = hsrc
-    out["street"] = street
-    n = sum(bool(x) for x in pid)
-    if n:
-        log.info("%d communities match the pilot plan (%s)", n, pilot.path)
-    return out
-
-
 # ----------------------------------------------------------------------------- reading one row
 
 
@@ -540,13 +233,18 @@ def requirement_text(rule: Rule, g: Mapping[str, Any] | None) -> str:
     if not rule.is_spatial or g is None:
         return text
     thr = _thr(g, rule)
-    speed = "" if rule.stated_in_metres else f"（步速{_num(g['speed_m_per_min']):g}米/分钟）"
+    reading = str(g.get("distance_reading") or "")
+    speed = (
+        READING_ZH.get(reading, "")
+        if reading != "speed"
+        else READING_ZH["speed"].format(speed=f"{_num(g['speed_m_per_min']):g}")
+    )
     c = rule.capacity
     parts: list[str] = []
     if rule.check == "supply" and c is not None:
         scope = "" if c.applies_to == "all" else "（新建社区作判定，既有社区列出数量待核查）"
         target = c.describe_zh() if c.target is not None else f"按户统计社区内{c.unit_zh or '数量'}（无判定值）"
-        parts.append(f"社区内设施{target}{scope}；步行{thr}仅作参考")
+        parts.append(f"社区内设施{target}{scope}")  # a quantity: no walking distance is checked
     elif rule.check == "presence":
         parts.append(f"社区内或步行{thr}内有此设施{speed}")
     else:
@@ -582,7 +280,7 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
         per = "" if c.per == 1 else f"{c.per:g}"
         own_txt = f"社区内设施{own_n:.0f}处" + (f"，每{per}{who}{own:.3g}{unit}" if np.isfinite(own) else "")
     if status == "no_data":
-        if "not declared surveyed" in str(g.get("evidence") or ""):
+        if str(g.get("no_data_reason") or "") == "not_surveyed":
             return (
                 "输入数据中没有此类设施，且未声明已调查",
                 "未知：需补充调查（数据缺失不等于缺口）",
@@ -617,6 +315,8 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
             if rule.size_applies
             else f"其中{n_small:.0f}处小于新建社区规模标准（既有社区仅供参考）"
         )
+    if _num(g.get("size_checked")) == 0.0:
+        state.append("输入未给出" + _unchecked_zh(rule) + "，规模未核")
     sup = _num(g.get("supply_accessible"))
     if np.isfinite(sup):
         view = "（可达性参考）" if c is not None and c.basis == "own" else ""
@@ -632,6 +332,10 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
         gap_txt, affected = f"全部{placed:.0f}名居民步行{thr}内无此设施", placed
     elif status == "partial":
         gap_txt, affected = f"{unc:.0f}名居民超出步行{thr}范围", unc
+    elif status == "unseen":
+        gap_txt, affected = f"{unc:.0f}名居民步行{thr}内未见此设施（此类设施未声明已调查，未见不等于缺口）", unc
+    elif status == "reach_size_unverified":
+        gap_txt = "规模待核：可达，但输入未给出" + _unchecked_zh(rule)
     elif status == "conditional":
         gap_txt = "具备条件时配建：" + (
             "社区内及步行范围内均无" if rule.check == "presence" else f"{unc:.0f}名居民步行{thr}内无此设施"
@@ -687,6 +391,19 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     return "；".join(state), gap_txt, affected, "；".join(ev)
 
 
+def _unchecked_zh(rule: Rule) -> str:
+    """What a size check needs from the input, in Chinese ('建筑面积（标准：不小于120平方米）')."""
+    parts = []
+    if rule.size_applies:
+        kind = "用地面积" if rule.size_kind == "land" else "建筑面积"
+        parts.append(f"{kind}（标准：不小于{rule.min_size_m2:g}平方米）")
+    c = rule.capacity
+    if c is not None and c.target is not None and rule.check != "supply":
+        what = "面积" if c.measure == "size_m2" else "容量"
+        parts.append(f"{what}（标准：{c.describe_zh()}）")
+    return "、".join(parts) or "规模"
+
+
 def _short_evidence(g: Mapping[str, Any]) -> str:
     """The nearest facility (name, minutes) and the population caveats, for 备注."""
     bits = []
@@ -707,7 +424,7 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
         return "none"
     if status in ("conditional", "as_needed"):
         return "consider"
-    if status in ("no_data", "to_assess") or g is None:
+    if status in ("no_data", "to_assess", "reach_size_unverified", "unseen") or g is None:
         return "survey"
     if status == "undersized":
         short_count = (
@@ -715,6 +432,10 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
             and _num(g["facilities_within"]) - (_num(g.get("facilities_undersized")) or 0) < rule.min_count
         )
         return "new_build" if short_count and not _num(g.get("residents_undersized")) else "upgrade"
+    if rule.facility_type in OUTLET_TYPES:
+        return "optimise"  # shops and stops: the network of outlets is laid out, not shared
+    if rule.facility_type in NOT_SHARED_TYPES:
+        return "new_build"
     thr = _num(g["threshold_min"])
     far = _num(g["nearest_min_min"]) if status == "gap" else _num(g["nearest_min_max"])
     return "share" if np.isfinite(far) and far <= SHARE_FACTOR * thr else "new_build"
@@ -737,6 +458,10 @@ def _action_text(action: str, g: Mapping[str, Any] | None, status: str, why: str
         return "现场评估（对照标准逐项核查）" if g is None else "现场核查数量（标准规定数量）"
     if action == "survey" and status == "no_data":
         return "补充调查（核实设施现状）"
+    if action == "survey" and status == "reach_size_unverified":
+        return "现场核实规模（面积、容量）"
+    if action == "survey" and status == "unseen":
+        return "现场核实（数据中未见，未经调查）"
     if action == "consider":
         return "具备条件时配建（评估条件）" if status == "conditional" else "按需配建（评估需求）"
     return base
@@ -760,6 +485,64 @@ def _basis(rule: Rule) -> str:
         fields = "、".join(FIELD_ZH.get(f, f) for f in rule.unverified) or "数值"
         text += f"（未核实：{fields}）"
     return text
+
+
+#: Statuses that say "not there" in the data: a facility the plan records replaces them.
+_ABSENT = ("gap", "partial", "unseen", "no_data")
+
+
+def _plan_check(rule: Rule, p: PilotCommunity, pilot: Pilot, order: Mapping[str, int], status: str) -> dict[str, Any]:
+    """The plan cross-check of one row, in levels: a project about the item (已列入方案), a
+    facility the plan records as existing (an input, with the plan's action: 提标改造 / 盘活利用),
+    a 举措 naming the item, a problem the plan lists, or a new finding."""
+    proj = _covers(rule, p.projects, order)
+    exist = _covers(rule, p.existing, order)
+    meas = _covers(rule, p.measures, order) + _covers(rule, pilot.city_measures, order)
+    prob = _covers(rule, p.problems, order)
+    out: dict[str, Any] = {
+        "plan_status": "",
+        "plan_ref": "",
+        "invest": float("nan"),
+        "remarks": [],
+        "action": "",
+        "why": "",
+        "exists": "",
+    }
+    open_ = status != "ok"
+    if exist and open_:
+        out["exists"] = "、".join(e.text for e in exist)
+        planned = next((e.action for e in exist if e.action), "")
+        out["action"], out["why"] = (
+            (planned, "方案所载现有设施") if planned else ("survey", "方案称已有，核实位置并补录")
+        )
+        out["remarks"].append(f"方案称已有（{out['exists']}），输入数据未显示：核实位置后补录")
+    if proj:
+        out["plan_status"] = "in_plan"
+        out["plan_ref"] = "；".join(f"项目{e.no}：{_short(e.text, 36)}" for e in proj)
+        quotes = [f"方案措施：{e.quote}" for e in proj if e.quote]
+        out["remarks"].append("已列入方案 " + out["plan_ref"] + ("；" + "；".join(quotes) if quotes else ""))
+        invs = [e.investment_wan for e in proj if e.investment_wan is not None]
+        out["invest"] = float(sum(invs)) if invs else float("nan")
+        planned = next((e.action for e in proj if e.action), "")
+        if planned and open_:
+            out["action"], out["why"] = planned, "方案措施"
+    elif exist and open_:
+        out["plan_status"] = "exists_per_plan"
+        out["plan_ref"] = "；".join(f"方案概况：{e.text}" for e in exist)
+    elif meas:
+        out["plan_status"] = "measure_listed"
+        out["plan_ref"] = "；".join(f"方案举措（{e.section}）：{_short(e.text, 36)}" for e in meas)
+        out["remarks"].append(out["plan_ref"])
+    elif prob and open_:
+        out["plan_status"] = "problem_listed"
+        out["plan_ref"] = "；".join(f"问题{e.no}：{_short(e.text, 36)}" for e in prob)
+        out["remarks"].append(f"方案已列问题（{out['plan_ref']}），未列项目")
+    elif status in ACTIONABLE:
+        out["plan_status"] = "new_finding"
+        out["remarks"].append("新发现：方案未涉及")
+    elif status in OPEN:
+        out["plan_status"] = "not_in_plan"
+    return out
 
 
 # ----------------------------------------------------------------------------- the ledger
@@ -799,7 +582,6 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
     pilots = {c.id: c for c in pilot.communities}
     lo, _hi, share_m = _scale(rulebook)
-    deadline = pilot.deadline_text()
     rows = []
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
     for _, c in communities.iterrows():
@@ -812,10 +594,10 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
         street = "" if street is None or (isinstance(street, float) and math.isnan(street)) else str(street)
         pop_src = str(
             c.get("population_source", "")
-            or ("估算值 estimate" if bool(c.get("population_estimated")) else "边界文件 boundary file")
+            or (SOURCE_ZH["estimate"] if bool(c.get("population_estimated")) else SOURCE_ZH["boundary"])
         )
         hh_src = str(
-            c.get("households_source", "") or ("边界文件 boundary file" if np.isfinite(hh) else "未知 unknown")
+            c.get("households_source", "") or (SOURCE_ZH["boundary"] if np.isfinite(hh) else SOURCE_ZH["unknown"])
         )
         below = bool(np.isfinite(pop) and np.isfinite(lo) and 0 < pop < lo)
         scale_note = f"人口{pop:.0f}人，低于完整居住社区{_wan(lo)}人：统筹联动周边社区、共建共享" if below else ""
@@ -834,40 +616,18 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
             # the plan
             plan_status, plan_ref, in_plan, invest = "", "", None, float("nan")
             if p is not None:
-                proj = _covers(rule, p.projects, order)
-                exist = _covers(rule, p.existing, order)
-                meas = _covers(rule, p.measures, order) + _covers(rule, pilot.city_measures, order)
-                prob = _covers(rule, p.problems, order)
-                if proj:
-                    plan_status = "in_plan"
-                    plan_ref = "；".join(f"项目{e.no}：{_short(e.text, 36)}" for e in proj)
-                    quotes = [f"方案措施：{e.quote}" for e in proj if e.quote]
-                    remarks.append("已列入方案 " + plan_ref + ("；" + "；".join(quotes) if quotes else ""))
-                    invs = [e.investment_wan for e in proj if e.investment_wan is not None]
-                    invest = float(sum(invs)) if invs else float("nan")
-                    planned = next((e.action for e in proj if e.action), "")
-                    if planned and status != "ok":
-                        action, why = planned, "方案措施"
-                elif exist and status != "ok":
-                    plan_status = "exists_per_plan"
-                    plan_ref = "；".join(f"方案概况：{e.text}" for e in exist)
-                    state = f"方案称现有{'、'.join(e.text for e in exist)}，位置待核实；{state}"
-                    remarks.append(f"方案称已有（{plan_ref}），输入数据未显示：核实位置后补录")
-                    action, why = "survey", "方案称已有，核实位置并补录"
-                elif meas:
-                    plan_status = "measure_listed"
-                    plan_ref = "；".join(f"方案举措（{e.section}）：{_short(e.text, 36)}" for e in meas)
-                    remarks.append(plan_ref)
-                elif prob and status != "ok":
-                    plan_status = "problem_listed"
-                    plan_ref = "；".join(f"问题{e.no}：{_short(e.text, 36)}" for e in prob)
-                    remarks.append(f"方案已列问题（{plan_ref}），未列项目")
-                elif status in ACTIONABLE:
-                    plan_status = "new_finding"
-                    remarks.append("新发现：方案未涉及")
-                elif status in OPEN:
-                    plan_status = "not_in_plan"
-                in_plan = plan_status in ("in_plan", "measure_listed")
+                pc = _plan_check(rule, p, pilot, order, status)
+                plan_status, plan_ref, invest = pc["plan_status"], pc["plan_ref"], pc["invest"]
+                remarks += pc["remarks"]
+                if pc["action"]:
+                    action, why = pc["action"], pc["why"]
+                if pc["exists"]:
+                    # what the plan says exists is an input to verify, never a gap (现有，方案所载，位置待核)
+                    status = "to_assess" if status in _ABSENT else status
+                    state = f"现有，方案所载，位置待核：{pc['exists']}；{state}"
+                    gap_txt = "方案所载现有设施，位置待核实后补录；" + gap_txt if status == "to_assess" else gap_txt
+                # 是 only for a project whose subject is the item (汇总 counts the same rows)
+                in_plan = plan_status == "in_plan"
             # population scale: share missing basic services with the neighbours
             if below and status != "ok":
                 remarks.append(scale_note)
@@ -875,6 +635,7 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
                 if (
                     not why
                     and rule.category == "basic_public_service"
+                    and rule.facility_type not in NOT_SHARED_TYPES
                     and status in ("gap", "partial")
                     and np.isfinite(near)
                     and np.isfinite(share_m)
@@ -909,7 +670,7 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
                     "lead_unit": lead,
                     "responsible_units": support,
                     "person_in_charge": "",
-                    "deadline": deadline if p is not None and is_open else "",
+                    "deadline": pilot.deadline_text(action) if p is not None and is_open else "",
                     "progress": "",
                     "investment_wan": invest if np.isfinite(invest) else np.nan,
                     "in_plan": in_plan,
@@ -959,6 +720,22 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     df["survey_result"] = ""
     df["key"] = df["community_id"].astype(str) + "/" + df["rule_id"].astype(str)
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
+
+
+#: Columns that speak of a pilot plan: shown only when a community of the run matched one.
+PILOT_COLUMNS = ("pilot", "plan_area_km2", "in_plan", "new_finding")
+
+
+def shown_columns(ledger: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The official columns worth showing for this ledger: 街道 only when known, the plan's
+    columns (是否已列入方案, 对应试点社区, 方案面积, 已列入方案, 新发现) only when a community of the run
+    matched a pilot plan (another city's ledger never shows Rugao's columns)."""
+    cols = list(columns)
+    if "street" in ledger.columns and not ledger["street"].astype(str).str.len().gt(0).any():
+        cols = [c for c in cols if c != "street"]
+    if "plan_status" in ledger.columns and not ledger["plan_status"].astype(str).str.len().gt(0).any():
+        cols = [c for c in cols if c not in PILOT_COLUMNS]
+    return cols
 
 
 def open_items(ledger: pd.DataFrame) -> pd.DataFrame:
@@ -1138,6 +915,13 @@ def _notes(
         for ph in pilot.phases:
             lines.append((ph.name_zh, f"{ph.text_zh}（{ph.period_zh}）"))
         lines.append(("完成时限", f"试点社区待办事项默认为第{pilot.deadline_phase}阶段末（{pilot.deadline_text()}）"))
+        if pilot.survey_phase is not None:
+            lines.append(
+                (
+                    "",
+                    f"调查、核实类事项为第{pilot.survey_phase}阶段末（{pilot.deadline_text('survey')}，方案：认真排查）",
+                )
+            )
         if pilot.reporting_zh:
             lines.append(("报送", pilot.reporting_zh))
     extra = unmatched_plan_projects(ledger, communities, pilot)

@@ -380,6 +380,14 @@ class RunOptions(_Options):
         help="column of the boundaries naming each community's district (e.g. 街道): indicators.csv then "
         "also reports each district",
     )
+    distance_reading: str | None = option(
+        None,
+        flag="--distance-reading",
+        choices=("life_circle", "speed"),
+        record="str",
+        help="how rules in minutes are read as distances: life_circle (GB 50180-2018: 5/10/15 minutes as "
+        "300/500/1,000 m, the default of the shipped profiles) or speed (minutes x walking speed; --speed implies it)",
+    )
     layer: str | None = option(
         None,
         flag="--layer",

@@ -54,6 +54,58 @@ def _buildings_by_community(bpts: gpd.GeoDataFrame, communities: gpd.GeoDataFram
     return {int(comm[a]): pts[a:b] for a, b in zip(bounds, np.r_[bounds[1:], len(comm)], strict=True)}
 
 
+def _one_community_per_point(points: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """No resident counted twice where boundaries overlap: a point inside several communities
+    belongs to the smallest of them (the compound inside a campus, not the campus). A community
+    keeps its population on its remaining points; one left with none keeps its own points.
+    """
+    if len(points) == 0 or len(communities) < 2:
+        return points
+    p_idx, c_idx = communities.geometry.sindex.query(points.geometry.values, predicate="within")
+    if not len(p_idx) or len(np.unique(p_idx)) == len(p_idx):
+        return points
+    area = communities.geometry.area.to_numpy()
+    ids = communities["id"].astype(str).to_numpy()
+    order = np.lexsort((area[c_idx], p_idx))  # per point, smallest community first
+    p_s, c_s = p_idx[order], c_idx[order]
+    first = np.r_[True, p_s[1:] != p_s[:-1]]
+    owner = dict(zip(p_s[first], ids[c_s[first]], strict=True))
+    own = points["community_id"].astype(str).to_numpy()
+    keep = np.array([owner.get(i, own[i]) == own[i] for i in range(len(points))])
+    shared = {(own[i], owner[i]) for i in np.flatnonzero(~keep)}
+    for outer, inner in sorted(shared):
+        log.warning(
+            "community boundaries overlap: %s contains residents of %s; they are counted once, in %s",
+            outer,
+            inner,
+            inner,
+        )
+    out = points[keep | ~pd.Series(own).isin(pd.Series(own[keep]).unique()).to_numpy()].copy()
+    tot_before = points.groupby("community_id")["population"].sum()
+    tot_after = out.groupby("community_id")["population"].sum()
+    scale = (tot_before / tot_after.replace(0, np.nan)).fillna(1.0)
+    out["population"] = out["population"] * out["community_id"].map(scale).to_numpy()
+    return out.reset_index(drop=True)
+
+
+def overlapping_communities(communities: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """Pairs (outer, inner) of community ids where the outer boundary overlaps the inner one over
+    more than half of the inner one's area (e.g. a campus containing residential compounds).
+    """
+    if len(communities) < 2:
+        return []
+    geoms = communities.geometry.values
+    a_idx, b_idx = communities.geometry.sindex.query(geoms, predicate="intersects")
+    ids = communities["id"].astype(str).to_numpy()
+    area = shapely.area(geoms)  # ratios only: any coordinate system will do
+    out = []
+    for a, b in zip(a_idx, b_idx, strict=True):
+        bigger = area[a] > area[b] or (area[a] == area[b] and a < b)
+        if a != b and bigger and shapely.intersection(geoms[a], geoms[b]).area > 0.5 * area[b]:
+            out.append((str(ids[a]), str(ids[b])))
+    return sorted(set(out))
+
+
 def place_residents(
     communities: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
@@ -132,6 +184,7 @@ def place_residents(
         dict(zip(communities["id"].astype(str), base_sources(communities), strict=True))
     )
     gdf = gpd.GeoDataFrame(df.drop(columns=["x", "y"]), geometry=shapely.points(df["x"], df["y"]), crs=communities.crs)
+    gdf = _one_community_per_point(gdf, communities)
     log.info(
         "placed %d resident points in %d communities (%s)",
         len(gdf),

@@ -138,6 +138,7 @@ SPATIAL_KEYS = {
     "number_sources",
     "serves",
     "serves_source",
+    "per_community",
 }
 CHECKLIST_KEYS = {
     "id",
@@ -187,7 +188,11 @@ FILE_KEYS = {
     "non_inclusive_levels",
     "notes",
     "facility_types",
+    "distance_reading",
 }
+
+#: How rules stated in minutes are read as distances (see circles/config/speeds.yaml).
+DISTANCE_READINGS = ("life_circle", "speed")
 
 
 def selector_matches(selector: Mapping[str, str], tags: Mapping[str, Any]) -> bool:
@@ -211,9 +216,12 @@ class FacilityType:
     osm_tags: tuple[Mapping[str, str], ...] = ()
     exclude_tags: tuple[Mapping[str, str], ...] = ()
     name_regex_zh: str | None = None
+    #: names that are never this type whatever their tags (a 皮肤病医院 tagged amenity=hospital is
+    #: not a 社区卫生服务站; a 邮政储蓄银行 is a bank, not a post office)
+    exclude_name_regex_zh: str | None = None
 
     def matches_tags(self, tags: Mapping[str, Any]) -> bool:
-        """True if ``tags`` match one selector and no exclusion.
+        """True if ``tags`` match one selector and no exclusion (by tag or by name).
 
         Parameters
         ----------
@@ -221,6 +229,8 @@ class FacilityType:
             OSM tags of one element.
         """
         if any(selector_matches(sel, tags) for sel in self.exclude_tags):
+            return False
+        if self.exclude_name_regex_zh and re.search(self.exclude_name_regex_zh, str(tags.get("name", "") or "")):
             return False
         return any(selector_matches(sel, tags) for sel in self.osm_tags)
 
@@ -308,6 +318,9 @@ class Rule:
     #: The residents the rule serves (:data:`SERVES`), and where that reading comes from.
     serves: str = "all"
     serves_source: str = ""
+    #: the standard asks one facility per community (items 1–5): one inside the boundary counts
+    #: as in the community whatever the distance to its street
+    per_community: bool = False
 
     @property
     def source(self) -> str:
@@ -363,12 +376,35 @@ class Rulebook:
     extends: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     levels: dict[str, Any] = field(default_factory=dict)
+    #: ``life_circle``: minutes read as the GB 50180-2018 life-circle distances
+    #: (``life_circle_m``: minutes -> metres); ``speed``: minutes × walking speed.
+    distance_reading: str = "speed"
+    life_circle_m: dict[float, float] = field(default_factory=dict)
+    life_circle_source: str = ""
 
     def speed_of(self, rule: Rule) -> float:
-        """Walking speed (m/min) used for ``rule``."""
+        """Walking speed (m/min) used for ``rule``.
+
+        Under the life-circle reading a rule of 5/10/15 minutes (or of 300/500/1,000 m) walks at
+        the speed that makes its minutes and metres the same number (10 min = 500 m: 50 m/min), so
+        that what is checked, printed and mapped agree; other rules use their profile's speed.
+        """
         if self.speed_override is not None:
             return float(self.speed_override)
+        if self.distance_reading == "life_circle":
+            level = self.life_circle_minutes(rule)
+            if level is not None:
+                return self.life_circle_m[level] / level
         return self.speeds[rule.speed_profile].m_per_min
+
+    def life_circle_minutes(self, rule: Rule) -> float | None:
+        """The life-circle level (minutes) a rule is read at, or None (not a level's number)."""
+        if rule.distance_m is None:
+            return float(rule.threshold_min) if float(rule.threshold_min) in self.life_circle_m else None
+        for mins, metres in self.life_circle_m.items():
+            if abs(metres - float(rule.distance_m)) < 1e-9:
+                return mins
+        return None
 
     def threshold_m(self, rule: Rule) -> float:
         """The rule's threshold as a walking distance in metres.
@@ -378,7 +414,19 @@ class Rulebook:
         """
         if rule.distance_m is not None:
             return float(rule.distance_m)
+        level = self.life_circle_minutes(rule) if self.speed_override is None else None
+        if self.distance_reading == "life_circle" and level is not None:
+            return self.life_circle_m[level]
         return rule.threshold_min * self.speed_of(rule)
+
+    def reading_of(self, rule: Rule) -> str:
+        """How the rule's threshold was read, as a code: ``metres`` (stated in metres),
+        ``life_circle`` (minutes read as the GB 50180-2018 distance) or ``speed``."""
+        if rule.distance_m is not None:
+            return "metres"
+        if self.speed_override is None and self.distance_reading == "life_circle" and self.life_circle_minutes(rule):
+            return "life_circle"
+        return "speed"
 
     def threshold_minutes(self, rule: Rule) -> float:
         """The rule's threshold in minutes at the speed in use."""
@@ -443,21 +491,20 @@ def _parse_facility_types(
             if not isinstance(raw, list) or not all(isinstance(s, dict) and s for s in raw):
                 raise ConfigError(f"{label}: {what}: '{k}' should be a list of non-empty mappings")
             sels.append(tuple({str(a): str(b) for a, b in s.items()} for s in raw))
-        rx = e.get("name_regex_zh")
-        if rx is not None:
-            try:
-                re.compile(rx)
-            except re.error as exc:
-                raise ConfigError(
-                    f"{label}: {what}: 'name_regex_zh' is not a valid regular expression: {exc}"
-                ) from None
+        for key in ("name_regex_zh", "exclude_name_regex_zh"):
+            if e.get(key) is not None:
+                try:
+                    re.compile(e[key])
+                except re.error as exc:
+                    raise ConfigError(f"{label}: {what}: '{key}' is not a valid regular expression: {exc}") from None
         out[fid] = FacilityType(
             id=fid,
             name_zh=_require(e, "name_zh", label, what),
             name_en=_require(e, "name_en", label, what),
             osm_tags=sels[0],
             exclude_tags=sels[1],
-            name_regex_zh=rx,
+            name_regex_zh=e.get("name_regex_zh"),
+            exclude_name_regex_zh=e.get("exclude_name_regex_zh"),
         )
     return out
 
@@ -500,6 +547,27 @@ def load_speeds(path: str | Path | None = None) -> tuple[dict[str, SpeedProfile]
     if default not in out:
         raise ConfigError(f"{label}: 'default' should name one of the profiles {sorted(out)}, got {default!r}")
     return out, default
+
+
+def load_life_circle(path: str | Path | None = None) -> dict[str, Any]:
+    """The life-circle reading of minutes (``life_circle`` in speeds.yaml): default reading,
+    metres by minutes, source."""
+    data, label = config_file("speeds.yaml", path)
+    lc = data.get("life_circle") or {}
+    table = lc.get("metres_by_minutes") or {}
+    if not isinstance(table, dict) or not all(
+        isinstance(v, (int, float)) and v > 0 and isinstance(k, (int, float)) and k > 0 for k, v in table.items()
+    ):
+        raise ConfigError(f"{label}: life_circle.metres_by_minutes should map minutes to positive metres")
+    reading = str(lc.get("default_reading", "speed"))
+    if reading not in DISTANCE_READINGS:
+        raise ConfigError(f"{label}: life_circle.default_reading should be one of {', '.join(DISTANCE_READINGS)}")
+    return {
+        "default_reading": reading,
+        "metres_by_minutes": {float(k): float(v) for k, v in table.items()},
+        "source": str(lc.get("source", "") or "no source found"),
+        "verified": bool(lc.get("verified", False)),
+    }
 
 
 def available_profiles() -> list[str]:
@@ -729,6 +797,9 @@ def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the ver
     serves_source = str(e.get("serves_source", "") or "")
     if serves != "all" and not serves_source:
         raise ConfigError(f"{label}: {what}: 'serves: {serves}' needs 'serves_source' (where that reading comes from)")
+    per_comm = e.get("per_community", False)
+    if not isinstance(per_comm, bool):
+        raise ConfigError(f"{label}: {what}: 'per_community' should be true or false, got {per_comm!r}")
     ft = ftypes[ftype]
     common["name_zh"] = common["name_zh"] or ft.name_zh
     common["name_en"] = common["name_en"] or ft.name_en
@@ -748,6 +819,7 @@ def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the ver
         applies_to=applies,
         serves=serves,
         serves_source=serves_source,
+        per_community=per_comm,
         **common,
     )
 
@@ -882,6 +954,7 @@ def load_rulebook(
     facility_types: Mapping[str, FacilityType] | None = None,
     speeds: Mapping[str, SpeedProfile] | None = None,
     speed_override: float | None = None,
+    distance_reading: str | None = None,
 ) -> Rulebook:
     """Load a rulebook profile by name (shipped) or from a YAML file path.
 
@@ -893,7 +966,11 @@ def load_rulebook(
     facility_types, speeds : mapping, optional
         Defaults to the packaged files.
     speed_override : float, optional
-        Walking speed in m/min used for every rule instead of its profile's speed.
+        Walking speed in m/min used for every rule instead of its profile's speed (implies the
+        ``speed`` distance reading).
+    distance_reading : {"life_circle", "speed"}, optional
+        How minutes are read as distances; default: the file's ``distance_reading``, else
+        ``default_reading`` of circles/config/speeds.yaml.
 
     Raises
     ------
@@ -925,6 +1002,12 @@ def load_rulebook(
     levels = top.get("levels") or {}
     if not isinstance(levels, dict):
         raise ConfigError(f"{label}: 'levels' should be a mapping level -> description")
+    lc = load_life_circle()
+    reading = distance_reading or str(top.get("distance_reading") or lc["default_reading"])
+    if reading not in DISTANCE_READINGS:
+        raise ConfigError(
+            f"{label}: 'distance_reading' should be one of {', '.join(DISTANCE_READINGS)}, got {reading!r}"
+        )
     default_name = Path(str(profile_or_path)).stem
     return Rulebook(
         profile=str(top.get("profile", default_name)),
@@ -944,4 +1027,7 @@ def load_rulebook(
         extends=chain,
         changes=changes,
         levels=levels,
+        distance_reading=reading,
+        life_circle_m=lc["metres_by_minutes"],
+        life_circle_source=lc["source"],
     )

@@ -31,7 +31,7 @@ from . import gates as gates_mod
 from .access import Access, compute_access
 from .errors import InputError, OptionError
 from .gaps import compute_gaps
-from .ledger import Departments, apply_pilot_attributes, default_rules, load_departments
+from .ledger import Departments, load_departments
 from .load import (
     TABLE_SUFFIXES,
     check_facilities,
@@ -42,7 +42,8 @@ from .load import (
 )
 from .network import WalkNetwork, read_walk_network
 from .options import RunOptions, Sources
-from .residents import place_residents
+from .pilot import apply_pilot_attributes, default_rules
+from .residents import overlapping_communities, place_residents
 from .rulebook import Rulebook, load_rulebook
 
 log = logging.getLogger(__name__)
@@ -258,9 +259,14 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         encoding=options.encoding,
         layer=options.layer,
     )
-    comms = apply_pilot_attributes(comms)  # the Rugao pilot's figures for matching names
+    _warn_overlaps(comms, str(boundaries), repairs)
+    comms = apply_pilot_attributes(comms, street_field=district_field)  # the Rugao pilot's figures; 街道
     rules = options.rules
-    rulebook = load_rulebook(rules if rules is not None else default_rules(comms), speed_override=options.speed)
+    rulebook = load_rulebook(
+        rules if rules is not None else default_rules(comms),
+        speed_override=options.speed,
+        distance_reading=options.distance_reading,
+    )
     deps = load_departments(departments) if isinstance(departments, (str, Path)) else departments
     unknown = [t for t in surveyed if t not in rulebook.facility_types]
     if unknown:
@@ -324,6 +330,25 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         started=started,
         run=options,
     )
+
+
+def _warn_overlaps(comms: gpd.GeoDataFrame, source: str, repairs: list[dict]) -> None:
+    """Boundaries that contain most of another: warned and listed in the input problems (each
+    shared resident is counted once, in the smaller community: :func:`circles.residents.place_residents`).
+    """
+    for outer, inner in overlapping_communities(comms):
+        msg = f"community {outer} contains most of community {inner}: their shared residents are counted in {inner}"
+        log.warning(msg)
+        repairs.append(
+            {
+                "source_file": source,
+                "row_number": int(np.flatnonzero(comms["id"].astype(str).to_numpy() == outer)[0]) + 1,
+                "field": "geometry",
+                "value": f"{outer} ⊃ {inner}",
+                "reason": "overlapping boundaries (kept; no resident counted twice)",
+                "message": msg,
+            }
+        )
 
 
 def _record(options: RunOptions, *, profile: str, demo: bool) -> dict[str, Any]:

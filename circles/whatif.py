@@ -586,7 +586,7 @@ def planned_points(scenario: gpd.GeoDataFrame, before, planned: pd.DataFrame) ->
     return out
 
 
-def keep_surveyed(later, surveyed: set[str], target_share: float = 1.0):
+def keep_surveyed(later, surveyed: set[str], target_share: float = 1.0, present: set[str] | None = None):
     """``later`` with its gaps (and ledger) computed with the surveyed set ``surveyed`` (today's):
     a planned facility of a type nobody surveyed never turns absence elsewhere into gaps."""
     import dataclasses
@@ -594,9 +594,12 @@ def keep_surveyed(later, surveyed: set[str], target_share: float = 1.0):
     from .gaps import compute_gaps
     from .ledger import build_ledger
 
-    if set(later.surveyed) == set(surveyed):
+    later_present = set(later.access.facilities["facility_type"].astype(str)) if later.access is not None else set()
+    if set(later.surveyed) == set(surveyed) and (present is None or later_present == set(present)):
         return later
-    gaps = compute_gaps(later.communities, later.access, later.rulebook, set(surveyed), target_share=target_share)
+    gaps = compute_gaps(
+        later.communities, later.access, later.rulebook, set(surveyed), target_share=target_share, present=present
+    )
     ledger = build_ledger(gaps, later.communities, later.rulebook)
     return dataclasses.replace(later, gaps=gaps, ledger=ledger, surveyed=set(surveyed))
 
@@ -651,7 +654,9 @@ def run_whatif(  # noqa: PLR0913 — the scenario's own options besides the anal
     )
     # the surveyed set stays that of the current run: a removal shows as a gap, not no_data, and
     # a planned facility of an unsurveyed type creates no gaps
-    later = keep_surveyed(later, now.surveyed, float(analyse_kw.get("target_share", 1.0)))
+    # and so does the evidence of presence: a planned facility of a type with none today is no survey
+    present = set(now.access.facilities["facility_type"].astype(str)) if now.access is not None else None
+    later = keep_surveyed(later, now.surveyed, float(analyse_kw.get("target_share", 1.0)), present=present)
     pipeline.write_outputs(now, out / "current", offline=offline, lang=lang, community_maps=community_maps)
     pipeline.write_outputs(later, out / "scenario", offline=offline, lang=lang, community_maps=community_maps)
     diff = difference_layer(now, later)

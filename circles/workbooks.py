@@ -400,9 +400,7 @@ def write_ledger_workbook(
         )
         communities["population"] = np.nan
     pilot = pilot if pilot is not None else lg.load_pilot()
-    cols = list(OFFICIAL_COLUMNS)
-    if not ledger["street"].astype(str).str.len().gt(0).any():
-        cols.remove("street")  # 街道 only when known
+    cols = lg.shown_columns(ledger, OFFICIAL_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
     heads: Mapping[str, str] = OFFICIAL_COLUMNS
     if carried is not None:
         from ._labels import CYCLE_COLUMNS
@@ -420,7 +418,7 @@ def write_ledger_workbook(
     print_setup(ws, title, f"{title}（全部待办事项）", date=date)
 
     summary = lg.ledger_summary(ledger, communities)
-    scols = [c for c in SUMMARY_COLUMNS if c != "street" or "street" in cols]
+    scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
     sh = wb.add_worksheet(LEDGER_TITLES["summary"])
     official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
     print_setup(sh, title, f"{title}（汇总）", date=date)

@@ -26,6 +26,11 @@ EXPECTED_IDS = {
     "elderly_day_care",
     "bus_stop",
     "canteen",
+    "elderly_home",
+    "primary_school",
+    "middle_school",
+    "waste_point",
+    "public_toilet",
 }
 
 
@@ -68,14 +73,14 @@ def test_packaged_mapping_is_valid_and_documented():
         ("060703", "food_market"),  # 综合市场;农副产品市场
         ("070500", "parcel_point"),  # 物流速递
         ("080111", "fitness"),  # 运动场馆;健身中心
-        ("090100", "clinic"),  # 综合医院 (prefix 0901)
+        ("090100", None),  # 综合医院 (prefix 0901): not primary care
         ("090300", "clinic"),  # 诊所
         ("090601", "pharmacy"),  # 医药保健销售店;药房 (prefix 0906, unverified)
         ("110101", "park"),  # 公园广场;公园
         ("141204", "kindergarten"),  # 学校;幼儿园
         ("150904", "car_parking"),  # 停车场;公共停车场 (prefix 1509)
         ("150909", None),  # 停车场出入口: not a second car park
-        ("141203", None),  # 小学
+        ("141203", "primary_school"),  # 小学
         ("050100", None),  # 中餐厅
         ("90300", "clinic"),  # Excel dropped the leading zero
         (90300, "clinic"),
@@ -299,3 +304,56 @@ def test_categorise_argument_errors():
         categorise(df)
     with pytest.raises(ValueError, match=r"typecode_col='typecode' is not a column.*'name'"):
         categorise(df, typecode_col="typecode")
+
+
+# ------------------------------------------------------------------ issue 22: types that match the standard's facility
+
+
+@pytest.mark.parametrize(
+    "name, want",
+    [
+        ("北京京城皮肤病医院", None),  # a specialist hospital is not a 社区卫生服务站
+        ("海淀医院", None),
+        ("东升社区卫生服务中心", "clinic"),
+        ("东升社区医院", "clinic"),
+        ("中国邮政储蓄银行", None),  # a bank, not 邮件和快件寄递
+        ("中国邮政", "parcel_point"),
+        ("石科院小卖部", "convenience_store"),  # never a 综合超市
+        ("如城敬老院", "elderly_home"),  # institutional care, not a 老年服务站
+        ("仙鹤养老院", "elderly_home"),
+        ("居家养老服务站", "elderly_care"),
+        ("如皋市实验小学", "primary_school"),
+        ("如城初级中学", "middle_school"),
+    ],
+)
+def test_names_typed_as_the_standards_facility(name, want):
+    df = pd.DataFrame({"name": [name]})
+    got = types_of(categorise(df, name_col="name")[0])[0]
+    assert got == want, name
+
+
+@pytest.mark.parametrize(
+    "tags, not_type",
+    [
+        ({"amenity": "hospital", "name": "北京京城皮肤病医院"}, "clinic"),
+        ({"building": "hospital", "name": "北京熙仁医院"}, "clinic"),
+        ({"amenity": "clinic", "name": "某某口腔医院"}, "clinic"),
+        ({"amenity": "post_office", "name": "中国邮政储蓄银行"}, "parcel_point"),
+        ({"shop": "supermarket", "name": "石科院小卖部"}, "food_market"),
+        ({"amenity": "social_facility", "social_facility": "nursing_home", "name": "敬老院"}, "elderly_care"),
+        ({"name": "仙鹤养老院"}, "elderly_care"),
+    ],
+)
+def test_osm_tags_do_not_override_what_the_name_says(tags, not_type):
+    from circles.extract import classify_facility
+    from circles.rulebook import load_facility_types
+
+    assert not_type not in {t for t, _ in classify_facility(tags, load_facility_types())}
+
+
+def test_osm_community_health_centre_tagged_hospital_is_a_clinic():
+    from circles.extract import classify_facility
+    from circles.rulebook import load_facility_types
+
+    tags = {"amenity": "hospital", "name": "中国农业大学东区社区卫生服务中心"}
+    assert [t for t, _ in classify_facility(tags, load_facility_types())] == ["clinic"]

@@ -15,7 +15,7 @@ from circles import demo, pipeline
 from circles._labels import COLUMNS_ZH, STATUSES
 from circles.gaps import compute_gaps
 
-DAHUA = "way/1041416781"  # 大华花园别墅: clinic, food market, pharmacy all "ok" in the demo
+DAHUA = "way/1041416781"  # 大华花园别墅: food market and pharmacy within reach of all its residents
 REQUIRED = [
     "community_id",
     "community_name",
@@ -33,6 +33,22 @@ REQUIRED = [
     "verified",
     "source",
 ]
+
+
+def _all_reach(result, rule: str) -> str:
+    """A community every resident of which is within the rule's threshold of a facility."""
+    g = result.gaps
+    sel = g[(g["rule_id"] == rule) & (g["covered_share"] == 1.0)]
+    assert len(sel), rule
+    return str(sel["community_id"].iloc[0])
+
+
+def _without_sizes(result, ftype: str) -> pd.DataFrame:
+    """``result``'s gap report with the sizes of ``ftype`` removed from the input."""
+    fac = result.access.facilities.copy()
+    fac.loc[fac["facility_type"] == ftype, "size_m2"] = np.nan
+    acc = dataclasses.replace(result.access, facilities=fac)
+    return compute_gaps(result.communities.to_crs("EPSG:4326"), acc, result.rulebook, result.surveyed)
 
 
 def _row(gaps: pd.DataFrame, cid: str, rule: str) -> pd.Series:
@@ -58,8 +74,14 @@ def test_columns_and_one_row_per_community_and_spatial_rule(demo_result):
 
 
 def test_ok_partial_gap_no_data_in_the_demo(demo_result):
-    g = demo_result.gaps
-    assert _row(g, DAHUA, "clinic")["status"] == "ok"
+    # every type with facilities in the input declared surveyed: absence is then a finding
+    g = compute_gaps(
+        demo_result.communities.to_crs("EPSG:4326"),
+        demo_result.access,
+        demo_result.rulebook,
+        _present_types(demo_result),
+    )
+    assert _row(g, DAHUA, "food_market")["status"] == "ok"  # no size to check
     part = g[g["status"] == "partial"].iloc[0]
     assert 0 < part["covered_share"] < 1 and part["residents_uncovered"] > 0
     assert f"{part['residents_uncovered']:.0f} of" in part["evidence"] and "residents beyond" in part["evidence"]
@@ -117,6 +139,17 @@ def sized_result(tmp_path_factory, demo_result):
         }
         for i, p in enumerate(pts)
     ]
+    extra += [
+        {
+            "id": f"test/clinic/{i}",
+            "name": f"社区卫生服务站{i}",
+            "facility_type": "clinic",
+            "capacity": np.nan,
+            "size_m2": 50.0,
+            "geometry": p,
+        }
+        for i, p in enumerate(pts)
+    ]
     extra.append(
         {
             "id": "test/parcel/1",
@@ -133,20 +166,19 @@ def sized_result(tmp_path_factory, demo_result):
 
 
 def test_undersized_by_size(sized_result, demo_result):
-    before = _row(demo_result.gaps, DAHUA, "clinic")
-    row = _row(sized_result.gaps, DAHUA, "clinic")
-    assert before["status"] == "ok"
+    cid = _all_reach(sized_result, "clinic")
+    before = _row(_without_sizes(sized_result, "clinic"), cid, "clinic")
+    row = _row(sized_result.gaps, cid, "clinic")
+    assert before["status"] == "reach_size_unverified"  # reached, size not in the input
     assert row["status"] == "undersized"
     assert row["covered_share"] == 1.0 and row["covered_share_adequate"] == 0.0
     assert row["residents_undersized"] == row["residents"]
     assert "below 120 m²" in row["evidence"] and "50 m²" in row["undersized_facilities"]
     assert row["verified"] is False or row["verified"] == False  # noqa: E712  (120 m² is unverified: a warning)
-    # communities that were partial stay partial: too far is the first problem
-    was_partial = demo_result.gaps[
-        (demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "partial")
-    ]
-    for cid in was_partial["community_id"]:
-        assert _row(sized_result.gaps, cid, "clinic")["status"] == "partial"
+    # communities not all within reach stay so: too far is the first problem
+    was_open = demo_result.gaps[(demo_result.gaps["rule_id"] == "clinic") & (demo_result.gaps["status"] == "unseen")]
+    for other in set(was_open["community_id"]) - {DAHUA}:  # the test clinics stand in 大华花园别墅
+        assert _row(sized_result.gaps, other, "clinic")["status"] == "unseen"
 
 
 def test_undersized_by_capacity_two_step_fca(sized_result):
@@ -166,7 +198,7 @@ def test_undersized_by_count(sized_result):
 
 def test_undersized_actions_in_the_ledger(sized_result):
     led = sized_result.ledger.set_index(["community_id", "rule_id"])
-    clinic = led.loc[(DAHUA, "clinic")]
+    clinic = led.loc[(_all_reach(sized_result, "clinic"), "clinic")]
     assert clinic["status_zh"] == "规模不足" and clinic["action"] == "upgrade"
     assert "仅能到达规模不足" in clinic["gap"] and "规模不足：" in clinic["evidence"]
     assert led.loc[(DAHUA, "parcel_point"), "action"] == "new_build"
@@ -178,7 +210,7 @@ def test_undersized_actions_in_the_ledger(sized_result):
 def test_community_service_size_is_the_own_floor_area_per_household(sized_result, demo_result):
     # 石科院生活区's community service station (多用厅) lies inside its boundary and within reach
     cid = "way/595108678"
-    assert _row(demo_result.gaps, cid, "community_service")["status"] == "ok"
+    assert _row(demo_result.gaps, cid, "community_service")["status"] == "reach_size_unverified"
     row = _row(sized_result.gaps, cid, "community_service")
     hh = demo_result.communities.set_index("id").loc[cid, "households"]
     assert row["facilities_own"] == 1
@@ -372,3 +404,135 @@ def test_gb50180_as_needed_items(tmp_path, demo_facilities):
     led = r.ledger
     row = led[led["rule_id"] == "lc5_childcare"].iloc[0]
     assert row["status_zh"] == "按需配建" and row["action"] == "consider" and "不计为缺口" in row["remarks"]
+
+
+# ----------------------------------------------------------------------------- issue 22: claim only what was checked
+
+
+def _present_types(result) -> set[str]:
+    return set(result.access.facilities["facility_type"].astype(str))
+
+
+def test_unchecked_size_is_not_met(demo_result, sized_result):
+    """Without floor areas a clinic in reach is 'reachable, size to verify', never ok;
+    with sizes the same row is checked (50 m² < 120 m²: undersized; 150 m²: ok)."""
+    cid = _all_reach(sized_result, "clinic")
+    row = _row(_without_sizes(sized_result, "clinic"), cid, "clinic")
+    assert row["covered_share"] == 1.0
+    assert row["status"] == "reach_size_unverified" and row["size_checked"] == 0.0
+    assert _row(sized_result.gaps, cid, "clinic")["status"] == "undersized"
+    fac = sized_result.access.facilities.copy()
+    fac.loc[fac["facility_type"] == "clinic", "size_m2"] = 150.0
+    g = compute_gaps(
+        sized_result.communities.to_crs("EPSG:4326"),
+        dataclasses.replace(sized_result.access, facilities=fac),
+        sized_result.rulebook,
+        sized_result.surveyed,
+    )
+    row = _row(g, cid, "clinic")
+    assert row["status"] == "ok" and row["size_checked"] == 1.0
+    # nowhere in the demo is a size-checking rule ok without its size
+    sized_rules = {r.id for r in demo_result.rulebook.rules if r.size_applies}
+    d = demo_result.gaps
+    assert not ((d["status"] == "ok") & d["rule_id"].isin(sized_rules)).any()
+
+
+def test_unchecked_own_floor_area_is_not_met(demo_result):
+    # 石科院生活区's station is inside and within reach, but its floor area (30 m² per 100
+    # households) is not in the input: not 达标
+    row = _row(demo_result.gaps, "way/595108678", "community_service")
+    assert row["covered_share"] == 1.0 and row["status"] == "reach_size_unverified"
+    led = demo_result.ledger.set_index(["community_id", "rule_id"]).loc[("way/595108678", "community_service")]
+    assert led["status_zh"] == "可达·规模待核" and led["action"] == "survey"
+    assert "规模未核" in led["current_state"] and "达标" not in led["current_state"]
+
+
+def test_facilities_in_the_data_do_not_make_a_type_surveyed(demo_result):
+    """Kindergartens from OSM are evidence of presence: a community none reaches is 'unseen', never a
+    gap; declared surveyed, the same rows are gaps."""
+    g = demo_result.gaps
+    k = g[g["rule_id"] == "kindergarten"]
+    assert "kindergarten" not in demo_result.surveyed
+    assert "gap" not in set(k["status"]) and "partial" not in set(k["status"])
+    not_all = k["covered_share"] < 1.0
+    assert not_all.any() and (k.loc[not_all, "status"] == "unseen").all()
+    assert not k["surveyed"].astype(bool).any()
+    declared = compute_gaps(
+        demo_result.communities.to_crs("EPSG:4326"), demo_result.access, demo_result.rulebook, {"kindergarten"}
+    )
+    kd = declared[declared["rule_id"] == "kindergarten"]
+    want = np.where(kd["covered_share"] == 0, "gap", np.where(kd["covered_share"] < 1, "partial", "x"))
+    got = kd["status"].to_numpy()
+    assert (got[want != "x"] == want[want != "x"]).all()
+    # the ledger never asks to build where nobody surveyed
+    led = demo_result.ledger
+    assert not ((led["status"] == "unseen") & (led["action"] != "survey")).any()
+    assert (led.loc[led["status"] == "unseen", "status_zh"] == "未见·待核实").all()
+
+
+def test_surveyed_by_a_field_of_the_facilities_table(demo_facilities):
+    from circles.gaps import surveyed_reasons, surveyed_types
+
+    fac = demo_facilities.copy()
+    assert surveyed_types(fac) == set()  # present is not surveyed
+    fac["surveyed"] = np.where(fac["facility_type"] == "kindergarten", "是", "")
+    assert surveyed_reasons(fac, ["clinic"]) == {"clinic": "declared", "kindergarten": "field"}
+
+
+def test_a_facility_inside_the_boundary_is_in_the_community(demo_result, quantities):
+    """Items 1–5 ask one facility per community: a kindergarten inside the boundary counts even when
+    it is set aside (too far from a street) and no resident walks to it."""
+    fac, comms = quantities
+    rb = demo_result.rulebook
+    assert rb.rule("kindergarten").per_community and not rb.rule("pharmacy").per_community
+    g0 = _with(demo_result, fac, comms, surveyed=["kindergarten"])
+    k0 = g0[(g0["rule_id"] == "kindergarten") & (g0["status"] == "gap")]
+    assert len(k0)
+    cid = str(k0["community_id"].iloc[0])
+    pt = comms.set_index("id").loc[cid, "geometry"].representative_point()
+    extra = gpd.GeoDataFrame(
+        [{"id": "t/kg", "name": "社区幼儿园", "facility_type": "kindergarten", "geometry": pt}], crs="EPSG:4326"
+    ).to_crs(fac.crs)
+    extra["placed"] = False
+    g = _with(demo_result, pd.concat([fac, extra], ignore_index=True), comms, surveyed=["kindergarten"])
+    row = _row(g, cid, "kindergarten")
+    assert row["facilities_own"] == 1 and row["covered_share"] == 0.0
+    assert row["status"] in ("ok", "reach_size_unverified")
+
+
+def test_a_type_read_from_an_osm_name_is_marked_to_verify():
+    from circles.gaps import _display_names
+
+    fac = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "name": ["北京熙仁社区卫生服务站", "物美", ""],
+            "match": ["name matches /社区卫生服务/", "tag shop=supermarket", "name matches /x/"],
+        }
+    )
+    names = _display_names(fac)
+    assert names["a"] == "北京熙仁社区卫生服务站（名称匹配·待核实）" and names["b"] == "物美"
+    assert names["c"] == "未命名设施（名称匹配·待核实）"
+    assert _display_names(fac.drop(columns="match"))["a"] == "北京熙仁社区卫生服务站"
+
+
+def test_a_resident_inside_two_boundaries_is_counted_once():
+    """A campus containing a compound: the compound's residents belong to the compound only, and
+    the campus keeps its population on its own points."""
+    from shapely.geometry import box
+
+    from circles.residents import overlapping_communities, place_residents
+
+    comms = gpd.GeoDataFrame(
+        {"id": ["campus", "compound"], "population": [1000.0, 200.0]},
+        geometry=[box(0, 0, 400, 400), box(100, 100, 200, 200)],
+        crs="EPSG:32650",
+    )
+    assert overlapping_communities(comms) == [("campus", "compound")]
+    res = place_residents(comms, grid_spacing=50)
+    inner = res.geometry.within(box(100, 100, 200, 200))
+    assert set(res.loc[inner, "community_id"]) == {"compound"}  # never also the campus's
+    assert res.groupby("community_id")["population"].sum().to_dict() == pytest.approx(
+        {"campus": 1000.0, "compound": 200.0}
+    )
+    assert res.geometry.apply(lambda p: (p.x, p.y)).is_unique

@@ -14,7 +14,7 @@ from helpers import write_geojson
 from shapely.geometry import Point, box
 
 from circles import cli, demo, ledger, pipeline
-from circles._labels import LEDGER_COLUMNS, OFFICIAL_COLUMNS, STATUS_ZH, threshold_text
+from circles._labels import LEDGER_COLUMNS, OFFICIAL_COLUMNS, STATUS_ZH, SUMMARY_COLUMNS, threshold_text
 from circles.errors import ConfigError
 from circles.rulebook import load_rulebook
 
@@ -63,8 +63,14 @@ def test_requirement_quotes_the_number_that_was_checked(demo_result, demo_ledger
         if rid not in g.index.get_level_values(1):
             continue
         r, gr = rb.rule(rid), g.loc[(cid, rid)]
+        if r.check == "supply":  # item 10 sets quantities: no walking distance is quoted
+            assert "分钟" not in row["requirement"].split("检查口径")[1] and "米内" not in row["requirement"]
+            continue
         text = threshold_text(gr["threshold_min"], gr["threshold_m"], r.stated_in_metres, "zh")
         assert text in row["requirement"], (cid, rid)
+    # minutes read as the GB 50180-2018 life-circle distances, and said so
+    assert "步行10分钟（500米）内可达（按GB 50180-2018生活圈步行距离）" in cs["requirement"]
+    assert "10分钟（500米）" in by.loc[("way/860342589", "clinic"), "current_state"]
     assert by.loc[("way/860342589", "ebike_charging"), "requirement"].count("具备条件") == 2
 
 
@@ -80,14 +86,32 @@ def test_priority_elderly_child_first_then_residents(demo_ledger):
         assert (np.diff(rest) <= 0).all(), "then by residents affected"
 
 
-def test_actions(demo_ledger):
+@pytest.fixture(scope="module")
+def surveyed_result(demo_result):
+    """The demo with every type that has facilities declared surveyed (as after a 排查)."""
+    import dataclasses
+
+    from circles.gaps import compute_gaps
+
+    present = set(demo_result.access.facilities["facility_type"].astype(str))
+    g = compute_gaps(demo_result.communities, demo_result.access, demo_result.rulebook, present)
+    led = ledger.build_ledger(g, demo_result.communities, demo_result.rulebook)
+    return dataclasses.replace(demo_result, gaps=g, ledger=led, surveyed=present)
+
+
+def test_actions(demo_ledger, surveyed_result):
     assert (demo_ledger.loc[demo_ledger["status"] == "ok", "action"] == "none").all()
     assert (demo_ledger.loc[demo_ledger["status"] == "no_data", "action"] == "survey").all()
-    share = demo_ledger[(demo_ledger["status"] == "gap") & (demo_ledger["action"] == "share")]
+    # nobody declared a survey: absence is 未见·待核实, never a gap or a new build
+    assert not demo_ledger["status"].isin(["gap", "partial"]).any()
+    assert (demo_ledger.loc[demo_ledger["status"] == "unseen", "action"] == "survey").all()
+    surveyed = surveyed_result.ledger
+    share = surveyed[(surveyed["status"] == "gap") & (surveyed["action"] == "share")]
     assert len(share) and share["action_zh"].str.startswith("与相邻社区共建共享").all()
 
 
-def test_population_scale_expects_sharing(demo_result, demo_ledger):
+def test_population_scale_expects_sharing(surveyed_result):
+    demo_result, demo_ledger = surveyed_result, surveyed_result.ledger
     """Every demo compound is below 0.5万 residents: its rows say so, and a missing basic service
     is shared where a facility of the type is within the rulebook's share distance."""
     lo, _, share_m = ledger._scale(demo_result.rulebook)
@@ -105,8 +129,13 @@ def test_population_scale_expects_sharing(demo_result, demo_ledger):
         want = "share" if np.isfinite(near_m) and near_m <= share_m else "new_build"
         if want == "new_build" and gr["nearest_min_min"] <= ledger.SHARE_FACTOR * gr["threshold_min"]:
             want = "share"
+        if row["facility_type"] in ledger.NOT_SHARED_TYPES:  # one station per residents' committee
+            want = "new_build"
         assert row["action"] == want, (row["community_name"], row["rule_id"], near_m)
     assert basic["action_zh"].str.contains("统筹联动周边社区").any()
+    assert not ((demo_ledger["facility_type"] == "community_service") & (demo_ledger["action"] == "share")).any()
+    outlets = demo_ledger[demo_ledger["facility_type"].isin(ledger.OUTLET_TYPES) & (demo_ledger["status"] == "gap")]
+    assert len(outlets) and (outlets["action"] == "optimise").all() and (outlets["action_zh"] == "优化网点布局").all()
 
 
 def test_neutral_units_outside_rugao(demo_ledger):
@@ -118,7 +147,6 @@ def test_neutral_units_outside_rugao(demo_ledger):
         lead.loc["bus_stop", "lead_unit"] == "交通运输部门" and "公交企业" in lead.loc["bus_stop", "responsible_units"]
     )
     assert lead.loc["canteen", "lead_unit"] == "民政部门"
-    assert lead.loc["fire_safety", "lead_unit"] == "消防救援机构"
     assert lead.loc["ebike_charging", "lead_unit"] == "住房和城乡建设部门"
     assert "供电企业" in lead.loc["ebike_charging", "responsible_units"]
     text = " ".join(
@@ -212,7 +240,8 @@ def test_first_sheet_is_every_open_item(demo_ledger, demo_book):
     wb, _ = demo_book
     ws = wb["工作台账"]
     headers = [c.value for c in ws[1]]
-    want = [v for k, v in OFFICIAL_COLUMNS.items() if k != "street"]  # the demo knows no street
+    # the demo knows no street, and no pilot plan: no 是否已列入方案
+    want = [v for k, v in OFFICIAL_COLUMNS.items() if k not in ("street", "in_plan")]
     assert headers == want
     assert headers[:5] == ["序号", "社区", "类别", "事项", "现状"] and headers[-4:-1] == ["标准要求", "依据", "备注"]
     assert headers[-1] == "台账编号" and first_hidden(ws) == {len(headers)}  # the key of the cycle, not printed
@@ -453,6 +482,7 @@ def rugao_result(tmp_path_factory):
         write_geojson(b, tmp / "boundaries.geojson"),
         write_geojson(fac, tmp / "facilities.geojson"),
         demo.DEMO_OSM,
+        surveyed=sorted(set(fac["facility_type"].astype(str))),  # as after the plan's 排查
         progress=False,
     )
 
@@ -492,7 +522,9 @@ def test_rugao_units_deadline_and_street(rugao_result):
     for col in ("lead_unit", "responsible_units"):
         assert set("、".join(other[col]).split("、")) <= neutral, col
     opened = rugao["status"] != "ok"
-    assert (rugao.loc[opened, "deadline"] == "2024年8月底").all() and (rugao.loc[~opened, "deadline"] == "").all()
+    due = np.where(rugao["action"] == "survey", "2023年3月底", "2024年8月底")  # phase 2 / phase 3 ends
+    assert (rugao.loc[opened, "deadline"] == due[opened.to_numpy()]).all()
+    assert (rugao.loc[~opened, "deadline"] == "").all()
     assert (other["deadline"] == "").all()
     assert (rugao["street"] == "如城街道").all() and (other["street"] == "").all()
     assert rugao["in_plan"].isin([True, False]).all() and other["in_plan"].isna().all()
@@ -527,7 +559,7 @@ def test_rugao_plan_cross_check(rugao_result):
         assert x.loc[rid, "action"] == "survey" and what in x.loc[rid, "current_state"]
     assert "exists_per_plan" not in set(k["plan_status"])  # 孔庙's plan lists no inventory
     # 消防 and 适儿化改造 rows with the plan's measures
-    assert k.loc["fire_safety", "plan_status"] == "measure_listed" and k.loc["fire_safety", "in_plan"]
+    assert k.loc["fire_safety", "plan_status"] == "measure_listed" and not k.loc["fire_safety", "in_plan"]
     assert "生命通道" in k.loc["fire_safety", "remarks"]
     assert k.loc["child_friendly", "plan_status"] == "measure_listed"
     # a real gap the plan does not mention is a new finding
@@ -598,3 +630,69 @@ def test_plan_matching_is_by_covers_not_keywords(tmp_path, rugao_result):
     led = ledger.build_ledger(rugao_result.gaps, rugao_result.communities, rb, pilot=ledger.load_pilot(pilot_file))
     row = led[(led["community_name"] == "孔庙社区") & (led["rule_id"] == "lifts")].iloc[0]
     assert row["plan_status"] == "in_plan" and "项目5" in row["plan_reference"]
+
+
+# ----------------------------------------------------------------------------- issue 22: only the run's own city
+
+
+def test_other_cities_ledgers_carry_no_rugao(demo_ledger, demo_result):
+    text = [str(t) for t in demo_ledger.to_numpy().ravel()]
+    assert not any("如皋" in t for t in text)
+    assert not {"fire_safety", "child_friendly"} & set(demo_ledger["rule_id"])  # the Rugao plan's own rows
+    cols = ledger.shown_columns(demo_ledger, SUMMARY_COLUMNS)
+    assert not set(ledger.PILOT_COLUMNS) & set(cols)
+    assert "in_plan" not in ledger.shown_columns(demo_ledger, OFFICIAL_COLUMNS)
+    summary = ledger.ledger_summary(demo_ledger, demo_result.communities)
+    for col in ("population_source", "households_source"):
+        assert not summary[col].astype(str).str.contains("[A-Za-z]").any(), col
+
+
+def test_survey_rows_are_due_at_the_end_of_the_survey_phase(rugao_result):
+    led = rugao_result.ledger
+    pilots = led["community_name"].isin(["孔庙社区", "如城街道迎新社区", "仙鹤"])
+    pilot_rows = led[pilots & led["status"].isin(ledger.OPEN)]
+    survey = pilot_rows[pilot_rows["action"] == "survey"]
+    build = pilot_rows[pilot_rows["action"] != "survey"]
+    assert len(survey) and len(build)
+    assert (survey["deadline"] == "2023年3月底").all()  # 第二阶段 认真排查（2023年1月至3月）
+    assert (build["deadline"] == "2024年8月底").all()
+    assert (led.loc[led["community_name"] == "双泉嘉苑", "deadline"] == "").all()
+
+
+def test_plan_cross_check_in_levels(rugao_result):
+    """是 only for a project about the item; a 举措 is shown as one; the 二（一） boilerplate counts for
+    nothing; what the plan says exists is an input with the plan's action, never 缺口."""
+    led = rugao_result.ledger
+    pilots = led[led["community_name"].isin(["孔庙社区", "如城街道迎新社区", "仙鹤"])]
+    assert not pilots["plan_reference"].str.contains("二（一）").any()
+    assert (pilots.loc[pilots["in_plan"].astype(bool), "plan_status"] == "in_plan").all()
+    k = _rows(rugao_result, "孔庙社区")
+    y = _rows(rugao_result, "如城街道迎新社区")
+    x = _rows(rugao_result, "仙鹤")
+    assert k.loc["community_culture", "plan_status"] == "measure_listed"  # 赋予文化孔庙新内涵
+    assert "项目3" not in k.loc["park", "plan_reference"]  # 公共绿地管控维护: maintenance, not a park
+    assert "项目4" not in x.loc["fitness", "plan_reference"]  # 公共座椅 is furniture
+    assert x.loc["food_market", "plan_status"] in ("measure_listed", "exists_per_plan")
+    # the centres the plans record: existing, to locate, with the plan's action
+    for rows, what in ((y, "党群服务中心"), (x, "邻里中心")):
+        cs = rows.loc["community_service"]
+        if cs["status"] != "ok":
+            assert cs["status"] not in ("gap", "partial", "unseen"), cs["status"]
+            assert cs["current_state"].startswith("现有，方案所载，位置待核") and what in cs["current_state"]
+            assert cs["action"] in ("renovate", "revitalise") and cs["action_zh"].startswith(("提标改造", "盘活利用"))
+    # 汇总 counts the same rows as the 是 column
+    summ = ledger.ledger_summary(led, rugao_result.communities).set_index("community_name")
+    for name in ("孔庙社区", "如城街道迎新社区", "仙鹤"):
+        rows = led[led["community_name"] == name]
+        assert summ.loc[name, "in_plan"] == int(rows["in_plan"].fillna(False).astype(bool).sum()), name
+
+
+def test_street_column_from_the_district_field():
+    from circles.pilot import apply_pilot_attributes
+
+    df = pd.DataFrame(
+        {"id": ["a", "b"], "name": ["甲", "乙"], "population": [100, 200], "街道名": ["学院路街道", None]}
+    )
+    out = apply_pilot_attributes(df, street_field="街道名")
+    assert list(out["street"]) == ["学院路街道", ""]
+    assert list(apply_pilot_attributes(df)["street"]) == ["", ""]  # without the option: unknown

@@ -32,7 +32,12 @@ def test_complete_community_covers_the_six_categories_and_twenty_items():
     numbers = {int(r.item.split()[0]) for r in items if r.item[0].isdigit()}
     assert numbers == set(range(1, 21)), "every item 1–20 of the 2020 standard has a rule or a checklist row"
     # rows added from the pilot plans say so in their item
-    assert {r.item for r in items if not r.item[0].isdigit()} == {"补充 消防", "补充 适儿化改造"}
+    # the rows the Rugao plans add (消防, 适儿化改造) live in rugao_2023, never in other cities' runs
+    assert {r.item for r in items if not r.item[0].isdigit()} == set()
+    rugao = load_rulebook("rugao_2023").all_items()
+    added = {r.item for r in rugao if not r.item[0].isdigit() and r.kind == "checklist"}
+    assert added == {"补充 消防", "补充 适儿化改造"}
+    assert not any("如皋" in r.source for r in items)
     # non-spatial items are checklist rows, never silently dropped
     checklist = {r.id for r in rb.checklist}
     assert {
@@ -44,8 +49,6 @@ def test_complete_community_covers_the_six_categories_and_twenty_items():
         "barrier_free",
         "utilities",
         "slow_traffic",
-        "fire_safety",
-        "child_friendly",
     } <= checklist
     for r in rb.checklist:
         assert r.facility_type == "" and math.isnan(r.threshold_min)
@@ -73,7 +76,8 @@ def test_numbers_from_the_sources():
     assert cs.capacity.verified is True  # 2022 pilot notice, verified (secondary)
     # 以800平方米为宜: a recommended size, never a floor; checked: the community's own 30 m² per 100 households
     assert cs.min_size_m2 is None and cs.recommended_size_m2 == 800 and cs.capacity.basis == "own"
-    assert "建标167-2014" in cs.source
+    assert "建标167-2014" not in cs.source  # named by the Rugao plan: cited in Rugao runs only
+    assert "建标167-2014，如皋试点方案所引" in load_rulebook("rugao_2023").rule("community_service").source
     assert cs.provenance["recommended_size_m2"].startswith("no source found")
     parking = rb.rule("car_parking")
     assert parking.check == "supply" and parking.capacity.basis == "own"
@@ -489,3 +493,72 @@ def test_cli_rules_lists_checklist_and_local_changes(tmp_path, capsys):
     bad = _write(tmp_path, "bad.yaml", BASE.format(rid="x", body="facility_type: nope\n        threshold_min: 5"))
     assert cli.main(["rules", "--rules", str(bad)]) == 2
     assert "rule 'x'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- issue 22: one distance convention
+
+
+def test_life_circle_minutes_read_as_gb50180_distances():
+    """GB 50180-2018 表 3.0.4: 5 / 10 / 15 minutes are 300 / 500 / 1,000 m (not 334 / 667 m), and a
+    300 m rule is the 5-minute level: minutes and metres are one number per rule."""
+    from circles.rulebook import load_life_circle
+
+    lc = load_life_circle()
+    assert lc["metres_by_minutes"] == {5.0: 300.0, 10.0: 500.0, 15.0: 1000.0}
+    assert "GB 50180-2018" in lc["source"] and lc["verified"] is False  # a planner's reading [rec]
+    rb = load_rulebook()
+    assert rb.distance_reading == "life_circle"
+    want = {"community_service": 500, "clinic": 500, "bus_stop": 500, "convenience_store": 300, "park_15min": 1000}
+    for rid, metres in want.items():
+        r = rb.rule(rid)
+        assert rb.threshold_m(r) == metres, rid
+        assert rb.threshold_minutes(r) * rb.speed_of(r) == pytest.approx(metres), rid
+        assert rb.reading_of(r) == "life_circle"
+    k = rb.rule("kindergarten")  # stated as 300 m
+    assert rb.reading_of(k) == "metres" and rb.threshold_minutes(k) == pytest.approx(5.0)
+
+
+def test_speed_reading_is_a_stated_option():
+    rb = load_rulebook(distance_reading="speed")
+    r = rb.rule("community_service")
+    assert rb.reading_of(r) == "speed" and rb.threshold_m(r) == pytest.approx(10 * 66.7)
+    # an explicit walking speed reads every minute rule by speed
+    rb = load_rulebook(speed_override=50.0)
+    assert rb.threshold_m(rb.rule("convenience_store")) == pytest.approx(250.0)
+    with pytest.raises(ConfigError, match="distance_reading"):
+        load_rulebook(distance_reading="fast")
+
+
+def test_rules_command_prints_the_checked_numbers(capsys):
+    from circles.cli import main
+
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip()}
+    assert "4.497751" not in out and "667" not in out.split("checklist")[0]
+    assert " 500 life_circle" in lines["community_service"]
+    assert "—" in lines["car_parking"]  # item 10: a quantity, no walking distance
+
+
+def test_distance_reading_flag(capsys):
+    from circles.cli import main
+
+    assert main(["rules", "--distance-reading", "speed"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("community_service"))
+    assert " 667 " in line and " speed " in line
+
+
+def test_childcare_places_are_cited_as_the_five_year_plan_target():
+    c = load_rulebook().rule("childcare")
+    assert "十四五" in c.requirement_zh and "非本标准原文" in c.requirement_zh
+    assert "no source found" not in dict(c.number_sources).get("capacity", "")
+
+
+def test_gb_park_sizes_are_new_build_figures():
+    """GB 50180-2018 4.0.4 sets park sizes for new life circles; 4.0.5 lets old districts fall short:
+    an existing community is never 规模不足 by them."""
+    rb = load_rulebook("gb50180_2018")
+    for rid in ("lc5_park", "lc10_park", "lc15_park"):
+        r = rb.rule(rid)
+        assert r.min_size_m2 is not None and r.applies_to == "new_communities" and not r.size_applies, rid

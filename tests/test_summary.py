@@ -77,8 +77,9 @@ def test_table_fits_100_columns_and_is_aligned(demo_result, tmp_path, lang):
             digits = "".join(char_at(line, c) for c in range(end - 4, end)).strip()
             assert int(digits) == int(counts.at[name, s]) if s in counts.columns else 0
     assert sorted(seen) == sorted(names)
-    bad = counts.get("gap", 0) + counts.get("undersized", 0)
-    part = counts.get("partial", 0)
+    full = counts.reindex(columns=["gap", "undersized", "partial"], fill_value=0)
+    bad = full["gap"] + full["undersized"]
+    part = full["partial"]
     keys = [(int(bad[n]), int(part[n])) for n in seen]
     assert keys == sorted(keys, reverse=True)  # worst first
 
@@ -88,7 +89,20 @@ def test_chinese_summary_has_no_english_status_words(demo_result, tmp_path):
     words = {w for w in STATUS_EN.values()} | set(STATUS_EN) | {"gap items", "outputs", "communities"}
     found = [w for w in words if re.search(rf"(?<![\w.]){re.escape(w)}(?![\w.])", text, flags=re.IGNORECASE)]
     assert found == []
-    assert "缺口" in text and "部分覆盖" in text and "社区" in text
+    assert "缺口" in text and "未见·待核实" in text and "社区" in text
+
+
+def test_summary_says_which_types_were_judged_surveyed_and_why(demo_result, tmp_path):
+    import dataclasses
+
+    text = "\n".join(_summary.summary_lines(demo_result, fake_paths(tmp_path), "zh", version="9.9"))
+    # the demo declares nothing: its OSM types are presence only, never judged surveyed
+    assert "按已调查判定" not in text
+    assert "未声明已调查（数据中的设施只证明“有”" in text and "幼儿园" in text.split("未声明已调查（")[1]
+    declared = dataclasses.replace(demo_result, surveyed={"kindergarten"})
+    text = "\n".join(_summary.summary_lines(declared, fake_paths(tmp_path), "zh", version="9.9"))
+    line = next(x for x in text.splitlines() if "按已调查判定（--surveyed 声明）" in x)
+    assert "幼儿园" in line
 
 
 def test_gap_items_wrapped_or_counted(demo_result, tmp_path):

@@ -303,7 +303,8 @@ def test_removing_facilities_in_a_scenario_shows_gaps(tmp_path, demo_facilities)
     scenario = write_raw_geojson(feats, tmp_path / "close.geojson")
     _, comp = whatif.run_whatif(scenario, tmp_path / "wi", progress=False, community_maps="none")
     fm = comp[comp["rule_id"] == "food_market"]
-    assert (fm["status_scenario"] == "gap").all()  # still surveyed: a gap, not no_data
+    # present today (evidence), none in the scenario, nobody declared a survey: 'unseen', not no_data
+    assert (fm["status_scenario"] == "unseen").all()
     assert (fm["status_current"] != "gap").any()
 
 
