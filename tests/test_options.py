@@ -125,8 +125,12 @@ def test_run_info_records_the_options_as_before():
         "encoding",
         "categories",
         "cache_dir",
+        "distance_reading",
+        "population_raster",
+        "population_totals",
+        "gates",
     ]
     assert record["speed"] == 60.0 and record["surveyed"] == ["clinic", "park"]
     assert record["rules"] == "None" and record["cache_dir"] == "c"
-    recorded = ["lang", "offline", "facility_isochrones", "figures", "table_format", "author"]
+    recorded = ["lang", "offline", "facility_isochrones", "figures", "table_format", "author", "ledger", "opinions"]
     assert list(OutputOptions().record()) == recorded
