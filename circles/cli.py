@@ -524,6 +524,69 @@ def _cmd_acceptance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_site_parser(sub) -> None:
+    """The ``site`` command: where new facilities (or several items in existing spaces) should go."""
+    p_site = sub.add_parser("site", help="propose sites for a new facility that close a rule's gap")
+    _add_run_args(p_site)
+    p_site.add_argument(
+        "--rule",
+        help="rule id (see `circles rules`), e.g. kindergarten; with --inventory a comma-separated list "
+        "(default: every building item)",
+    )
+    p_site.add_argument("--community", help="one community id (default: all communities together)")
+    p_site.add_argument("--each", action="store_true", help="answer for every community separately")
+    p_site.add_argument("--k", type=int, default=None, help="the best K sites (default: fewest reaching --target)")
+    p_site.add_argument("--target", type=float, default=1.0, help="target share of residents (default 1.0)")
+    p_site.add_argument(
+        "--candidates",
+        help="candidate sites file (points, candidate_id, optional capacity); "
+        "default: points every 60 m along the streets",
+    )
+    p_site.add_argument(
+        "--method",
+        choices=["auto", "exact", "polish", "greedy"],
+        default="auto",
+        help="auto (default): exact for community-sized cases, greedy + polish beyond",
+    )
+    p_site.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds the exact model may take (default 10); the answer then states its gap",
+    )
+    p_site.add_argument(
+        "--inventory",
+        help="existing spaces (points or outlines: id, name, area_m2, optional cost_wan): "
+        "choose which items go into which space (一址多用)",
+    )
+    p_site.add_argument("--budget", type=float, help="with --inventory: total cost of the spaces used, 万元")
+    p_site.set_defaults(func=_cmd_site, out="results/sites")
+
+
+def _add_tracking_parsers(sub) -> None:
+    """The commands of the pilot's cycle: ``compare``, ``progress`` (月报) and ``acceptance`` (验收)."""
+    p_cmp = sub.add_parser("compare", help="tracking: compare the gap reports of two runs")
+    p_cmp.add_argument("before", help="output folder of the earlier run")
+    p_cmp.add_argument("after", help="output folder of the later run")
+    p_cmp.add_argument("--out", default="results/comparison.csv", help="comparison CSV to write")
+    _add_force(p_cmp)
+    p_cmp.set_defaults(func=_cmd_compare)
+    p_prog = sub.add_parser("progress", help="the monthly progress report (月报) from a filled ledger")
+    p_prog.add_argument("--ledger", required=True, help="the filled ledger.xlsx (or the output folder holding it)")
+    p_prog.add_argument("--run", default=None, help="output folder of a newer run: items it finds met are closed")
+    p_prog.add_argument("--date", required=True, help="report date, YYYY-MM-DD (items due before it are overdue)")
+    p_prog.add_argument("--out", default="results/progress", help="folder for progress.xlsx and progress.pdf")
+    _add_force(p_prog)
+    p_prog.set_defaults(func=_cmd_progress)
+    p_acc = sub.add_parser("acceptance", help="acceptance report (考核验收): the baseline run against the run now")
+    p_acc.add_argument("before", help="output folder of the baseline run")
+    p_acc.add_argument("after", help="output folder of the run at acceptance")
+    p_acc.add_argument("--date", default=None, help="date printed on the report, YYYY-MM-DD (default today)")
+    p_acc.add_argument("--out", default="results/acceptance", help="folder for acceptance.xlsx and acceptance.pdf")
+    _add_force(p_acc)
+    p_acc.set_defaults(func=_cmd_acceptance)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``circles`` command."""
     parser = argparse.ArgumentParser(
@@ -604,61 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", required=True, help="facilities file with an 'action' column: add / remove / resize"
     )
     p_whatif.set_defaults(func=_cmd_whatif, out="results/whatif")
-    p_site = sub.add_parser("site", help="propose sites for a new facility that close a rule's gap")
-    _add_run_args(p_site)
-    p_site.add_argument(
-        "--rule",
-        help="rule id (see `circles rules`), e.g. kindergarten; with --inventory a comma-separated list "
-        "(default: every building item)",
-    )
-    p_site.add_argument("--community", help="one community id (default: all communities together)")
-    p_site.add_argument("--each", action="store_true", help="answer for every community separately")
-    p_site.add_argument("--k", type=int, default=None, help="the best K sites (default: fewest reaching --target)")
-    p_site.add_argument("--target", type=float, default=1.0, help="target share of residents (default 1.0)")
-    p_site.add_argument(
-        "--candidates",
-        help="candidate sites file (points, candidate_id, optional capacity); "
-        "default: points every 60 m along the streets",
-    )
-    p_site.add_argument(
-        "--method",
-        choices=["auto", "exact", "polish", "greedy"],
-        default="auto",
-        help="auto (default): exact for community-sized cases, greedy + polish beyond",
-    )
-    p_site.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        help="seconds the exact model may take (default 10); the answer then states its gap",
-    )
-    p_site.add_argument(
-        "--inventory",
-        help="existing spaces (points or outlines: id, name, area_m2, optional cost_wan): "
-        "choose which items go into which space (一址多用)",
-    )
-    p_site.add_argument("--budget", type=float, help="with --inventory: total cost of the spaces used, 万元")
-    p_site.set_defaults(func=_cmd_site, out="results/sites")
-    p_cmp = sub.add_parser("compare", help="tracking: compare the gap reports of two runs")
-    p_cmp.add_argument("before", help="output folder of the earlier run")
-    p_cmp.add_argument("after", help="output folder of the later run")
-    p_cmp.add_argument("--out", default="results/comparison.csv", help="comparison CSV to write")
-    _add_force(p_cmp)
-    p_cmp.set_defaults(func=_cmd_compare)
-    p_prog = sub.add_parser("progress", help="the monthly progress report (月报) from a filled ledger")
-    p_prog.add_argument("--ledger", required=True, help="the filled ledger.xlsx (or the output folder holding it)")
-    p_prog.add_argument("--run", default=None, help="output folder of a newer run: items it finds met are closed")
-    p_prog.add_argument("--date", required=True, help="report date, YYYY-MM-DD (items due before it are overdue)")
-    p_prog.add_argument("--out", default="results/progress", help="folder for progress.xlsx and progress.pdf")
-    _add_force(p_prog)
-    p_prog.set_defaults(func=_cmd_progress)
-    p_acc = sub.add_parser("acceptance", help="acceptance report (考核验收): the baseline run against the run now")
-    p_acc.add_argument("before", help="output folder of the baseline run")
-    p_acc.add_argument("after", help="output folder of the run at acceptance")
-    p_acc.add_argument("--date", default=None, help="date printed on the report, YYYY-MM-DD (default today)")
-    p_acc.add_argument("--out", default="results/acceptance", help="folder for acceptance.xlsx and acceptance.pdf")
-    _add_force(p_acc)
-    p_acc.set_defaults(func=_cmd_acceptance)
+    _add_site_parser(sub)
+    _add_tracking_parsers(sub)
     p_rules = sub.add_parser("rules", help="print the rules, thresholds, speeds and sources in use")
     p_rules.add_argument("--rules", default="complete_community_2020")
     p_rules.add_argument("--profile", default=None, choices=profiles())

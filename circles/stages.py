@@ -281,21 +281,7 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         if extra is not None and Path(extra).exists():
             input_files[role] = _outputs.describe_input(extra)
     fcrs = options.facilities_crs or crs
-    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
-    if isinstance(facilities, gpd.GeoDataFrame):
-        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
-    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
-        facs, problems = load_facility_table(
-            facilities,
-            rulebook.facility_types,
-            crs=fcrs,
-            encoding=options.encoding,
-            categories=categories,
-            sheet=options.sheet,
-        )
-    else:
-        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
-    _check_some_facilities(facs, problems, input_label(facilities))
+    facs, problems = _load_facility_input(facilities, rulebook, fcrs, options)
     blds = load_buildings(buildings, crs=crs) if buildings is not None else None
     warnings: list[str] = []
     for rep in repairs:
@@ -306,11 +292,7 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
     if blds is not None:
         _check_buildings(comms, blds, str(buildings))
     _check_grid_size(comms, grid_spacing_m)
-    population.check_inputs(comms, options.population_raster, options.population_totals)
-    if options.gates is not None and str(options.gates) != "osm" and not Path(options.gates).exists():
-        raise InputError(
-            "no such file (a gates file, or 'osm' for the network file's walls and gates)", path=str(options.gates)
-        )
+    _check_ground(comms, options)
     return Inputs(
         boundaries=boundaries,
         facilities=facilities,
@@ -330,6 +312,39 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         started=started,
         run=options,
     )
+
+
+def _load_facility_input(
+    facilities: Any, rulebook: Rulebook, fcrs: str | None, options: RunOptions
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The facilities (a vector file, a table, or a GeoDataFrame in memory) and the table's
+    problems (rows set aside, with their reason).
+    """
+    problems = pd.DataFrame(columns=["source_file", "row_number", "field", "value", "reason"])
+    if isinstance(facilities, gpd.GeoDataFrame):
+        facs = check_facilities(facilities, "facilities (in memory)", rulebook.facility_types, crs=fcrs)
+    elif str(facilities).lower().endswith(TABLE_SUFFIXES):
+        facs, problems = load_facility_table(
+            facilities,
+            rulebook.facility_types,
+            crs=fcrs,
+            encoding=options.encoding,
+            categories=options.categories,
+            sheet=options.sheet,
+        )
+    else:
+        facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
+    _check_some_facilities(facs, problems, input_label(facilities))
+    return facs, problems
+
+
+def _check_ground(comms: gpd.GeoDataFrame, options: RunOptions) -> None:
+    """The population sources and the gates file, checked before any work."""
+    population.check_inputs(comms, options.population_raster, options.population_totals)
+    if options.gates is not None and str(options.gates) != "osm" and not Path(options.gates).exists():
+        raise InputError(
+            "no such file (a gates file, or 'osm' for the network file's walls and gates)", path=str(options.gates)
+        )
 
 
 def _warn_overlaps(comms: gpd.GeoDataFrame, source: str, repairs: list[dict]) -> None:
