@@ -174,7 +174,7 @@ def _surveyed_lines(result, lab: dict[str, str], lang: str, width: int, quantity
     """Which types were judged surveyed and why; which are evidence of presence only; which
     have no data."""
     rb = result.rulebook
-    fac = result.access.facilities
+    fac = result.facilities  # every input facility, placed or set aside (also in a partitioned run)
     from_field = surveyed_reasons(fac, ())
     present = set(fac["facility_type"].astype(str))
     out: list[str] = []

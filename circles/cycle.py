@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, LEDGER_COLUMNS, OFFICIAL_COLUMNS
+from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, LEDGER_COLUMNS, OFFICIAL_COLUMNS, STATUS_ZH
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ WRITE_IN = ("person_in_charge", "deadline", "progress", "investment_wan", "remar
 PREFILLED = ("deadline", "investment_wan", "remarks")
 #: Statuses of open items (the ledger's 工作台账 sheet lists exactly these); ``open`` is an
 #: item read from a filled workbook that does not say its status (it was on the 工作台账 sheet).
-OPEN_STATUSES = ("gap", "partial", "undersized", "no_data", "to_assess", "conditional", "as_needed", "open")
+OPEN_STATUSES = (*(s for s in STATUS_ZH if s != "ok"), "open")
 #: Header rows are looked for in the first rows of each sheet.
 HEADER_SCAN_ROWS = 12
 #: A sheet is a ledger table when its header row names at least this many ledger columns.

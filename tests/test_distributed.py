@@ -269,7 +269,7 @@ def test_tied_facilities_name_the_same_nearest_in_partitions(tmp_path):
     status = distributed.facility_status(ref, base, np.arange(len(base)), 250.0)
     for c in distributed.STATUS_COLUMNS:
         city[c] = status[c].to_numpy()
-    surveyed = set(facs["facility_type"])
+    surveyed = set(one.surveyed)  # the types declared surveyed, as the single run judged them
     options = distributed.RunOptions(max_minutes=10.0)
     outputs = [
         distributed.run_partition(p, ref, one.communities, city, None, one.rulebook, surveyed, options) for p in parts

@@ -264,7 +264,14 @@ def test_elderly_share_changes_an_elderly_rule_not_a_shop_rule(city):
     from circles.population import group_columns
 
     paths, comms = city
-    r = pipeline.analyse(paths["aged"], paths["facilities"], paths["network"], rules=paths["rules"], progress=False)
+    r = pipeline.analyse(
+        paths["aged"],
+        paths["facilities"],
+        paths["network"],
+        rules=paths["rules"],
+        surveyed=("elderly_care", "food_market"),  # a surveyed absence is a gap with residents affected
+        progress=False,
+    )
     g = r.gaps.set_index(["community_id", "rule_id"])
     pop = r.communities.set_index("id")["population"]
     elderly = g.xs("elderly_care", level="rule_id")
