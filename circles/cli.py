@@ -75,15 +75,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise OptionError(
             "facility_isochrones", True, "off with --dask (per-facility areas need the whole city's graph)"
         )
+    if dask.dask and (run.population_raster or run.population_totals or run.gates):
+        raise CirclesError("--population-raster, --population-totals and --gates do not work with --dask yet")
     # the output folder is checked, probed and locked before any work, and held until written
     with _outputs.claim(args.out, inputs=_input_paths(args), force=args.force):
         if dask.dask:
             from . import distributed
 
-            kwargs = _analysis_kwargs(args)
-            not_yet = ("population_raster", "population_totals", "gates")
-            if any(kwargs.pop(k) is not None for k in not_yet):
-                raise CirclesError("--population-raster, --population-totals and --gates do not work with --dask yet")
             result = distributed.analyse_partitioned(
                 sources.boundaries,
                 sources.facilities,

@@ -268,6 +268,10 @@ def write_outputs(
         Every output written, by name (their final paths).
     """
     opts = build(OutputOptions, options, **overrides)
+    if previous_ledger is None and opts.ledger is not None:
+        from . import cycle
+
+        previous_ledger = cycle.read_filled_ledger(opts.ledger)  # before the folder that may hold it is replaced
     timings: dict[str, float] = {}
     inputs = [f.get("path") for f in result.input_files.values()]
     with _outputs.atomic_folder(out_dir, inputs=inputs) as stage:
