@@ -260,7 +260,8 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         layer=options.layer,
     )
     _warn_overlaps(comms, str(boundaries), repairs)
-    comms = apply_pilot_attributes(comms, street_field=district_field)  # the Rugao pilot's figures; 街道
+    # the Rugao pilot's figures (boundaries named like a pilot community lying at its place); 街道
+    comms = apply_pilot_attributes(comms, street_field=district_field, place_check=options.pilot_place_check)
     rules = options.rules
     rulebook = load_rulebook(
         rules if rules is not None else default_rules(comms),
