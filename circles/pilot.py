@@ -400,7 +400,11 @@ def _not_pilot_text(name: Any, c: PilotCommunity, lonlat: tuple[float, float] | 
 
 
 def match_communities(
-    communities: pd.DataFrame, pilot: Pilot | None = None, *, place_check: bool = True
+    communities: pd.DataFrame,
+    pilot: Pilot | None = None,
+    *,
+    place_check: bool = True,
+    warnings: list[str] | None = None,
 ) -> list[PilotCommunity | None]:
     """The pilot community of each boundary: named like it and lying at its place.
 
@@ -413,6 +417,8 @@ def match_communities(
         With ``name``; a GeoDataFrame's geometry gives the place (its representative point).
     place_check : bool
         ``False`` matches by the name alone (``--no-pilot-place-check``).
+    warnings : list of str, optional
+        Receives the warnings too (the run's ``Result.warnings``).
     """
     pilot = pilot if pilot is not None else load_pilot()
     names = list(communities["name"])
@@ -422,7 +428,10 @@ def match_communities(
     for name, c, ll in zip(names, by_name, pts, strict=True):
         m = pilot.match(name, ll, place_check=place_check) if c is not None else None
         if c is not None and m is None:
-            log.warning(_not_pilot_text(name, c, ll))
+            text = _not_pilot_text(name, c, ll)
+            log.warning("%s", text)
+            if warnings is not None:
+                warnings.append(text)
         out.append(m)
     return out
 
@@ -460,9 +469,12 @@ def apply_pilot_attributes(
     street_field: str | None = None,
     *,
     place_check: bool = True,
+    warnings: list[str] | None = None,
 ) -> pd.DataFrame:
     """Add the pilot plan's attributes to the pilot communities: boundaries named like one that lie
-    at its place (:func:`match_communities`; ``place_check=False``: by the name alone).
+    at its place (:func:`match_communities`; ``place_check=False``: by the name alone; the
+    warnings about boundaries named like one that lie elsewhere are logged and added to
+    ``warnings``).
 
     The plan's population replaces the boundary's when the boundary has none (0) or only an
     estimate (``population_estimated``); the plan's households fill a missing ``households``.
@@ -490,7 +502,7 @@ def apply_pilot_attributes(
         street_col = own.where(own.notna(), "")
     pid, pname, parea, psrc, hsrc, street = [], [], [], [], [], []
     seen: dict[str, str] = {}
-    matches = match_communities(out, pilot, place_check=place_check)
+    matches = match_communities(out, pilot, place_check=place_check, warnings=warnings)
     for idx, p in zip(out.index, matches, strict=True):
         name = out.at[idx, "name"]
         est = bool(est_col.loc[idx])

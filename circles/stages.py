@@ -261,7 +261,10 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
     )
     _warn_overlaps(comms, str(boundaries), repairs)
     # the Rugao pilot's figures (boundaries named like a pilot community lying at its place); 街道
-    comms = apply_pilot_attributes(comms, street_field=district_field, place_check=options.pilot_place_check)
+    pilot_warnings: list[str] = []
+    comms = apply_pilot_attributes(
+        comms, street_field=district_field, place_check=options.pilot_place_check, warnings=pilot_warnings
+    )
     rules = options.rules
     rulebook = load_rulebook(
         rules if rules is not None else default_rules(comms),
@@ -298,7 +301,7 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         facs = load_facilities(facilities, rulebook.facility_types, crs=fcrs)
     _check_some_facilities(facs, problems, input_label(facilities))
     blds = load_buildings(buildings, crs=crs) if buildings is not None else None
-    warnings: list[str] = []
+    warnings: list[str] = list(pilot_warnings)  # logged when found
     for rep in repairs:
         warnings.append(rep.pop("message"))
         log.warning("%s", warnings[-1])

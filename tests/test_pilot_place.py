@@ -184,6 +184,7 @@ def test_beijing_yingxin_runs_with_the_default_profile(beijing_yingxin):
     assert result.communities.set_index("name").loc["迎新社区", "population"] == 4300
     named = [m for m in messages if "named like" in m]
     assert len(named) == 1 and "迎新" in named[0] and "km from Rugao" in named[0]
+    assert [w for w in result.warnings if "named like" in w] == named  # the run's warnings say so too
     led = result.ledger
     text = " ".join(str(t) for t in led.to_numpy().ravel())
     # the Rugao plan's words: its city, street, attachments, units (试点 alone is also the national
