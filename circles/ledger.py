@@ -30,7 +30,8 @@ items (status ``to_assess``) into that ledger:
 Rugao pilot communities
 -----------------------
 :func:`apply_pilot_attributes` recognises 孔庙, 迎新 and 仙鹤 by the boundary's ``name`` (e.g.
-"孔庙社区", "孔庙", "如城街道孔庙社区"). It then takes the plan's population when the boundary
+"孔庙社区", "孔庙", "如城街道孔庙社区") AND its place (within the plan's ``place``: Rugao; a
+迎新社区 elsewhere is not the pilot, and a warning says so). It then takes the plan's population when the boundary
 has none (population 0) or only an estimate (``population_estimated`` true), and the plan's
 households when the boundary has no ``households``; the columns ``population_source`` and
 ``households_source`` say which was used, ``street`` the plan's street (如城街道). No open

@@ -395,7 +395,7 @@ def _not_pilot_text(name: Any, c: PilotCommunity, lonlat: tuple[float, float] | 
         where = f"lies at {lonlat[0]:.4f},{lonlat[1]:.4f}, {place.distance_km(*lonlat):.0f} km from {place.name}"
     return (
         f"{head} {where}: not treated as the pilot (a pilot community lies within {place.radius_km:g} km of "
-        f"{place.lon:g},{place.lat:g}; --no-pilot-place-check matches by the name alone)"
+        f"{place.lon:.4f},{place.lat:.4f}; --no-pilot-place-check matches by the name alone)"
     )
 
 
