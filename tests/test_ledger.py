@@ -644,6 +644,22 @@ def test_plan_matching_is_by_covers_not_keywords(tmp_path, rugao_result):
 # ----------------------------------------------------------------------------- issue 22: only the run's own city
 
 
+def test_rugao_workbook_without_communities_keeps_the_pilot_match(tmp_path, rugao_result, caplog):
+    """Without ``communities`` the workbook takes the pilot match from the ledger itself (its 是否已列入
+    方案 column, filled only for pilot communities matched by name and place), not from the names
+    again (issue 20)."""
+    with caplog.at_level("WARNING", logger="circles.pilot"):
+        xlsx = ledger.write_ledger_xlsx(rugao_result.ledger, tmp_path / "l.xlsx", rulebook=rugao_result.rulebook)
+    notes = [str(c.value) for r in openpyxl.load_workbook(xlsx)["说明"].iter_rows() for c in r if c.value]
+    assert any("如城街道迎新社区 项目7" in v for v in notes)  # the plan's projects beyond the standard
+    assert not [r for r in caplog.records if "named like" in r.getMessage()]
+    led = rugao_result.ledger.copy()
+    led["in_plan"] = None  # a ledger whose communities matched no pilot: no plan notes, whatever the names
+    xlsx = ledger.write_ledger_xlsx(led, tmp_path / "m.xlsx", rulebook=rugao_result.rulebook)
+    notes = [str(c.value) for r in openpyxl.load_workbook(xlsx)["说明"].iter_rows() for c in r if c.value]
+    assert not any("项目7" in v for v in notes)
+
+
 def test_other_cities_ledgers_carry_no_rugao(demo_ledger, demo_result):
     text = [str(t) for t in demo_ledger.to_numpy().ravel()]
     assert not any("如皋" in t for t in text)
