@@ -30,7 +30,8 @@ items (status ``to_assess``) into that ledger:
 Rugao pilot communities
 -----------------------
 :func:`apply_pilot_attributes` recognises 孔庙, 迎新 and 仙鹤 by the boundary's ``name`` (e.g.
-"孔庙社区", "孔庙", "如城街道孔庙社区"). It then takes the plan's population when the boundary
+"孔庙社区", "孔庙", "如城街道孔庙社区") AND its place (within the plan's ``place``: Rugao; a
+迎新社区 elsewhere is not the pilot, and a warning says so). It then takes the plan's population when the boundary
 has none (population 0) or only an estimate (``population_estimated`` true), and the plan's
 households when the boundary has no ``households``; the columns ``population_source`` and
 ``households_source`` say which was used, ``street`` the plan's street (如城街道). No open
@@ -85,7 +86,9 @@ from .pilot import (  # noqa: F401  (re-exported: the pilot model moved to circl
     apply_pilot_attributes,
     default_rules,
     load_pilot,
+    match_communities,
     normalise_name,
+    pilots_of,
 )
 from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
 
@@ -580,13 +583,11 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     default_deps = load_departments()
     pilot = pilot if pilot is not None else load_pilot()
     by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
-    pilots = {c.id: c for c in pilot.communities}
     lo, _hi, share_m = _scale(rulebook)
     rows = []
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
-    for _, c in communities.iterrows():
+    for (_, c), p in zip(communities.iterrows(), pilots_of(communities, pilot), strict=True):
         cid, cname = str(c["id"]), c["name"]
-        p = pilots.get(str(c.get("pilot_id", "") or "")) or pilot.match(cname)
         deps = departments or (pilot.departments if p is not None and pilot.departments is not None else default_deps)
         pop = _num(c["population"])
         hh = _num(c.get("households"))
@@ -810,9 +811,7 @@ def unmatched_plan_projects(
     plan lists beyond the standard's items, e.g. lifts, 雪亮工程, epidemic supplies)."""
     pilot = pilot if pilot is not None else load_pilot()
     rows = []
-    for _, c in communities.iterrows():
-        pid = str(c.get("pilot_id", "") or "")
-        p = next((x for x in pilot.communities if x.id == pid), None) if pid else pilot.match(c["name"])
+    for (_, c), p in zip(communities.iterrows(), pilots_of(communities, pilot), strict=True):
         if p is None:
             continue
         refs = " ".join(ledger.loc[ledger["community_id"] == str(c["id"]), "plan_reference"].astype(str))

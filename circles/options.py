@@ -261,6 +261,10 @@ class RunOptions(_Options):
     district_field : str, optional
         Column of the boundaries naming each community's district (e.g. 街道): indicators are
         then also reported per district.
+    pilot_place_check : bool
+        A boundary is a pilot community (its plan's figures, rulebook and ledger words) only when
+        it is named like one AND lies at the pilot's place (default); ``False`` matches by the
+        name alone.
     profile : str, optional
         A shipped rulebook profile, the same as ``rules=NAME``.
     """
@@ -379,6 +383,15 @@ class RunOptions(_Options):
         flag="--district-field",
         help="column of the boundaries naming each community's district (e.g. 街道): indicators.csv then "
         "also reports each district",
+    )
+    pilot_place_check: bool = option(
+        True,
+        flag="--no-pilot-place-check",
+        kind="bool",
+        negate=True,
+        record="value",
+        help="match the pilot plan's communities (Rugao's 孔庙, 迎新, 仙鹤) by their name alone: by default a "
+        "boundary is a pilot community only when it also lies at the pilot's place (circles/config/rugao_pilot.yaml)",
     )
     distance_reading: str | None = option(
         None,

@@ -45,6 +45,32 @@ class PilotEntry:
     count: int | None = None
 
 
+@dataclass(frozen=True)
+class PilotPlace:
+    """Where a pilot lies: a point (WGS-84 lon/lat) and how far from it a boundary may lie.
+
+    A boundary named like a pilot community is that community only when its representative point
+    lies within ``radius_km`` of (``lon``, ``lat``): the names (迎新, 仙鹤 …) are common.
+    """
+
+    name: str
+    lon: float
+    lat: float
+    radius_km: float
+    source: str
+
+    def distance_km(self, lon: float, lat: float) -> float:
+        """Great-circle distance in km from the place to (``lon``, ``lat``) (haversine)."""
+        p1, p2 = math.radians(self.lat), math.radians(lat)
+        dp, dl = p2 - p1, math.radians(lon - self.lon)
+        h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+#: Mean Earth radius (IUGG), for the haversine distance of :meth:`PilotPlace.distance_km`.
+_EARTH_RADIUS_KM = 6371.0088
+
+
 @dataclass
 class PilotCommunity:
     """A pilot community as its plan describes it."""
@@ -64,6 +90,8 @@ class PilotCommunity:
     measures: list[PilotEntry] = field(default_factory=list)
     existing: list[PilotEntry] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where the community lies (its own ``place``, else the plan's)
+    place: PilotPlace | None = None
 
 
 @dataclass
@@ -96,9 +124,33 @@ class Pilot:
     departments: Departments | None = None
     city_measures: list[PilotEntry] = field(default_factory=list)
     reporting_zh: str = ""
+    #: where the pilot city lies (the place of communities without their own)
+    place: PilotPlace | None = None
 
-    def match(self, name: Any) -> PilotCommunity | None:
-        """The pilot community whose name or alias matches ``name`` (see :func:`normalise_name`)."""
+    def match(
+        self, name: Any, lonlat: tuple[float, float] | None = None, *, place_check: bool = True
+    ) -> PilotCommunity | None:
+        """The pilot community named ``name`` that lies at ``lonlat``.
+
+        Parameters
+        ----------
+        name : str
+            A boundary's name, matched to a community's name or alias (:func:`normalise_name`).
+        lonlat : (float, float), optional
+            The boundary's representative point (WGS-84). ``None`` (place unknown) matches no
+            community that has a place.
+        place_check : bool
+            ``False`` matches by the name alone (``--no-pilot-place-check``).
+        """
+        c = self.match_name(name)
+        if c is None or not place_check or c.place is None:
+            return c
+        if lonlat is None or c.place.distance_km(*lonlat) > c.place.radius_km:
+            return None
+        return c
+
+    def match_name(self, name: Any) -> PilotCommunity | None:
+        """The pilot community whose name or alias matches ``name``, wherever it lies."""
         key = normalise_name(name)
         if not key:
             return None
@@ -218,7 +270,32 @@ _COMMUNITY_KEYS = {
     "projects",
     "measures",
     "existing",
+    "place",
 }
+
+
+def _place(raw: Any, where: str) -> PilotPlace | None:
+    """A ``place`` mapping (name, lon, lat, radius_km, source) of the plan or of a community."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'place' should be a mapping with name, lon, lat, radius_km and source")
+    nums = {}
+    for key, lo, hi in (("lon", -180.0, 180.0), ("lat", -90.0, 90.0), ("radius_km", 0.0, 20000.0)):
+        v = raw.get(key)
+        bad = not isinstance(v, (int, float)) or isinstance(v, bool)
+        if bad or not lo <= v <= hi or (key == "radius_km" and v <= 0):  # type: ignore[operator]
+            raise ConfigError(f"{where}: place '{key}' should be a number in [{lo:g}, {hi:g}], got {v!r}")
+        nums[key] = float(v)  # type: ignore[arg-type]
+    if not raw.get("source"):
+        raise ConfigError(f"{where}: place needs a 'source' (or 'no source found')")
+    return PilotPlace(
+        name=str(raw.get("name", "") or ""),
+        lon=nums["lon"],
+        lat=nums["lat"],
+        radius_km=nums["radius_km"],
+        source=str(raw["source"]),
+    )
 
 
 def load_pilot(path: str | Path | None = None) -> Pilot:
@@ -227,6 +304,7 @@ def load_pilot(path: str | Path | None = None) -> Pilot:
     raw = data.get("communities")
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{label}: expected a non-empty list 'communities'")
+    city_place = _place(data.get("place"), label)
     out = []
     for i, c in enumerate(raw):
         if not isinstance(c, dict) or not c.get("id") or not c.get("name_zh"):
@@ -249,6 +327,7 @@ def load_pilot(path: str | Path | None = None) -> Pilot:
                 measures=_pilot_entries(c, "measures", where),
                 existing=_pilot_entries(c, "existing", where),
                 extra={k: v for k, v in c.items() if k not in _COMMUNITY_KEYS},
+                place=_place(c.get("place"), where) or city_place,
             )
         )
     phases = []
@@ -290,24 +369,112 @@ def load_pilot(path: str | Path | None = None) -> Pilot:
         departments=deps,
         city_measures=_pilot_entries(data, "city_measures", label),
         reporting_zh=str(data.get("reporting_zh", "") or ""),
+        place=city_place,
     )
 
 
-def default_rules(communities: pd.DataFrame, pilot: Pilot | None = None) -> str:
-    """The rulebook to use when none is asked for: the pilot plan's (``rules_profile``) when a
-    community's name matches one of its pilot communities, else ``complete_community_2020``.
+def _lonlats(communities: pd.DataFrame) -> list[tuple[float, float] | None]:
+    """Each community's representative point in WGS-84 lon/lat (``None`` when unknown: no geometry,
+    no CRS or an empty geometry).
+    """
+    geom = communities.geometry if "geometry" in communities.columns and hasattr(communities, "crs") else None
+    if geom is None or communities.crs is None:
+        return [None] * len(communities)
+    pts = geom.representative_point().to_crs(4326)
+    return [None if p is None or p.is_empty else (float(p.x), float(p.y)) for p in pts]
+
+
+def _not_pilot_text(name: Any, c: PilotCommunity, lonlat: tuple[float, float] | None) -> str:
+    """Why a boundary named like a pilot community is not that community."""
+    place = c.place
+    assert place is not None  # a name match without a place is a match
+    head = f"community {name} is named like the {place.name} pilot community {c.name_zh} but"
+    if lonlat is None:
+        where = "its place is unknown (no geometry or no coordinate system)"
+    else:
+        where = f"lies at {lonlat[0]:.4f},{lonlat[1]:.4f}, {place.distance_km(*lonlat):.0f} km from {place.name}"
+    return (
+        f"{head} {where}: not treated as the pilot (a pilot community lies within {place.radius_km:g} km of "
+        f"{place.lon:.4f},{place.lat:.4f}; --no-pilot-place-check matches by the name alone)"
+    )
+
+
+def match_communities(
+    communities: pd.DataFrame,
+    pilot: Pilot | None = None,
+    *,
+    place_check: bool = True,
+    warnings: list[str] | None = None,
+) -> list[PilotCommunity | None]:
+    """The pilot community of each boundary: named like it and lying at its place.
+
+    A boundary named like a pilot community that lies elsewhere (or whose place is unknown) is no
+    pilot community, and a warning says so once per boundary.
+
+    Parameters
+    ----------
+    communities : DataFrame
+        With ``name``; a GeoDataFrame's geometry gives the place (its representative point).
+    place_check : bool
+        ``False`` matches by the name alone (``--no-pilot-place-check``).
+    warnings : list of str, optional
+        Receives the warnings too (the run's ``Result.warnings``).
     """
     pilot = pilot if pilot is not None else load_pilot()
-    if pilot.rules_profile and any(pilot.match(n) is not None for n in communities["name"]):
+    names = list(communities["name"])
+    by_name = [pilot.match_name(n) for n in names]
+    pts = _lonlats(communities) if place_check and any(c is not None for c in by_name) else [None] * len(names)
+    out: list[PilotCommunity | None] = []
+    for name, c, ll in zip(names, by_name, pts, strict=True):
+        m = pilot.match(name, ll, place_check=place_check) if c is not None else None
+        if c is not None and m is None:
+            text = _not_pilot_text(name, c, ll)
+            log.warning("%s", text)
+            if warnings is not None:
+                warnings.append(text)
+        out.append(m)
+    return out
+
+
+def pilots_of(communities: pd.DataFrame, pilot: Pilot) -> list[PilotCommunity | None]:
+    """The pilot community of each row: by ``pilot_id`` when :func:`apply_pilot_attributes` has set
+    it, else by name and place (:func:`match_communities`).
+    """
+    if "pilot_id" in communities.columns:
+        ids = {c.id: c for c in pilot.communities}
+        return [ids.get(str(x or "")) for x in communities["pilot_id"]]
+    return match_communities(communities, pilot)
+
+
+def default_rules(communities: pd.DataFrame, pilot: Pilot | None = None, *, place_check: bool = True) -> str:
+    """The rulebook to use when none is asked for: the pilot plan's (``rules_profile``) when a
+    community is one of its pilot communities (by name and place: ``pilot_id`` when
+    :func:`apply_pilot_attributes` has set it, else :func:`match_communities`), else
+    ``complete_community_2020``.
+    """
+    pilot = pilot if pilot is not None else load_pilot()
+    if "pilot_id" in communities.columns:
+        matched = any(m is not None for m in pilots_of(communities, pilot))
+    else:
+        matched = any(m is not None for m in match_communities(communities, pilot, place_check=place_check))
+    if pilot.rules_profile and matched:
         log.info("boundaries match the pilot plan %s: rulebook %s", pilot.path, pilot.rules_profile)
         return pilot.rules_profile
     return DEFAULT_PROFILE
 
 
 def apply_pilot_attributes(
-    communities: pd.DataFrame, pilot: Pilot | None = None, street_field: str | None = None
+    communities: pd.DataFrame,
+    pilot: Pilot | None = None,
+    street_field: str | None = None,
+    *,
+    place_check: bool = True,
+    warnings: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Add the pilot plan's attributes to communities whose name matches a pilot community.
+    """Add the pilot plan's attributes to the pilot communities: boundaries named like one that lie
+    at its place (:func:`match_communities`; ``place_check=False``: by the name alone; the
+    warnings about boundaries named like one that lie elsewhere are logged and added to
+    ``warnings``).
 
     The plan's population replaces the boundary's when the boundary has none (0) or only an
     estimate (``population_estimated``); the plan's households fill a missing ``households``.
@@ -335,9 +502,9 @@ def apply_pilot_attributes(
         street_col = own.where(own.notna(), "")
     pid, pname, parea, psrc, hsrc, street = [], [], [], [], [], []
     seen: dict[str, str] = {}
-    for idx in out.index:
+    matches = match_communities(out, pilot, place_check=place_check, warnings=warnings)
+    for idx, p in zip(out.index, matches, strict=True):
         name = out.at[idx, "name"]
-        p = pilot.match(name)
         est = bool(est_col.loc[idx])
         pop = float(out.at[idx, "population"])
         hh = out.at[idx, "households"]

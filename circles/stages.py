@@ -260,7 +260,11 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         layer=options.layer,
     )
     _warn_overlaps(comms, str(boundaries), repairs)
-    comms = apply_pilot_attributes(comms, street_field=district_field)  # the Rugao pilot's figures; 街道
+    # the Rugao pilot's figures (boundaries named like a pilot community lying at its place); 街道
+    pilot_warnings: list[str] = []
+    comms = apply_pilot_attributes(
+        comms, street_field=district_field, place_check=options.pilot_place_check, warnings=pilot_warnings
+    )
     rules = options.rules
     rulebook = load_rulebook(
         rules if rules is not None else default_rules(comms),
@@ -283,7 +287,7 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
     fcrs = options.facilities_crs or crs
     facs, problems = _load_facility_input(facilities, rulebook, fcrs, options)
     blds = load_buildings(buildings, crs=crs) if buildings is not None else None
-    warnings: list[str] = []
+    warnings: list[str] = list(pilot_warnings)  # logged when found
     for rep in repairs:
         warnings.append(rep.pop("message"))
         log.warning("%s", warnings[-1])

@@ -363,6 +363,19 @@ def _cycle_sheets(wb: xlsxwriter.Workbook, fmt: Formats, carried: Any, title: st
         print_setup(sh, title, f"{title}（{name}）", date=date)
 
 
+def _pilot_ids(ledger: pd.DataFrame, communities: pd.DataFrame, pilot: Any) -> list[str]:
+    """Each community's pilot id as the ledger recorded it: a pilot community's rows (matched by
+    name and place when the ledger was made) say whether the plan covers them (``in_plan`` is
+    是/否), other communities' rows leave it empty.
+    """
+    matched = {str(i) for i in ledger.loc[ledger["in_plan"].notna(), "community_id"]}
+    out = []
+    for i, name in zip(communities["id"].astype(str), communities["name"], strict=True):
+        c = pilot.match_name(name) if i in matched else None
+        out.append(c.id if c is not None else "")
+    return out
+
+
 def write_ledger_workbook(
     ledger: pd.DataFrame,
     path: str | Path,
@@ -400,6 +413,9 @@ def write_ledger_workbook(
         )
         communities["population"] = np.nan
     pilot = pilot if pilot is not None else lg.load_pilot()
+    if "pilot_id" not in communities.columns and "in_plan" in ledger.columns:
+        # the ledger says which communities matched a pilot community (by name and place) when made
+        communities = communities.assign(pilot_id=_pilot_ids(ledger, communities, pilot))
     cols = lg.shown_columns(ledger, OFFICIAL_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
     heads: Mapping[str, str] = OFFICIAL_COLUMNS
     if carried is not None:

@@ -378,15 +378,20 @@ def test_write_outputs_writes_the_ledger(tmp_path, demo_result):
 def test_normalise_and_match_names():
     pilot = ledger.load_pilot()
     for name in ("孔庙社区", "孔庙", " 如城街道孔庙社区 ", "孔庙社区居民委员会", "如皋市如城街道孔庙社区", "Kongmiao"):
-        assert pilot.match(name).id == "kongmiao", name
-    assert pilot.match("迎新社区居委会").id == "yingxin"
-    assert pilot.match("仙鹤").id == "xianhe"
-    assert pilot.match("孔庙东社区") is None and pilot.match("") is None and pilot.match(None) is None
-    k = pilot.match("孔庙")
+        assert pilot.match_name(name).id == "kongmiao", name
+    assert pilot.match_name("迎新社区居委会").id == "yingxin"
+    assert pilot.match_name("仙鹤").id == "xianhe"
+    assert pilot.match_name("孔庙东社区") is None and pilot.match_name("") is None and pilot.match_name(None) is None
+    k = pilot.match_name("孔庙")
     assert (k.area_km2, k.households, k.population) == (0.3, 1682, 5433)
-    x = pilot.match("仙鹤")
+    x = pilot.match_name("仙鹤")
     assert (x.area_km2, x.households, x.population) == (0.9, 1723, 4572)
-    assert len(pilot.match("迎新").projects) == 10
+    assert len(pilot.match_name("迎新").projects) == 10
+    # a match needs the place too (issue 20): Rugao's old town, not Beijing, not unknown
+    assert pilot.match("迎新社区", (120.575, 32.378)).id == "yingxin"
+    assert pilot.match("迎新社区", (116.35, 40.0)) is None
+    assert pilot.match("迎新社区") is None
+    assert pilot.match("迎新社区", (116.35, 40.0), place_check=False).id == "yingxin"
 
 
 def test_plan_phases_verbatim():
@@ -441,7 +446,8 @@ def _square(lon: float, lat: float, half_m: float):
 
 @pytest.fixture(scope="module")
 def rugao_result(tmp_path_factory):
-    """Small synthetic boundaries over the demo network named after the Rugao pilots.
+    """Small synthetic boundaries over the demo network named after the Rugao pilots, run with
+    ``pilot_place_check=False`` (``--no-pilot-place-check``: they lie in Beijing).
 
     孔庙社区 and 仙鹤 with population 0 (the plan's 5433 / 4572 are used), 如城街道迎新社区 with its
     own population 4300 (kept; households from the plan), and 双泉嘉苑 outside the pilot. Residents
@@ -483,6 +489,9 @@ def rugao_result(tmp_path_factory):
         write_geojson(fac, tmp / "facilities.geojson"),
         demo.DEMO_OSM,
         surveyed=sorted(set(fac["facility_type"].astype(str))),  # as after the plan's 排查
+        # the Rugao names lie on the Beijing demo streets (no Rugao network in the tests): matched by
+        # the name alone, explicitly (tests/test_pilot_place.py checks the place)
+        pilot_place_check=False,
         progress=False,
     )
 
@@ -633,6 +642,22 @@ def test_plan_matching_is_by_covers_not_keywords(tmp_path, rugao_result):
 
 
 # ----------------------------------------------------------------------------- issue 22: only the run's own city
+
+
+def test_rugao_workbook_without_communities_keeps_the_pilot_match(tmp_path, rugao_result, caplog):
+    """Without ``communities`` the workbook takes the pilot match from the ledger itself (its 是否已列入
+    方案 column, filled only for pilot communities matched by name and place), not from the names
+    again (issue 20)."""
+    with caplog.at_level("WARNING", logger="circles.pilot"):
+        xlsx = ledger.write_ledger_xlsx(rugao_result.ledger, tmp_path / "l.xlsx", rulebook=rugao_result.rulebook)
+    notes = [str(c.value) for r in openpyxl.load_workbook(xlsx)["说明"].iter_rows() for c in r if c.value]
+    assert any("如城街道迎新社区 项目7" in v for v in notes)  # the plan's projects beyond the standard
+    assert not [r for r in caplog.records if "named like" in r.getMessage()]
+    led = rugao_result.ledger.copy()
+    led["in_plan"] = None  # a ledger whose communities matched no pilot: no plan notes, whatever the names
+    xlsx = ledger.write_ledger_xlsx(led, tmp_path / "m.xlsx", rulebook=rugao_result.rulebook)
+    notes = [str(c.value) for r in openpyxl.load_workbook(xlsx)["说明"].iter_rows() for c in r if c.value]
+    assert not any("项目7" in v for v in notes)
 
 
 def test_other_cities_ledgers_carry_no_rugao(demo_ledger, demo_result):

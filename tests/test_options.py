@@ -125,6 +125,7 @@ def test_run_info_records_the_options_as_before():
         "encoding",
         "categories",
         "cache_dir",
+        "pilot_place_check",
         "distance_reading",
         "population_raster",
         "population_totals",
@@ -132,5 +133,7 @@ def test_run_info_records_the_options_as_before():
     ]
     assert record["speed"] == 60.0 and record["surveyed"] == ["clinic", "park"]
     assert record["rules"] == "None" and record["cache_dir"] == "c"
+    assert record["pilot_place_check"] is True  # a run that matched the pilot by name alone says so
+    assert RunOptions(pilot_place_check=False).record()["pilot_place_check"] is False
     recorded = ["lang", "offline", "facility_isochrones", "figures", "table_format", "author", "ledger", "opinions"]
     assert list(OutputOptions().record()) == recorded
