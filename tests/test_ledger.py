@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -696,3 +697,49 @@ def test_street_column_from_the_district_field():
     out = apply_pilot_attributes(df, street_field="街道名")
     assert list(out["street"]) == ["学院路街道", ""]
     assert list(apply_pilot_attributes(df)["street"]) == ["", ""]  # without the option: unknown
+
+
+def _g(gaps: pd.DataFrame, cid: str) -> dict:
+    return {**gaps.loc[cid].to_dict(), "community_id": cid}
+
+
+def test_share_only_when_the_uncovered_residents_facility_is_a_neighbours():
+    """共建共享 for A, whose uncovered residents walk to B's park; not for B, whose uncovered
+    resident is nearest to a park inside B; not when a park inside A serves A's uncovered; never
+    for an item listed as one per residents' committee or as an outlet."""
+    from test_gaps import line_case
+
+    rb, g = line_case([1100.0])
+    rule = rb.rules[0]
+    assert rule.facility_type in ledger.SHAREABLE_TYPES
+    a, b = _g(g, "A"), _g(g, "B")
+    assert (a["status"], b["status"]) == ("partial", "partial")
+    assert ledger._action(rule, a, "partial") == "share"
+    assert ledger._action(rule, b, "partial") == "new_build"
+    # the minutes quoted are the uncovered residents' (median 500 m), not the best-placed (200 m)
+    want = f"{500 / a['speed_m_per_min']:.1f}"
+    text = ledger._action_text("share", a, "partial")
+    assert text.startswith("与相邻社区共建共享") and f"步行{want}分钟" in text
+    assert f"{200 / a['speed_m_per_min']:.1f}分钟" not in text
+    _, g2 = line_case([150.0, 1100.0])
+    assert ledger._action(rule, _g(g2, "A"), "partial") == "new_build"  # its own park serves them
+    for t in ("community_service", "convenience_store", "bus_stop", "pharmacy"):
+        other = dataclasses.replace(rule, facility_type=t)
+        assert ledger._action(other, a, "partial") != "share", t
+    # too far: the neighbour's park beyond twice the threshold of the uncovered residents' walk
+    far = {**a, "uncovered_nearest_min": ledger.SHARE_FACTOR * a["threshold_min"] + 0.1}
+    assert ledger._action(rule, far, "partial") == "new_build"
+
+
+def test_the_sharing_lists_are_data_with_reasons(tmp_path):
+    lists = ledger.load_sharing()
+    assert set(lists) == set(ledger.SHARING_LISTS)
+    assert "community_service" in lists["own"] and "bus_stop" in lists["outlets"]
+    assert all(why.strip() for kind in lists.values() for why in kind.values())
+    bad = tmp_path / "sharing.yaml"
+    bad.write_text("schema_version: 1\nshareable: {park: 公园}\nown: {park: 本社区}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="park is in both shareable and own"):
+        ledger.load_sharing(bad)
+    bad.write_text("schema_version: 1\nshareable: {park: ''}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="shareable.park: expected the reason"):
+        ledger.load_sharing(bad)
