@@ -199,6 +199,18 @@ def facilities_inside(communities: pd.DataFrame, facilities: gpd.GeoDataFrame, f
     return out
 
 
+def locate_uncovered_nearest(
+    gaps: pd.DataFrame, communities: pd.DataFrame, facilities: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """``gaps`` with ``uncovered_nearest_community`` read again against ``communities``: for a
+    report computed on part of a city (a partition), the whole city's boundaries, so that a
+    facility inside a community outside the part is located as in a single run."""
+    where = dict(zip(facilities["id"].astype(str), facility_communities(communities, facilities), strict=True))
+    out = gaps.copy()
+    out["uncovered_nearest_community"] = out["uncovered_nearest_id"].astype(str).map(where).fillna("")
+    return out
+
+
 def own_supply(
     facilities: gpd.GeoDataFrame, positions: np.ndarray, measure: str, size_kind: str = "building"
 ) -> tuple[float, bool]:

@@ -720,7 +720,7 @@ def test_share_only_when_the_uncovered_residents_facility_is_a_neighbours():
     for an item listed as one per residents' committee or as an outlet."""
     from test_gaps import line_case
 
-    rb, g = line_case([1100.0])
+    rb, g, _, _ = line_case([1100.0])
     rule = rb.rules[0]
     assert rule.facility_type in ledger.SHAREABLE_TYPES
     a, b = _g(g, "A"), _g(g, "B")
@@ -732,7 +732,7 @@ def test_share_only_when_the_uncovered_residents_facility_is_a_neighbours():
     text = ledger._action_text("share", a, "partial")
     assert text.startswith("与相邻社区共建共享") and f"步行{want}分钟" in text
     assert f"{200 / a['speed_m_per_min']:.1f}分钟" not in text
-    _, g2 = line_case([150.0, 1100.0])
+    _, g2, _, _ = line_case([150.0, 1100.0])
     assert ledger._action(rule, _g(g2, "A"), "partial") == "new_build"  # its own park serves them
     for t in ("community_service", "convenience_store", "bus_stop", "pharmacy"):
         other = dataclasses.replace(rule, facility_type=t)
