@@ -489,12 +489,18 @@ def _uncovered_m(g: Mapping[str, Any] | None) -> float:
     return _num(g.get("uncovered_nearest_min")) * _num(g["speed_m_per_min"])
 
 
-def _action_text(action: str, g: Mapping[str, Any] | None, status: str, why: str = "") -> str:
+def _action_text(
+    action: str, g: Mapping[str, Any] | None, status: str, why: str = "", names: Mapping[str, Any] | None = None
+) -> str:
+    """The action in words; a 共建共享 names the neighbour (``names``: community id -> name) and
+    the uncovered residents' median walk to its facility."""
     base = ACTION_ZH[action]
     if why:
         return f"{base}（{why}）"
     if action == "share" and g is not None:
-        return f"{base}（未覆盖居民步行{_num(g['uncovered_nearest_min']):.1f}分钟至相邻社区设施）"
+        held = [c for c in str(g.get("uncovered_nearest_community") or "").split(";") if c]
+        who = "、".join(str((names or {}).get(c) or c) for c in held) or "相邻社区"
+        return f"{base}（未覆盖居民步行{_num(g['uncovered_nearest_min']):.1f}分钟至{who}的设施）"
     if action == "survey" and status == "to_assess":
         return "现场评估（对照标准逐项核查）" if g is None else "现场核查数量（标准规定数量）"
     if action == "survey" and status == "no_data":
@@ -622,6 +628,7 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     pilot = pilot if pilot is not None else load_pilot()
     by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
     pilots = {c.id: c for c in pilot.communities}
+    names = dict(zip(communities["id"].astype(str), communities["name"], strict=True))
     lo, _hi, share_m = _scale(rulebook)
     rows = []
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
@@ -708,7 +715,7 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
                     "current_state": state,
                     "gap": gap_txt,
                     "residents_affected": affected if np.isfinite(affected) else np.nan,
-                    "action_zh": _action_text(action, g, status, why),
+                    "action_zh": _action_text(action, g, status, why, names),
                     "lead_unit": lead,
                     "responsible_units": support,
                     "person_in_charge": "",

@@ -729,8 +729,8 @@ def test_share_only_when_the_uncovered_residents_facility_is_a_neighbours():
     assert ledger._action(rule, b, "partial") == "new_build"
     # the minutes quoted are the uncovered residents' (median 500 m), not the best-placed (200 m)
     want = f"{500 / a['speed_m_per_min']:.1f}"
-    text = ledger._action_text("share", a, "partial")
-    assert text.startswith("与相邻社区共建共享") and f"步行{want}分钟" in text
+    text = ledger._action_text("share", a, "partial", names={"A": "甲", "B": "乙"})
+    assert text == f"与相邻社区共建共享（未覆盖居民步行{want}分钟至乙的设施）"
     assert f"{200 / a['speed_m_per_min']:.1f}分钟" not in text
     _, g2, _, _ = line_case([150.0, 1100.0])
     assert ledger._action(rule, _g(g2, "A"), "partial") == "new_build"  # its own park serves them
