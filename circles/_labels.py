@@ -87,6 +87,10 @@ COLUMNS_ZH = {
     "size_checked": "规模（容量）已核",
     "surveyed": "已声明调查",
     "distance_reading": "距离口径",
+    # added with issue 22 item 4 (共建共享 only where it applies): the uncovered residents' nearest
+    "uncovered_nearest_min": "未覆盖居民到最近设施步行时间中位数（分钟）",
+    "uncovered_nearest_id": "未覆盖居民最近设施编号",
+    "uncovered_nearest_community": "该设施所在社区编号",
 }
 
 STATUS_ZH = {
@@ -365,7 +369,8 @@ LEDGER_STATUS_MEANING = {
 #: What the suggested actions mean ({factor}: the share factor, {scale}: the population floor).
 LEDGER_ACTION_MEANING = {
     "share": (
-        "相邻设施在阈值{factor}倍步行时间内；人口不足{scale}人的社区，基本公共服务设施在统筹范围内；或方案本身的措施"
+        "可共享的项目，未覆盖居民最近的设施位于相邻社区内、在阈值{factor}倍步行时间内；"
+        "人口不足{scale}人的社区，此类基本公共服务设施在统筹范围内；或方案本身的措施"
     ),
     "survey": "补充调查、现场评估，或方案称已有而数据未显示",
     "consider": "具备条件时或按需配建：评估条件或需求",

@@ -58,7 +58,7 @@ from ._outputs import timed
 from ._safety import check_regular_file
 from .access import Access, compute_access
 from .errors import ConfigError, InputError, OptionError
-from .gaps import surveyed_types
+from .gaps import locate_uncovered_nearest, surveyed_types
 from .ledger import Departments, build_ledger
 from .network import WalkNetwork, check_arrays, read_walk_network
 from .options import RunOptions, Sources, build
@@ -938,6 +938,8 @@ def run_partition(
         # look at neighbouring communities)
         gaps = measured.gaps
         gaps = gaps[gaps["community_id"].astype(str).isin(core_ids)].reset_index(drop=True)
+        # where the uncovered residents' nearest facility lies: among the whole city's boundaries
+        gaps = locate_uncovered_nearest(gaps, communities, facilities)
         counts = type_counts(acc, rulebook)
 
     keep = acc.residents["community_id"].astype(str).isin(core_ids).to_numpy()

@@ -12,9 +12,11 @@ items (status ``to_assess``) into that ledger:
 - a priority within each community: items needing action first — "一老一幼" items before the
   others, then by residents affected — then items to survey, items to assess on site, items the
   standard asks "where conditions allow" or "as needed", and items already met;
-- the suggested action: ``new_build``, ``share`` (a facility of the type is within
-  :data:`SHARE_FACTOR` × the threshold; for a community below the standard's population scale
-  (0.5万) any basic service within the rulebook's ``share_within_m``; or the plan's own measure,
+- the suggested action: ``new_build``, ``share`` (an item ``circles/config/sharing.yaml`` lists
+  as shareable, whose facility nearest to the community's uncovered residents lies inside another
+  community's boundary, within :data:`SHARE_FACTOR` × the threshold of their median walk; for a
+  community below the standard's population scale (0.5万) such a basic service within the
+  rulebook's ``share_within_m``; or the plan's own measure,
   e.g. 迎新's 共建共享幼托资源), ``upgrade`` (too small), ``survey`` (no data, a checklist item, or
   a facility the plan says exists), ``consider`` (具备条件时 / 按需配建), ``none``;
 - the lead unit (牵头单位, always a government department) and the responsible units (责任单位,
@@ -57,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._config import config_file
 from ._labels import (
     ACTION_ZH,
     CYCLE_WORDS,
@@ -76,6 +79,7 @@ from ._labels import (
 from ._sheets import write_csv
 from .cycle import Carried
 from .departments import DEPARTMENT_KINDS, Departments, _departments_from, load_departments  # noqa: F401  (re-exported)
+from .errors import ConfigError
 from .gaps import warning_text
 from .pilot import (  # noqa: F401  (re-exported: the pilot model moved to circles.pilot)
     PLAN_ACTIONS,
@@ -98,11 +102,40 @@ log = logging.getLogger(__name__)
 #: this many times the rule's threshold of the community's residents (a circles heuristic).
 SHARE_FACTOR = 2.0
 
-#: One per residents' committee (2020 standard item 1: 一个社区综合服务站): never shared.
-NOT_SHARED_TYPES = ("community_service",)
+#: The three lists of ``circles/config/sharing.yaml``, each facility type with its reason.
+SHARING_LISTS = ("shareable", "own", "outlets")
+
+
+def load_sharing(path: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """Which items a community may share with a neighbour (``shareable``), which it must have
+    itself (``own``: one per residents' committee) and which are laid out as a network of
+    outlets (``outlets``: 优化网点布局): facility type -> reason, from ``circles/config/sharing.yaml``
+    or the user's file ``path`` (same layout)."""
+    data, label = config_file("sharing.yaml", path)
+    out: dict[str, dict[str, str]] = {}
+    seen: dict[str, str] = {}
+    for key in SHARING_LISTS:
+        entries = data.get(key) or {}
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{label}: {key}: expected facility type: reason, got {type(entries).__name__}")
+        for t, why in entries.items():
+            if not isinstance(why, str) or not why.strip():
+                raise ConfigError(f"{label}: {key}.{t}: expected the reason (text), got {why!r}")
+            if t in seen:
+                raise ConfigError(f"{label}: {t} is in both {seen[t]} and {key}")
+            seen[t] = key
+        out[key] = {str(t): str(w) for t, w in entries.items()}
+    return out
+
+
+SHARING = load_sharing()
+#: One per residents' committee (2020 standard item 1: 一个社区综合服务站 …): never shared.
+NOT_SHARED_TYPES = tuple(SHARING["own"])
 #: Shops and stops (便民商业网点, 公交站点): their answer is the layout of the outlet network
 #: (优化网点布局), not sharing a neighbour's.
-OUTLET_TYPES = ("convenience_store", "pharmacy", "parcel_point", "food_market", "bus_stop", "canteen")
+OUTLET_TYPES = tuple(SHARING["outlets"])
+#: Items a community may meet with a neighbouring community's facility (共建共享).
+SHAREABLE_TYPES = tuple(SHARING["shareable"])
 
 #: Statuses that need action (a gap to close) and statuses that are not met (open items).
 ACTIONABLE = ("gap", "partial", "undersized")
@@ -437,26 +470,40 @@ def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
         return "new_build" if short_count and not _num(g.get("residents_undersized")) else "upgrade"
     if rule.facility_type in OUTLET_TYPES:
         return "optimise"  # shops and stops: the network of outlets is laid out, not shared
-    if rule.facility_type in NOT_SHARED_TYPES:
-        return "new_build"
-    thr = _num(g["threshold_min"])
-    far = _num(g["nearest_min_min"]) if status == "gap" else _num(g["nearest_min_max"])
-    return "share" if np.isfinite(far) and far <= SHARE_FACTOR * thr else "new_build"
+    far = _num(g.get("uncovered_nearest_min"))
+    if _in_neighbour(rule, g) and np.isfinite(far) and far <= SHARE_FACTOR * _num(g["threshold_min"]):
+        return "share"
+    return "new_build"
 
 
-def _nearest_m(g: Mapping[str, Any] | None) -> float:
-    """Walking metres from the community's closest resident to the nearest facility of the type."""
+def _in_neighbour(rule: Rule, g: Mapping[str, Any]) -> bool:
+    """The item may be shared and the facility nearest to the community's uncovered residents
+    lies inside another community's boundary (never inside the community's own)."""
+    if rule.facility_type not in SHAREABLE_TYPES:
+        return False
+    holders = [c for c in str(g.get("uncovered_nearest_community") or "").split(";") if c]
+    return bool(holders) and str(g.get("community_id")) not in holders
+
+
+def _uncovered_m(g: Mapping[str, Any] | None) -> float:
+    """Walking metres of the community's uncovered residents (median) to their nearest facility."""
     if g is None:
         return float("nan")
-    return _num(g["nearest_min_min"]) * _num(g["speed_m_per_min"])
+    return _num(g.get("uncovered_nearest_min")) * _num(g["speed_m_per_min"])
 
 
-def _action_text(action: str, g: Mapping[str, Any] | None, status: str, why: str = "") -> str:
+def _action_text(
+    action: str, g: Mapping[str, Any] | None, status: str, why: str = "", names: Mapping[str, Any] | None = None
+) -> str:
+    """The action in words; a 共建共享 names the neighbour (``names``: community id -> name) and
+    the uncovered residents' median walk to its facility."""
     base = ACTION_ZH[action]
     if why:
         return f"{base}（{why}）"
     if action == "share" and g is not None:
-        return f"{base}（相邻设施最近{_num(g['nearest_min_min']):.1f}分钟）"
+        held = [c for c in str(g.get("uncovered_nearest_community") or "").split(";") if c]
+        who = "、".join(str((names or {}).get(c) or c) for c in held) or "相邻社区"
+        return f"{base}（未覆盖居民步行{_num(g['uncovered_nearest_min']):.1f}分钟至{who}的设施）"
     if action == "survey" and status == "to_assess":
         return "现场评估（对照标准逐项核查）" if g is None else "现场核查数量（标准规定数量）"
     if action == "survey" and status == "no_data":
@@ -583,6 +630,7 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     default_deps = load_departments()
     pilot = pilot if pilot is not None else load_pilot()
     by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
+    names = dict(zip(communities["id"].astype(str), communities["name"], strict=True))
     lo, _hi, share_m = _scale(rulebook)
     rows = []
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
@@ -632,17 +680,18 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
             # population scale: share missing basic services with the neighbours
             if below and status != "ok":
                 remarks.append(scale_note)
-                near = _nearest_m(g)
+                near = _uncovered_m(g)
                 if (
                     not why
+                    and g is not None
                     and rule.category == "basic_public_service"
-                    and rule.facility_type not in NOT_SHARED_TYPES
+                    and _in_neighbour(rule, g)
                     and status in ("gap", "partial")
                     and np.isfinite(near)
                     and np.isfinite(share_m)
                     and near <= share_m
                 ):
-                    action, why = "share", f"统筹联动周边社区，相邻设施最近{near:.0f}米"
+                    action, why = "share", f"统筹联动周边社区，未覆盖居民步行{near:.0f}米至相邻社区设施"
             if status in ("conditional", "as_needed"):
                 remarks.append(
                     "具备条件的配建项目，不计为缺口" if status == "conditional" else "△按需配建项目，不计为缺口"
@@ -667,7 +716,7 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
                     "current_state": state,
                     "gap": gap_txt,
                     "residents_affected": affected if np.isfinite(affected) else np.nan,
-                    "action_zh": _action_text(action, g, status, why),
+                    "action_zh": _action_text(action, g, status, why, names),
                     "lead_unit": lead,
                     "responsible_units": support,
                     "person_in_charge": "",

@@ -536,3 +536,96 @@ def test_a_resident_inside_two_boundaries_is_counted_once():
         {"campus": 1000.0, "compound": 200.0}
     )
     assert res.geometry.apply(lambda p: (p.x, p.y)).is_unique
+
+
+class _LineAccess:
+    """Walking along a straight street: the distance is |x − x_facility| (metres)."""
+
+    def __init__(self, residents: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, ftype: str) -> None:
+        rx = residents.geometry.x.to_numpy()
+        fx = facilities.geometry.x.to_numpy()
+        self.d = np.abs(rx[None, :] - fx[:, None])  # facilities × residents
+        near = self.d.argmin(axis=0)
+        self.residents = residents.assign(
+            placed=True, **{f"dist_{ftype}": self.d.min(axis=0), f"nearest_{ftype}": facilities["id"].to_numpy()[near]}
+        )
+        self.facilities = facilities.assign(placed=True, facility_type=ftype)
+        self.max_attach_m = 50.0
+
+    def facilities_within(self, ftype: str, limit_m: float):
+        from scipy import sparse
+
+        return np.arange(len(self.facilities)), sparse.csr_matrix(self.d <= limit_m + 1e-6)
+
+
+def line_case(fac_x: list[float], only: str | None = None):
+    """Two communities side by side on one street: A (0–1000 m: residents at 400, 600, 800 and
+    900 m, 100/300/100/100 people) and B (1000–2000 m: 1200 and 1800 m, 100 each), parks at
+    ``fac_x``; the park rule (5 minutes, read as 300 m) without its size, so reach decides."""
+    from shapely.geometry import Point, box
+
+    from circles.rulebook import load_rulebook
+
+    crs = "EPSG:32650"
+    comms = gpd.GeoDataFrame(
+        {"id": ["A", "B"], "name": ["甲", "乙"], "population": [600.0, 200.0], "population_estimated": False},
+        geometry=[box(0, 0, 1000, 100), box(1000, 0, 2000, 100)],
+        crs=crs,
+    )
+    xs, pops = [400, 600, 800, 900, 1200, 1800], [100, 300, 100, 100, 100, 100]
+    res = gpd.GeoDataFrame(
+        {"community_id": ["A"] * 4 + ["B"] * 2, "population": np.array(pops, dtype=float)},
+        geometry=[Point(x, 50) for x in xs],
+        crs=crs,
+    )
+    fac = gpd.GeoDataFrame(
+        {"id": [f"p{i}" for i in range(len(fac_x))], "name": [f"公园{i}" for i in range(len(fac_x))]},
+        geometry=[Point(x, 50) for x in fac_x],
+        crs=crs,
+    )
+    rb = load_rulebook()
+    rule = dataclasses.replace(rb.rule("park"), min_size_m2=None)
+    rb = dataclasses.replace(rb, rules=[rule])
+    part = comms if only is None else comms[comms["id"] == only]
+    gaps = compute_gaps(part, _LineAccess(res, fac, "park"), rb, {"park"})  # type: ignore[arg-type]
+    return rb, gaps.set_index("community_id"), comms, fac
+
+
+def test_the_uncovered_residents_nearest_facility_and_minutes():
+    """The facility serving the residents outside the threshold, its community (point in polygon)
+    and their median walk, against a hand computation."""
+    rb, g, _, _ = line_case([1100.0])
+    thr_m, speed = g.loc["A", "threshold_m"], g.loc["A", "speed_m_per_min"]
+    assert thr_m == 300  # 5 minutes read as the GB 50180-2018 300 m
+    # A: 800 and 900 m covered (300, 200 m); 400 and 600 m uncovered (700, 500 m; 100, 300
+    # people): sorted 500, 700 m, half of the 400 uncovered people is reached at 500 m
+    assert g.loc["A", "status"] == "partial"
+    assert g.loc["A", "uncovered_nearest_min"] == pytest.approx(round(500 / speed, 2))
+    assert g.loc["A", "nearest_min_min"] == pytest.approx(round(200 / speed, 2))  # the best-placed
+    assert (g.loc["A", "uncovered_nearest_id"], g.loc["A", "uncovered_nearest_community"]) == ("p0", "B")
+    # B: 1800 m uncovered (700 m) and served by its own park
+    assert g.loc["B", "uncovered_nearest_min"] == pytest.approx(round(700 / speed, 2))
+    assert g.loc["B", "uncovered_nearest_community"] == "B"
+    # a second park inside A
+    _, g2, _, _ = line_case([150.0, 1100.0])
+    # A: 400 m covered by p0 (250 m); 600 m uncovered (450 m from p0, 500 m from p1)
+    assert g2.loc["A", "uncovered_nearest_id"] == "p0" and g2.loc["A", "uncovered_nearest_community"] == "A"
+    assert g2.loc["A", "uncovered_nearest_min"] == pytest.approx(round(450 / speed, 2))
+
+
+def test_a_covered_community_has_no_uncovered_nearest():
+    _, g, _, _ = line_case([600.0, 1500.0])
+    # every resident within 300 m: nothing uncovered
+    assert g.loc["A", "status"] == g.loc["B", "status"] == "ok"
+    assert np.isnan(g.loc["B", "uncovered_nearest_min"]) and g.loc["B", "uncovered_nearest_id"] == ""
+
+
+def test_a_partition_locates_the_facility_among_the_whole_citys_boundaries():
+    """A report made for A alone (a partition) does not see B's boundary: located again against
+    the whole city's, the neighbour's park is in B, as in the single run."""
+    from circles.gaps import locate_uncovered_nearest
+
+    _, part, comms, fac = line_case([1100.0], only="A")
+    assert part.loc["A", "uncovered_nearest_community"] == ""
+    whole = locate_uncovered_nearest(part.reset_index(), comms, fac)
+    assert whole.set_index("community_id").loc["A", "uncovered_nearest_community"] == "B"

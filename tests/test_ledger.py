@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -106,8 +107,19 @@ def test_actions(demo_ledger, surveyed_result):
     assert not demo_ledger["status"].isin(["gap", "partial"]).any()
     assert (demo_ledger.loc[demo_ledger["status"] == "unseen", "action"] == "survey").all()
     surveyed = surveyed_result.ledger
-    share = surveyed[(surveyed["status"] == "gap") & (surveyed["action"] == "share")]
-    assert len(share) and share["action_zh"].str.startswith("与相邻社区共建共享").all()
+    # 共建共享 exactly where a shareable item's uncovered residents walk to a facility inside
+    # another community within the factor (the demo's compounds do not tile the map: most of its
+    # facilities lie in no boundary, so it has none; the hand-made case is in the next test)
+    g = surveyed_result.gaps.set_index(["community_id", "rule_id"])
+    for _, row in surveyed[surveyed["status"].isin(["gap", "partial"])].iterrows():
+        gr = g.loc[(row["community_id"], row["rule_id"])]
+        holders = [c for c in str(gr["uncovered_nearest_community"]).split(";") if c]
+        neighbour = bool(holders) and row["community_id"] not in holders
+        near = gr["uncovered_nearest_min"] <= ledger.SHARE_FACTOR * gr["threshold_min"]
+        shareable = row["facility_type"] in ledger.SHAREABLE_TYPES
+        assert (row["action"] == "share") == (shareable and neighbour and near), (row["community_name"], row["rule_id"])
+    share = surveyed[surveyed["action"] == "share"]
+    assert share["action_zh"].str.startswith("与相邻社区共建共享").all()
 
 
 def test_population_scale_expects_sharing(surveyed_result):
@@ -125,14 +137,14 @@ def test_population_scale_expects_sharing(surveyed_result):
     assert len(basic)
     for _, row in basic.iterrows():
         gr = g.loc[(row["community_id"], row["rule_id"])]
-        near_m = gr["nearest_min_min"] * gr["speed_m_per_min"]
-        want = "share" if np.isfinite(near_m) and near_m <= share_m else "new_build"
-        if want == "new_build" and gr["nearest_min_min"] <= ledger.SHARE_FACTOR * gr["threshold_min"]:
-            want = "share"
-        if row["facility_type"] in ledger.NOT_SHARED_TYPES:  # one station per residents' committee
-            want = "new_build"
+        # the uncovered residents' walk to their nearest facility, which must lie in a neighbour
+        near_m = gr["uncovered_nearest_min"] * gr["speed_m_per_min"]
+        holders = [c for c in str(gr["uncovered_nearest_community"]).split(";") if c]
+        neighbour = bool(holders) and row["community_id"] not in holders
+        neighbour = neighbour and row["facility_type"] in ledger.SHAREABLE_TYPES
+        near = near_m <= share_m or gr["uncovered_nearest_min"] <= ledger.SHARE_FACTOR * gr["threshold_min"]
+        want = "share" if neighbour and near else "new_build"
         assert row["action"] == want, (row["community_name"], row["rule_id"], near_m)
-    assert basic["action_zh"].str.contains("统筹联动周边社区").any()
     assert not ((demo_ledger["facility_type"] == "community_service") & (demo_ledger["action"] == "share")).any()
     outlets = demo_ledger[demo_ledger["facility_type"].isin(ledger.OUTLET_TYPES) & (demo_ledger["status"] == "gap")]
     assert len(outlets) and (outlets["action"] == "optimise").all() and (outlets["action_zh"] == "优化网点布局").all()
@@ -721,3 +733,49 @@ def test_street_column_from_the_district_field():
     out = apply_pilot_attributes(df, street_field="街道名")
     assert list(out["street"]) == ["学院路街道", ""]
     assert list(apply_pilot_attributes(df)["street"]) == ["", ""]  # without the option: unknown
+
+
+def _g(gaps: pd.DataFrame, cid: str) -> dict:
+    return {**gaps.loc[cid].to_dict(), "community_id": cid}
+
+
+def test_share_only_when_the_uncovered_residents_facility_is_a_neighbours():
+    """共建共享 for A, whose uncovered residents walk to B's park; not for B, whose uncovered
+    resident is nearest to a park inside B; not when a park inside A serves A's uncovered; never
+    for an item listed as one per residents' committee or as an outlet."""
+    from test_gaps import line_case
+
+    rb, g, _, _ = line_case([1100.0])
+    rule = rb.rules[0]
+    assert rule.facility_type in ledger.SHAREABLE_TYPES
+    a, b = _g(g, "A"), _g(g, "B")
+    assert (a["status"], b["status"]) == ("partial", "partial")
+    assert ledger._action(rule, a, "partial") == "share"
+    assert ledger._action(rule, b, "partial") == "new_build"
+    # the minutes quoted are the uncovered residents' (median 500 m), not the best-placed (200 m)
+    want = f"{500 / a['speed_m_per_min']:.1f}"
+    text = ledger._action_text("share", a, "partial", names={"A": "甲", "B": "乙"})
+    assert text == f"与相邻社区共建共享（未覆盖居民步行{want}分钟至乙的设施）"
+    assert f"{200 / a['speed_m_per_min']:.1f}分钟" not in text
+    _, g2, _, _ = line_case([150.0, 1100.0])
+    assert ledger._action(rule, _g(g2, "A"), "partial") == "new_build"  # its own park serves them
+    for t in ("community_service", "convenience_store", "bus_stop", "pharmacy"):
+        other = dataclasses.replace(rule, facility_type=t)
+        assert ledger._action(other, a, "partial") != "share", t
+    # too far: the neighbour's park beyond twice the threshold of the uncovered residents' walk
+    far = {**a, "uncovered_nearest_min": ledger.SHARE_FACTOR * a["threshold_min"] + 0.1}
+    assert ledger._action(rule, far, "partial") == "new_build"
+
+
+def test_the_sharing_lists_are_data_with_reasons(tmp_path):
+    lists = ledger.load_sharing()
+    assert set(lists) == set(ledger.SHARING_LISTS)
+    assert "community_service" in lists["own"] and "bus_stop" in lists["outlets"]
+    assert all(why.strip() for kind in lists.values() for why in kind.values())
+    bad = tmp_path / "sharing.yaml"
+    bad.write_text("schema_version: 1\nshareable: {park: 公园}\nown: {park: 本社区}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="park is in both shareable and own"):
+        ledger.load_sharing(bad)
+    bad.write_text("schema_version: 1\nshareable: {park: ''}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="shareable.park: expected the reason"):
+        ledger.load_sharing(bad)
