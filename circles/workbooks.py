@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -323,14 +324,15 @@ def _fill_in_block(ws: Worksheet, fmt: Formats, widths: Sequence[float], hidden:
     shown = [j for j, h in enumerate(hidden) if not h]
     total = sum(widths[j] for j in shown)
     share = (0.34, 0.22, 0.22, 0.22)  # of the printed width; 填报单位 names a unit, the widest
-    spans: list[tuple[int, int]] = []
-    start, acc, k = 0, 0.0, 0
-    for n, j in enumerate(shown):
-        acc += widths[j]
-        last = n == len(shown) - 1
-        if last or (k < len(share) - 1 and acc >= total * sum(share[: k + 1])):
-            spans.append((shown[start], j))
-            start, k = n + 1, k + 1
+    cum = list(itertools.accumulate(widths[j] for j in shown))
+    ends: list[int] = []  # the last shown column (index into ``shown``) of each stretch
+    for k in range(1, min(len(share), len(shown))):
+        want = total * sum(share[:k])
+        lo = ends[-1] + 1 if ends else 0
+        hi = len(shown) - 1 - (min(len(share), len(shown)) - k)  # leave a column for each stretch after
+        ends.append(min(hi, max(lo, next(n for n, c in enumerate(cum) if c >= want))))
+    ends.append(len(shown) - 1)
+    spans = [(shown[a + 1], shown[b]) for a, b in zip([-1, *ends], ends, strict=False)]
     cell = fmt.get(font_name=LEDGER_FONT, font_size=FONT_PT + 1, bottom=1, valign="bottom")
     ws.set_row(0, 3 + 1.6 * 15)
     for label, (a, b) in zip(FILL_IN_BLOCK, spans, strict=False):
