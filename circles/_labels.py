@@ -199,8 +199,9 @@ OFFICIAL_COLUMNS = {
 #: keyed by 事项) and without 核实结果 (survey rows are on their own sheet).
 ACTION_COLUMNS = tuple(k for k in OFFICIAL_COLUMNS if k not in ("requirement", "basis", "survey_result"))
 #: Columns of the printed 待核实事项 sheet (open items to survey or assess): what to check (缺口
-#: says what is unknown and the measured reach; 现状's full measurement is on the data sheet and
-#: in ledger.csv) and the 核实结果 officials write in (有/无, name, location, floor area or capacity).
+#: says what is unknown and the measured reach; 现状's full measurement and the 建议措施 — always a
+#: survey or an assessment here — are on the data sheet and in ledger.csv) and the 核实结果
+#: officials write in (有/无, name, location, floor area or capacity).
 SURVEY_COLUMNS = (
     "no",
     "street",
@@ -208,7 +209,6 @@ SURVEY_COLUMNS = (
     "category_zh",
     "item_name",
     "gap",
-    "action_zh",
     "lead_unit",
     "person_in_charge",
     "deadline",

@@ -163,22 +163,22 @@ ACTION_WIDTHS = {
     **OFFICIAL_WIDTHS,
     "category_zh": 9,
     "item_name": 9,
-    "current_state": 36,
-    "gap": 24,
-    "action_zh": 12,
-    "responsible_units": 12,
-    "remarks": 44,
+    "current_state": 23,
+    "gap": 18,
+    "action_zh": 10,
+    "responsible_units": 9,
+    "remarks": 40,
 }
 #: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, a wide 核实结果.
 SURVEY_WIDTHS = {
     **OFFICIAL_WIDTHS,
+    "community_name": 10,
     "category_zh": 9,
     "item_name": 9,
-    "gap": 36,
-    "action_zh": 14,
+    "gap": 40,
     "lead_unit": 9,
-    "survey_result": 28,
-    "remarks": 64,
+    "survey_result": 2 * WRITE_IN_WIDTH,
+    "remarks": 52,
 }
 SUMMARY_WIDTHS = {
     "community_name": 10,

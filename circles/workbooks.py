@@ -291,7 +291,9 @@ def official_table(
     w = [float(widths.get(c, 8)) for c in cols]
     for j, width in enumerate(w):
         set_width(ws, j, width, hidden=cols[j] in HIDDEN_COLUMNS)
-    top = _fill_in_block(ws, fmt, w, [c in HIDDEN_COLUMNS for c in cols]) if fill_in else 0
+    shown = [c not in HIDDEN_COLUMNS for c in cols]  # hidden columns never make a row taller
+    w_shown = [width for width, s in zip(w, shown, strict=True) if s]
+    top = _fill_in_block(ws, fmt, w, [not s for s in shown]) if fill_in else 0
     head = [headers.get(c, c) for c in cols]
     ws.set_row(top, _row_height(head, w))
     write_row(ws, top, head, [f["head"]] * len(cols))
@@ -306,7 +308,7 @@ def official_table(
         ]
         if fill_col is not None and statuses is not None:
             formats[fill_col] = f.get(f"status_{statuses[i]}", f["text"])
-        ws.set_row(top + i + 1, _row_height(values, w))
+        ws.set_row(top + i + 1, _row_height([v for v, s in zip(values, shown, strict=True) if s], w_shown))
         write_row(ws, top + i + 1, values, formats)
     ws.freeze_panes(top + 1, 0)
     ws.autofilter(top, 0, top + len(df), _last_col(len(cols)))
