@@ -197,7 +197,13 @@ OFFICIAL_COLUMNS = {
 #: Columns of the printed 工作台账 sheet (items that need action: gap, partial, undersized): the
 #: plan's columns without the long reference texts (标准要求, 依据: on the 标准要求与依据 sheet,
 #: keyed by 事项) and without 核实结果 (survey rows are on their own sheet).
-ACTION_COLUMNS = tuple(k for k in OFFICIAL_COLUMNS if k not in ("requirement", "basis", "survey_result"))
+#: 受影响居民 is left to the data sheet (缺口 says it in words: "全部342名居民…"), 类别 to the
+#: 标准要求与依据 sheet (by 事项): the page keeps its width for the text people read and write.
+ACTION_COLUMNS = tuple(
+    k
+    for k in OFFICIAL_COLUMNS
+    if k not in ("requirement", "basis", "survey_result", "residents_affected", "category_zh")
+)
 #: Columns of the printed 待核实事项 sheet (open items to survey or assess): what to check (缺口
 #: says what is unknown and the measured reach; 现状's full measurement and the 建议措施 — always a
 #: survey or an assessment here — are on the data sheet and in ledger.csv) and the 核实结果

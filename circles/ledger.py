@@ -163,11 +163,11 @@ ACTION_WIDTHS = {
     **OFFICIAL_WIDTHS,
     "category_zh": 9,
     "item_name": 9,
-    "current_state": 23,
-    "gap": 18,
-    "action_zh": 10,
-    "responsible_units": 9,
-    "remarks": 40,
+    "current_state": 30,
+    "gap": 16,
+    "action_zh": 14,
+    "responsible_units": 7,
+    "remarks": 50,
 }
 #: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, a wide 核实结果.
 SURVEY_WIDTHS = {

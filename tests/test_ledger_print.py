@@ -78,7 +78,8 @@ def _row_numbers(pdf: Path, page: int) -> list[int]:
     """The 序号 printed on a page: whole numbers left of the 社区 header (the first column)."""
     words = _words(pdf, page)
     head = next(w for w in words if w[4] == "社区")
-    return [int(w[4]) for w in words if w[4].isdigit() and w[2] < head[0] and w[1] > head[1]]
+    found = [(w[1], int(w[4])) for w in words if w[4].isdigit() and w[2] < head[0] and w[1] > head[1]]
+    return [n for _, n in sorted(found)]
 
 
 @pytest.fixture(scope="module")
