@@ -345,7 +345,12 @@ def _write_all(
             opinion_rows = opinions.opinions_table(notes, lang)  # the ledger's 居民意见 sheet
         paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
         paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
-            led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook, carried=carried, opinions=opinion_rows
+            led,
+            out / "ledger.xlsx",
+            result.communities,
+            rulebook=result.rulebook,
+            carried=carried,
+            opinions=opinion_rows,
         )
     with timed(timings, "tables"):
         if result.within_counts is not None:

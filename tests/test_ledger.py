@@ -18,7 +18,6 @@ from circles._labels import (
     ACTION_COLUMNS,
     LEDGER_COLUMNS,
     OFFICIAL_COLUMNS,
-    STATUS_ZH,
     SUMMARY_COLUMNS,
     SURVEY_COLUMNS,
     threshold_text,

@@ -56,7 +56,9 @@ def demo_ledger_book(demo_result, tmp_path_factory):
     return led, path, openpyxl.load_workbook(path)
 
 
-@pytest.mark.parametrize(("sheet", "shown", "actionable"), [("工作台账", ACTION_COLUMNS, True), ("待核实事项", SURVEY_COLUMNS, False)])
+@pytest.mark.parametrize(
+    ("sheet", "shown", "actionable"), [("工作台账", ACTION_COLUMNS, True), ("待核实事项", SURVEY_COLUMNS, False)]
+)
 def test_official_sheet_cells_and_styles(demo_ledger_book, sheet, shown, actionable):
     """The items that need action on 工作台账, the other open items on 待核实事项, each below the
     填报 block (row 1) and an empty row, with its columns; every cell as the DataFrame says."""
