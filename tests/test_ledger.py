@@ -745,3 +745,34 @@ def test_street_column_from_the_district_field():
     out = apply_pilot_attributes(df, street_field="街道名")
     assert list(out["street"]) == ["学院路街道", ""]
     assert list(apply_pilot_attributes(df)["street"]) == ["", ""]  # without the option: unknown
+
+
+def test_residents_opinions_reach_the_ledger(tmp_path, demo_result, demo_ledger):
+    """--opinions: a 居民意见 sheet, per community and item, with each kind's count and the texts
+    (counted by hand here); read back next month, the sheet carries nothing (issue 24 item 2)."""
+    from circles import cycle, opinions
+
+    row = demo_ledger.iloc[0]
+    notes = pd.DataFrame(
+        {
+            "community_id": [row["community_id"]] * 3,
+            "community_name": [row["community_name"]] * 3,
+            "rule_id": [row["rule_id"]] * 3,
+            "item_name": [row["item_name"]] * 3,
+            "kind": ["missing", "missing", "site_here"],
+            "kind_name": ["缺什么", "缺什么", "建议设在这里"],
+            "text": ["附近没有", "", "东门空地"],
+        }
+    )
+    table = opinions.opinions_table(notes)
+    xlsx = ledger.write_ledger_xlsx(
+        demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, opinions=table, date="2026年1月"
+    )
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames.index("居民意见") == wb.sheetnames.index("标准要求与依据") + 1
+    rows = [[c.value for c in r] for r in wb["居民意见"].iter_rows()]
+    assert len(rows) == 2 and rows[0][:3] == ["序号", "社区", "事项"] and rows[0][-1] == "意见内容"
+    assert rows[1][1:3] == [row["community_name"], row["item_name"]]
+    assert sorted(v for v in rows[1][3:-1]) == [0, 1, 2]  # 缺什么 2, 建议设在这里 1, 哪里不方便 0
+    assert "附近没有" in rows[1][-1] and "东门空地" in rows[1][-1]
+    assert cycle.entered_cells(cycle.read_filled_ledger(xlsx)) == []
