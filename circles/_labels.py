@@ -198,6 +198,49 @@ OFFICIAL_COLUMNS = {
     "key": "台账编号",
 }
 
+#: Columns of the printed 工作台账 sheet (items that need action: gap, partial, undersized): the
+#: plan's columns without the long reference texts (标准要求, 依据: on the 标准要求与依据 sheet,
+#: keyed by 事项) and without 核实结果 (survey rows are on their own sheet).
+#: 受影响居民 is left to the data sheet (缺口 says it in words: "全部342名居民…"), 类别 to the
+#: 标准要求与依据 sheet (by 事项): the page keeps its width for the text people read and write.
+ACTION_COLUMNS = tuple(
+    k
+    for k in OFFICIAL_COLUMNS
+    if k not in ("requirement", "basis", "survey_result", "residents_affected", "category_zh")
+)
+#: Columns of the printed 待核实事项 sheet (open items to survey or assess): what to check (缺口
+#: says what is unknown and the measured reach; 现状's full measurement and the 建议措施 — always a
+#: survey or an assessment here — are on the data sheet and in ledger.csv) and the 核实结果
+#: officials write in (有/无, name, location, floor area or capacity).
+SURVEY_COLUMNS = (
+    "no",
+    "street",
+    "community_name",
+    "category_zh",
+    "item_name",
+    "gap",
+    "lead_unit",
+    "person_in_charge",
+    "deadline",
+    "survey_result",
+    "remarks",
+    "key",
+)
+#: Columns of the 标准要求与依据 sheet: one row per item and requirement text.
+REFERENCE_COLUMNS = {
+    "no": "序号",
+    "category_zh": "类别",
+    "item_name": "事项",
+    "requirement": "标准要求",
+    "basis": "依据",
+    "communities": "适用社区",
+}
+#: The 填报 block above the printed tables: who filled the sheet in, and when.
+FILL_IN_BLOCK = ("填报单位：", "填报人：", "联系电话：", "填报日期：")
+#: Columns of the 居民意见 sheet (:func:`circles.opinions.opinions_table`, its note counts
+#: keep their own headers).
+OPINION_COLUMNS = {"community_name": "社区", "item_name": "事项", "texts": "意见内容"}
+
 #: Headers of the columns and sheets of the month-to-month cycle (:mod:`circles.cycle`): the
 #: carried ledger's change mark, the 已销号 sheet and the sheet of kept entries.
 CYCLE_COLUMNS = {
@@ -384,6 +427,9 @@ LEDGER_TITLES = {
     "ledger": "工作台账",
     "title": "完整社区建设工作台账",
     "summary": "汇总",
+    "survey": "待核实事项",
+    "reference": "标准要求与依据",
+    "opinions": "居民意见",
     "data": "数据 data",
     "notes": "说明",
     "footer": "第 &P 页，共 &N 页",

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, LEDGER_COLUMNS, OFFICIAL_COLUMNS, STATUS_ZH
+from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, LEDGER_COLUMNS, LEDGER_TITLES, OFFICIAL_COLUMNS, STATUS_ZH
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -217,17 +217,19 @@ def _sheet_entries(ws, known: Mapping[str, str], out: FilledLedger, first: bool)
 
 
 def _sheet_kind(title: str, cols: Mapping[int, str], first: bool) -> str:
-    """``open`` (工作台账: the first ledger table, whatever its name), ``closed`` (已销号),
+    """``open`` (工作台账: the first ledger table, whatever its name, and 待核实事项), ``closed`` (已销号),
     ``kept``, ``community`` or ``data``.
     """
     values = set(cols.values())
     if "rule_id" in values and "status" in values and "action_zh" not in values:
         return "data"
+    if title.strip() in (LEDGER_TITLES["reference"], LEDGER_TITLES["opinions"]) and "key" not in values:
+        return "data"  # what circles wrote for reading (标准要求与依据, 居民意见), nothing to carry
     if "closed_on" in values:
         return "closed"
     if "kept_reason" in values:
         return "kept"
-    if first or title.strip() == CYCLE_WORDS["open_sheet"]:
+    if first or title.strip() in (CYCLE_WORDS["open_sheet"], LEDGER_TITLES["survey"]):
         return "open"
     return "community"
 

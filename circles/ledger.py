@@ -164,6 +164,9 @@ STATUS_CLASS = {
     "ok": 4,
 }
 
+#: Width (Excel characters) of a column officials write in by hand: about 12 characters of
+#: handwriting on the printed page (issue 23; a usability choice, no standard sets it).
+WRITE_IN_WIDTH = 12
 #: Column widths (Excel characters) of the official sheets: together about one A4 landscape
 #: page at a readable size (the page is fitted to one page wide).
 OFFICIAL_WIDTHS = {
@@ -178,16 +181,40 @@ OFFICIAL_WIDTHS = {
     "action_zh": 8,
     "lead_unit": 7,
     "responsible_units": 8,
-    "person_in_charge": 5,
-    "deadline": 6,
-    "progress": 6,
-    "survey_result": 6,
-    "investment_wan": 5,
+    "person_in_charge": WRITE_IN_WIDTH,
+    "deadline": WRITE_IN_WIDTH,
+    "progress": WRITE_IN_WIDTH,
+    "survey_result": 2 * WRITE_IN_WIDTH,
+    "investment_wan": WRITE_IN_WIDTH,
     "in_plan": 5,
     "requirement": 21,
     "basis": 17,
     "remarks": 19,
     "key": 9,
+}
+#: Widths of the printed 工作台账 sheet (items that need action): the plan's columns without the
+#: reference texts, so the text columns are wide enough to take two or three lines a row
+#: (about ten rows to an A4 landscape page, fitted to one page wide at about 8 points).
+ACTION_WIDTHS = {
+    **OFFICIAL_WIDTHS,
+    "category_zh": 9,
+    "item_name": 9,
+    "current_state": 30,
+    "gap": 16,
+    "action_zh": 14,
+    "responsible_units": 7,
+    "remarks": 50,
+}
+#: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, a wide 核实结果.
+SURVEY_WIDTHS = {
+    **OFFICIAL_WIDTHS,
+    "community_name": 10,
+    "category_zh": 9,
+    "item_name": 9,
+    "gap": 40,
+    "lead_unit": 9,
+    "survey_result": 2 * WRITE_IN_WIDTH,
+    "remarks": 52,
 }
 SUMMARY_WIDTHS = {
     "community_name": 10,
@@ -907,12 +934,15 @@ def write_ledger_xlsx(
     pilot: Pilot | None = None,
     date: str | None = None,
     carried: Carried | None = None,
+    opinions: pd.DataFrame | None = None,
 ) -> Path:
     """The ledger as the workbook officials print and sign: see
     :func:`circles.workbooks.write_ledger_workbook` (where the workbook code lives)."""
     from .workbooks import write_ledger_workbook
 
-    return write_ledger_workbook(ledger, path, communities, rulebook=rulebook, pilot=pilot, date=date, carried=carried)
+    return write_ledger_workbook(
+        ledger, path, communities, rulebook=rulebook, pilot=pilot, date=date, carried=carried, opinions=opinions
+    )
 
 
 def _notes(
@@ -920,12 +950,25 @@ def _notes(
 ) -> list[tuple[str, str]]:
     """The lines of the 说明 sheet."""
     lines: list[tuple[str, str]] = [(f"{LEDGER_TITLES['title']} 说明", "")]
+    lines.append(
+        (
+            "分社区打印",
+            f"每个事项只占一行（只在一处填报）：打印某个社区的事项，请在“{LEDGER_TITLES['ledger']}”"
+            f"“{LEDGER_TITLES['survey']}”表按“社区”列筛选后打印",
+        )
+    )
+    lines.append(
+        (
+            "标准要求、依据",
+            f"见“{LEDGER_TITLES['reference']}”表（按事项）；数据表（隐藏、不打印）含每行的全部字段",
+        )
+    )
     if len(communities) > MAX_COMMUNITY_SHEETS:
         lines.append(
             (
-                "分社区表",
-                f"共{len(communities)}个社区，超过{MAX_COMMUNITY_SHEETS}个，未逐社区分表、未附数据表："
-                "请在“工作台账”表按“社区”列筛选；每个社区的全部事项（含已达标项）见 ledger.csv",
+                "数据表",
+                f"共{len(communities)}个社区，超过{MAX_COMMUNITY_SHEETS}个，未附数据表："
+                "每个社区的全部事项（含已达标项）见 ledger.csv",
             )
         )
     if rulebook is not None:

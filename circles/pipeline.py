@@ -340,14 +340,21 @@ def _write_all(
             led = carried.ledger
             result.warnings.extend(carried.report)
             paths["ledger_previous"] = cycle.keep_copy(previous_ledger, out / "ledger_previous.xlsx")
+        opinion_rows = None
         if options.opinions is not None:  # residents' notes from the maps, beside the ledger
             from . import opinions
 
             notes = opinions.read_opinions(options.opinions, result.communities, result.rulebook, lang=lang)
             paths.update(opinions.write_opinions(notes, out, lang=lang))
+            opinion_rows = opinions.opinions_table(notes, lang)  # the ledger's 居民意见 sheet
         paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
         paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
-            led, out / "ledger.xlsx", result.communities, rulebook=result.rulebook, carried=carried
+            led,
+            out / "ledger.xlsx",
+            result.communities,
+            rulebook=result.rulebook,
+            carried=carried,
+            opinions=opinion_rows,
         )
     with timed(timings, "tables"):
         if result.within_counts is not None:

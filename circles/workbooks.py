@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -117,10 +118,16 @@ def _header_text(text: str) -> str:
 
 
 def print_setup(
-    ws: Worksheet, title: str, subtitle: str = "", *, date: str | None = None, header_rows: int = 1
+    ws: Worksheet,
+    title: str,
+    subtitle: str = "",
+    *,
+    date: str | None = None,
+    header_rows: int = 1,
+    first_row: int = 0,
 ) -> None:
     """Print settings of a sheet meant for paper: A4 landscape, fitted to one page wide (as many
-    pages tall as needed), the first ``header_rows`` rows repeated on every page, a page header
+    pages tall as needed), ``header_rows`` rows from ``first_row`` repeated on every page, a page header
     with the title (left), the subtitle (centre) and the date (right: ``date``, or the print
     date), and the page number with the page count in the footer.
     """
@@ -128,7 +135,7 @@ def print_setup(
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
     if header_rows:
-        ws.repeat_rows(0, header_rows - 1)
+        ws.repeat_rows(first_row, first_row + header_rows - 1)
     ws.set_margins(left=0.3, right=0.3, top=0.7, bottom=0.6)
     ws.center_horizontally()
     right = f"{LEDGER_TITLES['date']}{_header_text(date)}" if date else LEDGER_TITLES["print_date"]
@@ -270,9 +277,13 @@ def official_table(
     cols: list[str],
     headers: Mapping[str, str],
     widths: Mapping[str, float],
-) -> None:
+    *,
+    fill_in: bool = False,
+) -> int:
     """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text,
-    rows as tall as their text, frozen under the header, filtered.
+    rows as tall as their text, frozen under the header, filtered. With ``fill_in`` the
+    填报单位 / 填报人 / 联系电话 / 填报日期 block comes first (row 1, then an empty row), above
+    the header. Returns the header's (0-based) row.
     """
     from .ledger import NUMERIC
 
@@ -280,9 +291,12 @@ def official_table(
     w = [float(widths.get(c, 8)) for c in cols]
     for j, width in enumerate(w):
         set_width(ws, j, width, hidden=cols[j] in HIDDEN_COLUMNS)
+    shown = [c not in HIDDEN_COLUMNS for c in cols]  # hidden columns never make a row taller
+    w_shown = [width for width, s in zip(w, shown, strict=True) if s]
+    top = _fill_in_block(ws, fmt, w, [not s for s in shown]) if fill_in else 0
     head = [headers.get(c, c) for c in cols]
-    ws.set_row(0, _row_height(head, w))
-    write_row(ws, 0, head, [f["head"]] * len(cols))
+    ws.set_row(top, _row_height(head, w))
+    write_row(ws, top, head, [f["head"]] * len(cols))
     col_fmt = [f["number"] if c in NUMERIC else f["text"] for c in cols]
     fill_col = cols.index("gap") if "gap" in cols else None
     statuses = list(df["status"]) if "status" in df.columns else None
@@ -294,10 +308,41 @@ def official_table(
         ]
         if fill_col is not None and statuses is not None:
             formats[fill_col] = f.get(f"status_{statuses[i]}", f["text"])
-        ws.set_row(i + 1, _row_height(values, w))
-        write_row(ws, i + 1, values, formats)
-    ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, len(df), _last_col(len(cols)))
+        ws.set_row(top + i + 1, _row_height([v for v, s in zip(values, shown, strict=True) if s], w_shown))
+        write_row(ws, top + i + 1, values, formats)
+    ws.freeze_panes(top + 1, 0)
+    ws.autofilter(top, 0, top + len(df), _last_col(len(cols)))
+    return top
+
+
+def _fill_in_block(ws: Worksheet, fmt: Formats, widths: Sequence[float], hidden: Sequence[bool]) -> int:
+    """The 填报单位 / 填报人 / 联系电话 / 填报日期 line in row 1 (each label at the start of a
+    merged, underlined stretch of the page's columns: about a quarter of the width each, 填报单位
+    the widest), an empty row below it; returns the next free row (2).
+    """
+    from ._labels import FILL_IN_BLOCK
+    from .ledger import FONT_PT, LEDGER_FONT
+
+    shown = [j for j, h in enumerate(hidden) if not h]
+    total = sum(widths[j] for j in shown)
+    share = (0.34, 0.22, 0.22, 0.22)  # of the printed width; 填报单位 names a unit, the widest
+    cum = list(itertools.accumulate(widths[j] for j in shown))
+    ends: list[int] = []  # the last shown column (index into ``shown``) of each stretch
+    for k in range(1, min(len(share), len(shown))):
+        want = total * sum(share[:k])
+        lo = ends[-1] + 1 if ends else 0
+        hi = len(shown) - 1 - (min(len(share), len(shown)) - k)  # leave a column for each stretch after
+        ends.append(min(hi, max(lo, next(n for n, c in enumerate(cum) if c >= want))))
+    ends.append(len(shown) - 1)
+    spans = [(shown[a + 1], shown[b]) for a, b in zip([-1, *ends], ends, strict=False)]
+    cell = fmt.get(font_name=LEDGER_FONT, font_size=FONT_PT + 1, bottom=1, valign="bottom")
+    ws.set_row(0, 3 + 1.6 * 15)
+    for label, (a, b) in zip(FILL_IN_BLOCK, spans, strict=False):
+        if a == b:
+            ws.write_string(0, a, label, cell)
+        else:
+            ws.merge_range(0, a, 0, b, label, cell)
+    return 2
 
 
 def data_table(ws: Worksheet, fmt: Formats, df: pd.DataFrame) -> None:
@@ -376,6 +421,43 @@ def _pilot_ids(ledger: pd.DataFrame, communities: pd.DataFrame, pilot: Any) -> l
     return out
 
 
+def reference_table(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The 标准要求与依据 sheet's rows: one per item and requirement text (the texts the printed
+    sheets leave out), in the items' order, with the communities it applies to when a text
+    differs between communities.
+    """
+    from ._labels import REFERENCE_COLUMNS
+
+    cols = ["category_zh", "item_name", "requirement", "basis"]
+    if not len(ledger):
+        return pd.DataFrame(columns=list(REFERENCE_COLUMNS))
+    df = ledger[[*cols, "community_name"]].astype(str)
+    grouped = df.groupby(cols, sort=False)["community_name"].agg(lambda x: "、".join(dict.fromkeys(x)))
+    out = grouped.reset_index().rename(columns={"community_name": "communities"})
+    several = out.groupby("item_name", sort=False)["item_name"].transform("size") > 1
+    out.loc[~several, "communities"] = ""  # the same text for every community: no list needed
+    out.insert(0, "no", range(1, len(out) + 1))
+    return out[list(REFERENCE_COLUMNS)]
+
+
+#: Widths (Excel characters) of the 标准要求与依据 and 居民意见 sheets.
+REFERENCE_WIDTHS = {"no": 4, "category_zh": 8, "item_name": 12, "requirement": 60, "basis": 50, "communities": 20}
+OPINION_WIDTHS = {"community_name": 12, "item_name": 12, "texts": 70}
+
+
+def _opinion_sheet(wb: xlsxwriter.Workbook, fmt: Formats, opinions: pd.DataFrame, title: str, date: str | None) -> None:
+    """The 居民意见 sheet: per community and item, the count of each kind of note and the texts."""
+    from ._labels import OPINION_COLUMNS
+
+    counts = [c for c in opinions.columns if c not in (*OPINION_COLUMNS, "community_id", "rule_id")]
+    cols = ["no", "community_name", "item_name", *counts, "texts"]
+    heads = {"no": "序号", **OPINION_COLUMNS, **{c: str(c) for c in counts}}
+    widths = {**OPINION_WIDTHS, "no": 4, **{c: 8 for c in counts}}
+    sh = wb.add_worksheet(LEDGER_TITLES["opinions"])
+    official_table(sh, fmt, opinions, cols, heads, widths)
+    print_setup(sh, title, f"{title}（{LEDGER_TITLES['opinions']}）", date=date)
+
+
 def write_ledger_workbook(
     ledger: pd.DataFrame,
     path: str | Path,
@@ -385,24 +467,33 @@ def write_ledger_workbook(
     pilot: Any = None,
     date: str | None = None,
     carried: Any = None,
+    opinions: pd.DataFrame | None = None,
 ) -> Path:
-    """The ledger as the workbook officials print and sign.
+    """The ledger as the workbook officials print, fill in and sign.
 
-    Sheets, in order: 工作台账 (all open items of all communities, one row each, the plan's
-    columns: :data:`circles._labels.OFFICIAL_COLUMNS`), 汇总 (one row per community), one sheet
-    per community (every item, same columns), 数据 data (every column of the ledger with its
-    English key, as in ``ledger.csv``) and 说明 (statuses, actions, the plan's phases, projects
-    beyond the standard). Every sheet: A4 landscape, one page wide, header row on every page, a
-    page header with the title and the date (``date``, default the print date) and page
-    numbers. Text from the inputs is stored as text, never as a formula.
+    Sheets, in order: 工作台账 (the items that need action — gap, partial, undersized — of all
+    communities, one row each, with blank columns at least 12 characters wide for 责任人 /
+    完成时限 / 推进情况 / 投资估算), 待核实事项 (the other open items: to survey, to assess, to
+    verify, with a 核实结果 column), 汇总 (one row per community), 标准要求与依据 (the long
+    reference texts, one row per item), 居民意见 (residents' notes, when ``opinions`` is given:
+    :func:`circles.opinions.opinions_table`), 数据 data (every column of the ledger with its
+    English key, as in ``ledger.csv``: a hidden sheet, never printed) and 说明. The two sheets
+    people fill in start with a 填报单位 / 填报人 / 联系电话 / 填报日期 line above the header.
+    Every printed sheet: A4 landscape, one page wide, header row on every page, a page header
+    with the title and the date (``date``, default the print date) and page numbers. Text from
+    the inputs is stored as text, never as a formula.
+
+    There is no sheet per community: each row is written once, so that it is filled in once
+    (the same row on two sheets invites two different entries for one item), and the printed
+    ledger stays short; a community's rows print from either sheet filtered by 社区.
 
     With ``carried`` (:func:`circles.cycle.carry_forward`: last month's filled ledger carried
     into this one) the official sheets gain a 台账变化 column (新增 / 延续 / 销号 …), and two
-    sheets follow the community sheets: 已销号 (items closed, this month's and earlier ones)
+    sheets follow the reference sheet: 已销号 (items closed, this month's and earlier ones)
     and 保留的填报 (entries with no row in this ledger, with the reason).
     """
     from . import ledger as lg
-    from ._labels import OFFICIAL_COLUMNS, SUMMARY_COLUMNS
+    from ._labels import ACTION_COLUMNS, OFFICIAL_COLUMNS, REFERENCE_COLUMNS, SUMMARY_COLUMNS, SURVEY_COLUMNS
 
     path = Path(path)
     if communities is None:
@@ -416,22 +507,30 @@ def write_ledger_workbook(
     if "pilot_id" not in communities.columns and "in_plan" in ledger.columns:
         # the ledger says which communities matched a pilot community (by name and place) when made
         communities = communities.assign(pilot_id=_pilot_ids(ledger, communities, pilot))
-    cols = lg.shown_columns(ledger, OFFICIAL_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
+    act_cols = lg.shown_columns(ledger, ACTION_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
+    survey_cols = lg.shown_columns(ledger, SURVEY_COLUMNS)
     heads: Mapping[str, str] = OFFICIAL_COLUMNS
     if carried is not None:
         from ._labels import CYCLE_COLUMNS
 
         ledger = carried.ledger
-        cols.insert(cols.index("item_name") + 1, "ledger_change")
         added = [str(c) for c in ledger.columns if str(c).startswith("+")]  # columns people added
-        cols += added
+        for cols in (act_cols, survey_cols):
+            cols.insert(cols.index("item_name") + 1, "ledger_change")
+            cols[-1:-1] = added  # before the hidden key
         heads = {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS, **{c: c[1:] for c in added}}
     title = LEDGER_TITLES["title"]
     wb = new_workbook(path)
     fmt = Formats(wb)
-    ws = wb.add_worksheet(LEDGER_TITLES["ledger"])
-    official_table(ws, fmt, lg.open_items(ledger), cols, heads, lg.OFFICIAL_WIDTHS)
-    print_setup(ws, title, f"{title}（全部待办事项）", date=date)
+    open_rows = lg.open_items(ledger)
+    action = open_rows["status"].isin(lg.ACTIONABLE)
+    for name, rows, cols, widths, sub in (
+        ("ledger", open_rows[action], act_cols, lg.ACTION_WIDTHS, "需行动事项"),
+        ("survey", open_rows[~action], survey_cols, lg.SURVEY_WIDTHS, LEDGER_TITLES["survey"]),
+    ):
+        ws = wb.add_worksheet(LEDGER_TITLES[name])
+        top = official_table(ws, fmt, rows.reset_index(drop=True), cols, heads, widths, fill_in=True)
+        print_setup(ws, title, f"{title}（{sub}）", date=date, first_row=top)
 
     summary = lg.ledger_summary(ledger, communities)
     scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
@@ -439,24 +538,21 @@ def write_ledger_workbook(
     official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
     print_setup(sh, title, f"{title}（汇总）", date=date)
 
-    many = len(communities) > lg.MAX_COMMUNITY_SHEETS
-    if not many:
-        used: set[str] = set()
-        groups = dict(tuple(ledger.groupby("community_id", sort=False)))
-        for cid, name in zip(communities["id"].astype(str), communities["name"], strict=True):
-            sub = groups.get(cid, ledger.iloc[0:0])
-            sh = wb.add_worksheet(lg._sheet_name(name or cid, used))
-            official_table(sh, fmt, sub, cols, heads, lg.OFFICIAL_WIDTHS)
-            print_setup(sh, title, f"{title}（{name}）", date=date)
+    ref = wb.add_worksheet(LEDGER_TITLES["reference"])
+    official_table(ref, fmt, reference_table(ledger), list(REFERENCE_COLUMNS), REFERENCE_COLUMNS, REFERENCE_WIDTHS)
+    print_setup(ref, title, f"{title}（{LEDGER_TITLES['reference']}）", date=date)
+    if opinions is not None:
+        _opinion_sheet(wb, fmt, opinions, title, date)
     if carried is not None:
         _cycle_sheets(wb, fmt, carried, title, date)
-    if not many:
+    if len(communities) <= lg.MAX_COMMUNITY_SHEETS:
         data = wb.add_worksheet(LEDGER_TITLES["data"])
         data_table(data, fmt, ledger)
         print_setup(data, title, f"{title}（数据）", date=date)
+        data.hide()  # read back by the cycle, never printed
     else:
         log.info(
-            "ledger.xlsx: %d communities, more than %d: no sheet per community (filter the first sheet by 社区)",
+            "ledger.xlsx: %d communities, more than %d: no data sheet (ledger.csv has every row)",
             len(communities),
             lg.MAX_COMMUNITY_SHEETS,
         )

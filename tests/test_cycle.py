@@ -24,12 +24,25 @@ HEAD = {v: k for k, v in OFFICIAL_COLUMNS.items()}
 
 @pytest.fixture(scope="module")
 def demo_ledger(demo_result):
-    return ledger_for(demo_result)
+    """The demo's ledger after a survey of four types (so that its first sheet, the items that
+    need action, has rows; the other open items are on the 待核实事项 sheet)."""
+    import dataclasses
+
+    from circles.gaps import compute_gaps
+
+    surveyed = {"kindergarten", "clinic", "pharmacy", "convenience_store"}
+    g = compute_gaps(demo_result.communities, demo_result.access, demo_result.rulebook, surveyed)
+    return ledger_for(dataclasses.replace(demo_result, gaps=g, surveyed=surveyed, ledger=None))
+
+
+def _header_row(ws) -> int:
+    """The 1-based row of a sheet's header (below the 填报 block)."""
+    return next(r for r in range(1, 13) if {"社区", "事项"} <= {c.value for c in ws[r]})
 
 
 def _columns(ws) -> dict[str, int]:
     """Column key -> 1-based column index of a sheet's header row."""
-    return {HEAD[c.value]: c.column for c in ws[1] if c.value in HEAD}
+    return {HEAD[c.value]: c.column for c in ws[_header_row(ws)] if c.value in HEAD}
 
 
 def _fill(path, out):
@@ -37,14 +50,21 @@ def _fill(path, out):
     wb = load_workbook(path)
     ws = wb.worksheets[0]
     cols = _columns(ws)
+    top = _header_row(ws)
     typed: dict[tuple[str, str], str] = {}
+    survey = wb.worksheets[1]  # the 待核实事项 sheet: survey answers
+    scols, stop = _columns(survey), _header_row(survey)
+    for r in range(stop + 1, stop + 9):
+        key = survey.cell(r, scols["key"]).value
+        survey.cell(r, scols["survey_result"]).value = f"有，社区东门{r}0平方米"
+        typed[(key, "survey_result")] = f"有，社区东门{r}0平方米"
     n = ws.max_row
-    for r in range(2, min(n, 14) + 1):
+    assert n > top + 12, "the demo after a survey has items that need action"
+    for r in range(top + 1, top + 13):
         key = ws.cell(r, cols["key"]).value
         for col, text in (
             ("person_in_charge", f"王{r}"),
             ("progress", f"第{r}项已立项" if r % 3 else "已完成"),
-            ("survey_result", "有，社区东门50平方米" if r % 4 == 0 else None),
         ):
             if text:
                 ws.cell(r, cols[col]).value = text
@@ -55,24 +75,24 @@ def _fill(path, out):
         typed[(key, "investment_wan")] = "12.5"
     # an extra column people added, and a row added by hand at the bottom
     extra = ws.max_column + 1
-    ws.cell(1, extra).value = "联络员"
-    ws.cell(2, extra).value = "李联络"
-    typed[(ws.cell(2, cols["key"]).value, "+联络员")] = "李联络"
+    ws.cell(top, extra).value = "联络员"
+    ws.cell(top + 1, extra).value = "李联络"
+    typed[(ws.cell(top + 1, cols["key"]).value, "+联络员")] = "李联络"
     ws.cell(n + 1, cols["community_name"]).value = "手工社区"
     ws.cell(n + 1, cols["item_name"]).value = "加装电梯"
     ws.cell(n + 1, cols["progress"]).value = "入户征求意见中"
     typed[("hand", "progress")] = "入户征求意见中"
     # re-sorted: the first two data rows swapped; a column hidden, another moved to the end
-    a = [c.value for c in ws[2]]
-    b = [c.value for c in ws[3]]
+    a = [c.value for c in ws[top + 1]]
+    b = [c.value for c in ws[top + 2]]
     for j, v in enumerate(b, start=1):
-        ws.cell(2, j).value = v
+        ws.cell(top + 1, j).value = v
     for j, v in enumerate(a, start=1):
-        ws.cell(3, j).value = v
+        ws.cell(top + 2, j).value = v
     ws.column_dimensions["B"].hidden = True
-    req = cols["requirement"]
+    req = cols["action_zh"]
     last = ws.max_column + 1
-    for r in range(1, ws.max_row + 1):
+    for r in range(top, ws.max_row + 1):
         ws.cell(r, last).value = ws.cell(r, req).value
     ws.delete_cols(req)
     ws.title = "台账（街道填报）"
@@ -140,9 +160,9 @@ def test_met_item_is_closed_with_the_measured_change_and_new_items_marked(demo_r
     first = write_ledger_xlsx(demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities)
     wb = load_workbook(first)
     ws = wb.worksheets[0]
-    cols = _columns(ws)
-    key_closed = ws.cell(2, cols["key"]).value
-    ws.cell(2, cols["progress"]).value = "已完成，6月投用"
+    cols, top = _columns(ws), _header_row(ws)
+    key_closed = ws.cell(top + 1, cols["key"]).value
+    ws.cell(top + 1, cols["progress"]).value = "已完成，6月投用"
     wb.save(first)
     prev = cycle.read_filled_ledger(first)
     # next month: that item is met, and an item met before is now open
@@ -206,9 +226,9 @@ def test_the_data_sheet_tells_prefilled_text_from_entries(demo_result, demo_ledg
     first = write_ledger_xlsx(demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities)
     wb = load_workbook(first)
     ws = wb.worksheets[0]
-    cols = _columns(ws)
-    key = ws.cell(3, cols["key"]).value
-    ws.cell(3, cols["remarks"]).value = "居民代表建议设在社区东门"
+    cols, top = _columns(ws), _header_row(ws)
+    key = ws.cell(top + 2, cols["key"]).value
+    ws.cell(top + 2, cols["remarks"]).value = "居民代表建议设在社区东门"
     wb.save(first)
     prev = cycle.read_filled_ledger(first)
     assert prev.generated is not None
@@ -234,9 +254,9 @@ def test_monthly_progress_counts_overdue_and_closed(demo_result, demo_ledger, tm
     write_ledger_xlsx(demo_ledger, folder / "ledger.xlsx", demo_result.communities)
     wb = load_workbook(folder / "ledger.xlsx")
     ws = wb.worksheets[0]
-    cols = _columns(ws)
+    cols, top = _columns(ws), _header_row(ws)
     due = {}
-    for r in range(2, 22):
+    for r in range(top + 1, top + 21):
         key = ws.cell(r, cols["key"]).value
         deadline = ("2023年5月底", "2023/7/31", dt.datetime(2023, 6, 15), "年底前")[r % 4]
         ws.cell(r, cols["deadline"]).value = deadline
@@ -247,7 +267,7 @@ def test_monthly_progress_counts_overdue_and_closed(demo_result, demo_ledger, tm
     june = tmp_path / "june"
     june.mkdir()
     newer = demo_ledger.copy()
-    first_key = ws.cell(2, cols["key"]).value
+    first_key = ws.cell(top + 1, cols["key"]).value
     newer.loc[newer["key"] == first_key, "status"] = "ok"
     newer.to_csv(june / "ledger.csv", index=False, encoding="utf-8-sig")
 

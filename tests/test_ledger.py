@@ -15,7 +15,14 @@ from helpers import write_geojson
 from shapely.geometry import Point, box
 
 from circles import cli, demo, ledger, pipeline
-from circles._labels import LEDGER_COLUMNS, OFFICIAL_COLUMNS, STATUS_ZH, SUMMARY_COLUMNS, threshold_text
+from circles._labels import (
+    ACTION_COLUMNS,
+    LEDGER_COLUMNS,
+    OFFICIAL_COLUMNS,
+    SUMMARY_COLUMNS,
+    SURVEY_COLUMNS,
+    threshold_text,
+)
 from circles.errors import ConfigError
 from circles.rulebook import load_rulebook
 
@@ -226,9 +233,11 @@ def demo_book(tmp_path_factory, demo_result, demo_ledger):
 
 
 def test_sheets_in_the_plans_order(demo_result, demo_book):
+    """No sheet per community (each item is written, and filled in, once); the data sheet is
+    there for the cycle to read back, hidden so that it is never printed."""
     wb, _ = demo_book
-    names = demo_result.communities["name"].tolist()
-    assert wb.sheetnames == ["工作台账", "汇总", *names, "数据 data", "说明"]
+    assert wb.sheetnames == ["工作台账", "待核实事项", "汇总", "标准要求与依据", "数据 data", "说明"]
+    assert [ws.title for ws in wb.worksheets if ws.sheet_state == "hidden"] == ["数据 data"]
 
 
 def test_a_city_gets_no_sheet_per_community(tmp_path, demo_result, demo_ledger, demo_book, monkeypatch):
@@ -239,40 +248,74 @@ def test_a_city_gets_no_sheet_per_community(tmp_path, demo_result, demo_ledger, 
         demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, rulebook=demo_result.rulebook
     )
     wb = openpyxl.load_workbook(xlsx)
-    assert wb.sheetnames == ["工作台账", "汇总", "说明"]
+    assert wb.sheetnames == ["工作台账", "待核实事项", "汇总", "标准要求与依据", "说明"]
     full, _ = demo_book
-    for name in ("工作台账", "汇总"):
+    for name in ("工作台账", "待核实事项", "汇总", "标准要求与依据"):
         got = [[c.value for c in row] for row in wb[name].iter_rows()]
         assert got == [[c.value for c in row] for row in full[name].iter_rows()], name
     notes = " ".join(str(c.value) for row in wb["说明"].iter_rows() for c in row if c.value)
     assert f"共{len(demo_result.communities)}个社区" in notes and "ledger.csv" in notes
 
 
-def test_first_sheet_is_every_open_item(demo_ledger, demo_book):
-    wb, _ = demo_book
-    ws = wb["工作台账"]
-    headers = [c.value for c in ws[1]]
-    # the demo knows no street, and no pilot plan: no 是否已列入方案
-    want = [v for k, v in OFFICIAL_COLUMNS.items() if k not in ("street", "in_plan")]
-    assert headers == want
-    assert headers[:5] == ["序号", "社区", "类别", "事项", "现状"] and headers[-4:-1] == ["标准要求", "依据", "备注"]
-    assert headers[-1] == "台账编号" and first_hidden(ws) == {len(headers)}  # the key of the cycle, not printed
-    open_rows = ledger.open_items(demo_ledger)
-    assert ws.max_row == 1 + len(open_rows)
-    assert [ws.cell(row=i, column=1).value for i in range(2, ws.max_row + 1)] == list(range(1, len(open_rows) + 1))
-    assert ws.cell(row=2, column=1).value == 1  # no English second header row
-    col = {h: i + 1 for i, h in enumerate(headers)}
-    shown = {
-        (ws.cell(row=i, column=col["社区"]).value, ws.cell(row=i, column=col["事项"]).value)
-        for i in range(2, ws.max_row + 1)
-    }
-    assert shown == set(zip(open_rows["community_name"], open_rows["item_name"], strict=True))
-    assert "达标" not in {STATUS_ZH.get(s) for s in open_rows["status"]}
-    # blank columns for the officials, booleans as 是/否 (blank outside a pilot)
-    for h in ("责任人", "推进情况", "投资估算（万元）"):
-        assert all(ws.cell(row=i, column=col[h]).value in (None, "") for i in range(2, ws.max_row + 1)), h
-    ws_book = wb[open_rows["community_name"].iloc[0]]
-    assert [c.value for c in ws_book[1]] == want
+@pytest.fixture(scope="module")
+def surveyed_book(tmp_path_factory, surveyed_result):
+    """The ledger after a survey (items that need action and items to survey), as a workbook."""
+    xlsx = ledger.write_ledger_xlsx(
+        surveyed_result.ledger,
+        tmp_path_factory.mktemp("surveyed") / "ledger.xlsx",
+        surveyed_result.communities,
+        rulebook=surveyed_result.rulebook,
+    )
+    return openpyxl.load_workbook(xlsx)
+
+
+def _table(ws) -> tuple[list, list[list]]:
+    """The header (row 3, below the 填报 block and an empty row) and the rows of a filled-in sheet."""
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    assert [v for v in rows[0] if v] == ["填报单位：", "填报人：", "联系电话：", "填报日期："]
+    assert not any(rows[1])
+    return rows[2], rows[3:]
+
+
+def test_first_sheet_is_the_items_that_need_action(surveyed_result, surveyed_book):
+    """工作台账: every item that needs action (gap, partial, undersized) and nothing else;
+    待核实事项: every other open item; together every open item, each once."""
+    led = surveyed_result.ledger
+    open_rows = ledger.open_items(led)
+    act = open_rows["status"].isin(ACTIONABLE)
+    assert act.sum() > 10 and (~act).sum() > 10
+    for name, rows, want_cols in (
+        ("工作台账", open_rows[act], ACTION_COLUMNS),
+        ("待核实事项", open_rows[~act], SURVEY_COLUMNS),
+    ):
+        ws = surveyed_book[name]
+        headers, body = _table(ws)
+        want = [OFFICIAL_COLUMNS[k] for k in want_cols if k not in ("street", "in_plan")]
+        assert headers == want, name
+        assert "标准要求" not in headers and "依据" not in headers  # on the reference sheet
+        assert headers[-1] == "台账编号" and first_hidden(ws) == {len(headers)}  # the key of the cycle, not printed
+        assert [r[0] for r in body] == list(range(1, len(rows) + 1))
+        col = {h: i for i, h in enumerate(headers)}
+        assert [r[col["台账编号"]] for r in body] == list(rows["key"])
+        for h in ("责任人", "完成时限"):
+            assert all(r[col[h]] in (None, "") for r in body), h
+            assert column_width(ws, col[h] + 1) >= 12, h  # wide enough to write in
+    _, body = _table(surveyed_book["待核实事项"])
+    assert "核实结果" in _table(surveyed_book["待核实事项"])[0]
+    assert column_width(surveyed_book["待核实事项"], _table(surveyed_book["待核实事项"])[0].index("核实结果") + 1) >= 24
+
+
+def test_reference_sheet_holds_each_items_texts_once(surveyed_result, surveyed_book):
+    """标准要求与依据: each item's requirement and basis, one row per distinct text (by hand: the
+    distinct (事项, 标准要求, 依据) triples of the ledger)."""
+    led = surveyed_result.ledger
+    ws = surveyed_book["标准要求与依据"]
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    assert rows[0] == ["序号", "类别", "事项", "标准要求", "依据", "适用社区"]
+    got = {(r[2], r[3] or "", r[4] or "") for r in rows[1:]}
+    want = set(zip(led["item_name"], led["requirement"].astype(str), led["basis"].astype(str), strict=True))
+    assert got == {(a, b if b != "" else "", c) for a, b, c in want}
+    assert len(rows) - 1 == len(got)
 
 
 def column_width(ws, col: int) -> float | None:
@@ -305,17 +348,21 @@ def test_every_sheet_prints_on_a4_landscape(demo_book):
         assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
         assert ws.oddHeader.left.text == "完整社区建设工作台账"
         assert "&D" in ws.oddHeader.right.text or "日期" in ws.oddHeader.right.text
+        head = 3 if ws.title in ("工作台账", "待核实事项") else 1  # below the 填报 block
         if ws.title != "说明":
-            assert ws.print_title_rows == "$1:$1", ws.title  # the header row on every page
-            assert ws.freeze_panes == "A2"
-        assert all(c.alignment.wrap_text for c in ws[2] if c.value is not None), ws.title
-    first = wb["工作台账"]
+            assert ws.print_title_rows == f"${head}:${head}", ws.title  # the header row on every page
+            assert ws.freeze_panes == f"A{head + 1}"
+        assert all(c.alignment.wrap_text for c in ws[head + 1] if c.value is not None), ws.title
+    first = wb["待核实事项"]  # the demo declares no survey: its open items are all here
     hidden = first_hidden(first)
-    widths = {c.value: column_width(first, c.column) for c in first[1] if c.column not in hidden}
-    assert widths["现状"] == ledger.OFFICIAL_WIDTHS["current_state"] and widths["序号"] == ledger.OFFICIAL_WIDTHS["no"]
-    assert sum(widths.values()) <= 170  # one A4 landscape page wide at a readable size
+    widths = {c.value: column_width(first, c.column) for c in first[3] if c.column not in hidden}
+    assert widths["缺口"] == ledger.SURVEY_WIDTHS["gap"] and widths["序号"] == ledger.SURVEY_WIDTHS["no"]
+    assert min(widths["责任人"], widths["完成时限"], widths["核实结果"]) >= 12  # wide enough to write in
+    # one A4 landscape page wide at a readable size: at most about 230 characters (fitted at
+    # about two thirds, 7.5 points; tests/test_ledger_print.py measures the printed type)
+    assert sum(widths.values()) <= 230
     # rows are as tall as their wrapped text
-    assert all(first.row_dimensions[i].height and first.row_dimensions[i].height >= 18 for i in range(2, 6))
+    assert all(first.row_dimensions[i].height and first.row_dimensions[i].height >= 18 for i in range(4, 8))
 
 
 def test_data_sheet_is_the_csv_with_english_keys(demo_ledger, demo_book):
@@ -373,7 +420,6 @@ def test_text_from_inputs_is_never_a_formula(tmp_path, demo_result, demo_ledger)
                     assert c.data_type == "s", (ws.title, c.coordinate)
                     seen += 1
     assert seen >= 4
-    assert any(n.startswith("=HYPERLINK(") for n in wb.sheetnames)  # a sheet name, never evaluated
     text = ledger.write_ledger_csv(led, tmp_path / "l.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in text and "'@SUM" in text
 
@@ -609,10 +655,13 @@ def test_rugao_workbook(tmp_path, rugao_result):
         rugao_result.ledger, tmp_path / "l.xlsx", rugao_result.communities, rulebook=rugao_result.rulebook
     )
     wb = openpyxl.load_workbook(xlsx)
-    ws = wb["工作台账"]
-    assert [c.value for c in ws[1]] == list(OFFICIAL_COLUMNS.values())  # 街道 is known here
-    col = {c.value: i + 1 for i, c in enumerate(ws[1])}
-    vals = {ws.cell(row=i, column=col["是否已列入方案"]).value for i in range(2, ws.max_row + 1)}
+    vals = set()
+    for name, shown in (("工作台账", ACTION_COLUMNS), ("待核实事项", SURVEY_COLUMNS)):
+        ws = wb[name]
+        assert [c.value for c in ws[3]] == [OFFICIAL_COLUMNS[k] for k in shown]  # 街道 is known here
+        col = {c.value: i + 1 for i, c in enumerate(ws[3])}
+        if "是否已列入方案" in col:
+            vals |= {ws.cell(row=i, column=col["是否已列入方案"]).value for i in range(4, ws.max_row + 1)}
     assert vals == {"是", "否", None}
     notes = [r[1].value for r in wb["说明"].iter_rows()] + [r[0].value for r in wb["说明"].iter_rows()]
     assert "动员部署，制定工作方案（2022年10月至2022年12月）" in notes
@@ -779,3 +828,34 @@ def test_the_sharing_lists_are_data_with_reasons(tmp_path):
     bad.write_text("schema_version: 1\nshareable: {park: ''}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="shareable.park: expected the reason"):
         ledger.load_sharing(bad)
+
+
+def test_residents_opinions_reach_the_ledger(tmp_path, demo_result, demo_ledger):
+    """--opinions: a 居民意见 sheet, per community and item, with each kind's count and the texts
+    (counted by hand here); read back next month, the sheet carries nothing (issue 24 item 2)."""
+    from circles import cycle, opinions
+
+    row = demo_ledger.iloc[0]
+    notes = pd.DataFrame(
+        {
+            "community_id": [row["community_id"]] * 3,
+            "community_name": [row["community_name"]] * 3,
+            "rule_id": [row["rule_id"]] * 3,
+            "item_name": [row["item_name"]] * 3,
+            "kind": ["missing", "missing", "site_here"],
+            "kind_name": ["缺什么", "缺什么", "建议设在这里"],
+            "text": ["附近没有", "", "东门空地"],
+        }
+    )
+    table = opinions.opinions_table(notes)
+    xlsx = ledger.write_ledger_xlsx(
+        demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, opinions=table, date="2026年1月"
+    )
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames.index("居民意见") == wb.sheetnames.index("标准要求与依据") + 1
+    rows = [[c.value for c in r] for r in wb["居民意见"].iter_rows()]
+    assert len(rows) == 2 and rows[0][:3] == ["序号", "社区", "事项"] and rows[0][-1] == "意见内容"
+    assert rows[1][1:3] == [row["community_name"], row["item_name"]]
+    assert sorted(v for v in rows[1][3:-1]) == [0, 1, 2]  # 缺什么 2, 建议设在这里 1, 哪里不方便 0
+    assert "附近没有" in rows[1][-1] and "东门空地" in rows[1][-1]
+    assert cycle.entered_cells(cycle.read_filled_ledger(xlsx)) == []

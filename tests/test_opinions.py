@@ -72,3 +72,7 @@ def test_run_with_opinions_writes_them_next_to_the_ledger(demo_result, tmp_path,
     text = (out / "opinions_by_community.csv").read_text(encoding="utf-8-sig")
     assert str(comm["id"].iloc[2]) in text and "没有药店" in text
     assert "居民意见：1 条" in capsys.readouterr().out
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(out / "ledger.xlsx")["居民意见"]  # the notes reach the ledger
+    assert any("没有药店" in str(c.value) for r in sheet.iter_rows() for c in r)

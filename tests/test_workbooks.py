@@ -16,11 +16,14 @@ from openpyxl.utils import get_column_letter
 
 from circles import _sheets, export, ledger
 from circles._labels import (
+    ACTION_COLUMNS,
     COLUMNS_ZH,
+    FILL_IN_BLOCK,
     LEDGER_BOOLEAN,
     OFFICIAL_COLUMNS,
     STATUS_FILL,
     STATUS_ZH,
+    SURVEY_COLUMNS,
     YES_NO,
 )
 
@@ -40,22 +43,37 @@ def _fill(cell) -> str | None:
 
 @pytest.fixture(scope="module")
 def demo_ledger_book(demo_result, tmp_path_factory):
+    """The demo's ledger after a survey of four types: items that need action and items to survey."""
+    import dataclasses
+
+    from circles.gaps import compute_gaps
+
+    surveyed = {"kindergarten", "clinic", "pharmacy", "convenience_store"}
+    g = compute_gaps(demo_result.communities, demo_result.access, demo_result.rulebook, surveyed)
+    led = ledger.ledger_for(dataclasses.replace(demo_result, gaps=g, surveyed=surveyed, ledger=None))
     path = tmp_path_factory.mktemp("wb") / "ledger.xlsx"
-    led = demo_result.ledger
     ledger.write_ledger_xlsx(led, path, demo_result.communities, rulebook=demo_result.rulebook, date="2026年1月")
     return led, path, openpyxl.load_workbook(path)
 
 
-def test_official_sheet_cells_and_styles(demo_ledger_book):
+@pytest.mark.parametrize(
+    ("sheet", "shown", "actionable"), [("工作台账", ACTION_COLUMNS, True), ("待核实事项", SURVEY_COLUMNS, False)]
+)
+def test_official_sheet_cells_and_styles(demo_ledger_book, sheet, shown, actionable):
+    """The items that need action on 工作台账, the other open items on 待核实事项, each below the
+    填报 block (row 1) and an empty row, with its columns; every cell as the DataFrame says."""
     led, _, wb = demo_ledger_book
-    ws = wb["工作台账"]
+    ws = wb[sheet]
     items = ledger.open_items(led)
-    cols = ledger.shown_columns(led, OFFICIAL_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
-    assert [c.value for c in ws[1]] == [OFFICIAL_COLUMNS[c] for c in cols]
-    assert ws.max_row == 1 + len(items) and len(items) > 5
+    items = items[items["status"].isin(ledger.ACTIONABLE) == actionable]
+    cols = [c for c in shown if c not in ("street", "in_plan")]  # the demo knows no street, no plan
+    assert [ws.cell(1, c).value for c in range(1, ws.max_column + 1) if ws.cell(1, c).value] == list(FILL_IN_BLOCK)
+    assert all(c.value is None for c in ws[2])
+    assert [c.value for c in ws[3]] == [OFFICIAL_COLUMNS[c] for c in cols]
+    assert ws.max_row == 3 + len(items) and len(items) > 5
     gap_col = cols.index("gap") if "gap" in cols else None
     for i, rec in enumerate(items.to_dict("records")):
-        row = ws[i + 2]
+        row = ws[i + 4]
         for j, c in enumerate(cols):
             v = rec.get(c)
             if c == "no":
@@ -71,13 +89,13 @@ def test_official_sheet_cells_and_styles(demo_ledger_book):
                 assert row[j].number_format == "0"
         if gap_col is not None:
             assert _fill(row[gap_col]) == STATUS_FILL[rec["status"]]
-        assert ws.row_dimensions[i + 2].height >= ledger.LINE_PT
-    head = ws["A1"]
+        assert ws.row_dimensions[i + 4].height >= ledger.LINE_PT
+    head = ws["A3"]
     assert head.font.b and head.font.name == ledger.LEDGER_FONT and _fill(head) == "DDEBF7"
     assert head.alignment.horizontal == "center"
-    assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:{get_column_letter(len(cols))}{1 + len(items)}"
-    assert ws.print_title_rows == "$1:$1"
+    assert ws.freeze_panes == "A4"
+    assert ws.auto_filter.ref == f"A3:{get_column_letter(len(cols))}{3 + len(items)}"
+    assert ws.print_title_rows == "$3:$3"
     assert ws.oddHeader.right.text == "日期：2026年1月"
 
 
