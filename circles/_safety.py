@@ -7,12 +7,15 @@ section states them.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import zipfile
 from pathlib import Path
 
 from .errors import InputError
+
+log = logging.getLogger(__name__)
 
 #: Most bytes the parts of an ``.xlsx`` workbook may expand to. Reason: a table of a million
 #: facilities with ten columns is about 150 MB of sheet XML; more is a zip bomb that openpyxl
@@ -120,3 +123,23 @@ def _check_xml_text_runs(zf: zipfile.ZipFile, info: zipfile.ZipInfo, p: Path) ->
             "(circles._safety.XLSX_MAX_CELL_CHARS): not a facility table circles can read",
             path=str(p),
         )
+
+
+def fork_is_safe() -> bool:
+    """Whether worker processes may be forked from this one: no other Python thread runs here.
+
+    A process forked while another thread holds a lock (a Dask client's event loop, a logging
+    handler) inherits the lock held forever, and the worker hangs. The command line has no such
+    thread (tqdm's idle monitor aside); a program that embeds circles may: there the work is done
+    in this process instead.
+    """
+    import threading
+
+    try:
+        from tqdm._monitor import TMonitor
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        TMonitor = ()  # noqa: N806 - stands for the class in the check below
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not isinstance(t, TMonitor)]
+    if others:
+        log.info("worker processes not started: %d other threads run in this process", len(others))
+    return not others
