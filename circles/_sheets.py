@@ -11,6 +11,7 @@ Excel and WPS hide when they show the cell.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -121,12 +122,27 @@ def _polars_text(s: pd.Series) -> Any:
     return pl.select(pl.when(col == "").then(None).otherwise(col)).to_series()
 
 
+#: The process that first used polars: its thread pool does not survive a fork, so a forked
+#: child (a batch city, a worker) writes with pandas instead of hanging on the parent's pool.
+_POLARS_PID: list[int] = []
+
+
+def _polars_usable() -> bool:
+    """Whether polars may run here (it never ran in a process this one was forked from)."""
+    if not _POLARS_PID:
+        _POLARS_PID.append(os.getpid())
+    return _POLARS_PID[0] == os.getpid()
+
+
 def _polars_frame(df: pd.DataFrame) -> Any:
     """``df`` as a polars frame that writes the same CSV bytes as pandas, or None (polars not
-    installed, or a column type or shape it would write differently)."""
+    installed, not usable in this forked process, or a column type or shape it would write
+    differently)."""
     try:
         import polars as pl
     except ImportError:
+        return None
+    if not _polars_usable():
         return None
     names = [str(c) for c in df.columns]
     # one column: pandas writes an empty text as "" (a lone empty field would be a blank line)
