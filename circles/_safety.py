@@ -143,3 +143,15 @@ def fork_is_safe() -> bool:
     if others:
         log.info("worker processes not started: %d other threads run in this process", len(others))
     return not others
+
+
+def worker_context():
+    """How worker processes start: from a fork server, a clean process that forks each worker.
+
+    A worker forked from this process inherits every native thread's locks (a pyosmium reader
+    still open, polars' thread pool, a Dask client): one held at the fork hangs the worker. The
+    work is handed to the workers by pickling, once per worker.
+    """
+    import multiprocessing
+
+    return multiprocessing.get_context("forkserver")

@@ -32,7 +32,7 @@ import shapely
 from shapely.geometry import Polygon
 from tqdm.auto import tqdm
 
-from ._safety import fork_is_safe
+from ._safety import fork_is_safe, worker_context
 from .network import WalkNetwork
 from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
 
@@ -523,6 +523,7 @@ def iter_areas(
             try:
                 with ProcessPoolExecutor(
                     max_workers=n,
+                    mp_context=worker_context(),
                     initializer=_init_area_worker,
                     initargs=(net, graph, node_dists, cell, max_attach_m),
                 ) as ex:

@@ -101,7 +101,7 @@ from ._labels import (
     status_name,
     threshold_text,
 )
-from ._safety import fork_is_safe
+from ._safety import fork_is_safe, worker_context
 
 log = logging.getLogger(__name__)
 
@@ -1055,7 +1055,9 @@ def _write_community_maps(
     try:
         if workers > 1:
             try:
-                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(p, offline)) as ex:
+                with ProcessPoolExecutor(
+                    max_workers=workers, mp_context=worker_context(), initializer=_init_worker, initargs=(p, offline)
+                ) as ex:
                     futs = [ex.submit(_one_map, cid, str(path)) for cid, path in jobs]
                     for fut in as_completed(futs):
                         cid, err, _size = fut.result()
