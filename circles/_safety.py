@@ -125,26 +125,6 @@ def _check_xml_text_runs(zf: zipfile.ZipFile, info: zipfile.ZipInfo, p: Path) ->
         )
 
 
-def fork_is_safe() -> bool:
-    """Whether worker processes may be forked from this one: no other Python thread runs here.
-
-    A process forked while another thread holds a lock (a Dask client's event loop, a logging
-    handler) inherits the lock held forever, and the worker hangs. The command line has no such
-    thread (tqdm's idle monitor aside); a program that embeds circles may: there the work is done
-    in this process instead.
-    """
-    import threading
-
-    try:
-        from tqdm._monitor import TMonitor
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        TMonitor = ()  # noqa: N806 - stands for the class in the check below
-    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not isinstance(t, TMonitor)]
-    if others:
-        log.info("worker processes not started: %d other threads run in this process", len(others))
-    return not others
-
-
 def worker_context():
     """How worker processes start: from a fork server, a clean process that forks each worker.
 

@@ -32,7 +32,7 @@ import shapely
 from shapely.geometry import Polygon
 from tqdm.auto import tqdm
 
-from ._safety import fork_is_safe, worker_context
+from ._safety import worker_context
 from .network import WalkNetwork
 from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
 
@@ -469,8 +469,6 @@ def area_workers(n_tasks: int, workers: int | None = None) -> int:
     workers = max(1, min(int(workers), n_tasks))
     if workers > 1 and multiprocessing.current_process().daemon:
         log.info("walking areas drawn in this process (it may not start worker processes)")
-        workers = 1
-    if workers > 1 and not fork_is_safe():
         workers = 1
     return workers
 

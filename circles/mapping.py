@@ -101,7 +101,7 @@ from ._labels import (
     status_name,
     threshold_text,
 )
-from ._safety import fork_is_safe, worker_context
+from ._safety import worker_context
 
 log = logging.getLogger(__name__)
 
@@ -1047,8 +1047,6 @@ def _write_community_maps(
     if workers > 1 and multiprocessing.current_process().daemon:
         # a daemonic process (a Dask worker running a city of a batch) may not start processes
         log.info("community maps written in this process (it may not start worker processes)")
-        workers = 1
-    if workers > 1 and not fork_is_safe():
         workers = 1
     done: dict[str, str | None] = {}
     bar = tqdm(total=n, desc="community maps", unit="map", disable=not progress)

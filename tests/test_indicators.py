@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from circles import cli, indicators, pipeline
+from circles import cli, demo, indicators, pipeline
 from circles.errors import InputError
 
 
@@ -74,9 +74,9 @@ def test_demo_indicators_follow_the_gap_report(demo_result, tmp_path):
 def test_unknown_district_field_is_refused():
     with pytest.raises(InputError, match="street"):
         pipeline.analyse(
-            pipeline.demo.DEMO_BOUNDARIES,
-            pipeline.demo.DEMO_FACILITIES,
-            pipeline.demo.DEMO_OSM,
+            demo.DEMO_BOUNDARIES,
+            demo.DEMO_FACILITIES,
+            demo.DEMO_OSM,
             district_field="street",
             progress=False,
         )

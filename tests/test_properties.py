@@ -103,7 +103,7 @@ def test_adding_a_facility_never_lengthens_a_time(scene):
     net, res, fac, extra = scene
     before = _times(net, res, fac)
     after = _times(net, res, np.r_[fac, extra])
-    assert np.all(after <= before + 1e-6), (before, after)
+    assert np.all(after <= before + 1e-5), (before, after)  # minutes; 1e-5 min is float noise (0.6 ms)
 
 
 #: Share of a 5- or 10-minute area that may lie outside the 15-minute one (seen: up to 0.04 %,
