@@ -971,7 +971,10 @@ def read_features(  # noqa: C901 — one pass over the OSM elements; reshaped wi
         except (RuntimeError, ValueError) as exc:
             if isinstance(exc, InputError):
                 raise
-            raise _read_error(p, fmt, exc) from None
+            error = _read_error(p, fmt, exc)
+        # raised outside the handler: the reader's frames (in the traceback of exc) are freed now,
+        # which closes the reader and stops its threads (kept open, a later fork inherited them)
+        raise error
 
 
 def _read_features(
