@@ -62,7 +62,6 @@ import pandas as pd
 from ._config import config_file
 from ._labels import (
     ACTION_ZH,
-    CYCLE_WORDS,
     FIELD_ZH,
     LEDGER_ACTION_MEANING,
     LEDGER_COLUMNS,
@@ -906,23 +905,6 @@ def write_ledger_csv(ledger: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     write_csv(ledger, path)
     return path
-
-
-_RESERVED = {LEDGER_TITLES[k].lower() for k in ("ledger", "summary", "data", "notes")} | {
-    CYCLE_WORDS[k].lower() for k in ("closed_sheet", "kept_sheet")
-}
-
-
-def _sheet_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[\[\]:*?/\\]", "_", str(name)).strip("'") or "社区"
-    base = base[:31]
-    cand, k = base, 2
-    while cand.lower() in used or cand.lower() in _RESERVED:
-        suffix = f"_{k}"
-        cand = base[: 31 - len(suffix)] + suffix
-        k += 1
-    used.add(cand.lower())
-    return cand
 
 
 def write_ledger_xlsx(
