@@ -106,40 +106,7 @@ CHECKS = ("reach", "supply", "presence")
 #: What an absent item is: required (a gap), where conditions allow, or as needed (△).
 REQUIRED = ("required", "conditional", "as_needed")
 
-#: Fields a rule entry may carry (anything else is a typo and an error).
-SPATIAL_KEYS = {
-    "id",
-    "kind",
-    "facility_type",
-    "name_zh",
-    "name_en",
-    "item",
-    "category",
-    "level",
-    "requirement_zh",
-    "threshold_min",
-    "threshold_m",
-    "speed_profile",
-    "min_size_m2",
-    "size_kind",
-    "min_count",
-    "capacity",
-    "applies_to",
-    "priority",
-    "elderly_child",
-    "keywords_zh",
-    "source",
-    "verified",
-    "unverified",
-    "note",
-    "required",
-    "check",
-    "recommended_size_m2",
-    "number_sources",
-    "serves",
-    "serves_source",
-    "per_community",
-}
+#: Fields any rule entry may carry (anything else is a typo and an error); a checklist item has only these.
 CHECKLIST_KEYS = {
     "id",
     "kind",
@@ -157,6 +124,24 @@ CHECKLIST_KEYS = {
     "unverified",
     "note",
     "number_sources",
+}
+#: Fields a spatial rule may carry besides.
+SPATIAL_KEYS = CHECKLIST_KEYS | {
+    "facility_type",
+    "threshold_min",
+    "threshold_m",
+    "speed_profile",
+    "min_size_m2",
+    "size_kind",
+    "min_count",
+    "capacity",
+    "applies_to",
+    "required",
+    "check",
+    "recommended_size_m2",
+    "serves",
+    "serves_source",
+    "per_community",
 }
 CAPACITY_KEYS = {"measure", "demand", "per", "target", "unit_zh", "applies_to", "source", "verified", "note", "basis"}
 #: Fields whose change by a user override makes the number "not from the cited source".
@@ -643,19 +628,13 @@ def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
             f"(known: {', '.join(sorted(CAPACITY_KEYS))})"
         )
     w = f"{what}: capacity"
-    measure = raw.get("measure", "capacity")
-    if measure not in CAPACITY_MEASURES:
-        raise ConfigError(f"{label}: {w}: 'measure' should be one of {', '.join(CAPACITY_MEASURES)}, got {measure!r}")
-    demand = raw.get("demand", "residents")
-    if demand not in CAPACITY_DEMANDS:
-        raise ConfigError(f"{label}: {w}: 'demand' should be one of {', '.join(CAPACITY_DEMANDS)}, got {demand!r}")
+    measure = _choice(raw, "measure", CAPACITY_MEASURES, "capacity", label, w)
+    demand = _choice(raw, "demand", CAPACITY_DEMANDS, "residents", label, w)
     per = _number(raw, "per", label, w)
     if per is None:
         raise ConfigError(f"{label}: {w}: missing field 'per' (the target is per this many {demand})")
     target = _number(raw, "target", label, w)
-    applies = raw.get("applies_to", "all")
-    if applies not in APPLIES_TO:
-        raise ConfigError(f"{label}: {w}: 'applies_to' should be one of {', '.join(APPLIES_TO)}, got {applies!r}")
+    applies = _choice(raw, "applies_to", APPLIES_TO, "all", label, w)
     src = ""
     if raw.get("source") is not None:
         doc, clause = _source(raw, label, w)
@@ -665,9 +644,7 @@ def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
     ver = raw.get("verified", False)
     if not isinstance(ver, bool):
         raise ConfigError(f"{label}: {w}: 'verified' should be true or false, got {ver!r}")
-    basis = raw.get("basis", "accessible")
-    if basis not in CAPACITY_BASES:
-        raise ConfigError(f"{label}: {w}: 'basis' should be one of {', '.join(CAPACITY_BASES)}, got {basis!r}")
+    basis = _choice(raw, "basis", CAPACITY_BASES, "accessible", label, w)
     return CapacityTarget(
         basis=basis,
         measure=measure,
@@ -682,22 +659,55 @@ def _capacity(raw: Any, label: str, what: str) -> CapacityTarget | None:
     )
 
 
-def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the verdicts work
-    e: Any,
-    i: int,
-    label: str,
-    ftypes: Mapping[str, FacilityType],
-    speeds: Mapping[str, SpeedProfile],
-    speed_override: float | None,
-) -> Rule:
-    """Validate one rule entry and build the :class:`Rule` (every error names file and rule)."""
-    if not isinstance(e, dict):
-        raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
-    rid = _require(e, "id", label, f"rule #{i + 1}")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", rid):
-        raise ConfigError(f"{label}: rule '{rid}': 'id' should use letters, digits, '_', '-' or '.' only")
-    what = f"rule '{rid}'"
-    label = e.get("__file__", label)
+def _choice(e: Mapping[str, Any], key: str, choices: Any, default: Any, label: str, what: str) -> Any:
+    """The value of ``key`` (``default`` when absent), which must be one of ``choices``.
+
+    Parameters
+    ----------
+    e : mapping
+        The entry.
+    key : str
+        The field.
+    choices : collection
+        The allowed values.
+    default : object
+        The value when the field is absent.
+    label, what : str
+        The file and the entry, for the error.
+
+    Raises
+    ------
+    ConfigError
+        When the value is not one of ``choices``.
+    """
+    value = e.get(key, default)
+    if value not in choices:
+        raise ConfigError(f"{label}: {what}: '{key}' should be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _flag(e: Mapping[str, Any], key: str, label: str, what: str) -> bool:
+    """The true/false field ``key`` (False when absent).
+
+    Raises
+    ------
+    ConfigError
+        When the value is not a boolean.
+    """
+    value = e.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{label}: {what}: '{key}' should be true or false, got {value!r}")
+    return value
+
+
+def _rule_kind(e: Mapping[str, Any], label: str, what: str) -> str:
+    """The rule's kind (``spatial`` or ``checklist``), after checking its fields are known.
+
+    Raises
+    ------
+    ConfigError
+        When the kind cannot be told or a field is unknown for that kind.
+    """
     kind = e.get("kind") or ("spatial" if e.get("facility_type") is not None else None)
     if kind not in ("spatial", "checklist"):
         raise ConfigError(
@@ -710,6 +720,26 @@ def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the ver
             f"{label}: {what}: unknown field(s) {', '.join(bad)} for a {kind} rule "
             f"(known: {', '.join(sorted(allowed))})"
         )
+    return kind
+
+
+def _common_fields(e: Mapping[str, Any], rid: str, label: str, what: str) -> dict[str, Any]:
+    """The fields every rule has (spatial or checklist), validated: :class:`Rule` keywords.
+
+    Parameters
+    ----------
+    e : mapping
+        The rule entry.
+    rid : str
+        Its id.
+    label, what : str
+        The file that defines the rule and the rule, for errors.
+
+    Raises
+    ------
+    ConfigError
+        On a missing source or status, or an unknown category or level.
+    """
     doc, clause = _source(e, label, what)
     if "verified" not in e or not isinstance(e["verified"], bool):
         raise ConfigError(f"{label}: {what}: 'verified' should be true or false")
@@ -720,10 +750,8 @@ def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the ver
     if level and level not in LEVELS:
         raise ConfigError(f"{label}: {what}: unknown level '{level}' (known: {', '.join(LEVELS)})")
     prio = _number(e, "priority", label, what, integer=True)
-    ec = e.get("elderly_child", False)
-    if not isinstance(ec, bool):
-        raise ConfigError(f"{label}: {what}: 'elderly_child' should be true or false, got {ec!r}")
-    common = dict(
+    ec = _flag(e, "elderly_child", label, what)
+    return dict(
         id=rid,
         name_zh=str(e.get("name_zh", "")),
         name_en=str(e.get("name_en", "")),
@@ -742,41 +770,43 @@ def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the ver
         defined_in=label,
         number_sources=_number_sources(e, label, what),
     )
-    if kind == "checklist":
-        if not common["name_zh"]:
-            raise ConfigError(f"{label}: {what}: missing field 'name_zh' (a checklist item needs a name)")
-        return Rule(facility_type="", threshold_min=float("nan"), speed_profile="", kind="checklist", **common)
 
-    ftype = _require(e, "facility_type", label, what)
-    if ftype not in ftypes:
-        raise ConfigError(f"{label}: {what}: unknown facility_type '{ftype}' (known: {', '.join(ftypes)})")
-    prof = e.get("speed_profile", "adult")
-    if prof not in speeds:
-        raise ConfigError(f"{label}: {what}: unknown speed_profile '{prof}' (known: {', '.join(speeds)})")
+
+def _threshold(e: Mapping[str, Any], label: str, what: str, speed: float) -> tuple[float | None, float]:
+    """The rule's threshold: (distance in metres or None, minutes at ``speed``).
+
+    Exactly one of ``threshold_min`` (walking minutes) and ``threshold_m`` (walking metres)
+    is given; a distance is read as minutes at ``speed`` (m/min).
+
+    Raises
+    ------
+    ConfigError
+        When both or neither are given, or the value is out of range.
+    """
     has_min, has_m = e.get("threshold_min") is not None, e.get("threshold_m") is not None
     if has_min == has_m:
         raise ConfigError(
             f"{label}: {what}: give exactly one of 'threshold_min' (walking minutes) or "
             f"'threshold_m' (walking metres)" + ("; got both" if has_min else "; got neither")
         )
-    speed = float(speed_override) if speed_override else speeds[prof].m_per_min
     if has_min:
         thr = _number(e, "threshold_min", label, what)
         if thr is None or not 0 < thr <= 120:
             raise ConfigError(f"{label}: {what}: 'threshold_min' should be between 0 and 120 minutes, got {thr}")
-        dist, thr_min = None, float(thr)
-    else:
-        dist_given = _number(e, "threshold_m", label, what, hi=10000)
-        dist = float(dist_given) if dist_given is not None else 0.0
-        thr_min = dist / speed
-    size = _number(e, "min_size_m2", label, what)
-    size_kind = e.get("size_kind", "building")
-    if size_kind not in SIZE_KINDS:
-        raise ConfigError(f"{label}: {what}: 'size_kind' should be one of {', '.join(SIZE_KINDS)}, got {size_kind!r}")
-    count = _number(e, "min_count", label, what, integer=True)
-    applies = e.get("applies_to", "all")
-    if applies not in APPLIES_TO:
-        raise ConfigError(f"{label}: {what}: 'applies_to' should be one of {', '.join(APPLIES_TO)}, got {applies!r}")
+        return None, float(thr)
+    dist_given = _number(e, "threshold_m", label, what, hi=10000)
+    dist = float(dist_given) if dist_given is not None else 0.0
+    return dist, dist / speed
+
+
+def _verdict_fields(e: Mapping[str, Any], label: str, what: str) -> dict[str, Any]:
+    """How a spatial rule decides: required, check, capacity and whom it serves (:class:`Rule` keywords).
+
+    Raises
+    ------
+    ConfigError
+        On a value outside its choices or a supply check without a capacity.
+    """
     req = e.get("required", True)
     req = "required" if req is True else req
     if req not in REQUIRED:
@@ -784,47 +814,269 @@ def _parse_rule(  # noqa: C901 — rulebooks are reworked in issue 22 by the ver
             f"{label}: {what}: 'required' should be true, 'conditional' (具备条件的) or 'as_needed' (△ 按需配建), "
             f"got {req!r}"
         )
-    check = e.get("check", "reach")
-    if check not in CHECKS:
-        raise ConfigError(f"{label}: {what}: 'check' should be one of {', '.join(CHECKS)}, got {check!r}")
+    check = _choice(e, "check", CHECKS, "reach", label, what)
     capacity = _capacity(e.get("capacity"), label, what)
     if check == "supply" and capacity is None:
         raise ConfigError(f"{label}: {what}: 'check: supply' needs a 'capacity' (the quantity the standard sets)")
     rec = _number(e, "recommended_size_m2", label, what)
-    serves = e.get("serves", "all")
-    if serves not in SERVES:
-        raise ConfigError(f"{label}: {what}: 'serves' should be one of {', '.join(SERVES)}, got {serves!r}")
+    serves = _choice(e, "serves", SERVES, "all", label, what)
     serves_source = str(e.get("serves_source", "") or "")
     if serves != "all" and not serves_source:
         raise ConfigError(f"{label}: {what}: 'serves: {serves}' needs 'serves_source' (where that reading comes from)")
-    per_comm = e.get("per_community", False)
-    if not isinstance(per_comm, bool):
-        raise ConfigError(f"{label}: {what}: 'per_community' should be true or false, got {per_comm!r}")
-    ft = ftypes[ftype]
-    common["name_zh"] = common["name_zh"] or ft.name_zh
-    common["name_en"] = common["name_en"] or ft.name_en
-    return Rule(
+    return dict(
         required=req,
         check=check,
         recommended_size_m2=None if rec is None else float(rec),
+        capacity=capacity,
+        serves=serves,
+        serves_source=serves_source,
+        per_community=_flag(e, "per_community", label, what),
+    )
+
+
+def _spatial_fields(
+    e: Mapping[str, Any],
+    label: str,
+    what: str,
+    ftypes: Mapping[str, FacilityType],
+    speeds: Mapping[str, SpeedProfile],
+    speed_override: float | None,
+) -> dict[str, Any]:
+    """The fields of a spatial rule beyond the common ones, validated: :class:`Rule` keywords.
+
+    Parameters
+    ----------
+    e : mapping
+        The rule entry.
+    label, what : str
+        The file that defines the rule and the rule, for errors.
+    ftypes, speeds : mapping
+        The known facility types and speed profiles.
+    speed_override : float, optional
+        The walking speed (m/min) for every rule, instead of the profile's.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown facility type or speed profile, or a bad threshold, size or choice.
+    """
+    ftype = _require(e, "facility_type", label, what)
+    if ftype not in ftypes:
+        raise ConfigError(f"{label}: {what}: unknown facility_type '{ftype}' (known: {', '.join(ftypes)})")
+    prof = e.get("speed_profile", "adult")
+    if prof not in speeds:
+        raise ConfigError(f"{label}: {what}: unknown speed_profile '{prof}' (known: {', '.join(speeds)})")
+    speed = float(speed_override) if speed_override else speeds[prof].m_per_min
+    dist, thr_min = _threshold(e, label, what, speed)
+    size = _number(e, "min_size_m2", label, what)
+    size_kind = _choice(e, "size_kind", SIZE_KINDS, "building", label, what)
+    count = _number(e, "min_count", label, what, integer=True)
+    applies = _choice(e, "applies_to", APPLIES_TO, "all", label, what)
+    return dict(
         facility_type=ftype,
         threshold_min=thr_min,
         speed_profile=prof,
-        kind="spatial",
         distance_m=dist,
         min_size_m2=None if size is None else float(size),
         size_kind=size_kind,
         min_count=int(count or 1),
-        capacity=capacity,
         applies_to=applies,
-        serves=serves,
-        serves_source=serves_source,
-        per_community=per_comm,
-        **common,
+        **_verdict_fields(e, label, what),
     )
 
 
-def _resolve(  # noqa: C901 — rulebooks are reworked in issue 22 by the verdicts work
+def _parse_rule(
+    e: Any,
+    i: int,
+    label: str,
+    ftypes: Mapping[str, FacilityType],
+    speeds: Mapping[str, SpeedProfile],
+    speed_override: float | None,
+) -> Rule:
+    """Validate one rule entry and build the :class:`Rule` (every error names file and rule).
+
+    Parameters
+    ----------
+    e : object
+        The rule entry (a mapping; ``__file__`` names the file that defined or last changed it).
+    i : int
+        Its index in the rulebook, for an entry without an id.
+    label : str
+        The rulebook, for errors.
+    ftypes, speeds : mapping
+        The known facility types and speed profiles.
+    speed_override : float, optional
+        The walking speed (m/min) for every rule, instead of the profile's.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the rule, on any mistake.
+    """
+    if not isinstance(e, dict):
+        raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
+    rid = _require(e, "id", label, f"rule #{i + 1}")
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", rid):
+        raise ConfigError(f"{label}: rule '{rid}': 'id' should use letters, digits, '_', '-' or '.' only")
+    what = f"rule '{rid}'"
+    label = e.get("__file__", label)
+    kind = _rule_kind(e, label, what)
+    common = _common_fields(e, rid, label, what)
+    if kind == "checklist":
+        if not common["name_zh"]:
+            raise ConfigError(f"{label}: {what}: missing field 'name_zh' (a checklist item needs a name)")
+        return Rule(facility_type="", threshold_min=float("nan"), speed_profile="", kind="checklist", **common)
+    spatial = _spatial_fields(e, label, what, ftypes, speeds, speed_override)
+    ft = ftypes[spatial["facility_type"]]
+    common["name_zh"] = common["name_zh"] or ft.name_zh
+    common["name_en"] = common["name_en"] or ft.name_en
+    return Rule(kind="spatial", **spatial, **common)
+
+
+def _open_rulebook(ref: str | Path, base_dir: Path | None) -> tuple[dict, str, Path | None]:
+    """Read a rulebook named by ``ref``: a shipped profile, or a file (relative to ``base_dir``).
+
+    Returns
+    -------
+    data : dict
+        The file's top-level mapping.
+    label : str
+        The file, for messages.
+    here : Path or None
+        The folder the file's own ``extends`` is read from (None for a shipped profile).
+
+    Raises
+    ------
+    ConfigError
+        When ``ref`` is neither a shipped profile nor an existing file.
+    """
+    text = str(ref)
+    if text in available_profiles() and not (base_dir is not None and (base_dir / text).is_file()):
+        data, label = read_yaml(None, "circles.rules", f"{text}.yaml")
+        return data, label, None
+    p = Path(text)
+    if not p.is_absolute() and base_dir is not None and (base_dir / p).exists():
+        p = base_dir / p
+    if not p.exists():
+        raise ConfigError(
+            f"{text}: no such rulebook file, and not a shipped profile (shipped: {', '.join(available_profiles())})"
+        )
+    data, label = read_yaml(p)
+    return data, label, p.resolve().parent
+
+
+def _apply_removes(
+    data: Mapping[str, Any], label: str, parent: Any, by_id: dict[str, dict], changes: list[str]
+) -> None:
+    """Drop the rules ``data`` lists under ``remove`` from ``by_id``, noting each in ``changes``.
+
+    Raises
+    ------
+    ConfigError
+        When ``remove`` is not a list or names a rule the parent does not have.
+    """
+    removes = data.get("remove") or []
+    if not isinstance(removes, list):
+        raise ConfigError(f"{label}: 'remove' should be a list of rule ids")
+    for rid in removes:
+        if rid not in by_id:
+            raise ConfigError(f"{label}: remove: rule '{rid}' is not in {parent} (known: {', '.join(by_id)})")
+        del by_id[rid]
+        changes.append(f"{label}: removed rule '{rid}'")
+
+
+def _patched(old: Mapping[str, Any], patch: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """Rule entry ``old`` changed by ``patch`` (an override in ``label``).
+
+    A new threshold replaces the other kind of threshold; a changed number marks the rule
+    unverified and its source "changed locally", unless the patch states them itself.
+    """
+    new = dict(old)
+    new.update(patch)
+    if "threshold_min" in patch and "threshold_m" not in patch:
+        new.pop("threshold_m", None)
+    if "threshold_m" in patch and "threshold_min" not in patch:
+        new.pop("threshold_min", None)
+    touched = [k for k in NUMERIC_KEYS if k in patch and patch[k] != old.get(k)]
+    if touched and "verified" not in patch:
+        new["verified"] = False
+        new["unverified"] = sorted(set(old.get("unverified") or []) | set(touched))
+    if touched and "number_sources" not in patch:
+        ns = dict(old.get("number_sources") or {})
+        ns.update({k: f"changed locally in {label}" for k in touched})
+        new["number_sources"] = ns
+    if touched and "source" not in patch:
+        src = dict(old.get("source") or {})
+        src["clause"] = (f"{src.get('clause', '')}; changed locally in {label} ({', '.join(touched)})").lstrip("; ")
+        new["source"] = src
+    new["__file__"] = label
+    return new
+
+
+def _apply_overrides(
+    data: Mapping[str, Any], label: str, parent: Any, by_id: dict[str, dict], entries: list[dict], changes: list[str]
+) -> list[dict]:
+    """``entries`` with the rules ``data`` changes under ``overrides`` patched (``by_id`` too).
+
+    Raises
+    ------
+    ConfigError
+        When an override is not a mapping, names a rule the parent does not have, or changes an id.
+    """
+    overrides = data.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{label}: 'overrides' should be a mapping: rule id -> fields to change")
+    for rid, patch in overrides.items():
+        if rid not in by_id:
+            raise ConfigError(
+                f"{label}: overrides: rule '{rid}' is not in {parent} "
+                f"(known: {', '.join(by_id)}); add new rules under 'rules'"
+            )
+        if not isinstance(patch, dict) or not patch:
+            raise ConfigError(f"{label}: overrides: rule '{rid}': expected a mapping of fields to change")
+        if "id" in patch and patch["id"] != rid:
+            raise ConfigError(f"{label}: overrides: rule '{rid}': the id cannot be changed")
+        new = _patched(by_id[rid], patch, label)
+        by_id[rid] = new
+        entries = [new if e["id"] == rid else e for e in entries]
+        changes.append(f"{label}: rule '{rid}' changed ({', '.join(sorted(patch))})")
+    return entries
+
+
+def _add_own_rules(
+    data: Mapping[str, Any], label: str, parent: Any, by_id: dict[str, dict], entries: list[dict], changes: list[str]
+) -> None:
+    """Append the file's own ``rules`` to ``entries`` (and ``by_id``); ids must be new.
+
+    Raises
+    ------
+    ConfigError
+        When ``rules`` is not a list of mappings with new ids.
+    """
+    own = data.get("rules")
+    if own is None:
+        own = []
+    if not isinstance(own, list):
+        raise ConfigError(f"{label}: 'rules' should be a list of rules")
+    for i, e in enumerate(own):
+        if not isinstance(e, dict):
+            raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
+        rid = _require(e, "id", label, f"rule #{i + 1}")
+        if rid in by_id:
+            where = by_id[rid].get("__file__", label)
+            raise ConfigError(
+                f"{label}: rule '{rid}': duplicate rule id (already in {where}"
+                + ("; use 'overrides' to change it)" if where != label else ")")
+            )
+        e = dict(e)
+        e["__file__"] = label
+        by_id[rid] = e
+        entries.append(e)
+        if parent is not None:
+            changes.append(f"{label}: added rule '{rid}'")
+
+
+def _resolve(
     ref: str | Path, seen: list[str], base_dir: Path | None = None
 ) -> tuple[list[dict], dict, str, list[str], list[str]]:
     """Raw rule entries of ``ref`` after its ``extends`` chain and its own changes.
@@ -833,20 +1085,7 @@ def _resolve(  # noqa: C901 — rulebooks are reworked in issue 22 by the verdic
     Each entry carries ``__file__``: the file that defined or last changed it. The top-level
     data's ``__types__`` lists (label, facility_types entries) of every file of the chain.
     """
-    text = str(ref)
-    if text in available_profiles() and not (base_dir is not None and (base_dir / text).is_file()):
-        data, label = read_yaml(None, "circles.rules", f"{text}.yaml")
-        here = None
-    else:
-        p = Path(text)
-        if not p.is_absolute() and base_dir is not None and (base_dir / p).exists():
-            p = base_dir / p
-        if not p.exists():
-            raise ConfigError(
-                f"{text}: no such rulebook file, and not a shipped profile (shipped: {', '.join(available_profiles())})"
-            )
-        data, label = read_yaml(p)
-        here = p.resolve().parent
+    data, label, here = _open_rulebook(ref, base_dir)
     if label in seen:
         raise ConfigError(f"{label}: 'extends' loops back to a file already in the chain ({' -> '.join(seen)})")
     unknown = sorted(set(data) - FILE_KEYS)
@@ -872,75 +1111,10 @@ def _resolve(  # noqa: C901 — rulebooks are reworked in issue 22 by the verdic
         types_chain.append((label, data["facility_types"]))
     chain = chain + [label]
     by_id = {e["id"]: e for e in entries}
-
-    removes = data.get("remove") or []
-    if not isinstance(removes, list):
-        raise ConfigError(f"{label}: 'remove' should be a list of rule ids")
-    for rid in removes:
-        if rid not in by_id:
-            raise ConfigError(f"{label}: remove: rule '{rid}' is not in {parent} (known: {', '.join(by_id)})")
-        del by_id[rid]
-        changes.append(f"{label}: removed rule '{rid}'")
+    _apply_removes(data, label, parent, by_id, changes)
     entries = [e for e in entries if e["id"] in by_id]
-
-    overrides = data.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"{label}: 'overrides' should be a mapping: rule id -> fields to change")
-    for rid, patch in overrides.items():
-        if rid not in by_id:
-            raise ConfigError(
-                f"{label}: overrides: rule '{rid}' is not in {parent} "
-                f"(known: {', '.join(by_id)}); add new rules under 'rules'"
-            )
-        if not isinstance(patch, dict) or not patch:
-            raise ConfigError(f"{label}: overrides: rule '{rid}': expected a mapping of fields to change")
-        if "id" in patch and patch["id"] != rid:
-            raise ConfigError(f"{label}: overrides: rule '{rid}': the id cannot be changed")
-        old = by_id[rid]
-        new = dict(old)
-        new.update(patch)
-        if "threshold_min" in patch and "threshold_m" not in patch:
-            new.pop("threshold_m", None)
-        if "threshold_m" in patch and "threshold_min" not in patch:
-            new.pop("threshold_min", None)
-        touched = [k for k in NUMERIC_KEYS if k in patch and patch[k] != old.get(k)]
-        if touched and "verified" not in patch:
-            new["verified"] = False
-            new["unverified"] = sorted(set(old.get("unverified") or []) | set(touched))
-        if touched and "number_sources" not in patch:
-            ns = dict(old.get("number_sources") or {})
-            ns.update({k: f"changed locally in {label}" for k in touched})
-            new["number_sources"] = ns
-        if touched and "source" not in patch:
-            src = dict(old.get("source") or {})
-            src["clause"] = (f"{src.get('clause', '')}; changed locally in {label} ({', '.join(touched)})").lstrip("; ")
-            new["source"] = src
-        new["__file__"] = label
-        by_id[rid] = new
-        entries = [new if e["id"] == rid else e for e in entries]
-        changes.append(f"{label}: rule '{rid}' changed ({', '.join(sorted(patch))})")
-
-    own = data.get("rules")
-    if own is None:
-        own = []
-    if not isinstance(own, list):
-        raise ConfigError(f"{label}: 'rules' should be a list of rules")
-    for i, e in enumerate(own):
-        if not isinstance(e, dict):
-            raise ConfigError(f"{label}: rule #{i + 1}: expected a mapping")
-        rid = _require(e, "id", label, f"rule #{i + 1}")
-        if rid in by_id:
-            where = by_id[rid].get("__file__", label)
-            raise ConfigError(
-                f"{label}: rule '{rid}': duplicate rule id (already in {where}"
-                + ("; use 'overrides' to change it)" if where != label else ")")
-            )
-        e = dict(e)
-        e["__file__"] = label
-        by_id[rid] = e
-        entries.append(e)
-        if parent is not None:
-            changes.append(f"{label}: added rule '{rid}'")
+    entries = _apply_overrides(data, label, parent, by_id, entries, changes)
+    _add_own_rules(data, label, parent, by_id, entries, changes)
     merged_top.update(
         {k: v for k, v in data.items() if k not in ("rules", "overrides", "remove", "extends", "facility_types")}
     )
