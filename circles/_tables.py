@@ -396,7 +396,103 @@ def _fmt(v: float | None) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def read_facility_table(  # noqa: C901 — reads and checks a table in one place; not split in issue 21 (speed work on _tables)
+def _read_rows(p: Path, encoding: str | None, sheet: str | int | None) -> list[list[Any]]:
+    """The rows of a CSV or XLSX file, by its suffix.
+
+    Raises
+    ------
+    InputError
+        For an old ``.xls`` or any other file type.
+    """
+    suffix = p.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _read_csv_rows(p, encoding)
+    if suffix in EXCEL_SUFFIXES:
+        return _read_excel_rows(p, sheet)
+    if suffix == ".xls":
+        raise InputError(
+            "old Excel .xls files are not supported; save it as .xlsx or CSV",
+            path=str(p),
+        )
+    raise InputError(
+        f"unsupported file type {suffix!r}; expected {', '.join(CSV_SUFFIXES + EXCEL_SUFFIXES)}",
+        path=str(p),
+    )
+
+
+def _data_records(
+    p: Path, rows: list[list[Any]], header_at: int, columns: list[str]
+) -> tuple[list[list[Any]], list[int]]:
+    """The data rows below the header, cut or padded to the header's width, and their row numbers.
+
+    Blank rows are skipped; text is stripped (empty text is None); values beyond the last
+    header column are ignored with a warning.
+    """
+    records, row_numbers = [], []
+    for i in range(header_at + 1, len(rows)):
+        row = rows[i]
+        if _blank(row):
+            continue
+        cells = list(row[: len(columns)]) + [None] * max(0, len(columns) - len(row))
+        extra = [v for v in row[len(columns) :] if _cell_text(v) is not None]
+        if extra:
+            log.warning("%s: row %d has %d value(s) beyond the last header column; ignored", p, i + 1, len(extra))
+        records.append([v.strip() or None if isinstance(v, str) else v for v in cells])
+        row_numbers.append(i + 1)
+    return records, row_numbers
+
+
+def _check_rows(
+    p: Path, table: pd.DataFrame, row_numbers: list[int], coords: _Coords, crs_name: str, geographic: bool
+) -> tuple[list[int], list[float | None], list[float | None], list[tuple[str, int, str, str, str]]]:
+    """Each row's coordinates checked: (rows kept, their longitudes, latitudes, problems).
+
+    Parameters
+    ----------
+    p : Path
+        The file, for the problems table.
+    table : DataFrame
+        The data rows.
+    row_numbers : list of int
+        Each data row's number in the file.
+    coords : _Coords
+        Where the coordinates are.
+    crs_name : str
+        The declared system of the coordinates.
+    geographic : bool
+        True when that system is in degrees.
+
+    Returns
+    -------
+    good : list of int
+        Positions in ``table`` of the usable rows.
+    xs, ys : list of float
+        Their longitudes and latitudes (WGS-84).
+    problems : list of tuple
+        ``(source_file, row_number, field, value, reason)`` per problem of a row left out.
+    """
+    good, xs, ys, problems = [], [], [], []
+    for k, rownum in enumerate(row_numbers):
+        if coords.location:
+            raw_lon, raw_lat, why = _split_location(table.at[k, coords.location])
+            if why:
+                val = _cell_text(table.at[k, coords.location]) or ""
+                reason = "missing coordinates" if why == "missing" else why
+                problems.append((str(p), rownum, coords.location, val, reason))
+                continue
+        else:
+            raw_lon, raw_lat = table.at[k, coords.lon], table.at[k, coords.lat]
+        check = _check_row(raw_lon, raw_lat, coords, crs_name, geographic)
+        if check.problems:
+            problems.extend((str(p), rownum, f, v, r) for f, v, r in check.problems)
+            continue
+        good.append(k)
+        xs.append(check.lon)
+        ys.append(check.lat)
+    return good, xs, ys, problems
+
+
+def read_facility_table(
     path: str | Path,
     encoding: str | None = None,
     crs: str = "wgs84",
@@ -454,37 +550,13 @@ def read_facility_table(  # noqa: C901 — reads and checks a table in one place
         crs_name = chinacrs.parse_crs_name(crs)
     except InputError as exc:
         raise exc.located(path=str(p)) from None
-    suffix = p.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        rows = _read_csv_rows(p, encoding)
-    elif suffix in EXCEL_SUFFIXES:
-        rows = _read_excel_rows(p, sheet)
-    elif suffix == ".xls":
-        raise InputError(
-            "old Excel .xls files are not supported; save it as .xlsx or CSV",
-            path=str(p),
-        )
-    else:
-        raise InputError(
-            f"unsupported file type {suffix!r}; expected {', '.join(CSV_SUFFIXES + EXCEL_SUFFIXES)}",
-            path=str(p),
-        )
+    rows = _read_rows(p, encoding, sheet)
 
     header_at = _find_header(p, rows, lon_col, lat_col)
     columns = _header_names(rows[header_at])
     if header_at > 0:
         log.info("%s: header found on row %d (rows above it skipped)", p, header_at + 1)
-    records, row_numbers = [], []
-    for i in range(header_at + 1, len(rows)):
-        row = rows[i]
-        if _blank(row):
-            continue
-        cells = list(row[: len(columns)]) + [None] * max(0, len(columns) - len(row))
-        extra = [v for v in row[len(columns) :] if _cell_text(v) is not None]
-        if extra:
-            log.warning("%s: row %d has %d value(s) beyond the last header column; ignored", p, i + 1, len(extra))
-        records.append([v.strip() or None if isinstance(v, str) else v for v in cells])
-        row_numbers.append(i + 1)
+    records, row_numbers = _data_records(p, rows, header_at, columns)
     coords = _find_coordinate_columns(p, columns, lon_col, lat_col)
     if not records:
         raise InputError(
@@ -495,25 +567,7 @@ def read_facility_table(  # noqa: C901 — reads and checks a table in one place
     table = pd.DataFrame(records, columns=columns, dtype=object)
     geographic = not crs_name.startswith("EPSG:") or CRS.from_user_input(crs_name).is_geographic
 
-    good, xs, ys, problems = [], [], [], []
-    for k, rownum in enumerate(row_numbers):
-        if coords.location:
-            raw_lon, raw_lat, why = _split_location(table.at[k, coords.location])
-            if why:
-                val = _cell_text(table.at[k, coords.location]) or ""
-                reason = "missing coordinates" if why == "missing" else why
-                problems.append((str(p), rownum, coords.location, val, reason))
-                continue
-        else:
-            raw_lon, raw_lat = table.at[k, coords.lon], table.at[k, coords.lat]
-        check = _check_row(raw_lon, raw_lat, coords, crs_name, geographic)
-        if check.problems:
-            problems.extend((str(p), rownum, f, v, r) for f, v, r in check.problems)
-            continue
-        good.append(k)
-        xs.append(check.lon)
-        ys.append(check.lat)
-
+    good, xs, ys, problems = _check_rows(p, table, row_numbers, coords, crs_name, geographic)
     problems_df = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
     problems_df["row_number"] = problems_df["row_number"].astype(int)
     facilities = _to_geodataframe(
