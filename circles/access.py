@@ -173,6 +173,138 @@ class Access:
         return reach.nearest(self.graph, leaves, limit=self.limit_m)[0]
 
 
+def _attach(
+    net: WalkNetwork,
+    residents: gpd.GeoDataFrame,
+    ap: pd.DataFrame,
+    max_attach_m: float,
+    constrain: Callable[[reach.Attachment, np.ndarray, np.ndarray, int], reach.Attachment] | None,
+) -> tuple[reach.Attachment, reach.SplitGraph, reach.Targets]:
+    """Attach residents and facility access points to the streets.
+
+    The streets are split at the facility access points only; residents are located on the
+    segments.
+
+    Returns
+    -------
+    attachment : reach.Attachment
+        Residents first, then the access points.
+    graph : reach.SplitGraph
+        The network split at the access points.
+    targets : reach.Targets
+        The residents on the split graph.
+    """
+    n_res = len(residents)
+    all_x = np.r_[residents.geometry.x.to_numpy(), ap["x"].to_numpy()]
+    all_y = np.r_[residents.geometry.y.to_numpy(), ap["y"].to_numpy()]
+    att = reach.attach_points(net, all_x, all_y, max_attach_m)
+    if constrain is not None:
+        att = constrain(att, all_x, all_y, n_res)
+    only_fac = reach.Attachment(att.edge, att.offset, att.leg, att.attached & (np.arange(len(att.edge)) >= n_res))
+    graph = reach.split_graph(net, only_fac)
+    res_att = reach.Attachment(att.edge[:n_res], att.offset[:n_res], att.leg[:n_res], att.attached[:n_res])
+    return att, graph, reach.locate(net, graph, res_att)
+
+
+def _place_facilities(
+    facilities: gpd.GeoDataFrame, ap: pd.DataFrame, ap_leaf: np.ndarray, ap_leg: np.ndarray, max_attach_m: float
+) -> tuple[gpd.GeoDataFrame, dict[int, np.ndarray]]:
+    """The facilities with ``placed``, ``snap_m`` and ``set_aside_reason``, and each placed one's leaves.
+
+    Parameters
+    ----------
+    facilities : GeoDataFrame
+        The facilities.
+    ap : DataFrame
+        Their access points (:func:`facility_access_points`).
+    ap_leaf, ap_leg : ndarray
+        Each access point's leaf node on the split graph (-1: not attached) and its distance
+        to the street.
+    max_attach_m : float
+        The attachment cap, for the reason a facility is set aside.
+
+    Returns
+    -------
+    facilities : GeoDataFrame
+        A copy with the three columns added.
+    leaves : dict
+        Facility row position -> its leaf nodes.
+    """
+    fac = facilities.copy()
+    leaves: dict[int, np.ndarray] = {}
+    snap = np.full(len(fac), np.nan)
+    if len(ap):
+        grp = pd.DataFrame({"f": ap["facility"], "leaf": ap_leaf, "leg": ap_leg})
+        snap_s = grp.groupby("f")["leg"].min()
+        snap[snap_s.index.to_numpy()] = snap_s.to_numpy()
+        for f, sub in grp[grp["leaf"] >= 0].groupby("f"):
+            leaves[int(f)] = sub["leaf"].to_numpy()
+    fac["placed"] = [i in leaves for i in range(len(fac))]
+    fac["snap_m"] = np.round(snap, 1)
+    fac["set_aside_reason"] = [
+        "" if ok else f"nearest street is {s:.0f} m away, beyond the {max_attach_m:g} m attachment cap"
+        for ok, s in zip(fac["placed"], snap, strict=True)
+    ]
+    return fac, leaves
+
+
+def _nearest_by_type(
+    graph: reach.SplitGraph,
+    targets: reach.Targets,
+    res: gpd.GeoDataFrame,
+    fac: gpd.GeoDataFrame,
+    leaves: dict[int, np.ndarray],
+    types: list[str],
+    limit_m: float,
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """One bounded multi-source search per facility type.
+
+    Adds ``dist_<type>`` and ``nearest_<type>`` to ``res`` (NaN and "" beyond ``limit_m``)
+    and returns each type's distance of every split-graph node.
+    """
+    leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int64)  # leaf node -> facility row
+    for f, lv in leaves.items():
+        leaf_owner[lv] = f
+    fac_ids = fac["id"].astype(str).to_numpy()
+    node_dist = {}
+    iterator = tqdm(types, desc="walking times", unit="type", disable=not progress, leave=False)
+    for t in iterator:
+        rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
+        src = (
+            np.concatenate([leaves[int(r)] for r in rows if int(r) in leaves])
+            if any(r in leaves for r in rows)
+            else np.zeros(0, dtype=np.int64)
+        )
+        dist, origin = reach.nearest(graph, src, limit=limit_m)
+        node_dist[t] = dist
+        d = targets.distance(dist)
+        o = targets.origin(dist, origin)
+        finite = np.isfinite(d) & (d <= limit_m)
+        res[f"dist_{t}"] = np.where(finite, d, np.nan)
+        res[f"nearest_{t}"] = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "").astype(object)
+    return node_dist
+
+
+def _log_not_attached(res: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, max_attach_m: float) -> None:
+    """Warn of the residents not attached and the facilities set aside (beyond the cap)."""
+    n_unplaced = int((~res["placed"]).sum())
+    if n_unplaced:
+        log.warning(
+            "%d of %d resident points are further than %g m from any street and were not attached",
+            n_unplaced,
+            len(res),
+            max_attach_m,
+        )
+    n_fac_out = int((~fac["placed"]).sum())
+    if n_fac_out:
+        log.warning(
+            "%d facilities are further than %g m from any street and were set aside (listed in the output)",
+            n_fac_out,
+            max_attach_m,
+        )
+
+
 def compute_access(
     net: WalkNetwork,
     residents: gpd.GeoDataFrame,
@@ -202,75 +334,15 @@ def compute_access(
         compounds: :func:`circles.gates.constrain`); points are the residents, then the
         facility access points.
     """
-    rx = residents.geometry.x.to_numpy()
-    ry = residents.geometry.y.to_numpy()
     ap = facility_access_points(facilities)
     n_res = len(residents)
-    all_x, all_y = np.r_[rx, ap["x"].to_numpy()], np.r_[ry, ap["y"].to_numpy()]
-    att = reach.attach_points(net, all_x, all_y, max_attach_m)
-    if constrain is not None:
-        att = constrain(att, all_x, all_y, n_res)
-    # split the streets at facility access points only; residents are located on the segments
-    only_fac = reach.Attachment(att.edge, att.offset, att.leg, att.attached & (np.arange(len(att.edge)) >= n_res))
-    graph = reach.split_graph(net, only_fac)
-    res_att = reach.Attachment(att.edge[:n_res], att.offset[:n_res], att.leg[:n_res], att.attached[:n_res])
-    targets = reach.locate(net, graph, res_att)
-    ap_leaf = graph.leaf[n_res:]
-    ap_leg = att.leg[n_res:]
+    att, graph, targets = _attach(net, residents, ap, max_attach_m, constrain)
     res = residents.copy()
     res["placed"] = targets.placed
     res["snap_m"] = np.round(att.leg[:n_res], 1)
-    fac = facilities.copy()
-    leaves: dict[int, np.ndarray] = {}
-    snap = np.full(len(fac), np.nan)
-    if len(ap):
-        grp = pd.DataFrame({"f": ap["facility"], "leaf": ap_leaf, "leg": ap_leg})
-        snap_s = grp.groupby("f")["leg"].min()
-        snap[snap_s.index.to_numpy()] = snap_s.to_numpy()
-        for f, sub in grp[grp["leaf"] >= 0].groupby("f"):
-            leaves[int(f)] = sub["leaf"].to_numpy()
-    fac["placed"] = [i in leaves for i in range(len(fac))]
-    fac["snap_m"] = np.round(snap, 1)
-    fac["set_aside_reason"] = [
-        "" if ok else f"nearest street is {s:.0f} m away, beyond the {max_attach_m:g} m attachment cap"
-        for ok, s in zip(fac["placed"], snap, strict=True)
-    ]
-    # leaf node -> facility row
-    leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int64)
-    for f, lv in leaves.items():
-        leaf_owner[lv] = f
-    fac_ids = fac["id"].astype(str).to_numpy()
-    node_dist = {}
-    iterator = tqdm(types, desc="walking times", unit="type", disable=not progress, leave=False)
-    for t in iterator:
-        rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
-        src = (
-            np.concatenate([leaves[int(r)] for r in rows if int(r) in leaves])
-            if any(r in leaves for r in rows)
-            else np.zeros(0, dtype=np.int64)
-        )
-        dist, origin = reach.nearest(graph, src, limit=limit_m)
-        node_dist[t] = dist
-        d = targets.distance(dist)
-        o = targets.origin(dist, origin)
-        finite = np.isfinite(d) & (d <= limit_m)
-        res[f"dist_{t}"] = np.where(finite, d, np.nan)
-        res[f"nearest_{t}"] = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "").astype(object)
-    n_unplaced = int((~res["placed"]).sum())
-    if n_unplaced:
-        log.warning(
-            "%d of %d resident points are further than %g m from any street and were not attached",
-            n_unplaced,
-            n_res,
-            max_attach_m,
-        )
-    n_fac_out = int((~fac["placed"]).sum())
-    if n_fac_out:
-        log.warning(
-            "%d facilities are further than %g m from any street and were set aside (listed in the output)",
-            n_fac_out,
-            max_attach_m,
-        )
+    fac, leaves = _place_facilities(facilities, ap, graph.leaf[n_res:], att.leg[n_res:], max_attach_m)
+    node_dist = _nearest_by_type(graph, targets, res, fac, leaves, types, limit_m, progress)
+    _log_not_attached(res, fac, max_attach_m)
     return Access(
         residents=res,
         facilities=fac,
