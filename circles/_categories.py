@@ -440,7 +440,74 @@ def _type_column_value(cmap: CategoryMap, value: Any) -> tuple[str | None, bool]
     return hit[1].type, True  # a null (veto) word decides "not a facility"
 
 
-def categorise(  # noqa: C901 — facility categories are reworked in issue 22 by the verdicts work
+@dataclass
+class _RowTyper:
+    """Types one row from its columns, in order: type word, typecodes, tags, name.
+
+    Typecode and tag lookups are cached across rows. A column that does not decide records
+    what it did not know in ``misses`` as ``(source, value)``.
+    """
+
+    cmap: CategoryMap
+    code_cache: dict[str, Entry | None] = field(default_factory=dict)
+    tag_cache: dict[str, Entry | None] = field(default_factory=dict)
+
+    def by_type(self, value: Any, misses: list[tuple[str, str]]) -> tuple[str | None, bool]:
+        """From an explicit type: (type or None, decided?)."""
+        result, decided = _type_column_value(self.cmap, value)
+        type_text = _text(value)
+        if not decided and type_text:
+            misses.append(("type", type_text))
+        return result, decided
+
+    def by_codes(self, value: Any, misses: list[tuple[str, str]]) -> tuple[str | None, bool]:
+        """From Amap typecodes: (type or None, decided?)."""
+        entries = []
+        for part in _split(value):
+            code = normalise_typecode(part)
+            if code is None:
+                entry = None
+            elif code in self.code_cache:
+                entry = self.code_cache[code]
+            else:
+                entry = self.code_cache.setdefault(code, self.cmap.lookup_code(code))
+            entries.append(entry)
+            if entry is None:
+                misses.append(("amap_typecode", code or part))
+        return _decide(entries)
+
+    def by_tags(self, value: Any, misses: list[tuple[str, str]]) -> tuple[str | None, bool]:
+        """From Baidu tags or Amap type names: (type or None, decided?)."""
+        entries = []
+        for part in _split(value):
+            tag = _norm_tag(part)
+            if tag not in self.tag_cache:
+                self.tag_cache[tag] = self.cmap.lookup_tag(tag)
+            entries.append(self.tag_cache[tag])
+            if self.tag_cache[tag] is None:
+                misses.append(("tag", tag))
+        return _decide(entries)
+
+    def by_name(self, value: Any, misses: list[tuple[str, str]]) -> tuple[str | None, bool]:
+        """From the facility's name, by the ordered keywords: (type or None, decided?)."""
+        name = _text(value)
+        hit = self.cmap.lookup_text(name) if name else None
+        if hit is not None and hit[1].type != GENERIC:
+            return hit[1].type, True
+        if name:
+            misses.append(("name", name))
+        return None, False
+
+
+def _unknown_report(unknown: Mapping[tuple[str, str], int]) -> pd.DataFrame:
+    """The values no mapping knew, with their counts, most frequent first (``REPORT_COLUMNS``)."""
+    report = pd.DataFrame([(s, v, n) for (s, v), n in unknown.items()], columns=REPORT_COLUMNS)
+    report = report.sort_values(["count", "source", "value"], ascending=[False, True, True], ignore_index=True)
+    report["count"] = report["count"].astype(int)
+    return report
+
+
+def categorise(
     df: pd.DataFrame,
     typecode_col: str | None = None,
     tag_col: str | None = None,
@@ -494,59 +561,33 @@ def categorise(  # noqa: C901 — facility categories are reworked in issue 22 b
     if extra is not None:
         cmap = cmap.merged_with(extra)
 
-    code_cache: dict[str, Entry | None] = {}
-    tag_cache: dict[str, Entry | None] = {}
+    typer = _RowTyper(cmap)
+    steps = [
+        (c, f)
+        for c, f in (
+            (type_col, typer.by_type),
+            (typecode_col, typer.by_codes),
+            (tag_col, typer.by_tags),
+            (name_col, typer.by_name),
+        )
+        if c is not None
+    ]
     out: list[Any] = []
     unknown: dict[tuple[str, str], int] = {}
-
     for _, row in df.iterrows():
         misses: list[tuple[str, str]] = []
         result, decided = None, False
-        if type_col is not None:
-            result, decided = _type_column_value(cmap, row[type_col])
-            type_text = _text(row[type_col])
-            if not decided and type_text:
-                misses.append(("type", type_text))
-        if not decided and typecode_col is not None:
-            entries = []
-            for part in _split(row[typecode_col]):
-                code = normalise_typecode(part)
-                if code is None:
-                    entry = None
-                elif code in code_cache:
-                    entry = code_cache[code]
-                else:
-                    entry = code_cache.setdefault(code, cmap.lookup_code(code))
-                entries.append(entry)
-                if entry is None:
-                    misses.append(("amap_typecode", code or part))
-            result, decided = _decide(entries)
-        if not decided and tag_col is not None:
-            entries = []
-            for part in _split(row[tag_col]):
-                tag = _norm_tag(part)
-                if tag not in tag_cache:
-                    tag_cache[tag] = cmap.lookup_tag(tag)
-                entries.append(tag_cache[tag])
-                if tag_cache[tag] is None:
-                    misses.append(("tag", tag))
-            result, decided = _decide(entries)
-        if not decided and name_col is not None:
-            name = _text(row[name_col])
-            hit = cmap.lookup_text(name) if name else None
-            if hit is not None and hit[1].type != GENERIC:
-                result, decided = hit[1].type, True
-            elif name:
-                misses.append(("name", name))
+        for col, step in steps:
+            if decided:
+                break
+            result, decided = step(row[col], misses)
         out.append(result if result is not None else pd.NA)
         if not decided:  # rows decided "not a facility" have nothing unknown to report
             for m in misses:
                 unknown[m] = unknown.get(m, 0) + 1
 
     types = pd.Series(out, index=df.index, dtype="string", name="facility_type")
-    report = pd.DataFrame([(s, v, n) for (s, v), n in unknown.items()], columns=REPORT_COLUMNS)
-    report = report.sort_values(["count", "source", "value"], ascending=[False, True, True], ignore_index=True)
-    report["count"] = report["count"].astype(int)
+    report = _unknown_report(unknown)
     n_typed = int(types.notna().sum())
     log.info("categorise: %d of %d rows typed; %d distinct unknown values", n_typed, len(df), len(report))
     return types, report
