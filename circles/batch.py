@@ -261,6 +261,85 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
         p.write_bytes(data)
 
 
+def _with_cache(cities: list[City], cache: str | Path | None) -> list[City]:
+    """The cities with their network cache made absolute (``cache`` for all, else each city's own).
+
+    A remote cache (``scheme://``) is left as given.
+    """
+    out = []
+    for c in cities:
+        if cache:
+            c = replace(c, run=c.run.updated(cache_dir=str(Path(cache).resolve())))
+        elif c.run.cache_dir and "://" not in str(c.run.cache_dir):
+            c = replace(c, run=c.run.updated(cache_dir=str(Path(c.run.cache_dir).resolve())))
+        out.append(c)
+    return out
+
+
+def _run_on_cluster(
+    cities: list[City], out_dir: Path, dask: Any, outputs_by: str, done: Callable[[CityReport], None]
+) -> None:
+    """Run each city as one Dask task, calling ``done`` with each report as it finishes.
+
+    A city whose task is lost (the worker died, the task was cancelled) is reported failed.
+    """
+    from distributed import as_completed
+
+    from .distributed import _safe, dask_client, is_local
+
+    workers_write = outputs_by == "workers" or (outputs_by == "auto" and is_local(dask))
+    run = uuid.uuid4().hex[:8]
+    with dask_client(dask) as client:
+        futures = {
+            client.submit(
+                run_city, c, str(out_dir), write_here=workers_write, key=f"circles-city-{_safe(c.name)}-{run}"
+            ): c
+            for c in cities
+        }
+        for fut in as_completed(futures):
+            c = futures[fut]
+            try:
+                rep = fut.result()
+            except (Exception, CancelledError) as exc:  # the worker died (memory?) or the task was lost
+                rep = CityReport(
+                    city=c.name,
+                    status="failed",
+                    error=f"lost on the cluster ({type(exc).__name__}: {exc})",
+                    out_dir=str(out_dir / c.name),
+                )
+            done(rep)
+            fut.release()
+
+
+def _write_batch_reports(result: BatchResult, out_dir: Path, path: str | Path, dask: Any) -> None:
+    """Write ``indicators.csv`` (when any city has them) and ``batch_report.csv`` / ``.json``.
+
+    Each path written is recorded in ``result.paths``.
+    """
+    ordered = result.reports
+    combined = combine_indicators(ordered)
+    if combined:
+        with _replacing(out_dir / "indicators.csv") as tmp:
+            tmp.write_text(combined, encoding="utf-8-sig", newline="")
+        result.paths["indicators"] = out_dir / "indicators.csv"
+    with _replacing(out_dir / "batch_report.csv") as tmp:
+        write_csv(result.table(), tmp)
+    result.paths["report_csv"] = out_dir / "batch_report.csv"
+    summary = {
+        **_MARK,
+        "batch": str(Path(path).resolve()),
+        "dask": str(dask) if dask is not None else "",
+        "ok": result.ok,
+        "cities": len(ordered),
+        "failed": sum(r.status != "ok" for r in ordered),
+        "reports": [r.row() for r in ordered],
+    }
+    p = out_dir / "batch_report.json"
+    with _replacing(p) as tmp:
+        tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    result.paths["report_json"] = p
+
+
 def run_batch(
     path: str | Path,
     out: str | Path,
@@ -298,11 +377,7 @@ def run_batch(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder: {_describe_oserror(exc, out_dir)}") from None
-    for i, c in enumerate(cities):
-        if cache:
-            cities[i] = replace(c, run=c.run.updated(cache_dir=str(Path(cache).resolve())))
-        elif c.run.cache_dir and "://" not in str(c.run.cache_dir):
-            cities[i] = replace(c, run=c.run.updated(cache_dir=str(Path(c.run.cache_dir).resolve())))
+    cities = _with_cache(cities, cache)
     reports: dict[str, CityReport] = {}
 
     def done(rep: CityReport) -> None:
@@ -317,56 +392,11 @@ def run_batch(
         for c in cities:
             done(run_city(c, str(out_dir), write_here=True))
     else:
-        from distributed import as_completed
-
-        from .distributed import _safe, dask_client, is_local
-
-        workers_write = outputs_by == "workers" or (outputs_by == "auto" and is_local(dask))
-        run = uuid.uuid4().hex[:8]
-        with dask_client(dask) as client:
-            futures = {
-                client.submit(
-                    run_city, c, str(out_dir), write_here=workers_write, key=f"circles-city-{_safe(c.name)}-{run}"
-                ): c
-                for c in cities
-            }
-            for fut in as_completed(futures):
-                c = futures[fut]
-                try:
-                    rep = fut.result()
-                except (Exception, CancelledError) as exc:  # the worker died (memory?) or the task was lost
-                    rep = CityReport(
-                        city=c.name,
-                        status="failed",
-                        error=f"lost on the cluster ({type(exc).__name__}: {exc})",
-                        out_dir=str(out_dir / c.name),
-                    )
-                done(rep)
-                fut.release()
+        _run_on_cluster(cities, out_dir, dask, outputs_by, done)
     ordered = [reports[c.name] for c in cities]
     result = BatchResult(ordered, {})
     check_batch_out(out_dir)  # files the user put there while the cities ran
-    combined = combine_indicators(ordered)
-    if combined:
-        with _replacing(out_dir / "indicators.csv") as tmp:
-            tmp.write_text(combined, encoding="utf-8-sig", newline="")
-        result.paths["indicators"] = out_dir / "indicators.csv"
-    with _replacing(out_dir / "batch_report.csv") as tmp:
-        write_csv(result.table(), tmp)
-    result.paths["report_csv"] = out_dir / "batch_report.csv"
-    summary = {
-        **_MARK,
-        "batch": str(Path(path).resolve()),
-        "dask": str(dask) if dask is not None else "",
-        "ok": result.ok,
-        "cities": len(ordered),
-        "failed": sum(r.status != "ok" for r in ordered),
-        "reports": [r.row() for r in ordered],
-    }
-    p = out_dir / "batch_report.json"
-    with _replacing(p) as tmp:
-        tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    result.paths["report_json"] = p
+    _write_batch_reports(result, out_dir, path, dask)
     return result
 
 
