@@ -304,6 +304,78 @@ def exhaustive_best_k(cov: Coverage, k: int) -> tuple[float, tuple[int, ...]]:
     return best, best_set
 
 
+def _residents_and_area(result, community_id: str | None) -> tuple[gpd.GeoDataFrame, shapely.Geometry]:
+    """The residents and the area (projected) of one community, or of all of them together.
+
+    Raises
+    ------
+    ValueError
+        For an unknown community.
+    """
+    res = result.residents
+    comms = result.communities
+    if community_id is None:
+        return res, comms.union_all()
+    if community_id not in set(comms["id"]):
+        raise ValueError(f"unknown community '{community_id}'")
+    return res[res["community_id"] == community_id], comms.loc[comms["id"] == community_id].geometry.iloc[0]
+
+
+def _candidate_sites(result, area, candidates: gpd.GeoDataFrame | None, search_margin_m: float) -> gpd.GeoDataFrame:
+    """The user's candidate sites in the network CRS (with a ``candidate_id``), or street points.
+
+    Without candidates: points along the streets of ``area`` and ``search_margin_m`` around.
+    """
+    if candidates is None:
+        return street_candidates(result.network, area.buffer(search_margin_m))
+    cands = candidates.to_crs(result.network.crs).copy()
+    if "candidate_id" not in cands:
+        cands["candidate_id"] = [f"candidate-{i + 1}" for i in range(len(cands))]
+    cands["candidate_id"] = cands["candidate_id"].astype(str)
+    return cands
+
+
+def _fewest_to_target(
+    cov: Coverage, target_share: float, total: float, already: float, method: str, time_limit: float, lang: str
+) -> tuple[pd.DataFrame, str]:
+    """The fewest sites that bring the covered share to ``target_share``, and what they achieve.
+
+    Parameters
+    ----------
+    cov : Coverage
+        Which uncovered residents each candidate reaches.
+    target_share : float
+        Share of all the residents to cover.
+    total, already : float
+        Residents in all, and those already covered.
+    method, time_limit, lang
+        As in :func:`fewest_sites`.
+    """
+    need = max(0.0, target_share * total - already)
+    uncov_target = min(1.0, need / cov.weight.sum()) if cov.weight.sum() else 1.0
+    sites, _ = fewest_sites(cov, max(uncov_target, 1e-9), method=method, time_limit=time_limit, lang=lang)
+    reached = already + (sites["cumulative_residents"].iloc[-1] if len(sites) else 0.0)
+    note = (
+        f"{len(sites)} site(s) bring coverage to {reached / total:.0%} (target {target_share:.0%})"
+        if reached >= target_share * total - 1e-6
+        else f"target {target_share:.0%} cannot be reached from these candidates: best achievable "
+        f"{reached / total:.0%} with {len(sites)} site(s)"
+    )
+    return sites, note
+
+
+def _located(sites: pd.DataFrame, cov: Coverage, already: float, total: float) -> pd.DataFrame:
+    """The chosen sites with ``lon``/``lat`` (WGS-84) and the covered share after each site."""
+    pos = {c: i for i, c in enumerate(cov.candidates["candidate_id"])}
+    ll = cov.candidates.to_crs("EPSG:4326")
+    sites = sites.copy()
+    idx = [pos[c] for c in sites["candidate_id"]]
+    sites.insert(2, "lon", ll.geometry.x.to_numpy()[idx].round(7) if idx else [])
+    sites.insert(3, "lat", ll.geometry.y.to_numpy()[idx].round(7) if idx else [])
+    sites["covered_share_after"] = ((already + sites["cumulative_residents"]) / total).round(4)
+    return sites
+
+
 def propose_sites(  # noqa: PLR0913 — the site command's question: rule, community, candidates, k or target, method
     result,
     rule_id: str,
@@ -357,26 +429,12 @@ def propose_sites(  # noqa: PLR0913 — the site command's question: rule, commu
     if rule is None:
         raise ValueError(f"unknown rule '{rule_id}'; rules: {', '.join(r.id for r in rb.rules)}")
     limit = rb.threshold_m(rule)
-    res = result.residents
-    comms = result.communities
-    if community_id is not None:
-        if community_id not in set(comms["id"]):
-            raise ValueError(f"unknown community '{community_id}'")
-        res = res[res["community_id"] == community_id]
-        area = comms.loc[comms["id"] == community_id].geometry.iloc[0]
-    else:
-        area = comms.union_all()
+    res, area = _residents_and_area(result, community_id)
     total = float(res["population"].sum())
     dist = res[f"dist_{rule.facility_type}"].fillna(np.inf).to_numpy()
     already = float(res.loc[dist <= limit, "population"].sum())
     todo = res[(dist > limit) & res["placed"].to_numpy()]
-    if candidates is None:
-        cands = street_candidates(result.network, area.buffer(search_margin_m))
-    else:
-        cands = candidates.to_crs(result.network.crs).copy()
-        if "candidate_id" not in cands:
-            cands["candidate_id"] = [f"candidate-{i + 1}" for i in range(len(cands))]
-        cands["candidate_id"] = cands["candidate_id"].astype(str)
+    cands = _candidate_sites(result, area, candidates, search_margin_m)
     base = (
         f"{already / total:.0%} of {total:.0f} residents already within {rule.threshold_min:g} min"
         if total
@@ -392,23 +450,8 @@ def propose_sites(  # noqa: PLR0913 — the site command's question: rule, commu
         sites = best_k(cov, k, method=method, time_limit=time_limit, lang=lang)
         note = f"best {len(sites)} of {k} site(s) asked"
     else:
-        need = max(0.0, target_share * total - already)
-        uncov_target = min(1.0, need / cov.weight.sum()) if cov.weight.sum() else 1.0
-        sites, note = fewest_sites(cov, max(uncov_target, 1e-9), method=method, time_limit=time_limit, lang=lang)
-        reached = already + (sites["cumulative_residents"].iloc[-1] if len(sites) else 0.0)
-        note = (
-            f"{len(sites)} site(s) bring coverage to {reached / total:.0%} (target {target_share:.0%})"
-            if reached >= target_share * total - 1e-6
-            else f"target {target_share:.0%} cannot be reached from these candidates: best achievable "
-            f"{reached / total:.0%} with {len(sites)} site(s)"
-        )
-    pos = {c: i for i, c in enumerate(cov.candidates["candidate_id"])}
-    ll = cov.candidates.to_crs("EPSG:4326")
-    sites = sites.copy()
-    idx = [pos[c] for c in sites["candidate_id"]]
-    sites.insert(2, "lon", ll.geometry.x.to_numpy()[idx].round(7) if idx else [])
-    sites.insert(3, "lat", ll.geometry.y.to_numpy()[idx].round(7) if idx else [])
-    sites["covered_share_after"] = ((already + sites["cumulative_residents"]) / total).round(4)
+        sites, note = _fewest_to_target(cov, target_share, total, already, method, time_limit, lang)
+    sites = _located(sites, cov, already, total)
     return sites, f"{base}; {note}"
 
 
