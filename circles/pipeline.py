@@ -310,6 +310,112 @@ def run_info(result: Result, *, output_timings: dict[str, float], output_options
     }
 
 
+def _write_ledger(result: Result, out: Path, options: OutputOptions, previous_ledger: Any) -> dict[str, Path]:
+    """Write the ledger (CSV and XLSX), carried forward from ``previous_ledger`` when given.
+
+    Residents' notes (``options.opinions``) are written beside it and fill its 居民意见 sheet;
+    what the carry-forward reports joins ``result.warnings``.
+    """
+    from . import ledger as ledger_mod
+
+    paths: dict[str, Path] = {}
+    lang = options.lang
+    led = result.ledger if result.ledger is not None else ledger_mod.ledger_for(result)
+    carried = None
+    if previous_ledger is not None:
+        from . import cycle
+        from .figures import report_date
+
+        run_day = dt.date.fromisoformat(report_date(options.date))
+        carried = cycle.carry_forward(led, previous_ledger, date=run_day)
+        led = carried.ledger
+        result.warnings.extend(carried.report)
+        paths["ledger_previous"] = cycle.keep_copy(previous_ledger, out / "ledger_previous.xlsx")
+    opinion_rows = None
+    if options.opinions is not None:  # residents' notes from the maps, beside the ledger
+        from . import opinions
+
+        notes = opinions.read_opinions(options.opinions, result.communities, result.rulebook, lang=lang)
+        paths.update(opinions.write_opinions(notes, out, lang=lang))
+        opinion_rows = opinions.opinions_table(notes, lang)  # the ledger's 居民意见 sheet
+    paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
+    paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
+        led,
+        out / "ledger.xlsx",
+        result.communities,
+        rulebook=result.rulebook,
+        carried=carried,
+        opinions=opinion_rows,
+    )
+    return paths
+
+
+def _access_table(result: Result) -> pd.DataFrame:
+    """Per resident: walking distance and time to each type, and the composite columns.
+
+    Raises
+    ------
+    ValueError
+        When the result has neither walking distances nor counts within reach.
+    """
+    if result.within_counts is not None:
+        counts = result.within_counts
+    elif result.access is not None:
+        counts = type_counts(result.access, result.rulebook)
+    else:
+        raise ValueError("the result has neither walking distances (access) nor within_counts")
+    acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
+    composite = resident_composite(
+        result.residents,
+        result.rulebook,
+        result.surveyed,
+        float(result.options.get("max_minutes", RunOptions().max_minutes)),
+    )
+    return pd.concat([acc, composite.set_axis(acc.index)], axis=1)
+
+
+def _write_tables(result: Result, out: Path, options: OutputOptions) -> dict[str, Path]:
+    """Write the tables: access (CSV or Parquet), indicators, facilities, gates, input problems."""
+    paths: dict[str, Path] = {}
+    acc = _access_table(result)
+    if options.table_format == "parquet":
+        paths["access"] = export.write_parquet(acc, out / "access.parquet")
+    else:
+        paths["access_csv"] = write_csv(acc, out / "access.csv")
+    paths["indicators"] = write_csv(
+        city_indicators(result.gaps, result.communities, result.district_field), out / "indicators.csv"
+    )
+    paths["facilities_csv"] = write_csv(export.facilities_table(result.facilities), out / "facilities.csv")
+    if result.gates is not None:
+        paths["gates_csv"] = write_csv(result.gates, out / "gates.csv")
+    if result.input_problems is not None and len(result.input_problems):
+        paths["input_problems"] = write_csv(result.input_problems, out / "input_problems.csv")
+    return paths
+
+
+def _write_isochrones(result: Result, out: Path, options: OutputOptions) -> dict[str, Path]:
+    """Write the walking areas, and each facility's own when asked (``facility_isochrones``).
+
+    Raises
+    ------
+    OptionError
+        For per-facility areas of a partitioned run (no whole-city graph).
+    """
+    paths = {"isochrones": export.write_geojson(result.isochrones, out / "isochrones.geojson")}
+    if options.facility_isochrones:
+        if result.access is None:
+            raise OptionError(
+                "facility_isochrones",
+                True,
+                "off for a partitioned (--dask) run: per-facility areas need the whole city's graph",
+            )
+        per = isochrones.facility_isochrones(
+            result.access, result.network, result.type_speed, minutes=ISOCHRONE_MINUTES
+        )
+        paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
+    return paths
+
+
 def _write_all(
     result: Result,
     out: Path,
@@ -320,8 +426,6 @@ def _write_all(
     previous_ledger: Any = None,
 ) -> dict[str, Path]:
     """Write every output file into ``out`` (a fresh folder); time each stage in ``timings``."""
-    from . import ledger as ledger_mod
-
     timed = _outputs.timed
     paths: dict[str, Path] = {}
     lang, offline, figures, community_maps = options.lang, options.offline, options.figures, options.community_maps
@@ -329,73 +433,11 @@ def _write_all(
         paths["gaps_csv"] = export.write_gaps_csv(result.gaps, out / "gaps.csv")
         paths["gaps_xlsx"] = export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx")
     with timed(timings, "ledger"):
-        led = result.ledger if result.ledger is not None else ledger_mod.ledger_for(result)
-        carried = None
-        if previous_ledger is not None:
-            from . import cycle
-            from .figures import report_date
-
-            run_day = dt.date.fromisoformat(report_date(options.date))
-            carried = cycle.carry_forward(led, previous_ledger, date=run_day)
-            led = carried.ledger
-            result.warnings.extend(carried.report)
-            paths["ledger_previous"] = cycle.keep_copy(previous_ledger, out / "ledger_previous.xlsx")
-        opinion_rows = None
-        if options.opinions is not None:  # residents' notes from the maps, beside the ledger
-            from . import opinions
-
-            notes = opinions.read_opinions(options.opinions, result.communities, result.rulebook, lang=lang)
-            paths.update(opinions.write_opinions(notes, out, lang=lang))
-            opinion_rows = opinions.opinions_table(notes, lang)  # the ledger's 居民意见 sheet
-        paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
-        paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
-            led,
-            out / "ledger.xlsx",
-            result.communities,
-            rulebook=result.rulebook,
-            carried=carried,
-            opinions=opinion_rows,
-        )
+        paths.update(_write_ledger(result, out, options, previous_ledger))
     with timed(timings, "tables"):
-        if result.within_counts is not None:
-            counts = result.within_counts
-        elif result.access is not None:
-            counts = type_counts(result.access, result.rulebook)
-        else:
-            raise ValueError("the result has neither walking distances (access) nor within_counts")
-        acc = export.access_table(result.residents, result.rulebook.types_used(), result.type_speed, counts)
-        composite = resident_composite(
-            result.residents,
-            result.rulebook,
-            result.surveyed,
-            float(result.options.get("max_minutes", RunOptions().max_minutes)),
-        )
-        acc = pd.concat([acc, composite.set_axis(acc.index)], axis=1)
-        if options.table_format == "parquet":
-            paths["access"] = export.write_parquet(acc, out / "access.parquet")
-        else:
-            paths["access_csv"] = write_csv(acc, out / "access.csv")
-        paths["indicators"] = write_csv(
-            city_indicators(result.gaps, result.communities, result.district_field), out / "indicators.csv"
-        )
-        paths["facilities_csv"] = write_csv(export.facilities_table(result.facilities), out / "facilities.csv")
-        if result.gates is not None:
-            paths["gates_csv"] = write_csv(result.gates, out / "gates.csv")
-        if result.input_problems is not None and len(result.input_problems):
-            paths["input_problems"] = write_csv(result.input_problems, out / "input_problems.csv")
+        paths.update(_write_tables(result, out, options))
     with timed(timings, "isochrones"):
-        paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
-        if options.facility_isochrones:
-            if result.access is None:
-                raise OptionError(
-                    "facility_isochrones",
-                    True,
-                    "off for a partitioned (--dask) run: per-facility areas need the whole city's graph",
-                )
-            per = isochrones.facility_isochrones(
-                result.access, result.network, result.type_speed, minutes=ISOCHRONE_MINUTES
-            )
-            paths["facility_isochrones"] = export.write_geojson(per, out / "facility_isochrones.geojson")
+        paths.update(_write_isochrones(result, out, options))
     with timed(timings, "maps"):
         map_paths = mapping.write_maps(
             result, out, lang=lang, offline=offline, community_maps=community_maps, progress=progress
