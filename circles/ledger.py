@@ -97,12 +97,46 @@ from .rulebook import CATEGORIES, LEVELS, Rule, Rulebook
 
 log = logging.getLogger(__name__)
 
-#: A gap is "share with the neighbouring community" when a facility of the type is within
-#: this many times the rule's threshold of the community's residents (a circles heuristic).
-SHARE_FACTOR = 2.0
-
 #: The three lists of ``circles/config/sharing.yaml``, each facility type with its reason.
 SHARING_LISTS = ("shareable", "own", "outlets")
+
+
+def load_share_factor(path: str | Path | None = None) -> tuple[float, str]:
+    """How near a neighbour's facility must be for sharing, and where that number comes from.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A file of the layout of ``circles/config/sharing.yaml`` (default: that file).
+
+    Returns
+    -------
+    factor : float
+        ``share_factor.value``: a gap is "share with the neighbouring community" when a facility
+        of the type is within this many times the rule's threshold of the uncovered residents.
+    source : str
+        ``share_factor.source`` ("no source found" when it has none).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, when the entry is missing, not a positive number or without a source.
+    """
+    data, label = config_file("sharing.yaml", path)
+    entry = data.get("share_factor")
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{label}: share_factor: expected a mapping with value and source, got {entry!r}")
+    value, source = entry.get("value"), entry.get("source")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{label}: share_factor.value: expected a positive number, got {value!r}")
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"{label}: share_factor.source: expected where the number comes from, got {source!r}")
+    return float(value), source.strip()
+
+
+#: A gap is "share with the neighbouring community" when a facility of the type is within
+#: this many times the rule's threshold of the community's residents (``circles/config/sharing.yaml``).
+SHARE_FACTOR, SHARE_FACTOR_SOURCE = load_share_factor()
 
 
 def load_sharing(path: str | Path | None = None) -> dict[str, dict[str, str]]:

@@ -830,6 +830,21 @@ def test_the_sharing_lists_are_data_with_reasons(tmp_path):
         ledger.load_sharing(bad)
 
 
+def test_the_share_factor_is_data_with_its_source(tmp_path):
+    factor, source = ledger.load_share_factor()
+    assert factor == ledger.SHARE_FACTOR and factor > 0
+    assert "no source found" in source  # a circles heuristic: the file says so
+    mine = tmp_path / "sharing.yaml"
+    mine.write_text("share_factor: {value: 1.5, source: my city's rule}\n", encoding="utf-8")
+    assert ledger.load_share_factor(mine) == (1.5, "my city's rule")
+    mine.write_text("share_factor: {value: 1.5}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="share_factor.source"):
+        ledger.load_share_factor(mine)
+    mine.write_text("share_factor: {value: -1, source: x}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="share_factor.value: expected a positive number"):
+        ledger.load_share_factor(mine)
+
+
 def test_residents_opinions_reach_the_ledger(tmp_path, demo_result, demo_ledger):
     """--opinions: a 居民意见 sheet, per community and item, with each kind's count and the texts
     (counted by hand here); read back next month, the sheet carries nothing (issue 24 item 2)."""
