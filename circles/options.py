@@ -106,6 +106,36 @@ def option(default: Any, **spec: Any) -> Any:
     return field(default=default, metadata={"option": Option(**spec)})
 
 
+def path_option(flag: str, help: str, *, record: str | None = "str", **spec: Any) -> Any:
+    """An input file or folder (default None): resolved against a batch file's folder.
+
+    ``record`` as in :class:`Option` (default: recorded as text); ``spec``: its other fields.
+    """
+    return option(None, flag=flag, kind="path", record=record, help=help, **spec)
+
+
+def number_option(
+    default: float | None,
+    flag: str | None,
+    range: tuple[float, float, bool, str],
+    help: str,
+    *,
+    record: str | None = "value",
+) -> Any:
+    """A number in ``range`` (see :class:`Option`), recorded as it is unless ``record`` says otherwise."""
+    return option(default, flag=flag, kind="float", range=range, record=record, help=help)
+
+
+def switch_option(default: bool, flag: str, help: str, **spec: Any) -> Any:
+    """A true-or-false option, recorded; its flag turns it on (or off with ``negate=True``)."""
+    return option(default, flag=flag, kind="bool", record="value", help=help, **spec)
+
+
+def text_option(flag: str, help: str, **spec: Any) -> Any:
+    """A text option (default None); ``spec``: its other :class:`Option` fields."""
+    return option(None, flag=flag, help=help, **spec)
+
+
 T = TypeVar("T")
 
 
@@ -189,22 +219,20 @@ def profiles() -> list[str]:
 class Sources(_Options):
     """The three inputs of a run (the embedded demo's when none is given)."""
 
-    boundaries: Any = option(
-        None, flag="--boundaries", kind="path", help="community polygons (GeoJSON/GPKG/SHP) with id, name, population"
+    boundaries: Any = path_option(
+        "--boundaries", "community polygons (GeoJSON/GPKG/SHP) with id, name, population", record=None
     )
-    facilities: Any = option(
-        None,
-        flag="--facilities",
-        kind="path",
-        help="facilities: a vector file with id, facility_type, name, or a CSV/XLSX "
+    facilities: Any = path_option(
+        "--facilities",
+        "facilities: a vector file with id, facility_type, name, or a CSV/XLSX "
         "table (Amap/Baidu export, department spreadsheet) with coordinates and a type or category",
+        record=None,
     )
-    network: Any = option(
-        None,
-        flag="--network",
-        kind="path",
-        help="walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
+    network: Any = path_option(
+        "--network",
+        "walking network: .osm, .osm.bz2, .osm.gz, .pbf, .graphml, .npz, or 'online' "
         "(OSMnx download around the communities; needs internet)",
+        record=None,
     )
 
     @property
@@ -269,44 +297,35 @@ class RunOptions(_Options):
         A shipped rulebook profile, the same as ``rules=NAME``.
     """
 
-    speed: float | None = option(
+    speed: float | None = number_option(
         None,
-        flag="--speed",
-        kind="float",
-        range=(10.0, 300.0, False, "a walking speed in metres per minute (adults walk about 67 m/min = 1.1 m/s)"),
-        record="value",
-        help="walking speed in m/min for every rule (default: each rule's profile; adult 66.7)",
+        "--speed",
+        (10.0, 300.0, False, "a walking speed in metres per minute (adults walk about 67 m/min = 1.1 m/s)"),
+        "walking speed in m/min for every rule (default: each rule's profile; adult 66.7)",
     )
-    target_share: float = option(
+    target_share: float = number_option(
         1.0,
-        flag="--target-share",
-        kind="float",
-        range=(0.0, 1.0, True, "the share of residents within the threshold for 'ok'"),
-        record="value",
-        help="share of residents within the threshold for 'ok' (default 1.0)",
+        "--target-share",
+        (0.0, 1.0, True, "the share of residents within the threshold for 'ok'"),
+        "share of residents within the threshold for 'ok' (default 1.0)",
     )
-    max_attach_m: float = option(
+    max_attach_m: float = number_option(
         DEFAULT_MAX_ATTACH_M,
-        flag="--max-attach",
-        kind="float",
-        range=(0.0, 2000.0, True, "the farthest distance in metres from a point to its street"),
-        record="value",
-        help="max distance (m) from a point to its street (default 250)",
+        "--max-attach",
+        (0.0, 2000.0, True, "the farthest distance in metres from a point to its street"),
+        "max distance (m) from a point to its street (default 250)",
     )
-    grid_spacing_m: float = option(
+    grid_spacing_m: float = number_option(
         DEFAULT_GRID_SPACING_M,
-        flag="--grid-spacing",
-        kind="float",
-        range=(1.0, 1000.0, False, "the spacing in metres of the resident grid"),
-        record="value",
-        help="resident grid spacing (m) where there are no buildings (default 40)",
+        "--grid-spacing",
+        (1.0, 1000.0, False, "the spacing in metres of the resident grid"),
+        "resident grid spacing (m) where there are no buildings (default 40)",
     )
-    max_minutes: float = option(
+    max_minutes: float = number_option(
         DEFAULT_MAX_MINUTES,
-        kind="float",
-        range=(0.0, 600.0, True, "the search limit in minutes"),
-        record="value",
-        help="search limit in minutes (at the fastest speed used)",
+        None,
+        (0.0, 600.0, True, "the search limit in minutes"),
+        "search limit in minutes (at the fastest speed used)",
     )
     rules: str | Path | None = option(
         None,
@@ -316,12 +335,11 @@ class RunOptions(_Options):
         help="rulebook profile name or YAML file (default: complete_community_2020, or rugao_2023 when a "
         "boundary is a Rugao pilot community); a file may 'extends: <profile>' and override or add rules",
     )
-    profile: str | None = option(
-        None,
-        flag="--profile",
-        choices=profiles,
-        help="shipped rulebook profile, same as --rules NAME (complete_community_2020 or "
+    profile: str | None = text_option(
+        "--profile",
+        "shipped rulebook profile, same as --rules NAME (complete_community_2020 or "
         "gb50180_2018: the 5/10/15-minute levels, each checked separately)",
+        choices=profiles,
     )
     surveyed: tuple[str, ...] = option(
         (),
@@ -330,109 +348,74 @@ class RunOptions(_Options):
         record="sorted",
         help="facility types surveyed on the ground, comma-separated: their absence is a gap",
     )
-    crs: str | None = option(
-        None,
-        flag="--crs",
-        record="str",
-        help="CRS of inputs that declare none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:…",
+    crs: str | None = text_option(
+        "--crs", "CRS of inputs that declare none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:…", record="str"
     )
-    facilities_crs: str | None = option(
-        None,
-        flag="--facilities-crs",
-        record="str",
-        help="CRS of the facilities only (e.g. gcj02 for an Amap export); default --crs",
+    facilities_crs: str | None = text_option(
+        "--facilities-crs", "CRS of the facilities only (e.g. gcj02 for an Amap export); default --crs", record="str"
     )
-    encoding: str | None = option(
-        None,
-        flag="--encoding",
-        record="str",
-        help="encoding of a CSV facility table or of a Shapefile's text (default: detected among UTF-8, "
+    encoding: str | None = text_option(
+        "--encoding",
+        "encoding of a CSV facility table or of a Shapefile's text (default: detected among UTF-8, "
         "UTF-8-BOM, GBK/GB18030)",
-    )
-    categories: str | Path | None = option(
-        None,
-        flag="--categories",
-        kind="path",
         record="str",
-        help="YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables",
     )
-    cache_dir: str | Path | None = option(
-        None,
-        flag="--cache",
-        kind="path",
+    categories: str | Path | None = path_option(
+        "--categories", "YAML of extra category mappings (Amap codes, Baidu tags, Chinese words) for tables"
+    )
+    cache_dir: str | Path | None = path_option(
+        "--cache",
+        "folder for the cached walking network (default .circles_cache; '' to disable)",
         dest="cache",
         cli_default=DEFAULT_CACHE,
-        record="str",
-        help="folder for the cached walking network (default .circles_cache; '' to disable)",
     )
-    buildings: str | Path | None = option(
-        None,
-        flag="--buildings",
-        kind="path",
-        help="residential buildings (id, optional floor_area_m2); default: a grid",
+    buildings: str | Path | None = path_option(
+        "--buildings", "residential buildings (id, optional floor_area_m2); default: a grid", record=None
     )
-    departments: Any = option(
-        None,
-        flag="--departments",
-        kind="path",
-        help="YAML of your city's units for the ledger's lead and responsible units (example: "
+    departments: Any = path_option(
+        "--departments",
+        "YAML of your city's units for the ledger's lead and responsible units (example: "
         "docs/departments_example.yaml); default: neutral units by role (Rugao's for its pilot communities)",
+        record=None,
     )
-    district_field: str | None = option(
-        None,
-        flag="--district-field",
-        help="column of the boundaries naming each community's district (e.g. 街道): indicators.csv then "
+    district_field: str | None = text_option(
+        "--district-field",
+        "column of the boundaries naming each community's district (e.g. 街道): indicators.csv then "
         "also reports each district",
     )
-    pilot_place_check: bool = option(
+    pilot_place_check: bool = switch_option(
         True,
-        flag="--no-pilot-place-check",
-        kind="bool",
-        negate=True,
-        record="value",
-        help="match the pilot plan's communities (Rugao's 孔庙, 迎新, 仙鹤) by their name alone: by default a "
+        "--no-pilot-place-check",
+        "match the pilot plan's communities (Rugao's 孔庙, 迎新, 仙鹤) by their name alone: by default a "
         "boundary is a pilot community only when it also lies at the pilot's place (circles/config/rugao_pilot.yaml)",
+        negate=True,
     )
-    distance_reading: str | None = option(
-        None,
-        flag="--distance-reading",
+    distance_reading: str | None = text_option(
+        "--distance-reading",
+        "how rules in minutes are read as distances: life_circle (GB 50180-2018: 5/10/15 minutes as "
+        "300/500/1,000 m, the default of the shipped profiles) or speed (minutes x walking speed; --speed implies it)",
         choices=("life_circle", "speed"),
         record="str",
-        help="how rules in minutes are read as distances: life_circle (GB 50180-2018: 5/10/15 minutes as "
-        "300/500/1,000 m, the default of the shipped profiles) or speed (minutes x walking speed; --speed implies it)",
     )
-    layer: str | None = option(
-        None,
-        flag="--layer",
-        help="the layer of the boundaries file to read, for a file with several (GeoPackage, File Geodatabase)",
+    layer: str | None = text_option(
+        "--layer", "the layer of the boundaries file to read, for a file with several (GeoPackage, File Geodatabase)"
     )
-    sheet: str | None = option(
-        None,
-        flag="--sheet",
-        help="the sheet of a facility workbook (.xlsx) holding the table (default: the first)",
+    sheet: str | None = text_option(
+        "--sheet", "the sheet of a facility workbook (.xlsx) holding the table (default: the first)"
     )
-    population_raster: str | Path | None = option(
-        None,
-        flag="--population-raster",
-        kind="path",
-        record="str",
-        help="a population grid (GeoTIFF: WorldPop, GHSL) summed to the resident points; replaces estimates "
+    population_raster: str | Path | None = path_option(
+        "--population-raster",
+        "a population grid (GeoTIFF: WorldPop, GHSL) summed to the resident points; replaces estimates "
         "(needs pip install 'circles[population]')",
     )
-    population_totals: str | Path | None = option(
-        None,
-        flag="--population-totals",
-        kind="path",
-        record="str",
-        help="counts per 社区 or 街道 (CSV/XLSX: a count column and a column named like a boundary field), "
+    population_totals: str | Path | None = path_option(
+        "--population-totals",
+        "counts per 社区 or 街道 (CSV/XLSX: a count column and a column named like a boundary field), "
         "spread over buildings by floor area; real counts win over estimates",
     )
-    gates: str | Path | None = option(
-        None,
-        flag="--gates",
-        kind="path",
-        record="str",
-        help="walled compounds (封闭小区): a gates file (points), or 'osm' for the network file's walls and gates; "
+    gates: str | Path | None = path_option(
+        "--gates",
+        "walled compounds (封闭小区): a gates file (points), or 'osm' for the network file's walls and gates; "
         "residents of a closed compound reach the streets only through its gates",
     )
 
@@ -457,28 +440,14 @@ class OutputOptions(_Options):
         record="value",
         help="language of the maps, figures, report and summary (default zh)",
     )
-    offline: bool = option(
-        True,
-        flag="--online-map",
-        kind="bool",
-        negate=True,
-        record="value",
-        help="map with online tiles instead of the self-contained offline map",
+    offline: bool = switch_option(
+        True, "--online-map", "map with online tiles instead of the self-contained offline map", negate=True
     )
-    facility_isochrones: bool = option(
-        False,
-        flag="--facility-isochrones",
-        kind="bool",
-        record="value",
-        help="also write the 5/10/15-minute walking area of every facility",
+    facility_isochrones: bool = switch_option(
+        False, "--facility-isochrones", "also write the 5/10/15-minute walking area of every facility"
     )
-    figures: bool = option(
-        False,
-        flag="--no-figures",
-        kind="bool",
-        negate=True,
-        record="value",
-        help="skip the PNG figures and the printed report.pdf (faster)",
+    figures: bool = switch_option(
+        False, "--no-figures", "skip the PNG figures and the printed report.pdf (faster)", negate=True
     )
     table_format: str = option(
         "csv",
@@ -503,21 +472,15 @@ class OutputOptions(_Options):
         "the overview only above; written in parallel)",
     )
     date: str | None = option(None, help="date printed on the figures and the report (ISO; default today)")
-    ledger: str | Path | None = option(
-        None,
-        flag="--ledger",
-        kind="path",
-        record="str",
-        metavar="PREVIOUS",
-        help="last month's filled ledger (ledger.xlsx, or the output folder holding it): every cell people wrote "
+    ledger: str | Path | None = path_option(
+        "--ledger",
+        "last month's filled ledger (ledger.xlsx, or the output folder holding it): every cell people wrote "
         "is carried into the new ledger, items now met are closed (已销号), nothing is dropped",
+        metavar="PREVIOUS",
     )
-    opinions: str | Path | None = option(
-        None,
-        flag="--opinions",
-        kind="path",
-        record="str",
-        help="residents' notes exported by the maps (GeoJSON): written per note (opinions.csv), per community "
+    opinions: str | Path | None = path_option(
+        "--opinions",
+        "residents' notes exported by the maps (GeoJSON): written per note (opinions.csv), per community "
         "x item (opinions_by_community.csv) and as the ledger's 居民意见 sheet",
     )
 
@@ -526,20 +489,19 @@ class OutputOptions(_Options):
 class DaskOptions(_Options):
     """How ``circles run`` runs in partitions on Dask (:func:`circles.distributed.analyse_partitioned`)."""
 
-    dask: str | None = option(
-        None,
-        flag="--dask",
-        metavar="ADDRESS",
-        help="run in partitions on Dask, with the same results: local:N (N worker processes on this machine), "
+    dask: str | None = text_option(
+        "--dask",
+        "run in partitions on Dask, with the same results: local:N (N worker processes on this machine), "
         "a scheduler address (tcp://host:8786) or a scheduler file (scheduler.json)",
+        metavar="ADDRESS",
     )
-    tile_km: float | None = option(
+    tile_km: float | None = number_option(
         None,
-        flag="--tile-km",
-        kind="float",
-        range=(0.0, 10_000.0, True, "a tile side in km"),
-        help="with --dask and no --district-field: side in km of the square tiles communities are grouped in "
+        "--tile-km",
+        (0.0, 10_000.0, True, "a tile side in km"),
+        "with --dask and no --district-field: side in km of the square tiles communities are grouped in "
         "(default: four times the distance the walks reach, 18 km with the shipped rules)",
+        record=None,
     )
 
 
