@@ -201,6 +201,32 @@ def _invert(
     return x, y
 
 
+def _gcj_backward(lon: np.ndarray, lat: np.ndarray) -> Coords:
+    """GCJ-02 to WGS-84: the offset subtracted, then refined by :func:`_invert`."""
+    dlon, dlat = _gcj_offset(lon, lat)
+    return _invert(_gcj_forward, lon, lat, (lon - dlon, lat - dlat), "GCJ-02 → WGS-84")
+
+
+def _bd_backward(lon: np.ndarray, lat: np.ndarray) -> Coords:
+    """BD-09 to GCJ-02: Baidu's approximate inverse, refined by :func:`_invert`."""
+    return _invert(_bd_forward, lon, lat, _bd_backward_approx(lon, lat), "BD-09 → GCJ-02")
+
+
+def _inside_china(lon, lat, *steps: Callable[[np.ndarray, np.ndarray], Coords]):
+    """``(lon, lat)`` with the points inside :data:`CHINA_BBOX` passed through ``steps`` in turn.
+
+    Points outside (and NaNs) are unchanged; a scalar input gives scalars back.
+    """
+    lon_a, lat_a, scalar = _arrays(lon, lat)
+    m = in_china(lon_a, lat_a)
+    if m.any():
+        x, y = lon_a[m], lat_a[m]
+        for step in steps:
+            x, y = step(x, y)
+        lon_a[m], lat_a[m] = x, y
+    return _result(lon_a, lat_a, scalar)
+
+
 def wgs84_to_gcj02(lon, lat):
     """Convert WGS-84 longitude/latitude to GCJ-02 (Amap, Tencent).
 
@@ -214,11 +240,7 @@ def wgs84_to_gcj02(lon, lat):
     tuple of numpy.ndarray (or numpy.float64 for scalar input)
         GCJ-02 ``(lon, lat)``. Points outside :data:`CHINA_BBOX` and NaNs are unchanged.
     """
-    lon_a, lat_a, scalar = _arrays(lon, lat)
-    m = in_china(lon_a, lat_a)
-    if m.any():
-        lon_a[m], lat_a[m] = _gcj_forward(lon_a[m], lat_a[m])
-    return _result(lon_a, lat_a, scalar)
+    return _inside_china(lon, lat, _gcj_forward)
 
 
 def gcj02_to_wgs84(lon, lat):
@@ -235,13 +257,7 @@ def gcj02_to_wgs84(lon, lat):
         WGS-84 ``(lon, lat)`` such that :func:`wgs84_to_gcj02` gives the input back within
         :data:`INVERSE_TOLERANCE_DEG`. Points outside :data:`CHINA_BBOX` are unchanged.
     """
-    lon_a, lat_a, scalar = _arrays(lon, lat)
-    m = in_china(lon_a, lat_a)
-    if m.any():
-        gx, gy = lon_a[m], lat_a[m]
-        dlon, dlat = _gcj_offset(gx, gy)
-        lon_a[m], lat_a[m] = _invert(_gcj_forward, gx, gy, (gx - dlon, gy - dlat), "GCJ-02 → WGS-84")
-    return _result(lon_a, lat_a, scalar)
+    return _inside_china(lon, lat, _gcj_backward)
 
 
 def gcj02_to_bd09(lon, lat):
@@ -257,11 +273,7 @@ def gcj02_to_bd09(lon, lat):
     tuple of numpy.ndarray (or numpy.float64 for scalar input)
         BD-09 ``(lon, lat)``; points outside :data:`CHINA_BBOX` unchanged.
     """
-    lon_a, lat_a, scalar = _arrays(lon, lat)
-    m = in_china(lon_a, lat_a)
-    if m.any():
-        lon_a[m], lat_a[m] = _bd_forward(lon_a[m], lat_a[m])
-    return _result(lon_a, lat_a, scalar)
+    return _inside_china(lon, lat, _bd_forward)
 
 
 def bd09_to_gcj02(lon, lat):
@@ -280,34 +292,17 @@ def bd09_to_gcj02(lon, lat):
     tuple of numpy.ndarray (or numpy.float64 for scalar input)
         GCJ-02 ``(lon, lat)``; points outside :data:`CHINA_BBOX` unchanged.
     """
-    lon_a, lat_a, scalar = _arrays(lon, lat)
-    m = in_china(lon_a, lat_a)
-    if m.any():
-        bx, by = lon_a[m], lat_a[m]
-        lon_a[m], lat_a[m] = _invert(_bd_forward, bx, by, _bd_backward_approx(bx, by), "BD-09 → GCJ-02")
-    return _result(lon_a, lat_a, scalar)
+    return _inside_china(lon, lat, _bd_backward)
 
 
 def wgs84_to_bd09(lon, lat):
     """Convert WGS-84 to BD-09 (via GCJ-02). Points outside China are unchanged."""
-    lon_a, lat_a, scalar = _arrays(lon, lat)
-    m = in_china(lon_a, lat_a)
-    if m.any():
-        gx, gy = _gcj_forward(lon_a[m], lat_a[m])
-        lon_a[m], lat_a[m] = _bd_forward(gx, gy)
-    return _result(lon_a, lat_a, scalar)
+    return _inside_china(lon, lat, _gcj_forward, _bd_forward)
 
 
 def bd09_to_wgs84(lon, lat):
     """Convert BD-09 to WGS-84 (via GCJ-02, both inverses iterated). Outside China: unchanged."""
-    lon_a, lat_a, scalar = _arrays(lon, lat)
-    m = in_china(lon_a, lat_a)
-    if m.any():
-        bx, by = lon_a[m], lat_a[m]
-        gx, gy = _invert(_bd_forward, bx, by, _bd_backward_approx(bx, by), "BD-09 → GCJ-02")
-        dlon, dlat = _gcj_offset(gx, gy)
-        lon_a[m], lat_a[m] = _invert(_gcj_forward, gx, gy, (gx - dlon, gy - dlat), "GCJ-02 → WGS-84")
-    return _result(lon_a, lat_a, scalar)
+    return _inside_china(lon, lat, _bd_backward, _gcj_backward)
 
 
 _TO_WGS = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
