@@ -17,6 +17,12 @@ every public implementation uses): longitude 72.004–137.8347 E, latitude 0.829
 Points outside it are returned unchanged by every function here, as the official
 encryptors do. The box is rough: it includes parts of neighbouring countries and the sea,
 and Hong Kong, Macau and Taiwan inside it are shifted too (Amap shifts them as well).
+
+The converters (``wgs84_to_gcj02``, ``gcj02_to_wgs84``, ``gcj02_to_bd09``, ``bd09_to_gcj02``,
+``wgs84_to_bd09``, ``bd09_to_wgs84``) take ``lon, lat`` (array_like degrees of the source
+system, broadcast against each other) and return ``(lon, lat)`` in the target system as a tuple of
+numpy.ndarray (numpy.float64 for scalar input); points outside :data:`CHINA_BBOX` and NaNs are
+unchanged.
 """
 
 from __future__ import annotations
@@ -228,51 +234,20 @@ def _inside_china(lon, lat, *steps: Callable[[np.ndarray, np.ndarray], Coords]):
 
 
 def wgs84_to_gcj02(lon, lat):
-    """Convert WGS-84 longitude/latitude to GCJ-02 (Amap, Tencent).
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        WGS-84 degrees; broadcast against each other.
-
-    Returns
-    -------
-    tuple of numpy.ndarray (or numpy.float64 for scalar input)
-        GCJ-02 ``(lon, lat)``. Points outside :data:`CHINA_BBOX` and NaNs are unchanged.
-    """
+    """Convert WGS-84 longitude/latitude to GCJ-02 (Amap, Tencent): see the module's converters."""
     return _inside_china(lon, lat, _gcj_forward)
 
 
 def gcj02_to_wgs84(lon, lat):
     """Convert GCJ-02 longitude/latitude to WGS-84 (iterated exact inverse).
 
-    Parameters
-    ----------
-    lon, lat : array_like
-        GCJ-02 degrees.
-
-    Returns
-    -------
-    tuple of numpy.ndarray (or numpy.float64 for scalar input)
-        WGS-84 ``(lon, lat)`` such that :func:`wgs84_to_gcj02` gives the input back within
-        :data:`INVERSE_TOLERANCE_DEG`. Points outside :data:`CHINA_BBOX` are unchanged.
+    :func:`wgs84_to_gcj02` gives the input back within :data:`INVERSE_TOLERANCE_DEG`.
     """
     return _inside_china(lon, lat, _gcj_backward)
 
 
 def gcj02_to_bd09(lon, lat):
-    """Convert GCJ-02 longitude/latitude to BD-09 (Baidu).
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        GCJ-02 degrees.
-
-    Returns
-    -------
-    tuple of numpy.ndarray (or numpy.float64 for scalar input)
-        BD-09 ``(lon, lat)``; points outside :data:`CHINA_BBOX` unchanged.
-    """
+    """Convert GCJ-02 longitude/latitude to BD-09 (Baidu): see the module's converters."""
     return _inside_china(lon, lat, _bd_forward)
 
 
@@ -281,16 +256,6 @@ def bd09_to_gcj02(lon, lat):
 
     Starts from Baidu's published approximate inverse and refines it by iteration, so
     that :func:`gcj02_to_bd09` reproduces the input within :data:`INVERSE_TOLERANCE_DEG`.
-
-    Parameters
-    ----------
-    lon, lat : array_like
-        BD-09 degrees.
-
-    Returns
-    -------
-    tuple of numpy.ndarray (or numpy.float64 for scalar input)
-        GCJ-02 ``(lon, lat)``; points outside :data:`CHINA_BBOX` unchanged.
     """
     return _inside_china(lon, lat, _bd_backward)
 
