@@ -844,16 +844,7 @@ def _spatial_fields(
 ) -> dict[str, Any]:
     """The fields of a spatial rule beyond the common ones, validated: :class:`Rule` keywords.
 
-    Parameters
-    ----------
-    e : mapping
-        The rule entry.
-    label, what : str
-        The file that defines the rule and the rule, for errors.
-    ftypes, speeds : mapping
-        The known facility types and speed profiles.
-    speed_override : float, optional
-        The walking speed (m/min) for every rule, instead of the profile's.
+    ``e`` is the rule entry, ``what`` names it; the other parameters are those of :func:`_parse_rule`.
 
     Raises
     ------
