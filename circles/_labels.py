@@ -106,6 +106,10 @@ STATUS_ZH = {
     "as_needed": "按需配建",
 }
 
+#: The statuses in the order of the ledger and its summary: the gap first, then the others of
+#: :data:`STATUSES` as listed there (open ones), met ("ok") last.
+LEDGER_STATUS_ORDER = ("gap", *(s for s in STATUSES if s not in ("gap", "ok")), "ok")
+
 #: How a walking threshold stated in minutes was read (the ledger's 检查口径), by reading code.
 READING_ZH = {
     "life_circle": "（按GB 50180-2018生活圈步行距离）",
@@ -377,16 +381,7 @@ SUMMARY_COLUMNS = {
     "households_source": "户数来源",
     "plan_area_km2": "方案面积（平方公里）",
     "boundary_area_km2": "边界面积（平方公里）",
-    "gap": "缺口",
-    "partial": "部分覆盖",
-    "undersized": "规模不足",
-    "reach_size_unverified": "可达·规模待核",
-    "unseen": "未见·待核实",
-    "no_data": "无数据",
-    "to_assess": "待评估",
-    "conditional": "具备条件时配建",
-    "as_needed": "按需配建",
-    "ok": "达标",
+    **{s: STATUS_ZH[s] for s in LEDGER_STATUS_ORDER},  # the count of each status, headed by its word
     "elderly_child_open": "一老一幼待解决项",
     "in_plan": "已列入方案",
     "new_finding": "新发现",

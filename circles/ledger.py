@@ -66,6 +66,7 @@ from ._labels import (
     LEDGER_ACTION_MEANING,
     LEDGER_COLUMNS,
     LEDGER_STATUS_MEANING,
+    LEDGER_STATUS_ORDER,
     LEDGER_TITLES,
     PLAN_STATUS_ZH,
     READING_ZH,
@@ -172,17 +173,7 @@ SHAREABLE_TYPES = tuple(SHARING["shareable"])
 
 #: Statuses that need action (a gap to close) and statuses that are not met (open items).
 ACTIONABLE = ("gap", "partial", "undersized")
-OPEN = (
-    "gap",
-    "partial",
-    "undersized",
-    "reach_size_unverified",
-    "unseen",
-    "no_data",
-    "to_assess",
-    "conditional",
-    "as_needed",
-)
+OPEN = LEDGER_STATUS_ORDER[:-1]  # all but "ok"
 #: Order of the statuses in a community's ledger (actionable first, met last).
 STATUS_CLASS = {
     "gap": 0,
