@@ -339,6 +339,31 @@ def item_area(rule, households: float) -> tuple[float, str]:
     return need, basis
 
 
+def _refuse_first(out: pd.DataFrame, bad: pd.Series, field: str, expected: str, path: str) -> None:
+    """Raise the one-line InputError naming the first space where ``bad`` holds, its ``field`` and value.
+
+    Parameters
+    ----------
+    out : DataFrame
+        The spaces, with ``space_id``.
+    bad : Series of bool
+        Which spaces are refused.
+    field, expected : str
+        The column and what it should hold.
+    path : str
+        The file, for the message.
+    """
+    from .errors import InputError
+
+    if bad.any():
+        raise InputError(
+            f"{out.loc[bad, field].iloc[0]!r}: {expected}",
+            path=path,
+            feature=out.loc[bad, "space_id"].iloc[0],
+            field=field,
+        )
+
+
 def read_spaces(spaces, path: str = "spaces") -> pd.DataFrame:
     """Check a spaces table: ``id`` (or ``space_id``), ``area_m2`` > 0, optional ``name`` and
     ``cost_wan`` ≥ 0; one line error naming the feature and field otherwise.
@@ -355,28 +380,12 @@ def read_spaces(spaces, path: str = "spaces") -> pd.DataFrame:
     if "area_m2" not in out:
         raise InputError("missing: each space needs its floor area in m² (area_m2)", path=path, field="area_m2")
     area = pd.to_numeric(out["area_m2"], errors="coerce")
-    bad = ~(area > 0) | ~np.isfinite(area)
-    if bad.any():
-        sid = out.loc[bad, "space_id"].iloc[0]
-        raise InputError(
-            f"{out.loc[bad, 'area_m2'].iloc[0]!r}: expected a floor area in m² above 0",
-            path=path,
-            feature=sid,
-            field="area_m2",
-        )
+    _refuse_first(out, ~(area > 0) | ~np.isfinite(area), "area_m2", "expected a floor area in m² above 0", path)
     out["area_m2"] = area.astype(float)
     cost = pd.to_numeric(out["cost_wan"], errors="coerce") if "cost_wan" in out else pd.Series(np.nan, index=out.index)
     if "cost_wan" in out:
         given = out["cost_wan"].notna() & (out["cost_wan"].astype(str).str.strip() != "")
-        wrong = given & (cost.isna() | (cost < 0))
-        if wrong.any():
-            sid = out.loc[wrong, "space_id"].iloc[0]
-            raise InputError(
-                f"{out.loc[wrong, 'cost_wan'].iloc[0]!r}: expected a cost in 万元, 0 or more",
-                path=path,
-                feature=sid,
-                field="cost_wan",
-            )
+        _refuse_first(out, given & (cost.isna() | (cost < 0)), "cost_wan", "expected a cost in 万元, 0 or more", path)
     out["cost_wan"] = cost.astype(float)
     if "name" not in out:
         out["name"] = out["space_id"]
