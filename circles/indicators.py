@@ -59,16 +59,19 @@ NOT_ASSESSED = ("no_data", "to_assess")
 MEETS = ("ok", "conditional", "as_needed")
 
 
+def _weighted(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """``x`` and ``w`` as float arrays, the total weight W and the weighted mean μ (NaN when W ≤ 0)."""
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    W = float(w.sum())
+    return x, w, W, float((w * x).sum() / W) if W > 0 else float("nan")
+
+
 def weighted_gini(x: np.ndarray, w: np.ndarray) -> float:
     """Gini index of ``x`` with weights ``w``: Σ_i Σ_j w_i w_j |x_i − x_j| / (2 W² μ)
     (NaN when the weighted mean μ is 0 or there is no weight).
     """
-    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
-    W = w.sum()
-    if W <= 0:
-        return float("nan")
-    mu = float((w * x).sum() / W)
-    if mu <= 0:
+    x, w, W, mu = _weighted(x, w)
+    if not mu > 0:
         return float("nan")
     order = np.argsort(x, kind="stable")
     x, w = x[order], w[order]
@@ -82,12 +85,8 @@ def weighted_theil(x: np.ndarray, w: np.ndarray) -> float:
     """Theil T index of ``x`` with weights ``w``: (1/W) Σ w_i (x_i/μ) ln(x_i/μ), 0·ln 0 = 0
     (NaN when μ is 0 or there is no weight).
     """
-    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
-    W = w.sum()
-    if W <= 0:
-        return float("nan")
-    mu = float((w * x).sum() / W)
-    if mu <= 0:
+    x, w, W, mu = _weighted(x, w)
+    if not mu > 0:
         return float("nan")
     r = x / mu
     with np.errstate(divide="ignore", invalid="ignore"):
