@@ -336,25 +336,19 @@ def _flow(blocks: Sequence[_Block], ts: Typesetter, width: float, space: float) 
         if b.keep_with_next and i + 1 < len(queue):
             nxt = queue[i + 1]
             need += min(nxt.height(ts, width), 60.0)
-        if used + need <= space or not pages[-1]:
-            if used + h > space and pages[-1] == []:
-                parts = b.split(ts, width, space - used)
-                if parts is not None:
-                    pages[-1].append(parts[0])
-                    queue[i] = parts[1]
-                    pages.append([])
-                    used = 0.0
-                    continue
-            pages[-1].append(b)
-            used += h
-            i += 1
-            continue
-        parts = b.split(ts, width, space - used)
-        if parts is not None:
-            pages[-1].append(parts[0])
-            queue[i] = parts[1]
-        pages.append([])
-        used = 0.0
+        fits = used + need <= space or not pages[-1]
+        if not fits or (used + h > space and not pages[-1]):  # too tall for what is left: split it
+            parts = b.split(ts, width, space - used)
+            if parts is not None:
+                pages[-1].append(parts[0])
+                queue[i] = parts[1]
+            if parts is not None or not fits:  # the rest (or the whole block) on a new page
+                pages.append([])
+                used = 0.0
+                continue
+        pages[-1].append(b)  # it fits, or alone on its page and cannot split
+        used += h
+        i += 1
     return [p for p in pages if p]
 
 
