@@ -175,6 +175,20 @@ def apply_scenario(
     return gpd.GeoDataFrame(fac.reset_index(drop=True), geometry="geometry", crs=facilities.crs)
 
 
+#: Columns a gaps.csv must have to be compared.
+GAPS_COLUMNS = (
+    "community_id",
+    "community_name",
+    "rule_id",
+    "facility_type",
+    "threshold_min",
+    "status",
+    "covered_share",
+    "residents",
+    "residents_uncovered",
+)
+
+
 def compare_gaps(
     before: pd.DataFrame,
     after: pd.DataFrame,
@@ -191,15 +205,7 @@ def compare_gaps(
     where both reports give it.
     """
     key = ["community_id", "rule_id"]
-    keep = key + [
-        "community_name",
-        "facility_type",
-        "threshold_min",
-        "status",
-        "covered_share",
-        "residents",
-        "residents_uncovered",
-    ]
+    keep = list(GAPS_COLUMNS)
     b = before[[c for c in keep if c in before]].assign(_in_b=True)
     a = after[[c for c in keep if c in after]].assign(_in_a=True)
     m = b.merge(a, on=key, how="outer", suffixes=(f"_{before_label}", f"_{after_label}"), sort=False)
@@ -250,20 +256,6 @@ def compare_gaps(
         "status_changed",
     ]
     return m[cols]
-
-
-#: Columns a gaps.csv must have to be compared.
-GAPS_COLUMNS = (
-    "community_id",
-    "community_name",
-    "rule_id",
-    "facility_type",
-    "threshold_min",
-    "status",
-    "covered_share",
-    "residents",
-    "residents_uncovered",
-)
 
 
 def gaps_file(run: str | Path) -> Path:
