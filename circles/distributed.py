@@ -60,7 +60,7 @@ from .access import Access, compute_access
 from .errors import ConfigError, InputError, OptionError
 from .gaps import locate_uncovered_nearest, surveyed_types
 from .ledger import Departments, build_ledger
-from .network import WalkNetwork, check_arrays, read_walk_network
+from .network import WalkNetwork, check_named_arrays, read_walk_network
 from .options import RunOptions, Sources, build
 from .pipeline import Result, from_inputs
 from .rulebook import Rulebook
@@ -419,23 +419,12 @@ class NetworkStore:
         self._check()
 
     def _check(self) -> None:
-        """The store's arrays make a valid network (as a network file's: see network.check_arrays)."""
+        """The store's arrays make a valid network (as a network file's: see network.check_named_arrays)."""
         a = self.arrays
         first = np.asarray(a["coord_first"])
         if first.ndim != 1 or len(first) != len(a["u"]) + 1 or first[0] != 0 or a["coords"].ndim != 2:
             raise InputError("not a circles network store (array 'coord_first' or 'coords')", path=str(self.folder))
-        check_arrays(
-            str(self.folder),
-            crs=self.crs,
-            node_ids=a["node_ids"],
-            x=a["x"],
-            y=a["y"],
-            u=a["u"],
-            v=a["v"],
-            length=a["length"],
-            coords=a["coords"],
-            counts=np.diff(first),
-        )
+        check_named_arrays(str(self.folder), self.crs, a, np.diff(first))
 
     @property
     def n_edges(self) -> int:

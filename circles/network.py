@@ -291,18 +291,7 @@ def _network_from_arrays(arrays: Mapping[str, np.ndarray], label: str) -> WalkNe
                 f"array '{name}' is {arr.dtype} of shape {arr.shape}: expected {shape} of kind {kinds}",
                 path=label,
             )
-    check_arrays(
-        label,
-        crs=str(arrays["crs"]),
-        node_ids=arrays["node_ids"],
-        x=arrays["x"],
-        y=arrays["y"],
-        u=arrays["u"],
-        v=arrays["v"],
-        length=arrays["length"],
-        coords=arrays["coords"],
-        counts=arrays["counts"],
-    )
+    check_named_arrays(label, str(arrays["crs"]), arrays, arrays["counts"])
     counts = arrays["counts"].astype(np.int64)
     geometry = shapely.linestrings(arrays["coords"], indices=np.repeat(np.arange(len(counts)), counts))
     net = WalkNetwork(
@@ -463,6 +452,23 @@ def _check_lengths(net: WalkNetwork, label: str) -> None:
             "the lengths must be those of the lines",
             path=label,
         )
+
+
+def check_named_arrays(label: str, crs: str, arrays: Mapping[str, Any], counts: np.ndarray) -> None:
+    """:func:`check_arrays` on arrays stored by name (``node_ids``, ``x``, ``y``, ``u``, ``v``,
+    ``length``, ``coords``: a network file's or a network store's), with the vertex ``counts``."""
+    check_arrays(
+        label,
+        crs=crs,
+        node_ids=arrays["node_ids"],
+        x=arrays["x"],
+        y=arrays["y"],
+        u=arrays["u"],
+        v=arrays["v"],
+        length=arrays["length"],
+        coords=arrays["coords"],
+        counts=counts,
+    )
 
 
 def check_walk_network(net: WalkNetwork, label: str) -> None:
