@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,8 +323,10 @@ _CRS_MARGIN_M = 1_000_000.0
 _EARTH_CIRCUMFERENCE_M = 40_075_017.0
 
 
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
+def _refuse_first(bad: np.ndarray, label: str, message: Callable[[int], str]) -> None:
+    """Raise ``InputError(message(i), path=label)`` for the first index ``i`` where ``bad`` holds."""
+    if bad.any():
+        raise InputError(message(int(np.flatnonzero(bad)[0])), path=label)
 
 
 def _crs_bounds(crs: CRS) -> tuple[float, float, float, float]:
@@ -345,23 +347,38 @@ def _crs_bounds(crs: CRS) -> tuple[float, float, float, float]:
     return (x0 - m, y0 - m, x1 + m, y1 + m)
 
 
+def _check_finite(label: str, name: str, what: str, axis: str, vals: np.ndarray) -> None:
+    """Every coordinate of one axis is finite."""
+    _refuse_first(
+        ~np.isfinite(vals),
+        label,
+        lambda i: f"array '{name}', {what} {i}: {axis} is {vals[i]}, expected a finite coordinate",
+    )
+
+
+def _check_ends(label: str, name: str, ends: np.ndarray, n_nodes: int) -> None:
+    """Every edge end (``u`` or ``v``) is a node index."""
+    _refuse_first(
+        (ends < 0) | (ends >= n_nodes),
+        label,
+        lambda i: (
+            f"array '{name}', edge {i}: node index {int(ends[i])} is out of range (the network has {n_nodes} nodes)"
+        ),
+    )
+
+
 def _check_coordinates(label: str, name: str, what: str, xs: np.ndarray, ys: np.ndarray, crs: CRS) -> None:
-    for axis, vals in (("x", xs), ("y", ys)):
-        bad = ~np.isfinite(vals)
-        if bad.any():
-            i = _first(bad)
-            raise InputError(
-                f"array '{name}', {what} {i}: {axis} is {vals[i]}, expected a finite coordinate", path=label
-            )
+    _check_finite(label, name, what, "x", xs)
+    _check_finite(label, name, what, "y", ys)
     x0, y0, x1, y1 = _crs_bounds(crs)
-    out = (xs < x0) | (xs > x1) | (ys < y0) | (ys > y1)
-    if out.any():
-        i = _first(out)
-        raise InputError(
+    _refuse_first(
+        (xs < x0) | (xs > x1) | (ys < y0) | (ys > y1),
+        label,
+        lambda i: (
             f"array '{name}', {what} {i}: ({xs[i]:.6g}, {ys[i]:.6g}) is outside the area of {crs.name} "
-            f"(x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f}, with a {_CRS_MARGIN_M / 1000:.0f} km margin)",
-            path=label,
-        )
+            f"(x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f}, with a {_CRS_MARGIN_M / 1000:.0f} km margin)"
+        ),
+    )
 
 
 def check_arrays(  # noqa: PLR0913 — every array of a network file, by name, checked together
@@ -408,29 +425,20 @@ def check_arrays(  # noqa: PLR0913 — every array of a network file, by name, c
     if n_edges == 0:
         raise InputError("the network has no edge: no walkable street", path=label)
     _check_coordinates(label, "x/y", "node", x, y, parsed)
-    for name, ends in (("u", u), ("v", v)):
-        bad = (ends < 0) | (ends >= n_nodes)
-        if bad.any():
-            i = _first(bad)
-            raise InputError(
-                f"array '{name}', edge {i}: node index {int(ends[i])} is out of range "
-                f"(the network has {n_nodes} nodes)",
-                path=label,
-            )
-    bad = ~np.isfinite(length) | (length < 0)
-    if bad.any():
-        i = _first(bad)
-        raise InputError(
-            f"array 'length', edge {i}: {length[i]} is not a length, expected a finite number of metres >= 0",
-            path=label,
-        )
-    bad = (counts < 2) | (counts > len(coords))
-    if bad.any():
-        i = _first(bad)
-        raise InputError(
-            f"array 'counts', edge {i}: {int(counts[i])} vertices, expected from 2 to the {len(coords)} of 'coords'",
-            path=label,
-        )
+    _check_ends(label, "u", u, n_nodes)
+    _check_ends(label, "v", v, n_nodes)
+    _refuse_first(
+        ~np.isfinite(length) | (length < 0),
+        label,
+        lambda i: f"array 'length', edge {i}: {length[i]} is not a length, expected a finite number of metres >= 0",
+    )
+    _refuse_first(
+        (counts < 2) | (counts > len(coords)),
+        label,
+        lambda i: (
+            f"array 'counts', edge {i}: {int(counts[i])} vertices, expected from 2 to the {len(coords)} of 'coords'"
+        ),
+    )
     total = int(counts.astype(np.int64).sum())  # each at most len(coords): no overflow
     if total != len(coords):
         raise InputError(
@@ -444,14 +452,14 @@ def _check_lengths(net: WalkNetwork, label: str) -> None:
     """Each edge length must be its geometry's length (the reach engine walks the lengths,
     attachment walks the geometry)."""
     geom_length = shapely.length(net.geometry)
-    bad = ~(np.abs(net.length - geom_length) <= _LENGTH_ATOL_M + _LENGTH_RTOL * geom_length)
-    if bad.any():
-        i = _first(bad)
-        raise InputError(
+    _refuse_first(
+        ~(np.abs(net.length - geom_length) <= _LENGTH_ATOL_M + _LENGTH_RTOL * geom_length),
+        label,
+        lambda i: (
             f"array 'length', edge {i}: {net.length[i]:.6g} m, but its line is {geom_length[i]:.6g} m long: "
-            "the lengths must be those of the lines",
-            path=label,
-        )
+            "the lengths must be those of the lines"
+        ),
+    )
 
 
 def check_named_arrays(label: str, crs: str, arrays: Mapping[str, Any], counts: np.ndarray) -> None:
