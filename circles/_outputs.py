@@ -713,7 +713,7 @@ def _commit(stage: Staging, *, force: bool, update: bool) -> None:
             os.rename(tmp, out)
             _checkpoint("swapped")
             _remove(aside)
-        _fsync_dir(out.parent)
+        _fsync_path(out.parent, folder=True)
     log.info("wrote %s (%d entries)", out, len(outputs))
 
 
@@ -774,23 +774,24 @@ def _fsync_tree(folder: Path) -> None:
         return
     for root, dirs, files in os.walk(folder):
         for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(root))
+            _fsync_path(os.path.join(root, name))
+        _fsync_path(root, folder=True)
         del dirs  # walked by os.walk
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_path(p: Path | str, *, folder: bool = False) -> None:
+    """Flush one file (or ``folder``) to disk; skipped on Windows, which flushes on close.
+
+    A folder some file systems cannot flush is passed over; a file that cannot be flushed raises OSError.
+    """
     if os.name == "nt":  # pragma: no cover
         return
-    fd = os.open(folder, os.O_RDONLY)
+    fd = os.open(p, os.O_RDONLY)
     try:
         os.fsync(fd)
-    except OSError:  # some file systems cannot flush a folder
-        pass
+    except OSError:
+        if not folder:
+            raise
     finally:
         os.close(fd)
 
@@ -848,7 +849,7 @@ def atomic_file(
         tmp = Path(name)
         os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
-        _fsync_tree_file(tmp)
+        _fsync_path(tmp)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
@@ -858,16 +859,6 @@ def atomic_file(
     finally:
         if tmp is not None:
             _remove(tmp)
-        os.close(fd)
-
-
-def _fsync_tree_file(p: Path) -> None:
-    if os.name == "nt":  # pragma: no cover
-        return
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
         os.close(fd)
 
 
