@@ -1113,6 +1113,49 @@ def _resolve(
     return entries, merged_top, label, chain, changes
 
 
+def _parse_rules(
+    entries: list[dict],
+    label: str,
+    ftypes: Mapping[str, FacilityType],
+    speeds: Mapping[str, SpeedProfile],
+    speed_override: float | None,
+) -> tuple[list[Rule], list[Rule]]:
+    """Every entry parsed (:func:`_parse_rule`): the spatial rules and the checklist items.
+
+    Raises
+    ------
+    ConfigError
+        On a bad entry, or when no rule is spatial (nothing to measure).
+    """
+    spatial: list[Rule] = []
+    checklist: list[Rule] = []
+    for i, e in enumerate(entries):
+        r = _parse_rule(e, i, label, ftypes, speeds, speed_override)
+        (spatial if r.is_spatial else checklist).append(r)
+    if not spatial:
+        raise ConfigError(f"{label}: no spatial rule (a rule with a facility_type): nothing to measure")
+    for r in spatial + checklist:
+        if not r.verified and not r.unverified:
+            log.debug("%s: rule '%s' is unverified without naming the field", r.defined_in, r.id)
+    return spatial, checklist
+
+
+def _distance_reading(asked: str | None, top: Mapping[str, Any], lc: Mapping[str, Any], label: str) -> str:
+    """The distance reading: the one ``asked``, else the rulebook's, else speeds.yaml's default.
+
+    Raises
+    ------
+    ConfigError
+        When it is not one of :data:`DISTANCE_READINGS`.
+    """
+    reading = asked or str(top.get("distance_reading") or lc["default_reading"])
+    if reading not in DISTANCE_READINGS:
+        raise ConfigError(
+            f"{label}: 'distance_reading' should be one of {', '.join(DISTANCE_READINGS)}, got {reading!r}"
+        )
+    return reading
+
+
 def load_rulebook(
     profile_or_path: str | Path = DEFAULT_PROFILE,
     *,
@@ -1154,25 +1197,12 @@ def load_rulebook(
         ftypes.update(_parse_facility_types(tentries, tlabel, ftypes))
     if not entries:
         raise ConfigError(f"{label}: expected a non-empty list 'rules'")
-    spatial: list[Rule] = []
-    checklist: list[Rule] = []
-    for i, e in enumerate(entries):
-        r = _parse_rule(e, i, label, ftypes, speeds, speed_override)
-        (spatial if r.is_spatial else checklist).append(r)
-    if not spatial:
-        raise ConfigError(f"{label}: no spatial rule (a rule with a facility_type): nothing to measure")
-    for r in spatial + checklist:
-        if not r.verified and not r.unverified:
-            log.debug("%s: rule '%s' is unverified without naming the field", r.defined_in, r.id)
+    spatial, checklist = _parse_rules(entries, label, ftypes, speeds, speed_override)
     levels = top.get("levels") or {}
     if not isinstance(levels, dict):
         raise ConfigError(f"{label}: 'levels' should be a mapping level -> description")
     lc = load_life_circle()
-    reading = distance_reading or str(top.get("distance_reading") or lc["default_reading"])
-    if reading not in DISTANCE_READINGS:
-        raise ConfigError(
-            f"{label}: 'distance_reading' should be one of {', '.join(DISTANCE_READINGS)}, got {reading!r}"
-        )
+    reading = _distance_reading(distance_reading, top, lc, label)
     default_name = Path(str(profile_or_path)).stem
     return Rulebook(
         profile=str(top.get("profile", default_name)),
