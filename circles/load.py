@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -334,7 +335,62 @@ def _check_geometry(gdf: gpd.GeoDataFrame, path: str, allowed: Iterable[str], wh
             )
 
 
-def load_communities(  # noqa: C901 — the boundary checks in one pass: layer, encoding, fields, geometry
+def _population_problem(raw: Any, v: float) -> str | None:
+    """What is wrong with one community's population (``raw`` as read, ``v`` as a number), or None."""
+    if isinstance(raw, (bool, np.bool_)):
+        return f"population is {raw!r}, a yes/no value; expected a number of residents"
+    if pd.isna(v):
+        return f"population is {raw!r}; expected a number of residents"
+    if not np.isfinite(v) or v < 0:
+        return f"population is {raw!r}; expected a finite number of residents, zero or more"
+    return None
+
+
+def _population(gdf: pd.DataFrame, path: str) -> pd.Series:
+    """Each community's population as a number.
+
+    Raises
+    ------
+    InputError
+        Naming the first community whose population is not a finite number, zero or more.
+    """
+    pop = pd.to_numeric(gdf["population"], errors="coerce")
+    for i, (raw, v) in enumerate(zip(gdf["population"], pop, strict=True)):
+        why = _population_problem(raw, v)
+        if why is not None:
+            raise InputError(why, path=path, feature=_feature_label(gdf, i), field="population")
+    return pop
+
+
+def _add_optional_fields(out: gpd.GeoDataFrame, gdf: pd.DataFrame, path: str, keep: Iterable[str]) -> None:
+    """Add to ``out`` the optional fields ``gdf`` has (households, age groups, notes) and the ``keep`` fields.
+
+    Raises
+    ------
+    InputError
+        For an age group that does not add up, or a ``keep`` field the file does not have.
+    """
+    if "households" in gdf.columns:
+        out["households"] = pd.to_numeric(gdf["households"], errors="coerce").to_numpy()
+    est = gdf["population_estimated"] if "population_estimated" in gdf.columns else False
+    out["population_estimated"] = pd.Series(est, index=gdf.index).fillna(False).astype(bool).to_numpy()
+    from .population import AGE_FIELDS, check_groups  # noqa: PLC0415
+
+    for f in AGE_FIELDS:  # optional age groups (circles.population)
+        if f in gdf.columns:
+            out[f] = _check_optional_numbers(gdf, path, f).to_numpy()
+    check_groups(out, path)
+    for extra in ("population_method", "kind", "geometry_note", "closed"):
+        if extra in gdf.columns:
+            out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
+    for extra in keep:
+        if extra not in gdf.columns:
+            fields = ", ".join(c for c in gdf.columns if c != "geometry")
+            raise InputError(f"no such field; the file has: {fields}", path=path, field=extra)
+        out[extra] = _stripped(gdf[extra], path, extra).to_numpy()
+
+
+def load_communities(
     path: str | Path,
     crs: str | None = None,
     *,
@@ -369,29 +425,7 @@ def load_communities(  # noqa: C901 — the boundary checks in one pass: layer, 
         raise InputError("missing field 'name' (the community name)", path=path, field="name")
     if "population" not in gdf.columns:
         raise InputError("missing field 'population' (residents of each community)", path=path, field="population")
-    pop = pd.to_numeric(gdf["population"], errors="coerce")
-    for i, (raw, v) in enumerate(zip(gdf["population"], pop, strict=True)):
-        if isinstance(raw, (bool, np.bool_)):
-            raise InputError(
-                f"population is {raw!r}, a yes/no value; expected a number of residents",
-                path=path,
-                feature=_feature_label(gdf, i),
-                field="population",
-            )
-        if pd.isna(v):
-            raise InputError(
-                f"population is {raw!r}; expected a number of residents",
-                path=path,
-                feature=_feature_label(gdf, i),
-                field="population",
-            )
-        if not np.isfinite(v) or v < 0:
-            raise InputError(
-                f"population is {raw!r}; expected a finite number of residents, zero or more",
-                path=path,
-                feature=_feature_label(gdf, i),
-                field="population",
-            )
+    pop = _population(gdf, path)
     if "households" in gdf.columns:
         _check_optional_numbers(gdf, path, "households")
     gdf = to_wgs84(gdf, path, crs)
@@ -404,24 +438,7 @@ def load_communities(  # noqa: C901 — the boundary checks in one pass: layer, 
         geometry=gdf.geometry.values,
         crs=gdf.crs,
     )
-    if "households" in gdf.columns:
-        out["households"] = pd.to_numeric(gdf["households"], errors="coerce").to_numpy()
-    est = gdf["population_estimated"] if "population_estimated" in gdf.columns else False
-    out["population_estimated"] = pd.Series(est, index=gdf.index).fillna(False).astype(bool).to_numpy()
-    from .population import AGE_FIELDS, check_groups  # noqa: PLC0415
-
-    for f in AGE_FIELDS:  # optional age groups (circles.population)
-        if f in gdf.columns:
-            out[f] = _check_optional_numbers(gdf, path, f).to_numpy()
-    check_groups(out, path)
-    for extra in ("population_method", "kind", "geometry_note", "closed"):
-        if extra in gdf.columns:
-            out[extra] = gdf[extra].fillna("").astype(str).to_numpy()
-    for extra in keep:
-        if extra not in gdf.columns:
-            fields = ", ".join(c for c in gdf.columns if c != "geometry")
-            raise InputError(f"no such field; the file has: {fields}", path=path, field=extra)
-        out[extra] = _stripped(gdf[extra], path, extra).to_numpy()
+    _add_optional_fields(out, gdf, path, keep)
     out["geometry"] = _repair(out, path, problems)
     _check_plausible_population(out, pop, path)
     return out
