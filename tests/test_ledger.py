@@ -837,12 +837,14 @@ def test_the_share_factor_is_data_with_its_source(tmp_path):
     mine = tmp_path / "sharing.yaml"
     mine.write_text("share_factor: {value: 1.5, source: my city's rule}\n", encoding="utf-8")
     assert ledger.load_share_factor(mine) == (1.5, "my city's rule")
-    mine.write_text("share_factor: {value: 1.5}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="share_factor.source"):
-        ledger.load_share_factor(mine)
-    mine.write_text("share_factor: {value: -1, source: x}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="share_factor.value: expected a positive number"):
-        ledger.load_share_factor(mine)
+    for text, refusal in (
+        ("share_factor: {value: 1.5}", "share_factor.source"),
+        ("share_factor: {value: -1, source: x}", "share_factor.value: expected a positive number"),
+        ("share_factor: 2", "share_factor: expected a mapping"),
+    ):
+        mine.write_text(text + "\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=refusal):
+            ledger.load_share_factor(mine)
 
 
 def test_residents_opinions_reach_the_ledger(tmp_path, demo_result, demo_ledger):
