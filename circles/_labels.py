@@ -189,7 +189,10 @@ OFFICIAL_COLUMNS = {
     "person_in_charge": "责任人",
     "deadline": "完成时限",
     "progress": "推进情况",
-    "survey_result": "核实结果",
+    "survey_result": "核实结果（有/无）",
+    "survey_name": "核实设施名称",
+    "survey_location": "核实位置（地址或经度,纬度）",
+    "survey_size": "核实面积（m²）或规模",
     "investment_wan": "投资估算（万元）",
     "in_plan": "是否已列入方案",
     "requirement": "标准要求",
@@ -206,7 +209,17 @@ OFFICIAL_COLUMNS = {
 ACTION_COLUMNS = tuple(
     k
     for k in OFFICIAL_COLUMNS
-    if k not in ("requirement", "basis", "survey_result", "residents_affected", "category_zh")
+    if k
+    not in (
+        "requirement",
+        "basis",
+        "survey_result",
+        "survey_name",
+        "survey_location",
+        "survey_size",
+        "residents_affected",
+        "category_zh",
+    )
 )
 #: Columns of the printed 待核实事项 sheet (open items to survey or assess): what to check (缺口
 #: says what is unknown and the measured reach; 现状's full measurement and the 建议措施 — always a
@@ -223,9 +236,31 @@ SURVEY_COLUMNS = (
     "person_in_charge",
     "deadline",
     "survey_result",
+    "survey_name",
+    "survey_location",
+    "survey_size",
     "remarks",
     "key",
 )
+#: Headers of earlier ledgers still read back (header -> column key).
+HEADER_ALIASES = {"核实结果": "survey_result"}
+#: Words of the survey answers read back (:mod:`circles.survey`).
+SURVEY_YES_NO = {"yes": ("有", "是", "已有"), "no": ("无", "没有", "否")}
+SURVEY_WORDS = {
+    "not_yes_no": "核实结果应以“有”或“无”开头",
+    "no_name": "核实结果为“有”，但未填写核实设施名称",
+    "outside": "核实位置不在该社区边界内（应为社区内的经度,纬度，或地址文字）",
+    "bad_size": "无法读出面积或规模（应为数字，如 350 或 350平方米）",
+    "no_match": "台账编号或社区、事项对应不到本次分析的社区和规则",
+    "not_spatial": "该事项不按设施步行可达判定，核实结果仅作记录",
+    "source": "台账核实（{file} {sheet}第{row}行）",
+    "at_point": "位置为填报的经纬度",
+    "estimated": "位置为估计：社区代表点（填报位置：{text}）",
+    "problem": "{file} {sheet}第{row}行{col}列（{header}）：{reason}：{value}",
+    "report": (
+        "台账核实结果：{absent}项核实为无（按缺口判定），{present}处设施核实为有，{sized}处补充了规模，{bad}条无法采用"
+    ),
+}
 #: Columns of the 标准要求与依据 sheet: one row per item and requirement text.
 REFERENCE_COLUMNS = {
     "no": "序号",

@@ -34,13 +34,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, LEDGER_COLUMNS, LEDGER_TITLES, OFFICIAL_COLUMNS, STATUS_ZH
+from ._labels import (
+    CYCLE_COLUMNS,
+    CYCLE_WORDS,
+    HEADER_ALIASES,
+    LEDGER_COLUMNS,
+    LEDGER_TITLES,
+    OFFICIAL_COLUMNS,
+    STATUS_ZH,
+)
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 #: Columns officials write in; their cells are always carried.
-WRITE_IN = ("person_in_charge", "deadline", "progress", "investment_wan", "remarks", "survey_result")
+SURVEY_COLUMNS = ("survey_result", "survey_name", "survey_location", "survey_size")
+WRITE_IN = ("person_in_charge", "deadline", "progress", "investment_wan", "remarks", *SURVEY_COLUMNS)
 #: Of those, the ones circles itself may prefill: a cell is carried only where it differs from
 #: what circles wrote (the previous run's ``ledger.csv`` or the workbook's data sheet), or, when
 #: that is unknown, from what the new run writes.
@@ -71,6 +80,8 @@ def _header_keys() -> dict[str, str]:
         keys.setdefault(_norm_header(k), k)
     for k in CYCLE_COLUMNS:
         keys.setdefault(_norm_header(k), k)
+    for zh, k in HEADER_ALIASES.items():
+        keys.setdefault(_norm_header(zh), k)
     return keys
 
 
@@ -100,6 +111,8 @@ class Entry:
     open_sheet: bool = False
     closed_sheet: bool = False
     kept_sheet: bool = False
+    #: Column key -> 0-based column of the sheet (to name a cell in a report).
+    columns: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +126,26 @@ class FilledLedger:
     entries: list[Entry] = field(default_factory=list)
     generated: pd.DataFrame | None = None
     unreadable: list[str] = field(default_factory=list)
+
+    def survey_carried(self) -> list[Entry]:
+        """The survey answers (核实结果 …) circles carried into that ledger for rows no longer on
+        its 待核实事项 sheet (a surveyed absence is a gap now, on the 工作台账 sheet without the
+        survey block): read from what circles wrote (the data sheet or ``ledger.csv``), so that
+        they keep their effect month after month. Rows people answered themselves come first.
+        """
+        gen = self.generated
+        if gen is None or "survey_result" not in gen.columns or not len(gen):
+            return []
+        answered = {e.key for e in self.entries if _text(e.cells.get("survey_result"))}
+        out = []
+        cols = [c for c in SURVEY_COLUMNS if c in gen.columns]
+        for n, rec in enumerate(gen[["community_id", "rule_id", *cols]].itertuples(index=False), start=2):
+            key = ("id", str(rec[0]), str(rec[1]))
+            cells = {c: v for c, v in zip(cols, rec[2:], strict=True) if _text(v)}
+            if cells.get("survey_result") and key not in answered:
+                sheet = "ledger.csv" if self.path.with_name("ledger.csv").is_file() else LEDGER_TITLES["data"]
+                out.append(Entry(sheet, n, key, {**cells, "key": f"{key[1]}/{key[2]}"}, columns={}))
+        return out
 
     def open_keys(self) -> set[tuple[str, str, str]]:
         """Keys of the items that were open in that ledger."""
@@ -211,6 +244,7 @@ def _sheet_entries(ws, known: Mapping[str, str], out: FilledLedger, first: bool)
                 open_sheet=kind == "open",
                 closed_sheet=kind == "closed",
                 kept_sheet=kind == "kept",
+                columns={k: j for j, k in cols.items()},
             )
         )
     return True
@@ -518,7 +552,7 @@ def carry_forward(
     per_row: dict[int, dict[str, Any]] = {}
     kept: list[dict[str, Any]] = []
     closed_before: list[dict[str, Any]] = []
-    for e in previous.entries:
+    for e in [*previous.entries, *previous.survey_carried()]:
         if e.closed_sheet:
             closed_before.append({k: _text(v) for k, v in e.cells.items()})
             continue

@@ -183,7 +183,10 @@ OFFICIAL_WIDTHS = {
     "person_in_charge": WRITE_IN_WIDTH,
     "deadline": WRITE_IN_WIDTH,
     "progress": WRITE_IN_WIDTH,
-    "survey_result": 2 * WRITE_IN_WIDTH,
+    "survey_result": 6,
+    "survey_name": WRITE_IN_WIDTH,
+    "survey_location": WRITE_IN_WIDTH,
+    "survey_size": 8,
     "investment_wan": WRITE_IN_WIDTH,
     "in_plan": 5,
     "requirement": 21,
@@ -204,7 +207,8 @@ ACTION_WIDTHS = {
     "responsible_units": 7,
     "remarks": 50,
 }
-#: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, a wide 核实结果.
+#: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, the 核实结果 block
+#: (有/无, name, location, size) wide enough to write in.
 SURVEY_WIDTHS = {
     **OFFICIAL_WIDTHS,
     "community_name": 10,
@@ -212,8 +216,9 @@ SURVEY_WIDTHS = {
     "item_name": 9,
     "gap": 40,
     "lead_unit": 9,
-    "survey_result": 2 * WRITE_IN_WIDTH,
-    "remarks": 52,
+    "survey_result": 5,
+    "survey_size": 7,
+    "remarks": 48,
 }
 SUMMARY_WIDTHS = {
     "community_name": 10,
@@ -793,7 +798,8 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     df["_c"] = df["community_id"].map(corder)
     df = df.sort_values(["_c", "_k", "_ec", "_aff", "_rprio", "_order"], kind="stable")
     df["priority"] = df.groupby("_c").cumcount() + 1
-    df["survey_result"] = ""
+    for col in ("survey_result", "survey_name", "survey_location", "survey_size"):
+        df[col] = ""
     df["key"] = df["community_id"].astype(str) + "/" + df["rule_id"].astype(str)
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
 

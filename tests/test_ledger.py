@@ -301,8 +301,10 @@ def test_first_sheet_is_the_items_that_need_action(surveyed_result, surveyed_boo
             assert all(r[col[h]] in (None, "") for r in body), h
             assert column_width(ws, col[h] + 1) >= 12, h  # wide enough to write in
     _, body = _table(surveyed_book["待核实事项"])
-    assert "核实结果" in _table(surveyed_book["待核实事项"])[0]
-    assert column_width(surveyed_book["待核实事项"], _table(surveyed_book["待核实事项"])[0].index("核实结果") + 1) >= 24
+    heads = _table(surveyed_book["待核实事项"])[0]
+    for h in ("核实设施名称", "核实位置（地址或经度,纬度）"):  # the 核实结果 block: 有/无, name, location, size
+        assert column_width(surveyed_book["待核实事项"], heads.index(h) + 1) >= 12, h
+    assert {"核实结果（有/无）", "核实面积（m²）或规模"} <= set(heads)
 
 
 def test_reference_sheet_holds_each_items_texts_once(surveyed_result, surveyed_book):
@@ -357,7 +359,8 @@ def test_every_sheet_prints_on_a4_landscape(demo_book):
     hidden = first_hidden(first)
     widths = {c.value: column_width(first, c.column) for c in first[3] if c.column not in hidden}
     assert widths["缺口"] == ledger.SURVEY_WIDTHS["gap"] and widths["序号"] == ledger.SURVEY_WIDTHS["no"]
-    assert min(widths["责任人"], widths["完成时限"], widths["核实结果"]) >= 12  # wide enough to write in
+    write_in = ("责任人", "完成时限", "核实设施名称", "核实位置（地址或经度,纬度）")
+    assert min(widths[h] for h in write_in) >= 12  # wide enough to write in
     # one A4 landscape page wide at a readable size: at most about 230 characters (fitted at
     # about two thirds, 7.5 points; tests/test_ledger_print.py measures the printed type)
     assert sum(widths.values()) <= 230
