@@ -304,6 +304,38 @@ CYCLE_WORDS = {
     "report": "读取上期台账{read}行：{carried}行的填报已延续，新增事项{new}项，销号{closed}项，保留的填报{kept}条",
     "unreadable": "上期台账中无法定位的行：{where}",
 }
+#: Headers of the 实施项目清单 sheet (:mod:`circles.projects`; the phase and month headers are made
+#: from PROJECT_WORDS with their dates).
+PROJECT_COLUMNS = {
+    "no": "序号",
+    "community_name": "社区",
+    "project_no": "项目序号",
+    "content": "建设内容",
+    "items": "对应事项",
+    "investment_wan": "计划投资（万元）",
+    "leader": "分管领导",
+    "section": "责任科室",
+    "liaison": "联络员",
+    "key": "台账编号",
+}
+#: Words of the 实施项目清单.
+PROJECT_WORDS = {
+    "sheet": "实施项目清单",
+    "phase_head": "推进序时：{name}（{period}）",
+    "month_head": "{year}年{month}月推进情况",
+    "from_plan": "试点方案所列项目",
+    "from_gaps": "本次分析需行动事项（按社区、事项归并）",
+    "no_row": "新清单中已无此项目（方案或需行动事项已变更）",
+    "notes": (
+        "试点社区列方案所列项目，其他社区按社区、事项归并需行动事项；每月一列推进情况，只显示本期台账所在月份，"
+        "其余月份列已隐藏（取消隐藏即可查看、填写），下月运行时全部延续"
+    ),
+    "survey_notes": (
+        "待核实事项填写：有或无；为“有”时填设施名称、位置（地址，或经度,纬度）和面积（平方米）或规模（床、个）。"
+        "下月以 --ledger 运行时：核实为无的按缺口判定，核实为有的作为设施计入分析（无经纬度时按社区代表点估计），"
+        "填写有误的在 input_problems.csv 中逐格列出"
+    ),
+}
 #: Headers of the monthly progress report (:mod:`circles.progress`) beyond the ledger's own.
 PROGRESS_COLUMNS = {
     "state": "推进状态",

@@ -41,6 +41,7 @@ from ._labels import (
     LEDGER_COLUMNS,
     LEDGER_TITLES,
     OFFICIAL_COLUMNS,
+    PROJECT_COLUMNS,
     STATUS_ZH,
 )
 from .errors import InputError
@@ -111,6 +112,8 @@ class Entry:
     open_sheet: bool = False
     closed_sheet: bool = False
     kept_sheet: bool = False
+    #: Read from the 实施项目清单 (carried by :func:`circles.projects.carry_projects`).
+    project_sheet: bool = False
     #: Column key -> 0-based column of the sheet (to name a cell in a report).
     columns: dict[str, int] = field(default_factory=dict)
 
@@ -244,6 +247,7 @@ def _sheet_entries(ws, known: Mapping[str, str], out: FilledLedger, first: bool)
                 open_sheet=kind == "open",
                 closed_sheet=kind == "closed",
                 kept_sheet=kind == "kept",
+                project_sheet=kind == "projects",
                 columns={k: j for j, k in cols.items()},
             )
         )
@@ -255,6 +259,8 @@ def _sheet_kind(title: str, cols: Mapping[int, str], first: bool) -> str:
     ``kept``, ``community`` or ``data``.
     """
     values = set(cols.values())
+    if "+" + PROJECT_COLUMNS["content"] in values:
+        return "projects"
     if "rule_id" in values and "status" in values and "action_zh" not in values:
         return "data"
     if title.strip() in (LEDGER_TITLES["reference"], LEDGER_TITLES["opinions"]) and "key" not in values:
@@ -384,6 +390,8 @@ class Carried:
     closed: pd.DataFrame
     kept: pd.DataFrame
     report: list[str]
+    #: The rows of last month's 实施项目清单 (carried when the new one is written).
+    projects: list[Entry] = field(default_factory=list)
 
 
 def _index(ledger: pd.DataFrame) -> tuple[dict[tuple[str, str, str], int], set[tuple[str, str, str]]]:
@@ -559,6 +567,8 @@ def carry_forward(
         if e.kept_sheet:
             kept.append({k: _text(v) for k, v in e.cells.items()})
             continue
+        if e.project_sheet:
+            continue
         i = idx.get(e.key)
         if e.key in ambiguous:
             i = None
@@ -588,7 +598,7 @@ def carry_forward(
     report += [CYCLE_WORDS["unreadable"].format(where=u) for u in previous.unreadable]
     for line in report:
         log.info(line)
-    return Carried(led, closed_df, kept_df, report)
+    return Carried(led, closed_df, kept_df, report, [e for e in previous.entries if e.project_sheet])
 
 
 def _mark_changes(
@@ -648,8 +658,11 @@ KEPT_COLUMNS = ("kept_reason", "community_name", "item_name", "key", "source_cel
 def entered_cells(previous: FilledLedger) -> list[tuple[str, str, str]]:
     """Every cell people wrote in a filled ledger: (sheet!row, column, text) — for checks."""
     out = []
+    prefilled = {"+" + PROJECT_COLUMNS[k] for k in ("project_no", "content", "items", "investment_wan")}
     for e in previous.entries:
         for col, v in _written(e, previous.generated, None).items():
+            if e.project_sheet and col in prefilled:  # what circles wrote on the 实施项目清单
+                continue
             out.append((f"{e.sheet}!{e.row}", col, _text(v)))
     return out
 

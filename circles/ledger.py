@@ -67,7 +67,9 @@ from ._labels import (
     LEDGER_COLUMNS,
     LEDGER_STATUS_MEANING,
     LEDGER_TITLES,
+    OFFICIAL_COLUMNS,
     PLAN_STATUS_ZH,
+    PROJECT_WORDS,
     READING_ZH,
     SOURCE_ZH,
     STATUS_ZH,
@@ -987,6 +989,8 @@ def _notes(
     )
     lines.append(("结论性质", "提示 = 标准数值未经官方文本核实，仅作提示，不作定论（见“依据”列）"))
     lines.append(("责任人、推进情况", "由牵头单位填写；投资估算（万元）在方案给出时填入"))
+    lines.append((PROJECT_WORDS["sheet"], PROJECT_WORDS["notes"]))
+    lines.append((OFFICIAL_COLUMNS["survey_result"], PROJECT_WORDS["survey_notes"]))
     lines.append(("牵头单位、责任单位", "牵头单位均为政府部门；供电、邮政、通信、有线等企业只作责任单位"))
     if pilot.phases and any(str(x) for x in ledger.get("deadline", pd.Series(dtype=str)) if x):
         lines.append(("", ""))

@@ -12,6 +12,7 @@ name such as ``=HYPERLINK(...)`` is never a formula (see :mod:`circles._sheets`)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -125,15 +126,18 @@ def print_setup(
     date: str | None = None,
     header_rows: int = 1,
     first_row: int = 0,
+    fit_width: bool = True,
 ) -> None:
     """Print settings of a sheet meant for paper: A4 landscape, fitted to one page wide (as many
     pages tall as needed), ``header_rows`` rows from ``first_row`` repeated on every page, a page header
     with the title (left), the subtitle (centre) and the date (right: ``date``, or the print
-    date), and the page number with the page count in the footer.
+    date), and the page number with the page count in the footer. Without ``fit_width`` the
+    sheet prints at full size, across as many pages as its page breaks say.
     """
     ws.set_paper(9)  # A4
     ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    if fit_width:
+        ws.fit_to_pages(1, 0)
     if header_rows:
         ws.repeat_rows(first_row, first_row + header_rows - 1)
     ws.set_margins(left=0.3, right=0.3, top=0.7, bottom=0.6)
@@ -283,15 +287,17 @@ def official_table(
     """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text,
     rows as tall as their text, frozen under the header, filtered. With ``fill_in`` the
     填报单位 / 填报人 / 联系电话 / 填报日期 block comes first (row 1, then an empty row), above
-    the header. Returns the header's (0-based) row.
+    the header. Returns the header's (0-based) row. A column with a negative width is hidden
+    (the 台账编号 always is).
     """
     from .ledger import NUMERIC
 
     f = _official_formats(fmt)
-    w = [float(widths.get(c, 8)) for c in cols]
+    w = [abs(float(widths.get(c, 8))) for c in cols]
+    # hidden (never making a row taller): the 台账编号, and a column given a negative width
+    shown = [c not in HIDDEN_COLUMNS and float(widths.get(c, 8)) > 0 for c in cols]
     for j, width in enumerate(w):
-        set_width(ws, j, width, hidden=cols[j] in HIDDEN_COLUMNS)
-    shown = [c not in HIDDEN_COLUMNS for c in cols]  # hidden columns never make a row taller
+        set_width(ws, j, width, hidden=not shown[j])
     w_shown = [width for width, s in zip(w, shown, strict=True) if s]
     top = _fill_in_block(ws, fmt, w, [not s for s in shown]) if fill_in else 0
     head = [headers.get(c, c) for c in cols]
@@ -458,6 +464,51 @@ def _opinion_sheet(wb: xlsxwriter.Workbook, fmt: Formats, opinions: pd.DataFrame
     print_setup(sh, title, f"{title}（{LEDGER_TITLES['opinions']}）", date=date)
 
 
+#: Widths of the 实施项目清单 (phase, month and write-in columns: 10-11 characters to write in).
+PROJECT_WIDTHS = {"no": 4, "community_name": 12, "project_no": 5, "content": 20, "items": 9, "investment_wan": 7}
+#: Write-in width of the 实施项目清单's phase and person columns (a date, a name).
+PROJECT_WRITE_WIDTH = 10
+#: Width of a month's 推进情况 (a short sentence).
+PROJECT_MONTH_WIDTH = 11
+
+
+def _project_sheet(
+    wb: xlsxwriter.Workbook, fmt: Formats, ledger: pd.DataFrame, pilot: Any, carried: Any, date: str | None
+) -> list:
+    """The 实施项目清单 sheet (:mod:`circles.projects`), last month's entries carried; returns the
+    entries it could not place (for the 保留的填报 sheet).
+
+    Every reporting month has its 推进情况 column; the ledger's own month (``date``, default
+    today, held to the reporting months) is shown and printed beside the project, its 推进序时
+    and people, one page wide; the other months are hidden columns (their entries are kept
+    and carried every month; unhide them to see or print them).
+    """
+    from . import projects as pj
+    from ._labels import PROJECT_WORDS
+
+    months = pj.reporting_months(pilot)
+    heads = pj.project_headers(pilot, months)
+    table = pj.project_table(ledger, pilot, months)
+    kept: list = []
+    if carried is not None and carried.projects:
+        table, kept = pj.carry_projects(table, carried.projects, heads)
+    added = [c for c in table.columns if str(c).startswith("+")]
+    cols = [c for c in heads if c != "key"] + added + ["key"]
+    widths = {
+        c: PROJECT_WIDTHS.get(c, PROJECT_MONTH_WIDTH if c.startswith("month_") else PROJECT_WRITE_WIDTH) for c in cols
+    }
+    widths["key"] = 9
+    shown = pj.month_key(pj.current_month(months, date))
+    for c in cols:
+        if c.startswith("month_") and c != shown:
+            widths[c] = -widths[c]  # hidden
+    ws = wb.add_worksheet(PROJECT_WORDS["sheet"])
+    top = official_table(ws, fmt, table, cols, {**heads, **{c: c[1:] for c in added}}, widths, fill_in=True)
+    title = LEDGER_TITLES["title"]
+    print_setup(ws, title, f"{title}（{PROJECT_WORDS['sheet']}）", date=date, first_row=top)
+    return kept
+
+
 def write_ledger_workbook(
     ledger: pd.DataFrame,
     path: str | Path,
@@ -531,6 +582,7 @@ def write_ledger_workbook(
         ws = wb.add_worksheet(LEDGER_TITLES[name])
         top = official_table(ws, fmt, rows.reset_index(drop=True), cols, heads, widths, fill_in=True)
         print_setup(ws, title, f"{title}（{sub}）", date=date, first_row=top)
+    kept_projects = _project_sheet(wb, fmt, ledger, pilot, carried, date)
 
     summary = lg.ledger_summary(ledger, communities)
     scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
@@ -544,6 +596,8 @@ def write_ledger_workbook(
     if opinions is not None:
         _opinion_sheet(wb, fmt, opinions, title, date)
     if carried is not None:
+        if kept_projects:
+            carried = dataclasses.replace(carried, kept=pd.concat([carried.kept, pd.DataFrame(kept_projects)]))
         _cycle_sheets(wb, fmt, carried, title, date)
     if len(communities) <= lg.MAX_COMMUNITY_SHEETS:
         data = wb.add_worksheet(LEDGER_TITLES["data"])
