@@ -148,6 +148,46 @@ def print_setup(
     ws.set_footer(f"&C&9 {LEDGER_TITLES['footer']}", {"margin": 0.3})
 
 
+def report_formats(fmt: Formats) -> dict[str, Any]:
+    """The cell formats of the report workbooks (progress, acceptance): a shaded header, wrapped
+    text, shares as percentages, whole numbers, and a red fill for overdue rows.
+    """
+    cell = {"border": 1, "valign": "top"}
+    return {
+        "head": fmt.get(bold=True, bg_color="#DDEBF7", border=1, text_wrap=True, valign="vcenter"),
+        "text": fmt.get(**cell, text_wrap=True),
+        "pct": fmt.get(**cell, num_format="0.0%"),
+        "num": fmt.get(**cell, num_format="#,##0"),
+        "late": fmt.get(**cell, text_wrap=True, bg_color="#FFC7CE"),
+    }
+
+
+def report_sheet(
+    wb: xlsxwriter.Workbook,
+    fmt: Formats,
+    name: str,
+    headers: Sequence[str],
+    widths: Sequence[float],
+    *,
+    title: str,
+    date: str,
+    rows: int,
+) -> Worksheet:
+    """A sheet of a report workbook (progress, acceptance): the header row, column widths,
+    frozen and filtered under the header (``rows`` rows follow), printed like the ledger (A4
+    landscape, one page wide, the header row on every page, title / sheet / date above, page
+    numbers below). The caller writes the rows.
+    """
+    ws = wb.add_worksheet(name)
+    for j, w in enumerate(widths):
+        set_width(ws, j, w)
+    write_row(ws, 0, list(headers), [report_formats(fmt)["head"]] * len(headers))
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(1, rows), _last_col(len(headers)))
+    print_setup(ws, title, name, date=date)
+    return ws
+
+
 def _last_col(n_cols: int) -> int:
     return max(0, n_cols - 1)
 
