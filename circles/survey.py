@@ -121,18 +121,8 @@ class _Reader:
                 "reason": reason,
             }
         )
-        log.warning(
-            "%s",
-            SURVEY_WORDS["problem"].format(
-                file=self.filled.path.name,
-                sheet=e.sheet,
-                row=e.row,
-                col=letter,
-                header=header,
-                reason=reason,
-                value=value,
-            ),
-        )
+        where_parts = {"file": self.filled.path.name, "sheet": e.sheet, "row": e.row, "col": letter}
+        log.warning("%s", SURVEY_WORDS["problem"].format(**where_parts, header=header, reason=reason, value=value))
 
     def target(self, e: Entry) -> tuple[str, Rule] | None:
         """The community id and the rule an entry speaks of (None: not in this run)."""

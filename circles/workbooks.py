@@ -549,6 +549,110 @@ def _project_sheet(
     return kept
 
 
+def _ledger_communities(ledger: pd.DataFrame, communities: pd.DataFrame | None, pilot: Any) -> pd.DataFrame:
+    """The communities of the ledger (from its rows when not given), with the pilot id each
+    matched when the ledger was made.
+    """
+    if communities is None:
+        communities = (
+            ledger[["community_id", "community_name"]]
+            .drop_duplicates()
+            .rename(columns={"community_id": "id", "community_name": "name"})
+        )
+        communities["population"] = np.nan
+    if "pilot_id" not in communities.columns and "in_plan" in ledger.columns:
+        # the ledger says which communities matched a pilot community (by name and place) when made
+        communities = communities.assign(pilot_id=_pilot_ids(ledger, communities, pilot))
+    return communities
+
+
+def _fill_in_columns(
+    ledger: pd.DataFrame, carried: Any
+) -> tuple[pd.DataFrame, list[str], list[str], Mapping[str, str]]:
+    """The ledger to write (the carried one, when last month's is carried), the columns of the
+    工作台账 and 待核实事项 sheets and their headers: 街道 when known, the plan's columns in a pilot
+    run; with ``carried``, 台账变化 after 事项 and the columns people added before the hidden key.
+    """
+    from . import ledger as lg
+    from ._labels import ACTION_COLUMNS, CYCLE_COLUMNS, OFFICIAL_COLUMNS, SURVEY_COLUMNS
+
+    act_cols = lg.shown_columns(ledger, ACTION_COLUMNS)
+    survey_cols = lg.shown_columns(ledger, SURVEY_COLUMNS)
+    if carried is None:
+        return ledger, act_cols, survey_cols, OFFICIAL_COLUMNS
+    ledger = carried.ledger
+    added = [str(c) for c in ledger.columns if str(c).startswith("+")]  # columns people added
+    for cols in (act_cols, survey_cols):
+        cols.insert(cols.index("item_name") + 1, "ledger_change")
+        cols[-1:-1] = added  # before the hidden key
+    return ledger, act_cols, survey_cols, {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS, **{c: c[1:] for c in added}}
+
+
+def _fill_in_sheets(
+    wb: xlsxwriter.Workbook,
+    fmt: Formats,
+    ledger: pd.DataFrame,
+    columns: tuple[list[str], list[str]],
+    heads: Mapping[str, str],
+    date: str | None,
+) -> None:
+    """工作台账 (the open items that need action) and 待核实事项 (the other open items), each
+    under its 填报 block.
+    """
+    from . import ledger as lg
+
+    title = LEDGER_TITLES["title"]
+    open_rows = lg.open_items(ledger)
+    action = open_rows["status"].isin(lg.ACTIONABLE)
+    for name, rows, cols, widths, sub in (
+        ("ledger", open_rows[action], columns[0], lg.ACTION_WIDTHS, "需行动事项"),
+        ("survey", open_rows[~action], columns[1], lg.SURVEY_WIDTHS, LEDGER_TITLES["survey"]),
+    ):
+        ws = wb.add_worksheet(LEDGER_TITLES[name])
+        top = official_table(ws, fmt, rows.reset_index(drop=True), cols, heads, widths, fill_in=True)
+        print_setup(ws, title, f"{title}（{sub}）", date=date, first_row=top)
+
+
+def _reference_sheets(
+    wb: xlsxwriter.Workbook, fmt: Formats, ledger: pd.DataFrame, communities: pd.DataFrame, date: str | None
+) -> None:
+    """汇总 (one row per community) and 标准要求与依据 (the long texts, one row per item)."""
+    from . import ledger as lg
+    from ._labels import REFERENCE_COLUMNS, SUMMARY_COLUMNS
+
+    title = LEDGER_TITLES["title"]
+    summary = lg.ledger_summary(ledger, communities)
+    scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
+    sh = wb.add_worksheet(LEDGER_TITLES["summary"])
+    official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
+    print_setup(sh, title, f"{title}（汇总）", date=date)
+    ref = wb.add_worksheet(LEDGER_TITLES["reference"])
+    official_table(ref, fmt, reference_table(ledger), list(REFERENCE_COLUMNS), REFERENCE_COLUMNS, REFERENCE_WIDTHS)
+    print_setup(ref, title, f"{title}（{LEDGER_TITLES['reference']}）", date=date)
+
+
+def _data_sheet(
+    wb: xlsxwriter.Workbook, fmt: Formats, ledger: pd.DataFrame, communities: pd.DataFrame, date: str | None
+) -> None:
+    """The hidden 数据 data sheet (read back by the cycle, never printed); none for a city of
+    more than :data:`circles.ledger.MAX_COMMUNITY_SHEETS` communities (ledger.csv has every row).
+    """
+    from . import ledger as lg
+
+    if len(communities) > lg.MAX_COMMUNITY_SHEETS:
+        log.info(
+            "ledger.xlsx: %d communities, more than %d: no data sheet (ledger.csv has every row)",
+            len(communities),
+            lg.MAX_COMMUNITY_SHEETS,
+        )
+        return
+    title = LEDGER_TITLES["title"]
+    data = wb.add_worksheet(LEDGER_TITLES["data"])
+    data_table(data, fmt, ledger)
+    print_setup(data, title, f"{title}（数据）", date=date)
+    data.hide()
+
+
 def write_ledger_workbook(
     ledger: pd.DataFrame,
     path: str | Path,
@@ -584,73 +688,24 @@ def write_ledger_workbook(
     and 保留的填报 (entries with no row in this ledger, with the reason).
     """
     from . import ledger as lg
-    from ._labels import ACTION_COLUMNS, OFFICIAL_COLUMNS, REFERENCE_COLUMNS, SUMMARY_COLUMNS, SURVEY_COLUMNS
 
     path = Path(path)
-    if communities is None:
-        communities = (
-            ledger[["community_id", "community_name"]]
-            .drop_duplicates()
-            .rename(columns={"community_id": "id", "community_name": "name"})
-        )
-        communities["population"] = np.nan
     pilot = pilot if pilot is not None else lg.load_pilot()
-    if "pilot_id" not in communities.columns and "in_plan" in ledger.columns:
-        # the ledger says which communities matched a pilot community (by name and place) when made
-        communities = communities.assign(pilot_id=_pilot_ids(ledger, communities, pilot))
-    act_cols = lg.shown_columns(ledger, ACTION_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
-    survey_cols = lg.shown_columns(ledger, SURVEY_COLUMNS)
-    heads: Mapping[str, str] = OFFICIAL_COLUMNS
-    if carried is not None:
-        from ._labels import CYCLE_COLUMNS
-
-        ledger = carried.ledger
-        added = [str(c) for c in ledger.columns if str(c).startswith("+")]  # columns people added
-        for cols in (act_cols, survey_cols):
-            cols.insert(cols.index("item_name") + 1, "ledger_change")
-            cols[-1:-1] = added  # before the hidden key
-        heads = {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS, **{c: c[1:] for c in added}}
+    communities = _ledger_communities(ledger, communities, pilot)
+    ledger, act_cols, survey_cols, heads = _fill_in_columns(ledger, carried)
     title = LEDGER_TITLES["title"]
     wb = new_workbook(path)
     fmt = Formats(wb)
-    open_rows = lg.open_items(ledger)
-    action = open_rows["status"].isin(lg.ACTIONABLE)
-    for name, rows, cols, widths, sub in (
-        ("ledger", open_rows[action], act_cols, lg.ACTION_WIDTHS, "需行动事项"),
-        ("survey", open_rows[~action], survey_cols, lg.SURVEY_WIDTHS, LEDGER_TITLES["survey"]),
-    ):
-        ws = wb.add_worksheet(LEDGER_TITLES[name])
-        top = official_table(ws, fmt, rows.reset_index(drop=True), cols, heads, widths, fill_in=True)
-        print_setup(ws, title, f"{title}（{sub}）", date=date, first_row=top)
+    _fill_in_sheets(wb, fmt, ledger, (act_cols, survey_cols), heads, date)
     kept_projects = _project_sheet(wb, fmt, ledger, pilot, carried, date)
-
-    summary = lg.ledger_summary(ledger, communities)
-    scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
-    sh = wb.add_worksheet(LEDGER_TITLES["summary"])
-    official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
-    print_setup(sh, title, f"{title}（汇总）", date=date)
-
-    ref = wb.add_worksheet(LEDGER_TITLES["reference"])
-    official_table(ref, fmt, reference_table(ledger), list(REFERENCE_COLUMNS), REFERENCE_COLUMNS, REFERENCE_WIDTHS)
-    print_setup(ref, title, f"{title}（{LEDGER_TITLES['reference']}）", date=date)
+    _reference_sheets(wb, fmt, ledger, communities, date)
     if opinions is not None:
         _opinion_sheet(wb, fmt, opinions, title, date)
     if carried is not None:
         if kept_projects:
             carried = dataclasses.replace(carried, kept=pd.concat([carried.kept, pd.DataFrame(kept_projects)]))
         _cycle_sheets(wb, fmt, carried, title, date)
-    if len(communities) <= lg.MAX_COMMUNITY_SHEETS:
-        data = wb.add_worksheet(LEDGER_TITLES["data"])
-        data_table(data, fmt, ledger)
-        print_setup(data, title, f"{title}（数据）", date=date)
-        data.hide()  # read back by the cycle, never printed
-    else:
-        log.info(
-            "ledger.xlsx: %d communities, more than %d: no data sheet (ledger.csv has every row)",
-            len(communities),
-            lg.MAX_COMMUNITY_SHEETS,
-        )
-
+    _data_sheet(wb, fmt, ledger, communities, date)
     notes = wb.add_worksheet(LEDGER_TITLES["notes"])
     notes_table(notes, fmt, lg._notes(ledger, communities, rulebook, pilot))
     print_setup(notes, title, f"{title}（说明）", date=date, header_rows=0)
