@@ -334,10 +334,9 @@ def _survey_answers(
     comms, facs = survey.apply_answers(comms, facs, answers)
     warnings.append(answers.report())
     log.info("%s", warnings[-1])
-    bad = []
     for p in answers.problems:
-        bad.append({**p, "message": f"{p['source_file']} {p['field']}: {p['reason']}: {p['value']}"})
-    return comms, facs, bad
+        warnings.append(f"{p['source_file']} {p['field']}: {p['reason']}: {p['value']}")
+    return comms, facs, list(answers.problems)
 
 
 def _load_facility_input(
