@@ -193,7 +193,10 @@ OFFICIAL_COLUMNS = {
     "person_in_charge": "责任人",
     "deadline": "完成时限",
     "progress": "推进情况",
-    "survey_result": "核实结果",
+    "survey_result": "核实结果（有/无）",
+    "survey_name": "核实设施名称",
+    "survey_location": "核实位置（地址或经度,纬度）",
+    "survey_size": "核实面积（m²）或规模",
     "investment_wan": "投资估算（万元）",
     "in_plan": "是否已列入方案",
     "requirement": "标准要求",
@@ -210,7 +213,17 @@ OFFICIAL_COLUMNS = {
 ACTION_COLUMNS = tuple(
     k
     for k in OFFICIAL_COLUMNS
-    if k not in ("requirement", "basis", "survey_result", "residents_affected", "category_zh")
+    if k
+    not in (
+        "requirement",
+        "basis",
+        "survey_result",
+        "survey_name",
+        "survey_location",
+        "survey_size",
+        "residents_affected",
+        "category_zh",
+    )
 )
 #: Columns of the printed 待核实事项 sheet (open items to survey or assess): what to check (缺口
 #: says what is unknown and the measured reach; 现状's full measurement and the 建议措施 — always a
@@ -227,9 +240,31 @@ SURVEY_COLUMNS = (
     "person_in_charge",
     "deadline",
     "survey_result",
+    "survey_name",
+    "survey_location",
+    "survey_size",
     "remarks",
     "key",
 )
+#: Headers of earlier ledgers still read back (header -> column key).
+HEADER_ALIASES = {"核实结果": "survey_result"}
+#: Words of the survey answers read back (:mod:`circles.survey`).
+SURVEY_YES_NO = {"yes": ("有", "是", "已有"), "no": ("无", "没有", "否")}
+SURVEY_WORDS = {
+    "not_yes_no": "核实结果应以“有”或“无”开头",
+    "no_name": "核实结果为“有”，但未填写核实设施名称",
+    "outside": "核实位置不在该社区边界内（应为社区内的经度,纬度，或地址文字）",
+    "bad_size": "无法读出面积或规模（应为数字，如 350 或 350平方米）",
+    "no_match": "台账编号或社区、事项对应不到本次分析的社区和规则",
+    "not_spatial": "该事项不按设施步行可达判定，核实结果仅作记录",
+    "source": "台账核实（{file} {sheet}第{row}行）",
+    "at_point": "位置为填报的经纬度",
+    "estimated": "位置为估计：社区代表点（填报位置：{text}）",
+    "problem": "{file} {sheet}第{row}行{col}列（{header}）：{reason}：{value}",
+    "report": (
+        "台账核实结果：{absent}项核实为无（按缺口判定），{present}处设施核实为有，{sized}处补充了规模，{bad}条无法采用"
+    ),
+}
 #: Columns of the 标准要求与依据 sheet: one row per item and requirement text.
 REFERENCE_COLUMNS = {
     "no": "序号",
@@ -272,6 +307,38 @@ CYCLE_WORDS = {
     "no_key": "无社区、事项或台账编号，按人工添加行保留",
     "report": "读取上期台账{read}行：{carried}行的填报已延续，新增事项{new}项，销号{closed}项，保留的填报{kept}条",
     "unreadable": "上期台账中无法定位的行：{where}",
+}
+#: Headers of the 实施项目清单 sheet (:mod:`circles.projects`; the phase and month headers are made
+#: from PROJECT_WORDS with their dates).
+PROJECT_COLUMNS = {
+    "no": "序号",
+    "community_name": "社区",
+    "project_no": "项目序号",
+    "content": "建设内容",
+    "items": "对应事项",
+    "investment_wan": "计划投资（万元）",
+    "leader": "分管领导",
+    "section": "责任科室",
+    "liaison": "联络员",
+    "key": "台账编号",
+}
+#: Words of the 实施项目清单.
+PROJECT_WORDS = {
+    "sheet": "实施项目清单",
+    "phase_head": "推进序时：{name}（{period}）",
+    "month_head": "{year}年{month}月推进情况",
+    "from_plan": "试点方案所列项目",
+    "from_gaps": "本次分析需行动事项（按社区、事项归并）",
+    "no_row": "新清单中已无此项目（方案或需行动事项已变更）",
+    "notes": (
+        "试点社区列方案所列项目，其他社区按社区、事项归并需行动事项；每月一列推进情况，只显示本期台账所在月份，"
+        "其余月份列已隐藏（取消隐藏即可查看、填写），下月运行时全部延续"
+    ),
+    "survey_notes": (
+        "待核实事项填写：有或无；为“有”时填设施名称、位置（地址，或经度,纬度）和面积（平方米）或规模（床、个）。"
+        "下月以 --ledger 运行时：核实为无的按缺口判定，核实为有的作为设施计入分析（无经纬度时按社区代表点估计），"
+        "填写有误的在 input_problems.csv 中逐格列出"
+    ),
 }
 #: Headers of the monthly progress report (:mod:`circles.progress`) beyond the ledger's own.
 PROGRESS_COLUMNS = {

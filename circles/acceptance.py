@@ -173,40 +173,29 @@ def _cell(v: Any, col: str) -> str:
 
 def write_acceptance_xlsx(acc: Acceptance, path: str | Path, date: dt.date) -> Path:
     """``acceptance.xlsx``: 总体指标 (the city per item) and 分社区事项 (per community × item)."""
-    import xlsxwriter
+    from .workbooks import Formats, new_workbook, report_formats, report_sheet, write_value
 
     path = Path(path)
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    wb = new_workbook(path)
     wb.set_properties({"title": ACCEPTANCE_WORDS["title"], "created": dt.datetime.combine(date, dt.time())})
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
-    text = wb.add_format({"border": 1, "text_wrap": True, "valign": "top"})
-    pct = wb.add_format({"border": 1, "num_format": "0.0%", "valign": "top"})
-    num = wb.add_format({"border": 1, "num_format": "#,##0", "valign": "top"})
+    fmt = Formats(wb)
+    f = report_formats(fmt)
     for name, df, cols in (
         (ACCEPTANCE_WORDS["sheet_city"], acc.city, list(CITY_COLUMNS)),
         (ACCEPTANCE_WORDS["sheet_items"], acc.items, list(ITEM_COLUMNS)),
     ):
-        ws = wb.add_worksheet(name)
-        ws.write_row(0, 0, [ACCEPTANCE_COLUMNS[c] for c in cols], head)
+        widths = [34 if c == "item" else (14 if c in ("community_name", "change") else 11) for c in cols]
+        heads = [ACCEPTANCE_COLUMNS[c] for c in cols]
+        ws = report_sheet(
+            wb, fmt, name, heads, widths, title=ACCEPTANCE_WORDS["title"], date=date.isoformat(), rows=len(df)
+        )
         for i, rec in enumerate(df[cols].itertuples(index=False), start=1):
             for j, (c, v) in enumerate(zip(cols, rec, strict=True)):
                 if c.startswith(("covered", "residents")):
-                    if pd.isna(v):
-                        ws.write_blank(i, j, None, text)
-                    else:
-                        ws.write_number(i, j, float(v), pct if c.startswith("covered") else num)
+                    number = None if pd.isna(v) else float(v)
+                    write_value(ws, i, j, number, f["pct"] if c.startswith("covered") else f["num"])
                 else:
-                    ws.write_string(i, j, _cell(v, c), text)
-        for j, c in enumerate(cols):
-            ws.set_column(j, j, 34 if c == "item" else (14 if c in ("community_name", "change") else 11))
-        ws.freeze_panes(1, 0)
-        ws.autofilter(0, 0, max(1, len(df)), len(cols) - 1)
-        ws.set_landscape()
-        ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
-        ws.repeat_rows(0)
-        ws.set_header(f"&L{ACCEPTANCE_WORDS['title']}&C{name}&R{date.isoformat()}")
-        ws.set_footer("&C&P / &N")
+                    write_value(ws, i, j, _cell(v, c), f["text"])
     wb.close()
     return path
 
@@ -252,7 +241,7 @@ def _pages(acc: Acceptance, ts, date: dt.date) -> Iterator[Any]:
 
     for title, df, cols, share in (
         (ACCEPTANCE_WORDS["sheet_city"], acc.city, list(CITY_COLUMNS), [4, 1, 1, 1, 1, 1]),
-        (ACCEPTANCE_WORDS["sheet_items"], acc.items, list(ITEM_COLUMNS), [1.4, 3, 1, 1, 1, 1, 1, 1]),
+        (ACCEPTANCE_WORDS["sheet_items"], _changed_first(acc.items), list(ITEM_COLUMNS), [1.4, 3, 1, 1, 1, 1, 1, 1]),
     ):
         w = np.asarray(share, dtype=float)
         rows = [[_cell(v, c) for c, v in zip(cols, r, strict=True)] for r in df[cols].itertuples(index=False)]
@@ -267,6 +256,14 @@ def _pages(acc: Acceptance, ts, date: dt.date) -> Iterator[Any]:
             if start >= len(rows):
                 break
     yield from _map_pages(acc, ts, page, width, bottom)
+
+
+def _changed_first(items: pd.DataFrame) -> pd.DataFrame:
+    """The items that changed first (in the table's order), then the unchanged: a reader looks
+    for what the pilot changed, not for 200 rows of 无变化.
+    """
+    same = (items["change"] == ACCEPTANCE_CHANGES["unchanged"]).to_numpy()
+    return pd.concat([items[~same], items[same]])
 
 
 def _map_pages(acc: Acceptance, ts, page, width: float, bottom: float) -> Iterator[Any]:
@@ -303,9 +300,9 @@ def _map_pages(acc: Acceptance, ts, page, width: float, bottom: float) -> Iterat
 def write_acceptance_pdf(acc: Acceptance, path: str | Path, date: dt.date) -> Path:
     """``acceptance.pdf``: the city indicators, the items by community, before/after maps."""
     import matplotlib
-    from matplotlib.backends.backend_pdf import PdfPages
 
     from . import figures
+    from .progress import save_numbered
     from .report import pdf_font
 
     path = Path(path)
@@ -317,10 +314,9 @@ def write_acceptance_pdf(acc: Acceptance, path: str | Path, date: dt.date) -> Pa
     for words in (ACCEPTANCE_WORDS, ACCEPTANCE_COLUMNS, ACCEPTANCE_CHANGES):
         for v in words.values():
             chars |= set(str(v))
-    chars |= set(ATTRIBUTION + acc.before.name + acc.after.name + "0123456789-%.,")
+    chars |= set(ATTRIBUTION + acc.before.name + acc.after.name + "0123456789-%.,第页共/ ")
     families = [pdf_font(family, chars), "DejaVu Sans"] if family else ["DejaVu Sans"]
     meta = {"Title": ACCEPTANCE_WORDS["title"], "Creator": "circles", "CreationDate": None, "ModDate": None}
-    with matplotlib.rc_context(figures.rc(families)), PdfPages(path, metadata=meta) as pdf:
-        for fig in _pages(acc, figures.Typesetter(families), date):
-            pdf.savefig(fig)
+    with matplotlib.rc_context(figures.rc(families)):
+        save_numbered(path, _pages(acc, figures.Typesetter(families), date), meta)
     return path

@@ -70,6 +70,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from . import cycle
 
         previous = cycle.read_filled_ledger(output.ledger)  # read whole before the folder may be replaced
+        run = run.updated(survey=output.ledger)  # its 核实结果 answers enter the analysis (circles.survey)
     progress = sys.stderr.isatty()
     if dask.dask and output.facility_isochrones:
         raise OptionError(

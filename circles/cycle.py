@@ -34,13 +34,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._labels import CYCLE_COLUMNS, CYCLE_WORDS, LEDGER_COLUMNS, LEDGER_TITLES, OFFICIAL_COLUMNS, STATUS_ZH
+from ._labels import (
+    CYCLE_COLUMNS,
+    CYCLE_WORDS,
+    HEADER_ALIASES,
+    LEDGER_COLUMNS,
+    LEDGER_TITLES,
+    OFFICIAL_COLUMNS,
+    PROJECT_COLUMNS,
+    STATUS_ZH,
+)
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 #: Columns officials write in; their cells are always carried.
-WRITE_IN = ("person_in_charge", "deadline", "progress", "investment_wan", "remarks", "survey_result")
+SURVEY_COLUMNS = ("survey_result", "survey_name", "survey_location", "survey_size")
+WRITE_IN = ("person_in_charge", "deadline", "progress", "investment_wan", "remarks", *SURVEY_COLUMNS)
 #: Of those, the ones circles itself may prefill: a cell is carried only where it differs from
 #: what circles wrote (the previous run's ``ledger.csv`` or the workbook's data sheet), or, when
 #: that is unknown, from what the new run writes.
@@ -71,6 +81,8 @@ def _header_keys() -> dict[str, str]:
         keys.setdefault(_norm_header(k), k)
     for k in CYCLE_COLUMNS:
         keys.setdefault(_norm_header(k), k)
+    for zh, k in HEADER_ALIASES.items():
+        keys.setdefault(_norm_header(zh), k)
     return keys
 
 
@@ -100,6 +112,10 @@ class Entry:
     open_sheet: bool = False
     closed_sheet: bool = False
     kept_sheet: bool = False
+    #: Read from the 实施项目清单 (carried by :func:`circles.projects.carry_projects`).
+    project_sheet: bool = False
+    #: Column key -> 0-based column of the sheet (to name a cell in a report).
+    columns: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +129,26 @@ class FilledLedger:
     entries: list[Entry] = field(default_factory=list)
     generated: pd.DataFrame | None = None
     unreadable: list[str] = field(default_factory=list)
+
+    def survey_carried(self) -> list[Entry]:
+        """The survey answers (核实结果 …) circles carried into that ledger for rows no longer on
+        its 待核实事项 sheet (a surveyed absence is a gap now, on the 工作台账 sheet without the
+        survey block): read from what circles wrote (the data sheet or ``ledger.csv``), so that
+        they keep their effect month after month. Rows people answered themselves come first.
+        """
+        gen = self.generated
+        if gen is None or "survey_result" not in gen.columns or not len(gen):
+            return []
+        answered = {e.key for e in self.entries if _text(e.cells.get("survey_result"))}
+        out = []
+        cols = [c for c in SURVEY_COLUMNS if c in gen.columns]
+        for n, rec in enumerate(gen[["community_id", "rule_id", *cols]].itertuples(index=False), start=2):
+            key = ("id", str(rec[0]), str(rec[1]))
+            cells = {c: v for c, v in zip(cols, rec[2:], strict=True) if _text(v)}
+            if cells.get("survey_result") and key not in answered:
+                sheet = "ledger.csv" if self.path.with_name("ledger.csv").is_file() else LEDGER_TITLES["data"]
+                out.append(Entry(sheet, n, key, {**cells, "key": f"{key[1]}/{key[2]}"}, columns={}))
+        return out
 
     def open_keys(self) -> set[tuple[str, str, str]]:
         """Keys of the items that were open in that ledger."""
@@ -211,6 +247,8 @@ def _sheet_entries(ws, known: Mapping[str, str], out: FilledLedger, first: bool)
                 open_sheet=kind == "open",
                 closed_sheet=kind == "closed",
                 kept_sheet=kind == "kept",
+                project_sheet=kind == "projects",
+                columns={k: j for j, k in cols.items()},
             )
         )
     return True
@@ -221,6 +259,8 @@ def _sheet_kind(title: str, cols: Mapping[int, str], first: bool) -> str:
     ``kept``, ``community`` or ``data``.
     """
     values = set(cols.values())
+    if "+" + PROJECT_COLUMNS["content"] in values:
+        return "projects"
     if "rule_id" in values and "status" in values and "action_zh" not in values:
         return "data"
     if title.strip() in (LEDGER_TITLES["reference"], LEDGER_TITLES["opinions"]) and "key" not in values:
@@ -350,6 +390,8 @@ class Carried:
     closed: pd.DataFrame
     kept: pd.DataFrame
     report: list[str]
+    #: The rows of last month's 实施项目清单 (carried when the new one is written).
+    projects: list[Entry] = field(default_factory=list)
 
 
 def _index(ledger: pd.DataFrame) -> tuple[dict[tuple[str, str, str], int], set[tuple[str, str, str]]]:
@@ -518,12 +560,14 @@ def carry_forward(
     per_row: dict[int, dict[str, Any]] = {}
     kept: list[dict[str, Any]] = []
     closed_before: list[dict[str, Any]] = []
-    for e in previous.entries:
+    for e in [*previous.entries, *previous.survey_carried()]:
         if e.closed_sheet:
             closed_before.append({k: _text(v) for k, v in e.cells.items()})
             continue
         if e.kept_sheet:
             kept.append({k: _text(v) for k, v in e.cells.items()})
+            continue
+        if e.project_sheet:
             continue
         i = idx.get(e.key)
         if e.key in ambiguous:
@@ -554,7 +598,7 @@ def carry_forward(
     report += [CYCLE_WORDS["unreadable"].format(where=u) for u in previous.unreadable]
     for line in report:
         log.info(line)
-    return Carried(led, closed_df, kept_df, report)
+    return Carried(led, closed_df, kept_df, report, [e for e in previous.entries if e.project_sheet])
 
 
 def _mark_changes(
@@ -614,8 +658,11 @@ KEPT_COLUMNS = ("kept_reason", "community_name", "item_name", "key", "source_cel
 def entered_cells(previous: FilledLedger) -> list[tuple[str, str, str]]:
     """Every cell people wrote in a filled ledger: (sheet!row, column, text) — for checks."""
     out = []
+    prefilled = {"+" + PROJECT_COLUMNS[k] for k in ("project_no", "content", "items", "investment_wan")}
     for e in previous.entries:
         for col, v in _written(e, previous.generated, None).items():
+            if e.project_sheet and col in prefilled:  # what circles wrote on the 实施项目清单
+                continue
             out.append((f"{e.sheet}!{e.row}", col, _text(v)))
     return out
 

@@ -70,8 +70,12 @@ from . import capacity as cap
 from ._labels import COLUMNS_ZH, FIELD_ZH, NAME_MATCH_ZH, threshold_text
 from .access import Access
 from .rulebook import Rule, Rulebook
+from .survey import surveyed_in
 
 log = logging.getLogger(__name__)
+
+#: Evidence of a row whose type was surveyed in that community only (a ledger's 核实结果 无).
+SURVEYED_ON_SITE = "surveyed on site in this community (the ledger's 核实结果: 无): absence is a finding"
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -444,6 +448,7 @@ class _Context:
     new_of: dict[str, bool]
     surveyed: set[str]
     present: set[str]  # types with at least one facility in the input (evidence of presence)
+    surveyed_in: dict[str, set[str]]  # community id -> types surveyed on site there (circles.survey)
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]]
     inside_cache: dict[str, dict[str, np.ndarray]]
     community_of: dict[str, str]  # facility id -> the communities holding it (facility_communities)
@@ -485,6 +490,7 @@ def _context(communities: gpd.GeoDataFrame, access: Access, surveyed: set[str]) 
         new_of=new_of,
         surveyed=surveyed,
         present=set(fac["facility_type"].astype(str)),
+        surveyed_in=surveyed_in(communities),
         reach_cache={},
         inside_cache={},
         community_of=dict(zip(fac["id"].astype(str), facility_communities(communities, fac), strict=True)),
@@ -758,12 +764,15 @@ def no_data_reason(rule: Rule, is_surveyed: bool, placed_pop: float, pop: float)
     return ""
 
 
-def _classify(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure, reason: str, target_share: float) -> str:
+def _classify(
+    rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure, reason: str, target_share: float, surveyed: bool
+) -> str:
     """Step 2: the status from the measured numbers and the reason code.
 
     ``ok`` only when every part the rule checks was checked: a reach verdict whose size or
     capacity the input does not give is ``reach_size_unverified``. Absence of a type nobody
     declared surveyed (its facilities are evidence of presence only) is ``unseen``, never a gap.
+    ``surveyed``: the type is surveyed in this community (declared, or a ledger's 核实结果 无).
     """
     if reason == "not_surveyed":
         return "to_assess" if rule.check == "supply" else "no_data"
@@ -781,7 +790,7 @@ def _classify(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure, reason: str, t
         if status == "ok" and cm.size_checked == 0.0:
             status = "reach_size_unverified"
     status = absent_status(status, rule.required)
-    if not m.is_surveyed and status in ("gap", "partial"):
+    if not surveyed and status in ("gap", "partial"):
         return "unseen"
     return status
 
@@ -981,15 +990,20 @@ def _rule_rows(ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: floa
     ):
         cm = _measure_community(ctx, rule, m, ci, cid, float(pop))
         row = _row_base(rule, m, cid, cname, float(pop), est, cm.hh)
-        reason = no_data_reason(rule, m.measured, cm.placed_pop, float(pop))
-        status = _classify(rule, m, cm, reason, target_share)
-        row.update(no_data_reason=reason, size_checked=cm.size_checked, surveyed=m.is_surveyed)
+        on_site = not m.is_surveyed and rule.facility_type in ctx.surveyed_in.get(cid, ())
+        surveyed = m.is_surveyed or on_site
+        reason = no_data_reason(rule, m.measured or on_site, cm.placed_pop, float(pop))
+        status = _classify(rule, m, cm, reason, target_share, surveyed)
+        row.update(no_data_reason=reason, size_checked=cm.size_checked, surveyed=surveyed)
         row["residents_unplaced"] = int(round(cm.unplaced_pop))
         if reason:
             row.update(_EMPTY, status=status, evidence=_no_data_evidence(rule, ft, reason, ctx.access.max_attach_m))
         else:
             row.update(_measured_columns(ctx, m, cm, ci))
-            row.update(status=status, evidence=_evidence(ctx, rule, ft, m, cm, ci, target_share))
+            evidence = _evidence(ctx, rule, ft, m, cm, ci, target_share)
+            if on_site:
+                evidence = "; ".join(x for x in (SURVEYED_ON_SITE, evidence) if x)
+            row.update(status=status, evidence=evidence)
         rows.append(row)
     return rows
 

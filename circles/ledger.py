@@ -53,6 +53,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,9 @@ from ._labels import (
     LEDGER_STATUS_MEANING,
     LEDGER_STATUS_ORDER,
     LEDGER_TITLES,
+    OFFICIAL_COLUMNS,
     PLAN_STATUS_ZH,
+    PROJECT_WORDS,
     READING_ZH,
     SOURCE_ZH,
     STATUS_ZH,
@@ -208,7 +211,10 @@ OFFICIAL_WIDTHS = {
     "person_in_charge": WRITE_IN_WIDTH,
     "deadline": WRITE_IN_WIDTH,
     "progress": WRITE_IN_WIDTH,
-    "survey_result": 2 * WRITE_IN_WIDTH,
+    "survey_result": 6,
+    "survey_name": WRITE_IN_WIDTH,
+    "survey_location": WRITE_IN_WIDTH,
+    "survey_size": 8,
     "investment_wan": WRITE_IN_WIDTH,
     "in_plan": 5,
     "requirement": 21,
@@ -229,7 +235,8 @@ ACTION_WIDTHS = {
     "responsible_units": 7,
     "remarks": 50,
 }
-#: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, a wide 核实结果.
+#: Widths of the printed 待核实事项 sheet: 缺口 (what is unknown) and 备注 wide, the 核实结果 block
+#: (有/无, name, location, size) wide enough to write in.
 SURVEY_WIDTHS = {
     **OFFICIAL_WIDTHS,
     "community_name": 10,
@@ -237,8 +244,9 @@ SURVEY_WIDTHS = {
     "item_name": 9,
     "gap": 40,
     "lead_unit": 9,
-    "survey_result": 2 * WRITE_IN_WIDTH,
-    "remarks": 52,
+    "survey_result": 5,
+    "survey_size": 7,
+    "remarks": 48,
 }
 SUMMARY_WIDTHS = {
     "community_name": 10,
@@ -355,17 +363,21 @@ def requirement_text(rule: Rule, g: Mapping[str, Any] | None) -> str:
     return f"{text}。检查口径：" + "，".join(parts)
 
 
-def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, str, float, str]:  # noqa: C901 — split in issue 21 by the verdicts work (evidence from codes)
-    """(现状, 缺口, residents affected, evidence) in Chinese for a spatial row."""
-    res = _num(g["residents"])
+def _own_text(rule: Rule, g: Mapping[str, Any]) -> str:
+    """The community's own supply in words ('' when the rule does not count it)."""
     c = rule.capacity
     own_n, own = _num(g.get("facilities_own")), _num(g.get("supply_own"))
-    own_txt = ""
-    if c is not None and (c.basis == "own" or rule.check == "supply") and np.isfinite(own_n):
-        unit = c.unit_zh or ("平方米" if c.measure == "size_m2" else "个")
-        who = "户" if c.demand == "households" else "人"
-        per = "" if c.per == 1 else f"{c.per:g}"
-        own_txt = f"社区内设施{own_n:.0f}处" + (f"，每{per}{who}{own:.3g}{unit}" if np.isfinite(own) else "")
+    if c is None or not (c.basis == "own" or rule.check == "supply") or not np.isfinite(own_n):
+        return ""
+    unit = c.unit_zh or ("平方米" if c.measure == "size_m2" else "个")
+    who = "户" if c.demand == "households" else "人"
+    per = "" if c.per == 1 else f"{c.per:g}"
+    return f"社区内设施{own_n:.0f}处" + (f"，每{per}{who}{own:.3g}{unit}" if np.isfinite(own) else "")
+
+
+def _unmeasured(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, str, float, str] | None:
+    """(现状, 缺口, affected, evidence) of a row without measured numbers; None for a measured row."""
+    c = rule.capacity
     if status == "no_data":
         if str(g.get("no_data_reason") or "") == "not_surveyed":
             return (
@@ -378,16 +390,18 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
     if status == "to_assess" and not np.isfinite(_num(g.get("covered_share"))):
         need = c.describe_zh() if c is not None and c.target is not None else "数量"
         return ("输入数据中没有此类设施", f"待调查：清点社区内数量（{need}）", float("nan"), "")
-    placed = res - _num(g["residents_unplaced"])
-    unc = _num(g["residents_uncovered"])
-    cov = placed - unc
-    share = _num(g["covered_share"])
-    thr = _thr(g, rule)
-    state = []
-    if own_txt:
-        state.append(own_txt)
+    return None
+
+
+def _state_lines(rule: Rule, g: Mapping[str, Any]) -> list[str]:
+    """现状 of a measured row, part by part."""
+    c = rule.capacity
+    placed = _num(g["residents"]) - _num(g["residents_unplaced"])
+    cov = placed - _num(g["residents_uncovered"])
+    own_txt = _own_text(rule, g)
+    state = [own_txt] if own_txt else []
     state += [
-        f"步行{thr}内覆盖{share:.1%}居民（{cov:.0f}/{placed:.0f}人）",
+        f"步行{_thr(g, rule)}内覆盖{_num(g['covered_share']):.1%}居民（{cov:.0f}/{placed:.0f}人）",
         f"范围内设施{_num(g['facilities_within']):.0f}处",
     ]
     near_min, med = _num(g["nearest_min_min"]), _num(g["nearest_min_median"])
@@ -411,71 +425,107 @@ def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[
             f"步行范围内可达供给{sup:.3g}{g['supply_unit']}{view}"
             + ("" if g.get("supply_complete") in (True, 1.0) else "（部分设施缺数据，为下限）")
         )
-    res_und = _num(g.get("residents_undersized"))
-    gap_txt, affected = "", float("nan")
-    if status == "ok":
-        gap_txt = "无"
-    elif status == "gap":
-        gap_txt, affected = f"全部{placed:.0f}名居民步行{thr}内无此设施", placed
-    elif status == "partial":
-        gap_txt, affected = f"{unc:.0f}名居民超出步行{thr}范围", unc
-    elif status == "unseen":
-        gap_txt, affected = f"{unc:.0f}名居民步行{thr}内未见此设施（此类设施未声明已调查，未见不等于缺口）", unc
-    elif status == "reach_size_unverified":
-        gap_txt = "规模待核：可达，但输入未给出" + _unchecked_zh(rule)
-    elif status == "conditional":
-        gap_txt = "具备条件时配建：" + (
-            "社区内及步行范围内均无" if rule.check == "presence" else f"{unc:.0f}名居民步行{thr}内无此设施"
+    return state
+
+
+def _undersized_gap(rule: Rule, g: Mapping[str, Any], placed: float) -> tuple[str, float]:
+    """缺口 and residents affected of an ``undersized`` row: every shortfall the row has."""
+    c = rule.capacity
+    own, sup = _num(g.get("supply_own")), _num(g.get("supply_accessible"))
+    n_small, res_und = _num(g.get("facilities_undersized")), _num(g.get("residents_undersized"))
+    bits: list[str] = []
+    affected = float("nan")
+    if rule.check == "supply" and c is not None and c.target is not None and np.isfinite(own):
+        unit = c.unit_zh or "个"
+        bits.append(f"社区内每户{own:.3g}{unit} < 标准{c.target:g}{unit}")
+        affected = placed
+    if res_und and res_und > 0:
+        bits.append(f"{res_und:.0f}名居民仅能到达规模不足（<{rule.min_size_m2:g}平方米）的设施")
+        affected = res_und
+    if rule.min_count > 1 and _num(g["facilities_within"]) - (n_small or 0) < rule.min_count:
+        bits.append(
+            f"范围内达标设施{_num(g['facilities_within']) - (n_small or 0):.0f}处，标准要求至少{rule.min_count}处"
         )
-    elif status == "as_needed":
-        gap_txt = f"按需配建（△）：{unc:.0f}名居民步行{thr}内无此设施"
-    elif status == "to_assess":
-        if c is not None and c.target is not None and np.isfinite(own):
-            gap_txt = f"待核查：新建社区标准{c.describe_zh()}，既有社区统筹解决"
-        else:
-            gap_txt = "待核查：输入未给出数量（容量）" if not np.isfinite(own) else "待核查（标准未规定判定值）"
-    elif status == "undersized":
-        bits: list[str] = []
-        if rule.check == "supply" and c is not None and c.target is not None and np.isfinite(own):
-            unit = c.unit_zh or "个"
-            bits.append(f"社区内每户{own:.3g}{unit} < 标准{c.target:g}{unit}")
+        affected = placed
+    tgt = _num(g.get("supply_target"))
+    if c is not None and c.basis == "own" and rule.check != "supply" and np.isfinite(own) and np.isfinite(tgt):
+        if own < tgt:
+            bits.append(f"社区自有{own:.3g}{g['supply_unit']} < 标准{tgt:g}（缺{tgt - own:.3g}）")
             affected = placed
-        if res_und and res_und > 0:
-            bits.append(f"{res_und:.0f}名居民仅能到达规模不足（<{rule.min_size_m2:g}平方米）的设施")
-            affected = res_und
-        if rule.min_count > 1 and _num(g["facilities_within"]) - (n_small or 0) < rule.min_count:
-            bits.append(
-                f"范围内达标设施{_num(g['facilities_within']) - (n_small or 0):.0f}处，标准要求至少{rule.min_count}处"
-            )
-            affected = placed
-        tgt = _num(g.get("supply_target"))
-        if c is not None and c.basis == "own" and rule.check != "supply" and np.isfinite(own) and np.isfinite(tgt):
-            if own < tgt:
-                bits.append(f"社区自有{own:.3g}{g['supply_unit']} < 标准{tgt:g}（缺{tgt - own:.3g}）")
-                affected = placed
-        elif np.isfinite(sup) and np.isfinite(tgt) and sup < tgt:
-            bits.append(f"可达供给{sup:.3g} < 标准{tgt:g}{g['supply_unit']}（缺{tgt - sup:.3g}）")
-            affected = placed
-        gap_txt = "；".join(bits)
-    if (
-        status in ("gap", "partial")
-        and c is not None
-        and c.basis == "own"
-        and c.target is not None
-        and np.isfinite(own)
-        and own < c.target
-    ):
-        gap_txt += f"；社区自有{own:.3g}{g['supply_unit']} < 标准{c.target:g}（缺{c.target - own:.3g}）"
+    elif np.isfinite(sup) and np.isfinite(tgt) and sup < tgt:
+        bits.append(f"可达供给{sup:.3g} < 标准{tgt:g}{g['supply_unit']}（缺{tgt - sup:.3g}）")
+        affected = placed
+    return "；".join(bits), affected
+
+
+def _to_assess_gap(rule: Rule, g: Mapping[str, Any]) -> str:
+    c, own = rule.capacity, _num(g.get("supply_own"))
+    if c is not None and c.target is not None and np.isfinite(own):
+        return f"待核查：新建社区标准{c.describe_zh()}，既有社区统筹解决"
+    return "待核查：输入未给出数量（容量）" if not np.isfinite(own) else "待核查（标准未规定判定值）"
+
+
+def _gap_text(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, float]:
+    """缺口 of a measured row and the residents it affects (NaN: not counted)."""
+    placed = _num(g["residents"]) - _num(g["residents_unplaced"])
+    unc, thr = _num(g["residents_uncovered"]), _thr(g, rule)
+    if status == "undersized":
+        return _undersized_gap(rule, g, placed)
+    texts: dict[str, tuple[str, float]] = {
+        "ok": ("无", float("nan")),
+        "gap": (f"全部{placed:.0f}名居民步行{thr}内无此设施", placed),
+        "partial": (f"{unc:.0f}名居民超出步行{thr}范围", unc),
+        "unseen": (f"{unc:.0f}名居民步行{thr}内未见此设施（此类设施未声明已调查，未见不等于缺口）", unc),
+        "reach_size_unverified": ("规模待核：可达，但输入未给出" + _unchecked_zh(rule), float("nan")),
+        "conditional": (
+            "具备条件时配建："
+            + ("社区内及步行范围内均无" if rule.check == "presence" else f"{unc:.0f}名居民步行{thr}内无此设施"),
+            float("nan"),
+        ),
+        "as_needed": (f"按需配建（△）：{unc:.0f}名居民步行{thr}内无此设施", float("nan")),
+    }
+    if status == "to_assess":
+        return _to_assess_gap(rule, g), float("nan")
+    return texts.get(status, ("", float("nan")))
+
+
+def _own_shortfall(rule: Rule, g: Mapping[str, Any], status: str) -> str:
+    """For a gap or partial row, the community's own supply below the target ('' otherwise)."""
+    c, own = rule.capacity, _num(g.get("supply_own"))
+    if status not in ("gap", "partial") or c is None or c.basis != "own" or c.target is None:
+        return ""
+    if not np.isfinite(own) or own >= c.target:
+        return ""
+    return f"；社区自有{own:.3g}{g['supply_unit']} < 标准{c.target:g}（缺{c.target - own:.3g}）"
+
+
+def _evidence_zh(g: Mapping[str, Any]) -> str:
+    """The row's evidence in Chinese: nearest and undersized facilities, residents not placed."""
     ev: list[str] = []
     if g.get("nearest_facilities"):
         ev.append(f"最近设施：{g['nearest_facilities']}")
     if g.get("undersized_facilities"):
         ev.append(f"规模不足：{g['undersized_facilities']}")
+    return "；".join(ev + _people_notes(g))
+
+
+def _people_notes(g: Mapping[str, Any]) -> list[str]:
+    """What to know of a row's residents: some not placed on the network, an estimated population."""
+    notes = []
     if _num(g["residents_unplaced"]) > 0:
-        ev.append(f"{_num(g['residents_unplaced']):.0f}人未能定位到路网")
+        notes.append(f"{_num(g['residents_unplaced']):.0f}人未能定位到路网")
     if bool(g.get("population_estimated")):
-        ev.append("人口为估算值")
-    return "；".join(state), gap_txt, affected, "；".join(ev)
+        notes.append("人口为估算值")
+    return notes
+
+
+def _state_gap_evidence(rule: Rule, g: Mapping[str, Any], status: str) -> tuple[str, str, float, str]:
+    """(现状, 缺口, residents affected, evidence) in Chinese for a spatial row."""
+    unmeasured = _unmeasured(rule, g, status)
+    if unmeasured is not None:
+        return unmeasured
+    gap_txt, affected = _gap_text(rule, g, status)
+    return "；".join(_state_lines(rule, g)), gap_txt + _own_shortfall(rule, g, status), affected, _evidence_zh(g)
 
 
 def _unchecked_zh(rule: Rule) -> str:
@@ -498,11 +548,7 @@ def _short_evidence(g: Mapping[str, Any]) -> str:
     near = re.sub(r"^[a-z]+/\d+:[a-z_]+", "未命名设施", near)  # an unnamed facility shows its id
     if near:
         bits.append(f"最近：{near}")
-    if _num(g["residents_unplaced"]) > 0:
-        bits.append(f"{_num(g['residents_unplaced']):.0f}人未能定位到路网")
-    if bool(g.get("population_estimated")):
-        bits.append("人口为估算值")
-    return "；".join(bits)
+    return "；".join(bits + _people_notes(g))
 
 
 def _action(rule: Rule, g: Mapping[str, Any] | None, status: str) -> str:
@@ -649,7 +695,212 @@ def _plan_check(rule: Rule, p: PilotCommunity, pilot: Pilot, order: Mapping[str,
 # ----------------------------------------------------------------------------- the ledger
 
 
-def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
+@dataclass
+class _Community:
+    """What the rows of one community share: who it is, its people and the units."""
+
+    cid: str
+    name: Any
+    street: str
+    pop: float
+    hh: float
+    pop_src: str
+    hh_src: str
+    below: bool
+    scale_note: str
+    deps: Departments
+    plan: PilotCommunity | None
+
+
+def _community(
+    c: Mapping[str, Any],
+    p: PilotCommunity | None,
+    pilot: Pilot,
+    departments: Departments | None,
+    default_deps: Departments,
+    lo: float,
+) -> _Community:
+    """A community's shared values (``lo``: the standard's smallest population of a community;
+    its units: ``departments``, else the plan's for a pilot community, else ``default_deps``).
+    """
+    deps = departments or (pilot.departments if p is not None and pilot.departments is not None else default_deps)
+    pop, hh = _num(c["population"]), _num(c.get("households"))
+    street = c.get("street", "")
+    street = "" if street is None or (isinstance(street, float) and math.isnan(street)) else str(street)
+    pop_src = str(
+        c.get("population_source", "")
+        or (SOURCE_ZH["estimate"] if bool(c.get("population_estimated")) else SOURCE_ZH["boundary"])
+    )
+    hh_src = str(c.get("households_source", "") or (SOURCE_ZH["boundary"] if np.isfinite(hh) else SOURCE_ZH["unknown"]))
+    below = bool(np.isfinite(pop) and np.isfinite(lo) and 0 < pop < lo)
+    scale_note = f"人口{pop:.0f}人，低于完整居住社区{_wan(lo)}人：统筹联动周边社区、共建共享" if below else ""
+    return _Community(str(c["id"]), c["name"], street, pop, hh, pop_src, hh_src, below, scale_note, deps, p)
+
+
+@dataclass
+class _Draft:
+    """One row while it is made: the verdict and the texts the plan and the scale may change."""
+
+    status: str
+    state: str
+    gap: str
+    affected: float
+    evidence: str
+    action: str
+    why: str = ""
+    remarks: list[str] = field(default_factory=list)
+    plan_status: str = ""
+    plan_ref: str = ""
+    in_plan: bool | None = None
+    invest: float = float("nan")
+
+
+def _draft(rule: Rule, g: Mapping[str, Any] | None) -> _Draft:
+    """The row as measured (a checklist item: to assess on site)."""
+    status = g["status"] if g is not None else "to_assess"
+    if g is not None:
+        state, gap_txt, affected, evidence = _state_gap_evidence(rule, g, status)
+    else:
+        state, gap_txt, affected, evidence = "需人工评估（无法从地图数据判断）", "待现场评估", float("nan"), ""
+    return _Draft(status, state, gap_txt, affected, evidence, _action(rule, g, status))
+
+
+def _apply_plan(d: _Draft, rule: Rule, cm: _Community, pilot: Pilot, order: Mapping[str, int]) -> None:
+    """What the pilot plan says of the item: its project or measure, what it says exists."""
+    if cm.plan is None:
+        return
+    pc = _plan_check(rule, cm.plan, pilot, order, d.status)
+    d.plan_status, d.plan_ref, d.invest = pc["plan_status"], pc["plan_ref"], pc["invest"]
+    d.remarks += pc["remarks"]
+    if pc["action"]:
+        d.action, d.why = pc["action"], pc["why"]
+    if pc["exists"]:
+        # what the plan says exists is an input to verify, never a gap (现有，方案所载，位置待核)
+        d.status = "to_assess" if d.status in _ABSENT else d.status
+        d.state = f"现有，方案所载，位置待核：{pc['exists']}；{d.state}"
+        d.gap = "方案所载现有设施，位置待核实后补录；" + d.gap if d.status == "to_assess" else d.gap
+    # 是 only for a project whose subject is the item (汇总 counts the same rows)
+    d.in_plan = d.plan_status == "in_plan"
+
+
+def _apply_scale(d: _Draft, rule: Rule, g: Mapping[str, Any] | None, cm: _Community, share_m: float) -> None:
+    """A community below the standard's population: basic services shared with the neighbours."""
+    if not cm.below or d.status == "ok":
+        return
+    d.remarks.append(cm.scale_note)
+    near = _uncovered_m(g)
+    if (
+        not d.why
+        and g is not None
+        and rule.category == "basic_public_service"
+        and _in_neighbour(rule, g)
+        and d.status in ("gap", "partial")
+        and np.isfinite(near)
+        and np.isfinite(share_m)
+        and near <= share_m
+    ):
+        d.action, d.why = "share", f"统筹联动周边社区，未覆盖居民步行{near:.0f}米至相邻社区设施"
+
+
+def _apply_remarks(d: _Draft, rule: Rule, g: Mapping[str, Any] | None) -> str:
+    """The remarks on the verdict's nature and evidence; returns the finding kind (判定 / 提示)."""
+    if d.status in ("conditional", "as_needed"):
+        d.remarks.append("具备条件的配建项目，不计为缺口" if d.status == "conditional" else "△按需配建项目，不计为缺口")
+    finding = ""
+    if d.status in ACTIONABLE:
+        finding = "判定 verdict" if rule.verified else "提示 warning"
+        if not rule.verified:
+            d.remarks.insert(0, "结论仅作提示（数值未核实，见依据）")
+    if g is not None and d.status != "ok":
+        d.remarks.append(_short_evidence(g))
+    return finding
+
+
+def _item_row(
+    rule: Rule,
+    g: Mapping[str, Any] | None,
+    cm: _Community,
+    pilot: Pilot,
+    order: Mapping[str, int],
+    names: Mapping[str, Any],
+    share_m: float,
+) -> dict[str, Any]:
+    """One ledger row: a community × rulebook item."""
+    d = _draft(rule, g)
+    _apply_plan(d, rule, cm, pilot, order)
+    _apply_scale(d, rule, g, cm, share_m)
+    finding = _apply_remarks(d, rule, g)
+    lead, support = cm.deps.assign(rule)
+    is_open = d.status in OPEN
+    return {
+        "street": cm.street,
+        "community_name": cm.name,
+        "category_zh": CATEGORIES.get(rule.category, (rule.category,))[0] if rule.category else "",
+        "item_name": rule_name(rule, "zh"),
+        "current_state": d.state,
+        "gap": d.gap,
+        "residents_affected": d.affected if np.isfinite(d.affected) else np.nan,
+        "action_zh": _action_text(d.action, g, d.status, d.why, names),
+        "lead_unit": lead,
+        "responsible_units": support,
+        "person_in_charge": "",
+        "deadline": pilot.deadline_text(d.action) if cm.plan is not None and is_open else "",
+        "progress": "",
+        "investment_wan": d.invest if np.isfinite(d.invest) else np.nan,
+        "in_plan": d.in_plan,
+        "requirement": requirement_text(rule, g),
+        "basis": _basis(rule),
+        "remarks": "；".join(d.remarks),
+        "community_id": cm.cid,
+        "priority": 0,
+        "rule_id": rule.id,
+        "facility_type": rule.facility_type,
+        "item": rule.item,
+        "category": rule.category,
+        "level": LEVELS.get(rule.level, (rule.level,))[0] if rule.level else "",
+        "status": d.status,
+        "status_zh": STATUS_ZH.get(d.status, d.status),
+        "required": rule.required if rule.is_spatial else "",
+        "action": d.action,
+        "plan_status": d.plan_status,
+        "plan_status_zh": PLAN_STATUS_ZH[d.plan_status],
+        "plan_reference": d.plan_ref,
+        "priority_group": "一老一幼" if rule.elderly_child else "",
+        "finding_kind": finding,
+        "warning": warning_text(rule),
+        "verified": rule.verified,
+        "source": rule.source,
+        "evidence": d.evidence,
+        "covered_share": _num(g.get("covered_share")) if g is not None else np.nan,
+        "residents": int(round(cm.pop)) if np.isfinite(cm.pop) else np.nan,
+        "households": int(round(cm.hh)) if np.isfinite(cm.hh) else np.nan,
+        "population_source": cm.pop_src,
+        "households_source": cm.hh_src,
+        "below_scale": cm.below,
+        "_order": order[rule.id],
+        "_rprio": rule.priority,
+        "_ec": 0 if rule.elderly_child else 1,
+    }
+
+
+def _sorted_ledger(rows: list[dict[str, Any]], communities: pd.DataFrame) -> pd.DataFrame:
+    """The rows in the ledger's order (community, then priority) with the blank write-in columns."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=list(LEDGER_COLUMNS))
+    df["_k"] = df["status"].map(STATUS_CLASS)
+    df["_aff"] = -df["residents_affected"].fillna(0)
+    corder = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
+    df["_c"] = df["community_id"].map(corder)
+    df = df.sort_values(["_c", "_k", "_ec", "_aff", "_rprio", "_order"], kind="stable")
+    df["priority"] = df.groupby("_c").cumcount() + 1
+    for col in ("survey_result", "survey_name", "survey_location", "survey_size"):
+        df[col] = ""
+    df["key"] = df["community_id"].astype(str) + "/" + df["rule_id"].astype(str)
+    return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
+
+
+def build_ledger(
     gaps: pd.DataFrame,
     communities: pd.DataFrame,
     rulebook: Rulebook,
@@ -678,149 +929,21 @@ def build_ledger(  # noqa: C901 — split in issue 21 by the verdicts work
     DataFrame
         Columns :data:`circles._labels.LEDGER_COLUMNS`, sorted by community then priority.
     """
-    default_deps = load_departments()
     pilot = pilot if pilot is not None else load_pilot()
+    default_deps = load_departments()
     by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
     names = dict(zip(communities["id"].astype(str), communities["name"], strict=True))
     lo, _hi, share_m = _scale(rulebook)
-    rows = []
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
+    rows = []
     for (_, c), p in zip(communities.iterrows(), pilots_of(communities, pilot), strict=True):
-        cid, cname = str(c["id"]), c["name"]
-        deps = departments or (pilot.departments if p is not None and pilot.departments is not None else default_deps)
-        pop = _num(c["population"])
-        hh = _num(c.get("households"))
-        street = c.get("street", "")
-        street = "" if street is None or (isinstance(street, float) and math.isnan(street)) else str(street)
-        pop_src = str(
-            c.get("population_source", "")
-            or (SOURCE_ZH["estimate"] if bool(c.get("population_estimated")) else SOURCE_ZH["boundary"])
-        )
-        hh_src = str(
-            c.get("households_source", "") or (SOURCE_ZH["boundary"] if np.isfinite(hh) else SOURCE_ZH["unknown"])
-        )
-        below = bool(np.isfinite(pop) and np.isfinite(lo) and 0 < pop < lo)
-        scale_note = f"人口{pop:.0f}人，低于完整居住社区{_wan(lo)}人：统筹联动周边社区、共建共享" if below else ""
+        cm = _community(c, p, pilot, departments, default_deps, lo)
         for rule in rulebook.all_items():
-            g = by_key.get((cid, rule.id)) if rule.is_spatial else None
+            g = by_key.get((cm.cid, rule.id)) if rule.is_spatial else None
             if rule.is_spatial and g is None:
-                raise ValueError(f"the gap report has no row for community {cid!r} and rule {rule.id!r}")
-            status = g["status"] if g is not None else "to_assess"
-            if g is not None:
-                state, gap_txt, affected, evidence = _state_gap_evidence(rule, g, status)
-            else:
-                state, gap_txt, affected, evidence = "需人工评估（无法从地图数据判断）", "待现场评估", float("nan"), ""
-            action = _action(rule, g, status)
-            why = ""
-            remarks: list[str] = []
-            # the plan
-            plan_status, plan_ref, in_plan, invest = "", "", None, float("nan")
-            if p is not None:
-                pc = _plan_check(rule, p, pilot, order, status)
-                plan_status, plan_ref, invest = pc["plan_status"], pc["plan_ref"], pc["invest"]
-                remarks += pc["remarks"]
-                if pc["action"]:
-                    action, why = pc["action"], pc["why"]
-                if pc["exists"]:
-                    # what the plan says exists is an input to verify, never a gap (现有，方案所载，位置待核)
-                    status = "to_assess" if status in _ABSENT else status
-                    state = f"现有，方案所载，位置待核：{pc['exists']}；{state}"
-                    gap_txt = "方案所载现有设施，位置待核实后补录；" + gap_txt if status == "to_assess" else gap_txt
-                # 是 only for a project whose subject is the item (汇总 counts the same rows)
-                in_plan = plan_status == "in_plan"
-            # population scale: share missing basic services with the neighbours
-            if below and status != "ok":
-                remarks.append(scale_note)
-                near = _uncovered_m(g)
-                if (
-                    not why
-                    and g is not None
-                    and rule.category == "basic_public_service"
-                    and _in_neighbour(rule, g)
-                    and status in ("gap", "partial")
-                    and np.isfinite(near)
-                    and np.isfinite(share_m)
-                    and near <= share_m
-                ):
-                    action, why = "share", f"统筹联动周边社区，未覆盖居民步行{near:.0f}米至相邻社区设施"
-            if status in ("conditional", "as_needed"):
-                remarks.append(
-                    "具备条件的配建项目，不计为缺口" if status == "conditional" else "△按需配建项目，不计为缺口"
-                )
-            warn = warning_text(rule)
-            finding = ""
-            if status in ACTIONABLE:
-                finding = "判定 verdict" if rule.verified else "提示 warning"
-                if not rule.verified:
-                    remarks.insert(0, "结论仅作提示（数值未核实，见依据）")
-            if g is not None and status != "ok":
-                remarks.append(_short_evidence(g))
-            level = LEVELS.get(rule.level, (rule.level,))[0] if rule.level else ""
-            lead, support = deps.assign(rule)
-            is_open = status in OPEN
-            rows.append(
-                {
-                    "street": street,
-                    "community_name": cname,
-                    "category_zh": CATEGORIES.get(rule.category, (rule.category,))[0] if rule.category else "",
-                    "item_name": rule_name(rule, "zh"),
-                    "current_state": state,
-                    "gap": gap_txt,
-                    "residents_affected": affected if np.isfinite(affected) else np.nan,
-                    "action_zh": _action_text(action, g, status, why, names),
-                    "lead_unit": lead,
-                    "responsible_units": support,
-                    "person_in_charge": "",
-                    "deadline": pilot.deadline_text(action) if p is not None and is_open else "",
-                    "progress": "",
-                    "investment_wan": invest if np.isfinite(invest) else np.nan,
-                    "in_plan": in_plan,
-                    "requirement": requirement_text(rule, g),
-                    "basis": _basis(rule),
-                    "remarks": "；".join(remarks),
-                    "community_id": cid,
-                    "priority": 0,
-                    "rule_id": rule.id,
-                    "facility_type": rule.facility_type,
-                    "item": rule.item,
-                    "category": rule.category,
-                    "level": level,
-                    "status": status,
-                    "status_zh": STATUS_ZH.get(status, status),
-                    "required": rule.required if rule.is_spatial else "",
-                    "action": action,
-                    "plan_status": plan_status,
-                    "plan_status_zh": PLAN_STATUS_ZH[plan_status],
-                    "plan_reference": plan_ref,
-                    "priority_group": "一老一幼" if rule.elderly_child else "",
-                    "finding_kind": finding,
-                    "warning": warn,
-                    "verified": rule.verified,
-                    "source": rule.source,
-                    "evidence": evidence,
-                    "covered_share": _num(g.get("covered_share")) if g is not None else np.nan,
-                    "residents": int(round(pop)) if np.isfinite(pop) else np.nan,
-                    "households": int(round(hh)) if np.isfinite(hh) else np.nan,
-                    "population_source": pop_src,
-                    "households_source": hh_src,
-                    "below_scale": below,
-                    "_order": order[rule.id],
-                    "_rprio": rule.priority,
-                    "_ec": 0 if rule.elderly_child else 1,
-                }
-            )
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return pd.DataFrame(columns=list(LEDGER_COLUMNS))
-    df["_k"] = df["status"].map(STATUS_CLASS)
-    df["_aff"] = -df["residents_affected"].fillna(0)
-    corder = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
-    df["_c"] = df["community_id"].map(corder)
-    df = df.sort_values(["_c", "_k", "_ec", "_aff", "_rprio", "_order"], kind="stable")
-    df["priority"] = df.groupby("_c").cumcount() + 1
-    df["survey_result"] = ""
-    df["key"] = df["community_id"].astype(str) + "/" + df["rule_id"].astype(str)
-    return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
+                raise ValueError(f"the gap report has no row for community {cm.cid!r} and rule {rule.id!r}")
+            rows.append(_item_row(rule, g, cm, pilot, order, names, share_m))
+    return _sorted_ledger(rows, communities)
 
 
 #: Columns that speak of a pilot plan: shown only when a community of the run matched one.
@@ -1006,6 +1129,8 @@ def _notes(
     )
     lines.append(("结论性质", "提示 = 标准数值未经官方文本核实，仅作提示，不作定论（见“依据”列）"))
     lines.append(("责任人、推进情况", "由牵头单位填写；投资估算（万元）在方案给出时填入"))
+    lines.append((PROJECT_WORDS["sheet"], PROJECT_WORDS["notes"]))
+    lines.append((OFFICIAL_COLUMNS["survey_result"], PROJECT_WORDS["survey_notes"]))
     lines.append(("牵头单位、责任单位", "牵头单位均为政府部门；供电、邮政、通信、有线等企业只作责任单位"))
     if pilot.phases and any(str(x) for x in ledger.get("deadline", pd.Series(dtype=str)) if x):
         lines.append(("", ""))

@@ -418,6 +418,13 @@ class RunOptions(_Options):
         "walled compounds (封闭小区): a gates file (points), or 'osm' for the network file's walls and gates; "
         "residents of a closed compound reach the streets only through its gates",
     )
+    survey: str | Path | None = option(
+        None,
+        kind="path",
+        help="a filled ledger (ledger.xlsx, or the output folder holding it) whose 核实结果 answers enter the "
+        "analysis (circles.survey): a verified absence makes the type surveyed in that community, a verified "
+        "presence a facility, a verified size completes the size check. circles run --ledger sets it",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

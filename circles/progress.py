@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,7 @@ def progress_report(ledger: str | Path, *, date: dt.date, run: str | Path | None
         streets = dict(zip(led["key"].astype(str), led["street"].map(cycle._text), strict=True))
         closed["street"] = closed["key"].astype(str).map(streets).fillna("")
     month = cycle.closed_in(closed, date.replace(day=1), date)
-    notes += carried.report
+    notes += carried.report[1:]  # the cells that could not be placed (the first line speaks of carrying)
     return Progress(
         date=date,
         items=items,
@@ -222,17 +222,15 @@ def write_progress_xlsx(p: Progress, path: str | Path) -> Path:
 
     Same content, same bytes (the document's date is fixed to the report date).
     """
-    import xlsxwriter
+    from .workbooks import Formats, new_workbook, report_formats, report_sheet, write_value
 
     path = Path(path)
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    wb = new_workbook(path)
     wb.set_properties(
         {"title": PROGRESS_WORDS["title"], "created": dt.datetime.combine(p.date, dt.time()), "author": "circles"}
     )
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"})
-    text = wb.add_format({"border": 1, "text_wrap": True, "valign": "top"})
-    pct = wb.add_format({"border": 1, "num_format": "0.0%", "valign": "top"})
-    late = wb.add_format({"border": 1, "text_wrap": True, "valign": "top", "bg_color": "#FFC7CE"})
+    fmt = Formats(wb)
+    f = report_formats(fmt)
     sheets = [
         (PROGRESS_WORDS["sheet_street"], p.by_street, ["street", *COUNT_COLUMNS]),
         (PROGRESS_WORDS["sheet_unit"], p.by_unit, ["lead_unit", *COUNT_COLUMNS]),
@@ -242,27 +240,19 @@ def write_progress_xlsx(p: Progress, path: str | Path) -> Path:
         (PROGRESS_WORDS["sheet_open"], p.items, list(ITEM_COLUMNS)),
     ]
     for name, df, cols in sheets:
-        ws = wb.add_worksheet(name)
-        ws.write_row(0, 0, _headers(cols), head)
+        widths = [9 if c in COUNT_COLUMNS else (24 if c in ("progress", "closed_how", "remarks") else 14) for c in cols]
+        ws = report_sheet(
+            wb, fmt, name, _headers(cols), widths, title=PROGRESS_WORDS["title"], date=p.date.isoformat(), rows=len(df)
+        )
         for i, rec in enumerate(df.reindex(columns=cols).itertuples(index=False), start=1):
             overdue = "state" in cols and rec[cols.index("state")] == PROGRESS_WORDS["overdue"]
             for j, (c, v) in enumerate(zip(cols, rec, strict=True)):
                 if c == "rate":
-                    ws.write_number(i, j, float(v), pct) if pd.notna(v) else ws.write_blank(i, j, None, pct)
+                    write_value(ws, i, j, float(v) if pd.notna(v) else None, f["pct"])
                 elif c in COUNT_COLUMNS:
-                    ws.write_number(i, j, int(v), text)
+                    write_value(ws, i, j, int(v), f["text"])
                 else:
-                    ws.write_string(i, j, cycle._text(v), late if overdue else text)
-        for j, c in enumerate(cols):
-            ws.set_column(j, j, 9 if c in COUNT_COLUMNS else (24 if c in ("progress", "closed_how", "remarks") else 14))
-        ws.freeze_panes(1, 0)
-        ws.autofilter(0, 0, max(1, len(df)), len(cols) - 1)
-        ws.set_landscape()
-        ws.set_paper(9)  # A4
-        ws.fit_to_pages(1, 0)
-        ws.repeat_rows(0)
-        ws.set_header(f"&L{PROGRESS_WORDS['title']}&C{name}&R{p.date.isoformat()}")
-        ws.set_footer("&C&P / &N")
+                    write_value(ws, i, j, cycle._text(v), f["late"] if overdue else f["text"])
     wb.close()
     return path
 
@@ -277,14 +267,13 @@ def _fmt(v: object, col: str) -> str:
 def write_progress_pdf(p: Progress, path: str | Path) -> Path:
     """``progress.pdf``: a one-page summary, then one page (or more) per lead unit."""
     import matplotlib
-    from matplotlib.backends.backend_pdf import PdfPages
 
     from . import figures
     from .report import pdf_font
 
     path = Path(path)
     family = figures.cjk_font()
-    chars = set(PROGRESS_WORDS["title"])
+    chars = set(PROGRESS_WORDS["title"] + "第页共/ 0123456789")
     for df in (p.items, p.by_street, p.by_unit, p.by_community):
         for v in df.astype(str).to_numpy().ravel():
             chars |= set(str(v))
@@ -293,11 +282,25 @@ def write_progress_pdf(p: Progress, path: str | Path) -> Path:
             chars |= set(str(v))
     families = [pdf_font(family, chars), "DejaVu Sans"] if family else ["DejaVu Sans"]
     meta = {"Title": PROGRESS_WORDS["title"], "Creator": "circles", "CreationDate": None, "ModDate": None}
-    with matplotlib.rc_context(figures.rc(families)), PdfPages(path, metadata=meta) as pdf:
-        ts = figures.Typesetter(families)
-        for fig in _pages(p, ts):
-            pdf.savefig(fig)
+    with matplotlib.rc_context(figures.rc(families)):
+        save_numbered(path, _pages(p, figures.Typesetter(families)), meta)
     return path
+
+
+def save_numbered(path: Path, pages: Iterable[Any], meta: dict[str, Any]) -> None:
+    """Save Matplotlib pages as one PDF, each with 第 n 页 / 共 N 页 at the foot (a reader of a
+    many-page report finds and cites pages by number).
+    """
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from ._labels import REPORT_LABELS
+
+    figs = list(pages)
+    with PdfPages(path, metadata=meta) as pdf:
+        for n, fig in enumerate(figs, start=1):
+            label = REPORT_LABELS["zh"]["page"].format(n=n, total=len(figs))
+            fig.text(0.5, 0.015, label, ha="center", va="bottom", fontsize=8, color="#444")
+            pdf.savefig(fig)
 
 
 def _table(df: pd.DataFrame, cols: list[str], width: float, size: float) -> Table:
@@ -333,7 +336,9 @@ def _pages(p: Progress, ts):
     bottom = A4_LANDSCAPE[1] * 72 - MARGIN
     title = PROGRESS_WORDS["title"]
     sub = PROGRESS_WORDS["as_of"].format(date=p.date.isoformat())
-    sheet, y = new_page(title, sub + "　" + "；".join(p.notes))
+    sheet = Sheet(A4_LANDSCAPE, ts)
+    sheet.text(MARGIN, MARGIN, title, 15, fontweight="bold")
+    y = MARGIN + 22 + sheet.paragraph(MARGIN, MARGIN + 22, width, sub + "　" + "；".join(p.notes), 9, color="#444") + 8
     by = p.by_street if p.by_street["street"].astype(str).str.len().gt(0).iloc[:-1].any() else p.by_community
     key = "street" if by is p.by_street else "community_name"
     for df, cols in ((by, [key, *COUNT_COLUMNS]), (p.by_unit, ["lead_unit", *COUNT_COLUMNS])):

@@ -291,6 +291,9 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
     for rep in repairs:
         warnings.append(rep.pop("message"))
         log.warning("%s", warnings[-1])
+    if options.survey is not None:  # the ledger's 核实结果: surveyed types and verified facilities
+        comms, facs, bad = _survey_answers(options.survey, comms, facs, rulebook, warnings)
+        repairs += bad
     if repairs:
         problems = pd.concat([problems, pd.DataFrame(repairs)], ignore_index=True)
     if blds is not None:
@@ -316,6 +319,24 @@ def load_inputs(sources: Sources, options: RunOptions) -> Inputs:
         started=started,
         run=options,
     )
+
+
+def _survey_answers(
+    ledger: str | Path, comms: gpd.GeoDataFrame, facs: gpd.GeoDataFrame, rulebook: Rulebook, warnings: list[str]
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """The survey answers of a filled ledger (:mod:`circles.survey`) applied to the inputs:
+    the communities with the types surveyed there, the facilities with the verified ones; the
+    bad answers as rows of the input problems (each also a warning).
+    """
+    from . import cycle, survey
+
+    answers = survey.read_answers(cycle.read_filled_ledger(ledger), comms, rulebook)
+    comms, facs = survey.apply_answers(comms, facs, answers)
+    warnings.append(answers.report())
+    log.info("%s", warnings[-1])
+    for p in answers.problems:
+        warnings.append(f"{p['source_file']} {p['field']}: {p['reason']}: {p['value']}")
+    return comms, facs, list(answers.problems)
 
 
 def _load_facility_input(

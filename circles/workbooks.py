@@ -12,6 +12,7 @@ name such as ``=HYPERLINK(...)`` is never a formula (see :mod:`circles._sheets`)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -125,15 +126,18 @@ def print_setup(
     date: str | None = None,
     header_rows: int = 1,
     first_row: int = 0,
+    fit_width: bool = True,
 ) -> None:
     """Print settings of a sheet meant for paper: A4 landscape, fitted to one page wide (as many
     pages tall as needed), ``header_rows`` rows from ``first_row`` repeated on every page, a page header
     with the title (left), the subtitle (centre) and the date (right: ``date``, or the print
-    date), and the page number with the page count in the footer.
+    date), and the page number with the page count in the footer. Without ``fit_width`` the
+    sheet prints at full size, across as many pages as its page breaks say.
     """
     ws.set_paper(9)  # A4
     ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    if fit_width:
+        ws.fit_to_pages(1, 0)
     if header_rows:
         ws.repeat_rows(first_row, first_row + header_rows - 1)
     ws.set_margins(left=0.3, right=0.3, top=0.7, bottom=0.6)
@@ -142,6 +146,46 @@ def print_setup(
     header = f"&L&10 {_header_text(title)}&C&10 {_header_text(subtitle)}&R&9 {right}"
     ws.set_header(header, {"margin": 0.3})
     ws.set_footer(f"&C&9 {LEDGER_TITLES['footer']}", {"margin": 0.3})
+
+
+def report_formats(fmt: Formats) -> dict[str, Any]:
+    """The cell formats of the report workbooks (progress, acceptance): a shaded header, wrapped
+    text, shares as percentages, whole numbers, and a red fill for overdue rows.
+    """
+    cell = {"border": 1, "valign": "top"}
+    return {
+        "head": fmt.get(bold=True, bg_color="#DDEBF7", border=1, text_wrap=True, valign="vcenter"),
+        "text": fmt.get(**cell, text_wrap=True),
+        "pct": fmt.get(**cell, num_format="0.0%"),
+        "num": fmt.get(**cell, num_format="#,##0"),
+        "late": fmt.get(**cell, text_wrap=True, bg_color="#FFC7CE"),
+    }
+
+
+def report_sheet(
+    wb: xlsxwriter.Workbook,
+    fmt: Formats,
+    name: str,
+    headers: Sequence[str],
+    widths: Sequence[float],
+    *,
+    title: str,
+    date: str,
+    rows: int,
+) -> Worksheet:
+    """A sheet of a report workbook (progress, acceptance): the header row, column widths,
+    frozen and filtered under the header (``rows`` rows follow), printed like the ledger (A4
+    landscape, one page wide, the header row on every page, title / sheet / date above, page
+    numbers below). The caller writes the rows.
+    """
+    ws = wb.add_worksheet(name)
+    for j, w in enumerate(widths):
+        set_width(ws, j, w)
+    write_row(ws, 0, list(headers), [report_formats(fmt)["head"]] * len(headers))
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(1, rows), _last_col(len(headers)))
+    print_setup(ws, title, name, date=date)
+    return ws
 
 
 def _last_col(n_cols: int) -> int:
@@ -283,15 +327,17 @@ def official_table(
     """One header row of Chinese headers, then the rows; status fill on 缺口, wrapped text,
     rows as tall as their text, frozen under the header, filtered. With ``fill_in`` the
     填报单位 / 填报人 / 联系电话 / 填报日期 block comes first (row 1, then an empty row), above
-    the header. Returns the header's (0-based) row.
+    the header. Returns the header's (0-based) row. A column with a negative width is hidden
+    (the 台账编号 always is).
     """
     from .ledger import NUMERIC
 
     f = _official_formats(fmt)
-    w = [float(widths.get(c, 8)) for c in cols]
+    w = [abs(float(widths.get(c, 8))) for c in cols]
+    # hidden (never making a row taller): the 台账编号, and a column given a negative width
+    shown = [c not in HIDDEN_COLUMNS and float(widths.get(c, 8)) > 0 for c in cols]
     for j, width in enumerate(w):
-        set_width(ws, j, width, hidden=cols[j] in HIDDEN_COLUMNS)
-    shown = [c not in HIDDEN_COLUMNS for c in cols]  # hidden columns never make a row taller
+        set_width(ws, j, width, hidden=not shown[j])
     w_shown = [width for width, s in zip(w, shown, strict=True) if s]
     top = _fill_in_block(ws, fmt, w, [not s for s in shown]) if fill_in else 0
     head = [headers.get(c, c) for c in cols]
@@ -458,6 +504,155 @@ def _opinion_sheet(wb: xlsxwriter.Workbook, fmt: Formats, opinions: pd.DataFrame
     print_setup(sh, title, f"{title}（{LEDGER_TITLES['opinions']}）", date=date)
 
 
+#: Widths of the 实施项目清单 (phase, month and write-in columns: 10-11 characters to write in).
+PROJECT_WIDTHS = {"no": 4, "community_name": 12, "project_no": 5, "content": 20, "items": 9, "investment_wan": 7}
+#: Write-in width of the 实施项目清单's phase and person columns (a date, a name).
+PROJECT_WRITE_WIDTH = 10
+#: Width of a month's 推进情况 (a short sentence).
+PROJECT_MONTH_WIDTH = 11
+
+
+def _project_sheet(
+    wb: xlsxwriter.Workbook, fmt: Formats, ledger: pd.DataFrame, pilot: Any, carried: Any, date: str | None
+) -> list:
+    """The 实施项目清单 sheet (:mod:`circles.projects`), last month's entries carried; returns the
+    entries it could not place (for the 保留的填报 sheet).
+
+    Every reporting month has its 推进情况 column; the ledger's own month (``date``, default
+    today, held to the reporting months) is shown and printed beside the project, its 推进序时
+    and people, one page wide; the other months are hidden columns (their entries are kept
+    and carried every month; unhide them to see or print them).
+    """
+    from . import projects as pj
+    from ._labels import PROJECT_WORDS
+
+    months = pj.reporting_months(pilot)
+    heads = pj.project_headers(pilot, months)
+    table = pj.project_table(ledger, pilot, months)
+    kept: list = []
+    if carried is not None and carried.projects:
+        table, kept = pj.carry_projects(table, carried.projects, heads)
+    added = [c for c in table.columns if str(c).startswith("+")]
+    cols = [c for c in heads if c != "key"] + added + ["key"]
+    widths = {
+        c: PROJECT_WIDTHS.get(c, PROJECT_MONTH_WIDTH if c.startswith("month_") else PROJECT_WRITE_WIDTH) for c in cols
+    }
+    widths["key"] = 9
+    shown = pj.month_key(pj.current_month(months, date))
+    for c in cols:
+        if c.startswith("month_") and c != shown:
+            widths[c] = -widths[c]  # hidden
+    ws = wb.add_worksheet(PROJECT_WORDS["sheet"])
+    top = official_table(ws, fmt, table, cols, {**heads, **{c: c[1:] for c in added}}, widths, fill_in=True)
+    title = LEDGER_TITLES["title"]
+    print_setup(ws, title, f"{title}（{PROJECT_WORDS['sheet']}）", date=date, first_row=top)
+    return kept
+
+
+def _ledger_communities(ledger: pd.DataFrame, communities: pd.DataFrame | None, pilot: Any) -> pd.DataFrame:
+    """The communities of the ledger (from its rows when not given), with the pilot id each
+    matched when the ledger was made.
+    """
+    if communities is None:
+        communities = (
+            ledger[["community_id", "community_name"]]
+            .drop_duplicates()
+            .rename(columns={"community_id": "id", "community_name": "name"})
+        )
+        communities["population"] = np.nan
+    if "pilot_id" not in communities.columns and "in_plan" in ledger.columns:
+        # the ledger says which communities matched a pilot community (by name and place) when made
+        communities = communities.assign(pilot_id=_pilot_ids(ledger, communities, pilot))
+    return communities
+
+
+def _fill_in_columns(
+    ledger: pd.DataFrame, carried: Any
+) -> tuple[pd.DataFrame, list[str], list[str], Mapping[str, str]]:
+    """The ledger to write (the carried one, when last month's is carried), the columns of the
+    工作台账 and 待核实事项 sheets and their headers: 街道 when known, the plan's columns in a pilot
+    run; with ``carried``, 台账变化 after 事项 and the columns people added before the hidden key.
+    """
+    from . import ledger as lg
+    from ._labels import ACTION_COLUMNS, CYCLE_COLUMNS, OFFICIAL_COLUMNS, SURVEY_COLUMNS
+
+    act_cols = lg.shown_columns(ledger, ACTION_COLUMNS)
+    survey_cols = lg.shown_columns(ledger, SURVEY_COLUMNS)
+    if carried is None:
+        return ledger, act_cols, survey_cols, OFFICIAL_COLUMNS
+    ledger = carried.ledger
+    added = [str(c) for c in ledger.columns if str(c).startswith("+")]  # columns people added
+    for cols in (act_cols, survey_cols):
+        cols.insert(cols.index("item_name") + 1, "ledger_change")
+        cols[-1:-1] = added  # before the hidden key
+    return ledger, act_cols, survey_cols, {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS, **{c: c[1:] for c in added}}
+
+
+def _fill_in_sheets(
+    wb: xlsxwriter.Workbook,
+    fmt: Formats,
+    ledger: pd.DataFrame,
+    columns: tuple[list[str], list[str]],
+    heads: Mapping[str, str],
+    date: str | None,
+) -> None:
+    """工作台账 (the open items that need action) and 待核实事项 (the other open items), each
+    under its 填报 block.
+    """
+    from . import ledger as lg
+
+    title = LEDGER_TITLES["title"]
+    open_rows = lg.open_items(ledger)
+    action = open_rows["status"].isin(lg.ACTIONABLE)
+    for name, rows, cols, widths, sub in (
+        ("ledger", open_rows[action], columns[0], lg.ACTION_WIDTHS, "需行动事项"),
+        ("survey", open_rows[~action], columns[1], lg.SURVEY_WIDTHS, LEDGER_TITLES["survey"]),
+    ):
+        ws = wb.add_worksheet(LEDGER_TITLES[name])
+        top = official_table(ws, fmt, rows.reset_index(drop=True), cols, heads, widths, fill_in=True)
+        print_setup(ws, title, f"{title}（{sub}）", date=date, first_row=top)
+
+
+def _reference_sheets(
+    wb: xlsxwriter.Workbook, fmt: Formats, ledger: pd.DataFrame, communities: pd.DataFrame, date: str | None
+) -> None:
+    """汇总 (one row per community) and 标准要求与依据 (the long texts, one row per item)."""
+    from . import ledger as lg
+    from ._labels import REFERENCE_COLUMNS, SUMMARY_COLUMNS
+
+    title = LEDGER_TITLES["title"]
+    summary = lg.ledger_summary(ledger, communities)
+    scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
+    sh = wb.add_worksheet(LEDGER_TITLES["summary"])
+    official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
+    print_setup(sh, title, f"{title}（汇总）", date=date)
+    ref = wb.add_worksheet(LEDGER_TITLES["reference"])
+    official_table(ref, fmt, reference_table(ledger), list(REFERENCE_COLUMNS), REFERENCE_COLUMNS, REFERENCE_WIDTHS)
+    print_setup(ref, title, f"{title}（{LEDGER_TITLES['reference']}）", date=date)
+
+
+def _data_sheet(
+    wb: xlsxwriter.Workbook, fmt: Formats, ledger: pd.DataFrame, communities: pd.DataFrame, date: str | None
+) -> None:
+    """The hidden 数据 data sheet (read back by the cycle, never printed); none for a city of
+    more than :data:`circles.ledger.MAX_COMMUNITY_SHEETS` communities (ledger.csv has every row).
+    """
+    from . import ledger as lg
+
+    if len(communities) > lg.MAX_COMMUNITY_SHEETS:
+        log.info(
+            "ledger.xlsx: %d communities, more than %d: no data sheet (ledger.csv has every row)",
+            len(communities),
+            lg.MAX_COMMUNITY_SHEETS,
+        )
+        return
+    title = LEDGER_TITLES["title"]
+    data = wb.add_worksheet(LEDGER_TITLES["data"])
+    data_table(data, fmt, ledger)
+    print_setup(data, title, f"{title}（数据）", date=date)
+    data.hide()
+
+
 def write_ledger_workbook(
     ledger: pd.DataFrame,
     path: str | Path,
@@ -493,70 +688,24 @@ def write_ledger_workbook(
     and 保留的填报 (entries with no row in this ledger, with the reason).
     """
     from . import ledger as lg
-    from ._labels import ACTION_COLUMNS, OFFICIAL_COLUMNS, REFERENCE_COLUMNS, SUMMARY_COLUMNS, SURVEY_COLUMNS
 
     path = Path(path)
-    if communities is None:
-        communities = (
-            ledger[["community_id", "community_name"]]
-            .drop_duplicates()
-            .rename(columns={"community_id": "id", "community_name": "name"})
-        )
-        communities["population"] = np.nan
     pilot = pilot if pilot is not None else lg.load_pilot()
-    if "pilot_id" not in communities.columns and "in_plan" in ledger.columns:
-        # the ledger says which communities matched a pilot community (by name and place) when made
-        communities = communities.assign(pilot_id=_pilot_ids(ledger, communities, pilot))
-    act_cols = lg.shown_columns(ledger, ACTION_COLUMNS)  # 街道 when known, the plan's columns in a pilot run
-    survey_cols = lg.shown_columns(ledger, SURVEY_COLUMNS)
-    heads: Mapping[str, str] = OFFICIAL_COLUMNS
-    if carried is not None:
-        from ._labels import CYCLE_COLUMNS
-
-        ledger = carried.ledger
-        added = [str(c) for c in ledger.columns if str(c).startswith("+")]  # columns people added
-        for cols in (act_cols, survey_cols):
-            cols.insert(cols.index("item_name") + 1, "ledger_change")
-            cols[-1:-1] = added  # before the hidden key
-        heads = {**OFFICIAL_COLUMNS, **CYCLE_COLUMNS, **{c: c[1:] for c in added}}
+    communities = _ledger_communities(ledger, communities, pilot)
+    ledger, act_cols, survey_cols, heads = _fill_in_columns(ledger, carried)
     title = LEDGER_TITLES["title"]
     wb = new_workbook(path)
     fmt = Formats(wb)
-    open_rows = lg.open_items(ledger)
-    action = open_rows["status"].isin(lg.ACTIONABLE)
-    for name, rows, cols, widths, sub in (
-        ("ledger", open_rows[action], act_cols, lg.ACTION_WIDTHS, "需行动事项"),
-        ("survey", open_rows[~action], survey_cols, lg.SURVEY_WIDTHS, LEDGER_TITLES["survey"]),
-    ):
-        ws = wb.add_worksheet(LEDGER_TITLES[name])
-        top = official_table(ws, fmt, rows.reset_index(drop=True), cols, heads, widths, fill_in=True)
-        print_setup(ws, title, f"{title}（{sub}）", date=date, first_row=top)
-
-    summary = lg.ledger_summary(ledger, communities)
-    scols = lg.shown_columns(ledger, SUMMARY_COLUMNS)
-    sh = wb.add_worksheet(LEDGER_TITLES["summary"])
-    official_table(sh, fmt, summary, scols, SUMMARY_COLUMNS, lg.SUMMARY_WIDTHS)
-    print_setup(sh, title, f"{title}（汇总）", date=date)
-
-    ref = wb.add_worksheet(LEDGER_TITLES["reference"])
-    official_table(ref, fmt, reference_table(ledger), list(REFERENCE_COLUMNS), REFERENCE_COLUMNS, REFERENCE_WIDTHS)
-    print_setup(ref, title, f"{title}（{LEDGER_TITLES['reference']}）", date=date)
+    _fill_in_sheets(wb, fmt, ledger, (act_cols, survey_cols), heads, date)
+    kept_projects = _project_sheet(wb, fmt, ledger, pilot, carried, date)
+    _reference_sheets(wb, fmt, ledger, communities, date)
     if opinions is not None:
         _opinion_sheet(wb, fmt, opinions, title, date)
     if carried is not None:
+        if kept_projects:
+            carried = dataclasses.replace(carried, kept=pd.concat([carried.kept, pd.DataFrame(kept_projects)]))
         _cycle_sheets(wb, fmt, carried, title, date)
-    if len(communities) <= lg.MAX_COMMUNITY_SHEETS:
-        data = wb.add_worksheet(LEDGER_TITLES["data"])
-        data_table(data, fmt, ledger)
-        print_setup(data, title, f"{title}（数据）", date=date)
-        data.hide()  # read back by the cycle, never printed
-    else:
-        log.info(
-            "ledger.xlsx: %d communities, more than %d: no data sheet (ledger.csv has every row)",
-            len(communities),
-            lg.MAX_COMMUNITY_SHEETS,
-        )
-
+    _data_sheet(wb, fmt, ledger, communities, date)
     notes = wb.add_worksheet(LEDGER_TITLES["notes"])
     notes_table(notes, fmt, lg._notes(ledger, communities, rulebook, pilot))
     print_setup(notes, title, f"{title}（说明）", date=date, header_rows=0)

@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 
 from circles import cycle
-from circles._labels import CYCLE_WORDS, OFFICIAL_COLUMNS
+from circles._labels import CYCLE_WORDS, OFFICIAL_COLUMNS, PROJECT_COLUMNS, PROJECT_WORDS
 from circles.ledger import ledger_for, write_ledger_xlsx
 
 HEAD = {v: k for k, v in OFFICIAL_COLUMNS.items()}
@@ -58,6 +58,9 @@ def _fill(path, out):
         key = survey.cell(r, scols["key"]).value
         survey.cell(r, scols["survey_result"]).value = f"有，社区东门{r}0平方米"
         typed[(key, "survey_result")] = f"有，社区东门{r}0平方米"
+        survey.cell(r, scols["survey_name"]).value = f"东门服务站{r}"
+        typed[(key, "survey_name")] = f"东门服务站{r}"
+    _fill_projects(wb, typed)
     n = ws.max_row
     assert n > top + 12, "the demo after a survey has items that need action"
     for r in range(top + 1, top + 13):
@@ -100,6 +103,32 @@ def _fill(path, out):
     return typed
 
 
+def _fill_projects(wb, typed: dict) -> None:
+    """The 实施项目清单: people, a phase's 推进序时, this month's 推进情况 and a hidden month's."""
+    ws = wb[PROJECT_WORDS["sheet"]]
+    top = next(r for r in range(1, 13) if ws.cell(r, 1).value == "序号")
+    heads = {c.value: c.column for c in ws[top] if c.value}
+    key_col = heads[PROJECT_COLUMNS["key"]]
+    months = [h for h in heads if str(h).endswith("推进情况")]
+    assert len(months) == 17  # 2023-04 … 2024-08, the plan's phase 3
+    hidden_cols = {j for d in ws.column_dimensions.values() if d.hidden for j in range(d.min, d.max + 1)}
+    hidden = [h for h in months if heads[h] in hidden_cols]
+    assert len(hidden) == 16  # only the ledger's own month is shown
+    phase = next(h for h in heads if str(h).startswith("推进序时"))
+    assert ws.max_row > top + 3, "the surveyed demo has projects"
+    for r in range(top + 1, top + 4):
+        key = ws.cell(r, key_col).value
+        for head, text in (
+            (PROJECT_COLUMNS["leader"], f"张副主任{r}"),
+            (PROJECT_COLUMNS["liaison"], f"联络员小李{r}"),
+            (phase, f"{r}日前完成选址"),
+            (months[0], f"四月已立项{r}"),
+            (hidden[-1], f"八月已竣工{r}"),
+        ):
+            ws.cell(r, heads[head]).value = text
+            typed[("project", f"{key}|{head}")] = text
+
+
 def _texts(workbook) -> list[tuple[str, int, str]]:
     """Every non-empty cell of a workbook as (sheet, row, text); dates as ISO dates."""
     wb = load_workbook(workbook, data_only=True)
@@ -134,7 +163,7 @@ def test_filled_ledger_round_trip_loses_no_entry(demo_result, demo_ledger, tmp_p
     assert not missing, missing
     led = carried.ledger.set_index("key")
     for (key, col), text in typed.items():
-        if key == "hand":
+        if key in ("hand", "project"):
             continue
         cell = led.loc[key, col]
         if col == "deadline" and isinstance(cell, dt.datetime):
@@ -316,7 +345,9 @@ def test_a_ledger_saved_by_libreoffice_reads_back(demo_result, demo_ledger, tmp_
     typed = _fill(first, filled)
     lo = tmp_path / "lo"
     profile = tmp_path / "profile"
-    soffice = shutil.which("soffice") or "/usr/bin/soffice"
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
     subprocess.run(
         [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "xlsx", "--outdir", str(lo)]
         + [str(filled)],
@@ -329,6 +360,14 @@ def test_a_ledger_saved_by_libreoffice_reads_back(demo_result, demo_ledger, tmp_
     again = write_ledger_xlsx(demo_ledger, tmp_path / "again.xlsx", demo_result.communities, carried=carried)
     missing = _missing(again, typed)
     assert not missing, missing
+    # the survey answers read from LibreOffice's file are those of the file it read
+    from circles import survey
+
+    mine = survey.read_answers(cycle.read_filled_ledger(filled), demo_result.communities, demo_result.rulebook)
+    theirs = survey.read_answers(prev, demo_result.communities, demo_result.rulebook)
+    assert mine.facilities and pd.DataFrame(theirs.facilities).equals(pd.DataFrame(mine.facilities))
+    assert theirs.surveyed == mine.surveyed
+    assert [p["field"] for p in theirs.problems] == [p["field"] for p in mine.problems]
 
 
 def _run_folder(folder, result, gaps):

@@ -236,7 +236,7 @@ def test_sheets_in_the_plans_order(demo_result, demo_book):
     """No sheet per community (each item is written, and filled in, once); the data sheet is
     there for the cycle to read back, hidden so that it is never printed."""
     wb, _ = demo_book
-    assert wb.sheetnames == ["工作台账", "待核实事项", "汇总", "标准要求与依据", "数据 data", "说明"]
+    assert wb.sheetnames == ["工作台账", "待核实事项", "实施项目清单", "汇总", "标准要求与依据", "数据 data", "说明"]
     assert [ws.title for ws in wb.worksheets if ws.sheet_state == "hidden"] == ["数据 data"]
 
 
@@ -248,7 +248,7 @@ def test_a_city_gets_no_sheet_per_community(tmp_path, demo_result, demo_ledger, 
         demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, rulebook=demo_result.rulebook
     )
     wb = openpyxl.load_workbook(xlsx)
-    assert wb.sheetnames == ["工作台账", "待核实事项", "汇总", "标准要求与依据", "说明"]
+    assert wb.sheetnames == ["工作台账", "待核实事项", "实施项目清单", "汇总", "标准要求与依据", "说明"]
     full, _ = demo_book
     for name in ("工作台账", "待核实事项", "汇总", "标准要求与依据"):
         got = [[c.value for c in row] for row in wb[name].iter_rows()]
@@ -301,8 +301,10 @@ def test_first_sheet_is_the_items_that_need_action(surveyed_result, surveyed_boo
             assert all(r[col[h]] in (None, "") for r in body), h
             assert column_width(ws, col[h] + 1) >= 12, h  # wide enough to write in
     _, body = _table(surveyed_book["待核实事项"])
-    assert "核实结果" in _table(surveyed_book["待核实事项"])[0]
-    assert column_width(surveyed_book["待核实事项"], _table(surveyed_book["待核实事项"])[0].index("核实结果") + 1) >= 24
+    heads = _table(surveyed_book["待核实事项"])[0]
+    for h in ("核实设施名称", "核实位置（地址或经度,纬度）"):  # the 核实结果 block: 有/无, name, location, size
+        assert column_width(surveyed_book["待核实事项"], heads.index(h) + 1) >= 12, h
+    assert {"核实结果（有/无）", "核实面积（m²）或规模"} <= set(heads)
 
 
 def test_reference_sheet_holds_each_items_texts_once(surveyed_result, surveyed_book):
@@ -348,7 +350,7 @@ def test_every_sheet_prints_on_a4_landscape(demo_book):
         assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
         assert ws.oddHeader.left.text == "完整社区建设工作台账"
         assert "&D" in ws.oddHeader.right.text or "日期" in ws.oddHeader.right.text
-        head = 3 if ws.title in ("工作台账", "待核实事项") else 1  # below the 填报 block
+        head = 3 if ws.title in ("工作台账", "待核实事项", "实施项目清单") else 1  # below the 填报 block
         if ws.title != "说明":
             assert ws.print_title_rows == f"${head}:${head}", ws.title  # the header row on every page
             assert ws.freeze_panes == f"A{head + 1}"
@@ -357,7 +359,8 @@ def test_every_sheet_prints_on_a4_landscape(demo_book):
     hidden = first_hidden(first)
     widths = {c.value: column_width(first, c.column) for c in first[3] if c.column not in hidden}
     assert widths["缺口"] == ledger.SURVEY_WIDTHS["gap"] and widths["序号"] == ledger.SURVEY_WIDTHS["no"]
-    assert min(widths["责任人"], widths["完成时限"], widths["核实结果"]) >= 12  # wide enough to write in
+    write_in = ("责任人", "完成时限", "核实设施名称", "核实位置（地址或经度,纬度）")
+    assert min(widths[h] for h in write_in) >= 12  # wide enough to write in
     # one A4 landscape page wide at a readable size: at most about 230 characters (fitted at
     # about two thirds, 7.5 points; tests/test_ledger_print.py measures the printed type)
     assert sum(widths.values()) <= 230
@@ -876,3 +879,47 @@ def test_residents_opinions_reach_the_ledger(tmp_path, demo_result, demo_ledger)
     assert sorted(v for v in rows[1][3:-1]) == [0, 1, 2]  # 缺什么 2, 建议设在这里 1, 哪里不方便 0
     assert "附近没有" in rows[1][-1] and "东门空地" in rows[1][-1]
     assert cycle.entered_cells(cycle.read_filled_ledger(xlsx)) == []
+
+
+def test_project_list_holds_the_plans_projects_and_the_proposed_builds(rugao_result, tmp_path):
+    """实施项目清单: a pilot community's rows are its plan's projects, verbatim, with their 计划投资
+    and the ledger items their ``covers`` names; another community's rows are its items that need
+    action, one per item; a 推进序时 column per phase (from 排查 on) headed with the phase's dates and
+    a 推进情况 column per month of phase 3, only the ledger's own month shown."""
+    from circles import projects
+    from circles._labels import PROJECT_COLUMNS, PROJECT_WORDS
+
+    pilot = ledger.load_pilot()
+    months = projects.reporting_months(pilot)
+    assert (months[0], months[-1], len(months)) == ("2023-04", "2024-08", 17)  # 2023年4月至2024年8月
+    led = rugao_result.ledger
+    table = projects.project_table(led, pilot, months)
+    for name in ("孔庙社区", "如城街道迎新社区", "仙鹤"):
+        plan = pilot.match_name(name).projects
+        rows = table[table["community_name"] == name]
+        assert list(rows["content"]) == [e.text for e in plan], name
+        assert list(rows["project_no"]) == [e.no for e in plan]
+        inv = [np.nan if e.investment_wan is None else e.investment_wan for e in plan]
+        np.testing.assert_array_equal(rows["investment_wan"].to_numpy(dtype=float), np.asarray(inv, dtype=float))
+    # 孔庙's project 1 (增设健身设施…, covers fitness) addresses the ledger's fitness item
+    km = led[led["community_name"] == "孔庙社区"]
+    fitness_item = km.loc[km["rule_id"] == "fitness", "item_name"].iloc[0]
+    first = table[(table["community_name"] == "孔庙社区") & (table["project_no"] == 1)].iloc[0]
+    assert fitness_item in first["items"].split("、")
+    other = led[(led["community_name"] == "双泉嘉苑") & led["status"].isin(ledger.ACTIONABLE)]
+    assert list(table.loc[table["community_name"] == "双泉嘉苑", "items"]) == list(dict.fromkeys(other["item_name"]))
+    assert table["key"].is_unique
+
+    xlsx = ledger.write_ledger_xlsx(led, tmp_path / "ledger.xlsx", rugao_result.communities, date="2023-06-30")
+    ws = openpyxl.load_workbook(xlsx)[PROJECT_WORDS["sheet"]]
+    top = next(r for r in range(1, 13) if ws.cell(r, 1).value == "序号")
+    heads = {c.value: c.column for c in ws[top] if c.value}
+    for h in ("推进序时：第二阶段（2023年1月至2023年3月）", "推进序时：第三阶段（2023年4月至2024年8月）"):
+        assert h in heads, h
+    for k in ("leader", "section", "liaison", "content", "items", "investment_wan"):
+        assert PROJECT_COLUMNS[k] in heads, k
+    hidden = {j for d in ws.column_dimensions.values() if d.hidden for j in range(d.min, d.max + 1)}
+    shown_months = [h for h in heads if str(h).endswith("推进情况") and heads[h] not in hidden]
+    assert shown_months == ["2023年6月推进情况"]
+    assert ws.max_row - top == len(table)
+    assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == f"${top}:${top}"

@@ -120,7 +120,7 @@ def test_the_demo_ledger_prints_on_at_most_30_pages(printed, run):
     _, pages = printed[run]
     assert len(pages) <= MAX_PAGES
     firsts = [p.splitlines()[0] for p in pages if p.strip()]
-    for part in ("需行动事项", "待核实事项", "汇总", "标准要求与依据", "说明"):
+    for part in ("需行动事项", "待核实事项", "实施项目清单", "汇总", "标准要求与依据", "说明"):
         assert any(f"（{part}）" in line for line in firsts), part
     assert not any("（数据）" in line for line in firsts)  # the data sheet is hidden
 
