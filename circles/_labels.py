@@ -715,6 +715,8 @@ MAP_LABELS = {
         "site_covered": "新覆盖（人）",
         "site_share": "累计覆盖",
         "candidate": "候选点",
+        "site_area": "建议选址的步行范围（{minutes} 分钟）",
+        "site_newly": "建议选址新覆盖的居民点",
     },
     "en": {
         "item": "Item",
@@ -799,6 +801,8 @@ MAP_LABELS = {
         "site_covered": "residents newly covered",
         "site_share": "covered share (cumulative)",
         "candidate": "candidate",
+        "site_area": "walking area of a proposed site ({minutes} min)",
+        "site_newly": "resident points a proposed site newly covers",
     },
 }
 

@@ -251,8 +251,10 @@ class Extra:
     """What a what-if or siting map adds to a results map.
 
     ``title``, ``legend`` and the tabs' ``html`` are HTML whose input text the caller escaped;
-    ``marks`` are groups of points: ``{"name", "kind": "ring"|"pin"|"num", "colour", "rule"
-    (optional: shown only with that item), "items": [[lat, lon, label, hover title, popup HTML]]}``.
+    ``marks`` are groups of points: ``{"name", "kind": "ring"|"pin"|"num"|"dot"|"area", "colour",
+    "byRule" (optional: shown only with that item), "items": [[lat, lon, label, hover title, popup
+    HTML, rule id]]}``; an ``area`` item adds its rings (``[[[lat, lon], …], …]``) as a seventh
+    element, drawn as a walking area around the point.
     """
 
     title: str | None = None
@@ -1452,6 +1454,83 @@ def _street_text(name: str, metres: float, ml: dict) -> str:
     return dist
 
 
+def _lat_lon_rings(geom, crs) -> list[list[list[float]]]:
+    """Every ring of a (multi)polygon in ``crs`` as [[lat, lon], …] (7 decimals)."""
+    g = gpd.GeoSeries([geom], crs=crs).to_crs("EPSG:4326").iloc[0]
+    rings = []
+    for poly in getattr(g, "geoms", [g]):
+        if poly.geom_type != "Polygon" or poly.is_empty:
+            continue
+        for ring in [poly.exterior, *poly.interiors]:
+            xy = np.asarray(ring.coords)[:, :2]
+            rings.append([[round(float(y), 7), round(float(x), 7)] for x, y in xy])
+    return rings
+
+
+def _site_reach(result, rule, sites: pd.DataFrame) -> tuple[list, np.ndarray]:
+    """Each site's walking area within the rule's threshold (rings, [] when it meets no street)
+    and, per resident point of today's result, whether a site newly covers it (beyond the
+    threshold today, within it of a site: :func:`circles.siting.coverage`)."""
+    from . import reach
+    from .isochrones import isochrone_polygon
+    from .siting import coverage
+
+    net = result.network
+    limit = result.rulebook.threshold_m(rule)
+    max_attach = result.access.max_attach_m if result.access is not None else reach.DEFAULT_MAX_ATTACH_M
+    pts = gpd.GeoSeries(gpd.points_from_xy(sites["lon"], sites["lat"]), crs="EPSG:4326").to_crs(net.crs)
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    att = reach.attach_points(net, x, y, max_attach)
+    graph = reach.split_graph(net, att)
+    areas = []
+    for i in range(len(sites)):
+        if graph.leaf[i] < 0:
+            areas.append([])
+            continue
+        dist, _ = reach.nearest(graph, np.array([graph.leaf[i]]), limit)
+        areas.append(_lat_lon_rings(isochrone_polygon(net, graph, dist, limit, max_attach_m=max_attach), net.crs))
+    res = result.residents
+    d = res[f"dist_{rule.facility_type}"].fillna(np.inf).to_numpy()
+    todo = np.flatnonzero((d > limit + 1e-6) & res["placed"].to_numpy())
+    newly = np.zeros(len(res), dtype=bool)
+    if len(todo):
+        cands = gpd.GeoDataFrame({"candidate_id": [str(i) for i in range(len(sites))]}, geometry=pts.values)
+        cov = coverage(net, res.iloc[todo].to_crs(net.crs), cands, limit, max_attach)
+        newly[todo[np.unique(cov.reach.indices)]] = True
+    return areas, newly
+
+
+def _site_marks(result, rule, sites: pd.DataFrame, items: list, ml: dict) -> list[dict]:
+    """The site map's marks: walking areas, the resident points newly covered, the numbered sites."""
+    from ._labels import CHANGE_COLOURS, SITE_COLOUR
+
+    if not items:
+        return []
+    areas, newly = _site_reach(result, rule, sites)
+    minutes = f"{result.rulebook.threshold_minutes(rule):g}"
+    area_items = [[*it[:4], "", it[5], rings] for it, rings in zip(items, areas, strict=True) if rings]
+    res = result.residents
+    ll = res.loc[newly].geometry.to_crs("EPSG:4326")
+    dots = [[round(float(pt.y), 7), round(float(pt.x), 7), "", "", "", rule.id] for pt in ll]
+    marks = []
+    if area_items:
+        marks.append(
+            {
+                "name": ml["site_area"].format(minutes=minutes),
+                "kind": "area",
+                "colour": SITE_COLOUR,
+                "byRule": True,
+                "items": area_items,
+            }
+        )
+    if dots:
+        marks.append(
+            {"name": ml["site_newly"], "kind": "dot", "colour": CHANGE_COLOURS["newly"], "byRule": True, "items": dots}
+        )
+    marks.append({"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "byRule": True, "items": items})
+    return marks
+
+
 def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", offline: bool = True) -> folium.Map:
     """The proposed sites over today's results for one item (:func:`circles.siting.site_map`).
 
@@ -1460,7 +1539,7 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
     marks show with their own item only. No internal id is shown. Every text from the inputs is
     escaped.
     """
-    from ._labels import SITE_COLOUR, rule_name
+    from ._labels import rule_name
 
     ml = MAP_LABELS[lang]
     esc = html.escape
@@ -1493,9 +1572,11 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
         f'<th>{esc(ml["serves"])}</th><th class="n">{esc(ml["site_covered"])}</th>'
         f'<th class="n">{esc(ml["site_share"])}</th></tr>{"".join(trs)}</table></div>'
     )
-    legend = (
-        f'<div class="circles-lh">{esc(ml["site_sub"])}</div>'
-        f'<div><span class="circles-sw" style="background:{SITE_COLOUR}"></span>{esc(ml["site"])}</div>'
+    marks = _site_marks(result, rule, sites, items, ml)
+    legend = f'<div class="circles-lh">{esc(ml["site_sub"])}</div>' + "".join(
+        f'<div><span class="circles-sw circles-sw-{g["kind"]}" style="background:{g["colour"]}"></span>'
+        f"{esc(g['name'])}</div>"
+        for g in reversed(marks)
     )
     focus = None
     served = {c for c in sites.get("community_id", pd.Series(dtype=str)) if c}
@@ -1505,9 +1586,7 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
         title=esc(ml["site_title"].format(item=item)),
         legend=legend,
         tabs=[{"key": "sites", "label": ml["tab_sites"], "html": table}],
-        marks=[{"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "byRule": True, "items": items}]
-        if items
-        else [],
+        marks=marks,
         rule=rule_id,
         tab="sites",
         page_title=ml["site_title"].format(item=item),

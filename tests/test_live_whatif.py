@@ -300,7 +300,7 @@ def test_site_map_names_communities_not_candidates(demo_result):
     m = siting.site_map(demo_result, rule_id, sites)
     app = next(c for c in m._children.values() if type(c).__name__ == "_App")
     data, opts = json.loads(app.data), json.loads(app.opts)
-    marks = data["marks"][0]
+    marks = next(g for g in data["marks"] if g["kind"] == "num")
     assert marks["byRule"] and [it[5] for it in marks["items"]] == [rule_id, rule_id]
     assert [it[2] for it in marks["items"]] == ["1", "2"]
     text = json.dumps(marks, ensure_ascii=False) + opts["tabs"][-1]["html"]

@@ -363,3 +363,32 @@ def test_tracking_compares_two_runs(tmp_path, demo_result, demo_facilities, caps
     assert (clinic["covered_share_after"] >= clinic["covered_share_before"] - 1e-9).all()
     others = comp[comp["rule_id"] != "clinic"]
     assert not others["status_changed"].any()
+
+
+def test_site_map_draws_each_catchment_and_the_residents_newly_covered(demo_result):
+    """The site map of two proposed kindergartens: each site's walking area holds the site, the
+    resident points marked as newly covered are beyond the threshold today and, in the community
+    asked about, their residents add up to what the proposal says the sites cover."""
+    import json
+
+    comm = "way/860342589"
+    sites, _ = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=2)
+    sites = siting.describe_sites(demo_result, "kindergarten", sites, community_id=comm)
+    m = siting.site_map(demo_result, "kindergarten", sites)
+    app = next(c for c in m._children.values() if type(c).__name__ == "_App")
+    marks = {g["kind"]: g for g in json.loads(app.data)["marks"]}
+    assert set(marks) == {"area", "dot", "num"}
+    areas = marks["area"]["items"]
+    assert len(areas) == 2 and all(it[5] == "kindergarten" for it in areas)
+    for it, site in zip(areas, sites.itertuples(), strict=True):
+        poly = shapely.Polygon([(lon, lat) for lat, lon in it[6][0]], [[(lo, la) for la, lo in r] for r in it[6][1:]])
+        assert poly.buffer(1e-5).contains(shapely.Point(site.lon, site.lat))
+    res = demo_result.residents
+    ll = res.geometry.to_crs("EPSG:4326")
+    at = {(round(p.y, 7), round(p.x, 7)): i for i, p in enumerate(ll)}
+    rows = [at[(it[0], it[1])] for it in marks["dot"]["items"]]
+    limit = demo_result.rulebook.threshold_m(demo_result.rulebook.rule("kindergarten"))
+    assert (res["dist_kindergarten"].fillna(np.inf).to_numpy()[rows] > limit).all()
+    # the table counts the community asked about; the map marks neighbours' residents reached too
+    mine = res["community_id"].astype(str).to_numpy()[rows] == comm
+    assert res["population"].to_numpy()[rows][mine].sum() == pytest.approx(sites["residents_covered"].sum(), abs=1.0)

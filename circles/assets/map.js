@@ -442,6 +442,14 @@ C.app = function (map, d, o) {
         return L.circleMarker([it[0], it[1]], {pane: 'circles-marks', radius: 10, color: g.colour, weight: 3,
           fill: false, interactive: false, className: 'circles-mark-ring'});
       }
+      if (g.kind === 'dot') {
+        return L.circleMarker([it[0], it[1]], {pane: 'circles-marks', radius: A.projector ? 7 : 4.5, color: '#fff', weight: 1,
+          fillColor: g.colour, fillOpacity: 1, interactive: false, className: 'circles-mark-dot'});
+      }
+      if (g.kind === 'area') {
+        return L.polygon(it[6], {pane: 'circles-areas', color: g.colour, weight: 2.5, dashArray: '6 4', opacity: 0.9,
+          fillColor: g.colour, fillOpacity: 0.12, interactive: false, className: 'circles-mark-area'});
+      }
       var m = L.marker([it[0], it[1]], {icon: L.divIcon({className: 'circles-mark circles-mark-' + g.kind,
         html: '<span style="background:' + g.colour + '">' + C.esc(it[2]) + '</span>', iconSize: [28, 28]}),
         title: String(it[3] || ''), zIndexOffset: 1000});
