@@ -1482,7 +1482,7 @@ def _site_reach(result, rule, sites: pd.DataFrame) -> tuple[list, np.ndarray]:
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
     att = reach.attach_points(net, x, y, max_attach)
     graph = reach.split_graph(net, att)
-    areas = []
+    areas: list[list] = []
     for i in range(len(sites)):
         if graph.leaf[i] < 0:
             areas.append([])
