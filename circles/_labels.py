@@ -1217,6 +1217,65 @@ TERMINAL_LABELS = {
     },
 }
 
+#: The terminal text of ``circles whatif`` and ``circles site`` (tables laid out by
+#: :mod:`circles._summary`): words, column heads and the actions of a scenario.
+SCENARIO_TERMINAL: dict[str, dict[str, Any]] = {
+    "zh": {
+        "wi_planned": "规划设施（距道路：设施到步行起点所在道路的距离）：",
+        "wi_cols": ("编号", "动作", "设施类型", "距道路（米）", "新覆盖（人）", "不再覆盖（人）"),
+        "wi_actions": {"add": "新增", "remove": "撤除", "resize": "调整规模"},
+        "wi_warning": "警告：规划设施 {id}：{text}",
+        "wi_changes": "覆盖有变化的社区与项目：",
+        "wi_change_cols": ("社区", "项目", "现状", "实施后", "覆盖率", "新覆盖（人）", "不再覆盖（人）"),
+        "wi_none": "此情景下没有覆盖变化。",
+        "wi_no_data": "{item}：现状未调查，状态保持“无数据”（规划不会制造缺口）；{n} 人新进入步行范围",
+        "item_minutes": "{name}（{minutes}分钟）",
+        "all_communities": "全部社区",
+        "site_base": "{name}：现状 {share} 的 {total} 名居民在 {minutes} 分钟步行范围内",
+        "site_covered_all": "已全部覆盖，无需新增",
+        "site_no_candidate": "无候选点",
+        "site_no_residents": "无居民",
+        "site_best_k": "按要求给出 {n} 处（要求 {k} 处）",
+        "site_target_met": "{n} 处使覆盖达到 {share}（目标 {target}）",
+        "site_target_missed": "目标 {target} 无法由这些候选点达到：{n} 处最多达到 {share}",
+        "site_cols": ("序号", "服务社区", "最近道路", "新覆盖（人）", "累计覆盖", "经度", "纬度"),
+        "outputs_files": "输出：{paths}",
+        "sep": "；",
+    },
+    "en": {
+        "wi_planned": "planned facilities (to the street: from the facility to the street its walk starts on):",
+        "wi_cols": ("id", "action", "type", "to street (m)", "newly covered", "no longer covered"),
+        "wi_actions": {"add": "add", "remove": "remove", "resize": "resize"},
+        "wi_warning": "WARNING: planned facility {id}: {text}",
+        "wi_changes": "communities and items whose coverage changes:",
+        "wi_change_cols": (
+            "community",
+            "item",
+            "today",
+            "after",
+            "covered share",
+            "newly covered",
+            "no longer covered",
+        ),
+        "wi_none": "No change in coverage under this scenario.",
+        "wi_no_data": "{item}: not surveyed today, so the statuses stay no data (a plan never creates gaps); "
+        "{n} residents newly within reach",
+        "item_minutes": "{name} ({minutes} min)",
+        "all_communities": "all communities",
+        "site_base": "{name}: {share} of {total} residents already within {minutes} min",
+        "site_covered_all": "everyone placed is already covered",
+        "site_no_candidate": "no candidate site",
+        "site_no_residents": "no residents",
+        "site_best_k": "best {n} of {k} site(s) asked",
+        "site_target_met": "{n} site(s) bring coverage to {share} (target {target})",
+        "site_target_missed": "target {target} cannot be reached from these candidates: best achievable {share} "
+        "with {n} site(s)",
+        "site_cols": ("rank", "serves", "nearest street", "newly covered", "covered share", "lon", "lat"),
+        "outputs_files": "outputs: {paths}",
+        "sep": "; ",
+    },
+}
+
 #: What is proven about a siting answer (the ``guarantee`` column and the terminal).
 SITING_GUARANTEE = {
     "en": {
