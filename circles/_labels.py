@@ -1004,6 +1004,8 @@ STATUS_MEANING = {
 #: Text of the figures and the printed report.
 REPORT_LABELS = {
     "zh": {
+        "font_missing": "注意：本机未找到中文字体（可安装 fonts-noto-cjk）：本报告改为英文，中文名称显示为空白方框。"
+        "装好字体后重新运行 circles run。",
         "report_title": "社区生活圈配套设施步行可达性评估报告",
         "overview_title": "总览图",
         "gaps_title": "各社区配套缺口一览",
@@ -1072,6 +1074,9 @@ REPORT_LABELS = {
         "north": "北",
     },
     "en": {
+        "font_missing": "Note: no Chinese font was found on this computer (install fonts-noto-cjk, or Noto Sans "
+        "CJK, WenQuanYi, SimHei): this report is in English and Chinese names (communities, facilities, "
+        "streets) show as empty boxes. Install a font and run circles run again.",
         "report_title": "Walking access to community facilities: assessment report",
         "overview_title": "Overview",
         "gaps_title": "Gaps per community",
@@ -1180,6 +1185,8 @@ TERMINAL_LABELS = {
         "progress_report": "报告",
         "sep": "、",
         "author_hint": "报告未填写编制单位：可用 --author 指定",
+        "font_missing": "警告：未找到中文字体（可安装 fonts-noto-cjk）：报告与图件改为英文，中文名称显示为方框；"
+        "装好字体后重新运行",
     },
     "en": {
         "head": "circles {version}: {n_comm} communities, {n_fac} facilities ({n_aside} set aside), "
@@ -1214,6 +1221,8 @@ TERMINAL_LABELS = {
         "progress_report": "report",
         "sep": ", ",
         "author_hint": "the report names no author: pass --author",
+        "font_missing": "WARNING: no Chinese font found (install fonts-noto-cjk): the report and figures are in "
+        "English and Chinese names show as boxes; run again once a font is installed",
     },
 }
 

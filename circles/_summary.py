@@ -247,6 +247,13 @@ def status_table(result: Any, lang: str, width: int = WIDTH, max_rows: int = MAX
     return lines
 
 
+def _font_missing() -> bool:
+    """No font with Chinese glyphs: the report and figures fell back to English."""
+    from .figures import cjk_font
+
+    return cjk_font() is None
+
+
 def _count_png(folder: Path | None) -> int:
     return len(list(folder.glob("*.png"))) if folder is not None and folder.is_dir() else 0
 
@@ -307,6 +314,8 @@ def summary_lines(
         out += path_line(lab["problems"], paths["input_problems"], width, n=n)
     for w in result.warnings:
         out += wrap(lab["warning"].format(text=w), width, "  ")
+    if ("report" in paths or "figures" in paths) and _font_missing():
+        out += wrap(lab["font_missing"], width, "  ")
     out.append("")
     folder = Path(paths["map"]).parent if "map" in paths else Path(".")
     items = []

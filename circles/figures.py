@@ -632,6 +632,8 @@ class Context:
     gaps_by: dict[str, pd.DataFrame]
     present: set[str]
     ts: Typesetter
+    #: no font with Chinese glyphs was found: the text is English, Chinese names show as boxes
+    font_missing: bool = False
 
     @property
     def lab(self) -> dict[str, str]:
@@ -718,6 +720,7 @@ def context(result: Any, lang: str = "zh", *, author: str = "", date: str | dt.d
         gaps_by={str(k): g for k, g in gaps.groupby("community_id", sort=False)},
         present=set(p.fac["facility_type"]),
         ts=Typesetter(families),
+        font_missing=font is None,
     )
 
 
