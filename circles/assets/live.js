@@ -504,10 +504,12 @@ C.live = function (A, g) {
 };
 
 /* the page API (tests and scripts): window.circles.place({item, lon, lat}), remove(id), scenario(), summary() */
-var live = function () {
-  if (!C.current || !C.current.live) { throw new Error('this map has no live what-if (a community map has)'); }
-  return C.current.live;
+/* the part `key` of the current map (its live what-if, its notes), or an error saying why not */
+C.part = function (key, why) {
+  if (!C.current || !C.current[key]) { throw new Error(why); }
+  return C.current[key];
 };
+var live = function () { return C.part('live', 'this map has no live what-if (a community map has)'); };
 C.place = function (q) { return live().place(q); };
 C.remove = function (id) { return live().remove(id); };
 C.move = function (id, lon, lat) { return live().move(id, lon, lat); };
@@ -599,10 +601,7 @@ C.notesApp = function (A) {
   draw();
   return N;
 };
-var notes = function () {
-  if (!C.current || !C.current.notes) { throw new Error('this map takes no notes'); }
-  return C.current.notes;
-};
+var notes = function () { return C.part('notes', 'this map takes no notes'); };
 C.addNote = function (q) { return notes().add(q); };
 C.removeNote = function (id) { return notes().remove(id); };
 C.notes = function () { return notes().geojson(); };
