@@ -467,38 +467,46 @@ def _rule_views(rules, types, type_names, thresholds, speeds, lang) -> list[Rule
     return out
 
 
-def prepare(  # noqa: PLR0913 — the map inputs by name (map_inputs); each step below takes its part
-    communities,
-    facilities,
-    residents,
-    isochrones,
-    gaps,
-    streets,
-    *,
-    types,
-    type_names,
-    thresholds,
-    speeds,
-    lang,
-    links=None,
-    rules=None,
-    surveyed=None,
-) -> Prepared:
-    """Prepare the layers of the maps and figures (see :func:`map_inputs` for the arguments).
+#: The layers :func:`prepare` takes, in order (by position or by name).
+LAYERS = ("communities", "facilities", "residents", "isochrones", "gaps", "streets")
+#: Its other inputs (by name): required, then optional.
+_REQUIRED = ("types", "type_names", "thresholds", "speeds")
+_OPTIONAL = ("links", "rules", "surveyed")
 
-    ``rules``: the rulebook's items (id, facility_type, name_zh, name_en, threshold_min,
-    threshold_m, in_metres, speed); without, one item per type from ``thresholds``. ``streets``
-    may carry a ``name`` column (street names are drawn where present). ``surveyed``: the types
-    the input speaks about; an item of a type outside it with no facility in the input has no
-    data, whatever status the gap report gives it (e.g. a quantity item to assess).
+
+def prepare(*layers: Any, lang: str, **inputs: Any) -> Prepared:
+    """Prepare the layers of the maps and figures from the inputs :func:`map_inputs` gives.
+
+    ``layers`` (or by name): ``communities``, ``facilities``, ``residents``, ``isochrones``,
+    ``gaps``, ``streets``. By name: ``types``, ``type_names`` (type -> (Chinese, English)),
+    ``thresholds`` and ``speeds`` (per type), optional ``links`` (community -> its map),
+    ``rules`` (the rulebook's items: id, facility_type, name_zh, name_en, threshold_min,
+    threshold_m, in_metres, speed; without, one item per type from ``thresholds``) and
+    ``surveyed`` (the types the input speaks about; an item of a type outside it with no
+    facility in the input has no data, whatever status the gap report gives it, e.g. a
+    quantity item to assess). ``streets`` may carry a ``name`` column (street names are drawn
+    where present).
     """
     if lang not in LABELS:
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+    given = {**dict(zip(LAYERS, layers, strict=False)), **inputs}
+    unknown_args = set(given) - {*LAYERS, *_REQUIRED, *_OPTIONAL}
+    missing = [k for k in (*LAYERS, *_REQUIRED) if k not in given]
+    if len(layers) > len(LAYERS) or unknown_args or missing:
+        raise TypeError(f"prepare(): unknown {sorted(unknown_args)}, missing {missing}")
+    return _prepare(given, lang)
+
+
+def _prepare(given: dict[str, Any], lang: str) -> Prepared:
+    """The steps of :func:`prepare`."""
+    communities, facilities, residents, isochrones, gaps, streets = (given[k] for k in LAYERS)
+    types, type_names, thresholds, speeds = (given[k] for k in _REQUIRED)
+    links, rules, surveyed = given.get("links"), given.get("rules"), given.get("surveyed")
     lab = LABELS[lang]
     metric = metric_crs(communities)
     names = {t: (type_names[t][0] if lang == "zh" else type_names[t][1]) for t in types}
     rviews = _rule_views(rules, types, type_names, thresholds, speeds, lang)
-    parts = _prepare_communities(communities, gaps, types, rviews, names, lab, lang, metric, links)
+    parts = _prepare_communities(communities, gaps, types, rviews, names, lang, metric, links)
     present = set(facilities["facility_type"].astype(str))
     unknown = {t for t in types if surveyed is not None and t not in set(surveyed) and t not in present}
     return Prepared(
@@ -531,12 +539,13 @@ def _prepare_gaps(gaps: pd.DataFrame, types, rmap: dict[str, RuleView]) -> pd.Da
     return gaps
 
 
-def _prepare_communities(  # noqa: PLR0913 — the community layer's inputs
-    communities, gaps, types, rviews: list[RuleView], names, lab: dict, lang: str, metric, links
+def _prepare_communities(
+    communities, gaps, types, rviews: list[RuleView], names, lang: str, metric, links
 ) -> dict[str, Any]:
     """Step 1: communities (metric, valid) with their worst status, failing items, class and
     popup; the gap report by rule and community; the outlines' WGS-84 bounds."""
     rmap = {r.id: r for r in rviews}
+    lab = LABELS[lang]
     comm = communities.to_crs(metric).reset_index(drop=True)
     comm["id"] = comm["id"].astype(str)
     comm["geometry"] = valid_geometries(comm.geometry.values, "polygon", "community boundary")
@@ -614,7 +623,7 @@ def _prepare_facilities(facilities, types, metric) -> dict[str, Any]:
     return {"fac": fac, "fac_areas": fac_areas}
 
 
-def _prepare_residents(  # noqa: PLR0913 — the resident layer's inputs
+def _prepare_residents(
     residents, types, metric, speeds, thresholds, rviews: list[RuleView], rule_status, unknown: set[str]
 ) -> dict[str, Any]:
     """Step 3: resident points (metric) with, per type, their distances and minute codes and,

@@ -674,7 +674,7 @@ def _opening_bounds(v: _View, rule: str, fac_keep: np.ndarray, extra: Extra | No
     return bounds
 
 
-def _header(  # noqa: PLR0913 — the page's parts that name or link it
+def _header(
     v: _View, ml: dict, links: dict[str, str], failed: dict[str, str] | None, overview_href: str | None, extra
 ) -> tuple[str, list[dict], str, str]:
     """Step 8: the title, the tabs (a community's status table, or the overview's table), the
@@ -719,9 +719,7 @@ def _page_labels(lab: dict, ml: dict, lang: str) -> dict:
     }
 
 
-def _folium_map(  # noqa: PLR0913 — the page's parts
-    p: Prepared, data: dict, opts: dict, page_title: str, offline: bool, bounds: np.ndarray
-) -> folium.Map:
+def _folium_map(p: Prepared, data: dict, opts: dict, page_title: str, offline: bool, bounds: np.ndarray) -> folium.Map:
     """Step 9: the folium page: Leaflet alone (no CDN extras), the styles, the app and its data."""
     cy, cx = (bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2
     m = folium.Map(
@@ -747,7 +745,7 @@ def _folium_map(  # noqa: PLR0913 — the page's parts
     return m
 
 
-def _build(  # noqa: PLR0913 — the map's options by keyword
+def _build(
     p: Prepared,
     *,
     offline: bool,
