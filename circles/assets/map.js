@@ -449,7 +449,7 @@ C.app = function (map, d, o) {
           fill: false, interactive: false, className: 'circles-mark-ring'});
       }
       if (g.kind === 'dot') {
-        return L.circleMarker([it[0], it[1]], {pane: 'circles-marks', radius: A.projector ? 7 : 4.5, color: '#fff', weight: 1,
+        return L.circleMarker([it[0], it[1]], {pane: 'circles-marks', radius: A.projector ? 6 : 3.5, color: '#fff', weight: 1,
           fillColor: g.colour, fillOpacity: 1, interactive: false, className: 'circles-mark-dot'});
       }
       if (g.kind === 'area') {
