@@ -812,6 +812,8 @@ MAP_LABELS = {
 LIVE_LABELS = {
     "zh": {
         "live_place": "＋ 放置",
+        "live_choose": "推演社区…",
+        "live_choose_hint": "推演：先选一个社区（或在社区内点按放置），再放置规划设施",
         "live_place_hint": "打开后，点按地图放置规划设施（长按或右键随时可放）；拖动可移动，点按可删除",
         "live_undo": "撤销",
         "live_reset": "重置",
@@ -845,6 +847,8 @@ LIVE_LABELS = {
     },
     "en": {
         "live_place": "+ Place",
+        "live_choose": "What-if in…",
+        "live_choose_hint": "What-if: choose a community (or place inside one), then place a planned facility",
         "live_place_hint": "When on, tap the map to place a planned facility (long press or right click any time); "
         "drag to move it, tap it to remove it",
         "live_undo": "Undo",

@@ -215,17 +215,57 @@ def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] 
     -------
     dict or None
     """
-    acc = result.access
-    if acc is None:
-        return None
-    net = result.network
     comm = result.communities
     hit = np.flatnonzero(comm["id"].astype(str).to_numpy() == cid)
-    if not len(hit) or comm.geometry.iloc[int(hit[0])] is None:
+    if result.access is None or not len(hit) or comm.geometry.iloc[int(hit[0])] is None:
         return None
+    g = _graph_payload(result, comm.geometry.iloc[int(hit[0])].bounds, res_rows)
+    return {
+        "v": g.pop("v"),
+        "cid": cid,
+        **g,
+        "rules": _rules(result, cid),
+        "outline": _outline(comm.geometry.iloc[int(hit[0])], comm.crs, result.network.crs, g["o"]),
+    }
+
+
+#: Most streets the overview map carries for its live what-if (one community at a time): beyond,
+#: the overview leaves it to the community maps (its size stays that of a map).
+OVERVIEW_MAX_EDGES = 6000
+
+
+def overview_payload(result, res_rows: np.ndarray) -> dict[str, Any] | None:
+    """The overview map's live what-if: the streets around every community, the residents the
+    overview draws (``res_rows``), and per community its items and outline; the page judges one
+    community at a time (``comms``, residents' community ``rc`` as positions in ``cids``).
+    None after a partitioned run or when the streets exceed :data:`OVERVIEW_MAX_EDGES`."""
+    comm = result.communities
+    ok = comm.geometry.notna().to_numpy()
+    if result.access is None or not ok.any():
+        return None
+    g = _graph_payload(result, tuple(comm.geometry[ok].total_bounds), res_rows)
+    if len(g["eu"]) > OVERVIEW_MAX_EDGES:
+        log.info("overview map: %d streets, its live what-if left to the community maps", len(g["eu"]))
+        return None
+    cids = [str(c) for c, good in zip(comm["id"], ok, strict=True) if good]
+    pos = {c: i for i, c in enumerate(cids)}
+    of = result.residents["community_id"].astype(str).to_numpy()[res_rows]
+    comms = {
+        c: {"rules": _rules(result, c), "outline": _outline(geom, comm.crs, result.network.crs, g["o"])}
+        for c, geom in zip(comm["id"].astype(str)[ok], comm.geometry[ok], strict=True)
+    }
+    rc = [pos.get(c, -1) for c in of]
+    return {"v": g.pop("v"), "cid": None, **g, "rules": [], "cids": cids, "rc": rc, "comms": comms}
+
+
+def _graph_payload(result, bounds, res_rows: np.ndarray) -> dict[str, Any]:
+    """The walking graph around ``bounds`` (network CRS), the residents ``res_rows`` attached as
+    the engine attached them, and the facilities on those streets (see the module docstring)."""
+    acc = result.access
+    net = result.network
     rb = result.rulebook
     bound = max(rb.threshold_m(r) for r in rb.rules if r.facility_type)
-    cx0, cy0, cx1, cy1 = comm.geometry.iloc[int(hit[0])].bounds
+    cx0, cy0, cx1, cy1 = bounds
     res_att_e = acc.attachment.edge[: len(acc.residents)][res_rows]
     rx = acc.residents.geometry.x.to_numpy()[res_rows]
     ry = acc.residents.geometry.y.to_numpy()[res_rows]
@@ -257,7 +297,6 @@ def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] 
     fac = _facilities(result, local, n_res)
     return {
         "v": 1,
-        "cid": cid,
         "bound": float(bound),
         "maxAttach": float(acc.max_attach_m),
         "targetShare": float((getattr(result, "options", None) or {}).get("target_share", 1.0) or 1.0),
@@ -271,8 +310,6 @@ def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] 
         "ey": q[:, 1].tolist(),
         "res": res,
         "fac": fac,
-        "rules": _rules(result, cid),
-        "outline": _outline(comm.geometry.iloc[int(hit[0])], comm.crs, net.crs, [ox, oy]),
     }
 
 

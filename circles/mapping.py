@@ -781,7 +781,7 @@ def _build(
         "areas": areas,
         "res": res_data,
         "marks": extra.marks if extra else [],
-        "live": p.live.get(str(focus)) if focus is not None and extra is None else None,
+        "live": p.live.get("" if focus is None else str(focus)) if extra is None else None,
     }
     opts = {
         "title": title,
@@ -966,11 +966,12 @@ def result_map(
     return _build(p, offline=offline, focus=focus)
 
 
-def live_payloads(result, p: Prepared, ids: list[str]) -> dict[str, dict]:
+def live_payloads(result, p: Prepared, ids: list[str], overview: bool = False) -> dict[str, dict]:
     """The live what-if payload (:mod:`circles._live`) of each community map in ``ids``: its
     walking graph with the engine's attachment of its residents (in the map's order) and of the
-    facilities around it. Empty after a partitioned run (no single graph)."""
-    from ._live import community_payload
+    facilities around it; with ``overview``, the overview's too (key ``""``: one community at a
+    time). Empty after a partitioned run (no single graph)."""
+    from ._live import community_payload, overview_payload
 
     if getattr(result, "access", None) is None:
         return {}
@@ -981,6 +982,14 @@ def live_payloads(result, p: Prepared, ids: list[str]) -> dict[str, dict]:
         log.warning("live what-if left out: the map's residents are not the analysis' residents")
         return {}
     out: dict[str, dict] = {}
+    if overview and len(p.res) <= MAX_OVERVIEW_POINTS:  # the overview draws every resident
+        try:
+            whole = overview_payload(result, np.arange(len(p.res)))
+        except ValueError as exc:
+            log.warning("live what-if left out of the overview: %s", exc)
+            whole = None
+        if whole is not None:
+            out[""] = whole
     for cid in ids:
         try:
             payload = community_payload(result, cid, np.flatnonzero(comm_of == cid))
@@ -1129,7 +1138,7 @@ def write_maps(
             files[cid] = name
     links = {cid: f"community_maps/{f}" for cid, f in files.items()}
     p = prepare(**kw, lang=lang, links=links)
-    p.live = live_payloads(result, p, [cid for cid in ids if cid in files])
+    p.live = live_payloads(result, p, [cid for cid in ids if cid in files], overview=True)
     failed: dict[str, str] = {}
     written: list[Path] = []
     if files:

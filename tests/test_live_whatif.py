@@ -370,3 +370,41 @@ def test_landscape_phone_keeps_the_side_layout(browsers, demo_result, tmp_path):
         assert sheet[1] - sheet[0] <= 0.4 * w
         assert head[1] <= sheet[0]  # side by side, no overlap
         assert not errors(drv)
+
+
+def test_overview_live_whatif_one_community_at_a_time(browsers, demo_result, tmp_path):
+    """The overview carries the live what-if for one community at a time: chosen, a planned
+    kindergarten gives that community's residents the same walks and the same summary as its
+    own map (a smaller graph around it); a tap inside another community chooses that one."""
+    now = demo_result
+    counts = now.residents["community_id"].astype(str).value_counts()
+    cid = str(counts.index[0])
+    paths = write_maps(now, tmp_path / "maps", community_maps=[cid], offline=True)
+    overview, own = paths[0], paths[1]
+    assert overview.stat().st_size < 800_000
+    rule = now.rulebook.rule("kindergarten")
+    lon, lat = _uncovered_spot(now, cid, rule.facility_type, 0)
+    place = "return window.circles.place({item: arguments[0], lon: arguments[1], lat: arguments[2]})"
+    drv = browsers("laptop")
+    open_map(drv, own)
+    assert js(drv, place, rule.id, lon, lat)
+    want_times = js(drv, "return window.circles.times(arguments[0])", rule.id)
+    want = js(drv, "return window.circles.summary()")
+    open_map(drv, overview)
+    assert js(drv, "return window.circles.summary()") == []  # nothing judged before a community is chosen
+    assert js(drv, "return window.circles.choose(arguments[0])", cid)
+    assert js(drv, place, rule.id, lon, lat)
+    mine = (now.residents["community_id"].astype(str) == cid).to_numpy()
+    times = np.array(js(drv, "return window.circles.times(arguments[0])", rule.id), dtype=object)[mine]
+    assert len(times) == len(want_times)
+    for a, b in zip(times, want_times, strict=True):
+        assert (a is None) == (b is None) and (a is None or abs(a - b) <= 1e-6), (a, b)
+    assert js(drv, "return window.circles.summary()") == want
+    # a tap inside another community (no choice made) chooses it
+    other = next(c for c in now.communities["id"].astype(str) if c != cid)
+    inside = now.communities.set_index(now.communities["id"].astype(str)).loc[other].geometry.representative_point()
+    pt = gpd.GeoSeries([inside], crs=now.communities.crs).to_crs("EPSG:4326").iloc[0]
+    open_map(drv, overview)
+    assert js(drv, place, rule.id, pt.x, pt.y)
+    assert {r["community_id"] for r in js(drv, "return window.circles.summary()")} == {other}
+    assert not errors(drv)

@@ -142,7 +142,11 @@ function absentStatus(s, required) {
 C.live = function (A, g) {
   var G = new Graph(g), S = {plan: [], closed: {}, undo: [], seq: 0, base: {}, cur: {}, clsCache: {}}, map = A.map;
   var lab = A.o.lab, rules = {}, facOf = {};
-  g.rules.forEach(function (r) { rules[r.id] = r; });
+  var setRules = function () { rules = {}; g.rules.forEach(function (r) { rules[r.id] = r; }); };
+  setRules();
+  /* the overview carries every community: one is judged at a time (g.rc: each resident's) */
+  S.ci = -1;
+  var mine = function (i) { return !g.rc || g.rc[i] === S.ci; };
   Object.keys(g.fac).forEach(function (t) {
     g.fac[t].forEach(function (f) { facOf[f[0]] = {t: t, f: f}; });
   });
@@ -218,7 +222,7 @@ C.live = function (A, g) {
      reach within the threshold (circles.gaps: facilities_within, min_count) */
   var reachedCount = function (r) {
     var res = g.res, src = [], i, small = setOf(r.small), n = 0;
-    for (i = 0; i < res.e.length; i++) { if (res.e[i] >= 0) { src.push([res.e[i], res.s[i] / 1000, res.l[i] / 1000]); } }
+    for (i = 0; i < res.e.length; i++) { if (res.e[i] >= 0 && mine(i)) { src.push([res.e[i], res.s[i] / 1000, res.l[i] / 1000]); } }
     var d = G.search(src, r.thrM), on = {};
     src.forEach(function (p) { (on[p[0]] = on[p[0]] || []).push(p); });
     var near = function (e, s, leg) {
@@ -250,7 +254,7 @@ C.live = function (A, g) {
     var chk = r.sizeApplies ? subset(r, 'sized') : null;
     var placed = 0, cov = 0, covOk = 0, covChk = 0;
     for (i = 0; i < a.length; i++) {
-      if (e[i] < 0) { continue; }
+      if (e[i] < 0 || !mine(i)) { continue; }
       placed += w[i];
       if (a[i] <= thr) { cov += w[i]; if (ok[i] <= thr) { covOk += w[i]; if (chk && chk[i] <= thr) { covChk += w[i]; } } }
     }
@@ -289,7 +293,7 @@ C.live = function (A, g) {
         var b = base(t).res, a = current(t).res, w = g.res.w, e = g.res.e, thr = r.thrM + 1e-6;
         var nw = 0, lost = 0, i;
         for (i = 0; i < a.length; i++) {
-          if (e[i] < 0) { continue; }
+          if (e[i] < 0 || !mine(i)) { continue; }
           if (a[i] <= thr && !(b[i] <= thr)) { nw += Math.round(w[i] * 100) / 100; }
           if (b[i] <= thr && !(a[i] <= thr)) { lost += Math.round(w[i] * 100) / 100; }
         }
@@ -391,8 +395,24 @@ C.live = function (A, g) {
     draw();
     L.status();
   };
+  /* the overview: judge community cid (its items, its outline, its residents); a new scenario */
+  L.choose = function (cid) {
+    if (!g.comms || !g.comms[cid]) { return false; }
+    S.plan = []; S.closed = {}; S.undo = [];
+    g.cid = cid; g.rules = g.comms[cid].rules; g.outline = g.comms[cid].outline; S.ci = g.cids.indexOf(cid);
+    setRules();
+    if (chooser) { chooser.value = cid; }
+    refresh();
+    return true;
+  };
   L.place = function (q) {
     q = q || {};
+    if (q.community) { L.choose(q.community); }
+    if (g.comms && !g.cid) {  /* a tap inside a community chooses it */
+      var at = G.fwd(q.lon, q.lat), hit = g.cids.filter(function (c) { return insideRings(g.comms[c].outline, at[0], at[1]); })[0];
+      if (!hit) { return null; }
+      L.choose(hit);
+    }
     if (q.item && rules[q.item] && q.item !== A.rule().id) { A.setRule(q.item); }
     var t = q.item && rules[q.item] ? rules[q.item].type : (q.type || A.rule().type);
     var xy = G.fwd(q.lon, q.lat);
@@ -462,13 +482,22 @@ C.live = function (A, g) {
     S.placing = !S.placing; b.classList.toggle('on', S.placing);
     map.getContainer().classList.toggle('circles-placing', S.placing);
   });
+  var chooser = null;
+  if (g.comms) {  /* the overview: choose the community to judge */
+    chooser = C.el('select', 'circles-live-comm', '<option value="">' + C.esc(lab.live_choose) + '</option>'
+      + g.cids.map(function (c) {
+        var r = g.comms[c].rules[0];
+        return '<option value="' + C.esc(c) + '">' + C.esc(r && r.name ? r.name : c) + '</option>';
+      }).join(''), tools);
+    chooser.addEventListener('change', function () { if (chooser.value) { L.choose(chooser.value); } });
+  }
   btn(lab.live_undo, lab.live_undo, function () { L.undo(); });
   btn(lab.live_reset, lab.live_reset, function () { L.reset(); });
   btn(lab.live_export, lab.live_export_hint, function () { L.download(); });
   L.status = function () {
     var r = A.rule(), row = L.summary().filter(function (x) { return x.rule_id === r.id; })[0];
     var pct = function (v) { return v === null || v === undefined ? '—' : Math.round(v * 100) + '%'; };
-    if (!row) { line.innerHTML = ''; return; }
+    if (!row) { line.innerHTML = g.comms ? '<span class="circles-muted">' + C.esc(lab.live_choose_hint) + '</span>' : ''; return; }
     var html = C.esc(lab.live_share) + ' ' + pct(row.covered_share_current);
     if (changed(r.type)) {
       html += ' → <b>' + pct(row.covered_share_scenario) + '</b> · ' + C.esc(lab.live_status) + ' '
@@ -511,6 +540,7 @@ C.part = function (key, why) {
 };
 var live = function () { return C.part('live', 'this map has no live what-if (a community map has)'); };
 C.place = function (q) { return live().place(q); };
+C.choose = function (cid) { return live().choose(cid); };
 C.remove = function (id) { return live().remove(id); };
 C.move = function (id, lon, lat) { return live().move(id, lon, lat); };
 C.undo = function () { return live().undo(); };
