@@ -467,43 +467,68 @@ def _rule_views(rules, types, type_names, thresholds, speeds, lang) -> list[Rule
     return out
 
 
-def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
-    communities,
-    facilities,
-    residents,
-    isochrones,
-    gaps,
-    streets,
-    *,
-    types,
-    type_names,
-    thresholds,
-    speeds,
-    lang,
-    links=None,
-    rules=None,
-    surveyed=None,
-) -> Prepared:
-    """Prepare the layers of the maps and figures (see :func:`map_inputs` for the arguments).
+#: The layers :func:`prepare` takes, in order (by position or by name).
+LAYERS = ("communities", "facilities", "residents", "isochrones", "gaps", "streets")
+#: Its other inputs (by name): required, then optional.
+_REQUIRED = ("types", "type_names", "thresholds", "speeds")
+_OPTIONAL = ("links", "rules", "surveyed")
 
-    ``rules``: the rulebook's items (id, facility_type, name_zh, name_en, threshold_min,
-    threshold_m, in_metres, speed); without, one item per type from ``thresholds``. ``streets``
-    may carry a ``name`` column (street names are drawn where present). ``surveyed``: the types
-    the input speaks about; an item of a type outside it with no facility in the input has no
-    data, whatever status the gap report gives it (e.g. a quantity item to assess).
+
+def prepare(*layers: Any, lang: str, **inputs: Any) -> Prepared:
+    """Prepare the layers of the maps and figures from the inputs :func:`map_inputs` gives.
+
+    ``layers`` (or by name): ``communities``, ``facilities``, ``residents``, ``isochrones``,
+    ``gaps``, ``streets``. By name: ``types``, ``type_names`` (type -> (Chinese, English)),
+    ``thresholds`` and ``speeds`` (per type), optional ``links`` (community -> its map),
+    ``rules`` (the rulebook's items: id, facility_type, name_zh, name_en, threshold_min,
+    threshold_m, in_metres, speed; without, one item per type from ``thresholds``) and
+    ``surveyed`` (the types the input speaks about; an item of a type outside it with no
+    facility in the input has no data, whatever status the gap report gives it, e.g. a
+    quantity item to assess). ``streets`` may carry a ``name`` column (street names are drawn
+    where present).
     """
     if lang not in LABELS:
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+    given = {**dict(zip(LAYERS, layers, strict=False)), **inputs}
+    unknown_args = set(given) - {*LAYERS, *_REQUIRED, *_OPTIONAL}
+    missing = [k for k in (*LAYERS, *_REQUIRED) if k not in given]
+    if len(layers) > len(LAYERS) or unknown_args or missing:
+        raise TypeError(f"prepare(): unknown {sorted(unknown_args)}, missing {missing}")
+    return _prepare(given, lang)
+
+
+def _prepare(given: dict[str, Any], lang: str) -> Prepared:
+    """The steps of :func:`prepare`."""
+    communities, facilities, residents, isochrones, gaps, streets = (given[k] for k in LAYERS)
+    types, type_names, thresholds, speeds = (given[k] for k in _REQUIRED)
+    links, rules, surveyed = given.get("links"), given.get("rules"), given.get("surveyed")
     lab = LABELS[lang]
     metric = metric_crs(communities)
     names = {t: (type_names[t][0] if lang == "zh" else type_names[t][1]) for t in types}
-    colours = type_colours(types, set(facilities["facility_type"]))
     rviews = _rule_views(rules, types, type_names, thresholds, speeds, lang)
-    rmap = {r.id: r for r in rviews}
+    parts = _prepare_communities(communities, gaps, types, rviews, names, lang, metric, links)
+    present = set(facilities["facility_type"].astype(str))
+    unknown = {t for t in types if surveyed is not None and t not in set(surveyed) and t not in present}
+    return Prepared(
+        lang=lang,
+        lab=lab,
+        types=list(types),
+        names=names,
+        colours=type_colours(types, set(facilities["facility_type"])),
+        thresholds=dict(thresholds),
+        metric=metric,
+        rules=rviews,
+        no_data_rules={rv.id for rv in rviews if rv.type in unknown},
+        **parts,
+        **_prepare_facilities(facilities, types, metric),
+        **_prepare_residents(residents, types, metric, speeds, thresholds, rviews, parts["rule_status"], unknown),
+        **_prepare_streets(streets, metric),
+        iso=_prepare_areas(isochrones, types, metric, speeds),
+    )
 
-    comm = communities.to_crs(metric).reset_index(drop=True)
-    comm["id"] = comm["id"].astype(str)
-    comm["geometry"] = valid_geometries(comm.geometry.values, "polygon", "community boundary")
+
+def _prepare_gaps(gaps: pd.DataFrame, types, rmap: dict[str, RuleView]) -> pd.DataFrame:
+    """The gap report of the items shown, ids as text, each row with its item's name."""
     gaps = gaps.copy()
     gaps["community_id"] = gaps["community_id"].astype(str)
     if "rule_id" not in gaps:
@@ -511,13 +536,26 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
     gaps["rule_id"] = gaps["rule_id"].astype(str)
     gaps = gaps[gaps["facility_type"].isin(types)] if "facility_type" in gaps else gaps
     gaps["rule_name"] = [rmap[r].name if r in rmap else "" for r in gaps["rule_id"]]
+    return gaps
+
+
+def _prepare_communities(
+    communities, gaps, types, rviews: list[RuleView], names, lang: str, metric, links
+) -> dict[str, Any]:
+    """Step 1: communities (metric, valid) with their worst status, failing items, class and
+    popup; the gap report by rule and community; the outlines' WGS-84 bounds."""
+    rmap = {r.id: r for r in rviews}
+    lab = LABELS[lang]
+    comm = communities.to_crs(metric).reset_index(drop=True)
+    comm["id"] = comm["id"].astype(str)
+    comm["geometry"] = valid_geometries(comm.geometry.values, "polygon", "community boundary")
+    gaps = _prepare_gaps(gaps, types, rmap)
     worst = gaps.groupby("community_id")["status"].agg(worst_status)
     comm["worst"] = comm["id"].map(worst).fillna("no_data")
     fails = gaps[gaps["status"].isin(FAILING_STATUSES)].groupby("community_id").size()
     comm["fails"] = comm["id"].map(fails).fillna(0).astype(int)
     ranges = fail_classes(len(rviews) or len(types))
     comm["fail_class"] = [fail_class(n, ranges) for n in comm["fails"]]
-    status_by = status_by_type(gaps)
     rule_status: dict[str, dict[str, str]] = {}
     for rid, cid, s in zip(gaps["rule_id"], gaps["community_id"], gaps["status"], strict=True):
         rule_status.setdefault(rid, {})[cid] = s
@@ -532,7 +570,19 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
     comm_bounds = np.full((len(comm), 4), np.nan)
     if ok_geom.any():
         comm_bounds[ok_geom] = shapely.bounds(comm[ok_geom].to_crs("EPSG:4326").geometry.values)
+    return {
+        "comm": comm,
+        "comm_bounds4326": comm_bounds,
+        "gaps": gaps,
+        "status_by": status_by_type(gaps),
+        "rule_status": rule_status,
+        "fail_ranges": ranges,
+    }
 
+
+def _prepare_facilities(facilities, types, metric) -> dict[str, Any]:
+    """Step 2: facilities of the types shown as metric points (an area's representative point)
+    with what their popups show and their WGS-84 position; the outlines of those drawn as areas."""
     fac = facilities.to_crs(metric)
     fac = fac[fac["facility_type"].isin(types) & fac.geometry.notna() & ~fac.geometry.is_empty].reset_index(drop=True)
     is_area = fac.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
@@ -570,7 +620,14 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
         geometry=pts.values,
         crs=metric,
     )
+    return {"fac": fac, "fac_areas": fac_areas}
 
+
+def _prepare_residents(
+    residents, types, metric, speeds, thresholds, rviews: list[RuleView], rule_status, unknown: set[str]
+) -> dict[str, Any]:
+    """Step 3: resident points (metric) with, per type, their distances and minute codes and,
+    per item, their classes (``unknown``: types nothing in the input speaks about)."""
     res = residents.to_crs(metric).reset_index(drop=True)
     placed = res["placed"].fillna(False).astype(bool).to_numpy() if "placed" in res else np.ones(len(res), bool)
     comm_of = res["community_id"].astype(str).to_numpy()
@@ -586,8 +643,6 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
         codes[t] = None if np.isnan(d).all() else resident_codes(d, placed, speeds[t], thresholds[t])
     classes: dict[str, np.ndarray] = {}
     codes_of, uniques = pd.factorize(pd.Series(comm_of, dtype=object))
-    present = set(facilities["facility_type"].astype(str))
-    unknown = {t for t in types if surveyed is not None and t not in set(surveyed) and t not in present}
     for rv in rviews:
         st = rule_status.get(rv.id, {})
         if rv.type in unknown:  # nothing in the input about this type: no data, whatever the status
@@ -610,7 +665,17 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
         geometry=res.geometry.values,
         crs=metric,
     )
+    return {
+        "res": res,
+        "res_codes": codes,
+        "res_lonlat": lonlat.astype(np.int64),
+        "res_dist": dists,
+        "res_class": classes,
+    }
 
+
+def _prepare_streets(streets, metric) -> dict[str, Any]:
+    """Step 4: streets (metric, valid), one row per street piece (both directions once), named."""
     st = streets.to_crs(metric)
     st = st[st.geometry.notna() & ~st.geometry.is_empty]
     norm = shapely.normalize(np.asarray(st.geometry.values, dtype=object))
@@ -625,7 +690,11 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
     )
     st = st[st.geometry.notna()].reset_index(drop=True)
     streets_bounds = shapely.bounds(np.asarray(st.geometry.values, dtype=object)) if len(st) else np.zeros((0, 4))
+    return {"streets": st, "streets_bounds": streets_bounds}
 
+
+def _prepare_areas(isochrones, types, metric, speeds) -> gpd.GeoDataFrame:
+    """Step 5: walking areas of the types shown (metric): type, minutes, distance, community."""
     iso = isochrones[isochrones["facility_type"].isin(types)].to_crs(metric)
     spd = iso["speed_m_per_min"].to_numpy(dtype=float) if "speed_m_per_min" in iso else None
     if "distance_m" in iso:
@@ -654,33 +723,7 @@ def prepare(  # noqa: PLR0913 — split in issue 21 by the meeting-map work
         crs=metric,
     )
     iso = iso[iso.geometry.notna()].reset_index(drop=True)
-    return Prepared(
-        lang=lang,
-        lab=lab,
-        types=list(types),
-        names=names,
-        colours=colours,
-        thresholds=dict(thresholds),
-        metric=metric,
-        comm=comm,
-        comm_bounds4326=comm_bounds,
-        fac=fac,
-        fac_areas=fac_areas,
-        res=res,
-        res_codes=codes,
-        res_lonlat=lonlat.astype(np.int64),
-        streets=st,
-        streets_bounds=streets_bounds,
-        iso=iso,
-        gaps=gaps,
-        status_by=status_by,
-        rules=rviews,
-        rule_status=rule_status,
-        no_data_rules={rv.id for rv in rviews if rv.type in unknown},
-        res_dist=dists,
-        res_class=classes,
-        fail_ranges=ranges,
-    )
+    return iso
 
 
 def _street_name(v) -> str:
@@ -765,12 +808,9 @@ def map_inputs(result) -> dict[str, Any]:
         names = street_names_of(result.network)
         if names is not None:
             streets["name"] = names
+    layers = {k: getattr(result, k) for k in ("communities", "facilities", "residents", "isochrones", "gaps")}
     return dict(
-        communities=result.communities,
-        facilities=result.facilities,
-        residents=result.residents,
-        isochrones=result.isochrones,
-        gaps=result.gaps,
+        **layers,
         streets=streets,
         types=types,
         type_names={t: (rb.facility_types[t].name_zh, rb.facility_types[t].name_en) for t in types},

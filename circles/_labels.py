@@ -703,6 +703,7 @@ MAP_LABELS = {
         "area_off": "关",
         "area_min": "{m}分",
         "area_m": "{m}米",
+        "area_thr_min": "{m}分钟（{d}米）",
         "tab_legend": "图例",
         "tab_table": "各社区",
         "tab_layers": "图层",
@@ -777,6 +778,8 @@ MAP_LABELS = {
         "site_covered": "新覆盖（人）",
         "site_share": "累计覆盖",
         "candidate": "候选点",
+        "site_area": "建议选址的步行范围（{minutes} 分钟）",
+        "site_newly": "建议选址新覆盖的居民点",
     },
     "en": {
         "item": "Item",
@@ -784,6 +787,7 @@ MAP_LABELS = {
         "area_off": "off",
         "area_min": "{m} min",
         "area_m": "{m} m",
+        "area_thr_min": "{m} min ({d} m)",
         "tab_legend": "Legend",
         "tab_table": "Communities",
         "tab_layers": "Layers",
@@ -861,6 +865,8 @@ MAP_LABELS = {
         "site_covered": "residents newly covered",
         "site_share": "covered share (cumulative)",
         "candidate": "candidate",
+        "site_area": "walking area of a proposed site ({minutes} min)",
+        "site_newly": "resident points a proposed site newly covers",
     },
 }
 
@@ -868,6 +874,8 @@ MAP_LABELS = {
 LIVE_LABELS = {
     "zh": {
         "live_place": "＋ 放置",
+        "live_choose": "推演社区…",
+        "live_choose_hint": "推演：先选一个社区（或在社区内点按放置），再放置规划设施",
         "live_place_hint": "打开后，点按地图放置规划设施（长按或右键随时可放）；拖动可移动，点按可删除",
         "live_undo": "撤销",
         "live_reset": "重置",
@@ -901,6 +909,8 @@ LIVE_LABELS = {
     },
     "en": {
         "live_place": "+ Place",
+        "live_choose": "What-if in…",
+        "live_choose_hint": "What-if: choose a community (or place inside one), then place a planned facility",
         "live_place_hint": "When on, tap the map to place a planned facility (long press or right click any time); "
         "drag to move it, tap it to remove it",
         "live_undo": "Undo",
@@ -1062,6 +1072,8 @@ STATUS_MEANING = {
 #: Text of the figures and the printed report.
 REPORT_LABELS = {
     "zh": {
+        "font_missing": "注意：本机未找到中文字体（可安装 fonts-noto-cjk）：本报告改为英文，中文名称显示为空白方框。"
+        "装好字体后重新运行 circles run。",
         "report_title": "社区生活圈配套设施步行可达性评估报告",
         "overview_title": "总览图",
         "gaps_title": "各社区配套缺口一览",
@@ -1130,6 +1142,9 @@ REPORT_LABELS = {
         "north": "北",
     },
     "en": {
+        "font_missing": "Note: no Chinese font was found on this computer (install fonts-noto-cjk, or Noto Sans "
+        "CJK, WenQuanYi, SimHei): this report is in English and Chinese names (communities, facilities, "
+        "streets) show as empty boxes. Install a font and run circles run again.",
         "report_title": "Walking access to community facilities: assessment report",
         "overview_title": "Overview",
         "gaps_title": "Gaps per community",
@@ -1238,6 +1253,8 @@ TERMINAL_LABELS = {
         "progress_report": "报告",
         "sep": "、",
         "author_hint": "报告未填写编制单位：可用 --author 指定",
+        "font_missing": "警告：未找到中文字体（可安装 fonts-noto-cjk）：报告与图件改为英文，中文名称显示为方框；"
+        "装好字体后重新运行",
     },
     "en": {
         "head": "circles {version}: {n_comm} communities, {n_fac} facilities ({n_aside} set aside), "
@@ -1272,6 +1289,67 @@ TERMINAL_LABELS = {
         "progress_report": "report",
         "sep": ", ",
         "author_hint": "the report names no author: pass --author",
+        "font_missing": "WARNING: no Chinese font found (install fonts-noto-cjk): the report and figures are in "
+        "English and Chinese names show as boxes; run again once a font is installed",
+    },
+}
+
+#: The terminal text of ``circles whatif`` and ``circles site`` (tables laid out by
+#: :mod:`circles._summary`): words, column heads and the actions of a scenario.
+SCENARIO_TERMINAL: dict[str, dict[str, Any]] = {
+    "zh": {
+        "wi_planned": "规划设施（距道路：设施到步行起点所在道路的距离）：",
+        "wi_cols": ("编号", "动作", "设施类型", "距道路（米）", "新覆盖（人）", "不再覆盖（人）"),
+        "wi_actions": {"add": "新增", "remove": "撤除", "resize": "调整规模"},
+        "wi_warning": "警告：规划设施 {id}：{text}",
+        "wi_changes": "覆盖有变化的社区与项目：",
+        "wi_change_cols": ("社区", "项目", "现状", "实施后", "覆盖率", "新覆盖（人）", "不再覆盖（人）"),
+        "wi_none": "此情景下没有覆盖变化。",
+        "wi_no_data": "{item}：现状未调查，状态保持“无数据”（规划不会制造缺口）；{n} 人新进入步行范围",
+        "item_minutes": "{name}（{minutes}分钟）",
+        "all_communities": "全部社区",
+        "site_base": "{name}：现状 {share} 的 {total} 名居民在 {minutes} 分钟步行范围内",
+        "site_covered_all": "已全部覆盖，无需新增",
+        "site_no_candidate": "无候选点",
+        "site_no_residents": "无居民",
+        "site_best_k": "按要求给出 {n} 处（要求 {k} 处）",
+        "site_target_met": "{n} 处使覆盖达到 {share}（目标 {target}）",
+        "site_target_missed": "目标 {target} 无法由这些候选点达到：{n} 处最多达到 {share}",
+        "site_cols": ("序号", "服务社区", "最近道路", "新覆盖（人）", "累计覆盖", "经度", "纬度"),
+        "outputs_files": "输出：{paths}",
+        "sep": "；",
+    },
+    "en": {
+        "wi_planned": "planned facilities (to the street: from the facility to the street its walk starts on):",
+        "wi_cols": ("id", "action", "type", "to street (m)", "newly covered", "no longer covered"),
+        "wi_actions": {"add": "add", "remove": "remove", "resize": "resize"},
+        "wi_warning": "WARNING: planned facility {id}: {text}",
+        "wi_changes": "communities and items whose coverage changes:",
+        "wi_change_cols": (
+            "community",
+            "item",
+            "today",
+            "after",
+            "covered share",
+            "newly covered",
+            "no longer covered",
+        ),
+        "wi_none": "No change in coverage under this scenario.",
+        "wi_no_data": "{item}: not surveyed today, so the statuses stay no data (a plan never creates gaps); "
+        "{n} residents newly within reach",
+        "item_minutes": "{name} ({minutes} min)",
+        "all_communities": "all communities",
+        "site_base": "{name}: {share} of {total} residents already within {minutes} min",
+        "site_covered_all": "everyone placed is already covered",
+        "site_no_candidate": "no candidate site",
+        "site_no_residents": "no residents",
+        "site_best_k": "best {n} of {k} site(s) asked",
+        "site_target_met": "{n} site(s) bring coverage to {share} (target {target})",
+        "site_target_missed": "target {target} cannot be reached from these candidates: best achievable {share} "
+        "with {n} site(s)",
+        "site_cols": ("rank", "serves", "nearest street", "newly covered", "covered share", "lon", "lat"),
+        "outputs_files": "outputs: {paths}",
+        "sep": "; ",
     },
 }
 

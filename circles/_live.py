@@ -16,6 +16,14 @@ The browser then runs one bounded Dijkstra on this graph: a facility access poin
 edge. That is the engine's split graph (:func:`circles.reach.split_graph`) without building it:
 the distances are the same.
 
+The page judges each item again as :func:`circles.gaps.compute_gaps` does (reach, the share of
+residents within the threshold of a facility of adequate size, facilities too few, the size of
+what they reach known or not, the community's own facilities inside its boundary, ``unseen``
+for a type not declared surveyed, ``conditional``/``as_needed`` items): a planned facility has
+no size or capacity, so a size or capacity the item checks is unverified where it counts.
+Capacities themselves (two-step floating catchment, own supply per household) are not recomputed
+in the page: a closed facility leaves today's supply figures.
+
 Lengths and offsets are sent in millimetres, coordinates in centimetres, relative to an origin.
 """
 
@@ -24,6 +32,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -75,12 +84,80 @@ def _fit(box: tuple[float, float, float, float], crs: str) -> dict[str, Any]:
     }
 
 
+def _target_applies(rule, comm: pd.DataFrame, ci: int) -> bool:
+    """The rule's capacity target is a verdict in this community (as :mod:`circles.gaps` decides)."""
+    c = rule.capacity
+    if c is None:
+        return False
+    if c.applies_to == "all":
+        return True
+    return "new_community" in comm.columns and bool(pd.Series(comm["new_community"]).fillna(False).iloc[ci])
+
+
+def _capacity_today(row: pd.Series | None) -> tuple[bool, bool]:
+    """(checked, short) of a row's capacity target today, read from its supply columns."""
+    if row is None:
+        return False, False
+    target = float(row["supply_target"]) if pd.notna(row["supply_target"]) else np.nan
+    if row["supply_basis"] == "own":
+        own = float(row["supply_own"]) if pd.notna(row["supply_own"]) else np.nan
+        return bool(np.isfinite(own)), bool(np.isfinite(own) and own < target - 1e-9)
+    acc = float(row["supply_accessible"]) if pd.notna(row["supply_accessible"]) else np.nan
+    v = row["supply_complete"]
+    complete = isinstance(v, bool | np.bool_) and bool(v)
+    checked = bool(complete and np.isfinite(acc))
+    return checked, bool(checked and acc < target - 1e-9)
+
+
+def _verdict_parts(result, rule, ci: int, row: pd.Series | None) -> dict[str, Any]:
+    """What the page needs to judge a rule again as :func:`circles.gaps._classify` does: whether
+    the type is measured and declared surveyed, the facilities too small or of unknown size for
+    the rule, the community's own facilities (inside its boundary) with their sizes, and today's
+    capacity check. Capacities are not recomputed in the page (see the module docstring)."""
+    from .capacity import facility_sizes
+    from .gaps import facilities_inside
+
+    acc = result.access
+    fac = acc.facilities
+    t = rule.facility_type
+    comm = result.communities
+    present = set(fac["facility_type"].astype(str))
+    c = rule.capacity
+    out: dict[str, Any] = {
+        "isSurveyed": t in result.surveyed,
+        "measured": t in result.surveyed or t in present,
+        "reason": "" if row is None else str(row["no_data_reason"] or ""),
+        "perCommunity": bool(rule.per_community),
+        "sizeApplies": bool(rule.size_applies),
+        "minSize": float(rule.min_size_m2 or 0),
+        "minCount": int(rule.min_count),
+        "capTarget": bool(c is not None and c.target is not None and rule.check != "supply")
+        and _target_applies(rule, comm, ci),
+        "capBasis": "" if c is None else c.basis,
+    }
+    out["capChecked"], short = _capacity_today(row)
+    out["capShort"] = short and out["capTarget"]
+    ids = fac["id"].astype(str).to_numpy()
+    if rule.size_applies:
+        pos = np.flatnonzero((fac["facility_type"].astype(str) == t).to_numpy())
+        sizes = facility_sizes(fac, pos, rule.size_kind)
+        out["small"] = sorted(ids[pos[np.isfinite(sizes) & (sizes < (rule.min_size_m2 or 0) - 1e-9)]].tolist())
+        out["sized"] = sorted(ids[pos[np.isfinite(sizes)]].tolist())
+    needs_inside = rule.check in ("supply", "presence") or (c is not None and c.basis == "own") or rule.per_community
+    if needs_inside:
+        own = facilities_inside(comm.iloc[[ci]], fac, t).get(str(comm["id"].iloc[ci]), np.zeros(0, dtype=int))
+        sizes = facility_sizes(fac, own, rule.size_kind)
+        out["inside"] = [[str(ids[k]), float(z) if np.isfinite(z) else None] for k, z in zip(own, sizes, strict=True)]
+    return out
+
+
 def _rules(result, cid: str) -> list[dict[str, Any]]:
-    """The items of the rulebook with what the page needs to redo their coverage check."""
+    """The items of the rulebook with what the page needs to redo their verdict."""
     rb = result.rulebook
     gaps = result.gaps
     mine = gaps[gaps["community_id"].astype(str) == cid]
     mine = mine.set_index(mine["rule_id"].astype(str))
+    ci = int(np.flatnonzero(result.communities["id"].astype(str).to_numpy() == cid)[0])
     out = []
     for r in rb.rules:
         if not r.facility_type:
@@ -102,9 +179,24 @@ def _rules(result, cid: str) -> list[dict[str, Any]]:
                 "share": share,
                 "name": "" if row is None else str(row["community_name"]),
                 "surveyed": r.facility_type in result.surveyed,
+                **_verdict_parts(result, r, ci, row),
             }
         )
     return out
+
+
+def _outline(geom, crs_from, crs_to: str, origin: list[float]) -> list[list[int]]:
+    """Every ring of the community's outline in the network CRS less the origin, centimetres
+    (flat x, y lists: the page tests a point inside by the even-odd rule)."""
+    g = gpd.GeoSeries([geom], crs=crs_from).to_crs(crs_to).iloc[0]
+    rings = []
+    for poly in getattr(g, "geoms", [g]):
+        if poly.geom_type != "Polygon":
+            continue
+        for ring in [poly.exterior, *poly.interiors]:
+            xy = np.round((np.asarray(ring.coords)[:, :2] - origin) * 100).astype(np.int64)
+            rings.append(xy.ravel().tolist())
+    return rings
 
 
 def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] | None:
@@ -123,17 +215,57 @@ def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] 
     -------
     dict or None
     """
-    acc = result.access
-    if acc is None:
-        return None
-    net = result.network
     comm = result.communities
     hit = np.flatnonzero(comm["id"].astype(str).to_numpy() == cid)
-    if not len(hit) or comm.geometry.iloc[int(hit[0])] is None:
+    if result.access is None or not len(hit) or comm.geometry.iloc[int(hit[0])] is None:
         return None
+    g = _graph_payload(result, comm.geometry.iloc[int(hit[0])].bounds, res_rows)
+    return {
+        "v": g.pop("v"),
+        "cid": cid,
+        **g,
+        "rules": _rules(result, cid),
+        "outline": _outline(comm.geometry.iloc[int(hit[0])], comm.crs, result.network.crs, g["o"]),
+    }
+
+
+#: Most streets the overview map carries for its live what-if (one community at a time): beyond,
+#: the overview leaves it to the community maps (its size stays that of a map).
+OVERVIEW_MAX_EDGES = 6000
+
+
+def overview_payload(result, res_rows: np.ndarray) -> dict[str, Any] | None:
+    """The overview map's live what-if: the streets around every community, the residents the
+    overview draws (``res_rows``), and per community its items and outline; the page judges one
+    community at a time (``comms``, residents' community ``rc`` as positions in ``cids``).
+    None after a partitioned run or when the streets exceed :data:`OVERVIEW_MAX_EDGES`."""
+    comm = result.communities
+    ok = comm.geometry.notna().to_numpy()
+    if result.access is None or not ok.any():
+        return None
+    g = _graph_payload(result, tuple(comm.geometry[ok].total_bounds), res_rows)
+    if len(g["eu"]) > OVERVIEW_MAX_EDGES:
+        log.info("overview map: %d streets, its live what-if left to the community maps", len(g["eu"]))
+        return None
+    cids = [str(c) for c, good in zip(comm["id"], ok, strict=True) if good]
+    pos = {c: i for i, c in enumerate(cids)}
+    of = result.residents["community_id"].astype(str).to_numpy()[res_rows]
+    comms = {
+        c: {"rules": _rules(result, c), "outline": _outline(geom, comm.crs, result.network.crs, g["o"])}
+        for c, geom in zip(comm["id"].astype(str)[ok], comm.geometry[ok], strict=True)
+    }
+    rc = [pos.get(c, -1) for c in of]
+    return {"v": g.pop("v"), "cid": None, **g, "rules": [], "cids": cids, "rc": rc, "comms": comms}
+
+
+def _graph_payload(result, bounds, res_rows: np.ndarray) -> dict[str, Any]:
+    """The walking graph around ``bounds`` (network CRS), the residents ``res_rows`` attached as
+    the engine attached them, and the facilities on those streets (see the module docstring)."""
+    acc = result.access
+    net = result.network
     rb = result.rulebook
     bound = max(rb.threshold_m(r) for r in rb.rules if r.facility_type)
-    cx0, cy0, cx1, cy1 = comm.geometry.iloc[int(hit[0])].bounds
+    cx0, cy0, cx1, cy1 = bounds
     res_att_e = acc.attachment.edge[: len(acc.residents)][res_rows]
     rx = acc.residents.geometry.x.to_numpy()[res_rows]
     ry = acc.residents.geometry.y.to_numpy()[res_rows]
@@ -165,7 +297,6 @@ def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] 
     fac = _facilities(result, local, n_res)
     return {
         "v": 1,
-        "cid": cid,
         "bound": float(bound),
         "maxAttach": float(acc.max_attach_m),
         "targetShare": float((getattr(result, "options", None) or {}).get("target_share", 1.0) or 1.0),
@@ -179,7 +310,6 @@ def community_payload(result, cid: str, res_rows: np.ndarray) -> dict[str, Any] 
         "ey": q[:, 1].tolist(),
         "res": res,
         "fac": fac,
-        "rules": _rules(result, cid),
     }
 
 

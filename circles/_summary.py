@@ -8,6 +8,7 @@ comes from :mod:`circles._labels`; this module only lays it out (it never prints
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -246,6 +247,13 @@ def status_table(result: Any, lang: str, width: int = WIDTH, max_rows: int = MAX
     return lines
 
 
+def _font_missing() -> bool:
+    """No font with Chinese glyphs: the report and figures fell back to English."""
+    from .figures import cjk_font
+
+    return cjk_font() is None
+
+
 def _count_png(folder: Path | None) -> int:
     return len(list(folder.glob("*.png"))) if folder is not None and folder.is_dir() else 0
 
@@ -306,6 +314,8 @@ def summary_lines(
         out += path_line(lab["problems"], paths["input_problems"], width, n=n)
     for w in result.warnings:
         out += wrap(lab["warning"].format(text=w), width, "  ")
+    if ("report" in paths or "figures" in paths) and _font_missing():
+        out += wrap(lab["font_missing"], width, "  ")
     out.append("")
     folder = Path(paths["map"]).parent if "map" in paths else Path(".")
     items = []
@@ -338,3 +348,156 @@ def path_line(template: str, path: Any, width: int = WIDTH, **kw: Any) -> list[s
     if display_width(line) <= width:
         return [line]
     return [template.format(path="", **kw).rstrip(), f"  {path}"]
+
+
+# --------------------------------------------------------------------------------------------
+# circles whatif and circles site: their tables in the run's language
+# --------------------------------------------------------------------------------------------
+
+
+def table_lines(heads: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
+    """Columns aligned by display width (CJK takes two columns); ``right``: right-aligned columns."""
+    widths = [display_width(h) for h in heads]
+    for row in rows:
+        widths = [max(w, display_width(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return _GAP.join(
+            pad(c, w, "right" if i in right else "left") for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(heads)] + [line(r) for r in rows]
+
+
+def whole(v: Any) -> str:
+    """A number rounded half up to a whole one ('' when unknown): 1130.5 → '1131'."""
+    if v is None or v == "" or pd.isna(v):
+        return ""
+    return str(int(math.floor(float(v) + 0.5)))
+
+
+def people(v: Any) -> str:
+    """Residents as whole people ('' when unknown)."""
+    return whole(v)
+
+
+def percent(v: Any) -> str:
+    """A share as a whole percentage ('—' when unknown)."""
+    return "—" if v is None or pd.isna(v) else f"{float(v):.0%}"
+
+
+def minutes_text(v: float) -> str:
+    """Walking minutes rounded for reading: 4.49775 → '4.5', 10.0 → '10'."""
+    return f"{round(float(v), 1):g}"
+
+
+def whatif_lines(
+    comp: pd.DataFrame, planned: pd.DataFrame, type_names: Mapping[str, str], lang: str, width: int = WIDTH
+) -> list[str]:
+    """What ``circles whatif`` prints: the planned facilities (distance to the street, residents
+    newly covered, warnings), the communities and items whose coverage changes (statuses in
+    words, whole people), and the items that stay without data.
+
+    Parameters
+    ----------
+    comp : DataFrame
+        The comparison table (:func:`circles.whatif.compare_gaps`).
+    planned : DataFrame
+        The planned facilities table (:func:`circles.whatif.planned_facilities`).
+    type_names : mapping
+        Facility type id -> name in ``lang``.
+    lang : {"zh", "en"}
+    """
+    from ._labels import SCENARIO_TERMINAL
+
+    lab = SCENARIO_TERMINAL[lang]
+
+    def item(row: Any) -> str:
+        name = type_names.get(str(row.facility_type), str(row.facility_type))
+        return str(lab["item_minutes"].format(name=name, minutes=minutes_text(row.threshold_min)))
+
+    out = [lab["wi_planned"]]
+    rows = [
+        [
+            str(r.id),
+            lab["wi_actions"].get(str(r.action), str(r.action)),
+            type_names.get(str(r.facility_type), str(r.facility_type)),
+            whole(r.attach_m),
+            people(r.residents_newly_covered),
+            people(r.residents_no_longer_covered),
+        ]
+        for r in planned.itertuples(index=False)
+    ]
+    out += ["  " + s for s in table_lines(lab["wi_cols"], rows, right=(3, 4, 5))]
+    for r in planned.loc[planned["warning"].fillna("") != ""].itertuples(index=False):
+        out += wrap(lab["wi_warning"].format(id=r.id, text=r.warning), width, "  ")
+    moved = (comp["residents_newly_covered"].fillna(0) > 0.5) | (comp["residents_no_longer_covered"].fillna(0) > 0.5)
+    changed = comp[comp["status_changed"] | moved]
+    if not len(changed):
+        return [*out, lab["wi_none"]]
+    rows = [
+        [
+            str(r.community_name),
+            item(r),
+            status_name(str(r.status_current), lang),
+            status_name(str(r.status_scenario), lang),
+            f"{percent(r.covered_share_current)} → {percent(r.covered_share_scenario)}",
+            people(r.residents_newly_covered),
+            people(r.residents_no_longer_covered),
+        ]
+        for r in changed.itertuples(index=False)
+    ]
+    out += [lab["wi_changes"]] + ["  " + s for s in table_lines(lab["wi_change_cols"], rows, right=(4, 5, 6))]
+    nd = changed[(changed["status_current"] == "no_data") & (changed["status_scenario"] == "no_data")]
+    for _, grp in nd.groupby("rule_id", sort=False):
+        n = people(grp["residents_newly_covered"].sum())
+        out += wrap(lab["wi_no_data"].format(item=item(next(grp.itertuples(index=False))), n=n), width, "  ")
+    return out
+
+
+def site_question_line(
+    name: str, total: float, already: float, n_todo: int, sites: pd.DataFrame, ask: Mapping[str, Any], lang: str
+) -> str:
+    """The line that opens one question of ``circles site``: who is already within reach, and
+    what the proposal achieves (``ask``: ``k`` or ``target``, and ``minutes``)."""
+    from ._labels import SCENARIO_TERMINAL
+
+    lab = SCENARIO_TERMINAL[lang]
+    if not total:
+        return f"{name}：{lab['site_no_residents']}" if lang == "zh" else f"{name}: {lab['site_no_residents']}"
+    base = lab["site_base"].format(
+        name=name, share=percent(already / total), total=people(total), minutes=minutes_text(ask["minutes"])
+    )
+    n = len(sites)
+    if n_todo == 0 or n == 0:
+        return base + lab["sep"] + lab["site_covered_all" if n_todo == 0 else "site_no_candidate"]
+    share = percent(sites["covered_share_after"].iloc[-1]) if n else percent(already / total)
+    if ask.get("k") is not None:
+        return base + lab["sep"] + lab["site_best_k"].format(n=n, k=ask["k"])
+    target = float(ask["target"])
+    reached = float(sites["covered_share_after"].iloc[-1]) if n else already / total
+    key = "site_target_met" if reached >= target - 1e-4 else "site_target_missed"
+    return base + lab["sep"] + lab[key].format(n=n, share=share, target=percent(target))
+
+
+def site_lines(sites: pd.DataFrame, lang: str) -> list[str]:
+    """The proposed sites of one question: rank, the community served, the nearest street, whole
+    people newly covered, the covered share after, and where (lon/lat)."""
+    from ._labels import MAP_LABELS, SCENARIO_TERMINAL
+    from .mapping import _street_text
+
+    ml = MAP_LABELS[lang]
+    rows = []
+    for r in sites.itertuples(index=False):
+        rows.append(
+            [
+                str(r.rank),
+                str(r.community_name or r.community_id),
+                _street_text(str(r.street_name or ""), float(r.street_m), ml),
+                people(r.residents_covered),
+                percent(r.covered_share_after),
+                f"{float(r.lon):.6f}",
+                f"{float(r.lat):.6f}",
+            ]
+        )
+    return ["  " + s for s in table_lines(SCENARIO_TERMINAL[lang]["site_cols"], rows, right=(0, 3, 4))]

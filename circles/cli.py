@@ -298,7 +298,8 @@ def _input_paths(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
-    from . import _outputs
+    from . import _outputs, _summary
+    from ._labels import SCENARIO_TERMINAL
     from .whatif import run_whatif
 
     sources, run = _check_inputs(args)
@@ -317,38 +318,18 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         stage.info["scenario"] = _outputs.describe_input(args.scenario)
     paths = {k: stage.final(p) for k, p in staged.items()}
     planned = pd.read_csv(paths["planned"], encoding="utf-8-sig", keep_default_na=False)
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print("planned facilities (attach_m: distance to the street walking starts from):")
-        print(planned[["id", "action", "facility_type", "attach_m", "residents_newly_covered"]].to_string(index=False))
-        for w in planned.loc[planned["warning"] != "", ["id", "warning"]].itertuples(index=False):
-            print(f"WARNING: planned facility {w.id}: {w.warning}")
-        moved = (comp["residents_newly_covered"].fillna(0) > 0.5) | (
-            comp["residents_no_longer_covered"].fillna(0) > 0.5
-        )
-        changed = comp[comp["status_changed"] | moved]
-        if len(changed):
-            print(
-                changed[
-                    [
-                        "community_name",
-                        "rule_id",
-                        "status_current",
-                        "status_scenario",
-                        "residents_newly_covered",
-                        "residents_no_longer_covered",
-                    ]
-                ].to_string(index=False)
-            )
-        else:
-            print("no change in coverage under this scenario")
-        nd = changed[(changed["status_current"] == "no_data") & (changed["status_scenario"] == "no_data")]
-        for rule_id, grp in nd.groupby("rule_id"):
-            print(
-                f"{rule_id}: not surveyed today, so the statuses stay no_data (a plan never creates gaps); "
-                f"{grp['residents_newly_covered'].sum():.0f} residents newly within reach"
-            )
-    print("outputs: " + ", ".join(str(p) for p in paths.values()))
+    for line in _summary.whatif_lines(comp, planned, _type_names(args.lang), args.lang):
+        print(line)
+    print(SCENARIO_TERMINAL[args.lang]["outputs_files"].format(paths=", ".join(str(p) for p in paths.values())))
     return 0
+
+
+def _type_names(lang: str) -> dict[str, str]:
+    """Facility type id -> its name in ``lang`` (the packaged types)."""
+    from ._labels import type_name
+    from .rulebook import load_facility_types
+
+    return {t: type_name(ft, lang) for t, ft in load_facility_types().items()}
 
 
 def _cmd_site(args: argparse.Namespace) -> int:
@@ -356,7 +337,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
 
     from . import _outputs, mapping, pipeline
     from ._covering import EXACT_TIME_LIMIT_S
-    from ._labels import SITING_GUARANTEE
+    from ._labels import SCENARIO_TERMINAL
     from .export import geojson_file
     from .load import load_candidates
     from .siting import describe_sites, propose_sites, site_map
@@ -395,12 +376,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
                 lang=args.lang,
             )
             sites = describe_sites(result, args.rule, sites, community_id=cid)
-            print(f"{cid or 'all communities'}: {note}")
-            if len(sites):
-                print(f"{SITING_GUARANTEE[args.lang]['label']}: {sites['guarantee'].iloc[0]}")
-            if len(sites):
-                with pd.option_context("display.width", 200):
-                    print(sites.drop(columns=["guarantee"]).to_string(index=False))
+            _print_site_question(result, args, cid, sites)
             frames.append(sites.assign(question=cid or "all", note=note))
         table = pd.concat(frames, ignore_index=True)
         # one table per rule: other rules' tables in the folder are kept
@@ -419,8 +395,42 @@ def _cmd_site(args: argparse.Namespace) -> int:
             stage.info.update(pipeline.run_info(result, output_timings={}, output_options={"rule": args.rule}))
             if args.candidates:
                 stage.info["inputs"]["candidates"] = _outputs.describe_input(args.candidates)
-    print("outputs: " + ", ".join(str(stage.out / n) for n in names))
+    print(SCENARIO_TERMINAL[args.lang]["outputs_files"].format(paths=", ".join(str(stage.out / n) for n in names)))
     return 0
+
+
+def _print_site_question(result, args: argparse.Namespace, cid: str | None, sites: pd.DataFrame) -> None:
+    """One question of ``circles site`` in the run's language: who is within reach today, what
+    the proposal achieves, its guarantee and its sites (whole people, rounded minutes).
+    """
+    import numpy as np
+
+    from . import _summary
+    from ._labels import SCENARIO_TERMINAL, SITING_GUARANTEE
+
+    rule = result.rulebook.rule(args.rule)
+    limit = result.rulebook.threshold_m(rule)
+    res = result.residents if cid is None else result.residents[result.residents["community_id"] == cid]
+    dist = res[f"dist_{rule.facility_type}"].fillna(np.inf).to_numpy()
+    names = dict(zip(result.communities["id"].astype(str), result.communities["name"].astype(str), strict=True))
+    name = SCENARIO_TERMINAL[args.lang]["all_communities"] if cid is None else names.get(str(cid), str(cid))
+    ask = {"k": args.k, "target": args.target, "minutes": result.rulebook.threshold_minutes(rule)}
+    print(
+        _summary.site_question_line(
+            name,
+            float(res["population"].sum()),
+            float(res.loc[dist <= limit, "population"].sum()),
+            int(((dist > limit) & res["placed"].to_numpy()).sum()),
+            sites,
+            ask,
+            args.lang,
+        )
+    )
+    if len(sites):
+        colon = "：" if args.lang == "zh" else ": "
+        print(f"  {SITING_GUARANTEE[args.lang]['label']}{colon}{sites['guarantee'].iloc[0]}")
+        for line in _summary.site_lines(sites, args.lang):
+            print(line)
 
 
 def _cmd_site_inventory(args: argparse.Namespace) -> int:

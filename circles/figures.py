@@ -632,6 +632,8 @@ class Context:
     gaps_by: dict[str, pd.DataFrame]
     present: set[str]
     ts: Typesetter
+    #: no font with Chinese glyphs was found: the text is English, Chinese names show as boxes
+    font_missing: bool = False
 
     @property
     def lab(self) -> dict[str, str]:
@@ -718,6 +720,7 @@ def context(result: Any, lang: str = "zh", *, author: str = "", date: str | dt.d
         gaps_by={str(k): g for k, g in gaps.groupby("community_id", sort=False)},
         present=set(p.fac["facility_type"]),
         ts=Typesetter(families),
+        font_missing=font is None,
     )
 
 
@@ -1072,18 +1075,26 @@ def plan_map(ctx: Context, focus: str | None, ftype: str, aspect: float) -> MapP
     )
 
 
-def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context, plan: MapPlan) -> None:  # noqa: C901 — one map's drawing steps; not split in issue 21 (typesetting toolkit not moved yet)
-    """Draw ``plan`` in ``box`` (points: left, top, width, height)."""
-    p = ctx.p
+def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context, plan: MapPlan) -> None:
+    """Draw ``plan`` in ``box`` (points: left, top, width, height): streets, walking areas,
+    communities, residents, facilities, then the frame (scale bar, north arrow, attribution)."""
     x, y, w, h = box
     ax = sheet.axes(x, y, w, h)
     x0, y0, x1, y1 = plan.view
     view = shapely.box(x0, y0, x1, y1)
     scale = min(1.0, max(0.6, w / 520))  # smaller text and marks on small maps
-
     idx = ctx.streets.sindex.query(view, predicate="intersects")
     _lines(ax, ctx.streets.geometry.values[np.sort(idx)], colors=STREET_COLOUR, linewidths=0.6, zorder=1)
+    _draw_areas(ax, plan)
+    _draw_communities(ax, ctx, plan, view, scale)
+    _draw_residents(ax, ctx, plan, scale)
+    _draw_facilities(ax, ctx, plan, scale)
+    _draw_frame(ax, ctx, plan, scale)
 
+
+def _draw_areas(ax: Any, plan: MapPlan) -> None:
+    """The walking areas of the plan's minutes, the longest palest, the item's own solid."""
+    x0, y0, x1, y1 = plan.view
     bands = sorted(plan.iso.groupby("minutes"), key=lambda kv: -kv[0]) if plan.minutes else []
     for rank, (_m, grp) in enumerate(bands):
         clipped = shapely.clip_by_rect(np.asarray(grp.geometry.values, dtype=object), x0, y0, x1, y1)
@@ -1097,6 +1108,11 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
             zorder=2,
         )
 
+
+def _draw_communities(ax: Any, ctx: Context, plan: MapPlan, view: Any, scale: float) -> None:
+    """Community outlines in their worst status's colour (the neighbours dashed) and, on the
+    overview, their names."""
+    p = ctx.p
     comm = p.comm
     fi = plan.fi
     if fi is not None:
@@ -1128,7 +1144,10 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
                 bbox=dict(facecolor="white", alpha=0.65, edgecolor="none", pad=0.5),
             )
 
-    # residents, coloured relative to the threshold
+
+def _draw_residents(ax: Any, ctx: Context, plan: MapPlan, scale: float) -> None:
+    """Resident points coloured relative to the threshold (ringed beyond it when few)."""
+    p = ctx.p
     res = p.res
     sel, cls, ring = plan.sel, plan.classes, plan.ring
     n_sel = int(sel.sum())
@@ -1152,7 +1171,10 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
             gid="residents",
         )
 
-    # facilities: dark squares with the type's letter
+
+def _draw_facilities(ax: Any, ctx: Context, plan: MapPlan, scale: float) -> None:
+    """Facilities: dark squares with the type's letter (the item's type larger, black); set-aside
+    ones dashed."""
     fac = plan.fac
     crowded = plan.crowded
     for t in plan.present:
@@ -1198,6 +1220,10 @@ def draw_map(sheet: Sheet, box: tuple[float, float, float, float], ctx: Context,
                     clip_on=True,
                 )
 
+
+def _draw_frame(ax: Any, ctx: Context, plan: MapPlan, scale: float) -> None:
+    """Limits, no ticks, a thin frame, the scale bar, the north arrow and the attribution."""
+    x0, y0, x1, y1 = plan.view
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")

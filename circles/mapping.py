@@ -251,8 +251,10 @@ class Extra:
     """What a what-if or siting map adds to a results map.
 
     ``title``, ``legend`` and the tabs' ``html`` are HTML whose input text the caller escaped;
-    ``marks`` are groups of points: ``{"name", "kind": "ring"|"pin"|"num", "colour", "rule"
-    (optional: shown only with that item), "items": [[lat, lon, label, hover title, popup HTML]]}``.
+    ``marks`` are groups of points: ``{"name", "kind": "ring"|"pin"|"num"|"dot"|"area", "colour",
+    "byRule" (optional: shown only with that item), "items": [[lat, lon, label, hover title, popup
+    HTML, rule id]]}``; an ``area`` item adds its rings (``[[[lat, lon], …], …]``) as a seventh
+    element, drawn as a walking area around the point.
     """
 
     title: str | None = None
@@ -435,22 +437,34 @@ def _status_table(p: Prepared, links: dict[str, str], failed: dict[str, str]) ->
     )
 
 
-def _build(  # noqa: C901 — split in issue 21 by the meeting-map work
-    p: Prepared,
-    *,
-    offline: bool,
-    focus: str | None = None,
-    links: dict[str, str] | None = None,
-    overview_href: str | None = None,
-    cluster_min: int = CLUSTER_MIN,
-    failed: dict[str, str] | None = None,
-    extra: Extra | None = None,
-) -> folium.Map:
-    lab, ml, lang = p.lab, MAP_LABELS[p.lang], p.lang
+@dataclass
+class _View:
+    """What one map shows: the overview (``focus`` None) or one community's surroundings."""
+
+    p: Prepared
+    focus: str | None
+    fi: int | None  # the community's row, None for the overview
+    box: tuple[float, float, float, float] | None  # metric box of what a community's map draws
+    bounds: np.ndarray  # WGS-84 bounds of the communities shown
+    enc: Encoder
+    notes: dict[str, str] = field(default_factory=dict)  # what was left out, and why
+
+    def in_box(self, bx: np.ndarray) -> np.ndarray:
+        """Which of the metric bounds ``bx`` (n, 4) meet the box (all without one)."""
+        box = self.box
+        if box is None:
+            return np.ones(len(bx), bool)
+        return (bx[:, 2] >= box[0]) & (bx[:, 0] <= box[2]) & (bx[:, 3] >= box[1]) & (bx[:, 1] <= box[3])
+
+
+def _view(p: Prepared, focus: str | None) -> _View:
+    """Step 1: the community shown (checked), the box drawn around it and the coordinate origin."""
     comm = p.comm
-    links = links or {}
-    notes: dict[str, str] = {}
-    if focus is not None:
+    if focus is None:
+        b = p.comm_bounds4326[np.isfinite(p.comm_bounds4326).all(axis=1)]
+        bounds = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+        fi, box = None, None
+    else:
         hits = np.flatnonzero(comm["id"].to_numpy() == str(focus))
         if not len(hits):
             raise ValueError(f"unknown community {focus!r}")
@@ -460,89 +474,88 @@ def _build(  # noqa: C901 — split in issue 21 by the meeting-map work
             raise ValueError(f"community {focus!r} has no usable boundary")
         reach_m = max([r.thr_m for r in p.rules] + [MIN_REACH_M])
         fx0, fy0, fx1, fy1 = geom.bounds
-        box: tuple[float, float, float, float] | None = (fx0 - reach_m, fy0 - reach_m, fx1 + reach_m, fy1 + reach_m)
+        box = (fx0 - reach_m, fy0 - reach_m, fx1 + reach_m, fy1 + reach_m)
         bounds = p.comm_bounds4326[fi]
-    else:
-        fi, box = None, None
-        b = p.comm_bounds4326[np.isfinite(p.comm_bounds4326).all(axis=1)]
-        bounds = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
     origin = (int(np.floor(bounds[0] * 1e6)), int(np.floor(bounds[1] * 1e6)))
-    enc = Encoder(p.metric, origin)
+    return _View(p=p, focus=focus, fi=fi, box=box, bounds=bounds, enc=Encoder(p.metric, origin))
 
-    def in_box(bx: np.ndarray) -> np.ndarray:
-        if box is None:
-            return np.ones(len(bx), bool)
-        return (bx[:, 2] >= box[0]) & (bx[:, 0] <= box[2]) & (bx[:, 3] >= box[1]) & (bx[:, 1] <= box[3])
 
-    # streets (the basemap offline) and their names
-    keep = in_box(p.streets_bounds)
-    streets_img: dict | None = None
+def _streets_layer(v: _View) -> tuple[list, dict | None, list]:
+    """Step 2: the streets (the basemap offline; an image on a large overview) and their names."""
+    p = v.p
+    keep = v.in_box(p.streets_bounds)
+    if not keep.any():
+        return [], None, []
+    n = _n_coords(p.streets.geometry.values[keep])
+    if v.focus is None and n > MAX_OVERVIEW_STREET_COORDS:
+        streets_img = _street_raster(p, p.streets.geometry.values[keep])
+        v.notes["streets"] = "raster" if streets_img else "many"
+        log.info("overview map: %d street coordinates, drawn as an image", n)
+        return [], streets_img, []
     streets: list = []
-    roads: list = []
-    if keep.any():
-        n = _n_coords(p.streets.geometry.values[keep])
-        if focus is None and n > MAX_OVERVIEW_STREET_COORDS:
-            streets_img = _street_raster(p, p.streets.geometry.values[keep])
-            notes["streets"] = "raster" if streets_img else "many"
-            log.info("overview map: %d street coordinates, drawn as an image", n)
-        else:
-            simple = clip_simplify(p.streets.geometry.values[keep], None, STREET_TOLERANCE_M, "street")
-            pieces = [g for g in simple if g is not None]
-            if pieces:
-                merged = shapely.line_merge(
-                    shapely.multilinestrings(shapely.get_parts(np.asarray(pieces, dtype=object)))
-                )
-                streets = enc.lines([merged])
-            roads = _road_labels(p, keep)
+    simple = clip_simplify(p.streets.geometry.values[keep], None, STREET_TOLERANCE_M, "street")
+    pieces = [g for g in simple if g is not None]
+    if pieces:
+        merged = shapely.line_merge(shapely.multilinestrings(shapely.get_parts(np.asarray(pieces, dtype=object))))
+        streets = v.enc.lines([merged])
+    return streets, None, _road_labels(p, keep)
 
-    # walking areas: per type, one entry per distance
-    iso = p.iso
+
+def _areas_layer(v: _View) -> dict[str, list[dict]]:
+    """Step 3: walking areas per type, one entry per distance (a community's own areas when the
+    run drew them per community), cut with the box of the streets, detached pieces dropped."""
+    p, iso = v.p, v.p.iso
     if len(iso):
-        if focus is not None:
-            own = iso["community_id"].to_numpy() == str(focus)
+        if v.focus is not None:
+            own = iso["community_id"].to_numpy() == str(v.focus)
             iso = iso[own] if own.any() else iso[pd.isna(iso["community_id"]).to_numpy()]
         else:
             shared = pd.isna(iso["community_id"]).to_numpy()
             iso = iso[shared] if shared.any() else iso
     areas: dict[str, list[dict]] = {}
-    if len(iso):
-        clipped = clip_simplify(iso.geometry.values, box, 0.0, "walking area")
-        if focus is None and _n_coords(clipped) > MAX_OVERVIEW_AREA_COORDS:
-            notes["areas"] = "many"
-            log.info("overview map: walking areas too large, left to the community maps")
-        else:
-            # one area per type and distance: pieces (tiles, several rows) merged, so that no seam is drawn
-            iso = iso.assign(_d=np.round(iso["distance_m"].to_numpy(dtype=float), 1), _i=np.arange(len(iso)))
-            groups = list(iso.groupby(["facility_type", "_d"], sort=True))
-            merged = [_merge([clipped[i] for i in grp["_i"]]) for _, grp in groups]
-            if box is not None:
-                merged = [_attached(g, p, str(t)) for ((t, _d), _grp), g in zip(groups, merged, strict=True)]
-            polys = enc.polygons(clip_simplify(merged, None, AREA_TOLERANCE_M, "walking area"))
-            for ((t, d), grp), feat in zip(groups, polys, strict=True):
-                if not feat:  # nothing left to draw: no button, no legend entry
-                    continue
-                mins = float(grp["minutes"].iloc[0])
-                areas.setdefault(str(t), []).append(
-                    {
-                        "m": round(mins, 4),
-                        "d": float(d),
-                        "t": _area_text(mins, float(d), lang),
-                        "g": [feat] if feat else [],
-                    }
-                )
+    if not len(iso):
+        return areas
+    clipped = clip_simplify(iso.geometry.values, v.box, 0.0, "walking area")
+    if v.focus is None and _n_coords(clipped) > MAX_OVERVIEW_AREA_COORDS:
+        v.notes["areas"] = "many"
+        log.info("overview map: walking areas too large, left to the community maps")
+        return areas
+    # one area per type and distance: pieces (tiles, several rows) merged, so that no seam is drawn
+    iso = iso.assign(_d=np.round(iso["distance_m"].to_numpy(dtype=float), 1), _i=np.arange(len(iso)))
+    groups = list(iso.groupby(["facility_type", "_d"], sort=True))
+    merged = [_merge([clipped[i] for i in grp["_i"]]) for _, grp in groups]
+    if v.box is not None:
+        merged = [_attached(g, p, str(t)) for ((t, _d), _grp), g in zip(groups, merged, strict=True)]
+    polys = v.enc.polygons(clip_simplify(merged, None, AREA_TOLERANCE_M, "walking area"))
+    for ((t, d), grp), feat in zip(groups, polys, strict=True):
+        if not feat:  # nothing left to draw: no button, no legend entry
+            continue
+        mins = float(grp["minutes"].iloc[0])
+        areas.setdefault(str(t), []).append(
+            {"m": round(mins, 4), "d": float(d), "t": _area_text(mins, float(d), p.lang), "g": [feat] if feat else []}
+        )
+    return areas
 
-    # facilities per type
-    fac = p.fac
+
+def _facilities_kept(v: _View) -> np.ndarray:
+    """Step 4a: the facilities a map shows; a community's map those that could matter to it: up
+    to twice the largest threshold of their type (the farthest class of its residents' dots) and
+    a margin."""
+    p, fac = v.p, v.p.fac
     fx, fy = (fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()) if len(fac) else (np.zeros(0), np.zeros(0))
-    fac_keep = in_box(np.column_stack([fx, fy, fx, fy]) if len(fac) else np.zeros((0, 4)))
-    if fi is not None and len(fac):
-        # a community's map shows the facilities that could matter to it: up to twice the largest
-        # threshold of their type (the farthest class of its residents' dots) and a margin
-        cx0, cy0, cx1, cy1 = comm.geometry.iloc[fi].bounds
+    keep = v.in_box(np.column_stack([fx, fy, fx, fy]) if len(fac) else np.zeros((0, 4)))
+    if v.fi is not None and len(fac):
+        cx0, cy0, cx1, cy1 = p.comm.geometry.iloc[v.fi].bounds
         reach_of = {t: max([r.thr_m for r in p.rules if r.type == t] + [0.0]) for t in p.types}
         radius = np.array([2 * reach_of.get(t, 0.0) + FACILITY_MARGIN_M for t in fac["facility_type"]])
-        fac_keep &= (fx >= cx0 - radius) & (fx <= cx1 + radius) & (fy >= cy0 - radius) & (fy <= cy1 + radius)
-    cluster = int(fac_keep.sum()) > cluster_min
+        keep &= (fx >= cx0 - radius) & (fx <= cx1 + radius) & (fy >= cy0 - radius) & (fy <= cy1 + radius)
+    return keep
+
+
+def _facilities_layer(v: _View, fac_keep: np.ndarray) -> tuple[dict[str, list], dict[str, list], dict[str, dict]]:
+    """Step 4b: per type, the facilities' points (their popups are built, escaped, in the
+    browser), the outlines of those that are areas, and the type's legend entry."""
+    p, fac = v.p, v.p.fac
     fac_pts: dict[str, list] = {}
     fac_areas: dict[str, list] = {}
     types_opts: dict[str, dict] = {}
@@ -559,135 +572,124 @@ def _build(  # noqa: C901 — split in issue 21 by the meeting-map work
         }
         if not sel.any():
             continue
-        # [lat, lon, placed, name, id, source, capacity, size, footprint, set-aside reason]: the popup
-        # is built (escaped) in the browser
+        # [lat, lon, placed, name, id, source, capacity, size, footprint, set-aside reason]
+        cols = ("name", "id", "source", "capacity", "size_m2", "area_m2", "reason")
         fac_pts[t] = [
             list(row)
             for row in zip(
                 sub["lat"].astype(float),
                 sub["lon"].astype(float),
                 sub["placed"].astype(int),
-                sub["name"],
-                sub["id"],
-                sub["source"],
-                sub["capacity"],
-                sub["size_m2"],
-                sub["area_m2"],
-                sub["reason"],
+                *(sub[c] for c in cols),
                 strict=True,
             )
         ]
         ag = [g for g in p.fac_areas[sel] if g is not None]
         if ag:
-            fa = enc.polygons(clip_simplify(ag, None, BOUNDARY_TOLERANCE_M, "facility area"))
+            fa = v.enc.polygons(clip_simplify(ag, None, BOUNDARY_TOLERANCE_M, "facility area"))
             fac_areas[t] = [f for f in fa if f]
+    return fac_pts, fac_areas, types_opts
 
-    if focus is not None:
-        res_sel = p.res["community_id"].to_numpy() == str(focus)
-    elif len(p.res) <= MAX_OVERVIEW_POINTS:
-        res_sel = np.ones(len(p.res), bool)
-    else:
-        res_sel = np.zeros(len(p.res), bool)
-        notes["residents"] = ml["many_residents"].format(n=len(p.res))
 
-    # communities and their names
-    if focus is not None:
+def _residents_shown(v: _View, ml: dict) -> np.ndarray:
+    """Step 5a: the resident points a map draws (a community's own; all on a small overview)."""
+    p = v.p
+    if v.focus is not None:
+        return p.res["community_id"].to_numpy() == str(v.focus)
+    if len(p.res) <= MAX_OVERVIEW_POINTS:
+        return np.ones(len(p.res), bool)
+    v.notes["residents"] = ml["many_residents"].format(n=len(p.res))
+    return np.zeros(len(p.res), bool)
+
+
+def _communities_layer(v: _View, res_sel: np.ndarray, ml: dict) -> tuple[list, list]:
+    """Step 6: the community outlines with their popups, and their name labels (the community
+    shown first, then the most failing items, then the largest)."""
+    p, comm, fi = v.p, v.p.comm, v.fi
+    if v.focus is not None:
         cb = shapely.bounds(np.asarray(comm.geometry.values, dtype=object))
-        idx = np.flatnonzero(in_box(np.nan_to_num(cb, nan=np.inf)) & comm.geometry.notna().to_numpy())
+        idx = np.flatnonzero(v.in_box(np.nan_to_num(cb, nan=np.inf)) & comm.geometry.notna().to_numpy())
     else:
         idx = np.flatnonzero(comm.geometry.notna().to_numpy())
-    disp = clip_simplify(comm.geometry.values[idx], None, BOUNDARY_TOLERANCE_M, "community boundary")
-    cpolys = enc.polygons(disp)
+    cpolys = v.enc.polygons(clip_simplify(comm.geometry.values[idx], None, BOUNDARY_TOLERANCE_M, "community boundary"))
     comm_data = []
     label_rows = []
-    rep = shapely.point_on_surface(np.asarray(comm.geometry.values[idx], dtype=object))
-    rep_ll = _to_lonlat(p, rep) if len(idx) else np.zeros((0, 2))
-    area = shapely.area(np.asarray(comm.geometry.values[idx], dtype=object)) if len(idx) else np.zeros(0)
+    geoms = np.asarray(comm.geometry.values[idx], dtype=object)
+    rep_ll = _to_lonlat(p, shapely.point_on_surface(geoms)) if len(idx) else np.zeros((0, 2))
+    area = shapely.area(geoms) if len(idx) else np.zeros(0)
     for k, i in enumerate(idx):
         if not cpolys[k]:
             continue
         row = comm.iloc[i]
-        comm_data.append(
-            [cpolys[k], str(row["name"]), int(row["fails"]), int(row["fail_class"]), row["popup"], int(i == fi)]
-        )
-        label_rows.append(
-            (
-                0 if i == fi else 1,
-                -int(row["fails"]),
-                -float(area[k]),
-                k,
-                [
-                    round(float(rep_ll[k, 1]), 6),
-                    round(float(rep_ll[k, 0]), 6),
-                    str(row["name"]),
-                    "" if res_sel.any() else ml["fails_n"].format(n=int(row["fails"])),
-                    0,
-                ],
-            )
-        )
-    labels = [r[-1] for r in sorted(label_rows, key=lambda r: r[:4])]
+        fails = int(row["fails"])
+        comm_data.append([cpolys[k], str(row["name"]), fails, int(row["fail_class"]), row["popup"], int(i == fi)])
+        text = "" if res_sel.any() else ml["fails_n"].format(n=fails)
+        label = [round(float(rep_ll[k, 1]), 6), round(float(rep_ll[k, 0]), 6), str(row["name"]), text, 0]
+        label_rows.append((0 if i == fi else 1, -fails, -float(area[k]), k, label))
+    return comm_data, [r[-1] for r in sorted(label_rows, key=lambda r: r[:4])]
 
-    # residents
-    res_data = None
-    if res_sel.any():
-        ll = p.res_lonlat[res_sel]
-        x0, y0 = int(ll[:, 0].min()), int(ll[:, 1].min())
-        cindex = {c: i for i, c in enumerate(comm["id"])}
-        ccodes = np.array([cindex.get(c, -1) for c in p.res["community_id"].to_numpy()[res_sel]])
-        cn = [str(n) for n in comm["name"]] + [""]
-        ccodes = np.where(ccodes < 0, len(cn) - 1, ccodes)
-        dists = {}
-        for t in p.types:
-            d = p.res_dist.get(t)
-            if d is not None:
-                dd = d[res_sel]
-                dists[t] = np.where(np.isnan(dd), -1, np.round(np.nan_to_num(dd, nan=-1))).astype(np.int64).tolist()
-        res_data = {
-            "x0": x0,
-            "y0": y0,
-            "x": (ll[:, 0] - x0).tolist(),
-            "y": (ll[:, 1] - y0).tolist(),
-            "c": ccodes.tolist(),
-            "cn": cn,
-            "id": p.res["point_id"].to_numpy()[res_sel].tolist() if res_sel.sum() <= MAX_POINT_IDS else None,
-            "d": dists,
-            "k": {
-                rid: (cls[res_sel] + 48).astype(np.uint8).tobytes().decode("ascii") for rid, cls in p.res_class.items()
-            },
-        }
-    unplaced = bool((~p.res["placed"].to_numpy()[res_sel]).any()) if res_sel.any() else False
 
-    # header, tabs, legend
-    rule = (extra.rule if extra and extra.rule else None) or pick_rule(p, focus)
-    if fi is not None:
-        bounds = _focus_view(p, fi, rule, fac_keep)
+def _residents_layer(v: _View, res_sel: np.ndarray) -> dict | None:
+    """Step 5b: the resident points drawn (micro-degrees from a corner), their community, their
+    distance to every type and their class per item (one character each)."""
+    p, comm = v.p, v.p.comm
+    if not res_sel.any():
+        return None
+    ll = p.res_lonlat[res_sel]
+    x0, y0 = int(ll[:, 0].min()), int(ll[:, 1].min())
+    cindex = {c: i for i, c in enumerate(comm["id"])}
+    ccodes = np.array([cindex.get(c, -1) for c in p.res["community_id"].to_numpy()[res_sel]])
+    cn = [str(n) for n in comm["name"]] + [""]
+    ccodes = np.where(ccodes < 0, len(cn) - 1, ccodes)
+    dists = {}
+    for t in p.types:
+        d = p.res_dist.get(t)
+        if d is not None:
+            dd = d[res_sel]
+            dists[t] = np.where(np.isnan(dd), -1, np.round(np.nan_to_num(dd, nan=-1))).astype(np.int64).tolist()
+    return {
+        "x0": x0,
+        "y0": y0,
+        "x": (ll[:, 0] - x0).tolist(),
+        "y": (ll[:, 1] - y0).tolist(),
+        "c": ccodes.tolist(),
+        "cn": cn,
+        "id": p.res["point_id"].to_numpy()[res_sel].tolist() if res_sel.sum() <= MAX_POINT_IDS else None,
+        "d": dists,
+        "k": {rid: (cls[res_sel] + 48).astype(np.uint8).tobytes().decode("ascii") for rid, cls in p.res_class.items()},
+    }
+
+
+def _opening_bounds(v: _View, rule: str, fac_keep: np.ndarray, extra: Extra | None) -> np.ndarray:
+    """Step 7: the view on opening: a community with its nearest facility of the item shown; the
+    planned facilities and proposed sites in view."""
+    bounds = _focus_view(v.p, v.fi, rule, fac_keep) if v.fi is not None else v.bounds
     pins = [it for g in (extra.marks if extra else []) if g.get("kind") != "ring" for it in g["items"]]
-    if pins:  # planned facilities and proposed sites are in view on opening
+    if pins:
         lat = np.array([it[0] for it in pins], dtype=float)
         lon = np.array([it[1] for it in pins], dtype=float)
         bounds = np.array(
             [min(bounds[0], lon.min()), min(bounds[1], lat.min()), max(bounds[2], lon.max()), max(bounds[3], lat.max())]
         )
-    if fi is not None:
-        row = comm.iloc[fi]
-        back = (
-            f'<a href="{html.escape(overview_href)}" title="{html.escape(lab["overview"])}">←</a> '
-            if overview_href
-            else ""
-        )
-        title = (
-            f"{back}{html.escape(str(row['name']))} <small>{html.escape(ml['fails_n'].format(n=int(row['fails'])))}"
-            f"</small>"
-        )
+    return bounds
+
+
+def _header(
+    v: _View, ml: dict, links: dict[str, str], failed: dict[str, str] | None, overview_href: str | None, extra
+) -> tuple[str, list[dict], str, str]:
+    """Step 8: the title, the tabs (a community's status table, or the overview's table), the
+    page title and the legend."""
+    p, lab, lang = v.p, v.p.lab, v.p.lang
+    if v.fi is not None:
+        row = p.comm.iloc[v.fi]
+        esc_href = html.escape(overview_href) if overview_href else ""
+        back = f'<a href="{esc_href}" title="{html.escape(lab["overview"])}">←</a> ' if overview_href else ""
+        fails = html.escape(ml["fails_n"].format(n=int(row["fails"])))
+        title = f"{back}{html.escape(str(row['name']))} <small>{fails}</small>"
         sub = p.gaps[p.gaps["community_id"] == row["id"]]
-        back_row = f'<p><a href="{html.escape(overview_href)}">{lab["overview"]}</a></p>' if overview_href else ""
-        tabs = [
-            {
-                "key": "community",
-                "label": ml["tab_community"],
-                "html": gap_table(sub, p.names, lab, lang, p.rule_by_id) + back_row,
-            }
-        ]
+        back_row = f'<p><a href="{esc_href}">{lab["overview"]}</a></p>' if overview_href else ""
+        table = gap_table(sub, p.names, lab, lang, p.rule_by_id) + back_row
+        tabs = [{"key": "community", "label": ml["tab_community"], "html": table}]
         page_title = f"{row['name']} · {lab['title']}"
     else:
         title = html.escape(lab["title"])
@@ -698,57 +700,27 @@ def _build(  # noqa: C901 — split in issue 21 by the meeting-map work
         tabs = tabs + extra.tabs
         page_title = extra.page_title or page_title
     legend = _fail_legend(p) + (extra.legend if extra else "")
-    if notes.get("streets"):
-        legend += f'<div class="circles-muted">{html.escape(_many_streets(lang, notes["streets"]))}</div>'
+    if v.notes.get("streets"):
+        legend += f'<div class="circles-muted">{html.escape(_many_streets(lang, v.notes["streets"]))}</div>'
     legend += f'<div class="circles-muted">{ATTRIBUTION}</div>'
+    return title, tabs, page_title, legend
 
-    data = {
-        "o": list(origin),
-        "streets": streets,
-        "streetsImg": streets_img,
-        "roads": roads,
-        "comm": comm_data,
-        "labels": labels,
-        "fac": fac_pts,
-        "facAreas": fac_areas,
-        "areas": areas,
-        "res": res_data,
-        "marks": extra.marks if extra else [],
-        "live": p.live.get(str(focus)) if focus is not None and extra is None else None,
-    }
-    opts = {
-        "title": title,
-        "rules": _rule_opts(p, focus),
-        "rule": rule,
-        "types": types_opts,
-        "dot": [REACH_COLOURS[k] for k in RESIDENT_CLASSES],
-        "failColours": list(FAIL_COLOURS),
-        "lab": {
-            **{k: lab[k] for k in ("min",)},
-            **ml,
-            **{f"f_{k}": lab[k] for k in ("name", "type", "id", "source", "area", "set_aside", "unnamed")},
-            "f_capacity": FACILITY_FIELDS["capacity"][0 if lang == "zh" else 1],
-            "f_size": FACILITY_FIELDS["size_m2"][0 if lang == "zh" else 1],
-            **LIVE_LABELS[lang],
-            **{f"st_{k}": v for k, v in (STATUS_ZH if lang == "zh" else STATUS_EN).items()},
-        },
-        "tabs": tabs,
-        "tab": extra.tab if extra else None,
-        "legend": legend,
-        "bounds": _bounds_js(bounds),
-        "fitMaxZoom": FIT_MAX_ZOOM,
-        "focus": focus is not None,
-        "cluster": cluster,
-        "unplaced": unplaced,
-        "noResidents": notes.get("residents"),
-        "noAreas": ml["many_areas"] if notes.get("areas") else None,
-        "street": {
-            "color": "#8a8a8a" if offline else "#555",
-            "weight": 1.6 if offline else 1.2,
-            "opacity": 0.9 if offline else 0.5,
-        },
+
+def _page_labels(lab: dict, ml: dict, lang: str) -> dict:
+    """Every word the page's script shows."""
+    return {
+        **{k: lab[k] for k in ("min",)},
+        **ml,
+        **{f"f_{k}": lab[k] for k in ("name", "type", "id", "source", "area", "set_aside", "unnamed")},
+        "f_capacity": FACILITY_FIELDS["capacity"][0 if lang == "zh" else 1],
+        "f_size": FACILITY_FIELDS["size_m2"][0 if lang == "zh" else 1],
+        **LIVE_LABELS[lang],
+        **{f"st_{k}": v for k, v in (STATUS_ZH if lang == "zh" else STATUS_EN).items()},
     }
 
+
+def _folium_map(p: Prepared, data: dict, opts: dict, page_title: str, offline: bool, bounds: np.ndarray) -> folium.Map:
+    """Step 9: the folium page: Leaflet alone (no CDN extras), the styles, the app and its data."""
     cy, cx = (bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2
     m = folium.Map(
         location=[float(cy), float(cx)],
@@ -766,11 +738,76 @@ def _build(  # noqa: C901 — split in issue 21 by the meeting-map work
     )
     root = cast(Figure, m.get_root())
     root.header.add_child(_Literal(f"<title>{html.escape(str(page_title))}</title>"), name="circles_title")
-    _Setup(css, {"offline": offline, "attribution": ATTRIBUTION, "maxZoom": MAX_ZOOM}, cluster).add_to(m)
+    _Setup(css, {"offline": offline, "attribution": ATTRIBUTION, "maxZoom": MAX_ZOOM}, opts["cluster"]).add_to(m)
     if not offline:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap", attr=ATTRIBUTION, max_zoom=MAX_ZOOM).add_to(m)
     _App(data, opts).add_to(m)
     return m
+
+
+def _build(
+    p: Prepared,
+    *,
+    offline: bool,
+    focus: str | None = None,
+    links: dict[str, str] | None = None,
+    overview_href: str | None = None,
+    cluster_min: int = CLUSTER_MIN,
+    failed: dict[str, str] | None = None,
+    extra: Extra | None = None,
+) -> folium.Map:
+    """One map page from prepared layers: the steps above, then the page's data and options."""
+    ml = MAP_LABELS[p.lang]
+    v = _view(p, focus)
+    streets, streets_img, roads = _streets_layer(v)
+    areas = _areas_layer(v)
+    fac_keep = _facilities_kept(v)
+    fac_pts, fac_areas, types_opts = _facilities_layer(v, fac_keep)
+    res_sel = _residents_shown(v, ml)
+    comm_data, labels = _communities_layer(v, res_sel, ml)
+    res_data = _residents_layer(v, res_sel)
+    rule = (extra.rule if extra and extra.rule else None) or pick_rule(p, focus)
+    bounds = _opening_bounds(v, rule, fac_keep, extra)
+    title, tabs, page_title, legend = _header(v, ml, links or {}, failed, overview_href, extra)
+    data = {
+        "o": list(v.enc.origin),
+        "streets": streets,
+        "streetsImg": streets_img,
+        "roads": roads,
+        "comm": comm_data,
+        "labels": labels,
+        "fac": fac_pts,
+        "facAreas": fac_areas,
+        "areas": areas,
+        "res": res_data,
+        "marks": extra.marks if extra else [],
+        "live": p.live.get("" if focus is None else str(focus)) if extra is None else None,
+    }
+    opts = {
+        "title": title,
+        "rules": _rule_opts(p, focus),
+        "rule": rule,
+        "types": types_opts,
+        "dot": [REACH_COLOURS[k] for k in RESIDENT_CLASSES],
+        "failColours": list(FAIL_COLOURS),
+        "lab": _page_labels(p.lab, ml, p.lang),
+        "tabs": tabs,
+        "tab": extra.tab if extra else None,
+        "legend": legend,
+        "bounds": _bounds_js(bounds),
+        "fitMaxZoom": FIT_MAX_ZOOM,
+        "focus": focus is not None,
+        "cluster": int(fac_keep.sum()) > cluster_min,
+        "unplaced": bool((~p.res["placed"].to_numpy()[res_sel]).any()) if res_sel.any() else False,
+        "noResidents": v.notes.get("residents"),
+        "noAreas": ml["many_areas"] if v.notes.get("areas") else None,
+        "street": {
+            "color": "#8a8a8a" if offline else "#555",
+            "weight": 1.6 if offline else 1.2,
+            "opacity": 0.9 if offline else 0.5,
+        },
+    }
+    return _folium_map(p, data, opts, page_title, offline, bounds)
 
 
 def _focus_view(p: Prepared, fi: int, rule: str, fac_keep: np.ndarray) -> np.ndarray:
@@ -855,84 +892,50 @@ def _street_raster(p: Prepared, geoms) -> dict | None:
     }
 
 
-def make_map(  # noqa: PLR0913 — map options by keyword; split in issue 21 by the meeting-map work
-    communities: gpd.GeoDataFrame,
-    facilities: gpd.GeoDataFrame,
-    residents: gpd.GeoDataFrame,
-    isochrones: gpd.GeoDataFrame,
-    gaps: pd.DataFrame,
-    streets: gpd.GeoDataFrame,
-    *,
-    types: list[str],
-    type_names: dict[str, tuple[str, str]],
-    thresholds: dict[str, float],
-    speeds: dict[str, float],
-    lang: str = "zh",
+def make_map(
+    *layers: Any,
     offline: bool = False,
     focus: str | None = None,
-    links: dict[str, str] | None = None,
     overview_href: str | None = None,
     cluster_min: int = CLUSTER_MIN,
-    rules: list[dict] | None = None,
-    surveyed: list[str] | None = None,
     extra: Extra | None = None,
+    **inputs: Any,
 ) -> folium.Map:
     """Build the results map (the overview, or one community's map with ``focus``).
 
     Parameters
     ----------
-    communities, facilities, residents, isochrones, streets : GeoDataFrame
-        Any CRS (a projected one is used for simplification). ``communities`` has ``id``,
-        ``name`` (``population`` optional); ``facilities`` ``id``, ``facility_type``, optional
-        ``name``, ``source``, ``placed``, ``set_aside_reason``, ``capacity``, ``size_m2``;
-        ``residents`` ``community_id``, ``dist_<type>`` (m), optional ``point_id``, ``placed``;
-        ``isochrones`` ``facility_type``, ``minutes``, ``distance_m`` (optional
-        ``community_id``); ``streets`` optional ``name``.
-    gaps : DataFrame
-        The gap report.
-    types : list of str
-        Facility types to show, in order.
-    type_names : dict
-        Type id -> (Chinese name, English name).
-    thresholds, speeds : dict
-        Type id -> threshold (minutes) and walking speed (m/min) (items when ``rules`` is None).
-    lang : {"zh", "en"}
+    *layers, **inputs
+        What :func:`circles._display.prepare` takes (by position or by name), as
+        :func:`circles._display.map_inputs` gives them: ``communities``, ``facilities``,
+        ``residents``, ``isochrones``, ``gaps``, ``streets`` (any CRS; a projected one is used
+        for simplification); ``types`` (facility types to show, in order), ``type_names`` (type
+        id -> (Chinese name, English name)), ``thresholds`` and ``speeds`` (type id -> minutes and
+        m/min, for items when ``rules`` is None), ``lang`` ("zh" by default, or "en"), ``links``
+        (community id -> relative URL of its own map, shown in the overview), ``rules`` (the
+        rulebook's items; default one per type) and ``surveyed`` (types the input speaks about:
+        an item of another type without facilities is drawn as "no data").
     offline : bool
         No tiles; the street network is the basemap (inline the assets with :func:`save_map`).
     focus : str, optional
         A community id: zoom on it, show its surroundings, its residents and its status table.
-    links : dict, optional
-        Community id -> link (relative URL) to its own map, shown in the overview.
     overview_href : str, optional
         Link back to the overview, shown on a community's map.
     cluster_min : int
         Cluster the facility markers when the map has more than this many.
-    rules : list of dict, optional
-        The rulebook's items (see :func:`circles._display.map_inputs`); default one per type.
-    surveyed : list of str, optional
-        Facility types the input speaks about: an item of another type without facilities is
-        drawn as "no data".
     extra : Extra, optional
         Title, tabs, legend and marks of a what-if or siting map.
     """
-    p = prepare(
-        communities,
-        facilities,
-        residents,
-        isochrones,
-        gaps,
-        streets,
-        types=types,
-        type_names=type_names,
-        thresholds=thresholds,
-        speeds=speeds,
-        lang=lang,
-        links=links,
-        rules=rules,
-        surveyed=surveyed,
-    )
+    inputs.setdefault("lang", "zh")
+    p = prepare(*layers, **inputs)
     return _build(
-        p, offline=offline, focus=focus, links=links, overview_href=overview_href, cluster_min=cluster_min, extra=extra
+        p,
+        offline=offline,
+        focus=focus,
+        links=inputs.get("links"),
+        overview_href=overview_href,
+        cluster_min=cluster_min,
+        extra=extra,
     )
 
 
@@ -963,11 +966,12 @@ def result_map(
     return _build(p, offline=offline, focus=focus)
 
 
-def live_payloads(result, p: Prepared, ids: list[str]) -> dict[str, dict]:
+def live_payloads(result, p: Prepared, ids: list[str], overview: bool = False) -> dict[str, dict]:
     """The live what-if payload (:mod:`circles._live`) of each community map in ``ids``: its
     walking graph with the engine's attachment of its residents (in the map's order) and of the
-    facilities around it. Empty after a partitioned run (no single graph)."""
-    from ._live import community_payload
+    facilities around it; with ``overview``, the overview's too (key ``""``: one community at a
+    time). Empty after a partitioned run (no single graph)."""
+    from ._live import community_payload, overview_payload
 
     if getattr(result, "access", None) is None:
         return {}
@@ -978,6 +982,14 @@ def live_payloads(result, p: Prepared, ids: list[str]) -> dict[str, dict]:
         log.warning("live what-if left out: the map's residents are not the analysis' residents")
         return {}
     out: dict[str, dict] = {}
+    if overview and len(p.res) <= MAX_OVERVIEW_POINTS:  # the overview draws every resident
+        try:
+            whole = overview_payload(result, np.arange(len(p.res)))
+        except ValueError as exc:
+            log.warning("live what-if left out of the overview: %s", exc)
+            whole = None
+        if whole is not None:
+            out[""] = whole
     for cid in ids:
         try:
             payload = community_payload(result, cid, np.flatnonzero(comm_of == cid))
@@ -1126,7 +1138,7 @@ def write_maps(
             files[cid] = name
     links = {cid: f"community_maps/{f}" for cid, f in files.items()}
     p = prepare(**kw, lang=lang, links=links)
-    p.live = live_payloads(result, p, [cid for cid in ids if cid in files])
+    p.live = live_payloads(result, p, [cid for cid in ids if cid in files], overview=True)
     failed: dict[str, str] = {}
     written: list[Path] = []
     if files:
@@ -1452,6 +1464,83 @@ def _street_text(name: str, metres: float, ml: dict) -> str:
     return dist
 
 
+def _lat_lon_rings(geom, crs) -> list[list[list[float]]]:
+    """Every ring of a (multi)polygon in ``crs`` as [[lat, lon], …] (7 decimals)."""
+    g = gpd.GeoSeries([geom], crs=crs).to_crs("EPSG:4326").iloc[0]
+    rings = []
+    for poly in getattr(g, "geoms", [g]):
+        if poly.geom_type != "Polygon" or poly.is_empty:
+            continue
+        for ring in [poly.exterior, *poly.interiors]:
+            xy = np.asarray(ring.coords)[:, :2]
+            rings.append([[round(float(y), 7), round(float(x), 7)] for x, y in xy])
+    return rings
+
+
+def _site_reach(result, rule, sites: pd.DataFrame) -> tuple[list, np.ndarray]:
+    """Each site's walking area within the rule's threshold (rings, [] when it meets no street)
+    and, per resident point of today's result, whether a site newly covers it (beyond the
+    threshold today, within it of a site: :func:`circles.siting.coverage`)."""
+    from . import reach
+    from .isochrones import isochrone_polygon
+    from .siting import coverage
+
+    net = result.network
+    limit = result.rulebook.threshold_m(rule)
+    max_attach = result.access.max_attach_m if result.access is not None else reach.DEFAULT_MAX_ATTACH_M
+    pts = gpd.GeoSeries(gpd.points_from_xy(sites["lon"], sites["lat"]), crs="EPSG:4326").to_crs(net.crs)
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    att = reach.attach_points(net, x, y, max_attach)
+    graph = reach.split_graph(net, att)
+    areas: list[list] = []
+    for i in range(len(sites)):
+        if graph.leaf[i] < 0:
+            areas.append([])
+            continue
+        dist, _ = reach.nearest(graph, np.array([graph.leaf[i]]), limit)
+        areas.append(_lat_lon_rings(isochrone_polygon(net, graph, dist, limit, max_attach_m=max_attach), net.crs))
+    res = result.residents
+    d = res[f"dist_{rule.facility_type}"].fillna(np.inf).to_numpy()
+    todo = np.flatnonzero((d > limit + 1e-6) & res["placed"].to_numpy())
+    newly = np.zeros(len(res), dtype=bool)
+    if len(todo):
+        cands = gpd.GeoDataFrame({"candidate_id": [str(i) for i in range(len(sites))]}, geometry=pts.values)
+        cov = coverage(net, res.iloc[todo].to_crs(net.crs), cands, limit, max_attach)
+        newly[todo[np.unique(cov.reach.indices)]] = True
+    return areas, newly
+
+
+def _site_marks(result, rule, sites: pd.DataFrame, items: list, ml: dict) -> list[dict]:
+    """The site map's marks: walking areas, the resident points newly covered, the numbered sites."""
+    from ._labels import CHANGE_COLOURS, SITE_COLOUR
+
+    if not items:
+        return []
+    areas, newly = _site_reach(result, rule, sites)
+    minutes = f"{result.rulebook.threshold_minutes(rule):g}"
+    area_items = [[*it[:4], "", it[5], rings] for it, rings in zip(items, areas, strict=True) if rings]
+    res = result.residents
+    ll = res.loc[newly].geometry.to_crs("EPSG:4326")
+    dots = [[round(float(pt.y), 7), round(float(pt.x), 7), "", "", "", rule.id] for pt in ll]
+    marks = []
+    if area_items:
+        marks.append(
+            {
+                "name": ml["site_area"].format(minutes=minutes),
+                "kind": "area",
+                "colour": SITE_COLOUR,
+                "byRule": True,
+                "items": area_items,
+            }
+        )
+    if dots:
+        marks.append(
+            {"name": ml["site_newly"], "kind": "dot", "colour": CHANGE_COLOURS["newly"], "byRule": True, "items": dots}
+        )
+    marks.append({"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "byRule": True, "items": items})
+    return marks
+
+
 def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", offline: bool = True) -> folium.Map:
     """The proposed sites over today's results for one item (:func:`circles.siting.site_map`).
 
@@ -1460,7 +1549,7 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
     marks show with their own item only. No internal id is shown. Every text from the inputs is
     escaped.
     """
-    from ._labels import SITE_COLOUR, rule_name
+    from ._labels import rule_name
 
     ml = MAP_LABELS[lang]
     esc = html.escape
@@ -1493,9 +1582,11 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
         f'<th>{esc(ml["serves"])}</th><th class="n">{esc(ml["site_covered"])}</th>'
         f'<th class="n">{esc(ml["site_share"])}</th></tr>{"".join(trs)}</table></div>'
     )
-    legend = (
-        f'<div class="circles-lh">{esc(ml["site_sub"])}</div>'
-        f'<div><span class="circles-sw" style="background:{SITE_COLOUR}"></span>{esc(ml["site"])}</div>'
+    marks = _site_marks(result, rule, sites, items, ml)
+    legend = f'<div class="circles-lh">{esc(ml["site_sub"])}</div>' + "".join(
+        f'<div><span class="circles-sw circles-sw-{g["kind"]}" style="background:{g["colour"]}"></span>'
+        f"{esc(g['name'])}</div>"
+        for g in reversed(marks)
     )
     focus = None
     served = {c for c in sites.get("community_id", pd.Series(dtype=str)) if c}
@@ -1505,9 +1596,7 @@ def site_map(result, rule_id: str, sites: pd.DataFrame, *, lang: str = "zh", off
         title=esc(ml["site_title"].format(item=item)),
         legend=legend,
         tabs=[{"key": "sites", "label": ml["tab_sites"], "html": table}],
-        marks=[{"name": ml["site"], "kind": "num", "colour": SITE_COLOUR, "byRule": True, "items": items}]
-        if items
-        else [],
+        marks=marks,
         rule=rule_id,
         tab="sites",
         page_title=ml["site_title"].format(item=item),

@@ -373,6 +373,8 @@ def _cover_blocks(ctx: Context, contents: list[str]) -> list[_Block]:
         _Para(lab["report_title"], 18, "bold", "#111", after=6),
         _Para(meta.standard, 12, color="#333", after=10),
     ]
+    if ctx.font_missing:  # said first: every Chinese name below is a box
+        blocks.insert(1, _Para(lab["font_missing"], 11, "bold", "#B2182B", after=8))
     data = lab["sep"].join(meta.files)
     info = [
         f"{lab['author']}{c}{meta.author or lab['not_given']}",

@@ -696,14 +696,23 @@ def test_walking_areas_follow_the_selector(browsers, demo_maps, demo_result, tmp
         )
         assert strokes == [colours[rule.facility_type]], (rid, strokes)
         on = js(drv, "return document.querySelector('.circles-mins button.on').textContent")
-        # the minute button whose walk is the item's own distance (300 m = 5 min at the 5-minute
-        # level's 60 m/min), else the item's own distance in metres
-        thr_m, speed = demo_result.rulebook.threshold_m(rule), kw["speeds"][rule.facility_type]
-        own = next((f"{m:g}分" for m in (5, 10, 15) if abs(m * speed - thr_m) < 1e-6), f"{thr_m:.0f}米")
+        # the minute button whose walk is the item's own distance at the item's own speed (300 m =
+        # 5 min at the 5-minute level's 60 m/min; park_15min's 1000 m = 15 min at 66.7 m/min, while
+        # the park type's first item walks at 60), else the item's own distance in metres
+        thr_m, speed = demo_result.rulebook.threshold_m(rule), demo_result.rulebook.speed_of(rule)
+        mins = thr_m / speed
+        own = f"{round(mins)}分" if abs(mins - round(mins)) < 0.02 else f"{thr_m:.0f}米"
         assert on == own, (rid, on)  # the area of the item's own threshold
+        # every button: its minutes at this item's speed are its area's distance, else metres
+        labels = js(drv, "return Array.from(document.querySelectorAll('.circles-mins button')).map(b => b.textContent)")
+        dists = js(drv, "return window.circles.current.d.areas[arguments[0]].map(e => e.d)", rule.facility_type)
+        for label, d in zip(labels[:-1], dists, strict=True):  # less 关 (off)
+            m = float(label[:-1])
+            assert (abs(m * speed - d) < 2) if label.endswith("分") else (m == round(d)), (rid, label, d)
         seen.add(js(drv, "return document.querySelector('path.circles-area').getAttribute('d')"))
     assert len(seen) == 4
     # one 5/10/15 choice: another distance, then none
+    select_rule(drv, "park")
     js(drv, "Array.from(document.querySelectorAll('.circles-mins button')).find(b => b.textContent === '10分').click()")
     d10 = js(drv, "return document.querySelector('path.circles-area').getAttribute('d')")
     assert d10 not in seen

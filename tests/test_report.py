@@ -206,3 +206,24 @@ def test_font_cache_keeps_the_recent_subsets(tmp_path):
         os.utime(f, (1000 + i, 1000 + i))
     report._prune(tmp_path, keep=4)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"circles-cjk-{i:04d}-regular.ttf" for i in (2, 3, 4, 5)]
+
+
+def test_without_a_chinese_font_the_report_and_the_summary_say_so(demo_result, tmp_path, monkeypatch, caplog):
+    """The font lookup finds nothing: the report falls back to English and its first page says
+    why the Chinese names are boxes; the run's closing summary warns too. With a font, neither."""
+    from circles import _summary
+
+    small = trimmed_result(demo_result, 1)
+    paths = {"report": tmp_path / "r.pdf", "map": tmp_path / "map.html"}
+    assert not any("中文字体" in line for line in _summary.summary_lines(small, paths, "zh"))
+    monkeypatch.setattr(figures, "cjk_font", lambda: None)
+    path = report.write_report(small, tmp_path / "r.pdf", lang="zh", date=DATE)
+    first = re.sub(r"\s+", " ", page_text(path, 1))
+    assert "no Chinese font was found" in first and "Walking access to community facilities" in first
+    assert "no Chinese font was found" not in re.sub(r"\s+", " ", page_text(path, 2))
+    assert "no CJK font found" in caplog.text
+    lines = _summary.summary_lines(small, paths, "zh")
+    assert any("未找到中文字体" in line for line in lines)
+    # the warning comes before the lines that send the reader to the report
+    warn = next(i for i, line in enumerate(lines) if "未找到中文字体" in line)
+    assert warn < next(i for i, line in enumerate(lines) if "report.pdf" in line)

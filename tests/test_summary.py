@@ -198,3 +198,15 @@ def test_write_outputs_writes_figures_and_report_with_the_author(demo_result, tm
     assert paths["report"] == tmp_path / "report.pdf" and paths["figures"] == tmp_path / "figures"
     without = pipeline.write_outputs(demo_result, tmp_path / "b", figures=False)
     assert "report" not in without and not (tmp_path / "b" / "report.pdf").exists()
+
+
+def test_scenario_tables_align_cjk_and_round_for_reading():
+    """The what-if and site tables: columns aligned by display width (a Chinese character is two
+    columns), whole numbers rounded half up, minutes to one decimal."""
+    from circles._summary import display_width, minutes_text, table_lines, whole
+
+    assert whole(1130.5) == "1131" and whole(1408.1) == "1408" and whole(float("nan")) == ""
+    assert minutes_text(4.49775) == "4.5" and minutes_text(10.0) == "10"
+    lines = table_lines(("社区", "新覆盖（人）"), [["静淑苑", "1408"], ["a", "7"]], right=(1,))
+    assert len({display_width(x) for x in lines}) == 1  # every row as wide: the right column aligned
+    assert lines[2].endswith("   7") and lines[1].startswith("静淑苑")

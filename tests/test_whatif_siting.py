@@ -196,7 +196,7 @@ def test_whatif_explains_itself(tmp_path, demo_result, capsys):
     assert "198" in planned.loc["far-kg", "warning"]
     if float(planned.loc["far-kg", "residents_newly_covered"]) == 0:  # 198 m off the street and then a walk
         assert "未使任何居民新覆盖" in planned.loc["far-kg", "warning"]
-    assert "WARNING: planned facility far-kg" in printed and "198" in printed
+    assert "警告：规划设施 far-kg" in printed and "198" in printed  # the terminal speaks the run's language
     assert float(planned.loc["care-1", "attach_m"]) < 100 and "100" not in planned.loc["care-1", "warning"]
     # a plan never creates gaps: elderly care stays no_data (not surveyed today)...
     care = comp[comp["rule_id"] == "elderly_care"]
@@ -210,7 +210,11 @@ def test_whatif_explains_itself(tmp_path, demo_result, capsys):
         got = care.loc[care["community_id"] == cid, "residents_newly_covered"].iloc[0]
         assert got == pytest.approx(pop, abs=0.2)
     assert float(planned.loc["care-1", "residents_newly_covered"]) == pytest.approx(per.sum(), abs=0.5)
-    assert "not surveyed today" in printed
+    assert "老年服务站" in printed and "现状未调查" in printed
+    # whole people and whole metres in the terminal, never the raw floats of the tables
+    assert "1408.1" not in printed and not __import__("re").search(r"\d\.\d{3,}", printed.split("输出：")[0])
+    for r in comp[comp["residents_newly_covered"] > 0.5].itertuples():
+        assert f"{math.floor(r.residents_newly_covered + 0.5):.0f}" in printed
     # the map: titled, localised, a legend, the planned facilities
     html = (out / "whatif_map.html").read_text(encoding="utf-8")
     for text in ("规划情景：实施后与现状对比", "因规划新覆盖", "planned-kg", "far-kg", "© OpenStreetMap contributors"):
@@ -272,7 +276,15 @@ def test_site_command_writes_what_the_api_proposes(tmp_path, demo_result, capsys
     pts = gpd.read_file(tmp_path / "sites_kindergarten.geojson")
     assert np.allclose(pts.geometry.x, table["lon"]) and np.allclose(pts.geometry.y, table["lat"])
     out = capsys.readouterr().out
-    assert note in out and "sites_kindergarten.html" in out
+    # the question in the run's language, figures computed here: share, whole people, minutes
+    res = demo_result.residents[demo_result.residents["community_id"] == comm]
+    total = res["population"].sum()
+    limit = demo_result.rulebook.threshold_m(demo_result.rulebook.rule("kindergarten"))
+    already = res.loc[res["dist_kindergarten"].fillna(np.inf) <= limit + 1e-6, "population"].sum()
+    assert f"{name}：现状 {already / total:.0%} 的 {total:.0f} 名居民在 5 分钟步行范围内" in out
+    assert "按要求给出 2 处" in out and "4.49775" not in out and "sites_kindergarten.html" in out
+    for v in table["residents_covered"]:
+        assert f" {math.floor(v + 0.5):.0f} " in out
     html = (tmp_path / "sites_kindergarten.html").read_text(encoding="utf-8")
     assert "选址建议：幼儿园" in html and name in html and "* Leaflet 1.9" in html
 
@@ -363,3 +375,32 @@ def test_tracking_compares_two_runs(tmp_path, demo_result, demo_facilities, caps
     assert (clinic["covered_share_after"] >= clinic["covered_share_before"] - 1e-9).all()
     others = comp[comp["rule_id"] != "clinic"]
     assert not others["status_changed"].any()
+
+
+def test_site_map_draws_each_catchment_and_the_residents_newly_covered(demo_result):
+    """The site map of two proposed kindergartens: each site's walking area holds the site, the
+    resident points marked as newly covered are beyond the threshold today and, in the community
+    asked about, their residents add up to what the proposal says the sites cover."""
+    import json
+
+    comm = "way/860342589"
+    sites, _ = siting.propose_sites(demo_result, "kindergarten", community_id=comm, k=2)
+    sites = siting.describe_sites(demo_result, "kindergarten", sites, community_id=comm)
+    m = siting.site_map(demo_result, "kindergarten", sites)
+    app = next(c for c in m._children.values() if type(c).__name__ == "_App")
+    marks = {g["kind"]: g for g in json.loads(app.data)["marks"]}
+    assert set(marks) == {"area", "dot", "num"}
+    areas = marks["area"]["items"]
+    assert len(areas) == 2 and all(it[5] == "kindergarten" for it in areas)
+    for it, site in zip(areas, sites.itertuples(), strict=True):
+        poly = shapely.Polygon([(lon, lat) for lat, lon in it[6][0]], [[(lo, la) for la, lo in r] for r in it[6][1:]])
+        assert poly.buffer(1e-5).contains(shapely.Point(site.lon, site.lat))
+    res = demo_result.residents
+    ll = res.geometry.to_crs("EPSG:4326")
+    at = {(round(p.y, 7), round(p.x, 7)): i for i, p in enumerate(ll)}
+    rows = [at[(it[0], it[1])] for it in marks["dot"]["items"]]
+    limit = demo_result.rulebook.threshold_m(demo_result.rulebook.rule("kindergarten"))
+    assert (res["dist_kindergarten"].fillna(np.inf).to_numpy()[rows] > limit).all()
+    # the table counts the community asked about; the map marks neighbours' residents reached too
+    mine = res["community_id"].astype(str).to_numpy()[rows] == comm
+    assert res["population"].to_numpy()[rows][mine].sum() == pytest.approx(sites["residents_covered"].sum(), abs=1.0)

@@ -116,9 +116,23 @@ Graph.prototype.residents = function (src, bound) {
   return {res: out, node: d};
 };
 
-function reachStatus(covered, share, target) {
+/* circles.gaps.reach_status */
+function reachStatus(covered, share, shareOk, target, short) {
   if (covered <= 0) { return 'gap'; }
-  return share >= target - 1e-9 ? 'ok' : 'partial';
+  if (shareOk >= target - 1e-9 && !short) { return 'ok'; }
+  return share >= target - 1e-9 ? 'undersized' : 'partial';
+}
+/* point (local metres) inside the rings of an outline (centimetres, flat x, y), even-odd rule */
+function insideRings(rings, x, y) {
+  var hit = false;
+  (rings || []).forEach(function (ring) {
+    var n = ring.length / 2, i, j, xi, yi, xj, yj;
+    for (i = 0, j = n - 1; i < n; j = i++) {
+      xi = ring[2 * i] / 100; yi = ring[2 * i + 1] / 100; xj = ring[2 * j] / 100; yj = ring[2 * j + 1] / 100;
+      if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) { hit = !hit; }
+    }
+  });
+  return hit;
 }
 function absentStatus(s, required) {
   return (required === 'conditional' || required === 'as_needed') && (s === 'gap' || s === 'partial') ? required : s;
@@ -128,7 +142,11 @@ function absentStatus(s, required) {
 C.live = function (A, g) {
   var G = new Graph(g), S = {plan: [], closed: {}, undo: [], seq: 0, base: {}, cur: {}, clsCache: {}}, map = A.map;
   var lab = A.o.lab, rules = {}, facOf = {};
-  g.rules.forEach(function (r) { rules[r.id] = r; });
+  var setRules = function () { rules = {}; g.rules.forEach(function (r) { rules[r.id] = r; }); };
+  setRules();
+  /* the overview carries every community: one is judged at a time (g.rc: each resident's) */
+  S.ci = -1;
+  var mine = function (i) { return !g.rc || g.rc[i] === S.ci; };
   Object.keys(g.fac).forEach(function (t) {
     g.fac[t].forEach(function (f) { facOf[f[0]] = {t: t, f: f}; });
   });
@@ -137,17 +155,25 @@ C.live = function (A, g) {
     g.rules.forEach(function (r) { if (r.type === t) { b = Math.max(b, Math.min(2 * r.thrM, g.bound)); } });
     return b || g.bound;
   };
-  var sources = function (t, withPlan) {
-    var src = [];
-    (g.fac[t] || []).forEach(function (f) {
-      if (withPlan && S.closed[f[0]]) { return; }
-      for (var k = 0; k < f[4].length; k += 3) { src.push([f[4][k], f[4][k + 1] / 1000, f[4][k + 2] / 1000]); }
-    });
-    if (withPlan) {
+  /* access points [[e, s, leg], ...] of type t's facilities: today's (withPlan false) or the
+     scenario's; `only` keeps a subset of the scenario's: 'adequate' (not too small for rule r),
+     'sized' (adequate and of known size: planned ones have none), 'planned' */
+  var sources = function (t, withPlan, only, r) {
+    var src = [], small = only && r ? setOf(r.small) : {}, sized = only && r ? setOf(r.sized) : {};
+    if (only !== 'planned') {
+      (g.fac[t] || []).forEach(function (f) {
+        if (withPlan && S.closed[f[0]]) { return; }
+        if ((only === 'adequate' || only === 'sized') && small[f[0]]) { return; }
+        if (only === 'sized' && !sized[f[0]]) { return; }
+        for (var k = 0; k < f[4].length; k += 3) { src.push([f[4][k], f[4][k + 1] / 1000, f[4][k + 2] / 1000]); }
+      });
+    }
+    if (withPlan && only !== 'sized') {
       S.plan.forEach(function (p) { if (p.t === t && p.at.e >= 0) { src.push([p.at.e, p.at.s, p.at.leg]); } });
     }
     return src;
   };
+  var setOf = function (list) { var o = {}; (list || []).forEach(function (k) { o[k] = true; }); return o; };
   var changed = function (t) {
     return S.plan.some(function (p) { return p.t === t; })
       || Object.keys(S.closed).some(function (id) { return S.closed[id] && facOf[id] && facOf[id].t === t; });
@@ -166,7 +192,7 @@ C.live = function (A, g) {
   /* resident classes of item r when its type changed (else null: the engine's classes stand) */
   L.cls = function (rid) {
     var r = rules[rid];
-    if (!r || !changed(r.type) || !r.surveyed) { return null; }
+    if (!r || !changed(r.type) || !r.measured) { return null; }
     var d = current(r.type).res, out = new Int8Array(d.length), i;
     for (i = 0; i < d.length; i++) {
       out[i] = g.res.e[i] < 0 ? 3 : (d[i] <= r.thrM + 1e-6 ? 0 : (d[i] <= 2 * r.thrM + 1e-6 ? 1 : 2));
@@ -179,6 +205,82 @@ C.live = function (A, g) {
   };
   L.dist = function (t, i) { if (!changed(t)) { return null; } var v = current(t).res[i]; return isFinite(v) ? Math.round(v) : -1; };
 
+  /* residents' distances to the subset `only` of type t's facilities under the scenario */
+  var subset = function (r, only) {
+    var key = r.type + '|' + only + '|' + r.id;
+    if (!S.cur[key]) { S.cur[key] = G.residents(sources(r.type, true, only, r), r.thrM); }
+    return S.cur[key].res;
+  };
+  /* the community's own facilities of rule r under the scenario ([id, size or null]): today's
+     inside its boundary less the closed ones, and the planned ones placed inside */
+  var ownNow = function (r) {
+    var own = (r.inside || []).filter(function (f) { return !S.closed[f[0]]; });
+    S.plan.forEach(function (p) { if (p.t === r.type && insideRings(g.outline, p.xy[0], p.xy[1])) { own.push([p.id, null]); } });
+    return own;
+  };
+  /* how many adequate facilities (not too small; planned ones count) residents of the community
+     reach within the threshold (circles.gaps: facilities_within, min_count) */
+  var reachedCount = function (r) {
+    var res = g.res, src = [], i, small = setOf(r.small), n = 0;
+    for (i = 0; i < res.e.length; i++) { if (res.e[i] >= 0 && mine(i)) { src.push([res.e[i], res.s[i] / 1000, res.l[i] / 1000]); } }
+    var d = G.search(src, r.thrM), on = {};
+    src.forEach(function (p) { (on[p[0]] = on[p[0]] || []).push(p); });
+    var near = function (e, s, leg) {
+      var best = Math.min(d[G.u[e]] + s, d[G.v[e]] + G.len[e] - s);
+      (on[e] || []).forEach(function (p) { best = Math.min(best, Math.abs(s - p[1]) + p[2]); });
+      return best + leg <= r.thrM + 1e-6;
+    };
+    (g.fac[r.type] || []).forEach(function (f) {
+      if (S.closed[f[0]] || (r.sizeApplies && small[f[0]])) { return; }
+      for (var k = 0; k < f[4].length; k += 3) { if (near(f[4][k], f[4][k + 1] / 1000, f[4][k + 2] / 1000)) { n++; return; } }
+    });
+    S.plan.forEach(function (p) { if (p.t === r.type && p.at.e >= 0 && near(p.at.e, p.at.s, p.at.leg)) { n++; } });
+    return n;
+  };
+  /* a per-community item with a facility inside: circles.gaps._inside_status */
+  var insideStatus = function (r, own, capShort) {
+    if (capShort) { return 'undersized'; }
+    if (r.sizeApplies) {
+      var known = own.filter(function (f) { return f[1] !== null; });
+      if (known.length === own.length && own.every(function (f) { return f[1] < r.minSize - 1e-9; })) { return 'undersized'; }
+      if (!known.length) { return 'reach_size_unverified'; }
+    }
+    return 'ok';
+  };
+  /* rule r's status under the scenario, as circles.gaps._classify decides it: {status, share} */
+  var judge = function (r) {
+    var a = current(r.type).res, w = g.res.w, e = g.res.e, thr = r.thrM + 1e-6, i;
+    var ok = r.sizeApplies && (r.small || []).length ? subset(r, 'adequate') : a;
+    var chk = r.sizeApplies ? subset(r, 'sized') : null;
+    var placed = 0, cov = 0, covOk = 0, covChk = 0;
+    for (i = 0; i < a.length; i++) {
+      if (e[i] < 0 || !mine(i)) { continue; }
+      placed += w[i];
+      if (a[i] <= thr) { cov += w[i]; if (ok[i] <= thr) { covOk += w[i]; if (chk && chk[i] <= thr) { covChk += w[i]; } } }
+    }
+    var share = placed > 0 ? cov / placed : 0, own = ownNow(r), st;
+    if (r.check === 'supply') {
+      return {status: r.status, share: share};  /* the community's own quantity: capacities are not recomputed here */
+    }
+    if (r.check === 'presence') {
+      st = own.length > 0 || cov > 0 ? 'ok' : 'gap';
+    } else {
+      /* a planned facility has no capacity: where it counts, the capacity check is unverified */
+      var counts = r.capBasis === 'own' ? own.some(function (f) { return f[1] === null && /^planned-/.test(f[0]); })
+        : subset(r, 'planned').some(function (d, k) { return e[k] >= 0 && d <= thr; });
+      var capChecked = r.capChecked && !counts, capShort = r.capShort && capChecked;
+      var few = r.minCount > 1 && reachedCount(r) < r.minCount;
+      st = reachStatus(cov, share, placed > 0 ? covOk / placed : 0, g.targetShare, few || capShort);
+      if (r.perCommunity && own.length && (st === 'gap' || st === 'partial')) { st = insideStatus(r, own, capShort); }
+      var sizeChecked = r.sizeApplies ? (covChk >= covOk - 1e-9 ? 1 : 0) : NaN;
+      if (r.capTarget) { sizeChecked = capChecked && sizeChecked !== 0 ? 1 : 0; }
+      if (st === 'ok' && sizeChecked === 0) { st = 'reach_size_unverified'; }
+    }
+    st = absentStatus(st, r.required);
+    if (!r.isSurveyed && (st === 'gap' || st === 'partial')) { st = 'unseen'; }
+    return {status: st, share: share};
+  };
+
   /* one row per item, the fields of `circles whatif`'s comparison table */
   L.summary = function () {
     var rows = [];
@@ -187,26 +289,17 @@ C.live = function (A, g) {
         threshold_min: Math.round(r.thrMin * 100) / 100, status_current: r.status, status_scenario: r.status,
         covered_share_current: r.share, covered_share_scenario: r.share,
         residents_newly_covered: 0, residents_no_longer_covered: 0};
-      if (changed(t) && r.surveyed && r.share !== null) {
+      if (changed(t) && !r.reason && r.share !== null) {
         var b = base(t).res, a = current(t).res, w = g.res.w, e = g.res.e, thr = r.thrM + 1e-6;
-        var placed = 0, cov = 0, nw = 0, lost = 0, i, inB, inA;
+        var nw = 0, lost = 0, i;
         for (i = 0; i < a.length; i++) {
-          if (e[i] < 0) { continue; }
-          placed += w[i]; inB = b[i] <= thr; inA = a[i] <= thr;
-          if (inA) { cov += w[i]; }
-          if (inA && !inB) { nw += Math.round(w[i] * 100) / 100; }
-          if (inB && !inA) { lost += Math.round(w[i] * 100) / 100; }
+          if (e[i] < 0 || !mine(i)) { continue; }
+          if (a[i] <= thr && !(b[i] <= thr)) { nw += Math.round(w[i] * 100) / 100; }
+          if (b[i] <= thr && !(a[i] <= thr)) { lost += Math.round(w[i] * 100) / 100; }
         }
-        var share = placed > 0 ? cov / placed : 0, st = r.status;
-        if (r.check === 'presence') {
-          st = cov > 0 ? 'ok' : (r.status === 'ok' && !nw && !lost ? 'ok' : 'gap');
-        } else if (r.check !== 'supply') {
-          st = reachStatus(cov, share, g.targetShare);
-          if (st === 'ok' && r.status === 'undersized') { st = 'undersized'; }  /* sizes are not judged here */
-          st = absentStatus(st, r.required);
-        }
-        row.covered_share_scenario = Math.round(share * 1e4) / 1e4;
-        row.status_scenario = st;
+        var v = judge(r);
+        row.covered_share_scenario = Math.round(v.share * 1e4) / 1e4;
+        row.status_scenario = v.status;
         row.residents_newly_covered = Math.round(nw * 10) / 10;
         row.residents_no_longer_covered = Math.round(lost * 10) / 10;
       }
@@ -302,14 +395,30 @@ C.live = function (A, g) {
     draw();
     L.status();
   };
+  /* the overview: judge community cid (its items, its outline, its residents); a new scenario */
+  L.choose = function (cid) {
+    if (!g.comms || !g.comms[cid]) { return false; }
+    S.plan = []; S.closed = {}; S.undo = [];
+    g.cid = cid; g.rules = g.comms[cid].rules; g.outline = g.comms[cid].outline; S.ci = g.cids.indexOf(cid);
+    setRules();
+    if (chooser) { chooser.value = cid; }
+    refresh();
+    return true;
+  };
   L.place = function (q) {
     q = q || {};
+    if (q.community) { L.choose(q.community); }
+    if (g.comms && !g.cid) {  /* a tap inside a community chooses it */
+      var at = G.fwd(q.lon, q.lat), hit = g.cids.filter(function (c) { return insideRings(g.comms[c].outline, at[0], at[1]); })[0];
+      if (!hit) { return null; }
+      L.choose(hit);
+    }
     if (q.item && rules[q.item] && q.item !== A.rule().id) { A.setRule(q.item); }
     var t = q.item && rules[q.item] ? rules[q.item].type : (q.type || A.rule().type);
     var xy = G.fwd(q.lon, q.lat);
     snapshot();
     S.seq += 1;
-    var p = {id: 'planned-' + S.seq, t: t, lon: q.lon, lat: q.lat, at: G.attach(xy[0], xy[1])};
+    var p = {id: 'planned-' + S.seq, t: t, lon: q.lon, lat: q.lat, xy: xy, at: G.attach(xy[0], xy[1])};
     S.plan.push(p);
     refresh();
     return p.id;
@@ -319,7 +428,7 @@ C.live = function (A, g) {
     if (!p) { return false; }
     snapshot();
     var xy = G.fwd(lon, lat);
-    p.lon = lon; p.lat = lat; p.at = G.attach(xy[0], xy[1]);
+    p.lon = lon; p.lat = lat; p.xy = xy; p.at = G.attach(xy[0], xy[1]);
     refresh();
     return true;
   };
@@ -373,13 +482,22 @@ C.live = function (A, g) {
     S.placing = !S.placing; b.classList.toggle('on', S.placing);
     map.getContainer().classList.toggle('circles-placing', S.placing);
   });
+  var chooser = null;
+  if (g.comms) {  /* the overview: choose the community to judge */
+    chooser = C.el('select', 'circles-live-comm', '<option value="">' + C.esc(lab.live_choose) + '</option>'
+      + g.cids.map(function (c) {
+        var r = g.comms[c].rules[0];
+        return '<option value="' + C.esc(c) + '">' + C.esc(r && r.name ? r.name : c) + '</option>';
+      }).join(''), tools);
+    chooser.addEventListener('change', function () { if (chooser.value) { L.choose(chooser.value); } });
+  }
   btn(lab.live_undo, lab.live_undo, function () { L.undo(); });
   btn(lab.live_reset, lab.live_reset, function () { L.reset(); });
   btn(lab.live_export, lab.live_export_hint, function () { L.download(); });
   L.status = function () {
     var r = A.rule(), row = L.summary().filter(function (x) { return x.rule_id === r.id; })[0];
     var pct = function (v) { return v === null || v === undefined ? '—' : Math.round(v * 100) + '%'; };
-    if (!row) { line.innerHTML = ''; return; }
+    if (!row) { line.innerHTML = g.comms ? '<span class="circles-muted">' + C.esc(lab.live_choose_hint) + '</span>' : ''; return; }
     var html = C.esc(lab.live_share) + ' ' + pct(row.covered_share_current);
     if (changed(r.type)) {
       html += ' → <b>' + pct(row.covered_share_scenario) + '</b> · ' + C.esc(lab.live_status) + ' '
@@ -415,11 +533,14 @@ C.live = function (A, g) {
 };
 
 /* the page API (tests and scripts): window.circles.place({item, lon, lat}), remove(id), scenario(), summary() */
-var live = function () {
-  if (!C.current || !C.current.live) { throw new Error('this map has no live what-if (a community map has)'); }
-  return C.current.live;
+/* the part `key` of the current map (its live what-if, its notes), or an error saying why not */
+C.part = function (key, why) {
+  if (!C.current || !C.current[key]) { throw new Error(why); }
+  return C.current[key];
 };
+var live = function () { return C.part('live', 'this map has no live what-if (a community map has)'); };
 C.place = function (q) { return live().place(q); };
+C.choose = function (cid) { return live().choose(cid); };
 C.remove = function (id) { return live().remove(id); };
 C.move = function (id, lon, lat) { return live().move(id, lon, lat); };
 C.undo = function () { return live().undo(); };
@@ -510,10 +631,7 @@ C.notesApp = function (A) {
   draw();
   return N;
 };
-var notes = function () {
-  if (!C.current || !C.current.notes) { throw new Error('this map takes no notes'); }
-  return C.current.notes;
-};
+var notes = function () { return C.part('notes', 'this map takes no notes'); };
 C.addNote = function (q) { return notes().add(q); };
 C.removeNote = function (id) { return notes().remove(id); };
 C.notes = function () { return notes().geojson(); };

@@ -387,6 +387,12 @@ C.app = function (map, d, o) {
     if (i !== null && d.areas && d.areas[t] && d.areas[t][i]) { A.shownArea = A.areaLayer(t, i).addTo(map); }
     A.ui && A.ui.update();
   };
+  /* the whole minutes an area of e.d metres takes at the selected item's own speed (items of one
+     type may walk at different speeds), or null: the button then says metres */
+  A.areaMinutes = function (e, r) {
+    var m = e.d / (r.speed || 1);
+    return Math.abs(m - Math.round(m)) < 0.02 ? Math.round(m) : null;
+  };
   A.defaultArea = function (r) {
     var list = (d.areas && d.areas[r.type]) || [], i;
     for (i = 0; i < list.length; i++) { if (Math.abs(list[i].d - r.thrM) <= 1) { return i; } }
@@ -441,6 +447,14 @@ C.app = function (map, d, o) {
       if (g.kind === 'ring') {
         return L.circleMarker([it[0], it[1]], {pane: 'circles-marks', radius: 10, color: g.colour, weight: 3,
           fill: false, interactive: false, className: 'circles-mark-ring'});
+      }
+      if (g.kind === 'dot') {
+        return L.circleMarker([it[0], it[1]], {pane: 'circles-marks', radius: A.projector ? 6 : 3.5, color: '#fff', weight: 1,
+          fillColor: g.colour, fillOpacity: 1, interactive: false, className: 'circles-mark-dot'});
+      }
+      if (g.kind === 'area') {
+        return L.polygon(it[6], {pane: 'circles-areas', color: g.colour, weight: 2.5, dashArray: '6 4', opacity: 0.9,
+          fillColor: g.colour, fillOpacity: 0.12, interactive: false, className: 'circles-mark-area'});
       }
       var m = L.marker([it[0], it[1]], {icon: L.divIcon({className: 'circles-mark circles-mark-' + g.kind,
         html: '<span style="background:' + g.colour + '">' + C.esc(it[2]) + '</span>', iconSize: [28, 28]}),
@@ -648,7 +662,8 @@ C.ui = function (A) {
     /* walking-area minutes */
     var html = '<span class="circles-mins-lab">' + C.esc(lab.areas) + '</span>';
     areas.forEach(function (e, i) {
-      var t = Math.abs(e.m - Math.round(e.m)) < 1e-6 ? C.fmt(lab.area_min, {m: Math.round(e.m)}) : C.fmt(lab.area_m, {m: Math.round(e.d)});
+      var mm = A.areaMinutes(e, r);
+      var t = mm !== null ? C.fmt(lab.area_min, {m: mm}) : C.fmt(lab.area_m, {m: Math.round(e.d)});
       html += '<button type="button" data-i="' + i + '"' + (A.st.area === i ? ' class="on"' : '') + '>' + t + '</button>';
     });
     html += '<button type="button" data-i=""' + (A.st.area === null ? ' class="on"' : '') + '>' + C.esc(lab.area_off) + '</button>';
@@ -690,7 +705,8 @@ C.ui = function (A) {
     if (A.st.area !== null && areas[A.st.area]) {
       var e = areas[A.st.area];
       L2.push('<div><span class="circles-sw" style="background:' + info.colour + ';opacity:.45;border:2px solid ' + info.colour + '"></span>'
-        + C.fmt(lab.area_of, {type: info.name, thr: e.t}) + '</div>');
+        + C.fmt(lab.area_of, {type: info.name, thr: A.areaMinutes(e, r) !== null
+          ? C.fmt(lab.area_thr_min, {m: A.areaMinutes(e, r), d: Math.round(e.d)}) : C.fmt(lab.area_m, {m: Math.round(e.d)})}) + '</div>');
     } else if (A.defaultArea(r) === null && areas.length) {
       L2.push('<div class="circles-muted">' + C.fmt(lab.no_area, {thr: r.text}) + '</div>');
     } else if (o.noAreas) {
