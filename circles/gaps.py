@@ -930,24 +930,29 @@ def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est
     }
 
 
-_EMPTY = dict(
-    covered_share=np.nan,
-    residents_uncovered=np.nan,
-    nearest_min_median=np.nan,
-    nearest_min_max=np.nan,
-    nearest_min_min=np.nan,
-    facilities_within=np.nan,
-    covered_share_adequate=np.nan,
-    residents_undersized=np.nan,
-    facilities_undersized=np.nan,
-    undersized_facilities="",
-    nearest_facilities="",
-    supply_accessible=np.nan,
-    supply_complete=np.nan,
-    uncovered_nearest_min=np.nan,
-    uncovered_nearest_id="",
-    uncovered_nearest_community="",
-)
+#: The measured columns of a row with no measurement, in order: numbers unknown (NaN), texts empty.
+_EMPTY_TEXTS = ("undersized_facilities", "nearest_facilities", "uncovered_nearest_id", "uncovered_nearest_community")
+_EMPTY = {
+    c: "" if c in _EMPTY_TEXTS else np.nan
+    for c in (
+        "covered_share",
+        "residents_uncovered",
+        "nearest_min_median",
+        "nearest_min_max",
+        "nearest_min_min",
+        "facilities_within",
+        "covered_share_adequate",
+        "residents_undersized",
+        "facilities_undersized",
+        "undersized_facilities",
+        "nearest_facilities",
+        "supply_accessible",
+        "supply_complete",
+        "uncovered_nearest_min",
+        "uncovered_nearest_id",
+        "uncovered_nearest_community",
+    )
+}
 
 
 def _rnd(v: float, nd: int) -> float:

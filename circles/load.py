@@ -153,13 +153,14 @@ def _clean_columns(gdf: pd.DataFrame, columns: Iterable[str], path: str) -> None
         dirty = values.map(lambda v: isinstance(v, str) and CONTROL_CHARS.search(v) is not None)
         if dirty.any():
             gdf[col] = values.map(clean_text)
-            log.warning(
-                "%s: field %s: control characters removed from %d value(s) (e.g. %r)",
-                path,
-                col,
-                int(dirty.sum()),
-                values[dirty].iloc[0],
-            )
+            _warn_changed(path, col, values, dirty, "control characters removed")
+
+
+def _warn_changed(path: str, field: str, values: pd.Series, changed: pd.Series, what: str) -> None:
+    """One warning for the values of ``field`` that were changed: how many, what was done, one example."""
+    log.warning(
+        "%s: field %s: %s in %d value(s) (e.g. %r)", path, field, what, int(changed.sum()), values[changed].iloc[0]
+    )
 
 
 def _feature_label(gdf: pd.DataFrame, i: int, id_field: str = "id") -> str:
@@ -451,14 +452,8 @@ def _stripped(values: pd.Series, path: str, field: str) -> pd.Series:
     changed = raw != clean
     if changed.any():
         joined = raw.nunique() - clean.nunique()
-        log.warning(
-            "%s: field %s: %d value(s) had spaces around them (e.g. %r), removed%s",
-            path,
-            field,
-            int(changed.sum()),
-            raw[changed].iloc[0],
-            f"; {joined} value(s) thereby joined others spelt without them" if joined else "",
-        )
+        also = f"; {joined} value(s) thereby joined others spelt without them" if joined else ""
+        _warn_changed(path, field, raw, changed, "spaces around them removed" + also)
     return clean
 
 
