@@ -249,9 +249,9 @@ def status_table(result: Any, lang: str, width: int = WIDTH, max_rows: int = MAX
 
 def _font_missing() -> bool:
     """No font with Chinese glyphs: the report and figures fell back to English."""
-    from .figures import cjk_font
+    from . import _typeset
 
-    return cjk_font() is None
+    return _typeset.cjk_font() is None
 
 
 def _count_png(folder: Path | None) -> int:

@@ -227,7 +227,7 @@ def _draw_residents(ax, access: pd.DataFrame, ftype: str, minutes: float, box: S
 
 
 def _pages(acc: Acceptance, ts, date: dt.date) -> Iterator[Any]:
-    from .figures import A4_LANDSCAPE, MARGIN, Sheet, Table
+    from ._typeset import A4_LANDSCAPE, MARGIN, Sheet, Table
 
     W, H = A4_LANDSCAPE[0] * 72, A4_LANDSCAPE[1] * 72
     width, bottom = W - 2 * MARGIN, H - MARGIN - 14
@@ -267,7 +267,7 @@ def _changed_first(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def _map_pages(acc: Acceptance, ts, page, width: float, bottom: float) -> Iterator[Any]:
-    from .figures import MARGIN
+    from ._typeset import MARGIN
 
     assert acc.access_before is not None and acc.access_after is not None or not _map_items(acc)
     both = pd.concat([acc.access_before, acc.access_after]) if acc.access_before is not None else None
@@ -301,12 +301,12 @@ def write_acceptance_pdf(acc: Acceptance, path: str | Path, date: dt.date) -> Pa
     """``acceptance.pdf``: the city indicators, the items by community, before/after maps."""
     import matplotlib
 
-    from . import figures
+    from . import _typeset
     from .progress import save_numbered
     from .report import pdf_font
 
     path = Path(path)
-    family = figures.cjk_font()
+    family = _typeset.cjk_font()
     chars: set[str] = set()
     for df in (acc.items, acc.city):
         for v in df.to_numpy().ravel():
@@ -317,6 +317,6 @@ def write_acceptance_pdf(acc: Acceptance, path: str | Path, date: dt.date) -> Pa
     chars |= set(ATTRIBUTION + acc.before.name + acc.after.name + "0123456789-%.,第页共/ ")
     families = [pdf_font(family, chars), "DejaVu Sans"] if family else ["DejaVu Sans"]
     meta = {"Title": ACCEPTANCE_WORDS["title"], "Creator": "circles", "CreationDate": None, "ModDate": None}
-    with matplotlib.rc_context(figures.rc(families)):
-        save_numbered(path, _pages(acc, figures.Typesetter(families), date), meta)
+    with matplotlib.rc_context(_typeset.rc(families)):
+        save_numbered(path, _pages(acc, _typeset.Typesetter(families), date), meta)
     return path

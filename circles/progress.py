@@ -28,8 +28,8 @@ from ._labels import OFFICIAL_COLUMNS, PROGRESS_COLUMNS, PROGRESS_WORDS
 __all__ = ["PROGRESS_WORDS", "Progress", "progress_report", "write_progress_pdf", "write_progress_xlsx"]
 from .errors import InputError
 
-if TYPE_CHECKING:  # figures imports Matplotlib: loaded only when the PDF is written
-    from .figures import Table
+if TYPE_CHECKING:  # _typeset imports Matplotlib: loaded only when the PDF is written
+    from ._typeset import Table
 
 log = logging.getLogger(__name__)
 
@@ -268,11 +268,11 @@ def write_progress_pdf(p: Progress, path: str | Path) -> Path:
     """``progress.pdf``: a one-page summary, then one page (or more) per lead unit."""
     import matplotlib
 
-    from . import figures
+    from . import _typeset
     from .report import pdf_font
 
     path = Path(path)
-    family = figures.cjk_font()
+    family = _typeset.cjk_font()
     chars = set(PROGRESS_WORDS["title"] + "第页共/ 0123456789")
     for df in (p.items, p.by_street, p.by_unit, p.by_community):
         for v in df.astype(str).to_numpy().ravel():
@@ -282,8 +282,8 @@ def write_progress_pdf(p: Progress, path: str | Path) -> Path:
             chars |= set(str(v))
     families = [pdf_font(family, chars), "DejaVu Sans"] if family else ["DejaVu Sans"]
     meta = {"Title": PROGRESS_WORDS["title"], "Creator": "circles", "CreationDate": None, "ModDate": None}
-    with matplotlib.rc_context(figures.rc(families)):
-        save_numbered(path, _pages(p, figures.Typesetter(families)), meta)
+    with matplotlib.rc_context(_typeset.rc(families)):
+        save_numbered(path, _pages(p, _typeset.Typesetter(families)), meta)
     return path
 
 
@@ -304,7 +304,7 @@ def save_numbered(path: Path, pages: Iterable[Any], meta: dict[str, Any]) -> Non
 
 
 def _table(df: pd.DataFrame, cols: list[str], width: float, size: float) -> Table:
-    from .figures import Table
+    from ._typeset import Table
 
     share = {"community_name": 1.2, "item_name": 1.4, "progress": 2.0, "lead_unit": 1.4, "street": 1.0}
     w = np.array([share.get(c, 0.8) for c in cols])
@@ -322,7 +322,7 @@ def _table(df: pd.DataFrame, cols: list[str], width: float, size: float) -> Tabl
 
 def _pages(p: Progress, ts):
     """The report's pages as Matplotlib figures."""
-    from .figures import A4_LANDSCAPE, MARGIN, Sheet
+    from ._typeset import A4_LANDSCAPE, MARGIN, Sheet
 
     def new_page(title: str, sub: str):
         sheet = Sheet(A4_LANDSCAPE, ts)

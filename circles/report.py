@@ -57,21 +57,8 @@ from ._labels import (
     TERMINAL_LABELS,
     status_name,
 )
-from .figures import (
-    A4_PORTRAIT,
-    MARGIN,
-    Context,
-    Sheet,
-    Table,
-    Typesetter,
-    draw_legend,
-    draw_map,
-    footer,
-    footer_text,
-    legend_height,
-    line_height,
-    plan_map,
-)
+from ._typeset import A4_PORTRAIT, MARGIN, Sheet, Table, Typesetter, draw_legend, header, legend_height, line_height, rc
+from .figures import Context, draw_map, footer, footer_text, plan_map
 
 log = logging.getLogger(__name__)
 
@@ -517,7 +504,7 @@ def _gaps_pages(ctx: Context) -> list[Page]:
 
 
 def _head_height(ts: Typesetter, title: str, sub: str, width: float) -> float:
-    """Height of :func:`circles.figures.header` plus the space under it."""
+    """Height of :func:`circles._typeset.header` plus the space under it."""
     h = line_height(15) * len(ts.wrap(title, width, 15, "bold", max_lines=2))
     if sub:
         h += 2 + line_height(8.5) * len(ts.wrap(sub, width, 8.5, max_lines=3))
@@ -560,7 +547,7 @@ def _map_page(ctx: Context, focus: str | None, ftype: str) -> list[Page]:
     def first(label: str) -> Figure:
         sheet = _page_sheet(ctx)
         plan = plan_map(ctx, focus, ftype, width / map_h)
-        figures.header(sheet, title, sub, width)
+        header(sheet, title, sub, width)
         draw_map(sheet, (MARGIN, top, width, map_h), ctx, plan)
         draw_legend(sheet, MARGIN, top + map_h + gap, plan.groups, width, _LEGEND_COLS, 7.0)
         if focus is not None and n_first:
@@ -582,7 +569,7 @@ def _map_page(ctx: Context, focus: str | None, ftype: str) -> list[Page]:
         def more(label: str, rows: range = rows) -> Figure:
             sheet = _page_sheet(ctx)
             t = figures.status_table(ctx, str(focus), width, _TABLE_SIZE)
-            figures.header(sheet, title + cont, "", width)
+            header(sheet, title + cont, "", width)
             sheet.text(MARGIN, ytop, lab["community_table"] + cont, 10, fontweight="bold")
             t.draw(sheet, MARGIN, ytop + t_title, rows)
             footer(sheet, ctx, label)
@@ -628,7 +615,7 @@ def _in_fonts(ctx: Context, page: Page) -> Page:
     """``page`` drawn with the report's fonts (text takes its font when it is created)."""
 
     def draw(label: str) -> Figure:
-        with matplotlib.rc_context(figures.rc(ctx.families)), warnings.catch_warnings():
+        with matplotlib.rc_context(rc(ctx.families)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Glyph .* missing from")
             return page(label)
 
@@ -686,7 +673,7 @@ def write_report(
         "CreationDate": None,
         "ModDate": None,
     }
-    with matplotlib.rc_context(figures.rc(ctx.families)), warnings.catch_warnings():
+    with matplotlib.rc_context(rc(ctx.families)), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
         pages = plan_pages(ctx)
         total = len(pages)

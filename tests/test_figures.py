@@ -13,7 +13,7 @@ from helpers import layout_problems, trimmed_result
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from circles import _display, figures
+from circles import _display, _typeset, figures
 from circles._labels import (
     ATTRIBUTION,
     FACILITY_FOCUS_COLOUR,
@@ -46,11 +46,11 @@ def demo_figures(demo_result, ctx, tmp_path_factory):
 
 
 def all_text(fig) -> str:
-    return " ".join(t.get_text() for t in figures.text_artists(fig))
+    return " ".join(t.get_text() for t in _typeset.text_artists(fig))
 
 
 def test_cjk_font_is_available():
-    assert figures.cjk_font() is not None, "no CJK font: run `bash .ci/install_browser.sh` (fonts-noto-cjk)"
+    assert _typeset.cjk_font() is not None, "no CJK font: run `bash .ci/install_browser.sh` (fonts-noto-cjk)"
 
 
 def test_gaps_first_then_overview_and_one_per_community(demo_figures, demo_result):
@@ -247,16 +247,16 @@ def test_gaps_figure_sorted_and_marked(ctx, demo_result):
     part = gaps[gaps["status"] == "partial"].groupby("community_id").size()
     fig = figures.gaps_figure(ctx, ctx.ranking, fit=True)
     names = dict(zip(demo_result.communities["id"].astype(str), demo_result.communities["name"], strict=True))
-    rows = [t for t in figures.text_artists(fig) if t.get_text() in names.values()]
+    rows = [t for t in _typeset.text_artists(fig) if t.get_text() in names.values()]
     shown = [t.get_text() for t in sorted(rows, key=lambda t: t.get_position()[1])]  # top first (points down)
     keys = [(bad.get(c, 0), part.get(c, 0)) for c in [k for n in shown for k, v in names.items() if v == n]]
     assert keys == sorted(keys, reverse=True) and len(shown) == len(names)
-    marks = [t.get_text() for t in figures.text_artists(fig)]
+    marks = [t.get_text() for t in _typeset.text_artists(fig)]
     for s in STATUS_ORDER:
         if (gaps["status"] == s).any():
             # one mark per community × item, plus one in the legend
             assert marks.count(STATUS_MARK["zh"][s]) == int((gaps["status"] == s).sum()) + 1, s
-    items = [t.get_text() for t in figures.text_artists(fig) if t.get_rotation() == 90]
+    items = [t.get_text() for t in _typeset.text_artists(fig) if t.get_rotation() == 90]
     ec = [r.id for r in demo_result.rulebook.rules if r.elderly_child]
     assert all(i.startswith("★") for i in items[: len(ec)]) and not items[len(ec)].startswith("★")
 
@@ -290,7 +290,7 @@ def test_wrapping_keeps_lines_inside_the_width(ctx):
 
 
 def test_without_cjk_font_falls_back_to_english(monkeypatch, caplog):
-    monkeypatch.setitem(figures._font_cache, "cjk", None)
+    monkeypatch.setitem(_typeset._font_cache, "cjk", None)
     with caplog.at_level(logging.WARNING, logger="circles.figures"):
         assert figures._labels("zh") == ("en", None)
     assert "no CJK font" in caplog.text

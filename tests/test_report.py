@@ -9,7 +9,7 @@ import weakref
 import pytest
 from helpers import layout_problems, trimmed_result
 
-from circles import figures, report
+from circles import _typeset, figures, report
 from circles._labels import STATUS_MEANING, status_name
 
 AUTHOR = "测试区示范街道办事处"
@@ -124,7 +124,7 @@ def test_long_table_continues_on_the_next_page(demo_result, tmp_path, monkeypatc
 
     def long_table(c, focus, width, size):
         t = real(c, focus, width, size)
-        return figures.Table(t.header, t.rows * 4, t.widths, t.align, (t.fills or []) * 4, t.size)
+        return _typeset.Table(t.header, t.rows * 4, t.widths, t.align, (t.fills or []) * 4, t.size)
 
     monkeypatch.setattr(figures, "status_table", long_table)
     path = report.write_report(small, tmp_path / "r.pdf", ctx=ctx)
@@ -216,7 +216,7 @@ def test_without_a_chinese_font_the_report_and_the_summary_say_so(demo_result, t
     small = trimmed_result(demo_result, 1)
     paths = {"report": tmp_path / "r.pdf", "map": tmp_path / "map.html"}
     assert not any("中文字体" in line for line in _summary.summary_lines(small, paths, "zh"))
-    monkeypatch.setattr(figures, "cjk_font", lambda: None)
+    monkeypatch.setattr(_typeset, "cjk_font", lambda: None)
     path = report.write_report(small, tmp_path / "r.pdf", lang="zh", date=DATE)
     first = re.sub(r"\s+", " ", page_text(path, 1))
     assert "no Chinese font was found" in first and "Walking access to community facilities" in first
