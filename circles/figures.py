@@ -90,6 +90,7 @@ from ._typeset import (
     line_height,
     rc,
 )
+from .options import OutputOptions, build
 
 log = logging.getLogger(__name__)
 
@@ -1158,27 +1159,31 @@ def _savefig(fig: Figure, path: Path, dpi: int, meta: Meta) -> None:
     )
 
 
-def write_figures(  # noqa: PLR0913 — output options by keyword; to take OutputOptions with the typesetting split (issue 21 item 4)
+def write_figures(
     result: Any,
     out_dir: str | Path,
+    options: OutputOptions | None = None,
     *,
-    lang: str = "zh",
     types: list[str] | None = None,
     dpi: int = DPI,
     overview: bool = True,
-    author: str = "",
-    date: str | dt.date | None = None,
     progress: bool = False,
     ctx: Context | None = None,
+    **overrides: Any,
 ) -> list[Path]:
     """Write the figures of ``result`` into ``out_dir``; return their paths.
+
+    ``gaps.png`` (…), ``overview.png`` and one figure per community (or per community and type);
+    the folder is created if missing.
 
     Parameters
     ----------
     result : circles.pipeline.Result
     out_dir : path
-        Created if missing.
-    lang : {"zh", "en"}
+    options : OutputOptions, optional
+        The run's output options (:class:`circles.options.OutputOptions`; default: its
+        defaults): the figures use its ``lang``, ``author`` (编制单位, printed on every figure)
+        and ``date`` (printed; default ``SOURCE_DATE_EPOCH`` or today).
     types : list of str, optional
         One figure per community and type (``<id>_<type>.png``) instead of one per community
         coloured by its worst-off type.
@@ -1186,18 +1191,19 @@ def write_figures(  # noqa: PLR0913 — output options by keyword; to take Outpu
         Resolution (default 300).
     overview : bool
         Also write ``gaps.png`` (…) and ``overview.png``.
-    author : str
-        编制单位, printed on every figure.
-    date : str or date, optional
-        Date printed (default: ``SOURCE_DATE_EPOCH`` or today).
     progress : bool
         Show a progress bar (stderr).
     ctx : Context, optional
-        Display data already prepared by :func:`context` (shared with the report).
+        Display data already prepared by :func:`context` (shared with the report); its
+        language, author and date are then those of the figures.
+    **overrides
+        Any option of :class:`~circles.options.OutputOptions` by name, over ``options``
+        (``lang="en"``, ``author="某街道"``, ``date="2026-01-02"``).
     """
+    opts = build(OutputOptions, options, **overrides)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = ctx or context(result, lang, author=author, date=date)
+    ctx = ctx or context(result, opts.lang, author=opts.author, date=opts.date)
     p = ctx.p
     bad_types = [t for t in (types or []) if t not in p.types]
     if bad_types:

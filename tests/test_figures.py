@@ -278,6 +278,29 @@ def test_progress_bar_on_request(demo_result, capsys, tmp_path):
     assert "图件" in capsys.readouterr().err
 
 
+def test_output_options_give_the_language_author_and_date(demo_result, tmp_path):
+    """write_figures takes the run's OutputOptions (lang, author, date), keywords over them, and
+    refuses a keyword that is not an option."""
+    from circles.errors import OptionError
+    from circles.options import OutputOptions
+
+    small = trimmed_result(demo_result, 1)
+    opts = OutputOptions(lang="en", author="Street office A", date="2025-03-04")
+
+    def one(name: str, options=None, **kw):
+        (path,) = figures.write_figures(small, tmp_path / name, options, types=["park"], overview=False, dpi=20, **kw)
+        return path
+
+    a = one("a", opts)
+    assert Image.open(a).info["Author"] == "Street office A"
+    # the same options by keyword: the same bytes; in Chinese: other bytes
+    assert one("k", lang="en", author="Street office A", date="2025-03-04").read_bytes() == a.read_bytes()
+    assert one("z", opts.updated(lang="zh")).read_bytes() != a.read_bytes()
+    assert Image.open(one("b", opts, author="B")).info["Author"] == "B"  # a keyword over the options
+    with pytest.raises(OptionError, match="colour"):
+        figures.write_figures(small, tmp_path / "d", opts, overview=False, colour="red")
+
+
 def test_wrapping_keeps_lines_inside_the_width(ctx):
     ts = ctx.ts
     text = "电动自行车集中停放充电场所（含充电桩、充电柜）与机动车充电设施，Residential-area park (15 minutes)。"
