@@ -1198,7 +1198,7 @@ def write_figures(
         language, author and date are then those of the figures.
     **overrides
         Any option of :class:`~circles.options.OutputOptions` by name, over ``options``
-        (``lang="en"``, ``author="某街道"``, ``date="2026-01-02"``).
+        (``lang="en"``, ``author=…``, ``date="2026-01-02"``).
     """
     opts = build(OutputOptions, options, **overrides)
     out = Path(out_dir)

@@ -47,7 +47,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from tqdm.auto import tqdm
 
-from . import _display, _labels, figures
+from . import _display, _labels, _typeset, figures
 from ._labels import (
     REPORT_LABELS,
     STATUS_COLOURS,
@@ -220,7 +220,7 @@ def _prune(cache: Path, keep: int = _FONTS_KEPT) -> None:
 def report_characters(ctx: Context) -> set[str]:
     """Every character the report can write: the text modules' sources, the data's names, digits."""
     chars = {chr(c) for c in range(0x20, 0x7F)}
-    for mod in (_labels, figures, sys.modules[__name__]):
+    for mod in (_labels, figures, _typeset, sys.modules[__name__]):
         try:
             chars |= set(Path(str(mod.__file__)).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):  # pragma: no cover - installed without sources

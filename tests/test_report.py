@@ -54,6 +54,18 @@ def test_pages_and_a4(demo_report, demo_result):
         assert f"第 {i} 页 / 共 {pages} 页" in page_text(demo_report, i)
 
 
+def test_the_font_subset_holds_the_typesetting_toolkits_characters(demo_result):
+    """The report's font subset holds every character of the modules that write its text, the
+    typesetting toolkit too: its "…" ends a truncated name (checked on the toolkit's whole source,
+    as the report reads it)."""
+    from pathlib import Path
+
+    chars = report.report_characters(figures.context(trimmed_result(demo_result, 1), "zh", date=DATE))
+    source = Path(_typeset.__file__).read_text(encoding="utf-8")
+    assert {c for c in source if c.isprintable()} <= chars
+    assert _typeset.Typesetter(["DejaVu Sans"]).truncate("x" * 40, 20, 8).endswith("…") and "…" in chars
+
+
 def test_chinese_font_embedded_as_truetype(demo_report):
     out = subprocess.run(["pdffonts", str(demo_report)], capture_output=True, text=True, check=True)
     rows = [line.split() for line in out.stdout.splitlines()[2:] if line.strip()]
