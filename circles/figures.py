@@ -92,6 +92,38 @@ from ._typeset import (
 )
 from .options import OutputOptions, build
 
+#: The figures' names; the typesetting toolkit they are drawn with is :mod:`circles._typeset`.
+__all__ = [
+    "Context",
+    "DPI",
+    "MapPlan",
+    "Meta",
+    "community_figure",
+    "community_stems",
+    "community_title",
+    "context",
+    "counts_table",
+    "draw_map",
+    "footer",
+    "footer_text",
+    "gaps_chunks",
+    "gaps_figure",
+    "gaps_file_names",
+    "icon_letters",
+    "item_label",
+    "landscape_figure",
+    "plan_map",
+    "reach_classes",
+    "report_date",
+    "run_meta",
+    "status_table",
+    "subtitle",
+    "type_has_no_data",
+    "type_threshold",
+    "uses_osm",
+    "write_figures",
+]
+
 log = logging.getLogger(__name__)
 
 #: Resolution of the PNG figures.
