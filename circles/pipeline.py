@@ -34,6 +34,7 @@ from .stages import (  # noqa: F401  — re-exports (ONLINE, check_shift, first_
     ONLINE,
     Area,
     Inputs,
+    SideProcess,
     area_boxes,
     check_facilities_placed,
     check_network_covers,
@@ -325,9 +326,10 @@ def _write_all(
     timed = _outputs.timed
     paths: dict[str, Path] = {}
     lang, offline, figures, community_maps = options.lang, options.offline, options.figures, options.community_maps
+    side = SideProcess()  # the workbooks are written by a worker process while this one goes on
     with timed(timings, "gaps"):
         paths["gaps_csv"] = export.write_gaps_csv(result.gaps, out / "gaps.csv")
-        paths["gaps_xlsx"] = export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx")
+        side.start("gaps_xlsx", export.write_gaps_xlsx, result.gaps, out / "gaps.xlsx")
     with timed(timings, "ledger"):
         led = result.ledger if result.ledger is not None else ledger_mod.ledger_for(result)
         carried = None
@@ -348,7 +350,9 @@ def _write_all(
             paths.update(opinions.write_opinions(notes, out, lang=lang))
             opinion_rows = opinions.opinions_table(notes, lang)  # the ledger's 居民意见 sheet
         paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
-        paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
+        side.start(
+            "ledger_xlsx",
+            ledger_mod.write_ledger_xlsx,
             led,
             out / "ledger.xlsx",
             result.communities,
@@ -402,6 +406,8 @@ def _write_all(
         )
         paths["map"] = map_paths[0]
         paths["community_maps"] = out / "community_maps"
+    with timed(timings, "workbooks"):  # waiting for the worker writing them
+        paths.update(side.results())
     if figures:
         from . import figures as figs
         from . import report
