@@ -326,7 +326,7 @@ def _write_all(
     timed = _outputs.timed
     paths: dict[str, Path] = {}
     lang, offline, figures, community_maps = options.lang, options.offline, options.figures, options.community_maps
-    side = SideProcess()  # the workbooks are written by a worker process while this one goes on
+    side = SideProcess()  # the workbooks and the areas are written by a worker while this process goes on
     with timed(timings, "gaps"):
         paths["gaps_csv"] = export.write_gaps_csv(result.gaps, out / "gaps.csv")
         side.start("gaps_xlsx", export.write_gaps_xlsx, result.gaps, out / "gaps.xlsx")
@@ -388,7 +388,7 @@ def _write_all(
         if result.input_problems is not None and len(result.input_problems):
             paths["input_problems"] = write_csv(result.input_problems, out / "input_problems.csv")
     with timed(timings, "isochrones"):
-        paths["isochrones"] = export.write_geojson(result.isochrones, out / "isochrones.geojson")
+        side.start("isochrones", export.write_geojson, result.isochrones, out / "isochrones.geojson")
         if options.facility_isochrones:
             if result.access is None:
                 raise OptionError(
