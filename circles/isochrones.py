@@ -22,8 +22,9 @@ import logging
 import multiprocessing
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -643,41 +644,81 @@ def _drawn(
 ) -> Iterator[tuple[str, float, Box, object]]:
     """:func:`iter_areas`; with ``how.display`` the polygons come as written (simplified,
     EPSG:4326, on the output grid: :func:`_display`), made ready where they were drawn."""
-    tiles = area_tiles(boxes)
-    lo, hi = np.asarray(boxes)[:, :2].min(axis=0), np.asarray(boxes)[:, 2:].max(axis=0)
-    tiles = [(max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1])) for t in tiles]
-    cell = _cell_for(tiles)
-    if cell > AREA_CELL_M:
-        log.info("walking areas over %d tiles drawn on a %.1f m grid", len(tiles), cell)
-    lims = {t: list(v) for t, v in limits.items()}
-    n = area_workers(len(tiles) * max(1, len(lims)), how.workers)
-    if n > 1 and not _shareable(net):
-        log.info("walking areas drawn in this process (edge lines other than plain 2D lines)")
-        n = 1
-    tasks = area_tasks(tiles, lims, n)
-    bar = tqdm(total=len(tasks), desc="walking areas", unit="tile", disable=not how.progress, leave=False)
-    done = 0
-    try:
+    return _AreaRun(net, graph, node_dists, limits, boxes, how).areas()
+
+
+def _close_run(pool: ProcessPoolExecutor | None, folder: str | None) -> None:
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _AreaRun:
+    """Walking areas being drawn: every task is handed to the worker processes when the run is
+    made (this process is then free for other work), and :meth:`areas` reads them back in the
+    order one process draws them, drawing here whatever the workers could not."""
+
+    def __init__(
+        self,
+        net: WalkNetwork,
+        graph: SplitGraph,
+        node_dists: dict[str, np.ndarray],
+        limits: dict[str, Iterable[float]],
+        boxes: np.ndarray,
+        how: _How,
+    ) -> None:
+        tiles = area_tiles(boxes)
+        lo, hi = np.asarray(boxes)[:, :2].min(axis=0), np.asarray(boxes)[:, 2:].max(axis=0)
+        tiles = [(max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1])) for t in tiles]
+        self.cell = _cell_for(tiles)
+        if self.cell > AREA_CELL_M:
+            log.info("walking areas over %d tiles drawn on a %.1f m grid", len(tiles), self.cell)
+        lims = {t: list(v) for t, v in limits.items()}
+        n = area_workers(len(tiles) * max(1, len(lims)), how.workers)
+        if n > 1 and not _shareable(net):
+            log.info("walking areas drawn in this process (edge lines other than plain 2D lines)")
+            n = 1
+        self.inputs = (net, graph, node_dists)
+        self.how = how
+        self.tasks = area_tasks(tiles, lims, n)
+        self.futures: list[Future] = []
+        pool, folder = None, None
         if n > 1:
             try:
-                with (
-                    _shared_inputs(net, graph, node_dists) as folder,
-                    ProcessPoolExecutor(max_workers=n, mp_context=worker_context()) as ex,
-                ):
-                    jobs = [(folder, task, cell, how.max_attach_m, how.display) for task in tasks]
-                    for (tile, _), areas in zip(tasks, ex.map(_worker_tile, jobs), strict=True):
-                        for t, lim, poly in areas:
-                            yield t, lim, tile, poly
-                        done += 1
-                        bar.update(1)
+                folder = tempfile.mkdtemp(prefix="circles-areas-")
+                _share_inputs(Path(folder), net, graph, node_dists)
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=worker_context())
+                jobs = [(folder, task, self.cell, how.max_attach_m, how.display) for task in self.tasks]
+                self.futures = [pool.submit(_worker_tile, job) for job in jobs]
+            except (OSError, BrokenProcessPool, RuntimeError) as exc:
+                log.warning("walking-area workers not started (%s); drawing in this process", exc)
+                self.futures = []
+        self._close = weakref.finalize(self, _close_run, pool, folder)
+
+    def areas(self) -> Iterator[tuple[str, float, Box, object]]:
+        """(type, limit, tile, polygon) of every task, in order; the workers stop at the end."""
+        net, graph, node_dists = self.inputs
+        bar = tqdm(total=len(self.tasks), desc="walking areas", unit="tile", disable=not self.how.progress, leave=False)
+        done = 0
+        try:
+            try:
+                for (tile, _), future in zip(self.tasks, self.futures, strict=False):
+                    for t, lim, poly in future.result():
+                        yield t, lim, tile, poly
+                    done += 1
+                    bar.update(1)
             except BrokenProcessPool as exc:  # a worker died (out of memory?): finish here
                 log.warning("walking-area workers stopped (%s); drawing the remaining tiles in this process", exc)
-        for task in tasks[done:]:
-            for t, lim, poly in _tile_areas(net, graph, node_dists, task, cell, how.max_attach_m, how.display):
-                yield t, lim, task[0], poly
-            bar.update(1)
-    finally:
-        bar.close()
+            for task in self.tasks[done:]:
+                for t, lim, poly in _tile_areas(
+                    net, graph, node_dists, task, self.cell, self.how.max_attach_m, self.how.display
+                ):
+                    yield t, lim, task[0], poly
+                bar.update(1)
+        finally:
+            bar.close()
+            self._close()
 
 
 def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -771,7 +812,7 @@ def polygon_quality(
     }
 
 
-def type_isochrones(
+def start_type_isochrones(
     access,
     net: WalkNetwork,
     speeds: dict[str, float],
@@ -781,8 +822,9 @@ def type_isochrones(
     boxes: np.ndarray | None = None,
     progress: bool = False,
     workers: int | None = None,
-) -> gpd.GeoDataFrame:
-    """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``.
+) -> PendingAreas:
+    """Start drawing the walking areas per facility type (EPSG:4326), in tiles over ``boxes``:
+    the tasks go to the worker processes now, :meth:`PendingAreas.result` collects them.
 
     Areas are drawn at each of ``minutes`` (at the type's speed in ``speeds``) and at each rule
     threshold of ``rule_limits`` (type -> distance in metres -> rule ids), so that the area of a
@@ -812,27 +854,58 @@ def type_isochrones(
             if lim <= access.limit_m + 1e-9:
                 per.setdefault(round(lim, 6), []).extend(ids)
     node_dists = {t: access.node_dist[t] for t in limits}
-    rows = []
     how = _How(access.max_attach_m, progress, workers, display=True)
     sorted_limits: dict[str, Iterable[float]] = {t: sorted(v) for t, v in limits.items()}
-    for t, lim, tile, poly in _drawn(net, access.graph, node_dists, sorted_limits, boxes, how):
-        rows.append(
-            {
-                "facility_type": t,
-                "minutes": round(lim / speeds[t], 2),
-                "speed_m_per_min": speeds[t],
-                "distance_m": round(lim, 1),
-                "rule_ids": ",".join(limits[t][lim]),
-                "tile": f"{tile[0]:.0f}_{tile[1]:.0f}",
-                "geometry": poly,
-            }
-        )
-    columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
-    # the polygons come simplified, in EPSG:4326 and on the output grid (drawn per tile)
-    gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs="EPSG:4326")
-    if len(gdf):
-        gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
-    return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
+    run = _AreaRun(net, access.graph, node_dists, sorted_limits, boxes, how)
+    return PendingAreas(run, limits, speeds)
+
+
+class PendingAreas:
+    """Walking areas handed to the worker processes (:func:`start_type_isochrones`)."""
+
+    def __init__(self, run: _AreaRun, limits: dict[str, dict[float, list[str]]], speeds: dict[str, float]) -> None:
+        self.run, self.limits, self.speeds = run, limits, speeds
+
+    def result(self) -> gpd.GeoDataFrame:
+        """The areas as :func:`type_isochrones` returns them (waits for the workers)."""
+        rows = []
+        limits, speeds = self.limits, self.speeds
+        for t, lim, tile, poly in self.run.areas():
+            rows.append(
+                {
+                    "facility_type": t,
+                    "minutes": round(lim / speeds[t], 2),
+                    "speed_m_per_min": speeds[t],
+                    "distance_m": round(lim, 1),
+                    "rule_ids": ",".join(limits[t][lim]),
+                    "tile": f"{tile[0]:.0f}_{tile[1]:.0f}",
+                    "geometry": poly,
+                }
+            )
+        columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
+        # the polygons come simplified, in EPSG:4326 and on the output grid (drawn per tile)
+        gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs="EPSG:4326")
+        if len(gdf):
+            gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
+        return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
+
+
+def type_isochrones(
+    access,
+    net: WalkNetwork,
+    speeds: dict[str, float],
+    minutes=(5, 10, 15),
+    *,
+    rule_limits: dict[str, dict[float, list[str]]] | None = None,
+    boxes: np.ndarray | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+) -> gpd.GeoDataFrame:
+    """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``: see
+    :func:`start_type_isochrones` (the parameters and the columns)."""
+    return start_type_isochrones(
+        access, net, speeds, minutes, rule_limits=rule_limits, boxes=boxes, progress=progress, workers=workers
+    ).result()
 
 
 def facility_isochrones(

@@ -33,6 +33,7 @@ from .stages import (  # noqa: F401  — re-exports (ONLINE, check_shift, first_
     ISOCHRONE_MINUTES,
     ONLINE,
     Area,
+    AreasAfterReach,
     Inputs,
     SideProcess,
     area_boxes,
@@ -157,7 +158,9 @@ def analyse(
     compounds = gates.load_compounds(opts.gates, inp.network, comms_p) if opts.gates is not None else None
     surveyed = surveyed_types(inp.facility_table, opts.surveyed)
     area = Area(comms_p, blds_p, facs_p, compounds)
-    measured = measure_area(net, area, inp.rulebook, surveyed, opts, progress=progress)
+    longest = max(inp.rulebook.threshold_m(r) for r in inp.rulebook.rules)
+    areas = AreasAfterReach(net, inp.rulebook, area_boxes(comms_p, longest), progress=progress)
+    measured = measure_area(net, area, inp.rulebook, surveyed, opts, progress=progress, after_reach=areas)
     comms_p = measured.communities  # with the populations counted (totals, raster)
     timings.update(measured.timings)
     acc = measured.access
@@ -165,9 +168,8 @@ def analyse(
     with timed(timings, "gaps"):
         ledger = build_ledger(measured.gaps, comms_p, inp.rulebook, departments=inp.departments)
         ledger = population.annotate_ledger(ledger, measured.gaps)
-    with timed(timings, "isochrones"):
-        longest = max(inp.rulebook.threshold_m(r) for r in inp.rulebook.rules)
-        iso = draw_areas(acc, net, inp.rulebook, area_boxes(comms_p, longest), progress=progress)
+    with timed(timings, "isochrones"):  # drawn by the workers since the distances were known
+        iso = areas.result()
     return Result(
         communities=comms_p,
         facilities=acc.facilities,

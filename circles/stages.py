@@ -724,7 +724,36 @@ def draw_areas(
     ``boxes`` has one row per box, in the network's CRS; the areas are drawn at the type's first
     rule's speed and every rule's threshold.
     """
-    return isochrones.type_isochrones(
+    return start_areas(access, network, rulebook, boxes, progress=progress).result()
+
+
+class AreasAfterReach:
+    """A :func:`measure_area` ``after_reach`` hook that starts drawing the walking areas
+    (:func:`start_areas`) as soon as the walking distances are known: the worker processes draw
+    them while this process measures the pairs within reach, the gaps and the ledger.
+    :meth:`result` is :func:`draw_areas`' answer.
+    """
+
+    def __init__(self, network: WalkNetwork, rulebook: Rulebook, boxes: np.ndarray, *, progress: bool = False) -> None:
+        self.network, self.rulebook, self.boxes, self.progress = network, rulebook, boxes, progress
+        self.pending: isochrones.PendingAreas | None = None
+
+    def __call__(self, access: Access) -> None:
+        """Start the drawing on ``access``' walking distances."""
+        self.pending = start_areas(access, self.network, self.rulebook, self.boxes, progress=self.progress)
+
+    def result(self) -> gpd.GeoDataFrame:
+        """The walking areas (waits for the workers)."""
+        if self.pending is None:
+            raise RuntimeError("the walking areas were never started (measure_area did not reach its hook)")
+        return self.pending.result()
+
+
+def start_areas(
+    access: Access, network: WalkNetwork, rulebook: Rulebook, boxes: np.ndarray, *, progress: bool = False
+) -> isochrones.PendingAreas:
+    """:func:`draw_areas`, started: the tasks go to the worker processes now."""
+    return isochrones.start_type_isochrones(
         access,
         network,
         type_speeds(rulebook),
