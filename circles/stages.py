@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -785,6 +786,8 @@ class SideProcess:
             try:
                 if self._pool is None:
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
+                    # an error before results(): the calls not started are dropped with this object
+                    weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
                 future = self._pool.submit(fn, *args, **kwargs)
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 log.warning("worker process unavailable (%s); writing here", exc)
