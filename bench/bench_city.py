@@ -444,6 +444,11 @@ class Monitor:
         self.lock = threading.Lock()
         self.t0 = 0.0
         self.peak_now = 0
+        # own CPU (user + system) of every process of the tree at its last sample: the worker
+        # processes started from a fork server are not the child's children, so the child's
+        # rusage misses them
+        self.cpu_pid: dict[int, float] = {}
+        self.cpu_marks: list[tuple[str, float]] = []
         self.data: dict = {}  # what the child sent along the way (@@data lines)
 
     def _reader(self, stream, log) -> None:
@@ -454,6 +459,7 @@ class Monitor:
                 with self.lock:
                     self.stage = name
                     self.marks.append((name, now))
+                    self.cpu_marks.append((name, sum(self.cpu_pid.values())))
                     self.segments.append([name, now, 0])
                 print(f"  [{self.label}] {now:8.1f} s  {name:<11} rss {self.peak_now / 2**30:5.2f} GB", flush=True)
             elif line.startswith(DATA):
@@ -509,6 +515,8 @@ class Monitor:
             "stopped": stopped,
             "wall_s": wall,
             "cpu_s": (rusage.ru_utime + rusage.ru_stime) if rusage else None,
+            "cpu_tree_s": self._tree_cpu(rusage),
+            "cpu_stages_s": _marker_durations(self.cpu_marks, self._tree_cpu(rusage) or 0.0),
             "peak_gb": max(self.peak, maxrss) / 2**30,
             "peak_sampled_gb": self.peak / 2**30,
             "peak_pss_gb": self.peak_pss / 2**30,
@@ -524,6 +532,13 @@ class Monitor:
             "marker_stages_s": _marker_durations(self.marks, wall),
             "sent": self.data,
         }
+
+    def _tree_cpu(self, rusage) -> float | None:
+        """CPU seconds of the whole process tree: the child's own (its rusage, which also holds
+        the children it waited for) or the sum of every process's last sample, the larger."""
+        sampled = sum(self.cpu_pid.values())
+        waited = (rusage.ru_utime + rusage.ru_stime) if rusage else 0.0
+        return max(sampled, waited) or None
 
     def _sample(self, root) -> int:
         import psutil
@@ -541,6 +556,10 @@ class Monitor:
                 continue
             total += rss
             pss += _pss(p.pid, rss)
+            with contextlib.suppress(psutil.Error):
+                cpu = p.cpu_times()
+                with self.lock:
+                    self.cpu_pid[p.pid] = cpu.user + cpu.system
             old = self.peak_pid.get(p.pid)
             if old is None or rss > old[0]:
                 cmd = old[1] if old else _short_cmd(p)
@@ -1166,6 +1185,7 @@ def _city_section(rec: dict) -> list[str]:
     row("tables + ledger s", [_fmt(r.get("tables_s")) for r in runs])
     row("**process wall s**", [f"**{_fmt(r['wall_s'])}**" for r in runs])
     row("CPU s", [_fmt(r.get("cpu_s")) for r in runs])
+    row("CPU s, whole process tree (workers from a fork server included)", [_fmt(r.get("cpu_tree_s")) for r in runs])
     row("**peak memory GB**", [f"**{_fmt(r['peak_gb'], 2)}**" for r in runs])
     row("peak up to tables + ledger GB", [_fmt(r.get("tables_peak_gb"), 2) for r in runs])
     row("peak memory GB, PSS (shared pages once)", [_fmt(r.get("peak_pss_gb"), 2) for r in runs])

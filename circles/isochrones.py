@@ -17,22 +17,28 @@ its communities cost. Coverage decisions never use these polygons: they use the 
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
-import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 import geopandas as gpd
 import numpy as np
 import shapely
+from scipy import sparse
 from shapely.geometry import Polygon
 from tqdm.auto import tqdm
 
-from ._safety import worker_context
+from ._safety import worker_context, worker_cores
 from .network import WalkNetwork
 from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
 
@@ -431,28 +437,142 @@ def _draw_tile(
     return out
 
 
-#: What the worker processes draw from (set once per worker by :func:`_init_area_worker`).
+def _display(polys: list, crs) -> np.ndarray:
+    """Areas as written: simplified by :data:`DISPLAY_TOLERANCE_M` (Douglas-Peucker; the
+    topology-preserving variant costs minutes on a city), in EPSG:4326, snapped to the output
+    grid (validity restored there). Each area on its own: drawn per tile, in a worker or here,
+    the bytes are the same."""
+    geoms = np.empty(len(polys), dtype=object)
+    geoms[:] = polys
+    if not len(geoms):
+        return geoms
+    geoms = shapely.simplify(geoms, DISPLAY_TOLERANCE_M, preserve_topology=False)
+    lonlat = gpd.GeoSeries(geoms, crs=crs).to_crs("EPSG:4326")
+    return _on_output_grid(np.asarray(lonlat.values, dtype=object))
+
+
+def _tile_areas(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    node_dists: dict[str, np.ndarray],
+    task: tuple[Box, dict[str, list[float]]],
+    cell: float,
+    max_attach_m: float,
+    display: bool,
+) -> list[tuple[str, float, object]]:
+    """The serial unit: one task's areas (:func:`_draw_tile`), made ready for display when
+    ``display`` (:func:`_display`)."""
+    tile, limits = task
+    areas = _draw_tile(net, graph, node_dists, limits, tile, cell, max_attach_m)
+    if not display:
+        return areas
+    shown = _display([poly for _, _, poly in areas], net.crs)
+    return [(t, lim, poly) for (t, lim, _), poly in zip(areas, shown, strict=True)]
+
+
+#: What a worker process draws from: the inputs of the last shared folder it read.
 _WORKER: dict[str, object] = {}
 
 
-def _init_area_worker(
-    net: WalkNetwork, graph: SplitGraph, node_dists: dict[str, np.ndarray], cell: float, max_attach_m: float
-) -> None:
-    _WORKER.update(net=net, graph=graph, node_dists=node_dists, cell=cell, max_attach_m=max_attach_m)
+def _share_inputs(folder: Path, net: WalkNetwork, graph: SplitGraph, node_dists: dict[str, np.ndarray]) -> None:
+    """Write the walking-area inputs to ``folder`` as plain ``.npy`` arrays (no pickle), read
+    by every worker from the page cache (memory-mapped): the network is handed over once,
+    not pickled geometry by geometry for each worker. Edge lines travel as their coordinates."""
+    coords, index = shapely.get_coordinates(net.geometry, return_index=True)
+    m = graph.matrix.tocsr()
+    arrays = {
+        "node_ids": net.node_ids,
+        "x": net.x,
+        "y": net.y,
+        "u": net.u,
+        "v": net.v,
+        "length": net.length,
+        "coords": coords,
+        "coord_edge": index,
+        "m_data": m.data,
+        "m_indices": m.indices,
+        "m_indptr": m.indptr,
+        "leaf": graph.leaf,
+        "position": graph.position,
+        "seg_edge": graph.seg_edge,
+        "seg_s0": graph.seg_s0,
+        "seg_s1": graph.seg_s1,
+        "seg_a": graph.seg_a,
+        "seg_b": graph.seg_b,
+    }
+    if graph.xy is not None:
+        arrays["xy"] = graph.xy
+    for i, dist in enumerate(node_dists.values()):
+        arrays[f"dist_{i}"] = dist
+    for name, arr in arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+    meta = {"crs": net.crs, "source": net.source, "n_base": int(graph.n_base), "shape": list(m.shape)}
+    meta["types"] = list(node_dists)
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
-def _worker_tile(task: tuple[Box, dict[str, list[float]]]) -> list[tuple[str, float, object]]:
-    tile, limits = task
-    w = _WORKER
-    return _draw_tile(
-        cast(WalkNetwork, w["net"]),
-        cast(SplitGraph, w["graph"]),
-        cast("dict[str, np.ndarray]", w["node_dists"]),
-        limits,
-        tile,
-        cast(float, w["cell"]),
-        cast(float, w["max_attach_m"]),
+def _shareable(net: WalkNetwork) -> bool:
+    """Whether the edge lines can travel as their coordinates: plain 2D lines of 2+ points."""
+    g = net.geometry
+    return bool(
+        len(g) == 0
+        or (
+            (shapely.get_type_id(g) == 1).all()
+            and not shapely.has_z(g).any()
+            and (shapely.get_num_coordinates(g) >= 2).all()
+        )
     )
+
+
+@contextmanager
+def _shared_inputs(net: WalkNetwork, graph: SplitGraph, node_dists: dict[str, np.ndarray]) -> Iterator[str]:
+    """A temporary folder holding the inputs (:func:`_share_inputs`), removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="circles-areas-")
+    try:
+        _share_inputs(Path(folder), net, graph, node_dists)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read_shared(folder: str) -> tuple[WalkNetwork, SplitGraph, dict[str, np.ndarray]]:
+    """The inputs written by :func:`_share_inputs` (read once per worker and folder)."""
+    if _WORKER.get("folder") != folder:
+        _WORKER.clear()
+        base = Path(folder)
+        meta = json.loads((base / "meta.json").read_text(encoding="utf-8"))
+
+        def arr(name: str) -> np.ndarray:
+            return np.load(base / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+        coords, edge = np.asarray(arr("coords")), np.asarray(arr("coord_edge"))
+        lines = shapely.linestrings(coords, indices=edge) if len(coords) else np.empty(0, dtype=object)
+        net = WalkNetwork(meta["crs"], arr("node_ids"), arr("x"), arr("y"), arr("u"), arr("v"), arr("length"), lines)
+        net.source = meta["source"]
+        matrix = sparse.csr_matrix((arr("m_data"), arr("m_indices"), arr("m_indptr")), shape=tuple(meta["shape"]))
+        graph = SplitGraph(
+            matrix,
+            meta["n_base"],
+            arr("leaf"),
+            arr("position"),
+            arr("seg_edge"),
+            arr("seg_s0"),
+            arr("seg_s1"),
+            arr("seg_a"),
+            arr("seg_b"),
+            arr("xy") if (base / "xy.npy").exists() else None,
+        )
+        dists = {t: arr(f"dist_{i}") for i, t in enumerate(meta["types"])}
+        _WORKER.update(folder=folder, inputs=(net, graph, dists))
+    return cast("tuple[WalkNetwork, SplitGraph, dict[str, np.ndarray]]", _WORKER["inputs"])
+
+
+def _worker_tile(
+    job: tuple[str, tuple[Box, dict[str, list[float]]], float, float, bool],
+) -> list[tuple[str, float, object]]:
+    folder, task, cell, max_attach_m, display = job
+    net, graph, node_dists = _read_shared(folder)
+    return _tile_areas(net, graph, node_dists, task, cell, max_attach_m, display)
 
 
 def area_workers(n_tasks: int, workers: int | None = None) -> int:
@@ -461,11 +581,7 @@ def area_workers(n_tasks: int, workers: int | None = None) -> int:
     :data:`PARALLEL_MIN_TASKS` tasks on. 1 in a daemonic process (a Dask worker), which may not
     start processes."""
     if workers is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        workers = min(cores, MAX_AREA_WORKERS) if n_tasks >= PARALLEL_MIN_TASKS else 1
+        workers = min(worker_cores(), MAX_AREA_WORKERS) if n_tasks >= PARALLEL_MIN_TASKS else 1
     workers = max(1, min(int(workers), n_tasks))
     if workers > 1 and multiprocessing.current_process().daemon:
         log.info("walking areas drawn in this process (it may not start worker processes)")
@@ -488,6 +604,16 @@ def area_tasks(
     return [(tile, {t: limits[t] for t in part}) for tile in tiles for part in parts]
 
 
+@dataclass(frozen=True)
+class _How:
+    """How :func:`_drawn` draws: the attachment cap, progress bar, workers, display-ready."""
+
+    max_attach_m: float = DEFAULT_MAX_ATTACH_M
+    progress: bool = False
+    workers: int | None = None
+    display: bool = False
+
+
 def iter_areas(
     net: WalkNetwork,
     graph: SplitGraph,
@@ -505,39 +631,94 @@ def iter_areas(
     :func:`area_workers`; 1 draws here) and yielded in the order one process draws them, so the
     areas are the same, in the same order, whatever the number of workers.
     """
-    tiles = area_tiles(boxes)
-    lo, hi = np.asarray(boxes)[:, :2].min(axis=0), np.asarray(boxes)[:, 2:].max(axis=0)
-    tiles = [(max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1])) for t in tiles]
-    cell = _cell_for(tiles)
-    if cell > AREA_CELL_M:
-        log.info("walking areas over %d tiles drawn on a %.1f m grid", len(tiles), cell)
-    lims = {t: list(v) for t, v in limits.items()}
-    n = area_workers(len(tiles) * max(1, len(lims)), workers)
-    tasks = area_tasks(tiles, lims, n)
-    bar = tqdm(total=len(tasks), desc="walking areas", unit="tile", disable=not progress, leave=False)
-    done = 0
-    try:
+    return _drawn(net, graph, node_dists, limits, boxes, _How(max_attach_m, progress, workers))
+
+
+def _drawn(
+    net: WalkNetwork,
+    graph: SplitGraph,
+    node_dists: dict[str, np.ndarray],
+    limits: dict[str, Iterable[float]],
+    boxes: np.ndarray,
+    how: _How,
+) -> Iterator[tuple[str, float, Box, object]]:
+    """:func:`iter_areas`; with ``how.display`` the polygons come as written (simplified,
+    EPSG:4326, on the output grid: :func:`_display`), made ready where they were drawn."""
+    return _AreaRun(net, graph, node_dists, limits, boxes, how).areas()
+
+
+def _close_run(pool: ProcessPoolExecutor | None, folder: str | None) -> None:
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _AreaRun:
+    """Walking areas being drawn: every task is handed to the worker processes when the run is
+    made (this process is then free for other work), and :meth:`areas` reads them back in the
+    order one process draws them, drawing here whatever the workers could not."""
+
+    def __init__(
+        self,
+        net: WalkNetwork,
+        graph: SplitGraph,
+        node_dists: dict[str, np.ndarray],
+        limits: dict[str, Iterable[float]],
+        boxes: np.ndarray,
+        how: _How,
+    ) -> None:
+        tiles = area_tiles(boxes)
+        lo, hi = np.asarray(boxes)[:, :2].min(axis=0), np.asarray(boxes)[:, 2:].max(axis=0)
+        tiles = [(max(t[0], lo[0]), max(t[1], lo[1]), min(t[2], hi[0]), min(t[3], hi[1])) for t in tiles]
+        self.cell = _cell_for(tiles)
+        if self.cell > AREA_CELL_M:
+            log.info("walking areas over %d tiles drawn on a %.1f m grid", len(tiles), self.cell)
+        lims = {t: list(v) for t, v in limits.items()}
+        n = area_workers(len(tiles) * max(1, len(lims)), how.workers)
+        if n > 1 and not _shareable(net):
+            log.info("walking areas drawn in this process (edge lines other than plain 2D lines)")
+            n = 1
+        self.inputs = (net, graph, node_dists)
+        self.how = how
+        self.tasks = area_tasks(tiles, lims, n)
+        self.futures: list[Future] = []
+        pool, folder = None, None
         if n > 1:
             try:
-                with ProcessPoolExecutor(
-                    max_workers=n,
-                    mp_context=worker_context(),
-                    initializer=_init_area_worker,
-                    initargs=(net, graph, node_dists, cell, max_attach_m),
-                ) as ex:
-                    for (tile, _), areas in zip(tasks, ex.map(_worker_tile, tasks), strict=True):
-                        for t, lim, poly in areas:
-                            yield t, lim, tile, poly
-                        done += 1
-                        bar.update(1)
+                folder = tempfile.mkdtemp(prefix="circles-areas-")
+                _share_inputs(Path(folder), net, graph, node_dists)
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=worker_context())
+                jobs = [(folder, task, self.cell, how.max_attach_m, how.display) for task in self.tasks]
+                self.futures = [pool.submit(_worker_tile, job) for job in jobs]
+            except (OSError, BrokenProcessPool, RuntimeError) as exc:
+                log.warning("walking-area workers not started (%s); drawing in this process", exc)
+                self.futures = []
+        self._close = weakref.finalize(self, _close_run, pool, folder)
+
+    def areas(self) -> Iterator[tuple[str, float, Box, object]]:
+        """(type, limit, tile, polygon) of every task, in order; the workers stop at the end."""
+        net, graph, node_dists = self.inputs
+        bar = tqdm(total=len(self.tasks), desc="walking areas", unit="tile", disable=not self.how.progress, leave=False)
+        done = 0
+        try:
+            try:
+                for (tile, _), future in zip(self.tasks, self.futures, strict=False):
+                    for t, lim, poly in future.result():
+                        yield t, lim, tile, poly
+                    done += 1
+                    bar.update(1)
             except BrokenProcessPool as exc:  # a worker died (out of memory?): finish here
                 log.warning("walking-area workers stopped (%s); drawing the remaining tiles in this process", exc)
-        for tile, part in tasks[done:]:
-            for t, lim, poly in _draw_tile(net, graph, node_dists, part, tile, cell, max_attach_m):
-                yield t, lim, tile, poly
-            bar.update(1)
-    finally:
-        bar.close()
+            for task in self.tasks[done:]:
+                for t, lim, poly in _tile_areas(
+                    net, graph, node_dists, task, self.cell, self.how.max_attach_m, self.how.display
+                ):
+                    yield t, lim, task[0], poly
+                bar.update(1)
+        finally:
+            bar.close()
+            self._close()
 
 
 def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -631,7 +812,7 @@ def polygon_quality(
     }
 
 
-def type_isochrones(
+def start_type_isochrones(
     access,
     net: WalkNetwork,
     speeds: dict[str, float],
@@ -641,8 +822,9 @@ def type_isochrones(
     boxes: np.ndarray | None = None,
     progress: bool = False,
     workers: int | None = None,
-) -> gpd.GeoDataFrame:
-    """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``.
+) -> PendingAreas:
+    """Start drawing the walking areas per facility type (EPSG:4326), in tiles over ``boxes``:
+    the tasks go to the worker processes now, :meth:`PendingAreas.result` collects them.
 
     Areas are drawn at each of ``minutes`` (at the type's speed in ``speeds``) and at each rule
     threshold of ``rule_limits`` (type -> distance in metres -> rule ids), so that the area of a
@@ -672,40 +854,58 @@ def type_isochrones(
             if lim <= access.limit_m + 1e-9:
                 per.setdefault(round(lim, 6), []).extend(ids)
     node_dists = {t: access.node_dist[t] for t in limits}
-    rows = []
-    for t, lim, tile, poly in iter_areas(
-        net,
-        access.graph,
-        node_dists,
-        {t: sorted(v) for t, v in limits.items()},
-        boxes,
-        max_attach_m=access.max_attach_m,
-        progress=progress,
-        workers=workers,
-    ):
-        rows.append(
-            {
-                "facility_type": t,
-                "minutes": round(lim / speeds[t], 2),
-                "speed_m_per_min": speeds[t],
-                "distance_m": round(lim, 1),
-                "rule_ids": ",".join(limits[t][lim]),
-                "tile": f"{tile[0]:.0f}_{tile[1]:.0f}",
-                "geometry": poly,
-            }
-        )
-    columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
-    gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=net.crs)
-    # Douglas-Peucker (the topology-preserving variant costs minutes on a city); validity is
-    # restored on the output grid below
-    gdf["geometry"] = shapely.simplify(
-        np.asarray(gdf.geometry.values, dtype=object), DISPLAY_TOLERANCE_M, preserve_topology=False
-    )
-    if len(gdf):
-        gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
-    gdf = gdf.to_crs("EPSG:4326")
-    gdf["geometry"] = _on_output_grid(gdf.geometry.values)
-    return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
+    how = _How(access.max_attach_m, progress, workers, display=True)
+    sorted_limits: dict[str, Iterable[float]] = {t: sorted(v) for t, v in limits.items()}
+    run = _AreaRun(net, access.graph, node_dists, sorted_limits, boxes, how)
+    return PendingAreas(run, limits, speeds)
+
+
+class PendingAreas:
+    """Walking areas handed to the worker processes (:func:`start_type_isochrones`)."""
+
+    def __init__(self, run: _AreaRun, limits: dict[str, dict[float, list[str]]], speeds: dict[str, float]) -> None:
+        self.run, self.limits, self.speeds = run, limits, speeds
+
+    def result(self) -> gpd.GeoDataFrame:
+        """The areas as :func:`type_isochrones` returns them (waits for the workers)."""
+        rows = []
+        limits, speeds = self.limits, self.speeds
+        for t, lim, tile, poly in self.run.areas():
+            rows.append(
+                {
+                    "facility_type": t,
+                    "minutes": round(lim / speeds[t], 2),
+                    "speed_m_per_min": speeds[t],
+                    "distance_m": round(lim, 1),
+                    "rule_ids": ",".join(limits[t][lim]),
+                    "tile": f"{tile[0]:.0f}_{tile[1]:.0f}",
+                    "geometry": poly,
+                }
+            )
+        columns = ["facility_type", "minutes", "speed_m_per_min", "distance_m", "rule_ids", "tile", "geometry"]
+        # the polygons come simplified, in EPSG:4326 and on the output grid (drawn per tile)
+        gdf = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs="EPSG:4326")
+        if len(gdf):
+            gdf = gdf.sort_values(["facility_type", "distance_m", "tile"], kind="stable").reset_index(drop=True)
+        return gdf[~gdf.geometry.is_empty].reset_index(drop=True)
+
+
+def type_isochrones(
+    access,
+    net: WalkNetwork,
+    speeds: dict[str, float],
+    minutes=(5, 10, 15),
+    *,
+    rule_limits: dict[str, dict[float, list[str]]] | None = None,
+    boxes: np.ndarray | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+) -> gpd.GeoDataFrame:
+    """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``: see
+    :func:`start_type_isochrones` (the parameters and the columns)."""
+    return start_type_isochrones(
+        access, net, speeds, minutes, rule_limits=rule_limits, boxes=boxes, progress=progress, workers=workers
+    ).result()
 
 
 def facility_isochrones(

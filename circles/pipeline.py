@@ -33,7 +33,9 @@ from .stages import (  # noqa: F401  — re-exports (ONLINE, check_shift, first_
     ISOCHRONE_MINUTES,
     ONLINE,
     Area,
+    AreasAfterReach,
     Inputs,
+    SideProcess,
     area_boxes,
     check_facilities_placed,
     check_network_covers,
@@ -156,7 +158,9 @@ def analyse(
     compounds = gates.load_compounds(opts.gates, inp.network, comms_p) if opts.gates is not None else None
     surveyed = surveyed_types(inp.facility_table, opts.surveyed)
     area = Area(comms_p, blds_p, facs_p, compounds)
-    measured = measure_area(net, area, inp.rulebook, surveyed, opts, progress=progress)
+    longest = max(inp.rulebook.threshold_m(r) for r in inp.rulebook.rules)
+    areas = AreasAfterReach(net, inp.rulebook, area_boxes(comms_p, longest), progress=progress)
+    measured = measure_area(net, area, inp.rulebook, surveyed, opts, progress=progress, after_reach=areas)
     comms_p = measured.communities  # with the populations counted (totals, raster)
     timings.update(measured.timings)
     acc = measured.access
@@ -164,9 +168,8 @@ def analyse(
     with timed(timings, "gaps"):
         ledger = build_ledger(measured.gaps, comms_p, inp.rulebook, departments=inp.departments)
         ledger = population.annotate_ledger(ledger, measured.gaps)
-    with timed(timings, "isochrones"):
-        longest = max(inp.rulebook.threshold_m(r) for r in inp.rulebook.rules)
-        iso = draw_areas(acc, net, inp.rulebook, area_boxes(comms_p, longest), progress=progress)
+    with timed(timings, "isochrones"):  # drawn by the workers since the distances were known
+        iso = areas.result()
     return Result(
         communities=comms_p,
         facilities=acc.facilities,
@@ -310,8 +313,10 @@ def run_info(result: Result, *, output_timings: dict[str, float], output_options
     }
 
 
-def _write_ledger(result: Result, out: Path, options: OutputOptions, previous_ledger: Any) -> dict[str, Path]:
-    """Write the ledger (CSV and XLSX), carried forward from ``previous_ledger`` when given.
+def _write_ledger(
+    result: Result, out: Path, options: OutputOptions, previous_ledger: Any, side: SideProcess
+) -> dict[str, Path]:
+    """Write the ledger (CSV here, XLSX by the ``side`` worker), carried forward from ``previous_ledger`` when given.
 
     Residents' notes (``options.opinions``) are written beside it and fill its 居民意见 sheet;
     what the carry-forward reports joins ``result.warnings``.
@@ -339,7 +344,9 @@ def _write_ledger(result: Result, out: Path, options: OutputOptions, previous_le
         paths.update(opinions.write_opinions(notes, out, lang=lang))
         opinion_rows = opinions.opinions_table(notes, lang)  # the ledger's 居民意见 sheet
     paths["ledger_csv"] = ledger_mod.write_ledger_csv(led, out / "ledger.csv")
-    paths["ledger_xlsx"] = ledger_mod.write_ledger_xlsx(
+    side.start(
+        "ledger_xlsx",
+        ledger_mod.write_ledger_xlsx,
         led,
         out / "ledger.xlsx",
         result.communities,
@@ -393,15 +400,16 @@ def _write_tables(result: Result, out: Path, options: OutputOptions) -> dict[str
     return paths
 
 
-def _write_isochrones(result: Result, out: Path, options: OutputOptions) -> dict[str, Path]:
-    """Write the walking areas, and each facility's own when asked (``facility_isochrones``).
+def _write_isochrones(result: Result, out: Path, options: OutputOptions, side: SideProcess) -> dict[str, Path]:
+    """Write the walking areas (by the ``side`` worker), and each facility's own when asked (``facility_isochrones``).
 
     Raises
     ------
     OptionError
         For per-facility areas of a partitioned run (no whole-city graph).
     """
-    paths = {"isochrones": export.write_geojson(result.isochrones, out / "isochrones.geojson")}
+    paths: dict[str, Path] = {}
+    side.start("isochrones", export.write_geojson, result.isochrones, out / "isochrones.geojson")
     if options.facility_isochrones:
         if result.access is None:
             raise OptionError(
@@ -429,21 +437,24 @@ def _write_all(
     timed = _outputs.timed
     paths: dict[str, Path] = {}
     lang, offline, figures, community_maps = options.lang, options.offline, options.figures, options.community_maps
+    side = SideProcess()  # the workbooks and the areas are written by a worker while this process goes on
     with timed(timings, "gaps"):
         paths["gaps_csv"] = export.write_gaps_csv(result.gaps, out / "gaps.csv")
-        paths["gaps_xlsx"] = export.write_gaps_xlsx(result.gaps, out / "gaps.xlsx")
+        side.start("gaps_xlsx", export.write_gaps_xlsx, result.gaps, out / "gaps.xlsx")
     with timed(timings, "ledger"):
-        paths.update(_write_ledger(result, out, options, previous_ledger))
+        paths.update(_write_ledger(result, out, options, previous_ledger, side))
     with timed(timings, "tables"):
         paths.update(_write_tables(result, out, options))
     with timed(timings, "isochrones"):
-        paths.update(_write_isochrones(result, out, options))
+        paths.update(_write_isochrones(result, out, options, side))
     with timed(timings, "maps"):
         map_paths = mapping.write_maps(
             result, out, lang=lang, offline=offline, community_maps=community_maps, progress=progress
         )
         paths["map"] = map_paths[0]
         paths["community_maps"] = out / "community_maps"
+    with timed(timings, "workbooks"):  # waiting for the worker writing them
+        paths.update(side.results())
     if figures:
         from . import figures as figs
         from . import report

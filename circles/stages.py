@@ -16,7 +16,11 @@ serial and partitioned runs read them the same way.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +32,7 @@ import pandas as pd
 
 from . import _outputs, demo, isochrones, population
 from . import gates as gates_mod
+from ._safety import start_workers, worker_context, worker_cores
 from .access import Access, compute_access
 from .errors import InputError, OptionError
 from .gaps import compute_gaps
@@ -675,6 +680,7 @@ def measure_area(
     """
     timed = _outputs.timed
     timings: dict[str, float] = {}
+    start_workers()  # the fork server's imports overlap the measuring (walking areas use it)
     with timed(timings, "residents"):
         residents = place_residents(
             area.communities, area.buildings, grid_spacing=options.grid_spacing_m, progress=progress
@@ -740,7 +746,36 @@ def draw_areas(
     ``boxes`` has one row per box, in the network's CRS; the areas are drawn at the type's first
     rule's speed and every rule's threshold.
     """
-    return isochrones.type_isochrones(
+    return start_areas(access, network, rulebook, boxes, progress=progress).result()
+
+
+class AreasAfterReach:
+    """A :func:`measure_area` ``after_reach`` hook that starts drawing the walking areas
+    (:func:`start_areas`) as soon as the walking distances are known: the worker processes draw
+    them while this process measures the pairs within reach, the gaps and the ledger.
+    :meth:`result` is :func:`draw_areas`' answer.
+    """
+
+    def __init__(self, network: WalkNetwork, rulebook: Rulebook, boxes: np.ndarray, *, progress: bool = False) -> None:
+        self.network, self.rulebook, self.boxes, self.progress = network, rulebook, boxes, progress
+        self.pending: isochrones.PendingAreas | None = None
+
+    def __call__(self, access: Access) -> None:
+        """Start the drawing on ``access``' walking distances."""
+        self.pending = start_areas(access, self.network, self.rulebook, self.boxes, progress=self.progress)
+
+    def result(self) -> gpd.GeoDataFrame:
+        """The walking areas (waits for the workers)."""
+        if self.pending is None:
+            raise RuntimeError("the walking areas were never started (measure_area did not reach its hook)")
+        return self.pending.result()
+
+
+def start_areas(
+    access: Access, network: WalkNetwork, rulebook: Rulebook, boxes: np.ndarray, *, progress: bool = False
+) -> isochrones.PendingAreas:
+    """:func:`draw_areas`, started: the tasks go to the worker processes now."""
+    return isochrones.start_type_isochrones(
         access,
         network,
         type_speeds(rulebook),
@@ -749,3 +784,51 @@ def draw_areas(
         boxes=boxes,
         progress=progress,
     )
+
+
+class SideProcess:
+    """Calls run in one worker process while this process goes on: the workbooks, written while
+    this process writes the tables, the areas and the maps.
+
+    ``side.start(name, fn, *args)`` starts ``fn(*args)``; :meth:`results` waits for every call
+    and returns their results by name, then stops the worker. On one core, in a daemonic process
+    (a Dask worker), or when the worker cannot start or dies, the calls run here: the same
+    files either way.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._calls: dict[str, tuple[Callable[..., Any], tuple, dict, Future | None]] = {}
+
+    def start(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Start ``fn(*args, **kwargs)`` in the worker (its result in :meth:`results` as ``name``)."""
+        future = None
+        if worker_cores() >= 2 and not multiprocessing.current_process().daemon:
+            try:
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
+                    # an error before results(): the calls not started are dropped with this object
+                    weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+                future = self._pool.submit(fn, *args, **kwargs)
+            except (BrokenProcessPool, RuntimeError, OSError) as exc:
+                log.warning("worker process unavailable (%s); writing here", exc)
+        self._calls[name] = (fn, args, kwargs, future)
+
+    def results(self) -> dict[str, Any]:
+        """Every call's result by name, in the order started (an error is raised here)."""
+        try:
+            return {name: self._result(*call) for name, call in self._calls.items()}
+        finally:
+            self._calls.clear()
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
+
+    @staticmethod
+    def _result(fn: Callable[..., Any], args: tuple, kwargs: dict, future: Future | None) -> Any:
+        if future is not None:
+            try:
+                return future.result()
+            except BrokenProcessPool as exc:  # the worker died (out of memory?): do it here
+                log.warning("worker process stopped (%s); writing here", exc)
+        return fn(*args, **kwargs)

@@ -174,3 +174,41 @@ def test_area_tasks_keep_the_serial_order():
     assert isochrones.area_workers(1, None) == 1
     assert isochrones.area_workers(10, 3) == 3
     assert isochrones.area_workers(2, 8) == 2
+
+
+def test_shared_inputs_round_trip(river, tmp_path):
+    """The workers read the network, split graph and distances back from plain .npy files
+    exactly: same arrays, same edge lines (coordinate for coordinate), and the same areas."""
+    net, graph, dist = river
+    isochrones._share_inputs(tmp_path, net, graph, {"t": dist})
+    assert not list(tmp_path.glob("*.pkl"))
+    net2, graph2, dists2 = isochrones._read_shared(str(tmp_path))
+    for name in ("node_ids", "x", "y", "u", "v", "length"):
+        np.testing.assert_array_equal(getattr(net2, name), getattr(net, name))
+    assert net2.crs == net.crs
+    assert shapely.equals_exact(net2.geometry, net.geometry, tolerance=0).all()
+    for name in ("leaf", "position", "seg_edge", "seg_s0", "seg_s1", "seg_a", "seg_b", "xy"):
+        np.testing.assert_array_equal(getattr(graph2, name), getattr(graph, name))
+    assert (graph2.matrix != graph.matrix).nnz == 0
+    np.testing.assert_array_equal(dists2["t"], dist)
+    a = isochrones.isochrone_polygon(net, graph, dist, 400.0)
+    b = isochrones.isochrone_polygon(net2, graph2, dists2["t"], 400.0)
+    assert shapely.to_wkb(a) == shapely.to_wkb(b)
+    isochrones._WORKER.clear()
+
+
+def test_edge_lines_that_cannot_travel_as_coordinates(river):
+    """A network whose edge lines are not plain 2D lines is drawn in this process."""
+    net, _, _ = river
+    assert isochrones._shareable(net)
+    z = WalkNetwork(
+        net.crs,
+        net.node_ids,
+        net.x,
+        net.y,
+        net.u,
+        net.v,
+        net.length,
+        shapely.force_3d(net.geometry),
+    )
+    assert not isochrones._shareable(z)
