@@ -326,6 +326,7 @@ PROJECT_COLUMNS = {
 PROJECT_WORDS = {
     "sheet": "实施项目清单",
     "phase_head": "推进序时：{name}（{period}）",
+    "phase_task_head": "推进序时：{task}",
     "month_head": "{year}年{month}月推进情况",
     "from_plan": "试点方案所列项目",
     "from_gaps": "本次分析需行动事项（按社区、事项归并）",

@@ -11,8 +11,10 @@ makes that list:
   ledger's items that need action), with the 建议措施 as the content.
 
 Each project has a 推进序时 cell per phase of the plan (from the survey phase on, headed with
-the phase's dates), write-in 分管领导 / 责任科室 / 联络员 cells, and one 推进情况 column per
-month of the plan's implementation phase (Rugao: 2023-04 … 2024-08). A hidden 台账编号 ties
+the phase's dates in a pilot's ledger, with the phase's task elsewhere: another city's dates are
+its own), write-in 分管领导 / 责任科室 / 联络员 cells, and one 推进情况 column per month of the
+plan's implementation phase (Rugao: 2023-04 … 2024-08; elsewhere as many months from the
+ledger's own month on, :func:`ledger_months`). A hidden 台账编号 ties
 each row to next month's workbook: :func:`carry_projects` puts what people wrote back on the
 row of the same key, and keeps what it cannot place.
 """
@@ -70,6 +72,38 @@ def reporting_months(pilot: Pilot) -> list[str]:
     return [_month_text(i) for i in range(start, end + 1)]
 
 
+def is_pilot_ledger(ledger: pd.DataFrame) -> bool:
+    """Whether any community of ``ledger`` matched a pilot community when it was made (its rows
+    say whether the plan covers them: ``in_plan`` not empty).
+    """
+    return "in_plan" in ledger.columns and bool(ledger["in_plan"].notna().any())
+
+
+def _ledger_day(date: str | None) -> Any:
+    """The day a ledger is dated (as people write dates; default, or when it is not a date: today)."""
+    import datetime as dt
+
+    from .cycle import parse_date
+
+    return (parse_date(date) if date else None) or dt.date.today()
+
+
+def ledger_months(ledger: pd.DataFrame, pilot: Pilot, date: str | None = None) -> list[str]:
+    """The reporting months of the 实施项目清单 of ``ledger`` dated ``date``.
+
+    A pilot's ledger reports over its plan's implementation phase (:func:`reporting_months`;
+    Rugao: 2023-04 … 2024-08). Another city's ledger has no dates of its own: it reports over as
+    many months (the plan's phase length, 17 for Rugao), from the ledger's own month on. Entries
+    of a month outside that window are carried under their own header (:func:`carry_projects`).
+    """
+    months = reporting_months(pilot)
+    if not months or is_pilot_ledger(ledger):
+        return months
+    day = _ledger_day(date)
+    start = day.year * 12 + day.month - 1
+    return [_month_text(i) for i in range(start, start + len(months))]
+
+
 def current_month(months: list[str], date: str | None = None) -> str:
     """The reporting month of a ledger dated ``date`` (as people write dates; default, or when
     it is not a date: today), held to ``months``
@@ -77,11 +111,7 @@ def current_month(months: list[str], date: str | None = None) -> str:
     """
     if not months:
         return ""
-    import datetime as dt
-
-    from .cycle import parse_date
-
-    day = (parse_date(date) if date else None) or dt.date.today()
+    day = _ledger_day(date)
     return min(max(f"{day.year:04d}-{day.month:02d}", months[0]), months[-1])
 
 
@@ -91,11 +121,17 @@ def schedule_phases(pilot: Pilot) -> list[Phase]:
     return [p for p in sorted(pilot.phases, key=lambda p: p.no) if p.no >= first]
 
 
-def project_headers(pilot: Pilot, months: Iterable[str]) -> dict[str, str]:
-    """Column key -> header of the 实施项目清单 (the phase and month headers carry their dates)."""
+def project_headers(pilot: Pilot, months: Iterable[str], dated: bool = True) -> dict[str, str]:
+    """Column key -> header of the 实施项目清单: the month headers carry their dates, the phase
+    headers the plan's dates when ``dated`` (a pilot's ledger), else the phase's task.
+    """
     heads = dict(PROJECT_COLUMNS)
     phases = {
-        phase_key(p): PROJECT_WORDS["phase_head"].format(name=p.name_zh, period=p.period_zh)
+        phase_key(p): (
+            PROJECT_WORDS["phase_head"].format(name=p.name_zh, period=p.period_zh)
+            if dated
+            else PROJECT_WORDS["phase_task_head"].format(task=p.text_zh)
+        )
         for p in schedule_phases(pilot)
     }
     months_h = {month_key(m): PROJECT_WORDS["month_head"].format(year=int(m[:4]), month=int(m[5:])) for m in months}
@@ -169,7 +205,7 @@ def project_table(ledger: pd.DataFrame, pilot: Pilot, months: Iterable[str]) -> 
     DataFrame
         Columns: the keys of :func:`project_headers` (write-in columns empty) and ``source``.
     """
-    heads = project_headers(pilot, months)
+    heads = project_headers(pilot, months, dated=is_pilot_ledger(ledger))
     recs: list[dict[str, Any]] = []
     for cid, rows in ledger.groupby("community_id", sort=False):
         name = str(rows["community_name"].iloc[0])

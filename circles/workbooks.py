@@ -526,8 +526,8 @@ def _project_sheet(
     from . import projects as pj
     from ._labels import PROJECT_WORDS
 
-    months = pj.reporting_months(pilot)
-    heads = pj.project_headers(pilot, months)
+    months = pj.ledger_months(ledger, pilot, date)
+    heads = pj.project_headers(pilot, months, dated=pj.is_pilot_ledger(ledger))
     table = pj.project_table(ledger, pilot, months)
     kept: list = []
     if carried is not None and carried.projects:

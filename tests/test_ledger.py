@@ -923,3 +923,22 @@ def test_project_list_holds_the_plans_projects_and_the_proposed_builds(rugao_res
     assert shown_months == ["2023年6月推进情况"]
     assert ws.max_row - top == len(table)
     assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == f"${top}:${top}"
+
+
+def test_project_list_outside_a_pilot_has_no_pilot_dates(demo_result, demo_ledger, tmp_path):
+    """Another city's 实施项目清单 carries none of Rugao's dates: its phases are headed with their
+    task, and its months (as many as the plan's phase 3) start at the ledger's own month."""
+    from circles import projects
+    from circles._labels import PROJECT_WORDS
+
+    pilot = ledger.load_pilot()
+    assert not projects.is_pilot_ledger(demo_ledger)
+    months = projects.ledger_months(demo_ledger, pilot, "2026年11月")
+    assert (months[0], months[-1], len(months)) == ("2026-11", "2028-03", len(projects.reporting_months(pilot)))
+    xlsx = ledger.write_ledger_xlsx(demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities, date="2026-11-30")
+    ws = openpyxl.load_workbook(xlsx)[PROJECT_WORDS["sheet"]]
+    top = next(r for r in range(1, 13) if ws.cell(r, 1).value == "序号")
+    heads = [str(c.value) for c in ws[top] if c.value]
+    assert not [h for h in heads if "2023" in h or "2024" in h], heads
+    assert "推进序时：协同推进，定期调度" in heads
+    assert "2026年11月推进情况" in heads and "2028年3月推进情况" in heads
