@@ -29,7 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +39,7 @@ from shapely.geometry import Polygon
 from tqdm.auto import tqdm
 
 from ._safety import worker_context, worker_cores
-from .network import WalkNetwork
+from .network import WalkNetwork, street_arrays
 from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
 
 log = logging.getLogger(__name__)
@@ -481,12 +481,7 @@ def _share_inputs(folder: Path, net: WalkNetwork, graph: SplitGraph, node_dists:
     coords, index = shapely.get_coordinates(net.geometry, return_index=True)
     m = graph.matrix.tocsr()
     arrays = {
-        "node_ids": net.node_ids,
-        "x": net.x,
-        "y": net.y,
-        "u": net.u,
-        "v": net.v,
-        "length": net.length,
+        **street_arrays(net),
         "coords": coords,
         "coord_edge": index,
         "m_data": m.data,
@@ -606,7 +601,9 @@ def area_tasks(
 
 @dataclass(frozen=True)
 class _How:
-    """How :func:`_drawn` draws: the attachment cap, progress bar, workers, display-ready."""
+    """How an :class:`_AreaRun` draws: the attachment cap, progress bar, workers, and whether the
+    polygons come as written (simplified, EPSG:4326, on the output grid: :func:`_display`),
+    made ready where they were drawn."""
 
     max_attach_m: float = DEFAULT_MAX_ATTACH_M
     progress: bool = False
@@ -631,20 +628,7 @@ def iter_areas(
     :func:`area_workers`; 1 draws here) and yielded in the order one process draws them, so the
     areas are the same, in the same order, whatever the number of workers.
     """
-    return _drawn(net, graph, node_dists, limits, boxes, _How(max_attach_m, progress, workers))
-
-
-def _drawn(
-    net: WalkNetwork,
-    graph: SplitGraph,
-    node_dists: dict[str, np.ndarray],
-    limits: dict[str, Iterable[float]],
-    boxes: np.ndarray,
-    how: _How,
-) -> Iterator[tuple[str, float, Box, object]]:
-    """:func:`iter_areas`; with ``how.display`` the polygons come as written (simplified,
-    EPSG:4326, on the output grid: :func:`_display`), made ready where they were drawn."""
-    return _AreaRun(net, graph, node_dists, limits, boxes, how).areas()
+    return _AreaRun(net, graph, node_dists, limits, boxes, _How(max_attach_m, progress, workers)).areas()
 
 
 def _close_run(pool: ProcessPoolExecutor | None, folder: str | None) -> None:
@@ -891,21 +875,12 @@ class PendingAreas:
 
 
 def type_isochrones(
-    access,
-    net: WalkNetwork,
-    speeds: dict[str, float],
-    minutes=(5, 10, 15),
-    *,
-    rule_limits: dict[str, dict[float, list[str]]] | None = None,
-    boxes: np.ndarray | None = None,
-    progress: bool = False,
-    workers: int | None = None,
+    access, net: WalkNetwork, speeds: dict[str, float], minutes=(5, 10, 15), **how: Any
 ) -> gpd.GeoDataFrame:
-    """Walking areas per facility type (EPSG:4326), in tiles over ``boxes``: see
-    :func:`start_type_isochrones` (the parameters and the columns)."""
-    return start_type_isochrones(
-        access, net, speeds, minutes, rule_limits=rule_limits, boxes=boxes, progress=progress, workers=workers
-    ).result()
+    """Walking areas per facility type (EPSG:4326), in tiles: :func:`start_type_isochrones`
+    (``how``: its keywords ``rule_limits``, ``boxes``, ``progress``, ``workers``; the columns),
+    waiting for the result."""
+    return start_type_isochrones(access, net, speeds, minutes, **how).result()
 
 
 def facility_isochrones(

@@ -135,6 +135,12 @@ _NETWORK_ARRAYS: dict[str, tuple[str, int]] = {
 _PROVENANCE = "provenance"
 
 
+def street_arrays(net: WalkNetwork) -> dict[str, np.ndarray]:
+    """The network's node and edge arrays by name (``node_ids``, ``x``, ``y``, ``u``, ``v``,
+    ``length``): what a network file and the walking-area workers' shared files hold alike."""
+    return {"node_ids": net.node_ids, "x": net.x, "y": net.y, "u": net.u, "v": net.v, "length": net.length}
+
+
 def save_walk_network(net: WalkNetwork, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
     """Write a :class:`WalkNetwork` as one compressed ``.npz`` file of plain arrays
     (format :data:`NETWORK_FORMAT`: numbers and text only, edge vertices as coordinates).
@@ -161,12 +167,7 @@ def save_walk_network(net: WalkNetwork, path: str | Path, *, provenance: Mapping
     path = Path(path)
     arrays = {
         "crs": np.array(net.crs),
-        "node_ids": net.node_ids,
-        "x": net.x,
-        "y": net.y,
-        "u": net.u,
-        "v": net.v,
-        "length": net.length,
+        **street_arrays(net),
         "coords": shapely.get_coordinates(net.geometry),
         "counts": shapely.get_num_points(net.geometry).astype(np.int64),
         "source": np.array(net.source),
