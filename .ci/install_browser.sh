@@ -6,7 +6,7 @@
 # is installed already. Run as root (CI does) or with sudo available.
 set -euo pipefail
 
-packages=(chromium chromium-driver fonts-noto-cjk libreoffice-calc-nogui poppler-utils)
+packages=(chromium chromium-driver fonts-noto-cjk libreoffice-calc-nogui python3-uno poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -9,6 +9,7 @@ on its row or on the sheet of kept entries.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -368,6 +369,43 @@ def test_a_ledger_saved_by_libreoffice_reads_back(demo_result, demo_ledger, tmp_
     assert mine.facilities and pd.DataFrame(theirs.facilities).equals(pd.DataFrame(mine.facilities))
     assert theirs.surveyed == mine.surveyed
     assert [p["field"] for p in theirs.problems] == [p["field"] for p in mine.problems]
+
+
+def test_a_ledger_edited_in_libreoffice_loses_no_entry(demo_result, demo_ledger, tmp_path):
+    """The ledger filled inside LibreOffice Calc (tests/lo_edit.py drives Calc through UNO: cells
+    typed, a date made by Calc, a column added, one hidden, the rows sorted by 社区, the sheet
+    renamed, saved as xlsx by Calc) comes back with every entry on its item's row."""
+    import json
+    import shutil
+    import subprocess
+
+    system_python = shutil.which("python3", path="/usr/bin")
+    if shutil.which("soffice") is None or system_python is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    if subprocess.run([system_python, "-c", "import uno"], capture_output=True).returncode:
+        pytest.skip("LibreOffice's Python bridge (python3-uno) is not installed")
+    first = write_ledger_xlsx(demo_ledger, tmp_path / "ledger.xlsx", demo_result.communities)
+    edited = tmp_path / "edited.xlsx"
+    script = Path(__file__).with_name("lo_edit.py")
+    done = subprocess.run(
+        [system_python, str(script), str(first), str(edited), str(tmp_path / "profile")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    typed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(typed) >= 10 and {f for _, f, _ in typed} >= {"person_in_charge", "progress", "deadline", "+联络员"}
+    prev = cycle.read_filled_ledger(edited)
+    carried = cycle.carry_forward(demo_ledger, prev, date=dt.date(2023, 6, 30))
+    led = carried.ledger.set_index("key")
+    for key, field, text in typed:
+        cell = led.loc[key, field]
+        if isinstance(cell, (dt.datetime, dt.date)):
+            cell = cell.isoformat()[:10]
+        assert str(cell) == text, (key, field, cell)
+    again = write_ledger_xlsx(demo_ledger, tmp_path / "again.xlsx", demo_result.communities, carried=carried)
+    assert not _missing(again, {(k, f): t for k, f, t in typed})
 
 
 def _run_folder(folder, result, gaps):
