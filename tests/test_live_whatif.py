@@ -111,6 +111,12 @@ def test_placed_facility_matches_the_engine_on_the_demo(browsers, demo_result, t
         lat,
     )
     assert pid
+    # the legend names what is drawn: the streets reached under the scenario, not today's area
+    from circles._labels import LIVE_LABELS, MAP_LABELS
+
+    legend = js(drv, "return document.querySelector('.circles-legend-dyn').textContent")
+    assert LIVE_LABELS["zh"]["live_reached"].split("{")[0] in legend, legend
+    assert MAP_LABELS["zh"]["area_of"].split("}")[-1] not in legend, legend
     scenario = js(drv, "return window.circles.scenario()")
     assert [f["properties"]["action"] for f in scenario["features"]] == ["add"]
     path = tmp_path / "scenario.geojson"

@@ -187,7 +187,7 @@ C.live = function (A, g) {
     if (!S.cur[t]) { S.cur[t] = G.residents(sources(t, true), boundOf(t)); }
     return S.cur[t];
   };
-  var L = {graph: G, state: S};
+  var L = {graph: G, state: S, changed: function (t) { return changed(t); }};
   L.changed = changed;
   /* resident classes of item r when its type changed (else null: the engine's classes stand) */
   L.cls = function (rid) {
@@ -394,6 +394,7 @@ C.live = function (A, g) {
     if (A.points) { A.points.redraw(); }
     draw();
     L.status();
+    if (A.ui) { A.ui.update(); }  /* the legend names what is drawn: today's area or the reached streets */
   };
   /* the overview: judge community cid (its items, its outline, its residents); a new scenario */
   L.choose = function (cid) {

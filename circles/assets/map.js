@@ -702,7 +702,10 @@ C.ui = function (A) {
       L2.push('<div><span class="circles-fac circles-mini cf-' + info.i + '">' + C.esc(info.icon) + '</span>'
         + C.fmt(info.aside ? lab.facilities_aside : lab.facilities_n, {type: info.name, n: info.n}) + '</div>');
     }
-    if (A.st.area !== null && areas[A.st.area]) {
+    if (A.live && A.live.changed(r.type)) {  /* under a scenario the reached streets replace the area */
+      L2.push('<div><span class="circles-sw" style="background:' + info.colour + ';opacity:.55;height:5px"></span>'
+        + C.fmt(lab.live_reached, {type: info.name, thr: r.text}) + '</div>');
+    } else if (A.st.area !== null && areas[A.st.area]) {
       var e = areas[A.st.area];
       L2.push('<div><span class="circles-sw" style="background:' + info.colour + ';opacity:.45;border:2px solid ' + info.colour + '"></span>'
         + C.fmt(lab.area_of, {type: info.name, thr: A.areaMinutes(e, r) !== null
