@@ -220,13 +220,32 @@ def own_supply(
 ) -> tuple[float, bool]:
     """Total ``measure`` (capacity or size) of the facilities at ``positions``, and whether
     every one of them gives it (NaN and False when the input has no such column at all)."""
-    has_col = measure in facilities.columns or (measure == "size_m2" and size_kind == "land")
-    if not has_col:
+    if not _has_measure(facilities, measure, size_kind):
         return float("nan"), False
-    vals = cap.facility_capacity(facilities, positions, measure, size_kind)
+    return _own_total(cap.facility_capacity(facilities, positions, measure, size_kind))
+
+
+def _has_measure(facilities: gpd.GeoDataFrame, measure: str, size_kind: str) -> bool:
+    """Whether the input can give ``measure``: its column, or land sizes measured from outlines."""
+    return measure in facilities.columns or (measure == "size_m2" and size_kind == "land")
+
+
+def _own_total(vals: np.ndarray) -> tuple[float, bool]:
+    """Sum of ``vals`` (NaN skipped) and whether every one is known; (0, True) when none."""
     if len(vals) == 0:
         return 0.0, True
     return float(np.nansum(vals)), bool(np.isfinite(vals).all())
+
+
+def _measure_values(facilities: gpd.GeoDataFrame, type_pos: np.ndarray, measure: str, size_kind: str) -> np.ndarray:
+    """Per facility row: ``measure`` for the rows ``type_pos`` (one type), NaN elsewhere.
+
+    Read once per rule, so that a community's own supply is a lookup, not a new selection of
+    the facility table (:func:`own_supply` per community cost communities × table width).
+    """
+    out = np.full(len(facilities), np.nan)
+    out[type_pos] = cap.facility_capacity(facilities, type_pos, measure, size_kind)
+    return out
 
 
 def reach_status(covered: float, share: float, share_ok: float, target_share: float, short: bool) -> str:
@@ -397,9 +416,14 @@ def facility_communities(communities: pd.DataFrame, facilities: gpd.GeoDataFrame
     p_idx, c_idx = comm.sindex.query(pts.values, predicate="within")
     if not len(p_idx):
         return out
-    pairs = pd.DataFrame({"p": p_idx, "c": ids[c_idx]}).sort_values(["p", "c"])
-    joined = pairs.groupby("p")["c"].agg(";".join)
-    out[joined.index.to_numpy()] = joined.to_numpy()
+    names = ids[c_idx]
+    order = np.lexsort((names, p_idx))  # by facility, then community id
+    p_idx, names = p_idx[order], names[order]
+    out[p_idx] = names  # a facility inside one boundary (the most): its community
+    starts = np.flatnonzero(np.r_[True, p_idx[1:] != p_idx[:-1]])
+    ends = np.r_[starts[1:], len(p_idx)]
+    for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+        out[p_idx[a]] = ";".join(names[a:b])  # inside overlapping boundaries: all of them
     return out
 
 
@@ -518,6 +542,8 @@ class _RuleMeasure:
     inside: dict[str, np.ndarray]
     needs_inside: bool
     measure_given: bool
+    measure_values: np.ndarray  # per facility row: the capacity measure (NaN unknown or other types)
+    type_sizes: np.ndarray  # per facility row: size (NaN unknown, other types, or no minimum size)
     facilities: gpd.GeoDataFrame
     stats: _Stats
     covered_checked: np.ndarray  # per community: residents reaching an adequate facility of known size
@@ -569,9 +595,8 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
     of_type = (fac["facility_type"] == t).to_numpy()
     n_placed_type = int((of_type & fac["placed"].to_numpy()).sum())
     fpos, fmat = _reach_matrix(ctx, t, thr_m, measured and n_placed_type > 0)
-    sizes = (
-        cap.facility_sizes(fac, fpos, rule.size_kind) if rule.min_size_m2 is not None else np.full(len(fpos), np.nan)
-    )
+    type_sizes = _type_sizes(fac, of_type, rule)
+    sizes = type_sizes[fpos]
     small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
     adequate = ~small if rule.size_applies else np.ones(len(fpos), dtype=bool)
     reach_ok = _reaches(fmat, adequate, len(res))
@@ -586,9 +611,10 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
     if needs_inside and t not in ctx.inside_cache:
         ctx.inside_cache[t] = facilities_inside(ctx.communities, fac, t)
     measure_given = False
+    measure_values = np.full(len(fac), np.nan)
     if c is not None:
-        type_pos = np.flatnonzero(of_type)
-        measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
+        measure_values = _measure_values(fac, np.flatnonzero(of_type), c.measure, rule.size_kind)
+        measure_given = bool(np.isfinite(measure_values).any())
     stats = _community_stats(
         ctx.comm_index,
         len(ctx.comm_ids),
@@ -626,10 +652,22 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         inside=ctx.inside_cache.get(t, {}),
         needs_inside=needs_inside,
         measure_given=measure_given,
+        measure_values=measure_values,
+        type_sizes=type_sizes,
         facilities=fac,
         stats=stats,
         covered_checked=covered_checked,
     )
+
+
+def _type_sizes(facilities: gpd.GeoDataFrame, of_type: np.ndarray, rule: Rule) -> np.ndarray:
+    """Per facility row: the size in m² of the rule's type (NaN unknown, for other types, or
+    when the rule sets no minimum size), read once per rule for every community."""
+    out = np.full(len(facilities), np.nan)
+    if rule.min_size_m2 is not None:
+        pos = np.flatnonzero(of_type)
+        out[pos] = cap.facility_sizes(facilities, pos, rule.size_kind)
+    return out
 
 
 def _reaches(fmat: sparse.csr_matrix, rows: np.ndarray, n_res: int) -> np.ndarray:
@@ -649,10 +687,10 @@ class _CommunityMeasure:
     covered_ok: float
     share: float
     share_ok: float
-    reached: np.ndarray  # per fpos: reached by a resident of the community
+    reached: np.ndarray  # positions in fpos (ascending) reached by a resident of the community
     within: int
     within_adequate: int
-    small_reached: np.ndarray
+    small_reached: np.ndarray  # positions in fpos (ascending) of the small facilities reached
     n_small: int
     few: bool
     target_applies: bool
@@ -672,11 +710,10 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
     st, c = m.stats, rule.capacity
     placed_pop, covered, covered_ok = float(st.placed_pop[ci]), float(st.covered[ci]), float(st.covered_ok[ci])
     hh = ctx.hh_of.get(cid, np.nan)
-    reached = np.zeros(len(m.fpos), dtype=bool)
-    reached[m.reached_by[ci]] = True
-    within = int(reached.sum())
-    within_adequate = int((reached & m.adequate).sum())
-    small_reached = reached & m.small
+    reached = m.reached_by[ci]  # ascending positions in fpos: the cost follows the community's reach
+    within = len(reached)
+    within_adequate = int(m.adequate[reached].sum())
+    small_reached = reached[m.small[reached]]
     target_applies = c is not None and (c.applies_to == "all" or ctx.new_of.get(cid, False))
     sup_val, sup_complete, cap_short = np.nan, np.nan, False
     if m.supply is not None and c is not None:
@@ -693,7 +730,11 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
     own_pos = m.inside.get(cid, np.zeros(0, dtype=int))
     own_per, own_known, own_total = np.nan, False, np.nan
     if c is not None and (c.basis == "own" or rule.check == "supply"):
-        own_total, own_complete = own_supply(ctx.access.facilities, own_pos, c.measure, rule.size_kind)
+        own_total, own_complete = (
+            _own_total(m.measure_values[own_pos])
+            if _has_measure(ctx.access.facilities, c.measure, rule.size_kind)
+            else (float("nan"), False)
+        )
         demand_val = hh if c.demand == "households" else float(pop)
         own_known = bool(m.measure_given and own_complete and np.isfinite(demand_val) and demand_val > 0)
         if own_known:
@@ -716,7 +757,7 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
         within=within,
         within_adequate=within_adequate,
         small_reached=small_reached,
-        n_small=int(small_reached.sum()),
+        n_small=len(small_reached),
         few=rule.min_count > 1 and within_adequate < rule.min_count,
         target_applies=target_applies,
         sup_val=sup_val,
@@ -744,7 +785,7 @@ def _inside_status(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure) -> str:
     if cm.cap_short:
         return "undersized"
     if rule.size_applies:
-        sizes = cap.facility_sizes(m.facilities, cm.own_pos, rule.size_kind)
+        sizes = m.type_sizes[cm.own_pos]
         if (sizes < (rule.min_size_m2 or 0) - 1e-9).all() and np.isfinite(sizes).all():
             return "undersized"
         if not np.isfinite(sizes).any():
