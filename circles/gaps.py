@@ -386,7 +386,9 @@ def uncovered_nearest(
     ok = np.isfinite(m) & (ids != "") & (w > 0)
     if not ok.any():
         return median, fac
-    df = pd.DataFrame({"c": c[ok], "m": m[ok], "w": w[ok], "id": ids[ok]}).sort_values(["c", "m"], kind="stable")
+    # facility ids as their rank among the sorted ids: the same order, without string columns
+    uid, code = np.unique(ids[ok], return_inverse=True)
+    df = pd.DataFrame({"c": c[ok], "m": m[ok], "w": w[ok], "id": code}).sort_values(["c", "m"], kind="stable")
     cum = df.groupby("c")["w"].cumsum().to_numpy()
     tot = df.groupby("c")["w"].transform("sum").to_numpy()
     # the first resident at or past half the weight (as the community's own median)
@@ -395,7 +397,7 @@ def uncovered_nearest(
     per = df.groupby(["c", "id"], sort=False).agg(w=("w", "sum"), m=("m", "min")).reset_index()
     per = per.sort_values(["c", "w", "m", "id"], ascending=[True, False, True, True], kind="stable")
     best = per.groupby("c")["id"].first()
-    fac[best.index.to_numpy()] = best.to_numpy()
+    fac[best.index.to_numpy()] = uid[best.to_numpy()].tolist()
     return median, fac
 
 
@@ -934,12 +936,26 @@ def _evidence(
     return "; ".join(ev)
 
 
-def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est: Any, hh: float) -> dict[str, Any]:
-    """The columns every row has, whatever its status."""
+def _row_base(rule_cols: dict[str, Any], cid: str, cname: Any, pop: float, est: Any, hh: float) -> dict[str, Any]:
+    """The columns every row has, whatever its status: the rule's (:func:`_rule_columns`, made
+    once per rule) and the community's."""
+    row = dict(rule_cols)
+    row.update(
+        community_id=cid,
+        community_name=cname,
+        residents=int(round(pop)),
+        population_estimated=bool(est),
+        households=float(hh) if pd.notna(hh) else np.nan,
+    )
+    return row
+
+
+def _rule_columns(rule: Rule, m: _RuleMeasure) -> dict[str, Any]:
+    """The columns of a row that depend on the rule only, in the order of the row."""
     c = rule.capacity
     return {
-        "community_id": cid,
-        "community_name": cname,
+        "community_id": "",
+        "community_name": "",
         "rule_id": rule.id,
         "facility_type": rule.facility_type,
         "facility_name_zh": rule.name_zh,
@@ -947,15 +963,15 @@ def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est
         "speed_m_per_min": m.speed,
         "threshold_m": round(m.thr_m, 1),
         "distance_reading": m.reading,
-        "residents": int(round(pop)),
+        "residents": 0,
         "residents_unplaced": 0,
-        "population_estimated": bool(est),
+        "population_estimated": False,
         "verified": rule.verified,
         "source": rule.source,
         "level": rule.level,
         "item": rule.item,
         "category": rule.category,
-        "households": float(hh) if pd.notna(hh) else np.nan,
+        "households": np.nan,
         "min_size_m2": rule.min_size_m2 if rule.min_size_m2 is not None else np.nan,
         "min_count": rule.min_count,
         "unverified": unverified_text(rule),
@@ -1030,12 +1046,13 @@ def _rule_rows(ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: floa
     m = _measure_rule(ctx, rulebook, rule)
     ft = rulebook.facility_types[rule.facility_type]
     comms = ctx.communities
+    rule_cols = _rule_columns(rule, m)
     rows = []
     for ci, (cid, cname, pop, est) in enumerate(
         zip(ctx.comm_ids, comms["name"], comms["population"], comms["population_estimated"], strict=True)
     ):
         cm = _measure_community(ctx, rule, m, ci, cid, float(pop))
-        row = _row_base(rule, m, cid, cname, float(pop), est, cm.hh)
+        row = _row_base(rule_cols, cid, cname, float(pop), est, cm.hh)
         on_site = not m.is_surveyed and rule.facility_type in ctx.surveyed_in.get(cid, ())
         surveyed = m.is_surveyed or on_site
         reason = no_data_reason(rule, m.measured or on_site, cm.placed_pop, float(pop))
