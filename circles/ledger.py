@@ -49,6 +49,7 @@ the header row on every page, a page header (title, date) and page numbers.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import re
@@ -900,6 +901,18 @@ def _sorted_ledger(rows: list[dict[str, Any]], communities: pd.DataFrame) -> pd.
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
 
 
+def _gap_rows(gaps: pd.DataFrame) -> dict[tuple[str, Any], dict[str, Any]]:
+    """(community id, rule id) -> the gap row as a dict, keyed as ``itertuples()._asdict()``.
+
+    Each column is read once as a list (Python scalars, as iterating a column gives): iterating
+    the text columns element by element cost more than the ledger's own rows at city size.
+    """
+    fields = collections.namedtuple("Row", list(map(str, gaps.columns)), rename=True)._fields
+    columns = [gaps.iloc[:, k].tolist() for k in range(gaps.shape[1])]
+    rows = [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
+    return {(str(r["community_id"]), r["rule_id"]): r for r in rows}
+
+
 def build_ledger(
     gaps: pd.DataFrame,
     communities: pd.DataFrame,
@@ -931,7 +944,7 @@ def build_ledger(
     """
     pilot = pilot if pilot is not None else load_pilot()
     default_deps = load_departments()
-    by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
+    by_key = _gap_rows(gaps)
     names = dict(zip(communities["id"].astype(str), communities["name"], strict=True))
     lo, _hi, share_m = _scale(rulebook)
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}
