@@ -130,7 +130,7 @@ class Access:
         # the groups are listed type by type and the pairs come ordered by group: each type's
         # pairs are one run (found by bisection, not by comparing every pair with every type)
         ends = np.cumsum([len(positions[t]) for t in todo])
-        bounds = np.searchsorted(g, np.r_[0, ends])
+        bounds = [int(b) for b in np.searchsorted(g, np.concatenate([[0], ends]))]
         for i, (t, lim) in enumerate(todo.items()):
             sel = slice(bounds[i], bounds[i + 1])
             self._pairs[t] = (lim, rows[g[sel]], r[sel], d[sel])

@@ -49,7 +49,6 @@ the header row on every page, a page header (title, date) and page numbers.
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import re
@@ -907,7 +906,9 @@ def _gap_rows(gaps: pd.DataFrame) -> dict[tuple[str, Any], dict[str, Any]]:
     Each column is read once as a list (Python scalars, as iterating a column gives): iterating
     the text columns element by element cost more than the ledger's own rows at city size.
     """
-    fields = collections.namedtuple("Row", list(map(str, gaps.columns)), rename=True)._fields
+    if gaps.empty:
+        return {}
+    fields = next(gaps.head(1).itertuples(index=False))._fields  # the names itertuples gives
     columns = [gaps.iloc[:, k].tolist() for k in range(gaps.shape[1])]
     rows = [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
     return {(str(r["community_id"]), r["rule_id"]): r for r in rows}
