@@ -120,19 +120,19 @@ class Access:
         todo = {t: float(lim) for t, lim in limits.items() if t not in self._pairs or self._pairs[t][0] < lim}
         if not todo:
             return
-        groups, owner, lims = [], [], []
-        for t, lim in todo.items():
-            for p in self.type_positions(t):
-                groups.append(self.facility_leaves[int(p)])
-                owner.append((t, int(p)))
-                lims.append(lim)
+        positions = {t: self.type_positions(t) for t in todo}
+        rows = np.concatenate([np.zeros(0, dtype=np.int64), *positions.values()]).astype(np.int64)
+        groups = [self.facility_leaves[int(p)] for p in rows]
+        lims = np.repeat([todo[t] for t in todo], [len(positions[t]) for t in todo]).astype(float)
         g, r, d = reach.reach_pairs(
-            self.graph, groups, self.targets, np.asarray(lims), progress="facilities within reach" if progress else None
+            self.graph, groups, self.targets, lims, progress="facilities within reach" if progress else None
         )
-        kinds = np.array([t for t, _ in owner], dtype=object) if owner else np.zeros(0, dtype=object)
-        rows = np.array([p for _, p in owner], dtype=np.int64)
-        for t, lim in todo.items():
-            sel = kinds[g] == t if len(g) else np.zeros(0, dtype=bool)
+        # the groups are listed type by type and the pairs come ordered by group: each type's
+        # pairs are one run (found by bisection, not by comparing every pair with every type)
+        ends = np.cumsum([len(positions[t]) for t in todo])
+        bounds = [int(b) for b in np.searchsorted(g, np.concatenate([[0], ends]))]
+        for i, (t, lim) in enumerate(todo.items()):
+            sel = slice(bounds[i], bounds[i + 1])
             self._pairs[t] = (lim, rows[g[sel]], r[sel], d[sel])
 
     def facilities_within(self, ftype: str, limit_m: float) -> tuple[np.ndarray, sparse.csr_matrix]:

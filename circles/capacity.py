@@ -79,11 +79,12 @@ def community_values(
     demand = np.nan_to_num(np.asarray(demand, dtype=float), nan=0.0)
     df = pd.DataFrame({"c": np.asarray(community_of).astype(str), "d": demand, "da": demand * accessible})
     sums = df.groupby("c", sort=False)[["d", "da"]].sum()
-    out = {}
-    for cid in community_ids:
-        d, da = sums.loc[str(cid)] if str(cid) in sums.index else (0.0, 0.0)
-        out[str(cid)] = float(da / d) if d > 0 else float("nan")
-    return out
+    ids = [str(cid) for cid in community_ids]
+    per = sums.reindex(ids)  # one lookup for all communities (NaN: no demand point)
+    d, da = per["d"].to_numpy(dtype=float), per["da"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vals = np.where(d > 0, da / np.where(d > 0, d, 1.0), np.nan)
+    return dict(zip(ids, vals.tolist(), strict=True))
 
 
 def facility_sizes(facilities: gpd.GeoDataFrame, positions: np.ndarray, size_kind: str = "building") -> np.ndarray:

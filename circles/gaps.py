@@ -220,13 +220,32 @@ def own_supply(
 ) -> tuple[float, bool]:
     """Total ``measure`` (capacity or size) of the facilities at ``positions``, and whether
     every one of them gives it (NaN and False when the input has no such column at all)."""
-    has_col = measure in facilities.columns or (measure == "size_m2" and size_kind == "land")
-    if not has_col:
+    if not _has_measure(facilities, measure, size_kind):
         return float("nan"), False
-    vals = cap.facility_capacity(facilities, positions, measure, size_kind)
+    return _own_total(cap.facility_capacity(facilities, positions, measure, size_kind))
+
+
+def _has_measure(facilities: gpd.GeoDataFrame, measure: str, size_kind: str) -> bool:
+    """Whether the input can give ``measure``: its column, or land sizes measured from outlines."""
+    return measure in facilities.columns or (measure == "size_m2" and size_kind == "land")
+
+
+def _own_total(vals: np.ndarray) -> tuple[float, bool]:
+    """Sum of ``vals`` (NaN skipped) and whether every one is known; (0, True) when none."""
     if len(vals) == 0:
         return 0.0, True
     return float(np.nansum(vals)), bool(np.isfinite(vals).all())
+
+
+def _measure_values(facilities: gpd.GeoDataFrame, type_pos: np.ndarray, measure: str, size_kind: str) -> np.ndarray:
+    """Per facility row: ``measure`` for the rows ``type_pos`` (one type), NaN elsewhere.
+
+    Read once per rule, so that a community's own supply is a lookup, not a new selection of
+    the facility table (:func:`own_supply` per community cost communities × table width).
+    """
+    out = np.full(len(facilities), np.nan)
+    out[type_pos] = cap.facility_capacity(facilities, type_pos, measure, size_kind)
+    return out
 
 
 def reach_status(covered: float, share: float, share_ok: float, target_share: float, short: bool) -> str:
@@ -367,7 +386,9 @@ def uncovered_nearest(
     ok = np.isfinite(m) & (ids != "") & (w > 0)
     if not ok.any():
         return median, fac
-    df = pd.DataFrame({"c": c[ok], "m": m[ok], "w": w[ok], "id": ids[ok]}).sort_values(["c", "m"], kind="stable")
+    # facility ids as their rank among the sorted ids: the same order, without string columns
+    uid, code = np.unique(ids[ok], return_inverse=True)
+    df = pd.DataFrame({"c": c[ok], "m": m[ok], "w": w[ok], "id": code}).sort_values(["c", "m"], kind="stable")
     cum = df.groupby("c")["w"].cumsum().to_numpy()
     tot = df.groupby("c")["w"].transform("sum").to_numpy()
     # the first resident at or past half the weight (as the community's own median)
@@ -376,7 +397,7 @@ def uncovered_nearest(
     per = df.groupby(["c", "id"], sort=False).agg(w=("w", "sum"), m=("m", "min")).reset_index()
     per = per.sort_values(["c", "w", "m", "id"], ascending=[True, False, True, True], kind="stable")
     best = per.groupby("c")["id"].first()
-    fac[best.index.to_numpy()] = best.to_numpy()
+    fac[best.index.to_numpy()] = uid[best.to_numpy()].tolist()
     return median, fac
 
 
@@ -397,9 +418,14 @@ def facility_communities(communities: pd.DataFrame, facilities: gpd.GeoDataFrame
     p_idx, c_idx = comm.sindex.query(pts.values, predicate="within")
     if not len(p_idx):
         return out
-    pairs = pd.DataFrame({"p": p_idx, "c": ids[c_idx]}).sort_values(["p", "c"])
-    joined = pairs.groupby("p")["c"].agg(";".join)
-    out[joined.index.to_numpy()] = joined.to_numpy()
+    names = ids[c_idx]
+    order = np.lexsort((names, p_idx))  # by facility, then community id
+    p_idx, names = p_idx[order], names[order]
+    out[p_idx] = names  # a facility inside one boundary (the most): its community
+    starts = np.flatnonzero(np.r_[True, p_idx[1:] != p_idx[:-1]])
+    ends = np.r_[starts[1:], len(p_idx)]
+    for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+        out[p_idx[a]] = ";".join(names[a:b])  # inside overlapping boundaries: all of them
     return out
 
 
@@ -518,6 +544,8 @@ class _RuleMeasure:
     inside: dict[str, np.ndarray]
     needs_inside: bool
     measure_given: bool
+    measure_values: np.ndarray  # per facility row: the capacity measure (NaN unknown or other types)
+    type_sizes: np.ndarray  # per facility row: size (NaN unknown, other types, or no minimum size)
     facilities: gpd.GeoDataFrame
     stats: _Stats
     covered_checked: np.ndarray  # per community: residents reaching an adequate facility of known size
@@ -569,9 +597,8 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
     of_type = (fac["facility_type"] == t).to_numpy()
     n_placed_type = int((of_type & fac["placed"].to_numpy()).sum())
     fpos, fmat = _reach_matrix(ctx, t, thr_m, measured and n_placed_type > 0)
-    sizes = (
-        cap.facility_sizes(fac, fpos, rule.size_kind) if rule.min_size_m2 is not None else np.full(len(fpos), np.nan)
-    )
+    type_sizes = _type_sizes(fac, of_type, rule)
+    sizes = type_sizes[fpos]
     small = (~np.isnan(sizes)) & (sizes < (rule.min_size_m2 or 0) - 1e-9)
     adequate = ~small if rule.size_applies else np.ones(len(fpos), dtype=bool)
     reach_ok = _reaches(fmat, adequate, len(res))
@@ -586,9 +613,10 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
     if needs_inside and t not in ctx.inside_cache:
         ctx.inside_cache[t] = facilities_inside(ctx.communities, fac, t)
     measure_given = False
+    measure_values = np.full(len(fac), np.nan)
     if c is not None:
-        type_pos = np.flatnonzero(of_type)
-        measure_given = bool(np.isfinite(cap.facility_capacity(fac, type_pos, c.measure, rule.size_kind)).any())
+        measure_values = _measure_values(fac, np.flatnonzero(of_type), c.measure, rule.size_kind)
+        measure_given = bool(np.isfinite(measure_values).any())
     stats = _community_stats(
         ctx.comm_index,
         len(ctx.comm_ids),
@@ -626,10 +654,22 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         inside=ctx.inside_cache.get(t, {}),
         needs_inside=needs_inside,
         measure_given=measure_given,
+        measure_values=measure_values,
+        type_sizes=type_sizes,
         facilities=fac,
         stats=stats,
         covered_checked=covered_checked,
     )
+
+
+def _type_sizes(facilities: gpd.GeoDataFrame, of_type: np.ndarray, rule: Rule) -> np.ndarray:
+    """Per facility row: the size in m² of the rule's type (NaN unknown, for other types, or
+    when the rule sets no minimum size), read once per rule for every community."""
+    out = np.full(len(facilities), np.nan)
+    if rule.min_size_m2 is not None:
+        pos = np.flatnonzero(of_type)
+        out[pos] = cap.facility_sizes(facilities, pos, rule.size_kind)
+    return out
 
 
 def _reaches(fmat: sparse.csr_matrix, rows: np.ndarray, n_res: int) -> np.ndarray:
@@ -649,10 +689,10 @@ class _CommunityMeasure:
     covered_ok: float
     share: float
     share_ok: float
-    reached: np.ndarray  # per fpos: reached by a resident of the community
+    reached: np.ndarray  # positions in fpos (ascending) reached by a resident of the community
     within: int
     within_adequate: int
-    small_reached: np.ndarray
+    small_reached: np.ndarray  # positions in fpos (ascending) of the small facilities reached
     n_small: int
     few: bool
     target_applies: bool
@@ -672,11 +712,10 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
     st, c = m.stats, rule.capacity
     placed_pop, covered, covered_ok = float(st.placed_pop[ci]), float(st.covered[ci]), float(st.covered_ok[ci])
     hh = ctx.hh_of.get(cid, np.nan)
-    reached = np.zeros(len(m.fpos), dtype=bool)
-    reached[m.reached_by[ci]] = True
-    within = int(reached.sum())
-    within_adequate = int((reached & m.adequate).sum())
-    small_reached = reached & m.small
+    reached = m.reached_by[ci]  # ascending positions in fpos: the cost follows the community's reach
+    within = len(reached)
+    within_adequate = int(m.adequate[reached].sum())
+    small_reached = reached[m.small[reached]]
     target_applies = c is not None and (c.applies_to == "all" or ctx.new_of.get(cid, False))
     sup_val, sup_complete, cap_short = np.nan, np.nan, False
     if m.supply is not None and c is not None:
@@ -693,7 +732,11 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
     own_pos = m.inside.get(cid, np.zeros(0, dtype=int))
     own_per, own_known, own_total = np.nan, False, np.nan
     if c is not None and (c.basis == "own" or rule.check == "supply"):
-        own_total, own_complete = own_supply(ctx.access.facilities, own_pos, c.measure, rule.size_kind)
+        own_total, own_complete = (
+            _own_total(m.measure_values[own_pos])
+            if _has_measure(ctx.access.facilities, c.measure, rule.size_kind)
+            else (float("nan"), False)
+        )
         demand_val = hh if c.demand == "households" else float(pop)
         own_known = bool(m.measure_given and own_complete and np.isfinite(demand_val) and demand_val > 0)
         if own_known:
@@ -716,7 +759,7 @@ def _measure_community(ctx: _Context, rule: Rule, m: _RuleMeasure, ci: int, cid:
         within=within,
         within_adequate=within_adequate,
         small_reached=small_reached,
-        n_small=int(small_reached.sum()),
+        n_small=len(small_reached),
         few=rule.min_count > 1 and within_adequate < rule.min_count,
         target_applies=target_applies,
         sup_val=sup_val,
@@ -744,7 +787,7 @@ def _inside_status(rule: Rule, m: _RuleMeasure, cm: _CommunityMeasure) -> str:
     if cm.cap_short:
         return "undersized"
     if rule.size_applies:
-        sizes = cap.facility_sizes(m.facilities, cm.own_pos, rule.size_kind)
+        sizes = m.type_sizes[cm.own_pos]
         if (sizes < (rule.min_size_m2 or 0) - 1e-9).all() and np.isfinite(sizes).all():
             return "undersized"
         if not np.isfinite(sizes).any():
@@ -893,12 +936,26 @@ def _evidence(
     return "; ".join(ev)
 
 
-def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est: Any, hh: float) -> dict[str, Any]:
-    """The columns every row has, whatever its status."""
+def _row_base(rule_cols: dict[str, Any], cid: str, cname: Any, pop: float, est: Any, hh: float) -> dict[str, Any]:
+    """The columns every row has, whatever its status: the rule's (:func:`_rule_columns`, made
+    once per rule) and the community's."""
+    row = dict(rule_cols)
+    row.update(
+        community_id=cid,
+        community_name=cname,
+        residents=int(round(pop)),
+        population_estimated=bool(est),
+        households=float(hh) if pd.notna(hh) else np.nan,
+    )
+    return row
+
+
+def _rule_columns(rule: Rule, m: _RuleMeasure) -> dict[str, Any]:
+    """The columns of a row that depend on the rule only, in the order of the row."""
     c = rule.capacity
     return {
-        "community_id": cid,
-        "community_name": cname,
+        "community_id": "",
+        "community_name": "",
         "rule_id": rule.id,
         "facility_type": rule.facility_type,
         "facility_name_zh": rule.name_zh,
@@ -906,15 +963,15 @@ def _row_base(rule: Rule, m: _RuleMeasure, cid: str, cname: Any, pop: float, est
         "speed_m_per_min": m.speed,
         "threshold_m": round(m.thr_m, 1),
         "distance_reading": m.reading,
-        "residents": int(round(pop)),
+        "residents": 0,
         "residents_unplaced": 0,
-        "population_estimated": bool(est),
+        "population_estimated": False,
         "verified": rule.verified,
         "source": rule.source,
         "level": rule.level,
         "item": rule.item,
         "category": rule.category,
-        "households": float(hh) if pd.notna(hh) else np.nan,
+        "households": np.nan,
         "min_size_m2": rule.min_size_m2 if rule.min_size_m2 is not None else np.nan,
         "min_count": rule.min_count,
         "unverified": unverified_text(rule),
@@ -989,12 +1046,13 @@ def _rule_rows(ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: floa
     m = _measure_rule(ctx, rulebook, rule)
     ft = rulebook.facility_types[rule.facility_type]
     comms = ctx.communities
+    rule_cols = _rule_columns(rule, m)
     rows = []
     for ci, (cid, cname, pop, est) in enumerate(
         zip(ctx.comm_ids, comms["name"], comms["population"], comms["population_estimated"], strict=True)
     ):
         cm = _measure_community(ctx, rule, m, ci, cid, float(pop))
-        row = _row_base(rule, m, cid, cname, float(pop), est, cm.hh)
+        row = _row_base(rule_cols, cid, cname, float(pop), est, cm.hh)
         on_site = not m.is_surveyed and rule.facility_type in ctx.surveyed_in.get(cid, ())
         surveyed = m.is_surveyed or on_site
         reason = no_data_reason(rule, m.measured or on_site, cm.placed_pop, float(pop))

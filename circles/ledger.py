@@ -900,6 +900,20 @@ def _sorted_ledger(rows: list[dict[str, Any]], communities: pd.DataFrame) -> pd.
     return df[list(LEDGER_COLUMNS)].reset_index(drop=True)
 
 
+def _gap_rows(gaps: pd.DataFrame) -> dict[tuple[str, Any], dict[str, Any]]:
+    """(community id, rule id) -> the gap row as a dict, keyed as ``itertuples()._asdict()``.
+
+    Each column is read once as a list (Python scalars, as iterating a column gives): iterating
+    the text columns element by element cost more than the ledger's own rows at city size.
+    """
+    if gaps.empty:
+        return {}
+    fields = next(gaps.head(1).itertuples(index=False))._fields  # the names itertuples gives
+    columns = [gaps.iloc[:, k].tolist() for k in range(gaps.shape[1])]
+    rows = [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
+    return {(str(r["community_id"]), r["rule_id"]): r for r in rows}
+
+
 def build_ledger(
     gaps: pd.DataFrame,
     communities: pd.DataFrame,
@@ -931,7 +945,7 @@ def build_ledger(
     """
     pilot = pilot if pilot is not None else load_pilot()
     default_deps = load_departments()
-    by_key = {(str(r.community_id), r.rule_id): r._asdict() for r in gaps.itertuples(index=False)}
+    by_key = _gap_rows(gaps)
     names = dict(zip(communities["id"].astype(str), communities["name"], strict=True))
     lo, _hi, share_m = _scale(rulebook)
     order = {r.id: i for i, r in enumerate(rulebook.all_items())}

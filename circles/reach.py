@@ -451,7 +451,7 @@ def reach_pairs(
     if not isinstance(targets, Targets):
         nodes = np.asarray(targets, dtype=np.int64)
         targets = Targets(nodes, nodes, np.zeros(len(nodes)), np.zeros(len(nodes)))
-    groups = [np.unique(np.asarray(g, dtype=np.int64)) for g in source_groups]
+    groups = _unique_groups(source_groups)
     for grp in groups:
         if len(grp) and (grp[0] < 0 or grp[-1] >= graph.n_nodes):
             raise ValueError("source node out of range (an unattached point has leaf -1)")
@@ -480,6 +480,30 @@ def reach_pairs(
     g, t, d = _concat(out_g, np.int64), _concat(out_t, np.int64), _concat(out_d, float)
     order = np.lexsort((t, g))
     return g[order], t[order], d[order]
+
+
+def _unique_groups(source_groups) -> list[np.ndarray]:
+    """Each group's nodes sorted without repeats (as ``np.unique`` per group), in one sort.
+
+    Parameters
+    ----------
+    source_groups : sequence of arrays of int
+
+    Returns
+    -------
+    list of ndarray of int64
+    """
+    arrays = [np.asarray(g, dtype=np.int64).ravel() for g in source_groups]
+    if not arrays:
+        return []
+    sizes = np.array([len(a) for a in arrays])
+    label = np.repeat(np.arange(len(arrays)), sizes)
+    node = np.concatenate(arrays)
+    order = np.lexsort((node, label))
+    label, node = label[order], node[order]
+    keep = np.r_[True, (node[1:] != node[:-1]) | (label[1:] != label[:-1])] if len(node) else np.zeros(0, dtype=bool)
+    label, node = label[keep], node[keep]
+    return np.split(node, np.searchsorted(label, np.arange(1, len(arrays))))
 
 
 #: Largest search matrix (sources × nodes) held at once by :func:`reach_pairs`.
