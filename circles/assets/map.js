@@ -647,12 +647,24 @@ C.ui = function (A) {
     U.toggle.setAttribute('aria-label', on ? lab.close : lab.open);
     U.layout();
   };
+  /* the side sheet's body ends above the bottom-right controls, however tall its tabs wrap */
+  U.sideRoom = function (H) {
+    if (!U.isOpen) { return H; }
+    var c = container.getBoundingClientRect(), s = U.sheet.getBoundingClientRect(), b = U.body.getBoundingClientRect();
+    var cs = window.getComputedStyle(U.body), floor = H;
+    Array.prototype.forEach.call(container.querySelectorAll('.leaflet-bottom.leaflet-right .leaflet-control'), function (el) {
+      var r = el.getBoundingClientRect();
+      if (r.width && r.height) { floor = Math.min(floor, r.top - c.top); }
+    });
+    var chrome = s.height - b.height + parseFloat(cs.paddingTop) + parseFloat(cs.paddingBottom);
+    return Math.max(80, Math.floor(floor - 6 - (s.top - c.top) - chrome));
+  };
   U.layout = function () {
     var W = container.clientWidth, H = container.clientHeight;
     U.narrow = W < 700;  /* a landscape phone (844×390) keeps the side layout, the sheet ≤ 36 % wide */
     container.classList.toggle('circles-short', H < 500);
     container.classList.toggle('circles-narrow', U.narrow);
-    U.body.style.maxHeight = (U.narrow ? Math.round(0.5 * H) : Math.max(120, Math.min(Math.round(0.6 * H), H - 190))) + 'px';
+    U.body.style.maxHeight = (U.narrow ? Math.round(0.5 * H) : Math.min(Math.max(120, Math.min(Math.round(0.6 * H), H - 190)), U.sideRoom(H))) + 'px';
     var lift = U.narrow ? Math.ceil(U.sheet.getBoundingClientRect().height) + 1 : 0;
     Array.prototype.forEach.call(container.querySelectorAll('.leaflet-bottom'), function (el) { el.style.bottom = lift + 'px'; });
   };
