@@ -435,11 +435,8 @@ def propose_sites(  # noqa: PLR0913 — the site command's question: rule, commu
     already = float(res.loc[dist <= limit, "population"].sum())
     todo = res[(dist > limit) & res["placed"].to_numpy()]
     cands = _candidate_sites(result, area, candidates, search_margin_m)
-    base = (
-        f"{already / total:.0%} of {total:.0f} residents already within {rule.threshold_min:g} min"
-        if total
-        else "no residents"
-    )
+    within = f"{limit:.0f} m ({rb.threshold_minutes(rule):.1f} min)"
+    base = f"{already / total:.0%} of {total:.0f} residents already within {within}" if total else "no residents"
     if len(todo) == 0 or len(cands) == 0:
         why = "everyone placed is already covered" if len(todo) == 0 else "no candidate site"
         return pd.DataFrame(
