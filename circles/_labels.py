@@ -1234,6 +1234,10 @@ TERMINAL_LABELS = {
         "more": "等{n}项",
         "more_rows": "……另有 {n} 个社区：见 ledger.xlsx 与 report.pdf",
         "estimated": "人口为估算值（见边界文件 population_method 字段）",
+        "no_residents": "{n} 个社区（共 {total} 个）人口为 0，没有可测的居民，覆盖无法计算：{names}。"
+        "请在边界文件 population 字段填写人口，或用 --population-raster / --population-totals 给出",
+        "name_sep": "、",
+        "names_more": "等",
         "no_data": "无数据（输入中没有、也未声明已调查的设施类型）：{types}",
         "no_data_hint": "若确已调查，用 --surveyed 声明（或在设施表 surveyed 字段标明），其缺失即计为缺口",
         "surveyed_declared": "按已调查判定（--surveyed 声明）：",
@@ -1268,6 +1272,11 @@ TERMINAL_LABELS = {
         "more": " … ({n} items)",
         "more_rows": "… {n} more communities: see ledger.xlsx and report.pdf",
         "estimated": "population: estimated (see population_method in the boundaries file)",
+        "no_residents": "{n} of {total} communities have population 0: no residents to measure, coverage "
+        "cannot be computed: {names}. Give their population in the boundaries file's population field, or "
+        "use --population-raster / --population-totals",
+        "name_sep": ", ",
+        "names_more": " …",
         "no_data": "no data (types not in the input and not declared surveyed): {types}",
         "no_data_hint": "if surveyed, declare them with --surveyed (or a true surveyed field in the facilities "
         "table): their absence is then a gap",

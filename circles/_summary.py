@@ -24,6 +24,8 @@ from .gaps import surveyed_reasons
 WIDTH = 100
 #: Communities listed in the table (the worst first); the rest are counted.
 MAX_ROWS = 40
+#: How many communities with population 0 the summary names before "等".
+NO_RESIDENTS_NAMED = 5
 _GAP = "  "
 
 
@@ -258,6 +260,18 @@ def _count_png(folder: Path | None) -> int:
     return len(list(folder.glob("*.png"))) if folder is not None and folder.is_dir() else 0
 
 
+def _no_residents_lines(comm: pd.DataFrame, lab: Mapping[str, str], width: int) -> list[str]:
+    """A line naming the communities with population 0 (nothing to measure there), if any."""
+    pop = pd.to_numeric(comm["population"], errors="coerce").fillna(0).to_numpy()
+    names = [str(v) for v in comm.loc[pop <= 0, "name"]]
+    if not names:
+        return []
+    shown = lab["name_sep"].join(names[:NO_RESIDENTS_NAMED]) + (
+        lab["names_more"] if len(names) > NO_RESIDENTS_NAMED else ""
+    )
+    return wrap(lab["no_residents"].format(n=len(names), total=len(comm), names=shown), width, "  ")
+
+
 def summary_lines(
     result: Any,
     paths: Mapping[str, Path],
@@ -305,6 +319,7 @@ def summary_lines(
     comm = result.communities
     if "population_estimated" in comm and bool(comm["population_estimated"].astype(bool).any()):
         out += wrap(lab["estimated"], width, "  ")
+    out += _no_residents_lines(comm, lab, width)
     rb = result.rulebook
     # quantity rules (a rulebook's ``check: supply``) without data are survey rows, not no_data
     quantity = {r.facility_type for r in rb.rules if getattr(r, "check", "") == "supply"}

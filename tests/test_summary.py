@@ -105,6 +105,41 @@ def test_summary_says_which_types_were_judged_surveyed_and_why(demo_result, tmp_
     assert "幼儿园" in line
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_summary_names_communities_without_residents(demo_result, tmp_path, lang):
+    """Communities with population 0 have nothing to measure: the summary says how many and names
+    them (up to NO_RESIDENTS_NAMED), and says nothing of the kind when every one has residents."""
+    import dataclasses
+
+    lines = _summary.summary_lines(demo_result, fake_paths(tmp_path), lang, version="9.9")
+    assert not any("population" in x and " 0" in x or "人口为 0" in x for x in lines)
+    comm = demo_result.communities.copy()
+    empty = list(comm.index[[1, 4]])
+    comm.loc[empty, "population"] = 0.0
+    text = "\n".join(
+        _summary.summary_lines(
+            dataclasses.replace(demo_result, communities=comm), fake_paths(tmp_path), lang, version="9.9"
+        )
+    )
+    flat = text.replace("\n  ", "").replace("\n", "")
+    head = (
+        f"2 个社区（共 {len(comm)} 个）人口为 0" if lang == "zh" else f"2 of {len(comm)} communities have population 0"
+    )
+    assert head in flat
+    names = [str(comm.loc[i, "name"]) for i in empty]
+    assert all(n in flat.split(head)[1] for n in names)
+    comm["population"] = 0.0
+    text = "\n".join(
+        _summary.summary_lines(
+            dataclasses.replace(demo_result, communities=comm), fake_paths(tmp_path), lang, version="9.9"
+        )
+    )
+    flat = text.replace("\n  ", "").replace("\n", "")
+    shown = flat.split("人口为 0" if lang == "zh" else "have population 0")[1]
+    assert sum(str(n) in shown.split("--population")[0] for n in comm["name"]) == _summary.NO_RESIDENTS_NAMED
+    assert ("等" if lang == "zh" else "…") in shown
+
+
 def test_gap_items_wrapped_or_counted(demo_result, tmp_path):
     rb = demo_result.rulebook
     gaps = demo_result.gaps
