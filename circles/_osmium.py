@@ -30,7 +30,7 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -377,6 +377,8 @@ class WalkWays:
     y: np.ndarray
     start: np.ndarray
     highway_ways: int
+    #: The ``name`` tag of each way ("" without one), in the order of ``start``.
+    name: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
 
 def read_walk_ways(path: str | Path) -> WalkWays:
@@ -431,7 +433,9 @@ def _parse_opl_ways(text: bytes, cfg: OsmConfig) -> WalkWays:
     tests = {_opl_escape(k): rx for k, rx in cfg.walk_exclude}
     # one C-level scan per way finds the tags the walk filter looks at
     tag_rx = re.compile(rb",(" + b"|".join(re.escape(k) for k in tests) + rb")=([^,]*)")
+    name_rx = re.compile(rb",name=([^,]*)")
     blobs: list[bytes] = []
+    names: list[str] = []
     counts: list[int] = []
     n_highway = 0
     finditer = tag_rx.finditer
@@ -450,6 +454,8 @@ def _parse_opl_ways(text: bytes, cfg: OsmConfig) -> WalkWays:
             if nodes:
                 blobs.append(nodes)
                 counts.append(nodes.count(b",") + 1)
+                named = name_rx.search(b"," + line[t + 2 : nd])
+                names.append(_opl_unescape(named[1]) if named else "")
     n = int(sum(counts))
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -478,6 +484,7 @@ def _parse_opl_ways(text: bytes, cfg: OsmConfig) -> WalkWays:
         y=y.astype(np.int64).clip(-(2**31), 2**31 - 1).astype(np.int32),
         start=starts,
         highway_ways=n_highway,
+        name=np.array(names, dtype=object),
     )
 
 
@@ -491,6 +498,7 @@ def _read_walk_ways_by_loop(path: str | Path) -> WalkWays:
     xs: array[int] = array("i")
     ys: array[int] = array("i")
     starts: array[int] = array("q")
+    names: list[str] = []
     n_highway = 0
     processor = (
         osmium.FileProcessor(_osm_file(p, fmt))
@@ -506,6 +514,7 @@ def _read_walk_ways_by_loop(path: str | Path) -> WalkWays:
             if any((v := tags.get(k)) is not None and rx.search(v) for k, rx in cfg.walk_exclude):
                 continue
             starts.append(len(refs))
+            names.append(tags.get("name", ""))
             for node in way.nodes:
                 loc = node.location
                 refs.append(node.ref)
@@ -519,6 +528,7 @@ def _read_walk_ways_by_loop(path: str | Path) -> WalkWays:
         y=np.frombuffer(ys, dtype=np.int32),
         start=np.frombuffer(starts, dtype=np.int64),
         highway_ways=n_highway,
+        name=np.array(names, dtype=object),
     )
 
 
@@ -536,11 +546,13 @@ class _Topology:
     counts: np.ndarray  # vertices per edge
     trimmed_ways: int
     dropped_nodes: int
+    name: np.ndarray  # the street name of each edge ("" without one): its middle vertex's way's
 
 
-def _pieces(ways: WalkWays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+def _pieces(ways: WalkWays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Way nodes present in the file, with a piece number: ways cut at missing nodes,
-    repeated consecutive nodes removed. Returns (ref, x, y, piece, number of trimmed ways)."""
+    repeated consecutive nodes removed. Returns (ref, x, y, piece, way, number of trimmed
+    ways), ``way`` the index of each node's way."""
     n = len(ways.ref)
     valid = (ways.x != _UNDEFINED_COORDINATE) & (ways.y != _UNDEFINED_COORDINATE)
     valid &= (np.abs(ways.x.astype(np.int64)) <= 180 * _COORDINATE_PRECISION) & (
@@ -559,7 +571,7 @@ def _pieces(ways: WalkWays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     repeat = np.zeros(len(ref), dtype=bool)
     repeat[1:] = (ref[1:] == ref[:-1]) & (piece[1:] == piece[:-1])
     keep = ~repeat
-    return ref[keep], x[keep], y[keep], piece[keep], trimmed
+    return ref[keep], x[keep], y[keep], piece[keep], way_of[valid][keep], trimmed
 
 
 def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
@@ -574,7 +586,7 @@ def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    ref, x, y, piece, trimmed = _pieces(ways)
+    ref, x, y, piece, way, trimmed = _pieces(ways)
     # segments: consecutive nodes of one piece
     seg = np.flatnonzero(piece[1:] == piece[:-1])
     node_ids, node_of = np.unique(ref, return_inverse=True)
@@ -650,6 +662,8 @@ def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
     node_pos = np.zeros(n_nodes, dtype=np.int64)
     node_pos[pos_node] = np.arange(len(pos_node))
     fx, fy = x[node_pos[is_final]], y[node_pos[is_final]]
+    middle = pos[np.cumsum(counts) - counts + counts // 2] if len(counts) else np.zeros(0, dtype=np.int64)
+    way_names = ways.name if len(ways.name) == len(ways.start) else np.full(len(ways.start), "", dtype=object)
     return _Topology(
         node_ids=node_ids[is_final],
         lon=fx / scale,
@@ -661,6 +675,7 @@ def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
         counts=counts,
         trimmed_ways=trimmed,
         dropped_nodes=dropped,
+        name=np.asarray(way_names, dtype=object)[way[middle]] if len(middle) else np.zeros(0, dtype=object),
     )
 
 
@@ -786,6 +801,7 @@ class WalkArrays:
     coords: np.ndarray  # (n, 2) float64 edge vertices, edge after edge, from u to v
     counts: np.ndarray  # int64 vertices per edge
     source: str
+    name: np.ndarray | None = None  # str street name of each edge ("" without one)
 
 
 def walk_arrays(path: str | Path, *, retain_all: bool = False, to_crs: Any = None) -> WalkArrays:
@@ -845,6 +861,7 @@ def walk_arrays(path: str | Path, *, retain_all: bool = False, to_crs: Any = Non
         coords=np.column_stack([cx, cy]),
         counts=np.asarray(topo.counts, dtype=np.int64),
         source=str(path),
+        name=topo.name,
     )
     log.info(
         "walking network from %s: %d nodes, %d edges (%d walkable ways, %d nodes outside the largest piece "

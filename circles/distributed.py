@@ -60,7 +60,14 @@ from .access import Access, compute_access
 from .errors import ConfigError, InputError, OptionError
 from .gaps import locate_uncovered_nearest, surveyed_types
 from .ledger import Departments, build_ledger
-from .network import WalkNetwork, check_named_arrays, read_walk_network
+from .network import (
+    CACHE_VERSION,
+    WalkNetwork,
+    check_named_arrays,
+    name_arrays,
+    names_from_arrays,
+    read_walk_network,
+)
 from .options import RunOptions, Sources, build
 from .pipeline import Result, from_inputs
 from .rulebook import Rulebook
@@ -96,6 +103,8 @@ FACILITY_TILE_M = 10_000.0
 
 STORE_FORMAT = "circles-network-store-1"
 _STORE_ARRAYS = ("node_ids", "x", "y", "u", "v", "length", "bounds", "coord_first", "coords", "piece_start")
+#: Optional arrays of a store: the street names (:func:`circles.network.name_arrays`).
+_STORE_NAME_ARRAYS = ("street_names", "street_name_index")
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,6 +382,7 @@ def write_store(net: WalkNetwork, folder: str | Path) -> Path:
         "coord_first": np.r_[0, np.cumsum(counts)].astype(np.int64),
         "coords": coords.reshape(-1, 2),
         "piece_start": np.asarray(start, dtype=float),
+        **name_arrays(net.name),  # the street names, when the network has them
     }
     for name, arr in arrays.items():
         np.save(tmp / f"{name}.npy", arr)
@@ -412,6 +422,11 @@ class NetworkStore:
             self.arrays = {
                 name: np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _STORE_ARRAYS
             }
+            self.arrays.update(
+                (name, np.load(self.folder / f"{name}.npy", allow_pickle=False))
+                for name in _STORE_NAME_ARRAYS
+                if (self.folder / f"{name}.npy").is_file()
+            )
         except Exception as exc:  # a damaged store fails in many ways inside NumPy
             raise InputError(
                 f"not a circles network store ({type(exc).__name__}: {exc})", path=str(self.folder)
@@ -425,6 +440,7 @@ class NetworkStore:
         if first.ndim != 1 or len(first) != len(a["u"]) + 1 or first[0] != 0 or a["coords"].ndim != 2:
             raise InputError("not a circles network store (array 'coord_first' or 'coords')", path=str(self.folder))
         check_named_arrays(str(self.folder), self.crs, a, np.diff(first))
+        self.names = names_from_arrays(a, len(a["u"]), str(self.folder))
 
     @property
     def n_edges(self) -> int:
@@ -483,6 +499,7 @@ class NetworkStore:
             length=np.asarray(a["length"][edges]),
             geometry=np.asarray(geometry, dtype=object),
             source=self.source,
+            name=self.names[edges] if self.names is not None else None,
         )
         if len(edges):
             # the pieces' offsets along their edge as on the whole network: computed there as a
@@ -566,6 +583,8 @@ def _network_digest(net: WalkNetwork) -> str:
     h = hashlib.sha256(net.crs.encode())
     for arr in (net.node_ids, net.x, net.y, net.u, net.v, net.length, shapely.get_coordinates(net.geometry)):
         h.update(np.ascontiguousarray(arr).tobytes())
+    for arr in name_arrays(net.name).values():  # the street names
+        h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -584,7 +603,7 @@ def prepare_store(network: str | Path | WalkNetwork, cache_dir: str | Path) -> S
     local = local_copy(network, cache)
     if not local.exists():
         raise InputError("network file not found", path=str(network))
-    folder = cache / f"{local.name}.{_digest(local)}.store"
+    folder = cache / f"{local.name}.{CACHE_VERSION}.{_digest(local)}.store"  # a new builder: a new store
     ref = StoreRef(str(folder), str(network), str(cache))
     if not (folder / "meta.json").exists():
         t0 = time.perf_counter()

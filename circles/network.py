@@ -60,6 +60,9 @@ class WalkNetwork:
         Edge geometries from ``u`` to ``v``.
     source : str
         Where the network came from.
+    name : ndarray of str, optional
+        The street name of each edge (``""`` where the street has none): from the OSM ways'
+        ``name`` tags; None when the source gives no names.
     """
 
     crs: str
@@ -71,6 +74,7 @@ class WalkNetwork:
     length: np.ndarray
     geometry: np.ndarray
     source: str = ""
+    name: np.ndarray | None = None
     #: Derived structures cached by the modules that use them (R-tree of edges, local coordinates).
     cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -133,12 +137,49 @@ _NETWORK_ARRAYS: dict[str, tuple[str, int]] = {
 }
 #: Optional array of a cache entry: JSON text recording where the network came from.
 _PROVENANCE = "provenance"
+#: Optional arrays of the street names: the distinct names (text, ``""`` first) and, per edge,
+#: the index of its name among them (a name table, not one text per edge: a city's 2 million
+#: edges share a few thousand names).
+_NAME_ARRAYS = ("street_names", "street_name_index")
 
 
 def street_arrays(net: WalkNetwork) -> dict[str, np.ndarray]:
     """The network's node and edge arrays by name (``node_ids``, ``x``, ``y``, ``u``, ``v``,
     ``length``): what a network file and the walking-area workers' shared files hold alike."""
     return {"node_ids": net.node_ids, "x": net.x, "y": net.y, "u": net.u, "v": net.v, "length": net.length}
+
+
+def name_arrays(name: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The street names of a network as the arrays of :data:`_NAME_ARRAYS` (none without names)."""
+    if name is None:
+        return {}
+    table, index = np.unique(np.asarray(["", *map(str, name)], dtype=object), return_inverse=True)
+    return {"street_names": table.astype(str), "street_name_index": index[1:].astype(np.int32)}
+
+
+def names_from_arrays(arrays: Mapping[str, np.ndarray], n_edges: int, label: str) -> np.ndarray | None:
+    """The street name of every edge from the arrays of :data:`_NAME_ARRAYS` (None when absent).
+
+    Raises
+    ------
+    InputError
+        If the name table is not text or an edge's index falls outside it.
+    """
+    if not all(k in arrays for k in _NAME_ARRAYS):
+        return None
+    table, index = np.asarray(arrays["street_names"]), np.asarray(arrays["street_name_index"])
+    if table.dtype.kind != "U" or table.ndim != 1 or index.dtype.kind not in "iu" or index.shape != (n_edges,):
+        raise InputError(
+            f"arrays 'street_names' ({table.dtype}, {table.shape}) and 'street_name_index' ({index.dtype}, "
+            f"{index.shape}): expected a 1-D text table and one index per edge ({n_edges})",
+            path=label,
+        )
+    _refuse_first(
+        (index < 0) | (index >= len(table)),
+        label,
+        lambda i: f"array 'street_name_index'[{i}] = {index[i]} is outside the {len(table)} street names",
+    )
+    return table.astype(object)[index]
 
 
 def save_walk_network(net: WalkNetwork, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:
@@ -173,6 +214,7 @@ def save_walk_network(net: WalkNetwork, path: str | Path, *, provenance: Mapping
         "source": np.array(net.source),
         "format": np.array(NETWORK_FORMAT),
     }
+    arrays.update(name_arrays(net.name))
     if provenance:
         arrays[_PROVENANCE] = np.array(json.dumps(dict(provenance), sort_keys=True))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -235,7 +277,7 @@ def _read_npz(p: Path) -> dict[str, np.ndarray]:
                 "for a network file (circles.network.NPZ_MAX_BYTES): damaged or not a circles network",
                 path=label,
             )
-        wanted = {*_NETWORK_ARRAYS, _PROVENANCE}
+        wanted = {*_NETWORK_ARRAYS, *_NAME_ARRAYS, _PROVENANCE}
         return {i.filename[:-4]: _read_npy_member(zf, i, label) for i in members if i.filename[:-4] in wanted}
 
 
@@ -305,6 +347,7 @@ def _network_from_arrays(arrays: Mapping[str, np.ndarray], label: str) -> WalkNe
         length=arrays["length"].astype(float),
         geometry=np.asarray(geometry, dtype=object),
         source=str(arrays["source"]),
+        name=names_from_arrays(arrays, len(counts), label),
     )
     _check_lengths(net, label)
     if _PROVENANCE in arrays:
@@ -514,7 +557,7 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
     index = {n: i for i, n in enumerate(node_ids.tolist())}
     x = np.array([G.nodes[n]["x"] for n in node_ids.tolist()], dtype=float)
     y = np.array([G.nodes[n]["y"] for n in node_ids.tolist()], dtype=float)
-    us, vs, geoms = [], [], []
+    us, vs, geoms, names = [], [], [], []
     seen: set[tuple] = set()
     for a, b, data in G.edges(data=True):
         if a == b:
@@ -532,6 +575,9 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
         us.append(ia)
         vs.append(ib)
         geoms.append(geom)
+        name = data.get("name", "")  # OSMnx joins the names of merged ways into a list: the first
+        name = name[0] if isinstance(name, list) and name else name
+        names.append(name if isinstance(name, str) else "")
     geometry = np.array(geoms, dtype=object)
     length = shapely.length(geometry) if len(geoms) else np.zeros(0)
     return WalkNetwork(
@@ -544,6 +590,7 @@ def to_walk_network(G: nx.MultiDiGraph, source: str = "") -> WalkNetwork:
         length=np.asarray(length, dtype=float),
         geometry=geometry,
         source=source,
+        name=np.array(names, dtype=object),
     )
 
 
@@ -570,6 +617,7 @@ def osm_walk_network(path: str | Path, *, retain_all: bool = False, to_crs: Any 
         length=shapely.length(geometry),
         geometry=geometry,
         source=a.source,
+        name=a.name,
     )
 
 
@@ -656,8 +704,9 @@ def graph_from_place_online(place: str, *, buffer_m: float = 1200.0, to_crs: str
 
 
 #: Version of the network builder, part of the cache file name: a new builder ignores old caches.
-#: ``w2``: entries record their source file's SHA-256 and size (``w1`` entries are never read).
-CACHE_VERSION = "w2"
+#: ``w2``: entries record their source file's SHA-256 and size (``w1`` entries are never read);
+#: ``w3``: entries hold the street names.
+CACHE_VERSION = "w3"
 #: Network file types by the end of their name (lower case).
 NETWORK_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".xml", ".xml.bz2", ".xml.gz", ".pbf", ".graphml", ".npz")
 

