@@ -153,8 +153,12 @@ def name_arrays(name: np.ndarray | None) -> dict[str, np.ndarray]:
     """The street names of a network as the arrays of :data:`_NAME_ARRAYS` (none without names)."""
     if name is None:
         return {}
-    table, index = np.unique(np.asarray(["", *map(str, name)], dtype=object), return_inverse=True)
-    return {"street_names": table.astype(str), "street_name_index": index[1:].astype(np.int32)}
+    import pandas as pd
+
+    # names in order of first appearance, "" first (a hash table: 0.4 s for 2 million edges,
+    # against 6 s for sorting them)
+    index, table = pd.factorize(np.asarray(["", *map(str, name)], dtype=object))
+    return {"street_names": np.asarray(table, dtype=str), "street_name_index": index[1:].astype(np.int32)}
 
 
 def names_from_arrays(arrays: Mapping[str, np.ndarray], n_edges: int, label: str) -> np.ndarray | None:
