@@ -662,8 +662,6 @@ def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
     node_pos = np.zeros(n_nodes, dtype=np.int64)
     node_pos[pos_node] = np.arange(len(pos_node))
     fx, fy = x[node_pos[is_final]], y[node_pos[is_final]]
-    middle = pos[np.cumsum(counts) - counts + counts // 2] if len(counts) else np.zeros(0, dtype=np.int64)
-    way_names = ways.name if len(ways.name) == len(ways.start) else np.full(len(ways.start), "", dtype=object)
     return _Topology(
         node_ids=node_ids[is_final],
         lon=fx / scale,
@@ -675,8 +673,17 @@ def _topology(ways: WalkWays, retain_all: bool) -> _Topology:
         counts=counts,
         trimmed_ways=trimmed,
         dropped_nodes=dropped,
-        name=np.asarray(way_names, dtype=object)[way[middle]] if len(middle) else np.zeros(0, dtype=object),
+        name=_edge_names(ways, way[pos], counts),
     )
+
+
+def _edge_names(ways: WalkWays, way: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The street name of each edge: the ``name`` of the way of its middle vertex (``way``: the
+    way index of every edge vertex, edge after edge; ``counts``: vertices per edge)."""
+    if not len(counts):
+        return np.zeros(0, dtype=object)
+    names = ways.name if len(ways.name) == len(ways.start) else np.full(len(ways.start), "", dtype=object)
+    return np.asarray(names, dtype=object)[way[np.cumsum(counts) - counts + counts // 2]]
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
