@@ -785,12 +785,9 @@ def pick_rule(p: Prepared, focus: str | None = None) -> str:
 
 
 def street_names_of(network) -> np.ndarray | None:
-    """The street name of every edge of a walking network, when it has them (else None)."""
-    for attr in ("name", "names", "street_name"):
-        v = getattr(network, attr, None)
-        if v is not None and not callable(v) and len(v) == network.n_edges:
-            return np.asarray(v, dtype=object)
-    return None
+    """The street name of every edge of a walking network (``WalkNetwork.name``), None without."""
+    v = network.name
+    return np.asarray(v, dtype=object) if v is not None and len(v) == network.n_edges else None
 
 
 def map_inputs(result) -> dict[str, Any]:

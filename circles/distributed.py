@@ -65,7 +65,7 @@ from .network import (
     WalkNetwork,
     check_named_arrays,
     name_arrays,
-    names_from_arrays,
+    name_table,
     read_walk_network,
 )
 from .options import RunOptions, Sources, build
@@ -440,7 +440,7 @@ class NetworkStore:
         if first.ndim != 1 or len(first) != len(a["u"]) + 1 or first[0] != 0 or a["coords"].ndim != 2:
             raise InputError("not a circles network store (array 'coord_first' or 'coords')", path=str(self.folder))
         check_named_arrays(str(self.folder), self.crs, a, np.diff(first))
-        self.names = names_from_arrays(a, len(a["u"]), str(self.folder))
+        self.names = name_table(a, len(a["u"]), str(self.folder))  # each subset names its own edges
 
     @property
     def n_edges(self) -> int:
@@ -499,7 +499,7 @@ class NetworkStore:
             length=np.asarray(a["length"][edges]),
             geometry=np.asarray(geometry, dtype=object),
             source=self.source,
-            name=self.names[edges] if self.names is not None else None,
+            name=self.names[0][self.names[1][edges]] if self.names is not None else None,
         )
         if len(edges):
             # the pieces' offsets along their edge as on the whole network: computed there as a

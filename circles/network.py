@@ -169,6 +169,19 @@ def names_from_arrays(arrays: Mapping[str, np.ndarray], n_edges: int, label: str
     InputError
         If the name table is not text or an edge's index falls outside it.
     """
+    checked = name_table(arrays, n_edges, label)
+    return None if checked is None else checked[0][checked[1]]
+
+
+def name_table(arrays: Mapping[str, np.ndarray], n_edges: int, label: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The checked name table (as objects) and per-edge index of :data:`_NAME_ARRAYS` (None when
+    absent): a network store names the edges of each subset from them.
+
+    Raises
+    ------
+    InputError
+        If the name table is not text or an edge's index falls outside it.
+    """
     if not all(k in arrays for k in _NAME_ARRAYS):
         return None
     table, index = np.asarray(arrays["street_names"]), np.asarray(arrays["street_name_index"])
@@ -183,7 +196,7 @@ def names_from_arrays(arrays: Mapping[str, np.ndarray], n_edges: int, label: str
         label,
         lambda i: f"array 'street_name_index'[{i}] = {index[i]} is outside the {len(table)} street names",
     )
-    return table.astype(object)[index]
+    return table.astype(object), index
 
 
 def save_walk_network(net: WalkNetwork, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> Path:

@@ -473,7 +473,7 @@ def _nearest_street(net: WalkNetwork, points: np.ndarray) -> tuple[list[str], np
     if street is None:
         return [""] * len(points), np.round(dist, 1)
     names = [str(street[e]) if street[e] else "" for e in edge]
-    named = np.flatnonzero([bool(v) for v in street])
+    named = np.flatnonzero(street != "")
     blank = [i for i, v in enumerate(names) if not v]
     if blank and len(named):
         tree = shapely.STRtree(net.geometry[named])
