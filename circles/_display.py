@@ -786,7 +786,7 @@ def pick_rule(p: Prepared, focus: str | None = None) -> str:
 
 def street_names_of(network) -> np.ndarray | None:
     """The street name of every edge of a walking network (``WalkNetwork.name``), None without."""
-    v = network.name
+    v = getattr(network, "name", None)
     return np.asarray(v, dtype=object) if v is not None and len(v) == network.n_edges else None
 
 
