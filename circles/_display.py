@@ -680,9 +680,7 @@ def _prepare_streets(streets, metric) -> dict[str, Any]:
     st = st[st.geometry.notna() & ~st.geometry.is_empty]
     norm = shapely.normalize(np.asarray(st.geometry.values, dtype=object))
     st = st[~pd.Series(shapely.to_wkb(norm)).duplicated().to_numpy()]  # both directions of a street
-    street_names = (
-        st["name"].map(_street_name).to_numpy() if "name" in st.columns else np.full(len(st), "", dtype=object)
-    )
+    street_names = _street_names(st["name"]) if "name" in st.columns else np.full(len(st), "", dtype=object)
     st = gpd.GeoDataFrame(
         {"name": street_names},
         geometry=valid_geometries(st.geometry.values, "line", "street"),
@@ -724,6 +722,15 @@ def _prepare_areas(isochrones, types, metric, speeds) -> gpd.GeoDataFrame:
     )
     iso = iso[iso.geometry.notna()].reset_index(drop=True)
     return iso
+
+
+def _street_names(values: pd.Series) -> np.ndarray:
+    """:func:`_street_name` of each value, worked out once per distinct name."""
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:  # OSMnx gives a street of several names as a list
+        return values.map(_street_name).to_numpy()
+    return np.array([*(_street_name(v) for v in uniques), ""], dtype=object)[codes]  # -1 (none): ""
 
 
 def _street_name(v) -> str:

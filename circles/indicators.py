@@ -54,6 +54,20 @@ ALL_RULES = "all_spatial_rules"
 CITY = "city"
 #: Statuses that say nothing about the ground: left out of the shares.
 NOT_ASSESSED = ("no_data", "to_assess")
+#: The gap report's columns the indicators read (the others are not copied per scope).
+_USED = (
+    "community_id",
+    "rule_id",
+    "status",
+    "facility_type",
+    "facility_name_zh",
+    "threshold_min",
+    "threshold_m",
+    "covered_share",
+    "residents",
+    "residents_unplaced",
+    "population_estimated",
+)
 #: Statuses that meet the standard: ``ok``, and an absent item the standard asks for only where
 #: conditions allow (``conditional``) or as needed (``as_needed``).
 MEETS = ("ok", "conditional", "as_needed")
@@ -116,43 +130,61 @@ def theil_split(x: np.ndarray, w: np.ndarray, groups: np.ndarray) -> tuple[float
     return within, between
 
 
-def _equity(g: pd.DataFrame, districts: pd.Series | None) -> dict:
-    """Gini and Theil of the covered share over the assessed communities of one rule."""
-    assessed = ~g["status"].isin(NOT_ASSESSED) & g["covered_share"].notna()
+def _arrays(g: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The gap rows' values the indicators add up, as arrays made once (each scope and rule
+    then takes its rows by position instead of filtering a table).
+    """
     placed = (g["residents"] - g["residents_unplaced"].fillna(0)).clip(lower=0)
-    sel = assessed & (placed > 0)
-    x, w = g.loc[sel, "covered_share"].to_numpy(dtype=float), placed[sel].to_numpy(dtype=float)
+    estimated = g["population_estimated"]
+    return {
+        "assessed": (~g["status"].isin(NOT_ASSESSED)).to_numpy(),
+        "meets": g["status"].isin(MEETS).to_numpy(),
+        "residents": g["residents"].to_numpy(dtype=float),
+        "placed": placed.to_numpy(dtype=float),
+        "share": g["covered_share"].to_numpy(dtype=float),
+        "estimated": (estimated.notna() & estimated.astype(bool)).to_numpy(),
+        "district": g["_district"].to_numpy(dtype=object) if "_district" in g else np.zeros(0, dtype=object),
+    }
+
+
+def _equity(a: dict[str, np.ndarray], rows: np.ndarray, split: bool) -> dict:
+    """Gini and Theil of the covered share over the assessed communities of one rule (``rows``
+    of :func:`_arrays`); the Theil index split by district when ``split``.
+    """
+    share, placed = a["share"][rows], a["placed"][rows]
+    sel = a["assessed"][rows] & ~np.isnan(share) & (placed > 0)
+    x, w = share[sel], placed[sel]
     out = {
         "gini_covered_share": round(max(weighted_gini(x, w), 0.0), 4),  # both are ≥ 0 (rounding aside)
         "theil_covered_share": round(max(weighted_theil(x, w), 0.0), 4),
         "theil_within": np.nan,
         "theil_between": np.nan,
     }
-    if districts is not None:
-        within, between = theil_split(x, w, districts[sel].to_numpy())
+    if split:
+        within, between = theil_split(x, w, a["district"][rows][sel])
         out["theil_within"], out["theil_between"] = round(within, 4), round(between, 4)
     return out
 
 
-def _rule_rows(g: pd.DataFrame) -> dict:
-    """Indicator values of one rule over the communities of ``g`` (rows of the gap report)."""
-    assessed = ~g["status"].isin(NOT_ASSESSED)
-    placed = (g["residents"] - g["residents_unplaced"].fillna(0)).clip(lower=0)
-    covered = (g["covered_share"].fillna(0) * placed).where(assessed, 0.0)
-    res_assessed = float(placed[assessed].sum())
+def _rule_rows(a: dict[str, np.ndarray], rows: np.ndarray) -> dict:
+    """Indicator values of one rule over the communities of ``rows`` (of :func:`_arrays`)."""
+    assessed, placed, residents = a["assessed"][rows], a["placed"][rows], a["residents"][rows]
+    share = a["share"][rows]
+    covered = float(np.nansum(np.where(assessed, np.where(np.isnan(share), 0.0, share) * placed, 0.0)))
+    res_assessed = float(np.nansum(placed[assessed]))
     n_assessed = int(assessed.sum())
-    n_ok = int(g["status"].isin(MEETS).sum())
+    n_ok = int(a["meets"][rows].sum())
     return {
-        "communities": len(g),
+        "communities": len(rows),
         "communities_ok": n_ok,
         "communities_ok_share": round(n_ok / n_assessed, 4) if n_assessed else np.nan,
         "communities_assessed": n_assessed,
-        "residents": int(round(g["residents"].sum())),
+        "residents": int(round(float(np.nansum(residents)))),
         "residents_assessed": int(round(res_assessed)),
-        "residents_covered": int(round(float(covered.sum()))),
-        "residents_covered_share": round(float(covered.sum()) / res_assessed, 4) if res_assessed > 0 else np.nan,
-        "residents_no_data": int(round(float(g.loc[~assessed, "residents"].sum()))),
-        "population_estimated": bool(g["population_estimated"].any()),
+        "residents_covered": int(round(covered)),
+        "residents_covered_share": round(covered / res_assessed, 4) if res_assessed > 0 else np.nan,
+        "residents_no_data": int(round(float(np.nansum(residents[~assessed])))),
+        "population_estimated": bool(a["estimated"][rows].any()),
     }
 
 
@@ -203,24 +235,30 @@ def city_indicators(gaps: pd.DataFrame, communities: pd.DataFrame, district_fiel
         Columns :data:`INDICATOR_COLUMNS`; one row per (scope, rule) plus one
         ``all_spatial_rules`` row per scope.
     """
-    g = gaps[gaps["status"].isin(STATUSES)].copy()
+    g = gaps.loc[gaps["status"].isin(STATUSES), [c for c in _USED if c in gaps]].reset_index(drop=True)
     g["community_id"] = g["community_id"].astype(str)
-    scopes: list[tuple[str, str, pd.DataFrame]] = [(CITY, "", g)]
+    g["_district"] = ""
     if district_field is not None:
         district = dict(
             zip(communities["id"].astype(str), communities[district_field].fillna("").astype(str), strict=True)
         )
         g["_district"] = g["community_id"].map(district).fillna("")
-        for name in sorted(set(g["_district"])):
-            scopes.append(("district", name, g[g["_district"] == name]))
+    a = _arrays(g)
+    by_rule = g.groupby("rule_id", sort=False).indices
+    scopes: list[tuple[str, str, pd.DataFrame, dict]] = [(CITY, "", g, by_rule)]
+    if district_field is not None:
+        by_district_rule = g.groupby(["_district", "rule_id"], sort=False).indices
+        for name, pos in sorted(g.groupby("_district", sort=False).indices.items()):
+            own = {rid: by_district_rule[(name, rid)] for rid in by_rule if (name, rid) in by_district_rule}
+            scopes.append(("district", name, g.iloc[pos], own))
     rows = []
     rule_order = list(dict.fromkeys(g["rule_id"]))
-    for scope, name, sub in scopes:
+    for scope, name, sub, rule_rows in scopes:
         for rid in rule_order:
-            r = sub[sub["rule_id"] == rid]
-            if not len(r):
+            if rid not in rule_rows:
                 continue
-            first = r.iloc[0]
+            r = rule_rows[rid]
+            first = g.iloc[int(r[0])]
             rows.append(
                 {
                     "scope": scope,
@@ -231,8 +269,8 @@ def city_indicators(gaps: pd.DataFrame, communities: pd.DataFrame, district_fiel
                     "facility_type": first["facility_type"],
                     "threshold_min": first["threshold_min"],
                     "threshold_m": first["threshold_m"],
-                    **_rule_rows(r),
-                    **_equity(r, r["_district"] if scope == CITY and district_field is not None else None),
+                    **_rule_rows(a, r),
+                    **_equity(a, r, scope == CITY and district_field is not None),
                     "note": "",
                 }
             )

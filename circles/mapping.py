@@ -318,8 +318,8 @@ def _attached(area, p: Prepared, ftype: str):
 
 
 def _n_coords(geoms) -> int:
-    arr = np.asarray([g for g in geoms if g is not None], dtype=object)
-    return int(shapely.get_num_coordinates(arr).sum()) if len(arr) else 0
+    """Coordinates of ``geoms`` (None counts 0)."""
+    return int(shapely.get_num_coordinates(np.asarray(geoms, dtype=object)).sum()) if len(geoms) else 0
 
 
 def _to_lonlat(p: Prepared, pts) -> np.ndarray:
@@ -847,48 +847,92 @@ def _many_streets(lang: str, how: str) -> str:
     )
 
 
+#: The street picture's line: its colour, its width in pixels (0.7 pt at 100 dpi, as the
+#: matplotlib drawing it replaced) and the length in pixels between the points it is sampled at.
+STREET_RASTER_RGB = (0x8A, 0x8A, 0x8A)
+STREET_RASTER_WIDTH_PX = 0.97
+STREET_RASTER_STEP_PX = 0.5
+#: Opacity levels of the picture (a 16-entry palette, one grey) and segments drawn per pass.
+STREET_RASTER_LEVELS = 16
+STREET_RASTER_CHUNK = 1_000_000
+
+
+def line_coverage(a: np.ndarray, b: np.ndarray, width: int, height: int) -> np.ndarray:
+    """How much of each pixel the segments ``a[i]``–``b[i]`` cover (0–1), anti-aliased.
+
+    ``a`` and ``b`` are (n, 2) pixel positions (x right, y down; pixel (i, j) spans [i, i+1) ×
+    [j, j+1)). Each segment is sampled every :data:`STREET_RASTER_STEP_PX` or closer, each
+    sample carries the length it stands for and is shared bilinearly between the four
+    pixel centres around it; a pixel's cover is that length times the line width
+    (:data:`STREET_RASTER_WIDTH_PX`), at most 1. Segments are drawn
+    :data:`STREET_RASTER_CHUNK` at a time so the samples never take more memory than that.
+    """
+    acc = np.zeros(width * height)
+    for lo in range(0, len(a), STREET_RASTER_CHUNK):
+        pa, pb = a[lo : lo + STREET_RASTER_CHUNK], b[lo : lo + STREET_RASTER_CHUNK]
+        d = pb - pa
+        length = np.hypot(d[:, 0], d[:, 1])
+        n = np.maximum(1, np.ceil(length / STREET_RASTER_STEP_PX)).astype(np.int64)
+        seg = np.repeat(np.arange(len(pa)), n)
+        k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        t = (k + 0.5) / n[seg]
+        fx = pa[seg, 0] + d[seg, 0] * t - 0.5
+        fy = pa[seg, 1] + d[seg, 1] * t - 0.5
+        weight = (length / n)[seg]
+        ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+        ax, ay = fx - ix, fy - iy
+        for dx, dy, share in (
+            (0, 0, (1 - ax) * (1 - ay)),
+            (1, 0, ax * (1 - ay)),
+            (0, 1, (1 - ax) * ay),
+            (1, 1, ax * ay),
+        ):
+            x, y = ix + dx, iy + dy
+            ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+            acc += np.bincount(y[ok] * width + x[ok], weights=(weight * share)[ok], minlength=width * height)
+    return np.minimum(acc * STREET_RASTER_WIDTH_PX, 1.0).reshape(height, width)
+
+
 def _street_raster(p: Prepared, geoms) -> dict | None:
     """The streets as one transparent PNG in Web Mercator (what Leaflet stretches an image in),
-    for an overview whose streets are too many to send as lines: {"url": data URI, "b": bounds}."""
+    for an overview whose streets are too many to send as lines: {"url": data URI, "b": bounds}.
+
+    Drawn with :func:`line_coverage` (numpy): a grey line whose opacity is the share of each
+    pixel it covers, in :data:`STREET_RASTER_LEVELS` levels.
+    """
     import io
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
-    from matplotlib.figure import Figure
     from PIL import Image
+    from pyproj import Transformer
 
     try:
-        s = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=p.metric).to_crs("EPSG:3857")
-        xy, idx = shapely.get_coordinates(s.values, return_index=True)
+        xy, idx = shapely.get_coordinates(np.asarray(geoms, dtype=object), return_index=True)
         if not len(xy):
             return None
-        x0, y0 = xy.min(axis=0)
-        x1, y1 = xy.max(axis=0)
+        mx, my = Transformer.from_crs(p.metric, "EPSG:3857", always_xy=True).transform(xy[:, 0], xy[:, 1])
+        x0, y0, x1, y1 = float(mx.min()), float(my.min()), float(mx.max()), float(my.max())
         side = max(x1 - x0, y1 - y0)
         w = max(64, int(round(STREET_RASTER_PX * (x1 - x0) / side)))
         h = max(64, int(round(STREET_RASTER_PX * (y1 - y0) / side)))
-        fig = Figure(figsize=(w / 100, h / 100), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_axes((0, 0, 1, 1))
-        ax.set_axis_off()
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-        ax.add_collection(LineCollection(np.split(xy, starts[1:]), colors="#8a8a8a", linewidths=0.7))
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", transparent=True, metadata={"Software": None})
+        px = np.column_stack([(mx - x0) / (x1 - x0 or 1.0) * w, (y1 - my) / (y1 - y0 or 1.0) * h])
+        same = idx[1:] == idx[:-1]  # consecutive points of one street
+        cover = line_coverage(px[:-1][same], px[1:][same], w, h)
+        levels = np.rint(cover * (STREET_RASTER_LEVELS - 1)).astype(np.uint8)
+        img = Image.fromarray(levels, mode="P")
+        img.putpalette(list(STREET_RASTER_RGB) * STREET_RASTER_LEVELS)
+        img.info["transparency"] = bytes(
+            round(255 * k / (STREET_RASTER_LEVELS - 1)) for k in range(STREET_RASTER_LEVELS)
+        )
         out = io.BytesIO()
-        Image.open(io.BytesIO(buf.getvalue())).convert("RGBA").quantize(16).save(out, format="PNG", optimize=True)
+        img.save(out, format="PNG", optimize=True, transparency=img.info["transparency"])
     except Exception as exc:  # the overview is drawn without streets rather than not at all
         log.warning("overview streets could not be drawn as an image (%s)", exc)
         return None
-    corners = gpd.GeoSeries(shapely.points([(x0, y0), (x1, y1)]), crs="EPSG:3857").to_crs("EPSG:4326")
+    corners = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    (lon0, lon1), (lat0, lat1) = corners.transform([x0, x1], [y0, y1])
     return {
         "url": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii"),
-        "b": [
-            [round(float(corners.y.iloc[0]), 6), round(float(corners.x.iloc[0]), 6)],
-            [round(float(corners.y.iloc[1]), 6), round(float(corners.x.iloc[1]), 6)],
-        ],
+        "b": [[round(float(lat0), 6), round(float(lon0), 6)], [round(float(lat1), 6), round(float(lon1), 6)]],
     }
 
 

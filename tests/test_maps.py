@@ -7,7 +7,9 @@ The README screenshots are refreshed by ``python scripts/make_demo_map.py``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import json
 import re
 import time
@@ -36,6 +38,7 @@ from map_browser import (
     viewport,
 )
 from PIL import Image
+from pyproj import Transformer
 
 from circles import _display, _labels, mapping, pipeline, siting, whatif
 
@@ -906,6 +909,49 @@ def test_an_overview_with_too_many_streets_draws_them_as_a_picture(browsers, dem
     assert img is not None and img[2] - img[0] > w / 4
     assert "图片" in js(drv, "return document.querySelector('.circles-legend-static').textContent")
     assert errors(drv) == []
+
+
+def test_line_coverage_hand_computed():
+    """A level segment along a pixel row's centre covers each pixel it crosses by its length there
+    times the line width; a sloping one keeps its length × width in all; nothing else is drawn."""
+    width = mapping.STREET_RASTER_WIDTH_PX
+    cover = mapping.line_coverage(np.array([[2.0, 5.5]]), np.array([[12.0, 5.5]]), 20, 10)
+    assert cover.shape == (10, 20)
+    assert np.allclose(cover[5, 3:11], width)  # whole pixels: 1 px of line each
+    assert np.isclose(cover.sum(), 10 * width)  # 10 px long, all inside
+    assert cover[[0, 1, 2, 3, 4, 6, 7, 8, 9]].sum() == 0 and cover[5, :1].sum() == 0 and cover[5, 13:].sum() == 0
+    slope = mapping.line_coverage(np.array([[1.0, 1.0]]), np.array([[7.0, 9.0]]), 20, 10)
+    assert np.isclose(slope.sum(), 10 * width)  # a 6-8-10 triangle's long side
+    assert slope.max() <= 1.0
+    clipped = mapping.line_coverage(np.array([[-5.0, 5.5]]), np.array([[5.0, 5.5]]), 20, 10)
+    assert 4.5 * width < clipped.sum() < 5.5 * width  # only what lies in the picture
+
+
+def test_overview_street_picture_draws_every_street_and_nothing_else(demo_result, monkeypatch):
+    """The picture of the streets, read back: every street piece's middle is drawn, and every drawn
+    pixel lies within 1.5 px of a street (shapely's distance, not the drawing's own arithmetic)."""
+    monkeypatch.setattr(mapping, "MAX_OVERVIEW_STREET_COORDS", 10)
+    data = _app_data(mapping.result_map(demo_result))
+    img = data["streetsImg"]
+    raw = base64.b64decode(img["url"].split(",", 1)[1])
+    alpha = np.asarray(Image.open(io.BytesIO(raw)).convert("RGBA"))[..., 3]
+    h, w = alpha.shape
+    (lat0, lon0), (lat1, lon1) = img["b"]
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    (x0, x1), (y0, y1) = to_merc.transform([lon0, lon1], [lat0, lat1])
+    p = _display.prepare(**_display.map_inputs(demo_result), lang="zh")
+    merc = gpd.GeoSeries(p.streets.geometry.values, crs=p.metric).to_crs("EPSG:3857").values
+    pixels = shapely.transform(
+        merc, lambda c: np.column_stack([(c[:, 0] - x0) / (x1 - x0) * w, (y1 - c[:, 1]) / (y1 - y0) * h])
+    )
+    mids = shapely.get_coordinates(shapely.line_interpolate_point(pixels, 0.5, normalized=True))
+    assert len(mids) > 300
+    assert (alpha[mids[:, 1].astype(int).clip(0, h - 1), mids[:, 0].astype(int).clip(0, w - 1)] > 0).all()
+    ys, xs = np.nonzero(alpha)
+    centres = shapely.points(xs + 0.5, ys + 0.5)
+    tree = shapely.STRtree(pixels)
+    _, dist = tree.query_nearest(centres, return_distance=True, all_matches=False)
+    assert len(dist) == len(centres) and dist.max() <= 1.5
 
 
 def _app_data(m) -> dict:
