@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -618,16 +618,29 @@ def detect_shift(points_gdf: gpd.GeoDataFrame, edges_gdf: gpd.GeoDataFrame) -> S
 
     utm = pts.estimate_utm_crs()
     tree = shapely.STRtree(np.asarray(edges.to_crs(utm).geometry.values, dtype=object))
-    x = pts.geometry.x.to_numpy()
-    y = pts.geometry.y.to_numpy()
+    return shift_report(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), tree, utm)
+
+
+def street_distances(x: np.ndarray, y: np.ndarray, tree: shapely.STRtree, crs: Any) -> np.ndarray:
+    """Distance (m) from each WGS-84 point (``x``, ``y``) to the nearest line of ``tree``,
+    whose lines are in the metric ``crs``.
+    """
+    projected = gpd.GeoSeries(gpd.points_from_xy(x, y), crs="EPSG:4326").to_crs(crs)
+    return _nearest_distances(np.asarray(projected.values, dtype=object), tree)
+
+
+def shift_report(x: np.ndarray, y: np.ndarray, tree: shapely.STRtree, crs: Any) -> ShiftReport:
+    """The test of :func:`detect_shift` on WGS-84 points (``x``, ``y``) against street lines
+    already in an R-tree (``tree``, lines in the metric ``crs``): a walking network's own tree
+    serves, with no copy of its edges reprojected.
+    """
     dists = {}
     for label, conv in (("declared", None), ("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
         cx, cy = (x, y) if conv is None else conv(x, y)
-        projected = gpd.GeoSeries(gpd.points_from_xy(cx, cy), crs="EPSG:4326").to_crs(utm)
-        dists[label] = _nearest_distances(np.asarray(projected.values, dtype=object), tree)
+        dists[label] = street_distances(cx, cy, tree, crs)
     suggestion, stats = decide_shift(dists["declared"], dists["gcj02"], dists["bd09"])
     report = ShiftReport(
-        len(pts),
+        len(x),
         float(np.nanmedian(dists["declared"])),
         float(np.nanmedian(dists["gcj02"])),
         float(np.nanmedian(dists["bd09"])),
@@ -653,6 +666,8 @@ __all__ = [
     "bd09_to_wgs84",
     "decide_shift",
     "detect_shift",
+    "shift_report",
+    "street_distances",
     "from_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",

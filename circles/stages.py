@@ -92,13 +92,13 @@ def check_shift(facilities: gpd.GeoDataFrame, net: WalkNetwork):
 
     The facilities are in EPSG:4326; areas and lines are represented by a point inside them.
     """
-    from .chinacrs import detect_shift, in_china
+    from .chinacrs import in_china, shift_report
 
-    pts = gpd.GeoDataFrame(geometry=facilities.geometry.representative_point().values, crs=facilities.crs)
-    if len(pts) < 3 or not in_china(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()).mean() > 0.5:
+    pts = facilities.geometry.representative_point()
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    if len(pts) < 3 or not in_china(x, y).mean() > 0.5:
         return None
-    edges = net.edges_gdf().to_crs("EPSG:4326")
-    return detect_shift(pts, edges)
+    return shift_report(x, y, net.edge_tree(), net.crs)
 
 
 def rule_limits(rulebook: Rulebook) -> dict[str, dict[float, list[str]]]:
@@ -172,24 +172,15 @@ def check_declared_shift(facilities: gpd.GeoDataFrame, net: WalkNetwork, name: s
     compared with the corrected ones by their distance to the streets (the test of
     :func:`circles.chinacrs.decide_shift`). Returns the warning, or None.
     """
-    import shapely
-
-    from .chinacrs import _nearest_distances, decide_shift, in_china, wgs84_to_bd09, wgs84_to_gcj02
+    from .chinacrs import decide_shift, in_china, street_distances, wgs84_to_bd09, wgs84_to_gcj02
 
     pts = facilities.geometry.representative_point()
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
     if len(pts) < 3 or not in_china(x, y).mean() > 0.5:
         return None
     gx, gy = (wgs84_to_gcj02 if name == "gcj02" else wgs84_to_bd09)(x, y)
-    utm = gpd.GeoSeries(pts.values, crs="EPSG:4326").estimate_utm_crs()
-    tree = shapely.STRtree(np.asarray(net.edges_gdf().to_crs(utm).geometry.values, dtype=object))
-
-    def dist(ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
-        return _nearest_distances(
-            np.asarray(gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=4326).to_crs(utm).values), tree
-        )
-
-    corrected, as_given = dist(x, y), dist(gx, gy)
+    tree = net.edge_tree()
+    corrected, as_given = street_distances(x, y, tree, net.crs), street_distances(gx, gy, tree, net.crs)
     worse, _ = decide_shift(corrected, as_given, as_given)
     if worse is None:
         return None
