@@ -777,14 +777,21 @@ def start_areas(
     )
 
 
+#: Worker processes of a :class:`SideProcess` (at most one per core). Two: the gaps and ledger
+#: workbooks and the walking areas' GeoJSON take about 20 s each on a million-node city, about
+#: as long together as the tables and maps written here meanwhile. No source: measured (issue 25).
+SIDE_WORKERS = 2
+
+
 class SideProcess:
-    """Calls run in one worker process while this process goes on: the workbooks, written while
-    this process writes the tables, the areas and the maps.
+    """Calls run in worker processes while this process goes on: the workbooks and the walking
+    areas, written while this process writes the tables and the maps.
 
     ``side.start(name, fn, *args)`` starts ``fn(*args)``; :meth:`results` waits for every call
-    and returns their results by name, then stops the worker. On one core, in a daemonic process
-    (a Dask worker), or when the worker cannot start or dies, the calls run here: the same
-    files either way.
+    and returns their results by name, then stops the workers. Up to :data:`SIDE_WORKERS` calls
+    run at once, the next one starting when a worker is free. On one core, in a daemonic
+    process (a Dask worker), or when the workers cannot start or die, the calls run here: the
+    same files either way.
     """
 
     def __init__(self) -> None:
@@ -797,7 +804,8 @@ class SideProcess:
         if worker_cores() >= 2 and not multiprocessing.current_process().daemon:
             try:
                 if self._pool is None:
-                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
+                    workers = min(SIDE_WORKERS, worker_cores())
+                    self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
                     # an error before results(): the calls not started are dropped with this object
                     weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
                 future = self._pool.submit(fn, *args, **kwargs)

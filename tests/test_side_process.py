@@ -4,6 +4,7 @@ errors, and the same work done here on one core."""
 from __future__ import annotations
 
 import os
+import time
 
 import pandas as pd
 import pytest
@@ -50,3 +51,15 @@ def test_one_core_runs_here(tmp_path, monkeypatch):
     assert not (tmp_path / "t.csv").exists()
     assert side.results() == {"csv": tmp_path / "t.csv"}
     assert (tmp_path / "t.csv").exists()
+
+
+def test_two_calls_run_at_once(monkeypatch):
+    """With two cores, two calls run side by side: two 4-second waits end in well under the
+    8 s they take one after the other (worker start-up included)."""
+    monkeypatch.setattr(stages, "worker_cores", lambda: 2)
+    side = stages.SideProcess()
+    start = time.monotonic()
+    side.start("a", time.sleep, 4)
+    side.start("b", time.sleep, 4)
+    assert side.results() == {"a": None, "b": None}
+    assert time.monotonic() - start < 7.5
