@@ -32,7 +32,8 @@ def cell_value(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, str):
-        return _ILLEGAL.sub("", v)  # openpyxl refuses control characters (IllegalCharacterError)
+        # openpyxl refuses control characters (IllegalCharacterError); printable text has none
+        return v if v.isprintable() else _ILLEGAL.sub("", v)
     return v
 
 

@@ -88,7 +88,8 @@ def write_value(ws: Worksheet, row: int, col: int, v: Any, fmt: Any = None) -> N
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
     elif isinstance(v, str):
-        v = ILLEGAL_CHARACTERS_RE.sub("", v)  # control characters a workbook cannot hold (issue 20)
+        if not v.isprintable():  # control characters a workbook cannot hold (issue 20); tested first in C
+            v = ILLEGAL_CHARACTERS_RE.sub("", v)
         ws.write_string(row, col, v, fmt)
     elif isinstance(v, bool):
         ws.write_boolean(row, col, v, fmt)
@@ -227,7 +228,8 @@ def write_gaps_workbook(
     status_col = cols.index("status") if "status" in cols else None
     percent = {i for i, c in enumerate(cols) if c in ("covered_share", "covered_share_adequate")}
     share = fmt.get(num_format="0.0%")
-    for r, rec in enumerate(gaps.itertuples(index=False), start=2):
+    columns = [gaps.iloc[:, k].tolist() for k in range(gaps.shape[1])]  # whole columns, not cell by cell
+    for r, rec in enumerate(zip(*columns, strict=True), start=2):
         for j, v in enumerate(rec):
             v = cell_value(v)
             f = None
