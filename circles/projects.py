@@ -187,6 +187,21 @@ def _build_rows(rows: pd.DataFrame, cid: str, name: str) -> list[dict[str, Any]]
     return out
 
 
+#: The ledger columns the 实施项目清单 is made from.
+_PROJECT_INPUTS = (
+    "community_id",
+    "community_name",
+    "in_plan",
+    "rule_id",
+    "facility_type",
+    "item",
+    "item_name",
+    "status",
+    "investment_wan",
+    "action_zh",
+)
+
+
 def project_table(ledger: pd.DataFrame, pilot: Pilot, months: Iterable[str]) -> pd.DataFrame:
     """The 实施项目清单's rows (see the module's docstring), in the ledger's community order.
 
@@ -207,7 +222,8 @@ def project_table(ledger: pd.DataFrame, pilot: Pilot, months: Iterable[str]) -> 
     """
     heads = project_headers(pilot, months, dated=is_pilot_ledger(ledger))
     recs: list[dict[str, Any]] = []
-    for cid, rows in ledger.groupby("community_id", sort=False):
+    used = [c for c in _PROJECT_INPUTS if c in ledger]  # a city's ledger is wide: only these are split
+    for cid, rows in ledger[used].groupby("community_id", sort=False):
         name = str(rows["community_name"].iloc[0])
         c = pilot.match_name(name) if rows["in_plan"].notna().any() else None
         if c is not None:

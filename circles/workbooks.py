@@ -348,8 +348,10 @@ def official_table(
     col_fmt = [f["number"] if c in NUMERIC else f["text"] for c in cols]
     fill_col = cols.index("gap") if "gap" in cols else None
     statuses = list(df["status"]) if "status" in df.columns else None
-    for i, rec in enumerate(df.to_dict("records")):
-        values = [i + 1 if c == "no" else _ledger_value(c, rec.get(c)) for c in cols]
+    none = [None] * len(df)
+    columns = [df[c].tolist() if c in df.columns else none for c in cols]  # whole columns, not cell by cell
+    for i, rec in enumerate(zip(*columns, strict=True)):
+        values = [i + 1 if c == "no" else _ledger_value(c, v) for c, v in zip(cols, rec, strict=True)]
         formats = [
             f["count"] if c == "residents_affected" and v is not None else cf
             for c, v, cf in zip(cols, values, col_fmt, strict=True)
