@@ -143,7 +143,7 @@ def _arrays(g: pd.DataFrame) -> dict[str, np.ndarray]:
         "placed": placed.to_numpy(dtype=float),
         "share": g["covered_share"].to_numpy(dtype=float),
         "estimated": (estimated.notna() & estimated.astype(bool)).to_numpy(),
-        "district": g["_district"].to_numpy(dtype=object) if "_district" in g else np.zeros(0, dtype=object),
+        "district": g["_district"].to_numpy(dtype=object),
     }
 
 

@@ -918,13 +918,11 @@ def _street_raster(p: Prepared, geoms) -> dict | None:
         same = idx[1:] == idx[:-1]  # consecutive points of one street
         cover = line_coverage(px[:-1][same], px[1:][same], w, h)
         levels = np.rint(cover * (STREET_RASTER_LEVELS - 1)).astype(np.uint8)
-        img = Image.fromarray(levels, mode="P")
+        img = Image.frombytes("P", (w, h), levels.tobytes())
         img.putpalette(list(STREET_RASTER_RGB) * STREET_RASTER_LEVELS)
-        img.info["transparency"] = bytes(
-            round(255 * k / (STREET_RASTER_LEVELS - 1)) for k in range(STREET_RASTER_LEVELS)
-        )
+        alpha = bytes(round(255 * k / (STREET_RASTER_LEVELS - 1)) for k in range(STREET_RASTER_LEVELS))
         out = io.BytesIO()
-        img.save(out, format="PNG", optimize=True, transparency=img.info["transparency"])
+        img.save(out, format="PNG", optimize=True, transparency=alpha)
     except Exception as exc:  # the overview is drawn without streets rather than not at all
         log.warning("overview streets could not be drawn as an image (%s)", exc)
         return None
