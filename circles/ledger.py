@@ -79,7 +79,7 @@ from ._labels import (
     rule_name,
     threshold_text,
 )
-from ._sheets import write_csv
+from ._sheets import column_lists, write_csv
 from .cycle import Carried
 from .departments import DEPARTMENT_KINDS, Departments, _departments_from, load_departments  # noqa: F401  (re-exported)
 from .errors import ConfigError
@@ -909,8 +909,7 @@ def _gap_rows(gaps: pd.DataFrame) -> dict[tuple[str, Any], dict[str, Any]]:
     if gaps.empty:
         return {}
     fields = next(gaps.head(1).itertuples(index=False))._fields  # the names itertuples gives
-    columns = [gaps.iloc[:, k].tolist() for k in range(gaps.shape[1])]
-    rows = [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
+    rows = [dict(zip(fields, values, strict=True)) for values in zip(*column_lists(gaps), strict=True)]
     return {(str(r["community_id"]), r["rule_id"]): r for r in rows}
 
 

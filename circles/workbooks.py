@@ -29,7 +29,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from xlsxwriter.worksheet import Worksheet
 
 from ._labels import LEDGER_BOOLEAN, LEDGER_PERCENT, LEDGER_TITLES, STATUS_FILL, YES_NO
-from ._sheets import cell_value
+from ._sheets import cell_value, column_lists
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,7 @@ def write_gaps_workbook(
     status_col = cols.index("status") if "status" in cols else None
     percent = {i for i, c in enumerate(cols) if c in ("covered_share", "covered_share_adequate")}
     share = fmt.get(num_format="0.0%")
-    columns = [gaps.iloc[:, k].tolist() for k in range(gaps.shape[1])]  # whole columns, not cell by cell
-    for r, rec in enumerate(zip(*columns, strict=True), start=2):
+    for r, rec in enumerate(zip(*column_lists(gaps), strict=True), start=2):
         for j, v in enumerate(rec):
             v = cell_value(v)
             f = None
@@ -348,9 +347,7 @@ def official_table(
     col_fmt = [f["number"] if c in NUMERIC else f["text"] for c in cols]
     fill_col = cols.index("gap") if "gap" in cols else None
     statuses = list(df["status"]) if "status" in df.columns else None
-    none = [None] * len(df)
-    columns = [df[c].tolist() if c in df.columns else none for c in cols]  # whole columns, not cell by cell
-    for i, rec in enumerate(zip(*columns, strict=True)):
+    for i, rec in enumerate(zip(*column_lists(df, cols), strict=True)):
         values = [i + 1 if c == "no" else _ledger_value(c, v) for c, v in zip(cols, rec, strict=True)]
         formats = [
             f["count"] if c == "residents_affected" and v is not None else cf
