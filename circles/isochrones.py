@@ -89,9 +89,9 @@ class AreaField:
     fields: dict[str, np.ndarray]
     #: The street samples the field was drawn from: coordinates, split-graph segment, position.
     samples: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    #: Per field, the four cell values around each street sample and the sample's place
-    #: between them (:func:`_drawn_inside` reads them for every limit).
-    corners: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: Per field, the four cell values around each street sample, the sample's place between
+    #: them, and their least and greatest (:func:`_drawn_inside` reads them for every limit).
+    corners: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
     #: Per field, the exact walk to each street sample.
     walks: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -298,7 +298,10 @@ def _sample_walks(graph: SplitGraph, dist: np.ndarray, seg: np.ndarray, pos: np.
 
 def _drawn_inside(area_field: AreaField, kind: str, limit: float) -> np.ndarray:
     """Whether the street samples fall inside the contour at ``limit`` of the field ``kind``
-    (bilinear reading of the clamped field, as :func:`field_polygons` draws it)."""
+    (bilinear reading of the clamped field, as :func:`field_polygons` draws it).
+
+    Only the samples whose four cells straddle the clamped band are read: the others' cells
+    all clamp to one side, ``limit ± ramp``, which a weighted mean cannot move across ``limit``."""
     cell = float(area_field.x[1] - area_field.x[0]) if len(area_field.x) > 1 else 1.0
     ramp = FIELD_RAMP_CELLS * cell if len(area_field.x) > 1 else 1.0
     got = area_field.corners.get(kind)
@@ -311,12 +314,17 @@ def _drawn_inside(area_field: AreaField, kind: str, limit: float) -> np.ndarray:
         i, j = fy.astype(np.int64), fx.astype(np.int64)
         i1, j1 = np.minimum(i + 1, ny - 1), np.minimum(j + 1, nx - 1)
         values = area_field.fields[kind]
-        got = (np.stack([values[i, j], values[i, j1], values[i1, j], values[i1, j1]]), fx - j, fy - i)
+        c = np.stack([values[i, j], values[i, j1], values[i1, j], values[i1, j1]])
+        got = (c, fx - j, fy - i, c.min(axis=0), c.max(axis=0))
         area_field.corners[kind] = got
-    c, tx, ty = got
-    z = np.clip(c, limit - ramp, limit + ramp)
+    c, tx, ty, lo, hi = got
+    inside = hi <= limit - ramp
+    k = np.flatnonzero((lo < limit + ramp) & ~inside)
+    z = np.clip(c[:, k], limit - ramp, limit + ramp)
+    tx, ty = tx[k], ty[k]
     v = (z[0] * (1 - tx) + z[1] * tx) * (1 - ty) + (z[2] * (1 - tx) + z[3] * tx) * ty
-    return v <= limit
+    inside[k] = v <= limit
+    return inside
 
 
 def refine_on_streets(
@@ -349,7 +357,7 @@ def refine_on_streets(
     if len(unreach_lines):
         cut = shapely.buffer(shapely.multilinestrings(unreach_lines), STREET_BAND_M, cap_style="flat")
         # a reachable street crossing the cut (bridge, tunnel) stays in the area
-        near = np.flatnonzero(np.isin(graph.seg_edge, _edges_meeting(net, cut)))
+        near = _segments_of(graph, net.n_edges, _edges_meeting(net, cut))
         if len(near):
             (ce, cs, ct), _ = _cut_segments(graph, dist, limit, near)
             crossing = substrings_of(net, ce, cs, ct)
@@ -363,6 +371,21 @@ def _edges_meeting(net: WalkNetwork, geom) -> np.ndarray:
     """The edges whose line meets ``geom``, found part by part in the network's R-tree: a cut
     spread over a whole tile only tests the streets near its pieces."""
     return np.unique(net.edge_tree().query(shapely.get_parts(geom), predicate="intersects")[1])
+
+
+def _segments_of(graph: SplitGraph, n_edges: int, edges: np.ndarray) -> np.ndarray:
+    """The split-graph segments of ``edges`` (ascending), through an edge -> segments index made
+    once per graph: a cut meets a few streets, and scanning every segment of a city for each cut
+    was a tenth of the walking areas' time."""
+    index = graph.cache.get("edge_segments")
+    if index is None:
+        order = np.argsort(graph.seg_edge, kind="stable")
+        first = np.searchsorted(graph.seg_edge[order], np.arange(n_edges + 1))
+        index = graph.cache["edge_segments"] = (order, first)
+    order, first = index
+    start, count = first[edges], first[edges + 1] - first[edges]
+    at = np.repeat(start - np.cumsum(count) + count, count) + np.arange(count.sum())
+    return np.sort(order[at])
 
 
 def _cut_segments(graph: SplitGraph, dist: np.ndarray, limit: float, segs: np.ndarray, margin: float = 0.0):

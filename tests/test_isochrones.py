@@ -212,3 +212,41 @@ def test_edge_lines_that_cannot_travel_as_coordinates(river):
         shapely.force_3d(net.geometry),
     )
     assert not isochrones._shareable(z)
+
+
+def test_segments_of_edges_are_those_of_a_full_scan():
+    """The edge -> segments index answers as a scan of every segment would (ascending)."""
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        n_edges = int(rng.integers(1, 40))
+        seg_edge = rng.integers(0, n_edges, int(rng.integers(0, 120)))
+        graph = reach.SplitGraph(*(None,) * 4, seg_edge, *(None,) * 4)  # type: ignore[arg-type]
+        for _ in range(3):  # the index is made once and read again
+            edges = np.unique(rng.integers(0, n_edges, int(rng.integers(0, 8))))
+            got = isochrones._segments_of(graph, n_edges, edges)
+            assert np.array_equal(got, np.flatnonzero(np.isin(seg_edge, edges)))
+
+
+def test_drawn_inside_reads_the_band_only_and_answers_as_a_full_reading():
+    """Whether street samples lie inside the drawn contour: only samples whose cells straddle
+    ``limit ± ramp`` are interpolated, and the answer is that of interpolating every sample."""
+    rng = np.random.default_rng(9)
+    cell = 5.0
+    x, y = np.arange(40) * cell + 2.5, np.arange(30) * cell + 2.5
+    values = np.where(rng.random((30, 40)) < 0.1, isochrones._FAR, rng.uniform(0, 400, (30, 40)))
+    pts = np.column_stack([rng.uniform(0, 200, 5000), rng.uniform(0, 150, 5000)])
+    field = isochrones.AreaField(x, y, {"t": values}, (pts, np.zeros(5000, dtype=int), np.zeros(5000)))
+    ramp = isochrones.FIELD_RAMP_CELLS * cell
+    fx = np.clip((pts[:, 0] - x[0]) / cell, 0, len(x) - 1.000001)
+    fy = np.clip((pts[:, 1] - y[0]) / cell, 0, len(y) - 1.000001)
+    i, j = fy.astype(int), fx.astype(int)
+    tx, ty = fx - j, fy - i
+    for limit in (50.0, 200.0, 333.3, 390.0):
+        z = [
+            np.clip(values[a, b], limit - ramp, limit + ramp)
+            for a, b in ((i, j), (i, j + 1), (i + 1, j), (i + 1, j + 1))
+        ]
+        full = (z[0] * (1 - tx) + z[1] * tx) * (1 - ty) + (z[2] * (1 - tx) + z[3] * tx) * ty <= limit
+        got = isochrones._drawn_inside(field, "t", limit)
+        assert 0 < got.sum() < len(got)
+        assert np.array_equal(got, full), limit
