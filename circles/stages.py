@@ -33,7 +33,7 @@ import pandas as pd
 from . import _outputs, demo, isochrones, population
 from . import gates as gates_mod
 from ._safety import start_workers, worker_context, worker_cores
-from .access import Access, compute_access
+from .access import Access, FacilityReach, compute_access, facility_reach
 from .errors import InputError, OptionError
 from .gaps import compute_gaps
 from .ledger import Departments, load_departments
@@ -647,6 +647,7 @@ def measure_area(
     *,
     progress: bool = False,
     after_reach: Callable[[Access], None] | None = None,
+    after_distances: Callable[[Access | FacilityReach], None] | None = None,
 ) -> AreaResult:
     """Residents → reach → within → gaps for the communities of ``area`` on ``network``.
 
@@ -668,10 +669,27 @@ def measure_area(
         Progress bars on the long steps.
     after_reach : callable, optional
         Called with the walking distances before the pairs within reach are measured.
+    after_distances : callable, optional
+        Called with the facilities' walking distances as soon as they are known: before the
+        residents are placed (a :class:`~circles.access.FacilityReach`), or with the
+        walking distances where walled compounds make both be measured together.
     """
     timed = _outputs.timed
     timings: dict[str, float] = {}
     start_workers()  # the fork server's imports overlap the measuring (walking areas use it)
+    measured = None
+    if area.compounds is None:  # walls move facilities and residents together: measured below
+        with timed(timings, "reach"):
+            measured = facility_reach(
+                network,
+                area.facilities,
+                rulebook.types_used(),
+                limit_m=search_limit_m(rulebook, options.max_minutes),
+                max_attach_m=options.max_attach_m,
+                progress=progress,
+            )
+            if after_distances is not None:
+                after_distances(measured)
     with timed(timings, "residents"):
         residents = place_residents(
             area.communities, area.buildings, grid_spacing=options.grid_spacing_m, progress=progress
@@ -684,7 +702,9 @@ def measure_area(
             totals=options.population_totals,
         )
     with timed(timings, "reach"):
-        acc, gate_table = _reach(network, residents, area, rulebook, options, progress)
+        acc, gate_table = _reach(network, residents, area, rulebook, options, progress, measured)
+        if after_distances is not None and measured is None:
+            after_distances(acc)
         if after_reach is not None:
             after_reach(acc)
     with timed(timings, "within"):
@@ -702,6 +722,7 @@ def _reach(
     rulebook: Rulebook,
     options: RunOptions,
     progress: bool,
+    measured: FacilityReach | None = None,
 ) -> tuple[Access, pd.DataFrame | None]:
     """The walking distances; through the gates of walled compounds when ``area`` has them,
     with the detours they cause (the same search ignoring the walls).
@@ -720,6 +741,7 @@ def _reach(
         max_attach_m=options.max_attach_m,
         progress=progress,
         constrain=hook,
+        measured=measured,
     )
     if area.compounds is None:
         return acc, None
@@ -740,20 +762,20 @@ def draw_areas(
     return start_areas(access, network, rulebook, boxes, progress=progress).result()
 
 
-class AreasAfterReach:
-    """A :func:`measure_area` ``after_reach`` hook that starts drawing the walking areas
-    (:func:`start_areas`) as soon as the walking distances are known: the worker processes draw
-    them while this process measures the pairs within reach, the gaps and the ledger.
-    :meth:`result` is :func:`draw_areas`' answer.
+class AreasAfterDistances:
+    """A :func:`measure_area` ``after_distances`` hook that starts drawing the walking areas
+    (:func:`start_areas`) as soon as the facilities' walking distances are known: the worker
+    processes draw them while this process places the residents and measures their walks, the
+    pairs within reach, the gaps and the ledger. :meth:`result` is :func:`draw_areas`' answer.
     """
 
     def __init__(self, network: WalkNetwork, rulebook: Rulebook, boxes: np.ndarray, *, progress: bool = False) -> None:
         self.network, self.rulebook, self.boxes, self.progress = network, rulebook, boxes, progress
         self.pending: isochrones.PendingAreas | None = None
 
-    def __call__(self, access: Access) -> None:
-        """Start the drawing on ``access``' walking distances."""
-        self.pending = start_areas(access, self.network, self.rulebook, self.boxes, progress=self.progress)
+    def __call__(self, measured: Access | FacilityReach) -> None:
+        """Start the drawing on the walking distances ``measured``."""
+        self.pending = start_areas(measured, self.network, self.rulebook, self.boxes, progress=self.progress)
 
     def result(self) -> gpd.GeoDataFrame:
         """The walking areas (waits for the workers)."""
@@ -763,7 +785,12 @@ class AreasAfterReach:
 
 
 def start_areas(
-    access: Access, network: WalkNetwork, rulebook: Rulebook, boxes: np.ndarray, *, progress: bool = False
+    access: Access | FacilityReach,
+    network: WalkNetwork,
+    rulebook: Rulebook,
+    boxes: np.ndarray,
+    *,
+    progress: bool = False,
 ) -> isochrones.PendingAreas:
     """:func:`draw_areas`, started: the tasks go to the worker processes now."""
     return isochrones.start_type_isochrones(
@@ -777,10 +804,12 @@ def start_areas(
     )
 
 
-#: Worker processes of a :class:`SideProcess` (at most one per core). Two: the gaps and ledger
-#: workbooks and the walking areas' GeoJSON take about 20 s each on a million-node city, about
-#: as long together as the tables and maps written here meanwhile. No source: measured (issue 25).
-SIDE_WORKERS = 2
+#: Worker processes of a :class:`SideProcess`. Three: one for each call a run hands over (the
+#: gaps and ledger workbooks, the walking areas' GeoJSON, about 20 s each on a million-node
+#: city), so that none waits for another while this process writes the tables and maps; with
+#: two, the third call ran alone at the end with one core idle for about 17 s. The cores are
+#: shared by the system. No source: measured (issue 25).
+SIDE_WORKERS = 3
 
 
 class SideProcess:
@@ -804,8 +833,7 @@ class SideProcess:
         if worker_cores() >= 2 and not multiprocessing.current_process().daemon:
             try:
                 if self._pool is None:
-                    workers = min(SIDE_WORKERS, worker_cores())
-                    self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+                    self._pool = ProcessPoolExecutor(max_workers=SIDE_WORKERS, mp_context=worker_context())
                     # an error before results(): the calls not started are dropped with this object
                     weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
                 future = self._pool.submit(fn, *args, **kwargs)
