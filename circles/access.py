@@ -173,39 +173,6 @@ class Access:
         return reach.nearest(self.graph, leaves, limit=self.limit_m)[0]
 
 
-def _attach(
-    net: WalkNetwork,
-    residents: gpd.GeoDataFrame,
-    ap: pd.DataFrame,
-    max_attach_m: float,
-    constrain: Callable[[reach.Attachment, np.ndarray, np.ndarray, int], reach.Attachment] | None,
-) -> tuple[reach.Attachment, reach.SplitGraph, reach.Targets]:
-    """Attach residents and facility access points to the streets.
-
-    The streets are split at the facility access points only; residents are located on the
-    segments.
-
-    Returns
-    -------
-    attachment : reach.Attachment
-        Residents first, then the access points.
-    graph : reach.SplitGraph
-        The network split at the access points.
-    targets : reach.Targets
-        The residents on the split graph.
-    """
-    n_res = len(residents)
-    all_x = np.r_[residents.geometry.x.to_numpy(), ap["x"].to_numpy()]
-    all_y = np.r_[residents.geometry.y.to_numpy(), ap["y"].to_numpy()]
-    att = reach.attach_points(net, all_x, all_y, max_attach_m)
-    if constrain is not None:
-        att = constrain(att, all_x, all_y, n_res)
-    only_fac = reach.Attachment(att.edge, att.offset, att.leg, att.attached & (np.arange(len(att.edge)) >= n_res))
-    graph = reach.split_graph(net, only_fac)
-    res_att = reach.Attachment(att.edge[:n_res], att.offset[:n_res], att.leg[:n_res], att.attached[:n_res])
-    return att, graph, reach.locate(net, graph, res_att)
-
-
 def _place_facilities(
     facilities: gpd.GeoDataFrame, ap: pd.DataFrame, ap_leaf: np.ndarray, ap_leg: np.ndarray, max_attach_m: float
 ) -> tuple[gpd.GeoDataFrame, dict[int, np.ndarray]]:
@@ -237,8 +204,13 @@ def _place_facilities(
         grp = pd.DataFrame({"f": ap["facility"], "leaf": ap_leaf, "leg": ap_leg})
         snap_s = grp.groupby("f")["leg"].min()
         snap[snap_s.index.to_numpy()] = snap_s.to_numpy()
-        for f, sub in grp[grp["leaf"] >= 0].groupby("f"):
-            leaves[int(f)] = sub["leaf"].to_numpy()
+        ok = ap_leaf >= 0  # each facility's leaves in access-point order, facilities ascending
+        f, lv = ap["facility"].to_numpy()[ok], np.asarray(ap_leaf)[ok]
+        order = np.argsort(f, kind="stable")
+        f, lv = f[order], lv[order]
+        if len(f):
+            starts = np.flatnonzero(np.r_[True, f[1:] != f[:-1]])
+            leaves = {int(k): part for k, part in zip(f[starts], np.split(lv, starts[1:]), strict=True)}
     fac["placed"] = [i in leaves for i in range(len(fac))]
     fac["snap_m"] = np.round(snap, 1)
     fac["set_aside_reason"] = [
@@ -248,26 +220,21 @@ def _place_facilities(
     return fac, leaves
 
 
-def _nearest_by_type(
+def _searches(
     graph: reach.SplitGraph,
-    targets: reach.Targets,
-    res: gpd.GeoDataFrame,
     fac: gpd.GeoDataFrame,
     leaves: dict[int, np.ndarray],
     types: list[str],
     limit_m: float,
     progress: bool,
-) -> dict[str, np.ndarray]:
-    """One bounded multi-source search per facility type.
-
-    Adds ``dist_<type>`` and ``nearest_<type>`` to ``res`` (NaN and "" beyond ``limit_m``)
-    and returns each type's distance of every split-graph node.
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One bounded multi-source search per facility type: each type's distance of every
+    split-graph node and the facility row nearest to it (-1 where none within ``limit_m``).
     """
-    leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int64)  # leaf node -> facility row
+    leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int32)  # leaf node -> facility row
     for f, lv in leaves.items():
         leaf_owner[lv] = f
-    fac_ids = fac["id"].astype(str).to_numpy()
-    node_dist = {}
+    node_dist, nearest_row = {}, {}
     iterator = tqdm(types, desc="walking times", unit="type", disable=not progress, leave=False)
     for t in iterator:
         rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
@@ -278,12 +245,20 @@ def _nearest_by_type(
         )
         dist, origin = reach.nearest(graph, src, limit=limit_m)
         node_dist[t] = dist
+        nearest_row[t] = np.where(origin >= 0, leaf_owner[np.maximum(origin, 0)], -1).astype(np.int32)
+    return node_dist, nearest_row
+
+
+def _resident_columns(res: gpd.GeoDataFrame, targets: reach.Targets, fr: FacilityReach) -> None:
+    """Add ``dist_<type>`` and ``nearest_<type>`` to ``res`` (NaN and "" beyond the search limit)."""
+    fac_ids = fr.facilities["id"].astype(str).to_numpy()
+    for t in fr.types:
+        dist = fr.node_dist[t]
         d = targets.distance(dist)
-        o = targets.origin(dist, origin)
-        finite = np.isfinite(d) & (d <= limit_m)
+        row = targets.origin(dist, fr.nearest_row[t])
+        finite = np.isfinite(d) & (d <= fr.limit_m)
         res[f"dist_{t}"] = np.where(finite, d, np.nan)
-        res[f"nearest_{t}"] = np.where(finite & (o >= 0), fac_ids[leaf_owner[np.maximum(o, 0)]], "").astype(object)
-    return node_dist
+        res[f"nearest_{t}"] = np.where(finite & (row >= 0), fac_ids[np.maximum(row, 0)], "").astype(object)
 
 
 def _log_not_attached(res: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, max_attach_m: float) -> None:
@@ -305,7 +280,75 @@ def _log_not_attached(res: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, max_attach_m
         )
 
 
-def compute_access(
+@dataclass
+class FacilityReach:
+    """The facilities on the streets and each type's walking distances, before any resident is
+    attached (:func:`facility_reach`): what the walking areas are drawn from, while the
+    residents are still being placed.
+
+    Attributes
+    ----------
+    facilities : GeoDataFrame
+        Input facilities plus ``placed``, ``snap_m`` and ``set_aside_reason``.
+    graph : SplitGraph
+        The network split at the facility access points (``leaf``: one per access point).
+    attachment : Attachment
+        Where the access points meet the network.
+    node_dist : dict
+        Type -> distance (metres) of every split-graph node (``inf`` beyond ``limit_m``).
+    nearest_row : dict
+        Type -> the facility row nearest to every node (-1 where none).
+    """
+
+    facilities: gpd.GeoDataFrame
+    types: list[str]
+    limit_m: float
+    max_attach_m: float
+    graph: reach.SplitGraph
+    attachment: reach.Attachment
+    access_points: pd.DataFrame
+    facility_leaves: dict[int, np.ndarray]
+    node_dist: dict[str, np.ndarray]
+    nearest_row: dict[str, np.ndarray]
+
+
+def _on_streets(
+    net: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    ap: pd.DataFrame,
+    att: reach.Attachment,
+    types: list[str],
+    limits: tuple[float, float],
+    progress: bool,
+) -> FacilityReach:
+    """The facilities whose access points meet the network at ``att``, and the searches from them."""
+    limit_m, max_attach_m = limits
+    graph = reach.split_graph(net, att)
+    fac, leaves = _place_facilities(facilities, ap, graph.leaf, att.leg, max_attach_m)
+    node_dist, nearest_row = _searches(graph, fac, leaves, types, limit_m, progress)
+    return FacilityReach(fac, list(types), limit_m, max_attach_m, graph, att, ap, leaves, node_dist, nearest_row)
+
+
+def facility_reach(
+    net: WalkNetwork,
+    facilities: gpd.GeoDataFrame,
+    types: list[str],
+    *,
+    limit_m: float,
+    max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
+    progress: bool = False,
+) -> FacilityReach:
+    """Attach the facilities and run one bounded multi-source Dijkstra per type (no residents).
+
+    :func:`compute_access` then places the residents on the result; the distances are the same
+    as when everything is attached at once (each point meets its own nearest street).
+    """
+    ap = facility_access_points(facilities)
+    att = reach.attach_points(net, ap["x"].to_numpy(), ap["y"].to_numpy(), max_attach_m)
+    return _on_streets(net, facilities, ap, att, types, (limit_m, max_attach_m), progress)
+
+
+def compute_access(  # noqa: PLR0913 — the public entry point; `measured` (issue 25) and `constrain` are alternatives
     net: WalkNetwork,
     residents: gpd.GeoDataFrame,
     facilities: gpd.GeoDataFrame,
@@ -315,8 +358,12 @@ def compute_access(
     max_attach_m: float = reach.DEFAULT_MAX_ATTACH_M,
     progress: bool = True,
     constrain: Callable[[reach.Attachment, np.ndarray, np.ndarray, int], reach.Attachment] | None = None,
+    measured: FacilityReach | None = None,
 ) -> Access:
     """Attach points and search, one bounded multi-source Dijkstra per facility type.
+
+    The streets are split at the facility access points only; residents are located on the
+    segments.
 
     Parameters
     ----------
@@ -333,26 +380,42 @@ def compute_access(
         ``constrain(attachment, x, y, n_residents)`` returns the attachment changed (walled
         compounds: :func:`circles.gates.constrain`); points are the residents, then the
         facility access points.
+    measured : FacilityReach, optional
+        :func:`facility_reach` of the same facilities, types and limits, already run (not with
+        ``constrain``, which moves facilities and residents together).
     """
-    ap = facility_access_points(facilities)
     n_res = len(residents)
-    att, graph, targets = _attach(net, residents, ap, max_attach_m, constrain)
+    res_x, res_y = residents.geometry.x.to_numpy(), residents.geometry.y.to_numpy()
+    if constrain is None:
+        fr = measured or facility_reach(
+            net, facilities, types, limit_m=limit_m, max_attach_m=max_attach_m, progress=progress
+        )
+        res_att = reach.attach_points(net, res_x, res_y, max_attach_m)
+    else:
+        if measured is not None:
+            raise ValueError("facility distances measured without the walls cannot be used with constrain")
+        ap = facility_access_points(facilities)
+        x, y = np.r_[res_x, ap["x"].to_numpy()], np.r_[res_y, ap["y"].to_numpy()]
+        both = constrain(reach.attach_points(net, x, y, max_attach_m), x, y, n_res)
+        res_att, fac_att = both.split(n_res)
+        fr = _on_streets(net, facilities, ap, fac_att, types, (limit_m, max_attach_m), progress)
+    graph = fr.graph.with_points_before(n_res)
+    targets = reach.locate(net, graph, res_att)
     res = residents.copy()
     res["placed"] = targets.placed
-    res["snap_m"] = np.round(att.leg[:n_res], 1)
-    fac, leaves = _place_facilities(facilities, ap, graph.leaf[n_res:], att.leg[n_res:], max_attach_m)
-    node_dist = _nearest_by_type(graph, targets, res, fac, leaves, types, limit_m, progress)
-    _log_not_attached(res, fac, max_attach_m)
+    res["snap_m"] = np.round(res_att.leg, 1)
+    _resident_columns(res, targets, fr)
+    _log_not_attached(res, fr.facilities, max_attach_m)
     return Access(
         residents=res,
-        facilities=fac,
+        facilities=fr.facilities,
         types=list(types),
         limit_m=limit_m,
         max_attach_m=max_attach_m,
         graph=graph,
-        attachment=att,
-        access_points=ap,
+        attachment=reach.Attachment.joined(res_att, fr.attachment),
+        access_points=fr.access_points,
         targets=targets,
-        facility_leaves=leaves,
-        node_dist=node_dist,
+        facility_leaves=fr.facility_leaves,
+        node_dist=fr.node_dist,
     )

@@ -33,7 +33,7 @@ from .stages import (  # noqa: F401  — re-exports (ONLINE, check_shift, first_
     ISOCHRONE_MINUTES,
     ONLINE,
     Area,
-    AreasAfterReach,
+    AreasAfterDistances,
     Inputs,
     SideProcess,
     area_boxes,
@@ -159,8 +159,8 @@ def analyse(
     surveyed = surveyed_types(inp.facility_table, opts.surveyed)
     area = Area(comms_p, blds_p, facs_p, compounds)
     longest = max(inp.rulebook.threshold_m(r) for r in inp.rulebook.rules)
-    areas = AreasAfterReach(net, inp.rulebook, area_boxes(comms_p, longest), progress=progress)
-    measured = measure_area(net, area, inp.rulebook, surveyed, opts, progress=progress, after_reach=areas)
+    areas = AreasAfterDistances(net, inp.rulebook, area_boxes(comms_p, longest), progress=progress)
+    measured = measure_area(net, area, inp.rulebook, surveyed, opts, progress=progress, after_distances=areas)
     comms_p = measured.communities  # with the populations counted (totals, raster)
     timings.update(measured.timings)
     acc = measured.access

@@ -10,7 +10,7 @@ gives every resident the exact along-street distance to the nearest facility.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -52,6 +52,21 @@ class Attachment:
     offset: np.ndarray
     leg: np.ndarray
     attached: np.ndarray
+
+    def split(self, n: int) -> tuple[Attachment, Attachment]:
+        """The first ``n`` points and the rest."""
+        head = Attachment(self.edge[:n], self.offset[:n], self.leg[:n], self.attached[:n])
+        return head, Attachment(self.edge[n:], self.offset[n:], self.leg[n:], self.attached[n:])
+
+    @staticmethod
+    def joined(first: Attachment, then: Attachment) -> Attachment:
+        """The points of ``first``, then those of ``then``."""
+        return Attachment(
+            np.r_[first.edge, then.edge],
+            np.r_[first.offset, then.offset],
+            np.r_[first.leg, then.leg],
+            np.r_[first.attached, then.attached],
+        )
 
 
 def attach_points(
@@ -207,6 +222,17 @@ class SplitGraph:
     def n_nodes(self) -> int:
         """The number of nodes of the split graph."""
         return self.matrix.shape[0]
+
+    def with_points_before(self, n: int) -> SplitGraph:
+        """The same graph with ``n`` points that are not attached listed before its own
+        (``leaf`` and ``position`` lengthened): the residents, placed after the facility
+        searches ran (:func:`circles.access.compute_access`). Arrays and caches are shared.
+        """
+        pad = np.full(n, -1, dtype=np.int64)
+        out = replace(self, leaf=np.r_[pad, self.leaf], position=np.r_[pad, self.position])
+        if "both_ways" in self.__dict__:  # made once per graph (a second of a city's time)
+            out.__dict__["both_ways"] = self.__dict__["both_ways"]
+        return out
 
     @cached_property
     def both_ways(self) -> sparse.csr_matrix:

@@ -306,3 +306,31 @@ def test_online_network_download_is_buffered(monkeypatch, tmp_path):
     monkeypatch.setattr(ox, "graph_from_polygon", offline)
     with pytest.raises(Exception, match="needs internet"):
         pipeline.analyse(demo.DEMO_BOUNDARIES, demo.DEMO_FACILITIES, pipeline.ONLINE, progress=False)
+
+
+def test_walking_areas_start_before_the_residents_are_placed(monkeypatch, demo_result):
+    """The walking areas are handed to their workers as soon as the facilities' distances are
+    known, before the residents are placed (the workers then use the core that would sit idle),
+    and from the same distances the gap report reads; the areas are those of the demo run."""
+    from circles import stages
+
+    calls: list[tuple[str, object]] = []
+    place, start = stages.place_residents, stages.start_areas
+
+    def placing(*args, **kwargs):
+        calls.append(("residents", None))
+        return place(*args, **kwargs)
+
+    def starting(measured, *args, **kwargs):
+        calls.append(("areas", measured))
+        return start(measured, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "place_residents", placing)
+    monkeypatch.setattr(stages, "start_areas", starting)
+    result = pipeline.analyse(progress=False)
+    assert [name for name, _ in calls] == ["areas", "residents"]
+    measured = calls[0][1]
+    assert type(measured).__name__ == "FacilityReach"
+    assert all(result.access.node_dist[t] is measured.node_dist[t] for t in measured.types)  # type: ignore[attr-defined]
+    assert result.isochrones.geometry.to_wkb().tolist() == demo_result.isochrones.geometry.to_wkb().tolist()
+    assert result.gaps.equals(demo_result.gaps)

@@ -265,3 +265,87 @@ def test_local_searches_equal_whole_graph_searches(helsinki_net, monkeypatch, ti
     assert len(want[0]) > 200
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b) if a.dtype.kind == "i" else np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def _demo_points(demo_net, n_res=600, n_fac=40, seed=11):
+    import geopandas as gpd
+
+    rng = np.random.default_rng(seed)
+    x0, x1, y0, y1 = demo_net.x.min(), demo_net.x.max(), demo_net.y.min(), demo_net.y.max()
+    residents = gpd.GeoDataFrame(
+        {"point_id": [f"r{i}" for i in range(n_res)]},
+        geometry=shapely.points(rng.uniform(x0, x1, n_res), rng.uniform(y0, y1, n_res)),
+        crs=demo_net.crs,
+    )
+    near = rng.choice(demo_net.n_nodes, n_fac)  # facilities near the streets
+    fx, fy = demo_net.x[near] + rng.normal(0, 30, n_fac), demo_net.y[near] + rng.normal(0, 30, n_fac)
+    geoms = list(shapely.points(fx, fy))
+    geoms[0] = shapely.box(fx[0], fy[0], fx[0] + 120, fy[0] + 80)  # an area reached along its outline
+    facilities = gpd.GeoDataFrame(
+        {"id": [f"f{i}" for i in range(n_fac)], "facility_type": ["a", "b", "c", "d"] * (n_fac // 4)},
+        geometry=geoms,
+        crs=demo_net.crs,
+    )
+    facilities.loc[5, "geometry"] = shapely.Point(x1 + 5000, y1 + 5000)  # beyond the cap: set aside
+    return residents, facilities
+
+
+def test_facilities_first_equals_attaching_everything_at_once(demo_net):
+    """The facilities' searches run before any resident is attached (so the walking areas can
+    start while the residents are placed). An identity ``constrain`` hook takes the other path,
+    attaching residents and facilities together: both give the same graph, distances, nearest
+    facilities and attachment, and a measured :class:`FacilityReach` is used as it is."""
+    from circles import access
+
+    residents, facilities = _demo_points(demo_net)
+    types = ["a", "b", "c", "d"]
+    kw = {"limit_m": 1200.0, "max_attach_m": 250.0, "progress": False}
+    first = access.compute_access(demo_net, residents, facilities, types, **kw)
+    together = access.compute_access(demo_net, residents, facilities, types, constrain=lambda a, x, y, n: a, **kw)
+    measured = access.facility_reach(demo_net, facilities, types, limit_m=1200.0, max_attach_m=250.0)
+    given = access.compute_access(demo_net, residents, facilities, types, measured=measured, **kw)
+    for other in (together, given):
+        assert first.residents.equals(other.residents)
+        assert first.facilities.equals(other.facilities)
+        for f in dataclasses.fields(reach.SplitGraph):
+            if f.name not in ("matrix", "cache"):
+                assert np.array_equal(getattr(first.graph, f.name), getattr(other.graph, f.name)), f.name
+        assert (first.graph.matrix != other.graph.matrix).nnz == 0
+        for f in dataclasses.fields(reach.Attachment):
+            assert np.array_equal(getattr(first.attachment, f.name), getattr(other.attachment, f.name), equal_nan=True)
+        assert first.node_dist.keys() == other.node_dist.keys()
+        assert all(np.array_equal(first.node_dist[t], other.node_dist[t]) for t in types)
+        assert first.facility_leaves.keys() == other.facility_leaves.keys()
+    assert given.node_dist["a"] is measured.node_dist["a"]  # not searched again
+    # residents listed first on the graph (not attached to it), then the access points
+    n_res = len(residents)
+    assert (first.graph.leaf[:n_res] == -1).all()
+    assert np.array_equal(first.graph.leaf[n_res:], measured.graph.leaf)
+    assert not first.facilities["placed"].iloc[5] and first.facilities["placed"].sum() == len(facilities) - 1
+    with pytest.raises(ValueError, match="constrain"):
+        access.compute_access(
+            demo_net, residents, facilities, types, constrain=lambda a, x, y, n: a, measured=measured, **kw
+        )
+
+
+def test_facility_leaves_group_the_access_points_in_order():
+    """Each facility's leaves: its attached access points in their order, facilities ascending
+    (against pandas' groupby, on random layouts with unattached points and empty cases)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from circles.access import _place_facilities
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        nf = int(rng.integers(0, 12))
+        n = int(rng.integers(0, 40)) if nf else 0
+        fac = gpd.GeoDataFrame({"id": np.arange(nf)}, geometry=shapely.points(np.zeros((nf, 2))))
+        ap = pd.DataFrame({"facility": rng.integers(0, max(nf, 1), n).astype(np.int64)})
+        leaf = np.where(rng.random(n) < 0.3, -1, rng.integers(0, 1000, n)).astype(np.int64)
+        placed, leaves = _place_facilities(fac, ap, leaf, rng.random(n) * 300, 250.0)
+        grp = pd.DataFrame({"f": ap["facility"], "leaf": leaf})
+        expected = {int(f): sub["leaf"].to_numpy() for f, sub in grp[grp["leaf"] >= 0].groupby("f")}
+        assert list(leaves) == list(expected)
+        assert all(np.array_equal(leaves[k], expected[k]) for k in expected)
+        assert placed["placed"].tolist() == [i in expected for i in range(nf)]
