@@ -305,6 +305,25 @@ class _Stats:
     uncovered_id: np.ndarray  # facility nearest to the most uncovered residents ("" when none)
 
 
+@dataclass(frozen=True)
+class NearestIds:
+    """Per resident, the id of its nearest facility of a type, as a code: ``ids[code]`` is the
+    id, code -1 (and ``ids[-1]``) the empty text of a resident with none. The codes follow the
+    ids' sorted order, so sorting by code sorts by id; made once per type, not per rule."""
+
+    codes: np.ndarray
+    ids: np.ndarray  # the distinct ids, sorted, then ""
+
+    @classmethod
+    def of(cls, values: Any) -> NearestIds:
+        """The codes of ``values`` (ids as text, "" for none)."""
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object).astype(str), sort=True)
+        ids = np.asarray(uniques, dtype=object)
+        if len(ids) and ids[0] == "":  # "" sorts first: it becomes -1
+            codes, ids = codes - 1, ids[1:]
+        return cls(codes.astype(np.int64), np.append(ids, "").astype(object))
+
+
 def _community_stats(  # noqa: PLR0913 — split in issue 21 by the verdicts work
     comm_index: np.ndarray,
     n_comm: int,
@@ -313,7 +332,7 @@ def _community_stats(  # noqa: PLR0913 — split in issue 21 by the verdicts wor
     minutes: np.ndarray,
     within: np.ndarray,
     within_ok: np.ndarray,
-    nearest_ids: np.ndarray,
+    nearest: NearestIds,
     names: dict[str, str],
     top: int = 3,
 ) -> _Stats:
@@ -325,10 +344,9 @@ def _community_stats(  # noqa: PLR0913 — split in issue 21 by the verdicts wor
     def total(mask: np.ndarray) -> np.ndarray:
         return np.bincount(comm_index[mask], weights=weight[mask], minlength=n_comm)
 
-    c, m, w = comm_index[pl], minutes[pl], weight[pl]
-    ids = np.asarray(nearest_ids, dtype=object)[pl].astype(str)
+    c, m, w, code = comm_index[pl], minutes[pl], weight[pl], nearest.codes[pl]
     order = np.lexsort((m, c))  # by community, then minutes (ties in input order)
-    c, m, w, ids = c[order], m[order], w[order], ids[order]
+    c, m, w, code = c[order], m[order], w[order], code[order]
     start = np.searchsorted(c, np.arange(n_comm))
     end = np.searchsorted(c, np.arange(n_comm), side="right")
     has = end > start
@@ -345,7 +363,7 @@ def _community_stats(  # noqa: PLR0913 — split in issue 21 by the verdicts wor
         # running sum: with equal weights the lower middle is taken, as within one community)
         k = np.searchsorted(cum, before[ok] + 0.5 * tot_w[ok] - 1e-9 * tot_w[ok])
         median[ok] = m[np.clip(k, start[ok], end[ok] - 1)]
-    best_id = np.where(has & np.isfinite(minimum), ids[first] if len(ids) else "", "")
+    best_id = np.where(has & np.isfinite(minimum), nearest.ids[code[first]] if len(code) else "", "")
     return _Stats(
         placed_pop=total(pl),
         unplaced_pop=total(known & ~placed),
@@ -356,7 +374,7 @@ def _community_stats(  # noqa: PLR0913 — split in issue 21 by the verdicts wor
         maximum=maximum,
         median=median,
         best_id=best_id,
-        nearest_text=_nearest_lists(c, m, w, ids, n_comm, names, top),
+        nearest_text=_nearest_lists(c, m, w, (code, nearest.ids), n_comm, names, top),
         uncovered_min=np.full(n_comm, np.nan),
         uncovered_id=np.full(n_comm, "", dtype=object),
     )
@@ -368,7 +386,7 @@ def uncovered_nearest(
     weight: np.ndarray,
     uncovered: np.ndarray,
     minutes: np.ndarray,
-    nearest_ids: np.ndarray,
+    nearest: NearestIds,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per community, for its residents outside the threshold (``uncovered``): the weighted
     median of their walking minutes to their nearest facility of the type (NaN when none can
@@ -379,16 +397,14 @@ def uncovered_nearest(
     would serve, not that of the community's best-placed resident.
     """
     sel = uncovered & (comm_index >= 0)
-    c, m, w = comm_index[sel], minutes[sel], weight[sel]
-    ids = np.asarray(nearest_ids, dtype=object)[sel].astype(str)
+    c, m, w, code = comm_index[sel], minutes[sel], weight[sel], nearest.codes[sel]
     median = np.full(n_comm, np.nan)
     fac = np.full(n_comm, "", dtype=object)
-    ok = np.isfinite(m) & (ids != "") & (w > 0)
+    ok = np.isfinite(m) & (code >= 0) & (w > 0)
     if not ok.any():
         return median, fac
-    # facility ids as their rank among the sorted ids: the same order, without string columns
-    uid, code = np.unique(ids[ok], return_inverse=True)
-    df = pd.DataFrame({"c": c[ok], "m": m[ok], "w": w[ok], "id": code}).sort_values(["c", "m"], kind="stable")
+    # facility ids as codes in the sorted ids' order: the same order, without string columns
+    df = pd.DataFrame({"c": c[ok], "m": m[ok], "w": w[ok], "id": code[ok]}).sort_values(["c", "m"], kind="stable")
     cum = df.groupby("c")["w"].cumsum().to_numpy()
     tot = df.groupby("c")["w"].transform("sum").to_numpy()
     # the first resident at or past half the weight (as the community's own median)
@@ -397,7 +413,7 @@ def uncovered_nearest(
     per = df.groupby(["c", "id"], sort=False).agg(w=("w", "sum"), m=("m", "min")).reset_index()
     per = per.sort_values(["c", "w", "m", "id"], ascending=[True, False, True, True], kind="stable")
     best = per.groupby("c")["id"].first()
-    fac[best.index.to_numpy()] = uid[best.to_numpy()].tolist()
+    fac[best.index.to_numpy()] = nearest.ids[best.to_numpy()].tolist()
     return median, fac
 
 
@@ -430,15 +446,23 @@ def facility_communities(communities: pd.DataFrame, facilities: gpd.GeoDataFrame
 
 
 def _nearest_lists(
-    c: np.ndarray, m: np.ndarray, w: np.ndarray, ids: np.ndarray, n_comm: int, names: dict[str, str], top: int
+    c: np.ndarray,
+    m: np.ndarray,
+    w: np.ndarray,
+    nearest: tuple[np.ndarray, np.ndarray],
+    n_comm: int,
+    names: dict[str, str],
+    top: int,
 ) -> list[str]:
     """'name 3.2–5.0分钟（120人最近）; …' per community: the ``top`` facilities nearest to its
-    residents, with the span of minutes and the residents each is nearest to."""
+    residents, with the span of minutes and the residents each is nearest to (``nearest``: each
+    resident's code and the ids, as :class:`NearestIds`)."""
     out = [""] * n_comm
-    ok = np.isfinite(m) & (ids != "")
+    code, uid = nearest
+    ok = np.isfinite(m) & (code >= 0)
     if not ok.any():
         return out
-    uid, fcode = np.unique(ids[ok], return_inverse=True)
+    fcode = code[ok]
     key = c[ok].astype(np.int64) * len(uid) + fcode
     order = np.argsort(key, kind="stable")
     key, mm, ww = key[order], m[ok][order], w[ok][order]
@@ -447,7 +471,7 @@ def _nearest_lists(
     hi = np.maximum.reduceat(mm, starts)
     tot = np.add.reduceat(ww, starts)
     comm, fac = key[starts] // len(uid), key[starts] % len(uid)
-    pick = np.lexsort((uid[fac], lo, comm))  # per community: nearest first, ties by id
+    pick = np.lexsort((fac, lo, comm))  # per community: nearest first, ties by id (codes sort as ids)
     comm, fac, lo, hi, tot = comm[pick], fac[pick], lo[pick], hi[pick], tot[pick]
     rank = np.arange(len(comm)) - np.searchsorted(comm, comm)
     parts: list[list[str]] = [[] for _ in range(n_comm)]
@@ -477,6 +501,7 @@ class _Context:
     surveyed_in: dict[str, set[str]]  # community id -> types surveyed on site there (circles.survey)
     reach_cache: dict[tuple[str, float], tuple[np.ndarray, sparse.csr_matrix]]
     inside_cache: dict[str, dict[str, np.ndarray]]
+    nearest_cache: dict[str, NearestIds]
     community_of: dict[str, str]  # facility id -> the communities holding it (facility_communities)
 
 
@@ -519,6 +544,7 @@ def _context(communities: gpd.GeoDataFrame, access: Access, surveyed: set[str]) 
         surveyed_in=surveyed_in(communities),
         reach_cache={},
         inside_cache={},
+        nearest_cache={},
         community_of=dict(zip(fac["id"].astype(str), facility_communities(communities, fac), strict=True)),
     )
 
@@ -549,6 +575,13 @@ class _RuleMeasure:
     facilities: gpd.GeoDataFrame
     stats: _Stats
     covered_checked: np.ndarray  # per community: residents reaching an adequate facility of known size
+
+
+def _nearest_ids(ctx: _Context, t: str) -> NearestIds:
+    """The residents' nearest facility of type ``t`` as codes (made once per type)."""
+    if t not in ctx.nearest_cache:
+        ctx.nearest_cache[t] = NearestIds.of(ctx.access.residents[f"nearest_{t}"])
+    return ctx.nearest_cache[t]
 
 
 def _reach_matrix(ctx: _Context, t: str, thr_m: float, usable: bool) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -625,7 +658,7 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         minutes,
         within_any,
         reach_ok & within_any,
-        res[f"nearest_{t}"].to_numpy(),
+        _nearest_ids(ctx, t),
         ctx.names,
     )
     stats.uncovered_min, stats.uncovered_id = uncovered_nearest(
@@ -634,7 +667,7 @@ def _measure_rule(ctx: _Context, rulebook: Rulebook, rule: Rule) -> _RuleMeasure
         ctx.weight,
         ctx.placed & ~within_any,
         minutes,
-        res[f"nearest_{t}"].to_numpy(),
+        _nearest_ids(ctx, t),
     )
     return _RuleMeasure(
         thr_m=thr_m,

@@ -629,3 +629,20 @@ def test_a_partition_locates_the_facility_among_the_whole_citys_boundaries():
     assert part.loc["A", "uncovered_nearest_community"] == ""
     whole = locate_uncovered_nearest(part.reset_index(), comms, fac)
     assert whole.set_index("community_id").loc["A", "uncovered_nearest_community"] == "B"
+
+
+def test_nearest_ids_as_codes_sort_as_the_ids():
+    """Residents' nearest facility ids as codes (made once per type): the codes give the ids
+    back, "" is -1, and ordering by code is ordering by id (Chinese ids, Arrow strings too)."""
+    from circles.gaps import NearestIds
+
+    rng = np.random.default_rng(8)
+    pool = np.array(["", "a", "b", "Z", "孔庙", "仙鹤", "n10", "n9", "é", "a b"], dtype=object)
+    for _ in range(200):
+        values = pool[rng.integers(0, len(pool), int(rng.integers(0, 30)))]
+        for given in (values, pd.Series(values, dtype="string[pyarrow]")):
+            got = NearestIds.of(given)
+            assert got.ids[got.codes].tolist() == values.tolist()
+            assert ((got.codes == -1) == (values == "")).all()
+            named = sorted({v for v in values if v})
+            assert got.ids[:-1].tolist() == named and got.ids[-1] == ""
