@@ -10,6 +10,7 @@ happens last, in NumPy, on coordinates that no geometry library sees again.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -241,7 +242,9 @@ def text_colour(bg: str) -> str:
     return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#fff"
 
 
+@functools.lru_cache(maxsize=256)
 def chip(s: str, lang: str) -> str:
+    """A status as a coloured label (HTML; made once per status and language)."""
     bg = STATUS_COLOURS.get(s, "#666")
     return (
         f'<span class="circles-chip" style="background:{bg};color:{text_colour(bg)}">'
@@ -674,12 +677,38 @@ def _prepare_residents(
     }
 
 
+def _same_line_again(geoms: np.ndarray) -> np.ndarray:
+    """Whether each line repeats an earlier one, maybe reversed (both directions of a street).
+
+    Only lines with the same two ends can be the same; those (and closed lines, and any geometry
+    that is not a single line) are compared in full, as normalised WKB: a city's two million
+    streets are not all normalised and serialised to find the few that repeat. The ends are
+    compared by a hash (a collision only adds a line to compare)."""
+    single = np.flatnonzero(shapely.get_type_id(geoms) == 1)
+    compare = np.ones(len(geoms), dtype=bool)
+    if len(single):
+        xy, which = shapely.get_coordinates(geoms[single], return_index=True)
+        start = np.searchsorted(which, np.arange(len(single) + 1))
+        first, last = xy[start[:-1]], xy[start[1:] - 1]
+        swap = (first[:, 0] > last[:, 0]) | ((first[:, 0] == last[:, 0]) & (first[:, 1] > last[:, 1]))
+        lo, hi = np.where(swap[:, None], last, first), np.where(swap[:, None], first, last)
+        key = np.zeros(len(single), dtype=np.uint64)
+        for column in (lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]):
+            key = key * np.uint64(1_000_003) + pd.util.hash_array(column)
+        closed = (first == last).all(axis=1)  # normalising may start a closed line elsewhere
+        compare[single] = pd.Series(key).duplicated(keep=False).to_numpy() | closed
+    again = np.zeros(len(geoms), dtype=bool)
+    if compare.any():
+        norm = shapely.normalize(geoms[compare])
+        again[compare] = pd.Series(shapely.to_wkb(norm)).duplicated().to_numpy()
+    return again
+
+
 def _prepare_streets(streets, metric) -> dict[str, Any]:
     """Step 4: streets (metric, valid), one row per street piece (both directions once), named."""
     st = streets.to_crs(metric)
     st = st[st.geometry.notna() & ~st.geometry.is_empty]
-    norm = shapely.normalize(np.asarray(st.geometry.values, dtype=object))
-    st = st[~pd.Series(shapely.to_wkb(norm)).duplicated().to_numpy()]  # both directions of a street
+    st = st[~_same_line_again(np.asarray(st.geometry.values, dtype=object))]
     street_names = _street_names(st["name"]) if "name" in st.columns else np.full(len(st), "", dtype=object)
     st = gpd.GeoDataFrame(
         {"name": street_names},

@@ -213,3 +213,28 @@ def test_a_small_city_keeps_its_residents_on_the_overview(city, tmp_path):
     small = synthetic_city(side=6, per_community=200, seed=1)
     page = mapping.save_map(mapping.result_map(small), tmp_path / "m.html", offline=True).read_text(encoding="utf-8")
     assert '"res":null' not in page and '"x0":' in page
+
+
+def test_repeated_streets_found_as_by_comparing_every_line():
+    """Both directions of a street are drawn once. The repeats are found among the lines with the
+    same two ends (closed lines, multi-lines and hash collisions compared in full) exactly as by
+    comparing every line's normalised WKB: reversed, closed lines started elsewhere, multi-lines."""
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        n = int(rng.integers(0, 40))
+        pts = rng.integers(0, 3, (n, 4, 2)).astype(float)
+        geoms: list = []
+        for i in range(n):
+            k, r = int(rng.integers(2, 5)), rng.random()
+            g = shapely.LineString(pts[i, :k])
+            if r < 0.3 and geoms:
+                g = shapely.reverse(geoms[int(rng.integers(0, len(geoms)))])
+            elif r < 0.4:
+                g = shapely.MultiLineString([g, shapely.LineString(pts[i, :2][::-1] + 5)])
+            elif r < 0.5:
+                g = shapely.LineString(np.r_[pts[i, :k], pts[i, :1]])  # closed
+            geoms.append(g)
+        arr = np.empty(n, dtype=object)
+        arr[:] = geoms
+        every = pd.Series(shapely.to_wkb(shapely.normalize(arr)), dtype=object).duplicated().to_numpy()
+        assert np.array_equal(_display._same_line_again(arr), every)
