@@ -28,6 +28,24 @@ ACCESS_POINT_SPACING_M = 50.0
 MAX_ACCESS_POINTS = 400
 
 
+def _outline_points(g, spacing: float) -> np.ndarray:
+    """Access points of an area or line facility: its outline every ``spacing`` metres (at most
+    :data:`MAX_ACCESS_POINTS`), then its representative point; of a MultiPoint, its points.
+    """
+    if g.geom_type == "MultiPoint":
+        return np.array([(p.x, p.y) for p in g.geoms], dtype=np.float64).reshape(-1, 2)
+    line = g.boundary if g.geom_type in ("Polygon", "MultiPolygon") else g
+    n = int(min(MAX_ACCESS_POINTS, max(4, np.ceil(line.length / spacing))))
+    dists = np.linspace(0, line.length, n, endpoint=False) if line.length > 0 else np.zeros(1)
+    sample = (
+        shapely.line_interpolate_point(line, dists)
+        if line.geom_type != "MultiLineString"
+        else [line.interpolate(d) for d in dists]
+    )
+    rp = g.representative_point()
+    return np.array([(p.x, p.y) for p in sample] + [(rp.x, rp.y)], dtype=np.float64)
+
+
 def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS_POINT_SPACING_M) -> pd.DataFrame:
     """Points where each facility can be reached (projected CRS).
 
@@ -37,37 +55,21 @@ def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS
     Returns
     -------
     DataFrame
-        ``facility`` (row position in ``facilities``), ``x``, ``y``.
+        ``facility`` (row position in ``facilities``), ``x``, ``y``: each facility's points
+        together, facilities in order.
     """
-    fi: list[int] = []
-    xs: list[float] = []
-    ys: list[float] = []
-    for i, g in enumerate(facilities.geometry):
-        if g.geom_type == "Point":
-            pts = [(g.x, g.y)]
-        elif g.geom_type == "MultiPoint":
-            pts = [(p.x, p.y) for p in g.geoms]
-        else:
-            line = g.boundary if g.geom_type in ("Polygon", "MultiPolygon") else g
-            n = int(min(MAX_ACCESS_POINTS, max(4, np.ceil(line.length / spacing))))
-            dists = np.linspace(0, line.length, n, endpoint=False) if line.length > 0 else np.zeros(1)
-            sample = (
-                shapely.line_interpolate_point(line, dists)
-                if line.geom_type != "MultiLineString"
-                else [line.interpolate(d) for d in dists]
-            )
-            rp = g.representative_point()
-            pts = [(p.x, p.y) for p in sample] + [(rp.x, rp.y)]
-        fi.extend([i] * len(pts))
-        xs.extend(p[0] for p in pts)
-        ys.extend(p[1] for p in pts)
-    return pd.DataFrame(
-        {
-            "facility": np.asarray(fi, dtype=np.int64),
-            "x": np.asarray(xs, dtype=np.float64),
-            "y": np.asarray(ys, dtype=np.float64),
-        }
-    )
+    geoms = np.asarray(facilities.geometry.values, dtype=object)
+    point = shapely.get_type_id(geoms) == 0  # most facilities: one access point, read at once
+    other = {int(i): _outline_points(geoms[i], spacing) for i in np.flatnonzero(~point)}
+    counts = np.ones(len(geoms), dtype=np.int64)
+    for i, pts in other.items():
+        counts[i] = len(pts)
+    start = np.cumsum(counts) - counts
+    x, y = np.empty(int(counts.sum())), np.empty(int(counts.sum()))
+    x[start[point]], y[start[point]] = shapely.get_x(geoms[point]), shapely.get_y(geoms[point])
+    for i, pts in other.items():
+        x[start[i] : start[i] + counts[i]], y[start[i] : start[i] + counts[i]] = pts[:, 0], pts[:, 1]
+    return pd.DataFrame({"facility": np.repeat(np.arange(len(geoms), dtype=np.int64), counts), "x": x, "y": y})
 
 
 @dataclass
