@@ -705,6 +705,7 @@ def measure_area(
         acc, gate_table = _reach(network, residents, area, rulebook, options, progress, measured)
         if after_distances is not None and measured is None:
             after_distances(acc)
+        measured = None  # its nearest facility of every node and type: no longer read
         if after_reach is not None:
             after_reach(acc)
     with timed(timings, "within"):

@@ -53,13 +53,14 @@ def test_one_core_runs_here(tmp_path, monkeypatch):
     assert (tmp_path / "t.csv").exists()
 
 
-def test_two_calls_run_at_once(monkeypatch):
-    """With two cores, two calls run side by side: two 4-second waits end in well under the
-    8 s they take one after the other (worker start-up included)."""
+def test_every_call_of_a_run_runs_at_once(monkeypatch):
+    """With two cores, the three calls a run hands over (two workbooks, the areas' GeoJSON) run
+    side by side: three 4-second waits end in well under the 8 s two workers would take (the
+    third waiting for a free one), worker start-up included."""
     monkeypatch.setattr(stages, "worker_cores", lambda: 2)
     side = stages.SideProcess()
     start = time.monotonic()
-    side.start("a", time.sleep, 4)
-    side.start("b", time.sleep, 4)
-    assert side.results() == {"a": None, "b": None}
+    for name in "abc":
+        side.start(name, time.sleep, 4)
+    assert side.results() == {"a": None, "b": None, "c": None}
     assert time.monotonic() - start < 7.5
