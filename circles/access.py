@@ -73,29 +73,33 @@ def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS
 
 
 @dataclass
-class Access:
-    """Walking distances from every resident point to each facility type.
+class _OnStreets:
+    """The facilities on the streets and each type's walking distances: what
+    :class:`FacilityReach` and :class:`Access` both carry.
 
     Attributes
     ----------
-    residents : GeoDataFrame
-        Input resident points plus ``placed``, ``snap_m`` and, per type ``t``, ``dist_<t>``
-        (metres, NaN beyond the search limit or unreachable) and ``nearest_<t>`` (facility id).
     facilities : GeoDataFrame
         Input facilities plus ``placed``, ``snap_m`` (nearest-street distance of the closest
         access point) and ``set_aside_reason`` (empty when placed).
+    types : list of str
+        The facility types searched.
     limit_m : float
         The search limit (metres): distances beyond it are unknown, reported as unreachable.
+    max_attach_m : float
+        The attachment cap (metres).
+    graph : SplitGraph
+        The network split at the facility access points only (searches stay small).
     attachment : Attachment
-        Where the resident points (first) and then the facility access points meet the network.
+        Where the points meet the network.
     access_points : DataFrame
         Facility access points (``facility`` row position, ``x``, ``y``), in attachment order.
-    targets : Targets
-        Where each resident point lies on the split graph (residents are not graph nodes:
-        the graph is split only at facility access points, so searches stay small).
+    facility_leaves : dict
+        Facility row position -> its leaf nodes on ``graph``.
+    node_dist : dict
+        Type -> distance (metres) of every split-graph node (``inf`` beyond ``limit_m``).
     """
 
-    residents: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     types: list[str]
     limit_m: float
@@ -103,9 +107,30 @@ class Access:
     graph: reach.SplitGraph
     attachment: reach.Attachment
     access_points: pd.DataFrame
+    facility_leaves: dict[int, np.ndarray]
+    node_dist: dict[str, np.ndarray]
+
+
+@dataclass
+class Access(_OnStreets):
+    """Walking distances from every resident point to each facility type (and what
+    :class:`_OnStreets` carries).
+
+    Attributes
+    ----------
+    residents : GeoDataFrame
+        Input resident points plus ``placed``, ``snap_m`` and, per type ``t``, ``dist_<t>``
+        (metres, NaN beyond the search limit or unreachable) and ``nearest_<t>`` (facility id).
+    attachment : Attachment
+        Where the resident points (first) and then the facility access points meet the network
+        (``graph.leaf`` and ``graph.position`` list the residents first too, never attached).
+    targets : Targets
+        Where each resident point lies on the split graph (residents are not graph nodes:
+        the graph is split only at facility access points, so searches stay small).
+    """
+
+    residents: gpd.GeoDataFrame
     targets: reach.Targets
-    facility_leaves: dict[int, np.ndarray] = field(default_factory=dict)
-    node_dist: dict[str, np.ndarray] = field(default_factory=dict)
     _pairs: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def type_positions(self, ftype: str) -> np.ndarray:
@@ -283,34 +308,17 @@ def _log_not_attached(res: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, max_attach_m
 
 
 @dataclass
-class FacilityReach:
+class FacilityReach(_OnStreets):
     """The facilities on the streets and each type's walking distances, before any resident is
     attached (:func:`facility_reach`): what the walking areas are drawn from, while the
-    residents are still being placed.
+    residents are still being placed. ``attachment`` and ``graph.leaf``: the access points only.
 
     Attributes
     ----------
-    facilities : GeoDataFrame
-        Input facilities plus ``placed``, ``snap_m`` and ``set_aside_reason``.
-    graph : SplitGraph
-        The network split at the facility access points (``leaf``: one per access point).
-    attachment : Attachment
-        Where the access points meet the network.
-    node_dist : dict
-        Type -> distance (metres) of every split-graph node (``inf`` beyond ``limit_m``).
     nearest_row : dict
         Type -> the facility row nearest to every node (-1 where none).
     """
 
-    facilities: gpd.GeoDataFrame
-    types: list[str]
-    limit_m: float
-    max_attach_m: float
-    graph: reach.SplitGraph
-    attachment: reach.Attachment
-    access_points: pd.DataFrame
-    facility_leaves: dict[int, np.ndarray]
-    node_dist: dict[str, np.ndarray]
     nearest_row: dict[str, np.ndarray]
 
 
