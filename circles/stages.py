@@ -3,7 +3,8 @@
 * :func:`load_inputs` — the inputs read and checked (EPSG:4326), with the options' record;
 * :func:`open_network` — the walking network (a file, a download, or one already in memory);
 * :func:`network_checks` — refusals and warnings that need the network;
-* :func:`measure_area` — residents → reach → within → gaps on a network and its communities:
+* :func:`measure_area` — facility walks → residents → their walks → within → gaps on a network
+  and its communities:
   the whole city in :func:`circles.pipeline.analyse`, one partition in
   :func:`circles.distributed.run_partition` (the parallel path maps the serial unit);
 * :func:`draw_areas` — the walking areas of each facility type.
@@ -649,7 +650,9 @@ def measure_area(
     after_reach: Callable[[Access], None] | None = None,
     after_distances: Callable[[Access | FacilityReach], None] | None = None,
 ) -> AreaResult:
-    """Residents → reach → within → gaps for the communities of ``area`` on ``network``.
+    """Facility walks → residents → their walks → within → gaps for the communities of ``area``
+    on ``network`` (without walled compounds the facilities are searched before the residents
+    are placed, so that ``after_distances`` can start the walking areas early).
 
     The serial run measures the whole city; a partition measures its communities (and their
     context) on the streets around them, with ``after_reach`` giving the walking distances the
