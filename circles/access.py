@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -394,6 +395,7 @@ def compute_access(  # noqa: PLR0913 — the public entry point; `measured` (iss
         :func:`facility_reach` of the same facilities, types and limits, already run (not with
         ``constrain``, which moves facilities and residents together).
     """
+    _check_measured(measured, types, (limit_m, max_attach_m), constrain is not None)
     n_res = len(residents)
     res_x, res_y = residents.geometry.x.to_numpy(), residents.geometry.y.to_numpy()
     if constrain is None:
@@ -402,8 +404,6 @@ def compute_access(  # noqa: PLR0913 — the public entry point; `measured` (iss
         )
         res_att = reach.attach_points(net, res_x, res_y, max_attach_m)
     else:
-        if measured is not None:
-            raise ValueError("facility distances measured without the walls cannot be used with constrain")
         ap = facility_access_points(facilities)
         x, y = np.r_[res_x, ap["x"].to_numpy()], np.r_[res_y, ap["y"].to_numpy()]
         both = constrain(reach.attach_points(net, x, y, max_attach_m), x, y, n_res)
@@ -416,16 +416,18 @@ def compute_access(  # noqa: PLR0913 — the public entry point; `measured` (iss
     res["snap_m"] = np.round(res_att.leg, 1)
     _resident_columns(res, targets, fr)
     _log_not_attached(res, fr.facilities, max_attach_m)
-    return Access(
-        residents=res,
-        facilities=fr.facilities,
-        types=list(types),
-        limit_m=limit_m,
-        max_attach_m=max_attach_m,
-        graph=graph,
-        attachment=reach.Attachment.joined(res_att, fr.attachment),
-        access_points=fr.access_points,
-        targets=targets,
-        facility_leaves=fr.facility_leaves,
-        node_dist=fr.node_dist,
-    )
+    on_streets: dict[str, Any] = {f.name: getattr(fr, f.name) for f in fields(_OnStreets)}
+    on_streets.update(graph=graph, attachment=reach.Attachment.joined(res_att, fr.attachment))
+    return Access(residents=res, targets=targets, **on_streets)
+
+
+def _check_measured(
+    measured: FacilityReach | None, types: list[str], limits: tuple[float, float], constrained: bool
+) -> None:
+    """Refuse a :class:`FacilityReach` that :func:`compute_access` cannot use as it is."""
+    if measured is None:
+        return
+    if constrained:
+        raise ValueError("facility distances measured without the walls cannot be used with constrain")
+    if measured.types != list(types) or (measured.limit_m, measured.max_attach_m) != tuple(limits):
+        raise ValueError("facility distances measured for other types or limits than asked for")
