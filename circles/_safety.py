@@ -163,6 +163,23 @@ def start_workers() -> None:
         log.info("fork server not started early (%s)", exc)
 
 
+#: How much lower the walking-area workers run than this process (``nice`` steps; Linux and
+#: macOS): on a machine with fewer cores than runnable processes, this process's analysis and
+#: the tables and ledger it writes go first, and the areas, needed only by the map, take the
+#: cores left. The work done is the same, so the whole run is not longer. No source: measured
+#: on a two-core machine, a million-node city (issue 25; ``bench/results/city_notes.md``).
+BACKGROUND_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Run this process :data:`BACKGROUND_NICENESS` steps lower (a worker's initializer).
+    Nothing happens where the system has no ``nice``."""
+    try:
+        os.nice(BACKGROUND_NICENESS)
+    except (AttributeError, OSError) as exc:  # not on this system, or not allowed
+        log.debug("priority kept (%s)", exc)
+
+
 def worker_cores() -> int:
     """The cores this process may run on."""
     try:

@@ -38,7 +38,7 @@ from scipy import sparse
 from shapely.geometry import Polygon
 from tqdm.auto import tqdm
 
-from ._safety import worker_context, worker_cores
+from ._safety import lower_priority, worker_context, worker_cores
 from .network import WalkNetwork, street_arrays
 from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
 
@@ -654,6 +654,13 @@ def iter_areas(
     return _AreaRun(net, graph, node_dists, limits, boxes, _How(max_attach_m, progress, workers)).areas()
 
 
+def area_pool(workers: int) -> ProcessPoolExecutor:
+    """The worker processes that draw walking areas: started by the fork server, and run at a
+    lower priority (:func:`circles._safety.lower_priority`) so that the analysis, the tables and
+    the ledger go first where the cores are fewer than the processes."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(), initializer=lower_priority)
+
+
 def _close_run(pool: ProcessPoolExecutor | None, folder: str | None) -> None:
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -695,7 +702,7 @@ class _AreaRun:
             try:
                 folder = tempfile.mkdtemp(prefix="circles-areas-")
                 _share_inputs(Path(folder), net, graph, node_dists)
-                pool = ProcessPoolExecutor(max_workers=n, mp_context=worker_context())
+                pool = area_pool(n)
                 jobs = [(folder, task, self.cell, how.max_attach_m, how.display) for task in self.tasks]
                 self.futures = [pool.submit(_worker_tile, job) for job in jobs]
             except (OSError, BrokenProcessPool, RuntimeError) as exc:

@@ -176,6 +176,21 @@ def test_area_tasks_keep_the_serial_order():
     assert isochrones.area_workers(2, 8) == 2
 
 
+def test_area_workers_run_below_this_process():
+    """The area workers run :data:`~circles._safety.BACKGROUND_NICENESS` steps lower than the
+    process that starts them (at most 19, the lowest), so that the analysis and the tables go
+    first on a machine with fewer cores than processes."""
+    import os
+
+    from circles._safety import BACKGROUND_NICENESS
+
+    here = os.nice(0)
+    with isochrones.area_pool(1) as pool:
+        there = pool.submit(os.nice, 0).result()
+    assert there == min(19, here + BACKGROUND_NICENESS)
+    assert os.nice(0) == here  # this process keeps its own
+
+
 def test_shared_inputs_round_trip(river, tmp_path):
     """The workers read the network, split graph and distances back from plain .npy files
     exactly: same arrays, same edge lines (coordinate for coordinate), and the same areas."""
