@@ -581,6 +581,7 @@ def open_network(inp: Inputs, cache_dir: str | Path | None) -> WalkNetwork:
     network = inp.network
     if isinstance(network, WalkNetwork):
         return network
+    start_workers()  # the fork server's imports overlap the reading (the walking areas use it)
     if str(network) == ONLINE:
         return _download_network(inp.communities, inp.rulebook, cache_dir)
     return read_walk_network(network, cache_dir=cache_dir)
