@@ -63,8 +63,7 @@ def facility_access_points(facilities: gpd.GeoDataFrame, spacing: float = ACCESS
     point = shapely.get_type_id(geoms) == 0  # most facilities: one access point, read at once
     other = {int(i): _outline_points(geoms[i], spacing) for i in np.flatnonzero(~point)}
     counts = np.ones(len(geoms), dtype=np.int64)
-    for i, pts in other.items():
-        counts[i] = len(pts)
+    counts[np.fromiter(other, dtype=np.int64, count=len(other))] = [len(pts) for pts in other.values()]
     start = np.cumsum(counts) - counts
     x, y = np.empty(int(counts.sum())), np.empty(int(counts.sum()))
     x[start[point]], y[start[point]] = shapely.get_x(geoms[point]), shapely.get_y(geoms[point])
