@@ -38,6 +38,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from ._arrays import unique_ints
+
 log = logging.getLogger(__name__)
 
 #: Largest error (metres) accepted for the polynomial fit of the projection over a payload's box.
@@ -273,9 +275,9 @@ def _graph_payload(result, bounds, res_rows: np.ndarray) -> dict[str, Any]:
         cx0, cy0 = min(cx0, float(rx.min())), min(cy0, float(ry.min()))
         cx1, cy1 = max(cx1, float(rx.max())), max(cy1, float(ry.max()))
     box = (cx0 - bound, cy0 - bound, cx1 + bound, cy1 + bound)
-    edges = np.unique(net.edge_tree().query(shapely.box(*box)))
+    edges = unique_ints(net.edge_tree().query(shapely.box(*box)))
     # a resident's own edge is always in (it may reach out of the box on a long street)
-    edges = np.union1d(edges, res_att_e[res_att_e >= 0]).astype(np.int64)
+    edges = unique_ints(np.r_[edges, res_att_e[res_att_e >= 0]]).astype(np.int64)
     fit = _fit(box, net.crs)
     ox, oy = fit["o"]
     nodes, inv = np.unique(np.r_[net.u[edges], net.v[edges]], return_inverse=True)

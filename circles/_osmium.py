@@ -39,6 +39,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
+from ._arrays import unique_ints
 from ._safety import check_regular_file
 from .errors import InputError
 
@@ -562,7 +563,7 @@ def _pieces(ways: WalkWays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     if len(ways.start):
         way_of[ways.start[1:]] = 1
         way_of = np.cumsum(way_of)
-    trimmed = len(np.unique(way_of[~valid])) if n else 0
+    trimmed = len(unique_ints(way_of[~valid])) if n else 0
     brk = np.zeros(n, dtype=bool)
     brk[ways.start] = True
     brk[1:] |= ~valid[:-1]

@@ -261,18 +261,25 @@ def _searches(
     leaf_owner = np.full(graph.n_nodes, -1, dtype=np.int32)  # leaf node -> facility row
     for f, lv in leaves.items():
         leaf_owner[lv] = f
-    node_dist, nearest_row = {}, {}
-    iterator = tqdm(types, desc="walking times", unit="type", disable=not progress, leave=False)
-    for t in iterator:
-        rows = np.flatnonzero((fac["facility_type"] == t).to_numpy())
+    ftype = fac["facility_type"].to_numpy()
+    bar = tqdm(total=len(types), desc="walking times", unit="type", disable=not progress, leave=False)
+
+    def search(t: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(ftype == t)
         src = (
             np.concatenate([leaves[int(r)] for r in rows if int(r) in leaves])
             if any(r in leaves for r in rows)
             else np.zeros(0, dtype=np.int64)
         )
         dist, origin = reach.nearest(graph, src, limit=limit_m)
-        node_dist[t] = dist
-        nearest_row[t] = np.where(origin >= 0, leaf_owner[np.maximum(origin, 0)], -1).astype(np.int32)
+        bar.update(1)
+        return dist, np.where(origin >= 0, leaf_owner[np.maximum(origin, 0)], -1).astype(np.int32)
+
+    _ = graph.both_ways  # made once, before the threads share it
+    found = reach.map_searches(search, list(types))  # the types side by side, one per core
+    bar.close()
+    node_dist = {t: f[0] for t, f in zip(types, found, strict=True)}
+    nearest_row = {t: f[1] for t, f in zip(types, found, strict=True)}
     return node_dist, nearest_row
 
 

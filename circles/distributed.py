@@ -54,6 +54,7 @@ import pandas as pd
 import shapely
 
 from . import __version__, isochrones, population, reach
+from ._arrays import unique_ints
 from ._outputs import timed
 from ._safety import check_regular_file
 from .access import Access, compute_access
@@ -476,7 +477,7 @@ class NetworkStore:
             b = a["bounds"]
             inside = (b[:, 0] <= box[2]) & (b[:, 2] >= box[0]) & (b[:, 1] <= box[3]) & (b[:, 3] >= box[1])
             edges = np.flatnonzero(inside)
-            nodes = np.unique(np.r_[a["u"][edges], a["v"][edges]])
+            nodes = unique_ints(np.r_[a["u"][edges], a["v"][edges]])
         u = np.searchsorted(nodes, a["u"][edges])
         v = np.searchsorted(nodes, a["v"][edges])
         cf = a["coord_first"]
@@ -698,7 +699,7 @@ class Partition:
     @property
     def rows(self) -> np.ndarray:
         """Positions of the core and context communities, sorted."""
-        return np.union1d(self.core, self.context)
+        return unique_ints(np.r_[self.core, self.context])
 
 
 def widen(box: Box | np.ndarray, m: float) -> Box:
@@ -749,7 +750,8 @@ def plan_partitions(
         )
         if m.context_m > 0:
             _, near = tree.query(communities.geometry.values[core], predicate="dwithin", distance=m.context_m)
-            context = np.setdiff1d(np.unique(near), core)
+            near = unique_ints(near)
+            context = near[~np.isin(near, core)]
         else:
             context = np.zeros(0, dtype=np.int64)
         out.append(Partition(key=names[k], core=core, context=context.astype(np.int64), bbox=bbox))

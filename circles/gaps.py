@@ -67,6 +67,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from . import capacity as cap
+from ._arrays import unique_ints
 from ._labels import COLUMNS_ZH, FIELD_ZH, NAME_MATCH_ZH, threshold_text
 from .access import Access
 from .rulebook import Rule, Rulebook
@@ -171,7 +172,7 @@ def _reached_by_community(fmat: sparse.csr_matrix, comm_index: np.ndarray, n_com
     c = comm_index[coo.col]
     ok = c >= 0
     nf = max(fmat.shape[0], 1)
-    key = np.unique(c[ok].astype(np.int64) * nf + coo.row[ok])
+    key = unique_ints(c[ok].astype(np.int64) * nf + coo.row[ok])
     cc, ff = key // nf, key % nf
     bounds = np.searchsorted(cc, np.arange(n_comm + 1))
     return [ff[bounds[i] : bounds[i + 1]] for i in range(n_comm)]

@@ -38,6 +38,7 @@ from scipy import sparse
 from shapely.geometry import Polygon
 from tqdm.auto import tqdm
 
+from ._arrays import unique_ints
 from ._safety import lower_priority, worker_context, worker_cores
 from .network import WalkNetwork, street_arrays
 from .reach import DEFAULT_MAX_ATTACH_M, SplitGraph
@@ -344,7 +345,7 @@ def refine_on_streets(
     if d is None:
         d = area_field.walks[kind] = _sample_walks(graph, dist, seg, pos)
     drawn = _drawn_inside(area_field, kind, limit)
-    wrong = np.unique(seg[(d <= limit) != drawn])
+    wrong = unique_ints(seg[(d <= limit) != drawn])
     if not len(wrong):
         return area
     (re, rs, rt), (ue, us, ut) = _cut_segments(graph, dist, limit, wrong, margin=KEEP_M)
@@ -370,7 +371,7 @@ def refine_on_streets(
 def _edges_meeting(net: WalkNetwork, geom) -> np.ndarray:
     """The edges whose line meets ``geom``, found part by part in the network's R-tree: a cut
     spread over a whole tile only tests the streets near its pieces."""
-    return np.unique(net.edge_tree().query(shapely.get_parts(geom), predicate="intersects")[1])
+    return unique_ints(net.edge_tree().query(shapely.get_parts(geom), predicate="intersects")[1])
 
 
 def _segments_of(graph: SplitGraph, n_edges: int, edges: np.ndarray) -> np.ndarray:

@@ -63,6 +63,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from jinja2 import Template
 
+from ._arrays import unique_ints
 from ._assets import read_asset
 from ._display import (
     AREA_TOLERANCE_M,
@@ -311,7 +312,7 @@ def _attached(area, p: Prepared, ftype: str):
     own = [g for g in p.fac_areas[sel] if g is not None] + list(p.fac.geometry.values[sel])
     parts = shapely.get_parts(area)
     tree = shapely.STRtree(np.asarray(own, dtype=object))
-    hit = np.unique(tree.query(parts, predicate="dwithin", distance=1.0)[0])
+    hit = unique_ints(tree.query(parts, predicate="dwithin", distance=1.0)[0])
     if not len(hit):
         return None
     return shapely.union_all(parts[hit]) if len(hit) > 1 else parts[hit[0]]
@@ -1548,7 +1549,7 @@ def _site_reach(result, rule, sites: pd.DataFrame) -> tuple[list, np.ndarray]:
     if len(todo):
         cands = gpd.GeoDataFrame({"candidate_id": [str(i) for i in range(len(sites))]}, geometry=pts.values)
         cov = coverage(net, res.iloc[todo].to_crs(net.crs), cands, limit, max_attach)
-        newly[todo[np.unique(cov.reach.indices)]] = True
+        newly[todo[cov.reach.indices]] = True
     return areas, newly
 
 

@@ -10,8 +10,11 @@ gives every resident the exact along-street distance to the nearest facility.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import shapely
@@ -19,6 +22,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
+from ._arrays import unique_ints
+from ._safety import worker_cores
 from .network import WalkNetwork
 
 # the default maximum distance from a point to the street it attaches to (metres), declared with
@@ -26,10 +31,35 @@ from .network import WalkNetwork
 from .options import DEFAULT_MAX_ATTACH_M
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 _EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
 _BOX_M = 40.0  # half-width of the first candidate search around a point (metres)
+
+#: Most threads that run the street searches of one step at once (one per core up to this).
+#: SciPy's ``dijkstra`` releases Python's lock, so the searches of the facility types, and of the
+#: tiles of :func:`reach_pairs`, run side by side; each thread holds its own search matrix, so
+#: more threads cost memory. No source: a tuning value.
+SEARCH_THREADS = 4
+
+
+def search_threads() -> int:
+    """How many threads run the searches: one per available core, at most :data:`SEARCH_THREADS`."""
+    return max(1, min(worker_cores(), SEARCH_THREADS))
+
+
+def map_searches(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``[fn(x) for x in items]``, the calls spread over :func:`search_threads` threads; the
+    results in the order of ``items`` whatever the threads' order, so the answers do not depend on
+    the number of cores.
+    """
+    n = min(search_threads(), len(items))
+    if n <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="circles-search") as pool:
+        return list(pool.map(fn, items))
 
 
 @dataclass
@@ -182,7 +212,9 @@ def _nearest_pieces(p: _Pieces, x: np.ndarray, y: np.ndarray, box: float = _BOX_
         best = _group_min(i, seg, d)
         best = best[d[best] <= box]
         i, seg, d, t = i[best], seg[best], d[best], t[best]
-    rest = np.setdiff1d(np.arange(len(x)), i)
+    unplaced = np.ones(len(x), dtype=bool)
+    unplaced[i] = False
+    rest = np.flatnonzero(unplaced)
     if len(rest):
         rp, re_ = p.tree.query_nearest(shapely.points(x[rest], y[rest]), all_matches=True)
         order = np.lexsort((re_, rp))
@@ -401,7 +433,7 @@ def nearest(graph: SplitGraph, sources: np.ndarray, limit: float = np.inf) -> tu
     origin : ndarray of int64
         The source node nearest to each node (-9999 where none).
     """
-    sources = np.unique(np.asarray(sources, dtype=np.int64))
+    sources = unique_ints(np.asarray(sources, dtype=np.int64))
     if len(sources) and (sources[0] < 0 or sources[-1] >= graph.n_nodes):
         raise ValueError(
             f"source node out of range: {sources[0] if sources[0] < 0 else sources[-1]} "
@@ -488,22 +520,30 @@ def reach_pairs(
     order = np.argsort(by_node, kind="stable")
     target_at = np.r_[ok, ok][order]
     first = np.searchsorted(by_node[order], np.arange(graph.n_nodes + 1))
-    out_g: list[np.ndarray] = []
-    out_t: list[np.ndarray] = []
-    out_d: list[np.ndarray] = []
     bar = tqdm(total=len(groups), desc=progress, unit="search", disable=progress is None, leave=False)
-    for members, sub, to_local, nodes in _local_pieces(graph, groups, limits):
-        found = _tile_pairs(
-            sub, to_local, nodes, [groups[i] for i in members], limits[members], targets, first, target_at
-        )
-        if found is not None:
-            gi, who, dist = found
-            out_g.append(np.asarray(members, dtype=np.int64)[gi])
-            out_t.append(who)
-            out_d.append(dist)
-        bar.update(len(members))
+
+    def search(tiles: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        found_all = []
+        for members, sub, to_local, nodes in _local_pieces(graph, groups, limits, tiles):
+            found = _tile_pairs(
+                sub, to_local, nodes, [groups[i] for i in members], limits[members], targets, first, target_at
+            )
+            if found is not None:
+                gi, who, dist = found
+                found_all.append((np.asarray(members, dtype=np.int64)[gi], who, dist))
+            bar.update(len(members))
+        return found_all
+
+    # the tiles dealt round the threads; every (group, target) pair is found once, so the sort
+    # below gives the same arrays whatever the number of threads
+    tiles = _tile_members(graph, groups)
+    _ = graph.both_ways, (_node_cells(graph) if graph.xy is not None and tiles else None)  # made once, not per thread
+    k = search_threads()
+    found = [f for part in map_searches(search, [tiles[i::k] for i in range(k)]) for f in part]
     bar.close()
-    g, t, d = _concat(out_g, np.int64), _concat(out_t, np.int64), _concat(out_d, float)
+    g = _concat([f[0] for f in found], np.int64)
+    t = _concat([f[1] for f in found], np.int64)
+    d = _concat([f[2] for f in found], float)
     order = np.lexsort((t, g))
     return g[order], t[order], d[order]
 
@@ -530,26 +570,6 @@ def _unique_groups(source_groups) -> list[np.ndarray]:
     keep = np.r_[True, (node[1:] != node[:-1]) | (label[1:] != label[:-1])] if len(node) else np.zeros(0, dtype=bool)
     label, node = label[keep], node[keep]
     return np.split(node, np.searchsorted(label, np.arange(1, len(arrays))))
-
-
-#: Largest search matrix (sources × nodes) held at once by :func:`reach_pairs`.
-_MAX_CELLS = 4_000_000
-
-
-def _chunks(members: list[int], sizes: list[int], max_sources: int) -> list[list[int]]:
-    """Split ``members`` into runs whose sizes add up to at most ``max_sources`` (at least one each)."""
-    out: list[list[int]] = []
-    run: list[int] = []
-    total = 0
-    for m, n in zip(members, sizes, strict=True):
-        if run and total + n > max_sources:
-            out.append(run)
-            run, total = [], 0
-        run.append(m)
-        total += n
-    if run:
-        out.append(run)
-    return out
 
 
 def _tile_pairs(
@@ -582,7 +602,7 @@ def _tile_pairs(
     pos = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
     pg, pt = np.repeat(gi, n), target_at[pos]
     width = len(targets)
-    key = np.unique(pg * width + pt)
+    key = unique_ints(pg * width + pt)
     pg, pt = key // width, key % width
     la, lb = to_local[targets.a[pt]], to_local[targets.b[pt]]
     da = np.where(la >= 0, per_group[pg, np.maximum(la, 0)], np.inf)
@@ -592,29 +612,38 @@ def _tile_pairs(
     return pg[within], pt[within], d[within]
 
 
-def _local_pieces(graph: SplitGraph, groups: list[np.ndarray], limits: np.ndarray):
-    """Yield (group indices, local CSR matrix, global→local node map, local→global nodes) tile by tile.
-
-    Groups are assigned to the tile of their first node; a tile's piece holds every node within
-    the largest limit of its groups of the bounding box of their nodes. Graphs without node
-    coordinates are searched whole.
+def _tile_members(graph: SplitGraph, groups: list[np.ndarray]) -> list[list[int]]:
+    """The groups gathered by tile (of :data:`TILE_M`), tile by tile: the tile of a group is that
+    of its first node. Graphs without node coordinates are one tile. Empty groups are left out.
     """
-    full = graph.both_ways
-    n = graph.n_nodes
     live = [i for i, grp in enumerate(groups) if len(grp)]
     if graph.xy is None or not live:
-        every = np.arange(n, dtype=np.int64)
-        if live:
-            yield live, full, every, every
-        return
+        return [live] if live else []
     xy = graph.xy
     key = np.array([_tile_key(xy[groups[i][0]]) for i in live], dtype=np.int64)
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+    return [[live[i] for i in order[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _local_pieces(graph: SplitGraph, groups: list[np.ndarray], limits: np.ndarray, tiles: list[list[int]]):
+    """Yield (group indices, local CSR matrix, global→local node map, local→global nodes) for each
+    tile of :func:`_tile_members`.
+
+    A tile's piece holds every node within the largest limit of its groups of the bounding box of
+    their nodes. Graphs without node coordinates are searched whole.
+    """
+    full = graph.both_ways
+    n = graph.n_nodes
+    if graph.xy is None:
+        every = np.arange(n, dtype=np.int64)
+        for members in tiles:
+            yield members, full, every, every
+        return
+    xy = graph.xy
     to_local = np.full(n, -1, dtype=np.int64)
     cells = _node_cells(graph)
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        members = [live[i] for i in order[a:b]]
+    for members in tiles:
         pts = xy[np.concatenate([groups[i] for i in members])]
         pad = float(limits[members].max())
         lo, hi = pts.min(axis=0) - pad, pts.max(axis=0) + pad

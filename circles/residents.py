@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 from tqdm.auto import tqdm
 
+from ._arrays import unique_ints
 from .errors import check_option
 from .options import DEFAULT_GRID_SPACING_M  # declared with the options
 from .population import base_sources
@@ -62,7 +63,7 @@ def _one_community_per_point(points: gpd.GeoDataFrame, communities: gpd.GeoDataF
     if len(points) == 0 or len(communities) < 2:
         return points
     p_idx, c_idx = communities.geometry.sindex.query(points.geometry.values, predicate="within")
-    if not len(p_idx) or len(np.unique(p_idx)) == len(p_idx):
+    if not len(p_idx) or len(unique_ints(p_idx)) == len(p_idx):
         return points
     area = communities.geometry.area.to_numpy()
     ids = communities["id"].astype(str).to_numpy()

@@ -511,7 +511,7 @@ def check_network_covers(comms: gpd.GeoDataFrame, net: WalkNetwork, label: str, 
     polys = np.asarray(comms.to_crs(net.crs).geometry.values, dtype=object)
     idx = net.edge_tree().query(polys, predicate="dwithin", distance=max_attach_m)
     reached = np.zeros(len(polys), dtype=bool)
-    reached[np.unique(idx[0])] = True
+    reached[idx[0]] = True
     n = len(polys)
     if n and not reached.any():
         edges = gpd.GeoDataFrame(geometry=net.geometry, crs=net.crs).to_crs("EPSG:4326")

@@ -106,7 +106,7 @@ def homes_for_units(homes: gpd.GeoDataFrame, feats) -> gpd.GeoDataFrame:
         return homes[typed]
     inside = np.zeros(len(homes), dtype=bool)
     which, _ = shapely.STRtree(areas).query(homes.geometry.representative_point().values, predicate="within")
-    inside[np.unique(which)] = True
+    inside[which] = True
     return homes[typed | inside]
 
 
