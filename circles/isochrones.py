@@ -22,11 +22,11 @@ import logging
 import multiprocessing
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -543,17 +543,6 @@ def _shareable(net: WalkNetwork) -> bool:
     )
 
 
-@contextmanager
-def _shared_inputs(net: WalkNetwork, graph: SplitGraph, node_dists: dict[str, np.ndarray]) -> Iterator[str]:
-    """A temporary folder holding the inputs (:func:`_share_inputs`), removed afterwards."""
-    folder = tempfile.mkdtemp(prefix="circles-areas-")
-    try:
-        _share_inputs(Path(folder), net, graph, node_dists)
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _read_shared(folder: str) -> tuple[WalkNetwork, SplitGraph, dict[str, np.ndarray]]:
     """The inputs written by :func:`_share_inputs` (read once per worker and folder)."""
     if _WORKER.get("folder") != folder:
@@ -662,17 +651,49 @@ def area_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(), initializer=lower_priority)
 
 
-def _close_run(pool: ProcessPoolExecutor | None, folder: str | None) -> None:
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-    if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+@dataclass
+class _Handover:
+    """The worker side of an :class:`_AreaRun`, made in a thread beside this process's work: the
+    folder of shared inputs, the pool and the tasks handed to it."""
+
+    folder: str | None = None
+    pool: ProcessPoolExecutor | None = None
+    futures: list[Future] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+
+def _hand_over(
+    handover: _Handover,
+    inputs: tuple[WalkNetwork, SplitGraph, dict[str, np.ndarray]],
+    workers: int,
+    jobs: list[tuple[tuple[Box, dict[str, list[float]]], float, float, bool]],
+) -> None:
+    """Write the shared inputs, start ``workers`` processes and submit the ``jobs`` (in a thread
+    beside this process's work; none submitted where the workers cannot start)."""
+    try:
+        folder = handover.folder = tempfile.mkdtemp(prefix="circles-areas-")
+        _share_inputs(Path(folder), *inputs)
+        handover.pool = area_pool(workers)
+        handover.futures = [handover.pool.submit(_worker_tile, (folder, *job)) for job in jobs]
+    except (OSError, BrokenProcessPool, RuntimeError) as exc:
+        log.warning("walking-area workers not started (%s); drawing in this process", exc)
+        handover.futures = []
+
+
+def _close_run(handover: _Handover) -> None:
+    if handover.thread is not None:
+        handover.thread.join()
+    if handover.pool is not None:
+        handover.pool.shutdown(wait=True, cancel_futures=True)
+    if handover.folder is not None:
+        shutil.rmtree(handover.folder, ignore_errors=True)
 
 
 class _AreaRun:
-    """Walking areas being drawn: every task is handed to the worker processes when the run is
-    made (this process is then free for other work), and :meth:`areas` reads them back in the
-    order one process draws them, drawing here whatever the workers could not."""
+    """Walking areas being drawn: a thread started when the run is made writes the shared inputs
+    and hands every task to the worker processes (this process is free for other work meanwhile),
+    and :meth:`areas` reads them back in the order one process draws them, drawing here whatever
+    the workers could not."""
 
     def __init__(
         self,
@@ -697,28 +718,25 @@ class _AreaRun:
         self.inputs = (net, graph, node_dists)
         self.how = how
         self.tasks = area_tasks(tiles, lims, n)
-        self.futures: list[Future] = []
-        pool, folder = None, None
-        if n > 1:
-            try:
-                folder = tempfile.mkdtemp(prefix="circles-areas-")
-                _share_inputs(Path(folder), net, graph, node_dists)
-                pool = area_pool(n)
-                jobs = [(folder, task, self.cell, how.max_attach_m, how.display) for task in self.tasks]
-                self.futures = [pool.submit(_worker_tile, job) for job in jobs]
-            except (OSError, BrokenProcessPool, RuntimeError) as exc:
-                log.warning("walking-area workers not started (%s); drawing in this process", exc)
-                self.futures = []
-        self._close = weakref.finalize(self, _close_run, pool, folder)
+        self.handover = _Handover()
+        if n > 1:  # the inputs written and the pool started in a thread: this process goes on meanwhile
+            jobs = [(task, self.cell, how.max_attach_m, how.display) for task in self.tasks]
+            self.handover.thread = threading.Thread(
+                target=_hand_over, args=(self.handover, self.inputs, n, jobs), name="circles-areas", daemon=True
+            )
+            self.handover.thread.start()
+        self._close = weakref.finalize(self, _close_run, self.handover)
 
     def areas(self) -> Iterator[tuple[str, float, Box, object]]:
         """(type, limit, tile, polygon) of every task, in order; the workers stop at the end."""
         net, graph, node_dists = self.inputs
         bar = tqdm(total=len(self.tasks), desc="walking areas", unit="tile", disable=not self.how.progress, leave=False)
         done = 0
+        if self.handover.thread is not None:
+            self.handover.thread.join()
         try:
             try:
-                for (tile, _), future in zip(self.tasks, self.futures, strict=False):
+                for (tile, _), future in zip(self.tasks, self.handover.futures, strict=False):
                     for t, lim, poly in future.result():
                         yield t, lim, tile, poly
                     done += 1
