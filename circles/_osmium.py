@@ -23,15 +23,19 @@ from __future__ import annotations
 import bz2
 import gzip
 import logging
+import mmap
 import re
 import subprocess
 import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +44,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ._arrays import unique_ints
-from ._safety import check_regular_file
+from ._safety import check_regular_file, worker_cores
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +84,19 @@ XML_MAX_TOKEN_BYTES = 1 << 20
 #: ``max_osm_string_length`` (256 × 4). Longer strings are refused by the reader itself.
 OSM_MAX_STRING_BYTES = 1024
 _CHUNK = 1 << 20
+#: Most threads that decompress a multi-stream ``.bz2`` file (pbzip2, lbzip2, the OSM planet
+#: dumps write one): its streams are independent, so runs of them are decompressed side by side
+#: (one per core up to this). No source: a tuning value.
+BZ2_THREADS = 4
+#: Compressed bytes of a run of bzip2 streams decompressed by one thread, at least (the last run
+#: may be shorter). No source: a tuning value.
+_BZ2_RUN_BYTES = 1 << 20
+#: Most bytes one run may expand to before it is read the plain way (its streams one after the
+#: other, under the file's limits): bounds the memory of the runs in flight. Reason: pbzip2 and
+#: lbzip2 write streams of about 1 MB of text; 64 MiB is a wide margin. No source.
+_BZ2_RUN_MAX_BYTES = 64 << 20
+#: The start of a bzip2 stream: ``BZh``, the block size, then the first block's magic number.
+_BZ2_STREAM = re.compile(rb"BZh[1-9]1AY&SY")
 
 
 # ------------------------------------------------------------------ configuration
@@ -254,33 +271,161 @@ def iter_osm_bytes(path: str | Path, fmt: str) -> Iterator[bytes]:
     total = 0
     since_end = 0
     try:
-        with _open_osm_bytes(p, fmt) as fh:
-            while chunk := fh.read(_CHUNK):
-                total += len(chunk)
-                if cap is not None and total > cap:
+        for chunk in _raw_chunks(p, fmt):
+            total += len(chunk)
+            if cap is not None and total > cap:
+                raise InputError(
+                    f"expands to more than {cap / 2**20:,.0f} MiB ({DECOMPRESSED_MAX_RATIO} times its size, "
+                    f"at least {DECOMPRESSED_MIN_BYTES / 2**20:,.0f} MiB): a decompression bomb, not an OSM "
+                    "extract (limit circles._osmium.DECOMPRESSED_MAX_RATIO)",
+                    path=str(p),
+                )
+            if xml:
+                end = chunk.rfind(b">")
+                since_end = since_end + len(chunk) if end < 0 else len(chunk) - end - 1
+                if since_end > XML_MAX_TOKEN_BYTES:
                     raise InputError(
-                        f"expands to more than {cap / 2**20:,.0f} MiB ({DECOMPRESSED_MAX_RATIO} times its size, "
-                        f"at least {DECOMPRESSED_MIN_BYTES / 2**20:,.0f} MiB): a decompression bomb, not an OSM "
-                        "extract (limit circles._osmium.DECOMPRESSED_MAX_RATIO)",
+                        f"{since_end / 2**20:,.1f} MiB of XML without the end of an element (a comment or text "
+                        f"this long is not OSM data; limit {XML_MAX_TOKEN_BYTES / 2**20:g} MiB, "
+                        "circles._osmium.XML_MAX_TOKEN_BYTES)",
                         path=str(p),
                     )
-                if xml:
-                    end = chunk.rfind(b">")
-                    since_end = since_end + len(chunk) if end < 0 else len(chunk) - end - 1
-                    if since_end > XML_MAX_TOKEN_BYTES:
-                        raise InputError(
-                            f"{since_end / 2**20:,.1f} MiB of XML without the end of an element (a comment or text "
-                            f"this long is not OSM data; limit {XML_MAX_TOKEN_BYTES / 2**20:g} MiB, "
-                            "circles._osmium.XML_MAX_TOKEN_BYTES)",
-                            path=str(p),
-                        )
-                yield chunk
+            yield chunk
     except (OSError, EOFError, ValueError) as exc:  # damaged compressed data (gzip, bz2) or unreadable
         if isinstance(exc, InputError):
             raise
         codec = {"osm.bz2": "bzip2 error", "osm.gz": "gzip error"}.get(fmt, "read error")
         kind = "PBF" if fmt == "pbf" else "XML"
         raise InputError(f"not a readable OSM {kind} file ({codec}: {exc})", path=str(p)) from None
+
+
+def _raw_chunks(p: Path, fmt: str) -> Iterator[bytes]:
+    """The decompressed bytes of ``p`` in chunks of at most :data:`_CHUNK` (no limit checked).
+
+    A ``.bz2`` file of several streams is decompressed by runs of streams in threads, in the
+    file's order (:func:`_bz2_threads`); single-stream files, and the rest of a file from a run
+    that could not be decompressed on its own, are read one stream after the other
+    (:func:`_bz2_streams`).
+    """
+    if fmt != "osm.bz2":
+        with _open_osm_bytes(p, fmt) as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+        return
+    start: int | None = 0
+    runs = _bz2_runs(p)
+    threads = min(worker_cores(), BZ2_THREADS, len(runs))
+    if threads > 1:
+        start = yield from _bz2_threads(p, runs, threads)
+    if start is not None:
+        yield from _bz2_streams(p, start)
+
+
+def _bz2_streams(p: Path, start: int = 0) -> Iterator[bytes]:
+    """The bzip2 streams of ``p`` from byte ``start`` on, decompressed one after the other.
+
+    As ``bz2.open`` reads them, but damaged data is an error wherever it sits (``bz2.open`` takes a
+    stream that fails at its first bytes for trailing garbage and stops without a word); data
+    after a stream that does not start as one (``BZh``) is ignored, as ``bz2.open`` does.
+
+    Raises
+    ------
+    OSError, EOFError
+        Damaged data; the file ends inside a stream.
+    """
+    with open(p, "rb") as fh:
+        fh.seek(start)
+        buf = fh.read(_CHUNK)
+        d = bz2.BZ2Decompressor()
+        while buf or not d.eof:
+            out = d.decompress(buf, max_length=_CHUNK)
+            buf = b""
+            if out:
+                yield out
+            if d.eof:
+                buf = d.unused_data
+                if len(buf) < 3:
+                    buf += fh.read(_CHUNK)
+                if not buf.startswith(b"BZh"):
+                    return
+                d = bz2.BZ2Decompressor()
+            elif d.needs_input:
+                buf = fh.read(_CHUNK)
+                if not buf:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+
+def _bz2_runs(p: Path) -> list[tuple[int, int]]:
+    """(start, end) byte ranges of runs of whole bzip2 streams of at least :data:`_BZ2_RUN_BYTES`
+    in ``p``, found by the stream starts' header; none for a file of one stream."""
+    with open(p, "rb") as fh:
+        try:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                starts = [m.start() for m in _BZ2_STREAM.finditer(mm)]
+                size = len(mm)
+        except (ValueError, OSError):  # empty, or not a mappable file
+            return []
+    if len(starts) < 2 or starts[0] != 0:
+        return []
+    cuts = [0]
+    for at in starts[1:]:
+        if at - cuts[-1] >= _BZ2_RUN_BYTES:
+            cuts.append(at)
+    cuts.append(size)
+    return list(zip(cuts[:-1], cuts[1:], strict=True)) if len(cuts) > 2 else []
+
+
+def _inflate_run(p: Path, start: int, end: int) -> bytes | None:
+    """Bytes ``start:end`` of ``p`` decompressed as whole bzip2 streams; None where they are not
+    (a stream cut short: a false stream start; data between streams) or expand past
+    :data:`_BZ2_RUN_MAX_BYTES`: :func:`_bz2_streams` reads them instead.
+
+    Raises
+    ------
+    OSError
+        Damaged data.
+    """
+    with open(p, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    out: list[bytes] = []
+    total = 0
+    while data:
+        if not data.startswith(b"BZh"):
+            return None
+        d = bz2.BZ2Decompressor()
+        part = d.decompress(data, max_length=_BZ2_RUN_MAX_BYTES - total + 1)
+        total += len(part)
+        if total > _BZ2_RUN_MAX_BYTES or not d.eof:
+            return None
+        out.append(part)
+        data = d.unused_data
+    return b"".join(out)
+
+
+def _bz2_threads(p: Path, runs: list[tuple[int, int]], threads: int) -> Generator[bytes, None, int | None]:
+    """The runs decompressed in ``threads`` threads (one run ahead of them at most), yielded in
+    order. Returns None when all were read, else the offset of the first run that could not be
+    decompressed on its own (:func:`_inflate_run`), to be read from there one stream after the
+    other."""
+    todo = iter(runs)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="circles-bz2") as pool:
+        pending = deque((a, pool.submit(_inflate_run, p, a, b)) for a, b in islice(todo, threads + 1))
+        try:
+            while pending:
+                at, future = pending.popleft()
+                data = future.result()
+                if data is None:
+                    return at
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append((nxt[0], pool.submit(_inflate_run, p, *nxt)))
+                for i in range(0, len(data), _CHUNK):
+                    yield data[i : i + _CHUNK]
+        finally:
+            for _, later in pending:
+                later.cancel()
+    return None
 
 
 #: The pyosmium step of :func:`read_walk_ways`, run in a child process reading the OSM data

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from circles import _outputs, cli, export, pipeline
@@ -533,6 +534,104 @@ def test_sigterm_stops_a_long_osm_parse_within_seconds(tmp_path, command, sig):
     assert elapsed < 10, f"took {elapsed:.1f} s after the signal"
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] if command == "extract" else not out.exists()
     assert list((tmp_path / "tmp").iterdir()) == [], "temporary files left"
+
+
+def _multi_stream(text: bytes, tmp_path: Path, piece: int = 5_000) -> Path:
+    """``text`` as a ``.osm.bz2`` of one bzip2 stream per ``piece`` bytes (as pbzip2 writes)."""
+    import bz2
+
+    path = tmp_path / "multi.osm.bz2"
+    path.write_bytes(b"".join(bz2.compress(text[i : i + piece]) for i in range(0, len(text), piece)))
+    return path
+
+
+@pytest.fixture
+def demo_xml() -> bytes:
+    import bz2
+
+    from circles import demo
+
+    return bz2.decompress(Path(demo.DEMO_OSM).read_bytes())
+
+
+@pytest.fixture
+def bz2_threads(monkeypatch):
+    """Runs of a few KB decompressed by two threads, whatever the machine's cores."""
+    from circles import _osmium
+
+    monkeypatch.setattr(_osmium, "_BZ2_RUN_BYTES", 4_096)
+    monkeypatch.setattr(_osmium, "worker_cores", lambda: 2)
+    return _osmium
+
+
+def test_multi_stream_bz2_is_read_by_threads_byte_for_byte(tmp_path, demo_xml, bz2_threads):
+    path = _multi_stream(demo_xml, tmp_path)
+    runs = bz2_threads._bz2_runs(path)
+    assert len(runs) > 5 and runs[0][0] == 0 and runs[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in zip(runs, runs[1:], strict=False))
+    chunks = list(bz2_threads.iter_osm_bytes(path, "osm.bz2"))
+    assert b"".join(chunks) == demo_xml
+    assert max(len(c) for c in chunks) <= bz2_threads._CHUNK
+    # the walking network is the same as from the plain XML
+    plain = tmp_path / "plain.osm"
+    plain.write_bytes(demo_xml)
+    a, b = bz2_threads.walk_arrays(path), bz2_threads.walk_arrays(plain)
+    assert np.array_equal(a.node_ids, b.node_ids) and np.array_equal(a.coords, b.coords)
+
+
+def test_multi_stream_bz2_cut_inside_a_stream_is_read_the_plain_way(tmp_path, demo_xml, bz2_threads, monkeypatch):
+    """A run boundary inside a stream (a stream header's bytes met inside compressed data): that
+    run does not decompress as whole streams; it and the rest are read one stream after the other."""
+    path = _multi_stream(demo_xml, tmp_path, piece=40_000)
+    runs = bz2_threads._bz2_runs(path)
+    a, b = runs[1]
+    cut = [*runs[:1], (a, a + 100), (a + 100, b), *runs[2:]]
+    monkeypatch.setattr(bz2_threads, "_bz2_runs", lambda p: cut)
+    assert b"".join(bz2_threads.iter_osm_bytes(path, "osm.bz2")) == demo_xml
+
+
+@pytest.mark.parametrize("threads", [2, 1], ids=["threads", "one-thread"])
+def test_damaged_later_stream_of_a_bz2_is_an_error(tmp_path, demo_xml, bz2_threads, monkeypatch, threads):
+    """Damage in the fourth of many streams is an error, read by threads or one stream after the
+    other (``bz2.open`` took such a stream for trailing garbage and stopped without a word)."""
+    from circles.errors import InputError
+
+    path = _multi_stream(demo_xml, tmp_path)
+    data = bytearray(path.read_bytes())
+    runs = bz2_threads._bz2_runs(path)
+    middle = (runs[3][0] + runs[3][1]) // 2
+    data[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(bz2_threads, "BZ2_THREADS", threads)
+    with pytest.raises(InputError, match="not a readable OSM XML file .bzip2 error") as info:
+        for _ in bz2_threads.iter_osm_bytes(path, "osm.bz2"):
+            pass
+    assert str(path) in str(info.value)
+
+
+def test_bz2_trailing_bytes_are_ignored_as_bz2_open_does(tmp_path, demo_xml, bz2_threads):
+    import bz2
+
+    path = _multi_stream(demo_xml, tmp_path)
+    path.write_bytes(path.read_bytes() + bytes(1_000))
+    with bz2.open(path) as fh:
+        assert fh.read() == demo_xml
+    assert b"".join(bz2_threads.iter_osm_bytes(path, "osm.bz2")) == demo_xml
+
+
+def test_multi_stream_bomb_is_stopped_at_the_files_limit(tmp_path, bz2_threads, monkeypatch):
+    """Runs that expand past their own bound are read the plain way, where the file's limit stops them."""
+    from circles.errors import InputError
+
+    monkeypatch.setattr(bz2_threads, "_BZ2_RUN_MAX_BYTES", 2 << 20)
+    monkeypatch.setattr(bz2_threads, "_BZ2_RUN_BYTES", 200)
+    monkeypatch.setattr(bz2_threads, "DECOMPRESSED_MIN_BYTES", 8 << 20)
+    many = tmp_path / "many.osm.bz2"
+    many.write_bytes(bz2_of(_OSM_HEAD, b"<!-- small -->\n" * 70_000, 40, b"</osm>\n"))  # 40 MiB of comments
+    assert len(bz2_threads._bz2_runs(many)) > 2
+    with pytest.raises(InputError, match="expands to more than 8 MiB .*decompression bomb"):
+        for _ in bz2_threads.iter_osm_bytes(many, "osm.bz2"):
+            pass
 
 
 def test_decompression_limit_names_the_file_and_limit(tmp_path, monkeypatch):
