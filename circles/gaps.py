@@ -70,6 +70,7 @@ from . import capacity as cap
 from ._arrays import unique_ints
 from ._labels import COLUMNS_ZH, FIELD_ZH, NAME_MATCH_ZH, threshold_text
 from .access import Access
+from .reach import map_searches
 from .rulebook import Rule, Rulebook
 from .survey import surveyed_in
 
@@ -1075,9 +1076,28 @@ def _measured_columns(ctx: _Context, m: _RuleMeasure, cm: _CommunityMeasure, ci:
     )
 
 
-def _rule_rows(ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: float) -> list[dict[str, Any]]:
-    """The rows of one rule: measure, classify, then the evidence, community by community."""
-    m = _measure_rule(ctx, rulebook, rule)
+def _measure_rules(ctx: _Context, rulebook: Rulebook) -> dict[str, _RuleMeasure]:
+    """Step 1 of every rule, the facility types side by side (:func:`circles.reach.map_searches`:
+    their sorting and grouping release Python's lock); each type's rules in one thread, so the
+    caches a type fills are filled once. Rule id -> its measure."""
+    by_type: dict[str, list[Rule]] = {}
+    for rule in rulebook.rules:
+        by_type.setdefault(rule.facility_type, []).append(rule)
+
+    def measure(rules: list[Rule]) -> list[_RuleMeasure]:
+        return [_measure_rule(ctx, rulebook, rule) for rule in rules]
+
+    found = map_searches(measure, list(by_type.values()))
+    return {
+        rule.id: m for rules, ms in zip(by_type.values(), found, strict=True) for rule, m in zip(rules, ms, strict=True)
+    }
+
+
+def _rule_rows(
+    ctx: _Context, rulebook: Rulebook, rule: Rule, target_share: float, m: _RuleMeasure
+) -> list[dict[str, Any]]:
+    """The rows of one rule (measured by :func:`_measure_rule`): classify, then the evidence,
+    community by community."""
     ft = rulebook.facility_types[rule.facility_type]
     comms = ctx.communities
     rule_cols = _rule_columns(rule, m)
@@ -1140,9 +1160,10 @@ def compute_gaps(
     ctx = _context(communities, access, surveyed)
     if present is not None:
         ctx.present = set(present)
+    measures = _measure_rules(ctx, rulebook)
     rows = []
     for rule in tqdm(rulebook.rules, desc="gap report", unit="rule", disable=not progress, leave=False):
-        rows += _rule_rows(ctx, rulebook, rule, target_share)
+        rows += _rule_rows(ctx, rulebook, rule, target_share, measures[rule.id])
     df = pd.DataFrame(rows, columns=list(COLUMNS_ZH))
     order = {cid: i for i, cid in enumerate(communities["id"].astype(str))}
     df["_c"] = df["community_id"].map(order)
