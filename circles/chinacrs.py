@@ -634,10 +634,15 @@ def shift_report(x: np.ndarray, y: np.ndarray, tree: shapely.STRtree, crs: Any) 
     already in an R-tree (``tree``, lines in the metric ``crs``): a walking network's own tree
     serves, with no copy of its edges reprojected.
     """
-    dists = {}
-    for label, conv in (("declared", None), ("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
+    from .reach import map_searches  # the engine's threads (a late import: reach reads networks)
+
+    def distances(conv: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
         cx, cy = (x, y) if conv is None else conv(x, y)
-        dists[label] = street_distances(cx, cy, tree, crs)
+        return street_distances(cx, cy, tree, crs)
+
+    # the three readings side by side: the projection and the tree's search release Python's lock
+    labels, convs = ("declared", "gcj02", "bd09"), (None, gcj02_to_wgs84, bd09_to_wgs84)
+    dists = dict(zip(labels, map_searches(distances, convs), strict=True))
     suggestion, stats = decide_shift(dists["declared"], dists["gcj02"], dists["bd09"])
     report = ShiftReport(
         len(x),
