@@ -24,6 +24,7 @@ import bz2
 import gzip
 import logging
 import mmap
+import multiprocessing
 import re
 import subprocess
 import sys
@@ -32,7 +33,8 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
@@ -44,7 +46,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ._arrays import unique_ints
-from ._safety import check_regular_file, worker_cores
+from ._safety import check_regular_file, worker_context, worker_cores
 from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -545,8 +547,57 @@ def read_walk_ways(path: str | Path) -> WalkWays:
     with tempfile.TemporaryDirectory(prefix="circles-osm-") as tmp:
         opl = Path(tmp) / "highways.opl"
         _write_walk_ways_opl(p, fmt, opl, cfg.walk_required_key)
-        text = opl.read_bytes()
-    return _parse_opl_ways(text, cfg)
+        return _parse_opl_file(opl, cfg)
+
+
+#: OPL text of the walkable ways from which its second half is parsed in a worker process (the
+#: fork server's) beside this one: one core each. No source: a tuning value (below it, starting
+#: the worker and handing its arrays back cost about what they save).
+OPL_SPLIT_MIN_BYTES = 32 << 20
+
+
+def _parse_opl_file(opl: Path, cfg: OsmConfig) -> WalkWays:
+    """:func:`_parse_opl_ways` of the file ``opl``; a large one in two halves cut at a line end,
+    the second parsed by a worker process, joined in order (the same arrays as in one piece)."""
+    text = opl.read_bytes()
+    cut = text.find(b"\n", len(text) // 2) + 1 if len(text) >= OPL_SPLIT_MIN_BYTES else 0
+    if not 0 < cut < len(text) or worker_cores() < 2 or multiprocessing.current_process().daemon:
+        return _parse_opl_ways(text, cfg)
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
+        tail = pool.submit(_parse_opl_part, str(opl), cut, cfg)
+    except (OSError, RuntimeError) as exc:  # no worker here: all in this process
+        log.debug("OPL parsed in this process only (%s)", exc)
+        return _parse_opl_ways(text, cfg)
+    try:
+        head = _parse_opl_ways(text[:cut], cfg)
+        try:
+            rest = tail.result()
+        except BrokenProcessPool as exc:  # the worker died (out of memory?): parse its half here
+            log.warning("OPL worker stopped (%s); parsing its half in this process", exc)
+            rest = _parse_opl_ways(text[cut:], cfg)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return _join_ways(head, rest)
+
+
+def _parse_opl_part(opl: str, start: int, cfg: OsmConfig) -> WalkWays:
+    """:func:`_parse_opl_ways` of the file ``opl`` from byte ``start`` (a line start) on."""
+    with open(opl, "rb") as fh:
+        fh.seek(start)
+        return _parse_opl_ways(fh.read(), cfg)
+
+
+def _join_ways(head: WalkWays, tail: WalkWays) -> WalkWays:
+    """The ways of ``head`` then those of ``tail``."""
+    return WalkWays(
+        ref=np.concatenate([head.ref, tail.ref]),
+        x=np.concatenate([head.x, tail.x]),
+        y=np.concatenate([head.y, tail.y]),
+        start=np.concatenate([head.start, tail.start + len(head.ref)]),
+        highway_ways=head.highway_ways + tail.highway_ways,
+        name=np.concatenate([head.name, tail.name]),
+    )
 
 
 _OPL_ESCAPE = re.compile(rb"%([0-9a-fA-F]+)%")

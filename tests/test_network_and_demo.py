@@ -289,6 +289,24 @@ def test_opl_reader_equals_the_node_by_node_reader(tmp_path, which):
     assert fast.highway_ways == slow.highway_ways
 
 
+@pytest.mark.parametrize("which", ["edge cases", "demo", "andorra"])
+def test_opl_reader_in_two_halves_equals_the_node_by_node_reader(tmp_path, monkeypatch, which):
+    """A large OPL text is parsed in two halves, the second by a worker process: the same arrays."""
+    path = {"edge cases": lambda: _edge_case_file(tmp_path), "demo": lambda: demo.DEMO_OSM, "andorra": lambda: ANDORRA}[
+        which
+    ]()
+    monkeypatch.setattr(_osmium, "OPL_SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(_osmium, "worker_cores", lambda: 2)
+    joined = []
+    join = _osmium._join_ways
+    monkeypatch.setattr(_osmium, "_join_ways", lambda a, b: joined.append((a, b)) or join(a, b))
+    split, slow = _osmium.read_walk_ways(path), _osmium._read_walk_ways_by_loop(path)
+    assert len(joined) == 1 and len(joined[0][0].start) and len(joined[0][1].start)  # both halves hold ways
+    for name in ("ref", "x", "y", "start", "name"):
+        assert np.array_equal(getattr(split, name), getattr(slow, name)), name
+    assert split.highway_ways == slow.highway_ways
+
+
 def test_demo_network_matches_osmnx(tmp_path):
     new = network.read_walk_network(demo.DEMO_OSM)
     ref = osmnx_reference(demo.DEMO_OSM, tmp_path)
