@@ -186,3 +186,27 @@ def worker_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+#: Most malloc arenas of a ``circles`` command's process (glibc): each thread that allocates
+#: gets an arena of its own (up to 8 per core), and what the search threads free stays in theirs.
+#: Reason: measured on a 100,000-node city, the run's peak fell from 1.50 to 1.39 GB with two,
+#: no slower. No source (glibc's own default is 8 per core).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number for the arena limit (malloc.h)
+
+
+def fewer_malloc_arenas() -> None:
+    """Limit this process to :data:`MALLOC_ARENAS` malloc arenas (glibc only; called by the
+    ``circles`` command before any thread starts). Nothing happens elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:
+        mallopt = None
+    if mallopt is None or not mallopt(_M_ARENA_MAX, MALLOC_ARENAS):
+        log.debug("malloc arenas not limited (no glibc mallopt here)")

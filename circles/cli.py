@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from . import __version__
+from ._safety import fewer_malloc_arenas
 from ._sheets import write_csv
 from .errors import CirclesError, OptionError, check_option
 
@@ -702,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     saying what to correct); 3 an internal error (a short message and the log file to
     report); 130 interrupted (Ctrl-C or a termination signal; the output folder unchanged).
     """
+    fewer_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "rules" and args.profile:
