@@ -660,6 +660,8 @@ class _Handover:
     pool: ProcessPoolExecutor | None = None
     futures: list[Future] = field(default_factory=list)
     thread: threading.Thread | None = None
+    #: What stopped the thread otherwise than the workers' not starting: raised by :meth:`_AreaRun.areas`.
+    error: BaseException | None = None
 
 
 def _hand_over(
@@ -677,6 +679,9 @@ def _hand_over(
         handover.futures = [handover.pool.submit(_worker_tile, (folder, *job)) for job in jobs]
     except (OSError, BrokenProcessPool, RuntimeError) as exc:
         log.warning("walking-area workers not started (%s); drawing in this process", exc)
+        handover.futures = []
+    except BaseException as exc:  # handed to the thread that reads the areas, raised there
+        handover.error = exc
         handover.futures = []
 
 
@@ -734,6 +739,10 @@ class _AreaRun:
         done = 0
         if self.handover.thread is not None:
             self.handover.thread.join()
+        if self.handover.error is not None:
+            bar.close()
+            self._close()
+            raise self.handover.error
         try:
             try:
                 for (tile, _), future in zip(self.tasks, self.handover.futures, strict=False):

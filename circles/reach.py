@@ -537,7 +537,9 @@ def reach_pairs(
     # the tiles dealt round the threads; every (group, target) pair is found once, so the sort
     # below gives the same arrays whatever the number of threads
     tiles = _tile_members(graph, groups)
-    _ = graph.both_ways, (_node_cells(graph) if graph.xy is not None and tiles else None)  # made once, not per thread
+    _ = graph.both_ways  # made here once, not by each thread
+    if graph.xy is not None and tiles:
+        _node_cells(graph)
     k = search_threads()
     found = [f for part in map_searches(search, [tiles[i::k] for i in range(k)]) for f in part]
     bar.close()

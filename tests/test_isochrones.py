@@ -161,6 +161,27 @@ def test_parallel_walking_areas_are_byte_identical(demo_result, tmp_path, monkey
     assert a == b
 
 
+def test_area_workers_not_started_draw_here_and_a_failing_hand_over_is_raised(demo_result, monkeypatch):
+    """The inputs are handed to the workers in a thread: workers that cannot start leave the
+    areas to this process (the same areas); any other failure there is raised where the areas
+    are read, not lost with the thread."""
+    serial = _demo_areas(demo_result, workers=1)
+
+    def no_pool(workers):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(isochrones, "area_pool", no_pool)
+    here = _demo_areas(demo_result, workers=2)
+    assert serial.geometry.to_wkb().tolist() == here.geometry.to_wkb().tolist()
+
+    def broken(*args):
+        raise ValueError("the inputs could not be written")
+
+    monkeypatch.setattr(isochrones, "_share_inputs", broken)
+    with pytest.raises(ValueError, match="could not be written"):
+        _demo_areas(demo_result, workers=2)
+
+
 def test_area_tasks_keep_the_serial_order():
     """Tasks run tile by tile, types in order, split in consecutive groups when tiles are few."""
     tiles = [(0.0, 0.0, 1.0, 1.0), (1.0, 0.0, 2.0, 1.0)]
