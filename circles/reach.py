@@ -125,7 +125,7 @@ def attach_points(
     if n == 0 or net.n_edges == 0:
         return Attachment(edge, offset, leg, np.zeros(n, dtype=bool))
     pieces = _pieces(net)
-    ip, iseg, dist, t = _nearest_pieces(pieces, x, y)
+    ip, iseg, dist, t = _nearest_pieces_threaded(pieces, x, y)
     leg[ip] = dist
     ok = dist <= max_distance
     ip, iseg, t = ip[ok], iseg[ok], t[ok]
@@ -192,6 +192,26 @@ def _group_min(qi: np.ndarray, qe: np.ndarray, d: np.ndarray) -> np.ndarray:
     key = np.where(d == dmin[group], qe, np.iinfo(np.int64).max)
     pos = np.flatnonzero(key == np.minimum.reduceat(key, starts)[group])
     return pos[np.r_[True, group[pos][1:] != group[pos][:-1]]]
+
+
+#: Points from which :func:`attach_points` spreads them over the search threads (each point's
+#: nearest piece is its own, so the answers do not change). No source: a tuning value.
+_ATTACH_THREADED_MIN = 40_000
+
+
+def _nearest_pieces_threaded(p: _Pieces, x: np.ndarray, y: np.ndarray):
+    """:func:`_nearest_pieces` of the points in :func:`search_threads` consecutive parts side by
+    side (the R-tree's search and the arithmetic release Python's lock), joined in order.
+    """
+    k = search_threads() if len(x) >= _ATTACH_THREADED_MIN else 1
+    if k <= 1:
+        return _nearest_pieces(p, x, y)
+    cuts = np.linspace(0, len(x), k + 1).astype(np.int64)
+    parts = map_searches(
+        lambda ab: _nearest_pieces(p, x[ab[0] : ab[1]], y[ab[0] : ab[1]]), list(zip(cuts[:-1], cuts[1:], strict=True))
+    )
+    i = np.concatenate([part[0] + a for part, a in zip(parts, cuts[:-1], strict=True)])
+    return i, *(np.concatenate([part[j] for part in parts]) for j in (1, 2, 3))
 
 
 def _nearest_pieces(p: _Pieces, x: np.ndarray, y: np.ndarray, box: float = _BOX_M):

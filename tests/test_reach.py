@@ -267,6 +267,34 @@ def test_local_searches_equal_whole_graph_searches(helsinki_net, monkeypatch, ti
         np.testing.assert_array_equal(a, b) if a.dtype.kind == "i" else np.testing.assert_allclose(a, b, atol=1e-9)
 
 
+def test_searches_on_several_threads_equal_one_thread(helsinki_net, monkeypatch):
+    """Attaching points, the pairs within reach and the per-type searches spread over threads
+    (:func:`circles.reach.map_searches`) give exactly the arrays of one thread."""
+    net = helsinki_net
+    rng = np.random.default_rng(5)
+    x = rng.uniform(net.x.min() - 300, net.x.max() + 300, 3_000)
+    y = rng.uniform(net.y.min() - 300, net.y.max() + 300, 3_000)
+    monkeypatch.setattr(reach, "_ATTACH_THREADED_MIN", 0)
+
+    def run(threads: int):
+        monkeypatch.setattr(reach, "worker_cores", lambda: threads)
+        att = reach.attach_points(net, x, y)
+        is_fac = np.arange(len(x)) < 120
+        g = reach.split_graph(net, reach.Attachment(att.edge, att.offset, att.leg, att.attached & is_fac))
+        res = reach.Attachment(att.edge[~is_fac], att.offset[~is_fac], att.leg[~is_fac], att.attached[~is_fac])
+        groups = [lv[lv >= 0] for lv in g.leaf[:120].reshape(40, 3)]
+        pairs = reach.reach_pairs(g, groups, reach.locate(net, g, res), 800.0)
+        return att, pairs
+
+    (a1, p1), (a4, p4) = run(1), run(4)
+    assert reach.search_threads() == 4 and a1.attached.sum() > 1_000 and len(p1[0]) > 1_000
+    for f in ("edge", "offset", "leg", "attached"):
+        np.testing.assert_array_equal(getattr(a1, f), getattr(a4, f))
+    for u, v in zip(p1, p4, strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert reach.map_searches(lambda k: k * k, list(range(50))) == [k * k for k in range(50)]
+
+
 def _demo_points(demo_net, n_res=600, n_fac=40, seed=11):
     import geopandas as gpd
 
