@@ -190,8 +190,9 @@ def worker_cores() -> int:
 
 #: Most malloc arenas of a ``circles`` command's process (glibc): each thread that allocates
 #: gets an arena of its own (up to 8 per core), and what the search threads free stays in theirs.
-#: Reason: measured on a 100,000-node city, the run's peak fell from 1.50 to 1.39 GB with two,
-#: no slower. No source (glibc's own default is 8 per core).
+#: Reason: measured on a 100,000-node city, the run's peak fell from 1.50 to 1.39 GB with two
+#: (1,000,000 nodes: 4.46 to 4.15 GB), in the same time within the machine's noise. No source
+#: (glibc's own default is 8 per core).
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number for the arena limit (malloc.h)
 

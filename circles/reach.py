@@ -38,10 +38,11 @@ _R = TypeVar("_R")
 _EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
 _BOX_M = 40.0  # half-width of the first candidate search around a point (metres)
 
-#: Most threads that run the street searches of one step at once (one per core up to this).
-#: SciPy's ``dijkstra`` releases Python's lock, so the searches of the facility types, and of the
-#: tiles of :func:`reach_pairs`, run side by side; each thread holds its own search matrix, so
-#: more threads cost memory. No source: a tuning value.
+#: Most threads that run the work of one step at once (one per core up to this): the searches of
+#: the facility types, the tiles of :func:`reach_pairs`, the parts of a large attachment, the
+#: gap report's measures. SciPy's ``dijkstra``, the R-tree's searches and most of NumPy release
+#: Python's lock, so they run side by side; each thread holds its own arrays, so more threads
+#: cost memory. No source: a tuning value.
 SEARCH_THREADS = 4
 
 
