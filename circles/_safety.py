@@ -11,11 +11,16 @@ import logging
 import os
 import stat
 import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import InputError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 #: Most bytes the parts of an ``.xlsx`` workbook may expand to. Reason: a table of a million
 #: facilities with ten columns is about 150 MB of sheet XML; more is a zip bomb that openpyxl
@@ -186,6 +191,31 @@ def worker_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+#: Most threads that run the work of one step at once (one per core up to this): the searches of
+#: the facility types, the tiles of the pairs within reach, the parts of a large attachment, the
+#: shift check's readings, the gap report's measures. SciPy's ``dijkstra``, the R-tree's searches
+#: and most of NumPy release Python's lock, so they run side by side; each thread holds its own
+#: arrays, so more threads cost memory. No source: a tuning value.
+WORK_THREADS = 4
+
+
+def thread_count() -> int:
+    """How many threads run one step's work: one per available core, at most :data:`WORK_THREADS`."""
+    return max(1, min(worker_cores(), WORK_THREADS))
+
+
+def map_threads(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``[fn(x) for x in items]``, the calls spread over :func:`thread_count` threads; the results
+    in the order of ``items`` whatever the threads' order, so the answers do not depend on the
+    number of cores.
+    """
+    n = min(thread_count(), len(items))
+    if n <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="circles-work") as pool:
+        return list(pool.map(fn, items))
 
 
 #: Most malloc arenas of a ``circles`` command's process (glibc): each thread that allocates

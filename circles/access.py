@@ -19,6 +19,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from . import reach
+from ._safety import map_threads
 from .network import WalkNetwork
 
 log = logging.getLogger(__name__)
@@ -275,8 +276,8 @@ def _searches(
         bar.update(1)
         return dist, np.where(origin >= 0, leaf_owner[np.maximum(origin, 0)], -1).astype(np.int32)
 
-    _ = graph.both_ways  # made once, before the threads share it
-    found = reach.map_searches(search, list(types))  # the types side by side, one per core
+    graph.shared_by_threads()
+    found = map_threads(search, list(types))  # the types side by side, one per core
     bar.close()
     node_dist = {t: f[0] for t, f in zip(types, found, strict=True)}
     nearest_row = {t: f[1] for t, f in zip(types, found, strict=True)}

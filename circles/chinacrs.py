@@ -41,6 +41,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
+from ._safety import map_threads
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -634,7 +635,6 @@ def shift_report(x: np.ndarray, y: np.ndarray, tree: shapely.STRtree, crs: Any) 
     already in an R-tree (``tree``, lines in the metric ``crs``): a walking network's own tree
     serves, with no copy of its edges reprojected.
     """
-    from .reach import map_searches  # the engine's threads (a late import: reach reads networks)
 
     def distances(conv: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
         cx, cy = (x, y) if conv is None else conv(x, y)
@@ -642,7 +642,7 @@ def shift_report(x: np.ndarray, y: np.ndarray, tree: shapely.STRtree, crs: Any) 
 
     # the three readings side by side: the projection and the tree's search release Python's lock
     labels, convs = ("declared", "gcj02", "bd09"), (None, gcj02_to_wgs84, bd09_to_wgs84)
-    dists = dict(zip(labels, map_searches(distances, convs), strict=True))
+    dists = dict(zip(labels, map_threads(distances, convs), strict=True))
     suggestion, stats = decide_shift(dists["declared"], dists["gcj02"], dists["bd09"])
     report = ShiftReport(
         len(x),

@@ -69,8 +69,8 @@ from tqdm.auto import tqdm
 from . import capacity as cap
 from ._arrays import unique_ints
 from ._labels import COLUMNS_ZH, FIELD_ZH, NAME_MATCH_ZH, threshold_text
+from ._safety import map_threads
 from .access import Access
-from .reach import map_searches
 from .rulebook import Rule, Rulebook
 from .survey import surveyed_in
 
@@ -1077,7 +1077,7 @@ def _measured_columns(ctx: _Context, m: _RuleMeasure, cm: _CommunityMeasure, ci:
 
 
 def _measure_rules(ctx: _Context, rulebook: Rulebook) -> dict[str, _RuleMeasure]:
-    """Step 1 of every rule, the facility types side by side (:func:`circles.reach.map_searches`:
+    """Step 1 of every rule, the facility types side by side (:func:`circles._safety.map_threads`:
     their sorting and grouping release Python's lock); each type's rules in one thread, so the
     caches a type fills are filled once. Rule id -> its measure."""
     by_type: dict[str, list[Rule]] = {}
@@ -1087,7 +1087,7 @@ def _measure_rules(ctx: _Context, rulebook: Rulebook) -> dict[str, _RuleMeasure]
     def measure(rules: list[Rule]) -> list[_RuleMeasure]:
         return [_measure_rule(ctx, rulebook, rule) for rule in rules]
 
-    found = map_searches(measure, list(by_type.values()))
+    found = map_threads(measure, list(by_type.values()))
     return {
         rule.id: m for rules, ms in zip(by_type.values(), found, strict=True) for rule, m in zip(rules, ms, strict=True)
     }

@@ -737,13 +737,11 @@ class _AreaRun:
         net, graph, node_dists = self.inputs
         bar = tqdm(total=len(self.tasks), desc="walking areas", unit="tile", disable=not self.how.progress, leave=False)
         done = 0
-        if self.handover.thread is not None:
-            self.handover.thread.join()
-        if self.handover.error is not None:
-            bar.close()
-            self._close()
-            raise self.handover.error
         try:
+            if self.handover.thread is not None:
+                self.handover.thread.join()
+            if self.handover.error is not None:
+                raise self.handover.error
             try:
                 for (tile, _), future in zip(self.tasks, self.handover.futures, strict=False):
                     for t, lim, poly in future.result():

@@ -10,11 +10,8 @@ gives every resident the exact along-street distance to the nearest facility.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TypeVar
 
 import numpy as np
 import shapely
@@ -23,7 +20,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from ._arrays import unique_ints
-from ._safety import worker_cores
+from ._safety import map_threads, thread_count
 from .network import WalkNetwork
 
 # the default maximum distance from a point to the street it attaches to (metres), declared with
@@ -31,36 +28,10 @@ from .network import WalkNetwork
 from .options import DEFAULT_MAX_ATTACH_M
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 _EPS = 1e-6  # metres; zero-length segments are given this weight (SciPy drops explicit zeros)
 _BOX_M = 40.0  # half-width of the first candidate search around a point (metres)
-
-#: Most threads that run the work of one step at once (one per core up to this): the searches of
-#: the facility types, the tiles of :func:`reach_pairs`, the parts of a large attachment, the
-#: gap report's measures. SciPy's ``dijkstra``, the R-tree's searches and most of NumPy release
-#: Python's lock, so they run side by side; each thread holds its own arrays, so more threads
-#: cost memory. No source: a tuning value.
-SEARCH_THREADS = 4
-
-
-def search_threads() -> int:
-    """How many threads run the searches: one per available core, at most :data:`SEARCH_THREADS`."""
-    return max(1, min(worker_cores(), SEARCH_THREADS))
-
-
-def map_searches(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
-    """``[fn(x) for x in items]``, the calls spread over :func:`search_threads` threads; the
-    results in the order of ``items`` whatever the threads' order, so the answers do not depend on
-    the number of cores.
-    """
-    n = min(search_threads(), len(items))
-    if n <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="circles-search") as pool:
-        return list(pool.map(fn, items))
 
 
 @dataclass
@@ -201,14 +172,14 @@ _ATTACH_THREADED_MIN = 40_000
 
 
 def _nearest_pieces_threaded(p: _Pieces, x: np.ndarray, y: np.ndarray):
-    """:func:`_nearest_pieces` of the points in :func:`search_threads` consecutive parts side by
+    """:func:`_nearest_pieces` of the points in :func:`circles._safety.thread_count` consecutive parts side by
     side (the R-tree's search and the arithmetic release Python's lock), joined in order.
     """
-    k = search_threads() if len(x) >= _ATTACH_THREADED_MIN else 1
+    k = thread_count() if len(x) >= _ATTACH_THREADED_MIN else 1
     if k <= 1:
         return _nearest_pieces(p, x, y)
     cuts = np.linspace(0, len(x), k + 1).astype(np.int64)
-    parts = map_searches(
+    parts = map_threads(
         lambda ab: _nearest_pieces(p, x[ab[0] : ab[1]], y[ab[0] : ab[1]]), list(zip(cuts[:-1], cuts[1:], strict=True))
     )
     i = np.concatenate([part[0] + a for part, a in zip(parts, cuts[:-1], strict=True)])
@@ -295,6 +266,15 @@ class SplitGraph:
         the transpose on every call (the cost of a short search on a large graph).
         """
         return (self.matrix + self.matrix.T).tocsr()
+
+    def shared_by_threads(self) -> SplitGraph:
+        """Make what the graph's searches share now, once (:attr:`both_ways`, the node cells of
+        local searches), before several threads each make a cached value not made yet.
+        """
+        _ = self.both_ways
+        if self.xy is not None and len(self.xy):
+            _node_cells(self)
+        return self
 
 
 def split_graph(net: WalkNetwork, att: Attachment) -> SplitGraph:
@@ -558,11 +538,9 @@ def reach_pairs(
     # the tiles dealt round the threads; every (group, target) pair is found once, so the sort
     # below gives the same arrays whatever the number of threads
     tiles = _tile_members(graph, groups)
-    _ = graph.both_ways  # made here once, not by each thread
-    if graph.xy is not None and tiles:
-        _node_cells(graph)
-    k = search_threads()
-    found = [f for part in map_searches(search, [tiles[i::k] for i in range(k)]) for f in part]
+    graph.shared_by_threads()
+    k = thread_count()
+    found = [f for part in map_threads(search, [tiles[i::k] for i in range(k)]) for f in part]
     bar.close()
     g = _concat([f[0] for f in found], np.int64)
     t = _concat([f[1] for f in found], np.int64)

@@ -13,7 +13,7 @@ import pytest
 import shapely
 from helpers import WEST_OAKLAND
 
-from circles import isochrones, network, reach
+from circles import _safety, isochrones, network, reach
 
 
 def nx_split_graph(net: network.WalkNetwork, att: reach.Attachment) -> nx.Graph:
@@ -269,7 +269,7 @@ def test_local_searches_equal_whole_graph_searches(helsinki_net, monkeypatch, ti
 
 def test_searches_on_several_threads_equal_one_thread(helsinki_net, monkeypatch):
     """Attaching points, the pairs within reach and the per-type searches spread over threads
-    (:func:`circles.reach.map_searches`) give exactly the arrays of one thread."""
+    (:func:`circles._safety.map_threads`) give exactly the arrays of one thread."""
     net = helsinki_net
     rng = np.random.default_rng(5)
     x = rng.uniform(net.x.min() - 300, net.x.max() + 300, 3_000)
@@ -277,7 +277,7 @@ def test_searches_on_several_threads_equal_one_thread(helsinki_net, monkeypatch)
     monkeypatch.setattr(reach, "_ATTACH_THREADED_MIN", 0)
 
     def run(threads: int):
-        monkeypatch.setattr(reach, "worker_cores", lambda: threads)
+        monkeypatch.setattr(_safety, "worker_cores", lambda: threads)
         att = reach.attach_points(net, x, y)
         is_fac = np.arange(len(x)) < 120
         g = reach.split_graph(net, reach.Attachment(att.edge, att.offset, att.leg, att.attached & is_fac))
@@ -287,12 +287,12 @@ def test_searches_on_several_threads_equal_one_thread(helsinki_net, monkeypatch)
         return att, pairs
 
     (a1, p1), (a4, p4) = run(1), run(4)
-    assert reach.search_threads() == 4 and a1.attached.sum() > 1_000 and len(p1[0]) > 1_000
+    assert _safety.thread_count() == 4 and a1.attached.sum() > 1_000 and len(p1[0]) > 1_000
     for f in ("edge", "offset", "leg", "attached"):
         np.testing.assert_array_equal(getattr(a1, f), getattr(a4, f))
     for u, v in zip(p1, p4, strict=True):
         np.testing.assert_array_equal(u, v)
-    assert reach.map_searches(lambda k: k * k, list(range(50))) == [k * k for k in range(50)]
+    assert _safety.map_threads(lambda k: k * k, list(range(50))) == [k * k for k in range(50)]
 
 
 def _demo_points(demo_net, n_res=600, n_fac=40, seed=11):
